@@ -1,0 +1,87 @@
+/* Out-of-line copies of DPDK's static-inline functions, so Rust can call them. */
+#include "shim.h"
+
+uint16_t sluice_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(port, queue, pkts, n);
+}
+
+uint16_t sluice_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_tx_burst(port, queue, pkts, n);
+}
+
+struct rte_mbuf *sluice_pktmbuf_alloc(struct rte_mempool *mp)
+{
+	return rte_pktmbuf_alloc(mp);
+}
+
+int sluice_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned n)
+{
+	return rte_pktmbuf_alloc_bulk(mp, mbufs, n);
+}
+
+void sluice_pktmbuf_free(struct rte_mbuf *m)
+{
+	rte_pktmbuf_free(m);
+}
+
+char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_append(m, len);
+}
+
+int sluice_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
+{
+	return rte_pktmbuf_trim(m, len);
+}
+
+void *sluice_pktmbuf_mtod(struct rte_mbuf *m)
+{
+	return rte_pktmbuf_mtod(m, void *);
+}
+
+uint16_t sluice_pktmbuf_data_len(const struct rte_mbuf *m)
+{
+	return m->data_len;
+}
+
+uint32_t sluice_pktmbuf_pkt_len(const struct rte_mbuf *m)
+{
+	return m->pkt_len;
+}
+
+uint16_t sluice_pktmbuf_nb_segs(const struct rte_mbuf *m)
+{
+	return m->nb_segs;
+}
+
+uint16_t sluice_pktmbuf_tailroom(const struct rte_mbuf *m)
+{
+	return rte_pktmbuf_tailroom(m);
+}
+
+unsigned sluice_mempool_avail_count(const struct rte_mempool *mp)
+{
+	return rte_mempool_avail_count(mp);
+}
+
+unsigned sluice_lcore_id(void)
+{
+	return rte_lcore_id();
+}
+
+int sluice_errno(void)
+{
+	return rte_errno;
+}
+
+uint64_t sluice_rdtsc(void)
+{
+	return rte_rdtsc();
+}
+
+uint64_t sluice_tsc_hz(void)
+{
+	return rte_get_tsc_hz();
+}
