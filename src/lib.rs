@@ -1,2 +1,8 @@
+//! sluice: a user-space TCP endpoint on DPDK.
+//!
+//! Layers (see README.md): `wire` (packet formats), `dpdk` (packet I/O, behind the
+//! `dpdk` feature), `shard` (per-core packet handling).
+
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod wire;

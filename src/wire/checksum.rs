@@ -1,0 +1,133 @@
+//! The Internet checksum (RFC 1071), the TCP/UDP pseudo-header, and
+//! incremental update (RFC 1624).
+
+use std::net::Ipv4Addr;
+
+/// Adds `data` as big-endian 16-bit words to a 32-bit accumulator (no folding).
+/// An odd trailing byte is padded with zero, as RFC 1071 says.
+pub fn accumulate(mut acc: u64, data: &[u8]) -> u64 {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        // Eight bytes at a time: four 16-bit words summed at once; carries are
+        // kept in the 64-bit accumulator and folded at the end.
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+    }
+    let rest = chunks.remainder();
+    let mut pairs = rest.chunks_exact(2);
+    for p in &mut pairs {
+        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
+    }
+    if let [last] = pairs.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc
+}
+
+/// Folds an accumulator into 16 bits (end-around carry).
+pub fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// The checksum field value for `data` (complement of the folded sum).
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(accumulate(0, data))
+}
+
+/// The IPv4 pseudo-header sum for TCP/UDP (RFC 9293 section 3.1).
+pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u64 {
+    let mut acc = accumulate(0, &src.octets());
+    acc = accumulate(acc, &dst.octets());
+    acc + u64::from(protocol) + u64::from(length)
+}
+
+/// Checksum over pseudo-header plus segment bytes (with the checksum field as it is).
+pub fn transport_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> u16 {
+    let len = u16::try_from(segment.len()).unwrap_or(u16::MAX);
+    !fold(accumulate(pseudo_header(src, dst, protocol, len), segment))
+}
+
+/// RFC 1624 eqn. 3: the new checksum after one 16-bit word changed from `old` to `new`:
+/// HC' = ~(~HC + ~m + m').
+pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
+    let acc = u64::from(!csum) + u64::from(!old) + u64::from(new);
+    !fold(acc)
+}
+
+/// RFC 1624 update for a 32-bit field (two words), e.g. an address or a sequence number.
+pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
+    let c = update16(csum, (old >> 16) as u16, (new >> 16) as u16);
+    update16(c, old as u16, new as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reference: the plain RFC 1071 loop, one 16-bit word at a time.
+    fn reference(data: &[u8]) -> u16 {
+        let mut sum: u32 = 0;
+        for c in data.chunks(2) {
+            let w = if c.len() == 2 {
+                u16::from_be_bytes([c[0], c[1]])
+            } else {
+                u16::from(c[0]) << 8
+            };
+            sum += u32::from(w);
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(accumulate(0, &data)), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn known_ipv4_header() {
+        // A classic IPv4 header whose checksum is 0xb861.
+        let mut h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&h), 0xb861);
+        h[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert_eq!(checksum(&h), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_reference(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            proptest::prop_assert_eq!(checksum(&data), reference(&data));
+        }
+
+        #[test]
+        fn incremental_matches_full(
+            mut data in proptest::collection::vec(proptest::num::u8::ANY, 8..64),
+            word in 0usize..4, new in proptest::num::u16::ANY, new32 in proptest::num::u32::ANY,
+        ) {
+            let before = checksum(&data);
+            let at = word * 2;
+            let old = u16::from_be_bytes([data[at], data[at + 1]]);
+            data[at..at + 2].copy_from_slice(&new.to_be_bytes());
+            let full = checksum(&data);
+            let inc = update16(before, old, new);
+            // 0x0000 and 0xffff are the same value in ones' complement.
+            proptest::prop_assert!(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff));
+
+            let before = checksum(&data);
+            let old32 = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+            data[4..8].copy_from_slice(&new32.to_be_bytes());
+            let full = checksum(&data);
+            let inc = update32(before, old32, new32);
+            proptest::prop_assert!(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff));
+        }
+    }
+}

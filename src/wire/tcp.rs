@@ -1,0 +1,556 @@
+//! TCP segments (RFC 9293) with options: MSS, window scale, SACK-permitted,
+//! SACK blocks, timestamps (RFC 7323, RFC 2018), NOP/EOL; unknown options skipped.
+
+use super::checksum;
+use super::seq::SeqNumber;
+use super::{ChecksumMode, Error, Result, be16, be32, put16, put32};
+use std::net::Ipv4Addr;
+
+mod field {
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    pub const SEQ: usize = 4;
+    pub const ACK: usize = 8;
+    pub const OFF: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: usize = 14;
+    pub const CHECKSUM: usize = 16;
+    pub const URGENT: usize = 18;
+}
+
+/// Length of a TCP header without options.
+pub const HEADER_LEN: usize = 20;
+/// The most option bytes a header can carry (data offset 15).
+pub const MAX_OPTIONS_LEN: usize = 40;
+/// The most SACK blocks a segment can carry (4 without timestamps, 3 with).
+pub const MAX_SACK_BLOCKS: usize = 4;
+
+pub mod flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+}
+
+mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WS: u8 = 3;
+    pub const SACK_PERM: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TS: u8 = 8;
+}
+
+/// A view of a TCP segment.
+#[derive(Debug, Clone)]
+pub struct TcpPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    pub fn new_unchecked(buffer: T) -> Self {
+        TcpPacket { buffer }
+    }
+
+    /// Checks the buffer holds the fixed header and the data offset is sane
+    /// (at least 5 words and within the buffer).
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        let b = buffer.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let header_len = usize::from(b[field::OFF] >> 4) * 4;
+        if header_len < HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if header_len > b.len() {
+            return Err(Error::Truncated);
+        }
+        Ok(TcpPacket { buffer })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+    pub fn src_port(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+    pub fn dst_port(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::DST_PORT)
+    }
+    pub fn seq_number(&self) -> SeqNumber {
+        SeqNumber(be32(self.buffer.as_ref(), field::SEQ))
+    }
+    pub fn ack_number(&self) -> SeqNumber {
+        SeqNumber(be32(self.buffer.as_ref(), field::ACK))
+    }
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::OFF] >> 4) * 4
+    }
+    pub fn flags(&self) -> u8 {
+        self.buffer.as_ref()[field::FLAGS]
+    }
+    pub fn window_len(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::WINDOW)
+    }
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+    pub fn urgent_at(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::URGENT)
+    }
+    pub fn options(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.header_len()]
+    }
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..]
+    }
+    /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
+    pub fn segment_len(&self) -> usize {
+        let f = self.flags();
+        self.payload().len()
+            + usize::from(f & flags::SYN != 0)
+            + usize::from(f & flags::FIN != 0)
+    }
+    /// True when the checksum over the pseudo-header and segment is correct.
+    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        checksum::transport_checksum(src, dst, 6, self.buffer.as_ref()) == 0
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let h = self.header_len();
+        &mut self.buffer.as_mut()[h..]
+    }
+    /// Recomputes the checksum over the pseudo-header and the whole buffer.
+    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        put16(self.buffer.as_mut(), field::CHECKSUM, 0);
+        let c = checksum::transport_checksum(src, dst, 6, self.buffer.as_ref());
+        put16(self.buffer.as_mut(), field::CHECKSUM, c);
+    }
+}
+
+/// One TCP option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpOption<'a> {
+    EndOfList,
+    NoOperation,
+    MaxSegmentSize(u16),
+    WindowScale(u8),
+    SackPermitted,
+    /// Up to four (left, right) edges; unused entries are `None`.
+    SackRange([Option<(SeqNumber, SeqNumber)>; MAX_SACK_BLOCKS]),
+    Timestamps {
+        tsval: u32,
+        tsecr: u32,
+    },
+    /// An option we do not know, or a known kind with an unexpected length: skipped.
+    Unknown {
+        kind: u8,
+        data: &'a [u8],
+    },
+}
+
+impl<'a> TcpOption<'a> {
+    /// Parses one option from the front of `buf`, returning it and the rest.
+    /// Illegal lengths (below 2, or past the header) are errors (RFC 9293 3.2).
+    pub fn parse(buf: &'a [u8]) -> Result<(&'a [u8], TcpOption<'a>)> {
+        let (&k, rest) = buf.split_first().ok_or(Error::Truncated)?;
+        match k {
+            kind::EOL => return Ok((&[], TcpOption::EndOfList)),
+            kind::NOP => return Ok((rest, TcpOption::NoOperation)),
+            _ => {}
+        }
+        let &len = rest.first().ok_or(Error::Malformed)?;
+        let len = usize::from(len);
+        if len < 2 || len > buf.len() {
+            return Err(Error::Malformed);
+        }
+        let data = &buf[2..len];
+        let opt = match (k, len) {
+            (kind::MSS, 4) => TcpOption::MaxSegmentSize(be16(data, 0)),
+            (kind::WS, 3) => TcpOption::WindowScale(data[0]),
+            (kind::SACK_PERM, 2) => TcpOption::SackPermitted,
+            (kind::SACK, n) if n >= 10 && (n - 2) % 8 == 0 && n <= 2 + 8 * MAX_SACK_BLOCKS => {
+                let mut blocks = [None; MAX_SACK_BLOCKS];
+                for (i, c) in data.chunks_exact(8).enumerate() {
+                    blocks[i] = Some((SeqNumber(be32(c, 0)), SeqNumber(be32(c, 4))));
+                }
+                TcpOption::SackRange(blocks)
+            }
+            (kind::TS, 10) => TcpOption::Timestamps {
+                tsval: be32(data, 0),
+                tsecr: be32(data, 4),
+            },
+            (kind, _) => TcpOption::Unknown { kind, data },
+        };
+        Ok((&buf[len..], opt))
+    }
+}
+
+/// The control flag a segment carries; illegal mixes (SYN+FIN, SYN+RST,
+/// FIN+RST) are refused at parse time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TcpControl {
+    #[default]
+    None,
+    Syn,
+    Fin,
+    Rst,
+}
+
+/// RFC 7323 timestamps option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpTimestamp {
+    pub tsval: u32,
+    pub tsecr: u32,
+}
+
+/// A parsed TCP segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpRepr<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub control: TcpControl,
+    pub push: bool,
+    pub seq_number: SeqNumber,
+    pub ack_number: Option<SeqNumber>,
+    pub window_len: u16,
+    pub window_scale: Option<u8>,
+    pub max_seg_size: Option<u16>,
+    pub sack_permitted: bool,
+    pub sack_ranges: [Option<(SeqNumber, SeqNumber)>; MAX_SACK_BLOCKS],
+    pub timestamp: Option<TcpTimestamp>,
+    pub payload: &'a [u8],
+}
+
+impl<'a> TcpRepr<'a> {
+    /// Parses a checked segment: checksum (per `mode`), flags, options.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+        p: &TcpPacket<&'a T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mode: ChecksumMode,
+    ) -> Result<Self> {
+        if mode == ChecksumMode::Verify && !p.verify_checksum(src, dst) {
+            return Err(Error::Checksum);
+        }
+        // Port 0 is reserved and never valid on the wire.
+        if p.src_port() == 0 || p.dst_port() == 0 {
+            return Err(Error::Malformed);
+        }
+        let f = p.flags();
+        let control = match (f & flags::SYN != 0, f & flags::FIN != 0, f & flags::RST != 0) {
+            (false, false, false) => TcpControl::None,
+            (true, false, false) => TcpControl::Syn,
+            (false, true, false) => TcpControl::Fin,
+            (false, false, true) => TcpControl::Rst,
+            _ => return Err(Error::Malformed),
+        };
+        let buf: &'a [u8] = p.buffer.as_ref();
+        let header_len = p.header_len();
+        let mut repr = TcpRepr {
+            src_port: p.src_port(),
+            dst_port: p.dst_port(),
+            control,
+            push: f & flags::PSH != 0,
+            seq_number: p.seq_number(),
+            ack_number: (f & flags::ACK != 0).then(|| p.ack_number()),
+            window_len: p.window_len(),
+            payload: &buf[header_len..],
+            ..TcpRepr::default()
+        };
+        let mut opts = &buf[HEADER_LEN..header_len];
+        while !opts.is_empty() {
+            let (rest, opt) = TcpOption::parse(opts)?;
+            match opt {
+                TcpOption::EndOfList => break,
+                TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
+                TcpOption::MaxSegmentSize(v) => repr.max_seg_size = Some(v),
+                // RFC 7323 2.3: a shift above 14 is used as 14.
+                TcpOption::WindowScale(v) => repr.window_scale = Some(v.min(14)),
+                TcpOption::SackPermitted => repr.sack_permitted = true,
+                TcpOption::SackRange(r) => repr.sack_ranges = r,
+                TcpOption::Timestamps { tsval, tsecr } => {
+                    repr.timestamp = Some(TcpTimestamp { tsval, tsecr })
+                }
+            }
+            opts = rest;
+        }
+        Ok(repr)
+    }
+
+    /// Option bytes this segment will carry (a multiple of 4, at most 40).
+    pub fn options_len(&self) -> usize {
+        let mut n = 0;
+        if self.max_seg_size.is_some() {
+            n += 4;
+        }
+        n += match (self.sack_permitted, self.timestamp.is_some()) {
+            (true, true) => 12, // SACK-permitted, timestamps (Linux's layout)
+            (false, true) => 12, // NOP NOP timestamps
+            (true, false) => 4, // NOP NOP SACK-permitted
+            (false, false) => 0,
+        };
+        if self.window_scale.is_some() {
+            n += 4; // NOP window-scale
+        }
+        let blocks = self.sack_ranges.iter().flatten().count();
+        if blocks > 0 {
+            let room = (MAX_OPTIONS_LEN - n).saturating_sub(4) / 8;
+            n += 4 + 8 * blocks.min(room);
+        }
+        n
+    }
+
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN + self.options_len()
+    }
+
+    pub fn buffer_len(&self) -> usize {
+        self.header_len() + self.payload.len()
+    }
+
+    /// Sequence space used: payload plus SYN or FIN.
+    pub fn segment_len(&self) -> usize {
+        self.payload.len() + usize::from(matches!(self.control, TcpControl::Syn | TcpControl::Fin))
+    }
+
+    /// Writes header, options, payload and checksum into a buffer of
+    /// `buffer_len()` bytes.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        p: &mut TcpPacket<T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) {
+        let header_len = self.header_len();
+        let b = p.buffer.as_mut();
+        put16(b, field::SRC_PORT, self.src_port);
+        put16(b, field::DST_PORT, self.dst_port);
+        put32(b, field::SEQ, self.seq_number.0);
+        put32(b, field::ACK, self.ack_number.unwrap_or_default().0);
+        b[field::OFF] = ((header_len / 4) as u8) << 4;
+        let mut f = match self.control {
+            TcpControl::None => 0,
+            TcpControl::Syn => flags::SYN,
+            TcpControl::Fin => flags::FIN,
+            TcpControl::Rst => flags::RST,
+        };
+        if self.push {
+            f |= flags::PSH;
+        }
+        if self.ack_number.is_some() {
+            f |= flags::ACK;
+        }
+        b[field::FLAGS] = f;
+        put16(b, field::WINDOW, self.window_len);
+        put16(b, field::CHECKSUM, 0);
+        put16(b, field::URGENT, 0);
+        let mut o = OptWriter {
+            buf: &mut b[HEADER_LEN..header_len],
+            at: 0,
+        };
+        if let Some(mss) = self.max_seg_size {
+            let m = mss.to_be_bytes();
+            o.push(&[kind::MSS, 4, m[0], m[1]]);
+        }
+        let ts = self.timestamp.map(|t| {
+            let mut v = [kind::TS, 10, 0, 0, 0, 0, 0, 0, 0, 0];
+            v[2..6].copy_from_slice(&t.tsval.to_be_bytes());
+            v[6..10].copy_from_slice(&t.tsecr.to_be_bytes());
+            v
+        });
+        match (self.sack_permitted, ts) {
+            (true, Some(ts)) => {
+                o.push(&[kind::SACK_PERM, 2]);
+                o.push(&ts);
+            }
+            (false, Some(ts)) => {
+                o.push(&[kind::NOP, kind::NOP]);
+                o.push(&ts);
+            }
+            (true, None) => o.push(&[kind::NOP, kind::NOP, kind::SACK_PERM, 2]),
+            (false, None) => {}
+        }
+        if let Some(ws) = self.window_scale {
+            o.push(&[kind::NOP, kind::WS, 3, ws]);
+        }
+        let blocks = self.sack_ranges.iter().flatten().count();
+        if blocks > 0 {
+            let room = (MAX_OPTIONS_LEN - o.at).saturating_sub(4) / 8;
+            let n = blocks.min(room);
+            o.push(&[kind::NOP, kind::NOP, kind::SACK, (2 + 8 * n) as u8]);
+            for (l, r) in self.sack_ranges.iter().flatten().take(n) {
+                o.push(&l.0.to_be_bytes());
+                o.push(&r.0.to_be_bytes());
+            }
+        }
+        b[header_len..header_len + self.payload.len()].copy_from_slice(self.payload);
+        let len = header_len + self.payload.len();
+        let c = checksum::transport_checksum(src, dst, 6, &b[..len]);
+        put16(b, field::CHECKSUM, c);
+    }
+}
+
+struct OptWriter<'b> {
+    buf: &'b mut [u8],
+    at: usize,
+}
+
+impl OptWriter<'_> {
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn syn() -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            control: TcpControl::Syn,
+            seq_number: SeqNumber(0x01020304),
+            window_len: 64240,
+            window_scale: Some(7),
+            max_seg_size: Some(1460),
+            sack_permitted: true,
+            timestamp: Some(TcpTimestamp {
+                tsval: 0xaabbccdd,
+                tsecr: 0,
+            }),
+            ..TcpRepr::default()
+        }
+    }
+
+    fn emit(r: &TcpRepr) -> Vec<u8> {
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), SRC, DST);
+        buf
+    }
+
+    #[test]
+    fn syn_layout_is_linuxs() {
+        let b = emit(&syn());
+        assert_eq!(b.len(), 40);
+        assert_eq!(b[12], 0xa0);
+        assert_eq!(b[13], flags::SYN);
+        assert_eq!(
+            &b[20..40],
+            &[
+                2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0xaa, 0xbb, 0xcc, 0xdd, 0, 0, 0, 0, 1, 3, 3, 7
+            ]
+        );
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap(), syn());
+    }
+
+    #[test]
+    fn checksum_and_illegal_flags() {
+        let mut b = emit(&syn());
+        b[4] ^= 1;
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap_err(),
+            Error::Checksum
+        );
+        for f in [flags::SYN | flags::FIN, flags::SYN | flags::RST, flags::FIN | flags::RST] {
+            let mut b = emit(&syn());
+            b[13] = f;
+            let p = TcpPacket::new_checked(&b[..]).unwrap();
+            assert_eq!(
+                TcpRepr::parse(&p, SRC, DST, ChecksumMode::Ignore).unwrap_err(),
+                Error::Malformed
+            );
+        }
+    }
+
+    #[test]
+    fn bad_data_offset_and_options() {
+        let b = emit(&syn());
+        for n in 0..40 {
+            assert!(TcpPacket::new_checked(&b[..n]).is_err(), "len {n}");
+        }
+        let mut bad = b.clone();
+        bad[12] = 0x40; // 16-byte header
+        assert_eq!(TcpPacket::new_checked(&bad[..]).unwrap_err(), Error::Malformed);
+        bad[12] = 0xf0; // 60-byte header in a 40-byte buffer
+        assert_eq!(TcpPacket::new_checked(&bad[..]).unwrap_err(), Error::Truncated);
+        let mut bad = b.clone();
+        bad[21] = 0; // MSS option with length 0
+        let p = TcpPacket::new_checked(&bad[..]).unwrap();
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, ChecksumMode::Ignore).unwrap_err(),
+            Error::Malformed
+        );
+        let mut bad = b.clone();
+        bad[38] = 30; // window-scale length runs past the header
+        let p = TcpPacket::new_checked(&bad[..]).unwrap();
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, ChecksumMode::Ignore).unwrap_err(),
+            Error::Malformed
+        );
+    }
+
+    #[test]
+    fn unknown_and_odd_length_options_skipped() {
+        let mut b = emit(&syn());
+        // Replace SACK-permitted (4,2) with an unknown kind 0xfd of length 2,
+        // and MSS with an MSS of the wrong length 4 -> kept as unknown? no: use kind 0x22.
+        b[24] = 0xfd;
+        b[20] = 0x22;
+        let mut p = TcpPacket::new_checked(&mut b[..]).unwrap();
+        p.fill_checksum(SRC, DST);
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        let r = TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap();
+        assert_eq!(r.max_seg_size, None);
+        assert!(!r.sack_permitted);
+        assert_eq!(r.window_scale, Some(7));
+        assert!(r.timestamp.is_some());
+    }
+
+    #[test]
+    fn sack_blocks_fit_the_option_space() {
+        let mut r = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            ack_number: Some(SeqNumber(5)),
+            timestamp: Some(TcpTimestamp { tsval: 1, tsecr: 2 }),
+            ..TcpRepr::default()
+        };
+        for i in 0..4 {
+            r.sack_ranges[i] = Some((SeqNumber(100 * i as u32), SeqNumber(100 * i as u32 + 50)));
+        }
+        let b = emit(&r);
+        assert!(r.header_len() <= 60);
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        let back = TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap();
+        // With timestamps only three blocks fit.
+        assert_eq!(back.sack_ranges.iter().flatten().count(), 3);
+        assert_eq!(back.sack_ranges[..3], r.sack_ranges[..3]);
+    }
+
+    #[test]
+    fn segment_len_counts_syn_and_fin() {
+        let mut r = syn();
+        assert_eq!(r.segment_len(), 1);
+        r.control = TcpControl::Fin;
+        r.payload = b"abc";
+        assert_eq!(r.segment_len(), 4);
+        let b = emit(&r);
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap().segment_len(), 4);
+    }
+}
