@@ -76,6 +76,10 @@ mod dpdk {
             }
         }
 
+        // rte_eth_from_rings (two ring ports wired back to back) lives in the ring
+        // PMD, which pkg-config does not list: Debian ships PMDs as plugins.
+        println!("cargo::rustc-link-lib=rte_net_ring");
+
         let bindings = bindgen::Builder::default()
             .header("src/dpdk/shim.h")
             .clang_args(cflags.iter())

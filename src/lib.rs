@@ -5,4 +5,7 @@
 
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod shard;
+#[cfg(feature = "dpdk")]
+pub mod tools;
 pub mod wire;

@@ -1,3 +1,141 @@
+//! The `sluice` command line.
+
+use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Two DPDK ports in one process over a memif pair; 1 M frames each way, checked:
+  sluice smoke
+  sluice smoke --link ring --frames 100000 --json -
+  # Answer ARP and ping for 10.0.0.2 on a veth (kernel peer in a namespace):
+  sluice respond --vdev net_af_packet0,iface=veth-sl --ip 10.0.0.2
+  # What DPDK sees (virtual devices, or --pci for bound NICs):
+  sluice ports --vdev net_tap0,iface=sl0 --json
+
+Memory: hugepages are used when reserved (echo 512 > /proc/sys/vm/nr_hugepages),
+otherwise EAL runs with --no-huge -m 512 (see --memory, --no-huge-mb).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A user-space TCP endpoint on DPDK: high-connection-rate server and load generator",
+    after_help = EXAMPLES
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Send frames both ways between two ports in one process (memif pair or ring) and check every one.
+    #[cfg(feature = "dpdk")]
+    Smoke {
+        #[command(flatten)]
+        eal: sluice::tools::EalArgs,
+        #[command(flatten)]
+        args: sluice::tools::smoke::SmokeArgs,
+    },
+    /// Answer ARP requests and ICMP echo for one IPv4 address on a DPDK port.
+    #[cfg(feature = "dpdk")]
+    Respond {
+        #[command(flatten)]
+        eal: sluice::tools::EalArgs,
+        #[command(flatten)]
+        args: sluice::tools::respond::RespondArgs,
+    },
+    /// List DPDK ports with driver, MAC, queues, RSS and checksum offloads.
+    #[cfg(feature = "dpdk")]
+    Ports {
+        #[command(flatten)]
+        eal: sluice::tools::EalArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print what this binary was built with.
+    Version,
+}
+
+fn write_json<T: serde::Serialize>(path: &str, v: &T) -> anyhow::Result<()> {
+    let s = serde_json::to_string_pretty(v)?;
+    if path == "-" {
+        println!("{s}");
+    } else {
+        std::fs::write(path, s + "\n").map_err(|e| anyhow::anyhow!("cannot write {path}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.cmd {
+        #[cfg(feature = "dpdk")]
+        Cmd::Smoke { eal, args } => {
+            let r = sluice::tools::smoke::run(&eal, &args)?;
+            if let Some(p) = &args.json {
+                write_json(p, &r)?;
+            }
+            if args.json.as_deref() != Some("-") {
+                println!(
+                    "smoke {}: {} frames of {} B each way in {:.2} s, {:.2} Mpps, {:.2} Gbit/s",
+                    format!("{:?}", r.link).to_lowercase(),
+                    r.frames_per_direction,
+                    r.frame_size,
+                    r.seconds,
+                    r.mpps,
+                    r.gbps
+                );
+                for (name, s) in [("a->b", &r.a_to_b), ("b->a", &r.b_to_a)] {
+                    println!(
+                        "  {name}: sent {} received {} lost {} out-of-order {} corrupt {} tx-refused(retried) {}",
+                        s.sent, s.received, s.lost, s.out_of_order, s.corrupt, s.tx_refused
+                    );
+                }
+                println!("  result: {}", if r.ok { "OK" } else { "FAILED" });
+            }
+            Ok(if r.ok { 0 } else { 1 })
+        }
+        #[cfg(feature = "dpdk")]
+        Cmd::Respond { eal, args } => {
+            let r = sluice::tools::respond::run(&eal, &args)?;
+            if let Some(p) = &args.json {
+                write_json(p, &r)?;
+            }
+            eprintln!(
+                "respond: {:.1} s, rx {} tx {}, arp answered {}, echo answered {}, drops {}",
+                r.seconds,
+                r.rx_frames,
+                r.tx_frames,
+                r.arp_requests_answered,
+                r.icmp_echo_answered,
+                r.drops
+            );
+            Ok(0)
+        }
+        #[cfg(feature = "dpdk")]
+        Cmd::Ports { eal, json } => {
+            sluice::tools::ports::run(&eal, json)?;
+            Ok(0)
+        }
+        Cmd::Version => {
+            println!("sluice {}", env!("CARGO_PKG_VERSION"));
+            #[cfg(feature = "dpdk")]
+            println!("DPDK {}", sluice::dpdk::DPDK_VERSION);
+            #[cfg(not(feature = "dpdk"))]
+            println!("built without DPDK (--no-default-features): packet I/O commands are absent");
+            Ok(0)
+        }
+    }
+}
+
 fn main() {
-    println!("Hello, world!");
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("sluice: error: {e:#}");
+            std::process::exit(2);
+        }
+    }
 }

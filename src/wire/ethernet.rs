@@ -231,6 +231,11 @@ mod tests {
         assert!("02:00:00:00:00".parse::<EthernetAddress>().is_err());
         assert!("02:00:00:00:00:01:02".parse::<EthernetAddress>().is_err());
         assert!("zz:00:00:00:00:01".parse::<EthernetAddress>().is_err());
-        assert!("01:00:5e:00:00:01".parse::<EthernetAddress>().unwrap().is_multicast());
+        assert!(
+            "01:00:5e:00:00:01"
+                .parse::<EthernetAddress>()
+                .unwrap()
+                .is_multicast()
+        );
     }
 }

@@ -150,13 +150,19 @@ mod tests {
         assert_eq!(IcmpRepr::parse(&p, ChecksumMode::Verify).unwrap(), r);
         buf[9] ^= 0xff;
         let p = IcmpPacket::new_checked(&buf[..]).unwrap();
-        assert_eq!(IcmpRepr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::Checksum);
+        assert_eq!(
+            IcmpRepr::parse(&p, ChecksumMode::Verify).unwrap_err(),
+            Error::Checksum
+        );
     }
 
     #[test]
     fn truncated() {
         for n in 0..HEADER_LEN {
-            assert_eq!(IcmpPacket::new_checked(&[0u8; 8][..n]).unwrap_err(), Error::Truncated);
+            assert_eq!(
+                IcmpPacket::new_checked(&[0u8; 8][..n]).unwrap_err(),
+                Error::Truncated
+            );
         }
     }
 }

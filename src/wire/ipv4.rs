@@ -228,8 +228,8 @@ mod tests {
 
     // An ICMP echo request header from Linux `ping` (10.0.0.1 -> 10.0.0.2), 84 bytes total.
     const HEADER: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0x00, 0x00, 10, 0, 0, 1, 10,
-        0, 0, 2,
+        0x45, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0x00, 0x00, 10, 0, 0, 1, 10, 0,
+        0, 2,
     ];
 
     fn packet() -> Vec<u8> {
@@ -270,20 +270,35 @@ mod tests {
         }
         let mut bad = v.clone();
         bad[0] = 0x44; // IHL 4
-        assert_eq!(Ipv4Packet::new_checked(&bad[..]).unwrap_err(), Error::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&bad[..]).unwrap_err(),
+            Error::Malformed
+        );
         bad[0] = 0x65; // version 6
-        assert_eq!(Ipv4Packet::new_checked(&bad[..]).unwrap_err(), Error::Unsupported);
+        assert_eq!(
+            Ipv4Packet::new_checked(&bad[..]).unwrap_err(),
+            Error::Unsupported
+        );
         bad[0] = 0x4f; // IHL 15 = 60 bytes, longer than total length 84? no: fits
         assert!(Ipv4Packet::new_checked(&bad[..]).is_ok());
         bad[2..4].copy_from_slice(&40u16.to_be_bytes()); // total < header len
-        assert_eq!(Ipv4Packet::new_checked(&bad[..]).unwrap_err(), Error::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&bad[..]).unwrap_err(),
+            Error::Malformed
+        );
         let mut bad = v.clone();
         bad[2..4].copy_from_slice(&100u16.to_be_bytes()); // total > buffer
-        assert_eq!(Ipv4Packet::new_checked(&bad[..]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&bad[..]).unwrap_err(),
+            Error::Truncated
+        );
         let mut bad = v.clone();
         bad[12] ^= 1; // checksum now wrong
         let p = Ipv4Packet::new_checked(&bad[..]).unwrap();
-        assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::Checksum);
+        assert_eq!(
+            Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(),
+            Error::Checksum
+        );
         assert!(Ipv4Repr::parse(&p, ChecksumMode::Ignore).is_ok());
     }
 
@@ -295,7 +310,10 @@ mod tests {
             let mut p = Ipv4Packet::new_checked(&mut v[..]).unwrap();
             p.fill_checksum();
             assert!(p.is_fragment());
-            assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::Fragment);
+            assert_eq!(
+                Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(),
+                Error::Fragment
+            );
         }
     }
 

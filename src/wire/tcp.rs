@@ -113,9 +113,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
     pub fn segment_len(&self) -> usize {
         let f = self.flags();
-        self.payload().len()
-            + usize::from(f & flags::SYN != 0)
-            + usize::from(f & flags::FIN != 0)
+        self.payload().len() + usize::from(f & flags::SYN != 0) + usize::from(f & flags::FIN != 0)
     }
     /// True when the checksum over the pseudo-header and segment is correct.
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
@@ -246,7 +244,11 @@ impl<'a> TcpRepr<'a> {
             return Err(Error::Malformed);
         }
         let f = p.flags();
-        let control = match (f & flags::SYN != 0, f & flags::FIN != 0, f & flags::RST != 0) {
+        let control = match (
+            f & flags::SYN != 0,
+            f & flags::FIN != 0,
+            f & flags::RST != 0,
+        ) {
             (false, false, false) => TcpControl::None,
             (true, false, false) => TcpControl::Syn,
             (false, true, false) => TcpControl::Fin,
@@ -293,9 +295,9 @@ impl<'a> TcpRepr<'a> {
             n += 4;
         }
         n += match (self.sack_permitted, self.timestamp.is_some()) {
-            (true, true) => 12, // SACK-permitted, timestamps (Linux's layout)
+            (true, true) => 12,  // SACK-permitted, timestamps (Linux's layout)
             (false, true) => 12, // NOP NOP timestamps
-            (true, false) => 4, // NOP NOP SACK-permitted
+            (true, false) => 4,  // NOP NOP SACK-permitted
             (false, false) => 0,
         };
         if self.window_scale.is_some() {
@@ -455,7 +457,10 @@ mod tests {
             ]
         );
         let p = TcpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!(TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap(), syn());
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap(),
+            syn()
+        );
     }
 
     #[test]
@@ -467,7 +472,11 @@ mod tests {
             TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap_err(),
             Error::Checksum
         );
-        for f in [flags::SYN | flags::FIN, flags::SYN | flags::RST, flags::FIN | flags::RST] {
+        for f in [
+            flags::SYN | flags::FIN,
+            flags::SYN | flags::RST,
+            flags::FIN | flags::RST,
+        ] {
             let mut b = emit(&syn());
             b[13] = f;
             let p = TcpPacket::new_checked(&b[..]).unwrap();
@@ -486,9 +495,15 @@ mod tests {
         }
         let mut bad = b.clone();
         bad[12] = 0x40; // 16-byte header
-        assert_eq!(TcpPacket::new_checked(&bad[..]).unwrap_err(), Error::Malformed);
+        assert_eq!(
+            TcpPacket::new_checked(&bad[..]).unwrap_err(),
+            Error::Malformed
+        );
         bad[12] = 0xf0; // 60-byte header in a 40-byte buffer
-        assert_eq!(TcpPacket::new_checked(&bad[..]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            TcpPacket::new_checked(&bad[..]).unwrap_err(),
+            Error::Truncated
+        );
         let mut bad = b.clone();
         bad[21] = 0; // MSS option with length 0
         let p = TcpPacket::new_checked(&bad[..]).unwrap();

@@ -1,0 +1,440 @@
+use super::error::{DpdkError, check};
+use super::ffi;
+use super::mbuf::Mbuf;
+use super::mempool::PktPool;
+use crate::wire::EthernetAddress;
+use std::ffi::{CStr, CString};
+use std::time::{Duration, Instant};
+
+/// RSS hash functions (`RTE_ETH_RSS_*` bits, rte_ethdev.h) with their names.
+const RSS_BITS: &[(u32, &str)] = &[
+    (2, "ipv4"),
+    (3, "frag-ipv4"),
+    (4, "ipv4-tcp"),
+    (5, "ipv4-udp"),
+    (6, "ipv4-sctp"),
+    (7, "ipv4-other"),
+    (8, "ipv6"),
+    (9, "frag-ipv6"),
+    (10, "ipv6-tcp"),
+    (11, "ipv6-udp"),
+    (12, "ipv6-sctp"),
+    (13, "ipv6-other"),
+    (14, "l2-payload"),
+    (18, "port"),
+    (24, "eth"),
+];
+/// `RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP`: what sluice hashes on.
+const RSS_IPV4_TCP: u64 = (1 << 2) | (1 << 4);
+/// `RTE_ETH_{RX,TX}_OFFLOAD_{IPV4,UDP,TCP}_CKSUM`.
+const OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
+const OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
+const OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
+
+/// What a device says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevInfo {
+    pub name: String,
+    pub driver: String,
+    pub max_rx_queues: u16,
+    pub max_tx_queues: u16,
+    pub reta_size: u16,
+    pub hash_key_size: u8,
+    /// Names of the RSS hash functions the device offers (empty: no RSS).
+    pub rss_hash_functions: Vec<&'static str>,
+    pub rss_offloads: u64,
+    pub rx_ipv4_cksum: bool,
+    pub rx_tcp_cksum: bool,
+    pub rx_udp_cksum: bool,
+    pub tx_ipv4_cksum: bool,
+    pub tx_tcp_cksum: bool,
+    pub tx_udp_cksum: bool,
+    pub max_rx_pktlen: u32,
+    pub socket: i32,
+}
+
+impl DevInfo {
+    pub fn supports_rss(&self) -> bool {
+        self.rss_offloads & RSS_IPV4_TCP != 0 && self.max_rx_queues > 1
+    }
+}
+
+/// Link state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStatus {
+    pub up: bool,
+    pub speed_mbps: u32,
+    pub full_duplex: bool,
+}
+
+/// The port counters sluice reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortStats {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub ibytes: u64,
+    pub obytes: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+/// How to configure a port.
+#[derive(Debug, Clone)]
+pub struct PortConfig {
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    /// Spread flows over rx queues with RSS (only if the device supports it).
+    pub rss: bool,
+    /// RSS key (e.g. a symmetric one); `None` keeps the driver's.
+    pub rss_key: Option<Vec<u8>>,
+    pub promiscuous: bool,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        PortConfig {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_desc: 1024,
+            tx_desc: 1024,
+            rss: false,
+            rss_key: None,
+            promiscuous: true,
+        }
+    }
+}
+
+/// An ethdev port, by id. Configure, start, then take its queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EthPort {
+    id: u16,
+}
+
+impl EthPort {
+    pub(crate) fn from_id(id: u16) -> EthPort {
+        EthPort { id }
+    }
+
+    /// Finds a port by its device name (e.g. `net_memif0`).
+    pub fn by_name(name: &str) -> Result<EthPort, DpdkError> {
+        let c = CString::new(name).map_err(|_| DpdkError::msg("port name", "NUL byte"))?;
+        let mut id = 0u16;
+        // SAFETY: c is a valid C string; id is a valid out pointer.
+        let rc = unsafe { ffi::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) };
+        if rc < 0 {
+            let known: Vec<String> = EthPort::all().iter().map(|p| p.name()).collect();
+            return Err(DpdkError::msg(
+                format!("port '{name}'"),
+                format!(
+                    "no such DPDK device (known: {}); add it with --vdev or bind a NIC with dpdk-devbind.py",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+        Ok(EthPort { id })
+    }
+
+    /// All ports EAL found (virtual devices and bound NICs).
+    pub fn all() -> Vec<EthPort> {
+        let mut v = Vec::new();
+        // SAFETY: rte_eth_find_next only reads the port table.
+        let mut id = unsafe { ffi::rte_eth_find_next(0) };
+        while u32::from(id) < ffi::RTE_MAX_ETHPORTS {
+            v.push(EthPort { id });
+            // SAFETY: as above.
+            id = unsafe { ffi::rte_eth_find_next(id + 1) };
+        }
+        v
+    }
+
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The device name.
+    pub fn name(&self) -> String {
+        let mut buf = [0 as std::os::raw::c_char; ffi::RTE_ETH_NAME_MAX_LEN as usize];
+        // SAFETY: buf has RTE_ETH_NAME_MAX_LEN bytes, as the API requires.
+        let rc = unsafe { ffi::rte_eth_dev_get_name_by_port(self.id, buf.as_mut_ptr()) };
+        if rc < 0 {
+            return format!("port{}", self.id);
+        }
+        // SAFETY: on success buf holds a NUL-terminated string.
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub fn info(&self) -> Result<DevInfo, DpdkError> {
+        let mut raw = ffi::rte_eth_dev_info::default();
+        // SAFETY: raw is a valid out pointer of the right type.
+        check("rte_eth_dev_info_get", unsafe {
+            ffi::rte_eth_dev_info_get(self.id, &mut raw)
+        })?;
+        let driver = if raw.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: driver_name points at the driver's static name string.
+            unsafe { CStr::from_ptr(raw.driver_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        let rss = raw.flow_type_rss_offloads;
+        Ok(DevInfo {
+            name: self.name(),
+            driver,
+            max_rx_queues: raw.max_rx_queues,
+            max_tx_queues: raw.max_tx_queues,
+            reta_size: raw.reta_size,
+            hash_key_size: raw.hash_key_size,
+            rss_hash_functions: RSS_BITS
+                .iter()
+                .filter(|(b, _)| rss & (1u64 << b) != 0)
+                .map(|(_, n)| *n)
+                .collect(),
+            rss_offloads: rss,
+            rx_ipv4_cksum: raw.rx_offload_capa & OFFLOAD_IPV4_CKSUM != 0,
+            rx_tcp_cksum: raw.rx_offload_capa & OFFLOAD_TCP_CKSUM != 0,
+            rx_udp_cksum: raw.rx_offload_capa & OFFLOAD_UDP_CKSUM != 0,
+            tx_ipv4_cksum: raw.tx_offload_capa & OFFLOAD_IPV4_CKSUM != 0,
+            tx_tcp_cksum: raw.tx_offload_capa & OFFLOAD_TCP_CKSUM != 0,
+            tx_udp_cksum: raw.tx_offload_capa & OFFLOAD_UDP_CKSUM != 0,
+            max_rx_pktlen: raw.max_rx_pktlen,
+            // SAFETY: reads the port's NUMA node.
+            socket: unsafe { ffi::rte_eth_dev_socket_id(self.id) },
+        })
+    }
+
+    pub fn mac(&self) -> Result<EthernetAddress, DpdkError> {
+        let mut a = ffi::rte_ether_addr::default();
+        // SAFETY: a is a valid out pointer.
+        check("rte_eth_macaddr_get", unsafe {
+            ffi::rte_eth_macaddr_get(self.id, &mut a)
+        })?;
+        Ok(EthernetAddress(a.addr_bytes))
+    }
+
+    /// Configures queues (each rx queue fills from `pool`). Returns the queues to
+    /// hand to the cores that will poll them, after `start`.
+    pub fn configure(&self, cfg: &PortConfig, pool: &PktPool) -> Result<(), DpdkError> {
+        let info = self.info()?;
+        if cfg.rx_queues == 0
+            || cfg.tx_queues == 0
+            || cfg.rx_queues > info.max_rx_queues
+            || cfg.tx_queues > info.max_tx_queues
+        {
+            return Err(DpdkError::msg(
+                format!("configure {}", info.name),
+                format!(
+                    "{} rx / {} tx queues asked, the device ({}) has at most {} rx / {} tx; use fewer cores",
+                    cfg.rx_queues,
+                    cfg.tx_queues,
+                    info.driver,
+                    info.max_rx_queues,
+                    info.max_tx_queues
+                ),
+            ));
+        }
+        let mut conf = ffi::rte_eth_conf::default();
+        let mut key = cfg.rss_key.clone().unwrap_or_default();
+        if cfg.rss && cfg.rx_queues > 1 && info.supports_rss() {
+            conf.rxmode.mq_mode = ffi::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = RSS_IPV4_TCP & info.rss_offloads;
+            if !key.is_empty() {
+                conf.rx_adv_conf.rss_conf.rss_key = key.as_mut_ptr();
+                conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;
+            }
+        }
+        // SAFETY: conf is a valid, initialised rte_eth_conf; `key` outlives the call.
+        check("rte_eth_dev_configure", unsafe {
+            ffi::rte_eth_dev_configure(self.id, cfg.rx_queues, cfg.tx_queues, &conf)
+        })?;
+        let (mut rxd, mut txd) = (cfg.rx_desc, cfg.tx_desc);
+        // SAFETY: valid out pointers; clamps descriptor counts to the device's limits.
+        check("rte_eth_dev_adjust_nb_rx_tx_desc", unsafe {
+            ffi::rte_eth_dev_adjust_nb_rx_tx_desc(self.id, &mut rxd, &mut txd)
+        })?;
+        let socket = info.socket as u32; // SOCKET_ID_ANY (-1) passes through as is
+        for q in 0..cfg.rx_queues {
+            // SAFETY: null rx_conf means the driver's defaults; the pool outlives the port
+            // (the caller stops the port before dropping the pool).
+            check("rte_eth_rx_queue_setup", unsafe {
+                ffi::rte_eth_rx_queue_setup(
+                    self.id,
+                    q,
+                    rxd,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            })?;
+        }
+        for q in 0..cfg.tx_queues {
+            // SAFETY: null tx_conf means the driver's defaults.
+            check("rte_eth_tx_queue_setup", unsafe {
+                ffi::rte_eth_tx_queue_setup(self.id, q, txd, socket, std::ptr::null())
+            })?;
+        }
+        if cfg.promiscuous {
+            // Best effort: virtual devices may not support it, and do not need it.
+            // SAFETY: plain call on a configured port.
+            let _ = unsafe { ffi::rte_eth_promiscuous_enable(self.id) };
+        }
+        Ok(())
+    }
+
+    /// Starts the port and returns one handle per queue pair (rx q, tx q).
+    pub fn start(&self, queues: u16) -> Result<Vec<Queue>, DpdkError> {
+        // SAFETY: plain call on a configured port.
+        check("rte_eth_dev_start", unsafe {
+            ffi::rte_eth_dev_start(self.id)
+        })?;
+        Ok((0..queues)
+            .map(|q| Queue {
+                port: self.id,
+                queue: q,
+            })
+            .collect())
+    }
+
+    pub fn stop(&self) -> Result<(), DpdkError> {
+        // SAFETY: plain call; stopping a stopped port is harmless.
+        check("rte_eth_dev_stop", unsafe {
+            ffi::rte_eth_dev_stop(self.id)
+        })
+        .map(|_| ())
+    }
+
+    /// Stops (if needed) and releases the port.
+    pub fn close(&self) -> Result<(), DpdkError> {
+        let _ = self.stop();
+        // SAFETY: plain call; no queue handle may be used after this (caller's order).
+        check("rte_eth_dev_close", unsafe {
+            ffi::rte_eth_dev_close(self.id)
+        })
+        .map(|_| ())
+    }
+
+    pub fn link(&self) -> Result<LinkStatus, DpdkError> {
+        let mut l = ffi::rte_eth_link::default();
+        // SAFETY: l is a valid out pointer.
+        check("rte_eth_link_get_nowait", unsafe {
+            ffi::rte_eth_link_get_nowait(self.id, &mut l)
+        })?;
+        Ok(LinkStatus {
+            up: u32::from(l.link_status()) == ffi::RTE_ETH_LINK_UP,
+            speed_mbps: l.link_speed,
+            full_duplex: l.link_duplex() != 0,
+        })
+    }
+
+    /// Polls the link until it is up or `timeout` passes.
+    pub fn wait_link_up(&self, timeout: Duration) -> Result<LinkStatus, DpdkError> {
+        let start = Instant::now();
+        loop {
+            let l = self.link()?;
+            if l.up {
+                return Ok(l);
+            }
+            if start.elapsed() >= timeout {
+                return Err(DpdkError::msg(
+                    format!("link of {}", self.name()),
+                    format!("still down after {timeout:?} (is the peer running?)"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn stats(&self) -> Result<PortStats, DpdkError> {
+        let mut s = ffi::rte_eth_stats::default();
+        // SAFETY: s is a valid out pointer.
+        check("rte_eth_stats_get", unsafe {
+            ffi::rte_eth_stats_get(self.id, &mut s)
+        })?;
+        Ok(PortStats {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            ibytes: s.ibytes,
+            obytes: s.obytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        })
+    }
+}
+
+/// One rx/tx queue pair of a started port. Not `Clone`: DPDK queues are
+/// single-consumer, so exactly one owner (one core) polls each.
+#[derive(Debug)]
+pub struct Queue {
+    port: u16,
+    queue: u16,
+}
+
+impl Queue {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Receives up to `max` packets, appended to `out` (which should have the
+    /// capacity reserved, so the fast path never allocates). Returns the count.
+    #[inline]
+    pub fn rx_burst(&mut self, out: &mut Vec<Mbuf>, max: usize) -> usize {
+        out.reserve(max);
+        let n = max.min(usize::from(u16::MAX)) as u16;
+        let len = out.len();
+        // SAFETY: Mbuf is repr(transparent) over a non-null rte_mbuf pointer, so the
+        // spare capacity is room for `n` rte_mbuf pointers; the driver writes `got`
+        // valid mbufs it hands over to us, which become the next `got` elements.
+        unsafe {
+            let dst = out.as_mut_ptr().add(len) as *mut *mut ffi::rte_mbuf;
+            let got = ffi::sluice_rx_burst(self.port, self.queue, dst, n);
+            out.set_len(len + usize::from(got));
+            usize::from(got)
+        }
+    }
+
+    /// Sends packets from the front of `pkts`. Sent ones are removed (the driver
+    /// owns them now); refused ones stay in `pkts` for the caller to retry or drop.
+    #[inline]
+    pub fn tx_burst(&mut self, pkts: &mut Vec<Mbuf>) -> usize {
+        if pkts.is_empty() {
+            return 0;
+        }
+        let n = pkts.len().min(usize::from(u16::MAX)) as u16;
+        // SAFETY: the vector holds `n` owned mbufs laid out as rte_mbuf pointers
+        // (repr(transparent)); the driver takes ownership of the first `sent`.
+        let sent = usize::from(unsafe {
+            ffi::sluice_tx_burst(
+                self.port,
+                self.queue,
+                pkts.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
+                n,
+            )
+        });
+        if sent > 0 {
+            let rest = pkts.len() - sent;
+            // SAFETY: the first `sent` elements are no longer ours: move the unsent
+            // tail over them without dropping, then shorten the vector.
+            unsafe {
+                let p = pkts.as_mut_ptr();
+                std::ptr::copy(p.add(sent), p, rest);
+                pkts.set_len(rest);
+            }
+        }
+        sent
+    }
+}

@@ -1,0 +1,71 @@
+//! Commands that drive DPDK ports directly: the link smoke test, the ARP/ICMP
+//! responder, and the port lister. (The TCP server and load generator come with
+//! the shard runtime.)
+
+pub mod ports;
+pub mod respond;
+pub mod smoke;
+
+use crate::dpdk::{EalOptions, MemoryMode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// EAL options shared by every DPDK command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EalArgs {
+    /// A DPDK virtual device, as EAL's --vdev takes it (repeatable), e.g.
+    /// `net_af_packet0,iface=veth0` or `net_tap0,iface=sl0`.
+    #[arg(long = "vdev", value_name = "SPEC")]
+    pub vdevs: Vec<String>,
+    /// EAL core list (-l), e.g. `0` or `0-1`.
+    #[arg(long, value_name = "LIST")]
+    pub lcores: Option<String>,
+    /// Memory (MB) when running without hugepages.
+    #[arg(long, default_value_t = 512, value_name = "MB")]
+    pub no_huge_mb: u32,
+    /// Memory mode: `auto` uses hugepages when reserved, else `--no-huge`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "hugepages", "no-huge"])]
+    pub memory: String,
+    /// Scan PCI for real NICs (bound with dpdk-devbind.py). Off: virtual devices only.
+    #[arg(long)]
+    pub pci: bool,
+    /// EAL log level: error, warning, notice, info, debug.
+    #[arg(long, default_value = "notice", value_name = "LEVEL")]
+    pub eal_log_level: String,
+    /// One more raw EAL argument (repeatable), e.g. `--eal=--huge-dir=/mnt/huge`.
+    #[arg(long = "eal", value_name = "ARG", allow_hyphen_values = true)]
+    pub eal_extra: Vec<String>,
+}
+
+impl EalArgs {
+    pub fn to_options(&self) -> EalOptions {
+        EalOptions {
+            vdevs: self.vdevs.clone(),
+            lcores: self.lcores.clone(),
+            no_huge_mb: self.no_huge_mb,
+            memory: match self.memory.as_str() {
+                "hugepages" => Some(MemoryMode::Hugepages),
+                "no-huge" => Some(MemoryMode::NoHuge {
+                    mb: self.no_huge_mb,
+                }),
+                _ => None,
+            },
+            pci: self.pci,
+            log_level: self.eal_log_level.clone(),
+            extra: self.eal_extra.clone(),
+        }
+    }
+}
+
+/// Set by SIGINT/SIGTERM: long-running commands stop at the next loop.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let f = Arc::new(AtomicBool::new(false));
+        let g = f.clone();
+        // If a handler is already installed (tests), the flag simply never trips.
+        let _ = ctrlc::set_handler(move || g.store(true, Ordering::SeqCst));
+        f
+    })
+    .clone()
+}
