@@ -58,6 +58,7 @@ enum Cmd {
     Version,
 }
 
+#[cfg(feature = "dpdk")]
 fn write_json<T: serde::Serialize>(path: &str, v: &T) -> anyhow::Result<()> {
     let s = serde_json::to_string_pretty(v)?;
     if path == "-" {

@@ -72,13 +72,14 @@ pub enum IcmpRepr<'a> {
 
 impl<'a> IcmpRepr<'a> {
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
-        p: &'a IcmpPacket<&'a T>,
+        p: &IcmpPacket<&'a T>,
         mode: ChecksumMode,
     ) -> Result<Self> {
         if mode == ChecksumMode::Verify && !p.verify_checksum() {
             return Err(Error::Checksum);
         }
-        let data = &p.buffer.as_ref()[HEADER_LEN..];
+        let buf: &'a [u8] = p.buffer.as_ref();
+        let data = &buf[HEADER_LEN..];
         Ok(match (p.msg_type(), p.msg_code()) {
             (8, 0) => IcmpRepr::EchoRequest {
                 ident: p.echo_ident(),

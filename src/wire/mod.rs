@@ -8,12 +8,14 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod frame;
 pub mod icmp;
 pub mod ipv4;
 pub mod seq;
 pub mod tcp;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use frame::{Parsed, emit_frame, parse_frame};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use icmp::{IcmpPacket, IcmpRepr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};

@@ -1,0 +1,106 @@
+//! One call from Ethernet bytes to a fully parsed frame: the path every
+//! received packet takes, and the target the fuzzer drives.
+
+use super::{
+    ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetFrame, EthernetRepr, IcmpPacket,
+    IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Result, TcpPacket, TcpRepr,
+};
+
+/// A received frame, parsed as far as sluice cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    Arp(EthernetRepr, ArpRepr),
+    Icmp(EthernetRepr, Ipv4Repr, IcmpRepr<'a>),
+    Tcp(EthernetRepr, Ipv4Repr, TcpRepr<'a>),
+    /// IPv4 with another protocol (UDP, ...): not ours.
+    OtherIp(EthernetRepr, Ipv4Repr),
+    /// Another EtherType (IPv6, LLDP, ...): not ours.
+    OtherEther(EthernetRepr),
+}
+
+/// Parses Ethernet, then ARP or IPv4, then ICMP or TCP, checking lengths and
+/// checksums (per `mode`) at each layer.
+pub fn parse_frame(frame: &[u8], mode: ChecksumMode) -> Result<Parsed<'_>> {
+    let eth = EthernetFrame::new_checked(frame)?;
+    let e = EthernetRepr::parse(&eth)?;
+    let payload: &[u8] = &frame[super::ethernet::HEADER_LEN..];
+    match e.ethertype {
+        EtherType::Arp => {
+            let p = ArpPacket::new_checked(payload)?;
+            Ok(Parsed::Arp(e, ArpRepr::parse(&p)?))
+        }
+        EtherType::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(payload)?;
+            let ir = Ipv4Repr::parse(&ip, mode)?;
+            let (h, t) = (ip.header_len(), ip.total_len());
+            let l4: &[u8] = &payload[h..t];
+            match ir.protocol {
+                IpProtocol::Tcp => {
+                    let tp = TcpPacket::new_checked(l4)?;
+                    let tr = TcpRepr::parse(&tp, ir.src_addr, ir.dst_addr, mode)?;
+                    Ok(Parsed::Tcp(e, ir, tr))
+                }
+                IpProtocol::Icmp => {
+                    let p = IcmpPacket::new_checked(l4)?;
+                    let r = IcmpRepr::parse(&p, mode)?;
+                    Ok(Parsed::Icmp(e, ir, r))
+                }
+                _ => Ok(Parsed::OtherIp(e, ir)),
+            }
+        }
+        _ => Ok(Parsed::OtherEther(e)),
+    }
+}
+
+/// Writes a parsed frame back to bytes (Ethernet, IPv4 without options, L4),
+/// returning the length. `out` must be large enough (1514 bytes always is for
+/// frames that came off an Ethernet link).
+pub fn emit_frame(p: &Parsed<'_>, out: &mut [u8]) -> usize {
+    use super::{ethernet, ipv4};
+    let e = match p {
+        Parsed::Arp(e, _)
+        | Parsed::Icmp(e, _, _)
+        | Parsed::Tcp(e, _, _)
+        | Parsed::OtherIp(e, _)
+        | Parsed::OtherEther(e) => e,
+    };
+    e.emit(&mut EthernetFrame::new_unchecked(&mut out[..]));
+    let l3 = &mut out[ethernet::HEADER_LEN..];
+    match p {
+        Parsed::Arp(_, a) => {
+            a.emit(&mut ArpPacket::new_unchecked(&mut l3[..a.buffer_len()]));
+            ethernet::HEADER_LEN + a.buffer_len()
+        }
+        Parsed::Icmp(_, ip, icmp) => {
+            let ip = Ipv4Repr {
+                payload_len: icmp.buffer_len(),
+                ..*ip
+            };
+            let len = ipv4::HEADER_LEN + icmp.buffer_len();
+            let mut ipp = Ipv4Packet::new_unchecked(&mut l3[..len]);
+            ip.emit(&mut ipp);
+            icmp.emit(&mut IcmpPacket::new_unchecked(ipp.payload_mut()));
+            ethernet::HEADER_LEN + len
+        }
+        Parsed::Tcp(_, ip, tcp) => {
+            let ip = Ipv4Repr {
+                payload_len: tcp.buffer_len(),
+                ..*ip
+            };
+            let len = ipv4::HEADER_LEN + tcp.buffer_len();
+            let mut ipp = Ipv4Packet::new_unchecked(&mut l3[..len]);
+            ip.emit(&mut ipp);
+            tcp.emit(
+                &mut TcpPacket::new_unchecked(ipp.payload_mut()),
+                ip.src_addr,
+                ip.dst_addr,
+            );
+            ethernet::HEADER_LEN + len
+        }
+        Parsed::OtherIp(_, ip) => {
+            ip.emit(&mut Ipv4Packet::new_unchecked(&mut l3[..ipv4::HEADER_LEN]));
+            ethernet::HEADER_LEN + ipv4::HEADER_LEN
+        }
+        Parsed::OtherEther(_) => ethernet::HEADER_LEN,
+    }
+}
