@@ -14,12 +14,17 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
 fn smoke(link: &str, frames: u64, size: u16) {
+    smoke_with(link, frames, size, &[]);
+}
+
+fn smoke_with(link: &str, frames: u64, size: u16, extra: &[&str]) {
     let test = format!("smoke_{link}");
     if !is_root() {
         return skip(&test, "DPDK's EAL needs root here");
     }
     let out = Command::new(BIN)
         .args(["smoke", "--quiet", "--link", link, "--json", "-"])
+        .args(extra)
         .args(["--frames", &frames.to_string(), "--size", &size.to_string()])
         .output()
         .expect("run sluice");
@@ -38,7 +43,10 @@ fn smoke(link: &str, frames: u64, size: u16) {
         assert_eq!(v[dir]["lost"].as_u64(), Some(0), "{dir}: {v}");
         assert_eq!(v[dir]["corrupt"].as_u64(), Some(0), "{dir}: {v}");
     }
-    eprintln!("smoke {link}: {:.2} Mpps", v["mpps"].as_f64().unwrap_or(0.0));
+    eprintln!(
+        "smoke {link}: {:.2} Mpps",
+        v["mpps"].as_f64().unwrap_or(0.0)
+    );
 }
 
 #[test]
@@ -56,6 +64,38 @@ fn smoke_memif_full_frames() {
     smoke("memif", 50_000, 1514);
 }
 
+fn hugepages_free() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("HugePages_Free:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn eal_without_hugepages_falls_back_to_no_huge() {
+    smoke_with(
+        "memif",
+        20_000,
+        64,
+        &["--memory", "no-huge", "--no-huge-mb", "256"],
+    );
+}
+
+#[test]
+fn eal_with_hugepages_in_memory() {
+    if hugepages_free() < 128 {
+        return skip(
+            "eal_with_hugepages_in_memory",
+            "fewer than 128 free hugepages (scripts/test.sh reserves them as root)",
+        );
+    }
+    smoke_with("ring", 20_000, 64, &["--memory", "hugepages"]);
+}
+
 fn kernel_peer(mode: &str) {
     let test = format!("kernel_peer_{mode}");
     if !is_root() {
@@ -63,7 +103,10 @@ fn kernel_peer(mode: &str) {
     }
     for tool in ["ip", "ethtool", "ping"] {
         if !have(tool) {
-            return skip(&test, &format!("{tool} is not installed (scripts/setup.sh installs it)"));
+            return skip(
+                &test,
+                &format!("{tool} is not installed (scripts/setup.sh installs it)"),
+            );
         }
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-kernel-peer.sh");
@@ -77,7 +120,10 @@ fn kernel_peer(mode: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("{all}");
-    assert!(out.status.success(), "kernel peer over {mode} failed:\n{all}");
+    assert!(
+        out.status.success(),
+        "kernel peer over {mode} failed:\n{all}"
+    );
     assert!(all.contains("PASS: 5/5 ping replies"), "{all}");
 }
 
@@ -94,10 +140,21 @@ fn kernel_pings_sluice_over_tap() {
 #[test]
 fn unknown_port_is_a_one_line_error() {
     if !is_root() {
-        return skip("unknown_port_is_a_one_line_error", "DPDK's EAL needs root here");
+        return skip(
+            "unknown_port_is_a_one_line_error",
+            "DPDK's EAL needs root here",
+        );
     }
     let out = Command::new(BIN)
-        .args(["respond", "--ip", "10.9.9.9", "--port", "net_nonexistent0", "--duration", "1"])
+        .args([
+            "respond",
+            "--ip",
+            "10.9.9.9",
+            "--port",
+            "net_nonexistent0",
+            "--duration",
+            "1",
+        ])
         .output()
         .expect("run sluice");
     assert_eq!(out.status.code(), Some(2));
@@ -106,7 +163,10 @@ fn unknown_port_is_a_one_line_error() {
         .lines()
         .find(|l| l.starts_with("sluice: error:"))
         .unwrap_or_else(|| panic!("no error line in: {err}"));
-    assert!(line.contains("net_nonexistent0") && line.contains("--vdev"), "{line}");
+    assert!(
+        line.contains("net_nonexistent0") && line.contains("--vdev"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -120,7 +180,10 @@ fn bad_vdev_is_a_one_line_error() {
         .expect("run sluice");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("sluice: error:")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("sluice: error:"))
+        .collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("EAL init"), "{}", lines[0]);
 }

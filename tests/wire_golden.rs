@@ -9,10 +9,21 @@ use sluice::wire::{
 };
 
 fn frames() -> Vec<Vec<u8>> {
-    let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/linux.pcap"))
-        .expect("fixture present");
-    assert_eq!(&raw[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap, microseconds");
-    assert_eq!(u32::from_le_bytes(raw[20..24].try_into().unwrap()), 1, "Ethernet link type");
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/linux.pcap"
+    ))
+    .expect("fixture present");
+    assert_eq!(
+        &raw[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian pcap, microseconds"
+    );
+    assert_eq!(
+        u32::from_le_bytes(raw[20..24].try_into().unwrap()),
+        1,
+        "Ethernet link type"
+    );
     let mut at = 24;
     let mut out = Vec::new();
     while at + 16 <= raw.len() {
@@ -86,7 +97,11 @@ fn kernel_frames_parse_and_reemit_byte_exact() {
             _ => {}
         }
         let n = emit_frame(&p, &mut out);
-        assert_eq!(&out[..n], &f[..], "frame {i}: re-emitted bytes differ from the kernel's");
+        assert_eq!(
+            &out[..n],
+            &f[..],
+            "frame {i}: re-emitted bytes differ from the kernel's"
+        );
     }
     println!("{seen:?}");
     assert!(seen.arp_request >= 1 && seen.arp_reply >= 1, "{seen:?}");

@@ -2,8 +2,8 @@
 //! received packet takes, and the target the fuzzer drives.
 
 use super::{
-    ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetFrame, EthernetRepr, IcmpPacket,
-    IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Result, TcpPacket, TcpRepr,
+    ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetFrame, EthernetRepr, IcmpPacket, IcmpRepr,
+    IpProtocol, Ipv4Packet, Ipv4Repr, Result, TcpPacket, TcpRepr,
 };
 
 /// A received frame, parsed as far as sluice cares.

@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(r.protocol, IpProtocol::Icmp);
         assert_eq!(r.payload_len, 64);
         assert!(r.dont_frag);
-        let mut out = vec![0u8; 84];
+        let mut out = [0u8; 84];
         r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]));
         assert_eq!(&out[..20], &v[..20]);
     }

@@ -15,8 +15,8 @@ pub mod seq;
 pub mod tcp;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
-pub use frame::{Parsed, emit_frame, parse_frame};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+pub use frame::{Parsed, emit_frame, parse_frame};
 pub use icmp::{IcmpPacket, IcmpRepr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use seq::SeqNumber;

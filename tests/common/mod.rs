@@ -15,7 +15,11 @@ pub fn skip(test: &str, reason: &str) {
     }
     eprintln!("SKIPPED {test}: {reason}");
     if let Ok(path) = std::env::var("SLUICE_SKIP_LOG") {
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{test}: {reason}");
         }
     }
