@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Fuzzes the frame parser (fuzz/fuzz_targets/parse_frame.rs) for N seconds
+# (default 300), seeding the corpus with the frames of the Linux capture.
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable Rust through
+# RUSTC_BOOTSTRAP=1, as cargo-fuzz needs nightly-only sanitizer flags.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-300}
+CORPUS=fuzz/corpus/parse_frame
+mkdir -p "$CORPUS"
+python3 - "$CORPUS" <<'PY'
+import struct, sys, pathlib
+raw = pathlib.Path("tests/fixtures/linux.pcap").read_bytes()
+at, i = 24, 0
+while at + 16 <= len(raw):
+    incl = struct.unpack_from("<I", raw, at + 8)[0]
+    pathlib.Path(sys.argv[1], f"linux-{i:04}").write_bytes(raw[at + 16: at + 16 + incl])
+    at += 16 + incl; i += 1
+PY
+cd fuzz
+RUSTC_BOOTSTRAP=1 cargo fuzz run parse_frame "corpus/parse_frame" -- \
+    -max_total_time="$SECS" -max_len=1600 -print_final_stats=1
