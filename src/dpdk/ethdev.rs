@@ -31,6 +31,15 @@ const OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 const OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
 const OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
 
+/// MACs set by sluice on ports whose driver cannot set one (see `set_mac`).
+static MAC_OVERRIDE: std::sync::Mutex<[Option<EthernetAddress>; ffi::RTE_MAX_ETHPORTS as usize]> =
+    std::sync::Mutex::new([None; ffi::RTE_MAX_ETHPORTS as usize]);
+
+/// ENOTSUP on Linux.
+const fn libc_enotsup() -> i32 {
+    95
+}
+
 /// What a device says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevInfo {
@@ -214,12 +223,36 @@ impl EthPort {
     }
 
     pub fn mac(&self) -> Result<EthernetAddress, DpdkError> {
+        if let Some(Some(m)) = MAC_OVERRIDE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(usize::from(self.id))
+        {
+            return Ok(*m);
+        }
         let mut a = ffi::rte_ether_addr::default();
         // SAFETY: a is a valid out pointer.
         check("rte_eth_macaddr_get", unsafe {
             ffi::rte_eth_macaddr_get(self.id, &mut a)
         })?;
         Ok(EthernetAddress(a.addr_bytes))
+    }
+
+    /// Sets the port's MAC address. Devices that cannot (net_ring, whose ports
+    /// start with all zeros and do no filtering) get it recorded in sluice, and
+    /// `mac()` reports it.
+    pub fn set_mac(&self, mac: EthernetAddress) -> Result<(), DpdkError> {
+        let mut a = ffi::rte_ether_addr { addr_bytes: mac.0 };
+        // SAFETY: a is a valid rte_ether_addr for the duration of the call.
+        let rc = unsafe { ffi::rte_eth_dev_default_mac_addr_set(self.id, &mut a) };
+        if rc == -(libc_enotsup()) {
+            let mut t = MAC_OVERRIDE.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = t.get_mut(usize::from(self.id)) {
+                *slot = Some(mac);
+                return Ok(());
+            }
+        }
+        check("rte_eth_dev_default_mac_addr_set", rc).map(|_| ())
     }
 
     /// Configures queues (each rx queue fills from `pool`). Returns the queues to

@@ -1,6 +1,7 @@
 use super::error::DpdkError;
 use super::ethdev::EthPort;
 use super::ffi;
+use crate::wire::EthernetAddress;
 use std::ffi::CString;
 
 /// Two `net_ring` ports wired back to back: what `a` sends, `b` receives, and
@@ -32,5 +33,10 @@ pub fn ring_pair(name_a: &str, name_b: &str, size: u32) -> Result<(EthPort, EthP
     };
     let a = make_port(name_a, ba, ab)?;
     let b = make_port(name_b, ab, ba)?;
+    // Ring ports start with an all-zero MAC: give each a locally administered one.
+    for p in [a, b] {
+        let id = p.id().to_be_bytes();
+        p.set_mac(EthernetAddress([0x02, 0x52, 0x49, 0x4e, id[0], id[1]]))?;
+    }
     Ok((a, b))
 }

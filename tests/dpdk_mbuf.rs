@@ -1,0 +1,107 @@
+//! The safe DPDK layer in-process: mbuf ownership (refused sends and received
+//! packets go back to the pool; nothing leaks), append/trim bounds, port
+//! statistics and device info. One test function, because EAL can be
+//! initialised only once per process.
+#![cfg(feature = "dpdk")]
+
+mod common;
+use sluice::dpdk::{Eal, EalOptions, Mbuf, MemoryMode, PktPool, PortConfig, ring_pair};
+
+#[test]
+fn mbufs_ports_and_stats() {
+    if !common::is_root() {
+        return common::skip("mbufs_ports_and_stats", "DPDK's EAL needs root here");
+    }
+    let eal = Eal::init(&EalOptions {
+        memory: Some(MemoryMode::NoHuge { mb: 256 }),
+        ..EalOptions::default()
+    })
+    .expect("EAL init");
+    assert!(
+        Eal::init(&EalOptions::default()).is_err(),
+        "EAL initialises only once"
+    );
+
+    // Cache size 0 so `available` is exact.
+    let pool = PktPool::new("test_pool", 1023, 0, -1).expect("pool");
+    assert_eq!(pool.available(), 1023);
+
+    // Ownership and bounds of one mbuf.
+    let mut m = Mbuf::alloc(&pool).expect("mbuf");
+    assert_eq!(m.data_len(), 0);
+    let room = m.tailroom();
+    assert!(room >= 1514, "tailroom {room}");
+    m.append(100)
+        .expect("room for 100")
+        .copy_from_slice(&[7u8; 100]);
+    assert_eq!(m.data(), &[7u8; 100][..]);
+    m.data_mut()[0] = 9;
+    assert_eq!(m.data()[0], 9);
+    assert!(
+        m.append(room).is_none(),
+        "append past the tailroom is refused"
+    );
+    assert_eq!(m.data_len(), 100, "a refused append changes nothing");
+    assert!(m.trim(40));
+    assert!(!m.trim(61));
+    assert_eq!((m.data_len(), m.pkt_len(), m.segments()), (60, 60, 1));
+    assert_eq!(pool.available(), 1022);
+    drop(m);
+    assert_eq!(pool.available(), 1023, "dropping an mbuf frees it");
+
+    // Two ring ports back to back, rings of 64 slots (63 usable).
+    let (a, b) = ring_pair("mbuf_test_a", "mbuf_test_b", 64).expect("ring pair");
+    let cfg = PortConfig {
+        rx_desc: 64,
+        tx_desc: 64,
+        ..PortConfig::default()
+    };
+    a.configure(&cfg, &pool).expect("configure a");
+    b.configure(&cfg, &pool).expect("configure b");
+    let mut qa = a.start(1).expect("start a").pop().unwrap();
+    let mut qb = b.start(1).expect("start b").pop().unwrap();
+    assert!(a.link().unwrap().up && b.link().unwrap().up);
+    let info = a.info().expect("info");
+    assert_eq!(info.driver, "net_ring");
+    assert!(info.max_rx_queues >= 1 && info.max_tx_queues >= 1);
+    assert_eq!(info.name, "net_ring_mbuf_test_a");
+    assert_ne!(a.mac().unwrap(), b.mac().unwrap());
+
+    let mut tx: Vec<Mbuf> = (0..200u32)
+        .map(|i| Mbuf::from_slice(&pool, &i.to_be_bytes().repeat(16)).expect("alloc"))
+        .collect();
+    assert_eq!(pool.available(), 823);
+    let sent = qa.tx_burst(&mut tx);
+    assert_eq!(sent, 63, "the ring takes 63");
+    assert_eq!(tx.len(), 137, "refused mbufs stay with the caller");
+    // The refused ones are the tail, in order.
+    assert_eq!(&tx[0].data()[..4], &63u32.to_be_bytes());
+    drop(tx);
+    assert_eq!(
+        pool.available(),
+        1023 - 63,
+        "refused sends are freed on drop"
+    );
+
+    let mut rx = Vec::with_capacity(64);
+    let got = qb.rx_burst(&mut rx, 64);
+    assert_eq!(got, 63);
+    for (i, m) in rx.iter().enumerate() {
+        assert_eq!(
+            m.data(),
+            &(i as u32).to_be_bytes().repeat(16)[..],
+            "packet {i}"
+        );
+    }
+    drop(rx);
+    assert_eq!(pool.available(), 1023, "received packets are freed on drop");
+
+    let (sa, sb) = (a.stats().unwrap(), b.stats().unwrap());
+    assert_eq!(sa.opackets, 63);
+    assert_eq!(sb.ipackets, 63);
+
+    a.close().unwrap();
+    b.close().unwrap();
+    drop(pool);
+    drop(eal);
+}
