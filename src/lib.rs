@@ -6,6 +6,8 @@
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod shard;
+pub mod tcp;
+pub mod time;
 #[cfg(feature = "dpdk")]
 pub mod tools;
 pub mod wire;

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod tcp;
+
 use std::io::Write;
 
 pub fn skip(test: &str, reason: &str) {

@@ -1,0 +1,268 @@
+//! Fixed-capacity byte rings for a connection's send and receive data,
+//! allocated once when the connection is made: the data path never allocates.
+
+/// A ring of bytes: `len` bytes starting at `head`.
+#[derive(Debug, Clone)]
+pub struct Ring {
+    buf: Box<[u8]>,
+    head: u32,
+    len: u32,
+}
+
+impl Ring {
+    pub fn new(capacity: usize) -> Ring {
+        Ring {
+            buf: vec![0u8; capacity].into_boxed_slice(),
+            head: 0,
+            len: 0,
+        }
+    }
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn free(&self) -> usize {
+        self.capacity() - self.len()
+    }
+
+    fn index(&self, offset: usize) -> usize {
+        let cap = self.capacity();
+        let i = self.head as usize + offset;
+        if i >= cap { i - cap } else { i }
+    }
+
+    /// Appends as much of `data` as fits; returns how much.
+    pub fn push(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        self.write_at(self.len(), &data[..n]);
+        self.len += n as u32;
+        n
+    }
+
+    /// Writes `data` at `offset` from the head, past the current length (for
+    /// out-of-order data); the caller keeps `offset + data.len() <= capacity`.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) {
+        debug_assert!(offset + data.len() <= self.capacity());
+        if data.is_empty() {
+            return;
+        }
+        let start = self.index(offset);
+        let first = data.len().min(self.capacity() - start);
+        self.buf[start..start + first].copy_from_slice(&data[..first]);
+        let rest = data.len() - first;
+        self.buf[..rest].copy_from_slice(&data[first..]);
+    }
+
+    /// Marks `n` more bytes (already written with `write_at`) as present.
+    pub fn extend(&mut self, n: usize) {
+        debug_assert!(self.len() + n <= self.capacity());
+        self.len += n as u32;
+    }
+
+    /// Copies bytes at `offset..offset + out.len()` (within `len`) into `out`.
+    pub fn read_at(&self, offset: usize, out: &mut [u8]) {
+        debug_assert!(offset + out.len() <= self.len());
+        if out.is_empty() {
+            return;
+        }
+        let start = self.index(offset);
+        let first = out.len().min(self.capacity() - start);
+        out[..first].copy_from_slice(&self.buf[start..start + first]);
+        let rest = out.len() - first;
+        out[first..].copy_from_slice(&self.buf[..rest]);
+    }
+
+    /// Drops `n` bytes from the front.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.len());
+        self.head = self.index(n) as u32;
+        self.len -= n as u32;
+        if self.len == 0 {
+            self.head = 0;
+        }
+    }
+
+    /// Copies up to `out.len()` bytes from the front into `out` and drops them.
+    pub fn pop(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len());
+        self.read_at(0, &mut out[..n]);
+        self.consume(n);
+        n
+    }
+}
+
+/// Out-of-order ranges received beyond `rcv_nxt`, as offsets from it.
+/// A handful of holes is plenty in practice; past that, new out-of-order data
+/// that would need another range is dropped (and the peer resends it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Assembler {
+    /// Sorted, non-overlapping, non-adjacent `(start, end)` offsets; `end == 0` marks unused.
+    ranges: [(u32, u32); Assembler::MAX],
+    /// The range most recently added to (reported first in SACK, RFC 2018 4).
+    last: u8,
+}
+
+impl Assembler {
+    pub const MAX: usize = 4;
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges[0].1 == 0
+    }
+
+    pub fn ranges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.ranges.iter().copied().take_while(|r| r.1 != 0)
+    }
+
+    fn count(&self) -> usize {
+        self.ranges().count()
+    }
+
+    /// Records `start..end` (offsets from rcv_nxt, start > 0) as received.
+    /// Returns false when it would need more ranges than we keep.
+    pub fn add(&mut self, start: u32, end: u32) -> bool {
+        if start >= end {
+            return true;
+        }
+        let n = self.count();
+        let mut v = [(0u32, 0u32); Assembler::MAX + 1];
+        v[..n].copy_from_slice(&self.ranges[..n]);
+        // Merge into a new sorted list.
+        let mut out = [(0u32, 0u32); Assembler::MAX + 1];
+        let mut k = 0;
+        let (mut s, mut e) = (start, end);
+        let mut placed = false;
+        for &(rs, re) in &v[..n] {
+            if re < s {
+                out[k] = (rs, re);
+                k += 1;
+            } else if rs > e {
+                if !placed {
+                    out[k] = (s, e);
+                    k += 1;
+                    placed = true;
+                }
+                out[k] = (rs, re);
+                k += 1;
+            } else {
+                s = s.min(rs);
+                e = e.max(re);
+            }
+        }
+        if !placed {
+            out[k] = (s, e);
+            k += 1;
+        }
+        if k > Assembler::MAX {
+            return false;
+        }
+        self.ranges = [(0, 0); Assembler::MAX];
+        self.ranges[..k].copy_from_slice(&out[..k]);
+        self.last = out[..k].iter().position(|r| r.0 == s).unwrap_or(0) as u8;
+        true
+    }
+
+    /// rcv_nxt advanced by `n` (in-order data accepted): drops what that
+    /// covered, shifts the rest, and returns how many further bytes are now
+    /// contiguous (a range the new data reached). The caller advances rcv_nxt
+    /// by that much too; the remaining ranges are already shifted for it.
+    pub fn advance(&mut self, n: u32) -> u32 {
+        let mut extra = 0;
+        let mut out = [(0u32, 0u32); Assembler::MAX];
+        let mut k = 0;
+        for (s, e) in self.ranges() {
+            if e <= n {
+                continue;
+            }
+            if s <= n {
+                extra = e - n;
+                continue;
+            }
+            out[k] = (s - n, e - n);
+            k += 1;
+        }
+        // Ranges are non-adjacent, so every remaining one starts after `extra`.
+        for r in out.iter_mut().take(k) {
+            r.0 -= extra;
+            r.1 -= extra;
+        }
+        self.ranges = out;
+        self.last = 0;
+        extra
+    }
+
+    /// The range to report first in SACK (the most recently changed one).
+    pub fn most_recent(&self) -> Option<(u32, u32)> {
+        self.ranges()
+            .nth(self.last as usize)
+            .or_else(|| self.ranges().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_wraps() {
+        let mut r = Ring::new(8);
+        assert_eq!(r.push(b"abcdef"), 6);
+        let mut out = [0u8; 4];
+        assert_eq!(r.pop(&mut out), 4);
+        assert_eq!(&out, b"abcd");
+        assert_eq!(r.push(b"ghijklmn"), 6);
+        assert_eq!(r.len(), 8);
+        let mut all = [0u8; 8];
+        r.read_at(0, &mut all);
+        assert_eq!(&all, b"efghijkl");
+        r.consume(3);
+        let mut rest = [0u8; 5];
+        assert_eq!(r.pop(&mut rest), 5);
+        assert_eq!(&rest, b"hijkl");
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn ring_write_at_past_len() {
+        let mut r = Ring::new(8);
+        r.push(b"xy");
+        r.consume(2);
+        r.write_at(3, b"DEF");
+        r.write_at(0, b"abc");
+        r.extend(6);
+        let mut out = [0u8; 6];
+        r.read_at(0, &mut out);
+        assert_eq!(&out, b"abcDEF");
+    }
+
+    #[test]
+    fn assembler_merges_and_advances() {
+        let mut a = Assembler::default();
+        assert!(a.add(10, 20));
+        assert!(a.add(30, 40));
+        assert!(a.add(20, 30)); // fills the gap between them
+        assert_eq!(a.ranges().collect::<Vec<_>>(), vec![(10, 40)]);
+        assert!(a.add(50, 60));
+        assert_eq!(a.most_recent(), Some((50, 60)));
+        // In-order data 0..10 arrives: 10..40 becomes contiguous.
+        assert_eq!(a.advance(10), 30);
+        assert_eq!(a.ranges().collect::<Vec<_>>(), vec![(10, 20)]);
+        assert_eq!(a.advance(5), 0);
+        assert_eq!(a.ranges().collect::<Vec<_>>(), vec![(5, 15)]);
+    }
+
+    #[test]
+    fn assembler_limits_ranges() {
+        let mut a = Assembler::default();
+        for i in 0..4 {
+            assert!(a.add(10 + 10 * i, 15 + 10 * i));
+        }
+        assert!(!a.add(100, 110), "a fifth range is refused");
+        assert!(a.add(15, 20), "extending an existing range is fine");
+        assert_eq!(a.ranges().count(), 3);
+    }
+}

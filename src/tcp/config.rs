@@ -1,0 +1,91 @@
+//! Per-endpoint TCP settings, with defaults suited to a load generator and a
+//! high-connection-rate server.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Our MSS (advertised, and the most we send per segment).
+    pub mss: u16,
+    /// Receive buffer per connection (bytes); sets the advertised window.
+    pub recv_buffer: usize,
+    /// Send buffer per connection (bytes).
+    pub send_buffer: usize,
+    /// Offer window scaling (RFC 7323); the shift follows from `recv_buffer`.
+    pub window_scale: bool,
+    /// Offer timestamps (RFC 7323: RTT measurement and PAWS).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Nagle's algorithm (RFC 1122 4.2.3.4). Off by default: a load generator wants it off.
+    pub nagle: bool,
+    /// Longest an ACK may be delayed (RFC 1122 4.2.3.2: under 0.5 s).
+    pub delayed_ack: Duration,
+    /// RTO bounds and initial value (RFC 6298: initial 1 s).
+    pub rto_initial: Duration,
+    pub rto_min: Duration,
+    pub rto_max: Duration,
+    /// SYN (or SYN-ACK) transmissions before giving up (RFC 6298 5.5 backoff between).
+    pub syn_retries: u8,
+    /// Data retransmissions before giving up (RFC 1122 4.2.3.5 "R2").
+    pub max_retries: u8,
+    /// Keepalive (RFC 1122 4.2.3.6): `None` disables it.
+    pub keepalive: Option<Keepalive>,
+    /// Maximum segment lifetime; TIME_WAIT lasts 2 x MSL (RFC 9293 3.4.2).
+    pub msl: Duration,
+    /// How long FIN_WAIT_2 waits for the peer's FIN once we can send no more
+    /// (not in the RFC; Linux's tcp_fin_timeout). `None`: forever.
+    pub fin_wait_2_timeout: Option<Duration>,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_cwnd_segments: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub idle: Duration,
+    pub interval: Duration,
+    pub count: u8,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            recv_buffer: 64 * 1024,
+            send_buffer: 64 * 1024,
+            window_scale: true,
+            timestamps: true,
+            sack: true,
+            nagle: false,
+            delayed_ack: Duration::from_millis(40),
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(60),
+            syn_retries: 6,
+            max_retries: 15,
+            keepalive: None,
+            msl: Duration::from_secs(30),
+            fin_wait_2_timeout: Some(Duration::from_secs(60)),
+            initial_cwnd_segments: 10,
+        }
+    }
+}
+
+impl TcpConfig {
+    /// TIME_WAIT duration: 2 x MSL.
+    pub fn time_wait(&self) -> Duration {
+        self.msl * 2
+    }
+
+    /// The window-scale shift needed to advertise the whole receive buffer.
+    pub fn rcv_wscale(&self) -> u8 {
+        if !self.window_scale {
+            return 0;
+        }
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
+            shift += 1;
+        }
+        shift
+    }
+}

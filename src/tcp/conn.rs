@@ -1,0 +1,1587 @@
+//! One TCP connection, sans-I/O (RFC 9293).
+//!
+//! The connection never reads a clock and never does I/O. The caller (a shard,
+//! or the simulation) drives it, in this order, each time something happens:
+//!
+//! 1. inputs: [`Connection::handle_segment`] for each segment that belongs to it,
+//!    [`Connection::handle_timeout`] when its deadline has passed, and the
+//!    application's commands ([`Connection::send`], [`Connection::recv`],
+//!    [`Connection::shutdown`], [`Connection::close`], [`Connection::abort`]);
+//! 2. [`Connection::poll_transmit`] until it returns `None`, sending each segment;
+//! 3. [`Connection::poll_event`] until it returns `None`, telling the application;
+//! 4. [`Connection::poll_timeout`]: the next deadline, for the timer wheel.
+//!
+//! When the state becomes `TimeWait` the owner may swap the connection for a
+//! [`super::TimeWaitRecord`] (which answers for it until 2MSL has passed); when
+//! it becomes `Closed` and `poll_event` has reported `Closed`, it can be dropped.
+
+use super::buffer::{Assembler, Ring};
+use super::cc::{AckAction, NewReno};
+use super::config::TcpConfig;
+use super::rtt::RttEstimator;
+use crate::time::Instant;
+use crate::wire::{SeqNumber, TcpControl, TcpPacket, TcpRepr, TcpTimestamp, tcp};
+use std::net::SocketAddrV4;
+
+/// The eleven states of RFC 9293 section 3.3.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl State {
+    pub const ALL: [State; 11] = [
+        State::Closed,
+        State::Listen,
+        State::SynSent,
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN_SENT",
+            State::SynReceived => "SYN_RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN_WAIT_1",
+            State::FinWait2 => "FIN_WAIT_2",
+            State::CloseWait => "CLOSE_WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST_ACK",
+            State::TimeWait => "TIME_WAIT",
+        }
+    }
+
+    /// Synchronized states: both ISNs known (RFC 9293 3.5.2).
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Both FINs exchanged and acknowledged (after TIME_WAIT on the side that closed first).
+    Normal,
+    /// The peer sent an acceptable RST on an established connection.
+    ResetByPeer,
+    /// RST in answer to our SYN: nothing listens there.
+    Refused,
+    /// No answer to our SYN (or SYN-ACK) after `syn_retries` transmissions.
+    TimedOutSyn,
+    /// Data or FIN unacknowledged after `max_retries` retransmissions.
+    TimedOutRetransmit,
+    /// The peer stopped answering keepalive probes.
+    TimedOutKeepalive,
+    /// FIN_WAIT_2 waited `fin_wait_2_timeout` for the peer's FIN.
+    FinWait2Timeout,
+    /// The application aborted (we sent RST).
+    Aborted,
+}
+
+impl CloseReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::Normal => "normal",
+            CloseReason::ResetByPeer => "reset_by_peer",
+            CloseReason::Refused => "refused",
+            CloseReason::TimedOutSyn => "timed_out_syn",
+            CloseReason::TimedOutRetransmit => "timed_out_retransmit",
+            CloseReason::TimedOutKeepalive => "timed_out_keepalive",
+            CloseReason::FinWait2Timeout => "fin_wait_2_timeout",
+            CloseReason::Aborted => "aborted",
+        }
+    }
+}
+
+/// What the application is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed.
+    Connected,
+    /// New in-order data can be read.
+    Readable,
+    /// Send buffer space opened after a short `send`.
+    Writable,
+    /// The peer sent FIN: no more data will arrive (reads drain what is buffered).
+    PeerClosed,
+    /// The connection is over; no further events.
+    Closed(CloseReason),
+}
+
+/// Errors from application commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("connection is not open for sending")]
+    NotWritable,
+}
+
+/// Local and remote addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+}
+
+/// Counters a connection bumps (a shard sums them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub segs_in: u32,
+    pub segs_out: u32,
+    pub retransmits: u32,
+    pub fast_retransmits: u32,
+    pub rto_expirations: u32,
+    pub dup_acks_in: u32,
+    pub challenge_acks: u32,
+    pub rsts_out: u16,
+    pub out_of_window: u32,
+    pub paws_drops: u32,
+    pub ooo_segments: u32,
+    pub bytes_discarded_after_close: u32,
+}
+
+mod flag {
+    pub const TS_OK: u16 = 1 << 0;
+    pub const SACK_OK: u16 = 1 << 1;
+    pub const FIN_QUEUED: u16 = 1 << 2;
+    pub const ACK_NOW: u16 = 1 << 3;
+    pub const RST_PENDING: u16 = 1 << 4;
+    pub const PASSIVE: u16 = 1 << 5;
+    pub const PEER_FIN: u16 = 1 << 6;
+    pub const TIMING: u16 = 1 << 7;
+    pub const WANT_WRITE: u16 = 1 << 8;
+    pub const RETRANSMIT_FIRST: u16 = 1 << 9;
+    pub const APP_CLOSED: u16 = 1 << 10;
+    pub const PROBE: u16 = 1 << 11;
+    pub const KEEPALIVE_PROBE: u16 = 1 << 12;
+    pub const SYN_ACKED: u16 = 1 << 13;
+}
+
+mod ev {
+    pub const CONNECTED: u8 = 1 << 0;
+    pub const READABLE: u8 = 1 << 1;
+    pub const WRITABLE: u8 = 1 << 2;
+    pub const PEER_CLOSED: u8 = 1 << 3;
+    pub const CLOSED: u8 = 1 << 4;
+}
+
+/// SACK blocks the peer reported beyond snd_una (the sender's scoreboard).
+type Scoreboard = [(SeqNumber, SeqNumber); 4];
+
+/// A TCP connection's control block.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    state: State,
+    tuple: FourTuple,
+    flags: u16,
+    events: u8,
+    close_reason: Option<CloseReason>,
+    // Send sequence space (RFC 9293 3.3.1).
+    iss: SeqNumber,
+    snd_una: SeqNumber,
+    snd_nxt: SeqNumber,
+    /// Highest sequence number sent + 1 (snd_nxt goes back on retransmission).
+    snd_max: SeqNumber,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: SeqNumber,
+    snd_wl2: SeqNumber,
+    /// Sequence number of the first byte in the send buffer.
+    snd_buf_seq: SeqNumber,
+    // Receive sequence space.
+    irs: SeqNumber,
+    rcv_nxt: SeqNumber,
+    /// Right edge of the window we last advertised (never moves left).
+    rcv_adv: SeqNumber,
+    /// The peer's FIN, when it arrived before a hole was filled.
+    peer_fin_at: Option<SeqNumber>,
+    // Options.
+    snd_mss: u16,
+    snd_wscale: u8,
+    rcv_wscale: u8,
+    ts_recent: u32,
+    ts_offset: u32,
+    // Reliability.
+    rtt: RttEstimator,
+    rtt_seq: SeqNumber,
+    rtt_time: Instant,
+    cc: NewReno,
+    backoff: u8,
+    retries: u8,
+    keepalive_probes: u8,
+    segs_unacked: u8,
+    sacked: Scoreboard,
+    // Timers, as data (Instant::NEVER = not armed).
+    rto_at: Instant,
+    delack_at: Instant,
+    persist_at: Instant,
+    keepalive_at: Instant,
+    /// TIME_WAIT's 2MSL, or FIN_WAIT_2's timeout.
+    close_at: Instant,
+    // Buffers, allocated once.
+    send_buf: Ring,
+    recv_buf: Ring,
+    assembler: Assembler,
+    pub stats: ConnStats,
+}
+
+/// What `handle_segment` makes of an incoming segment (for counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentVerdict {
+    Accepted,
+    /// Dropped: outside the window, a stale timestamp, no ACK, ...
+    Dropped,
+    /// Answered with a challenge ACK (RFC 5961) and dropped.
+    ChallengeAck,
+    /// The connection was reset by this segment.
+    Reset,
+}
+
+impl Connection {
+    fn new(
+        cfg: &TcpConfig,
+        tuple: FourTuple,
+        state: State,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Connection {
+        Connection {
+            state,
+            tuple,
+            flags: 0,
+            events: 0,
+            close_reason: None,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: SeqNumber(0),
+            snd_buf_seq: iss + 1,
+            irs: SeqNumber(0),
+            rcv_nxt: SeqNumber(0),
+            rcv_adv: SeqNumber(0),
+            peer_fin_at: None,
+            snd_mss: 536, // RFC 9293 3.7.1 default until the peer says otherwise
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            ts_recent: 0,
+            // RFC 7323 5.4 suggests a random offset per connection; derive one from the ISN.
+            ts_offset: iss.0.rotate_left(13),
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt_seq: iss,
+            rtt_time: now,
+            cc: NewReno::new(536, cfg.initial_cwnd_segments),
+            backoff: 0,
+            retries: 0,
+            keepalive_probes: 0,
+            segs_unacked: 0,
+            sacked: [(SeqNumber(0), SeqNumber(0)); 4],
+            rto_at: Instant::NEVER,
+            delack_at: Instant::NEVER,
+            persist_at: Instant::NEVER,
+            keepalive_at: Instant::NEVER,
+            close_at: Instant::NEVER,
+            send_buf: Ring::new(cfg.send_buffer),
+            recv_buf: Ring::new(cfg.recv_buffer),
+            assembler: Assembler::default(),
+            stats: ConnStats::default(),
+        }
+    }
+
+    /// Active open (RFC 9293 3.10.1): the SYN goes out at the next `poll_transmit`.
+    pub fn connect(cfg: &TcpConfig, tuple: FourTuple, iss: SeqNumber, now: Instant) -> Connection {
+        Connection::new(cfg, tuple, State::SynSent, iss, now)
+    }
+
+    /// Passive open: a connection in LISTEN on `local`. The first acceptable SYN
+    /// binds its remote address; `iss` is used for the SYN-ACK.
+    pub fn listen(
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Connection {
+        let tuple = FourTuple {
+            local,
+            remote: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+        };
+        let mut c = Connection::new(cfg, tuple, State::Listen, iss, now);
+        c.flags |= flag::PASSIVE;
+        c
+    }
+
+    // ---- getters ----
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn tuple(&self) -> FourTuple {
+        self.tuple
+    }
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+    pub fn snd_una(&self) -> SeqNumber {
+        self.snd_una
+    }
+    pub fn snd_nxt(&self) -> SeqNumber {
+        self.snd_nxt
+    }
+    pub fn rcv_nxt(&self) -> SeqNumber {
+        self.rcv_nxt
+    }
+    pub fn iss(&self) -> SeqNumber {
+        self.iss
+    }
+    pub fn irs(&self) -> SeqNumber {
+        self.irs
+    }
+    pub fn ts_recent(&self) -> Option<u32> {
+        (self.flags & flag::TS_OK != 0).then_some(self.ts_recent)
+    }
+    pub fn snd_wnd(&self) -> u32 {
+        self.snd_wnd
+    }
+    pub fn snd_mss(&self) -> u16 {
+        self.snd_mss
+    }
+    pub fn cwnd(&self) -> u32 {
+        self.cc.cwnd
+    }
+    pub fn rto(&self) -> std::time::Duration {
+        self.rtt.rto()
+    }
+    pub fn srtt(&self) -> Option<std::time::Duration> {
+        self.rtt.srtt()
+    }
+    /// Bytes the application can read now.
+    pub fn recv_available(&self) -> usize {
+        self.recv_buf.len()
+    }
+    /// Bytes the application can still queue.
+    pub fn send_capacity(&self) -> usize {
+        self.send_buf.free()
+    }
+    /// Bytes queued and not yet acknowledged.
+    pub fn send_queued(&self) -> usize {
+        self.send_buf.len()
+    }
+    pub fn timestamps_enabled(&self) -> bool {
+        self.flags & flag::TS_OK != 0
+    }
+    pub fn sack_enabled(&self) -> bool {
+        self.flags & flag::SACK_OK != 0
+    }
+    pub fn window_scales(&self) -> (u8, u8) {
+        (self.snd_wscale, self.rcv_wscale)
+    }
+    pub fn peer_closed(&self) -> bool {
+        self.flags & flag::PEER_FIN != 0
+    }
+    /// Time of the 2MSL or FIN_WAIT_2 deadline, if armed.
+    pub fn close_deadline(&self) -> Option<Instant> {
+        (self.close_at != Instant::NEVER).then_some(self.close_at)
+    }
+
+    // ---- application commands ----
+
+    /// Queues data to send; returns how much fit in the send buffer.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, CommandError> {
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+                if self.flags & flag::FIN_QUEUED == 0 => {}
+            _ => return Err(CommandError::NotWritable),
+        }
+        let n = self.send_buf.push(data);
+        if n < data.len() {
+            self.flags |= flag::WANT_WRITE;
+        }
+        Ok(n)
+    }
+
+    /// Reads buffered in-order data.
+    pub fn recv(&mut self, out: &mut [u8]) -> usize {
+        let before = self.advertisable_window();
+        let n = self.recv_buf.pop(out);
+        // Tell the peer when the window reopens meaningfully (RFC 1122 4.2.3.3).
+        if n > 0 && self.state.is_synchronized() {
+            let after = self.advertisable_window();
+            let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0);
+            if after > shown
+                && after - shown
+                    >= (self.recv_buf.capacity() as u32 / 2).min(2 * u32::from(self.snd_mss))
+                || (before == 0 && after > 0)
+            {
+                self.flags |= flag::ACK_NOW;
+            }
+        }
+        n
+    }
+
+    /// Half-close (RFC 9293 3.10.4 CLOSE): FIN after the queued data; we can still receive.
+    pub fn shutdown(&mut self) {
+        match self.state {
+            State::Listen | State::SynSent => self.enter_closed(CloseReason::Normal),
+            State::SynReceived | State::Established => {
+                self.flags |= flag::FIN_QUEUED;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.flags |= flag::FIN_QUEUED;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Full close: like `shutdown`, and the application reads no more. Data that
+    /// still arrives is acknowledged and discarded (counted); FIN_WAIT_2 then
+    /// gives up after `fin_wait_2_timeout`. Unread data at close means the
+    /// application lost it: the connection is reset instead (RFC 2525 2.17).
+    pub fn close(&mut self, now: Instant, cfg: &TcpConfig) {
+        if !self.recv_buf.is_empty() && self.state.is_synchronized() {
+            self.abort();
+            return;
+        }
+        self.flags |= flag::APP_CLOSED;
+        self.shutdown();
+        if self.state == State::FinWait2 {
+            self.arm_fin_wait_2(now, cfg);
+        }
+    }
+
+    /// Abort (RFC 9293 3.10.5): RST to the peer if synchronized, then CLOSED.
+    pub fn abort(&mut self) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            self.flags |= flag::RST_PENDING;
+        }
+        self.enter_closed(CloseReason::Aborted);
+    }
+
+    // ---- outputs ----
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        for (bit, e) in [
+            (ev::CONNECTED, Event::Connected),
+            (ev::READABLE, Event::Readable),
+            (ev::WRITABLE, Event::Writable),
+            (ev::PEER_CLOSED, Event::PeerClosed),
+        ] {
+            if self.events & bit != 0 {
+                self.events &= !bit;
+                return Some(e);
+            }
+        }
+        if self.events & ev::CLOSED != 0 {
+            self.events &= !ev::CLOSED;
+            return self.close_reason.map(Event::Closed);
+        }
+        None
+    }
+
+    /// The earliest armed timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let t = self
+            .rto_at
+            .min(self.delack_at)
+            .min(self.persist_at)
+            .min(self.keepalive_at)
+            .min(self.close_at);
+        (t != Instant::NEVER).then_some(t)
+    }
+
+    // ---- timers ----
+
+    /// Runs every timer whose deadline is at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant, cfg: &TcpConfig) {
+        if self.close_at <= now {
+            self.close_at = Instant::NEVER;
+            match self.state {
+                State::TimeWait => self.enter_closed(CloseReason::Normal),
+                State::FinWait2 => self.enter_closed(CloseReason::FinWait2Timeout),
+                _ => {}
+            }
+        }
+        if self.rto_at <= now {
+            self.on_rto(now, cfg);
+        }
+        if self.delack_at <= now {
+            self.delack_at = Instant::NEVER;
+            self.flags |= flag::ACK_NOW;
+        }
+        if self.persist_at <= now {
+            // Zero-window probe (RFC 9293 3.8.6.1); backed off like the RTO.
+            self.persist_at = now + self.rtt.rto_backed_off(self.backoff);
+            self.backoff = self.backoff.saturating_add(1);
+            self.flags |= flag::PROBE;
+        }
+        if self.keepalive_at <= now {
+            match cfg.keepalive {
+                Some(k) if self.state == State::Established || self.state == State::CloseWait => {
+                    if self.keepalive_probes >= k.count {
+                        self.enter_closed(CloseReason::TimedOutKeepalive);
+                    } else {
+                        self.keepalive_probes += 1;
+                        self.flags |= flag::KEEPALIVE_PROBE;
+                        self.keepalive_at = now + k.interval;
+                    }
+                }
+                _ => self.keepalive_at = Instant::NEVER,
+            }
+        }
+    }
+
+    fn on_rto(&mut self, now: Instant, cfg: &TcpConfig) {
+        self.rto_at = Instant::NEVER;
+        let in_handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        let limit = if in_handshake {
+            cfg.syn_retries
+        } else {
+            cfg.max_retries
+        };
+        if self.snd_una == self.snd_max && !in_handshake {
+            return; // nothing outstanding
+        }
+        if self.retries >= limit {
+            let reason = if in_handshake {
+                CloseReason::TimedOutSyn
+            } else {
+                CloseReason::TimedOutRetransmit
+            };
+            self.enter_closed(reason);
+            return;
+        }
+        self.retries += 1;
+        self.backoff = self.backoff.saturating_add(1);
+        self.stats.rto_expirations += 1;
+        let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
+        self.cc.on_rto(flight);
+        // Go back to the first unacknowledged byte (the SYN in the handshake);
+        // Karn: the retransmission is not timed.
+        self.snd_nxt = self.snd_una;
+        self.flags &= !flag::TIMING;
+        self.rto_at = now + self.rtt.rto_backed_off(self.backoff);
+    }
+
+    fn arm_fin_wait_2(&mut self, now: Instant, cfg: &TcpConfig) {
+        if let Some(t) = cfg.fin_wait_2_timeout {
+            if self.flags & flag::APP_CLOSED != 0 {
+                self.close_at = now + t;
+            }
+        }
+    }
+
+    fn arm_keepalive(&mut self, now: Instant, cfg: &TcpConfig) {
+        if let Some(k) = cfg.keepalive {
+            self.keepalive_at = now + k.idle;
+            self.keepalive_probes = 0;
+        }
+    }
+
+    fn enter_closed(&mut self, reason: CloseReason) {
+        self.state = State::Closed;
+        if self.close_reason.is_none() {
+            self.close_reason = Some(reason);
+            self.events |= ev::CLOSED;
+        }
+        self.rto_at = Instant::NEVER;
+        self.delack_at = Instant::NEVER;
+        self.persist_at = Instant::NEVER;
+        self.keepalive_at = Instant::NEVER;
+        self.close_at = Instant::NEVER;
+        self.flags &=
+            !(flag::ACK_NOW | flag::PROBE | flag::KEEPALIVE_PROBE | flag::RETRANSMIT_FIRST);
+    }
+
+    fn enter_time_wait(&mut self, now: Instant, cfg: &TcpConfig) {
+        self.state = State::TimeWait;
+        self.rto_at = Instant::NEVER;
+        self.persist_at = Instant::NEVER;
+        self.keepalive_at = Instant::NEVER;
+        self.close_at = now + cfg.time_wait();
+    }
+
+    // ---- input ----
+
+    /// Window we could advertise now: free receive buffer space.
+    fn advertisable_window(&self) -> u32 {
+        self.recv_buf.free() as u32
+    }
+
+    /// The window to put in the next segment (RFC 1122 4.2.3.3 receiver SWS
+    /// avoidance: move the right edge only by a useful amount, never left).
+    fn window_to_advertise(&mut self) -> u32 {
+        let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0) as i32;
+        let shown = shown.max(0) as u32;
+        let free = self.advertisable_window();
+        let threshold = (self.recv_buf.capacity() as u32 / 2).min(u32::from(self.snd_mss));
+        let wnd = if free >= shown + threshold || free == self.recv_buf.capacity() as u32 {
+            free
+        } else {
+            shown.min(free.max(shown))
+        };
+        let max = 65535u32 << self.rcv_wscale;
+        let wnd = wnd.min(max);
+        // Round down to what the scaled field can say, then remember the edge.
+        let wnd = (wnd >> self.rcv_wscale) << self.rcv_wscale;
+        let edge = self.rcv_nxt + wnd;
+        if edge > self.rcv_adv {
+            self.rcv_adv = edge;
+        }
+        wnd
+    }
+
+    fn tsval(&self, now: Instant) -> u32 {
+        // 1 ms per tick (RFC 7323 5.4: between 1 ms and 1 s).
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Processes one segment addressed to this connection (RFC 9293 3.10.7).
+    pub fn handle_segment(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &TcpRepr<'_>,
+    ) -> SegmentVerdict {
+        self.stats.segs_in += 1;
+        match self.state {
+            State::Closed => SegmentVerdict::Dropped,
+            State::Listen => self.segment_in_listen(now, cfg, seg),
+            State::SynSent => self.segment_in_syn_sent(now, cfg, seg),
+            _ => self.segment_synchronized(now, cfg, seg),
+        }
+    }
+
+    /// Negotiated options from a SYN (RFC 9293 3.7.1, RFC 7323, RFC 2018).
+    fn take_syn_options(&mut self, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        let peer_mss = seg.max_seg_size.unwrap_or(536).max(64);
+        self.snd_mss = peer_mss.min(cfg.mss);
+        match (cfg.window_scale, seg.window_scale) {
+            (true, Some(s)) => {
+                self.snd_wscale = s.min(14);
+                self.rcv_wscale = cfg.rcv_wscale();
+            }
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        if cfg.timestamps {
+            if let Some(ts) = seg.timestamp {
+                self.flags |= flag::TS_OK;
+                self.ts_recent = ts.tsval;
+            }
+        }
+        if cfg.sack && seg.sack_permitted {
+            self.flags |= flag::SACK_OK;
+        }
+        self.cc
+            .set_mss(u32::from(self.eff_mss()), cfg.initial_cwnd_segments);
+    }
+
+    /// Payload bytes per segment: the MSS minus the options every segment carries.
+    fn eff_mss(&self) -> u16 {
+        let opts = if self.flags & flag::TS_OK != 0 { 12 } else { 0 };
+        self.snd_mss.saturating_sub(opts).max(1)
+    }
+
+    // RFC 9293 3.10.7.2: LISTEN.
+    fn segment_in_listen(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &TcpRepr<'_>,
+    ) -> SegmentVerdict {
+        // First: an RST is ignored.
+        if seg.control == TcpControl::Rst {
+            return SegmentVerdict::Dropped;
+        }
+        // Second: an ACK is answered with <SEQ=SEG.ACK><CTL=RST> (the owner's job:
+        // a listener has no peer; see `rst_reply`).
+        if seg.ack_number.is_some() {
+            return SegmentVerdict::Dropped;
+        }
+        // Third: a SYN.
+        if seg.control != TcpControl::Syn {
+            return SegmentVerdict::Dropped;
+        }
+        self.irs = seg.seq_number;
+        self.rcv_nxt = seg.seq_number + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.take_syn_options(cfg, seg);
+        // The SYN's window is never scaled (RFC 7323 2.2).
+        self.snd_wnd = u32::from(seg.window_len);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq_number;
+        self.snd_wl2 = self.iss;
+        self.state = State::SynReceived;
+        self.rto_at = now + self.rtt.rto();
+        SegmentVerdict::Accepted
+    }
+
+    /// Binds the remote address of a listening connection (the owner calls this
+    /// with the SYN's source before `handle_segment`).
+    pub fn set_remote(&mut self, remote: SocketAddrV4) {
+        if self.state == State::Listen {
+            self.tuple.remote = remote;
+        }
+    }
+
+    // RFC 9293 3.10.7.3: SYN-SENT.
+    fn segment_in_syn_sent(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &TcpRepr<'_>,
+    ) -> SegmentVerdict {
+        // First: check the ACK.
+        let mut ack_ok = false;
+        if let Some(ack) = seg.ack_number {
+            if ack <= self.iss || ack > self.snd_max {
+                // Unacceptable: <SEQ=SEG.ACK><CTL=RST> unless it is an RST (the owner
+                // sends it; see `rst_reply`).
+                return SegmentVerdict::Dropped;
+            }
+            ack_ok = ack > self.snd_una;
+        }
+        // Second: RST. Acceptable only with an acceptable ACK (RFC 5961 3.2 agrees).
+        if seg.control == TcpControl::Rst {
+            if ack_ok {
+                self.enter_closed(CloseReason::Refused);
+                return SegmentVerdict::Reset;
+            }
+            return SegmentVerdict::Dropped;
+        }
+        // Fourth: SYN.
+        if seg.control != TcpControl::Syn {
+            return SegmentVerdict::Dropped;
+        }
+        self.irs = seg.seq_number;
+        self.rcv_nxt = seg.seq_number + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.take_syn_options(cfg, seg);
+        if let Some(ack) = seg.ack_number {
+            // Our SYN is acknowledged: ESTABLISHED. Time it (Karn: only if sent once).
+            self.snd_una = ack;
+            if self.retries == 0 {
+                self.rtt.sample(now.saturating_since(self.rtt_time));
+            }
+            self.flags |= flag::SYN_ACKED;
+            self.retries = 0;
+            self.backoff = 0;
+            self.rto_at = Instant::NEVER;
+            self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq_number;
+            self.snd_wl2 = ack;
+            self.state = State::Established;
+            self.events |= ev::CONNECTED;
+            self.flags |= flag::ACK_NOW;
+            self.arm_keepalive(now, cfg);
+        } else {
+            // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, send SYN,ACK.
+            self.snd_wnd = u32::from(seg.window_len);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq_number;
+            self.snd_wl2 = self.iss;
+            self.state = State::SynReceived;
+            self.snd_nxt = self.iss; // resend our SYN, now with an ACK
+            self.rto_at = now + self.rtt.rto();
+        }
+        SegmentVerdict::Accepted
+    }
+
+    /// RFC 9293 3.10.7.4, first check: is the segment in the receive window?
+    fn acceptable(&self, seq: SeqNumber, seg_len: u32, wnd: u32) -> bool {
+        match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_window(self.rcv_nxt, wnd),
+            (_, 0) => false,
+            (_, _) => {
+                seq.in_window(self.rcv_nxt, wnd)
+                    || (seq + (seg_len - 1)).in_window(self.rcv_nxt, wnd)
+            }
+        }
+    }
+
+    fn challenge_ack(&mut self) -> SegmentVerdict {
+        self.stats.challenge_acks += 1;
+        self.flags |= flag::ACK_NOW;
+        SegmentVerdict::ChallengeAck
+    }
+
+    // RFC 9293 3.10.7.4: every other state.
+    fn segment_synchronized(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &TcpRepr<'_>,
+    ) -> SegmentVerdict {
+        let seg_len = seg.segment_len() as u32;
+        let rcv_wnd = self
+            .rcv_adv
+            .0
+            .wrapping_sub(self.rcv_nxt.0)
+            .max(self.advertisable_window());
+        let is_rst = seg.control == TcpControl::Rst;
+
+        // A retransmitted SYN while our SYN-ACK is unanswered: send the SYN-ACK again.
+        if self.state == State::SynReceived
+            && seg.control == TcpControl::Syn
+            && seg.seq_number == self.irs
+            && seg.ack_number.is_none()
+        {
+            self.snd_nxt = self.iss;
+            return SegmentVerdict::Accepted;
+        }
+
+        // RFC 7323 5.3 PAWS: a timestamp older than ts_recent is a stale duplicate.
+        if self.flags & flag::TS_OK != 0 && !is_rst {
+            if let Some(ts) = seg.timestamp {
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    self.stats.paws_drops += 1;
+                    self.flags |= flag::ACK_NOW;
+                    return SegmentVerdict::Dropped;
+                }
+            }
+        }
+
+        // First: sequence number check.
+        let mut acceptable = self.acceptable(seg.seq_number, seg_len, rcv_wnd);
+        // With a zero window, still take ACKs and RSTs at exactly RCV.NXT.
+        let zero_window_allowance = !acceptable && rcv_wnd == 0 && seg.seq_number == self.rcv_nxt;
+        if zero_window_allowance {
+            acceptable = true;
+        }
+        if !acceptable {
+            self.stats.out_of_window += 1;
+            if !is_rst {
+                if self.state == State::TimeWait {
+                    // A retransmitted FIN in TIME_WAIT: re-ACK and restart 2MSL.
+                    if seg.control == TcpControl::Fin {
+                        self.close_at = now + cfg.time_wait();
+                    }
+                }
+                self.flags |= flag::ACK_NOW;
+            }
+            return SegmentVerdict::Dropped;
+        }
+
+        // Second: RST (RFC 5961 3.2: exact match resets, in-window challenges).
+        if is_rst {
+            if self.state == State::TimeWait {
+                // RFC 1337: ignore RST in TIME_WAIT (TIME-WAIT assassination).
+                return SegmentVerdict::Dropped;
+            }
+            if seg.seq_number != self.rcv_nxt {
+                return self.challenge_ack();
+            }
+            let reason = match self.state {
+                State::SynReceived if self.flags & flag::PASSIVE == 0 => CloseReason::Refused,
+                State::Closing | State::LastAck => CloseReason::Normal,
+                _ => CloseReason::ResetByPeer,
+            };
+            self.enter_closed(reason);
+            return SegmentVerdict::Reset;
+        }
+
+        // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
+        if seg.control == TcpControl::Syn {
+            return self.challenge_ack();
+        }
+
+        // Fifth: the ACK field.
+        let Some(ack) = seg.ack_number else {
+            return SegmentVerdict::Dropped;
+        };
+
+        // RFC 7323 4.3: remember the timestamp to echo (segment covers Last.ACK.sent).
+        if self.flags & flag::TS_OK != 0 {
+            if let Some(ts) = seg.timestamp {
+                if seg.seq_number <= self.rcv_nxt {
+                    self.ts_recent = ts.tsval;
+                }
+            }
+        }
+
+        if self.state == State::SynReceived {
+            if ack > self.snd_una && ack <= self.snd_max {
+                self.state = State::Established;
+                self.flags |= flag::SYN_ACKED;
+                self.events |= ev::CONNECTED;
+                if self.retries == 0 {
+                    self.rtt.sample(now.saturating_since(self.rtt_time));
+                }
+                self.retries = 0;
+                self.backoff = 0;
+                self.rto_at = Instant::NEVER;
+                self.snd_una = self.iss + 1;
+                self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq_number;
+                self.snd_wl2 = ack;
+                self.arm_keepalive(now, cfg);
+                // A FIN was queued before the handshake finished.
+                if self.flags & flag::FIN_QUEUED != 0 {
+                    self.state = State::FinWait1;
+                }
+            } else {
+                // <SEQ=SEG.ACK><CTL=RST>: the owner sends it (`rst_reply`).
+                return SegmentVerdict::Dropped;
+            }
+        }
+
+        if ack > self.snd_max {
+            // RFC 5961 5.2 / RFC 9293: an ACK for data never sent: ACK and drop.
+            self.flags |= flag::ACK_NOW;
+            return SegmentVerdict::Dropped;
+        }
+        if (self.snd_una.0.wrapping_sub(ack.0) as i32) > self.max_snd_wnd.max(1) as i32 {
+            // RFC 5961 5.2: an ACK too far in the past is dropped with an ACK.
+            self.flags |= flag::ACK_NOW;
+            return SegmentVerdict::Dropped;
+        }
+
+        self.process_ack(now, cfg, seg, ack);
+        if self.state == State::Closed {
+            return SegmentVerdict::Accepted;
+        }
+
+        // Keepalive: any segment from the peer shows it is alive.
+        if self.keepalive_at != Instant::NEVER {
+            self.arm_keepalive(now, cfg);
+        }
+
+        // Seventh: segment text; eighth: FIN.
+        self.process_text_and_fin(now, cfg, seg);
+        SegmentVerdict::Accepted
+    }
+
+    fn fin_seq(&self) -> SeqNumber {
+        self.snd_buf_seq + self.send_buf.len() as u32
+    }
+
+    fn fin_acked(&self) -> bool {
+        self.flags & flag::FIN_QUEUED != 0 && self.snd_una > self.fin_seq()
+    }
+
+    fn process_ack(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>, ack: SeqNumber) {
+        let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
+        if ack > self.snd_una {
+            let acked = ack - self.snd_una;
+            // Data bytes leaving the send buffer (the FIN is not in it).
+            let data_acked =
+                (ack.0.wrapping_sub(self.snd_buf_seq.0) as usize).min(self.send_buf.len());
+            if ack > self.snd_buf_seq {
+                self.send_buf.consume(data_acked);
+                self.snd_buf_seq += data_acked as u32;
+            }
+            // RTT sample (Karn: the timed segment was not retransmitted).
+            if self.flags & flag::TIMING != 0 && ack > self.rtt_seq {
+                self.rtt.sample(now.saturating_since(self.rtt_time));
+                self.flags &= !flag::TIMING;
+            }
+            self.snd_una = ack;
+            if self.snd_nxt < self.snd_una {
+                self.snd_nxt = self.snd_una;
+            }
+            self.retries = 0;
+            self.backoff = 0;
+            if self.cc.on_ack(ack, acked, flight) == AckAction::RetransmitFirst {
+                self.flags |= flag::RETRANSMIT_FIRST;
+            }
+            self.rto_at = if self.snd_una == self.snd_max {
+                Instant::NEVER
+            } else {
+                now + self.rtt.rto()
+            };
+            if self.flags & flag::WANT_WRITE != 0 && self.send_buf.free() > 0 {
+                self.flags &= !flag::WANT_WRITE;
+                self.events |= ev::WRITABLE;
+            }
+            // Forget SACK blocks now below the cumulative ACK.
+            for b in self.sacked.iter_mut() {
+                if b.1 <= self.snd_una {
+                    *b = (SeqNumber(0), SeqNumber(0));
+                }
+            }
+        } else if ack == self.snd_una
+            && seg.payload.is_empty()
+            && seg.control == TcpControl::None
+            && (u32::from(seg.window_len) << self.snd_wscale) == self.snd_wnd
+            && self.snd_max > self.snd_una
+        {
+            self.stats.dup_acks_in += 1;
+            if self.cc.on_dup_ack(self.snd_una, self.snd_max, flight) == AckAction::RetransmitFirst
+            {
+                self.flags |= flag::RETRANSMIT_FIRST;
+                self.stats.fast_retransmits += 1;
+            }
+        }
+        if self.flags & flag::SACK_OK != 0 {
+            self.record_sack(seg);
+        }
+        // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED).
+        if self.snd_wl1 < seg.seq_number || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack)
+        {
+            self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq_number;
+            self.snd_wl2 = ack;
+            if self.snd_wnd > 0 {
+                self.persist_at = Instant::NEVER;
+            }
+        }
+        // State changes when our FIN is acknowledged.
+        if self.fin_acked() {
+            match self.state {
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    self.rto_at = Instant::NEVER;
+                    self.arm_fin_wait_2(now, cfg);
+                }
+                State::Closing => self.enter_time_wait(now, cfg),
+                State::LastAck => self.enter_closed(CloseReason::Normal),
+                _ => {}
+            }
+        }
+    }
+
+    fn record_sack(&mut self, seg: &TcpRepr<'_>) {
+        for (l, r) in seg.sack_ranges.iter().flatten().copied() {
+            if r <= l || l < self.snd_una || r > self.snd_max {
+                continue; // D-SACK, stale or bogus
+            }
+            // Merge into the scoreboard; if full, replace the lowest block.
+            let mut merged = false;
+            for b in self.sacked.iter_mut() {
+                if b.1 == b.0 {
+                    continue;
+                }
+                if l <= b.1 && r >= b.0 {
+                    b.0 = b.0.min(l);
+                    b.1 = b.1.max(r);
+                    merged = true;
+                    break;
+                }
+            }
+            if !merged {
+                if let Some(slot) = self.sacked.iter_mut().find(|b| b.0 == b.1) {
+                    *slot = (l, r);
+                } else if let Some(slot) = self
+                    .sacked
+                    .iter_mut()
+                    .min_by_key(|b| b.0.0.wrapping_sub(self.snd_una.0))
+                {
+                    *slot = (l, r);
+                }
+            }
+        }
+    }
+
+    /// If `seq` is inside a SACKed block, where that block ends.
+    fn sacked_until(&self, seq: SeqNumber) -> Option<SeqNumber> {
+        self.sacked
+            .iter()
+            .find(|b| b.0 != b.1 && seq >= b.0 && seq < b.1)
+            .map(|b| b.1)
+    }
+
+    fn process_text_and_fin(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        let mut seq = seg.seq_number;
+        let mut payload = seg.payload;
+        let mut fin = seg.control == TcpControl::Fin;
+        // Trim what we already have (RFC 9293 3.10.7.4: "trimmed" segments).
+        if seq < self.rcv_nxt {
+            let skip = (self.rcv_nxt - seq) as usize;
+            if skip > payload.len() {
+                // Only a (duplicate) FIN may remain.
+                payload = &[];
+                if fin && seq + (seg.payload.len() as u32) < self.rcv_nxt {
+                    fin = false;
+                    if self.flags & flag::PEER_FIN != 0 {
+                        // A retransmitted FIN: our ACK was lost. ACK again.
+                        self.flags |= flag::ACK_NOW;
+                        if self.state == State::TimeWait {
+                            self.close_at = now + cfg.time_wait();
+                        }
+                    }
+                }
+            } else {
+                payload = &payload[skip..];
+            }
+            seq = self.rcv_nxt;
+        }
+        let accepts_text = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        );
+        if !payload.is_empty() {
+            if !accepts_text {
+                // CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT: the peer already sent FIN.
+                self.flags |= flag::ACK_NOW;
+                payload = &[];
+                fin = false;
+            } else if self.flags & flag::APP_CLOSED != 0 {
+                // Nobody will read it: acknowledge and discard.
+                let off = seq - self.rcv_nxt;
+                if off == 0 {
+                    self.rcv_nxt += payload.len() as u32;
+                    self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
+                    self.stats.bytes_discarded_after_close += payload.len() as u32;
+                }
+                self.flags |= flag::ACK_NOW;
+                payload = &[];
+            }
+        }
+        if !payload.is_empty() {
+            let off = (seq - self.rcv_nxt) as usize;
+            // Trim to the buffer (the window edge; RFC 9293: excess is dropped).
+            let room = self.recv_buf.free();
+            let take = payload.len().min(room.saturating_sub(off));
+            if take < payload.len() {
+                fin = false; // the FIN lies beyond what we keep
+            }
+            let data = &payload[..take];
+            if off == 0 && !data.is_empty() {
+                let had_holes = !self.assembler.is_empty();
+                let at = self.recv_buf.len();
+                self.recv_buf.write_at(at, data);
+                self.recv_buf.extend(data.len());
+                let extra = self.assembler.advance(data.len() as u32);
+                self.recv_buf.extend(extra as usize);
+                self.rcv_nxt += data.len() as u32 + extra;
+                if self.rcv_adv < self.rcv_nxt {
+                    self.rcv_adv = self.rcv_nxt;
+                }
+                self.events |= ev::READABLE;
+                self.segs_unacked = self.segs_unacked.saturating_add(1);
+                if had_holes
+                    || self.segs_unacked >= 2
+                    || data.len() >= 2 * usize::from(self.snd_mss)
+                {
+                    self.flags |= flag::ACK_NOW;
+                } else if self.delack_at == Instant::NEVER {
+                    self.delack_at = now + cfg.delayed_ack;
+                }
+            } else if !data.is_empty() {
+                // Out of order: keep it in place, ACK at once with SACK (RFC 5681 4.2).
+                self.stats.ooo_segments += 1;
+                let at = self.recv_buf.len() + off;
+                if self.assembler.add(off as u32, (off + data.len()) as u32) {
+                    self.recv_buf.write_at(at, data);
+                }
+                self.flags |= flag::ACK_NOW;
+            }
+            if fin {
+                self.peer_fin_at = Some(seq + payload.len() as u32);
+            }
+        } else if fin {
+            self.peer_fin_at = Some(seq);
+        }
+        // Eighth: FIN, once everything before it has arrived.
+        if let Some(at) = self.peer_fin_at {
+            if at == self.rcv_nxt && self.flags & flag::PEER_FIN == 0 {
+                self.peer_fin_at = None;
+                self.rcv_nxt += 1;
+                self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
+                self.flags |= flag::PEER_FIN | flag::ACK_NOW;
+                self.events |= ev::PEER_CLOSED;
+                self.keepalive_at = Instant::NEVER;
+                match self.state {
+                    State::SynReceived | State::Established => self.state = State::CloseWait,
+                    State::FinWait1 => {
+                        if self.fin_acked() {
+                            self.enter_time_wait(now, cfg);
+                        } else {
+                            self.state = State::Closing;
+                        }
+                    }
+                    State::FinWait2 => self.enter_time_wait(now, cfg),
+                    _ => {}
+                }
+            } else if at < self.rcv_nxt {
+                self.peer_fin_at = None;
+            }
+        }
+    }
+
+    // ---- output ----
+
+    /// Writes the next segment to send into `out` (TCP header + payload, with
+    /// its checksum), returning its length. `out` must hold the MSS plus 60 bytes.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let ack = Some(self.rcv_nxt);
+        // A pending RST (abort) goes out even though the state is CLOSED.
+        if self.flags & flag::RST_PENDING != 0 {
+            self.flags &= !flag::RST_PENDING;
+            self.stats.rsts_out += 1;
+            let repr = TcpRepr {
+                control: TcpControl::Rst,
+                seq_number: self.snd_nxt,
+                ack_number: ack,
+                ..self.header()
+            };
+            return Some(self.emit(&repr, 0, 0, out));
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
+                return Some(self.emit_syn(now, cfg, out));
+            }
+            _ => {}
+        }
+        if self.state == State::SynSent {
+            return None; // nothing but the SYN until the handshake completes
+        }
+        let can_send_data = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::LastAck
+                | State::Closing
+        ) && self.flags & flag::SYN_ACKED != 0;
+
+        if can_send_data {
+            if self.flags & flag::RETRANSMIT_FIRST != 0 {
+                self.flags &= !flag::RETRANSMIT_FIRST;
+                if self.snd_una < self.snd_max {
+                    if let Some(n) = self.emit_data(now, cfg, self.snd_una, true, out) {
+                        return Some(n);
+                    }
+                }
+            }
+            if let Some(n) = self.emit_data(now, cfg, self.snd_nxt, false, out) {
+                return Some(n);
+            }
+            if self.flags & flag::PROBE != 0 {
+                self.flags &= !flag::PROBE;
+                // One byte beyond the zero window, if there is data; else a bare ACK.
+                let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+                if self.snd_nxt < data_end {
+                    let off = (self.snd_nxt - self.snd_buf_seq) as usize;
+                    let repr = TcpRepr {
+                        seq_number: self.snd_nxt,
+                        ack_number: ack,
+                        ..self.header()
+                    };
+                    return Some(self.emit_with_payload(now, &repr, off, 1, out));
+                }
+                self.flags |= flag::ACK_NOW;
+            }
+        }
+        if self.flags & flag::KEEPALIVE_PROBE != 0 {
+            self.flags &= !flag::KEEPALIVE_PROBE;
+            // RFC 1122 4.2.3.6: SEG.SEQ = SND.NXT - 1, no data: the peer must ACK it.
+            let repr = TcpRepr {
+                seq_number: self.snd_nxt - 1,
+                ack_number: ack,
+                ..self.header()
+            };
+            return Some(self.emit_with_payload(now, &repr, 0, 0, out));
+        }
+        if self.flags & flag::ACK_NOW != 0 && self.state != State::SynSent {
+            let repr = TcpRepr {
+                seq_number: self.snd_nxt,
+                ack_number: ack,
+                ..self.header()
+            };
+            return Some(self.emit_with_payload(now, &repr, 0, 0, out));
+        }
+        None
+    }
+
+    fn header(&self) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            ..TcpRepr::default()
+        }
+    }
+
+    fn emit_syn(&mut self, now: Instant, cfg: &TcpConfig, out: &mut [u8]) -> usize {
+        let passive = self.state == State::SynReceived;
+        let repr = TcpRepr {
+            control: TcpControl::Syn,
+            seq_number: self.iss,
+            ack_number: passive.then_some(self.rcv_nxt),
+            // RFC 7323 2.2: the window in a SYN is not scaled.
+            window_len: self.recv_buf.capacity().min(65535) as u16,
+            max_seg_size: Some(cfg.mss),
+            window_scale: if passive {
+                (self.rcv_wscale > 0 || (cfg.window_scale && self.snd_wscale_offered()))
+                    .then_some(self.rcv_wscale)
+            } else {
+                cfg.window_scale.then(|| cfg.rcv_wscale())
+            },
+            sack_permitted: if passive {
+                self.flags & flag::SACK_OK != 0
+            } else {
+                cfg.sack
+            },
+            timestamp: if (passive && self.flags & flag::TS_OK != 0) || (!passive && cfg.timestamps)
+            {
+                Some(TcpTimestamp {
+                    tsval: self.tsval(now),
+                    tsecr: if passive { self.ts_recent } else { 0 },
+                })
+            } else {
+                None
+            },
+            ..self.header()
+        };
+        if self.snd_max == self.iss {
+            self.rtt_time = now; // time the first transmission only
+        }
+        self.snd_nxt = self.iss + 1;
+        if self.snd_max < self.snd_nxt {
+            self.snd_max = self.snd_nxt;
+        } else {
+            self.stats.retransmits += 1;
+        }
+        if self.rto_at == Instant::NEVER {
+            self.rto_at = now + self.rtt.rto_backed_off(self.backoff);
+        }
+        self.rcv_adv = self.rcv_nxt + u32::from(repr.window_len);
+        self.stats.segs_out += 1;
+        let n = repr.buffer_len();
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut out[..n]),
+            *self.tuple.local.ip(),
+            *self.tuple.remote.ip(),
+        );
+        n
+    }
+
+    /// In SYN-RECEIVED: did the peer's SYN carry window scale? (Then we answer with ours.)
+    fn snd_wscale_offered(&self) -> bool {
+        self.snd_wscale > 0 || self.rcv_wscale > 0
+    }
+
+    /// Sends data (and/or FIN) from `from`. `rexmit_one`: one segment at
+    /// snd_una without moving snd_nxt (fast retransmit, partial ACK).
+    fn emit_data(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        mut from: SeqNumber,
+        rexmit_one: bool,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+        // Skip what the peer already SACKed (RFC 2018: retransmit only the holes).
+        if from < self.snd_max {
+            while let Some(end) = self.sacked_until(from) {
+                from = end;
+            }
+            if from > self.snd_max {
+                from = self.snd_max;
+            }
+        }
+        let is_retransmit = from < self.snd_max;
+        let mss = u32::from(self.eff_mss());
+        let in_flight = from.0.wrapping_sub(self.snd_una.0);
+        let unsent = if from < data_end { data_end - from } else { 0 };
+        let allowed = if rexmit_one {
+            mss
+        } else {
+            self.snd_wnd.min(self.cc.cwnd).saturating_sub(in_flight)
+        };
+        let mut len = unsent.min(mss).min(allowed);
+        if is_retransmit {
+            // A retransmission stops where the next SACKed block starts.
+            if let Some(s) = self
+                .sacked
+                .iter()
+                .filter(|b| b.0 != b.1 && b.0 > from)
+                .map(|b| b.0)
+                .min()
+            {
+                len = len.min(s - from);
+            }
+        }
+        let fin_here = self.flags & flag::FIN_QUEUED != 0 && from + len == data_end;
+        if !is_retransmit && len > 0 {
+            // Sender SWS avoidance (RFC 1122 4.2.3.4) and Nagle (4.2.3.4 too).
+            let all_left = len == unsent;
+            let nagle_ok = !cfg.nagle || in_flight == 0;
+            let ok =
+                len == mss || (all_left && nagle_ok) || (len >= self.max_snd_wnd / 2 && nagle_ok);
+            if !ok {
+                return None;
+            }
+        }
+        if len == 0 && !fin_here {
+            // Data waits on a zero window with nothing in flight: only the persist
+            // timer will find out when it opens (RFC 9293 3.8.6.1).
+            if unsent > 0
+                && self.snd_wnd == 0
+                && in_flight == 0
+                && self.persist_at == Instant::NEVER
+            {
+                self.persist_at = now + self.rtt.rto_backed_off(self.backoff);
+            }
+            return None;
+        }
+        let off = from.0.wrapping_sub(self.snd_buf_seq.0) as usize;
+        let repr = TcpRepr {
+            control: if fin_here {
+                TcpControl::Fin
+            } else {
+                TcpControl::None
+            },
+            push: len > 0 && from + len == data_end,
+            seq_number: from,
+            ack_number: Some(self.rcv_nxt),
+            ..self.header()
+        };
+        let n = self.emit_with_payload(now, &repr, off, len as usize, out);
+        let end = from + len + u32::from(fin_here);
+        if is_retransmit {
+            self.stats.retransmits += 1;
+            self.flags &= !flag::TIMING; // Karn: never time a retransmission
+        } else if self.flags & flag::TIMING == 0 {
+            self.flags |= flag::TIMING;
+            self.rtt_seq = from;
+            self.rtt_time = now;
+        }
+        if !rexmit_one || self.snd_nxt < end {
+            self.snd_nxt = end;
+        }
+        if self.snd_max < end {
+            self.snd_max = end;
+        }
+        if self.rto_at == Instant::NEVER {
+            self.rto_at = now + self.rtt.rto_backed_off(self.backoff);
+        }
+        self.persist_at = Instant::NEVER;
+        Some(n)
+    }
+
+    /// Emits `repr` (ACK set) with `len` payload bytes from the send buffer at `off`.
+    fn emit_with_payload(
+        &mut self,
+        now: Instant,
+        repr: &TcpRepr<'_>,
+        off: usize,
+        len: usize,
+        out: &mut [u8],
+    ) -> usize {
+        let mut r = *repr;
+        r.window_len = (self.window_to_advertise() >> self.rcv_wscale).min(65535) as u16;
+        if self.flags & flag::TS_OK != 0 {
+            r.timestamp = Some(TcpTimestamp {
+                tsval: self.tsval(now),
+                tsecr: self.ts_recent,
+            });
+        }
+        if self.flags & flag::SACK_OK != 0 && !self.assembler.is_empty() {
+            // RFC 2018 4: the most recently changed block first.
+            let first = self.assembler.most_recent();
+            let mut blocks = [None; 4];
+            let mut k = 0;
+            if let Some((s, e)) = first {
+                blocks[k] = Some((self.rcv_nxt + s, self.rcv_nxt + e));
+                k += 1;
+            }
+            for (s, e) in self.assembler.ranges() {
+                if Some((s, e)) != first && k < 4 {
+                    blocks[k] = Some((self.rcv_nxt + s, self.rcv_nxt + e));
+                    k += 1;
+                }
+            }
+            r.sack_ranges = blocks;
+        }
+        // Any segment with an ACK acknowledges everything so far.
+        self.flags &= !flag::ACK_NOW;
+        self.segs_unacked = 0;
+        self.delack_at = Instant::NEVER;
+        self.emit(&r, off, len, out)
+    }
+
+    fn emit(&mut self, repr: &TcpRepr<'_>, off: usize, len: usize, out: &mut [u8]) -> usize {
+        let h = repr.header_len();
+        let total = h + len;
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut out[..h]),
+            *self.tuple.local.ip(),
+            *self.tuple.remote.ip(),
+        );
+        self.send_buf.read_at(off, &mut out[h..total]);
+        TcpPacket::new_unchecked(&mut out[..total])
+            .fill_checksum(*self.tuple.local.ip(), *self.tuple.remote.ip());
+        self.stats.segs_out += 1;
+        total
+    }
+}
+
+/// The RST to send in answer to `seg` when no connection wants it (RFC 9293
+/// 3.10.7.1, "If the state is CLOSED"), or when a LISTEN or SYN-SENT
+/// connection refuses an ACK. `None` for an incoming RST (never answered).
+pub fn rst_reply<'a>(seg: &TcpRepr<'_>) -> Option<TcpRepr<'a>> {
+    if seg.control == TcpControl::Rst {
+        return None;
+    }
+    let base = TcpRepr {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        control: TcpControl::Rst,
+        ..TcpRepr::default()
+    };
+    Some(match seg.ack_number {
+        // <SEQ=SEG.ACK><CTL=RST>
+        Some(ack) => TcpRepr {
+            seq_number: ack,
+            ..base
+        },
+        // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+        None => TcpRepr {
+            seq_number: SeqNumber(0),
+            ack_number: Some(seg.seq_number + seg.segment_len() as u32),
+            ..base
+        },
+    })
+}
+
+/// Bytes a segment from this connection can take at most (header + options + MSS).
+pub fn max_segment_len(cfg: &TcpConfig) -> usize {
+    tcp::HEADER_LEN + tcp::MAX_OPTIONS_LEN + usize::from(cfg.mss)
+}

@@ -1,0 +1,16 @@
+//! The TCP engine, sans-I/O: segments and time in; segments, application
+//! events and the next deadline out. No DPDK, no clock, no I/O.
+
+pub mod buffer;
+pub mod cc;
+pub mod config;
+pub mod conn;
+pub mod isn;
+pub mod rtt;
+
+pub use config::{Keepalive, TcpConfig};
+pub use conn::{
+    CloseReason, CommandError, ConnStats, Connection, Event, FourTuple, SegmentVerdict, State,
+    max_segment_len, rst_reply,
+};
+pub use isn::TupleHasher;
