@@ -6,6 +6,7 @@
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod shard;
+pub mod sim;
 pub mod tcp;
 pub mod time;
 #[cfg(feature = "dpdk")]

@@ -81,10 +81,9 @@ impl Ring {
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len());
         self.head = self.index(n) as u32;
+        // The head never jumps back to 0 when empty: out-of-order data may sit
+        // past the end, placed relative to it.
         self.len -= n as u32;
-        if self.len == 0 {
-            self.head = 0;
-        }
     }
 
     /// Copies up to `out.len()` bytes from the front into `out` and drops them.

@@ -446,7 +446,9 @@ impl Connection {
     pub fn shutdown(&mut self) {
         match self.state {
             State::Listen | State::SynSent => self.enter_closed(CloseReason::Normal),
-            State::SynReceived | State::Established => {
+            // RFC 9293 3.10.4: in SYN-RECEIVED the FIN waits until ESTABLISHED.
+            State::SynReceived => self.flags |= flag::FIN_QUEUED,
+            State::Established => {
                 self.flags |= flag::FIN_QUEUED;
                 self.state = State::FinWait1;
             }

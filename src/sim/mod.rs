@@ -1,0 +1,533 @@
+//! A deterministic network simulation for the TCP engine: hosts holding
+//! connections, joined by a link with seeded loss, duplication, reordering,
+//! delay jitter, corruption and a bandwidth limit, in virtual time.
+//!
+//! Used by `tests/sim.rs` (correctness under faults) and by benchmarks (cost
+//! per connection without a network).
+
+pub mod rng;
+
+use crate::tcp::{CloseReason, Connection, Event, FourTuple, State, TcpConfig, TupleHasher, rst_reply};
+use crate::time::Instant;
+use crate::wire::{ChecksumMode, SeqNumber, TcpControl, TcpPacket, TcpRepr};
+use rng::Rng;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+/// Faults on the link (each direction independently).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkConfig {
+    pub delay: Duration,
+    /// Extra delay, uniform in 0..jitter: reorders packets.
+    pub jitter: Duration,
+    pub loss: f64,
+    pub duplicate: f64,
+    /// Probability a packet has one byte flipped (the receiver's checksum drops it).
+    pub corrupt: f64,
+    /// Bits per second per direction; `None`: unlimited.
+    pub bandwidth_bps: Option<u64>,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            delay: Duration::from_millis(1),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            duplicate: 0.0,
+            corrupt: 0.0,
+            bandwidth_bps: None,
+        }
+    }
+}
+
+/// One segment in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct InFlight {
+    at: Instant,
+    order: u64,
+    pkt: Packet,
+}
+
+impl Ord for InFlight {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Min-heap on (at, order).
+        (other.at, other.order).cmp(&(self.at, self.order))
+    }
+}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Link counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    pub sent: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub corrupted: u64,
+    pub delivered: u64,
+}
+
+/// The network: a priority queue of packets by delivery time.
+pub struct Link {
+    pub cfg: LinkConfig,
+    rng: Rng,
+    queue: BinaryHeap<InFlight>,
+    order: u64,
+    /// When each direction (keyed by source IP) is free again (bandwidth limit).
+    busy_until: HashMap<u32, Instant>,
+    pub stats: LinkStats,
+}
+
+impl Link {
+    pub fn new(cfg: LinkConfig, seed: u64) -> Link {
+        Link {
+            cfg,
+            rng: Rng::new(seed),
+            queue: BinaryHeap::new(),
+            order: 0,
+            busy_until: HashMap::new(),
+            stats: LinkStats::default(),
+        }
+    }
+
+    pub fn send(&mut self, now: Instant, mut pkt: Packet) {
+        self.stats.sent += 1;
+        if self.rng.chance(self.cfg.loss) {
+            self.stats.lost += 1;
+            return;
+        }
+        let mut depart = now;
+        if let Some(bps) = self.cfg.bandwidth_bps {
+            let key = u32::from(*pkt.src.ip());
+            let free = self.busy_until.get(&key).copied().unwrap_or(now).max(now);
+            let wire = Duration::from_nanos((pkt.bytes.len() as u64 + 54) * 8 * 1_000_000_000 / bps.max(1));
+            depart = free + wire;
+            self.busy_until.insert(key, depart);
+        }
+        if self.rng.chance(self.cfg.corrupt) && !pkt.bytes.is_empty() {
+            let i = self.rng.below(pkt.bytes.len() as u64) as usize;
+            pkt.bytes[i] ^= 1 << self.rng.below(8);
+            self.stats.corrupted += 1;
+        }
+        let copies = if self.rng.chance(self.cfg.duplicate) {
+            self.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let jitter = if self.cfg.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_nanos(self.rng.below(self.cfg.jitter.as_nanos() as u64))
+            };
+            self.order += 1;
+            self.queue.push(InFlight {
+                at: depart + self.cfg.delay + jitter,
+                order: self.order,
+                pkt: pkt.clone(),
+            });
+        }
+    }
+
+    pub fn next_delivery(&self) -> Option<Instant> {
+        self.queue.peek().map(|p| p.at)
+    }
+
+    /// The next packet due at or before `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<Packet> {
+        if self.queue.peek().is_some_and(|p| p.at <= now) {
+            self.stats.delivered += 1;
+            self.queue.pop().map(|p| p.pkt)
+        } else {
+            None
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Per-host counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostStats {
+    pub bad_segments: u64,
+    pub rsts_sent: u64,
+    pub no_connection: u64,
+    pub accepted: u64,
+}
+
+/// A host: TCP connections by 4-tuple, and optionally a listening port.
+pub struct Host {
+    pub cfg: TcpConfig,
+    pub listen_port: Option<u16>,
+    pub conns: BTreeMap<(SocketAddrV4, SocketAddrV4), Connection>,
+    pub hasher: TupleHasher,
+    pub stats: HostStats,
+    /// Connections the last `receive` created or touched (the application looks at these).
+    pub touched: Vec<FourTuple>,
+}
+
+impl Host {
+    pub fn new(cfg: TcpConfig, listen_port: Option<u16>, seed: u64) -> Host {
+        Host {
+            cfg,
+            listen_port,
+            conns: BTreeMap::new(),
+            hasher: TupleHasher::new(seed, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15),
+            stats: HostStats::default(),
+            touched: Vec::new(),
+        }
+    }
+
+    pub fn connect(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> FourTuple {
+        let tuple = FourTuple { local, remote };
+        let iss = SeqNumber(self.hasher.isn(local, remote, now));
+        self.conns.insert((local, remote), Connection::connect(&self.cfg, tuple, iss, now));
+        tuple
+    }
+
+    /// Handles one packet addressed to this host. Returns a reply for packets no
+    /// connection wants (an RST), to be sent by the caller.
+    pub fn receive(&mut self, now: Instant, pkt: &Packet) -> Option<Packet> {
+        let Ok(p) = TcpPacket::new_checked(&pkt.bytes[..]) else {
+            self.stats.bad_segments += 1;
+            return None;
+        };
+        let Ok(seg) = TcpRepr::parse(&p, *pkt.src.ip(), *pkt.dst.ip(), ChecksumMode::Verify) else {
+            self.stats.bad_segments += 1;
+            return None;
+        };
+        let key = (pkt.dst, pkt.src);
+        if let Some(c) = self.conns.get_mut(&key) {
+            c.handle_segment(now, &self.cfg, &seg);
+            self.touched.push(c.tuple());
+            return None;
+        }
+        if seg.control == TcpControl::Syn && seg.ack_number.is_none() && self.listen_port == Some(pkt.dst.port()) {
+            let iss = SeqNumber(self.hasher.isn(pkt.dst, pkt.src, now));
+            let mut c = Connection::listen(&self.cfg, pkt.dst, iss, now);
+            c.set_remote(pkt.src);
+            c.handle_segment(now, &self.cfg, &seg);
+            self.stats.accepted += 1;
+            self.touched.push(c.tuple());
+            self.conns.insert(key, c);
+            return None;
+        }
+        self.stats.no_connection += 1;
+        let rst = rst_reply(&seg)?;
+        self.stats.rsts_sent += 1;
+        let mut bytes = vec![0u8; rst.buffer_len()];
+        rst.emit(&mut TcpPacket::new_unchecked(&mut bytes[..]), *pkt.dst.ip(), *pkt.src.ip());
+        Some(Packet {
+            src: pkt.dst,
+            dst: pkt.src,
+            bytes,
+        })
+    }
+
+    /// Sends everything `tuple`'s connection has to send.
+    pub fn flush(&mut self, now: Instant, tuple: FourTuple, link: &mut Link, scratch: &mut [u8]) {
+        if let Some(c) = self.conns.get_mut(&(tuple.local, tuple.remote)) {
+            while let Some(n) = c.poll_transmit(now, &self.cfg, scratch) {
+                link.send(
+                    now,
+                    Packet {
+                        src: tuple.local,
+                        dst: tuple.remote,
+                        bytes: scratch[..n].to_vec(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Fires due timers; returns the tuples whose timers fired.
+    pub fn fire_timers(&mut self, now: Instant, out: &mut Vec<FourTuple>) {
+        for c in self.conns.values_mut() {
+            if c.poll_timeout().is_some_and(|t| t <= now) {
+                c.handle_timeout(now, &self.cfg);
+                out.push(c.tuple());
+            }
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conns.values().filter_map(|c| c.poll_timeout()).min()
+    }
+}
+
+/// What a connection in the scenario does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseOrder {
+    ClientFirst,
+    ServerFirst,
+    Both,
+}
+
+/// The scenario: `conns` connections, each sending random amounts both ways,
+/// closed from either side or both at once.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub seed: u64,
+    pub conns: usize,
+    pub max_bytes: usize,
+    pub link: LinkConfig,
+    pub tcp: TcpConfig,
+    /// Give up (and fail) after this much virtual time.
+    pub time_limit: Duration,
+}
+
+/// Per-connection application state in the scenario.
+#[derive(Debug, Clone)]
+struct AppConn {
+    id: u32,
+    to_send: usize,
+    sent: usize,
+    expect: usize,
+    got: usize,
+    order: CloseOrder,
+    shut: bool,
+    peer_closed: bool,
+    closed: Option<CloseReason>,
+    bad_byte: Option<usize>,
+    states: u16,
+}
+
+fn pattern(id: u32, dir: u8, i: usize) -> u8 {
+    (i.wrapping_mul(31).wrapping_add(id as usize * 7).wrapping_add(dir as usize) % 251) as u8
+}
+
+/// The result of a scenario run.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub ok: bool,
+    pub problems: Vec<String>,
+    pub virtual_time: Duration,
+    pub bytes: u64,
+    pub link: LinkStats,
+    pub retransmits: u64,
+    pub states_seen: u16,
+    pub client_left: usize,
+    pub server_left: usize,
+}
+
+impl Scenario {
+    /// Runs the scenario to the end and checks: every byte delivered once and in
+    /// order, every connection ended normally and was removed on both sides.
+    pub fn run(&self) -> Outcome {
+        let mut rng = Rng::new(self.seed ^ 0x5151);
+        let mut link = Link::new(self.link, self.seed);
+        let server_addr: SocketAddrV4 = "10.0.0.2:80".parse().expect("addr");
+        let mut client = Host::new(self.tcp.clone(), None, self.seed.wrapping_add(1));
+        let mut server = Host::new(self.tcp.clone(), Some(80), self.seed.wrapping_add(2));
+        let mut apps_c: HashMap<FourTuple, AppConn> = HashMap::new();
+        let mut apps_s: HashMap<(SocketAddrV4, SocketAddrV4), AppConn> = HashMap::new();
+        let mut plans: HashMap<u16, (usize, usize, CloseOrder)> = HashMap::new();
+        let mut now = Instant::from_millis(10);
+        let mut scratch = vec![0u8; 4096];
+        let mut touched = Vec::new();
+        let mut outcome = Outcome::default();
+        let size = |rng: &mut Rng| -> usize {
+            // Log-uniform in 0..=max_bytes: many small transfers, some large ones.
+            if rng.chance(0.05) {
+                return 0;
+            }
+            let bits = (self.max_bytes.max(1) as f64).log2();
+            (2f64.powf(rng.unit() * bits) as usize).min(self.max_bytes)
+        };
+        for i in 0..self.conns {
+            let port = 10_000 + i as u16;
+            let local = SocketAddrV4::new("10.0.0.1".parse().expect("ip"), port);
+            let up = size(&mut rng);
+            let down = size(&mut rng);
+            let order = match rng.below(3) {
+                0 => CloseOrder::ClientFirst,
+                1 => CloseOrder::ServerFirst,
+                _ => CloseOrder::Both,
+            };
+            plans.insert(port, (up, down, order));
+            let t = client.connect(now, local, server_addr);
+            apps_c.insert(
+                t,
+                AppConn {
+                    id: i as u32,
+                    to_send: up,
+                    sent: 0,
+                    expect: down,
+                    got: 0,
+                    order,
+                    shut: false,
+                    peer_closed: false,
+                    closed: None,
+                    bad_byte: None,
+                    states: 0,
+                },
+            );
+            touched.push(t);
+        }
+        let deadline = now + self.time_limit;
+        let mut readbuf = vec![0u8; 65536];
+        loop {
+            // Application work and transmission for the connections touched.
+            touched.sort_by_key(|t| (t.local, t.remote));
+            touched.dedup();
+            for t in touched.drain(..) {
+                if let Some(app) = apps_c.get_mut(&t) {
+                    if let Some(c) = client.conns.get_mut(&(t.local, t.remote)) {
+                        drive_app(c, app, 0, now, &client.cfg, &mut readbuf);
+                    }
+                    client.flush(now, t, &mut link, &mut scratch);
+                } else {
+                    let key = (t.local, t.remote);
+                    if !apps_s.contains_key(&key) && server.conns.contains_key(&key) {
+                        let (up, down, order) = plans.get(&t.remote.port()).copied().unwrap_or((0, 0, CloseOrder::Both));
+                        apps_s.insert(
+                            key,
+                            AppConn {
+                                id: u32::from(t.remote.port() - 10_000),
+                                to_send: down,
+                                sent: 0,
+                                expect: up,
+                                got: 0,
+                                order,
+                                shut: false,
+                                peer_closed: false,
+                                closed: None,
+                                bad_byte: None,
+                                states: 0,
+                            },
+                        );
+                    }
+                    if let (Some(app), Some(c)) = (apps_s.get_mut(&key), server.conns.get_mut(&key)) {
+                        drive_app(c, app, 1, now, &server.cfg, &mut readbuf);
+                    }
+                    server.flush(now, t, &mut link, &mut scratch);
+                }
+            }
+            // Remove connections that are over.
+            client.conns.retain(|_, c| c.state() != State::Closed || c.poll_timeout().is_some());
+            server.conns.retain(|_, c| c.state() != State::Closed || c.poll_timeout().is_some());
+            if client.conns.is_empty() && server.conns.is_empty() && link.in_flight() == 0 {
+                break;
+            }
+            // Next moment something happens.
+            let next = [link.next_delivery(), client.next_deadline(), server.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next else {
+                outcome.problems.push("stalled: nothing scheduled but connections remain".into());
+                break;
+            };
+            if next > deadline {
+                outcome.problems.push(format!("virtual time limit {:?} reached", self.time_limit));
+                break;
+            }
+            now = now.max(next);
+            while let Some(pkt) = link.pop_due(now) {
+                let to_server = *pkt.dst.ip() == *server_addr.ip();
+                let host = if to_server { &mut server } else { &mut client };
+                if let Some(reply) = host.receive(now, &pkt) {
+                    link.send(now, reply);
+                }
+                touched.append(&mut host.touched);
+            }
+            client.fire_timers(now, &mut touched);
+            server.fire_timers(now, &mut touched);
+        }
+        outcome.virtual_time = now.saturating_since(Instant::from_millis(10));
+        outcome.link = link.stats;
+        outcome.client_left = client.conns.len();
+        outcome.server_left = server.conns.len();
+        for (side, apps) in [("client", apps_c.values().cloned().collect::<Vec<_>>()), ("server", apps_s.values().cloned().collect())] {
+            for a in apps {
+                outcome.bytes += a.got as u64;
+                outcome.states_seen |= a.states;
+                if a.got != a.expect {
+                    outcome.problems.push(format!("{side} conn {}: received {} of {} bytes", a.id, a.got, a.expect));
+                }
+                if let Some(at) = a.bad_byte {
+                    outcome.problems.push(format!("{side} conn {}: wrong byte at offset {at}", a.id));
+                }
+                if a.closed != Some(CloseReason::Normal) {
+                    outcome.problems.push(format!("{side} conn {}: ended {:?}", a.id, a.closed));
+                }
+            }
+        }
+        if apps_s.len() != self.conns {
+            outcome.problems.push(format!("server accepted {} of {} connections", apps_s.len(), self.conns));
+        }
+        if outcome.client_left + outcome.server_left > 0 {
+            outcome.problems.push(format!(
+                "connections left: client {} server {}",
+                outcome.client_left, outcome.server_left
+            ));
+        }
+        outcome.ok = outcome.problems.is_empty();
+        outcome
+    }
+}
+
+fn drive_app(c: &mut Connection, app: &mut AppConn, dir: u8, now: Instant, cfg: &TcpConfig, buf: &mut [u8]) {
+    app.states |= 1 << (c.state() as u16);
+    while let Some(e) = c.poll_event() {
+        match e {
+            Event::PeerClosed => app.peer_closed = true,
+            Event::Closed(r) => app.closed = Some(r),
+            _ => {}
+        }
+    }
+    // Read everything available, checking the pattern.
+    loop {
+        let n = c.recv(buf);
+        if n == 0 {
+            break;
+        }
+        for (k, b) in buf[..n].iter().enumerate() {
+            if *b != pattern(app.id, 1 - dir, app.got + k) && app.bad_byte.is_none() {
+                app.bad_byte = Some(app.got + k);
+            }
+        }
+        app.got += n;
+    }
+    // Send what fits.
+    if app.sent < app.to_send && !app.shut {
+        let mut chunk = [0u8; 4096];
+        while app.sent < app.to_send {
+            let len = (app.to_send - app.sent).min(chunk.len());
+            for (k, b) in chunk[..len].iter_mut().enumerate() {
+                *b = pattern(app.id, dir, app.sent + k);
+            }
+            match c.send(&chunk[..len]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => app.sent += n,
+            }
+        }
+    }
+    // Close per the plan once all data is queued.
+    let first = match app.order {
+        CloseOrder::Both => true,
+        CloseOrder::ClientFirst => dir == 0,
+        CloseOrder::ServerFirst => dir == 1,
+    };
+    if !app.shut && app.sent >= app.to_send && c.state() != State::SynSent && c.state() != State::Closed && (first || app.peer_closed) {
+        app.shut = true;
+        c.shutdown();
+    }
+    let _ = (now, cfg);
+    app.states |= 1 << (c.state() as u16);
+}
