@@ -14,11 +14,17 @@ use sluice::tcp::TcpConfig;
 use std::time::Duration;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn scenario(seed: u64, loss: f64) -> Scenario {
-    let conns = env_or("SLUICE_SIM_CONNS", if cfg!(debug_assertions) { 100 } else { 1000 }) as usize;
+    let conns = env_or(
+        "SLUICE_SIM_CONNS",
+        if cfg!(debug_assertions) { 100 } else { 1000 },
+    ) as usize;
     let faulty = loss > 0.0;
     Scenario {
         seed,
@@ -26,7 +32,11 @@ fn scenario(seed: u64, loss: f64) -> Scenario {
         max_bytes: env_or("SLUICE_SIM_MAX_BYTES", 1 << 20) as usize,
         link: LinkConfig {
             delay: Duration::from_millis(2),
-            jitter: if faulty { Duration::from_millis(3) } else { Duration::ZERO },
+            jitter: if faulty {
+                Duration::from_millis(3)
+            } else {
+                Duration::ZERO
+            },
             loss,
             duplicate: if faulty { 0.01 } else { 0.0 },
             corrupt: if faulty { 0.005 } else { 0.0 },
@@ -34,6 +44,9 @@ fn scenario(seed: u64, loss: f64) -> Scenario {
         },
         tcp: TcpConfig::default(),
         time_limit: Duration::from_secs(3600),
+        trace_port: std::env::var("SLUICE_SIM_TRACE")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     }
 }
 
@@ -54,7 +67,10 @@ fn run(seed: u64, loss: f64) -> bool {
 fn seeds(loss: f64, base: u64) {
     let n = env_or("SLUICE_SIM_SEEDS", 50);
     let failed: Vec<u64> = (base..base + n).filter(|&seed| !run(seed, loss)).collect();
-    assert!(failed.is_empty(), "loss {loss}: seeds {failed:?} failed (see the replay lines above)");
+    assert!(
+        failed.is_empty(),
+        "loss {loss}: seeds {failed:?} failed (see the replay lines above)"
+    );
 }
 
 #[test]
@@ -77,7 +93,9 @@ fn replay() {
     let Ok(spec) = std::env::var("SLUICE_SIM_REPLAY") else {
         return;
     };
-    let (seed, loss) = spec.split_once(':').expect("SLUICE_SIM_REPLAY=<seed>:<loss>");
+    let (seed, loss) = spec
+        .split_once(':')
+        .expect("SLUICE_SIM_REPLAY=<seed>:<loss>");
     let s = scenario(seed.parse().unwrap(), loss.parse().unwrap());
     let o = s.run();
     println!("{o:#?}");

@@ -7,7 +7,9 @@
 
 pub mod rng;
 
-use crate::tcp::{CloseReason, Connection, Event, FourTuple, State, TcpConfig, TupleHasher, rst_reply};
+use crate::tcp::{
+    CloseReason, Connection, Event, FourTuple, State, TcpConfig, TupleHasher, rst_reply,
+};
 use crate::time::Instant;
 use crate::wire::{ChecksumMode, SeqNumber, TcpControl, TcpPacket, TcpRepr};
 use rng::Rng;
@@ -112,7 +114,9 @@ impl Link {
         if let Some(bps) = self.cfg.bandwidth_bps {
             let key = u32::from(*pkt.src.ip());
             let free = self.busy_until.get(&key).copied().unwrap_or(now).max(now);
-            let wire = Duration::from_nanos((pkt.bytes.len() as u64 + 54) * 8 * 1_000_000_000 / bps.max(1));
+            let wire = Duration::from_nanos(
+                (pkt.bytes.len() as u64 + 54) * 8 * 1_000_000_000 / bps.max(1),
+            );
             depart = free + wire;
             self.busy_until.insert(key, depart);
         }
@@ -193,10 +197,18 @@ impl Host {
         }
     }
 
-    pub fn connect(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> FourTuple {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> FourTuple {
         let tuple = FourTuple { local, remote };
         let iss = SeqNumber(self.hasher.isn(local, remote, now));
-        self.conns.insert((local, remote), Connection::connect(&self.cfg, tuple, iss, now));
+        self.conns.insert(
+            (local, remote),
+            Connection::connect(&self.cfg, tuple, iss, now),
+        );
         tuple
     }
 
@@ -217,7 +229,10 @@ impl Host {
             self.touched.push(c.tuple());
             return None;
         }
-        if seg.control == TcpControl::Syn && seg.ack_number.is_none() && self.listen_port == Some(pkt.dst.port()) {
+        if seg.control == TcpControl::Syn
+            && seg.ack_number.is_none()
+            && self.listen_port == Some(pkt.dst.port())
+        {
             let iss = SeqNumber(self.hasher.isn(pkt.dst, pkt.src, now));
             let mut c = Connection::listen(&self.cfg, pkt.dst, iss, now);
             c.set_remote(pkt.src);
@@ -231,7 +246,11 @@ impl Host {
         let rst = rst_reply(&seg)?;
         self.stats.rsts_sent += 1;
         let mut bytes = vec![0u8; rst.buffer_len()];
-        rst.emit(&mut TcpPacket::new_unchecked(&mut bytes[..]), *pkt.dst.ip(), *pkt.src.ip());
+        rst.emit(
+            &mut TcpPacket::new_unchecked(&mut bytes[..]),
+            *pkt.dst.ip(),
+            *pkt.src.ip(),
+        );
         Some(Packet {
             src: pkt.dst,
             dst: pkt.src,
@@ -289,6 +308,8 @@ pub struct Scenario {
     pub tcp: TcpConfig,
     /// Give up (and fail) after this much virtual time.
     pub time_limit: Duration,
+    /// Print every packet of the connection from this client port (debugging).
+    pub trace_port: Option<u16>,
 }
 
 /// Per-connection application state in the scenario.
@@ -308,7 +329,10 @@ struct AppConn {
 }
 
 fn pattern(id: u32, dir: u8, i: usize) -> u8 {
-    (i.wrapping_mul(31).wrapping_add(id as usize * 7).wrapping_add(dir as usize) % 251) as u8
+    (i.wrapping_mul(31)
+        .wrapping_add(id as usize * 7)
+        .wrapping_add(dir as usize)
+        % 251) as u8
 }
 
 /// The result of a scenario run.
@@ -394,7 +418,11 @@ impl Scenario {
                 } else {
                     let key = (t.local, t.remote);
                     if !apps_s.contains_key(&key) && server.conns.contains_key(&key) {
-                        let (up, down, order) = plans.get(&t.remote.port()).copied().unwrap_or((0, 0, CloseOrder::Both));
+                        let (up, down, order) = plans.get(&t.remote.port()).copied().unwrap_or((
+                            0,
+                            0,
+                            CloseOrder::Both,
+                        ));
                         apps_s.insert(
                             key,
                             AppConn {
@@ -412,34 +440,52 @@ impl Scenario {
                             },
                         );
                     }
-                    if let (Some(app), Some(c)) = (apps_s.get_mut(&key), server.conns.get_mut(&key)) {
+                    if let (Some(app), Some(c)) = (apps_s.get_mut(&key), server.conns.get_mut(&key))
+                    {
                         drive_app(c, app, 1, now, &server.cfg, &mut readbuf);
                     }
                     server.flush(now, t, &mut link, &mut scratch);
                 }
             }
             // Remove connections that are over.
-            client.conns.retain(|_, c| c.state() != State::Closed || c.poll_timeout().is_some());
-            server.conns.retain(|_, c| c.state() != State::Closed || c.poll_timeout().is_some());
+            client
+                .conns
+                .retain(|_, c| c.state() != State::Closed || c.poll_timeout().is_some());
+            server
+                .conns
+                .retain(|_, c| c.state() != State::Closed || c.poll_timeout().is_some());
             if client.conns.is_empty() && server.conns.is_empty() && link.in_flight() == 0 {
                 break;
             }
             // Next moment something happens.
-            let next = [link.next_delivery(), client.next_deadline(), server.next_deadline()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next = [
+                link.next_delivery(),
+                client.next_deadline(),
+                server.next_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let Some(next) = next else {
-                outcome.problems.push("stalled: nothing scheduled but connections remain".into());
+                outcome
+                    .problems
+                    .push("stalled: nothing scheduled but connections remain".into());
                 break;
             };
             if next > deadline {
-                outcome.problems.push(format!("virtual time limit {:?} reached", self.time_limit));
+                outcome
+                    .problems
+                    .push(format!("virtual time limit {:?} reached", self.time_limit));
                 break;
             }
             now = now.max(next);
             while let Some(pkt) = link.pop_due(now) {
                 let to_server = *pkt.dst.ip() == *server_addr.ip();
+                if let Some(port) = self.trace_port {
+                    if pkt.src.port() == port || pkt.dst.port() == port {
+                        trace(now, &pkt, to_server);
+                    }
+                }
                 let host = if to_server { &mut server } else { &mut client };
                 if let Some(reply) = host.receive(now, &pkt) {
                     link.send(now, reply);
@@ -453,23 +499,37 @@ impl Scenario {
         outcome.link = link.stats;
         outcome.client_left = client.conns.len();
         outcome.server_left = server.conns.len();
-        for (side, apps) in [("client", apps_c.values().cloned().collect::<Vec<_>>()), ("server", apps_s.values().cloned().collect())] {
+        for (side, apps) in [
+            ("client", apps_c.values().cloned().collect::<Vec<_>>()),
+            ("server", apps_s.values().cloned().collect()),
+        ] {
             for a in apps {
                 outcome.bytes += a.got as u64;
                 outcome.states_seen |= a.states;
                 if a.got != a.expect {
-                    outcome.problems.push(format!("{side} conn {}: received {} of {} bytes", a.id, a.got, a.expect));
+                    outcome.problems.push(format!(
+                        "{side} conn {}: received {} of {} bytes",
+                        a.id, a.got, a.expect
+                    ));
                 }
                 if let Some(at) = a.bad_byte {
-                    outcome.problems.push(format!("{side} conn {}: wrong byte at offset {at}", a.id));
+                    outcome
+                        .problems
+                        .push(format!("{side} conn {}: wrong byte at offset {at}", a.id));
                 }
                 if a.closed != Some(CloseReason::Normal) {
-                    outcome.problems.push(format!("{side} conn {}: ended {:?}", a.id, a.closed));
+                    outcome
+                        .problems
+                        .push(format!("{side} conn {}: ended {:?}", a.id, a.closed));
                 }
             }
         }
         if apps_s.len() != self.conns {
-            outcome.problems.push(format!("server accepted {} of {} connections", apps_s.len(), self.conns));
+            outcome.problems.push(format!(
+                "server accepted {} of {} connections",
+                apps_s.len(),
+                self.conns
+            ));
         }
         if outcome.client_left + outcome.server_left > 0 {
             outcome.problems.push(format!(
@@ -482,7 +542,37 @@ impl Scenario {
     }
 }
 
-fn drive_app(c: &mut Connection, app: &mut AppConn, dir: u8, now: Instant, cfg: &TcpConfig, buf: &mut [u8]) {
+fn trace(now: Instant, pkt: &Packet, to_server: bool) {
+    let dir = if to_server { "c->s" } else { "s->c" };
+    match TcpPacket::new_checked(&pkt.bytes[..]).and_then(|p| {
+        TcpRepr::parse(&p, *pkt.src.ip(), *pkt.dst.ip(), ChecksumMode::Verify)
+            .map(|r| (r, p.flags()))
+    }) {
+        Ok((r, f)) => eprintln!(
+            "{:>10.3} ms {dir} flags={f:02x} seq={} ack={:?} win={} len={} sack={:?} ts={:?}",
+            now.as_micros() as f64 / 1000.0,
+            r.seq_number,
+            r.ack_number,
+            r.window_len,
+            r.payload.len(),
+            r.sack_ranges.iter().flatten().collect::<Vec<_>>(),
+            r.timestamp.map(|t| (t.tsval, t.tsecr)),
+        ),
+        Err(e) => eprintln!(
+            "{:>10.3} ms {dir} unparseable: {e}",
+            now.as_micros() as f64 / 1000.0
+        ),
+    }
+}
+
+fn drive_app(
+    c: &mut Connection,
+    app: &mut AppConn,
+    dir: u8,
+    now: Instant,
+    cfg: &TcpConfig,
+    buf: &mut [u8],
+) {
     app.states |= 1 << (c.state() as u16);
     while let Some(e) = c.poll_event() {
         match e {
@@ -524,7 +614,12 @@ fn drive_app(c: &mut Connection, app: &mut AppConn, dir: u8, now: Instant, cfg: 
         CloseOrder::ClientFirst => dir == 0,
         CloseOrder::ServerFirst => dir == 1,
     };
-    if !app.shut && app.sent >= app.to_send && c.state() != State::SynSent && c.state() != State::Closed && (first || app.peer_closed) {
+    if !app.shut
+        && app.sent >= app.to_send
+        && c.state() != State::SynSent
+        && c.state() != State::Closed
+        && (first || app.peer_closed)
+    {
         app.shut = true;
         c.shutdown();
     }

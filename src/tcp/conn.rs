@@ -1257,7 +1257,7 @@ impl Connection {
             self.stats.rsts_out += 1;
             let repr = TcpRepr {
                 control: TcpControl::Rst,
-                seq_number: self.snd_nxt,
+                seq_number: self.snd_max,
                 ack_number: ack,
                 ..self.header()
             };
@@ -1312,17 +1312,20 @@ impl Connection {
         }
         if self.flags & flag::KEEPALIVE_PROBE != 0 {
             self.flags &= !flag::KEEPALIVE_PROBE;
-            // RFC 1122 4.2.3.6: SEG.SEQ = SND.NXT - 1, no data: the peer must ACK it.
+            // RFC 1122 4.2.3.6: a sequence number just below what the peer has
+            // (SND.UNA - 1, as Linux does), no data: the peer must ACK it.
             let repr = TcpRepr {
-                seq_number: self.snd_nxt - 1,
+                seq_number: self.snd_una - 1,
                 ack_number: ack,
                 ..self.header()
             };
             return Some(self.emit_with_payload(now, &repr, 0, 0, out));
         }
         if self.flags & flag::ACK_NOW != 0 && self.state != State::SynSent {
+            // A pure ACK carries the highest sequence number sent: snd_nxt may have
+            // gone back for a retransmission, and the peer has seen up to snd_max.
             let repr = TcpRepr {
-                seq_number: self.snd_nxt,
+                seq_number: self.snd_max,
                 ack_number: ack,
                 ..self.header()
             };
