@@ -9,6 +9,7 @@ pub mod shard;
 pub mod sim;
 pub mod tcp;
 pub mod time;
+pub mod timer;
 #[cfg(feature = "dpdk")]
 pub mod tools;
 pub mod wire;

@@ -1,0 +1,78 @@
+//! Fixed-length timers (TIME_WAIT's 2MSL, SYN-RECEIVED's timeout): every entry
+//! has the same duration, so insertion order is expiry order and a queue is
+//! all it takes. Cancellation is lazy: the owner checks a generation or state
+//! when the entry comes out.
+
+use crate::time::Instant;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct FifoTimers<T> {
+    duration: Duration,
+    queue: VecDeque<(Instant, T)>,
+}
+
+impl<T> FifoTimers<T> {
+    pub fn new(duration: Duration) -> FifoTimers<T> {
+        FifoTimers {
+            duration,
+            queue: VecDeque::new(),
+        }
+    }
+
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// Adds a timer expiring `duration` after `now` (`now` must not go backwards).
+    pub fn push(&mut self, now: Instant, value: T) -> Instant {
+        let at = now + self.duration;
+        debug_assert!(self.queue.back().is_none_or(|b| b.0 <= at));
+        self.queue.push_back((at, value));
+        at
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.queue.front().map(|e| e.0)
+    }
+
+    /// Pops up to `budget` expired entries into `out`.
+    pub fn advance(&mut self, now: Instant, budget: usize, out: &mut Vec<T>) -> usize {
+        let mut n = 0;
+        while n < budget && self.queue.front().is_some_and(|e| e.0 <= now) {
+            if let Some((_, v)) = self.queue.pop_front() {
+                out.push(v);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_order_and_budget() {
+        let mut f = FifoTimers::new(Duration::from_secs(60));
+        for i in 0..10u32 {
+            f.push(Instant::from_millis(u64::from(i)), i);
+        }
+        let mut out = Vec::new();
+        assert_eq!(f.advance(Instant::from_millis(59_999), 100, &mut out), 0);
+        assert_eq!(f.advance(Instant::from_millis(60_004), 3, &mut out), 3);
+        assert_eq!(f.advance(Instant::from_millis(60_004), 100, &mut out), 2);
+        assert_eq!(out, vec![0, 1, 2, 3, 4]);
+        assert_eq!(f.next_deadline(), Some(Instant::from_millis(60_005)));
+    }
+}

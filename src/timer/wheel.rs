@@ -1,0 +1,482 @@
+//! The hierarchical timing wheel.
+//!
+//! Time is cut into ticks of `2^TICK_SHIFT` ns (about 1 µs). Level `l` has 64
+//! slots of `64^l` ticks each, so the six levels cover `64^6` ticks (about
+//! 19.5 hours); later deadlines are clamped to the far end and re-filed when
+//! they come near. A timer lives in the level where its deadline first differs
+//! from the current tick (as tokio's wheel does), and is cascaded down as time
+//! reaches its slot. Entries sit in a slab with intrusive doubly linked lists,
+//! so cancel and reschedule are O(1) and nothing allocates once the slab has grown.
+
+use crate::time::Instant;
+
+const LEVELS: usize = 6;
+const SLOTS: usize = 64;
+const SLOT_BITS: u32 = 6;
+const TICK_SHIFT: u32 = 10;
+const NIL: u32 = u32::MAX;
+/// Mask of the ticks one full turn of the top level covers.
+const MAX_SPAN: u64 = (1u64 << (SLOT_BITS as usize * LEVELS)) - 1;
+
+/// A handle to a scheduled timer. Stale handles (after expiry or cancel) are
+/// recognised by their generation and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerId {
+    index: u32,
+    generation: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Node<T> {
+    value: Option<T>,
+    when: u64,
+    deadline: Instant,
+    prev: u32,
+    next: u32,
+    generation: u32,
+    /// level * 64 + slot while scheduled.
+    slot: u16,
+}
+
+#[derive(Debug, Clone)]
+struct Level {
+    occupied: u64,
+    heads: [u32; SLOTS],
+}
+
+/// A timing wheel holding values of type `T`.
+#[derive(Debug, Clone)]
+pub struct Wheel<T> {
+    levels: [Level; LEVELS],
+    nodes: Vec<Node<T>>,
+    free: u32,
+    /// The current tick: everything before it has been processed.
+    elapsed: u64,
+    len: usize,
+}
+
+fn tick_of(t: Instant) -> u64 {
+    t.as_nanos() >> TICK_SHIFT
+}
+
+fn level_for(elapsed: u64, when: u64) -> usize {
+    let significant = (elapsed ^ when) | (SLOTS as u64 - 1);
+    let bit = 63 - significant.leading_zeros();
+    ((bit / SLOT_BITS) as usize).min(LEVELS - 1)
+}
+
+impl<T> Default for Wheel<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Wheel<T> {
+    pub fn new() -> Wheel<T> {
+        Wheel {
+            levels: std::array::from_fn(|_| Level {
+                occupied: 0,
+                heads: [NIL; SLOTS],
+            }),
+            nodes: Vec::new(),
+            free: NIL,
+            elapsed: 0,
+            len: 0,
+        }
+    }
+
+    /// A wheel whose clock starts at `now` (deadlines before it fire at once).
+    pub fn starting_at(now: Instant) -> Wheel<T> {
+        let mut w = Wheel::new();
+        w.elapsed = tick_of(now);
+        w
+    }
+
+    pub fn with_capacity(now: Instant, n: usize) -> Wheel<T> {
+        let mut w = Wheel::starting_at(now);
+        w.nodes.reserve(n);
+        w
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Schedules `value` to expire at `deadline`.
+    pub fn schedule(&mut self, deadline: Instant, value: T) -> TimerId {
+        let index = if self.free != NIL {
+            let i = self.free;
+            self.free = self.nodes[i as usize].next;
+            let n = &mut self.nodes[i as usize];
+            n.value = Some(value);
+            n.deadline = deadline;
+            i
+        } else {
+            self.nodes.push(Node {
+                value: Some(value),
+                when: 0,
+                deadline,
+                prev: NIL,
+                next: NIL,
+                generation: 0,
+                slot: 0,
+            });
+            (self.nodes.len() - 1) as u32
+        };
+        self.len += 1;
+        self.link(index, deadline);
+        TimerId {
+            index,
+            generation: self.nodes[index as usize].generation,
+        }
+    }
+
+    fn valid(&self, id: TimerId) -> bool {
+        self.nodes
+            .get(id.index as usize)
+            .is_some_and(|n| n.generation == id.generation && n.value.is_some())
+    }
+
+    /// Cancels a timer, returning its value (None if it already expired or was cancelled).
+    pub fn cancel(&mut self, id: TimerId) -> Option<T> {
+        if !self.valid(id) {
+            return None;
+        }
+        self.unlink(id.index);
+        Some(self.release(id.index))
+    }
+
+    /// Moves a timer to a new deadline. False if the handle is stale.
+    pub fn reschedule(&mut self, id: TimerId, deadline: Instant) -> bool {
+        if !self.valid(id) {
+            return false;
+        }
+        self.unlink(id.index);
+        self.nodes[id.index as usize].deadline = deadline;
+        self.link(id.index, deadline);
+        true
+    }
+
+    /// The deadline a timer is scheduled for.
+    pub fn deadline(&self, id: TimerId) -> Option<Instant> {
+        self.valid(id)
+            .then(|| self.nodes[id.index as usize].deadline)
+    }
+
+    fn release(&mut self, index: u32) -> T {
+        let n = &mut self.nodes[index as usize];
+        let v = n.value.take().expect("released node holds a value");
+        n.generation = n.generation.wrapping_add(1);
+        n.next = self.free;
+        self.free = index;
+        self.len -= 1;
+        v
+    }
+
+    fn link(&mut self, index: u32, deadline: Instant) {
+        // Past deadlines go to the current tick. Far ones are clamped to the end of
+        // the current 64^6-tick block, so every timer's level-5 slot is in the
+        // same rotation as the clock (no wrap ambiguity); they are re-filed there.
+        let end_of_block = (self.elapsed | MAX_SPAN).max(self.elapsed + 1);
+        let when = tick_of(deadline).max(self.elapsed).min(end_of_block);
+        let level = level_for(self.elapsed, when);
+        let slot = ((when >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
+        let head = self.levels[level].heads[slot];
+        {
+            let n = &mut self.nodes[index as usize];
+            n.when = when;
+            n.prev = NIL;
+            n.next = head;
+            n.slot = (level * SLOTS + slot) as u16;
+        }
+        if head != NIL {
+            self.nodes[head as usize].prev = index;
+        }
+        self.levels[level].heads[slot] = index;
+        self.levels[level].occupied |= 1 << slot;
+    }
+
+    fn unlink(&mut self, index: u32) {
+        let (prev, next, s) = {
+            let n = &self.nodes[index as usize];
+            (n.prev, n.next, n.slot as usize)
+        };
+        let (level, slot) = (s / SLOTS, s % SLOTS);
+        if prev != NIL {
+            self.nodes[prev as usize].next = next;
+        } else {
+            self.levels[level].heads[slot] = next;
+            if next == NIL {
+                self.levels[level].occupied &= !(1 << slot);
+            }
+        }
+        if next != NIL {
+            self.nodes[next as usize].prev = prev;
+        }
+    }
+
+    /// The earliest occupied slot: (level, slot, the tick it starts at).
+    fn next_slot(&self) -> Option<(usize, usize, u64)> {
+        for (level, l) in self.levels.iter().enumerate() {
+            if l.occupied == 0 {
+                continue;
+            }
+            let shift = level as u32 * SLOT_BITS;
+            let now_slot = ((self.elapsed >> shift) as usize) & (SLOTS - 1);
+            let rotated = l.occupied.rotate_right(now_slot as u32);
+            let slot = (rotated.trailing_zeros() as usize + now_slot) % SLOTS;
+            let level_range = 1u64 << (shift + SLOT_BITS);
+            let slot_range = 1u64 << shift;
+            let level_start = self.elapsed & !(level_range - 1);
+            let mut start = level_start + slot as u64 * slot_range;
+            if start + slot_range <= self.elapsed {
+                start += level_range;
+            }
+            // The lowest occupied level always holds the earliest deadline: a
+            // timer sits at the lowest level its distance allows.
+            return Some((level, slot, start.max(self.elapsed)));
+        }
+        None
+    }
+
+    /// A lower bound of the earliest deadline (exact at level 0; within the slot's
+    /// span above it), or `None` if empty. Good for sleeping until.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.next_slot()
+            .map(|(_, _, start)| Instant::from_nanos(start << TICK_SHIFT))
+    }
+
+    /// Moves the clock to `now` and pushes up to `budget` expired values into
+    /// `out`. Returns how many. What did not fit in the budget stays due and is
+    /// returned by the next call.
+    pub fn advance(&mut self, now: Instant, budget: usize, out: &mut Vec<T>) -> usize {
+        let target = tick_of(now);
+        let mut fired = 0;
+        while fired < budget {
+            let Some((level, slot, start)) = self.next_slot() else {
+                break;
+            };
+            if start > target {
+                break;
+            }
+            self.elapsed = self.elapsed.max(start);
+            // Take the slot's list and either fire (due) or re-file (cascade) each.
+            let mut i = self.levels[level].heads[slot];
+            self.levels[level].heads[slot] = NIL;
+            self.levels[level].occupied &= !(1 << slot);
+            while i != NIL {
+                let next = self.nodes[i as usize].next;
+                // Due once the clock has reached its real deadline; otherwise it
+                // cascades to a lower level (or, clamped far timers, further out).
+                let due = tick_of(self.nodes[i as usize].deadline) <= self.elapsed;
+                let d = self.nodes[i as usize].deadline;
+                if due && fired < budget {
+                    out.push(self.release(i));
+                    fired += 1;
+                } else {
+                    self.link(i, d);
+                }
+                i = next;
+            }
+        }
+        if fired < budget && self.next_slot().is_none_or(|(_, _, s)| s > target) {
+            self.elapsed = self.elapsed.max(target);
+        }
+        fired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn us(n: u64) -> Instant {
+        Instant::from_micros(n)
+    }
+
+    fn drain(w: &mut Wheel<u32>, now: Instant) -> Vec<u32> {
+        let mut v = Vec::new();
+        w.advance(now, usize::MAX, &mut v);
+        v
+    }
+
+    #[test]
+    fn fires_in_order_and_not_early() {
+        let mut w = Wheel::starting_at(us(0));
+        let deadlines = [5u64, 70, 4_000, 300_000, 20_000_000, 3_000_000_000];
+        for (i, d) in deadlines.iter().enumerate().rev() {
+            w.schedule(us(*d), i as u32);
+        }
+        let mut fired = Vec::new();
+        for (i, d) in deadlines.iter().enumerate() {
+            assert!(drain(&mut w, us(d - 2)).is_empty(), "timer {i} fired early");
+            let got = drain(&mut w, us(d + 2));
+            assert_eq!(got, vec![i as u32], "at {d} us");
+            fired.push(i);
+        }
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn cancel_and_reschedule() {
+        let mut w = Wheel::starting_at(us(0));
+        let a = w.schedule(us(100), 1);
+        let b = w.schedule(us(200), 2);
+        let c = w.schedule(us(300), 3);
+        assert_eq!(w.cancel(b), Some(2));
+        assert_eq!(w.cancel(b), None, "stale handle");
+        assert!(w.reschedule(a, us(1_000_000)));
+        assert_eq!(w.deadline(a), Some(us(1_000_000)));
+        assert_eq!(drain(&mut w, us(500)), vec![3]);
+        assert!(!w.reschedule(c, us(10)), "expired handle is stale");
+        assert_eq!(drain(&mut w, us(999_000)), Vec::<u32>::new());
+        assert_eq!(drain(&mut w, us(1_000_002)), vec![1]);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn budget_is_honoured() {
+        let mut w = Wheel::starting_at(us(0));
+        for i in 0..100 {
+            w.schedule(us(10 + i % 7), i);
+        }
+        let mut out = Vec::new();
+        assert_eq!(w.advance(us(50), 30, &mut out), 30);
+        assert_eq!(w.advance(us(50), 30, &mut out), 30);
+        assert_eq!(w.advance(us(50), 100, &mut out), 40);
+        let mut all = out.clone();
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn past_and_far_deadlines() {
+        let mut w = Wheel::starting_at(us(1_000_000));
+        w.schedule(us(10), 1); // in the past: due now
+        assert_eq!(drain(&mut w, us(1_000_000)), vec![1]);
+        // Beyond the wheel's span (~19.5 h): clamped, re-filed, fires on time.
+        let far = Instant::from_nanos(us(1_000_000).as_nanos() + 30 * 3600 * 1_000_000_000);
+        w.schedule(far, 2);
+        let mut t = us(1_000_000);
+        let step = std::time::Duration::from_secs(3600);
+        let mut got = Vec::new();
+        while got.is_empty() {
+            t += step;
+            got = drain(&mut w, t.min(far));
+            assert!(t <= far + step, "never fired");
+        }
+        assert_eq!(got, vec![2]);
+        assert!(t >= far, "fired before its deadline");
+    }
+
+    #[test]
+    fn wraps_around_slot_boundaries() {
+        // Deadlines straddling every level's slot boundaries, from an odd start.
+        let start = 63 * 64 * 64 + 61;
+        let mut w = Wheel::starting_at(Instant::from_nanos(start << TICK_SHIFT));
+        let mut expect = Vec::new();
+        for k in 0..2000u64 {
+            let d = start + 1 + k * k * 37 % 5_000_000;
+            w.schedule(Instant::from_nanos(d << TICK_SHIFT), k as u32);
+            expect.push((d, k as u32));
+        }
+        expect.sort();
+        let mut order = Vec::new();
+        let mut t = start;
+        while !w.is_empty() {
+            t += 997;
+            let mut fired = drain(&mut w, Instant::from_nanos(t << TICK_SHIFT));
+            for f in &fired {
+                let d = expect.iter().find(|e| e.1 == *f).unwrap().0;
+                assert!(d <= t, "timer {f} at tick {d} fired at {t}");
+                assert!(d + 997 > t, "timer {f} at tick {d} fired late at {t}");
+            }
+            fired.sort();
+            order.extend(fired);
+        }
+        assert_eq!(order.len(), 2000);
+    }
+
+    #[test]
+    fn ten_million_timers() {
+        let n: u32 = if cfg!(debug_assertions) {
+            1_000_000
+        } else {
+            10_000_000
+        };
+        let mut w = Wheel::with_capacity(us(0), n as usize);
+        let mut ids = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            // Spread over 60 s.
+            let d = (u64::from(i).wrapping_mul(2_654_435_761) % 60_000_000) + 1;
+            ids.push(w.schedule(us(d), i));
+        }
+        // Cancel every tenth.
+        for id in ids.iter().step_by(10) {
+            assert!(w.cancel(*id).is_some());
+        }
+        let mut out = Vec::with_capacity(n as usize);
+        let mut t = 0;
+        let mut last_due = 0u64;
+        while !w.is_empty() {
+            t += 100_000; // 100 ms steps
+            let before = out.len();
+            w.advance(us(t), usize::MAX, &mut out);
+            for v in &out[before..] {
+                let d = (u64::from(*v).wrapping_mul(2_654_435_761) % 60_000_000) + 1;
+                assert!(d <= t && d + 100_000 > t, "timer {v} due {d} fired at {t}");
+                last_due = last_due.max(d);
+            }
+        }
+        assert_eq!(out.len(), (n - n.div_ceil(10)) as usize);
+        println!("{} timers fired, last due at {last_due} us", out.len());
+    }
+
+    proptest::proptest! {
+        /// Against a model (a sorted list): random schedule, cancel, reschedule
+        /// and advance; everything fires exactly once, never early, and no later
+        /// than the advance that reaches its deadline.
+        #[test]
+        fn matches_a_model(ops in proptest::collection::vec((0u8..4, 0u64..2_000_000_000_000, 0usize..64), 1..300)) {
+            let mut w: Wheel<u32> = Wheel::starting_at(Instant::from_nanos(5_000_000));
+            let mut model: std::collections::HashMap<u32, (TimerId, u64)> = Default::default();
+            let mut now = 5_000_000u64;
+            let mut next_val = 0u32;
+            for (op, x, pick) in ops {
+                match op {
+                    0 | 1 => {
+                        let d = now + x % 3_000_000_000_000;
+                        let id = w.schedule(Instant::from_nanos(d), next_val);
+                        model.insert(next_val, (id, d));
+                        next_val += 1;
+                    }
+                    2 => {
+                        if let Some(k) = model.keys().copied().nth(pick % model.len().max(1)) {
+                            let (id, _) = model.remove(&k).unwrap();
+                            proptest::prop_assert_eq!(w.cancel(id), Some(k));
+                        }
+                    }
+                    _ => {
+                        now += x % 50_000_000_000;
+                        let mut out = Vec::new();
+                        w.advance(Instant::from_nanos(now), usize::MAX, &mut out);
+                        for v in out {
+                            let (_, d) = model.remove(&v).expect("fired once");
+                            // Ticks are 1024 ns: a deadline fires once its tick is reached.
+                            proptest::prop_assert!(d >> TICK_SHIFT <= now >> TICK_SHIFT, "early: due {} now {}", d, now);
+                        }
+                        for (_, d) in model.values() {
+                            proptest::prop_assert!(d >> TICK_SHIFT > now >> TICK_SHIFT, "late: due {} now {}", d, now);
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(w.len(), model.len());
+            }
+        }
+    }
+}
