@@ -11,6 +11,7 @@ use crate::tcp::{
     CloseReason, Connection, Event, FourTuple, State, TcpConfig, TupleHasher, rst_reply,
 };
 use crate::time::Instant;
+use crate::timer::{TimerId, Wheel};
 use crate::wire::{ChecksumMode, SeqNumber, TcpControl, TcpPacket, TcpRepr};
 use rng::Rng;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -179,6 +180,10 @@ pub struct Host {
     pub cfg: TcpConfig,
     pub listen_port: Option<u16>,
     pub conns: BTreeMap<(SocketAddrV4, SocketAddrV4), Connection>,
+    /// Each connection's earliest deadline, in a timing wheel.
+    timers: Wheel<(SocketAddrV4, SocketAddrV4)>,
+    timer_ids: HashMap<(SocketAddrV4, SocketAddrV4), (TimerId, Instant)>,
+    expired: Vec<(SocketAddrV4, SocketAddrV4)>,
     pub hasher: TupleHasher,
     pub stats: HostStats,
     /// Connections the last `receive` created or touched (the application looks at these).
@@ -191,6 +196,9 @@ impl Host {
             cfg,
             listen_port,
             conns: BTreeMap::new(),
+            timers: Wheel::new(),
+            timer_ids: HashMap::new(),
+            expired: Vec::new(),
             hasher: TupleHasher::new(seed, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15),
             stats: HostStats::default(),
             touched: Vec::new(),
@@ -274,18 +282,62 @@ impl Host {
         }
     }
 
+    /// Puts a connection's next deadline in the wheel (after anything touched it).
+    pub fn update_timer(&mut self, key: (SocketAddrV4, SocketAddrV4)) {
+        let want = self.conns.get(&key).and_then(|c| c.poll_timeout());
+        match (want, self.timer_ids.get(&key).copied()) {
+            (Some(t), Some((id, at))) if t != at => {
+                if self.timers.reschedule(id, t) {
+                    self.timer_ids.insert(key, (id, t));
+                } else {
+                    let id = self.timers.schedule(t, key);
+                    self.timer_ids.insert(key, (id, t));
+                }
+            }
+            (Some(t), None) => {
+                let id = self.timers.schedule(t, key);
+                self.timer_ids.insert(key, (id, t));
+            }
+            (None, Some((id, _))) => {
+                self.timers.cancel(id);
+                self.timer_ids.remove(&key);
+            }
+            _ => {}
+        }
+    }
+
     /// Fires due timers; returns the tuples whose timers fired.
     pub fn fire_timers(&mut self, now: Instant, out: &mut Vec<FourTuple>) {
-        for c in self.conns.values_mut() {
-            if c.poll_timeout().is_some_and(|t| t <= now) {
-                c.handle_timeout(now, &self.cfg);
+        self.expired.clear();
+        self.timers.advance(now, usize::MAX, &mut self.expired);
+        for key in std::mem::take(&mut self.expired) {
+            self.timer_ids.remove(&key);
+            if let Some(c) = self.conns.get_mut(&key) {
+                if c.poll_timeout().is_some_and(|t| t <= now) {
+                    c.handle_timeout(now, &self.cfg);
+                }
                 out.push(c.tuple());
             }
         }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.conns.values().filter_map(|c| c.poll_timeout()).min()
+        self.timers.next_deadline()
+    }
+
+    /// Drops closed connections (and their timers).
+    pub fn reap(&mut self) {
+        let ids = &mut self.timer_ids;
+        let timers = &mut self.timers;
+        self.conns.retain(|k, c| {
+            let keep = c.state() != State::Closed || c.poll_timeout().is_some();
+            if !keep {
+                if let Some((id, _)) = ids.remove(k) {
+                    timers.cancel(id);
+                }
+            }
+            keep
+        });
     }
 }
 
@@ -415,6 +467,7 @@ impl Scenario {
                         drive_app(c, app, 0, now, &client.cfg, &mut readbuf);
                     }
                     client.flush(now, t, &mut link, &mut scratch);
+                    client.update_timer((t.local, t.remote));
                 } else {
                     let key = (t.local, t.remote);
                     if !apps_s.contains_key(&key) && server.conns.contains_key(&key) {
@@ -445,6 +498,7 @@ impl Scenario {
                         drive_app(c, app, 1, now, &server.cfg, &mut readbuf);
                     }
                     server.flush(now, t, &mut link, &mut scratch);
+                    server.update_timer(key);
                 }
             }
             // Remove connections that are over.
