@@ -41,6 +41,10 @@ step "cargo test (with DPDK)"
 SLUICE_SKIP_LOG=$SKIP_LOG cargo test --all-targets
 SLUICE_SKIP_LOG=$SKIP_LOG cargo test --doc
 
+step "TCP simulation, release build: 50 seeds x 1000 connections at 0, 1 and 5 % loss"
+SLUICE_SKIP_LOG=$SKIP_LOG cargo test --release --no-default-features --test sim \
+    --target-dir target/no-dpdk
+
 step "build and test without DPDK (pkg-config finds nothing)"
 PKG_CONFIG_LIBDIR=/nonexistent cargo clippy --no-default-features --all-targets \
     --target-dir target/no-dpdk -- -D warnings

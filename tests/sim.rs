@@ -4,8 +4,9 @@
 //! every connection must end normally (after TIME_WAIT) on both sides, and
 //! nothing may be left behind.
 //!
-//! Seeds: `SLUICE_SIM_SEEDS` (default 50 per loss rate), connections per seed:
-//! `SLUICE_SIM_CONNS` (default 1000 in release builds, 100 in debug),
+//! Seeds: `SLUICE_SIM_SEEDS` (default 50 per loss rate in release builds, 5
+//! in debug), connections per seed: `SLUICE_SIM_CONNS` (default 1000 in
+//! release, 50 in debug; scripts/test.sh runs the release defaults),
 //! largest transfer `SLUICE_SIM_MAX_BYTES` (default 1 MB). Replay one run with
 //! `SLUICE_SIM_REPLAY=<seed>:<loss> cargo test --release --test sim replay -- --nocapture`.
 
@@ -65,7 +66,10 @@ fn run(seed: u64, loss: f64) -> bool {
 }
 
 fn seeds(loss: f64, base: u64) {
-    let n = env_or("SLUICE_SIM_SEEDS", 50);
+    let n = env_or(
+        "SLUICE_SIM_SEEDS",
+        if cfg!(debug_assertions) { 5 } else { 50 },
+    );
     let failed: Vec<u64> = (base..base + n).filter(|&seed| !run(seed, loss)).collect();
     assert!(
         failed.is_empty(),
