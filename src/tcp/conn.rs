@@ -851,7 +851,6 @@ impl Connection {
         cfg: &TcpConfig,
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
-        let seg_len = seg.segment_len() as u32;
         let rcv_wnd = self
             .rcv_adv
             .0
@@ -868,6 +867,24 @@ impl Connection {
             self.snd_nxt = self.iss;
             return SegmentVerdict::Accepted;
         }
+        // Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN,ACK repeats
+        // the SYN we already took; what is new in it is the ACK. Trim the SYN.
+        let trimmed;
+        let seg = if self.state == State::SynReceived
+            && seg.control == TcpControl::Syn
+            && seg.seq_number == self.irs
+            && seg.ack_number.is_some()
+        {
+            trimmed = TcpRepr {
+                control: TcpControl::None,
+                seq_number: seg.seq_number + 1,
+                ..*seg
+            };
+            &trimmed
+        } else {
+            seg
+        };
+        let seg_len = seg.segment_len() as u32;
 
         // RFC 7323 5.3 PAWS: a timestamp older than ts_recent is a stale duplicate.
         if self.flags & flag::TS_OK != 0 && !is_rst {
@@ -1294,19 +1311,9 @@ impl Connection {
             if let Some(n) = self.emit_data(now, cfg, self.snd_nxt, false, out) {
                 return Some(n);
             }
+            // A probe with nothing to send: a bare ACK will do.
             if self.flags & flag::PROBE != 0 {
                 self.flags &= !flag::PROBE;
-                // One byte beyond the zero window, if there is data; else a bare ACK.
-                let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
-                if self.snd_nxt < data_end {
-                    let off = (self.snd_nxt - self.snd_buf_seq) as usize;
-                    let repr = TcpRepr {
-                        seq_number: self.snd_nxt,
-                        ack_number: ack,
-                        ..self.header()
-                    };
-                    return Some(self.emit_with_payload(now, &repr, off, 1, out));
-                }
                 self.flags |= flag::ACK_NOW;
             }
         }
@@ -1443,26 +1450,31 @@ impl Connection {
                 len = len.min(s - from);
             }
         }
+        // The persist timer fired: send what the window allows even if small (RFC
+        // 1122 4.2.3.4's override), or one byte beyond a zero window (a probe,
+        // RFC 9293 3.8.6.1).
+        let forced = !is_retransmit && !rexmit_one && self.flags & flag::PROBE != 0 && unsent > 0;
+        if forced {
+            self.flags &= !flag::PROBE;
+            if len == 0 {
+                len = 1;
+            }
+        }
         let fin_here = self.flags & flag::FIN_QUEUED != 0 && from + len == data_end;
-        if !is_retransmit && len > 0 {
+        if !is_retransmit && len > 0 && !forced {
             // Sender SWS avoidance (RFC 1122 4.2.3.4) and Nagle (4.2.3.4 too).
             let all_left = len == unsent;
             let nagle_ok = !cfg.nagle || in_flight == 0;
             let ok =
                 len == mss || (all_left && nagle_ok) || (len >= self.max_snd_wnd / 2 && nagle_ok);
             if !ok {
+                self.arm_persist(now, in_flight);
                 return None;
             }
         }
         if len == 0 && !fin_here {
-            // Data waits on a zero window with nothing in flight: only the persist
-            // timer will find out when it opens (RFC 9293 3.8.6.1).
-            if unsent > 0
-                && self.snd_wnd == 0
-                && in_flight == 0
-                && self.persist_at == Instant::NEVER
-            {
-                self.persist_at = now + self.rtt.rto_backed_off(self.backoff);
+            if unsent > 0 {
+                self.arm_persist(now, in_flight);
             }
             return None;
         }
@@ -1499,6 +1511,14 @@ impl Connection {
         }
         self.persist_at = Instant::NEVER;
         Some(n)
+    }
+
+    /// Data waits on the window with nothing in flight: no ACK will come to move
+    /// it, so the persist timer will (RFC 9293 3.8.6.1, RFC 1122 4.2.3.4).
+    fn arm_persist(&mut self, now: Instant, in_flight: u32) {
+        if in_flight == 0 && self.persist_at == Instant::NEVER {
+            self.persist_at = now + self.rtt.rto_backed_off(self.backoff);
+        }
     }
 
     /// Emits `repr` (ACK set) with `len` payload bytes from the send buffer at `off`.

@@ -1,0 +1,955 @@
+//! One fixture per TCP state and a test per (state, event) RFC 9293 names
+//! (with RFC 5961, RFC 1337, RFC 7323, RFC 2018, RFC 6298, RFC 1122 rules).
+//! Names read `<state>_<event>`.
+
+mod common;
+use common::tcp::*;
+use sluice::tcp::{
+    CloseReason, Connection, Event, Keepalive, SegmentVerdict, State, TcpConfig, rst_reply,
+};
+use sluice::time::Instant;
+use sluice::wire::{SeqNumber, TcpControl};
+use std::time::Duration;
+
+fn cfg() -> TcpConfig {
+    TcpConfig::default()
+}
+
+// ---- fixtures: each reaches its state through real transitions ----
+
+/// A in SYN_SENT (its SYN captured, not delivered).
+fn syn_sent() -> (Pair, Seg) {
+    let mut p = Pair::new(cfg());
+    let syn = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(syn.len(), 1);
+    assert_eq!(p.a.state(), State::SynSent);
+    (p, syn[0].clone())
+}
+
+/// B in SYN_RECEIVED (its SYN-ACK captured, not delivered).
+fn syn_received() -> (Pair, Seg) {
+    let (mut p, syn) = syn_sent();
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &syn),
+        SegmentVerdict::Accepted
+    );
+    assert_eq!(p.b.state(), State::SynReceived);
+    let synack = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(synack.len(), 1);
+    (p, synack[0].clone())
+}
+
+fn established() -> Pair {
+    let mut p = Pair::new(cfg());
+    p.handshake();
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.b.state(), State::Established);
+    events(&mut p.a);
+    events(&mut p.b);
+    p
+}
+
+/// A in FIN_WAIT_1 (its FIN captured, not delivered).
+fn fin_wait_1() -> (Pair, Seg) {
+    let mut p = established();
+    p.a.shutdown();
+    assert_eq!(p.a.state(), State::FinWait1);
+    let fin = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(fin.len(), 1);
+    assert_eq!(fin[0].repr().control, TcpControl::Fin);
+    (p, fin[0].clone())
+}
+
+/// A in FIN_WAIT_2, B in CLOSE_WAIT.
+fn fin_wait_2() -> Pair {
+    let (mut p, fin) = fin_wait_1();
+    deliver(&mut p.b, p.now, &p.cfg, &fin);
+    p.exchange();
+    assert_eq!(p.a.state(), State::FinWait2);
+    assert_eq!(p.b.state(), State::CloseWait);
+    p
+}
+
+/// B in LAST_ACK (its FIN captured), A in FIN_WAIT_2.
+fn last_ack() -> (Pair, Seg) {
+    let mut p = fin_wait_2();
+    p.b.shutdown();
+    assert_eq!(p.b.state(), State::LastAck);
+    let fin = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(fin.len(), 1);
+    (p, fin[0].clone())
+}
+
+/// A in TIME_WAIT, B in CLOSED.
+fn time_wait() -> Pair {
+    let (mut p, fin) = last_ack();
+    deliver(&mut p.a, p.now, &p.cfg, &fin);
+    assert_eq!(p.a.state(), State::TimeWait);
+    p.exchange();
+    assert_eq!(p.b.state(), State::Closed);
+    p
+}
+
+/// Both in CLOSING (simultaneous close; each FIN delivered, ACKs not yet).
+fn closing() -> (Pair, Seg, Seg) {
+    let mut p = established();
+    p.a.shutdown();
+    p.b.shutdown();
+    let fa = drain(&mut p.a, p.now, &p.cfg);
+    let fb = drain(&mut p.b, p.now, &p.cfg);
+    deliver(&mut p.b, p.now, &p.cfg, &fa[0]);
+    deliver(&mut p.a, p.now, &p.cfg, &fb[0]);
+    assert_eq!(p.a.state(), State::Closing);
+    assert_eq!(p.b.state(), State::Closing);
+    let aa = drain(&mut p.a, p.now, &p.cfg);
+    let ab = drain(&mut p.b, p.now, &p.cfg);
+    (p, aa[0].clone(), ab[0].clone())
+}
+
+#[test]
+fn all_eleven_states_are_reached() {
+    let mut seen = std::collections::BTreeSet::new();
+    let c = cfg();
+    let now = Instant::from_millis(1);
+    seen.insert(Connection::listen(&c, addr(B), SeqNumber(1), now).state());
+    let (p, _) = syn_sent();
+    seen.insert(p.a.state());
+    let (p, _) = syn_received();
+    seen.insert(p.b.state());
+    let p = established();
+    seen.insert(p.a.state());
+    let (p, _) = fin_wait_1();
+    seen.insert(p.a.state());
+    let p = fin_wait_2();
+    seen.insert(p.a.state());
+    seen.insert(p.b.state());
+    let (p, _) = last_ack();
+    seen.insert(p.b.state());
+    let p = time_wait();
+    seen.insert(p.a.state());
+    seen.insert(p.b.state());
+    let (p, _, _) = closing();
+    seen.insert(p.a.state());
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), State::ALL.to_vec());
+}
+
+// ---- CLOSED ----
+
+#[test]
+fn closed_segment_dropped_and_rst_reply_per_rfc() {
+    let mut p = time_wait();
+    let s = forge(&p.b, &p.cfg, |r| r.payload = b"x");
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &s),
+        SegmentVerdict::Dropped
+    );
+    // With ACK: <SEQ=SEG.ACK><CTL=RST>.
+    let r = s.repr();
+    let rst = rst_reply(&r).unwrap();
+    assert_eq!(rst.control, TcpControl::Rst);
+    assert_eq!(rst.seq_number, r.ack_number.unwrap());
+    assert_eq!(rst.ack_number, None);
+    // Without ACK: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    let syn = forge(&p.b, &p.cfg, |r| {
+        r.control = TcpControl::Syn;
+        r.ack_number = None;
+        r.seq_number = SeqNumber(777);
+    });
+    let rst = rst_reply(&syn.repr()).unwrap();
+    assert_eq!(
+        (rst.seq_number, rst.ack_number),
+        (SeqNumber(0), Some(SeqNumber(778)))
+    );
+    // An RST is never answered.
+    let r2 = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert!(rst_reply(&r2.repr()).is_none());
+}
+
+// ---- LISTEN ----
+
+#[test]
+fn listen_syn_goes_to_syn_received_with_negotiated_options() {
+    let (p, synack) = syn_received();
+    let r = synack.repr();
+    assert_eq!(r.control, TcpControl::Syn);
+    assert_eq!(r.ack_number, Some(SeqNumber(1001)));
+    assert_eq!(r.seq_number, p.b.iss());
+    assert_eq!(r.max_seg_size, Some(1460));
+    assert!(r.sack_permitted && r.timestamp.is_some() && r.window_scale.is_some());
+    assert_eq!(r.timestamp.unwrap().tsecr, p.b.ts_recent().unwrap());
+}
+
+#[test]
+fn listen_rst_ack_and_bare_segments_are_dropped() {
+    let c = cfg();
+    let now = Instant::from_millis(5);
+    for control in [TcpControl::Rst, TcpControl::None, TcpControl::Fin] {
+        let mut l = Connection::listen(&c, addr(B), SeqNumber(9), now);
+        l.set_remote(addr(A));
+        let s = forge(&l, &c, |r| {
+            r.control = control;
+            r.ack_number = None;
+        });
+        assert_eq!(
+            l.handle_segment(now, &c, &s.repr()),
+            SegmentVerdict::Dropped
+        );
+        assert_eq!(l.state(), State::Listen);
+    }
+    // An ACK to a listener: dropped here, answered with <SEQ=SEG.ACK><RST> by the owner.
+    let mut l = Connection::listen(&c, addr(B), SeqNumber(9), now);
+    l.set_remote(addr(A));
+    let s = forge(&l, &c, |r| r.ack_number = Some(SeqNumber(4242)));
+    assert_eq!(
+        l.handle_segment(now, &c, &s.repr()),
+        SegmentVerdict::Dropped
+    );
+    assert_eq!(rst_reply(&s.repr()).unwrap().seq_number, SeqNumber(4242));
+    assert!(drain(&mut l, now, &c).is_empty());
+}
+
+// ---- SYN_SENT ----
+
+#[test]
+fn syn_sent_syn_ack_establishes() {
+    let (mut p, syn) = syn_sent();
+    let r = syn.repr();
+    assert_eq!(
+        (r.control, r.ack_number, r.seq_number),
+        (TcpControl::Syn, None, SeqNumber(1000))
+    );
+    deliver(&mut p.b, p.now, &p.cfg, &syn);
+    let synack = drain(&mut p.b, p.now, &p.cfg);
+    deliver(&mut p.a, p.now, &p.cfg, &synack[0]);
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(events(&mut p.a), vec![Event::Connected]);
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].repr().ack_number, Some(p.b.iss() + 1));
+}
+
+#[test]
+fn syn_sent_rst_with_acceptable_ack_is_refused() {
+    let (mut p, _) = syn_sent();
+    let s = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Rst;
+        r.seq_number = SeqNumber(0);
+        r.ack_number = Some(SeqNumber(1001));
+    });
+    assert_eq!(deliver(&mut p.a, p.now, &p.cfg, &s), SegmentVerdict::Reset);
+    assert_eq!(p.a.state(), State::Closed);
+    assert_eq!(events(&mut p.a), vec![Event::Closed(CloseReason::Refused)]);
+}
+
+#[test]
+fn syn_sent_rst_without_ack_or_bad_ack_is_ignored() {
+    let (mut p, _) = syn_sent();
+    let no_ack = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Rst;
+        r.ack_number = None;
+    });
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &no_ack),
+        SegmentVerdict::Dropped
+    );
+    let bad_ack = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Rst;
+        r.ack_number = Some(SeqNumber(5));
+    });
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &bad_ack),
+        SegmentVerdict::Dropped
+    );
+    // An unacceptable ACK (not a RST) is dropped; the owner answers <SEQ=SEG.ACK><RST>.
+    let bad = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Syn;
+        r.ack_number = Some(SeqNumber(999_999));
+    });
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &bad),
+        SegmentVerdict::Dropped
+    );
+    assert_eq!(p.a.state(), State::SynSent);
+}
+
+#[test]
+fn syn_sent_syn_is_simultaneous_open() {
+    // Both sides connect to each other; the SYNs cross.
+    let c = cfg();
+    let now = Instant::from_millis(3);
+    let mut a = Connection::connect(&c, tuple_ab(), SeqNumber(100), now);
+    let mut b = Connection::connect(&c, tuple_ba(), SeqNumber(900), now);
+    let sa = drain(&mut a, now, &c);
+    let sb = drain(&mut b, now, &c);
+    deliver(&mut a, now, &c, &sb[0]);
+    deliver(&mut b, now, &c, &sa[0]);
+    assert_eq!(a.state(), State::SynReceived);
+    assert_eq!(b.state(), State::SynReceived);
+    // Each answers with SYN,ACK; those complete the handshake.
+    let sa = drain(&mut a, now, &c);
+    let sb = drain(&mut b, now, &c);
+    assert_eq!(sa[0].repr().control, TcpControl::Syn);
+    assert_eq!(sa[0].repr().ack_number, Some(SeqNumber(901)));
+    deliver(&mut a, now, &c, &sb[0]);
+    deliver(&mut b, now, &c, &sa[0]);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(events(&mut a), vec![Event::Connected]);
+}
+
+#[test]
+fn syn_sent_timeout_retransmits_with_backoff_then_gives_up() {
+    let (mut p, _) = syn_sent();
+    let mut sent_at = vec![p.now];
+    loop {
+        let Some(t) = p.a.poll_timeout() else { break };
+        p.now = t;
+        p.a.handle_timeout(p.now, &p.cfg);
+        let s = drain(&mut p.a, p.now, &p.cfg);
+        if p.a.state() == State::Closed {
+            break;
+        }
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].repr().control, TcpControl::Syn);
+        sent_at.push(p.now);
+    }
+    // syn_retries retransmissions after the first, each interval doubling.
+    assert_eq!(sent_at.len(), 1 + usize::from(p.cfg.syn_retries));
+    for w in sent_at.windows(3) {
+        assert_eq!((w[2] - w[1]).as_millis(), 2 * (w[1] - w[0]).as_millis());
+    }
+    assert_eq!(
+        events(&mut p.a),
+        vec![Event::Closed(CloseReason::TimedOutSyn)]
+    );
+    assert_eq!(p.a.poll_timeout(), None);
+}
+
+// ---- SYN_RECEIVED ----
+
+#[test]
+fn syn_received_ack_establishes() {
+    let (mut p, synack) = syn_received();
+    deliver(&mut p.a, p.now, &p.cfg, &synack);
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    deliver(&mut p.b, p.now, &p.cfg, &ack[0]);
+    assert_eq!(p.b.state(), State::Established);
+    assert_eq!(events(&mut p.b), vec![Event::Connected]);
+}
+
+#[test]
+fn syn_received_retransmitted_syn_resends_syn_ack() {
+    let (mut p, first) = syn_received();
+    let (_, syn) = syn_sent();
+    deliver(&mut p.b, p.now, &p.cfg, &syn);
+    let again = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].repr().seq_number, first.repr().seq_number);
+    assert_eq!(again[0].repr().control, TcpControl::Syn);
+}
+
+#[test]
+fn syn_received_rst_closes_and_bad_ack_is_dropped() {
+    let (mut p, _) = syn_received();
+    let bad = forge(&p.b, &p.cfg, |r| r.ack_number = Some(p.b.iss() + 50));
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &bad),
+        SegmentVerdict::Dropped
+    );
+    assert_eq!(p.b.state(), State::SynReceived);
+    let rst = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(p.b.state(), State::Closed);
+}
+
+#[test]
+fn syn_received_timeout_gives_up() {
+    let (mut p, _) = syn_received();
+    let mut n = 0;
+    while let Some(t) = p.b.poll_timeout() {
+        p.now = t;
+        p.b.handle_timeout(p.now, &p.cfg);
+        n += drain(&mut p.b, p.now, &p.cfg).len();
+    }
+    assert_eq!(n, usize::from(p.cfg.syn_retries));
+    assert_eq!(p.b.close_reason(), Some(CloseReason::TimedOutSyn));
+}
+
+// ---- ESTABLISHED ----
+
+#[test]
+fn established_data_in_order_is_readable_and_acked_after_two_segments() {
+    let mut p = established();
+    let mss = usize::from(p.a.snd_mss()) - 12;
+    p.a.send(&vec![7u8; mss]).unwrap();
+    let s1 = drain(&mut p.a, p.now, &p.cfg);
+    deliver(&mut p.b, p.now, &p.cfg, &s1[0]);
+    assert_eq!(events(&mut p.b), vec![Event::Readable]);
+    // One segment: the ACK is delayed (RFC 1122 4.2.3.2).
+    assert!(drain(&mut p.b, p.now, &p.cfg).is_empty());
+    let d = p.b.poll_timeout().unwrap();
+    assert_eq!(d - p.now, p.cfg.delayed_ack);
+    // A second full segment: ACK at once.
+    p.a.send(&vec![8u8; mss]).unwrap();
+    let s2 = drain(&mut p.a, p.now, &p.cfg);
+    deliver(&mut p.b, p.now, &p.cfg, &s2[0]);
+    let acks = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].repr().ack_number, Some(p.a.snd_nxt()));
+    let mut buf = vec![0u8; 2 * mss];
+    assert_eq!(p.b.recv(&mut buf), 2 * mss);
+}
+
+#[test]
+fn established_delayed_ack_fires() {
+    let mut p = established();
+    p.a.send(b"hello").unwrap();
+    let s = drain(&mut p.a, p.now, &p.cfg);
+    deliver(&mut p.b, p.now, &p.cfg, &s[0]);
+    assert!(drain(&mut p.b, p.now, &p.cfg).is_empty());
+    p.now = p.b.poll_timeout().unwrap();
+    p.b.handle_timeout(p.now, &p.cfg);
+    let acks = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].repr().ack_number, Some(p.a.snd_nxt()));
+}
+
+#[test]
+fn established_segment_outside_window_is_acked_and_dropped() {
+    let mut p = established();
+    for seq in [p.b.rcv_nxt() - 5000, p.b.rcv_nxt() + 10_000_000] {
+        let s = forge(&p.b, &p.cfg, |r| {
+            r.seq_number = seq;
+            r.payload = b"zzzz";
+        });
+        assert_eq!(
+            deliver(&mut p.b, p.now, &p.cfg, &s),
+            SegmentVerdict::Dropped
+        );
+        let ack = drain(&mut p.b, p.now, &p.cfg);
+        assert_eq!(ack.len(), 1, "out-of-window segment gets an ACK");
+        assert_eq!(ack[0].repr().ack_number, Some(p.b.rcv_nxt()));
+        assert_eq!(p.b.recv_available(), 0);
+    }
+}
+
+#[test]
+fn established_rst_exact_resets() {
+    let mut p = established();
+    let rst = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(
+        events(&mut p.b),
+        vec![Event::Closed(CloseReason::ResetByPeer)]
+    );
+}
+
+#[test]
+fn established_rst_in_window_gets_challenge_ack() {
+    let mut p = established();
+    let rst = forge(&p.b, &p.cfg, |r| {
+        r.control = TcpControl::Rst;
+        r.seq_number = p.b.rcv_nxt() + 100;
+    });
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::ChallengeAck
+    );
+    assert_eq!(p.b.state(), State::Established);
+    let ack = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].repr().ack_number, Some(p.b.rcv_nxt()));
+}
+
+#[test]
+fn established_rst_out_of_window_is_ignored_silently() {
+    let mut p = established();
+    let rst = forge(&p.b, &p.cfg, |r| {
+        r.control = TcpControl::Rst;
+        r.seq_number = p.b.rcv_nxt() + 5_000_000;
+    });
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::Dropped
+    );
+    assert!(drain(&mut p.b, p.now, &p.cfg).is_empty());
+    assert_eq!(p.b.state(), State::Established);
+}
+
+#[test]
+fn established_syn_gets_challenge_ack() {
+    let mut p = established();
+    let syn = forge(&p.b, &p.cfg, |r| {
+        r.control = TcpControl::Syn;
+        r.ack_number = None;
+    });
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &syn),
+        SegmentVerdict::ChallengeAck
+    );
+    assert_eq!(p.b.state(), State::Established);
+    assert_eq!(drain(&mut p.b, p.now, &p.cfg).len(), 1);
+}
+
+#[test]
+fn established_ack_of_unsent_data_is_acked_and_dropped() {
+    let mut p = established();
+    let s = forge(&p.b, &p.cfg, |r| {
+        r.ack_number = Some(p.b.snd_nxt() + 1000);
+        r.payload = b"data";
+    });
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &s),
+        SegmentVerdict::Dropped
+    );
+    assert_eq!(
+        p.b.recv_available(),
+        0,
+        "the data of that segment is not taken"
+    );
+    let ack = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(p.b.snd_una(), p.b.snd_nxt());
+}
+
+#[test]
+fn established_paws_drops_old_timestamp() {
+    let mut p = established();
+    let s = forge(&p.b, &p.cfg, |r| {
+        r.payload = b"old";
+        r.timestamp = Some(sluice::wire::TcpTimestamp {
+            tsval: p.b.ts_recent().unwrap().wrapping_sub(10),
+            tsecr: 0,
+        });
+    });
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &s),
+        SegmentVerdict::Dropped
+    );
+    assert_eq!(p.b.stats.paws_drops, 1);
+    assert_eq!(p.b.recv_available(), 0);
+}
+
+#[test]
+fn established_fin_goes_to_close_wait() {
+    let mut p = established();
+    p.a.send(b"last words").unwrap();
+    p.a.shutdown();
+    p.exchange();
+    assert_eq!(p.b.state(), State::CloseWait);
+    assert_eq!(events(&mut p.b), vec![Event::Readable, Event::PeerClosed]);
+    let mut buf = [0u8; 32];
+    let n = p.b.recv(&mut buf);
+    assert_eq!(&buf[..n], b"last words");
+}
+
+#[test]
+fn established_fin_before_hole_waits_for_the_hole() {
+    let mut p = established();
+    p.a.send(&vec![1u8; 3000]).unwrap();
+    p.a.shutdown();
+    let segs = drain(&mut p.a, p.now, &p.cfg);
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    // Deliver everything but the first segment (the FIN is in the last).
+    for s in &segs[1..] {
+        deliver(&mut p.b, p.now, &p.cfg, s);
+    }
+    assert_eq!(
+        p.b.state(),
+        State::Established,
+        "FIN beyond a hole is not processed"
+    );
+    assert!(!p.b.peer_closed());
+    // SACK tells A what arrived.
+    let acks = drain(&mut p.b, p.now, &p.cfg);
+    assert!(acks.iter().any(|a| a.repr().sack_ranges[0].is_some()));
+    deliver(&mut p.b, p.now, &p.cfg, &segs[0]);
+    assert_eq!(p.b.state(), State::CloseWait);
+    assert_eq!(p.b.recv_available(), 3000);
+}
+
+#[test]
+fn established_three_dup_acks_fast_retransmit_only_the_hole() {
+    let mut p = established();
+    p.a.send(&vec![5u8; 10 * 1448]).unwrap();
+    let segs = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(segs.len(), 10);
+    // Lose segment 3; B SACKs the rest.
+    let mut acks = Vec::new();
+    for (i, s) in segs.iter().enumerate() {
+        if i != 2 {
+            deliver(&mut p.b, p.now, &p.cfg, s);
+            acks.extend(drain(&mut p.b, p.now, &p.cfg));
+        }
+    }
+    let mut retransmitted = Vec::new();
+    for a in &acks {
+        deliver(&mut p.a, p.now, &p.cfg, a);
+        retransmitted.extend(drain(&mut p.a, p.now, &p.cfg));
+    }
+    assert!(p.a.stats.fast_retransmits >= 1);
+    let lost = segs[2].repr();
+    assert_eq!(retransmitted[0].repr().seq_number, lost.seq_number);
+    assert!(
+        retransmitted
+            .iter()
+            .all(|s| s.repr().seq_number == lost.seq_number || s.repr().payload.is_empty()),
+        "only the hole is retransmitted"
+    );
+    deliver(&mut p.b, p.now, &p.cfg, &retransmitted[0]);
+    assert_eq!(p.b.recv_available(), 10 * 1448);
+}
+
+#[test]
+fn established_rto_retransmits_and_gives_up() {
+    let mut p = established();
+    p.a.send(b"into the void").unwrap();
+    let first = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(first.len(), 1);
+    let mut retransmits = 0;
+    let mut last_gap = Duration::ZERO;
+    let mut last = p.now;
+    while let Some(t) = p.a.poll_timeout() {
+        p.now = t;
+        p.a.handle_timeout(p.now, &p.cfg);
+        let s = drain(&mut p.a, p.now, &p.cfg);
+        if p.a.state() == State::Closed {
+            break;
+        }
+        assert_eq!(s[0].repr().seq_number, first[0].repr().seq_number);
+        let gap = p.now - last;
+        assert!(gap >= last_gap, "backoff never shrinks");
+        last_gap = gap;
+        last = p.now;
+        retransmits += 1;
+    }
+    assert_eq!(retransmits, usize::from(p.cfg.max_retries));
+    assert_eq!(p.a.close_reason(), Some(CloseReason::TimedOutRetransmit));
+    assert_eq!(
+        events(&mut p.a),
+        vec![Event::Closed(CloseReason::TimedOutRetransmit)]
+    );
+}
+
+fn keepalive_cfg() -> TcpConfig {
+    TcpConfig {
+        keepalive: Some(Keepalive {
+            idle: Duration::from_secs(10),
+            interval: Duration::from_secs(2),
+            count: 3,
+        }),
+        ..cfg()
+    }
+}
+
+#[test]
+fn established_keepalive_detects_dead_peer() {
+    let mut p = Pair::new(keepalive_cfg());
+    p.handshake();
+    let start = p.now;
+    let mut probes = 0;
+    while let Some(t) = p.a.poll_timeout() {
+        p.now = t;
+        p.a.handle_timeout(p.now, &p.cfg);
+        let s = drain(&mut p.a, p.now, &p.cfg);
+        if p.a.state() == State::Closed {
+            break;
+        }
+        // A probe: one below snd_una, no data.
+        assert_eq!(s[0].repr().seq_number, p.a.snd_una() - 1);
+        probes += 1;
+    }
+    assert_eq!(probes, 3);
+    assert_eq!(p.a.close_reason(), Some(CloseReason::TimedOutKeepalive));
+    assert_eq!(p.now - start, Duration::from_secs(10 + 3 * 2));
+}
+
+#[test]
+fn established_keepalive_answered_keeps_connection() {
+    let mut p = Pair::new(keepalive_cfg());
+    p.handshake();
+    for _ in 0..5 {
+        p.advance(Duration::from_secs(60));
+    }
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.b.state(), State::Established);
+}
+
+#[test]
+fn established_zero_window_is_probed() {
+    let c = TcpConfig {
+        recv_buffer: 4096,
+        ..cfg()
+    };
+    let mut p = Pair::new(c);
+    p.handshake();
+    p.a.send(&vec![3u8; 20_000]).unwrap();
+    p.exchange();
+    // B's application reads nothing. Sender SWS avoidance holds back the
+    // sub-MSS remainder, so the persist timer is armed (no ACK will come)...
+    assert!(p.b.recv_available() >= 4096 - 1448);
+    assert!(p.a.poll_timeout().is_some(), "persist timer armed");
+    // ...and when it fires the remainder goes (RFC 1122's override); then the
+    // window is zero and the timer keeps probing.
+    p.advance(Duration::from_secs(2));
+    assert_eq!(p.b.recv_available(), 4096);
+    let before = p.a.snd_nxt();
+    p.advance(Duration::from_secs(5));
+    assert!(
+        p.a.poll_timeout().is_some(),
+        "persist timer armed on a zero window"
+    );
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(
+        p.b.recv_available(),
+        4096,
+        "probes beyond a zero window are not taken"
+    );
+    // Reading opens the window; a window update gets the data moving again.
+    let mut buf = vec![0u8; 4096];
+    p.b.recv(&mut buf);
+    p.exchange();
+    assert!(p.a.snd_nxt() > before);
+    let mut total = 4096;
+    for _ in 0..50 {
+        total += p.b.recv(&mut buf);
+        p.exchange();
+        p.advance(Duration::from_millis(300));
+    }
+    total += p.b.recv(&mut buf);
+    assert_eq!(total, 20_000);
+}
+
+// ---- FIN_WAIT_1 ----
+
+#[test]
+fn fin_wait_1_ack_of_fin_goes_to_fin_wait_2() {
+    let p = fin_wait_2();
+    assert_eq!(p.a.state(), State::FinWait2);
+}
+
+#[test]
+fn fin_wait_1_fin_ack_goes_straight_to_time_wait() {
+    let (mut p, fin) = fin_wait_1();
+    deliver(&mut p.b, p.now, &p.cfg, &fin);
+    // B closes at once: its FIN carries the ACK of A's FIN.
+    p.b.shutdown();
+    let segs = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(segs.len(), 1);
+    let r = segs[0].repr();
+    assert_eq!(r.control, TcpControl::Fin);
+    assert_eq!(r.ack_number, Some(p.a.snd_nxt()));
+    deliver(&mut p.a, p.now, &p.cfg, &segs[0]);
+    assert_eq!(p.a.state(), State::TimeWait);
+}
+
+#[test]
+fn fin_wait_1_fin_goes_to_closing_then_time_wait() {
+    let (mut p, ack_from_a, ack_from_b) = closing();
+    deliver(&mut p.a, p.now, &p.cfg, &ack_from_b);
+    deliver(&mut p.b, p.now, &p.cfg, &ack_from_a);
+    assert_eq!(p.a.state(), State::TimeWait);
+    assert_eq!(p.b.state(), State::TimeWait);
+}
+
+// ---- FIN_WAIT_2 / CLOSE_WAIT (half-close) ----
+
+#[test]
+fn close_wait_data_keeps_flowing_to_the_peer() {
+    let mut p = fin_wait_2();
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while got.len() < data.len() {
+        sent += p.b.send(&data[sent..]).unwrap();
+        p.exchange();
+        let n = p.a.recv(&mut buf);
+        got.extend_from_slice(&buf[..n]);
+        p.advance(Duration::from_millis(50));
+    }
+    assert_eq!(got, data);
+    assert_eq!(p.a.state(), State::FinWait2);
+    p.b.shutdown();
+    p.exchange();
+    assert_eq!(p.a.state(), State::TimeWait);
+    assert_eq!(p.b.state(), State::Closed);
+}
+
+#[test]
+fn fin_wait_2_times_out_after_close() {
+    let mut p = established();
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::FinWait2);
+    // B never closes.
+    let t = p.a.poll_timeout().expect("FIN_WAIT_2 timer");
+    assert_eq!(t - p.now, p.cfg.fin_wait_2_timeout.unwrap());
+    p.now = t;
+    p.a.handle_timeout(p.now, &p.cfg);
+    assert_eq!(p.a.close_reason(), Some(CloseReason::FinWait2Timeout));
+}
+
+// ---- CLOSING, LAST_ACK ----
+
+#[test]
+fn closing_ack_goes_to_time_wait() {
+    let (mut p, _, ack_from_b) = closing();
+    deliver(&mut p.a, p.now, &p.cfg, &ack_from_b);
+    assert_eq!(p.a.state(), State::TimeWait);
+}
+
+#[test]
+fn last_ack_ack_closes() {
+    let (mut p, fin) = last_ack();
+    deliver(&mut p.a, p.now, &p.cfg, &fin);
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    deliver(&mut p.b, p.now, &p.cfg, &ack[0]);
+    assert_eq!(p.b.state(), State::Closed);
+    assert_eq!(
+        events(&mut p.b).last(),
+        Some(&Event::Closed(CloseReason::Normal))
+    );
+}
+
+#[test]
+fn last_ack_fin_is_retransmitted_on_timeout() {
+    let (mut p, fin) = last_ack();
+    p.now = p.b.poll_timeout().unwrap();
+    p.b.handle_timeout(p.now, &p.cfg);
+    let again = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].repr().control, TcpControl::Fin);
+    assert_eq!(again[0].repr().seq_number, fin.repr().seq_number);
+}
+
+// ---- TIME_WAIT ----
+
+#[test]
+fn time_wait_reacks_retransmitted_fin_and_restarts_2msl() {
+    let (mut p, fin) = last_ack();
+    deliver(&mut p.a, p.now, &p.cfg, &fin);
+    assert_eq!(p.a.state(), State::TimeWait);
+    drain(&mut p.a, p.now, &p.cfg);
+    let first_deadline = p.a.close_deadline().unwrap();
+    assert_eq!(first_deadline - p.now, p.cfg.time_wait());
+    // The ACK was lost: B retransmits its FIN 30 s later.
+    p.now += Duration::from_secs(30);
+    deliver(&mut p.a, p.now, &p.cfg, &fin);
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1, "TIME_WAIT re-ACKs a retransmitted FIN");
+    assert_eq!(ack[0].repr().ack_number, Some(fin.repr().seq_number + 1));
+    assert_eq!(
+        p.a.close_deadline().unwrap() - p.now,
+        p.cfg.time_wait(),
+        "2MSL restarted"
+    );
+}
+
+#[test]
+fn time_wait_expires_after_2msl() {
+    let mut p = time_wait();
+    let entered = p.now;
+    p.now = p.a.poll_timeout().unwrap();
+    assert_eq!(p.now - entered, Duration::from_secs(60));
+    p.a.handle_timeout(p.now, &p.cfg);
+    assert_eq!(p.a.state(), State::Closed);
+    assert_eq!(p.a.close_reason(), Some(CloseReason::Normal));
+}
+
+#[test]
+fn time_wait_ignores_rst_rfc1337() {
+    let mut p = time_wait();
+    let rst = forge(&p.a, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &rst),
+        SegmentVerdict::Dropped
+    );
+    assert_eq!(p.a.state(), State::TimeWait);
+}
+
+#[test]
+fn rst_in_every_synchronized_state() {
+    // Exact RST: FIN_WAIT_1/2 and CLOSE_WAIT are reset; CLOSING and LAST_ACK close.
+    let (mut p, _) = fin_wait_1();
+    let rst = forge(&p.a, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(p.a.close_reason(), Some(CloseReason::ResetByPeer));
+    let mut p = fin_wait_2();
+    let rst = forge(&p.a, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    let rst = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(p.b.close_reason(), Some(CloseReason::ResetByPeer));
+    let (mut p, _, _) = closing();
+    let rst = forge(&p.a, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(p.a.state(), State::Closed);
+    let (mut p, _) = last_ack();
+    let rst = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(p.b.state(), State::Closed);
+    // In-window but not exact: challenge ACK in each.
+    let (mut p, _) = fin_wait_1();
+    let rst = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Rst;
+        r.seq_number = p.a.rcv_nxt() + 7;
+    });
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &rst),
+        SegmentVerdict::ChallengeAck
+    );
+}
+
+// ---- application commands ----
+
+#[test]
+fn abort_sends_rst_and_peer_sees_reset() {
+    let mut p = established();
+    p.a.abort();
+    assert_eq!(events(&mut p.a), vec![Event::Closed(CloseReason::Aborted)]);
+    let rst = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(rst.len(), 1);
+    assert_eq!(rst[0].repr().control, TcpControl::Rst);
+    deliver(&mut p.b, p.now, &p.cfg, &rst[0]);
+    assert_eq!(p.b.close_reason(), Some(CloseReason::ResetByPeer));
+}
+
+#[test]
+fn close_with_unread_data_resets() {
+    let mut p = established();
+    p.a.send(b"unread").unwrap();
+    p.exchange();
+    p.b.close(p.now, &p.cfg);
+    assert_eq!(p.b.close_reason(), Some(CloseReason::Aborted));
+    p.exchange();
+    assert_eq!(p.a.close_reason(), Some(CloseReason::ResetByPeer));
+}
+
+#[test]
+fn send_after_shutdown_is_refused() {
+    let mut p = established();
+    p.a.shutdown();
+    assert!(p.a.send(b"late").is_err());
+}
