@@ -301,8 +301,7 @@ fn syn_sent_syn_is_simultaneous_open() {
 fn syn_sent_timeout_retransmits_with_backoff_then_gives_up() {
     let (mut p, _) = syn_sent();
     let mut sent_at = vec![p.now];
-    loop {
-        let Some(t) = p.a.poll_timeout() else { break };
+    while let Some(t) = p.a.poll_timeout() {
         p.now = t;
         p.a.handle_timeout(p.now, &p.cfg);
         let s = drain(&mut p.a, p.now, &p.cfg);
