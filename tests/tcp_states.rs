@@ -952,3 +952,153 @@ fn send_after_shutdown_is_refused() {
     p.a.shutdown();
     assert!(p.a.send(b"late").is_err());
 }
+
+// ---- the TIME_WAIT record ----
+
+mod time_wait_record {
+    use super::*;
+    use sluice::tcp::{TimeWaitRecord, TimeWaitVerdict};
+    use sluice::wire::{TcpPacket, TcpRepr, TcpTimestamp};
+
+    fn record() -> (Pair, TimeWaitRecord, Seg) {
+        let (mut p, fin) = last_ack();
+        deliver(&mut p.a, p.now, &p.cfg, &fin);
+        drain(&mut p.a, p.now, &p.cfg);
+        let r =
+            TimeWaitRecord::from_connection(&p.a, p.now, p.cfg.time_wait()).expect("in TIME_WAIT");
+        (p, r, fin)
+    }
+
+    #[test]
+    fn is_at_most_64_bytes() {
+        let n = std::mem::size_of::<TimeWaitRecord>();
+        println!("TIME_WAIT record: {n} bytes");
+        assert!(n <= 64, "{n} bytes");
+    }
+
+    #[test]
+    fn only_from_time_wait() {
+        let p = established();
+        assert!(TimeWaitRecord::from_connection(&p.a, p.now, p.cfg.time_wait()).is_none());
+    }
+
+    #[test]
+    fn reacks_retransmitted_fin_and_restarts_2msl() {
+        let (mut p, mut r, fin) = record();
+        assert_eq!(r.expires - p.now, p.cfg.time_wait());
+        p.now += Duration::from_secs(40);
+        assert_eq!(
+            r.handle_segment(p.now, p.cfg.time_wait(), &fin.repr()),
+            TimeWaitVerdict::Ack
+        );
+        assert_eq!(r.expires - p.now, p.cfg.time_wait());
+        let mut out = [0u8; 64];
+        let n = r.emit_ack(p.now, &mut out);
+        let t = r.tuple();
+        let pkt = TcpPacket::new_checked(&out[..n]).unwrap();
+        let ack = TcpRepr::parse(
+            &pkt,
+            *t.local.ip(),
+            *t.remote.ip(),
+            sluice::wire::ChecksumMode::Verify,
+        )
+        .unwrap();
+        assert_eq!(ack.ack_number, Some(fin.repr().seq_number + 1));
+        assert_eq!(ack.seq_number, p.a.snd_nxt());
+        assert!(ack.timestamp.is_some());
+        // The ACK is what the connection itself would have sent: B accepts it.
+        let seg = Seg {
+            bytes: out[..n].to_vec(),
+            src: t.local,
+            dst: t.remote,
+        };
+        deliver(&mut p.b, p.now, &p.cfg, &seg);
+    }
+
+    #[test]
+    fn ignores_rst_rfc1337() {
+        let (p, mut r, _) = record();
+        let rst = forge(&p.a, &p.cfg, |x| x.control = TcpControl::Rst);
+        assert_eq!(
+            r.handle_segment(p.now, p.cfg.time_wait(), &rst.repr()),
+            TimeWaitVerdict::Drop
+        );
+    }
+
+    #[test]
+    fn new_syn_with_newer_timestamp_reopens_rfc6191() {
+        let (p, mut r, _) = record();
+        let recent = p.a.ts_recent().unwrap();
+        let syn = |tsval: u32| {
+            forge(&p.a, &p.cfg, |x| {
+                x.control = TcpControl::Syn;
+                x.ack_number = None;
+                x.seq_number = SeqNumber(12345);
+                x.timestamp = Some(TcpTimestamp { tsval, tsecr: 0 });
+            })
+        };
+        assert_eq!(
+            r.handle_segment(p.now, p.cfg.time_wait(), &syn(recent + 1000).repr()),
+            TimeWaitVerdict::NewSyn
+        );
+        assert_eq!(
+            r.handle_segment(
+                p.now,
+                p.cfg.time_wait(),
+                &syn(recent.wrapping_sub(5)).repr()
+            ),
+            TimeWaitVerdict::Ack
+        );
+    }
+
+    #[test]
+    fn new_syn_without_timestamps_needs_higher_sequence() {
+        let c = TcpConfig {
+            timestamps: false,
+            ..cfg()
+        };
+        let mut p = Pair::new(c);
+        p.handshake();
+        p.a.shutdown();
+        p.exchange();
+        p.b.shutdown();
+        p.exchange();
+        assert_eq!(p.a.state(), State::TimeWait);
+        let mut r = TimeWaitRecord::from_connection(&p.a, p.now, p.cfg.time_wait()).unwrap();
+        let syn = |seq: SeqNumber| {
+            forge(&p.a, &p.cfg, |x| {
+                x.control = TcpControl::Syn;
+                x.ack_number = None;
+                x.seq_number = seq;
+            })
+        };
+        assert_eq!(
+            r.handle_segment(p.now, p.cfg.time_wait(), &syn(r.rcv_nxt() + 100_000).repr()),
+            TimeWaitVerdict::NewSyn
+        );
+        assert_eq!(
+            r.handle_segment(p.now, p.cfg.time_wait(), &syn(r.rcv_nxt() - 100_000).repr()),
+            TimeWaitVerdict::Ack
+        );
+    }
+
+    #[test]
+    fn old_duplicates_are_acked_and_expiry_is_2msl() {
+        let (p, mut r, _) = record();
+        let old = forge(&p.a, &p.cfg, |x| {
+            x.seq_number = p.a.rcv_nxt() - 3000;
+            x.payload = b"old";
+        });
+        assert_eq!(
+            r.handle_segment(p.now, p.cfg.time_wait(), &old.repr()),
+            TimeWaitVerdict::Ack
+        );
+        let bare = forge(&p.a, &p.cfg, |_| {});
+        assert_eq!(
+            r.handle_segment(p.now, p.cfg.time_wait(), &bare.repr()),
+            TimeWaitVerdict::Drop
+        );
+        assert!(!r.is_expired(p.now + Duration::from_secs(59)));
+        assert!(r.is_expired(p.now + Duration::from_secs(60)));
+    }
+}

@@ -402,6 +402,15 @@ impl Connection {
     pub fn peer_closed(&self) -> bool {
         self.flags & flag::PEER_FIN != 0
     }
+    /// Offset added to our timestamp clock (RFC 7323 5.4).
+    pub fn ts_offset(&self) -> u32 {
+        self.ts_offset
+    }
+    /// The window field we would send now (scaled).
+    pub fn last_window_field(&self) -> u16 {
+        let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0);
+        (shown >> self.rcv_wscale).min(65535) as u16
+    }
     /// Time of the 2MSL or FIN_WAIT_2 deadline, if armed.
     pub fn close_deadline(&self) -> Option<Instant> {
         (self.close_at != Instant::NEVER).then_some(self.close_at)

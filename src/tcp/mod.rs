@@ -7,6 +7,7 @@ pub mod config;
 pub mod conn;
 pub mod isn;
 pub mod rtt;
+pub mod timewait;
 
 pub use config::{Keepalive, TcpConfig};
 pub use conn::{
@@ -14,3 +15,4 @@ pub use conn::{
     max_segment_len, rst_reply,
 };
 pub use isn::TupleHasher;
+pub use timewait::{TimeWaitRecord, TimeWaitVerdict};
