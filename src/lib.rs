@@ -7,6 +7,7 @@
 pub mod dpdk;
 pub mod shard;
 pub mod sim;
+pub mod table;
 pub mod tcp;
 pub mod time;
 pub mod timer;
