@@ -1,0 +1,122 @@
+//! Cost of one short TCP connection through two engines, no network:
+//! handshake, a 100-byte request, a 100-byte response, close from the client,
+//! TIME_WAIT swapped for its record. Segments move as bytes and are parsed
+//! (checksums verified), as they would be off a NIC.
+//!
+//!   cargo bench --bench conn_cost            # ns per connection (median of 7 rounds)
+//!   scripts/conn-instructions.sh             # instructions per connection (callgrind)
+//!
+//! `SLUICE_CONNS=N` runs exactly N connections once (for callgrind).
+
+use sluice::tcp::{Connection, Event, FourTuple, State, TcpConfig, TimeWaitRecord};
+use sluice::time::Instant;
+use sluice::wire::{ChecksumMode, SeqNumber, TcpPacket, TcpRepr};
+use std::hint::black_box;
+use std::net::SocketAddrV4;
+
+struct Bench {
+    cfg: TcpConfig,
+    buf: Vec<u8>,
+    read: Vec<u8>,
+    client: SocketAddrV4,
+    server: SocketAddrV4,
+}
+
+impl Bench {
+    fn pump(&mut self, from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
+        let mut n = 0;
+        let (src, dst) = (from.tuple().local, from.tuple().remote);
+        while let Some(len) = from.poll_transmit(now, &self.cfg, &mut self.buf) {
+            let p = TcpPacket::new_checked(&self.buf[..len]).expect("valid");
+            let r = TcpRepr::parse(&p, *src.ip(), *dst.ip(), ChecksumMode::Verify).expect("valid");
+            to.handle_segment(now, &self.cfg, &r);
+            n += 1;
+        }
+        n
+    }
+
+    /// One whole connection; returns segments exchanged.
+    fn one(&mut self, i: u32) -> usize {
+        let now = Instant::from_micros(1_000_000 + u64::from(i));
+        let local = SocketAddrV4::new(*self.client.ip(), 1024 + (i % 60_000) as u16);
+        let mut c = Connection::connect(
+            &self.cfg,
+            FourTuple {
+                local,
+                remote: self.server,
+            },
+            SeqNumber(i.wrapping_mul(2_654_435_761)),
+            now,
+        );
+        let mut s = Connection::listen(&self.cfg, self.server, SeqNumber(i ^ 0x5555_5555), now);
+        s.set_remote(local);
+        let mut segs = 0;
+        segs += self.pump(&mut c, &mut s, now); // SYN
+        segs += self.pump(&mut s, &mut c, now); // SYN-ACK
+        c.send(&[b'q'; 100]).expect("open");
+        segs += self.pump(&mut c, &mut s, now); // ACK + request
+        while let Some(e) = s.poll_event() {
+            if e == Event::Readable {
+                let n = s.recv(&mut self.read);
+                black_box(n);
+            }
+        }
+        s.send(&[b'r'; 100]).expect("open");
+        segs += self.pump(&mut s, &mut c, now); // response
+        let n = c.recv(&mut self.read);
+        debug_assert_eq!(n, 100);
+        c.shutdown();
+        segs += self.pump(&mut c, &mut s, now); // FIN (with the ACK of the response)
+        s.shutdown();
+        segs += self.pump(&mut s, &mut c, now); // ACK + FIN
+        segs += self.pump(&mut c, &mut s, now); // last ACK
+        debug_assert_eq!(c.state(), State::TimeWait);
+        debug_assert_eq!(s.state(), State::Closed);
+        let tw = TimeWaitRecord::from_connection(&c, now, self.cfg.time_wait());
+        black_box(tw);
+        segs
+    }
+}
+
+fn main() {
+    let mut b = Bench {
+        cfg: TcpConfig {
+            recv_buffer: 4096,
+            send_buffer: 4096,
+            ..TcpConfig::default()
+        },
+        buf: vec![0u8; 2048],
+        read: vec![0u8; 4096],
+        client: "10.0.0.1:1".parse().expect("addr"),
+        server: "10.0.0.2:80".parse().expect("addr"),
+    };
+    if let Some(n) = std::env::var("SLUICE_CONNS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        let mut segs = 0;
+        for i in 0..n {
+            segs += b.one(i);
+        }
+        println!("{n} connections, {segs} segments");
+        return;
+    }
+    let full = std::env::args().any(|a| a == "--bench");
+    let (rounds, n) = if full { (7, 200_000u32) } else { (1, 100) };
+    let segs = b.one(0);
+    let mut per_conn: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for i in 0..n {
+                black_box(b.one(i));
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(n)
+        })
+        .collect();
+    per_conn.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let ns = per_conn[rounds / 2];
+    println!(
+        "connection (handshake + 100 B request + 100 B response + close + TIME_WAIT record, {segs} segments): {ns:.0} ns, {:.0} connections/s on one core",
+        1e9 / ns
+    );
+}
