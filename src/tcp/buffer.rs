@@ -1,23 +1,36 @@
 //! Fixed-capacity byte rings for a connection's send and receive data,
 //! allocated once when the connection is made: the data path never allocates.
 
-/// A ring of bytes: `len` bytes starting at `head`.
+/// A ring of bytes: `len` bytes starting at `head`, at most `capacity`.
+///
+/// Memory is taken as data arrives, doubling up to the capacity, so a short
+/// connection (a 100-byte request) costs a small allocation rather than a
+/// zeroed full-size buffer, and an idle one costs nothing.
 #[derive(Debug, Clone)]
 pub struct Ring {
     buf: Box<[u8]>,
     head: u32,
     len: u32,
+    cap: u32,
 }
 
 impl Ring {
+    /// Smallest allocation once data arrives.
+    const MIN_ALLOC: usize = 256;
+
     pub fn new(capacity: usize) -> Ring {
         Ring {
-            buf: vec![0u8; capacity].into_boxed_slice(),
+            buf: Box::default(),
             head: 0,
             len: 0,
+            cap: u32::try_from(capacity).unwrap_or(u32::MAX),
         }
     }
     pub fn capacity(&self) -> usize {
+        self.cap as usize
+    }
+    /// Bytes allocated now.
+    pub fn allocated(&self) -> usize {
         self.buf.len()
     }
     pub fn len(&self) -> usize {
@@ -31,9 +44,31 @@ impl Ring {
     }
 
     fn index(&self, offset: usize) -> usize {
-        let cap = self.capacity();
+        let phys = self.buf.len();
         let i = self.head as usize + offset;
-        if i >= cap { i - cap } else { i }
+        if i >= phys { i - phys } else { i }
+    }
+
+    /// Makes room for offsets up to `end` (<= capacity), keeping every byte at
+    /// its offset from the head (out-of-order data past `len` included).
+    fn reserve(&mut self, end: usize) {
+        let phys = self.buf.len();
+        if end <= phys {
+            return;
+        }
+        let new_len = end
+            .max(phys * 2)
+            .max(Self::MIN_ALLOC)
+            .next_power_of_two()
+            .min(self.capacity())
+            .max(end);
+        let mut grown = vec![0u8; new_len].into_boxed_slice();
+        // Unwrap the old ring into the new one: offset k goes to index k.
+        let h = self.head as usize;
+        grown[..phys - h].copy_from_slice(&self.buf[h..]);
+        grown[phys - h..phys].copy_from_slice(&self.buf[..h]);
+        self.buf = grown;
+        self.head = 0;
     }
 
     /// Appends as much of `data` as fits; returns how much.
@@ -51,8 +86,10 @@ impl Ring {
         if data.is_empty() {
             return;
         }
+        self.reserve(offset + data.len());
+        let phys = self.buf.len();
         let start = self.index(offset);
-        let first = data.len().min(self.capacity() - start);
+        let first = data.len().min(phys - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         let rest = data.len() - first;
         self.buf[..rest].copy_from_slice(&data[first..]);
@@ -60,7 +97,7 @@ impl Ring {
 
     /// Marks `n` more bytes (already written with `write_at`) as present.
     pub fn extend(&mut self, n: usize) {
-        debug_assert!(self.len() + n <= self.capacity());
+        debug_assert!(self.len() + n <= self.allocated());
         self.len += n as u32;
     }
 
@@ -70,8 +107,9 @@ impl Ring {
         if out.is_empty() {
             return;
         }
+        let phys = self.buf.len();
         let start = self.index(offset);
-        let first = out.len().min(self.capacity() - start);
+        let first = out.len().min(phys - start);
         out[..first].copy_from_slice(&self.buf[start..start + first]);
         let rest = out.len() - first;
         out[first..].copy_from_slice(&self.buf[..rest]);
@@ -80,6 +118,9 @@ impl Ring {
     /// Drops `n` bytes from the front.
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len());
+        if n == 0 {
+            return;
+        }
         self.head = self.index(n) as u32;
         // The head never jumps back to 0 when empty: out-of-order data may sit
         // past the end, placed relative to it.
@@ -236,6 +277,29 @@ mod tests {
         let mut out = [0u8; 6];
         r.read_at(0, &mut out);
         assert_eq!(&out, b"abcDEF");
+    }
+
+    #[test]
+    fn ring_grows_on_demand_keeping_offsets() {
+        let mut r = Ring::new(100_000);
+        assert_eq!(r.allocated(), 0);
+        r.push(&[1u8; 100]);
+        assert_eq!(r.allocated(), 256);
+        r.consume(60);
+        // Wrapped data, plus out-of-order bytes past the end, survive growth.
+        r.push(&[2u8; 200]);
+        r.write_at(5_000, b"ooo");
+        assert!(r.allocated() >= 5_003);
+        let mut out = vec![0u8; 240];
+        r.read_at(0, &mut out);
+        assert_eq!(&out[..40], &[1u8; 40][..]);
+        assert_eq!(&out[40..], &[2u8; 200][..]);
+        r.write_at(240, &vec![3u8; 4_760]);
+        r.extend(4_763);
+        let mut tail = [0u8; 3];
+        r.read_at(5_000, &mut tail);
+        assert_eq!(&tail, b"ooo");
+        assert!(r.allocated() <= 100_000);
     }
 
     #[test]
