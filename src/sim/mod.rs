@@ -8,7 +8,8 @@
 pub mod rng;
 
 use crate::tcp::{
-    CloseReason, Connection, Event, FourTuple, State, TcpConfig, TupleHasher, rst_reply,
+    CloseReason, Connection, Event, FourTuple, State, SynCookies, TcpConfig, TupleHasher,
+    emit_cookie_syn_ack, rst_reply,
 };
 use crate::time::Instant;
 use crate::timer::{TimerId, Wheel};
@@ -169,6 +170,8 @@ impl Link {
 /// Per-host counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HostStats {
+    pub syn_cookies_sent: u64,
+    pub syn_cookies_accepted: u64,
     pub bad_segments: u64,
     pub rsts_sent: u64,
     pub no_connection: u64,
@@ -237,10 +240,50 @@ impl Host {
             self.touched.push(c.tuple());
             return None;
         }
-        if seg.control == TcpControl::Syn
-            && seg.ack_number.is_none()
-            && self.listen_port == Some(pkt.dst.port())
-        {
+        let listening = self.listen_port == Some(pkt.dst.port());
+        let tuple = FourTuple {
+            local: pkt.dst,
+            remote: pkt.src,
+        };
+        let is_syn = seg.control == TcpControl::Syn && seg.ack_number.is_none();
+        if listening && is_syn {
+            let half_open = self
+                .conns
+                .values()
+                .filter(|c| c.state() == State::SynReceived)
+                .count();
+            if half_open >= self.cfg.syn_cookie_threshold {
+                // SYN flood defence: answer without keeping state.
+                let cookies = SynCookies::new(self.hasher);
+                let iss =
+                    cookies.encode(now, tuple, seg.seq_number, seg.max_seg_size.unwrap_or(536));
+                let mut bytes = vec![0u8; 64];
+                let n = emit_cookie_syn_ack(&self.cfg, tuple, &seg, iss, &mut bytes);
+                bytes.truncate(n);
+                self.stats.syn_cookies_sent += 1;
+                return Some(Packet {
+                    src: pkt.dst,
+                    dst: pkt.src,
+                    bytes,
+                });
+            }
+        }
+        if listening && matches!(seg.control, TcpControl::None | TcpControl::Fin) {
+            if let Some(ack) = seg.ack_number {
+                let cookies = SynCookies::new(self.hasher);
+                if let Some(mss) = cookies.validate(now, tuple, seg.seq_number, ack) {
+                    let mut c =
+                        Connection::from_syn_cookie(&self.cfg, tuple, ack - 1, &seg, mss, now);
+                    c.handle_segment(now, &self.cfg, &seg);
+                    self.stats.syn_cookies_accepted += 1;
+                    self.stats.accepted += 1;
+                    self.touched.push(tuple);
+                    self.conns.insert(key, c);
+                    return None;
+                }
+            }
+        }
+        if listening && is_syn {
             let iss = SeqNumber(self.hasher.isn(pkt.dst, pkt.src, now));
             let mut c = Connection::listen(&self.cfg, pkt.dst, iss, now);
             c.set_remote(pkt.src);
@@ -395,6 +438,7 @@ pub struct Outcome {
     pub virtual_time: Duration,
     pub bytes: u64,
     pub link: LinkStats,
+    pub server: HostStats,
     pub retransmits: u64,
     pub states_seen: u16,
     pub client_left: usize,
@@ -551,6 +595,7 @@ impl Scenario {
         }
         outcome.virtual_time = now.saturating_since(Instant::from_millis(10));
         outcome.link = link.stats;
+        outcome.server = server.stats;
         outcome.client_left = client.conns.len();
         outcome.server_left = server.conns.len();
         for (side, apps) in [

@@ -38,6 +38,9 @@ pub struct TcpConfig {
     pub fin_wait_2_timeout: Option<Duration>,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd_segments: u32,
+    /// Answer SYNs with SYN cookies (RFC 4987) once this many connections are
+    /// half-open (SYN_RECEIVED). `usize::MAX`: never.
+    pub syn_cookie_threshold: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +70,7 @@ impl Default for TcpConfig {
             msl: Duration::from_secs(30),
             fin_wait_2_timeout: Some(Duration::from_secs(60)),
             initial_cwnd_segments: 10,
+            syn_cookie_threshold: 1024,
         }
     }
 }

@@ -334,6 +334,35 @@ impl Connection {
         c
     }
 
+    /// A connection from a valid SYN cookie (RFC 4987): the ACK `seg` completes
+    /// a handshake we kept no state for. `iss` is the cookie, `mss` what it
+    /// encoded. Call `handle_segment` with the same `seg` next: it establishes
+    /// the connection and takes any data it carries.
+    pub fn from_syn_cookie(
+        cfg: &TcpConfig,
+        tuple: FourTuple,
+        iss: SeqNumber,
+        seg: &TcpRepr<'_>,
+        mss: u16,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::new(cfg, tuple, State::SynReceived, iss, now);
+        c.flags |= flag::PASSIVE;
+        c.irs = seg.seq_number - 1;
+        c.rcv_nxt = seg.seq_number;
+        c.rcv_adv = c.rcv_nxt + (cfg.recv_buffer.min(65535) as u32);
+        c.snd_nxt = iss + 1;
+        c.snd_max = iss + 1;
+        c.snd_mss = mss.min(cfg.mss);
+        c.cc.set_mss(u32::from(c.eff_mss()), cfg.initial_cwnd_segments);
+        c.snd_wnd = u32::from(seg.window_len);
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = seg.seq_number;
+        c.snd_wl2 = iss;
+        c.rto_at = now + c.rtt.rto();
+        c
+    }
+
     // ---- getters ----
 
     pub fn state(&self) -> State {
@@ -1618,4 +1647,33 @@ pub fn rst_reply<'a>(seg: &TcpRepr<'_>) -> Option<TcpRepr<'a>> {
 /// Bytes a segment from this connection can take at most (header + options + MSS).
 pub fn max_segment_len(cfg: &TcpConfig) -> usize {
     tcp::HEADER_LEN + tcp::MAX_OPTIONS_LEN + usize::from(cfg.mss)
+}
+
+/// The stateless SYN-ACK answering `syn` with a cookie `iss` (RFC 4987): MSS
+/// only, no window scale, SACK or timestamps. Writes it into `out`, returns
+/// its length.
+pub fn emit_cookie_syn_ack(
+    cfg: &TcpConfig,
+    tuple: FourTuple,
+    syn: &TcpRepr<'_>,
+    iss: SeqNumber,
+    out: &mut [u8],
+) -> usize {
+    let repr = TcpRepr {
+        src_port: tuple.local.port(),
+        dst_port: tuple.remote.port(),
+        control: TcpControl::Syn,
+        seq_number: iss,
+        ack_number: Some(syn.seq_number + 1),
+        window_len: cfg.recv_buffer.min(65535) as u16,
+        max_seg_size: Some(cfg.mss),
+        ..TcpRepr::default()
+    };
+    let n = repr.buffer_len();
+    repr.emit(
+        &mut TcpPacket::new_unchecked(&mut out[..n]),
+        *tuple.local.ip(),
+        *tuple.remote.ip(),
+    );
+    n
 }

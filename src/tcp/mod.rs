@@ -7,12 +7,14 @@ pub mod config;
 pub mod conn;
 pub mod isn;
 pub mod rtt;
+pub mod syncookie;
 pub mod timewait;
 
 pub use config::{Keepalive, TcpConfig};
 pub use conn::{
     CloseReason, CommandError, ConnStats, Connection, Event, FourTuple, SegmentVerdict, State,
-    max_segment_len, rst_reply,
+    emit_cookie_syn_ack, max_segment_len, rst_reply,
 };
 pub use isn::TupleHasher;
+pub use syncookie::SynCookies;
 pub use timewait::{TimeWaitRecord, TimeWaitVerdict};
