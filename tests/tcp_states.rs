@@ -1102,3 +1102,30 @@ mod time_wait_record {
         assert!(r.is_expired(p.now + Duration::from_secs(60)));
     }
 }
+
+#[test]
+fn established_challenge_acks_are_rate_limited() {
+    let mut p = established();
+    let mut acked = 0;
+    for i in 0..50u32 {
+        let rst = forge(&p.b, &p.cfg, |r| {
+            r.control = TcpControl::Rst;
+            r.seq_number = p.b.rcv_nxt() + 10 + i;
+        });
+        deliver(&mut p.b, p.now, &p.cfg, &rst);
+        acked += drain(&mut p.b, p.now, &p.cfg).len();
+    }
+    assert_eq!(acked, usize::from(p.cfg.challenge_acks_per_sec));
+    assert_eq!(p.b.stats.challenge_acks_limited, 40);
+    assert_eq!(p.b.state(), State::Established);
+    // A second later the budget is back.
+    p.now += Duration::from_secs(1);
+    let rst = forge(&p.b, &p.cfg, |r| {
+        r.control = TcpControl::Rst;
+        r.seq_number = p.b.rcv_nxt() + 5;
+    });
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::ChallengeAck
+    );
+}

@@ -38,6 +38,8 @@ pub struct TcpConfig {
     pub fin_wait_2_timeout: Option<Duration>,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd_segments: u32,
+    /// Challenge ACKs (RFC 5961) per connection per second, at most (section 7).
+    pub challenge_acks_per_sec: u16,
     /// Answer SYNs with SYN cookies (RFC 4987) once this many connections are
     /// half-open (SYN_RECEIVED). `usize::MAX`: never.
     pub syn_cookie_threshold: usize,
@@ -71,6 +73,7 @@ impl Default for TcpConfig {
             fin_wait_2_timeout: Some(Duration::from_secs(60)),
             initial_cwnd_segments: 10,
             syn_cookie_threshold: 1024,
+            challenge_acks_per_sec: 10,
         }
     }
 }

@@ -154,6 +154,7 @@ pub struct ConnStats {
     pub rto_expirations: u32,
     pub dup_acks_in: u32,
     pub challenge_acks: u32,
+    pub challenge_acks_limited: u32,
     pub rsts_out: u16,
     pub out_of_window: u32,
     pub paws_drops: u32,
@@ -231,6 +232,8 @@ pub struct Connection {
     retries: u8,
     keepalive_probes: u8,
     segs_unacked: u8,
+    challenge_count: u16,
+    challenge_second: u32,
     sacked: Scoreboard,
     // Timers, as data (Instant::NEVER = not armed).
     rto_at: Instant,
@@ -299,6 +302,8 @@ impl Connection {
             retries: 0,
             keepalive_probes: 0,
             segs_unacked: 0,
+            challenge_count: 0,
+            challenge_second: 0,
             sacked: [(SeqNumber(0), SeqNumber(0)); 4],
             rto_at: Instant::NEVER,
             delack_at: Instant::NEVER,
@@ -876,7 +881,19 @@ impl Connection {
         }
     }
 
-    fn challenge_ack(&mut self) -> SegmentVerdict {
+    /// RFC 5961 challenge ACK, rate limited (section 7) to
+    /// `challenge_acks_per_sec` per connection.
+    fn challenge_ack(&mut self, now: Instant, cfg: &TcpConfig) -> SegmentVerdict {
+        let second = (now.as_millis() / 1000) as u32;
+        if second != self.challenge_second {
+            self.challenge_second = second;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= cfg.challenge_acks_per_sec {
+            self.stats.challenge_acks_limited += 1;
+            return SegmentVerdict::Dropped;
+        }
+        self.challenge_count += 1;
         self.stats.challenge_acks += 1;
         self.flags |= flag::ACK_NOW;
         SegmentVerdict::ChallengeAck
@@ -963,7 +980,7 @@ impl Connection {
                 return SegmentVerdict::Dropped;
             }
             if seg.seq_number != self.rcv_nxt {
-                return self.challenge_ack();
+                return self.challenge_ack(now, cfg);
             }
             let reason = match self.state {
                 State::SynReceived if self.flags & flag::PASSIVE == 0 => CloseReason::Refused,
@@ -976,7 +993,7 @@ impl Connection {
 
         // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
         if seg.control == TcpControl::Syn {
-            return self.challenge_ack();
+            return self.challenge_ack(now, cfg);
         }
 
         // Fifth: the ACK field.
