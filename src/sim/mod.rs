@@ -630,6 +630,12 @@ impl Scenario {
                 self.conns
             ));
         }
+        let timers_left = client.timers.len() + server.timers.len();
+        if timers_left > 0 {
+            outcome
+                .problems
+                .push(format!("{timers_left} timers left in the wheels"));
+        }
         if outcome.client_left + outcome.server_left > 0 {
             outcome.problems.push(format!(
                 "connections left: client {} server {}",
