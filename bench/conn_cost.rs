@@ -3,11 +3,12 @@
 //! TIME_WAIT swapped for its record. Segments move as bytes and are parsed
 //! (checksums verified), as they would be off a NIC.
 //!
-//!   cargo bench --bench conn_cost            # ns per connection (median of 7 rounds)
+//!   cargo bench --bench conn_cost            # ns per connection (criterion)
 //!   scripts/conn-instructions.sh             # instructions per connection (callgrind)
 //!
-//! `SLUICE_CONNS=N` runs exactly N connections once (for callgrind).
+//! `SLUICE_CONNS=N` runs exactly N connections once, outside criterion (for callgrind).
 
+use criterion::{Criterion, Throughput};
 use sluice::tcp::{Connection, Event, FourTuple, State, TcpConfig, TimeWaitRecord};
 use sluice::time::Instant;
 use sluice::wire::{ChecksumMode, SeqNumber, TcpPacket, TcpRepr};
@@ -78,8 +79,8 @@ impl Bench {
     }
 }
 
-fn main() {
-    let mut b = Bench {
+fn bench() -> Bench {
+    Bench {
         cfg: TcpConfig {
             recv_buffer: 4096,
             send_buffer: 4096,
@@ -89,11 +90,33 @@ fn main() {
         read: vec![0u8; 4096],
         client: "10.0.0.1:1".parse().expect("addr"),
         server: "10.0.0.2:80".parse().expect("addr"),
-    };
+    }
+}
+
+fn connection(c: &mut Criterion) {
+    let mut b = bench();
+    let segs = b.one(0);
+    let mut g = c.benchmark_group("tcp");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0u32;
+    g.bench_function(
+        format!("connection: handshake + 100 B request + 100 B response + close + TIME_WAIT record ({segs} segments)"),
+        |bch| {
+            bch.iter(|| {
+                i = i.wrapping_add(1);
+                black_box(b.one(i))
+            })
+        },
+    );
+    g.finish();
+}
+
+fn main() {
     if let Some(n) = std::env::var("SLUICE_CONNS")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
     {
+        let mut b = bench();
         let mut segs = 0;
         for i in 0..n {
             segs += b.one(i);
@@ -101,22 +124,7 @@ fn main() {
         println!("{n} connections, {segs} segments");
         return;
     }
-    let full = std::env::args().any(|a| a == "--bench");
-    let (rounds, n) = if full { (7, 200_000u32) } else { (1, 100) };
-    let segs = b.one(0);
-    let mut per_conn: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = std::time::Instant::now();
-            for i in 0..n {
-                black_box(b.one(i));
-            }
-            t.elapsed().as_nanos() as f64 / f64::from(n)
-        })
-        .collect();
-    per_conn.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    let ns = per_conn[rounds / 2];
-    println!(
-        "connection (handshake + 100 B request + 100 B response + close + TIME_WAIT record, {segs} segments): {ns:.0} ns, {:.0} connections/s on one core",
-        1e9 / ns
-    );
+    let mut c = Criterion::default().configure_from_args();
+    connection(&mut c);
+    c.final_summary();
 }
