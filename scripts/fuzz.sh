@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Fuzzes the frame parser (fuzz/fuzz_targets/parse_frame.rs) for N seconds
-# (default 300), seeding the corpus with the frames of the Linux capture.
+# Fuzzes for N seconds (default 300): TARGET parse_frame (the frame parser,
+# corpus seeded with the Linux capture's frames) or tcp_input (the TCP
+# engine's segment input and commands, fuzz/fuzz_targets/tcp_input.rs).
+#   scripts/fuzz.sh [seconds] [parse_frame|tcp_input]
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable Rust through
 # RUSTC_BOOTSTRAP=1, as cargo-fuzz needs nightly-only sanitizer flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-300}
-CORPUS=fuzz/corpus/parse_frame
+TARGET=${2:-parse_frame}
+CORPUS=fuzz/corpus/$TARGET
 mkdir -p "$CORPUS"
-python3 - "$CORPUS" <<'PY'
+[ "$TARGET" = parse_frame ] && python3 - "$CORPUS" <<'PY'
 import struct, sys, pathlib
 raw = pathlib.Path("tests/fixtures/linux.pcap").read_bytes()
 at, i = 24, 0
@@ -18,5 +21,5 @@ while at + 16 <= len(raw):
     at += 16 + incl; i += 1
 PY
 cd fuzz
-RUSTC_BOOTSTRAP=1 cargo fuzz run parse_frame "corpus/parse_frame" -- \
+RUSTC_BOOTSTRAP=1 cargo fuzz run "$TARGET" "corpus/$TARGET" -- \
     -max_total_time="$SECS" -max_len=1600 -print_final_stats=1
