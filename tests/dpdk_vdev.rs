@@ -64,17 +64,6 @@ fn smoke_memif_full_frames() {
     smoke("memif", 50_000, 1514);
 }
 
-fn hugepages_free() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("HugePages_Free:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn eal_without_hugepages_falls_back_to_no_huge() {
     smoke_with(
@@ -87,7 +76,7 @@ fn eal_without_hugepages_falls_back_to_no_huge() {
 
 #[test]
 fn eal_with_hugepages_in_memory() {
-    if hugepages_free() < 128 {
+    if sluice::dpdk::free_hugepages() < 128 {
         return skip(
             "eal_with_hugepages_in_memory",
             "fewer than 128 free hugepages (scripts/test.sh reserves them as root)",

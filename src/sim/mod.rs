@@ -423,6 +423,24 @@ struct AppConn {
     states: u16,
 }
 
+impl AppConn {
+    fn new(id: u32, to_send: usize, expect: usize, order: CloseOrder) -> AppConn {
+        AppConn {
+            id,
+            to_send,
+            sent: 0,
+            expect,
+            got: 0,
+            order,
+            shut: false,
+            peer_closed: false,
+            closed: None,
+            bad_byte: None,
+            states: 0,
+        }
+    }
+}
+
 fn pattern(id: u32, dir: u8, i: usize) -> u8 {
     (i.wrapping_mul(31)
         .wrapping_add(id as usize * 7)
@@ -481,22 +499,7 @@ impl Scenario {
             };
             plans.insert(port, (up, down, order));
             let t = client.connect(now, local, server_addr);
-            apps_c.insert(
-                t,
-                AppConn {
-                    id: i as u32,
-                    to_send: up,
-                    sent: 0,
-                    expect: down,
-                    got: 0,
-                    order,
-                    shut: false,
-                    peer_closed: false,
-                    closed: None,
-                    bad_byte: None,
-                    states: 0,
-                },
-            );
+            apps_c.insert(t, AppConn::new(i as u32, up, down, order));
             touched.push(t);
         }
         let deadline = now + self.time_limit;
@@ -522,19 +525,7 @@ impl Scenario {
                         ));
                         apps_s.insert(
                             key,
-                            AppConn {
-                                id: u32::from(t.remote.port() - 10_000),
-                                to_send: down,
-                                sent: 0,
-                                expect: up,
-                                got: 0,
-                                order,
-                                shut: false,
-                                peer_closed: false,
-                                closed: None,
-                                bad_byte: None,
-                                states: 0,
-                            },
+                            AppConn::new(u32::from(t.remote.port() - 10_000), down, up, order),
                         );
                     }
                     if let (Some(app), Some(c)) = (apps_s.get_mut(&key), server.conns.get_mut(&key))

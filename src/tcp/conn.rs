@@ -729,6 +729,45 @@ impl Connection {
         }
     }
 
+    /// Takes the peer's SYN: its ISN, options, and its (never scaled, RFC 7323
+    /// 2.2) window.
+    fn take_syn(&mut self, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        self.irs = seg.seq_number;
+        self.rcv_nxt = seg.seq_number + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.take_syn_options(cfg, seg);
+        self.snd_wnd = u32::from(seg.window_len);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq_number;
+        self.snd_wl2 = self.iss;
+    }
+
+    /// Our SYN is acknowledged (SYN-SENT or SYN-RECEIVED): ESTABLISHED. `una` is
+    /// the new SND.UNA. The handshake is timed (Karn: only if the SYN went once).
+    fn enter_established(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &TcpRepr<'_>,
+        una: SeqNumber,
+    ) {
+        self.state = State::Established;
+        self.flags |= flag::SYN_ACKED;
+        self.events |= ev::CONNECTED;
+        if self.retries == 0 {
+            self.rtt.sample(now.saturating_since(self.rtt_time));
+        }
+        self.retries = 0;
+        self.backoff = 0;
+        self.rto_at = Instant::NEVER;
+        self.snd_una = una;
+        self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = seg.seq_number;
+        self.snd_wl2 = una;
+        self.arm_keepalive(now, cfg);
+    }
+
     /// Negotiated options from a SYN (RFC 9293 3.7.1, RFC 7323, RFC 2018).
     fn take_syn_options(&mut self, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
         let peer_mss = seg.max_seg_size.unwrap_or(536).max(64);
@@ -782,15 +821,7 @@ impl Connection {
         if seg.control != TcpControl::Syn {
             return SegmentVerdict::Dropped;
         }
-        self.irs = seg.seq_number;
-        self.rcv_nxt = seg.seq_number + 1;
-        self.rcv_adv = self.rcv_nxt;
-        self.take_syn_options(cfg, seg);
-        // The SYN's window is never scaled (RFC 7323 2.2).
-        self.snd_wnd = u32::from(seg.window_len);
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = seg.seq_number;
-        self.snd_wl2 = self.iss;
+        self.take_syn(cfg, seg);
         self.state = State::SynReceived;
         self.rto_at = now + self.rtt.rto();
         SegmentVerdict::Accepted
@@ -833,34 +864,13 @@ impl Connection {
         if seg.control != TcpControl::Syn {
             return SegmentVerdict::Dropped;
         }
-        self.irs = seg.seq_number;
-        self.rcv_nxt = seg.seq_number + 1;
-        self.rcv_adv = self.rcv_nxt;
-        self.take_syn_options(cfg, seg);
+        self.take_syn(cfg, seg);
         if let Some(ack) = seg.ack_number {
-            // Our SYN is acknowledged: ESTABLISHED. Time it (Karn: only if sent once).
-            self.snd_una = ack;
-            if self.retries == 0 {
-                self.rtt.sample(now.saturating_since(self.rtt_time));
-            }
-            self.flags |= flag::SYN_ACKED;
-            self.retries = 0;
-            self.backoff = 0;
-            self.rto_at = Instant::NEVER;
-            self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq_number;
-            self.snd_wl2 = ack;
-            self.state = State::Established;
-            self.events |= ev::CONNECTED;
+            // Our SYN is acknowledged: ESTABLISHED.
+            self.enter_established(now, cfg, seg, ack);
             self.flags |= flag::ACK_NOW;
-            self.arm_keepalive(now, cfg);
         } else {
             // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, send SYN,ACK.
-            self.snd_wnd = u32::from(seg.window_len);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq_number;
-            self.snd_wl2 = self.iss;
             self.state = State::SynReceived;
             self.snd_nxt = self.iss; // resend our SYN, now with an ACK
             self.rto_at = now + self.rtt.rto();
@@ -1012,21 +1022,8 @@ impl Connection {
 
         if self.state == State::SynReceived {
             if ack > self.snd_una && ack <= self.snd_max {
-                self.state = State::Established;
-                self.flags |= flag::SYN_ACKED;
-                self.events |= ev::CONNECTED;
-                if self.retries == 0 {
-                    self.rtt.sample(now.saturating_since(self.rtt_time));
-                }
-                self.retries = 0;
-                self.backoff = 0;
-                self.rto_at = Instant::NEVER;
-                self.snd_una = self.iss + 1;
-                self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seg.seq_number;
+                self.enter_established(now, cfg, seg, self.iss + 1);
                 self.snd_wl2 = ack;
-                self.arm_keepalive(now, cfg);
                 // A FIN was queued before the handshake finished.
                 if self.flags & flag::FIN_QUEUED != 0 {
                     self.state = State::FinWait1;
