@@ -53,7 +53,16 @@ fn scenario(seed: u64, loss: f64) -> Scenario {
 
 fn run(seed: u64, loss: f64) -> bool {
     let s = scenario(seed, loss);
-    let o = s.run();
+    let mut o = s.run();
+    // Every connection's first closer (both, when they close at once) went
+    // through a TIME_WAIT record.
+    if o.time_wait_records < s.conns as u64 {
+        o.ok = false;
+        o.problems.push(format!(
+            "only {} TIME_WAIT records for {} connections",
+            o.time_wait_records, s.conns
+        ));
+    }
     if !o.ok {
         eprintln!(
             "FAILED seed {seed} loss {loss}: {} problems, first: {:?}\n  replay: SLUICE_SIM_REPLAY={seed}:{loss} SLUICE_SIM_CONNS={} cargo test --release --no-default-features --test sim replay -- --ignored --nocapture",

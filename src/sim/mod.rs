@@ -8,11 +8,11 @@
 pub mod rng;
 
 use crate::tcp::{
-    CloseReason, Connection, Event, FourTuple, State, SynCookies, TcpConfig, TupleHasher,
-    emit_cookie_syn_ack, rst_reply,
+    CloseReason, Connection, Event, FourTuple, State, SynCookies, TcpConfig, TimeWaitRecord,
+    TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
 };
 use crate::time::Instant;
-use crate::timer::{TimerId, Wheel};
+use crate::timer::{FifoTimers, TimerId, Wheel};
 use crate::wire::{ChecksumMode, SeqNumber, TcpControl, TcpPacket, TcpRepr};
 use rng::Rng;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -170,6 +170,9 @@ impl Link {
 /// Per-host counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HostStats {
+    pub time_wait_records: u64,
+    pub time_wait_acks: u64,
+    pub time_wait_reopened: u64,
     pub syn_cookies_sent: u64,
     pub syn_cookies_accepted: u64,
     pub bad_segments: u64,
@@ -187,6 +190,11 @@ pub struct Host {
     timers: Wheel<(SocketAddrV4, SocketAddrV4)>,
     timer_ids: HashMap<(SocketAddrV4, SocketAddrV4), (TimerId, Instant)>,
     expired: Vec<(SocketAddrV4, SocketAddrV4)>,
+    /// Connections in TIME_WAIT, swapped for their small records.
+    pub time_wait: HashMap<(SocketAddrV4, SocketAddrV4), TimeWaitRecord>,
+    tw_queue: FifoTimers<(SocketAddrV4, SocketAddrV4)>,
+    /// TIME_WAIT records whose 2MSL ended since the application last looked.
+    pub time_wait_ended: Vec<FourTuple>,
     pub hasher: TupleHasher,
     pub stats: HostStats,
     /// Connections the last `receive` created or touched (the application looks at these).
@@ -195,6 +203,7 @@ pub struct Host {
 
 impl Host {
     pub fn new(cfg: TcpConfig, listen_port: Option<u16>, seed: u64) -> Host {
+        let time_wait = cfg.time_wait();
         Host {
             cfg,
             listen_port,
@@ -202,6 +211,9 @@ impl Host {
             timers: Wheel::new(),
             timer_ids: HashMap::new(),
             expired: Vec::new(),
+            time_wait: HashMap::new(),
+            tw_queue: FifoTimers::new(time_wait),
+            time_wait_ended: Vec::new(),
             hasher: TupleHasher::new(seed, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15),
             stats: HostStats::default(),
             touched: Vec::new(),
@@ -239,6 +251,27 @@ impl Host {
             c.handle_segment(now, &self.cfg, &seg);
             self.touched.push(c.tuple());
             return None;
+        }
+        if let Some(r) = self.time_wait.get_mut(&key) {
+            match r.handle_segment(now, self.cfg.time_wait(), &seg) {
+                TimeWaitVerdict::Drop => return None,
+                TimeWaitVerdict::Ack => {
+                    self.stats.time_wait_acks += 1;
+                    let mut bytes = vec![0u8; 64];
+                    let n = r.emit_ack(now, &mut bytes);
+                    bytes.truncate(n);
+                    return Some(Packet {
+                        src: pkt.dst,
+                        dst: pkt.src,
+                        bytes,
+                    });
+                }
+                TimeWaitVerdict::NewSyn => {
+                    // RFC 6191: the 4-tuple is reopened; the listener takes the SYN.
+                    self.time_wait.remove(&key);
+                    self.stats.time_wait_reopened += 1;
+                }
+            }
         }
         let listening = self.listen_port == Some(pkt.dst.port());
         let tuple = FourTuple {
@@ -349,8 +382,42 @@ impl Host {
         }
     }
 
+    /// A connection that reached TIME_WAIT gives up its control block and
+    /// buffers for a TIME_WAIT record (after it has sent its last ACK).
+    pub fn swap_time_wait(&mut self, now: Instant, key: (SocketAddrV4, SocketAddrV4)) {
+        let Some(c) = self.conns.get(&key) else {
+            return;
+        };
+        let Some(r) = TimeWaitRecord::from_connection(c, now, self.cfg.time_wait()) else {
+            return;
+        };
+        self.conns.remove(&key);
+        if let Some((id, _)) = self.timer_ids.remove(&key) {
+            self.timers.cancel(id);
+        }
+        self.time_wait.insert(key, r);
+        self.tw_queue.push(now, key);
+        self.stats.time_wait_records += 1;
+    }
+
     /// Fires due timers; returns the tuples whose timers fired.
     pub fn fire_timers(&mut self, now: Instant, out: &mut Vec<FourTuple>) {
+        let mut due = Vec::new();
+        self.tw_queue.advance(now, usize::MAX, &mut due);
+        for key in due {
+            match self.time_wait.get(&key) {
+                Some(r) if r.is_expired(now) => {
+                    let t = r.tuple();
+                    self.time_wait.remove(&key);
+                    self.time_wait_ended.push(t);
+                }
+                // 2MSL was restarted (a retransmitted FIN): wait again.
+                Some(_) => {
+                    self.tw_queue.push(now, key);
+                }
+                None => {}
+            }
+        }
         self.expired.clear();
         self.timers.advance(now, usize::MAX, &mut self.expired);
         for key in std::mem::take(&mut self.expired) {
@@ -365,7 +432,10 @@ impl Host {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        [self.timers.next_deadline(), self.tw_queue.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Drops closed connections (and their timers).
@@ -457,6 +527,9 @@ pub struct Outcome {
     pub bytes: u64,
     pub link: LinkStats,
     pub server: HostStats,
+    /// Connections that went through a TIME_WAIT record, and ACKs records sent.
+    pub time_wait_records: u64,
+    pub time_wait_acks: u64,
     pub retransmits: u64,
     pub states_seen: u16,
     pub client_left: usize,
@@ -515,6 +588,7 @@ impl Scenario {
                     }
                     client.flush(now, t, &mut link, &mut scratch);
                     client.update_timer((t.local, t.remote));
+                    client.swap_time_wait(now, (t.local, t.remote));
                 } else {
                     let key = (t.local, t.remote);
                     if !apps_s.contains_key(&key) && server.conns.contains_key(&key) {
@@ -534,6 +608,7 @@ impl Scenario {
                     }
                     server.flush(now, t, &mut link, &mut scratch);
                     server.update_timer(key);
+                    server.swap_time_wait(now, key);
                 }
             }
             // Remove connections that are over.
@@ -543,7 +618,12 @@ impl Scenario {
             server
                 .conns
                 .retain(|_, c| c.state() != State::Closed || c.poll_timeout().is_some());
-            if client.conns.is_empty() && server.conns.is_empty() && link.in_flight() == 0 {
+            if client.conns.is_empty()
+                && server.conns.is_empty()
+                && client.time_wait.is_empty()
+                && server.time_wait.is_empty()
+                && link.in_flight() == 0
+            {
                 break;
             }
             // Next moment something happens.
@@ -583,12 +663,25 @@ impl Scenario {
             }
             client.fire_timers(now, &mut touched);
             server.fire_timers(now, &mut touched);
+            // TIME_WAIT records that lived their 2MSL: those connections are over.
+            for t in client.time_wait_ended.drain(..) {
+                if let Some(a) = apps_c.get_mut(&t) {
+                    a.closed = Some(CloseReason::Normal);
+                }
+            }
+            for t in server.time_wait_ended.drain(..) {
+                if let Some(a) = apps_s.get_mut(&(t.local, t.remote)) {
+                    a.closed = Some(CloseReason::Normal);
+                }
+            }
         }
         outcome.virtual_time = now.saturating_since(Instant::from_millis(10));
         outcome.link = link.stats;
         outcome.server = server.stats;
-        outcome.client_left = client.conns.len();
-        outcome.server_left = server.conns.len();
+        outcome.client_left = client.conns.len() + client.time_wait.len();
+        outcome.server_left = server.conns.len() + server.time_wait.len();
+        outcome.time_wait_records = client.stats.time_wait_records + server.stats.time_wait_records;
+        outcome.time_wait_acks = client.stats.time_wait_acks + server.stats.time_wait_acks;
         for (side, apps) in [
             ("client", apps_c.values().cloned().collect::<Vec<_>>()),
             ("server", apps_s.values().cloned().collect()),
