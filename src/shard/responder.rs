@@ -108,8 +108,6 @@ impl ResponderStats {
 pub struct Responder {
     pub iface: Iface,
     pub stats: ResponderStats,
-    /// The last MAC seen for each IPv4 address that ARPed us (tiny; for reports).
-    pub last_peer: Option<(Ipv4Addr, EthernetAddress)>,
 }
 
 impl Responder {
@@ -117,7 +115,6 @@ impl Responder {
         Responder {
             iface,
             stats: ResponderStats::default(),
-            last_peer: None,
         }
     }
 
@@ -153,7 +150,6 @@ impl Responder {
         if arp.target_protocol_addr != self.iface.ip {
             return Err(Drop::NotForUs);
         }
-        self.last_peer = Some((arp.source_protocol_addr, arp.source_hardware_addr));
         match arp.operation {
             ArpOperation::Request => {
                 let reply = ArpRepr {

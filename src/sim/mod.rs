@@ -530,7 +530,6 @@ pub struct Outcome {
     /// Connections that went through a TIME_WAIT record, and ACKs records sent.
     pub time_wait_records: u64,
     pub time_wait_acks: u64,
-    pub retransmits: u64,
     pub states_seen: u16,
     pub client_left: usize,
     pub server_left: usize,

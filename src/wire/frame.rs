@@ -72,30 +72,16 @@ pub fn emit_frame(p: &Parsed<'_>, out: &mut [u8]) -> usize {
             ethernet::HEADER_LEN + a.buffer_len()
         }
         Parsed::Icmp(_, ip, icmp) => {
-            let ip = Ipv4Repr {
-                payload_len: icmp.buffer_len(),
-                ..*ip
-            };
-            let len = ipv4::HEADER_LEN + icmp.buffer_len();
-            let mut ipp = Ipv4Packet::new_unchecked(&mut l3[..len]);
-            ip.emit(&mut ipp);
-            icmp.emit(&mut IcmpPacket::new_unchecked(ipp.payload_mut()));
-            ethernet::HEADER_LEN + len
+            ethernet::HEADER_LEN
+                + emit_ipv4(ip, icmp.buffer_len(), l3, |l4, _| {
+                    icmp.emit(&mut IcmpPacket::new_unchecked(l4))
+                })
         }
         Parsed::Tcp(_, ip, tcp) => {
-            let ip = Ipv4Repr {
-                payload_len: tcp.buffer_len(),
-                ..*ip
-            };
-            let len = ipv4::HEADER_LEN + tcp.buffer_len();
-            let mut ipp = Ipv4Packet::new_unchecked(&mut l3[..len]);
-            ip.emit(&mut ipp);
-            tcp.emit(
-                &mut TcpPacket::new_unchecked(ipp.payload_mut()),
-                ip.src_addr,
-                ip.dst_addr,
-            );
-            ethernet::HEADER_LEN + len
+            ethernet::HEADER_LEN
+                + emit_ipv4(ip, tcp.buffer_len(), l3, |l4, ip| {
+                    tcp.emit(&mut TcpPacket::new_unchecked(l4), ip.src_addr, ip.dst_addr)
+                })
         }
         Parsed::OtherIp(_, ip) => {
             ip.emit(&mut Ipv4Packet::new_unchecked(&mut l3[..ipv4::HEADER_LEN]));
@@ -103,4 +89,23 @@ pub fn emit_frame(p: &Parsed<'_>, out: &mut [u8]) -> usize {
         }
         Parsed::OtherEther(_) => ethernet::HEADER_LEN,
     }
+}
+
+/// Writes an IPv4 header for `l4_len` payload bytes into `l3`, then lets `l4`
+/// write the payload; returns the IPv4 packet's length.
+fn emit_ipv4(
+    ip: &Ipv4Repr,
+    l4_len: usize,
+    l3: &mut [u8],
+    l4: impl FnOnce(&mut [u8], &Ipv4Repr),
+) -> usize {
+    let ip = Ipv4Repr {
+        payload_len: l4_len,
+        ..*ip
+    };
+    let len = super::ipv4::HEADER_LEN + l4_len;
+    let mut ipp = Ipv4Packet::new_unchecked(&mut l3[..len]);
+    ip.emit(&mut ipp);
+    l4(ipp.payload_mut(), &ip);
+    len
 }
