@@ -9,7 +9,7 @@
 //! `SLUICE_CONNS=N` runs exactly N connections once, outside criterion (for callgrind).
 
 use criterion::{Criterion, Throughput};
-use sluice::tcp::{Connection, Event, FourTuple, State, TcpConfig, TimeWaitRecord};
+use sluice::tcp::{Connection, Event, FourTuple, State, TcpConfig, TcpStats, TimeWaitRecord};
 use sluice::time::Instant;
 use sluice::wire::{ChecksumMode, SeqNumber, TcpPacket, TcpRepr};
 use std::hint::black_box;
@@ -18,6 +18,7 @@ use std::net::SocketAddrV4;
 struct Bench {
     cfg: TcpConfig,
     buf: Vec<u8>,
+    stats: TcpStats,
     read: Vec<u8>,
     client: SocketAddrV4,
     server: SocketAddrV4,
@@ -27,10 +28,10 @@ impl Bench {
     fn pump(&mut self, from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
         let mut n = 0;
         let (src, dst) = (from.tuple().local, from.tuple().remote);
-        while let Some(len) = from.poll_transmit(now, &self.cfg, &mut self.buf) {
+        while let Some(len) = from.poll_transmit(now, &self.cfg, &mut self.stats, &mut self.buf) {
             let p = TcpPacket::new_checked(&self.buf[..len]).expect("valid");
             let r = TcpRepr::parse(&p, *src.ip(), *dst.ip(), ChecksumMode::Verify).expect("valid");
-            to.handle_segment(now, &self.cfg, &r);
+            to.handle_segment(now, &self.cfg, &mut self.stats, &r);
             n += 1;
         }
         n
@@ -54,17 +55,17 @@ impl Bench {
         let mut segs = 0;
         segs += self.pump(&mut c, &mut s, now); // SYN
         segs += self.pump(&mut s, &mut c, now); // SYN-ACK
-        c.send(&[b'q'; 100]).expect("open");
+        c.send(&self.cfg, &[b'q'; 100]).expect("open");
         segs += self.pump(&mut c, &mut s, now); // ACK + request
         while let Some(e) = s.poll_event() {
             if e == Event::Readable {
-                let n = s.recv(&mut self.read);
+                let n = s.recv(&self.cfg, &mut self.read);
                 black_box(n);
             }
         }
-        s.send(&[b'r'; 100]).expect("open");
+        s.send(&self.cfg, &[b'r'; 100]).expect("open");
         segs += self.pump(&mut s, &mut c, now); // response
-        let n = c.recv(&mut self.read);
+        let n = c.recv(&self.cfg, &mut self.read);
         debug_assert_eq!(n, 100);
         c.shutdown();
         segs += self.pump(&mut c, &mut s, now); // FIN (with the ACK of the response)
@@ -87,6 +88,7 @@ fn bench() -> Bench {
             ..TcpConfig::default()
         },
         buf: vec![0u8; 2048],
+        stats: TcpStats::default(),
         read: vec![0u8; 4096],
         client: "10.0.0.1:1".parse().expect("addr"),
         server: "10.0.0.2:80".parse().expect("addr"),

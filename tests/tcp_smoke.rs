@@ -14,10 +14,10 @@ fn handshake_data_and_close() {
     assert!(p.a.timestamps_enabled() && p.a.sack_enabled());
 
     let data: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
-    assert_eq!(p.a.send(&data).unwrap(), 20_000);
+    assert_eq!(p.a.send(&p.cfg, &data).unwrap(), 20_000);
     p.exchange();
     let mut got = vec![0u8; 30_000];
-    let n = p.b.recv(&mut got);
+    let n = p.b.recv(&p.cfg, &mut got);
     assert_eq!(&got[..n], &data[..]);
 
     p.a.close(p.now, &p.cfg);

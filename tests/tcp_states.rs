@@ -190,20 +190,14 @@ fn listen_rst_ack_and_bare_segments_are_dropped() {
             r.control = control;
             r.ack_number = None;
         });
-        assert_eq!(
-            l.handle_segment(now, &c, &s.repr()),
-            SegmentVerdict::Dropped
-        );
+        assert_eq!(deliver(&mut l, now, &c, &s), SegmentVerdict::Dropped);
         assert_eq!(l.state(), State::Listen);
     }
     // An ACK to a listener: dropped here, answered with <SEQ=SEG.ACK><RST> by the owner.
     let mut l = Connection::listen(&c, addr(B), SeqNumber(9), now);
     l.set_remote(addr(A));
     let s = forge(&l, &c, |r| r.ack_number = Some(SeqNumber(4242)));
-    assert_eq!(
-        l.handle_segment(now, &c, &s.repr()),
-        SegmentVerdict::Dropped
-    );
+    assert_eq!(deliver(&mut l, now, &c, &s), SegmentVerdict::Dropped);
     assert_eq!(rst_reply(&s.repr()).unwrap().seq_number, SeqNumber(4242));
     assert!(drain(&mut l, now, &c).is_empty());
 }
@@ -303,7 +297,7 @@ fn syn_sent_timeout_retransmits_with_backoff_then_gives_up() {
     let mut sent_at = vec![p.now];
     while let Some(t) = p.a.poll_timeout() {
         p.now = t;
-        p.a.handle_timeout(p.now, &p.cfg);
+        timeout(&mut p.a, p.now, &p.cfg);
         let s = drain(&mut p.a, p.now, &p.cfg);
         if p.a.state() == State::Closed {
             break;
@@ -370,7 +364,7 @@ fn syn_received_timeout_gives_up() {
     let mut n = 0;
     while let Some(t) = p.b.poll_timeout() {
         p.now = t;
-        p.b.handle_timeout(p.now, &p.cfg);
+        timeout(&mut p.b, p.now, &p.cfg);
         n += drain(&mut p.b, p.now, &p.cfg).len();
     }
     assert_eq!(n, usize::from(p.cfg.syn_retries));
@@ -383,7 +377,7 @@ fn syn_received_timeout_gives_up() {
 fn established_data_in_order_is_readable_and_acked_after_two_segments() {
     let mut p = established();
     let mss = usize::from(p.a.snd_mss()) - 12;
-    p.a.send(&vec![7u8; mss]).unwrap();
+    p.a.send(&p.cfg, &vec![7u8; mss]).unwrap();
     let s1 = drain(&mut p.a, p.now, &p.cfg);
     deliver(&mut p.b, p.now, &p.cfg, &s1[0]);
     assert_eq!(events(&mut p.b), vec![Event::Readable]);
@@ -392,25 +386,25 @@ fn established_data_in_order_is_readable_and_acked_after_two_segments() {
     let d = p.b.poll_timeout().unwrap();
     assert_eq!(d - p.now, p.cfg.delayed_ack);
     // A second full segment: ACK at once.
-    p.a.send(&vec![8u8; mss]).unwrap();
+    p.a.send(&p.cfg, &vec![8u8; mss]).unwrap();
     let s2 = drain(&mut p.a, p.now, &p.cfg);
     deliver(&mut p.b, p.now, &p.cfg, &s2[0]);
     let acks = drain(&mut p.b, p.now, &p.cfg);
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].repr().ack_number, Some(p.a.snd_nxt()));
     let mut buf = vec![0u8; 2 * mss];
-    assert_eq!(p.b.recv(&mut buf), 2 * mss);
+    assert_eq!(p.b.recv(&p.cfg, &mut buf), 2 * mss);
 }
 
 #[test]
 fn established_delayed_ack_fires() {
     let mut p = established();
-    p.a.send(b"hello").unwrap();
+    p.a.send(&p.cfg, b"hello").unwrap();
     let s = drain(&mut p.a, p.now, &p.cfg);
     deliver(&mut p.b, p.now, &p.cfg, &s[0]);
     assert!(drain(&mut p.b, p.now, &p.cfg).is_empty());
     p.now = p.b.poll_timeout().unwrap();
-    p.b.handle_timeout(p.now, &p.cfg);
+    timeout(&mut p.b, p.now, &p.cfg);
     let acks = drain(&mut p.b, p.now, &p.cfg);
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].repr().ack_number, Some(p.a.snd_nxt()));
@@ -531,27 +525,27 @@ fn established_paws_drops_old_timestamp() {
         deliver(&mut p.b, p.now, &p.cfg, &s),
         SegmentVerdict::Dropped
     );
-    assert_eq!(p.b.stats.paws_drops, 1);
+    assert_eq!(stats(&p.b).paws_drops, 1);
     assert_eq!(p.b.recv_available(), 0);
 }
 
 #[test]
 fn established_fin_goes_to_close_wait() {
     let mut p = established();
-    p.a.send(b"last words").unwrap();
+    p.a.send(&p.cfg, b"last words").unwrap();
     p.a.shutdown();
     p.exchange();
     assert_eq!(p.b.state(), State::CloseWait);
     assert_eq!(events(&mut p.b), vec![Event::Readable, Event::PeerClosed]);
     let mut buf = [0u8; 32];
-    let n = p.b.recv(&mut buf);
+    let n = p.b.recv(&p.cfg, &mut buf);
     assert_eq!(&buf[..n], b"last words");
 }
 
 #[test]
 fn established_fin_before_hole_waits_for_the_hole() {
     let mut p = established();
-    p.a.send(&vec![1u8; 3000]).unwrap();
+    p.a.send(&p.cfg, &vec![1u8; 3000]).unwrap();
     p.a.shutdown();
     let segs = drain(&mut p.a, p.now, &p.cfg);
     assert!(segs.len() >= 3, "{} segments", segs.len());
@@ -576,7 +570,7 @@ fn established_fin_before_hole_waits_for_the_hole() {
 #[test]
 fn established_three_dup_acks_fast_retransmit_only_the_hole() {
     let mut p = established();
-    p.a.send(&vec![5u8; 10 * 1448]).unwrap();
+    p.a.send(&p.cfg, &vec![5u8; 10 * 1448]).unwrap();
     let segs = drain(&mut p.a, p.now, &p.cfg);
     assert_eq!(segs.len(), 10);
     // Lose segment 3; B SACKs the rest.
@@ -592,7 +586,7 @@ fn established_three_dup_acks_fast_retransmit_only_the_hole() {
         deliver(&mut p.a, p.now, &p.cfg, a);
         retransmitted.extend(drain(&mut p.a, p.now, &p.cfg));
     }
-    assert!(p.a.stats.fast_retransmits >= 1);
+    assert!(stats(&p.a).fast_retransmits >= 1);
     let lost = segs[2].repr();
     assert_eq!(retransmitted[0].repr().seq_number, lost.seq_number);
     assert!(
@@ -608,7 +602,7 @@ fn established_three_dup_acks_fast_retransmit_only_the_hole() {
 #[test]
 fn established_rto_retransmits_and_gives_up() {
     let mut p = established();
-    p.a.send(b"into the void").unwrap();
+    p.a.send(&p.cfg, b"into the void").unwrap();
     let first = drain(&mut p.a, p.now, &p.cfg);
     assert_eq!(first.len(), 1);
     let mut retransmits = 0;
@@ -616,7 +610,7 @@ fn established_rto_retransmits_and_gives_up() {
     let mut last = p.now;
     while let Some(t) = p.a.poll_timeout() {
         p.now = t;
-        p.a.handle_timeout(p.now, &p.cfg);
+        timeout(&mut p.a, p.now, &p.cfg);
         let s = drain(&mut p.a, p.now, &p.cfg);
         if p.a.state() == State::Closed {
             break;
@@ -655,7 +649,7 @@ fn established_keepalive_detects_dead_peer() {
     let mut probes = 0;
     while let Some(t) = p.a.poll_timeout() {
         p.now = t;
-        p.a.handle_timeout(p.now, &p.cfg);
+        timeout(&mut p.a, p.now, &p.cfg);
         let s = drain(&mut p.a, p.now, &p.cfg);
         if p.a.state() == State::Closed {
             break;
@@ -688,7 +682,7 @@ fn established_zero_window_is_probed() {
     };
     let mut p = Pair::new(c);
     p.handshake();
-    p.a.send(&vec![3u8; 20_000]).unwrap();
+    p.a.send(&p.cfg, &vec![3u8; 20_000]).unwrap();
     p.exchange();
     // B's application reads nothing. Sender SWS avoidance holds back the
     // sub-MSS remainder, so the persist timer is armed (no ACK will come)...
@@ -712,16 +706,16 @@ fn established_zero_window_is_probed() {
     );
     // Reading opens the window; a window update gets the data moving again.
     let mut buf = vec![0u8; 4096];
-    p.b.recv(&mut buf);
+    p.b.recv(&p.cfg, &mut buf);
     p.exchange();
     assert!(p.a.snd_nxt() > before);
     let mut total = 4096;
     for _ in 0..50 {
-        total += p.b.recv(&mut buf);
+        total += p.b.recv(&p.cfg, &mut buf);
         p.exchange();
         p.advance(Duration::from_millis(300));
     }
-    total += p.b.recv(&mut buf);
+    total += p.b.recv(&p.cfg, &mut buf);
     assert_eq!(total, 20_000);
 }
 
@@ -767,9 +761,9 @@ fn close_wait_data_keeps_flowing_to_the_peer() {
     let mut got = Vec::new();
     let mut buf = vec![0u8; 65536];
     while got.len() < data.len() {
-        sent += p.b.send(&data[sent..]).unwrap();
+        sent += p.b.send(&p.cfg, &data[sent..]).unwrap();
         p.exchange();
-        let n = p.a.recv(&mut buf);
+        let n = p.a.recv(&p.cfg, &mut buf);
         got.extend_from_slice(&buf[..n]);
         p.advance(Duration::from_millis(50));
     }
@@ -791,7 +785,7 @@ fn fin_wait_2_times_out_after_close() {
     let t = p.a.poll_timeout().expect("FIN_WAIT_2 timer");
     assert_eq!(t - p.now, p.cfg.fin_wait_2_timeout.unwrap());
     p.now = t;
-    p.a.handle_timeout(p.now, &p.cfg);
+    timeout(&mut p.a, p.now, &p.cfg);
     assert_eq!(p.a.close_reason(), Some(CloseReason::FinWait2Timeout));
 }
 
@@ -821,7 +815,7 @@ fn last_ack_ack_closes() {
 fn last_ack_fin_is_retransmitted_on_timeout() {
     let (mut p, fin) = last_ack();
     p.now = p.b.poll_timeout().unwrap();
-    p.b.handle_timeout(p.now, &p.cfg);
+    timeout(&mut p.b, p.now, &p.cfg);
     let again = drain(&mut p.b, p.now, &p.cfg);
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].repr().control, TcpControl::Fin);
@@ -857,7 +851,7 @@ fn time_wait_expires_after_2msl() {
     let entered = p.now;
     p.now = p.a.poll_timeout().unwrap();
     assert_eq!(p.now - entered, Duration::from_secs(60));
-    p.a.handle_timeout(p.now, &p.cfg);
+    timeout(&mut p.a, p.now, &p.cfg);
     assert_eq!(p.a.state(), State::Closed);
     assert_eq!(p.a.close_reason(), Some(CloseReason::Normal));
 }
@@ -938,7 +932,7 @@ fn abort_sends_rst_and_peer_sees_reset() {
 #[test]
 fn close_with_unread_data_resets() {
     let mut p = established();
-    p.a.send(b"unread").unwrap();
+    p.a.send(&p.cfg, b"unread").unwrap();
     p.exchange();
     p.b.close(p.now, &p.cfg);
     assert_eq!(p.b.close_reason(), Some(CloseReason::Aborted));
@@ -950,7 +944,7 @@ fn close_with_unread_data_resets() {
 fn send_after_shutdown_is_refused() {
     let mut p = established();
     p.a.shutdown();
-    assert!(p.a.send(b"late").is_err());
+    assert!(p.a.send(&p.cfg, b"late").is_err());
 }
 
 // ---- the TIME_WAIT record ----
@@ -1116,7 +1110,7 @@ fn established_challenge_acks_are_rate_limited() {
         acked += drain(&mut p.b, p.now, &p.cfg).len();
     }
     assert_eq!(acked, usize::from(p.cfg.challenge_acks_per_sec));
-    assert_eq!(p.b.stats.challenge_acks_limited, 40);
+    assert_eq!(stats(&p.b).challenge_acks_limited, 40);
     assert_eq!(p.b.state(), State::Established);
     // A second later the budget is back.
     p.now += Duration::from_secs(1);

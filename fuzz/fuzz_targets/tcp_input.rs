@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sluice::tcp::{Connection, FourTuple, TcpConfig};
+use sluice::tcp::{Connection, FourTuple, TcpConfig, TcpStats};
 use sluice::time::Instant;
 use sluice::wire::{ChecksumMode, SeqNumber, TcpControl, TcpPacket, TcpRepr, TcpTimestamp};
 use std::time::Duration;
@@ -42,7 +42,7 @@ struct Input {
 
 fn transmit(c: &mut Connection, now: Instant, cfg: &TcpConfig, buf: &mut [u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    while let Some(n) = c.poll_transmit(now, cfg, buf) {
+    while let Some(n) = c.poll_transmit(now, cfg, &mut TcpStats::default(), buf) {
         let t = c.tuple();
         let p = TcpPacket::new_checked(&buf[..n]).expect("emitted segment is well formed");
         TcpRepr::parse(&p, *t.local.ip(), *t.remote.ip(), ChecksumMode::Verify).expect("emitted segment parses");
@@ -83,7 +83,7 @@ fuzz_target!(|input: Input| {
                         let t = x.tuple();
                         let p = TcpPacket::new_checked(&seg[..]).unwrap();
                         let r = TcpRepr::parse(&p, *t.local.ip(), *t.remote.ip(), ChecksumMode::Verify).unwrap();
-                        y.handle_segment(now, &cfg, &r);
+                        y.handle_segment(now, &cfg, &mut TcpStats::default(), &r);
                     }
                 }
             }
@@ -128,19 +128,19 @@ fuzz_target!(|input: Input| {
                     }),
                     payload: &payload[..usize::from(payload_len).min(3000)],
                 };
-                c.handle_segment(now, &cfg, &repr);
+                c.handle_segment(now, &cfg, &mut TcpStats::default(), &repr);
             }
             Op::Advance(ms) => {
                 now += Duration::from_millis(u64::from(ms) * 10);
                 if c.poll_timeout().is_some_and(|d| d <= now) {
-                    c.handle_timeout(now, &cfg);
+                    c.handle_timeout(now, &cfg, &mut TcpStats::default());
                 }
             }
             Op::Send(n) => {
-                let _ = c.send(&payload[..usize::from(n)]);
+                let _ = c.send(&cfg, &payload[..usize::from(n)]);
             }
             Op::Recv(n) => {
-                c.recv(&mut read[..usize::from(n)]);
+                c.recv(&cfg, &mut read[..usize::from(n)]);
             }
             Op::Shutdown => c.shutdown(),
             Op::Close => c.close(now, &cfg),

@@ -8,8 +8,8 @@
 pub mod rng;
 
 use crate::tcp::{
-    CloseReason, Connection, Event, FourTuple, State, SynCookies, TcpConfig, TimeWaitRecord,
-    TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
+    CloseReason, Connection, Event, FourTuple, State, SynCookies, TcpConfig, TcpStats,
+    TimeWaitRecord, TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
 };
 use crate::time::Instant;
 use crate::timer::{FifoTimers, TimerId, Wheel};
@@ -197,6 +197,8 @@ pub struct Host {
     pub time_wait_ended: Vec<FourTuple>,
     pub hasher: TupleHasher,
     pub stats: HostStats,
+    /// The engine's counters for all this host's connections.
+    pub tcp: TcpStats,
     /// Connections the last `receive` created or touched (the application looks at these).
     pub touched: Vec<FourTuple>,
 }
@@ -216,6 +218,7 @@ impl Host {
             time_wait_ended: Vec::new(),
             hasher: TupleHasher::new(seed, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15),
             stats: HostStats::default(),
+            tcp: TcpStats::default(),
             touched: Vec::new(),
         }
     }
@@ -248,7 +251,7 @@ impl Host {
         };
         let key = (pkt.dst, pkt.src);
         if let Some(c) = self.conns.get_mut(&key) {
-            c.handle_segment(now, &self.cfg, &seg);
+            c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
             self.touched.push(c.tuple());
             return None;
         }
@@ -307,7 +310,7 @@ impl Host {
                 if let Some(mss) = cookies.validate(now, tuple, seg.seq_number, ack) {
                     let mut c =
                         Connection::from_syn_cookie(&self.cfg, tuple, ack - 1, &seg, mss, now);
-                    c.handle_segment(now, &self.cfg, &seg);
+                    c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
                     self.stats.syn_cookies_accepted += 1;
                     self.stats.accepted += 1;
                     self.touched.push(tuple);
@@ -320,7 +323,7 @@ impl Host {
             let iss = SeqNumber(self.hasher.isn(pkt.dst, pkt.src, now));
             let mut c = Connection::listen(&self.cfg, pkt.dst, iss, now);
             c.set_remote(pkt.src);
-            c.handle_segment(now, &self.cfg, &seg);
+            c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
             self.stats.accepted += 1;
             self.touched.push(c.tuple());
             self.conns.insert(key, c);
@@ -345,7 +348,7 @@ impl Host {
     /// Sends everything `tuple`'s connection has to send.
     pub fn flush(&mut self, now: Instant, tuple: FourTuple, link: &mut Link, scratch: &mut [u8]) {
         if let Some(c) = self.conns.get_mut(&(tuple.local, tuple.remote)) {
-            while let Some(n) = c.poll_transmit(now, &self.cfg, scratch) {
+            while let Some(n) = c.poll_transmit(now, &self.cfg, &mut self.tcp, scratch) {
                 link.send(
                     now,
                     Packet {
@@ -424,7 +427,7 @@ impl Host {
             self.timer_ids.remove(&key);
             if let Some(c) = self.conns.get_mut(&key) {
                 if c.poll_timeout().is_some_and(|t| t <= now) {
-                    c.handle_timeout(now, &self.cfg);
+                    c.handle_timeout(now, &self.cfg, &mut self.tcp);
                 }
                 out.push(c.tuple());
             }
@@ -771,7 +774,7 @@ fn drive_app(
     }
     // Read everything available, checking the pattern.
     loop {
-        let n = c.recv(buf);
+        let n = c.recv(cfg, buf);
         if n == 0 {
             break;
         }
@@ -790,7 +793,7 @@ fn drive_app(
             for (k, b) in chunk[..len].iter_mut().enumerate() {
                 *b = pattern(app.id, dir, app.sent + k);
             }
-            match c.send(&chunk[..len]) {
+            match c.send(cfg, &chunk[..len]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => app.sent += n,
             }

@@ -1,33 +1,26 @@
 //! Fixed-capacity byte rings for a connection's send and receive data,
 //! allocated once when the connection is made: the data path never allocates.
 
-/// A ring of bytes: `len` bytes starting at `head`, at most `capacity`.
+/// A ring of bytes: `len` bytes starting at `head`, at most `cap`.
 ///
 /// Memory is taken as data arrives, doubling up to the capacity, so a short
 /// connection (a 100-byte request) costs a small allocation rather than a
-/// zeroed full-size buffer, and an idle one costs nothing.
-#[derive(Debug, Clone)]
+/// zeroed full-size buffer, and an idle one costs nothing. The capacity is
+/// the configuration's (the same for every connection of a shard) and is
+/// passed to the calls that need it, so the ring does not store it.
+#[derive(Debug, Clone, Default)]
 pub struct Ring {
     buf: Box<[u8]>,
     head: u32,
     len: u32,
-    cap: u32,
 }
 
 impl Ring {
     /// Smallest allocation once data arrives.
     const MIN_ALLOC: usize = 256;
 
-    pub fn new(capacity: usize) -> Ring {
-        Ring {
-            buf: Box::default(),
-            head: 0,
-            len: 0,
-            cap: u32::try_from(capacity).unwrap_or(u32::MAX),
-        }
-    }
-    pub fn capacity(&self) -> usize {
-        self.cap as usize
+    pub fn new() -> Ring {
+        Ring::default()
     }
     /// Bytes allocated now.
     pub fn allocated(&self) -> usize {
@@ -39,8 +32,9 @@ impl Ring {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    pub fn free(&self) -> usize {
-        self.capacity() - self.len()
+    /// Room left under capacity `cap`.
+    pub fn free(&self, cap: usize) -> usize {
+        cap.saturating_sub(self.len())
     }
 
     fn index(&self, offset: usize) -> usize {
@@ -49,9 +43,9 @@ impl Ring {
         if i >= phys { i - phys } else { i }
     }
 
-    /// Makes room for offsets up to `end` (<= capacity), keeping every byte at
+    /// Makes room for offsets up to `end` (<= `cap`), keeping every byte at
     /// its offset from the head (out-of-order data past `len` included).
-    fn reserve(&mut self, end: usize) {
+    fn reserve(&mut self, end: usize, cap: usize) {
         let phys = self.buf.len();
         if end <= phys {
             return;
@@ -60,7 +54,7 @@ impl Ring {
             .max(phys * 2)
             .max(Self::MIN_ALLOC)
             .next_power_of_two()
-            .min(self.capacity())
+            .min(cap)
             .max(end);
         let mut grown = vec![0u8; new_len].into_boxed_slice();
         // Unwrap the old ring into the new one: offset k goes to index k.
@@ -71,22 +65,22 @@ impl Ring {
         self.head = 0;
     }
 
-    /// Appends as much of `data` as fits; returns how much.
-    pub fn push(&mut self, data: &[u8]) -> usize {
-        let n = data.len().min(self.free());
-        self.write_at(self.len(), &data[..n]);
+    /// Appends as much of `data` as fits under `cap`; returns how much.
+    pub fn push(&mut self, data: &[u8], cap: usize) -> usize {
+        let n = data.len().min(self.free(cap));
+        self.write_at(self.len(), &data[..n], cap);
         self.len += n as u32;
         n
     }
 
     /// Writes `data` at `offset` from the head, past the current length (for
-    /// out-of-order data); the caller keeps `offset + data.len() <= capacity`.
-    pub fn write_at(&mut self, offset: usize, data: &[u8]) {
-        debug_assert!(offset + data.len() <= self.capacity());
+    /// out-of-order data); the caller keeps `offset + data.len() <= cap`.
+    pub fn write_at(&mut self, offset: usize, data: &[u8], cap: usize) {
+        debug_assert!(offset + data.len() <= cap);
         if data.is_empty() {
             return;
         }
-        self.reserve(offset + data.len());
+        self.reserve(offset + data.len(), cap);
         let phys = self.buf.len();
         let start = self.index(offset);
         let first = data.len().min(phys - start);
@@ -148,7 +142,8 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    pub const MAX: usize = 4;
+    /// Three: the most SACK blocks that fit beside a timestamp option (RFC 2018 3).
+    pub const MAX: usize = 3;
 
     pub fn is_empty(&self) -> bool {
         self.ranges[0].1 == 0
@@ -249,12 +244,13 @@ mod tests {
 
     #[test]
     fn ring_wraps() {
-        let mut r = Ring::new(8);
-        assert_eq!(r.push(b"abcdef"), 6);
+        let mut r = Ring::new();
+        let cap = 8;
+        assert_eq!(r.push(b"abcdef", cap), 6);
         let mut out = [0u8; 4];
         assert_eq!(r.pop(&mut out), 4);
         assert_eq!(&out, b"abcd");
-        assert_eq!(r.push(b"ghijklmn"), 6);
+        assert_eq!(r.push(b"ghijklmn", cap), 6);
         assert_eq!(r.len(), 8);
         let mut all = [0u8; 8];
         r.read_at(0, &mut all);
@@ -268,11 +264,12 @@ mod tests {
 
     #[test]
     fn ring_write_at_past_len() {
-        let mut r = Ring::new(8);
-        r.push(b"xy");
+        let mut r = Ring::new();
+        let cap = 8;
+        r.push(b"xy", cap);
         r.consume(2);
-        r.write_at(3, b"DEF");
-        r.write_at(0, b"abc");
+        r.write_at(3, b"DEF", cap);
+        r.write_at(0, b"abc", cap);
         r.extend(6);
         let mut out = [0u8; 6];
         r.read_at(0, &mut out);
@@ -281,20 +278,21 @@ mod tests {
 
     #[test]
     fn ring_grows_on_demand_keeping_offsets() {
-        let mut r = Ring::new(100_000);
+        let mut r = Ring::new();
+        let cap = 100_000;
         assert_eq!(r.allocated(), 0);
-        r.push(&[1u8; 100]);
+        r.push(&[1u8; 100], cap);
         assert_eq!(r.allocated(), 256);
         r.consume(60);
         // Wrapped data, plus out-of-order bytes past the end, survive growth.
-        r.push(&[2u8; 200]);
-        r.write_at(5_000, b"ooo");
+        r.push(&[2u8; 200], cap);
+        r.write_at(5_000, b"ooo", cap);
         assert!(r.allocated() >= 5_003);
         let mut out = vec![0u8; 240];
         r.read_at(0, &mut out);
         assert_eq!(&out[..40], &[1u8; 40][..]);
         assert_eq!(&out[40..], &[2u8; 200][..]);
-        r.write_at(240, &vec![3u8; 4_760]);
+        r.write_at(240, &vec![3u8; 4_760], cap);
         r.extend(4_763);
         let mut tail = [0u8; 3];
         r.read_at(5_000, &mut tail);
@@ -321,11 +319,11 @@ mod tests {
     #[test]
     fn assembler_limits_ranges() {
         let mut a = Assembler::default();
-        for i in 0..4 {
+        for i in 0..Assembler::MAX as u32 {
             assert!(a.add(10 + 10 * i, 15 + 10 * i));
         }
-        assert!(!a.add(100, 110), "a fifth range is refused");
+        assert!(!a.add(100, 110), "one range too many is refused");
         assert!(a.add(15, 20), "extending an existing range is fine");
-        assert_eq!(a.ranges().count(), 3);
+        assert_eq!(a.ranges().count(), Assembler::MAX - 1);
     }
 }

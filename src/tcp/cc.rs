@@ -1,5 +1,6 @@
 //! Congestion control: slow start and congestion avoidance (RFC 5681), fast
-//! retransmit and NewReno fast recovery (RFC 6582).
+//! retransmit and NewReno fast recovery (RFC 6582). The sender's MSS is an
+//! argument (the connection knows it), not a field.
 
 use crate::wire::SeqNumber;
 
@@ -7,12 +8,12 @@ use crate::wire::SeqNumber;
 pub struct NewReno {
     pub cwnd: u32,
     pub ssthresh: u32,
-    pub dup_acks: u8,
-    /// In fast recovery until `recover` is acknowledged (RFC 6582 "recover").
-    pub recover: Option<SeqNumber>,
-    mss: u32,
+    /// RFC 6582 "recover": fast recovery lasts until it is acknowledged.
+    pub recover: SeqNumber,
     /// Bytes acknowledged since cwnd last grew in congestion avoidance.
     acked_in_ca: u32,
+    pub dup_acks: u8,
+    recovering: bool,
 }
 
 /// What the sender should do after an ACK.
@@ -30,69 +31,81 @@ impl NewReno {
             cwnd: mss * initial_segments.max(1),
             ssthresh: u32::MAX,
             dup_acks: 0,
-            recover: None,
-            mss,
+            recover: SeqNumber(0),
+            recovering: false,
             acked_in_ca: 0,
         }
     }
 
     pub fn set_mss(&mut self, mss: u32, initial_segments: u32) {
-        self.mss = mss;
         self.cwnd = mss * initial_segments.max(1);
     }
 
     pub fn in_recovery(&self) -> bool {
-        self.recover.is_some()
+        self.recovering
     }
 
     /// A new cumulative ACK for `acked` bytes; `ack` is its number.
-    pub fn on_ack(&mut self, ack: SeqNumber, acked: u32, flight_before: u32) -> AckAction {
+    pub fn on_ack(
+        &mut self,
+        ack: SeqNumber,
+        acked: u32,
+        flight_before: u32,
+        mss: u32,
+    ) -> AckAction {
         self.dup_acks = 0;
-        if let Some(recover) = self.recover {
-            if ack >= recover {
+        if self.recovering {
+            if ack >= self.recover {
                 // Full acknowledgment (RFC 6582 3.2 step 3): deflate and leave recovery.
                 self.cwnd = self
                     .ssthresh
-                    .min(flight_before.saturating_sub(acked) + self.mss)
-                    .max(self.mss);
-                self.recover = None;
+                    .min(flight_before.saturating_sub(acked) + mss)
+                    .max(mss);
+                self.recovering = false;
                 return AckAction::Nothing;
             }
             // Partial acknowledgment (step 4): retransmit the next hole, deflate by
             // the amount acked, add back one MSS.
             self.cwnd = self.cwnd.saturating_sub(acked);
-            if acked >= self.mss {
-                self.cwnd += self.mss;
+            if acked >= mss {
+                self.cwnd += mss;
             }
             return AckAction::RetransmitFirst;
         }
         if self.cwnd < self.ssthresh {
             // Slow start (RFC 5681 3.1, with appropriate byte counting, L = 2 SMSS).
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss));
         } else {
             // Congestion avoidance: one MSS per window of data acknowledged.
             self.acked_in_ca += acked;
             if self.acked_in_ca >= self.cwnd {
                 self.acked_in_ca -= self.cwnd;
-                self.cwnd = self.cwnd.saturating_add(self.mss);
+                self.cwnd = self.cwnd.saturating_add(mss);
             }
         }
         AckAction::Nothing
     }
 
     /// A duplicate ACK (RFC 5681 3.2). `snd_nxt` is the highest sequence sent.
-    pub fn on_dup_ack(&mut self, snd_una: SeqNumber, snd_nxt: SeqNumber, flight: u32) -> AckAction {
+    pub fn on_dup_ack(
+        &mut self,
+        snd_una: SeqNumber,
+        snd_nxt: SeqNumber,
+        flight: u32,
+        mss: u32,
+    ) -> AckAction {
         if self.in_recovery() {
             // Inflate for each segment that has left the network.
-            self.cwnd = self.cwnd.saturating_add(self.mss);
+            self.cwnd = self.cwnd.saturating_add(mss);
             return AckAction::Nothing;
         }
         self.dup_acks = self.dup_acks.saturating_add(1);
         if self.dup_acks == 3 {
             // RFC 6582 3.2 step 1/2: only if this loss is after the last recovery.
-            self.ssthresh = (flight / 2).max(2 * self.mss);
-            self.cwnd = self.ssthresh + 3 * self.mss;
-            self.recover = Some(snd_nxt);
+            self.ssthresh = (flight / 2).max(2 * mss);
+            self.cwnd = self.ssthresh + 3 * mss;
+            self.recover = snd_nxt;
+            self.recovering = true;
             let _ = snd_una;
             return AckAction::RetransmitFirst;
         }
@@ -100,11 +113,11 @@ impl NewReno {
     }
 
     /// The retransmission timer fired (RFC 5681 eq. 4, and cwnd = 1 MSS).
-    pub fn on_rto(&mut self, flight: u32) {
-        self.ssthresh = (flight / 2).max(2 * self.mss);
-        self.cwnd = self.mss;
+    pub fn on_rto(&mut self, flight: u32, mss: u32) {
+        self.ssthresh = (flight / 2).max(2 * mss);
+        self.cwnd = mss;
         self.dup_acks = 0;
-        self.recover = None;
+        self.recovering = false;
         self.acked_in_ca = 0;
     }
 }
@@ -117,11 +130,11 @@ mod tests {
     fn slow_start_then_avoidance() {
         let mut c = NewReno::new(1000, 10);
         assert_eq!(c.cwnd, 10_000);
-        c.on_ack(SeqNumber(1000), 1000, 10_000);
+        c.on_ack(SeqNumber(1000), 1000, 10_000, 1000);
         assert_eq!(c.cwnd, 11_000);
         c.ssthresh = 11_000;
         for _ in 0..11 {
-            c.on_ack(SeqNumber(0), 1000, 11_000);
+            c.on_ack(SeqNumber(0), 1000, 11_000, 1000);
         }
         assert_eq!(c.cwnd, 12_000);
     }
@@ -130,24 +143,30 @@ mod tests {
     fn fast_retransmit_and_recovery() {
         let mut c = NewReno::new(1000, 10);
         let (una, nxt) = (SeqNumber(0), SeqNumber(10_000));
-        assert_eq!(c.on_dup_ack(una, nxt, 10_000), AckAction::Nothing);
-        assert_eq!(c.on_dup_ack(una, nxt, 10_000), AckAction::Nothing);
-        assert_eq!(c.on_dup_ack(una, nxt, 10_000), AckAction::RetransmitFirst);
+        assert_eq!(c.on_dup_ack(una, nxt, 10_000, 1000), AckAction::Nothing);
+        assert_eq!(c.on_dup_ack(una, nxt, 10_000, 1000), AckAction::Nothing);
+        assert_eq!(
+            c.on_dup_ack(una, nxt, 10_000, 1000),
+            AckAction::RetransmitFirst
+        );
         assert_eq!(c.ssthresh, 5000);
         assert_eq!(c.cwnd, 8000);
-        c.on_dup_ack(una, nxt, 10_000);
+        c.on_dup_ack(una, nxt, 10_000, 1000);
         assert_eq!(c.cwnd, 9000);
         // Partial ACK: retransmit the next hole.
         assert_eq!(
-            c.on_ack(SeqNumber(3000), 3000, 10_000),
+            c.on_ack(SeqNumber(3000), 3000, 10_000, 1000),
             AckAction::RetransmitFirst
         );
         assert!(c.in_recovery());
         // Full ACK: leave recovery with cwnd <= ssthresh.
-        assert_eq!(c.on_ack(SeqNumber(10_000), 7000, 7000), AckAction::Nothing);
+        assert_eq!(
+            c.on_ack(SeqNumber(10_000), 7000, 7000, 1000),
+            AckAction::Nothing
+        );
         assert!(!c.in_recovery());
         assert!(c.cwnd <= 5000);
-        c.on_rto(4000);
+        c.on_rto(4000, 1000);
         assert_eq!((c.cwnd, c.ssthresh), (1000, 2000));
     }
 }

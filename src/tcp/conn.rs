@@ -144,22 +144,23 @@ pub struct FourTuple {
     pub remote: SocketAddrV4,
 }
 
-/// Counters a connection bumps (a shard sums them).
+/// Counters the engine bumps. Owned by the caller (one per shard), passed to
+/// the calls that count, so no control block carries them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConnStats {
-    pub segs_in: u32,
-    pub segs_out: u32,
-    pub retransmits: u32,
-    pub fast_retransmits: u32,
-    pub rto_expirations: u32,
-    pub dup_acks_in: u32,
-    pub challenge_acks: u32,
-    pub challenge_acks_limited: u32,
-    pub rsts_out: u16,
-    pub out_of_window: u32,
-    pub paws_drops: u32,
-    pub ooo_segments: u32,
-    pub bytes_discarded_after_close: u32,
+pub struct TcpStats {
+    pub segs_in: u64,
+    pub segs_out: u64,
+    pub retransmits: u64,
+    pub fast_retransmits: u64,
+    pub rto_expirations: u64,
+    pub dup_acks_in: u64,
+    pub challenge_acks: u64,
+    pub challenge_acks_limited: u64,
+    pub rsts_out: u64,
+    pub out_of_window: u64,
+    pub paws_drops: u64,
+    pub ooo_segments: u64,
+    pub bytes_discarded_after_close: u64,
 }
 
 mod flag {
@@ -177,6 +178,10 @@ mod flag {
     pub const PROBE: u16 = 1 << 11;
     pub const KEEPALIVE_PROBE: u16 = 1 << 12;
     pub const SYN_ACKED: u16 = 1 << 13;
+    /// `rto_at` is the persist timer (zero-window probes), not the retransmit timer.
+    pub const PERSIST: u16 = 1 << 14;
+    /// `peer_fin_at` holds a FIN that arrived beyond a hole.
+    pub const FIN_PENDING: u16 = 1 << 15;
 }
 
 mod ev {
@@ -188,7 +193,7 @@ mod ev {
 }
 
 /// SACK blocks the peer reported beyond snd_una (the sender's scoreboard).
-type Scoreboard = [(SeqNumber, SeqNumber); 4];
+type Scoreboard = [(SeqNumber, SeqNumber); 3];
 
 /// A TCP connection's control block.
 #[derive(Debug, Clone)]
@@ -215,12 +220,14 @@ pub struct Connection {
     rcv_nxt: SeqNumber,
     /// Right edge of the window we last advertised (never moves left).
     rcv_adv: SeqNumber,
-    /// The peer's FIN, when it arrived before a hole was filled.
-    peer_fin_at: Option<SeqNumber>,
+    /// Sequence number of the peer's FIN, when it arrived before a hole was
+    /// filled (valid with `flag::FIN_PENDING`).
+    peer_fin_at: SeqNumber,
     // Options.
     snd_mss: u16,
-    snd_wscale: u8,
-    rcv_wscale: u8,
+    /// Window scale shifts (RFC 7323), 0..=14 each: the peer's in the high
+    /// nibble (applied to windows it sends), ours in the low nibble.
+    wscales: u8,
     ts_recent: u32,
     ts_offset: u32,
     // Reliability.
@@ -233,20 +240,17 @@ pub struct Connection {
     keepalive_probes: u8,
     segs_unacked: u8,
     challenge_count: u16,
-    challenge_second: u32,
+    challenge_second: u16,
     sacked: Scoreboard,
     // Timers, as data (Instant::NEVER = not armed).
     rto_at: Instant,
     delack_at: Instant,
-    persist_at: Instant,
-    keepalive_at: Instant,
     /// TIME_WAIT's 2MSL, or FIN_WAIT_2's timeout.
     close_at: Instant,
     // Buffers, allocated once.
     send_buf: Ring,
     recv_buf: Ring,
     assembler: Assembler,
-    pub stats: ConnStats,
 }
 
 /// What `handle_segment` makes of an incoming segment (for counters).
@@ -287,14 +291,13 @@ impl Connection {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
-            peer_fin_at: None,
+            peer_fin_at: SeqNumber(0),
             snd_mss: 536, // RFC 9293 3.7.1 default until the peer says otherwise
-            snd_wscale: 0,
-            rcv_wscale: 0,
+            wscales: 0,
             ts_recent: 0,
             // RFC 7323 5.4 suggests a random offset per connection; derive one from the ISN.
             ts_offset: iss.0.rotate_left(13),
-            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt: RttEstimator::new(cfg.rto_initial),
             rtt_seq: iss,
             rtt_time: now,
             cc: NewReno::new(536, cfg.initial_cwnd_segments),
@@ -304,16 +307,13 @@ impl Connection {
             segs_unacked: 0,
             challenge_count: 0,
             challenge_second: 0,
-            sacked: [(SeqNumber(0), SeqNumber(0)); 4],
+            sacked: [(SeqNumber(0), SeqNumber(0)); 3],
             rto_at: Instant::NEVER,
             delack_at: Instant::NEVER,
-            persist_at: Instant::NEVER,
-            keepalive_at: Instant::NEVER,
             close_at: Instant::NEVER,
-            send_buf: Ring::new(cfg.send_buffer),
-            recv_buf: Ring::new(cfg.recv_buffer),
+            send_buf: Ring::new(),
+            recv_buf: Ring::new(),
             assembler: Assembler::default(),
-            stats: ConnStats::default(),
         }
     }
 
@@ -364,7 +364,7 @@ impl Connection {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = seg.seq_number;
         c.snd_wl2 = iss;
-        c.rto_at = now + c.rtt.rto();
+        c.set_rto(now + c.rtt.rto());
         c
     }
 
@@ -417,8 +417,8 @@ impl Connection {
         self.recv_buf.len()
     }
     /// Bytes the application can still queue.
-    pub fn send_capacity(&self) -> usize {
-        self.send_buf.free()
+    pub fn send_capacity(&self, cfg: &TcpConfig) -> usize {
+        self.send_buf.free(cfg.send_buffer)
     }
     /// Bytes queued and not yet acknowledged.
     pub fn send_queued(&self) -> usize {
@@ -431,7 +431,7 @@ impl Connection {
         self.flags & flag::SACK_OK != 0
     }
     pub fn window_scales(&self) -> (u8, u8) {
-        (self.snd_wscale, self.rcv_wscale)
+        (self.snd_wscale(), self.rcv_wscale())
     }
     pub fn peer_closed(&self) -> bool {
         self.flags & flag::PEER_FIN != 0
@@ -443,23 +443,24 @@ impl Connection {
     /// The window field we would send now (scaled).
     pub fn last_window_field(&self) -> u16 {
         let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0);
-        (shown >> self.rcv_wscale).min(65535) as u16
+        (shown >> self.rcv_wscale()).min(65535) as u16
     }
     /// Time of the 2MSL or FIN_WAIT_2 deadline, if armed.
     pub fn close_deadline(&self) -> Option<Instant> {
-        (self.close_at != Instant::NEVER).then_some(self.close_at)
+        let armed = matches!(self.state, State::TimeWait | State::FinWait2);
+        (armed && self.close_at != Instant::NEVER).then_some(self.close_at)
     }
 
     // ---- application commands ----
 
     /// Queues data to send; returns how much fit in the send buffer.
-    pub fn send(&mut self, data: &[u8]) -> Result<usize, CommandError> {
+    pub fn send(&mut self, cfg: &TcpConfig, data: &[u8]) -> Result<usize, CommandError> {
         match self.state {
             State::SynSent | State::SynReceived | State::Established | State::CloseWait
                 if self.flags & flag::FIN_QUEUED == 0 => {}
             _ => return Err(CommandError::NotWritable),
         }
-        let n = self.send_buf.push(data);
+        let n = self.send_buf.push(data, cfg.send_buffer);
         if n < data.len() {
             self.flags |= flag::WANT_WRITE;
         }
@@ -467,16 +468,15 @@ impl Connection {
     }
 
     /// Reads buffered in-order data.
-    pub fn recv(&mut self, out: &mut [u8]) -> usize {
-        let before = self.advertisable_window();
+    pub fn recv(&mut self, cfg: &TcpConfig, out: &mut [u8]) -> usize {
+        let before = self.advertisable_window(cfg);
         let n = self.recv_buf.pop(out);
         // Tell the peer when the window reopens meaningfully (RFC 1122 4.2.3.3).
         if n > 0 && self.state.is_synchronized() {
-            let after = self.advertisable_window();
+            let after = self.advertisable_window(cfg);
             let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0);
             if after > shown
-                && after - shown
-                    >= (self.recv_buf.capacity() as u32 / 2).min(2 * u32::from(self.snd_mss))
+                && after - shown >= (cfg.recv_buffer as u32 / 2).min(2 * u32::from(self.snd_mss))
                 || (before == 0 && after > 0)
             {
                 self.flags |= flag::ACK_NOW;
@@ -558,58 +558,68 @@ impl Connection {
 
     /// The earliest armed timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let t = self
-            .rto_at
-            .min(self.delack_at)
-            .min(self.persist_at)
-            .min(self.keepalive_at)
-            .min(self.close_at);
+        let t = self.rto_at.min(self.delack_at).min(self.close_at);
         (t != Instant::NEVER).then_some(t)
     }
 
     // ---- timers ----
+    //
+    // Three deadlines carry five timers. `rto_at` is the retransmit timer, or
+    // the persist timer when `flag::PERSIST` is set (persist runs only with
+    // nothing in flight, when there is nothing to retransmit). `close_at` is
+    // the keepalive timer in ESTABLISHED and CLOSE_WAIT, FIN_WAIT_2's timeout,
+    // and TIME_WAIT's 2MSL: the state says which. `delack_at` is the delayed ACK.
+
+    /// Arms (or with `Instant::NEVER` stops) the retransmit timer.
+    fn set_rto(&mut self, at: Instant) {
+        self.rto_at = at;
+        self.flags &= !flag::PERSIST;
+    }
+
+    fn keepalive_armed(&self) -> bool {
+        matches!(self.state, State::Established | State::CloseWait)
+            && self.close_at != Instant::NEVER
+    }
 
     /// Runs every timer whose deadline is at or before `now`.
-    pub fn handle_timeout(&mut self, now: Instant, cfg: &TcpConfig) {
+    pub fn handle_timeout(&mut self, now: Instant, cfg: &TcpConfig, st: &mut TcpStats) {
         if self.close_at <= now {
             self.close_at = Instant::NEVER;
             match self.state {
                 State::TimeWait => self.enter_closed(CloseReason::Normal),
                 State::FinWait2 => self.enter_closed(CloseReason::FinWait2Timeout),
+                State::Established | State::CloseWait => {
+                    if let Some(k) = cfg.keepalive {
+                        if self.keepalive_probes >= k.count {
+                            self.enter_closed(CloseReason::TimedOutKeepalive);
+                        } else {
+                            self.keepalive_probes += 1;
+                            self.flags |= flag::KEEPALIVE_PROBE;
+                            self.close_at = now + k.interval;
+                        }
+                    }
+                }
                 _ => {}
             }
         }
         if self.rto_at <= now {
-            self.on_rto(now, cfg);
+            if self.flags & flag::PERSIST != 0 {
+                // Zero-window probe (RFC 9293 3.8.6.1); backed off like the RTO.
+                self.rto_at = now + self.rtt.rto_backed_off(self.backoff, cfg);
+                self.backoff = self.backoff.saturating_add(1);
+                self.flags |= flag::PROBE;
+            } else {
+                self.on_rto(now, cfg, st);
+            }
         }
         if self.delack_at <= now {
             self.delack_at = Instant::NEVER;
             self.flags |= flag::ACK_NOW;
         }
-        if self.persist_at <= now {
-            // Zero-window probe (RFC 9293 3.8.6.1); backed off like the RTO.
-            self.persist_at = now + self.rtt.rto_backed_off(self.backoff);
-            self.backoff = self.backoff.saturating_add(1);
-            self.flags |= flag::PROBE;
-        }
-        if self.keepalive_at <= now {
-            match cfg.keepalive {
-                Some(k) if self.state == State::Established || self.state == State::CloseWait => {
-                    if self.keepalive_probes >= k.count {
-                        self.enter_closed(CloseReason::TimedOutKeepalive);
-                    } else {
-                        self.keepalive_probes += 1;
-                        self.flags |= flag::KEEPALIVE_PROBE;
-                        self.keepalive_at = now + k.interval;
-                    }
-                }
-                _ => self.keepalive_at = Instant::NEVER,
-            }
-        }
     }
 
-    fn on_rto(&mut self, now: Instant, cfg: &TcpConfig) {
-        self.rto_at = Instant::NEVER;
+    fn on_rto(&mut self, now: Instant, cfg: &TcpConfig, st: &mut TcpStats) {
+        self.set_rto(Instant::NEVER);
         let in_handshake = matches!(self.state, State::SynSent | State::SynReceived);
         let limit = if in_handshake {
             cfg.syn_retries
@@ -630,17 +640,18 @@ impl Connection {
         }
         self.retries += 1;
         self.backoff = self.backoff.saturating_add(1);
-        self.stats.rto_expirations += 1;
+        st.rto_expirations += 1;
         let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
-        self.cc.on_rto(flight);
+        self.cc.on_rto(flight, u32::from(self.eff_mss()));
         // Go back to the first unacknowledged byte (the SYN in the handshake);
         // Karn: the retransmission is not timed.
         self.snd_nxt = self.snd_una;
         self.flags &= !flag::TIMING;
-        self.rto_at = now + self.rtt.rto_backed_off(self.backoff);
+        self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
     }
 
     fn arm_fin_wait_2(&mut self, now: Instant, cfg: &TcpConfig) {
+        self.close_at = Instant::NEVER; // the keepalive, if it ran
         if let Some(t) = cfg.fin_wait_2_timeout {
             if self.flags & flag::APP_CLOSED != 0 {
                 self.close_at = now + t;
@@ -650,7 +661,7 @@ impl Connection {
 
     fn arm_keepalive(&mut self, now: Instant, cfg: &TcpConfig) {
         if let Some(k) = cfg.keepalive {
-            self.keepalive_at = now + k.idle;
+            self.close_at = now + k.idle;
             self.keepalive_probes = 0;
         }
     }
@@ -661,10 +672,8 @@ impl Connection {
             self.close_reason = Some(reason);
             self.events |= ev::CLOSED;
         }
-        self.rto_at = Instant::NEVER;
+        self.set_rto(Instant::NEVER);
         self.delack_at = Instant::NEVER;
-        self.persist_at = Instant::NEVER;
-        self.keepalive_at = Instant::NEVER;
         self.close_at = Instant::NEVER;
         self.flags &=
             !(flag::ACK_NOW | flag::PROBE | flag::KEEPALIVE_PROBE | flag::RETRANSMIT_FIRST);
@@ -672,35 +681,34 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant, cfg: &TcpConfig) {
         self.state = State::TimeWait;
-        self.rto_at = Instant::NEVER;
-        self.persist_at = Instant::NEVER;
-        self.keepalive_at = Instant::NEVER;
+        self.set_rto(Instant::NEVER);
         self.close_at = now + cfg.time_wait();
     }
 
     // ---- input ----
 
     /// Window we could advertise now: free receive buffer space.
-    fn advertisable_window(&self) -> u32 {
-        self.recv_buf.free() as u32
+    fn advertisable_window(&self, cfg: &TcpConfig) -> u32 {
+        self.recv_buf.free(cfg.recv_buffer) as u32
     }
 
     /// The window to put in the next segment (RFC 1122 4.2.3.3 receiver SWS
     /// avoidance: move the right edge only by a useful amount, never left).
-    fn window_to_advertise(&mut self) -> u32 {
+    fn window_to_advertise(&mut self, cfg: &TcpConfig) -> u32 {
         let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0) as i32;
         let shown = shown.max(0) as u32;
-        let free = self.advertisable_window();
-        let threshold = (self.recv_buf.capacity() as u32 / 2).min(u32::from(self.snd_mss));
-        let wnd = if free >= shown + threshold || free == self.recv_buf.capacity() as u32 {
+        let free = self.advertisable_window(cfg);
+        let cap = cfg.recv_buffer as u32;
+        let threshold = (cap / 2).min(u32::from(self.snd_mss));
+        let wnd = if free >= shown + threshold || free == cap {
             free
         } else {
             shown.min(free.max(shown))
         };
-        let max = 65535u32 << self.rcv_wscale;
+        let max = 65535u32 << self.rcv_wscale();
         let wnd = wnd.min(max);
         // Round down to what the scaled field can say, then remember the edge.
-        let wnd = (wnd >> self.rcv_wscale) << self.rcv_wscale;
+        let wnd = (wnd >> self.rcv_wscale()) << self.rcv_wscale();
         let edge = self.rcv_nxt + wnd;
         if edge > self.rcv_adv {
             self.rcv_adv = edge;
@@ -718,14 +726,15 @@ impl Connection {
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
+        st: &mut TcpStats,
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
-        self.stats.segs_in += 1;
+        st.segs_in += 1;
         match self.state {
             State::Closed => SegmentVerdict::Dropped,
             State::Listen => self.segment_in_listen(now, cfg, seg),
             State::SynSent => self.segment_in_syn_sent(now, cfg, seg),
-            _ => self.segment_synchronized(now, cfg, seg),
+            _ => self.segment_synchronized(now, cfg, st, seg),
         }
     }
 
@@ -755,13 +764,13 @@ impl Connection {
         self.flags |= flag::SYN_ACKED;
         self.events |= ev::CONNECTED;
         if self.retries == 0 {
-            self.rtt.sample(now.saturating_since(self.rtt_time));
+            self.rtt.sample(now.saturating_since(self.rtt_time), cfg);
         }
         self.retries = 0;
         self.backoff = 0;
-        self.rto_at = Instant::NEVER;
+        self.set_rto(Instant::NEVER);
         self.snd_una = una;
-        self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
+        self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale();
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = seg.seq_number;
         self.snd_wl2 = una;
@@ -774,13 +783,9 @@ impl Connection {
         self.snd_mss = peer_mss.min(cfg.mss);
         match (cfg.window_scale, seg.window_scale) {
             (true, Some(s)) => {
-                self.snd_wscale = s.min(14);
-                self.rcv_wscale = cfg.rcv_wscale();
+                self.wscales = (s.min(14) << 4) | cfg.rcv_wscale().min(14);
             }
-            _ => {
-                self.snd_wscale = 0;
-                self.rcv_wscale = 0;
-            }
+            _ => self.wscales = 0,
         }
         if cfg.timestamps {
             if let Some(ts) = seg.timestamp {
@@ -823,7 +828,7 @@ impl Connection {
         }
         self.take_syn(cfg, seg);
         self.state = State::SynReceived;
-        self.rto_at = now + self.rtt.rto();
+        self.set_rto(now + self.rtt.rto());
         SegmentVerdict::Accepted
     }
 
@@ -873,7 +878,7 @@ impl Connection {
             // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, send SYN,ACK.
             self.state = State::SynReceived;
             self.snd_nxt = self.iss; // resend our SYN, now with an ACK
-            self.rto_at = now + self.rtt.rto();
+            self.set_rto(now + self.rtt.rto());
         }
         SegmentVerdict::Accepted
     }
@@ -893,18 +898,25 @@ impl Connection {
 
     /// RFC 5961 challenge ACK, rate limited (section 7) to
     /// `challenge_acks_per_sec` per connection.
-    fn challenge_ack(&mut self, now: Instant, cfg: &TcpConfig) -> SegmentVerdict {
-        let second = (now.as_millis() / 1000) as u32;
+    fn challenge_ack(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+    ) -> SegmentVerdict {
+        // Seconds modulo 2^16: a count from exactly 18.2 hours ago could be
+        // taken for this second's, which only delays the next challenge ACK.
+        let second = (now.as_millis() / 1000) as u16;
         if second != self.challenge_second {
             self.challenge_second = second;
             self.challenge_count = 0;
         }
         if self.challenge_count >= cfg.challenge_acks_per_sec {
-            self.stats.challenge_acks_limited += 1;
+            st.challenge_acks_limited += 1;
             return SegmentVerdict::Dropped;
         }
         self.challenge_count += 1;
-        self.stats.challenge_acks += 1;
+        st.challenge_acks += 1;
         self.flags |= flag::ACK_NOW;
         SegmentVerdict::ChallengeAck
     }
@@ -914,13 +926,14 @@ impl Connection {
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
+        st: &mut TcpStats,
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
         let rcv_wnd = self
             .rcv_adv
             .0
             .wrapping_sub(self.rcv_nxt.0)
-            .max(self.advertisable_window());
+            .max(self.advertisable_window(cfg));
         let is_rst = seg.control == TcpControl::Rst;
 
         // A retransmitted SYN while our SYN-ACK is unanswered: send the SYN-ACK again.
@@ -955,7 +968,7 @@ impl Connection {
         if self.flags & flag::TS_OK != 0 && !is_rst {
             if let Some(ts) = seg.timestamp {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
-                    self.stats.paws_drops += 1;
+                    st.paws_drops += 1;
                     self.flags |= flag::ACK_NOW;
                     return SegmentVerdict::Dropped;
                 }
@@ -970,7 +983,7 @@ impl Connection {
             acceptable = true;
         }
         if !acceptable {
-            self.stats.out_of_window += 1;
+            st.out_of_window += 1;
             if !is_rst {
                 if self.state == State::TimeWait {
                     // A retransmitted FIN in TIME_WAIT: re-ACK and restart 2MSL.
@@ -990,7 +1003,7 @@ impl Connection {
                 return SegmentVerdict::Dropped;
             }
             if seg.seq_number != self.rcv_nxt {
-                return self.challenge_ack(now, cfg);
+                return self.challenge_ack(now, cfg, st);
             }
             let reason = match self.state {
                 State::SynReceived if self.flags & flag::PASSIVE == 0 => CloseReason::Refused,
@@ -1003,7 +1016,7 @@ impl Connection {
 
         // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
         if seg.control == TcpControl::Syn {
-            return self.challenge_ack(now, cfg);
+            return self.challenge_ack(now, cfg, st);
         }
 
         // Fifth: the ACK field.
@@ -1045,18 +1058,18 @@ impl Connection {
             return SegmentVerdict::Dropped;
         }
 
-        self.process_ack(now, cfg, seg, ack);
+        self.process_ack(now, cfg, st, seg, ack);
         if self.state == State::Closed {
             return SegmentVerdict::Accepted;
         }
 
         // Keepalive: any segment from the peer shows it is alive.
-        if self.keepalive_at != Instant::NEVER {
+        if self.keepalive_armed() {
             self.arm_keepalive(now, cfg);
         }
 
         // Seventh: segment text; eighth: FIN.
-        self.process_text_and_fin(now, cfg, seg);
+        self.process_text_and_fin(now, cfg, st, seg);
         SegmentVerdict::Accepted
     }
 
@@ -1068,7 +1081,14 @@ impl Connection {
         self.flags & flag::FIN_QUEUED != 0 && self.snd_una > self.fin_seq()
     }
 
-    fn process_ack(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>, ack: SeqNumber) {
+    fn process_ack(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        seg: &TcpRepr<'_>,
+        ack: SeqNumber,
+    ) {
         let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
         if ack > self.snd_una {
             let acked = ack - self.snd_una;
@@ -1081,7 +1101,7 @@ impl Connection {
             }
             // RTT sample (Karn: the timed segment was not retransmitted).
             if self.flags & flag::TIMING != 0 && ack > self.rtt_seq {
-                self.rtt.sample(now.saturating_since(self.rtt_time));
+                self.rtt.sample(now.saturating_since(self.rtt_time), cfg);
                 self.flags &= !flag::TIMING;
             }
             self.snd_una = ack;
@@ -1090,15 +1110,19 @@ impl Connection {
             }
             self.retries = 0;
             self.backoff = 0;
-            if self.cc.on_ack(ack, acked, flight) == AckAction::RetransmitFirst {
+            if self
+                .cc
+                .on_ack(ack, acked, flight, u32::from(self.eff_mss()))
+                == AckAction::RetransmitFirst
+            {
                 self.flags |= flag::RETRANSMIT_FIRST;
             }
-            self.rto_at = if self.snd_una == self.snd_max {
+            self.set_rto(if self.snd_una == self.snd_max {
                 Instant::NEVER
             } else {
                 now + self.rtt.rto()
-            };
-            if self.flags & flag::WANT_WRITE != 0 && self.send_buf.free() > 0 {
+            });
+            if self.flags & flag::WANT_WRITE != 0 && self.send_buf.free(cfg.send_buffer) > 0 {
                 self.flags &= !flag::WANT_WRITE;
                 self.events |= ev::WRITABLE;
             }
@@ -1111,14 +1135,19 @@ impl Connection {
         } else if ack == self.snd_una
             && seg.payload.is_empty()
             && seg.control == TcpControl::None
-            && (u32::from(seg.window_len) << self.snd_wscale) == self.snd_wnd
+            && (u32::from(seg.window_len) << self.snd_wscale()) == self.snd_wnd
             && self.snd_max > self.snd_una
         {
-            self.stats.dup_acks_in += 1;
-            if self.cc.on_dup_ack(self.snd_una, self.snd_max, flight) == AckAction::RetransmitFirst
+            st.dup_acks_in += 1;
+            if self.cc.on_dup_ack(
+                self.snd_una,
+                self.snd_max,
+                flight,
+                u32::from(self.eff_mss()),
+            ) == AckAction::RetransmitFirst
             {
                 self.flags |= flag::RETRANSMIT_FIRST;
-                self.stats.fast_retransmits += 1;
+                st.fast_retransmits += 1;
             }
         }
         if self.flags & flag::SACK_OK != 0 {
@@ -1127,12 +1156,12 @@ impl Connection {
         // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED).
         if self.snd_wl1 < seg.seq_number || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack)
         {
-            self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
+            self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale();
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = seg.seq_number;
             self.snd_wl2 = ack;
-            if self.snd_wnd > 0 {
-                self.persist_at = Instant::NEVER;
+            if self.snd_wnd > 0 && self.flags & flag::PERSIST != 0 {
+                self.set_rto(Instant::NEVER);
             }
         }
         // State changes when our FIN is acknowledged.
@@ -1140,7 +1169,7 @@ impl Connection {
             match self.state {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
-                    self.rto_at = Instant::NEVER;
+                    self.set_rto(Instant::NEVER);
                     self.arm_fin_wait_2(now, cfg);
                 }
                 State::Closing => self.enter_time_wait(now, cfg),
@@ -1190,7 +1219,13 @@ impl Connection {
             .map(|b| b.1)
     }
 
-    fn process_text_and_fin(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+    fn process_text_and_fin(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        seg: &TcpRepr<'_>,
+    ) {
         let mut seq = seg.seq_number;
         let mut payload = seg.payload;
         let mut fin = seg.control == TcpControl::Fin;
@@ -1231,7 +1266,7 @@ impl Connection {
                 if off == 0 {
                     self.rcv_nxt += payload.len() as u32;
                     self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
-                    self.stats.bytes_discarded_after_close += payload.len() as u32;
+                    st.bytes_discarded_after_close += payload.len() as u64;
                 }
                 self.flags |= flag::ACK_NOW;
                 payload = &[];
@@ -1240,7 +1275,7 @@ impl Connection {
         if !payload.is_empty() {
             let off = (seq - self.rcv_nxt) as usize;
             // Trim to the buffer (the window edge; RFC 9293: excess is dropped).
-            let room = self.recv_buf.free();
+            let room = self.recv_buf.free(cfg.recv_buffer);
             let take = payload.len().min(room.saturating_sub(off));
             if take < payload.len() {
                 fin = false; // the FIN lies beyond what we keep
@@ -1249,7 +1284,7 @@ impl Connection {
             if off == 0 && !data.is_empty() {
                 let had_holes = !self.assembler.is_empty();
                 let at = self.recv_buf.len();
-                self.recv_buf.write_at(at, data);
+                self.recv_buf.write_at(at, data, cfg.recv_buffer);
                 self.recv_buf.extend(data.len());
                 let extra = self.assembler.advance(data.len() as u32);
                 self.recv_buf.extend(extra as usize);
@@ -1269,28 +1304,33 @@ impl Connection {
                 }
             } else if !data.is_empty() {
                 // Out of order: keep it in place, ACK at once with SACK (RFC 5681 4.2).
-                self.stats.ooo_segments += 1;
+                st.ooo_segments += 1;
                 let at = self.recv_buf.len() + off;
                 if self.assembler.add(off as u32, (off + data.len()) as u32) {
-                    self.recv_buf.write_at(at, data);
+                    self.recv_buf.write_at(at, data, cfg.recv_buffer);
                 }
                 self.flags |= flag::ACK_NOW;
             }
             if fin {
-                self.peer_fin_at = Some(seq + payload.len() as u32);
+                self.peer_fin_at = seq + payload.len() as u32;
+                self.flags |= flag::FIN_PENDING;
             }
         } else if fin {
-            self.peer_fin_at = Some(seq);
+            self.peer_fin_at = seq;
+            self.flags |= flag::FIN_PENDING;
         }
         // Eighth: FIN, once everything before it has arrived.
-        if let Some(at) = self.peer_fin_at {
+        if self.flags & flag::FIN_PENDING != 0 {
+            let at = self.peer_fin_at;
             if at == self.rcv_nxt && self.flags & flag::PEER_FIN == 0 {
-                self.peer_fin_at = None;
+                self.flags &= !flag::FIN_PENDING;
                 self.rcv_nxt += 1;
                 self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
                 self.flags |= flag::PEER_FIN | flag::ACK_NOW;
                 self.events |= ev::PEER_CLOSED;
-                self.keepalive_at = Instant::NEVER;
+                if self.keepalive_armed() {
+                    self.close_at = Instant::NEVER; // no keepalive after the peer's FIN
+                }
                 match self.state {
                     State::SynReceived | State::Established => self.state = State::CloseWait,
                     State::FinWait1 => {
@@ -1304,7 +1344,7 @@ impl Connection {
                     _ => {}
                 }
             } else if at < self.rcv_nxt {
-                self.peer_fin_at = None;
+                self.flags &= !flag::FIN_PENDING;
             }
         }
     }
@@ -1317,13 +1357,26 @@ impl Connection {
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
+        st: &mut TcpStats,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let n = self.next_segment(now, cfg, st, out);
+        st.segs_out += u64::from(n.is_some());
+        n
+    }
+
+    fn next_segment(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
         out: &mut [u8],
     ) -> Option<usize> {
         let ack = Some(self.rcv_nxt);
         // A pending RST (abort) goes out even though the state is CLOSED.
         if self.flags & flag::RST_PENDING != 0 {
             self.flags &= !flag::RST_PENDING;
-            self.stats.rsts_out += 1;
+            st.rsts_out += 1;
             let repr = TcpRepr {
                 control: TcpControl::Rst,
                 seq_number: self.snd_max,
@@ -1335,7 +1388,7 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen => return None,
             State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
-                return Some(self.emit_syn(now, cfg, out));
+                return Some(self.emit_syn(now, cfg, st, out));
             }
             _ => {}
         }
@@ -1355,12 +1408,12 @@ impl Connection {
             if self.flags & flag::RETRANSMIT_FIRST != 0 {
                 self.flags &= !flag::RETRANSMIT_FIRST;
                 if self.snd_una < self.snd_max {
-                    if let Some(n) = self.emit_data(now, cfg, self.snd_una, true, out) {
+                    if let Some(n) = self.emit_data(now, cfg, st, self.snd_una, true, out) {
                         return Some(n);
                     }
                 }
             }
-            if let Some(n) = self.emit_data(now, cfg, self.snd_nxt, false, out) {
+            if let Some(n) = self.emit_data(now, cfg, st, self.snd_nxt, false, out) {
                 return Some(n);
             }
             // A probe with nothing to send: a bare ACK will do.
@@ -1378,7 +1431,7 @@ impl Connection {
                 ack_number: ack,
                 ..self.header()
             };
-            return Some(self.emit_with_payload(now, &repr, 0, 0, out));
+            return Some(self.emit_with_payload(now, cfg, &repr, 0, 0, out));
         }
         if self.flags & flag::ACK_NOW != 0 && self.state != State::SynSent {
             // A pure ACK carries the highest sequence number sent: snd_nxt may have
@@ -1388,7 +1441,7 @@ impl Connection {
                 ack_number: ack,
                 ..self.header()
             };
-            return Some(self.emit_with_payload(now, &repr, 0, 0, out));
+            return Some(self.emit_with_payload(now, cfg, &repr, 0, 0, out));
         }
         None
     }
@@ -1401,18 +1454,24 @@ impl Connection {
         }
     }
 
-    fn emit_syn(&mut self, now: Instant, cfg: &TcpConfig, out: &mut [u8]) -> usize {
+    fn emit_syn(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        out: &mut [u8],
+    ) -> usize {
         let passive = self.state == State::SynReceived;
         let repr = TcpRepr {
             control: TcpControl::Syn,
             seq_number: self.iss,
             ack_number: passive.then_some(self.rcv_nxt),
             // RFC 7323 2.2: the window in a SYN is not scaled.
-            window_len: self.recv_buf.capacity().min(65535) as u16,
+            window_len: cfg.recv_buffer.min(65535) as u16,
             max_seg_size: Some(cfg.mss),
             window_scale: if passive {
-                (self.rcv_wscale > 0 || (cfg.window_scale && self.snd_wscale_offered()))
-                    .then_some(self.rcv_wscale)
+                (self.rcv_wscale() > 0 || (cfg.window_scale && self.snd_wscale_offered()))
+                    .then_some(self.rcv_wscale())
             } else {
                 cfg.window_scale.then(|| cfg.rcv_wscale())
             },
@@ -1439,13 +1498,12 @@ impl Connection {
         if self.snd_max < self.snd_nxt {
             self.snd_max = self.snd_nxt;
         } else {
-            self.stats.retransmits += 1;
+            st.retransmits += 1;
         }
         if self.rto_at == Instant::NEVER {
-            self.rto_at = now + self.rtt.rto_backed_off(self.backoff);
+            self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
         }
         self.rcv_adv = self.rcv_nxt + u32::from(repr.window_len);
-        self.stats.segs_out += 1;
         let n = repr.buffer_len();
         repr.emit(
             &mut TcpPacket::new_unchecked(&mut out[..n]),
@@ -1456,8 +1514,18 @@ impl Connection {
     }
 
     /// In SYN-RECEIVED: did the peer's SYN carry window scale? (Then we answer with ours.)
+    /// Shift applied to the windows the peer sends.
+    fn snd_wscale(&self) -> u8 {
+        self.wscales >> 4
+    }
+
+    /// Shift applied to the windows we send.
+    fn rcv_wscale(&self) -> u8 {
+        self.wscales & 0x0f
+    }
+
     fn snd_wscale_offered(&self) -> bool {
-        self.snd_wscale > 0 || self.rcv_wscale > 0
+        self.snd_wscale() > 0 || self.rcv_wscale() > 0
     }
 
     /// Sends data (and/or FIN) from `from`. `rexmit_one`: one segment at
@@ -1466,6 +1534,7 @@ impl Connection {
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
+        st: &mut TcpStats,
         mut from: SeqNumber,
         rexmit_one: bool,
         out: &mut [u8],
@@ -1520,13 +1589,13 @@ impl Connection {
             let ok =
                 len == mss || (all_left && nagle_ok) || (len >= self.max_snd_wnd / 2 && nagle_ok);
             if !ok {
-                self.arm_persist(now, in_flight);
+                self.arm_persist(now, cfg, in_flight);
                 return None;
             }
         }
         if len == 0 && !fin_here {
             if unsent > 0 {
-                self.arm_persist(now, in_flight);
+                self.arm_persist(now, cfg, in_flight);
             }
             return None;
         }
@@ -1542,10 +1611,10 @@ impl Connection {
             ack_number: Some(self.rcv_nxt),
             ..self.header()
         };
-        let n = self.emit_with_payload(now, &repr, off, len as usize, out);
+        let n = self.emit_with_payload(now, cfg, &repr, off, len as usize, out);
         let end = from + len + u32::from(fin_here);
         if is_retransmit {
-            self.stats.retransmits += 1;
+            st.retransmits += 1;
             self.flags &= !flag::TIMING; // Karn: never time a retransmission
         } else if self.flags & flag::TIMING == 0 {
             self.flags |= flag::TIMING;
@@ -1558,18 +1627,18 @@ impl Connection {
         if self.snd_max < end {
             self.snd_max = end;
         }
-        if self.rto_at == Instant::NEVER {
-            self.rto_at = now + self.rtt.rto_backed_off(self.backoff);
+        if self.rto_at == Instant::NEVER || self.flags & flag::PERSIST != 0 {
+            self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
         }
-        self.persist_at = Instant::NEVER;
         Some(n)
     }
 
     /// Data waits on the window with nothing in flight: no ACK will come to move
     /// it, so the persist timer will (RFC 9293 3.8.6.1, RFC 1122 4.2.3.4).
-    fn arm_persist(&mut self, now: Instant, in_flight: u32) {
-        if in_flight == 0 && self.persist_at == Instant::NEVER {
-            self.persist_at = now + self.rtt.rto_backed_off(self.backoff);
+    fn arm_persist(&mut self, now: Instant, cfg: &TcpConfig, in_flight: u32) {
+        if in_flight == 0 && self.rto_at == Instant::NEVER {
+            self.rto_at = now + self.rtt.rto_backed_off(self.backoff, cfg);
+            self.flags |= flag::PERSIST;
         }
     }
 
@@ -1577,13 +1646,14 @@ impl Connection {
     fn emit_with_payload(
         &mut self,
         now: Instant,
+        cfg: &TcpConfig,
         repr: &TcpRepr<'_>,
         off: usize,
         len: usize,
         out: &mut [u8],
     ) -> usize {
         let mut r = *repr;
-        r.window_len = (self.window_to_advertise() >> self.rcv_wscale).min(65535) as u16;
+        r.window_len = (self.window_to_advertise(cfg) >> self.rcv_wscale()).min(65535) as u16;
         if self.flags & flag::TS_OK != 0 {
             r.timestamp = Some(TcpTimestamp {
                 tsval: self.tsval(now),
@@ -1625,7 +1695,6 @@ impl Connection {
         self.send_buf.read_at(off, &mut out[h..total]);
         TcpPacket::new_unchecked(&mut out[..total])
             .fill_checksum(*self.tuple.local.ip(), *self.tuple.remote.ip());
-        self.stats.segs_out += 1;
         total
     }
 }

@@ -12,7 +12,7 @@ pub mod timewait;
 
 pub use config::{Keepalive, TcpConfig};
 pub use conn::{
-    CloseReason, CommandError, ConnStats, Connection, Event, FourTuple, SegmentVerdict, State,
+    CloseReason, CommandError, Connection, Event, FourTuple, SegmentVerdict, State, TcpStats,
     emit_cookie_syn_ack, max_segment_len, rst_reply,
 };
 pub use isn::TupleHasher;

@@ -4,11 +4,28 @@
 
 #![allow(dead_code)]
 
-use sluice::tcp::{Connection, Event, FourTuple, SegmentVerdict, TcpConfig};
+use sluice::tcp::{Connection, Event, FourTuple, SegmentVerdict, TcpConfig, TcpStats};
 use sluice::time::Instant;
 use sluice::wire::{ChecksumMode, SeqNumber, TcpPacket, TcpRepr};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::time::Duration;
+
+thread_local! {
+    /// The engine's counters, one set per connection (by local address), for
+    /// the test running on this thread. A shard keeps one set for all.
+    static STATS: RefCell<HashMap<SocketAddrV4, TcpStats>> = RefCell::new(HashMap::new());
+}
+
+fn with_stats<R>(local: SocketAddrV4, f: impl FnOnce(&mut TcpStats) -> R) -> R {
+    STATS.with(|m| f(m.borrow_mut().entry(local).or_default()))
+}
+
+/// The counters `c`'s calls have bumped in this test.
+pub fn stats(c: &Connection) -> TcpStats {
+    with_stats(c.tuple().local, |s| *s)
+}
 
 pub const A: &str = "10.0.0.1:40000";
 pub const B: &str = "10.0.0.2:80";
@@ -51,7 +68,8 @@ impl Seg {
 pub fn drain(c: &mut Connection, now: Instant, cfg: &TcpConfig) -> Vec<Seg> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 2048];
-    while let Some(n) = c.poll_transmit(now, cfg, &mut buf) {
+    let local = c.tuple().local;
+    while let Some(n) = with_stats(local, |st| c.poll_transmit(now, cfg, st, &mut buf)) {
         out.push(Seg {
             bytes: buf[..n].to_vec(),
             src: c.tuple().local,
@@ -63,7 +81,14 @@ pub fn drain(c: &mut Connection, now: Instant, cfg: &TcpConfig) -> Vec<Seg> {
 }
 
 pub fn deliver(c: &mut Connection, now: Instant, cfg: &TcpConfig, s: &Seg) -> SegmentVerdict {
-    c.handle_segment(now, cfg, &s.repr())
+    with_stats(c.tuple().local, |st| {
+        c.handle_segment(now, cfg, st, &s.repr())
+    })
+}
+
+/// Runs `c`'s expired timers.
+pub fn timeout(c: &mut Connection, now: Instant, cfg: &TcpConfig) {
+    with_stats(c.tuple().local, |st| c.handle_timeout(now, cfg, st))
 }
 
 pub fn events(c: &mut Connection) -> Vec<Event> {
@@ -151,8 +176,8 @@ impl Pair {
             Some(t) if t <= limit => t.max(self.now),
             _ => limit,
         };
-        self.a.handle_timeout(self.now, &self.cfg);
-        self.b.handle_timeout(self.now, &self.cfg);
+        timeout(&mut self.a, self.now, &self.cfg);
+        timeout(&mut self.b, self.now, &self.cfg);
         self.exchange();
     }
 
