@@ -1,6 +1,10 @@
-//! Per-core packet handling. For now: the L2/L3 responder (ARP and ICMP echo)
-//! that every shard runs in front of TCP.
+//! Per-core packet handling: the shard's endpoint (`stack`), its view of a
+//! NIC queue (`nic`), and the ARP/ICMP responder in front of TCP.
 
+pub mod nic;
 pub mod responder;
+pub mod stack;
 
+pub use nic::{MemNic, Nic, Tx};
 pub use responder::{Drop, Iface, Responder, ResponderStats};
+pub use stack::{Stack, StackConfig, flow_owner};

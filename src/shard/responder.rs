@@ -8,11 +8,29 @@ use crate::wire::{
 };
 use std::net::Ipv4Addr;
 
-/// Our interface: one MAC, one IPv4 address.
+/// Our interface: one MAC, and `ip_count` consecutive IPv4 addresses from
+/// `ip` (a load generator uses many source addresses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Iface {
     pub mac: EthernetAddress,
     pub ip: Ipv4Addr,
+    pub ip_count: u32,
+}
+
+impl Iface {
+    pub fn new(mac: EthernetAddress, ip: Ipv4Addr) -> Iface {
+        Iface {
+            mac,
+            ip,
+            ip_count: 1,
+        }
+    }
+
+    /// Whether `ip` is one of ours.
+    #[inline]
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip).wrapping_sub(u32::from(self.ip)) < self.ip_count
+    }
 }
 
 /// Why a received frame was dropped.
@@ -72,7 +90,7 @@ impl Drop {
 }
 
 /// Counters, read by the reporter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResponderStats {
     pub rx_frames: u64,
     pub arp_requests_answered: u64,
@@ -147,7 +165,7 @@ impl Responder {
     fn arp(&mut self, eth: &EthernetFrame<&[u8]>, out: &mut [u8]) -> Result<Option<usize>, Drop> {
         let pkt = ArpPacket::new_checked(eth.payload()).map_err(Drop::from_wire)?;
         let arp = ArpRepr::parse(&pkt).map_err(Drop::from_wire)?;
-        if arp.target_protocol_addr != self.iface.ip {
+        if !self.iface.owns(arp.target_protocol_addr) {
             return Err(Drop::NotForUs);
         }
         match arp.operation {
@@ -155,7 +173,7 @@ impl Responder {
                 let reply = ArpRepr {
                     operation: ArpOperation::Reply,
                     source_hardware_addr: self.iface.mac,
-                    source_protocol_addr: self.iface.ip,
+                    source_protocol_addr: arp.target_protocol_addr,
                     target_hardware_addr: arp.source_hardware_addr,
                     target_protocol_addr: arp.source_protocol_addr,
                 };
@@ -183,7 +201,7 @@ impl Responder {
     fn ipv4(&mut self, eth: &EthernetFrame<&[u8]>, out: &mut [u8]) -> Result<Option<usize>, Drop> {
         let pkt = Ipv4Packet::new_checked(eth.payload()).map_err(Drop::from_wire)?;
         let ip = Ipv4Repr::parse(&pkt, ChecksumMode::Verify).map_err(Drop::from_wire)?;
-        if ip.dst_addr != self.iface.ip {
+        if !self.iface.owns(ip.dst_addr) {
             return Err(Drop::NotForUs);
         }
         match ip.protocol {
@@ -208,7 +226,7 @@ impl Responder {
             data,
         };
         let ip_out = Ipv4Repr {
-            src_addr: self.iface.ip,
+            src_addr: ip.dst_addr,
             dst_addr: ip.src_addr,
             protocol: IpProtocol::Icmp,
             payload_len: reply.buffer_len(),
@@ -241,6 +259,7 @@ mod tests {
     const US: Iface = Iface {
         mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x02]),
         ip: Ipv4Addr::new(10, 0, 0, 2),
+        ip_count: 1,
     };
     const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
     const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

@@ -63,7 +63,7 @@ pub fn run(eal_args: &EalArgs, args: &RespondArgs) -> anyhow::Result<RespondResu
     let mut queue = port.start(1)?.pop().context("port has no queue")?;
     let mac = port.mac()?;
     let name = port.name();
-    let mut responder = Responder::new(Iface { mac, ip: args.ip });
+    let mut responder = Responder::new(Iface::new(mac, args.ip));
     // A line scripts can wait for.
     eprintln!(
         "sluice respond: ready on {name} ({}) mac={mac} ip={} memory: {}",

@@ -1,0 +1,395 @@
+//! The applications a shard runs on its connections: the server's (echo,
+//! discard, HTTP with a fixed response, close, drain-reply) and the load
+//! generator's HTTP client. They react to engine events; the shard owns the
+//! connections and calls them.
+
+pub mod http;
+
+use crate::stats::{Latency, ShardStats, record};
+use crate::tcp::{Connection, Event, TcpConfig};
+use crate::time::Instant;
+use http::Framer;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a listening port does with its connections.
+#[derive(Debug, Clone)]
+pub enum ServerApp {
+    /// Sends back what it receives.
+    Echo,
+    /// Reads and drops everything.
+    Discard,
+    /// HTTP/1.1: a fixed response to every request; closes after
+    /// `close_after` requests (0: never) or when the request says `Connection: close`.
+    Http {
+        response: Arc<[u8]>,
+        response_close: Arc<[u8]>,
+        close_after: u32,
+    },
+    /// Closes right after the handshake (the server's own close and TIME_WAIT).
+    Close,
+    /// Reads until the peer's FIN, then sends `reply` and closes (half-close).
+    DrainReply { reply: Arc<[u8]> },
+}
+
+impl ServerApp {
+    pub fn http(body: usize, close_after: u32) -> ServerApp {
+        ServerApp::Http {
+            response: http::response(body, false).into(),
+            response_close: http::response(body, true).into(),
+            close_after,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerApp::Echo => "echo",
+            ServerApp::Discard => "discard",
+            ServerApp::Http { .. } => "http",
+            ServerApp::Close => "close",
+            ServerApp::DrainReply { .. } => "drain-reply",
+        }
+    }
+}
+
+/// What the application needs besides the connection.
+pub struct AppCx<'a> {
+    pub now: Instant,
+    pub cfg: &'a TcpConfig,
+    pub stats: &'a mut ShardStats,
+    pub latency: &'a mut Latency,
+    pub scratch: &'a mut [u8],
+}
+
+/// A server connection's application state.
+#[derive(Debug, Clone)]
+pub struct ServerConn {
+    app: ServerApp,
+    framer: Framer,
+    /// Responses owed (requests framed, responses not yet fully queued).
+    owed: u32,
+    /// Bytes of the current response already queued.
+    sent: u32,
+    served: u32,
+    /// The last owed response is the final one (`Connection: close`).
+    close_after_owed: bool,
+    done: bool,
+}
+
+impl ServerConn {
+    pub fn new(app: ServerApp) -> ServerConn {
+        ServerConn {
+            app,
+            framer: Framer::new(),
+            owed: 0,
+            sent: 0,
+            served: 0,
+            close_after_owed: false,
+            done: false,
+        }
+    }
+
+    pub fn on_event(&mut self, cx: &mut AppCx<'_>, c: &mut Connection, ev: Event) {
+        match ev {
+            Event::Connected => {
+                if matches!(self.app, ServerApp::Close) {
+                    self.done = true;
+                    c.close(cx.now, cx.cfg);
+                }
+            }
+            Event::Readable | Event::Writable => self.pump(cx, c),
+            Event::PeerClosed => {
+                self.pump(cx, c);
+                if let ServerApp::DrainReply { reply } = &self.app {
+                    if !self.done {
+                        let _ = c.send(cx.cfg, reply);
+                    }
+                }
+                if !self.done && self.owed == 0 {
+                    self.done = true;
+                    c.close(cx.now, cx.cfg);
+                }
+            }
+            Event::Closed(_) => self.done = true,
+        }
+    }
+
+    fn pump(&mut self, cx: &mut AppCx<'_>, c: &mut Connection) {
+        if self.done {
+            // Closing: read and drop whatever still arrives.
+            while c.recv(cx.cfg, cx.scratch) > 0 {}
+            return;
+        }
+        loop {
+            if !self.flush_owed(cx, c) {
+                return; // the send buffer is full: read more once it drains
+            }
+            if self.done {
+                return;
+            }
+            let room = match self.app {
+                ServerApp::Echo => c.send_capacity(cx.cfg).min(cx.scratch.len()),
+                _ => cx.scratch.len(),
+            };
+            if room == 0 {
+                return;
+            }
+            let n = c.recv(cx.cfg, &mut cx.scratch[..room]);
+            if n == 0 {
+                return;
+            }
+            match &self.app {
+                ServerApp::Echo => {
+                    let _ = c.send(cx.cfg, &cx.scratch[..n]);
+                }
+                ServerApp::Http { close_after, .. } => {
+                    let close_after = *close_after;
+                    let (mut owed, mut close) = (0u32, false);
+                    let ok = self
+                        .framer
+                        .feed(&cx.scratch[..n], |m| {
+                            if !close {
+                                owed += 1;
+                                close = m.close;
+                            }
+                        })
+                        .is_ok();
+                    if !ok {
+                        cx.stats.app_errors += 1;
+                        self.done = true;
+                        c.abort();
+                        return;
+                    }
+                    self.owed += owed;
+                    let limit = close_after > 0 && self.served + self.owed >= close_after;
+                    if close || limit {
+                        self.close_after_owed = true;
+                        if limit {
+                            self.owed = close_after - self.served;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Queues owed responses; false if the send buffer filled first.
+    fn flush_owed(&mut self, cx: &mut AppCx<'_>, c: &mut Connection) -> bool {
+        let ServerApp::Http {
+            response,
+            response_close,
+            ..
+        } = &self.app
+        else {
+            return true;
+        };
+        while self.owed > 0 {
+            let last = self.owed == 1 && self.close_after_owed;
+            let r = if last { response_close } else { response };
+            let from = self.sent as usize;
+            let n = c.send(cx.cfg, &r[from..]).unwrap_or(0);
+            self.sent += n as u32;
+            if (self.sent as usize) < r.len() {
+                return false;
+            }
+            self.sent = 0;
+            self.owed -= 1;
+            self.served += 1;
+            cx.stats.responses += 1;
+            if last {
+                self.done = true;
+                c.close(cx.now, cx.cfg);
+                return true;
+            }
+        }
+        true
+    }
+}
+
+/// The load generator's settings (per shard).
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub target: SocketAddrV4,
+    /// Source addresses: `src_count` consecutive from `src_first`.
+    pub src_first: Ipv4Addr,
+    pub src_count: u32,
+    /// Source ports, inclusive.
+    pub ports: (u16, u16),
+    /// Concurrent connections (closed loop), or the most in flight (open loop).
+    pub connections: u32,
+    /// Requests per connection (1: one connection per request).
+    pub requests: u32,
+    /// Open loop: new connections per second (0: closed loop).
+    pub cps: u64,
+    /// The request bytes.
+    pub request: Arc<[u8]>,
+    /// Pause between a response and the next request on a connection.
+    pub think: Duration,
+    /// Opens at most this many connections per loop iteration.
+    pub open_burst: u32,
+}
+
+/// A client connection's application state.
+#[derive(Debug, Clone)]
+pub struct ClientConn {
+    framer: Framer,
+    done_requests: u32,
+    /// When the SYN was sent, or was due (open loop).
+    t_open: Instant,
+    /// When the current request was sent.
+    t_req: Instant,
+    in_request: bool,
+    got_first: bool,
+    sent: u32,
+    /// Completed every request and closed.
+    pub finished: bool,
+    /// Think time: the next request waits until then.
+    pub next_at: Instant,
+    record: bool,
+}
+
+impl ClientConn {
+    pub fn new(t_open: Instant, record: bool) -> ClientConn {
+        ClientConn {
+            framer: Framer::new(),
+            done_requests: 0,
+            t_open,
+            t_req: t_open,
+            in_request: false,
+            got_first: false,
+            sent: 0,
+            finished: false,
+            next_at: Instant::NEVER,
+            record,
+        }
+    }
+
+    pub fn on_event(
+        &mut self,
+        cx: &mut AppCx<'_>,
+        cc: &ClientConfig,
+        c: &mut Connection,
+        ev: Event,
+    ) {
+        match ev {
+            Event::Connected => {
+                if self.record {
+                    record(
+                        &mut cx.latency.connect,
+                        cx.now.saturating_since(self.t_open),
+                    );
+                }
+                self.start_request(cx, cc, c, self.t_open.max(cx.now));
+            }
+            Event::Writable => self.send_rest(cx, cc, c),
+            Event::Readable => self.read(cx, cc, c),
+            Event::PeerClosed => {
+                self.read(cx, cc, c);
+                if !self.finished {
+                    // The server closed before every response arrived.
+                    cx.stats.app_errors += 1;
+                    self.finished = true;
+                }
+                c.close(cx.now, cx.cfg);
+            }
+            Event::Closed(_) => self.finished = true,
+        }
+    }
+
+    /// Think time over: send the next request.
+    pub fn on_tick(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut Connection) {
+        if self.next_at <= cx.now && !self.finished && !self.in_request {
+            self.next_at = Instant::NEVER;
+            self.start_request(cx, cc, c, cx.now);
+        }
+    }
+
+    fn start_request(
+        &mut self,
+        cx: &mut AppCx<'_>,
+        cc: &ClientConfig,
+        c: &mut Connection,
+        t: Instant,
+    ) {
+        self.in_request = true;
+        self.got_first = false;
+        self.t_req = t;
+        self.sent = 0;
+        cx.stats.requests_sent += 1;
+        self.send_rest(cx, cc, c);
+    }
+
+    fn send_rest(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut Connection) {
+        if !self.in_request || self.sent as usize >= cc.request.len() {
+            return;
+        }
+        let n = c
+            .send(cx.cfg, &cc.request[self.sent as usize..])
+            .unwrap_or(0);
+        self.sent += n as u32;
+    }
+
+    fn read(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut Connection) {
+        loop {
+            let n = c.recv(cx.cfg, cx.scratch);
+            if n == 0 {
+                return;
+            }
+            if !self.in_request {
+                cx.stats.app_errors += 1; // bytes nobody asked for
+                continue;
+            }
+            if !self.got_first {
+                self.got_first = true;
+                if self.record {
+                    record(
+                        &mut cx.latency.first_byte,
+                        cx.now.saturating_since(self.t_req),
+                    );
+                }
+            }
+            let mut completed = 0u32;
+            let mut bad = 0u32;
+            let res = self.framer.feed(&cx.scratch[..n], |m| {
+                completed += 1;
+                if !(200..300).contains(&m.status) {
+                    bad += 1;
+                }
+            });
+            cx.stats.non_2xx += u64::from(bad);
+            if res.is_err() || completed > 1 {
+                cx.stats.app_errors += 1;
+                self.finished = true;
+                c.abort();
+                return;
+            }
+            if completed == 1 {
+                cx.stats.responses += 1;
+                if self.record {
+                    record(&mut cx.latency.request, cx.now.saturating_since(self.t_req));
+                }
+                self.in_request = false;
+                self.done_requests += 1;
+                if self.done_requests >= cc.requests {
+                    self.finished = true;
+                    c.close(cx.now, cx.cfg);
+                    return;
+                }
+                if cc.think.is_zero() {
+                    self.start_request(cx, cc, c, cx.now);
+                } else {
+                    self.next_at = cx.now + cc.think;
+                }
+            }
+        }
+    }
+}
+
+/// A connection's application state.
+#[derive(Debug, Clone)]
+pub enum AppConn {
+    Server(ServerConn),
+    Client(ClientConn),
+}

@@ -1,0 +1,191 @@
+//! What a shard needs from a network queue: receive a burst of frames, build
+//! frames in place, flush. `DpdkNic` is the real one (one DPDK rx/tx queue
+//! pair); `MemNic` links shards in memory for tests without DPDK.
+
+use crossbeam_queue::ArrayQueue;
+use std::sync::Arc;
+
+/// How a transmit attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tx {
+    /// A frame was queued.
+    Queued,
+    /// `fill` had nothing to send.
+    Nothing,
+    /// No buffer to build a frame in (counted by the caller).
+    NoBuffer,
+}
+
+/// One rx/tx queue pair, owned by one shard.
+pub trait Nic {
+    /// Receives up to one burst, calling `f` with each frame's bytes. Returns
+    /// how many frames there were.
+    fn rx(&mut self, f: &mut dyn FnMut(&[u8])) -> usize;
+    /// Builds one frame of at most `max` bytes: `fill` writes it and returns its
+    /// length (0: nothing to send).
+    fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx;
+    /// Hands queued frames to the device. Returns how many were dropped because
+    /// the device would not take them.
+    fn flush(&mut self) -> u64;
+}
+
+/// An in-memory link end: frames are `Vec<u8>` in bounded lock-free queues.
+/// For tests and the simulation-like checks of the shard loop (allocates per
+/// frame, which the DPDK path never does).
+pub struct MemNic {
+    pub rx: Arc<ArrayQueue<Vec<u8>>>,
+    pub tx: Arc<ArrayQueue<Vec<u8>>>,
+    pending: Vec<Vec<u8>>,
+    burst: usize,
+}
+
+impl MemNic {
+    /// Two ends of a link, each queue holding `depth` frames.
+    pub fn pair(depth: usize) -> (MemNic, MemNic) {
+        let a = Arc::new(ArrayQueue::new(depth));
+        let b = Arc::new(ArrayQueue::new(depth));
+        (
+            MemNic {
+                rx: a.clone(),
+                tx: b.clone(),
+                pending: Vec::new(),
+                burst: 32,
+            },
+            MemNic {
+                rx: b,
+                tx: a,
+                pending: Vec::new(),
+                burst: 32,
+            },
+        )
+    }
+}
+
+impl MemNic {
+    /// Another transmit handle on the same link with nothing to receive (a
+    /// second shard on a device with one receive queue).
+    pub fn tx_only(&self) -> MemNic {
+        MemNic {
+            rx: Arc::new(ArrayQueue::new(1)),
+            tx: self.tx.clone(),
+            pending: Vec::new(),
+            burst: self.burst,
+        }
+    }
+}
+
+impl Nic for MemNic {
+    fn rx(&mut self, f: &mut dyn FnMut(&[u8])) -> usize {
+        let mut n = 0;
+        while n < self.burst {
+            let Some(frame) = self.rx.pop() else { break };
+            f(&frame);
+            n += 1;
+        }
+        n
+    }
+
+    fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx {
+        let mut buf = vec![0u8; max];
+        let n = fill(&mut buf);
+        if n == 0 {
+            return Tx::Nothing;
+        }
+        buf.truncate(n);
+        self.pending.push(buf);
+        Tx::Queued
+    }
+
+    fn flush(&mut self) -> u64 {
+        let mut dropped = 0;
+        for f in self.pending.drain(..) {
+            if self.tx.push(f).is_err() {
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+}
+
+#[cfg(feature = "dpdk")]
+pub use dpdk_nic::DpdkNic;
+
+#[cfg(feature = "dpdk")]
+mod dpdk_nic {
+    use super::{Nic, Tx};
+    use crate::dpdk::{Mbuf, PktPool, Queue};
+    use std::sync::Arc;
+
+    const BURST: usize = 32;
+
+    /// A DPDK rx/tx queue pair. Frames are built straight into mbufs; an mbuf
+    /// `fill` did not use is kept for the next frame.
+    pub struct DpdkNic {
+        queue: Queue,
+        pool: Arc<PktPool>,
+        rx: Vec<Mbuf>,
+        tx: Vec<Mbuf>,
+        spare: Option<Mbuf>,
+    }
+
+    impl DpdkNic {
+        pub fn new(queue: Queue, pool: Arc<PktPool>) -> DpdkNic {
+            DpdkNic {
+                queue,
+                pool,
+                rx: Vec::with_capacity(BURST),
+                tx: Vec::with_capacity(4 * BURST),
+                spare: None,
+            }
+        }
+    }
+
+    impl Nic for DpdkNic {
+        fn rx(&mut self, f: &mut dyn FnMut(&[u8])) -> usize {
+            let n = self.queue.rx_burst(&mut self.rx, BURST);
+            for m in self.rx.iter() {
+                f(m.data());
+            }
+            self.rx.clear(); // frees the mbufs
+            n
+        }
+
+        fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx {
+            let m = match self.spare.take() {
+                Some(m) => Some(m),
+                None => Mbuf::alloc(&self.pool),
+            };
+            let Some(mut m) = m else {
+                return Tx::NoBuffer;
+            };
+            let Some(buf) = m.append(max) else {
+                return Tx::NoBuffer;
+            };
+            let n = fill(buf);
+            m.trim(max - n);
+            if n == 0 {
+                self.spare = Some(m);
+                return Tx::Nothing;
+            }
+            self.tx.push(m);
+            if self.tx.len() >= BURST {
+                self.queue.tx_burst(&mut self.tx);
+            }
+            Tx::Queued
+        }
+
+        fn flush(&mut self) -> u64 {
+            // A full ring usually drains within a few polls: retry briefly, then
+            // drop (TCP retransmits; the caller counts the drop).
+            for _ in 0..64 {
+                if self.tx.is_empty() {
+                    return 0;
+                }
+                self.queue.tx_burst(&mut self.tx);
+            }
+            let dropped = self.tx.len() as u64;
+            self.tx.clear();
+            dropped
+        }
+    }
+}

@@ -1,0 +1,886 @@
+//! One shard's TCP/IP endpoint: frames in, frames out, in one thread.
+//!
+//! `Stack::poll` is one turn of the shard loop: receive a burst → parse →
+//! demultiplex → TCP engine → expired timers (budgeted) → applications and new
+//! client connections → transmit → flush. It takes `now` from the caller (one
+//! clock read per turn) and a `Nic` for I/O, so the same code runs over DPDK
+//! and over the in-memory link in tests.
+
+use super::Iface;
+use super::nic::{Nic, Tx};
+use super::responder::Responder;
+use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, ServerApp, ServerConn};
+use crate::stats::{DropReason, Latency, STATES, ShardStats};
+use crate::table::{ConnTable, FlowKey, Found, FullPolicy, Handle};
+use crate::tcp::{
+    Connection, Event, FourTuple, SegmentVerdict, State, SynCookies, TcpConfig, TcpStats,
+    TimeWaitRecord, TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
+};
+use crate::time::Instant;
+use crate::timer::{TimerId, Wheel};
+use crate::wire::{
+    self, ChecksumMode, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol,
+    Ipv4Packet, Ipv4Repr, Parsed, SeqNumber, TcpControl, TcpPacket, TcpRepr,
+};
+use crossbeam_queue::ArrayQueue;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+const ETH: usize = 14;
+const IP: usize = 20;
+const HDRS: usize = ETH + IP;
+
+/// A shard's settings.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub iface: Iface,
+    pub tcp: TcpConfig,
+    /// Connections (control blocks) this shard holds at most.
+    pub capacity: usize,
+    /// TIME_WAIT records it holds at most.
+    pub time_wait_capacity: usize,
+    pub full_policy: FullPolicy,
+    /// Timers expired per turn at most.
+    pub timer_budget: usize,
+    /// Which shard this is, of how many (flow ownership).
+    pub shard: u32,
+    pub shards: u32,
+}
+
+impl StackConfig {
+    pub fn new(iface: Iface, tcp: TcpConfig) -> StackConfig {
+        StackConfig {
+            iface,
+            tcp,
+            capacity: 1 << 20,
+            time_wait_capacity: 1 << 24,
+            full_policy: FullPolicy::Rst,
+            timer_budget: 4096,
+            shard: 0,
+            shards: 1,
+        }
+    }
+}
+
+/// The shard that owns a flow: a pure function of the 4-tuple, the same
+/// whichever direction the tuple is written in (symmetric), known to every
+/// shard. Software steering uses it where the NIC cannot spread flows itself.
+pub fn flow_owner(a: SocketAddrV4, b: SocketAddrV4, shards: u32) -> u32 {
+    if shards <= 1 {
+        return 0;
+    }
+    let x = u32::from(*a.ip()) ^ u32::from(*b.ip());
+    let p = u32::from(a.port()) ^ u32::from(b.port());
+    let mut h = u64::from(x) << 16 | u64::from(p);
+    // A fixed mixer (not keyed: ownership must agree across shards and runs).
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    (h % u64::from(shards)) as u32
+}
+
+struct Conn {
+    tcp: Connection,
+    app: AppConn,
+    key: FlowKey,
+    timer: Option<TimerId>,
+    deadline: Instant,
+    touched: bool,
+    half_open: bool,
+}
+
+/// The load generator's running state on this shard.
+struct ClientGen {
+    /// Next source address index and port to try.
+    ip_idx: u32,
+    port: u16,
+    active: u32,
+    /// Open loop: the next connection's scheduled time.
+    next_open: Instant,
+    open_interval_ns: u64,
+    /// No new connections from this time on.
+    stop_at: Instant,
+    /// Latencies are recorded from this time on (warm-up before).
+    record_from: Instant,
+}
+
+/// A shard's endpoint.
+pub struct Stack {
+    pub cfg: StackConfig,
+    table: ConnTable<Conn, ServerApp>,
+    wheel: Wheel<Handle>,
+    expired: Vec<Handle>,
+    touched: Vec<Handle>,
+    neigh: HashMap<Ipv4Addr, EthernetAddress>,
+    responder: Responder,
+    hasher: TupleHasher,
+    half_open: usize,
+    pub stats: ShardStats,
+    pub tcp_stats_scratch: TcpStats,
+    pub latency: Latency,
+    /// Control frames (ARP, ICMP, RST, TIME_WAIT ACKs) waiting for transmit;
+    /// buffers are reused.
+    ctrl: Vec<Vec<u8>>,
+    ctrl_used: usize,
+    ip_ident: u16,
+    scratch: Vec<u8>,
+    client: Option<ClientGen>,
+    client_cfg: Option<ClientConfig>,
+    /// Software steering: frames for this shard from the others, and the
+    /// other shards' inbound queues (indexed by shard).
+    steer_in: Option<Arc<ArrayQueue<Vec<u8>>>>,
+    steer_to: Vec<Arc<ArrayQueue<Vec<u8>>>>,
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig, now: Instant) -> Stack {
+        let mut table = ConnTable::new(cfg.capacity, cfg.time_wait_capacity, cfg.tcp.time_wait());
+        table.policy = cfg.full_policy;
+        Stack {
+            responder: Responder::new(cfg.iface),
+            table,
+            wheel: Wheel::with_capacity(now, cfg.capacity.min(1 << 20)),
+            expired: Vec::with_capacity(cfg.timer_budget),
+            touched: Vec::with_capacity(1024),
+            neigh: HashMap::new(),
+            hasher: TupleHasher::random(),
+            half_open: 0,
+            stats: ShardStats::default(),
+            tcp_stats_scratch: TcpStats::default(),
+            latency: Latency::default(),
+            ctrl: Vec::new(),
+            ctrl_used: 0,
+            ip_ident: 0,
+            scratch: vec![0u8; 64 * 1024],
+            client: None,
+            client_cfg: None,
+            steer_in: None,
+            steer_to: Vec::new(),
+            cfg,
+        }
+    }
+
+    /// Software steering for devices that cannot spread flows over queues:
+    /// `inbound` is this shard's queue, `to[i]` shard i's.
+    pub fn set_steering(
+        &mut self,
+        inbound: Arc<ArrayQueue<Vec<u8>>>,
+        to: Vec<Arc<ArrayQueue<Vec<u8>>>>,
+    ) {
+        self.steer_in = Some(inbound);
+        self.steer_to = to;
+    }
+
+    /// Whether every connection and TIME_WAIT record here belongs to this shard.
+    pub fn owns_all_flows(&self) -> bool {
+        self.table.iter().all(|(_, c)| {
+            let t = c.tcp.tuple();
+            flow_owner(t.local, t.remote, self.cfg.shards) == self.cfg.shard
+        })
+    }
+
+    /// Listens on `addr` (0.0.0.0 for every local address) with `app`.
+    pub fn listen(&mut self, addr: SocketAddrV4, app: ServerApp) {
+        self.table.listen(addr, app);
+    }
+
+    /// Knows `ip`'s MAC without asking (the peer of a point-to-point link, a
+    /// gateway given on the command line, or an ARP answer).
+    pub fn add_neighbour(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
+        self.neigh.insert(ip, mac);
+    }
+
+    pub fn neighbour(&self, ip: Ipv4Addr) -> Option<EthernetAddress> {
+        self.neigh.get(&ip).copied()
+    }
+
+    /// Starts the load generator: connections open from `now` until
+    /// `now + duration`; latencies count after `warmup`.
+    pub fn start_client(
+        &mut self,
+        cfg: ClientConfig,
+        now: Instant,
+        duration: std::time::Duration,
+        warmup: std::time::Duration,
+    ) {
+        let interval = 1_000_000_000u64
+            .checked_div(cfg.cps)
+            .map_or(0, |i| i.max(1));
+        self.client = Some(ClientGen {
+            ip_idx: 0,
+            port: cfg.ports.0,
+            active: 0,
+            next_open: now,
+            open_interval_ns: interval,
+            stop_at: now + duration,
+            record_from: now + warmup,
+        });
+        self.client_cfg = Some(cfg);
+    }
+
+    /// Stops opening client connections.
+    pub fn stop_client(&mut self, now: Instant) {
+        if let Some(g) = &mut self.client {
+            g.stop_at = g.stop_at.min(now);
+        }
+    }
+
+    /// Client connections still open.
+    pub fn client_active(&self) -> u32 {
+        self.client.as_ref().map_or(0, |g| g.active)
+    }
+
+    /// Connections in the table (not counting TIME_WAIT records).
+    pub fn connections(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn time_wait_records(&self) -> usize {
+        self.table.time_wait_len()
+    }
+
+    /// Resets every open connection (at exit).
+    pub fn abort_all(&mut self, now: Instant) {
+        let hs: Vec<Handle> = self.table.iter().map(|(h, _)| h).collect();
+        for h in hs {
+            if let Some(c) = self.table.get_mut(h) {
+                c.tcp.abort();
+                self.touch(h);
+            }
+        }
+        let _ = now;
+    }
+
+    /// Fills `states` with a count of connections per TCP state.
+    pub fn count_states(&mut self) {
+        let mut s = [0u64; STATES.len()];
+        for (_, c) in self.table.iter() {
+            s[c.tcp.state() as usize] += 1;
+        }
+        s[State::TimeWait as usize] += self.table.time_wait_len() as u64;
+        self.stats.states = s;
+    }
+
+    fn touch(&mut self, h: Handle) {
+        if let Some(c) = self.table.get_mut(h) {
+            if !c.touched {
+                c.touched = true;
+                self.touched.push(h);
+            }
+        }
+    }
+
+    /// One turn of the loop. Returns the number of frames received.
+    pub fn poll(&mut self, now: Instant, nic: &mut dyn Nic) -> usize {
+        let mut n = nic.rx(&mut |frame| self.input(now, frame));
+        if let Some(q) = self.steer_in.clone() {
+            for _ in 0..64 {
+                let Some(f) = q.pop() else { break };
+                self.stats.steered_in += 1;
+                self.input(now, &f);
+                n += 1;
+            }
+        }
+        self.run_timers(now);
+        self.open_client_connections(now);
+        self.output(now, nic);
+        n
+    }
+
+    // ---- input ----
+
+    /// Handles one received frame.
+    pub fn input(&mut self, now: Instant, frame: &[u8]) {
+        self.stats.rx_packets += 1;
+        self.stats.rx_bytes += frame.len() as u64;
+        let parsed = match wire::parse_frame(frame, ChecksumMode::Verify) {
+            Ok(p) => p,
+            Err(_) => return self.stats.drop(DropReason::Malformed),
+        };
+        match parsed {
+            Parsed::Tcp(e, ip, seg) => {
+                if e.dst_addr != self.cfg.iface.mac && !e.dst_addr.is_broadcast() {
+                    return self.stats.drop(DropReason::NotForUs);
+                }
+                if !self.cfg.iface.owns(ip.dst_addr) {
+                    return self.stats.drop(DropReason::NotForUs);
+                }
+                let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
+                let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
+                if self.cfg.shards > 1 {
+                    let owner = flow_owner(local, remote, self.cfg.shards);
+                    if owner != self.cfg.shard {
+                        // Another shard's flow: hand the frame over (a copy; this
+                        // is the path for devices without RSS).
+                        match self.steer_to.get(owner as usize) {
+                            Some(q) if q.push(frame.to_vec()).is_ok() => {
+                                self.stats.steered_out += 1;
+                                self.stats.rx_packets -= 1;
+                                self.stats.rx_bytes -= frame.len() as u64;
+                            }
+                            _ => self.stats.drop(DropReason::SteerFull),
+                        }
+                        return;
+                    }
+                }
+                if seg.control == TcpControl::Syn && seg.ack_number.is_none() {
+                    // The peer's MAC, for the replies (a load generator may use
+                    // many source addresses behind one MAC).
+                    self.neigh.entry(ip.src_addr).or_insert(e.src_addr);
+                }
+                self.tcp_input(now, local, remote, &seg);
+            }
+            Parsed::Arp(_, a) => {
+                if self.cfg.iface.owns(a.target_protocol_addr) {
+                    self.neigh
+                        .insert(a.source_protocol_addr, a.source_hardware_addr);
+                }
+                self.control_reply(frame);
+            }
+            Parsed::Icmp(..) => self.control_reply(frame),
+            _ => self.stats.drop(DropReason::Unsupported),
+        }
+    }
+
+    /// ARP and ICMP: the responder answers or counts the drop.
+    fn control_reply(&mut self, frame: &[u8]) {
+        let before = self.responder.stats;
+        self.ctrl_buf(frame.len().max(64));
+        let buf = &mut self.ctrl[self.ctrl_used - 1];
+        let n = self.responder.handle(frame, buf);
+        let after = self.responder.stats;
+        self.stats.arp_answered += after.arp_requests_answered - before.arp_requests_answered;
+        self.stats.icmp_answered += after.icmp_echo_answered - before.icmp_echo_answered;
+        if after.total_dropped() > before.total_dropped() {
+            self.stats.drop(DropReason::NotForUs);
+        }
+        match n {
+            Some(n) => self.ctrl_commit(n),
+            None => self.ctrl_cancel(),
+        }
+    }
+
+    fn ctrl_buf(&mut self, len: usize) -> &mut [u8] {
+        if self.ctrl_used == self.ctrl.len() {
+            self.ctrl.push(Vec::with_capacity(1514));
+        }
+        let b = &mut self.ctrl[self.ctrl_used];
+        b.clear();
+        b.resize(len, 0);
+        self.ctrl_used += 1;
+        b
+    }
+    fn ctrl_commit(&mut self, n: usize) {
+        self.ctrl[self.ctrl_used - 1].truncate(n);
+    }
+    fn ctrl_cancel(&mut self) {
+        self.ctrl_used -= 1;
+    }
+
+    fn tcp_input(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+    ) {
+        if seg.control == TcpControl::Rst {
+            self.stats.rsts_in += 1;
+        }
+        let key = FlowKey::from(FourTuple { local, remote });
+        match self.table.find(key) {
+            Found::Conn(h) => {
+                let cfg = &self.cfg.tcp;
+                let Some(c) = self.table.get_mut(h) else {
+                    return;
+                };
+                if c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg)
+                    == SegmentVerdict::Dropped
+                {
+                    self.stats.drop(DropReason::Refused);
+                }
+                self.touch(h);
+                return;
+            }
+            Found::TimeWait => {
+                let tw = self.cfg.tcp.time_wait();
+                let Some(r) = self.table.time_wait_mut(key) else {
+                    return;
+                };
+                match r.handle_segment(now, tw, seg) {
+                    TimeWaitVerdict::Drop => return,
+                    TimeWaitVerdict::Ack => {
+                        let r = *r;
+                        let mut tcp = [0u8; 64];
+                        let n = r.emit_ack(now, &mut tcp);
+                        self.ctrl_tcp(local, remote, &tcp[..n]);
+                        return;
+                    }
+                    TimeWaitVerdict::NewSyn => {
+                        // RFC 6191: the 4-tuple is reopened; the listener takes the SYN.
+                        self.table.reuse_time_wait(key);
+                    }
+                }
+            }
+            Found::None => {}
+        }
+        self.no_connection(now, key, local, remote, seg);
+    }
+
+    /// A segment for no connection: a listener's SYN (or SYN cookie ACK), or a RST.
+    fn no_connection(
+        &mut self,
+        now: Instant,
+        key: FlowKey,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+    ) {
+        let tuple = FourTuple { local, remote };
+        let app = self.table.listener(local).cloned();
+        let is_syn = seg.control == TcpControl::Syn && seg.ack_number.is_none();
+        if let Some(app) = app {
+            let cfg = &self.cfg.tcp;
+            if is_syn && self.half_open >= cfg.syn_cookie_threshold {
+                // SYN flood defence (RFC 4987): answer without keeping state.
+                let cookies = SynCookies::new(self.hasher);
+                let iss =
+                    cookies.encode(now, tuple, seg.seq_number, seg.max_seg_size.unwrap_or(536));
+                let mut tcp = [0u8; 64];
+                let n = emit_cookie_syn_ack(cfg, tuple, seg, iss, &mut tcp);
+                self.stats.syn_cookies_sent += 1;
+                self.ctrl_tcp(local, remote, &tcp[..n]);
+                return;
+            }
+            if is_syn {
+                let iss = SeqNumber(self.hasher.isn(local, remote, now));
+                let mut c = Connection::listen(cfg, local, iss, now);
+                c.set_remote(remote);
+                c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
+                self.accept(key, c, app, true);
+                return;
+            }
+            if let (TcpControl::None | TcpControl::Fin, Some(ack)) = (seg.control, seg.ack_number) {
+                let cookies = SynCookies::new(self.hasher);
+                if let Some(mss) = cookies.validate(now, tuple, seg.seq_number, ack) {
+                    let mut c = Connection::from_syn_cookie(cfg, tuple, ack - 1, seg, mss, now);
+                    c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
+                    self.stats.syn_cookies_accepted += 1;
+                    self.accept(key, c, app, false);
+                    return;
+                }
+            }
+        }
+        self.stats.drop(DropReason::NoConnection);
+        if let Some(rst) = rst_reply(seg) {
+            let mut tcp = [0u8; 64];
+            let n = rst.buffer_len();
+            rst.emit(
+                &mut TcpPacket::new_unchecked(&mut tcp[..n]),
+                *local.ip(),
+                *remote.ip(),
+            );
+            self.stats.rsts_out += 1;
+            self.ctrl_tcp(local, remote, &tcp[..n]);
+        }
+    }
+
+    fn accept(&mut self, key: FlowKey, c: Connection, app: ServerApp, half_open: bool) {
+        let conn = Conn {
+            tcp: c,
+            app: AppConn::Server(ServerConn::new(app)),
+            key,
+            timer: None,
+            deadline: Instant::NEVER,
+            touched: false,
+            half_open,
+        };
+        match self.table.insert(key, conn) {
+            Ok(h) => {
+                self.stats.accepted += 1;
+                if half_open {
+                    self.half_open += 1;
+                }
+                self.touch(h);
+            }
+            Err(full) => {
+                self.stats.drop(DropReason::TableFull);
+                if full.policy == FullPolicy::Rst {
+                    // Refuse: RST the SYN (or the cookie's ACK).
+                    let t = FourTuple {
+                        local: SocketAddrV4::new(Ipv4Addr::from(key.local_ip), key.local_port),
+                        remote: SocketAddrV4::new(Ipv4Addr::from(key.remote_ip), key.remote_port),
+                    };
+                    let rst = TcpRepr {
+                        src_port: t.local.port(),
+                        dst_port: t.remote.port(),
+                        control: TcpControl::Rst,
+                        ..TcpRepr::default()
+                    };
+                    let mut tcp = [0u8; 64];
+                    let n = rst.buffer_len();
+                    rst.emit(
+                        &mut TcpPacket::new_unchecked(&mut tcp[..n]),
+                        *t.local.ip(),
+                        *t.remote.ip(),
+                    );
+                    self.stats.rsts_out += 1;
+                    self.ctrl_tcp(t.local, t.remote, &tcp[..n]);
+                }
+            }
+        }
+    }
+
+    /// Queues a TCP segment (already with its checksum) as a control frame.
+    fn ctrl_tcp(&mut self, local: SocketAddrV4, remote: SocketAddrV4, tcp: &[u8]) {
+        let Some(mac) = self.neigh.get(remote.ip()).copied() else {
+            return self.stats.drop(DropReason::NoNeighbour);
+        };
+        let src_mac = self.cfg.iface.mac;
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let ident = self.ip_ident;
+        let buf = self.ctrl_buf(HDRS + tcp.len());
+        write_headers(
+            buf,
+            src_mac,
+            mac,
+            *local.ip(),
+            *remote.ip(),
+            tcp.len(),
+            ident,
+        );
+        buf[HDRS..].copy_from_slice(tcp);
+    }
+
+    // ---- timers ----
+
+    fn run_timers(&mut self, now: Instant) {
+        self.expired.clear();
+        self.wheel
+            .advance(now, self.cfg.timer_budget, &mut self.expired);
+        for i in 0..self.expired.len() {
+            let h = self.expired[i];
+            let cfg = &self.cfg.tcp;
+            if let Some(c) = self.table.get_mut(h) {
+                c.timer = None;
+                c.deadline = Instant::NEVER;
+                if c.tcp.poll_timeout().is_some_and(|t| t <= now) {
+                    c.tcp.handle_timeout(now, cfg, &mut self.stats.tcp);
+                }
+                self.touch(h);
+            }
+        }
+        self.stats.time_wait_expired +=
+            self.table.expire_time_wait(now, self.cfg.timer_budget) as u64;
+    }
+
+    // ---- the load generator ----
+
+    fn open_client_connections(&mut self, now: Instant) {
+        let (Some(g), Some(gc)) = (&mut self.client, &self.client_cfg) else {
+            return;
+        };
+        let mut opened = 0;
+        while now < g.stop_at && g.active < gc.connections && opened < gc.open_burst {
+            let scheduled = if g.open_interval_ns > 0 {
+                if g.next_open > now {
+                    break;
+                }
+                let s = g.next_open;
+                g.next_open = Instant(g.next_open.0 + g.open_interval_ns);
+                s
+            } else {
+                now
+            };
+            // The next source address and port this shard owns and nobody uses.
+            let mut tries = 0;
+            let tuple = loop {
+                tries += 1;
+                if tries > 4096 {
+                    break None;
+                }
+                let ip = Ipv4Addr::from(u32::from(gc.src_first).wrapping_add(g.ip_idx));
+                let local = SocketAddrV4::new(ip, g.port);
+                if g.port >= gc.ports.1 {
+                    g.port = gc.ports.0;
+                    g.ip_idx = (g.ip_idx + 1) % gc.src_count.max(1);
+                } else {
+                    g.port += 1;
+                }
+                if self.cfg.shards > 1
+                    && flow_owner(local, gc.target, self.cfg.shards) != self.cfg.shard
+                {
+                    continue;
+                }
+                let t = FourTuple {
+                    local,
+                    remote: gc.target,
+                };
+                if self.table.find(FlowKey::from(t)) != Found::None {
+                    self.stats.port_collisions += 1;
+                    continue;
+                }
+                break Some(t);
+            };
+            let Some(tuple) = tuple else { break };
+            let iss = SeqNumber(self.hasher.isn(tuple.local, tuple.remote, now));
+            let conn = Conn {
+                tcp: Connection::connect(&self.cfg.tcp, tuple, iss, now),
+                app: AppConn::Client(ClientConn::new(scheduled, scheduled >= g.record_from)),
+                key: FlowKey::from(tuple),
+                timer: None,
+                deadline: Instant::NEVER,
+                touched: false,
+                half_open: false,
+            };
+            match self.table.insert(conn.key, conn) {
+                Ok(h) => {
+                    g.active += 1;
+                    self.stats.opened += 1;
+                    opened += 1;
+                    if let Some(c) = self.table.get_mut(h) {
+                        c.touched = true;
+                        self.touched.push(h);
+                    }
+                }
+                Err(_) => {
+                    self.stats.drop(DropReason::TableFull);
+                    break;
+                }
+            }
+        }
+    }
+
+    // ---- output ----
+
+    fn output(&mut self, now: Instant, nic: &mut dyn Nic) {
+        // Control frames first (they are answers to what just arrived).
+        for i in 0..self.ctrl_used {
+            let f = &self.ctrl[i];
+            let r = nic.tx(f.len(), &mut |buf| {
+                buf[..f.len()].copy_from_slice(f);
+                f.len()
+            });
+            self.count_tx(r, f.len());
+        }
+        self.ctrl_used = 0;
+        let mut i = 0;
+        while i < self.touched.len() {
+            let h = self.touched[i];
+            i += 1;
+            self.drive(now, h, nic);
+        }
+        self.touched.clear();
+        let dropped = nic.flush();
+        for _ in 0..dropped {
+            self.stats.drop(DropReason::TxFull);
+        }
+        self.stats.tx_packets -= dropped.min(self.stats.tx_packets);
+    }
+
+    fn count_tx(&mut self, r: Tx, len: usize) {
+        match r {
+            Tx::Queued => {
+                self.stats.tx_packets += 1;
+                self.stats.tx_bytes += len as u64;
+            }
+            Tx::NoBuffer => self.stats.drop(DropReason::NoBuffer),
+            Tx::Nothing => {}
+        }
+    }
+
+    /// Events to the application, segments to the NIC, then the timer and the
+    /// table updated for one connection.
+    fn drive(&mut self, now: Instant, h: Handle, nic: &mut dyn Nic) {
+        let client_cfg = self.client_cfg.as_ref();
+        let Some(c) = self.table.get_mut(h) else {
+            return;
+        };
+        c.touched = false;
+        let cfg = &self.cfg.tcp;
+        let mut cx = AppCx {
+            now,
+            cfg,
+            stats: &mut self.stats,
+            latency: &mut self.latency,
+            scratch: &mut self.scratch,
+        };
+        // Events, until the application has nothing more to say.
+        let mut closed = None;
+        for _ in 0..16 {
+            let mut any = false;
+            while let Some(ev) = c.tcp.poll_event() {
+                any = true;
+                if let Event::Closed(r) = ev {
+                    closed = Some(r);
+                }
+                match &mut c.app {
+                    AppConn::Server(s) => s.on_event(&mut cx, &mut c.tcp, ev),
+                    AppConn::Client(cl) => {
+                        if let Some(cc) = client_cfg {
+                            cl.on_event(&mut cx, cc, &mut c.tcp, ev);
+                        }
+                    }
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        // Think time over (the connection's timer covers `next_at`).
+        if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
+            if cl.next_at <= now {
+                cl.on_tick(&mut cx, cc, &mut c.tcp);
+            }
+        }
+        if c.half_open && c.tcp.state() != State::SynReceived {
+            c.half_open = false;
+            self.half_open -= 1;
+        }
+        // Segments.
+        let Some(dst_mac) = self.neigh.get(c.tcp.tuple().remote.ip()).copied() else {
+            self.stats.drop(DropReason::NoNeighbour);
+            return;
+        };
+        let t = c.tcp.tuple();
+        let src_mac = self.cfg.iface.mac;
+        let max = HDRS + usize::from(cfg.mss) + 60;
+        loop {
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+            let ident = self.ip_ident;
+            let st = &mut self.stats.tcp;
+            let tcp = &mut c.tcp;
+            let mut len = 0;
+            let r = nic.tx(max, &mut |buf| {
+                let Some(n) = tcp.poll_transmit(now, cfg, st, &mut buf[HDRS..]) else {
+                    return 0;
+                };
+                write_headers(
+                    buf,
+                    src_mac,
+                    dst_mac,
+                    *t.local.ip(),
+                    *t.remote.ip(),
+                    n,
+                    ident,
+                );
+                len = HDRS + n;
+                len
+            });
+            match r {
+                Tx::Queued => {
+                    self.stats.tx_packets += 1;
+                    self.stats.tx_bytes += len as u64;
+                }
+                Tx::Nothing => break,
+                Tx::NoBuffer => {
+                    self.stats.drop(DropReason::NoBuffer);
+                    break;
+                }
+            }
+        }
+        // Where the connection goes next.
+        let state = c.tcp.state();
+        let is_client = matches!(c.app, AppConn::Client(_));
+        let think = match &c.app {
+            AppConn::Client(cl) => cl.next_at != Instant::NEVER && !cl.finished,
+            _ => false,
+        };
+        match state {
+            State::Closed => {
+                let reason = closed
+                    .or(c.tcp.close_reason())
+                    .unwrap_or(crate::tcp::CloseReason::Normal);
+                if let Some(id) = c.timer.take() {
+                    self.wheel.cancel(id);
+                }
+                if c.half_open {
+                    self.half_open -= 1;
+                }
+                let key = c.key;
+                self.table.remove(key, h);
+                self.stats.count_close(reason);
+                if is_client {
+                    if let Some(g) = &mut self.client {
+                        g.active -= 1;
+                    }
+                }
+            }
+            State::TimeWait => {
+                if let Some(id) = c.timer.take() {
+                    self.wheel.cancel(id);
+                }
+                let key = c.key;
+                if let Some(r) = TimeWaitRecord::from_connection(&c.tcp, now, cfg.time_wait()) {
+                    self.table.enter_time_wait(key, h, r, now);
+                    self.stats.time_wait_entered += 1;
+                    // The connection is done as far as the application goes.
+                    self.stats.count_close(crate::tcp::CloseReason::Normal);
+                    if is_client {
+                        if let Some(g) = &mut self.client {
+                            g.active -= 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                let want = c.tcp.poll_timeout().unwrap_or(Instant::NEVER);
+                let want = if think {
+                    match &c.app {
+                        AppConn::Client(cl) => want.min(cl.next_at),
+                        _ => want,
+                    }
+                } else {
+                    want
+                };
+                if want != c.deadline {
+                    match c.timer {
+                        Some(id) if want != Instant::NEVER && self.wheel.reschedule(id, want) => {}
+                        Some(_) if want != Instant::NEVER => {
+                            c.timer = Some(self.wheel.schedule(want, h));
+                        }
+                        Some(id) => {
+                            self.wheel.cancel(id);
+                            c.timer = None;
+                        }
+                        None if want != Instant::NEVER => {
+                            c.timer = Some(self.wheel.schedule(want, h));
+                        }
+                        None => {}
+                    }
+                    c.deadline = want;
+                }
+            }
+        }
+    }
+}
+
+/// Writes Ethernet and IPv4 headers in front of a TCP segment of `tcp_len` bytes.
+fn write_headers(
+    buf: &mut [u8],
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    tcp_len: usize,
+    ident: u16,
+) {
+    EthernetRepr {
+        src_addr: src_mac,
+        dst_addr: dst_mac,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut buf[..ETH]));
+    Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: IpProtocol::Tcp,
+        payload_len: tcp_len,
+        ttl: 64,
+        tos: 0,
+        ident,
+        dont_frag: true,
+    }
+    .emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..HDRS]));
+}

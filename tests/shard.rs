@@ -1,0 +1,248 @@
+//! The shard loop without DPDK: client and server stacks over the in-memory
+//! link, in virtual time. HTTP connections complete, every close is counted,
+//! TIME_WAIT records are kept, and with two shards per side each shard holds
+//! only the flows it owns while none is lost.
+
+use crossbeam_queue::ArrayQueue;
+use sluice::app::{ClientConfig, ServerApp, http};
+use sluice::shard::{Iface, MemNic, Nic, Stack, StackConfig, flow_owner};
+use sluice::stats::ShardStats;
+use sluice::tcp::{CloseReason, TcpConfig};
+use sluice::time::Instant;
+use sluice::wire::EthernetAddress;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SERVER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 0);
+
+fn client_cfg(connections: u32, requests: u32) -> ClientConfig {
+    ClientConfig {
+        target: SocketAddrV4::new(SERVER_IP, 80),
+        src_first: CLIENT_IP,
+        src_count: 4,
+        ports: (10_000, 10_999),
+        connections,
+        requests,
+        cps: 0,
+        request: http::request("10.0.0.2", "/", false).into(),
+        think: Duration::ZERO,
+        open_burst: 16,
+    }
+}
+
+fn stacks(shards: u32, tcp: &TcpConfig) -> (Vec<Stack>, Vec<Stack>) {
+    let now = Instant::ZERO;
+    let mk = |mac, ip, count, shard| {
+        let mut iface = Iface::new(mac, ip);
+        iface.ip_count = count;
+        let mut c = StackConfig::new(iface, tcp.clone());
+        c.shard = shard;
+        c.shards = shards;
+        c.capacity = 100_000;
+        Stack::new(c, now)
+    };
+    let mut clients: Vec<Stack> = (0..shards)
+        .map(|i| mk(CLIENT_MAC, CLIENT_IP, 4, i))
+        .collect();
+    let mut servers: Vec<Stack> = (0..shards)
+        .map(|i| mk(SERVER_MAC, SERVER_IP, 1, i))
+        .collect();
+    for side in [&mut clients, &mut servers] {
+        let queues: Vec<Arc<ArrayQueue<Vec<u8>>>> = (0..shards)
+            .map(|_| Arc::new(ArrayQueue::new(4096)))
+            .collect();
+        for (i, s) in side.iter_mut().enumerate() {
+            s.set_steering(queues[i].clone(), queues.clone());
+        }
+    }
+    for c in clients.iter_mut() {
+        c.add_neighbour(SERVER_IP, SERVER_MAC);
+    }
+    for s in servers.iter_mut() {
+        s.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
+    }
+    (clients, servers)
+}
+
+/// Runs until every client connection has ended (or a virtual-time limit).
+fn run(clients: &mut [Stack], servers: &mut [Stack], open_for: Duration) -> Instant {
+    let (cn, sn) = MemNic::pair(65_536);
+    let mut cnics: Vec<MemNic> = vec![cn];
+    let mut snics: Vec<MemNic> = vec![sn];
+    for _ in 1..clients.len() {
+        let c = cnics[0].tx_only();
+        cnics.push(c);
+        let s = snics[0].tx_only();
+        snics.push(s);
+    }
+    let mut now = Instant::from_millis(1);
+    for c in clients.iter_mut() {
+        c.start_client(client_cfg(64, 1), now, open_for, Duration::ZERO);
+    }
+    let limit = now + open_for + Duration::from_secs(30);
+    loop {
+        for (s, n) in clients.iter_mut().zip(cnics.iter_mut()) {
+            s.poll(now, n as &mut dyn Nic);
+        }
+        for (s, n) in servers.iter_mut().zip(snics.iter_mut()) {
+            s.poll(now, n as &mut dyn Nic);
+        }
+        now += Duration::from_micros(20);
+        let active: u32 = clients.iter().map(|c| c.client_active()).sum();
+        if now > limit || (now > Instant::from_millis(1) + open_for && active == 0) {
+            break;
+        }
+    }
+    now
+}
+
+fn total(v: &[Stack]) -> ShardStats {
+    ShardStats::sum(v.iter().map(|s| &s.stats))
+}
+
+#[test]
+fn http_connections_complete_over_one_shard_each() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    run(&mut clients, &mut servers, Duration::from_millis(50));
+    let c = total(&clients);
+    let s = total(&servers);
+    eprintln!(
+        "opened {} responses {} closed normal {} client TW {} retransmits {}",
+        c.opened,
+        c.responses,
+        c.closed_by(CloseReason::Normal),
+        clients[0].time_wait_records(),
+        c.tcp.retransmits
+    );
+    assert!(c.opened > 100, "only {} connections", c.opened);
+    assert_eq!(c.responses, c.opened, "every connection got its response");
+    assert_eq!(c.requests_sent, c.opened);
+    assert_eq!(s.responses, c.opened);
+    assert_eq!(s.accepted, c.opened);
+    assert_eq!(c.app_errors + s.app_errors + c.non_2xx, 0);
+    assert_eq!(c.abnormal_closes() + s.abnormal_closes(), 0);
+    assert_eq!(c.closed_by(CloseReason::Normal), c.opened);
+    assert_eq!(s.closed_by(CloseReason::Normal), c.opened);
+    // The client closed first: it holds TIME_WAIT (2MSL = 60 s) for every one.
+    assert_eq!(clients[0].time_wait_records() as u64, c.opened);
+    assert_eq!(clients[0].connections(), 0);
+    assert_eq!(servers[0].connections(), 0);
+    assert_eq!(clients[0].latency.connect.len(), c.opened);
+    assert_eq!(clients[0].latency.request.len(), c.opened);
+    assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0, "a lossless link");
+}
+
+#[test]
+fn keep_alive_requests_share_connections() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let (cn, sn) = MemNic::pair(65_536);
+    let (mut cn, mut sn) = (cn, sn);
+    let mut now = Instant::from_millis(1);
+    clients[0].start_client(
+        client_cfg(8, 50),
+        now,
+        Duration::from_millis(5),
+        Duration::ZERO,
+    );
+    for _ in 0..200_000 {
+        clients[0].poll(now, &mut cn);
+        servers[0].poll(now, &mut sn);
+        now += Duration::from_micros(10);
+        if now > Instant::from_millis(10) && clients[0].client_active() == 0 {
+            break;
+        }
+    }
+    let c = &clients[0].stats;
+    assert!(c.opened >= 8);
+    assert_eq!(c.responses, c.opened * 50);
+    assert_eq!(servers[0].stats.responses, c.responses);
+    assert_eq!(c.app_errors + c.abnormal_closes(), 0);
+}
+
+#[test]
+fn two_shards_own_their_flows_and_lose_none() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(2, &tcp);
+    // Stop half-way through once to look at the tables with connections open.
+    let (cn, sn) = MemNic::pair(65_536);
+    let (ct, st) = (cn.tx_only(), sn.tx_only());
+    let mut cnics = [cn, ct];
+    let mut snics = [sn, st];
+    let mut now = Instant::from_millis(1);
+    for c in clients.iter_mut() {
+        c.start_client(
+            client_cfg(32, 3),
+            now,
+            Duration::from_millis(40),
+            Duration::ZERO,
+        );
+    }
+    let mut checked_open = false;
+    for step in 0..400_000 {
+        for (s, n) in clients.iter_mut().zip(cnics.iter_mut()) {
+            s.poll(now, n as &mut dyn Nic);
+        }
+        for (s, n) in servers.iter_mut().zip(snics.iter_mut()) {
+            s.poll(now, n as &mut dyn Nic);
+        }
+        if step == 300 {
+            for s in clients.iter().chain(servers.iter()) {
+                assert!(s.connections() > 0);
+                assert!(s.owns_all_flows(), "a shard holds another's flow");
+            }
+            checked_open = true;
+        }
+        now += Duration::from_micros(20);
+        let active: u32 = clients.iter().map(|c| c.client_active()).sum();
+        if now > Instant::from_millis(41) && active == 0 {
+            break;
+        }
+    }
+    assert!(checked_open);
+    let c = total(&clients);
+    let s = total(&servers);
+    eprintln!(
+        "opened {} (per shard {:?}); steered client {} server {}",
+        c.opened,
+        clients.iter().map(|x| x.stats.opened).collect::<Vec<_>>(),
+        c.steered_out,
+        s.steered_out
+    );
+    for (i, x) in clients.iter().chain(servers.iter()).enumerate() {
+        assert!(
+            x.stats.opened + x.stats.accepted > 0,
+            "shard {i} did nothing"
+        );
+        assert!(x.owns_all_flows());
+    }
+    // Only shard 0 receives from the link: shard 1's flows came by steering.
+    assert!(c.steered_out > 0 && s.steered_out > 0);
+    assert_eq!(c.steered_out, c.steered_in);
+    assert_eq!(s.steered_out, s.steered_in);
+    assert_eq!(c.responses, c.opened * 3, "none lost");
+    assert_eq!(s.accepted, c.opened);
+    assert_eq!(
+        c.app_errors + s.app_errors + c.abnormal_closes() + s.abnormal_closes(),
+        0
+    );
+    assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0);
+}
+
+#[test]
+fn flow_owner_is_symmetric_and_spread() {
+    let a = SocketAddrV4::new(SERVER_IP, 80);
+    let mut per = [0u32; 4];
+    for port in 1000..5000 {
+        let b = SocketAddrV4::new(CLIENT_IP, port);
+        let o = flow_owner(a, b, 4);
+        assert_eq!(o, flow_owner(b, a, 4));
+        per[o as usize] += 1;
+    }
+    assert!(per.iter().all(|&n| n > 800), "{per:?}");
+}
