@@ -4,6 +4,11 @@ use clap::{Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  # The embedded benchmark: HTTP server and load generator shards over memif,
+  # 10 s of one-request connections, then the latency report:
+  sluice bench
+  sluice bench --keep-alive --duration 5 --json result.json
+  sluice bench --cps 100000 --connections 4096   # open loop at a fixed rate
   # Two DPDK ports in one process over a memif pair; 1 M frames each way, checked:
   sluice smoke
   sluice smoke --link ring --frames 100000 --json -
@@ -29,6 +34,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Benchmark: server and load-generator shards in one process over memif (or ring), then the report.
+    #[cfg(feature = "dpdk")]
+    Bench {
+        #[command(flatten)]
+        eal: sluice::tools::EalArgs,
+        #[command(flatten)]
+        args: sluice::tools::bench::BenchArgs,
+    },
     /// Send frames both ways between two ports in one process (memif pair or ring) and check every one.
     #[cfg(feature = "dpdk")]
     Smoke {
@@ -71,6 +84,21 @@ fn write_json<T: serde::Serialize>(path: &str, v: &T) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
+        #[cfg(feature = "dpdk")]
+        Cmd::Bench { eal, args } => {
+            let r = sluice::tools::bench::run(&eal, &args)?;
+            if let Some(p) = &args.json {
+                write_json(p, &r)?;
+            }
+            if args.json.as_deref() != Some("-") {
+                print!("{}", r.text());
+            }
+            Ok(if sluice::stats::report::clean(&r) {
+                0
+            } else {
+                1
+            })
+        }
         #[cfg(feature = "dpdk")]
         Cmd::Smoke { eal, args } => {
             let r = sluice::tools::smoke::run(&eal, &args)?;

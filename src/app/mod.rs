@@ -60,6 +60,8 @@ pub struct AppCx<'a> {
     pub stats: &'a mut ShardStats,
     pub latency: &'a mut Latency,
     pub scratch: &'a mut [u8],
+    /// The load generator stops here: connections finish their request and close.
+    pub stop_at: Instant,
 }
 
 /// A server connection's application state.
@@ -372,8 +374,9 @@ impl ClientConn {
                 }
                 self.in_request = false;
                 self.done_requests += 1;
-                if self.done_requests >= cc.requests {
+                if self.done_requests >= cc.requests || cx.now >= cx.stop_at {
                     self.finished = true;
+                    cx.stats.completed += 1;
                     c.close(cx.now, cx.cfg);
                     return;
                 }

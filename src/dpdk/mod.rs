@@ -35,6 +35,56 @@ pub fn tsc_hz() -> u64 {
     unsafe { ffi::sluice_tsc_hz() }
 }
 
+/// Makes the calling thread (one DPDK did not start) an lcore, so it gets an
+/// lcore id and per-lcore mempool caches. Returns its lcore id.
+pub fn register_thread() -> Result<u32, DpdkError> {
+    // SAFETY: EAL is initialised by the caller's contract (an `Eal` exists); the
+    // call only touches EAL's lcore table and this thread's TLS.
+    let rc = unsafe { ffi::rte_thread_register() };
+    if rc != 0 {
+        return Err(DpdkError::last("rte_thread_register")
+            .with_hint(" (all RTE_MAX_LCORE lcore ids are in use; start fewer threads)"));
+    }
+    Ok(lcore_id())
+}
+
+/// Undoes `register_thread` (before the thread ends).
+pub fn unregister_thread() {
+    // SAFETY: called on a thread `register_thread` registered; releases its lcore id.
+    unsafe { ffi::rte_thread_unregister() }
+}
+
+/// Nanoseconds from the TSC: one read per shard loop turn.
+#[derive(Debug, Clone, Copy)]
+pub struct TscClock {
+    t0: u64,
+    /// Nanoseconds per tick, as a 32.32 fixed-point number.
+    mult: u64,
+}
+
+impl TscClock {
+    /// Valid after `Eal::init` (EAL measures the TSC frequency).
+    pub fn new() -> TscClock {
+        let hz = tsc_hz().max(1);
+        TscClock {
+            t0: rdtsc(),
+            mult: ((1_000_000_000u128 << 32) / u128::from(hz)) as u64,
+        }
+    }
+
+    #[inline]
+    pub fn now(&self) -> crate::time::Instant {
+        let d = rdtsc().wrapping_sub(self.t0);
+        crate::time::Instant(((u128::from(d) * u128::from(self.mult)) >> 32) as u64)
+    }
+}
+
+impl Default for TscClock {
+    fn default() -> Self {
+        TscClock::new()
+    }
+}
+
 /// The DPDK lcore id of the calling thread (`u32::MAX` on a non-EAL thread).
 pub fn lcore_id() -> u32 {
     // SAFETY: reads a per-thread variable.

@@ -5,6 +5,8 @@ pub mod nic;
 pub mod responder;
 pub mod stack;
 
+#[cfg(feature = "dpdk")]
+pub use nic::DpdkNic;
 pub use nic::{MemNic, Nic, Tx};
 pub use responder::{Drop, Iface, Responder, ResponderStats};
 pub use stack::{Stack, StackConfig, flow_owner};

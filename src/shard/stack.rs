@@ -191,6 +191,27 @@ impl Stack {
         self.neigh.insert(ip, mac);
     }
 
+    /// Queues an ARP request for `ip` (sent at the next `poll`).
+    pub fn request_arp(&mut self, ip: Ipv4Addr) {
+        let arp = wire::ArpRepr {
+            operation: wire::ArpOperation::Request,
+            source_hardware_addr: self.cfg.iface.mac,
+            source_protocol_addr: self.cfg.iface.ip,
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: ip,
+        };
+        let eth = EthernetRepr {
+            src_addr: self.cfg.iface.mac,
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EtherType::Arp,
+        };
+        let len = ETH + arp.buffer_len();
+        self.ctrl_buf(len.max(60));
+        let buf = &mut self.ctrl[self.ctrl_used - 1];
+        eth.emit(&mut EthernetFrame::new_unchecked(&mut buf[..ETH]));
+        arp.emit(&mut wire::ArpPacket::new_unchecked(&mut buf[ETH..len]));
+    }
+
     pub fn neighbour(&self, ip: Ipv4Addr) -> Option<EthernetAddress> {
         self.neigh.get(&ip).copied()
     }
@@ -333,6 +354,8 @@ impl Stack {
             }
             Parsed::Arp(_, a) => {
                 if self.cfg.iface.owns(a.target_protocol_addr) {
+                    // A request for us or an answer to ours: either way the
+                    // sender's address (RFC 826's merge step).
                     self.neigh
                         .insert(a.source_protocol_addr, a.source_hardware_addr);
                 }
@@ -705,6 +728,7 @@ impl Stack {
             stats: &mut self.stats,
             latency: &mut self.latency,
             scratch: &mut self.scratch,
+            stop_at: self.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at),
         };
         // Events, until the application has nothing more to say.
         let mut closed = None;

@@ -5,6 +5,8 @@
 //! `Published` slot (relaxed atomics) for the live line; histograms are merged
 //! once, at the end.
 
+pub mod report;
+
 use crate::tcp::{CloseReason, State, TcpStats};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -112,6 +114,8 @@ pub struct ShardStats {
     pub syn_cookies_accepted: u64,
     /// Connections that ended, by reason (`CLOSE_REASONS` order).
     pub closed: [u64; CLOSE_REASONS.len()],
+    /// Client connections that got every response they asked for.
+    pub completed: u64,
     /// Connections the application found wrong (bad response, early close).
     pub app_errors: u64,
     pub requests_sent: u64,
@@ -168,6 +172,7 @@ impl ShardStats {
             self.accepted,
             self.syn_cookies_sent,
             self.syn_cookies_accepted,
+            self.completed,
             self.app_errors,
             self.requests_sent,
             self.responses,
@@ -217,6 +222,7 @@ impl ShardStats {
             accepted: next(),
             syn_cookies_sent: next(),
             syn_cookies_accepted: next(),
+            completed: next(),
             app_errors: next(),
             requests_sent: next(),
             responses: next(),

@@ -1,9 +1,11 @@
-//! Commands that drive DPDK ports directly: the link smoke test, the ARP/ICMP
-//! responder, and the port lister. (The TCP server and load generator come with
-//! the shard runtime.)
+//! The commands that drive DPDK ports: the link smoke test, the ARP/ICMP
+//! responder, the port lister, and the TCP bench (server and load generator
+//! shards in one process).
 
+pub mod bench;
 pub mod ports;
 pub mod respond;
+pub mod runtime;
 pub mod smoke;
 
 use crate::dpdk::{EalOptions, MemoryMode};

@@ -1,0 +1,252 @@
+//! The final report of a load run: a wrk-like text summary and the JSON
+//! document `--json` writes (schema in README.md, "Output").
+
+use super::{DropReason, Latency, Percentiles, ShardStats, human_rate, human_us};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How the run was set up (echoed in the report).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub tool: String,
+    pub version: String,
+    pub link: String,
+    pub target: String,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    /// Concurrent connections (closed loop) or the cap on them (open loop).
+    pub connections: u32,
+    pub requests_per_connection: u32,
+    pub keep_alive: bool,
+    /// Open loop: the connection rate asked for (0: closed loop).
+    pub target_cps: u64,
+    pub body_bytes: usize,
+    pub time_wait_s: f64,
+    pub client_cores: Vec<usize>,
+    pub server_cores: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyReport {
+    pub connect: Percentiles,
+    pub first_byte: Percentiles,
+    pub request: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rsts_in: u64,
+    pub rsts_out: u64,
+    pub retransmits: u64,
+    pub drops: BTreeMap<&'static str, u64>,
+    pub closes: BTreeMap<&'static str, u64>,
+}
+
+impl Side {
+    fn of(s: &ShardStats) -> Side {
+        Side {
+            rx_packets: s.rx_packets,
+            tx_packets: s.tx_packets,
+            rx_bytes: s.rx_bytes,
+            tx_bytes: s.tx_bytes,
+            rsts_in: s.rsts_in,
+            rsts_out: s.rsts_out + s.tcp.rsts_out,
+            retransmits: s.tcp.retransmits,
+            drops: DropReason::ALL
+                .iter()
+                .map(|d| (d.name(), s.dropped(*d)))
+                .collect(),
+            closes: super::CLOSE_REASONS
+                .iter()
+                .map(|r| (r.name(), s.closed_by(*r)))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeWaitReport {
+    /// 2MSL, seconds.
+    pub duration_s: f64,
+    /// Connections that entered TIME_WAIT (client and server).
+    pub entered: u64,
+    /// Records that reached 2MSL and ended during the run.
+    pub expired: u64,
+    /// Records still held when the run ended.
+    pub held_at_end: u64,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub info: RunInfo,
+    /// Seconds measured (after warm-up).
+    pub measured_s: f64,
+    /// Connections completed per second (every response received, closed).
+    pub cps: f64,
+    /// Responses per second.
+    pub rps: f64,
+    pub connections_opened: u64,
+    pub connections_completed: u64,
+    pub requests: u64,
+    pub responses: u64,
+    /// Failures by reason (all zero in a clean run).
+    pub errors: BTreeMap<&'static str, u64>,
+    pub errors_total: u64,
+    pub retransmits: u64,
+    pub time_wait: TimeWaitReport,
+    pub latency_us: LatencyReport,
+    pub client: Side,
+    pub server: Option<Side>,
+    pub server_accepted: Option<u64>,
+    pub syn_cookies_sent: u64,
+}
+
+/// Counts taken at the start and end of the measured window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    pub completed: u64,
+    pub responses: u64,
+}
+
+impl Report {
+    pub fn build(
+        info: RunInfo,
+        client: &ShardStats,
+        server: Option<&ShardStats>,
+        latency: &Latency,
+        window: (Window, Window),
+        measured_s: f64,
+        time_wait_held: u64,
+    ) -> Report {
+        let secs = measured_s.max(1e-9);
+        let mut errors = BTreeMap::new();
+        for r in super::CLOSE_REASONS.iter().skip(1) {
+            errors.insert(r.name(), client.closed_by(*r));
+        }
+        errors.insert("bad_response", client.app_errors);
+        errors.insert("non_2xx", client.non_2xx);
+        let opened_not_ended = client
+            .opened
+            .saturating_sub(client.closed.iter().sum::<u64>());
+        errors.insert("unfinished", opened_not_ended);
+        let errors_total = errors.values().sum();
+        let both = |f: fn(&ShardStats) -> u64| f(client) + server.map_or(0, f);
+        Report {
+            measured_s,
+            cps: (window.1.completed - window.0.completed) as f64 / secs,
+            rps: (window.1.responses - window.0.responses) as f64 / secs,
+            connections_opened: client.opened,
+            connections_completed: client.completed,
+            requests: client.requests_sent,
+            responses: client.responses,
+            errors,
+            errors_total,
+            retransmits: both(|s| s.tcp.retransmits),
+            time_wait: TimeWaitReport {
+                duration_s: info.time_wait_s,
+                entered: both(|s| s.time_wait_entered),
+                expired: both(|s| s.time_wait_expired),
+                held_at_end: time_wait_held,
+            },
+            latency_us: LatencyReport {
+                connect: Percentiles::of(&latency.connect),
+                first_byte: Percentiles::of(&latency.first_byte),
+                request: Percentiles::of(&latency.request),
+            },
+            client: Side::of(client),
+            server: server.map(Side::of),
+            server_accepted: server.map(|s| s.accepted),
+            syn_cookies_sent: both(|s| s.syn_cookies_sent),
+            info,
+        }
+    }
+
+    /// The wrk-like text report.
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        let i = &self.info;
+        o += &format!(
+            "{} {}s test @ {} over {}\n  {} connections{}, {} request(s) per connection, {} B bodies, 2MSL {}s\n",
+            i.tool,
+            i.duration_s,
+            i.target,
+            i.link,
+            i.connections,
+            if i.target_cps > 0 {
+                format!(" (open loop, {} conn/s)", i.target_cps)
+            } else {
+                String::new()
+            },
+            if i.keep_alive {
+                "keep-alive".to_string()
+            } else {
+                i.requests_per_connection.to_string()
+            },
+            i.body_bytes,
+            i.time_wait_s
+        );
+        o += "  Latency      p50        p75        p90        p99        p99.9      p99.99     max\n";
+        for (name, p) in [
+            ("connect", &self.latency_us.connect),
+            ("1st byte", &self.latency_us.first_byte),
+            ("request", &self.latency_us.request),
+        ] {
+            o += &format!(
+                "  {:<9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+                name,
+                human_us(p.p50),
+                human_us(p.p75),
+                human_us(p.p90),
+                human_us(p.p99),
+                human_us(p.p999),
+                human_us(p.p9999),
+                human_us(p.max)
+            );
+        }
+        o += &format!(
+            "  {} connections opened, {} completed, {} responses in {:.2}s measured\n",
+            self.connections_opened, self.connections_completed, self.responses, self.measured_s
+        );
+        let nonzero: Vec<String> = self
+            .errors
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        o += &format!(
+            "  Errors: {}\n",
+            if nonzero.is_empty() {
+                "none".to_string()
+            } else {
+                nonzero.join(", ")
+            }
+        );
+        o += &format!(
+            "  Retransmits: {}   TIME_WAIT: {} entered, {} held at exit, {} expired\n",
+            self.retransmits,
+            self.time_wait.entered,
+            self.time_wait.held_at_end,
+            self.time_wait.expired
+        );
+        o += &format!(
+            "Connections/sec: {:>10.0} ({})\nRequests/sec:    {:>10.0} ({})\n",
+            self.cps,
+            human_rate(self.cps),
+            self.rps,
+            human_rate(self.rps)
+        );
+        o
+    }
+}
+
+/// The counters behind the errors map, in one place for callers that want a
+/// yes/no answer.
+pub fn clean(r: &Report) -> bool {
+    r.errors_total == 0 && r.connections_completed > 0
+}

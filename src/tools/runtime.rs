@@ -1,0 +1,212 @@
+//! Running shards on cores: a shard thread pinned to a core and registered
+//! with DPDK, the live progress line, and the option parsers the server,
+//! client and bench commands share.
+
+use crate::dpdk::{self, TscClock};
+use crate::shard::{Nic, Stack};
+use crate::stats::{Latency, Published, ShardStats, human_rate};
+use crate::time::Instant;
+use anyhow::{Context, bail};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What a shard thread hands back when it stops.
+pub struct ShardResult {
+    pub stats: ShardStats,
+    pub latency: Latency,
+    pub time_wait_held: u64,
+}
+
+/// Loop turns between clock checks for publishing.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// Runs `stack` on `nic` until `stop` is set, publishing counters to `out`.
+/// On stop it resets what is still open, so the peer is told.
+pub fn shard_loop(
+    stack: &mut Stack,
+    nic: &mut dyn Nic,
+    clock: &TscClock,
+    out: &Published,
+    stop: &AtomicBool,
+) {
+    let mut next_publish = clock.now();
+    loop {
+        let now = clock.now();
+        stack.poll(now, nic);
+        if now >= next_publish {
+            next_publish = now + PUBLISH_EVERY;
+            stack.count_states();
+            out.store(&stack.stats);
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+    let now = clock.now();
+    stack.abort_all(now);
+    for _ in 0..8 {
+        stack.poll(clock.now(), nic);
+    }
+    stack.count_states();
+    out.store(&stack.stats);
+}
+
+/// Starts a shard on its own thread, pinned to `core` and registered as a
+/// DPDK lcore. `make` builds the stack and NIC on that thread.
+pub fn spawn_shard<F>(
+    name: String,
+    core: usize,
+    clock: TscClock,
+    out: Arc<Published>,
+    stop: Arc<AtomicBool>,
+    make: F,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<ShardResult>>>
+where
+    F: FnOnce() -> (Stack, Box<dyn Nic + Send>) + Send + 'static,
+{
+    let h = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || -> anyhow::Result<ShardResult> {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                bail!("cannot pin a shard to core {core} (does this machine have it? see nproc)");
+            }
+            dpdk::register_thread()?;
+            let (mut stack, mut nic) = make();
+            shard_loop(&mut stack, nic.as_mut(), &clock, &out, &stop);
+            drop(nic);
+            dpdk::unregister_thread();
+            Ok(ShardResult {
+                stats: stack.stats,
+                time_wait_held: stack.time_wait_records() as u64,
+                latency: stack.latency,
+            })
+        })
+        .context("cannot start a shard thread")?;
+    Ok(h)
+}
+
+/// The live line: rates over the last interval, from published counters.
+pub struct LiveLine {
+    last: Option<(Instant, ShardStats, ShardStats)>,
+    start: Instant,
+}
+
+impl LiveLine {
+    pub fn new(start: Instant) -> LiveLine {
+        LiveLine { last: None, start }
+    }
+
+    /// One line (stderr) from the client-side and server-side totals now.
+    pub fn line(&mut self, now: Instant, client: &ShardStats, server: &ShardStats) -> String {
+        let (dt, pc, ps) = match &self.last {
+            Some((t, c, s)) => ((now - *t).as_secs_f64().max(1e-9), *c, *s),
+            None => (
+                (now - self.start).as_secs_f64().max(1e-9),
+                ShardStats::default(),
+                ShardStats::default(),
+            ),
+        };
+        self.last = Some((now, *client, *server));
+        let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / dt;
+        let both = |f: fn(&ShardStats) -> u64| f(client) + f(server);
+        let both_prev = |f: fn(&ShardStats) -> u64| f(&pc) + f(&ps);
+        let rx = rate(both(|s| s.rx_packets), both_prev(|s| s.rx_packets));
+        let rx_bits = 8.0 * rate(both(|s| s.rx_bytes), both_prev(|s| s.rx_bytes));
+        let tx = rate(both(|s| s.tx_packets), both_prev(|s| s.tx_packets));
+        let st = |i: usize| client.states[i] + server.states[i];
+        let drops: u64 = client.drops.iter().chain(server.drops.iter()).sum();
+        format!(
+            "[{:>5.1}s] cps {} rps {} active {} | SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps",
+            (now - self.start).as_secs_f64(),
+            human_rate(rate(client.completed, pc.completed)),
+            human_rate(rate(client.responses, pc.responses)),
+            client
+                .opened
+                .saturating_sub(client.closed.iter().sum::<u64>()),
+            st(2),
+            st(3),
+            st(4),
+            st(5),
+            st(6),
+            st(7),
+            st(8),
+            st(9),
+            st(10),
+            both(|s| s.tcp.retransmits),
+            both(|s| s.rsts_in),
+            both(|s| s.rsts_out + s.tcp.rsts_out),
+            drops,
+            human_rate(rx),
+            rx_bits / 1e9,
+            human_rate(tx),
+        )
+    }
+}
+
+/// `10.1.0.0/16` or `10.1.0.5` → (first address, count).
+pub fn parse_ip_range(s: &str) -> anyhow::Result<(Ipv4Addr, u32)> {
+    let (ip, len) = match s.split_once('/') {
+        Some((ip, p)) => {
+            let p: u32 = p
+                .parse()
+                .ok()
+                .filter(|p| (8..=32).contains(p))
+                .with_context(|| {
+                    format!("bad prefix length in {s:?} (use 8..32, e.g. 10.1.0.0/16)")
+                })?;
+            (ip, p)
+        }
+        None => (s, 32),
+    };
+    let ip: Ipv4Addr = ip
+        .parse()
+        .with_context(|| format!("bad IPv4 address {ip:?} (e.g. 10.1.0.0/16)"))?;
+    Ok((ip, 1u32 << (32 - len)))
+}
+
+/// `1024-65535` or `5000` → inclusive range.
+pub fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
+    let bad = || format!("bad port range {s:?} (e.g. 1024-65535)");
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (
+            a.parse::<u16>().ok().with_context(bad)?,
+            b.parse::<u16>().ok().with_context(bad)?,
+        ),
+        None => {
+            let p = s.parse::<u16>().ok().with_context(bad)?;
+            (p, p)
+        }
+    };
+    if a == 0 || a > b {
+        bail!("{}", bad());
+    }
+    Ok((a, b))
+}
+
+/// A duration in seconds from the command line.
+pub fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
+    if !(0.0..=86_400.0).contains(&s) || s.is_nan() {
+        bail!("--{what} must be between 0 and 86400 seconds (got {s})");
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            parse_ip_range("10.1.0.0/16").unwrap(),
+            (Ipv4Addr::new(10, 1, 0, 0), 65536)
+        );
+        assert_eq!(parse_ip_range("10.1.0.9").unwrap().1, 1);
+        assert!(parse_ip_range("10.1.0.0/40").is_err());
+        assert_eq!(parse_port_range("1024-65535").unwrap(), (1024, 65535));
+        assert!(parse_port_range("9-3").is_err());
+        assert!(parse_port_range("0").is_err());
+    }
+}
