@@ -11,7 +11,7 @@ use super::nic::{Nic, Tx};
 use super::responder::Responder;
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, ServerApp, ServerConn};
 use crate::stats::{DropReason, Latency, STATES, ShardStats};
-use crate::table::{ConnTable, FlowKey, Found, FullPolicy, Handle};
+use crate::table::{ConnTable, FlowHashBuilder, FlowKey, Found, FullPolicy, Handle};
 use crate::tcp::{
     Connection, Event, FourTuple, SegmentVerdict, State, SynCookies, TcpConfig, TcpStats,
     TimeWaitRecord, TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
@@ -40,6 +40,8 @@ pub struct StackConfig {
     pub capacity: usize,
     /// TIME_WAIT records it holds at most.
     pub time_wait_capacity: usize,
+    /// TIME_WAIT records to make room for at start (no growing mid-run).
+    pub time_wait_reserve: usize,
     pub full_policy: FullPolicy,
     /// Timers expired per turn at most.
     pub timer_budget: usize,
@@ -55,6 +57,7 @@ impl StackConfig {
             tcp,
             capacity: 1 << 20,
             time_wait_capacity: 1 << 24,
+            time_wait_reserve: 0,
             full_policy: FullPolicy::Rst,
             timer_budget: 4096,
             shard: 0,
@@ -112,7 +115,7 @@ pub struct Stack {
     wheel: Wheel<Handle>,
     expired: Vec<Handle>,
     touched: Vec<Handle>,
-    neigh: HashMap<Ipv4Addr, EthernetAddress>,
+    neigh: HashMap<Ipv4Addr, EthernetAddress, FlowHashBuilder>,
     responder: Responder,
     hasher: TupleHasher,
     half_open: usize,
@@ -127,6 +130,8 @@ pub struct Stack {
     scratch: Vec<u8>,
     client: Option<ClientGen>,
     client_cfg: Option<ClientConfig>,
+    last_turn_at: Instant,
+    last_turn_busy: bool,
     /// Software steering: frames for this shard from the others, and the
     /// other shards' inbound queues (indexed by shard).
     steer_in: Option<Arc<ArrayQueue<Vec<u8>>>>,
@@ -137,13 +142,14 @@ impl Stack {
     pub fn new(cfg: StackConfig, now: Instant) -> Stack {
         let mut table = ConnTable::new(cfg.capacity, cfg.time_wait_capacity, cfg.tcp.time_wait());
         table.policy = cfg.full_policy;
+        table.reserve_time_wait(cfg.time_wait_reserve);
         Stack {
             responder: Responder::new(cfg.iface),
             table,
             wheel: Wheel::with_capacity(now, cfg.capacity.min(1 << 20)),
             expired: Vec::with_capacity(cfg.timer_budget),
             touched: Vec::with_capacity(1024),
-            neigh: HashMap::new(),
+            neigh: HashMap::with_hasher(FlowHashBuilder::random()),
             hasher: TupleHasher::random(),
             half_open: 0,
             stats: ShardStats::default(),
@@ -155,6 +161,8 @@ impl Stack {
             scratch: vec![0u8; 64 * 1024],
             client: None,
             client_cfg: None,
+            last_turn_at: now,
+            last_turn_busy: false,
             steer_in: None,
             steer_to: Vec::new(),
             cfg,
@@ -294,6 +302,12 @@ impl Stack {
 
     /// One turn of the loop. Returns the number of frames received.
     pub fn poll(&mut self, now: Instant, nic: &mut dyn Nic) -> usize {
+        // Busy time: a turn that did work lasted until this one started.
+        if self.last_turn_busy {
+            self.stats.busy_ns += now.0.saturating_sub(self.last_turn_at.0);
+        }
+        self.stats.turns += 1;
+        self.last_turn_at = now;
         let mut n = nic.rx(&mut |frame| self.input(now, frame));
         if let Some(q) = self.steer_in.clone() {
             for _ in 0..64 {
@@ -305,6 +319,7 @@ impl Stack {
         }
         self.run_timers(now);
         self.open_client_connections(now);
+        self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0;
         self.output(now, nic);
         n
     }
@@ -348,7 +363,9 @@ impl Stack {
                 if seg.control == TcpControl::Syn && seg.ack_number.is_none() {
                     // The peer's MAC, for the replies (a load generator may use
                     // many source addresses behind one MAC).
-                    self.neigh.entry(ip.src_addr).or_insert(e.src_addr);
+                    if self.neigh.get(&ip.src_addr) != Some(&e.src_addr) {
+                        self.neigh.insert(ip.src_addr, e.src_addr);
+                    }
                 }
                 self.tcp_input(now, local, remote, &seg);
             }

@@ -126,6 +126,9 @@ pub struct ShardStats {
     pub time_wait_expired: u64,
     /// Client connections not opened because the chosen 4-tuple was in use.
     pub port_collisions: u64,
+    /// Loop turns, and nanoseconds spent in turns that did work.
+    pub turns: u64,
+    pub busy_ns: u64,
     pub tcp: TcpStats,
     /// Connections in each state (`STATES` order; TIME_WAIT counts records).
     pub states: [u64; STATES.len()],
@@ -180,6 +183,8 @@ impl ShardStats {
             self.time_wait_entered,
             self.time_wait_expired,
             self.port_collisions,
+            self.turns,
+            self.busy_ns,
             t.segs_in,
             t.segs_out,
             t.retransmits,
@@ -230,6 +235,8 @@ impl ShardStats {
             time_wait_entered: next(),
             time_wait_expired: next(),
             port_collisions: next(),
+            turns: next(),
+            busy_ns: next(),
             ..ShardStats::default()
         };
         s.tcp = TcpStats {

@@ -2,7 +2,7 @@
 //! no locks. Control blocks live in a slab with generation-checked handles;
 //! TIME_WAIT records live beside them (with a FIFO for their fixed 2MSL);
 //! listeners in their own map. The index is a hash map keyed with a random
-//! per-process key (std's SipHash `RandomState`), so chosen 4-tuples cannot
+//! per-process key (`hash::FlowHashBuilder`), so chosen 4-tuples cannot
 //! degrade it. A full table is a counted refusal, never a panic.
 
 use crate::tcp::{FourTuple, TimeWaitRecord};
@@ -12,13 +12,26 @@ use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
+pub mod hash;
+
+pub use hash::FlowHashBuilder;
+
 /// A 4-tuple in 12 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub local_ip: u32,
     pub remote_ip: u32,
     pub local_port: u16,
     pub remote_port: u16,
+}
+
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // Two words instead of four fields.
+        h.write_u64(u64::from(self.local_ip) << 32 | u64::from(self.remote_ip));
+        h.write_u32(u32::from(self.local_port) << 16 | u32::from(self.remote_port));
+    }
 }
 
 impl From<FourTuple> for FlowKey {
@@ -64,6 +77,11 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
+    /// Room for `n` more values without growing.
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve(n);
+    }
+
     pub fn with_capacity(n: usize) -> Slab<T> {
         Slab {
             slots: Vec::with_capacity(n),
@@ -188,11 +206,11 @@ pub struct TableFull {
 /// A shard's connections, TIME_WAIT records and listeners.
 #[derive(Debug)]
 pub struct ConnTable<T, L> {
-    index: HashMap<FlowKey, Entry>,
+    index: HashMap<FlowKey, Entry, FlowHashBuilder>,
     conns: Slab<T>,
     time_wait: Slab<TimeWaitRecord>,
     tw_queue: FifoTimers<(FlowKey, Handle)>,
-    listeners: HashMap<SocketAddrV4, L>,
+    listeners: HashMap<SocketAddrV4, L, FlowHashBuilder>,
     capacity: usize,
     tw_capacity: usize,
     pub policy: FullPolicy,
@@ -203,11 +221,14 @@ impl<T, L> ConnTable<T, L> {
     /// `capacity` connections and `tw_capacity` TIME_WAIT records; `time_wait` is 2MSL.
     pub fn new(capacity: usize, tw_capacity: usize, time_wait: Duration) -> ConnTable<T, L> {
         ConnTable {
-            index: HashMap::with_capacity(capacity.min(1 << 20)),
+            index: HashMap::with_capacity_and_hasher(
+                capacity.min(1 << 20),
+                FlowHashBuilder::random(),
+            ),
             conns: Slab::with_capacity(capacity.min(1 << 20)),
             time_wait: Slab::default(),
             tw_queue: FifoTimers::new(time_wait),
-            listeners: HashMap::new(),
+            listeners: HashMap::with_hasher(FlowHashBuilder::random()),
             capacity,
             tw_capacity,
             policy: FullPolicy::default(),
@@ -217,6 +238,15 @@ impl<T, L> ConnTable<T, L> {
 
     pub fn len(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Makes room for `n` TIME_WAIT records up front, so a fast run does not
+    /// stop to grow (rehash, copy) its index while connections wait.
+    pub fn reserve_time_wait(&mut self, n: usize) {
+        let n = n.min(self.tw_capacity);
+        self.index.reserve(n);
+        self.time_wait.reserve(n);
+        self.tw_queue.reserve(n);
     }
 
     pub fn is_empty(&self) -> bool {

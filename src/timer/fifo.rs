@@ -14,6 +14,11 @@ pub struct FifoTimers<T> {
 }
 
 impl<T> FifoTimers<T> {
+    /// Room for `n` more timers without growing.
+    pub fn reserve(&mut self, n: usize) {
+        self.queue.reserve(n);
+    }
+
     pub fn new(duration: Duration) -> FifoTimers<T> {
         FifoTimers {
             duration,

@@ -118,13 +118,15 @@ impl LiveLine {
         let st = |i: usize| client.states[i] + server.states[i];
         let drops: u64 = client.drops.iter().chain(server.drops.iter()).sum();
         format!(
-            "[{:>5.1}s] cps {} rps {} active {} | SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps",
+            "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps",
             (now - self.start).as_secs_f64(),
             human_rate(rate(client.completed, pc.completed)),
             human_rate(rate(client.responses, pc.responses)),
             client
                 .opened
                 .saturating_sub(client.closed.iter().sum::<u64>()),
+            100.0 * rate(client.busy_ns, pc.busy_ns) / 1e9,
+            100.0 * rate(server.busy_ns, ps.busy_ns) / 1e9,
             st(2),
             st(3),
             st(4),
