@@ -29,6 +29,7 @@ fn client_cfg(connections: u32, requests: u32) -> ClientConfig {
         requests,
         cps: 0,
         request: http::request("10.0.0.2", "/", false).into(),
+        request_last: http::request("10.0.0.2", "/", false).into(),
         think: Duration::ZERO,
         open_burst: 16,
     }

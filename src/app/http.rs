@@ -71,22 +71,28 @@ impl Framer {
             self.started = true;
             match self.phase {
                 Phase::Head => {
-                    let b = data[0];
-                    data = &data[1..];
-                    if b == b'\n' {
-                        self.end_line()?;
-                        if self.phase == Phase::Body && self.body_left == 0 {
-                            done(self.finish());
+                    // A line at a time: find its end, keep a prefix.
+                    let nl = data.iter().position(|&b| b == b'\n');
+                    let part = &data[..nl.unwrap_or(data.len())];
+                    let keep = part.len().min(LINE - self.line_len as usize);
+                    let at = self.line_len as usize;
+                    self.line[at..at + keep].copy_from_slice(&part[..keep]);
+                    self.line_len += keep as u8;
+                    self.line_total = self
+                        .line_total
+                        .saturating_add(u16::try_from(part.len()).unwrap_or(u16::MAX));
+                    if self.line_total > 8192 {
+                        return Err(FrameError::BadHead);
+                    }
+                    match nl {
+                        Some(i) => {
+                            data = &data[i + 1..];
+                            self.end_line()?;
+                            if self.phase == Phase::Body && self.body_left == 0 {
+                                done(self.finish());
+                            }
                         }
-                    } else if b != b'\r' {
-                        if (self.line_len as usize) < LINE {
-                            self.line[self.line_len as usize] = b;
-                            self.line_len += 1;
-                        }
-                        self.line_total = self.line_total.saturating_add(1);
-                        if self.line_total > 8192 {
-                            return Err(FrameError::BadHead);
-                        }
+                        None => data = &[],
                     }
                 }
                 Phase::Body => {
@@ -113,8 +119,15 @@ impl Framer {
     }
 
     fn end_line(&mut self) -> Result<(), FrameError> {
-        let line = &self.line[..self.line_len as usize];
-        let was_empty = self.line_total == 0;
+        let mut line = &self.line[..self.line_len as usize];
+        let mut total = self.line_total;
+        if self.line_len as u16 == total {
+            if let [rest @ .., b'\r'] = line {
+                line = rest; // CRLF (a bare LF is accepted too, RFC 9112 2.2)
+                total -= 1;
+            }
+        }
+        let was_empty = total == 0;
         self.line_len = 0;
         self.line_total = 0;
         if was_empty {

@@ -227,6 +227,9 @@ pub struct ClientConfig {
     pub cps: u64,
     /// The request bytes.
     pub request: Arc<[u8]>,
+    /// The last request on a connection (with `Connection: close` when the
+    /// server is to close first, as wrk's `-H "Connection: close"` asks).
+    pub request_last: Arc<[u8]>,
     /// Pause between a response and the next request on a connection.
     pub think: Duration,
     /// Opens at most this many connections per loop iteration.
@@ -243,6 +246,10 @@ pub struct ClientConn {
     /// When the current request was sent.
     t_req: Instant,
     in_request: bool,
+    /// The current request is the connection's last.
+    last: bool,
+    /// The last response said `Connection: close`: the server closes first.
+    await_peer_close: bool,
     got_first: bool,
     sent: u32,
     /// Completed every request and closed.
@@ -260,6 +267,8 @@ impl ClientConn {
             t_open,
             t_req: t_open,
             in_request: false,
+            last: false,
+            await_peer_close: false,
             got_first: false,
             sent: 0,
             finished: false,
@@ -289,7 +298,9 @@ impl ClientConn {
             Event::Readable => self.read(cx, cc, c),
             Event::PeerClosed => {
                 self.read(cx, cc, c);
-                if !self.finished {
+                if self.await_peer_close {
+                    self.await_peer_close = false;
+                } else if !self.finished {
                     // The server closed before every response arrived.
                     cx.stats.app_errors += 1;
                     self.finished = true;
@@ -316,6 +327,7 @@ impl ClientConn {
         t: Instant,
     ) {
         self.in_request = true;
+        self.last = self.done_requests.saturating_add(1) >= cc.requests;
         self.got_first = false;
         self.t_req = t;
         self.sent = 0;
@@ -324,12 +336,15 @@ impl ClientConn {
     }
 
     fn send_rest(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut Connection) {
-        if !self.in_request || self.sent as usize >= cc.request.len() {
+        let req = if self.last {
+            &cc.request_last
+        } else {
+            &cc.request
+        };
+        if !self.in_request || self.sent as usize >= req.len() {
             return;
         }
-        let n = c
-            .send(cx.cfg, &cc.request[self.sent as usize..])
-            .unwrap_or(0);
+        let n = c.send(cx.cfg, &req[self.sent as usize..]).unwrap_or(0);
         self.sent += n as u32;
     }
 
@@ -354,8 +369,10 @@ impl ClientConn {
             }
             let mut completed = 0u32;
             let mut bad = 0u32;
+            let mut server_closes = false;
             let res = self.framer.feed(&cx.scratch[..n], |m| {
                 completed += 1;
+                server_closes = m.close;
                 if !(200..300).contains(&m.status) {
                     bad += 1;
                 }
@@ -374,10 +391,16 @@ impl ClientConn {
                 }
                 self.in_request = false;
                 self.done_requests += 1;
-                if self.done_requests >= cc.requests || cx.now >= cx.stop_at {
+                if server_closes || self.done_requests >= cc.requests || cx.now >= cx.stop_at {
                     self.finished = true;
                     cx.stats.completed += 1;
-                    c.close(cx.now, cx.cfg);
+                    if server_closes && !c.peer_closed() {
+                        // The server closes first (and holds TIME_WAIT): close
+                        // once its FIN arrives.
+                        self.await_peer_close = true;
+                    } else {
+                        c.close(cx.now, cx.cfg);
+                    }
                     return;
                 }
                 if cc.think.is_zero() {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub mod hash;
 
-pub use hash::FlowHashBuilder;
+pub use hash::{FlowHashBuilder, LocalHashBuilder};
 
 /// A 4-tuple in 12 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -181,12 +181,6 @@ pub struct TableStats {
     pub time_wait_refused_full: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Entry {
-    Conn(Handle),
-    TimeWait(Handle),
-}
-
 /// What the table holds for a 4-tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
@@ -206,7 +200,11 @@ pub struct TableFull {
 /// A shard's connections, TIME_WAIT records and listeners.
 #[derive(Debug)]
 pub struct ConnTable<T, L> {
-    index: HashMap<FlowKey, Entry, FlowHashBuilder>,
+    /// Open connections: small and hot (every segment looks here first).
+    index: HashMap<FlowKey, Handle, FlowHashBuilder>,
+    /// TIME_WAIT records: large (2MSL of closed connections), looked at only
+    /// when `index` misses, so it stays out of the cache on the busy path.
+    tw_index: HashMap<FlowKey, Handle, LocalHashBuilder>,
     conns: Slab<T>,
     time_wait: Slab<TimeWaitRecord>,
     tw_queue: FifoTimers<(FlowKey, Handle)>,
@@ -221,10 +219,10 @@ impl<T, L> ConnTable<T, L> {
     /// `capacity` connections and `tw_capacity` TIME_WAIT records; `time_wait` is 2MSL.
     pub fn new(capacity: usize, tw_capacity: usize, time_wait: Duration) -> ConnTable<T, L> {
         ConnTable {
-            index: HashMap::with_capacity_and_hasher(
-                capacity.min(1 << 20),
-                FlowHashBuilder::random(),
-            ),
+            // Grows with use: a pre-sized index spreads a few hundred open
+            // connections over megabytes and misses the cache on every lookup.
+            index: HashMap::with_capacity_and_hasher(capacity.min(1024), FlowHashBuilder::random()),
+            tw_index: HashMap::with_hasher(LocalHashBuilder::random()),
             conns: Slab::with_capacity(capacity.min(1 << 20)),
             time_wait: Slab::default(),
             tw_queue: FifoTimers::new(time_wait),
@@ -244,7 +242,7 @@ impl<T, L> ConnTable<T, L> {
     /// stop to grow (rehash, copy) its index while connections wait.
     pub fn reserve_time_wait(&mut self, n: usize) {
         let n = n.min(self.tw_capacity);
-        self.index.reserve(n);
+        self.tw_index.reserve(n);
         self.time_wait.reserve(n);
         self.tw_queue.reserve(n);
     }
@@ -276,16 +274,21 @@ impl<T, L> ConnTable<T, L> {
     }
 
     pub fn find(&self, key: FlowKey) -> Found {
-        match self.index.get(&key) {
-            Some(Entry::Conn(h)) => Found::Conn(*h),
-            Some(Entry::TimeWait(_)) => Found::TimeWait,
+        if let Some(h) = self.index.get(&key) {
+            return Found::Conn(*h);
+        }
+        match self.tw_index.get(&key) {
+            Some(_) => Found::TimeWait,
             None => Found::None,
         }
     }
 
     /// Adds a connection; refused (and counted) when full or the 4-tuple is taken.
     pub fn insert(&mut self, key: FlowKey, value: T) -> Result<Handle, TableFull> {
-        if self.conns.len() >= self.capacity || self.index.contains_key(&key) {
+        if self.conns.len() >= self.capacity
+            || self.index.contains_key(&key)
+            || self.tw_index.contains_key(&key)
+        {
             self.stats.refused_full += 1;
             return Err(TableFull {
                 capacity: self.capacity,
@@ -293,7 +296,7 @@ impl<T, L> ConnTable<T, L> {
             });
         }
         let h = self.conns.insert(value);
-        self.index.insert(key, Entry::Conn(h));
+        self.index.insert(key, h);
         self.stats.inserted += 1;
         Ok(h)
     }
@@ -308,7 +311,7 @@ impl<T, L> ConnTable<T, L> {
 
     pub fn remove(&mut self, key: FlowKey, h: Handle) -> Option<T> {
         let v = self.conns.remove(h)?;
-        if self.index.get(&key) == Some(&Entry::Conn(h)) {
+        if self.index.get(&key) == Some(&h) {
             self.index.remove(&key);
         }
         self.stats.removed += 1;
@@ -331,23 +334,23 @@ impl<T, L> ConnTable<T, L> {
             return Some(v);
         }
         let th = self.time_wait.insert(record);
-        self.index.insert(key, Entry::TimeWait(th));
+        self.tw_index.insert(key, th);
         self.tw_queue.push(now, (key, th));
         self.stats.time_wait_entered += 1;
         Some(v)
     }
 
     pub fn time_wait_mut(&mut self, key: FlowKey) -> Option<&mut TimeWaitRecord> {
-        match self.index.get(&key) {
-            Some(Entry::TimeWait(h)) => self.time_wait.get_mut(*h),
+        match self.tw_index.get(&key) {
+            Some(h) => self.time_wait.get_mut(*h),
             _ => None,
         }
     }
 
     /// Drops a TIME_WAIT record early (a new SYN reopened the 4-tuple, RFC 6191).
     pub fn reuse_time_wait(&mut self, key: FlowKey) -> bool {
-        if let Some(Entry::TimeWait(h)) = self.index.get(&key).copied() {
-            self.index.remove(&key);
+        if let Some(h) = self.tw_index.get(&key).copied() {
+            self.tw_index.remove(&key);
             self.time_wait.remove(h);
             self.stats.time_wait_reused += 1;
             return true;
@@ -372,8 +375,8 @@ impl<T, L> ConnTable<T, L> {
                 continue;
             }
             self.time_wait.remove(h);
-            if self.index.get(&key) == Some(&Entry::TimeWait(h)) {
-                self.index.remove(&key);
+            if self.tw_index.get(&key) == Some(&h) {
+                self.tw_index.remove(&key);
             }
             self.stats.time_wait_expired += 1;
             ended += 1;
@@ -539,8 +542,8 @@ mod tests {
     fn bytes_per_connection() {
         let cb = std::mem::size_of::<Connection>();
         let slot = std::mem::size_of::<Slot<Connection>>();
-        let index = std::mem::size_of::<(FlowKey, Entry)>();
-        let tw = std::mem::size_of::<TimeWaitRecord>() + std::mem::size_of::<(FlowKey, Entry)>();
+        let index = std::mem::size_of::<(FlowKey, Handle)>();
+        let tw = std::mem::size_of::<TimeWaitRecord>() + std::mem::size_of::<(FlowKey, Handle)>();
         println!(
             "control block {cb} B (without data buffers); slab slot {slot} B; index entry {index} B; TIME_WAIT record + index {tw} B"
         );

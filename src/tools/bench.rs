@@ -23,6 +23,12 @@ pub enum BenchLink {
     Ring,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CloseFirst {
+    Server,
+    Client,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// How the two shards are linked.
@@ -46,6 +52,11 @@ pub struct BenchArgs {
     /// Open loop: this many new connections per second (0: closed loop).
     #[arg(long, default_value_t = 0)]
     pub cps: u64,
+    /// Which side closes first (and so holds TIME_WAIT): `server` asks with
+    /// `Connection: close` on the last request, as wrk -H "Connection: close"
+    /// does against nginx; `client` closes after the last response.
+    #[arg(long, value_enum, default_value = "server")]
+    pub close: CloseFirst,
     /// Response body bytes.
     #[arg(long, default_value_t = 100, value_name = "BYTES")]
     pub body: usize,
@@ -115,10 +126,10 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let sock = format!("/tmp/sluice-bench-{}.sock", std::process::id());
     if args.link == BenchLink::Memif {
         opts.vdevs.push(format!(
-            "net_memif0,role=server,id=0,socket={sock},socket-abstract=no"
+            "net_memif0,role=server,id=0,socket={sock},socket-abstract=no,rsize=12"
         ));
         opts.vdevs.push(format!(
-            "net_memif1,role=client,id=0,socket={sock},socket-abstract=no"
+            "net_memif1,role=client,id=0,socket={sock},socket-abstract=no,rsize=12"
         ));
     }
     let eal = Eal::init(&opts)?;
@@ -170,9 +181,15 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
             stop_server.clone(),
             {
                 let body = args.body;
+                let server_tw = if args.close == CloseFirst::Server {
+                    (duration.min(tcp.time_wait()).as_secs_f64() * 400_000.0) as usize
+                } else {
+                    0
+                };
                 move || {
                     let mut cfg = StackConfig::new(Iface::new(smac, SERVER_IP), tcp);
                     cfg.capacity = 1 << 20;
+                    cfg.time_wait_reserve = server_tw;
                     let mut s = Stack::new(cfg, clock.now());
                     s.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(body, 0));
                     (
@@ -264,10 +281,12 @@ fn drive_client(
     iface.ip_count = src_count;
     let mut cfg = StackConfig::new(iface, tcp.clone());
     cfg.capacity = 1 << 20;
-    // The client closes first, so it holds TIME_WAIT for every connection of
-    // the last 2MSL: room for a fast run's worth up front.
-    let held = duration.min(tcp.time_wait()).as_secs_f64() * 400_000.0;
-    cfg.time_wait_reserve = held as usize;
+    // The side that closes first holds TIME_WAIT for every connection of the
+    // last 2MSL: room for a fast run's worth up front.
+    let held = (duration.min(tcp.time_wait()).as_secs_f64() * 400_000.0) as usize;
+    if args.close == CloseFirst::Client {
+        cfg.time_wait_reserve = held;
+    }
     let mut stack = Stack::new(cfg, clock.now());
     let mut nic = DpdkNic::new(cqueue, pool.clone());
 
@@ -303,6 +322,12 @@ fn drive_client(
         },
         cps: args.cps,
         request: http::request(&SERVER_IP.to_string(), "/", false).into(),
+        request_last: http::request(
+            &SERVER_IP.to_string(),
+            "/",
+            args.close == CloseFirst::Server && !args.keep_alive,
+        )
+        .into(),
         think: Duration::ZERO,
         open_burst: 32,
     };
