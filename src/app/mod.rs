@@ -62,6 +62,8 @@ pub struct AppCx<'a> {
     pub scratch: &'a mut [u8],
     /// The load generator stops here: connections finish their request and close.
     pub stop_at: Instant,
+    /// Latencies are recorded for what starts from here on (after warm-up).
+    pub record_from: Instant,
 }
 
 /// A server connection's application state.
@@ -256,11 +258,10 @@ pub struct ClientConn {
     pub finished: bool,
     /// Think time: the next request waits until then.
     pub next_at: Instant,
-    record: bool,
 }
 
 impl ClientConn {
-    pub fn new(t_open: Instant, record: bool) -> ClientConn {
+    pub fn new(t_open: Instant) -> ClientConn {
         ClientConn {
             framer: Framer::new(),
             done_requests: 0,
@@ -273,7 +274,6 @@ impl ClientConn {
             sent: 0,
             finished: false,
             next_at: Instant::NEVER,
-            record,
         }
     }
 
@@ -286,7 +286,7 @@ impl ClientConn {
     ) {
         match ev {
             Event::Connected => {
-                if self.record {
+                if self.t_open >= cx.record_from {
                     record(
                         &mut cx.latency.connect,
                         cx.now.saturating_since(self.t_open),
@@ -360,7 +360,7 @@ impl ClientConn {
             }
             if !self.got_first {
                 self.got_first = true;
-                if self.record {
+                if self.t_req >= cx.record_from {
                     record(
                         &mut cx.latency.first_byte,
                         cx.now.saturating_since(self.t_req),
@@ -386,7 +386,7 @@ impl ClientConn {
             }
             if completed == 1 {
                 cx.stats.responses += 1;
-                if self.record {
+                if self.t_req >= cx.record_from {
                     record(&mut cx.latency.request, cx.now.saturating_since(self.t_req));
                 }
                 self.in_request = false;

@@ -667,7 +667,7 @@ impl Stack {
             let iss = SeqNumber(self.hasher.isn(tuple.local, tuple.remote, now));
             let conn = Conn {
                 tcp: Connection::connect(&self.cfg.tcp, tuple, iss, now),
-                app: AppConn::Client(ClientConn::new(scheduled, scheduled >= g.record_from)),
+                app: AppConn::Client(ClientConn::new(scheduled)),
                 key: FlowKey::from(tuple),
                 timer: None,
                 deadline: Instant::NEVER,
@@ -746,6 +746,10 @@ impl Stack {
             latency: &mut self.latency,
             scratch: &mut self.scratch,
             stop_at: self.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at),
+            record_from: self
+                .client
+                .as_ref()
+                .map_or(Instant::NEVER, |g| g.record_from),
         };
         // Events, until the application has nothing more to say.
         let mut closed = None;

@@ -172,7 +172,7 @@ impl Report {
         let mut o = String::new();
         let i = &self.info;
         o += &format!(
-            "{} {}s test @ {} over {}\n  {} connections{}, {} request(s) per connection, {} B bodies, 2MSL {}s\n",
+            "{} {}s test @ {} over {}\n  {} connections{}, {} per connection, {} B bodies, 2MSL {}s\n",
             i.tool,
             i.duration_s,
             i.target,
@@ -184,9 +184,11 @@ impl Report {
                 String::new()
             },
             if i.keep_alive {
-                "keep-alive".to_string()
+                "keep-alive: requests".to_string()
+            } else if i.requests_per_connection == 1 {
+                "1 request".to_string()
             } else {
-                i.requests_per_connection.to_string()
+                format!("{} requests", i.requests_per_connection)
             },
             i.body_bytes,
             i.time_wait_s
@@ -197,6 +199,10 @@ impl Report {
             ("1st byte", &self.latency_us.first_byte),
             ("request", &self.latency_us.request),
         ] {
+            if p.count == 0 {
+                o += &format!("  {name:<9} {:>10}\n", "-");
+                continue;
+            }
             o += &format!(
                 "  {:<9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
                 name,

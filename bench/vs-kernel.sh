@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# sluice against the Linux kernel, in one run, on the same cores, and
+# bench/RESULTS.md written from what was measured (never edit it by hand).
+#
+#   (a) sluice bench over memif: 1 client core + 1 server core, short HTTP
+#       connections (CPS) and keep-alive requests (RPS);
+#   (b) the kernel doing the same work: wrk -> nginx over loopback, wrk pinned
+#       to the client core and nginx's one worker to the server core,
+#       -H "Connection: close" for CPS.
+#
+# Needs root (DPDK, nginx on a port, apt for wrk/nginx-light if missing).
+#   bench/vs-kernel.sh                      # 10 s per measurement
+#   DURATION=5 CONNS=64 bench/vs-kernel.sh
+#   CLIENT_CORE=0 SERVER_CORE=1 bench/vs-kernel.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+CLIENT_CORE=${CLIENT_CORE:-0}
+SERVER_CORE=${SERVER_CORE:-1}
+BODY=${BODY:-100}
+PORT=${PORT:-18080}
+OUT=${OUT:-bench/RESULTS.md}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "bench/vs-kernel.sh: run as root (DPDK and nginx need it)" >&2
+    exit 2
+fi
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! pkg-config --exists libdpdk 2>/dev/null; then
+    scripts/setup.sh
+fi
+
+echo "== building sluice (release)"
+cargo build --release --quiet
+SLUICE=target/release/sluice
+work=$(mktemp -d /tmp/sluice-vs-kernel.XXXXXX)
+cleanup() {
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---- the kernel: nginx (one worker on the server core) and wrk (client core)
+body=$(python3 -c "print('x' * $BODY, end='')")
+mask=$(python3 -c "print(bin(1 << $SERVER_CORE)[2:])")
+mkdir -p "$work/logs"
+cat > "$work/nginx.conf" <<EOF
+worker_processes 1;
+worker_cpu_affinity $mask;
+daemon on;
+pid $work/nginx.pid;
+error_log $work/logs/error.log crit;
+events { worker_connections 65536; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
+    uwsgi_temp_path $work; scgi_temp_path $work;
+    server {
+        listen 127.0.0.1:$PORT backlog=65535;
+        location / { return 200 "$body"; }
+    }
+}
+EOF
+nginx -c "$work/nginx.conf" -p "$work"
+sleep 0.5
+got=$(curl -s "http://127.0.0.1:$PORT/" 2>/dev/null | wc -c || true)
+if [ "${got:-0}" != "$BODY" ] && command -v curl >/dev/null; then
+    echo "nginx did not answer with the $BODY-byte body (got $got bytes)" >&2
+    exit 1
+fi
+
+wrk_run() { # $1 = label, rest = extra wrk args
+    local label=$1; shift
+    echo "== kernel $label: wrk -t1 -c$CONNS -d${DURATION}s $* (core $CLIENT_CORE) -> nginx (core $SERVER_CORE)" >&2
+    taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "http://127.0.0.1:$PORT/" > "$work/wrk-$label.txt"
+    cat "$work/wrk-$label.txt" >&2
+    python3 - "$work/wrk-$label.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+err = 0
+m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+if m:
+    err += sum(int(x) for x in m.groups())
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+if m:
+    err += int(m.group(1))
+print(f"{rps:.0f} {err}")
+PY
+}
+read -r k_cps k_cps_err < <(wrk_run cps -H "Connection: close")
+read -r k_rps k_rps_err < <(wrk_run rps)
+kill "$(cat "$work/nginx.pid")"
+rm -f "$work/nginx.pid"
+sleep 0.5
+
+# ---- sluice: the same work over memif
+sluice_run() { # $1 = label, rest = extra sluice args
+    local label=$1; shift
+    echo "== sluice $label: sluice bench -c $CONNS --duration $DURATION $* (client core $CLIENT_CORE, server core $SERVER_CORE)" >&2
+    "$SLUICE" bench --quiet -c "$CONNS" --duration "$DURATION" --body "$BODY" \
+        --client-core "$CLIENT_CORE" --server-core "$SERVER_CORE" \
+        --json "$work/sluice-$label.json" "$@" >&2 || true
+    python3 - "$work/sluice-$label.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+lat = r["latency_us"]
+print(f'{r["cps"]:.0f} {r["rps"]:.0f} {r["errors_total"]} {r["retransmits"]} '
+      f'{r["connections_completed"]} {r["time_wait"]["entered"]} {r["time_wait"]["held_at_end"]} '
+      f'{r["time_wait"]["expired"]} {r["time_wait"]["duration_s"]} '
+      f'{lat["connect"]["p50"]} {lat["connect"]["p99"]} {lat["request"]["p50"]} {lat["request"]["p99"]} '
+      f'{r["measured_s"]}')
+PY
+}
+read -r s_cps _ s_cps_err s_cps_retx s_done s_tw_in s_tw_held s_tw_exp s_2msl s_c50 s_c99 s_r50 s_r99 s_secs < <(sluice_run cps)
+read -r _ s_rps s_rps_err s_rps_retx _ _ _ _ _ _ _ s_kr50 s_kr99 _ < <(sluice_run rps --keep-alive)
+
+instr="(valgrind not installed)"
+if command -v valgrind >/dev/null; then
+    instr=$(scripts/conn-instructions.sh 2>/dev/null | sed -n 's/^instructions per connection: //p')
+fi
+
+ratio() { python3 -c "print(f'{$1 / max($2, 1):.1f}')"; }
+cps_ratio=$(ratio "$s_cps" "$k_cps")
+rps_ratio=$(ratio "$s_rps" "$k_rps")
+target=$(python3 -c "print('met' if $s_cps >= 20 * $k_cps and $s_cps_err == 0 else 'NOT met')")
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+cat > "$OUT" <<EOF
+# sluice vs the Linux kernel
+
+Generated by \`bench/vs-kernel.sh\` on $(date -u +%Y-%m-%dT%H:%MZ), commit \`$commit\`.
+Do not edit: rerun the script.
+
+Machine: $(nproc) cores ($cpu), $(uname -r). Client on core $CLIENT_CORE, server on core $SERVER_CORE,
+$CONNS concurrent connections, $BODY-byte HTTP bodies, ${DURATION} s per measurement.
+
+| test | Linux kernel (wrk -> nginx, loopback) | sluice (memif) | sluice / kernel |
+|---|---:|---:|---:|
+| connections/s, one request each (\`Connection: close\`) | $k_cps | $s_cps | **${cps_ratio}x** |
+| requests/s, keep-alive | $k_rps | $s_rps | ${rps_ratio}x |
+| errors (CPS run / RPS run) | $k_cps_err / $k_rps_err | $s_cps_err / $s_rps_err | |
+
+sluice CPS run: $s_done connections completed, $s_cps_retx retransmits; TIME_WAIT held for the full
+2MSL (${s_2msl} s): $s_tw_in connections entered it, $s_tw_held were still held at exit, $s_tw_exp expired early.
+Latency (µs) in the CPS run: connect p50 $s_c50, p99 $s_c99; request p50 $s_r50, p99 $s_r99.
+Keep-alive run: request p50 $s_kr50 µs, p99 $s_kr99 µs, $s_rps_retx retransmits.
+
+Engine cost: $instr instructions per connection through two TCP engines (client and server:
+handshake, 100-byte request and response, close, TIME_WAIT record), from \`scripts/conn-instructions.sh\`.
+
+Target (issue 4): sluice CPS >= 20x the kernel's, with 0 errors and TIME_WAIT held for 2MSL: **$target**.
+
+Commands:
+- kernel: \`taskset -c $CLIENT_CORE wrk -t1 -c$CONNS -d${DURATION}s [-H "Connection: close"] http://127.0.0.1:$PORT/\`
+  against nginx with one worker pinned to core $SERVER_CORE returning a fixed $BODY-byte body.
+- sluice: \`sluice bench -c $CONNS --duration $DURATION --body $BODY --client-core $CLIENT_CORE --server-core $SERVER_CORE [--keep-alive]\`.
+EOF
+echo "== wrote $OUT"
+cat "$OUT"
