@@ -9,6 +9,10 @@ Examples:
   sluice bench
   sluice bench --keep-alive --duration 5 --json result.json
   sluice bench --cps 100000 --connections 4096   # open loop at a fixed rate
+  # A server on a veth (kernel clients in a namespace): HTTP on 80, echo on 7:
+  sluice server --vdev net_af_packet0,iface=veth-sl --ip 10.0.0.2 --listen 80:http --listen 7:echo
+  # The load generator against a kernel server, 30 s, 256 connections, JSON out:
+  sluice client --vdev net_af_packet0,iface=veth-sl --ip 10.0.0.9 http://10.0.0.1/ -d 30 -c 256 --json r.json
   # Two DPDK ports in one process over a memif pair; 1 M frames each way, checked:
   sluice smoke
   sluice smoke --link ring --frames 100000 --json -
@@ -41,6 +45,22 @@ enum Cmd {
         eal: sluice::tools::EalArgs,
         #[command(flatten)]
         args: sluice::tools::bench::BenchArgs,
+    },
+    /// TCP server on a DPDK port: HTTP, echo, discard, close, drain-reply per listening port.
+    #[cfg(feature = "dpdk")]
+    Server {
+        #[command(flatten)]
+        eal: sluice::tools::EalArgs,
+        #[command(flatten)]
+        args: sluice::tools::serve::ServerArgs,
+    },
+    /// HTTP load generator on a DPDK port: closed or open loop, latency histograms.
+    #[cfg(feature = "dpdk")]
+    Client {
+        #[command(flatten)]
+        eal: sluice::tools::EalArgs,
+        #[command(flatten)]
+        args: sluice::tools::client::ClientArgs,
     },
     /// Send frames both ways between two ports in one process (memif pair or ring) and check every one.
     #[cfg(feature = "dpdk")]
@@ -87,6 +107,40 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         #[cfg(feature = "dpdk")]
         Cmd::Bench { eal, args } => {
             let r = sluice::tools::bench::run(&eal, &args)?;
+            if let Some(p) = &args.json {
+                write_json(p, &r)?;
+            }
+            if args.json.as_deref() != Some("-") {
+                print!("{}", r.text());
+            }
+            Ok(if sluice::stats::report::clean(&r) {
+                0
+            } else {
+                1
+            })
+        }
+        #[cfg(feature = "dpdk")]
+        Cmd::Server { eal, args } => {
+            let r = sluice::tools::serve::run(&eal, &args)?;
+            if let Some(p) = &args.json {
+                write_json(p, &r)?;
+            }
+            eprintln!(
+                "server: {:.1} s, {} connections accepted ({:.0}/s), {} responses, rst in/out {}/{}, syn cookies {}, retransmits {}",
+                r.seconds,
+                r.accepted,
+                r.accepts_per_sec,
+                r.responses,
+                r.rsts_in,
+                r.rsts_out,
+                r.syn_cookies_sent,
+                r.retransmits
+            );
+            Ok(0)
+        }
+        #[cfg(feature = "dpdk")]
+        Cmd::Client { eal, args } => {
+            let r = sluice::tools::client::run(&eal, &args)?;
             if let Some(p) = &args.json {
                 write_json(p, &r)?;
             }

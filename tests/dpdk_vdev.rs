@@ -176,3 +176,184 @@ fn bad_vdev_is_a_one_line_error() {
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("EAL init"), "{}", lines[0]);
 }
+
+fn http_peer(mode: &str, tool: &str) {
+    let test = format!("http_peer_{mode}");
+    if !is_root() {
+        return skip(&test, "network namespaces and raw sockets need root");
+    }
+    for t in ["ip", "ethtool", "python3", tool] {
+        if !have(t) {
+            return skip(
+                &test,
+                &format!("{t} is not installed (scripts/setup.sh installs it)"),
+            );
+        }
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-http-peer.sh");
+    let out = Command::new(script)
+        .args([mode, BIN])
+        .output()
+        .expect("run test-http-peer.sh");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{all}");
+    assert!(
+        out.status.success(),
+        "HTTP with the kernel ({mode}) failed:\n{all}"
+    );
+    assert!(
+        all.contains(&format!("test-http-peer({mode}): PASS")),
+        "{all}"
+    );
+}
+
+/// curl in a namespace against `sluice server` on af_packet.
+#[test]
+fn kernel_curl_gets_http_from_sluice_server() {
+    http_peer("server", "curl");
+}
+
+/// `sluice client` against nginx in a namespace, short and keep-alive.
+#[test]
+fn sluice_client_loads_kernel_nginx() {
+    http_peer("client", "nginx");
+}
+
+fn bench_json(extra: &[&str]) -> Option<serde_json::Value> {
+    if !is_root() {
+        skip("bench", "DPDK's EAL needs root here");
+        return None;
+    }
+    let out = Command::new(BIN)
+        .args([
+            "bench",
+            "--quiet",
+            "--duration",
+            "2",
+            "--warmup",
+            "0.5",
+            "--json",
+            "-",
+        ])
+        .args(extra)
+        .output()
+        .expect("run sluice bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sluice bench {extra:?} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_str(&stdout).expect("JSON result"))
+}
+
+/// The README's main job, short: every connection completes, none fails,
+/// every one is held in TIME_WAIT at the end (2MSL is 60 s), and the JSON
+/// carries the documented fields.
+#[test]
+fn bench_short_connections_over_memif() {
+    let Some(v) = bench_json(&[]) else { return };
+    let completed = v["connections_completed"].as_u64().unwrap();
+    assert!(completed > 1000, "{v}");
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert_eq!(v["connections_opened"].as_u64(), Some(completed), "{v}");
+    assert_eq!(v["time_wait"]["entered"].as_u64(), Some(completed), "{v}");
+    assert_eq!(
+        v["time_wait"]["held_at_end"].as_u64(),
+        Some(completed),
+        "{v}"
+    );
+    assert_eq!(v["time_wait"]["expired"], 0, "{v}");
+    assert!(v["cps"].as_f64().unwrap() > 0.0);
+    for h in ["connect", "request"] {
+        for k in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(
+                v["latency_us"][h][k].as_f64().unwrap() > 0.0,
+                "{h}.{k}: {v}"
+            );
+        }
+    }
+    for k in [
+        "reset_by_peer",
+        "refused",
+        "timed_out_syn",
+        "timed_out_retransmit",
+    ] {
+        assert_eq!(v["errors"][k], 0, "{k}: {v}");
+    }
+    assert!(v["retransmits"].is_u64());
+    eprintln!("bench: {:.0} conn/s", v["cps"].as_f64().unwrap());
+}
+
+#[test]
+fn bench_keep_alive_over_ring() {
+    let Some(v) = bench_json(&["--keep-alive", "--link", "ring", "-c", "16"]) else {
+        return;
+    };
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert!(v["rps"].as_f64().unwrap() > 1000.0, "{v}");
+    assert_eq!(v["connections_opened"], 16, "{v}");
+    assert!(v["responses"].as_u64().unwrap() > 16 * 100, "{v}");
+}
+
+/// Ctrl-C: the run stops early, connections finish or are reset, the report
+/// is printed and the JSON written, and the process exits promptly.
+#[test]
+fn bench_stops_cleanly_on_sigint() {
+    if !is_root() {
+        return skip("bench_sigint", "DPDK's EAL needs root here");
+    }
+    let dir = std::env::temp_dir().join(format!("sluice-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("r.json");
+    let mut child = Command::new(BIN)
+        .args([
+            "bench",
+            "--quiet",
+            "--duration",
+            "60",
+            "--warmup",
+            "0.5",
+            "--json",
+        ])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sluice bench");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let t0 = std::time::Instant::now();
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "no exit 15 s after SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Connections/sec:"), "no report: {text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written")).unwrap();
+    assert!(v["connections_completed"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["errors"]["unfinished"], 0, "every connection ended: {v}");
+    assert!(
+        v["measured_s"].as_f64().unwrap() < 10.0,
+        "stopped early: {v}"
+    );
+    let _ = status;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -261,7 +261,11 @@ fn syn_sent_rst_without_ack_or_bad_ack_is_ignored() {
     });
     assert_eq!(
         deliver(&mut p.a, p.now, &p.cfg, &bad),
-        SegmentVerdict::Dropped
+        SegmentVerdict::RstReply
+    );
+    assert_eq!(
+        rst_reply(&bad.repr()).unwrap().seq_number,
+        SeqNumber(999_999)
     );
     assert_eq!(p.a.state(), State::SynSent);
 }
@@ -345,10 +349,12 @@ fn syn_received_retransmitted_syn_resends_syn_ack() {
 fn syn_received_rst_closes_and_bad_ack_is_dropped() {
     let (mut p, _) = syn_received();
     let bad = forge(&p.b, &p.cfg, |r| r.ack_number = Some(p.b.iss() + 50));
+    // Dropped, and answered with <SEQ=SEG.ACK><CTL=RST> by the owner.
     assert_eq!(
         deliver(&mut p.b, p.now, &p.cfg, &bad),
-        SegmentVerdict::Dropped
+        SegmentVerdict::RstReply
     );
+    assert_eq!(rst_reply(&bad.repr()).unwrap().seq_number, p.b.iss() + 50);
     assert_eq!(p.b.state(), State::SynReceived);
     let rst = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
     assert_eq!(

@@ -146,7 +146,9 @@ mod dpdk_nic {
         fn rx(&mut self, f: &mut dyn FnMut(&[u8])) -> usize {
             let n = self.queue.rx_burst(&mut self.rx, BURST);
             for m in self.rx.iter() {
-                f(m.data());
+                // A chained mbuf (a frame larger than one buffer) is not
+                // handled: it goes up empty and is counted as malformed.
+                f(if m.segments() == 1 { m.data() } else { &[] });
             }
             self.rx.clear(); // frees the mbufs
             n

@@ -236,9 +236,13 @@ impl Stack {
         let interval = 1_000_000_000u64
             .checked_div(cfg.cps)
             .map_or(0, |i| i.max(1));
+        // Start at a random port, as kernels pick ephemeral ports: a rerun then
+        // rarely meets 4-tuples the peer still holds in TIME_WAIT from the last.
+        let span = u32::from(cfg.ports.1 - cfg.ports.0) + 1;
+        let start = (self.hasher.hash(cfg.target, cfg.target, 0x706f) % u64::from(span)) as u16;
         self.client = Some(ClientGen {
             ip_idx: 0,
-            port: cfg.ports.0,
+            port: cfg.ports.0 + start,
             active: 0,
             next_open: now,
             open_interval_ns: interval,
@@ -435,10 +439,13 @@ impl Stack {
                 let Some(c) = self.table.get_mut(h) else {
                     return;
                 };
-                if c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg)
-                    == SegmentVerdict::Dropped
-                {
-                    self.stats.drop(DropReason::Refused);
+                match c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg) {
+                    SegmentVerdict::Dropped => self.stats.drop(DropReason::Refused),
+                    SegmentVerdict::RstReply => {
+                        self.stats.drop(DropReason::Refused);
+                        self.send_rst_reply(local, remote, seg);
+                    }
+                    _ => {}
                 }
                 self.touch(h);
                 return;
@@ -496,6 +503,7 @@ impl Stack {
             if is_syn {
                 let iss = SeqNumber(self.hasher.isn(local, remote, now));
                 let mut c = Connection::listen(cfg, local, iss, now);
+                c.set_ts_offset(self.hasher.ts_offset(*local.ip(), *remote.ip()));
                 c.set_remote(remote);
                 c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
                 self.accept(key, c, app, true);
@@ -513,6 +521,11 @@ impl Stack {
             }
         }
         self.stats.drop(DropReason::NoConnection);
+        self.send_rst_reply(local, remote, seg);
+    }
+
+    /// Answers `seg` with the RST RFC 9293 gives for it (none to an RST).
+    fn send_rst_reply(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr) {
         if let Some(rst) = rst_reply(seg) {
             let mut tcp = [0u8; 64];
             let n = rst.buffer_len();
@@ -665,8 +678,10 @@ impl Stack {
             };
             let Some(tuple) = tuple else { break };
             let iss = SeqNumber(self.hasher.isn(tuple.local, tuple.remote, now));
+            let mut tcp = Connection::connect(&self.cfg.tcp, tuple, iss, now);
+            tcp.set_ts_offset(self.hasher.ts_offset(*tuple.local.ip(), *tuple.remote.ip()));
             let conn = Conn {
-                tcp: Connection::connect(&self.cfg.tcp, tuple, iss, now),
+                tcp,
                 app: AppConn::Client(ClientConn::new(scheduled)),
                 key: FlowKey::from(tuple),
                 timer: None,

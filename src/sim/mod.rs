@@ -8,8 +8,8 @@
 pub mod rng;
 
 use crate::tcp::{
-    CloseReason, Connection, Event, FourTuple, State, SynCookies, TcpConfig, TcpStats,
-    TimeWaitRecord, TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
+    CloseReason, Connection, Event, FourTuple, SegmentVerdict, State, SynCookies, TcpConfig,
+    TcpStats, TimeWaitRecord, TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
 };
 use crate::time::Instant;
 use crate::timer::{FifoTimers, TimerId, Wheel};
@@ -251,8 +251,24 @@ impl Host {
         };
         let key = (pkt.dst, pkt.src);
         if let Some(c) = self.conns.get_mut(&key) {
-            c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
+            let verdict = c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
             self.touched.push(c.tuple());
+            if verdict == SegmentVerdict::RstReply {
+                // <SEQ=SEG.ACK><CTL=RST> for an unacceptable ACK.
+                let rst = rst_reply(&seg)?;
+                self.stats.rsts_sent += 1;
+                let mut bytes = vec![0u8; rst.buffer_len()];
+                rst.emit(
+                    &mut TcpPacket::new_unchecked(&mut bytes[..]),
+                    *pkt.dst.ip(),
+                    *pkt.src.ip(),
+                );
+                return Some(Packet {
+                    src: pkt.dst,
+                    dst: pkt.src,
+                    bytes,
+                });
+            }
             return None;
         }
         if let Some(r) = self.time_wait.get_mut(&key) {

@@ -263,6 +263,9 @@ pub enum SegmentVerdict {
     ChallengeAck,
     /// The connection was reset by this segment.
     Reset,
+    /// Dropped, and the owner answers with `rst_reply(seg)` (<SEQ=SEG.ACK><CTL=RST>):
+    /// an unacceptable ACK in SYN-SENT or SYN-RECEIVED (RFC 9293 3.10.7.3, 3.10.7.4).
+    RstReply,
 }
 
 impl Connection {
@@ -439,6 +442,14 @@ impl Connection {
     /// Offset added to our timestamp clock (RFC 7323 5.4).
     pub fn ts_offset(&self) -> u32 {
         self.ts_offset
+    }
+    /// Sets the offset added to our timestamp clock (RFC 7323 5.4). Call it
+    /// before the first `poll_transmit`. Use one offset per pair of hosts
+    /// (`TupleHasher::ts_offset`): timestamps then grow across connections,
+    /// so a peer still in TIME_WAIT can accept a new SYN (RFC 6191), and the
+    /// keyed offset hides our clock. The default is derived from the ISN.
+    pub fn set_ts_offset(&mut self, offset: u32) {
+        self.ts_offset = offset;
     }
     /// The window field we would send now (scaled).
     pub fn last_window_field(&self) -> u16 {
@@ -852,8 +863,12 @@ impl Connection {
         if let Some(ack) = seg.ack_number {
             if ack <= self.iss || ack > self.snd_max {
                 // Unacceptable: <SEQ=SEG.ACK><CTL=RST> unless it is an RST (the owner
-                // sends it; see `rst_reply`).
-                return SegmentVerdict::Dropped;
+                // sends it; see `rst_reply`). A peer still in TIME_WAIT for this
+                // 4-tuple answers our SYN so, and the RST frees it (RFC 9293 3.10.7.3).
+                if seg.control == TcpControl::Rst {
+                    return SegmentVerdict::Dropped;
+                }
+                return SegmentVerdict::RstReply;
             }
             ack_ok = ack > self.snd_una;
         }
@@ -1043,7 +1058,7 @@ impl Connection {
                 }
             } else {
                 // <SEQ=SEG.ACK><CTL=RST>: the owner sends it (`rst_reply`).
-                return SegmentVerdict::Dropped;
+                return SegmentVerdict::RstReply;
             }
         }
 

@@ -80,6 +80,15 @@ impl TupleHasher {
     }
 
     /// RFC 6528 ISN: the keyed hash plus a clock ticking every 4 microseconds.
+    /// The timestamp offset for a pair of hosts (RFC 7323 5.4, RFC 6191):
+    /// keyed, so the peer cannot read our clock from it, and the same for
+    /// every connection between the two addresses.
+    pub fn ts_offset(&self, local: std::net::Ipv4Addr, remote: std::net::Ipv4Addr) -> u32 {
+        let a = SocketAddrV4::new(local, 0);
+        let b = SocketAddrV4::new(remote, 0);
+        (self.hash(a, b, 0x7473_6f66) >> 32) as u32
+    }
+
     pub fn isn(&self, local: SocketAddrV4, remote: SocketAddrV4, now: Instant) -> u32 {
         let m = (now.as_nanos() / 4_000) as u32;
         (self.hash(local, remote, 0) as u32).wrapping_add(m)

@@ -3,9 +3,11 @@
 //! shards in one process).
 
 pub mod bench;
+pub mod client;
 pub mod ports;
 pub mod respond;
 pub mod runtime;
+pub mod serve;
 pub mod smoke;
 
 use crate::dpdk::{EalOptions, MemoryMode};

@@ -120,11 +120,24 @@ impl LiveLine {
         format!(
             "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps",
             (now - self.start).as_secs_f64(),
-            human_rate(rate(client.completed, pc.completed)),
-            human_rate(rate(client.responses, pc.responses)),
-            client
-                .opened
-                .saturating_sub(client.closed.iter().sum::<u64>()),
+            // A server alone counts what it accepted and answered.
+            human_rate(if client.opened > 0 {
+                rate(client.completed, pc.completed)
+            } else {
+                rate(server.accepted, ps.accepted)
+            }),
+            human_rate(if client.opened > 0 {
+                rate(client.responses, pc.responses)
+            } else {
+                rate(server.responses, ps.responses)
+            }),
+            (client.opened + server.accepted).saturating_sub(
+                client
+                    .closed
+                    .iter()
+                    .chain(server.closed.iter())
+                    .sum::<u64>()
+            ),
             100.0 * rate(client.busy_ns, pc.busy_ns) / 1e9,
             100.0 * rate(server.busy_ns, ps.busy_ns) / 1e9,
             st(2),
@@ -193,6 +206,58 @@ pub fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
         bail!("--{what} must be between 0 and 86400 seconds (got {s})");
     }
     Ok(Duration::from_secs_f64(s))
+}
+
+/// A DPDK port opened for one shard: configured, started with one queue, link up.
+pub struct OpenPort {
+    pub port: crate::dpdk::EthPort,
+    pub queue: Option<crate::dpdk::Queue>,
+    pub mac: crate::wire::EthernetAddress,
+    pub pool: Arc<crate::dpdk::PktPool>,
+    pub name: String,
+    pub driver: String,
+}
+
+/// Opens `name` (or the first port) with one queue and waits up to 10 s for its link.
+pub fn open_port(name: Option<&str>, mbufs: u32) -> anyhow::Result<OpenPort> {
+    use crate::dpdk::{EthPort, Mbuf, PktPool, PortConfig};
+    let port = match name {
+        Some(n) => EthPort::by_name(n)?,
+        None => *EthPort::all().first().context(
+            "no DPDK port: give one with --vdev (e.g. --vdev net_af_packet0,iface=veth0)",
+        )?,
+    };
+    let pool = Arc::new(PktPool::new("shard_pool", mbufs, 256, -1)?);
+    port.configure(&PortConfig::default(), &pool)?;
+    let mut queue = port.start(1)?.pop().context("the port has no queue")?;
+    let mut scratch: Vec<Mbuf> = Vec::with_capacity(32);
+    let t0 = std::time::Instant::now();
+    while !port.link()?.up {
+        queue.rx_burst(&mut scratch, 32);
+        scratch.clear();
+        if t0.elapsed() > Duration::from_secs(10) {
+            bail!("the link of {} did not come up within 10 s", port.name());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(OpenPort {
+        mac: port.mac()?,
+        name: port.name(),
+        driver: port.info()?.driver,
+        port,
+        queue: Some(queue),
+        pool,
+    })
+}
+
+impl OpenPort {
+    /// Stops and closes the port (after every queue user is done).
+    pub fn shut(self) -> anyhow::Result<()> {
+        self.port.stop()?;
+        self.port.close()?;
+        drop(self.pool);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# HTTP over TCP between sluice and the Linux kernel, both directions, on a veth
+# pair (sluice on net_af_packet, the kernel in a network namespace).
+#
+#   scripts/test-http-peer.sh server [sluice-binary]   # curl (kernel) -> sluice server
+#   scripts/test-http-peer.sh client [sluice-binary]   # sluice client -> nginx (kernel)
+#
+# Needs root (namespaces, raw sockets), curl for `server`, nginx for `client`.
+# Creates and removes its own namespace; traffic stays inside it. Exit 0 =
+# pass, 77 = cannot run here (says why).
+set -euo pipefail
+
+MODE=${1:?usage: $0 server|client [sluice-binary]}
+SLUICE=${2:-target/release/sluice}
+[ "$(id -u)" = 0 ] || { echo "test-http-peer: needs root" >&2; exit 77; }
+command -v ip >/dev/null || { echo "test-http-peer: needs ip (iproute2)" >&2; exit 77; }
+[ -x "$SLUICE" ] || { echo "test-http-peer: no binary at $SLUICE (cargo build --release)" >&2; exit 2; }
+
+TAG="sh$$"
+NS="${TAG}ns"
+HOST_IF="${TAG}h"
+PEER_IF="${TAG}p"
+KERNEL_IP=10.78.0.1
+SLUICE_IP=10.78.0.2
+WORK=$(mktemp -d)
+PID=""
+cleanup() {
+    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+        kill -TERM "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    fi
+    [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "$HOST_IF" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "test-http-peer($MODE): FAIL: $*" >&2; echo "--- sluice log:" >&2; cat "$WORK/log" >&2 || true; exit 1; }
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip link add "$HOST_IF" type veth peer name "$PEER_IF"
+ip link set "$PEER_IF" netns "$NS"
+sysctl -qw "net.ipv6.conf.$HOST_IF.disable_ipv6=1" || true
+ip link set "$HOST_IF" up
+ip -n "$NS" addr add "$KERNEL_IP/24" dev "$PEER_IF"
+ip -n "$NS" link set "$PEER_IF" up
+# Full checksums from the kernel: af_packet would otherwise see partial ones.
+ip netns exec "$NS" ethtool -K "$PEER_IF" tx off >/dev/null
+ethtool -K "$HOST_IF" tx off >/dev/null 2>&1 || true
+VDEV="net_af_packet0,iface=$HOST_IF"
+
+case "$MODE" in
+server)
+    command -v curl >/dev/null || { echo "test-http-peer: needs curl" >&2; exit 77; }
+    "$SLUICE" server --vdev "$VDEV" --ip "$SLUICE_IP" --listen 80:http --listen 7:echo \
+        --body 1234 --duration 60 --json "$WORK/server.json" --quiet >"$WORK/out" 2>"$WORK/log" &
+    PID=$!
+    for _ in $(seq 1 200); do
+        grep -q "ready on" "$WORK/log" 2>/dev/null && break
+        kill -0 "$PID" 2>/dev/null || fail "sluice exited before it was ready"
+        sleep 0.05
+    done
+    grep -q "ready on" "$WORK/log" || fail "sluice not ready after 10 s"
+    ok=0
+    for i in $(seq 1 20); do
+        code=$(ip netns exec "$NS" curl -s -o "$WORK/body" -w '%{http_code}' --max-time 5 "http://$SLUICE_IP/" || true)
+        size=$(stat -c %s "$WORK/body" 2>/dev/null || echo 0)
+        [ "$code" = 200 ] && [ "$size" = 1234 ] && ok=$((ok + 1))
+    done
+    [ "$ok" = 20 ] || fail "$ok of 20 curl requests got 200 with a 1234-byte body"
+    # Keep-alive: several requests on one connection.
+    n=$(ip netns exec "$NS" curl -s --max-time 5 -o /dev/null -w '%{num_connects}\n' \
+        "http://$SLUICE_IP/" "http://$SLUICE_IP/" "http://$SLUICE_IP/" | awk '{s += $1} END {print s}')
+    [ "$n" = 1 ] || fail "three keep-alive requests took $n connections"
+    kill -TERM "$PID"
+    wait "$PID" || fail "sluice server exited with an error"
+    PID=""
+    python3 - "$WORK/server.json" <<'PY' || fail "server counters"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["accepted"] == 21, r
+assert r["responses"] == 23, r
+bad = {k: v for k, v in r["closes"].items() if k != "normal" and v}
+assert not bad, bad
+print(f'server: accepted {r["accepted"]}, responses {r["responses"]}, closes {r["closes"]}')
+PY
+    echo "test-http-peer(server): PASS (20 curl requests + 3 keep-alive, all 200)"
+    ;;
+client)
+    command -v nginx >/dev/null || { echo "test-http-peer: needs nginx (nginx-light)" >&2; exit 77; }
+    mkdir -p "$WORK/logs"
+    cat > "$WORK/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
+    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+    server { listen $KERNEL_IP:80; location / { return 200 "hello from the kernel"; } }
+}
+EOF
+    ip netns exec "$NS" nginx -c "$WORK/nginx.conf" -p "$WORK"
+    sleep 0.3
+    for args in "-c 16" "-c 16 --keep-alive"; do
+        # shellcheck disable=SC2086
+        "$SLUICE" client --vdev "$VDEV" --ip "$SLUICE_IP" "http://$KERNEL_IP/" \
+            -d 3 --warmup 0.5 $args --quiet --json "$WORK/client.json" >"$WORK/out" 2>"$WORK/log" \
+            || fail "sluice client ($args) reported errors: $(cat "$WORK/out")"
+        python3 - "$WORK/client.json" "$args" <<'PY' || fail "client result ($args)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["errors_total"] == 0, r["errors"]
+assert r["responses"] > 100 and r["responses"] == r["requests"], r
+print(f'client {sys.argv[2]}: {r["responses"]} responses, {r["cps"]:.0f} conn/s, {r["rps"]:.0f} req/s, '
+      f'request p50 {r["latency_us"]["request"]["p50"]} us, errors 0')
+PY
+    done
+    echo "test-http-peer(client): PASS (short and keep-alive connections to nginx, 0 errors)"
+    ;;
+*) echo "usage: $0 server|client" >&2; exit 2 ;;
+esac

@@ -1,0 +1,200 @@
+//! `sluice server`: listens on one or more ports of one IPv4 address, each
+//! port with its own application, on a DPDK port (one shard on the main lcore).
+
+use super::runtime::{LiveLine, open_port};
+use super::{EalArgs, stop_flag};
+use crate::app::ServerApp;
+use crate::dpdk::{DpdkError, Eal, TscClock};
+use crate::shard::{DpdkNic, Iface, Stack, StackConfig};
+use crate::stats::{CLOSE_REASONS, DropReason, ShardStats};
+use crate::tcp::TcpConfig;
+use anyhow::bail;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Our IPv4 address on the link.
+    #[arg(long)]
+    pub ip: Ipv4Addr,
+    /// A listening port and its application (repeatable): PORT:APP with APP
+    /// one of http, echo, discard, close, drain-reply.
+    #[arg(long = "listen", value_name = "PORT:APP", default_value = "80:http")]
+    pub listen: Vec<String>,
+    /// HTTP (and drain-reply) response body bytes.
+    #[arg(long, default_value_t = 100, value_name = "BYTES")]
+    pub body: usize,
+    /// HTTP: close a connection after this many requests (0: keep it open).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub close_after: u32,
+    /// DPDK port name (default: the first port).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// 2MSL: how long TIME_WAIT is held, seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub time_wait: f64,
+    /// Stop after this many seconds (default: until Ctrl-C / SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Write the final counters as JSON to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+    /// No live line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Parses `80:http` and friends.
+pub fn parse_listen(s: &str, body: usize, close_after: u32) -> anyhow::Result<(u16, ServerApp)> {
+    let Some((port, app)) = s.split_once(':') else {
+        bail!("--listen {s:?}: use PORT:APP, e.g. 80:http or 7:echo");
+    };
+    let port: u16 = match port.parse() {
+        Ok(p) if p > 0 => p,
+        _ => bail!("--listen {s:?}: bad port {port:?}"),
+    };
+    let app = match app {
+        "http" => ServerApp::http(body, close_after),
+        "echo" => ServerApp::Echo,
+        "discard" => ServerApp::Discard,
+        "close" => ServerApp::Close,
+        "drain-reply" => ServerApp::DrainReply {
+            reply: crate::app::http::response(body, true).into(),
+        },
+        other => bail!(
+            "--listen {s:?}: unknown application {other:?} (http, echo, discard, close, drain-reply)"
+        ),
+    };
+    Ok((port, app))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    pub tool: String,
+    pub port: String,
+    pub ip: Ipv4Addr,
+    pub listen: Vec<String>,
+    pub seconds: f64,
+    pub accepted: u64,
+    pub accepts_per_sec: f64,
+    pub responses: u64,
+    pub rsts_in: u64,
+    pub rsts_out: u64,
+    pub syn_cookies_sent: u64,
+    pub syn_cookies_accepted: u64,
+    pub retransmits: u64,
+    pub time_wait_entered: u64,
+    pub time_wait_held_at_end: u64,
+    pub closes: BTreeMap<&'static str, u64>,
+    /// Dropped frames and refused connections, by reason.
+    pub drops: BTreeMap<&'static str, u64>,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+}
+
+pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport> {
+    let apps: Vec<(u16, ServerApp)> = args
+        .listen
+        .iter()
+        .map(|l| parse_listen(l, args.body, args.close_after))
+        .collect::<anyhow::Result<_>>()?;
+    let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
+    let eal = Eal::init(&eal_args.to_options())?;
+    let mut port = open_port(args.port.as_deref(), 32767)?;
+    let tcp = TcpConfig {
+        msl: time_wait / 2,
+        ..TcpConfig::default()
+    };
+    let clock = TscClock::new();
+    let mut stack = Stack::new(
+        StackConfig::new(Iface::new(port.mac, args.ip), tcp),
+        clock.now(),
+    );
+    for (p, app) in &apps {
+        stack.listen(SocketAddrV4::new(args.ip, *p), app.clone());
+    }
+    let queue = port
+        .queue
+        .take()
+        .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
+    let mut nic = DpdkNic::new(queue, Arc::clone(&port.pool));
+    // A line scripts can wait for.
+    eprintln!(
+        "sluice server: ready on {} ({}) mac={} ip={} listening {} memory: {}",
+        port.name,
+        port.driver,
+        port.mac,
+        args.ip,
+        args.listen.join(","),
+        eal.memory_mode()
+    );
+    let stop = stop_flag();
+    let start = clock.now();
+    let deadline = args
+        .duration
+        .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
+    let mut live = LiveLine::new(start);
+    let mut next_line = start + Duration::from_secs(1);
+    loop {
+        let now = clock.now();
+        let n = stack.poll(now, &mut nic);
+        if now >= next_line {
+            next_line = now + Duration::from_secs(1);
+            stack.count_states();
+            if !args.quiet {
+                eprintln!("{}", live.line(now, &ShardStats::default(), &stack.stats));
+            }
+            if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+        }
+        if n == 0 && stack.connections() == 0 {
+            // Idle, nothing open: do not burn the core.
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    }
+    // Clean exit: reset what is still open so peers know, then report.
+    let end = clock.now();
+    stack.abort_all(end);
+    for _ in 0..8 {
+        stack.poll(clock.now(), &mut nic);
+    }
+    stack.count_states();
+    drop(nic);
+    let name = port.name.clone();
+    port.shut()?;
+    drop(eal);
+    let s = &stack.stats;
+    let secs = (end - start).as_secs_f64();
+    Ok(ServerReport {
+        tool: "sluice server".into(),
+        port: name,
+        ip: args.ip,
+        listen: args.listen.clone(),
+        seconds: secs,
+        accepted: s.accepted,
+        accepts_per_sec: s.accepted as f64 / secs.max(1e-9),
+        responses: s.responses,
+        rsts_in: s.rsts_in,
+        rsts_out: s.rsts_out + s.tcp.rsts_out,
+        syn_cookies_sent: s.syn_cookies_sent,
+        syn_cookies_accepted: s.syn_cookies_accepted,
+        retransmits: s.tcp.retransmits,
+        time_wait_entered: s.time_wait_entered,
+        time_wait_held_at_end: stack.time_wait_records() as u64,
+        closes: CLOSE_REASONS
+            .iter()
+            .map(|r| (r.name(), s.closed_by(*r)))
+            .collect(),
+        drops: DropReason::ALL
+            .iter()
+            .map(|d| (d.name(), s.dropped(*d)))
+            .collect(),
+        rx_packets: s.rx_packets,
+        tx_packets: s.tx_packets,
+    })
+}
