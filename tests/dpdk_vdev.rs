@@ -269,6 +269,18 @@ fn bench_short_connections_over_memif() {
         "{v}"
     );
     assert_eq!(v["time_wait"]["expired"], 0, "{v}");
+    // Exact per-state accounting: every connection ended in TIME_WAIT (the
+    // server closed first) and nothing is left anywhere else.
+    let states = v["states_at_end"].as_object().expect("states_at_end");
+    assert_eq!(states.len(), 11, "{v}");
+    for (name, n) in states {
+        let want = match name.as_str() {
+            "TIME_WAIT" => completed,
+            "LISTEN" => 1, // the server's listener
+            _ => 0,
+        };
+        assert_eq!(n.as_u64(), Some(want), "{name}: {v}");
+    }
     assert!(v["cps"].as_f64().unwrap() > 0.0);
     for h in ["connect", "request"] {
         for k in ["p50", "p90", "p99", "p999", "max"] {

@@ -290,3 +290,48 @@ fn flow_owner_is_symmetric_and_spread() {
     }
     assert!(per.iter().all(|&n| n > 800), "{per:?}");
 }
+
+/// Open loop: connections are due at a fixed rate and latency counts from
+/// when each was due. A server that stops for 30 ms must show up as ~30 ms
+/// in the histogram (a closed loop would just send less and hide it).
+#[test]
+fn open_loop_latency_counts_from_the_schedule() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let (mut cn, mut sn) = MemNic::pair(65_536);
+    let mut now = Instant::from_millis(1);
+    let mut cfg = client_cfg(10_000, 1);
+    cfg.cps = 20_000; // one every 50 µs
+    clients[0].start_client(cfg, now, Duration::from_millis(100), Duration::ZERO);
+    let stall = (Instant::from_millis(40), Instant::from_millis(70));
+    loop {
+        clients[0].poll(now, &mut cn);
+        if now < stall.0 || now >= stall.1 {
+            servers[0].poll(now, &mut sn);
+        }
+        now += Duration::from_micros(10);
+        if now > Instant::from_millis(102) && clients[0].client_active() == 0 {
+            break;
+        }
+        assert!(now < Instant::from_millis(5_000), "run did not end");
+    }
+    let c = &clients[0].stats;
+    // 100 ms at 20k/s: ~2000 connections due, all opened on schedule.
+    assert!((1990..=2010).contains(&c.opened), "{}", c.opened);
+    assert_eq!(c.completed, c.opened);
+    assert_eq!(c.app_errors + c.abnormal_closes(), 0);
+    let h = &clients[0].latency.request;
+    let ms = |v: u64| v as f64 / 1e6;
+    let p50 = ms(h.value_at_quantile(0.5));
+    let max = ms(h.max());
+    eprintln!(
+        "open loop: p50 {p50:.3} ms, p90 {:.3} ms, max {max:.3} ms",
+        ms(h.value_at_quantile(0.9))
+    );
+    assert!(p50 < 1.0, "p50 {p50} ms");
+    // The first connection due in the stall waited for all of it.
+    assert!(max >= 29.0 && max < 40.0, "max {max} ms");
+    // About 30% of connections were due during the stall (30 of 100 ms) and
+    // waited on average half of it: p90 sits well inside the stall.
+    assert!(ms(h.value_at_quantile(0.9)) > 10.0);
+}

@@ -292,7 +292,11 @@ impl ClientConn {
                         cx.now.saturating_since(self.t_open),
                     );
                 }
-                self.start_request(cx, cc, c, self.t_open.max(cx.now));
+                // Open loop: the first request counts from when the connection
+                // was due (wrk2's coordinated-omission rule), so a stalled
+                // server shows in the latencies instead of slowing the load.
+                let t = if cc.cps > 0 { self.t_open } else { cx.now };
+                self.start_request(cx, cc, c, t);
             }
             Event::Writable => self.send_rest(cx, cc, c),
             Event::Readable => self.read(cx, cc, c),

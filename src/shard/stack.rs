@@ -292,6 +292,7 @@ impl Stack {
             s[c.tcp.state() as usize] += 1;
         }
         s[State::TimeWait as usize] += self.table.time_wait_len() as u64;
+        s[State::Listen as usize] += self.table.listener_count() as u64;
         self.stats.states = s;
     }
 

@@ -101,6 +101,10 @@ pub struct Report {
     pub retransmits: u64,
     pub time_wait: TimeWaitReport,
     pub latency_us: LatencyReport,
+    /// Connections in each TCP state when the run ended, client and server
+    /// together (TIME_WAIT counts records): a clean run has them all in
+    /// TIME_WAIT (or none anywhere).
+    pub states_at_end: BTreeMap<&'static str, u64>,
     pub client: Side,
     pub server: Option<Side>,
     pub server_accepted: Option<u64>,
@@ -159,6 +163,16 @@ impl Report {
                 first_byte: Percentiles::of(&latency.first_byte),
                 request: Percentiles::of(&latency.request),
             },
+            states_at_end: super::STATES
+                .iter()
+                .enumerate()
+                .map(|(i, st)| {
+                    (
+                        st.name(),
+                        client.states[i] + server.map_or(0, |s| s.states[i]),
+                    )
+                })
+                .collect(),
             client: Side::of(client),
             server: server.map(Side::of),
             server_accepted: server.map(|s| s.accepted),

@@ -259,6 +259,10 @@ impl<T, L> ConnTable<T, L> {
         self.capacity
     }
 
+    pub fn listener_count(&self) -> usize {
+        self.listeners.len()
+    }
+
     pub fn listen(&mut self, addr: SocketAddrV4, app: L) {
         self.listeners.insert(addr, app);
     }

@@ -101,6 +101,10 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
+    super::runtime::check_capacity(
+        args.connections,
+        (duration.min(time_wait).as_secs_f64() * 400_000.0) as usize,
+    )?;
     let (src_first, src_count) = parse_ip_range(&args.src_ips)?;
     let ports = parse_port_range(&args.src_ports)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -208,12 +212,10 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         cmac,
         cqueue,
         &pool,
-        src_first,
-        src_count,
-        ports,
-        duration,
-        warmup,
+        (src_first, src_count, ports),
+        (duration, warmup),
         &server_pub,
+        &[&sport, &cport],
     );
     stop_server.store(true, Ordering::Relaxed);
     let server_res: anyhow::Result<ShardResult> = match server.join() {
@@ -269,12 +271,10 @@ fn drive_client(
     cmac: crate::wire::EthernetAddress,
     cqueue: crate::dpdk::Queue,
     pool: &Arc<PktPool>,
-    src_first: Ipv4Addr,
-    src_count: u32,
-    ports: (u16, u16),
-    duration: Duration,
-    warmup: Duration,
+    (src_first, src_count, ports): (Ipv4Addr, u32, (u16, u16)),
+    (duration, warmup): (Duration, Duration),
     server_pub: &Published,
+    nic_ports: &[&EthPort],
 ) -> anyhow::Result<(ShardResult, (Window, Window), f64)> {
     let stop = super::stop_flag();
     let mut iface = Iface::new(cmac, src_first);
@@ -355,6 +355,7 @@ fn drive_client(
             next_line = now + Duration::from_secs(1);
             stack.count_states();
             if !args.quiet {
+                live.nic = Some(super::runtime::nic_counters(nic_ports));
                 eprintln!("{}", live.line(now, &stack.stats, &server_pub.load()));
             }
         }

@@ -109,6 +109,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
+    super::runtime::check_capacity(args.connections, 0)?;
     let eal = Eal::init(&eal_args.to_options())?;
     let mut port = open_port(args.port.as_deref(), 32767)?;
     let tcp = TcpConfig {
@@ -220,6 +221,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
             next_line = now + Duration::from_secs(1);
             stack.count_states();
             if !args.quiet {
+                live.nic = Some(super::runtime::nic_counters(&[&port.port]));
                 eprintln!("{}", live.line(now, &stack.stats, &ShardStats::default()));
             }
             if stop.load(Ordering::Relaxed) && drain_until.is_none() {

@@ -87,15 +87,24 @@ where
     Ok(h)
 }
 
-/// The live line: rates over the last interval, from published counters.
+/// The live line: rates over the last interval, from published counters;
+/// connections per TCP state (CL LI SS SR E FW1 FW2 CW C LA TW = CLOSED,
+/// LISTEN (listeners), SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1,
+/// FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT records).
 pub struct LiveLine {
     last: Option<(Instant, ShardStats, ShardStats)>,
     start: Instant,
+    /// NIC counters to append (missed, errors), set by the caller.
+    pub nic: Option<String>,
 }
 
 impl LiveLine {
     pub fn new(start: Instant) -> LiveLine {
-        LiveLine { last: None, start }
+        LiveLine {
+            last: None,
+            start,
+            nic: None,
+        }
     }
 
     /// One line (stderr) from the client-side and server-side totals now.
@@ -118,7 +127,7 @@ impl LiveLine {
         let st = |i: usize| client.states[i] + server.states[i];
         let drops: u64 = client.drops.iter().chain(server.drops.iter()).sum();
         format!(
-            "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps",
+            "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | CL {} LI {} SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps{}",
             (now - self.start).as_secs_f64(),
             // A server alone counts what it accepted and answered.
             human_rate(if client.opened > 0 {
@@ -140,6 +149,8 @@ impl LiveLine {
             ),
             100.0 * rate(client.busy_ns, pc.busy_ns) / 1e9,
             100.0 * rate(server.busy_ns, ps.busy_ns) / 1e9,
+            st(0),
+            st(1),
             st(2),
             st(3),
             st(4),
@@ -156,6 +167,7 @@ impl LiveLine {
             human_rate(rx),
             rx_bits / 1e9,
             human_rate(tx),
+            self.nic.as_deref().unwrap_or(""),
         )
     }
 }
@@ -258,6 +270,52 @@ impl OpenPort {
         drop(self.pool);
         Ok(())
     }
+}
+
+/// `| nic missed M errors E` from a port's counters (empty if unreadable).
+pub fn nic_counters(ports: &[&crate::dpdk::EthPort]) -> String {
+    let (mut missed, mut errors) = (0u64, 0u64);
+    for p in ports {
+        if let Ok(s) = p.stats() {
+            missed += s.imissed;
+            errors += s.ierrors + s.oerrors;
+        }
+    }
+    format!(" | nic missed {missed} errors {errors}")
+}
+
+/// Connections a shard's table holds (bench, client).
+pub const TABLE_CAPACITY: usize = 1 << 20;
+
+/// Refuses, in one line, a run the table or the machine's memory cannot hold:
+/// `connections` open at once and `time_wait` records reserved.
+pub fn check_capacity(connections: u32, time_wait: usize) -> anyhow::Result<()> {
+    if connections as usize > TABLE_CAPACITY {
+        bail!(
+            "--connections {connections} is more than a shard's table holds ({TABLE_CAPACITY}); lower it"
+        );
+    }
+    // A control block and two small buffers per open connection, a record and
+    // its index entry per TIME_WAIT.
+    let need = connections as u64 * 1024 + time_wait as u64 * 96;
+    let avail = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024);
+    if let Some(avail) = avail {
+        if need > avail {
+            bail!(
+                "{connections} connections need about {} MB, but only {} MB are available: lower --connections (or --duration, which sizes TIME_WAIT)",
+                need >> 20,
+                avail >> 20
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -146,6 +146,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
             next_line = now + Duration::from_secs(1);
             stack.count_states();
             if !args.quiet {
+                live.nic = Some(super::runtime::nic_counters(&[&port.port]));
                 eprintln!("{}", live.line(now, &ShardStats::default(), &stack.stats));
             }
             if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
