@@ -2,10 +2,10 @@
 # The main job: set up, build, and run sluice's embedded default over DPDK
 # virtual devices (no NIC, no hugepages needed). NEEDS ROOT (packages, EAL).
 #
-# Today that is `sluice smoke`: two DPDK ports in one process over a memif
-# pair, a million frames each way, every one checked. (`sluice bench`, TCP
-# connections with latency histograms, takes its place with the endpoint.)
-# Extra arguments go to sluice, e.g. scripts/run.sh --link ring --json -
+# That is `sluice bench`: an HTTP server shard and a load-generator shard in
+# one process over a memif pair, 10 s of short connections, then the latency
+# report. Extra arguments go to sluice bench, e.g.
+#   scripts/run.sh --keep-alive --json result.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -14,4 +14,4 @@ if [ "$(id -u)" != 0 ]; then
 fi
 scripts/setup.sh
 cargo build --release
-exec target/release/sluice smoke "$@"
+exec target/release/sluice bench "$@"
