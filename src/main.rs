@@ -102,22 +102,28 @@ fn write_json<T: serde::Serialize>(path: &str, v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a load run's report (and writes its JSON); exit code 0 if clean.
+#[cfg(feature = "dpdk")]
+fn load_report(r: &sluice::stats::report::Report, json: Option<&str>) -> anyhow::Result<i32> {
+    if let Some(p) = json {
+        write_json(p, r)?;
+    }
+    if json != Some("-") {
+        print!("{}", r.text());
+    }
+    Ok(if sluice::stats::report::clean(r) {
+        0
+    } else {
+        1
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         #[cfg(feature = "dpdk")]
         Cmd::Bench { eal, args } => {
             let r = sluice::tools::bench::run(&eal, &args)?;
-            if let Some(p) = &args.json {
-                write_json(p, &r)?;
-            }
-            if args.json.as_deref() != Some("-") {
-                print!("{}", r.text());
-            }
-            Ok(if sluice::stats::report::clean(&r) {
-                0
-            } else {
-                1
-            })
+            load_report(&r, args.load.json.as_deref())
         }
         #[cfg(feature = "dpdk")]
         Cmd::Server { eal, args } => {
@@ -141,17 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         #[cfg(feature = "dpdk")]
         Cmd::Client { eal, args } => {
             let r = sluice::tools::client::run(&eal, &args)?;
-            if let Some(p) = &args.json {
-                write_json(p, &r)?;
-            }
-            if args.json.as_deref() != Some("-") {
-                print!("{}", r.text());
-            }
-            Ok(if sluice::stats::report::clean(&r) {
-                0
-            } else {
-                1
-            })
+            load_report(&r, args.load.json.as_deref())
         }
         #[cfg(feature = "dpdk")]
         Cmd::Smoke { eal, args } => {

@@ -85,35 +85,43 @@ fn eal_with_hugepages_in_memory() {
     smoke_with("ring", 20_000, 64, &["--memory", "hugepages"]);
 }
 
-fn kernel_peer(mode: &str) {
-    let test = format!("kernel_peer_{mode}");
+/// Runs one of the kernel-peer scripts (root, a namespace) and expects `pass`
+/// in what it prints; skips, saying why, where it cannot run.
+fn peer_script(test: &str, script: &str, mode: &str, tools: &[&str], pass: &str) {
     if !is_root() {
-        return skip(&test, "network namespaces and raw sockets need root");
+        return skip(test, "network namespaces and raw sockets need root");
     }
-    for tool in ["ip", "ethtool", "ping"] {
+    for tool in tools {
         if !have(tool) {
             return skip(
-                &test,
+                test,
                 &format!("{tool} is not installed (scripts/setup.sh installs it)"),
             );
         }
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-kernel-peer.sh");
-    let out = Command::new(script)
+    let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(&path)
         .args([mode, BIN])
         .output()
-        .expect("run test-kernel-peer.sh");
+        .unwrap_or_else(|e| panic!("run {path}: {e}"));
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("{all}");
-    assert!(
-        out.status.success(),
-        "kernel peer over {mode} failed:\n{all}"
+    assert!(out.status.success(), "{script} {mode} failed:\n{all}");
+    assert!(all.contains(pass), "{all}");
+}
+
+fn kernel_peer(mode: &str) {
+    peer_script(
+        &format!("kernel_peer_{mode}"),
+        "test-kernel-peer.sh",
+        mode,
+        &["ip", "ethtool", "ping"],
+        "PASS: 5/5 ping replies",
     );
-    assert!(all.contains("PASS: 5/5 ping replies"), "{all}");
 }
 
 #[test]
@@ -178,36 +186,12 @@ fn bad_vdev_is_a_one_line_error() {
 }
 
 fn http_peer(mode: &str, tool: &str) {
-    let test = format!("http_peer_{mode}");
-    if !is_root() {
-        return skip(&test, "network namespaces and raw sockets need root");
-    }
-    for t in ["ip", "ethtool", "python3", tool] {
-        if !have(t) {
-            return skip(
-                &test,
-                &format!("{t} is not installed (scripts/setup.sh installs it)"),
-            );
-        }
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-http-peer.sh");
-    let out = Command::new(script)
-        .args([mode, BIN])
-        .output()
-        .expect("run test-http-peer.sh");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{all}");
-    assert!(
-        out.status.success(),
-        "HTTP with the kernel ({mode}) failed:\n{all}"
-    );
-    assert!(
-        all.contains(&format!("test-http-peer({mode}): PASS")),
-        "{all}"
+    peer_script(
+        &format!("http_peer_{mode}"),
+        "test-http-peer.sh",
+        mode,
+        &["ip", "ethtool", "python3", tool],
+        &format!("test-http-peer({mode}): PASS"),
     );
 }
 

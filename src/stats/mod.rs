@@ -78,19 +78,8 @@ pub const CLOSE_REASONS: [CloseReason; 8] = [
     CloseReason::Aborted,
 ];
 
-pub const STATES: [State; 11] = [
-    State::Closed,
-    State::Listen,
-    State::SynSent,
-    State::SynReceived,
-    State::Established,
-    State::FinWait1,
-    State::FinWait2,
-    State::CloseWait,
-    State::Closing,
-    State::LastAck,
-    State::TimeWait,
-];
+/// Every TCP state, in `State` order (`State::ALL`).
+pub const STATES: [State; 11] = State::ALL;
 
 /// A shard's counters (plain integers: one writer).
 #[derive(Debug, Clone, Copy, Default)]
@@ -151,6 +140,20 @@ impl ShardStats {
         if let Some(i) = CLOSE_REASONS.iter().position(|x| *x == r) {
             self.closed[i] += 1;
         }
+    }
+    /// Closes by reason name.
+    pub fn closes_map(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        CLOSE_REASONS
+            .iter()
+            .map(|r| (r.name(), self.closed_by(*r)))
+            .collect()
+    }
+    /// Drops by reason name.
+    pub fn drops_map(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        DropReason::ALL
+            .iter()
+            .map(|d| (d.name(), self.dropped(*d)))
+            .collect()
     }
     /// Connections that ended some other way than a normal close.
     pub fn abnormal_closes(&self) -> u64 {

@@ -1,7 +1,7 @@
 //! The final report of a load run: a wrk-like text summary and the JSON
 //! document `--json` writes (schema in README.md, "Output").
 
-use super::{DropReason, Latency, Percentiles, ShardStats, human_rate, human_us};
+use super::{Latency, Percentiles, ShardStats, human_rate, human_us};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -56,14 +56,8 @@ impl Side {
             rsts_in: s.rsts_in,
             rsts_out: s.rsts_out + s.tcp.rsts_out,
             retransmits: s.tcp.retransmits,
-            drops: DropReason::ALL
-                .iter()
-                .map(|d| (d.name(), s.dropped(*d)))
-                .collect(),
-            closes: super::CLOSE_REASONS
-                .iter()
-                .map(|r| (r.name(), s.closed_by(*r)))
-                .collect(),
+            drops: s.drops_map(),
+            closes: s.closes_map(),
         }
     }
 }

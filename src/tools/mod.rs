@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod load;
 pub mod ports;
 pub mod respond;
 pub mod runtime;

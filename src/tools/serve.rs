@@ -6,7 +6,7 @@ use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
 use crate::dpdk::{DpdkError, Eal, TscClock};
 use crate::shard::{DpdkNic, Iface, Stack, StackConfig};
-use crate::stats::{CLOSE_REASONS, DropReason, ShardStats};
+use crate::stats::ShardStats;
 use crate::tcp::TcpConfig;
 use anyhow::bail;
 use serde::Serialize;
@@ -187,14 +187,8 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         retransmits: s.tcp.retransmits,
         time_wait_entered: s.time_wait_entered,
         time_wait_held_at_end: stack.time_wait_records() as u64,
-        closes: CLOSE_REASONS
-            .iter()
-            .map(|r| (r.name(), s.closed_by(*r)))
-            .collect(),
-        drops: DropReason::ALL
-            .iter()
-            .map(|d| (d.name(), s.dropped(*d)))
-            .collect(),
+        closes: s.closes_map(),
+        drops: s.drops_map(),
         rx_packets: s.rx_packets,
         tx_packets: s.tx_packets,
     })

@@ -1,0 +1,279 @@
+//! What `sluice bench` and `sluice client` share: the load options, ARP
+//! resolution of the next hop, and the load loop with its measuring window,
+//! live line and clean stop.
+
+use super::runtime::{LiveLine, ShardResult, check_capacity, secs};
+use crate::app::{ClientConfig, http};
+use crate::dpdk::TscClock;
+use crate::shard::{Nic, Stack};
+use crate::stats::ShardStats;
+use crate::stats::report::{RunInfo, Window};
+use crate::tcp::TcpConfig;
+use anyhow::bail;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CloseFirst {
+    Server,
+    Client,
+}
+
+/// The load options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Seconds of load (new connections stop after this).
+    #[arg(short, long, default_value_t = 10.0, value_name = "SECS")]
+    pub duration: f64,
+    /// Seconds at the start not counted in rates and latencies.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub warmup: f64,
+    /// Concurrent connections (closed loop), or the most open at once (--cps).
+    #[arg(short, long, default_value_t = 64)]
+    pub connections: u32,
+    /// Requests per connection (1: the connections-per-second test).
+    #[arg(short, long, default_value_t = 1)]
+    pub requests: u32,
+    /// Keep connections open for the whole run (the requests-per-second test).
+    #[arg(long)]
+    pub keep_alive: bool,
+    /// Open loop: this many new connections per second, latency counted from
+    /// when each was due (0: closed loop).
+    #[arg(long, default_value_t = 0)]
+    pub cps: u64,
+    /// Milliseconds between a response and the next request on a connection.
+    #[arg(long, default_value_t = 0.0, value_name = "MS")]
+    pub think: f64,
+    /// Which side closes first (and so holds TIME_WAIT): `server` asks with
+    /// `Connection: close` on the last request, as wrk -H "Connection: close"
+    /// does against nginx; `client` closes after the last response.
+    #[arg(long, value_enum, default_value = "server")]
+    pub close: CloseFirst,
+    /// 2MSL: how long TIME_WAIT is held, seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub time_wait: f64,
+    /// Write the result as JSON to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+    /// No live line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Checked durations.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub time_wait: Duration,
+}
+
+impl LoadArgs {
+    /// Checks the options (one-line errors) and the memory they need.
+    pub fn check(&self) -> anyhow::Result<Times> {
+        let t = Times {
+            duration: secs(self.duration, "duration")?,
+            warmup: secs(self.warmup, "warmup")?,
+            time_wait: secs(self.time_wait, "time-wait")?,
+        };
+        if t.warmup >= t.duration {
+            bail!(
+                "--warmup ({}s) must be shorter than --duration ({}s)",
+                self.warmup,
+                self.duration
+            );
+        }
+        if self.connections == 0 {
+            bail!("--connections must be at least 1");
+        }
+        check_capacity(self.connections, self.time_wait_records(&t))?;
+        Ok(t)
+    }
+
+    /// TIME_WAIT records to make room for on the side that closes first: a
+    /// fast run's worth over min(duration, 2MSL).
+    pub fn time_wait_records(&self, t: &Times) -> usize {
+        (t.duration.min(t.time_wait).as_secs_f64() * 400_000.0) as usize
+    }
+
+    pub fn tcp(&self, t: &Times) -> TcpConfig {
+        TcpConfig {
+            msl: t.time_wait / 2,
+            ..TcpConfig::default()
+        }
+    }
+
+    /// The generator's settings for `target` from these options.
+    pub fn client_config(
+        &self,
+        target: SocketAddrV4,
+        path: &str,
+        (src_first, src_count): (Ipv4Addr, u32),
+        ports: (u16, u16),
+    ) -> ClientConfig {
+        let host = if target.port() == 80 {
+            target.ip().to_string()
+        } else {
+            target.to_string()
+        };
+        let server_closes = self.close == CloseFirst::Server && !self.keep_alive;
+        ClientConfig {
+            target,
+            src_first,
+            src_count,
+            ports,
+            connections: self.connections,
+            requests: if self.keep_alive {
+                u32::MAX
+            } else {
+                self.requests.max(1)
+            },
+            cps: self.cps,
+            request: http::request(&host, path, false).into(),
+            request_last: http::request(&host, path, server_closes).into(),
+            think: Duration::from_secs_f64(self.think.max(0.0) / 1000.0),
+            open_burst: 32,
+        }
+    }
+
+    /// The run settings as the report echoes them.
+    pub fn info(&self, tool: &str, link: String, target: String, body: usize) -> RunInfo {
+        RunInfo {
+            tool: tool.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            link,
+            target,
+            duration_s: self.duration,
+            warmup_s: self.warmup,
+            connections: self.connections,
+            requests_per_connection: if self.keep_alive { 0 } else { self.requests },
+            keep_alive: self.keep_alive,
+            target_cps: self.cps,
+            body_bytes: body,
+            time_wait_s: self.time_wait,
+            client_cores: vec![],
+            server_cores: vec![],
+        }
+    }
+}
+
+/// Finds `hop`'s MAC with ARP: 10 requests, 300 ms apart.
+pub fn resolve(
+    stack: &mut Stack,
+    nic: &mut dyn Nic,
+    clock: &TscClock,
+    hop: Ipv4Addr,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut tries = 0;
+    let mut next_try = clock.now();
+    while stack.neighbour(hop).is_none() {
+        let now = clock.now();
+        if stop.load(Ordering::Relaxed) {
+            bail!("interrupted while resolving {hop}");
+        }
+        if now >= next_try {
+            if tries == 10 {
+                bail!(
+                    "no ARP reply from {hop} after 10 tries over 3 s: is it up and on this link (else give --gateway)?"
+                );
+            }
+            tries += 1;
+            stack.request_arp(hop);
+            next_try = now + Duration::from_millis(300);
+        }
+        stack.poll(now, nic);
+    }
+    Ok(())
+}
+
+/// A finished load run.
+pub struct Outcome {
+    pub result: ShardResult,
+    /// Counts at the start and the end of the measured window, and its length.
+    pub window: (Window, Window),
+    pub measured_s: f64,
+}
+
+fn snapshot(s: &Stack) -> Window {
+    Window {
+        completed: s.stats.completed,
+        responses: s.stats.responses,
+    }
+}
+
+/// Runs the load: opens connections for `duration`, measures after `warmup`,
+/// prints the live line each second (`peek`, None for quiet, gives the other
+/// side's counters and the NIC's), lets open connections finish (5 s at most; 2 s after
+/// Ctrl-C), resets what is left, and hands back the counters.
+pub fn drive(
+    stack: &mut Stack,
+    nic: &mut dyn Nic,
+    clock: &TscClock,
+    client: ClientConfig,
+    t: &Times,
+    stop: &AtomicBool,
+    mut peek: Option<impl FnMut() -> (ShardStats, String)>,
+) -> Outcome {
+    let start = clock.now();
+    stack.start_client(client, start, t.duration, t.warmup);
+    let (warm_at, end_at) = (start + t.warmup, start + t.duration);
+    let (mut w0, mut w1) = (None, None);
+    let mut live = LiveLine::new(start);
+    let mut next_line = start + Duration::from_secs(1);
+    let mut drain_until = None;
+    let mut stopping = false;
+    loop {
+        let now = clock.now();
+        stack.poll(now, nic);
+        if w0.is_none() && now >= warm_at {
+            w0 = Some((now, snapshot(stack)));
+        }
+        if w1.is_none() && now >= end_at {
+            w1 = Some((now, snapshot(stack)));
+            drain_until = Some(now + Duration::from_secs(5));
+        }
+        if now >= next_line {
+            next_line = now + Duration::from_secs(1);
+            stack.count_states();
+            if let Some(peek) = peek.as_mut() {
+                let (other, nic_line) = peek();
+                live.nic = Some(nic_line);
+                eprintln!("{}", live.line(now, &stack.stats, &other));
+            }
+        }
+        if stop.load(Ordering::Relaxed) && !stopping {
+            // Ctrl-C / SIGTERM: no new connections; 2 s for the open ones.
+            stopping = true;
+            stack.stop_client(now);
+            w1.get_or_insert((now, snapshot(stack)));
+            let d = now + Duration::from_secs(2);
+            drain_until = Some(drain_until.map_or(d, |x: crate::time::Instant| x.min(d)));
+        }
+        if drain_until.is_some_and(|d| stack.client_active() == 0 || now >= d) {
+            break;
+        }
+    }
+    // Let the last ACKs out, then reset anything still open (the peer is told).
+    let settle = clock.now() + Duration::from_millis(100);
+    while clock.now() < settle {
+        stack.poll(clock.now(), nic);
+    }
+    stack.abort_all(clock.now());
+    for _ in 0..8 {
+        stack.poll(clock.now(), nic);
+    }
+    stack.count_states();
+    let (t0, a) = w0.unwrap_or((start, Window::default()));
+    let (t1, b) = w1.unwrap_or((clock.now(), snapshot(stack)));
+    Outcome {
+        result: ShardResult {
+            stats: stack.stats,
+            time_wait_held: stack.time_wait_records() as u64,
+            latency: stack.latency.clone(),
+        },
+        window: (a, b),
+        measured_s: (t1 - t0).as_secs_f64(),
+    }
+}
