@@ -17,37 +17,12 @@ command -v ip >/dev/null || { echo "test-http-peer: needs ip (iproute2)" >&2; ex
 [ -x "$SLUICE" ] || { echo "test-http-peer: no binary at $SLUICE (cargo build --release)" >&2; exit 2; }
 
 TAG="sh$$"
-NS="${TAG}ns"
-HOST_IF="${TAG}h"
-PEER_IF="${TAG}p"
 KERNEL_IP=10.78.0.1
 SLUICE_IP=10.78.0.2
-WORK=$(mktemp -d)
-PID=""
-cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
-    [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-    ip netns del "$NS" 2>/dev/null || true
-    ip link del "$HOST_IF" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() { echo "test-http-peer($MODE): FAIL: $*" >&2; echo "--- sluice log:" >&2; cat "$WORK/log" >&2 || true; exit 1; }
-
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip link add "$HOST_IF" type veth peer name "$PEER_IF"
-ip link set "$PEER_IF" netns "$NS"
-sysctl -qw "net.ipv6.conf.$HOST_IF.disable_ipv6=1" || true
-ip link set "$HOST_IF" up
-ip -n "$NS" addr add "$KERNEL_IP/24" dev "$PEER_IF"
-ip -n "$NS" link set "$PEER_IF" up
-# Full checksums from the kernel: af_packet would otherwise see partial ones.
-ip netns exec "$NS" ethtool -K "$PEER_IF" tx off >/dev/null
-ethtool -K "$HOST_IF" tx off >/dev/null 2>&1 || true
+# shellcheck source=scripts/lib/netns.sh
+. "$(dirname "$0")/lib/netns.sh"
+netns_up
+netns_veth
 VDEV="net_af_packet0,iface=$HOST_IF"
 
 case "$MODE" in
@@ -56,12 +31,7 @@ server)
     "$SLUICE" server --vdev "$VDEV" --ip "$SLUICE_IP" --listen 80:http --listen 7:echo \
         --body 1234 --duration 60 --json "$WORK/server.json" --quiet >"$WORK/out" 2>"$WORK/log" &
     PID=$!
-    for _ in $(seq 1 200); do
-        grep -q "ready on" "$WORK/log" 2>/dev/null && break
-        kill -0 "$PID" 2>/dev/null || fail "sluice exited before it was ready"
-        sleep 0.05
-    done
-    grep -q "ready on" "$WORK/log" || fail "sluice not ready after 10 s"
+    wait_ready
     ok=0
     for i in $(seq 1 20); do
         code=$(ip netns exec "$NS" curl -s -o "$WORK/body" -w '%{http_code}' --max-time 5 "http://$SLUICE_IP/" || true)

@@ -20,54 +20,22 @@ command -v ip >/dev/null || { echo "test-kernel-peer: needs ip (iproute2)" >&2; 
 [ -x "$SLUICE" ] || { echo "test-kernel-peer: no binary at $SLUICE (cargo build --release)" >&2; exit 2; }
 
 TAG="sl$$"
-NS="${TAG}ns"
-HOST_IF="${TAG}h"     # sluice's side (af_packet) / the tap device's name (tap)
-PEER_IF="${TAG}p"     # the kernel's side in the namespace (af_packet)
 KERNEL_IP=10.77.0.1
 SLUICE_IP=10.77.0.2
-WORK=$(mktemp -d)
-PID=""
-
-cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
-    ip netns del "$NS" 2>/dev/null || true
-    ip link del "$HOST_IF" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-fail() { echo "test-kernel-peer($MODE): FAIL: $*" >&2; echo "--- sluice log:" >&2; cat "$WORK/log" >&2 || true; exit 1; }
-
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+# shellcheck source=scripts/lib/netns.sh
+. "$(dirname "$0")/lib/netns.sh"
+netns_up
 
 start_sluice() {
     "$SLUICE" respond --vdev "$1" --ip "$SLUICE_IP" --duration 60 --json "$WORK/result.json" \
         --quiet >"$WORK/out" 2>"$WORK/log" &
     PID=$!
-    for _ in $(seq 1 200); do
-        grep -q "ready on" "$WORK/log" 2>/dev/null && return 0
-        kill -0 "$PID" 2>/dev/null || fail "sluice exited before it was ready"
-        sleep 0.05
-    done
-    fail "sluice not ready after 10 s"
+    wait_ready
 }
 
 case "$MODE" in
 af_packet)
-    ip link add "$HOST_IF" type veth peer name "$PEER_IF"
-    ip link set "$PEER_IF" netns "$NS"
-    # No kernel address on sluice's side, and no IPv6 chatter from it.
-    sysctl -qw "net.ipv6.conf.$HOST_IF.disable_ipv6=1" || true
-    ip link set "$HOST_IF" up
-    ip -n "$NS" addr add "$KERNEL_IP/24" dev "$PEER_IF"
-    ip -n "$NS" link set "$PEER_IF" up
-    # Full checksums from the kernel: af_packet would otherwise see partial ones.
-    ip netns exec "$NS" ethtool -K "$PEER_IF" tx off >/dev/null
-    ethtool -K "$HOST_IF" tx off >/dev/null 2>&1 || true
+    netns_veth
     start_sluice "net_af_packet0,iface=$HOST_IF"
     KERNEL_IF=$PEER_IF
     ;;

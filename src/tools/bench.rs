@@ -79,12 +79,8 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     }
     let sock = format!("/tmp/sluice-bench-{}.sock", std::process::id());
     if args.link == BenchLink::Memif {
-        opts.vdevs.push(format!(
-            "net_memif0,role=server,id=0,socket={sock},socket-abstract=no,rsize=12"
-        ));
-        opts.vdevs.push(format!(
-            "net_memif1,role=client,id=0,socket={sock},socket-abstract=no,rsize=12"
-        ));
+        // Rings of 4096: bursts of new connections do not overflow them.
+        opts.vdevs.extend(super::memif_pair(&sock, ",rsize=12"));
     }
     let eal = Eal::init(&opts)?;
     if !load.quiet {

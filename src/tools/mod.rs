@@ -62,6 +62,16 @@ impl EalArgs {
     }
 }
 
+/// The `--vdev` arguments for a memif pair in one process (`net_memif0` the
+/// server end, `net_memif1` the client end) over the Unix socket `sock`;
+/// `extra` is appended to both (e.g. `,rsize=12`).
+pub fn memif_pair(sock: &str, extra: &str) -> [String; 2] {
+    [
+        format!("net_memif0,role=server,id=0,socket={sock},socket-abstract=no{extra}"),
+        format!("net_memif1,role=client,id=0,socket={sock},socket-abstract=no{extra}"),
+    ]
+}
+
 /// Set by SIGINT/SIGTERM: long-running commands stop at the next loop.
 pub fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();

@@ -186,12 +186,7 @@ pub fn run(eal_args: &EalArgs, args: &SmokeArgs) -> anyhow::Result<SmokeResult> 
     let mut opts = eal_args.to_options();
     let sock = format!("/tmp/sluice-smoke-{}.sock", std::process::id());
     if args.link == Link::Memif {
-        opts.vdevs.push(format!(
-            "net_memif0,role=server,id=0,socket={sock},socket-abstract=no"
-        ));
-        opts.vdevs.push(format!(
-            "net_memif1,role=client,id=0,socket={sock},socket-abstract=no"
-        ));
+        opts.vdevs.extend(super::memif_pair(&sock, ""));
     }
     let eal = Eal::init(&opts)?;
     let memory = eal.memory_mode().to_string();
