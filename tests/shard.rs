@@ -28,6 +28,7 @@ fn client_cfg(connections: u32, requests: u32) -> ClientConfig {
         connections,
         requests,
         cps: 0,
+        rps: 0,
         request: http::request("10.0.0.2", "/", false).into(),
         request_last: http::request("10.0.0.2", "/", false).into(),
         think: Duration::ZERO,
@@ -334,4 +335,50 @@ fn open_loop_latency_counts_from_the_schedule() {
     // About 30% of connections were due during the stall (30 of 100 ms) and
     // waited on average half of it: p90 sits well inside the stall.
     assert!(ms(h.value_at_quantile(0.9)) > 10.0);
+}
+
+/// `--rps` (wrk2's -R): requests due at a fixed rate over keep-alive
+/// connections; a 20 ms server stall shows in the latency of the requests
+/// that were due during it, and the rate is kept.
+#[test]
+fn open_loop_requests_count_from_the_schedule() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let (mut cn, mut sn) = MemNic::pair(65_536);
+    let mut now = Instant::from_millis(1);
+    let mut cfg = client_cfg(32, u32::MAX);
+    cfg.rps = 10_000; // one every 100 µs
+    clients[0].start_client(cfg, now, Duration::from_millis(100), Duration::ZERO);
+    let stall = (Instant::from_millis(50), Instant::from_millis(70));
+    loop {
+        clients[0].poll(now, &mut cn);
+        if now < stall.0 || now >= stall.1 {
+            servers[0].poll(now, &mut sn);
+        }
+        now += Duration::from_micros(10);
+        if now > Instant::from_millis(102) && clients[0].client_active() == 0 {
+            break;
+        }
+        assert!(now < Instant::from_millis(5_000), "run did not end");
+    }
+    let c = &clients[0].stats;
+    assert_eq!(c.opened, 32, "keep-alive: the connections stay");
+    assert!(
+        (990..=1001).contains(&c.responses),
+        "{} responses",
+        c.responses
+    );
+    assert_eq!(c.responses, c.requests_sent);
+    assert_eq!(c.completed, 32);
+    assert_eq!(c.app_errors + c.abnormal_closes(), 0);
+    let h = &clients[0].latency.request;
+    let ms = |v: u64| v as f64 / 1e6;
+    eprintln!(
+        "rps open loop: p50 {:.3} ms, p90 {:.3} ms, max {:.3} ms",
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.9)),
+        ms(h.max())
+    );
+    assert!(ms(h.value_at_quantile(0.5)) < 1.0);
+    assert!((19.0..30.0).contains(&ms(h.max())), "max {}", ms(h.max()));
 }

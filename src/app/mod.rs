@@ -227,6 +227,9 @@ pub struct ClientConfig {
     pub requests: u32,
     /// Open loop: new connections per second (0: closed loop).
     pub cps: u64,
+    /// Open loop: requests per second over the open connections (0: each
+    /// connection sends its next request as soon as it has the response).
+    pub rps: u64,
     /// The request bytes.
     pub request: Arc<[u8]>,
     /// The last request on a connection (with `Connection: close` when the
@@ -258,6 +261,10 @@ pub struct ClientConn {
     pub finished: bool,
     /// Think time: the next request waits until then.
     pub next_at: Instant,
+    /// `--rps`: waiting for the shard to hand it a scheduled request.
+    pub idle: bool,
+    /// In the shard's queue of idle connections.
+    pub queued: bool,
 }
 
 impl ClientConn {
@@ -274,6 +281,8 @@ impl ClientConn {
             sent: 0,
             finished: false,
             next_at: Instant::NEVER,
+            idle: false,
+            queued: false,
         }
     }
 
@@ -295,8 +304,12 @@ impl ClientConn {
                 // Open loop: the first request counts from when the connection
                 // was due (wrk2's coordinated-omission rule), so a stalled
                 // server shows in the latencies instead of slowing the load.
-                let t = if cc.cps > 0 { self.t_open } else { cx.now };
-                self.start_request(cx, cc, c, t);
+                if cc.rps > 0 {
+                    self.idle = true; // the shard schedules its requests
+                } else {
+                    let t = if cc.cps > 0 { self.t_open } else { cx.now };
+                    self.start_request(cx, cc, c, t);
+                }
             }
             Event::Writable => self.send_rest(cx, cc, c),
             Event::Readable => self.read(cx, cc, c),
@@ -320,6 +333,33 @@ impl ClientConn {
         if self.next_at <= cx.now && !self.finished && !self.in_request {
             self.next_at = Instant::NEVER;
             self.start_request(cx, cc, c, cx.now);
+        }
+    }
+
+    /// `--rps`: sends the request that was due at `due` (latency counts from
+    /// then). False if the connection cannot take it now.
+    pub fn start_scheduled(
+        &mut self,
+        cx: &mut AppCx<'_>,
+        cc: &ClientConfig,
+        c: &mut Connection,
+        due: Instant,
+    ) -> bool {
+        if !self.idle || self.finished || self.in_request {
+            return false;
+        }
+        self.idle = false;
+        self.start_request(cx, cc, c, due);
+        true
+    }
+
+    /// `--rps` at the end of the run: an idle connection is done; it closes.
+    pub fn finish_idle(&mut self, cx: &mut AppCx<'_>, c: &mut Connection) {
+        if self.idle && !self.finished {
+            self.idle = false;
+            self.finished = true;
+            cx.stats.completed += 1;
+            c.close(cx.now, cx.cfg);
         }
     }
 
@@ -407,7 +447,9 @@ impl ClientConn {
                     }
                     return;
                 }
-                if cc.think.is_zero() {
+                if cc.rps > 0 {
+                    self.idle = true;
+                } else if cc.think.is_zero() {
                     self.start_request(cx, cc, c, cx.now);
                 } else {
                     self.next_at = cx.now + cc.think;

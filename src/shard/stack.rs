@@ -106,6 +106,11 @@ struct ClientGen {
     stop_at: Instant,
     /// Latencies are recorded from this time on (warm-up before).
     record_from: Instant,
+    /// `--rps`: the next request's due time, the interval, and connections
+    /// waiting for one.
+    next_request: Instant,
+    request_interval_ns: u64,
+    idle: std::collections::VecDeque<Handle>,
 }
 
 /// A shard's endpoint.
@@ -248,6 +253,11 @@ impl Stack {
             open_interval_ns: interval,
             stop_at: now + duration,
             record_from: now + warmup,
+            next_request: now,
+            request_interval_ns: 1_000_000_000u64
+                .checked_div(cfg.rps)
+                .map_or(0, |i| i.max(1)),
+            idle: std::collections::VecDeque::new(),
         });
         self.client_cfg = Some(cfg);
     }
@@ -324,6 +334,7 @@ impl Stack {
         }
         self.run_timers(now);
         self.open_client_connections(now);
+        self.dispatch_requests(now);
         self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0;
         self.output(now, nic);
         n
@@ -708,6 +719,50 @@ impl Stack {
         }
     }
 
+    /// `--rps`: hands each request that is due to an idle connection; a
+    /// request keeps its due time while it waits for one, so queueing shows
+    /// in the latency.
+    fn dispatch_requests(&mut self, now: Instant) {
+        let (Some(g), Some(gc)) = (&mut self.client, &self.client_cfg) else {
+            return;
+        };
+        if g.request_interval_ns == 0 {
+            return;
+        }
+        let end = g.stop_at;
+        let stopping = now >= end;
+        while (g.next_request <= now && g.next_request < end) || stopping {
+            let Some(h) = g.idle.pop_front() else { break };
+            let Some(c) = self.table.get_mut(h) else {
+                continue;
+            };
+            let AppConn::Client(cl) = &mut c.app else {
+                continue;
+            };
+            cl.queued = false;
+            let mut cx = AppCx {
+                now,
+                cfg: &self.cfg.tcp,
+                stats: &mut self.stats,
+                latency: &mut self.latency,
+                scratch: &mut self.scratch,
+                stop_at: end,
+                record_from: g.record_from,
+            };
+            if stopping {
+                cl.finish_idle(&mut cx, &mut c.tcp);
+            } else if cl.start_scheduled(&mut cx, gc, &mut c.tcp, g.next_request) {
+                g.next_request = Instant(g.next_request.0 + g.request_interval_ns);
+            }
+            {
+                if !c.touched {
+                    c.touched = true;
+                    self.touched.push(h);
+                }
+            }
+        }
+    }
+
     // ---- output ----
 
     fn output(&mut self, now: Instant, nic: &mut dyn Nic) {
@@ -793,6 +848,13 @@ impl Stack {
         if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
             if cl.next_at <= now {
                 cl.on_tick(&mut cx, cc, &mut c.tcp);
+            }
+            // `--rps`: ready for a scheduled request.
+            if cl.idle && !cl.finished && !cl.queued {
+                if let Some(g) = &mut self.client {
+                    cl.queued = true;
+                    g.idle.push_back(h);
+                }
             }
         }
         if c.half_open && c.tcp.state() != State::SynReceived {

@@ -20,6 +20,8 @@ pub struct RunInfo {
     pub keep_alive: bool,
     /// Open loop: the connection rate asked for (0: closed loop).
     pub target_cps: u64,
+    /// Open loop: the request rate asked for (0: closed loop).
+    pub target_rps: u64,
     pub body_bytes: usize,
     pub time_wait_s: f64,
     pub client_cores: Vec<usize>,
@@ -188,6 +190,8 @@ impl Report {
             i.connections,
             if i.target_cps > 0 {
                 format!(" (open loop, {} conn/s)", i.target_cps)
+            } else if i.target_rps > 0 {
+                format!(" (open loop, {} req/s)", i.target_rps)
             } else {
                 String::new()
             },

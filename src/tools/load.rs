@@ -42,6 +42,11 @@ pub struct LoadArgs {
     /// when each was due (0: closed loop).
     #[arg(long, default_value_t = 0)]
     pub cps: u64,
+    /// Open loop: this many requests per second over the open connections
+    /// (keep-alive), each counted from when it was due, as wrk2 -R does
+    /// (0: each connection sends its next request on the last response).
+    #[arg(long, default_value_t = 0)]
+    pub rps: u64,
     /// Milliseconds between a response and the next request on a connection.
     #[arg(long, default_value_t = 0.0, value_name = "MS")]
     pub think: f64,
@@ -130,6 +135,7 @@ impl LoadArgs {
                 self.requests.max(1)
             },
             cps: self.cps,
+            rps: self.rps,
             request: http::request(&host, path, false).into(),
             request_last: http::request(&host, path, server_closes).into(),
             think: Duration::from_secs_f64(self.think.max(0.0) / 1000.0),
@@ -150,6 +156,7 @@ impl LoadArgs {
             requests_per_connection: if self.keep_alive { 0 } else { self.requests },
             keep_alive: self.keep_alive,
             target_cps: self.cps,
+            target_rps: self.rps,
             body_bytes: body,
             time_wait_s: self.time_wait,
             client_cores: vec![],

@@ -123,11 +123,24 @@ impl LiveLine {
         let both_prev = |f: fn(&ShardStats) -> u64| f(&pc) + f(&ps);
         let rx = rate(both(|s| s.rx_packets), both_prev(|s| s.rx_packets));
         let rx_bits = 8.0 * rate(both(|s| s.rx_bytes), both_prev(|s| s.rx_bytes));
+        let tx_bits = 8.0 * rate(both(|s| s.tx_bytes), both_prev(|s| s.tx_bytes));
         let tx = rate(both(|s| s.tx_packets), both_prev(|s| s.tx_packets));
         let st = |i: usize| client.states[i] + server.states[i];
-        let drops: u64 = client.drops.iter().chain(server.drops.iter()).sum();
+        // Drops by reason (the non-zero ones), else 0.
+        let by_reason: Vec<String> = crate::stats::DropReason::ALL
+            .iter()
+            .filter_map(|d| {
+                let n = client.dropped(*d) + server.dropped(*d);
+                (n > 0).then(|| format!("{}={n}", d.name()))
+            })
+            .collect();
+        let drops = if by_reason.is_empty() {
+            "0".to_string()
+        } else {
+            by_reason.join(",")
+        };
         format!(
-            "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | CL {} LI {} SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps{}",
+            "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | CL {} LI {} SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
             (now - self.start).as_secs_f64(),
             // A server alone counts what it accepted and answered.
             human_rate(if client.opened > 0 {
@@ -167,6 +180,7 @@ impl LiveLine {
             human_rate(rx),
             rx_bits / 1e9,
             human_rate(tx),
+            tx_bits / 1e9,
             self.nic.as_deref().unwrap_or(""),
         )
     }
