@@ -167,10 +167,7 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let server_res = server_res?;
 
     drop(scratch);
-    sport.stop()?;
-    cport.stop()?;
-    sport.close()?;
-    cport.close()?;
+    super::close_pair(&sport, &cport)?;
     drop(pool);
     drop(eal);
     let _ = std::fs::remove_file(&sock);

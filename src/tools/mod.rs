@@ -72,6 +72,30 @@ pub fn memif_pair(sock: &str, extra: &str) -> [String; 2] {
     ]
 }
 
+/// Stops and closes the two ends of an in-process link (memif or ring).
+/// memif handles its control channel on EAL's interrupt thread: the client
+/// end is closed first, then the server end once it has seen the link go
+/// down (up to 1 s), so no disconnect is still in flight when its memory is
+/// freed.
+pub fn close_pair(
+    server: &crate::dpdk::EthPort,
+    client: &crate::dpdk::EthPort,
+) -> anyhow::Result<()> {
+    server.stop()?;
+    client.stop()?;
+    client.close()?;
+    let t0 = std::time::Instant::now();
+    while server.link().map(|l| l.up).unwrap_or(false)
+        && t0.elapsed() < std::time::Duration::from_secs(1)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // A little more for the interrupt thread to finish with the disconnect.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    server.close()?;
+    Ok(())
+}
+
 /// Set by SIGINT/SIGTERM: long-running commands stop at the next loop.
 pub fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();

@@ -295,10 +295,7 @@ pub fn run(eal_args: &EalArgs, args: &SmokeArgs) -> anyhow::Result<SmokeResult> 
     drop(pend_b);
     drop(rx);
     // Stop traffic before tearing down (memif's teardown under load is unsafe).
-    a.port.stop()?;
-    b.port.stop()?;
-    a.port.close()?;
-    b.port.close()?;
+    super::close_pair(&a.port, &b.port)?;
     drop(pool);
     drop(eal);
     let _ = std::fs::remove_file(&sock);
