@@ -10,13 +10,13 @@
 #
 # Needs root (DPDK, nginx on a port, apt for wrk/nginx-light if missing).
 #   bench/vs-kernel.sh                      # 10 s per measurement
-#   DURATION=5 CONNS=64 bench/vs-kernel.sh
+#   DURATION=5 CONNS=64 bench/vs-kernel.sh   # concurrency, the same for both
 #   CLIENT_CORE=0 SERVER_CORE=1 bench/vs-kernel.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-128}
 CLIENT_CORE=${CLIENT_CORE:-0}
 SERVER_CORE=${SERVER_CORE:-1}
 BODY=${BODY:-100}

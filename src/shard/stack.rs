@@ -137,6 +137,9 @@ pub struct Stack {
     client_cfg: Option<ClientConfig>,
     last_turn_at: Instant,
     last_turn_busy: bool,
+    /// The last (local, remote, offset) timestamp offset computed: consecutive
+    /// connections mostly share their addresses.
+    ts_offset_cache: (Ipv4Addr, Ipv4Addr, u32),
     /// Software steering: frames for this shard from the others, and the
     /// other shards' inbound queues (indexed by shard).
     steer_in: Option<Arc<ArrayQueue<Vec<u8>>>>,
@@ -168,6 +171,7 @@ impl Stack {
             client_cfg: None,
             last_turn_at: now,
             last_turn_busy: false,
+            ts_offset_cache: (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0),
             steer_in: None,
             steer_to: Vec::new(),
             cfg,
@@ -515,7 +519,12 @@ impl Stack {
             if is_syn {
                 let iss = SeqNumber(self.hasher.isn(local, remote, now));
                 let mut c = Connection::listen(cfg, local, iss, now);
-                c.set_ts_offset(self.hasher.ts_offset(*local.ip(), *remote.ip()));
+                c.set_ts_offset(ts_offset_cached(
+                    &mut self.ts_offset_cache,
+                    &self.hasher,
+                    *local.ip(),
+                    *remote.ip(),
+                ));
                 c.set_remote(remote);
                 c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
                 self.accept(key, c, app, true);
@@ -691,7 +700,13 @@ impl Stack {
             let Some(tuple) = tuple else { break };
             let iss = SeqNumber(self.hasher.isn(tuple.local, tuple.remote, now));
             let mut tcp = Connection::connect(&self.cfg.tcp, tuple, iss, now);
-            tcp.set_ts_offset(self.hasher.ts_offset(*tuple.local.ip(), *tuple.remote.ip()));
+            let off = ts_offset_cached(
+                &mut self.ts_offset_cache,
+                &self.hasher,
+                *tuple.local.ip(),
+                *tuple.remote.ip(),
+            );
+            tcp.set_ts_offset(off);
             let conn = Conn {
                 tcp,
                 app: AppConn::Client(ClientConn::new(scheduled)),
@@ -977,6 +992,19 @@ impl Stack {
             }
         }
     }
+}
+
+/// The keyed timestamp offset for an address pair, remembering the last one.
+fn ts_offset_cached(
+    cache: &mut (Ipv4Addr, Ipv4Addr, u32),
+    hasher: &TupleHasher,
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+) -> u32 {
+    if cache.0 != local || cache.1 != remote || cache.0.is_unspecified() {
+        *cache = (local, remote, hasher.ts_offset(local, remote));
+    }
+    cache.2
 }
 
 /// Writes Ethernet and IPv4 headers in front of a TCP segment of `tcp_len` bytes.
