@@ -3,6 +3,7 @@
 
 pub mod nic;
 pub mod responder;
+pub mod rss;
 pub mod stack;
 
 #[cfg(feature = "dpdk")]
