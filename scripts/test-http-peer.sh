@@ -3,6 +3,8 @@
 # pair (sluice on net_af_packet, the kernel in a network namespace).
 #
 #   scripts/test-http-peer.sh server [sluice-binary]   # curl (kernel) -> sluice server
+#   scripts/test-http-peer.sh server2 [sluice-binary]  # the same, two shards on two
+#                                                      # af_packet queue pairs
 #   scripts/test-http-peer.sh client [sluice-binary]   # sluice client -> nginx (kernel)
 #
 # Needs root (namespaces, raw sockets), curl for `server`, nginx for `client`.
@@ -25,11 +27,22 @@ netns_up
 netns_veth
 VDEV="net_af_packet0,iface=$HOST_IF"
 
+CORES=0
+if [ "$MODE" = server2 ]; then
+    # Two queue pairs: the kernel fans flows out over both sockets by its own
+    # hash, so about half the frames reach the wrong shard and are steered.
+    VDEV="$VDEV,qpairs=2"
+    CORES=0,1
+    MODE=server
+    TWO=1
+fi
+
 case "$MODE" in
 server)
     command -v curl >/dev/null || { echo "test-http-peer: needs curl" >&2; exit 77; }
     "$SLUICE" server --vdev "$VDEV" --ip "$SLUICE_IP" --listen 80:http --listen 7:echo \
-        --body 1234 --duration 60 --json "$WORK/server.json" --quiet >"$WORK/out" 2>"$WORK/log" &
+        --cores "$CORES" --body 1234 --duration 60 --json "$WORK/server.json" --quiet \
+        >"$WORK/out" 2>"$WORK/log" &
     PID=$!
     wait_ready
     ok=0
@@ -46,16 +59,20 @@ server)
     kill -TERM "$PID"
     wait "$PID" || fail "sluice server exited with an error"
     PID=""
-    python3 - "$WORK/server.json" <<'PY' || fail "server counters"
+    python3 - "$WORK/server.json" "${TWO:-0}" <<'PY' || fail "server counters"
 import json, sys
 r = json.load(open(sys.argv[1]))
+if sys.argv[2] == "1":
+    assert r["shards"] == 2, r
+    assert r["steered"] > 0, r
 assert r["accepted"] == 21, r
 assert r["responses"] == 23, r
 bad = {k: v for k, v in r["closes"].items() if k != "normal" and v}
 assert not bad, bad
-print(f'server: accepted {r["accepted"]}, responses {r["responses"]}, closes {r["closes"]}')
+print(f'server: {r["shards"]} shard(s), accepted {r["accepted"]}, responses {r["responses"]}, '
+      f'steered {r["steered"]} frames, closes {r["closes"]}')
 PY
-    echo "test-http-peer(server): PASS (20 curl requests + 3 keep-alive, all 200)"
+    echo "test-http-peer(server${TWO:+2}): PASS (20 curl requests + 3 keep-alive, all 200, $CORES)"
     ;;
 client)
     command -v nginx >/dev/null || { echo "test-http-peer: needs nginx (nginx-light)" >&2; exit 77; }

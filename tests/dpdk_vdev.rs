@@ -201,6 +201,17 @@ fn kernel_curl_gets_http_from_sluice_server() {
     http_peer("server", "curl");
 }
 
+/// The same with two server shards on two af_packet queue pairs: the kernel
+/// spreads flows over both by its own hash, software steering hands each
+/// frame to the shard that owns its flow.
+#[test]
+fn kernel_curl_gets_http_from_two_server_shards() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return skip("http_peer_server2", "needs 2 cores");
+    }
+    http_peer("server2", "curl");
+}
+
 /// `sluice client` against nginx in a namespace, short and keep-alive.
 #[test]
 fn sluice_client_loads_kernel_nginx() {

@@ -64,7 +64,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     let ports = parse_port_range(&args.src_ports)?;
     let times = load.check()?;
     let eal = Eal::init(&eal_args.to_options())?;
-    let mut port = open_port(args.port.as_deref(), 32767)?;
+    let mut port = open_port(args.port.as_deref(), 32767, 1)?;
     let tcp = load.tcp(&times);
     let clock = TscClock::new();
     let core = crate::dpdk::lcore_id() as usize;
@@ -75,8 +75,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         cfg.time_wait_reserve = load.time_wait_records(&times);
     }
     let mut stack = Stack::new(cfg, clock.now());
-    let queue = port
-        .queue
+    let queue = port.queues[0]
         .take()
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
     let mut nic = DpdkNic::new(queue, Arc::clone(&port.pool));

@@ -237,15 +237,17 @@ pub fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
 /// A DPDK port opened for one shard: configured, started with one queue, link up.
 pub struct OpenPort {
     pub port: crate::dpdk::EthPort,
-    pub queue: Option<crate::dpdk::Queue>,
+    /// One rx/tx queue pair per shard, taken by the shards.
+    pub queues: Vec<Option<crate::dpdk::Queue>>,
     pub mac: crate::wire::EthernetAddress,
     pub pool: Arc<crate::dpdk::PktPool>,
     pub name: String,
     pub driver: String,
 }
 
-/// Opens `name` (or the first port) with one queue and waits up to 10 s for its link.
-pub fn open_port(name: Option<&str>, mbufs: u32) -> anyhow::Result<OpenPort> {
+/// Opens `name` (or the first port) with `queues` queue pairs (RSS with the
+/// symmetric key where the device has it) and waits up to 10 s for its link.
+pub fn open_port(name: Option<&str>, mbufs: u32, queues: u16) -> anyhow::Result<OpenPort> {
     use crate::dpdk::{EthPort, Mbuf, PktPool, PortConfig};
     let port = match name {
         Some(n) => EthPort::by_name(n)?,
@@ -254,12 +256,24 @@ pub fn open_port(name: Option<&str>, mbufs: u32) -> anyhow::Result<OpenPort> {
         )?,
     };
     let pool = Arc::new(PktPool::new("shard_pool", mbufs, 256, -1)?);
-    port.configure(&PortConfig::default(), &pool)?;
-    let mut queue = port.start(1)?.pop().context("the port has no queue")?;
+    let cfg = PortConfig {
+        rx_queues: queues,
+        tx_queues: queues,
+        rss: queues > 1,
+        rss_key: Some(crate::shard::rss::SYMMETRIC_KEY.to_vec()),
+        ..PortConfig::default()
+    };
+    port.configure(&cfg, &pool)?;
+    let mut qs = port.start(queues)?;
+    if qs.is_empty() {
+        bail!("the port has no queue");
+    }
     let mut scratch: Vec<Mbuf> = Vec::with_capacity(32);
     let t0 = std::time::Instant::now();
     while !port.link()?.up {
-        queue.rx_burst(&mut scratch, 32);
+        for q in qs.iter_mut() {
+            q.rx_burst(&mut scratch, 32);
+        }
         scratch.clear();
         if t0.elapsed() > Duration::from_secs(10) {
             bail!("the link of {} did not come up within 10 s", port.name());
@@ -271,7 +285,7 @@ pub fn open_port(name: Option<&str>, mbufs: u32) -> anyhow::Result<OpenPort> {
         name: port.name(),
         driver: port.info()?.driver,
         port,
-        queue: Some(queue),
+        queues: qs.into_iter().map(Some).collect(),
         pool,
     })
 }
@@ -332,6 +346,41 @@ pub fn check_capacity(connections: u32, time_wait: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `0,2-3` → [0, 2, 3]: cores for shards, the first for EAL's main lcore.
+pub fn parse_cores(s: &str) -> anyhow::Result<Vec<usize>> {
+    let bad = || format!("bad core list {s:?} (e.g. 0 or 0,1 or 0-3)");
+    let mut v = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (
+                    a.trim().parse().ok().with_context(bad)?,
+                    b.trim().parse().ok().with_context(bad)?,
+                );
+                if a > b {
+                    bail!("{}", bad());
+                }
+                v.extend(a..=b);
+            }
+            None => v.push(part.trim().parse().ok().with_context(bad)?),
+        }
+    }
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(c) = v.iter().find(|&&c| c >= n) {
+        bail!(
+            "core {c} is not on this machine (cores 0..{}; see nproc)",
+            n - 1
+        );
+    }
+    let mut seen = v.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() != v.len() || v.is_empty() {
+        bail!("{}: each core once", bad());
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +396,9 @@ mod tests {
         assert_eq!(parse_port_range("1024-65535").unwrap(), (1024, 65535));
         assert!(parse_port_range("9-3").is_err());
         assert!(parse_port_range("0").is_err());
+        assert_eq!(parse_cores("0").unwrap(), vec![0]);
+        assert!(parse_cores("0,0").is_err());
+        assert!(parse_cores("1-0").is_err());
+        assert!(parse_cores("4096").is_err());
     }
 }

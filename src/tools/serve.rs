@@ -1,19 +1,20 @@
 //! `sluice server`: listens on one or more ports of one IPv4 address, each
 //! port with its own application, on a DPDK port (one shard on the main lcore).
 
-use super::runtime::{LiveLine, open_port};
+use super::runtime::{LiveLine, open_port, parse_cores, spawn_shard};
 use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
 use crate::dpdk::{DpdkError, Eal, TscClock};
-use crate::shard::{DpdkNic, Iface, Stack, StackConfig};
-use crate::stats::ShardStats;
+use crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig};
+use crate::stats::{Published, ShardStats};
 use crate::tcp::TcpConfig;
 use anyhow::bail;
+use crossbeam_queue::ArrayQueue;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -34,6 +35,10 @@ pub struct ServerArgs {
     /// DPDK port name (default: the first port).
     #[arg(long)]
     pub port: Option<String>,
+    /// Cores, one shard (and queue pair) each; the first runs on EAL's main
+    /// lcore. E.g. 0 or 0,1 or 0-3.
+    #[arg(long, default_value = "0", value_name = "LIST")]
+    pub cores: String,
     /// 2MSL: how long TIME_WAIT is held, seconds.
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     pub time_wait: f64,
@@ -79,6 +84,10 @@ pub struct ServerReport {
     pub ip: Ipv4Addr,
     pub listen: Vec<String>,
     pub seconds: f64,
+    /// Shards (one per core and queue pair).
+    pub shards: usize,
+    /// Frames that arrived on another shard's queue and were handed over.
+    pub steered: u64,
     pub accepted: u64,
     pub accepts_per_sec: f64,
     pub responses: u64,
@@ -103,33 +112,85 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         .map(|l| parse_listen(l, args.body, args.close_after))
         .collect::<anyhow::Result<_>>()?;
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
-    let eal = Eal::init(&eal_args.to_options())?;
-    let mut port = open_port(args.port.as_deref(), 32767)?;
+    let cores = parse_cores(&args.cores)?;
+    let n = cores.len();
+    let mut opts = eal_args.to_options();
+    if opts.lcores.is_none() {
+        opts.lcores = Some(cores[0].to_string());
+    }
+    let eal = Eal::init(&opts)?;
+    let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)?;
     let tcp = TcpConfig {
         msl: time_wait / 2,
         ..TcpConfig::default()
     };
     let clock = TscClock::new();
-    let mut stack = Stack::new(
-        StackConfig::new(Iface::new(port.mac, args.ip), tcp),
-        clock.now(),
-    );
-    for (p, app) in &apps {
-        stack.listen(SocketAddrV4::new(args.ip, *p), app.clone());
+    // One shard per core, each with its own queue pair. A flow belongs to
+    // `flow_owner`'s shard; frames that arrive on another shard's queue (no
+    // RSS, or RSS disagreeing) are handed over through bounded queues.
+    let inboxes: Vec<Arc<ArrayQueue<Vec<u8>>>> =
+        (0..n).map(|_| Arc::new(ArrayQueue::new(8192))).collect();
+    let make_stack = {
+        let (mac, ip, apps, tcp, inboxes) = (
+            port.mac,
+            args.ip,
+            apps.clone(),
+            tcp.clone(),
+            inboxes.clone(),
+        );
+        move |shard: usize, now| {
+            let mut cfg = StackConfig::new(Iface::new(mac, ip), tcp.clone());
+            cfg.shard = shard as u32;
+            cfg.shards = inboxes.len() as u32;
+            let mut stack = Stack::new(cfg, now);
+            if inboxes.len() > 1 {
+                stack.set_steering(inboxes[shard].clone(), inboxes.clone());
+            }
+            for (p, app) in &apps {
+                stack.listen(SocketAddrV4::new(ip, *p), app.clone());
+            }
+            stack
+        }
+    };
+    let stop_workers = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    let mut pubs = Vec::new();
+    for (shard, &core) in cores.iter().enumerate().skip(1) {
+        let queue = port.queues[shard]
+            .take()
+            .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
+        let pool = Arc::clone(&port.pool);
+        let out = Arc::new(Published::default());
+        pubs.push(out.clone());
+        let make = make_stack.clone();
+        workers.push(spawn_shard(
+            format!("sluice-shard{shard}"),
+            core,
+            clock,
+            out,
+            stop_workers.clone(),
+            move || {
+                (
+                    make(shard, clock.now()),
+                    Box::new(DpdkNic::new(queue, pool)) as Box<dyn Nic + Send>,
+                )
+            },
+        )?);
     }
-    let queue = port
-        .queue
+    let mut stack = make_stack(0, clock.now());
+    let queue = port.queues[0]
         .take()
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
     let mut nic = DpdkNic::new(queue, Arc::clone(&port.pool));
     // A line scripts can wait for.
     eprintln!(
-        "sluice server: ready on {} ({}) mac={} ip={} listening {} memory: {}",
+        "sluice server: ready on {} ({}) mac={} ip={} listening {} shards {} memory: {}",
         port.name,
         port.driver,
         port.mac,
         args.ip,
         args.listen.join(","),
+        n,
         eal.memory_mode()
     );
     let stop = stop_flag();
@@ -139,37 +200,56 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
     let mut live = LiveLine::new(start);
     let mut next_line = start + Duration::from_secs(1);
+    let total = |own: &ShardStats| {
+        let others: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
+        ShardStats::sum(std::iter::once(own).chain(others.iter()))
+    };
     loop {
         let now = clock.now();
-        let n = stack.poll(now, &mut nic);
+        let got = stack.poll(now, &mut nic);
         if now >= next_line {
             next_line = now + Duration::from_secs(1);
             stack.count_states();
             if !args.quiet {
                 live.nic = Some(super::runtime::nic_counters(&[&port.port]));
-                eprintln!("{}", live.line(now, &ShardStats::default(), &stack.stats));
+                eprintln!(
+                    "{}",
+                    live.line(now, &ShardStats::default(), &total(&stack.stats))
+                );
             }
             if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
                 break;
             }
         }
-        if n == 0 && stack.connections() == 0 {
+        if n == 1 && got == 0 && stack.connections() == 0 {
             // Idle, nothing open: do not burn the core.
             std::thread::sleep(Duration::from_micros(20));
         }
     }
     // Clean exit: reset what is still open so peers know, then report.
     let end = clock.now();
+    stop_workers.store(true, Ordering::Relaxed);
     stack.abort_all(end);
     for _ in 0..8 {
         stack.poll(clock.now(), &mut nic);
     }
     stack.count_states();
+    let mut results = vec![];
+    for w in workers {
+        match w.join() {
+            Ok(r) => results.push(r?),
+            Err(_) => bail!("a server shard panicked"),
+        }
+    }
     drop(nic);
     let name = port.name.clone();
     port.shut()?;
     drop(eal);
-    let s = &stack.stats;
+    let held =
+        stack.time_wait_records() as u64 + results.iter().map(|r| r.time_wait_held).sum::<u64>();
+    let all =
+        ShardStats::sum(std::iter::once(&stack.stats).chain(results.iter().map(|r| &r.stats)));
+    let s = &all;
     let secs = (end - start).as_secs_f64();
     Ok(ServerReport {
         tool: "sluice server".into(),
@@ -177,6 +257,8 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         ip: args.ip,
         listen: args.listen.clone(),
         seconds: secs,
+        shards: n,
+        steered: s.steered_out,
         accepted: s.accepted,
         accepts_per_sec: s.accepted as f64 / secs.max(1e-9),
         responses: s.responses,
@@ -186,7 +268,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         syn_cookies_accepted: s.syn_cookies_accepted,
         retransmits: s.tcp.retransmits,
         time_wait_entered: s.time_wait_entered,
-        time_wait_held_at_end: stack.time_wait_records() as u64,
+        time_wait_held_at_end: held,
         closes: s.closes_map(),
         drops: s.drops_map(),
         rx_packets: s.rx_packets,
