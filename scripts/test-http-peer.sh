@@ -6,6 +6,7 @@
 #   scripts/test-http-peer.sh server2 [sluice-binary]  # the same, two shards on two
 #                                                      # af_packet queue pairs
 #   scripts/test-http-peer.sh client [sluice-binary]   # sluice client -> nginx (kernel)
+#   scripts/test-http-peer.sh client2 [sluice-binary]  # the same from two client shards
 #
 # Needs root (namespaces, raw sockets), curl for `server`, nginx for `client`.
 # Creates and removes its own namespace; traffic stays inside it. Exit 0 =
@@ -34,6 +35,11 @@ if [ "$MODE" = server2 ]; then
     VDEV="$VDEV,qpairs=2"
     CORES=0,1
     MODE=server
+    TWO=1
+elif [ "$MODE" = client2 ]; then
+    VDEV="$VDEV,qpairs=2"
+    CORES=0,1
+    MODE=client
     TWO=1
 fi
 
@@ -94,19 +100,21 @@ EOF
     sleep 0.3
     for args in "-c 16" "-c 16 --keep-alive"; do
         # shellcheck disable=SC2086
-        "$SLUICE" client --vdev "$VDEV" --ip "$SLUICE_IP" "http://$KERNEL_IP/" \
+        "$SLUICE" client --vdev "$VDEV" --ip "$SLUICE_IP" "http://$KERNEL_IP/" --cores "$CORES" \
             -d 3 --warmup 0.5 $args --quiet --json "$WORK/client.json" >"$WORK/out" 2>"$WORK/log" \
             || fail "sluice client ($args) reported errors: $(cat "$WORK/out")"
-        python3 - "$WORK/client.json" "$args" <<'PY' || fail "client result ($args)"
+        python3 - "$WORK/client.json" "$args" "${TWO:-0}" <<'PY' || fail "client result ($args)"
 import json, sys
 r = json.load(open(sys.argv[1]))
+if sys.argv[3] == "1":
+    assert r["client_cores"] == [0, 1], r["client_cores"]
 assert r["errors_total"] == 0, r["errors"]
 assert r["responses"] > 100 and r["responses"] == r["requests"], r
 print(f'client {sys.argv[2]}: {r["responses"]} responses, {r["cps"]:.0f} conn/s, {r["rps"]:.0f} req/s, '
       f'request p50 {r["latency_us"]["request"]["p50"]} us, errors 0')
 PY
     done
-    echo "test-http-peer(client): PASS (short and keep-alive connections to nginx, 0 errors)"
+    echo "test-http-peer(client${TWO:+2}): PASS (short and keep-alive connections to nginx, 0 errors, cores $CORES)"
     ;;
 *) echo "usage: $0 server|client" >&2; exit 2 ;;
 esac

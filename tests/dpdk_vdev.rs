@@ -218,6 +218,15 @@ fn sluice_client_loads_kernel_nginx() {
     http_peer("client", "nginx");
 }
 
+/// The same from two client shards on two af_packet queue pairs.
+#[test]
+fn two_client_shards_load_kernel_nginx() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return skip("http_peer_client2", "needs 2 cores");
+    }
+    http_peer("client2", "nginx");
+}
+
 fn bench_json(extra: &[&str]) -> Option<serde_json::Value> {
     if !is_root() {
         skip("bench", "DPDK's EAL needs root here");

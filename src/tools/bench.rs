@@ -220,7 +220,7 @@ fn drive_client(
     }
     let mut stack = Stack::new(cfg, clock.now());
     let mut nic = DpdkNic::new(cqueue, pool.clone());
-    load::resolve(&mut stack, &mut nic, clock, SERVER_IP, &stop)?;
+    load::resolve(&mut stack, &mut nic, &mut [], clock, SERVER_IP, &stop)?;
     let client = load.client_config(
         SocketAddrV4::new(SERVER_IP, 80),
         "/",
@@ -229,7 +229,11 @@ fn drive_client(
     );
     let peek =
         (!load.quiet).then_some(|| (server_pub.load(), super::runtime::nic_counters(nic_ports)));
-    let outcome = load::drive(&mut stack, &mut nic, clock, client, times, &stop, peek);
+    let ctl = load::Control {
+        stop: &stop,
+        publish: None,
+    };
+    let outcome = load::drive(&mut stack, &mut nic, clock, client, times, ctl, peek);
     drop(nic);
     Ok(outcome)
 }

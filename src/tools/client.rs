@@ -3,13 +3,14 @@
 //! the same report and JSON as `sluice bench`.
 
 use super::load::{self, CloseFirst, LoadArgs};
-use super::runtime::{nic_counters, open_port, parse_ip_range, parse_port_range};
+use super::runtime::{nic_counters, open_port, parse_cores, parse_ip_range, parse_port_range};
 use super::{EalArgs, stop_flag};
 use crate::dpdk::{DpdkError, Eal, TscClock};
 use crate::shard::{DpdkNic, Iface, Stack, StackConfig};
-use crate::stats::ShardStats;
-use crate::stats::report::Report;
+use crate::stats::report::{Report, Window};
+use crate::stats::{Published, ShardStats};
 use anyhow::{Context, bail};
+use crossbeam_queue::ArrayQueue;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -30,6 +31,10 @@ pub struct ClientArgs {
     /// DPDK port name (default: the first port).
     #[arg(long)]
     pub port: Option<String>,
+    /// Cores, one shard (and queue pair) each; the first runs on EAL's main
+    /// lcore. E.g. 0 or 0,1.
+    #[arg(long, default_value = "0", value_name = "LIST")]
+    pub cores: String,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -63,58 +68,153 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     let src = parse_ip_range(&args.ip)?;
     let ports = parse_port_range(&args.src_ports)?;
     let times = load.check()?;
-    let eal = Eal::init(&eal_args.to_options())?;
-    let mut port = open_port(args.port.as_deref(), 32767, 1)?;
+    let cores = parse_cores(&args.cores)?;
+    let n = cores.len();
+    let mut opts = eal_args.to_options();
+    if opts.lcores.is_none() {
+        opts.lcores = Some(cores[0].to_string());
+    }
+    let eal = Eal::init(&opts)?;
+    let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)?;
     let tcp = load.tcp(&times);
     let clock = TscClock::new();
-    let core = crate::dpdk::lcore_id() as usize;
-    let mut iface = Iface::new(port.mac, src.0);
-    iface.ip_count = src.1;
-    let mut cfg = StackConfig::new(iface, tcp);
-    if load.close == CloseFirst::Client {
-        cfg.time_wait_reserve = load.time_wait_records(&times);
-    }
-    let mut stack = Stack::new(cfg, clock.now());
+    // One shard per core and queue pair; each opens only connections it owns
+    // (`flow_owner`) and frames that reach another shard are handed over.
+    let inboxes: Vec<Arc<ArrayQueue<Vec<u8>>>> =
+        (0..n).map(|_| Arc::new(ArrayQueue::new(8192))).collect();
+    let make_stack = {
+        let (mac, inboxes, tw) = (
+            port.mac,
+            inboxes.clone(),
+            if load.close == CloseFirst::Client {
+                load.time_wait_records(&times) / n
+            } else {
+                0
+            },
+        );
+        move |shard: usize, now| {
+            let mut iface = Iface::new(mac, src.0);
+            iface.ip_count = src.1;
+            let mut cfg = StackConfig::new(iface, tcp.clone());
+            cfg.time_wait_reserve = tw;
+            cfg.shard = shard as u32;
+            cfg.shards = inboxes.len() as u32;
+            let mut stack = Stack::new(cfg, now);
+            if inboxes.len() > 1 {
+                stack.set_steering(inboxes[shard].clone(), inboxes.clone());
+            }
+            stack
+        }
+    };
+    let mut stack = make_stack(0, clock.now());
     let queue = port.queues[0]
         .take()
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
     let mut nic = DpdkNic::new(queue, Arc::clone(&port.pool));
     let stop = stop_flag();
     let hop = args.gateway.unwrap_or(*target.ip());
-    load::resolve(&mut stack, &mut nic, &clock, hop, &stop)?;
-    if let Some(mac) = stack.neighbour(hop) {
-        stack.add_neighbour(*target.ip(), mac);
-        if !load.quiet {
-            eprintln!(
-                "sluice client: {} on {} ({}), {hop} is at {mac}, memory: {}",
-                args.target,
-                port.name,
-                port.driver,
-                eal.memory_mode()
-            );
-        }
+    let mut other_nics = Vec::new();
+    for q in port.queues.iter_mut().skip(1) {
+        let q = q.take().ok_or_else(|| DpdkError::msg("port", "no queue"))?;
+        other_nics.push(DpdkNic::new(q, Arc::clone(&port.pool)));
     }
-    let client = load.client_config(target, &path, src, ports);
+    load::resolve(&mut stack, &mut nic, &mut other_nics, &clock, hop, &stop)?;
+    let mac = stack.neighbour(hop).context("resolved")?;
+    stack.add_neighbour(*target.ip(), mac);
+    if !load.quiet {
+        eprintln!(
+            "sluice client: {} on {} ({}), {hop} is at {mac}, {n} shard(s), memory: {}",
+            args.target,
+            port.name,
+            port.driver,
+            eal.memory_mode()
+        );
+    }
+    // Each shard takes its share of the connections and rates.
+    let mut client = load.client_config(target, &path, src, ports);
+    let share = |x: u64| x.div_ceil(n as u64);
+    client.connections = share(u64::from(client.connections)) as u32;
+    client.cps = share(client.cps);
+    client.rps = share(client.rps);
+    let mut workers = Vec::new();
+    let mut pubs = Vec::new();
+    for ((shard, &core), mut nic) in cores.iter().enumerate().skip(1).zip(other_nics) {
+        let (out, stop, make, client, hop) = (
+            Arc::new(Published::default()),
+            stop.clone(),
+            make_stack.clone(),
+            client.clone(),
+            *target.ip(),
+        );
+        pubs.push(out.clone());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("sluice-client{shard}"))
+                .spawn(move || -> anyhow::Result<load::Outcome> {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                        bail!("cannot pin a shard to core {core}");
+                    }
+                    crate::dpdk::register_thread()?;
+                    let mut stack = make(shard, clock.now());
+                    stack.add_neighbour(hop, mac);
+                    let ctl = load::Control {
+                        stop: &stop,
+                        publish: Some(&out),
+                    };
+                    let none = None::<fn() -> (ShardStats, String)>;
+                    let o = load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, none);
+                    drop(nic);
+                    crate::dpdk::unregister_thread();
+                    Ok(o)
+                })
+                .context("cannot start a shard thread")?,
+        );
+    }
     let outcome = {
         let p = &port.port;
-        let peek = (!load.quiet).then_some(|| (ShardStats::default(), nic_counters(&[p])));
-        load::drive(&mut stack, &mut nic, &clock, client, &times, &stop, peek)
+        let peek = (!load.quiet).then_some(|| {
+            let others: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
+            (ShardStats::sum(others.iter()), nic_counters(&[p]))
+        });
+        let ctl = load::Control {
+            stop: &stop,
+            publish: None,
+        };
+        load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, peek)
     };
+    let mut outcomes = vec![outcome];
+    for w in workers {
+        match w.join() {
+            Ok(o) => outcomes.push(o?),
+            Err(_) => bail!("a client shard panicked"),
+        }
+    }
     drop(nic);
     let name = port.name.clone();
     port.shut()?;
     drop(eal);
     let mut info = load.info("sluice client", name, args.target.clone(), 0);
-    info.client_cores = vec![core];
-    let res = outcome.result;
+    info.client_cores = cores.clone();
+    let stats = ShardStats::sum(outcomes.iter().map(|o| &o.result.stats));
+    let mut latency = outcomes[0].result.latency.clone();
+    let (mut w0, mut w1) = (Window::default(), Window::default());
+    for o in &outcomes {
+        if !std::ptr::eq(o, &outcomes[0]) {
+            latency.merge(&o.result.latency);
+        }
+        w0.completed += o.window.0.completed;
+        w0.responses += o.window.0.responses;
+        w1.completed += o.window.1.completed;
+        w1.responses += o.window.1.responses;
+    }
     Ok(Report::build(
         info,
-        &res.stats,
+        &stats,
         None,
-        &res.latency,
-        outcome.window,
-        outcome.measured_s,
-        res.time_wait_held,
+        &latency,
+        (w0, w1),
+        outcomes[0].measured_s,
+        outcomes.iter().map(|o| o.result.time_wait_held).sum(),
     ))
 }
 

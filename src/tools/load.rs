@@ -165,10 +165,12 @@ impl LoadArgs {
     }
 }
 
-/// Finds `hop`'s MAC with ARP: 10 requests, 300 ms apart.
+/// Finds `hop`'s MAC with ARP: 10 requests, 300 ms apart. `others` are the
+/// other shards' queues, not running yet: the reply may arrive on any.
 pub fn resolve(
     stack: &mut Stack,
     nic: &mut dyn Nic,
+    others: &mut [crate::shard::DpdkNic],
     clock: &TscClock,
     hop: Ipv4Addr,
     stop: &AtomicBool,
@@ -191,8 +193,20 @@ pub fn resolve(
             next_try = now + Duration::from_millis(300);
         }
         stack.poll(now, nic);
+        for o in others.iter_mut() {
+            o.rx(&mut |frame| stack.input(now, frame));
+        }
     }
     Ok(())
+}
+
+/// How a load run is stopped and watched.
+#[derive(Clone, Copy)]
+pub struct Control<'a> {
+    /// Set by Ctrl-C / SIGTERM.
+    pub stop: &'a AtomicBool,
+    /// Where this shard publishes its counters each second (other shards).
+    pub publish: Option<&'a crate::stats::Published>,
 }
 
 /// A finished load run.
@@ -220,9 +234,10 @@ pub fn drive(
     clock: &TscClock,
     client: ClientConfig,
     t: &Times,
-    stop: &AtomicBool,
+    ctl: Control<'_>,
     mut peek: Option<impl FnMut() -> (ShardStats, String)>,
 ) -> Outcome {
+    let stop = ctl.stop;
     let start = clock.now();
     stack.start_client(client, start, t.duration, t.warmup);
     let (warm_at, end_at) = (start + t.warmup, start + t.duration);
@@ -244,6 +259,9 @@ pub fn drive(
         if now >= next_line {
             next_line = now + Duration::from_secs(1);
             stack.count_states();
+            if let Some(p) = ctl.publish {
+                p.store(&stack.stats);
+            }
             if let Some(peek) = peek.as_mut() {
                 let (other, nic_line) = peek();
                 live.nic = Some(nic_line);
