@@ -5,7 +5,8 @@
 
 use crossbeam_queue::ArrayQueue;
 use sluice::app::{ClientConfig, ServerApp, http};
-use sluice::shard::{Iface, MemNic, Nic, Stack, StackConfig, flow_owner};
+use sluice::shard::rss::Reta;
+use sluice::shard::{Iface, MemNic, Nic, Ownership, Stack, StackConfig, flow_owner};
 use sluice::stats::ShardStats;
 use sluice::tcp::{CloseReason, TcpConfig};
 use sluice::time::Instant;
@@ -37,6 +38,10 @@ fn client_cfg(connections: u32, requests: u32) -> ClientConfig {
 }
 
 fn stacks(shards: u32, tcp: &TcpConfig) -> (Vec<Stack>, Vec<Stack>) {
+    stacks_owned(shards, tcp, Ownership::Hash)
+}
+
+fn stacks_owned(shards: u32, tcp: &TcpConfig, own: Ownership) -> (Vec<Stack>, Vec<Stack>) {
     let now = Instant::ZERO;
     let mk = |mac, ip, count, shard| {
         let mut iface = Iface::new(mac, ip);
@@ -44,6 +49,7 @@ fn stacks(shards: u32, tcp: &TcpConfig) -> (Vec<Stack>, Vec<Stack>) {
         let mut c = StackConfig::new(iface, tcp.clone());
         c.shard = shard;
         c.shards = shards;
+        c.ownership = own.clone();
         c.capacity = 100_000;
         Stack::new(c, now)
     };
@@ -179,8 +185,20 @@ fn keep_alive_requests_share_connections() {
 
 #[test]
 fn two_shards_own_their_flows_and_lose_none() {
+    two_shards(Ownership::Hash);
+}
+
+/// Ownership by RSS (Toeplitz with the symmetric key, a round-robin
+/// redirection table): the clients choose source ports whose replies hash to
+/// their own queue, and both directions of a flow agree.
+#[test]
+fn two_shards_with_rss_ownership() {
+    two_shards(Ownership::Rss(Arc::new(Reta::round_robin(128, 2))));
+}
+
+fn two_shards(own: Ownership) {
     let tcp = TcpConfig::default();
-    let (mut clients, mut servers) = stacks(2, &tcp);
+    let (mut clients, mut servers) = stacks_owned(2, &tcp, own);
     // Stop half-way through once to look at the tables with connections open.
     let (cn, sn) = MemNic::pair(65_536);
     let (ct, st) = (cn.tx_only(), sn.tx_only());

@@ -10,4 +10,4 @@ pub mod stack;
 pub use nic::DpdkNic;
 pub use nic::{MemNic, Nic, Tx};
 pub use responder::{Drop, Iface, Responder, ResponderStats};
-pub use stack::{Stack, StackConfig, flow_owner};
+pub use stack::{Ownership, Stack, StackConfig, flow_owner};

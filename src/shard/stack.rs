@@ -48,6 +48,33 @@ pub struct StackConfig {
     /// Which shard this is, of how many (flow ownership).
     pub shard: u32,
     pub shards: u32,
+    /// How a flow's owner is found.
+    pub ownership: Ownership,
+}
+
+/// Which shard owns a flow: a pure function of the 4-tuple that every shard
+/// computes alike.
+#[derive(Debug, Clone, Default)]
+pub enum Ownership {
+    /// `flow_owner`: devices without RSS (memif, ring, af_packet, tap).
+    #[default]
+    Hash,
+    /// The queue the NIC's RSS picks (Toeplitz with the symmetric key, then
+    /// the redirection table), so most frames arrive at their owner and a
+    /// client's chosen source ports bring its replies to its own queue.
+    Rss(std::sync::Arc<super::rss::Reta>),
+}
+
+impl Ownership {
+    pub fn owner(&self, local: SocketAddrV4, remote: SocketAddrV4, shards: u32) -> u32 {
+        match self {
+            Ownership::Hash => flow_owner(local, remote, shards),
+            Ownership::Rss(reta) => {
+                let h = super::rss::hash_v4(&super::rss::SYMMETRIC_KEY, remote, local);
+                u32::from(reta.queue(h)) % shards.max(1)
+            }
+        }
+    }
 }
 
 impl StackConfig {
@@ -62,6 +89,7 @@ impl StackConfig {
             timer_budget: 4096,
             shard: 0,
             shards: 1,
+            ownership: Ownership::Hash,
         }
     }
 }
@@ -193,7 +221,7 @@ impl Stack {
     pub fn owns_all_flows(&self) -> bool {
         self.table.iter().all(|(_, c)| {
             let t = c.tcp.tuple();
-            flow_owner(t.local, t.remote, self.cfg.shards) == self.cfg.shard
+            self.cfg.ownership.owner(t.local, t.remote, self.cfg.shards) == self.cfg.shard
         })
     }
 
@@ -365,7 +393,7 @@ impl Stack {
                 let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
                 let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
                 if self.cfg.shards > 1 {
-                    let owner = flow_owner(local, remote, self.cfg.shards);
+                    let owner = self.cfg.ownership.owner(local, remote, self.cfg.shards);
                     if owner != self.cfg.shard {
                         // Another shard's flow: hand the frame over (a copy; this
                         // is the path for devices without RSS).
@@ -683,7 +711,7 @@ impl Stack {
                     g.port += 1;
                 }
                 if self.cfg.shards > 1
-                    && flow_owner(local, gc.target, self.cfg.shards) != self.cfg.shard
+                    && self.cfg.ownership.owner(local, gc.target, self.cfg.shards) != self.cfg.shard
                 {
                     continue;
                 }

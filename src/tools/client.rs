@@ -83,6 +83,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     let inboxes: Vec<Arc<ArrayQueue<Vec<u8>>>> =
         (0..n).map(|_| Arc::new(ArrayQueue::new(8192))).collect();
     let make_stack = {
+        let ownership = port.ownership.clone();
         let (mac, inboxes, tw) = (
             port.mac,
             inboxes.clone(),
@@ -99,6 +100,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
             cfg.time_wait_reserve = tw;
             cfg.shard = shard as u32;
             cfg.shards = inboxes.len() as u32;
+            cfg.ownership = ownership.clone();
             let mut stack = Stack::new(cfg, now);
             if inboxes.len() > 1 {
                 stack.set_steering(inboxes[shard].clone(), inboxes.clone());

@@ -243,6 +243,8 @@ pub struct OpenPort {
     pub pool: Arc<crate::dpdk::PktPool>,
     pub name: String,
     pub driver: String,
+    /// Flow ownership that matches where the device's RSS delivers.
+    pub ownership: crate::shard::Ownership,
 }
 
 /// Opens `name` (or the first port) with `queues` queue pairs (RSS with the
@@ -264,6 +266,18 @@ pub fn open_port(name: Option<&str>, mbufs: u32, queues: u16) -> anyhow::Result<
         ..PortConfig::default()
     };
     port.configure(&cfg, &pool)?;
+    let info = port.info()?;
+    // After configuring RSS, drivers fill the redirection table round-robin
+    // over the rx queues (DPDK's default); ownership follows it. Should a
+    // driver differ, frames still reach their owner through software steering.
+    let ownership = if queues > 1 && info.supports_rss() && info.reta_size > 0 {
+        crate::shard::Ownership::Rss(Arc::new(crate::shard::rss::Reta::round_robin(
+            usize::from(info.reta_size),
+            queues,
+        )))
+    } else {
+        crate::shard::Ownership::Hash
+    };
     let mut qs = port.start(queues)?;
     if qs.is_empty() {
         bail!("the port has no queue");
@@ -283,7 +297,8 @@ pub fn open_port(name: Option<&str>, mbufs: u32, queues: u16) -> anyhow::Result<
     Ok(OpenPort {
         mac: port.mac()?,
         name: port.name(),
-        driver: port.info()?.driver,
+        driver: info.driver,
+        ownership,
         port,
         queues: qs.into_iter().map(Some).collect(),
         pool,

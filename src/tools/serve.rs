@@ -131,6 +131,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     let inboxes: Vec<Arc<ArrayQueue<Vec<u8>>>> =
         (0..n).map(|_| Arc::new(ArrayQueue::new(8192))).collect();
     let make_stack = {
+        let ownership = port.ownership.clone();
         let (mac, ip, apps, tcp, inboxes) = (
             port.mac,
             args.ip,
@@ -142,6 +143,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
             let mut cfg = StackConfig::new(Iface::new(mac, ip), tcp.clone());
             cfg.shard = shard as u32;
             cfg.shards = inboxes.len() as u32;
+            cfg.ownership = ownership.clone();
             let mut stack = Stack::new(cfg, now);
             if inboxes.len() > 1 {
                 stack.set_steering(inboxes[shard].clone(), inboxes.clone());
