@@ -30,6 +30,7 @@ fn client_cfg(connections: u32, requests: u32) -> ClientConfig {
         requests,
         cps: 0,
         rps: 0,
+        echo: None,
         request: http::request("10.0.0.2", "/", false).into(),
         request_last: http::request("10.0.0.2", "/", false).into(),
         think: Duration::ZERO,
@@ -295,6 +296,38 @@ fn server_closes_first_on_connection_close_and_holds_time_wait() {
     assert_eq!(servers[0].time_wait_records(), 4000);
     // SYN, SYN-ACK, ACK+request, response+FIN, FIN+ACK, ACK: six segments.
     assert_eq!(c.tx_packets + s.tx_packets, 6 * c.opened);
+}
+
+/// Raw echo: 3000-byte requests (more than one segment) come back byte for
+/// byte from the echo server, 5 per connection.
+#[test]
+fn echo_payloads_come_back_exactly() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    servers[0].listen(SocketAddrV4::new(SERVER_IP, 7), ServerApp::Echo);
+    let (mut cn, mut sn) = MemNic::pair(65_536);
+    let mut now = Instant::from_millis(1);
+    let mut cfg = client_cfg(8, 5);
+    cfg.target = SocketAddrV4::new(SERVER_IP, 7);
+    cfg.echo = Some(3000);
+    let req: Vec<u8> = (0..3000).map(sluice::app::echo_byte).collect();
+    cfg.request = req.clone().into();
+    cfg.request_last = req.into();
+    clients[0].start_client(cfg, now, Duration::from_millis(10), Duration::ZERO);
+    for _ in 0..100_000 {
+        clients[0].poll(now, &mut cn);
+        servers[0].poll(now, &mut sn);
+        now += Duration::from_micros(10);
+        if now > Instant::from_millis(11) && clients[0].client_active() == 0 {
+            break;
+        }
+    }
+    let c = &clients[0].stats;
+    assert!(c.opened >= 8);
+    assert_eq!(c.responses, c.requests_sent);
+    assert_eq!(c.completed, c.opened);
+    assert_eq!(c.app_errors + c.abnormal_closes(), 0, "{c:?}");
+    assert!(c.rx_bytes > c.responses * 3000);
 }
 
 #[test]

@@ -195,11 +195,26 @@ pub fn response(body_len: usize, close: bool) -> Vec<u8> {
 
 /// The client's request, built once.
 pub fn request(host: &str, path: &str, close: bool) -> Vec<u8> {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: sluice\r\nConnection: {}\r\n\r\n",
+    request_sized(host, path, close, 0)
+}
+
+/// The client's request, padded with an `X-Pad` header to at least `min_len`
+/// bytes (a request-size knob that needs no body).
+pub fn request_sized(host: &str, path: &str, close: bool, min_len: usize) -> Vec<u8> {
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: sluice\r\nConnection: {}\r\n",
         if close { "close" } else { "keep-alive" }
-    )
-    .into_bytes()
+    );
+    let base = head.len() + 2;
+    let mut v = head.into_bytes();
+    // "X-Pad: " + pad + CRLF is at least 9 bytes.
+    if min_len >= base + 9 {
+        v.extend_from_slice(b"X-Pad: ");
+        v.extend(std::iter::repeat_n(b'x', min_len - base - 9));
+        v.extend_from_slice(b"\r\n");
+    }
+    v.extend_from_slice(b"\r\n");
+    v
 }
 
 #[cfg(test)]
@@ -240,6 +255,18 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert!(!m[0].close && m[1].close);
         assert_eq!(m[0].status, 0);
+    }
+
+    #[test]
+    fn sized_requests_frame_as_one() {
+        for len in [0, 50, 200, 1000] {
+            let r = request_sized("h", "/", false, len);
+            assert!(r.len() >= len.min(r.len()));
+            if len >= 200 {
+                assert_eq!(r.len(), len);
+            }
+            assert_eq!(messages(&[&r]).len(), 1, "{len}");
+        }
     }
 
     #[test]

@@ -230,6 +230,9 @@ pub struct ClientConfig {
     /// Open loop: requests per second over the open connections (0: each
     /// connection sends its next request as soon as it has the response).
     pub rps: u64,
+    /// Raw echo instead of HTTP: each request is this many bytes, and the
+    /// response is the same bytes back (checked).
+    pub echo: Option<u32>,
     /// The request bytes.
     pub request: Arc<[u8]>,
     /// The last request on a connection (with `Connection: close` when the
@@ -263,6 +266,8 @@ pub struct ClientConn {
     pub next_at: Instant,
     /// `--rps`: waiting for the shard to hand it a scheduled request.
     pub idle: bool,
+    /// Echo: bytes of the current response received so far.
+    echo_got: u32,
     /// In the shard's queue of idle connections.
     pub queued: bool,
 }
@@ -282,6 +287,7 @@ impl ClientConn {
             finished: false,
             next_at: Instant::NEVER,
             idle: false,
+            echo_got: 0,
             queued: false,
         }
     }
@@ -414,13 +420,33 @@ impl ClientConn {
             let mut completed = 0u32;
             let mut bad = 0u32;
             let mut server_closes = false;
-            let res = self.framer.feed(&cx.scratch[..n], |m| {
-                completed += 1;
-                server_closes = m.close;
-                if !(200..300).contains(&m.status) {
-                    bad += 1;
+            let res = match cc.echo {
+                Some(len) => {
+                    // Echo: the same bytes back, checked, then it is complete.
+                    let got = self.echo_got as usize;
+                    let same = cx.scratch[..n]
+                        .iter()
+                        .enumerate()
+                        .all(|(k, b)| *b == echo_byte(got + k));
+                    self.echo_got += n as u32;
+                    if self.echo_got == len {
+                        self.echo_got = 0;
+                        completed = 1;
+                    }
+                    if same && self.echo_got <= len {
+                        Ok(())
+                    } else {
+                        Err(http::FrameError::BadHead)
+                    }
                 }
-            });
+                None => self.framer.feed(&cx.scratch[..n], |m| {
+                    completed += 1;
+                    server_closes = m.close;
+                    if !(200..300).contains(&m.status) {
+                        bad += 1;
+                    }
+                }),
+            };
             cx.stats.non_2xx += u64::from(bad);
             if res.is_err() || completed > 1 {
                 cx.stats.app_errors += 1;
@@ -457,6 +483,11 @@ impl ClientConn {
             }
         }
     }
+}
+
+/// The byte at `offset` of an echo request.
+pub fn echo_byte(offset: usize) -> u8 {
+    b'a' + (offset % 26) as u8
 }
 
 /// A connection's application state.

@@ -139,6 +139,7 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
                     cfg.time_wait_reserve = server_tw;
                     let mut s = Stack::new(cfg, clock.now());
                     s.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(body, 0));
+                    s.listen(SocketAddrV4::new(SERVER_IP, 7), ServerApp::Echo);
                     (
                         s,
                         Box::new(DpdkNic::new(squeue, pool)) as Box<dyn Nic + Send>,
@@ -175,7 +176,11 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let mut info = load.info(
         "sluice bench",
         format!("{:?}", args.link).to_lowercase(),
-        format!("http://{SERVER_IP}:80/"),
+        if load.echo > 0 {
+            format!("echo://{SERVER_IP}:7 ({} B)", load.echo)
+        } else {
+            format!("http://{SERVER_IP}:80/")
+        },
         args.body,
     );
     info.client_cores = vec![args.client_core];
@@ -221,8 +226,10 @@ fn drive_client(
     let mut stack = Stack::new(cfg, clock.now());
     let mut nic = DpdkNic::new(cqueue, pool.clone());
     load::resolve(&mut stack, &mut nic, &mut [], clock, SERVER_IP, &stop)?;
+    // HTTP on port 80, or raw echo on port 7.
+    let port = if load.echo > 0 { 7 } else { 80 };
     let client = load.client_config(
-        SocketAddrV4::new(SERVER_IP, 80),
+        SocketAddrV4::new(SERVER_IP, port),
         "/",
         (src_first, src_count),
         ports,

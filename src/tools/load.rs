@@ -47,6 +47,13 @@ pub struct LoadArgs {
     /// (0: each connection sends its next request on the last response).
     #[arg(long, default_value_t = 0)]
     pub rps: u64,
+    /// Raw echo instead of HTTP: send this many bytes per request and expect
+    /// them back, checked (against an echo server; 0: HTTP).
+    #[arg(long, default_value_t = 0, value_name = "BYTES")]
+    pub echo: u32,
+    /// HTTP: pad each request (with an X-Pad header) to at least this many bytes.
+    #[arg(long, default_value_t = 0, value_name = "BYTES")]
+    pub request_bytes: usize,
     /// Milliseconds between a response and the next request on a connection.
     #[arg(long, default_value_t = 0.0, value_name = "MS")]
     pub think: f64,
@@ -136,10 +143,19 @@ impl LoadArgs {
             },
             cps: self.cps,
             rps: self.rps,
-            request: http::request(&host, path, false).into(),
-            request_last: http::request(&host, path, server_closes).into(),
+            echo: (self.echo > 0).then_some(self.echo),
+            request: self.request_bytes(&host, path, false).into(),
+            request_last: self.request_bytes(&host, path, server_closes).into(),
             think: Duration::from_secs_f64(self.think.max(0.0) / 1000.0),
             open_burst: 32,
+        }
+    }
+
+    fn request_bytes(&self, host: &str, path: &str, close: bool) -> Vec<u8> {
+        if self.echo > 0 {
+            (0..self.echo as usize).map(crate::app::echo_byte).collect()
+        } else {
+            http::request_sized(host, path, close, self.request_bytes)
         }
     }
 
