@@ -356,13 +356,16 @@ impl Stack {
         self.stats.turns += 1;
         self.last_turn_at = now;
         let mut n = nic.rx(&mut |frame| self.input(now, frame));
-        if let Some(q) = self.steer_in.clone() {
+        // Frames other shards handed over (taken out for the loop: no Arc
+        // clone per turn).
+        if let Some(q) = self.steer_in.take() {
             for _ in 0..64 {
                 let Some(f) = q.pop() else { break };
                 self.stats.steered_in += 1;
                 self.input(now, &f);
                 n += 1;
             }
+            self.steer_in = Some(q);
         }
         self.run_timers(now);
         self.open_client_connections(now);

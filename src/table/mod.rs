@@ -208,6 +208,8 @@ pub struct ConnTable<T, L> {
     conns: Slab<T>,
     time_wait: Slab<TimeWaitRecord>,
     tw_queue: FifoTimers<(FlowKey, Handle)>,
+    /// Records due in this call of `expire_time_wait` (kept: no allocation per turn).
+    tw_due: Vec<(FlowKey, Handle)>,
     listeners: HashMap<SocketAddrV4, L, FlowHashBuilder>,
     capacity: usize,
     tw_capacity: usize,
@@ -226,6 +228,7 @@ impl<T, L> ConnTable<T, L> {
             conns: Slab::with_capacity(capacity.min(1 << 20)),
             time_wait: Slab::default(),
             tw_queue: FifoTimers::new(time_wait),
+            tw_due: Vec::new(),
             listeners: HashMap::with_hasher(FlowHashBuilder::random()),
             capacity,
             tw_capacity,
@@ -365,10 +368,11 @@ impl<T, L> ConnTable<T, L> {
     /// Ends TIME_WAIT records whose 2MSL has passed; at most `budget` per call.
     /// Records whose 2MSL was restarted go back in the queue.
     pub fn expire_time_wait(&mut self, now: Instant, budget: usize) -> usize {
-        let mut due = Vec::new();
+        let mut due = std::mem::take(&mut self.tw_due);
+        due.clear();
         self.tw_queue.advance(now, budget, &mut due);
         let mut ended = 0;
-        for (key, h) in due {
+        for &(key, h) in &due {
             let Some(r) = self.time_wait.get(h) else {
                 continue; // reused or already gone
             };
@@ -385,6 +389,7 @@ impl<T, L> ConnTable<T, L> {
             self.stats.time_wait_expired += 1;
             ended += 1;
         }
+        self.tw_due = due;
         ended
     }
 
