@@ -280,7 +280,7 @@ fn bench_short_connections_over_memif() {
     for (name, n) in states {
         let want = match name.as_str() {
             "TIME_WAIT" => completed,
-            "LISTEN" => 1, // the server's listener
+            "LISTEN" => 2, // the server's listeners: HTTP on 80, echo on 7
             _ => 0,
         };
         assert_eq!(n.as_u64(), Some(want), "{name}: {v}");
