@@ -3,14 +3,16 @@
 //! the same report and JSON as `sluice bench`.
 
 use super::load::{self, CloseFirst, LoadArgs};
-use super::runtime::{nic_counters, open_port, parse_cores, parse_ip_range, parse_port_range};
+use super::runtime::{
+    join_all, nic_counters, open_port, parse_cores, parse_ip_range, parse_port_range,
+    steering_inboxes,
+};
 use super::{EalArgs, stop_flag};
 use crate::dpdk::{DpdkError, Eal, TscClock};
 use crate::shard::{DpdkNic, Iface, Stack, StackConfig};
 use crate::stats::report::{Report, Window};
 use crate::stats::{Published, ShardStats};
 use anyhow::{Context, bail};
-use crossbeam_queue::ArrayQueue;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -80,8 +82,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     let clock = TscClock::new();
     // One shard per core and queue pair; each opens only connections it owns
     // (`flow_owner`) and frames that reach another shard are handed over.
-    let inboxes: Vec<Arc<ArrayQueue<Vec<u8>>>> =
-        (0..n).map(|_| Arc::new(ArrayQueue::new(8192))).collect();
+    let inboxes = steering_inboxes(n);
     let make_stack = {
         let ownership = port.ownership.clone();
         let (mac, inboxes, tw) = (
@@ -185,12 +186,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, peek)
     };
     let mut outcomes = vec![outcome];
-    for w in workers {
-        match w.join() {
-            Ok(o) => outcomes.push(o?),
-            Err(_) => bail!("a client shard panicked"),
-        }
-    }
+    outcomes.extend(join_all(workers)?);
     drop(nic);
     let name = port.name.clone();
     port.shut()?;

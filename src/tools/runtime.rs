@@ -396,6 +396,28 @@ pub fn parse_cores(s: &str) -> anyhow::Result<Vec<usize>> {
     Ok(v)
 }
 
+/// Joins shard threads, each handing back a result; a panic is an error.
+pub fn join_all<T>(
+    workers: Vec<std::thread::JoinHandle<anyhow::Result<T>>>,
+) -> anyhow::Result<Vec<T>> {
+    let mut out = Vec::with_capacity(workers.len());
+    for w in workers {
+        match w.join() {
+            Ok(r) => out.push(r?),
+            Err(_) => bail!("a shard thread panicked"),
+        }
+    }
+    Ok(out)
+}
+
+/// One bounded inbox per shard for frames of flows it owns that arrived on
+/// another shard's queue (software steering).
+pub fn steering_inboxes(shards: usize) -> Vec<Arc<crossbeam_queue::ArrayQueue<Vec<u8>>>> {
+    (0..shards)
+        .map(|_| Arc::new(crossbeam_queue::ArrayQueue::new(8192)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

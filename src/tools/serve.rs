@@ -1,7 +1,7 @@
 //! `sluice server`: listens on one or more ports of one IPv4 address, each
 //! port with its own application, on a DPDK port (one shard on the main lcore).
 
-use super::runtime::{LiveLine, open_port, parse_cores, spawn_shard};
+use super::runtime::{LiveLine, join_all, open_port, parse_cores, spawn_shard, steering_inboxes};
 use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
 use crate::dpdk::{DpdkError, Eal, TscClock};
@@ -9,7 +9,6 @@ use crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig};
 use crate::stats::{Published, ShardStats};
 use crate::tcp::TcpConfig;
 use anyhow::bail;
-use crossbeam_queue::ArrayQueue;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -128,8 +127,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     // One shard per core, each with its own queue pair. A flow belongs to
     // `flow_owner`'s shard; frames that arrive on another shard's queue (no
     // RSS, or RSS disagreeing) are handed over through bounded queues.
-    let inboxes: Vec<Arc<ArrayQueue<Vec<u8>>>> =
-        (0..n).map(|_| Arc::new(ArrayQueue::new(8192))).collect();
+    let inboxes = steering_inboxes(n);
     let make_stack = {
         let ownership = port.ownership.clone();
         let (mac, ip, apps, tcp, inboxes) = (
@@ -236,13 +234,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         stack.poll(clock.now(), &mut nic);
     }
     stack.count_states();
-    let mut results = vec![];
-    for w in workers {
-        match w.join() {
-            Ok(r) => results.push(r?),
-            Err(_) => bail!("a server shard panicked"),
-        }
-    }
+    let results = join_all(workers)?;
     drop(nic);
     let name = port.name.clone();
     port.shut()?;
