@@ -8,7 +8,7 @@ use super::runtime::{
     steering_inboxes,
 };
 use super::{EalArgs, stop_flag};
-use crate::dpdk::{DpdkError, Eal, TscClock};
+use crate::dpdk::{DpdkError, TscClock};
 use crate::shard::{DpdkNic, Iface, Stack, StackConfig};
 use crate::stats::report::{Report, Window};
 use crate::stats::{Published, ShardStats};
@@ -72,11 +72,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     let times = load.check()?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
-    let mut opts = eal_args.to_options();
-    if opts.lcores.is_none() {
-        opts.lcores = Some(cores[0].to_string());
-    }
-    let eal = Eal::init(&opts)?;
+    let eal = super::init_eal(eal_args, cores[0])?;
     let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)?;
     let tcp = load.tcp(&times);
     let clock = TscClock::new();

@@ -96,6 +96,14 @@ pub fn close_pair(
     Ok(())
 }
 
+/// Initialises EAL with `main_core` as its main lcore (unless `--lcores`
+/// chose already): the shard on that core runs on the calling thread.
+pub fn init_eal(eal_args: &EalArgs, main_core: usize) -> anyhow::Result<crate::dpdk::Eal> {
+    let mut opts = eal_args.to_options();
+    opts.lcores.get_or_insert_with(|| main_core.to_string());
+    Ok(crate::dpdk::Eal::init(&opts)?)
+}
+
 /// Set by SIGINT/SIGTERM: long-running commands stop at the next loop.
 pub fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();

@@ -4,7 +4,7 @@
 use super::runtime::{LiveLine, join_all, open_port, parse_cores, spawn_shard, steering_inboxes};
 use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
-use crate::dpdk::{DpdkError, Eal, TscClock};
+use crate::dpdk::{DpdkError, TscClock};
 use crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig};
 use crate::stats::{Published, ShardStats};
 use crate::tcp::TcpConfig;
@@ -113,11 +113,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
-    let mut opts = eal_args.to_options();
-    if opts.lcores.is_none() {
-        opts.lcores = Some(cores[0].to_string());
-    }
-    let eal = Eal::init(&opts)?;
+    let eal = super::init_eal(eal_args, cores[0])?;
     let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)?;
     let tcp = TcpConfig {
         msl: time_wait / 2,
