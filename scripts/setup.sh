@@ -26,11 +26,12 @@ fi
 # libdpdk-dev: headers + pkg-config file; dpdk: the PMD plugins (memif, ring,
 # af_packet, tap); dpdk-dev: dpdk-devbind.py, dpdk-testpmd; libclang-dev + clang:
 # bindgen; libsystemd-dev: static linking; the rest: tests and captures, and
-# the kernel peers of the interop tests and bench/ (curl, nginx, wrk).
+# the kernel peers of the interop tests and bench/ (curl, nginx, wrk, ab),
+# tshark to check their captures.
 PACKAGES=(
     libdpdk-dev dpdk dpdk-dev pkg-config libclang-dev clang libsystemd-dev gcc
     iproute2 ethtool iputils-ping tcpdump nftables python3 procps
-    curl nginx-light wrk
+    curl nginx-light wrk apache2-utils tshark
 )
 
 missing=()

@@ -190,7 +190,7 @@ fn http_peer(mode: &str, tool: &str) {
         &format!("http_peer_{mode}"),
         "test-http-peer.sh",
         mode,
-        &["ip", "ethtool", "python3", tool],
+        &["ip", "ethtool", "python3", "tcpdump", "tshark", tool],
         &format!("test-http-peer({mode}): PASS"),
     );
 }
@@ -225,6 +225,27 @@ fn two_client_shards_load_kernel_nginx() {
         return skip("http_peer_client2", "needs 2 cores");
     }
     http_peer("client2", "nginx");
+}
+
+/// wrk (10 s, 50 connections, keep-alive and `Connection: close`) from a
+/// namespace against `sluice server`: 0 socket errors, 0 non-2xx; captures
+/// checked with tshark.
+#[test]
+fn kernel_wrk_loads_sluice_server() {
+    http_peer("wrk", "wrk");
+}
+
+/// ab -n 10000 -c 50 (HTTP/1.0, one request per connection): 0 failed.
+#[test]
+fn kernel_ab_loads_sluice_server() {
+    http_peer("ab", "ab");
+}
+
+/// 10 MB through the echo server from a Python client, byte-exact, and again
+/// with the client half-closing first.
+#[test]
+fn kernel_client_echoes_10_mb_and_half_closes() {
+    http_peer("echo", "tshark");
 }
 
 fn bench_json(extra: &[&str]) -> Option<serde_json::Value> {

@@ -15,6 +15,7 @@ netns_cleanup() {
         wait "$PID" 2>/dev/null || true
     fi
     [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    if [ -n "${CAP_PID:-}" ]; then kill "$CAP_PID" 2>/dev/null || true; fi
     ip netns del "$NS" 2>/dev/null || true
     ip link del "$HOST_IF" 2>/dev/null || true
     rm -rf "$WORK"
@@ -25,6 +26,11 @@ fail() {
     echo "$(basename "$0")($MODE): FAIL: $*" >&2
     echo "--- sluice log:" >&2
     cat "$WORK/log" >&2 || true
+    if [ -n "${CAP_FILE:-}" ] && [ -f "$CAP_FILE" ]; then
+        [ -n "${CAP_PID:-}" ] && kill -INT "$CAP_PID" 2>/dev/null && sleep 0.3
+        cp "$CAP_FILE" "/tmp/sluice-failed-$(basename "$CAP_FILE")" 2>/dev/null &&
+            echo "capture kept: /tmp/sluice-failed-$(basename "$CAP_FILE")" >&2
+    fi
     exit 1
 }
 
@@ -56,4 +62,65 @@ wait_ready() {
         sleep 0.05
     done
     fail "sluice not ready after 10 s"
+}
+
+# Captures on the kernel's side of the veth (what the kernel sends and
+# receives), at most CAP_COUNT packets (default 100000), into $WORK/NAME.pcap.
+capture_start() {
+    CAP_FILE="$WORK/$1.pcap"
+    ip netns exec "$NS" tcpdump -i "$PEER_IF" -nn -U -s 0 -B 131072 -c "${CAP_COUNT:-100000}" \
+        -w "$CAP_FILE" tcp 2>"$WORK/tcpdump.log" &
+    CAP_PID=$!
+    for _ in $(seq 1 100); do
+        grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    fail "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
+}
+
+# Stops the capture and checks it with tshark: no malformed packets, no bad
+# IP or TCP checksums, no expert-info item of warning or error severity
+# (TCP protocol errors: lost or unseen segments, out-of-order, zero window,
+# resets, bad options). Prints what it counted.
+capture_check() {
+    sleep 0.2
+    kill -INT "$CAP_PID" 2>/dev/null || true
+    wait "$CAP_PID" 2>/dev/null || true
+    CAP_PID=""
+    local total bad dropped
+    dropped=$(awk '/dropped by kernel/ {print $1}' "$WORK/tcpdump.log")
+    [ "${dropped:-0}" = 0 ] || fail "tcpdump dropped $dropped packets: the capture cannot be checked"
+    total=$(tshark -r "$CAP_FILE" -T fields -e frame.number 2>/dev/null | wc -l)
+    [ "$total" -gt 0 ] || fail "capture $CAP_FILE is empty"
+    # Tolerated: flow control (a full window, zero-window segments and
+    # probes: the echo test fills buffers on purpose), and from the kernel
+    # only, a TCP checksum of 0xffff where 0x0000 is the canonical form (the
+    # same value in ones' complement; receivers accept both, RFC 1624
+    # section 3). Ours must not send that.
+    bad=$(tshark -r "$CAP_FILE" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
+        -Y "_ws.malformed || ip.checksum.status == 0 || tcp.checksum.status == 0
+            || _ws.expert.severity >= 6291456" \
+        -T fields -E aggregator='|' -e frame.number -e ip.src -e _ws.expert.severity \
+        -e _ws.expert.message 2>/dev/null | python3 -c '
+import sys
+kernel, bad = sys.argv[1], []
+# Flow control at work, not errors: a receiver whose buffer is full.
+FLOW_CONTROL = ("TCP window specified by the receiver is now completely full",
+                "TCP Zero Window segment", "TCP Zero Window", "TCP ZeroWindowProbe")
+for line in sys.stdin:
+    num, src, sev, msg = (line.rstrip("\n").split("\t") + ["", "", "", ""])[:4]
+    items = [(int(s or 0), m) for s, m in zip(sev.split("|"), msg.split("|"))]
+    left = [m for s, m in items if s >= 6291456
+            and not (src == kernel and m.startswith("TCP Checksum 0xffff instead of 0x0000"))
+            and not m.startswith(FLOW_CONTROL)]
+    if left or not items:
+        bad.append(f"{num} {src} " + ("; ".join(left) or "malformed or bad checksum"))
+print("\n".join(bad[:20] + ([f"... {len(bad)} frames in all"] if len(bad) > 20 else [])))
+' "$KERNEL_IP")
+    if [ -n "$bad" ]; then
+        echo "capture $CAP_FILE: problems (frame, expert info):" >&2
+        echo "$bad" >&2
+        fail "tshark found malformed packets, bad checksums or TCP errors in $(basename "$CAP_FILE")"
+    fi
+    echo "capture $(basename "$CAP_FILE"): $total packets, tshark: no malformed, no bad checksum, no TCP expert warning or error (flow control aside)"
 }

@@ -31,6 +31,8 @@ pub struct Framer {
     status: u16,
     close: bool,
     started: bool,
+    /// The last bytes of the start line (its HTTP version, whatever its length).
+    tail: [u8; 9],
 }
 
 /// A complete message.
@@ -38,7 +40,8 @@ pub struct Framer {
 pub struct Message {
     /// Status code of a response (0 for a request).
     pub status: u16,
-    /// `Connection: close` was present.
+    /// The connection closes after this message: `Connection: close`, or
+    /// HTTP/1.0 without `Connection: keep-alive` (RFC 9112 9.3).
     pub close: bool,
     pub body_len: u64,
 }
@@ -74,6 +77,12 @@ impl Framer {
                     // A line at a time: find its end, keep a prefix.
                     let nl = data.iter().position(|&b| b == b'\n');
                     let part = &data[..nl.unwrap_or(data.len())];
+                    if self.lines == 0 {
+                        for &b in &part[part.len().saturating_sub(self.tail.len())..] {
+                            self.tail.copy_within(1.., 0);
+                            self.tail[self.tail.len() - 1] = b;
+                        }
+                    }
                     let keep = part.len().min(LINE - self.line_len as usize);
                     let at = self.line_len as usize;
                     self.line[at..at + keep].copy_from_slice(&part[..keep]);
@@ -147,6 +156,13 @@ impl Framer {
             if line.starts_with(b"HTTP/") {
                 let code = line.get(9..12).ok_or(FrameError::BadHead)?;
                 self.status = parse_u64(code).ok_or(FrameError::BadHead)? as u16;
+                self.close = line.starts_with(b"HTTP/1.0");
+            } else {
+                let v = match &self.tail {
+                    [.., b'\r'] => &self.tail[..8],
+                    _ => &self.tail[1..],
+                };
+                self.close = v == b"HTTP/1.0";
             }
             return Ok(());
         }
@@ -157,7 +173,11 @@ impl Framer {
         if name.eq_ignore_ascii_case(b"content-length") {
             self.content_length = parse_u64(value).ok_or(FrameError::BadHead)?;
         } else if name.eq_ignore_ascii_case(b"connection") {
-            self.close = value.eq_ignore_ascii_case(b"close");
+            if value.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if value.eq_ignore_ascii_case(b"keep-alive") {
+                self.close = false;
+            }
         }
         Ok(())
     }
@@ -255,6 +275,29 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert!(!m[0].close && m[1].close);
         assert_eq!(m[0].status, 0);
+    }
+
+    /// HTTP/1.0 closes unless it asks to keep alive, however long its
+    /// request line and wherever the bytes are split (ab sends HTTP/1.0).
+    #[test]
+    fn http_1_0_closes_by_default() {
+        let long = format!("GET /{} HTTP/1.0\r\nHost: h\r\n\r\n", "p".repeat(100));
+        for (req, close) in [
+            ("GET / HTTP/1.0\r\nHost: h\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: h\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", true),
+            ("GET / HTTP/1.0\nHost: h\n\n", true),
+            (long.as_str(), true),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", true),
+        ] {
+            let b = req.as_bytes();
+            for cut in 0..b.len() {
+                let m = messages(&[&b[..cut], &b[cut..]]);
+                assert_eq!(m.len(), 1, "{req:?} cut at {cut}");
+                assert_eq!(m[0].close, close, "{req:?} cut at {cut}");
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,56 @@ pub mod http;
 
 use crate::stats::{Latency, ShardStats, record};
 use crate::tcp::{Connection, Event, TcpConfig};
+
+/// What an application does with its connection: our engine's
+/// ([`EngineSocket`]) or a Linux socket (`--kernel`, [`crate::kernel`]).
+pub trait Socket {
+    /// Queues bytes to send; returns how many fit.
+    fn send(&mut self, data: &[u8]) -> usize;
+    /// Reads received bytes; 0 when there are none (now).
+    fn recv(&mut self, out: &mut [u8]) -> usize;
+    /// Bytes `send` takes now.
+    fn send_capacity(&self) -> usize;
+    /// Asks for `Event::Writable` once the send buffer has room again.
+    fn want_writable(&mut self);
+    /// The peer's FIN has arrived.
+    fn peer_closed(&self) -> bool;
+    /// No more sending (FIN after what is queued); reads end.
+    fn close(&mut self);
+    /// Reset.
+    fn abort(&mut self);
+}
+
+/// The engine's connection as an application sees it.
+pub struct EngineSocket<'a> {
+    pub conn: &'a mut Connection,
+    pub cfg: &'a TcpConfig,
+    pub now: Instant,
+}
+
+impl Socket for EngineSocket<'_> {
+    fn send(&mut self, data: &[u8]) -> usize {
+        self.conn.send(self.cfg, data).unwrap_or(0)
+    }
+    fn recv(&mut self, out: &mut [u8]) -> usize {
+        self.conn.recv(self.cfg, out)
+    }
+    fn send_capacity(&self) -> usize {
+        self.conn.send_capacity(self.cfg)
+    }
+    fn want_writable(&mut self) {
+        self.conn.want_writable();
+    }
+    fn peer_closed(&self) -> bool {
+        self.conn.peer_closed()
+    }
+    fn close(&mut self) {
+        self.conn.close(self.now, self.cfg);
+    }
+    fn abort(&mut self) {
+        self.conn.abort();
+    }
+}
 use crate::time::Instant;
 use http::Framer;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -56,7 +106,6 @@ impl ServerApp {
 /// What the application needs besides the connection.
 pub struct AppCx<'a> {
     pub now: Instant,
-    pub cfg: &'a TcpConfig,
     pub stats: &'a mut ShardStats,
     pub latency: &'a mut Latency,
     pub scratch: &'a mut [u8],
@@ -79,6 +128,10 @@ pub struct ServerConn {
     /// The last owed response is the final one (`Connection: close`).
     close_after_owed: bool,
     done: bool,
+    /// The peer has half-closed: close once everything it sent is answered.
+    peer_fin: bool,
+    /// The last read found nothing more to read.
+    drained: bool,
 }
 
 impl ServerConn {
@@ -91,38 +144,51 @@ impl ServerConn {
             served: 0,
             close_after_owed: false,
             done: false,
+            peer_fin: false,
+            drained: false,
         }
     }
 
-    pub fn on_event(&mut self, cx: &mut AppCx<'_>, c: &mut Connection, ev: Event) {
+    pub fn on_event(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket, ev: Event) {
         match ev {
             Event::Connected => {
                 if matches!(self.app, ServerApp::Close) {
                     self.done = true;
-                    c.close(cx.now, cx.cfg);
+                    c.close();
                 }
             }
-            Event::Readable | Event::Writable => self.pump(cx, c),
+            Event::Readable | Event::Writable => {
+                self.pump(cx, c);
+                self.finish_if_answered(c);
+            }
             Event::PeerClosed => {
+                self.peer_fin = true;
                 self.pump(cx, c);
                 if let ServerApp::DrainReply { reply } = &self.app {
                     if !self.done {
-                        let _ = c.send(cx.cfg, reply);
+                        let _ = c.send(reply);
                     }
                 }
-                if !self.done && self.owed == 0 {
-                    self.done = true;
-                    c.close(cx.now, cx.cfg);
-                }
+                self.finish_if_answered(c);
             }
             Event::Closed(_) => self.done = true,
         }
     }
 
-    fn pump(&mut self, cx: &mut AppCx<'_>, c: &mut Connection) {
+    /// After the peer's FIN: close once every byte it sent has been read and
+    /// answered (an echo may still owe most of a transfer when the FIN comes).
+    fn finish_if_answered(&mut self, c: &mut impl Socket) {
+        if self.peer_fin && !self.done && self.owed == 0 && self.drained {
+            self.done = true;
+            c.close();
+        }
+    }
+
+    fn pump(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) {
+        self.drained = false;
         if self.done {
             // Closing: read and drop whatever still arrives.
-            while c.recv(cx.cfg, cx.scratch) > 0 {}
+            while c.recv(cx.scratch) > 0 {}
             return;
         }
         loop {
@@ -133,19 +199,21 @@ impl ServerConn {
                 return;
             }
             let room = match self.app {
-                ServerApp::Echo => c.send_capacity(cx.cfg).min(cx.scratch.len()),
+                ServerApp::Echo => c.send_capacity().min(cx.scratch.len()),
                 _ => cx.scratch.len(),
             };
             if room == 0 {
+                c.want_writable(); // read more once the echo has room
                 return;
             }
-            let n = c.recv(cx.cfg, &mut cx.scratch[..room]);
+            let n = c.recv(&mut cx.scratch[..room]);
             if n == 0 {
+                self.drained = true;
                 return;
             }
             match &self.app {
                 ServerApp::Echo => {
-                    let _ = c.send(cx.cfg, &cx.scratch[..n]);
+                    let _ = c.send(&cx.scratch[..n]);
                 }
                 ServerApp::Http { close_after, .. } => {
                     let close_after = *close_after;
@@ -180,7 +248,7 @@ impl ServerConn {
     }
 
     /// Queues owed responses; false if the send buffer filled first.
-    fn flush_owed(&mut self, cx: &mut AppCx<'_>, c: &mut Connection) -> bool {
+    fn flush_owed(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) -> bool {
         let ServerApp::Http {
             response,
             response_close,
@@ -193,7 +261,7 @@ impl ServerConn {
             let last = self.owed == 1 && self.close_after_owed;
             let r = if last { response_close } else { response };
             let from = self.sent as usize;
-            let n = c.send(cx.cfg, &r[from..]).unwrap_or(0);
+            let n = c.send(&r[from..]);
             self.sent += n as u32;
             if (self.sent as usize) < r.len() {
                 return false;
@@ -204,7 +272,7 @@ impl ServerConn {
             cx.stats.responses += 1;
             if last {
                 self.done = true;
-                c.close(cx.now, cx.cfg);
+                c.close();
                 return true;
             }
         }
@@ -296,7 +364,7 @@ impl ClientConn {
         &mut self,
         cx: &mut AppCx<'_>,
         cc: &ClientConfig,
-        c: &mut Connection,
+        c: &mut impl Socket,
         ev: Event,
     ) {
         match ev {
@@ -317,7 +385,7 @@ impl ClientConn {
                     self.start_request(cx, cc, c, t);
                 }
             }
-            Event::Writable => self.send_rest(cx, cc, c),
+            Event::Writable => self.send_rest(cc, c),
             Event::Readable => self.read(cx, cc, c),
             Event::PeerClosed => {
                 self.read(cx, cc, c);
@@ -328,14 +396,14 @@ impl ClientConn {
                     cx.stats.app_errors += 1;
                     self.finished = true;
                 }
-                c.close(cx.now, cx.cfg);
+                c.close();
             }
             Event::Closed(_) => self.finished = true,
         }
     }
 
     /// Think time over: send the next request.
-    pub fn on_tick(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut Connection) {
+    pub fn on_tick(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut impl Socket) {
         if self.next_at <= cx.now && !self.finished && !self.in_request {
             self.next_at = Instant::NEVER;
             self.start_request(cx, cc, c, cx.now);
@@ -348,7 +416,7 @@ impl ClientConn {
         &mut self,
         cx: &mut AppCx<'_>,
         cc: &ClientConfig,
-        c: &mut Connection,
+        c: &mut impl Socket,
         due: Instant,
     ) -> bool {
         if !self.idle || self.finished || self.in_request {
@@ -360,12 +428,12 @@ impl ClientConn {
     }
 
     /// `--rps` at the end of the run: an idle connection is done; it closes.
-    pub fn finish_idle(&mut self, cx: &mut AppCx<'_>, c: &mut Connection) {
+    pub fn finish_idle(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) {
         if self.idle && !self.finished {
             self.idle = false;
             self.finished = true;
             cx.stats.completed += 1;
-            c.close(cx.now, cx.cfg);
+            c.close();
         }
     }
 
@@ -373,7 +441,7 @@ impl ClientConn {
         &mut self,
         cx: &mut AppCx<'_>,
         cc: &ClientConfig,
-        c: &mut Connection,
+        c: &mut impl Socket,
         t: Instant,
     ) {
         self.in_request = true;
@@ -382,10 +450,10 @@ impl ClientConn {
         self.t_req = t;
         self.sent = 0;
         cx.stats.requests_sent += 1;
-        self.send_rest(cx, cc, c);
+        self.send_rest(cc, c);
     }
 
-    fn send_rest(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut Connection) {
+    fn send_rest(&mut self, cc: &ClientConfig, c: &mut impl Socket) {
         let req = if self.last {
             &cc.request_last
         } else {
@@ -394,13 +462,13 @@ impl ClientConn {
         if !self.in_request || self.sent as usize >= req.len() {
             return;
         }
-        let n = c.send(cx.cfg, &req[self.sent as usize..]).unwrap_or(0);
+        let n = c.send(&req[self.sent as usize..]);
         self.sent += n as u32;
     }
 
-    fn read(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut Connection) {
+    fn read(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut impl Socket) {
         loop {
-            let n = c.recv(cx.cfg, cx.scratch);
+            let n = c.recv(cx.scratch);
             if n == 0 {
                 return;
             }
@@ -469,7 +537,7 @@ impl ClientConn {
                         // once its FIN arrives.
                         self.await_peer_close = true;
                     } else {
-                        c.close(cx.now, cx.cfg);
+                        c.close();
                     }
                     return;
                 }

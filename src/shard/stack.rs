@@ -9,7 +9,7 @@
 use super::Iface;
 use super::nic::{Nic, Tx};
 use super::responder::Responder;
-use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, ServerApp, ServerConn};
+use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket, ServerApp, ServerConn};
 use crate::stats::{DropReason, Latency, STATES, ShardStats};
 use crate::table::{ConnTable, FlowHashBuilder, FlowKey, Found, FullPolicy, Handle};
 use crate::tcp::{
@@ -788,16 +788,20 @@ impl Stack {
             cl.queued = false;
             let mut cx = AppCx {
                 now,
-                cfg: &self.cfg.tcp,
                 stats: &mut self.stats,
                 latency: &mut self.latency,
                 scratch: &mut self.scratch,
                 stop_at: end,
                 record_from: g.record_from,
             };
+            let mut sock = EngineSocket {
+                conn: &mut c.tcp,
+                cfg: &self.cfg.tcp,
+                now,
+            };
             if stopping {
-                cl.finish_idle(&mut cx, &mut c.tcp);
-            } else if cl.start_scheduled(&mut cx, gc, &mut c.tcp, g.next_request) {
+                cl.finish_idle(&mut cx, &mut sock);
+            } else if cl.start_scheduled(&mut cx, gc, &mut sock, g.next_request) {
                 g.next_request = Instant(g.next_request.0 + g.request_interval_ns);
             }
             {
@@ -858,7 +862,6 @@ impl Stack {
         let cfg = &self.cfg.tcp;
         let mut cx = AppCx {
             now,
-            cfg,
             stats: &mut self.stats,
             latency: &mut self.latency,
             scratch: &mut self.scratch,
@@ -868,6 +871,15 @@ impl Stack {
                 .as_ref()
                 .map_or(Instant::NEVER, |g| g.record_from),
         };
+        macro_rules! sock {
+            () => {
+                EngineSocket {
+                    conn: &mut c.tcp,
+                    cfg,
+                    now,
+                }
+            };
+        }
         // Events, until the application has nothing more to say.
         let mut closed = None;
         for _ in 0..16 {
@@ -878,10 +890,10 @@ impl Stack {
                     closed = Some(r);
                 }
                 match &mut c.app {
-                    AppConn::Server(s) => s.on_event(&mut cx, &mut c.tcp, ev),
+                    AppConn::Server(s) => s.on_event(&mut cx, &mut sock!(), ev),
                     AppConn::Client(cl) => {
                         if let Some(cc) = client_cfg {
-                            cl.on_event(&mut cx, cc, &mut c.tcp, ev);
+                            cl.on_event(&mut cx, cc, &mut sock!(), ev);
                         }
                     }
                 }
@@ -893,7 +905,7 @@ impl Stack {
         // Think time over (the connection's timer covers `next_at`).
         if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
             if cl.next_at <= now {
-                cl.on_tick(&mut cx, cc, &mut c.tcp);
+                cl.on_tick(&mut cx, cc, &mut sock!());
             }
             // `--rps`: ready for a scheduled request.
             if cl.idle && !cl.finished && !cl.queued {

@@ -478,6 +478,12 @@ impl Connection {
         Ok(n)
     }
 
+    /// Asks for `Event::Writable` when the send buffer has room again (an
+    /// application that checked `send_capacity` instead of calling `send`).
+    pub fn want_writable(&mut self) {
+        self.flags |= flag::WANT_WRITE;
+    }
+
     /// Reads buffered in-order data.
     pub fn recv(&mut self, cfg: &TcpConfig, out: &mut [u8]) -> usize {
         let before = self.advertisable_window(cfg);
