@@ -10,6 +10,10 @@
 #   scripts/test-http-peer.sh wrk [sluice-binary]      # wrk, 10 s, 50 connections, keep-alive
 #                                                      # and Connection: close -> sluice server
 #   scripts/test-http-peer.sh ab [sluice-binary]       # ab -n 10000 -c 50 -> sluice server
+#   scripts/test-http-peer.sh kclient [sluice-binary]  # sluice client --kernel (namespace) ->
+#                                                      # sluice server (DPDK)
+#   scripts/test-http-peer.sh kserver [sluice-binary]  # sluice client (DPDK) -> sluice server
+#                                                      # --kernel (namespace)
 #   scripts/test-http-peer.sh echo [sluice-binary]     # 10 MB through the echo server from a
 #                                                      # Python client, byte-exact; and with the
 #                                                      # client half-closing first
@@ -82,6 +86,18 @@ bad = {k: v for k, v in r["closes"].items()
 assert not bad, f"connections ended other than by FIN: {bad}"
 print(f'server: accepted {r["accepted"]}, responses {r["responses"]}, retransmits {r["retransmits"]}, '
       f'rst in/out {r["rsts_in"]}/{r["rsts_out"]}, closes {r["closes"]}')
+PY
+}
+
+# A load run's JSON: 0 errors, every request answered.
+check_client_json() {
+    python3 - "$WORK/client.json" "$1" <<'PY' || fail "client result ($1)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["errors_total"] == 0, r["errors"]
+assert r["responses"] > 100 and r["responses"] == r["requests"], r
+print(f'{r["tool"]} {sys.argv[2]}: {r["responses"]} responses, {r["cps"]:.0f} conn/s, {r["rps"]:.0f} req/s, '
+      f'request p50 {r["latency_us"]["request"]["p50"]} us, errors 0')
 PY
 }
 
@@ -236,5 +252,50 @@ PY
     stop_server
     echo "test-http-peer(echo): PASS (10 MB byte-exact, and with the client half-closing first)"
     ;;
-*) echo "usage: $0 server|server2|client|client2|wrk|ab|echo" >&2; exit 2 ;;
+kclient)
+    # Kernel mode as the client: the same generator over Linux sockets.
+    CAP_COUNT=60000 capture_start kclient
+    start_server
+    for args in "-c 16" "-c 16 --keep-alive"; do
+        # shellcheck disable=SC2086
+        ip netns exec "$NS" "$SLUICE" client --kernel "http://$SLUICE_IP/" -d 3 --warmup 0.5 $args \
+            --quiet --json "$WORK/client.json" >"$WORK/kout" 2>&1 \
+            || fail "sluice client --kernel ($args) reported errors: $(cat "$WORK/kout")"
+        check_client_json "$args"
+    done
+    capture_check
+    stop_server
+    echo "test-http-peer(kclient): PASS (sluice client --kernel -> sluice server, short and keep-alive, 0 errors)"
+    ;;
+kserver)
+    # Kernel mode as the server, in the namespace; sluice's DPDK client loads it.
+    ip netns exec "$NS" "$SLUICE" server --kernel --ip "$KERNEL_IP" --listen 80:http --body 1234 \
+        --duration 60 --json "$WORK/kserver.json" --quiet >"$WORK/out" 2>"$WORK/log" &
+    PID=$!
+    wait_ready
+    CAP_COUNT=60000 capture_start kserver
+    src=2
+    for args in "-c 16" "-c 16 --keep-alive"; do
+        src=$((src + 1))
+        # shellcheck disable=SC2086
+        "$SLUICE" client --vdev "$VDEV" --ip "10.78.0.$src" "http://$KERNEL_IP/" -d 3 --warmup 0.5 \
+            $args --quiet --json "$WORK/client.json" >"$WORK/cout" 2>"$WORK/clog" \
+            || fail "sluice client ($args) reported errors: $(cat "$WORK/cout" "$WORK/clog")"
+        check_client_json "$args"
+    done
+    capture_check
+    kill -TERM "$PID"
+    wait "$PID" || fail "sluice server --kernel exited with an error"
+    PID=""
+    python3 - "$WORK/kserver.json" <<'PY' || fail "kernel server counters"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["accepted"] > 100 and r["responses"] > r["accepted"], r
+bad = {k: v for k, v in r["closes"].items() if k != "normal" and v}
+assert not bad, bad
+print(f'server --kernel: accepted {r["accepted"]}, responses {r["responses"]}, closes normal {r["closes"]["normal"]}')
+PY
+    echo "test-http-peer(kserver): PASS (sluice client -> sluice server --kernel, short and keep-alive, 0 errors)"
+    ;;
+*) echo "usage: $0 server|server2|client|client2|wrk|ab|kclient|kserver|echo" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@
 pub mod app;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod kernel;
 pub mod shard;
 pub mod sim;
 pub mod stats;

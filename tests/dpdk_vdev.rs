@@ -241,6 +241,20 @@ fn kernel_ab_loads_sluice_server() {
     http_peer("ab", "ab");
 }
 
+/// Kernel mode as the client (`sluice client --kernel` in a namespace)
+/// against `sluice server` on af_packet: short and keep-alive, 0 errors.
+#[test]
+fn kernel_mode_client_loads_sluice_server() {
+    http_peer("kclient", "tshark");
+}
+
+/// `sluice client` on af_packet against kernel mode as the server
+/// (`sluice server --kernel` in a namespace).
+#[test]
+fn sluice_client_loads_kernel_mode_server() {
+    http_peer("kserver", "tshark");
+}
+
 /// 10 MB through the echo server from a Python client, byte-exact, and again
 /// with the client half-closing first.
 #[test]

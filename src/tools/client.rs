@@ -21,9 +21,10 @@ pub struct ClientArgs {
     /// What to load: http://IP[:PORT][/PATH] or IP:PORT.
     pub target: String,
     /// Our source addresses: one address or a prefix (TIME_WAIT holds each
-    /// 4-tuple for 2MSL, so high rates want many).
+    /// 4-tuple for 2MSL, so high rates want many). Required with DPDK; with
+    /// --kernel the kernel picks source addresses and ports.
     #[arg(long, value_name = "CIDR")]
-    pub ip: String,
+    pub ip: Option<String>,
     /// Source ports.
     #[arg(long, default_value = "1024-65535", value_name = "LO-HI")]
     pub src_ports: String,
@@ -37,6 +38,10 @@ pub struct ClientArgs {
     /// lcore. E.g. 0 or 0,1.
     #[arg(long, default_value = "0", value_name = "LIST")]
     pub cores: String,
+    /// Load over Linux sockets (mio, one event loop per core in --cores)
+    /// instead of DPDK: the same generator, counters and histograms.
+    #[arg(long)]
+    pub kernel: bool,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -67,7 +72,13 @@ pub fn parse_target(s: &str) -> anyhow::Result<(SocketAddrV4, String)> {
 pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     let load = &args.load;
     let (target, path) = parse_target(&args.target)?;
-    let src = parse_ip_range(&args.ip)?;
+    if args.kernel {
+        return run_kernel(args, target, &path);
+    }
+    let Some(ip) = &args.ip else {
+        bail!("--ip is required: our source address (or prefix) on the link, e.g. --ip 10.0.0.9");
+    };
+    let src = parse_ip_range(ip)?;
     let ports = parse_port_range(&args.src_ports)?;
     let times = load.check()?;
     let cores = parse_cores(&args.cores)?;
@@ -209,6 +220,101 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         (w0, w1),
         outcomes[0].measured_s,
         outcomes.iter().map(|o| o.result.time_wait_held).sum(),
+    ))
+}
+
+/// `sluice client --kernel`: the same load over Linux sockets, one mio loop
+/// per core, each with its share of the connections and rates.
+fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Result<Report> {
+    use crate::kernel::{Clock, KernelShard, drive_client};
+    let load = &args.load;
+    let times = load.check()?;
+    let cores = parse_cores(&args.cores)?;
+    let n = cores.len();
+    let mut client = load.client_config(target, path, (Ipv4Addr::UNSPECIFIED, 1), (1024, 65535));
+    let share = |x: u64| x.div_ceil(n as u64);
+    client.connections = share(u64::from(client.connections)) as u32;
+    client.cps = share(client.cps);
+    client.rps = share(client.rps);
+    let clock = Clock::new();
+    let stop = stop_flag();
+    if !load.quiet {
+        eprintln!(
+            "sluice client: {} on kernel sockets, {n} core(s)",
+            args.target
+        );
+    }
+    let mut workers = Vec::new();
+    let mut pubs = Vec::new();
+    for (i, &core) in cores.iter().enumerate() {
+        let out = Arc::new(Published::default());
+        pubs.push(out.clone());
+        let (client, stop) = (client.clone(), stop.clone());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("sluice-kclient{i}"))
+                .spawn(move || -> anyhow::Result<crate::kernel::ClientOutcome> {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                        bail!("cannot pin to core {core} (see nproc)");
+                    }
+                    let mut shard = KernelShard::new()?;
+                    let o = drive_client(
+                        &mut shard,
+                        &clock,
+                        client,
+                        (times.duration, times.warmup),
+                        &stop,
+                        |s| out.store(s),
+                    )?;
+                    out.store(&o.stats);
+                    Ok(o)
+                })
+                .context("cannot start a thread")?,
+        );
+    }
+    let start = clock.now();
+    let mut live = super::runtime::LiveLine::new(start);
+    let mut next_line = start + std::time::Duration::from_secs(1);
+    while workers.iter().any(|w| !w.is_finished()) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = clock.now();
+        if !load.quiet && now >= next_line {
+            next_line = now + std::time::Duration::from_secs(1);
+            let all: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
+            eprintln!(
+                "{}",
+                live.line(now, &ShardStats::sum(all.iter()), &ShardStats::default())
+            );
+        }
+    }
+    let outcomes = join_all(workers)?;
+    let mut info = load.info(
+        "sluice client --kernel",
+        "kernel".into(),
+        args.target.clone(),
+        0,
+    );
+    info.client_cores = cores.clone();
+    let stats = ShardStats::sum(outcomes.iter().map(|o| &o.stats));
+    let mut latency = outcomes[0].latency.clone();
+    let (mut w0, mut w1) = (Window::default(), Window::default());
+    for (k, o) in outcomes.iter().enumerate() {
+        if k > 0 {
+            latency.merge(&o.latency);
+        }
+        w0.completed += o.window.0.completed;
+        w0.responses += o.window.0.responses;
+        w1.completed += o.window.1.completed;
+        w1.responses += o.window.1.responses;
+    }
+    Ok(Report::build(
+        info,
+        &stats,
+        None,
+        &latency,
+        (w0, w1),
+        outcomes[0].measured_s,
+        0,
     ))
 }
 

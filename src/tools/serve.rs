@@ -8,7 +8,7 @@ use crate::dpdk::{DpdkError, TscClock};
 use crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig};
 use crate::stats::{Published, ShardStats};
 use crate::tcp::TcpConfig;
-use anyhow::bail;
+use anyhow::{Context, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -50,6 +50,10 @@ pub struct ServerArgs {
     /// No live line.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Serve over Linux sockets (mio, one event loop per core in --cores)
+    /// instead of DPDK: the same applications and counters, the kernel's TCP.
+    #[arg(long)]
+    pub kernel: bool,
 }
 
 /// Parses `80:http` and friends.
@@ -110,6 +114,9 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         .iter()
         .map(|l| parse_listen(l, args.body, args.close_after))
         .collect::<anyhow::Result<_>>()?;
+    if args.kernel {
+        return run_kernel(args, apps);
+    }
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
@@ -263,5 +270,120 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         drops: s.drops_map(),
         rx_packets: s.rx_packets,
         tx_packets: s.tx_packets,
+    })
+}
+
+/// `sluice server --kernel`: the same applications on Linux sockets, one
+/// mio loop per core, each with its own SO_REUSEPORT listener per port.
+fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<ServerReport> {
+    use crate::kernel::{Clock, KernelShard};
+    let cores = parse_cores(&args.cores)?;
+    let clock = Clock::new();
+    let stop = stop_flag();
+    let mut workers = Vec::new();
+    let mut pubs = Vec::new();
+    let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+    for (i, &core) in cores.iter().enumerate() {
+        let out = Arc::new(Published::default());
+        pubs.push(out.clone());
+        let (apps, ip, stop, tx) = (apps.clone(), args.ip, stop.clone(), tx.clone());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("sluice-kernel{i}"))
+                .spawn(move || -> anyhow::Result<ShardStats> {
+                    let setup = || -> anyhow::Result<KernelShard> {
+                        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                            bail!("cannot pin to core {core} (see nproc)");
+                        }
+                        let mut shard = KernelShard::new()?;
+                        for (p, app) in &apps {
+                            let addr = SocketAddrV4::new(ip, *p);
+                            shard.listen(addr, app.clone()).map_err(|e| {
+                                anyhow::anyhow!(
+                                    "cannot listen on {addr}: {e} (is the address on this host, the port free, and are you root for ports below 1024?)"
+                                )
+                            })?;
+                        }
+                        Ok(shard)
+                    };
+                    let mut shard = match setup() {
+                        Ok(s) => {
+                            let _ = tx.send(Ok(()));
+                            s
+                        }
+                        Err(e) => {
+                            let msg = format!("{e:#}");
+                            let _ = tx.send(Err(e));
+                            bail!("{msg}");
+                        }
+                    };
+                    crate::kernel::serve(&mut shard, &clock, &out, &stop)?;
+                    Ok(shard.stats)
+                })
+                .context("cannot start a thread")?,
+        );
+    }
+    drop(tx);
+    for r in rx.iter().take(cores.len()) {
+        if let Err(e) = r {
+            stop.store(true, Ordering::Relaxed);
+            let _ = join_all(workers);
+            return Err(e);
+        }
+    }
+    eprintln!(
+        "sluice server: ready on kernel sockets ip={} listening {} cores {:?}",
+        args.ip,
+        args.listen.join(","),
+        cores
+    );
+    let start = clock.now();
+    let deadline = args
+        .duration
+        .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
+    let mut live = super::runtime::LiveLine::new(start);
+    let mut next_line = start + Duration::from_secs(1);
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = clock.now();
+        if !args.quiet && now >= next_line {
+            next_line = now + Duration::from_secs(1);
+            let all: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
+            eprintln!(
+                "{}",
+                live.line(now, &ShardStats::default(), &ShardStats::sum(all.iter()))
+            );
+        }
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+    }
+    let end = clock.now();
+    stop.store(true, Ordering::Relaxed);
+    let results = join_all(workers)?;
+    let s = ShardStats::sum(results.iter());
+    let secs = (end - start).as_secs_f64();
+    Ok(ServerReport {
+        tool: "sluice server --kernel".into(),
+        port: "kernel".into(),
+        ip: args.ip,
+        listen: args.listen.clone(),
+        seconds: secs,
+        shards: cores.len(),
+        steered: 0,
+        accepted: s.accepted,
+        accepts_per_sec: s.accepted as f64 / secs.max(1e-9),
+        responses: s.responses,
+        rsts_in: s.rsts_in,
+        rsts_out: 0,
+        syn_cookies_sent: 0,
+        syn_cookies_accepted: 0,
+        retransmits: 0,
+        time_wait_entered: 0,
+        time_wait_held_at_end: 0,
+        closes: s.closes_map(),
+        drops: s.drops_map(),
+        rx_packets: 0,
+        tx_packets: 0,
     })
 }

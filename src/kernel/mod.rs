@@ -1,0 +1,851 @@
+//! Kernel-socket mode (`--kernel`): the same applications as the DPDK shards
+//! (src/app) over Linux TCP sockets, one mio event loop per pinned core, with
+//! the same counters, histograms and report. It runs where DPDK cannot, and
+//! it is the baseline that shows what sluice's own TCP is worth: identical
+//! applications and accounting, only the stack underneath differs.
+
+use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, ServerApp, ServerConn, Socket};
+use crate::stats::{Latency, ShardStats};
+use crate::tcp::{CloseReason, Event, State};
+use crate::time::Instant;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+/// A monotonic clock in the engine's `Instant` (nanoseconds from its start).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: std::time::Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock {
+            start: std::time::Instant::now(),
+        }
+    }
+    pub fn now(&self) -> Instant {
+        Instant(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX) + 1)
+    }
+}
+
+/// What an application may queue beyond what the kernel takes at once (the
+/// engine's send buffer plays this part on the DPDK side).
+const SEND_QUEUE: usize = 256 * 1024;
+
+/// A Linux TCP socket as an application sees it.
+pub struct KernelSocket {
+    stream: TcpStream,
+    /// Bytes the kernel did not take yet, from `at`.
+    out: Vec<u8>,
+    at: usize,
+    eof: bool,
+    error: Option<CloseReason>,
+    close_wanted: bool,
+    write_shut: bool,
+    aborted: bool,
+    want_write: bool,
+    /// The last read found the socket empty (mio is edge-triggered: more
+    /// readiness comes only after a read that would block).
+    drained: bool,
+    reads: u64,
+}
+
+impl KernelSocket {
+    fn new(stream: TcpStream) -> KernelSocket {
+        KernelSocket {
+            stream,
+            out: Vec::new(),
+            at: 0,
+            eof: false,
+            error: None,
+            close_wanted: false,
+            write_shut: false,
+            aborted: false,
+            want_write: false,
+            drained: false,
+            reads: 0,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.at
+    }
+
+    fn fail(&mut self, e: &io::Error) {
+        self.error.get_or_insert(match e.kind() {
+            io::ErrorKind::ConnectionRefused => CloseReason::Refused,
+            io::ErrorKind::TimedOut => CloseReason::TimedOutRetransmit,
+            _ => CloseReason::ResetByPeer,
+        });
+    }
+
+    /// Writes directly; the bytes the kernel took.
+    fn write_now(&mut self, data: &[u8]) -> usize {
+        let mut done = 0;
+        while done < data.len() {
+            match self.stream.write(&data[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.fail(&e);
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    /// Hands queued bytes to the kernel (and the FIN once they are all
+    /// gone, if the application closed).
+    fn flush(&mut self) {
+        if self.pending() > 0 {
+            let out = std::mem::take(&mut self.out);
+            let n = self.write_now(&out[self.at..]);
+            self.out = out;
+            self.at += n;
+            if self.at == self.out.len() {
+                self.out.clear();
+                self.at = 0;
+            }
+        }
+        if self.pending() == 0 && self.close_wanted && !self.write_shut && self.error.is_none() {
+            let _ = self.stream.shutdown(Shutdown::Write);
+            self.write_shut = true;
+        }
+    }
+
+    /// After close: reads and drops what still arrives, to see the FIN.
+    fn discard_input(&mut self, scratch: &mut [u8]) {
+        while !self.eof && self.error.is_none() && self.recv(scratch) > 0 {}
+    }
+
+    /// How the connection ended, if it has.
+    fn ended(&self) -> Option<CloseReason> {
+        if self.aborted {
+            Some(CloseReason::Aborted)
+        } else if self.error.is_some() {
+            self.error
+        } else if self.write_shut && self.eof {
+            Some(CloseReason::Normal)
+        } else {
+            None
+        }
+    }
+}
+
+impl Socket for KernelSocket {
+    fn send(&mut self, data: &[u8]) -> usize {
+        if self.close_wanted || self.error.is_some() || self.aborted {
+            return 0;
+        }
+        let direct = if self.pending() == 0 {
+            self.write_now(data)
+        } else {
+            0
+        };
+        let rest = &data[direct..];
+        let take = rest.len().min(SEND_QUEUE - self.pending().min(SEND_QUEUE));
+        if take > 0 {
+            if self.at > 0 {
+                self.out.drain(..self.at);
+                self.at = 0;
+            }
+            self.out.extend_from_slice(&rest[..take]);
+        }
+        if direct + take < data.len() {
+            self.want_write = true;
+        }
+        direct + take
+    }
+
+    fn recv(&mut self, out: &mut [u8]) -> usize {
+        if self.eof || self.error.is_some() || self.aborted || out.is_empty() {
+            return 0;
+        }
+        self.reads += 1;
+        self.drained = true;
+        loop {
+            match self.stream.read(out) {
+                Ok(0) => {
+                    self.eof = true;
+                    return 0;
+                }
+                Ok(n) => {
+                    self.drained = false;
+                    return n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return 0,
+                Err(e) => {
+                    self.fail(&e);
+                    return 0;
+                }
+            }
+        }
+    }
+
+    fn send_capacity(&self) -> usize {
+        if self.close_wanted || self.error.is_some() {
+            return 0;
+        }
+        SEND_QUEUE.saturating_sub(self.pending())
+    }
+
+    fn want_writable(&mut self) {
+        self.want_write = true;
+    }
+
+    fn peer_closed(&self) -> bool {
+        self.eof
+    }
+
+    fn close(&mut self) {
+        self.close_wanted = true;
+        self.flush();
+    }
+
+    fn abort(&mut self) {
+        // SO_LINGER 0: close() sends RST.
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        self.aborted = true;
+    }
+}
+
+struct Conn {
+    sock: KernelSocket,
+    app: AppConn,
+    connecting: bool,
+    told_fin: bool,
+    in_heap: Instant,
+}
+
+/// The load generator's running state on one core.
+struct Gen {
+    cfg: ClientConfig,
+    active: u32,
+    next_open: Instant,
+    open_interval_ns: u64,
+    stop_at: Instant,
+    record_from: Instant,
+    next_request: Instant,
+    request_interval_ns: u64,
+    idle: VecDeque<usize>,
+}
+
+const LISTENER_BASE: usize = usize::MAX / 2;
+
+/// One core's event loop: listeners, connections, the load generator.
+pub struct KernelShard {
+    poll: Poll,
+    events: Events,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    listeners: Vec<(TcpListener, ServerApp)>,
+    client: Option<Gen>,
+    /// Think-time wake-ups: (due, connection).
+    wake: BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
+    scratch: Vec<u8>,
+    open: usize,
+    pub stats: ShardStats,
+    pub latency: Latency,
+}
+
+impl KernelShard {
+    pub fn new() -> io::Result<KernelShard> {
+        Ok(KernelShard {
+            poll: Poll::new()?,
+            events: Events::with_capacity(1024),
+            conns: Vec::new(),
+            free: Vec::new(),
+            listeners: Vec::new(),
+            client: None,
+            wake: BinaryHeap::new(),
+            scratch: vec![0u8; 64 * 1024],
+            open: 0,
+            stats: ShardStats::default(),
+            latency: Latency::default(),
+        })
+    }
+
+    /// Listens on `addr` with `app`; with SO_REUSEPORT, so every core has its
+    /// own listener on the same address and the kernel spreads connections.
+    pub fn listen(&mut self, addr: SocketAddrV4, app: ServerApp) -> io::Result<()> {
+        use socket2::{Domain, Protocol, Socket as Sock, Type};
+        let s = Sock::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        s.set_reuse_port(true)?;
+        s.set_nonblocking(true)?;
+        s.bind(&SocketAddr::V4(addr).into())?;
+        s.listen(4096)?;
+        let mut l = TcpListener::from_std(s.into());
+        let token = Token(LISTENER_BASE + self.listeners.len());
+        self.poll
+            .registry()
+            .register(&mut l, token, Interest::READABLE)?;
+        self.listeners.push((l, app));
+        Ok(())
+    }
+
+    /// The address listener `i` is bound to (port 0 asks the kernel for one).
+    pub fn listen_addr(&self, i: usize) -> Option<SocketAddr> {
+        self.listeners.get(i).and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// Starts the load generator (as `Stack::start_client` does).
+    pub fn start_client(
+        &mut self,
+        cfg: ClientConfig,
+        now: Instant,
+        duration: Duration,
+        warmup: Duration,
+    ) {
+        let per_sec = |r: u64| 1_000_000_000u64.checked_div(r).map_or(0, |i| i.max(1));
+        self.client = Some(Gen {
+            active: 0,
+            next_open: now,
+            open_interval_ns: per_sec(cfg.cps),
+            stop_at: now + duration,
+            record_from: now + warmup,
+            next_request: now,
+            request_interval_ns: per_sec(cfg.rps),
+            idle: VecDeque::new(),
+            cfg,
+        });
+    }
+
+    pub fn stop_client(&mut self, now: Instant) {
+        if let Some(g) = &mut self.client {
+            g.stop_at = g.stop_at.min(now);
+        }
+    }
+
+    pub fn client_active(&self) -> u32 {
+        self.client.as_ref().map_or(0, |g| g.active)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.open
+    }
+
+    /// Per-state counts as far as this side knows them: connecting (SYN_SENT),
+    /// open (ESTABLISHED), listeners; TIME_WAIT is the kernel's.
+    pub fn count_states(&mut self) {
+        let mut s = [0u64; crate::stats::STATES.len()];
+        for c in self.conns.iter().flatten() {
+            let st = if c.connecting {
+                State::SynSent
+            } else {
+                State::Established
+            };
+            s[st as usize] += 1;
+        }
+        s[State::Listen as usize] = self.listeners.len() as u64;
+        self.stats.states = s;
+    }
+
+    /// Resets every open connection (at exit).
+    pub fn abort_all(&mut self, now: Instant) {
+        for i in 0..self.conns.len() {
+            if let Some(c) = &mut self.conns[i] {
+                c.sock.abort();
+                self.settle(now, i);
+            }
+        }
+    }
+
+    /// One turn: waits for readiness (at most `max_wait`), serves it, runs
+    /// the generator. Returns the events handled.
+    pub fn turn(&mut self, clock: &Clock, max_wait: Duration) -> io::Result<usize> {
+        let now = clock.now();
+        let wait = self.next_wait(now, max_wait);
+        match self.poll.poll(&mut self.events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let t0 = clock.now();
+        let ready: Vec<(Token, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token(),
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable() || e.is_write_closed() || e.is_error(),
+                )
+            })
+            .collect();
+        for &(token, r, w) in &ready {
+            if token.0 >= LISTENER_BASE {
+                self.accept(t0, token.0 - LISTENER_BASE);
+            } else {
+                self.service(t0, token.0, r, w);
+            }
+        }
+        self.run_generator(clock.now());
+        let t1 = clock.now();
+        self.stats.busy_ns += (t1 - t0).as_nanos() as u64;
+        Ok(ready.len())
+    }
+
+    fn next_wait(&self, now: Instant, max_wait: Duration) -> Duration {
+        let mut due = now + max_wait;
+        if let Some(std::cmp::Reverse((t, _))) = self.wake.peek() {
+            due = due.min(*t);
+        }
+        if let Some(g) = &self.client {
+            if now < g.stop_at {
+                if g.open_interval_ns > 0 {
+                    due = due.min(g.next_open);
+                } else if g.active < g.cfg.connections {
+                    due = now;
+                }
+                if g.request_interval_ns > 0 && !g.idle.is_empty() {
+                    due = due.min(g.next_request);
+                }
+            }
+        }
+        due.saturating_since(now)
+    }
+
+    fn slot(&mut self, c: Conn) -> usize {
+        self.open += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.conns[i] = Some(c);
+                i
+            }
+            None => {
+                self.conns.push(Some(c));
+                self.conns.len() - 1
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Instant, l: usize) {
+        loop {
+            let (mut stream, _) = match self.listeners[l].0.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.stats.drop(crate::stats::DropReason::TableFull);
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = AppConn::Server(ServerConn::new(self.listeners[l].1.clone()));
+            let i = self.free.last().copied().unwrap_or(self.conns.len());
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                self.stats.drop(crate::stats::DropReason::TableFull);
+                continue;
+            }
+            let i2 = self.slot(Conn {
+                sock: KernelSocket::new(stream),
+                app,
+                connecting: false,
+                told_fin: false,
+                in_heap: Instant::NEVER,
+            });
+            debug_assert_eq!(i, i2);
+            self.stats.accepted += 1;
+            self.deliver(now, i, Event::Connected);
+            self.service(now, i, true, true);
+        }
+    }
+
+    /// Gives `ev` to connection `i`'s application.
+    fn deliver(&mut self, now: Instant, i: usize, ev: Event) {
+        let Some(c) = self.conns[i].as_mut() else {
+            return;
+        };
+        let (stop_at, record_from) = self
+            .client
+            .as_ref()
+            .map_or((Instant::NEVER, Instant::NEVER), |g| {
+                (g.stop_at, g.record_from)
+            });
+        let mut cx = AppCx {
+            now,
+            stats: &mut self.stats,
+            latency: &mut self.latency,
+            scratch: &mut self.scratch,
+            stop_at,
+            record_from,
+        };
+        match &mut c.app {
+            AppConn::Server(s) => s.on_event(&mut cx, &mut c.sock, ev),
+            AppConn::Client(cl) => {
+                if let Some(g) = &self.client {
+                    cl.on_event(&mut cx, &g.cfg, &mut c.sock, ev);
+                }
+            }
+        }
+    }
+
+    /// Readiness on connection `i`.
+    fn service(&mut self, now: Instant, i: usize, readable: bool, writable: bool) {
+        let Some(c) = self.conns.get_mut(i).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        if c.connecting {
+            match c.sock.stream.take_error() {
+                Ok(Some(e)) | Err(e) => c.sock.fail(&e),
+                Ok(None) => match c.sock.stream.peer_addr() {
+                    Ok(_) => {
+                        c.connecting = false;
+                        let _ = c.sock.stream.set_nodelay(true);
+                        self.deliver(now, i, Event::Connected);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                    Err(e) => c.sock.fail(&e),
+                },
+            }
+        }
+        for _ in 0..4 {
+            let Some(c) = self.conns[i].as_mut() else {
+                return;
+            };
+            if c.sock.ended().is_some() {
+                break;
+            }
+            if writable {
+                c.sock.flush();
+            }
+            if c.sock.want_write && c.sock.send_capacity() > 0 {
+                c.sock.want_write = false;
+                self.deliver(now, i, Event::Writable);
+            }
+            if readable {
+                // Until the application has read everything there is, or
+                // stops reading (its own flow control; a Writable resumes it).
+                for _ in 0..16 {
+                    let before = self.conns[i].as_ref().map_or(0, |c| c.sock.reads);
+                    self.deliver(now, i, Event::Readable);
+                    match self.conns[i].as_ref() {
+                        Some(c) if !c.sock.drained && c.sock.reads != before => {}
+                        _ => break,
+                    }
+                }
+            }
+            let Some(c) = self.conns[i].as_mut() else {
+                return;
+            };
+            if c.sock.eof && !c.told_fin {
+                c.told_fin = true;
+                self.deliver(now, i, Event::PeerClosed);
+            }
+            let Some(c) = self.conns[i].as_mut() else {
+                return;
+            };
+            if !(c.sock.want_write && c.sock.send_capacity() > 0) {
+                break;
+            }
+        }
+        if let Some(c) = self.conns[i].as_mut() {
+            if c.sock.close_wanted {
+                c.sock.flush();
+                c.sock.discard_input(&mut self.scratch);
+            }
+        }
+        self.settle(now, i);
+    }
+
+    /// After the application ran: think-time and `--rps` bookkeeping, and
+    /// the end of the connection if it has ended.
+    fn settle(&mut self, now: Instant, i: usize) {
+        let Some(c) = self.conns[i].as_ref() else {
+            return;
+        };
+        if let Some(r) = c.sock.ended() {
+            self.deliver(now, i, Event::Closed(r));
+            let Some(mut c) = self.conns[i].take() else {
+                return;
+            };
+            let _ = self.poll.registry().deregister(&mut c.sock.stream);
+            self.free.push(i);
+            self.open -= 1;
+            self.stats.count_close(r);
+            if r == CloseReason::ResetByPeer || r == CloseReason::Refused {
+                self.stats.rsts_in += 1;
+            }
+            if matches!(c.app, AppConn::Client(_)) {
+                if let Some(g) = &mut self.client {
+                    g.active -= 1;
+                }
+            }
+            return;
+        }
+        let Some(c) = self.conns[i].as_mut() else {
+            return;
+        };
+        if let AppConn::Client(cl) = &mut c.app {
+            if cl.next_at != Instant::NEVER && !cl.finished && c.in_heap != cl.next_at {
+                c.in_heap = cl.next_at;
+                self.wake.push(std::cmp::Reverse((cl.next_at, i)));
+            }
+            if cl.idle && !cl.finished && !cl.queued {
+                if let Some(g) = &mut self.client {
+                    cl.queued = true;
+                    g.idle.push_back(i);
+                }
+            }
+        }
+    }
+
+    fn run_generator(&mut self, now: Instant) {
+        // Think time over.
+        while let Some(std::cmp::Reverse((t, i))) = self.wake.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.wake.pop();
+            let Some(c) = self.conns[i].as_mut() else {
+                continue;
+            };
+            if c.in_heap != t {
+                continue;
+            }
+            c.in_heap = Instant::NEVER;
+            self.with_client(now, i, |cl, cx, cc, s| cl.on_tick(cx, cc, s));
+        }
+        self.dispatch_requests(now);
+        self.open_connections(now);
+    }
+
+    fn with_client(
+        &mut self,
+        now: Instant,
+        i: usize,
+        f: impl FnOnce(&mut ClientConn, &mut AppCx<'_>, &ClientConfig, &mut KernelSocket),
+    ) {
+        let (Some(c), Some(g)) = (self.conns[i].as_mut(), self.client.as_ref()) else {
+            return;
+        };
+        let AppConn::Client(cl) = &mut c.app else {
+            return;
+        };
+        let mut cx = AppCx {
+            now,
+            stats: &mut self.stats,
+            latency: &mut self.latency,
+            scratch: &mut self.scratch,
+            stop_at: g.stop_at,
+            record_from: g.record_from,
+        };
+        f(cl, &mut cx, &g.cfg, &mut c.sock);
+        self.service(now, i, false, false);
+    }
+
+    /// `--rps`: each due request to an idle connection (see `Stack`).
+    fn dispatch_requests(&mut self, now: Instant) {
+        loop {
+            let Some(g) = self.client.as_mut() else {
+                return;
+            };
+            if g.request_interval_ns == 0 {
+                return;
+            }
+            let stopping = now >= g.stop_at;
+            if !(stopping || g.next_request <= now) {
+                return;
+            }
+            let Some(i) = g.idle.pop_front() else {
+                return;
+            };
+            let due = g.next_request;
+            let mut started = false;
+            self.with_client(now, i, |cl, cx, cc, s| {
+                cl.queued = false;
+                if stopping {
+                    cl.finish_idle(cx, s);
+                } else {
+                    started = cl.start_scheduled(cx, cc, s, due);
+                }
+            });
+            if started {
+                if let Some(g) = self.client.as_mut() {
+                    g.next_request = Instant(g.next_request.0 + g.request_interval_ns);
+                }
+            }
+        }
+    }
+
+    fn open_connections(&mut self, now: Instant) {
+        let mut opened = 0;
+        loop {
+            let Some(g) = self.client.as_mut() else {
+                return;
+            };
+            if now >= g.stop_at || g.active >= g.cfg.connections || opened >= g.cfg.open_burst {
+                return;
+            }
+            let scheduled = if g.open_interval_ns > 0 {
+                if g.next_open > now {
+                    return;
+                }
+                let s = g.next_open;
+                g.next_open = Instant(g.next_open.0 + g.open_interval_ns);
+                s
+            } else {
+                now
+            };
+            let mut stream = match TcpStream::connect(SocketAddr::V4(g.cfg.target)) {
+                Ok(s) => s,
+                Err(_) => {
+                    // No local port or descriptor left: count it, try later.
+                    self.stats.app_errors += 1;
+                    return;
+                }
+            };
+            let i = self.free.last().copied().unwrap_or(self.conns.len());
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                self.stats.app_errors += 1;
+                return;
+            }
+            g.active += 1;
+            opened += 1;
+            self.stats.opened += 1;
+            self.slot(Conn {
+                sock: KernelSocket::new(stream),
+                app: AppConn::Client(ClientConn::new(scheduled)),
+                connecting: true,
+                told_fin: false,
+                in_heap: Instant::NEVER,
+            });
+        }
+    }
+}
+
+/// How often a core publishes its counters and looks at the stop flag.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// Serves until `stop` is set, publishing counters to `out`; then resets
+/// what is still open.
+pub fn serve(
+    shard: &mut KernelShard,
+    clock: &Clock,
+    out: &crate::stats::Published,
+    stop: &std::sync::atomic::AtomicBool,
+) -> io::Result<()> {
+    let mut next_publish = clock.now();
+    loop {
+        shard.turn(clock, PUBLISH_EVERY)?;
+        let now = clock.now();
+        if now >= next_publish {
+            next_publish = now + PUBLISH_EVERY;
+            shard.count_states();
+            out.store(&shard.stats);
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+    shard.abort_all(clock.now());
+    shard.count_states();
+    out.store(&shard.stats);
+    Ok(())
+}
+
+/// A finished load run on one core.
+pub struct ClientOutcome {
+    pub stats: ShardStats,
+    pub latency: Latency,
+    /// Counts at the start and the end of the measured window.
+    pub window: (crate::stats::report::Window, crate::stats::report::Window),
+    pub measured_s: f64,
+}
+
+fn snapshot(s: &KernelShard) -> crate::stats::report::Window {
+    crate::stats::report::Window {
+        completed: s.stats.completed,
+        responses: s.stats.responses,
+    }
+}
+
+/// Runs the load as the DPDK client does (`tools::load::drive`): opens
+/// connections for `duration`, measures after `warmup`, calls `each_second`
+/// with the counters, lets open connections finish (5 s at most; 2 s after
+/// `stop`), resets what is left.
+pub fn drive_client(
+    shard: &mut KernelShard,
+    clock: &Clock,
+    client: ClientConfig,
+    (duration, warmup): (Duration, Duration),
+    stop: &std::sync::atomic::AtomicBool,
+    mut each_second: impl FnMut(&ShardStats),
+) -> io::Result<ClientOutcome> {
+    let start = clock.now();
+    shard.start_client(client, start, duration, warmup);
+    let (warm_at, end_at) = (start + warmup, start + duration);
+    let (mut w0, mut w1) = (None, None);
+    let mut next_second = start + Duration::from_secs(1);
+    let mut drain_until: Option<Instant> = None;
+    let mut stopping = false;
+    loop {
+        shard.turn(clock, Duration::from_millis(10))?;
+        let now = clock.now();
+        if w0.is_none() && now >= warm_at {
+            w0 = Some((now, snapshot(shard)));
+        }
+        if w1.is_none() && now >= end_at {
+            w1 = Some((now, snapshot(shard)));
+            drain_until = Some(now + Duration::from_secs(5));
+        }
+        if now >= next_second {
+            next_second = now + Duration::from_secs(1);
+            shard.count_states();
+            each_second(&shard.stats);
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) && !stopping {
+            stopping = true;
+            shard.stop_client(now);
+            w1.get_or_insert((now, snapshot(shard)));
+            let d = now + Duration::from_secs(2);
+            drain_until = Some(drain_until.map_or(d, |x| x.min(d)));
+        }
+        if drain_until.is_some_and(|d| shard.client_active() == 0 || now >= d) {
+            break;
+        }
+    }
+    shard.abort_all(clock.now());
+    shard.count_states();
+    let (t0, a) = w0.unwrap_or((start, Default::default()));
+    let (t1, b) = w1.unwrap_or((clock.now(), snapshot(shard)));
+    Ok(ClientOutcome {
+        stats: shard.stats,
+        latency: shard.latency.clone(),
+        window: (a, b),
+        measured_s: (t1 - t0).as_secs_f64(),
+    })
+}

@@ -1,0 +1,180 @@
+//! Kernel-socket mode (`--kernel`) on loopback: the sluice applications over
+//! Linux sockets, server and load generator, with no DPDK at all.
+
+use sluice::app::{ClientConfig, ServerApp, echo_byte, http};
+use sluice::kernel::{ClientOutcome, Clock, KernelShard, drive_client, serve};
+use sluice::stats::Published;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// A kernel-mode server on 127.0.0.1 (HTTP and echo, ports from the
+/// kernel) on its own thread; returns the ports and a stop handle.
+struct Server {
+    http: SocketAddrV4,
+    echo: SocketAddrV4,
+    stop: Arc<AtomicBool>,
+    out: Arc<Published>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(close_after: u32) -> Server {
+        let stop = Arc::new(AtomicBool::new(false));
+        let out = Arc::new(Published::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s, o) = (stop.clone(), out.clone());
+        let thread = std::thread::spawn(move || {
+            let clock = Clock::new();
+            let mut shard = KernelShard::new().unwrap();
+            let lo = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+            shard.listen(lo, ServerApp::http(321, close_after)).unwrap();
+            shard.listen(lo, ServerApp::Echo).unwrap();
+            let port = |i| match shard.listen_addr(i) {
+                Some(SocketAddr::V4(a)) => a,
+                other => panic!("{other:?}"),
+            };
+            tx.send((port(0), port(1))).unwrap();
+            serve(&mut shard, &clock, &o, &s).unwrap();
+        });
+        let (http, echo) = rx.recv().unwrap();
+        Server {
+            http,
+            echo,
+            stop,
+            out,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> sluice::stats::ShardStats {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        self.out.load()
+    }
+}
+
+fn cfg(target: SocketAddrV4, connections: u32, requests: u32, close: bool) -> ClientConfig {
+    ClientConfig {
+        target,
+        src_first: Ipv4Addr::LOCALHOST,
+        src_count: 1,
+        ports: (1024, 65535),
+        connections,
+        requests,
+        cps: 0,
+        rps: 0,
+        echo: None,
+        request: http::request("127.0.0.1", "/", false).into(),
+        request_last: http::request("127.0.0.1", "/", close).into(),
+        think: Duration::ZERO,
+        open_burst: 16,
+    }
+}
+
+fn load(c: ClientConfig, secs: f64) -> ClientOutcome {
+    let clock = Clock::new();
+    let mut shard = KernelShard::new().unwrap();
+    let stop = AtomicBool::new(false);
+    let d = Duration::from_secs_f64(secs);
+    drive_client(&mut shard, &clock, c, (d, d / 4), &stop, |_| {}).unwrap()
+}
+
+fn assert_clean(o: &ClientOutcome, what: &str) {
+    let s = &o.stats;
+    assert_eq!(s.app_errors, 0, "{what}: application errors");
+    assert_eq!(s.non_2xx, 0, "{what}: non-2xx");
+    assert_eq!(
+        s.abnormal_closes(),
+        0,
+        "{what}: closes {:?}",
+        s.closes_map()
+    );
+    assert!(s.responses > 50, "{what}: only {} responses", s.responses);
+    assert_eq!(
+        s.responses, s.requests_sent,
+        "{what}: every request answered"
+    );
+    assert_eq!(
+        o.latency.request.len(),
+        o.latency.first_byte.len(),
+        "{what}"
+    );
+    assert!(!o.latency.request.is_empty(), "{what}: latencies recorded");
+}
+
+#[test]
+fn short_connections_server_closes_first() {
+    let srv = Server::start(0);
+    let o = load(cfg(srv.http, 8, 1, true), 1.0);
+    assert_clean(&o, "short");
+    assert_eq!(
+        o.stats.completed, o.stats.opened,
+        "each connection did its request"
+    );
+    assert!(!o.latency.connect.is_empty());
+    let s = srv.stop();
+    assert_eq!(s.accepted, o.stats.opened);
+    assert_eq!(s.responses, o.stats.responses);
+    assert_eq!(s.abnormal_closes(), 0, "server closes {:?}", s.closes_map());
+}
+
+#[test]
+fn short_connections_client_closes_first() {
+    let srv = Server::start(0);
+    let o = load(cfg(srv.http, 8, 1, false), 1.0);
+    assert_clean(&o, "client-first");
+    let s = srv.stop();
+    assert_eq!(s.abnormal_closes(), 0, "server closes {:?}", s.closes_map());
+}
+
+#[test]
+fn keep_alive_and_open_loop_rps() {
+    let srv = Server::start(0);
+    let o = load(cfg(srv.http, 4, u32::MAX, false), 1.0);
+    assert_clean(&o, "keep-alive");
+    assert!(
+        o.stats.opened <= 4,
+        "kept alive: {} connections",
+        o.stats.opened
+    );
+    // Open loop: 2000 requests/s over 8 connections for 1 s.
+    let mut c = cfg(srv.http, 8, u32::MAX, false);
+    c.rps = 2000;
+    let o = load(c, 1.0);
+    assert_clean(&o, "rps");
+    let n = o.stats.responses;
+    assert!(
+        (1500..=2100).contains(&n),
+        "about 2000 scheduled requests in 1 s, got {n}"
+    );
+    srv.stop();
+}
+
+#[test]
+fn echo_payloads_come_back_exactly() {
+    let srv = Server::start(0);
+    let mut c = cfg(srv.echo, 4, 20, false);
+    c.echo = Some(100_000);
+    let bytes: Vec<u8> = (0..100_000).map(echo_byte).collect();
+    c.request = bytes.clone().into();
+    c.request_last = bytes.into();
+    let o = load(c, 1.0);
+    assert_clean(&o, "echo");
+    srv.stop();
+}
+
+#[test]
+fn refused_connections_are_counted_as_refused() {
+    // A port nobody listens on (bound, then closed).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let SocketAddr::V4(a) = l.local_addr().unwrap() else {
+        unreachable!()
+    };
+    drop(l);
+    let o = load(cfg(a, 2, 1, false), 0.4);
+    let refused = o.stats.closes_map()["refused"];
+    assert!(refused > 0, "{:?}", o.stats.closes_map());
+    assert_eq!(o.stats.responses, 0);
+}
