@@ -105,7 +105,8 @@ case "$MODE" in
 server)
     need curl
     capture_start curl
-    start_server
+    # sluice's own capture of its first shard (--pcap), read back below.
+    start_server --pcap "$WORK/sluice.pcap" --pcap-count 150
     ok=0
     for i in $(seq 1 20); do
         code=$(ip netns exec "$NS" curl -s -o "$WORK/body" -w '%{http_code}' --max-time 5 "http://$SLUICE_IP/" || true)
@@ -134,6 +135,18 @@ assert not bad, bad
 print(f'server: {r["shards"]} shard(s), accepted {r["accepted"]}, responses {r["responses"]}, '
       f'steered {r["steered"]} frames, closes {r["closes"]}')
 PY
+    frames=$(tshark -r "$WORK/sluice.pcap" -T fields -e frame.number 2>/dev/null | wc -l)
+    malformed=$(tshark -r "$WORK/sluice.pcap" -Y "_ws.malformed || _ws.expert.severity >= 8388608" \
+        -o tcp.check_checksum:TRUE -T fields -e frame.number 2>/dev/null | wc -l)
+    # One shard sees every frame (all 150 are written); of two, the first
+    # sees its share.
+    if [ -z "${TWO:-}" ]; then
+        [ "$frames" = 150 ] || fail "sluice --pcap: tshark read $frames frames, expected --pcap-count 150"
+    else
+        [ "$frames" -gt 20 ] && [ "$frames" -le 150 ] || fail "sluice --pcap: $frames frames from shard 0"
+    fi
+    [ "$malformed" = 0 ] || fail "sluice --pcap: $malformed malformed frames or bad checksums"
+    echo "sluice --pcap: $frames frames, tshark reads them, none malformed"
     echo "test-http-peer(server${TWO:+2}): PASS (20 curl requests + 3 keep-alive, all 200, $CORES)"
     ;;
 client)

@@ -20,6 +20,12 @@ Examples:
   sluice respond --vdev net_af_packet0,iface=veth-sl --ip 10.0.0.2
   # What DPDK sees (virtual devices, or --pci for bound NICs):
   sluice ports --vdev net_tap0,iface=sl0 --json
+  # Latency files: wrk2-style .hgrm, an SVG plot, interval logs merged later:
+  sluice bench -d 5 --hgrm lat.hgrm --plot lat.svg --hlog run1.hlog --pcap first.pcap
+  sluice merge run1.hlog run2.hlog --plot merged.svg
+  # Kernel sockets instead of DPDK (baseline, or where DPDK cannot run):
+  sluice server --kernel --ip 127.0.0.1 --listen 8080:http --cores 1
+  sluice client --kernel http://127.0.0.1:8080/ -c 64 -d 10 --cores 0
 
 Memory: hugepages are used when reserved (echo 512 > /proc/sys/vm/nr_hugepages),
 otherwise EAL runs with --no-huge -m 512 (see --memory, --no-huge-mb).";
@@ -86,6 +92,21 @@ enum Cmd {
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+    /// Merge HdrHistogram interval logs (--hlog, from one or many machines) into one latency report.
+    Merge {
+        /// The .hlog files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        /// Also write the merged histograms as FILE.{connect,first_byte,request}.hgrm.
+        #[arg(long, value_name = "FILE")]
+        hgrm: Option<String>,
+        /// Also draw the merged latency by percentile to an SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<String>,
+        /// Write the merged percentiles as JSON to FILE (`-` for stdout).
+        #[arg(long, value_name = "FILE")]
+        json: Option<String>,
     },
     /// Print what this binary was built with.
     Version,
@@ -196,6 +217,54 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Ports { eal, json } => {
             sluice::tools::ports::run(&eal, json)?;
             Ok(0)
+        }
+        Cmd::Merge {
+            files,
+            hgrm,
+            plot,
+            json,
+        } => {
+            use sluice::stats::{Percentiles, output};
+            let (l, n) = output::merge_hlogs(&files)?;
+            let rows: Vec<(&str, Percentiles)> = output::named(&l)
+                .into_iter()
+                .map(|(name, h)| (name, Percentiles::of(h)))
+                .collect();
+            if let Some(p) = &json {
+                let m: std::collections::BTreeMap<&str, Percentiles> =
+                    rows.iter().copied().collect();
+                let v = serde_json::json!({ "files": files, "intervals": n, "latency_us": m });
+                let s = serde_json::to_string_pretty(&v)?;
+                if p == "-" {
+                    println!("{s}");
+                } else {
+                    std::fs::write(p, s + "\n")
+                        .map_err(|e| anyhow::anyhow!("cannot write {p}: {e}"))?;
+                }
+            }
+            if json.as_deref() != Some("-") {
+                println!(
+                    "merged {} interval histograms from {} file(s)",
+                    n,
+                    files.len()
+                );
+                println!(
+                    "  Latency (us)   count       p50       p90       p99     p99.9    p99.99       max"
+                );
+                for (name, p) in &rows {
+                    println!(
+                        "  {name:<12} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                        p.count, p.p50, p.p90, p.p99, p.p999, p.p9999, p.max
+                    );
+                }
+            }
+            if let Some(p) = &hgrm {
+                output::write_hgrm_files(p, &l).map_err(|e| anyhow::anyhow!("--hgrm {p}: {e}"))?;
+            }
+            if let Some(p) = &plot {
+                output::write_svg(p, "sluice merge: latency by percentile", &l)?;
+            }
+            Ok(if n > 0 { 0 } else { 1 })
         }
         Cmd::Version => {
             println!("sluice {}", env!("CARGO_PKG_VERSION"));

@@ -291,6 +291,112 @@ fn bench_json(extra: &[&str]) -> Option<serde_json::Value> {
     Some(serde_json::from_str(&stdout).expect("JSON result"))
 }
 
+/// --hgrm, --plot, --hlog and --pcap from a bench run, each read back: the
+/// .hgrm totals and the merged .hlog (read with the hdrhistogram crate via
+/// `sluice merge`) match the report's counts, the SVG has its lines, and
+/// tshark reads exactly --pcap-count frames, none malformed.
+#[test]
+fn bench_writes_hgrm_svg_hlog_and_pcap() {
+    let dir = std::env::temp_dir().join(format!("sluice-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let (hgrm, svg, hlog, pcap) = (f("lat.hgrm"), f("lat.svg"), f("run.hlog"), f("first.pcap"));
+    let Some(v) = bench_json(&[
+        "--hgrm",
+        &hgrm,
+        "--plot",
+        &svg,
+        "--hlog",
+        &hlog,
+        "--pcap",
+        &pcap,
+        "--pcap-count",
+        "300",
+    ]) else {
+        return;
+    };
+    let requests = v["latency_us"]["request"]["count"].as_u64().unwrap();
+    assert!(requests > 1000, "{v}");
+    // .hgrm: the last row's cumulative count is the histogram's.
+    let text = std::fs::read_to_string(f("lat.request.hgrm")).unwrap();
+    let total = format!("Total count    = {requests:>12}]");
+    assert!(text.contains(&total), "{total} in\n{text}");
+    for name in ["connect", "first_byte"] {
+        assert!(dir.join(format!("lat.{name}.hgrm")).exists());
+    }
+    // SVG.
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        s.starts_with("<svg") && s.matches("<polyline").count() >= 3,
+        "{svg}"
+    );
+    // .hlog: the intervals add up to what was recorded after warm-up.
+    let out = Command::new(BIN)
+        .args(["merge", &hlog, "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        m["latency_us"]["request"]["count"].as_u64(),
+        Some(requests),
+        "{m}"
+    );
+    assert!(m["intervals"].as_u64().unwrap() >= 3 * 2, "{m}");
+    // pcap, read by tshark.
+    if have("tshark") {
+        let out = Command::new("tshark")
+            .args([
+                "-r",
+                &pcap,
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+                "-e",
+                "_ws.malformed",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(rows.lines().count(), 300, "--pcap-count frames");
+        assert!(
+            rows.lines()
+                .all(|r| r.split('\t').nth(1).unwrap_or("").is_empty()),
+            "malformed: {rows}"
+        );
+        let out = Command::new("tshark")
+            .args([
+                "-r",
+                &pcap,
+                "-Y",
+                "tcp.flags.syn == 1",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.stdout.is_empty(), "SYNs in the capture");
+    } else {
+        skip(
+            "bench_pcap_tshark",
+            "tshark is not installed (scripts/setup.sh installs it)",
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The README's main job, short: every connection completes, none fails,
 /// every one is held in TIME_WAIT at the end (2MSL is 60 s), and the JSON
 /// carries the documented fields.

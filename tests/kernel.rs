@@ -78,7 +78,7 @@ fn load(c: ClientConfig, secs: f64) -> ClientOutcome {
     let mut shard = KernelShard::new().unwrap();
     let stop = AtomicBool::new(false);
     let d = Duration::from_secs_f64(secs);
-    drive_client(&mut shard, &clock, c, (d, d / 4), &stop, |_| {}).unwrap()
+    drive_client(&mut shard, &clock, c, (d, d / 4), &stop, false, |_| {}).unwrap()
 }
 
 fn assert_clean(o: &ClientOutcome, what: &str) {

@@ -68,7 +68,7 @@ wait_ready() {
 # receives), at most CAP_COUNT packets (default 100000), into $WORK/NAME.pcap.
 capture_start() {
     CAP_FILE="$WORK/$1.pcap"
-    ip netns exec "$NS" tcpdump -i "$PEER_IF" -nn -U -s 0 -B 131072 -c "${CAP_COUNT:-100000}" \
+    ip netns exec "$NS" tcpdump -i "$PEER_IF" -nn -U --immediate-mode -s 0 -B 131072 -c "${CAP_COUNT:-100000}" \
         -w "$CAP_FILE" tcp 2>"$WORK/tcpdump.log" &
     CAP_PID=$!
     for _ in $(seq 1 100); do
@@ -83,7 +83,7 @@ capture_start() {
 # (TCP protocol errors: lost or unseen segments, out-of-order, zero window,
 # resets, bad options). Prints what it counted.
 capture_check() {
-    sleep 0.2
+    sleep 0.5
     kill -INT "$CAP_PID" 2>/dev/null || true
     wait "$CAP_PID" 2>/dev/null || true
     CAP_PID=""

@@ -5,6 +5,7 @@
 //! applications and accounting, only the stack underneath differs.
 
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, ServerApp, ServerConn, Socket};
+use crate::stats::output::Intervals;
 use crate::stats::{Latency, ShardStats};
 use crate::tcp::{CloseReason, Event, State};
 use crate::time::Instant;
@@ -784,6 +785,8 @@ pub struct ClientOutcome {
     /// Counts at the start and the end of the measured window.
     pub window: (crate::stats::report::Window, crate::stats::report::Window),
     pub measured_s: f64,
+    /// One-second latency intervals (if asked for).
+    pub intervals: Intervals,
 }
 
 fn snapshot(s: &KernelShard) -> crate::stats::report::Window {
@@ -803,6 +806,7 @@ pub fn drive_client(
     client: ClientConfig,
     (duration, warmup): (Duration, Duration),
     stop: &std::sync::atomic::AtomicBool,
+    record_intervals: bool,
     mut each_second: impl FnMut(&ShardStats),
 ) -> io::Result<ClientOutcome> {
     let start = clock.now();
@@ -812,6 +816,10 @@ pub fn drive_client(
     let mut next_second = start + Duration::from_secs(1);
     let mut drain_until: Option<Instant> = None;
     let mut stopping = false;
+    let mut intervals = Intervals::default();
+    if record_intervals {
+        intervals.tick(start, &shard.latency);
+    }
     loop {
         shard.turn(clock, Duration::from_millis(10))?;
         let now = clock.now();
@@ -825,6 +833,9 @@ pub fn drive_client(
         if now >= next_second {
             next_second = now + Duration::from_secs(1);
             shard.count_states();
+            if record_intervals {
+                intervals.tick(now, &shard.latency);
+            }
             each_second(&shard.stats);
         }
         if stop.load(std::sync::atomic::Ordering::Relaxed) && !stopping {
@@ -840,6 +851,9 @@ pub fn drive_client(
     }
     shard.abort_all(clock.now());
     shard.count_states();
+    if record_intervals {
+        intervals.tick(clock.now(), &shard.latency);
+    }
     let (t0, a) = w0.unwrap_or((start, Default::default()));
     let (t1, b) = w1.unwrap_or((clock.now(), snapshot(shard)));
     Ok(ClientOutcome {
@@ -847,5 +861,6 @@ pub fn drive_client(
         latency: shard.latency.clone(),
         window: (a, b),
         measured_s: (t1 - t0).as_secs_f64(),
+        intervals,
     })
 }

@@ -2,6 +2,7 @@
 //! NIC queue (`nic`), and the ARP/ICMP responder in front of TCP.
 
 pub mod nic;
+pub mod pcap;
 pub mod responder;
 pub mod rss;
 pub mod stack;
@@ -9,5 +10,6 @@ pub mod stack;
 #[cfg(feature = "dpdk")]
 pub use nic::DpdkNic;
 pub use nic::{MemNic, Nic, Tx};
+pub use pcap::{CapturedNic, PcapWriter};
 pub use responder::{Drop, Iface, Responder, ResponderStats};
 pub use stack::{Ownership, Stack, StackConfig, flow_owner};

@@ -5,6 +5,7 @@
 //! `Published` slot (relaxed atomics) for the live line; histograms are merged
 //! once, at the end.
 
+pub mod output;
 pub mod report;
 
 use crate::tcp::{CloseReason, State, TcpStats};

@@ -224,7 +224,8 @@ fn drive_client(
         cfg.time_wait_reserve = load.time_wait_records(times);
     }
     let mut stack = Stack::new(cfg, clock.now());
-    let mut nic = DpdkNic::new(cqueue, pool.clone());
+    let mut nic =
+        crate::shard::CapturedNic::new(DpdkNic::new(cqueue, pool.clone()), load::pcap(load)?);
     load::resolve(&mut stack, &mut nic, &mut [], clock, SERVER_IP, &stop)?;
     // HTTP on port 80, or raw echo on port 7.
     let port = if load.echo > 0 { 7 } else { 80 };
@@ -239,8 +240,17 @@ fn drive_client(
     let ctl = load::Control {
         stop: &stop,
         publish: None,
+        intervals: load.hlog.is_some(),
     };
+    let start = (clock.now(), std::time::SystemTime::now());
     let outcome = load::drive(&mut stack, &mut nic, clock, client, times, ctl, peek);
     drop(nic);
+    load::write_outputs(
+        load,
+        "sluice bench: latency by percentile",
+        &outcome.result.latency,
+        &[&outcome.intervals],
+        start,
+    )?;
     Ok(outcome)
 }

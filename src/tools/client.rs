@@ -120,8 +120,12 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     let queue = port.queues[0]
         .take()
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
-    let mut nic = DpdkNic::new(queue, Arc::clone(&port.pool));
+    let mut nic = crate::shard::CapturedNic::new(
+        DpdkNic::new(queue, Arc::clone(&port.pool)),
+        load::pcap(load)?,
+    );
     let stop = stop_flag();
+    let intervals = load.hlog.is_some();
     let hop = args.gateway.unwrap_or(*target.ip());
     let mut other_nics = Vec::new();
     for q in port.queues.iter_mut().skip(1) {
@@ -148,6 +152,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     client.rps = share(client.rps);
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
+    let start = (clock.now(), std::time::SystemTime::now());
     for ((shard, &core), mut nic) in cores.iter().enumerate().skip(1).zip(other_nics) {
         let (out, stop, make, client, hop) = (
             Arc::new(Published::default()),
@@ -170,6 +175,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
                     let ctl = load::Control {
                         stop: &stop,
                         publish: Some(&out),
+                        intervals,
                     };
                     let none = None::<fn() -> (ShardStats, String)>;
                     let o = load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, none);
@@ -189,6 +195,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         let ctl = load::Control {
             stop: &stop,
             publish: None,
+            intervals,
         };
         load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, peek)
     };
@@ -212,6 +219,13 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         w1.completed += o.window.1.completed;
         w1.responses += o.window.1.responses;
     }
+    load::write_outputs(
+        load,
+        &format!("{}: latency by percentile", info.tool),
+        &latency,
+        &outcomes.iter().map(|o| &o.intervals).collect::<Vec<_>>(),
+        start,
+    )?;
     Ok(Report::build(
         info,
         &stats,
@@ -238,6 +252,7 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
     client.rps = share(client.rps);
     let clock = Clock::new();
     let stop = stop_flag();
+    let record_intervals = load.hlog.is_some();
     if !load.quiet {
         eprintln!(
             "sluice client: {} on kernel sockets, {n} core(s)",
@@ -264,6 +279,7 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
                         client,
                         (times.duration, times.warmup),
                         &stop,
+                        record_intervals,
                         |s| out.store(s),
                     )?;
                     out.store(&o.stats);
@@ -272,9 +288,9 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
                 .context("cannot start a thread")?,
         );
     }
-    let start = clock.now();
-    let mut live = super::runtime::LiveLine::new(start);
-    let mut next_line = start + std::time::Duration::from_secs(1);
+    let start = (clock.now(), std::time::SystemTime::now());
+    let mut live = super::runtime::LiveLine::new(start.0);
+    let mut next_line = start.0 + std::time::Duration::from_secs(1);
     while workers.iter().any(|w| !w.is_finished()) {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let now = clock.now();
@@ -307,6 +323,13 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         w1.completed += o.window.1.completed;
         w1.responses += o.window.1.responses;
     }
+    load::write_outputs(
+        load,
+        &format!("{}: latency by percentile", info.tool),
+        &latency,
+        &outcomes.iter().map(|o| &o.intervals).collect::<Vec<_>>(),
+        start,
+    )?;
     Ok(Report::build(
         info,
         &stats,

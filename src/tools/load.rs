@@ -6,8 +6,9 @@ use super::runtime::{LiveLine, ShardResult, check_capacity, secs};
 use crate::app::{ClientConfig, http};
 use crate::dpdk::TscClock;
 use crate::shard::{Nic, Stack};
-use crate::stats::ShardStats;
+use crate::stats::output::Intervals;
 use crate::stats::report::{RunInfo, Window};
+use crate::stats::{Latency, ShardStats};
 use crate::tcp::TcpConfig;
 use anyhow::bail;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -68,6 +69,25 @@ pub struct LoadArgs {
     /// Write the result as JSON to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
+    /// Write each latency histogram in HdrHistogram's percentile-distribution
+    /// format (as wrk2 prints it; the HdrHistogram plotter reads it):
+    /// FILE.connect.hgrm, FILE.first_byte.hgrm, FILE.request.hgrm.
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<String>,
+    /// Draw latency by percentile (connect, first byte, request) to an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<String>,
+    /// Write one-second interval histograms in HdrHistogram's log format
+    /// (merge the logs of several machines with `sluice merge`).
+    #[arg(long, value_name = "FILE")]
+    pub hlog: Option<String>,
+    /// Capture the first --pcap-count frames the first shard receives and
+    /// sends to a pcap file (tcpdump/tshark/Wireshark read it).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<String>,
+    /// Frames --pcap writes at most.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub pcap_count: u64,
     /// No live line.
     #[arg(short, long)]
     pub quiet: bool,
@@ -223,6 +243,8 @@ pub struct Control<'a> {
     pub stop: &'a AtomicBool,
     /// Where this shard publishes its counters each second (other shards).
     pub publish: Option<&'a crate::stats::Published>,
+    /// Keep one-second interval histograms (`--hlog`).
+    pub intervals: bool,
 }
 
 /// A finished load run.
@@ -231,6 +253,8 @@ pub struct Outcome {
     /// Counts at the start and the end of the measured window, and its length.
     pub window: (Window, Window),
     pub measured_s: f64,
+    /// One-second latency intervals (with `Control::intervals`).
+    pub intervals: Intervals,
 }
 
 fn snapshot(s: &Stack) -> Window {
@@ -262,6 +286,10 @@ pub fn drive(
     let mut next_line = start + Duration::from_secs(1);
     let mut drain_until = None;
     let mut stopping = false;
+    let mut intervals = Intervals::default();
+    if ctl.intervals {
+        intervals.tick(start, &stack.latency);
+    }
     loop {
         let now = clock.now();
         stack.poll(now, nic);
@@ -275,6 +303,9 @@ pub fn drive(
         if now >= next_line {
             next_line = now + Duration::from_secs(1);
             stack.count_states();
+            if ctl.intervals {
+                intervals.tick(now, &stack.latency);
+            }
             if let Some(p) = ctl.publish {
                 p.store(&stack.stats);
             }
@@ -306,6 +337,9 @@ pub fn drive(
         stack.poll(clock.now(), nic);
     }
     stack.count_states();
+    if ctl.intervals {
+        intervals.tick(clock.now(), &stack.latency);
+    }
     let (t0, a) = w0.unwrap_or((start, Window::default()));
     let (t1, b) = w1.unwrap_or((clock.now(), snapshot(stack)));
     Outcome {
@@ -316,5 +350,57 @@ pub fn drive(
         },
         window: (a, b),
         measured_s: (t1 - t0).as_secs_f64(),
+        intervals,
     }
+}
+
+/// Writes what --hgrm, --plot and --hlog ask for. `t0` and `wall0` are the
+/// run's start on the shard clock and on the wall clock.
+pub fn write_outputs(
+    args: &LoadArgs,
+    title: &str,
+    latency: &Latency,
+    intervals: &[&Intervals],
+    (t0, wall0): (crate::time::Instant, std::time::SystemTime),
+) -> anyhow::Result<()> {
+    use crate::stats::output;
+    let say = |what: String| {
+        if !args.quiet {
+            eprintln!("wrote {what}");
+        }
+    };
+    if let Some(p) = &args.hgrm {
+        let files =
+            output::write_hgrm_files(p, latency).map_err(|e| anyhow::anyhow!("--hgrm {p}: {e}"))?;
+        say(files.join(", "));
+    }
+    if let Some(p) = &args.plot {
+        output::write_svg(p, title, latency).map_err(|e| anyhow::anyhow!("--plot {p}: {e}"))?;
+        say(p.clone());
+    }
+    if let Some(p) = &args.hlog {
+        let all: Vec<_> = intervals
+            .iter()
+            .flat_map(|i| i.list.iter().cloned())
+            .collect();
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("--hlog {p}: {e}"))?,
+        );
+        output::write_hlog(&mut f, wall0, t0, &all)
+            .and_then(|_| std::io::Write::flush(&mut f))
+            .map_err(|e| anyhow::anyhow!("--hlog {p}: {e}"))?;
+        say(format!("{p} ({} intervals)", all.len()));
+    }
+    Ok(())
+}
+
+/// `--pcap`: the capture file for the first shard, if asked for.
+pub fn pcap(args: &LoadArgs) -> anyhow::Result<Option<crate::shard::PcapWriter>> {
+    args.pcap
+        .as_deref()
+        .map(|p| {
+            crate::shard::PcapWriter::create(p, args.pcap_count)
+                .map_err(|e| anyhow::anyhow!("--pcap {p}: {e}"))
+        })
+        .transpose()
 }

@@ -50,6 +50,13 @@ pub struct ServerArgs {
     /// No live line.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Capture the first --pcap-count frames the first shard receives and
+    /// sends to a pcap file (tcpdump/tshark/Wireshark read it).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<String>,
+    /// Frames --pcap writes at most.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub pcap_count: u64,
     /// Serve over Linux sockets (mio, one event loop per core in --cores)
     /// instead of DPDK: the same applications and counters, the kernel's TCP.
     #[arg(long)]
@@ -184,7 +191,15 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     let queue = port.queues[0]
         .take()
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
-    let mut nic = DpdkNic::new(queue, Arc::clone(&port.pool));
+    let pcap = args
+        .pcap
+        .as_deref()
+        .map(|p| {
+            crate::shard::PcapWriter::create(p, args.pcap_count)
+                .map_err(|e| anyhow::anyhow!("--pcap {p}: {e}"))
+        })
+        .transpose()?;
+    let mut nic = crate::shard::CapturedNic::new(DpdkNic::new(queue, Arc::clone(&port.pool)), pcap);
     // A line scripts can wait for.
     eprintln!(
         "sluice server: ready on {} ({}) mac={} ip={} listening {} shards {} memory: {}",
