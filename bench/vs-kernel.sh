@@ -6,7 +6,10 @@
 #       connections (CPS) and keep-alive requests (RPS);
 #   (b) the kernel doing the same work: wrk -> nginx over loopback, wrk pinned
 #       to the client core and nginx's one worker to the server core,
-#       -H "Connection: close" for CPS.
+#       -H "Connection: close" for CPS;
+#   (c) sluice's kernel mode: the same sluice applications and accounting
+#       over Linux sockets (sluice client --kernel -> sluice server --kernel,
+#       loopback, same cores), so the latency histograms compare like for like.
 #
 # Needs root (DPDK, nginx on a port, apt for wrk/nginx-light if missing).
 #   bench/vs-kernel.sh                      # 10 s per measurement
@@ -125,6 +128,29 @@ PY
 read -r s_cps _ s_cps_err s_cps_retx s_done s_tw_in s_tw_held s_tw_exp s_2msl s_c50 s_c99 s_r50 s_r99 s_secs < <(sluice_run cps)
 read -r _ s_rps s_rps_err s_rps_retx _ _ _ _ _ _ _ s_kr50 s_kr99 _ < <(sluice_run rps --keep-alive)
 
+# ---- sluice --kernel: the same applications over Linux sockets, loopback
+kernel_run() { # $1 = label, rest = extra client args
+    local label=$1; shift
+    echo "== sluice --kernel $label: client core $CLIENT_CORE -> server core $SERVER_CORE $*" >&2
+    "$SLUICE" server --kernel --ip 127.0.0.1 --listen "$PORT:http" --body "$BODY" \
+        --cores "$SERVER_CORE" --quiet --duration $((DURATION + 15)) >/dev/null 2>"$work/kserver.log" &
+    local spid=$!
+    for _ in $(seq 1 100); do grep -q "ready on" "$work/kserver.log" && break; sleep 0.05; done
+    "$SLUICE" client --kernel "http://127.0.0.1:$PORT/" --cores "$CLIENT_CORE" -c "$CONNS" \
+        --duration "$DURATION" --quiet --json "$work/kernel-$label.json" "$@" >&2 || true
+    kill -TERM "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    python3 - "$work/kernel-$label.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+lat = r["latency_us"]
+print(f'{r["cps"]:.0f} {r["rps"]:.0f} {r["errors_total"]} '
+      f'{lat["connect"]["p50"]} {lat["connect"]["p99"]} {lat["request"]["p50"]} {lat["request"]["p99"]}')
+PY
+}
+read -r m_cps _ m_cps_err m_c50 m_c99 m_r50 m_r99 < <(kernel_run cps)
+read -r _ m_rps m_rps_err _ _ m_kr50 m_kr99 < <(kernel_run rps --keep-alive)
+
 instr="(valgrind not installed)"
 if command -v valgrind >/dev/null; then
     instr=$(scripts/conn-instructions.sh 2>/dev/null | sed -n 's/^instructions per connection: //p')
@@ -146,11 +172,16 @@ Do not edit: rerun the script.
 Machine: $(nproc) cores ($cpu), $(uname -r). Client on core $CLIENT_CORE, server on core $SERVER_CORE,
 $CONNS concurrent connections, $BODY-byte HTTP bodies, ${DURATION} s per measurement.
 
-| test | Linux kernel (wrk -> nginx, loopback) | sluice (memif) | sluice / kernel |
-|---|---:|---:|---:|
-| connections/s, one request each (\`Connection: close\`) | $k_cps | $s_cps | **${cps_ratio}x** |
-| requests/s, keep-alive | $k_rps | $s_rps | ${rps_ratio}x |
-| errors (CPS run / RPS run) | $k_cps_err / $k_rps_err | $s_cps_err / $s_rps_err | |
+| test | Linux kernel (wrk -> nginx, loopback) | sluice --kernel (loopback) | sluice (memif) | sluice / kernel (wrk -> nginx) |
+|---|---:|---:|---:|---:|
+| connections/s, one request each (\`Connection: close\`) | $k_cps | $m_cps | $s_cps | **${cps_ratio}x** |
+| requests/s, keep-alive | $k_rps | $m_rps | $s_rps | ${rps_ratio}x |
+| errors (CPS run / RPS run) | $k_cps_err / $k_rps_err | $m_cps_err / $m_rps_err | $s_cps_err / $s_rps_err | |
+
+The middle column is sluice's own applications and load generator on Linux sockets
+(\`--kernel\`): the same request accounting and histograms as the DPDK column, only the
+TCP stack differs. Latency (µs), kernel mode: CPS run connect p50 $m_c50, p99 $m_c99;
+request p50 $m_r50, p99 $m_r99; keep-alive request p50 $m_kr50, p99 $m_kr99.
 
 sluice CPS run: $s_done connections completed, $s_cps_retx retransmits; TIME_WAIT held for the full
 2MSL (${s_2msl} s): $s_tw_in connections entered it, $s_tw_held were still held at exit, $s_tw_exp expired early.
@@ -165,6 +196,8 @@ Target (issue 4): sluice CPS >= 20x the kernel's, with 0 errors and TIME_WAIT he
 Commands:
 - kernel: \`taskset -c $CLIENT_CORE wrk -t1 -c$CONNS -d${DURATION}s [-H "Connection: close"] http://127.0.0.1:$PORT/\`
   against nginx with one worker pinned to core $SERVER_CORE returning a fixed $BODY-byte body.
+- sluice --kernel: \`sluice server --kernel --ip 127.0.0.1 --listen $PORT:http --cores $SERVER_CORE\` and
+  \`sluice client --kernel http://127.0.0.1:$PORT/ --cores $CLIENT_CORE -c $CONNS --duration $DURATION [--keep-alive]\`.
 - sluice: \`sluice bench -c $CONNS --duration $DURATION --body $BODY --client-core $CLIENT_CORE --server-core $SERVER_CORE [--keep-alive]\`.
 EOF
 echo "== wrote $OUT"
