@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every sluice test: format and lint, unit and property tests, the golden
 # Linux capture, DPDK virtual-device tests (ring, memif, af_packet, tap), the
-# kernel-in-a-namespace ping test, and the build and tests without DPDK.
+# kernel peers in a namespace (ping, curl, wrk, ab, nginx, a Python echo
+# client, kernel mode both ways; captures checked with tshark), the README's
+# commands as written, and the build and tests without DPDK.
 #
 # Run as ROOT for the full suite (it installs packages, reserves hugepages for
 # the run, makes network namespaces). Not as root, the tests that need it are
@@ -40,6 +42,15 @@ cargo clippy --all-targets -- -D warnings
 step "cargo test (with DPDK)"
 SLUICE_SKIP_LOG=$SKIP_LOG cargo test --all-targets
 SLUICE_SKIP_LOG=$SKIP_LOG cargo test --doc
+
+step "README: the Use-by-use commands, as written (release build)"
+if [ "$(id -u)" = 0 ]; then
+    cargo build --release
+    scripts/check-readme.sh target/release
+else
+    echo "check-readme: skipped: needs root (DPDK, a network namespace)"
+    echo "check-readme: needs root (DPDK, a network namespace)" >>"$SKIP_LOG"
+fi
 
 step "TCP simulation, release build: 50 seeds x 1000 connections at 0, 1 and 5 % loss"
 SLUICE_SKIP_LOG=$SKIP_LOG cargo test --release --no-default-features --test sim \
