@@ -421,6 +421,16 @@ impl KernelShard {
         due.saturating_since(now)
     }
 
+    /// Registers a new socket under the token of the slot `slot` fills next.
+    fn register(&mut self, stream: &mut TcpStream) -> bool {
+        let next = self.free.last().copied().unwrap_or(self.conns.len());
+        self.poll
+            .registry()
+            .register(stream, Token(next), Interest::READABLE | Interest::WRITABLE)
+            .is_ok()
+    }
+
+    /// Stores a connection in the slot `register` announced.
     fn slot(&mut self, c: Conn) -> usize {
         self.open += 1;
         match self.free.pop() {
@@ -448,28 +458,17 @@ impl KernelShard {
             };
             let _ = stream.set_nodelay(true);
             let app = AppConn::Server(ServerConn::new(self.listeners[l].1.clone()));
-            let i = self.free.last().copied().unwrap_or(self.conns.len());
-            if self
-                .poll
-                .registry()
-                .register(
-                    &mut stream,
-                    Token(i),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_err()
-            {
+            if !self.register(&mut stream) {
                 self.stats.drop(crate::stats::DropReason::TableFull);
                 continue;
             }
-            let i2 = self.slot(Conn {
+            let i = self.slot(Conn {
                 sock: KernelSocket::new(stream),
                 app,
                 connecting: false,
                 told_fin: false,
                 in_heap: Instant::NEVER,
             });
-            debug_assert_eq!(i, i2);
             self.stats.accepted += 1;
             self.deliver(now, i, Event::Connected);
             self.service(now, i, true, true);
@@ -712,29 +711,24 @@ impl KernelShard {
             } else {
                 now
             };
-            let mut stream = match TcpStream::connect(SocketAddr::V4(g.cfg.target)) {
+            g.active += 1;
+            let target = g.cfg.target;
+            let mut stream = match TcpStream::connect(SocketAddr::V4(target)) {
                 Ok(s) => s,
                 Err(_) => {
                     // No local port or descriptor left: count it, try later.
+                    g.active -= 1;
                     self.stats.app_errors += 1;
                     return;
                 }
             };
-            let i = self.free.last().copied().unwrap_or(self.conns.len());
-            if self
-                .poll
-                .registry()
-                .register(
-                    &mut stream,
-                    Token(i),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_err()
-            {
+            if !self.register(&mut stream) {
+                if let Some(g) = self.client.as_mut() {
+                    g.active -= 1;
+                }
                 self.stats.app_errors += 1;
                 return;
             }
-            g.active += 1;
             opened += 1;
             self.stats.opened += 1;
             self.slot(Conn {

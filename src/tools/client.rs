@@ -10,8 +10,9 @@ use super::runtime::{
 use super::{EalArgs, stop_flag};
 use crate::dpdk::{DpdkError, TscClock};
 use crate::shard::{DpdkNic, Iface, Stack, StackConfig};
-use crate::stats::report::{Report, Window};
-use crate::stats::{Published, ShardStats};
+use crate::stats::output::Intervals;
+use crate::stats::report::{Report, RunInfo, Window};
+use crate::stats::{Latency, Published, ShardStats};
 use anyhow::{Context, bail};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -207,33 +208,48 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     drop(eal);
     let mut info = load.info("sluice client", name, args.target.clone(), 0);
     info.client_cores = cores.clone();
-    let stats = ShardStats::sum(outcomes.iter().map(|o| &o.result.stats));
-    let mut latency = outcomes[0].result.latency.clone();
+    let shards: Vec<Shard> = outcomes
+        .iter()
+        .map(|o| (&o.result.stats, &o.result.latency, o.window, &o.intervals))
+        .collect();
+    let held = outcomes.iter().map(|o| o.result.time_wait_held).sum();
+    combine(load, info, &shards, outcomes[0].measured_s, held, start)
+}
+
+/// One shard's share of a load run: counters, latency, measured window, intervals.
+type Shard<'a> = (&'a ShardStats, &'a Latency, (Window, Window), &'a Intervals);
+
+/// The report over every shard (DPDK or kernel mode), after writing the
+/// latency outputs asked for.
+fn combine(
+    load: &LoadArgs,
+    info: RunInfo,
+    shards: &[Shard<'_>],
+    measured_s: f64,
+    time_wait_held: u64,
+    start: (crate::time::Instant, std::time::SystemTime),
+) -> anyhow::Result<Report> {
+    let stats = ShardStats::sum(shards.iter().map(|s| s.0));
+    let mut latency = Latency::default();
     let (mut w0, mut w1) = (Window::default(), Window::default());
-    for o in &outcomes {
-        if !std::ptr::eq(o, &outcomes[0]) {
-            latency.merge(&o.result.latency);
-        }
-        w0.completed += o.window.0.completed;
-        w0.responses += o.window.0.responses;
-        w1.completed += o.window.1.completed;
-        w1.responses += o.window.1.responses;
+    for (_, l, (a, b), _) in shards {
+        latency.merge(l);
+        w0.completed += a.completed;
+        w0.responses += a.responses;
+        w1.completed += b.completed;
+        w1.responses += b.responses;
     }
-    load::write_outputs(
-        load,
-        &format!("{}: latency by percentile", info.tool),
-        &latency,
-        &outcomes.iter().map(|o| &o.intervals).collect::<Vec<_>>(),
-        start,
-    )?;
+    let intervals: Vec<&Intervals> = shards.iter().map(|s| s.3).collect();
+    let title = format!("{}: latency by percentile", info.tool);
+    load::write_outputs(load, &title, &latency, &intervals, start)?;
     Ok(Report::build(
         info,
         &stats,
         None,
         &latency,
         (w0, w1),
-        outcomes[0].measured_s,
-        outcomes.iter().map(|o| o.result.time_wait_held).sum(),
+        measured_s,
+        time_wait_held,
     ))
 }
 
@@ -311,34 +327,11 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         0,
     );
     info.client_cores = cores.clone();
-    let stats = ShardStats::sum(outcomes.iter().map(|o| &o.stats));
-    let mut latency = outcomes[0].latency.clone();
-    let (mut w0, mut w1) = (Window::default(), Window::default());
-    for (k, o) in outcomes.iter().enumerate() {
-        if k > 0 {
-            latency.merge(&o.latency);
-        }
-        w0.completed += o.window.0.completed;
-        w0.responses += o.window.0.responses;
-        w1.completed += o.window.1.completed;
-        w1.responses += o.window.1.responses;
-    }
-    load::write_outputs(
-        load,
-        &format!("{}: latency by percentile", info.tool),
-        &latency,
-        &outcomes.iter().map(|o| &o.intervals).collect::<Vec<_>>(),
-        start,
-    )?;
-    Ok(Report::build(
-        info,
-        &stats,
-        None,
-        &latency,
-        (w0, w1),
-        outcomes[0].measured_s,
-        0,
-    ))
+    let shards: Vec<Shard> = outcomes
+        .iter()
+        .map(|o| (&o.stats, &o.latency, o.window, &o.intervals))
+        .collect();
+    combine(load, info, &shards, outcomes[0].measured_s, 0, start)
 }
 
 #[cfg(test)]
