@@ -258,6 +258,9 @@ fn combine(
 fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Result<Report> {
     use crate::kernel::{Clock, KernelShard, drive_client};
     let load = &args.load;
+    if load.pcap.is_some() {
+        bail!("--pcap captures DPDK frames; with --kernel, capture with tcpdump instead");
+    }
     let times = load.check()?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();

@@ -292,6 +292,9 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
 /// mio loop per core, each with its own SO_REUSEPORT listener per port.
 fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<ServerReport> {
     use crate::kernel::{Clock, KernelShard};
+    if args.pcap.is_some() {
+        bail!("--pcap captures DPDK frames; with --kernel, capture with tcpdump instead");
+    }
     let cores = parse_cores(&args.cores)?;
     let clock = Clock::new();
     let stop = stop_flag();
