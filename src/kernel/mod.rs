@@ -258,6 +258,7 @@ pub struct KernelShard {
     /// Think-time wake-ups: (due, connection).
     wake: BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
     scratch: Vec<u8>,
+    ready: Vec<(Token, bool, bool)>,
     open: usize,
     pub stats: ShardStats,
     pub latency: Latency,
@@ -274,6 +275,7 @@ impl KernelShard {
             client: None,
             wake: BinaryHeap::new(),
             scratch: vec![0u8; 64 * 1024],
+            ready: Vec::with_capacity(1024),
             open: 0,
             stats: ShardStats::default(),
             latency: Latency::default(),
@@ -377,17 +379,16 @@ impl KernelShard {
             Err(e) => return Err(e),
         }
         let t0 = clock.now();
-        let ready: Vec<(Token, bool, bool)> = self
-            .events
-            .iter()
-            .map(|e| {
-                (
-                    e.token(),
-                    e.is_readable() || e.is_read_closed() || e.is_error(),
-                    e.is_writable() || e.is_write_closed() || e.is_error(),
-                )
-            })
-            .collect();
+        // Readiness copied out (the handlers need `self`), into a reused buffer.
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.extend(self.events.iter().map(|e| {
+            (
+                e.token(),
+                e.is_readable() || e.is_read_closed() || e.is_error(),
+                e.is_writable() || e.is_write_closed() || e.is_error(),
+            )
+        }));
         for &(token, r, w) in &ready {
             if token.0 >= LISTENER_BASE {
                 self.accept(t0, token.0 - LISTENER_BASE);
@@ -398,7 +399,9 @@ impl KernelShard {
         self.run_generator(clock.now());
         let t1 = clock.now();
         self.stats.busy_ns += (t1 - t0).as_nanos() as u64;
-        Ok(ready.len())
+        let n = ready.len();
+        self.ready = ready;
+        Ok(n)
     }
 
     fn next_wait(&self, now: Instant, max_wait: Duration) -> Duration {

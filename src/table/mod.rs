@@ -292,20 +292,27 @@ impl<T, L> ConnTable<T, L> {
 
     /// Adds a connection; refused (and counted) when full or the 4-tuple is taken.
     pub fn insert(&mut self, key: FlowKey, value: T) -> Result<Handle, TableFull> {
-        if self.conns.len() >= self.capacity
-            || self.index.contains_key(&key)
-            || self.tw_index.contains_key(&key)
-        {
+        let full = TableFull {
+            capacity: self.capacity,
+            policy: self.policy,
+        };
+        if self.conns.len() >= self.capacity || self.tw_index.contains_key(&key) {
             self.stats.refused_full += 1;
-            return Err(TableFull {
-                capacity: self.capacity,
-                policy: self.policy,
-            });
+            return Err(full);
         }
-        let h = self.conns.insert(value);
-        self.index.insert(key, h);
-        self.stats.inserted += 1;
-        Ok(h)
+        // One hash of the key for the check and the insert.
+        match self.index.entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.stats.refused_full += 1;
+                Err(full)
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let h = self.conns.insert(value);
+                slot.insert(h);
+                self.stats.inserted += 1;
+                Ok(h)
+            }
+        }
     }
 
     pub fn get(&self, h: Handle) -> Option<&T> {
