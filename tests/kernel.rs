@@ -165,15 +165,71 @@ fn echo_payloads_come_back_exactly() {
     srv.stop();
 }
 
+/// With source addresses given, connections take them in turn (the kernel
+/// picks the ports): a plain listener sees both 127.0.0.2 and 127.0.0.3.
 #[test]
-fn refused_connections_are_counted_as_refused() {
-    // A port nobody listens on (bound, then closed).
+fn source_addresses_are_used_in_turn() {
+    use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let SocketAddr::V4(a) = l.local_addr().unwrap() else {
         unreachable!()
     };
-    drop(l);
+    let seen = std::thread::spawn(move || {
+        let mut peers = std::collections::BTreeMap::new();
+        for _ in 0..20 {
+            let (mut s, peer) = l.accept().unwrap();
+            *peers.entry(peer.ip()).or_insert(0) += 1;
+            let mut buf = [0u8; 1024];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(&http::response(10, true)).unwrap();
+        }
+        peers
+    });
+    let mut c = cfg(a, 1, 1, true);
+    c.src_first = Ipv4Addr::new(127, 0, 0, 2);
+    c.src_count = 2;
+    let clock = Clock::new();
+    let mut shard = KernelShard::new().unwrap();
+    let stop = AtomicBool::new(false);
+    let d = Duration::from_secs(5);
+    let mut c2 = c.clone();
+    c2.connections = 1;
+    // 20 connections one after another, then the listener stops accepting.
+    let o = drive_client(
+        &mut shard,
+        &clock,
+        c2,
+        (d, Duration::ZERO),
+        &stop,
+        false,
+        |s| {
+            if s.completed >= 20 {
+                stop.store(true, Ordering::Relaxed);
+            }
+        },
+    );
+    let o = o.unwrap();
+    let peers = seen.join().unwrap();
+    assert!(o.stats.completed >= 20, "{:?}", o.stats.closes_map());
+    assert_eq!(peers.len(), 2, "{peers:?}");
+    assert!(peers.values().all(|&n| n == 10), "{peers:?}");
+}
+
+#[test]
+fn refused_connections_are_counted_as_refused() {
+    // A port bound but not listening (held for the whole test, so no other
+    // test's listener can take it): SYNs to it are answered with RST.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let a = sock.local_addr().unwrap().as_socket_ipv4().unwrap();
     let o = load(cfg(a, 2, 1, false), 0.4);
+    drop(sock);
     let refused = o.stats.closes_map()["refused"];
     assert!(refused > 0, "{:?}", o.stats.closes_map());
     assert_eq!(o.stats.responses, 0);

@@ -243,6 +243,27 @@ struct Gen {
     next_request: Instant,
     request_interval_ns: u64,
     idle: VecDeque<usize>,
+    /// The source address used last (of `src_count` from `src_first`).
+    src_idx: u32,
+}
+
+/// A non-blocking connect to `target`, from `src` if given (the kernel picks
+/// the port) or from whatever address and port the kernel picks.
+fn connect_from(src: Option<std::net::Ipv4Addr>, target: SocketAddrV4) -> io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket as Sock, Type};
+    let Some(src) = src else {
+        return TcpStream::connect(SocketAddr::V4(target));
+    };
+    let s = Sock::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddr::V4(SocketAddrV4::new(src, 0)).into())?;
+    match s.connect(&SocketAddr::V4(target).into()) {
+        Ok(()) => {}
+        // EINPROGRESS (115 on Linux): the handshake goes on; writable when done.
+        Err(e) if e.raw_os_error() == Some(115) || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(std::net::TcpStream::from(s)))
 }
 
 const LISTENER_BASE: usize = usize::MAX / 2;
@@ -324,6 +345,7 @@ impl KernelShard {
             next_request: now,
             request_interval_ns: per_sec(cfg.rps),
             idle: VecDeque::new(),
+            src_idx: 0,
             cfg,
         });
     }
@@ -716,7 +738,11 @@ impl KernelShard {
             };
             g.active += 1;
             let target = g.cfg.target;
-            let mut stream = match TcpStream::connect(SocketAddr::V4(target)) {
+            let src = (!g.cfg.src_first.is_unspecified()).then(|| {
+                g.src_idx = (g.src_idx + 1) % g.cfg.src_count.max(1);
+                std::net::Ipv4Addr::from(u32::from(g.cfg.src_first).wrapping_add(g.src_idx))
+            });
+            let mut stream = match connect_from(src, target) {
                 Ok(s) => s,
                 Err(_) => {
                     // No local port or descriptor left: count it, try later.

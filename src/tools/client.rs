@@ -23,7 +23,8 @@ pub struct ClientArgs {
     pub target: String,
     /// Our source addresses: one address or a prefix (TIME_WAIT holds each
     /// 4-tuple for 2MSL, so high rates want many). Required with DPDK; with
-    /// --kernel the kernel picks source addresses and ports.
+    /// --kernel optional (connections take the addresses in turn, the kernel
+    /// picks ports; without it the kernel picks both).
     #[arg(long, value_name = "CIDR")]
     pub ip: Option<String>,
     /// Source ports.
@@ -264,7 +265,11 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
     let times = load.check()?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
-    let mut client = load.client_config(target, path, (Ipv4Addr::UNSPECIFIED, 1), (1024, 65535));
+    let src = match &args.ip {
+        Some(ip) => parse_ip_range(ip)?,
+        None => (Ipv4Addr::UNSPECIFIED, 1),
+    };
+    let mut client = load.client_config(target, path, src, (1024, 65535));
     let share = |x: u64| x.div_ceil(n as u64);
     client.connections = share(u64::from(client.connections)) as u32;
     client.cps = share(client.cps);
