@@ -3,10 +3,9 @@
 //! TIME_WAIT records are kept, and with two shards per side each shard holds
 //! only the flows it owns while none is lost.
 
-use crossbeam_queue::ArrayQueue;
 use sluice::app::{ClientConfig, ServerApp, http};
 use sluice::shard::rss::Reta;
-use sluice::shard::{Iface, MemNic, Nic, Ownership, Stack, StackConfig, flow_owner};
+use sluice::shard::{Iface, MemNic, Nic, Ownership, Stack, StackConfig, SteerQueues, flow_owner};
 use sluice::stats::ShardStats;
 use sluice::tcp::{CloseReason, TcpConfig};
 use sluice::time::Instant;
@@ -61,11 +60,9 @@ fn stacks_owned(shards: u32, tcp: &TcpConfig, own: Ownership) -> (Vec<Stack>, Ve
         .map(|i| mk(SERVER_MAC, SERVER_IP, 1, i))
         .collect();
     for side in [&mut clients, &mut servers] {
-        let queues: Vec<Arc<ArrayQueue<Vec<u8>>>> = (0..shards)
-            .map(|_| Arc::new(ArrayQueue::new(4096)))
-            .collect();
-        for (i, s) in side.iter_mut().enumerate() {
-            s.set_steering(queues[i].clone(), queues.clone());
+        let queues = SteerQueues::new(shards as usize, 4096);
+        for s in side.iter_mut() {
+            s.set_steering(queues.clone());
         }
     }
     for c in clients.iter_mut() {

@@ -12,4 +12,4 @@ pub use nic::DpdkNic;
 pub use nic::{MemNic, Nic, Tx};
 pub use pcap::{CapturedNic, PcapWriter};
 pub use responder::{Drop, Iface, Responder, ResponderStats};
-pub use stack::{Ownership, Stack, StackConfig, flow_owner};
+pub use stack::{Ownership, Stack, StackConfig, SteerQueues, flow_owner};

@@ -141,6 +141,35 @@ struct ClientGen {
     idle: std::collections::VecDeque<Handle>,
 }
 
+/// The bounded lock-free queues software steering uses between one port's
+/// shards, indexed by shard: each shard's inbox of frames for flows it owns
+/// that arrived on another shard's queue, and the spare buffers it hands back
+/// after processing them (so steering allocates only while they warm up).
+#[derive(Clone)]
+pub struct SteerQueues {
+    inbox: Vec<Arc<ArrayQueue<Vec<u8>>>>,
+    spare: Vec<Arc<ArrayQueue<Vec<u8>>>>,
+}
+
+impl SteerQueues {
+    /// Queues for `shards` shards, `depth` frames each.
+    pub fn new(shards: usize, depth: usize) -> SteerQueues {
+        let mk = || {
+            (0..shards)
+                .map(|_| Arc::new(ArrayQueue::new(depth)))
+                .collect()
+        };
+        SteerQueues {
+            inbox: mk(),
+            spare: mk(),
+        }
+    }
+
+    pub fn shards(&self) -> usize {
+        self.inbox.len()
+    }
+}
+
 /// A shard's endpoint.
 pub struct Stack {
     pub cfg: StackConfig,
@@ -168,10 +197,9 @@ pub struct Stack {
     /// The last (local, remote, offset) timestamp offset computed: consecutive
     /// connections mostly share their addresses.
     ts_offset_cache: (Ipv4Addr, Ipv4Addr, u32),
-    /// Software steering: frames for this shard from the others, and the
-    /// other shards' inbound queues (indexed by shard).
-    steer_in: Option<Arc<ArrayQueue<Vec<u8>>>>,
-    steer_to: Vec<Arc<ArrayQueue<Vec<u8>>>>,
+    /// Software steering between this port's shards (None: one shard, or RSS
+    /// alone decides).
+    steer: Option<SteerQueues>,
 }
 
 impl Stack {
@@ -200,21 +228,15 @@ impl Stack {
             last_turn_at: now,
             last_turn_busy: false,
             ts_offset_cache: (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0),
-            steer_in: None,
-            steer_to: Vec::new(),
+            steer: None,
             cfg,
         }
     }
 
     /// Software steering for devices that cannot spread flows over queues:
     /// `inbound` is this shard's queue, `to[i]` shard i's.
-    pub fn set_steering(
-        &mut self,
-        inbound: Arc<ArrayQueue<Vec<u8>>>,
-        to: Vec<Arc<ArrayQueue<Vec<u8>>>>,
-    ) {
-        self.steer_in = Some(inbound);
-        self.steer_to = to;
+    pub fn set_steering(&mut self, queues: SteerQueues) {
+        self.steer = Some(queues);
     }
 
     /// Whether every connection and TIME_WAIT record here belongs to this shard.
@@ -358,14 +380,17 @@ impl Stack {
         let mut n = nic.rx(&mut |frame| self.input(now, frame));
         // Frames other shards handed over (taken out for the loop: no Arc
         // clone per turn).
-        if let Some(q) = self.steer_in.take() {
+        if let Some(st) = self.steer.take() {
+            let me = self.cfg.shard as usize;
             for _ in 0..64 {
-                let Some(f) = q.pop() else { break };
+                let Some(f) = st.inbox[me].pop() else { break };
                 self.stats.steered_in += 1;
                 self.input(now, &f);
                 n += 1;
+                // The buffer goes back for the next frame steered here.
+                let _ = st.spare[me].push(f);
             }
-            self.steer_in = Some(q);
+            self.steer = Some(st);
         }
         self.run_timers(now);
         self.open_client_connections(now);
@@ -398,15 +423,21 @@ impl Stack {
                 if self.cfg.shards > 1 {
                     let owner = self.cfg.ownership.owner(local, remote, self.cfg.shards);
                     if owner != self.cfg.shard {
-                        // Another shard's flow: hand the frame over (a copy; this
-                        // is the path for devices without RSS).
-                        match self.steer_to.get(owner as usize) {
-                            Some(q) if q.push(frame.to_vec()).is_ok() => {
-                                self.stats.steered_out += 1;
-                                self.stats.rx_packets -= 1;
-                                self.stats.rx_bytes -= frame.len() as u64;
-                            }
-                            _ => self.stats.drop(DropReason::SteerFull),
+                        // Another shard's flow: hand over a copy (the path for
+                        // devices without RSS), in a buffer the owner returned.
+                        let handed = self.steer.as_ref().is_some_and(|st| {
+                            let o = owner as usize;
+                            let mut buf = st.spare.get(o).and_then(|q| q.pop()).unwrap_or_default();
+                            buf.clear();
+                            buf.extend_from_slice(frame);
+                            st.inbox.get(o).is_some_and(|q| q.push(buf).is_ok())
+                        });
+                        if handed {
+                            self.stats.steered_out += 1;
+                            self.stats.rx_packets -= 1;
+                            self.stats.rx_bytes -= frame.len() as u64;
+                        } else {
+                            self.stats.drop(DropReason::SteerFull);
                         }
                         return;
                     }

@@ -109,11 +109,11 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
             let mut cfg = StackConfig::new(iface, tcp.clone());
             cfg.time_wait_reserve = tw;
             cfg.shard = shard as u32;
-            cfg.shards = inboxes.len() as u32;
+            cfg.shards = inboxes.shards() as u32;
             cfg.ownership = ownership.clone();
             let mut stack = Stack::new(cfg, now);
-            if inboxes.len() > 1 {
-                stack.set_steering(inboxes[shard].clone(), inboxes.clone());
+            if inboxes.shards() > 1 {
+                stack.set_steering(inboxes.clone());
             }
             stack
         }

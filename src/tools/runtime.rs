@@ -410,12 +410,9 @@ pub fn join_all<T>(
     Ok(out)
 }
 
-/// One bounded inbox per shard for frames of flows it owns that arrived on
-/// another shard's queue (software steering).
-pub fn steering_inboxes(shards: usize) -> Vec<Arc<crossbeam_queue::ArrayQueue<Vec<u8>>>> {
-    (0..shards)
-        .map(|_| Arc::new(crossbeam_queue::ArrayQueue::new(8192)))
-        .collect()
+/// The software-steering queues for a port's shards (8192 frames each).
+pub fn steering_inboxes(shards: usize) -> crate::shard::SteerQueues {
+    crate::shard::SteerQueues::new(shards, 8192)
 }
 
 #[cfg(test)]

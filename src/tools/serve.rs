@@ -150,11 +150,11 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         move |shard: usize, now| {
             let mut cfg = StackConfig::new(Iface::new(mac, ip), tcp.clone());
             cfg.shard = shard as u32;
-            cfg.shards = inboxes.len() as u32;
+            cfg.shards = inboxes.shards() as u32;
             cfg.ownership = ownership.clone();
             let mut stack = Stack::new(cfg, now);
-            if inboxes.len() > 1 {
-                stack.set_steering(inboxes[shard].clone(), inboxes.clone());
+            if inboxes.shards() > 1 {
+                stack.set_steering(inboxes.clone());
             }
             for (p, app) in &apps {
                 stack.listen(SocketAddrV4::new(ip, *p), app.clone());
