@@ -340,6 +340,26 @@ fn flow_owner_is_symmetric_and_spread() {
     assert!(per.iter().all(|&n| n > 800), "{per:?}");
 }
 
+/// Runs a client and a server shard over an in-memory link in 10 µs steps
+/// until the client's 100 ms load is done, the server not polled from
+/// `stall.0` to `stall.1` ms.
+fn run_with_stall(client: &mut Stack, server: &mut Stack, stall: (u64, u64)) {
+    let (mut cn, mut sn) = MemNic::pair(65_536);
+    let mut now = Instant::from_millis(1);
+    let stall = (Instant::from_millis(stall.0), Instant::from_millis(stall.1));
+    loop {
+        client.poll(now, &mut cn);
+        if now < stall.0 || now >= stall.1 {
+            server.poll(now, &mut sn);
+        }
+        now += Duration::from_micros(10);
+        if now > Instant::from_millis(102) && client.client_active() == 0 {
+            break;
+        }
+        assert!(now < Instant::from_millis(5_000), "run did not end");
+    }
+}
+
 /// Open loop: connections are due at a fixed rate and latency counts from
 /// when each was due. A server that stops for 30 ms must show up as ~30 ms
 /// in the histogram (a closed loop would just send less and hide it).
@@ -347,23 +367,11 @@ fn flow_owner_is_symmetric_and_spread() {
 fn open_loop_latency_counts_from_the_schedule() {
     let tcp = TcpConfig::default();
     let (mut clients, mut servers) = stacks(1, &tcp);
-    let (mut cn, mut sn) = MemNic::pair(65_536);
-    let mut now = Instant::from_millis(1);
+    let now = Instant::from_millis(1);
     let mut cfg = client_cfg(10_000, 1);
     cfg.cps = 20_000; // one every 50 µs
     clients[0].start_client(cfg, now, Duration::from_millis(100), Duration::ZERO);
-    let stall = (Instant::from_millis(40), Instant::from_millis(70));
-    loop {
-        clients[0].poll(now, &mut cn);
-        if now < stall.0 || now >= stall.1 {
-            servers[0].poll(now, &mut sn);
-        }
-        now += Duration::from_micros(10);
-        if now > Instant::from_millis(102) && clients[0].client_active() == 0 {
-            break;
-        }
-        assert!(now < Instant::from_millis(5_000), "run did not end");
-    }
+    run_with_stall(&mut clients[0], &mut servers[0], (40, 70));
     let c = &clients[0].stats;
     // 100 ms at 20k/s: ~2000 connections due, all opened on schedule.
     assert!((1990..=2010).contains(&c.opened), "{}", c.opened);
@@ -392,23 +400,11 @@ fn open_loop_latency_counts_from_the_schedule() {
 fn open_loop_requests_count_from_the_schedule() {
     let tcp = TcpConfig::default();
     let (mut clients, mut servers) = stacks(1, &tcp);
-    let (mut cn, mut sn) = MemNic::pair(65_536);
-    let mut now = Instant::from_millis(1);
+    let now = Instant::from_millis(1);
     let mut cfg = client_cfg(32, u32::MAX);
     cfg.rps = 10_000; // one every 100 µs
     clients[0].start_client(cfg, now, Duration::from_millis(100), Duration::ZERO);
-    let stall = (Instant::from_millis(50), Instant::from_millis(70));
-    loop {
-        clients[0].poll(now, &mut cn);
-        if now < stall.0 || now >= stall.1 {
-            servers[0].poll(now, &mut sn);
-        }
-        now += Duration::from_micros(10);
-        if now > Instant::from_millis(102) && clients[0].client_active() == 0 {
-            break;
-        }
-        assert!(now < Instant::from_millis(5_000), "run did not end");
-    }
+    run_with_stall(&mut clients[0], &mut servers[0], (50, 70));
     let c = &clients[0].stats;
     assert_eq!(c.opened, 32, "keep-alive: the connections stay");
     assert!(
