@@ -9,7 +9,7 @@ use super::runtime::{
 };
 use super::{EalArgs, stop_flag};
 use crate::dpdk::{DpdkError, TscClock};
-use crate::shard::{DpdkNic, Iface, Stack, StackConfig};
+use crate::shard::{DpdkNic, Iface, StackConfig};
 use crate::stats::output::Intervals;
 use crate::stats::report::{Report, RunInfo, Window};
 use crate::stats::{Latency, Published, ShardStats};
@@ -108,14 +108,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
             iface.ip_count = src.1;
             let mut cfg = StackConfig::new(iface, tcp.clone());
             cfg.time_wait_reserve = tw;
-            cfg.shard = shard as u32;
-            cfg.shards = inboxes.shards() as u32;
-            cfg.ownership = ownership.clone();
-            let mut stack = Stack::new(cfg, now);
-            if inboxes.shards() > 1 {
-                stack.set_steering(inboxes.clone());
-            }
-            stack
+            super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now)
         }
     };
     let mut stack = make_stack(0, clock.now());

@@ -410,6 +410,26 @@ pub fn join_all<T>(
     Ok(out)
 }
 
+/// Shard `shard`'s stack on a port shared by `queues.shards()` shards: flow
+/// ownership as the port delivers it, and software steering when there are
+/// several.
+pub fn shard_stack(
+    mut cfg: crate::shard::StackConfig,
+    shard: usize,
+    ownership: &crate::shard::Ownership,
+    queues: &crate::shard::SteerQueues,
+    now: Instant,
+) -> Stack {
+    cfg.shard = shard as u32;
+    cfg.shards = queues.shards() as u32;
+    cfg.ownership = ownership.clone();
+    let mut stack = Stack::new(cfg, now);
+    if queues.shards() > 1 {
+        stack.set_steering(queues.clone());
+    }
+    stack
+}
+
 /// The software-steering queues for a port's shards (8192 frames each).
 pub fn steering_inboxes(shards: usize) -> crate::shard::SteerQueues {
     crate::shard::SteerQueues::new(shards, 8192)

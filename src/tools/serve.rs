@@ -5,7 +5,7 @@ use super::runtime::{LiveLine, join_all, open_port, parse_cores, spawn_shard, st
 use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
 use crate::dpdk::{DpdkError, TscClock};
-use crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig};
+use crate::shard::{DpdkNic, Iface, Nic, StackConfig};
 use crate::stats::{Published, ShardStats};
 use crate::tcp::TcpConfig;
 use anyhow::{Context, bail};
@@ -148,14 +148,8 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
             inboxes.clone(),
         );
         move |shard: usize, now| {
-            let mut cfg = StackConfig::new(Iface::new(mac, ip), tcp.clone());
-            cfg.shard = shard as u32;
-            cfg.shards = inboxes.shards() as u32;
-            cfg.ownership = ownership.clone();
-            let mut stack = Stack::new(cfg, now);
-            if inboxes.shards() > 1 {
-                stack.set_steering(inboxes.clone());
-            }
+            let cfg = StackConfig::new(Iface::new(mac, ip), tcp.clone());
+            let mut stack = super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now);
             for (p, app) in &apps {
                 stack.listen(SocketAddrV4::new(ip, *p), app.clone());
             }
