@@ -4,6 +4,7 @@
 //! it is the baseline that shows what sluice's own TCP is worth: identical
 //! applications and accounting, only the stack underneath differs.
 
+use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, ServerApp, ServerConn, Socket};
 use crate::stats::output::Intervals;
 use crate::stats::{Latency, ShardStats};
@@ -11,7 +12,7 @@ use crate::tcp::{CloseReason, Event, State};
 use crate::time::Instant;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -232,19 +233,11 @@ struct Conn {
     in_heap: Instant,
 }
 
-/// The load generator's running state on one core.
+/// The load generator on one core: its settings and schedule (the same
+/// schedule the DPDK shards drive; here the kernel picks the ports).
 struct Gen {
     cfg: ClientConfig,
-    active: u32,
-    next_open: Instant,
-    open_interval_ns: u64,
-    stop_at: Instant,
-    record_from: Instant,
-    next_request: Instant,
-    request_interval_ns: u64,
-    idle: VecDeque<usize>,
-    /// The source address used last (of `src_count` from `src_first`).
-    src_idx: u32,
+    sched: Schedule<usize>,
 }
 
 /// A non-blocking connect to `target`, from `src` if given (the kernel picks
@@ -335,29 +328,20 @@ impl KernelShard {
         duration: Duration,
         warmup: Duration,
     ) {
-        let per_sec = |r: u64| 1_000_000_000u64.checked_div(r).map_or(0, |i| i.max(1));
         self.client = Some(Gen {
-            active: 0,
-            next_open: now,
-            open_interval_ns: per_sec(cfg.cps),
-            stop_at: now + duration,
-            record_from: now + warmup,
-            next_request: now,
-            request_interval_ns: per_sec(cfg.rps),
-            idle: VecDeque::new(),
-            src_idx: 0,
+            sched: Schedule::new(&cfg, now, duration, warmup, 0),
             cfg,
         });
     }
 
     pub fn stop_client(&mut self, now: Instant) {
         if let Some(g) = &mut self.client {
-            g.stop_at = g.stop_at.min(now);
+            g.sched.stop(now);
         }
     }
 
     pub fn client_active(&self) -> u32 {
-        self.client.as_ref().map_or(0, |g| g.active)
+        self.client.as_ref().map_or(0, |g| g.sched.active())
     }
 
     pub fn connections(&self) -> usize {
@@ -432,16 +416,7 @@ impl KernelShard {
             due = due.min(*t);
         }
         if let Some(g) = &self.client {
-            if now < g.stop_at {
-                if g.open_interval_ns > 0 {
-                    due = due.min(g.next_open);
-                } else if g.active < g.cfg.connections {
-                    due = now;
-                }
-                if g.request_interval_ns > 0 && !g.idle.is_empty() {
-                    due = due.min(g.next_request);
-                }
-            }
+            due = g.sched.next_event(now, due);
         }
         due.saturating_since(now)
     }
@@ -509,7 +484,7 @@ impl KernelShard {
             .client
             .as_ref()
             .map_or((Instant::NEVER, Instant::NEVER), |g| {
-                (g.stop_at, g.record_from)
+                (g.sched.stop_at(), g.sched.record_from())
             });
         let mut cx = AppCx {
             now,
@@ -617,7 +592,7 @@ impl KernelShard {
             }
             if matches!(c.app, AppConn::Client(_)) {
                 if let Some(g) = &mut self.client {
-                    g.active -= 1;
+                    g.sched.closed();
                 }
             }
             return;
@@ -633,7 +608,7 @@ impl KernelShard {
             if cl.idle && !cl.finished && !cl.queued {
                 if let Some(g) = &mut self.client {
                     cl.queued = true;
-                    g.idle.push_back(i);
+                    g.sched.idle(i);
                 }
             }
         }
@@ -676,8 +651,8 @@ impl KernelShard {
             stats: &mut self.stats,
             latency: &mut self.latency,
             scratch: &mut self.scratch,
-            stop_at: g.stop_at,
-            record_from: g.record_from,
+            stop_at: g.sched.stop_at(),
+            record_from: g.sched.record_from(),
         };
         f(cl, &mut cx, &g.cfg, &mut c.sock);
         self.service(now, i, false, false);
@@ -685,33 +660,18 @@ impl KernelShard {
 
     /// `--rps`: each due request to an idle connection (see `Stack`).
     fn dispatch_requests(&mut self, now: Instant) {
-        loop {
-            let Some(g) = self.client.as_mut() else {
-                return;
-            };
-            if g.request_interval_ns == 0 {
-                return;
-            }
-            let stopping = now >= g.stop_at;
-            if !(stopping || g.next_request <= now) {
-                return;
-            }
-            let Some(i) = g.idle.pop_front() else {
-                return;
-            };
-            let due = g.next_request;
+        while let Some((i, what)) = self.client.as_mut().and_then(|g| g.sched.dispatch(now)) {
             let mut started = false;
             self.with_client(now, i, |cl, cx, cc, s| {
                 cl.queued = false;
-                if stopping {
-                    cl.finish_idle(cx, s);
-                } else {
-                    started = cl.start_scheduled(cx, cc, s, due);
+                match what {
+                    Dispatch::Finish => cl.finish_idle(cx, s),
+                    Dispatch::Request(due) => started = cl.start_scheduled(cx, cc, s, due),
                 }
             });
             if started {
                 if let Some(g) = self.client.as_mut() {
-                    g.next_request = Instant(g.next_request.0 + g.request_interval_ns);
+                    g.sched.request_started();
                 }
             }
         }
@@ -723,46 +683,31 @@ impl KernelShard {
             let Some(g) = self.client.as_mut() else {
                 return;
             };
-            if now >= g.stop_at || g.active >= g.cfg.connections || opened >= g.cfg.open_burst {
+            let Some(due) = g.sched.open_due(now, opened) else {
                 return;
-            }
-            let scheduled = if g.open_interval_ns > 0 {
-                if g.next_open > now {
-                    return;
-                }
-                let s = g.next_open;
-                g.next_open = Instant(g.next_open.0 + g.open_interval_ns);
-                s
-            } else {
-                now
             };
-            g.active += 1;
             let target = g.cfg.target;
-            let src = (!g.cfg.src_first.is_unspecified()).then(|| {
-                g.src_idx = (g.src_idx + 1) % g.cfg.src_count.max(1);
-                std::net::Ipv4Addr::from(u32::from(g.cfg.src_first).wrapping_add(g.src_idx))
-            });
+            let src = g.sched.sources.next_addr();
             let mut stream = match connect_from(src, target) {
                 Ok(s) => s,
                 Err(_) => {
                     // No local port or descriptor left: count it, try later.
-                    g.active -= 1;
                     self.stats.app_errors += 1;
                     return;
                 }
             };
             if !self.register(&mut stream) {
-                if let Some(g) = self.client.as_mut() {
-                    g.active -= 1;
-                }
                 self.stats.app_errors += 1;
                 return;
+            }
+            if let Some(g) = self.client.as_mut() {
+                g.sched.opened();
             }
             opened += 1;
             self.stats.opened += 1;
             self.slot(Conn {
                 sock: KernelSocket::new(stream),
-                app: AppConn::Client(ClientConn::new(scheduled)),
+                app: AppConn::Client(ClientConn::new(due)),
                 connecting: true,
                 told_fin: false,
                 in_heap: Instant::NEVER,

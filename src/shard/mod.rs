@@ -1,15 +1,21 @@
-//! Per-core packet handling: the shard's endpoint (`stack`), its view of a
-//! NIC queue (`nic`), and the ARP/ICMP responder in front of TCP.
+//! Per-core packet handling: the shard's endpoint (`stack`, one file per job
+//! in `stack/`), the I/O-free routing of TCP segments it shares with the
+//! simulation (`route`), flow ownership and software steering (`steer`), its
+//! view of a NIC queue (`nic`, `pcap`), RSS (`rss`), and the ARP/ICMP
+//! responder in front of TCP.
 
 pub mod nic;
 pub mod pcap;
 pub mod responder;
+pub mod route;
 pub mod rss;
 pub mod stack;
+pub mod steer;
 
 #[cfg(feature = "dpdk")]
 pub use nic::DpdkNic;
 pub use nic::{MemNic, Nic, Tx};
 pub use pcap::{CapturedNic, PcapWriter};
 pub use responder::{Drop, Iface, Responder, ResponderStats};
-pub use stack::{Ownership, Stack, StackConfig, SteerQueues, flow_owner};
+pub use stack::{Stack, StackConfig};
+pub use steer::{Ownership, SteerQueues, flow_owner};

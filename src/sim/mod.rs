@@ -7,13 +7,14 @@
 
 pub mod rng;
 
+use crate::shard::route::{Flows, Lookup, Route, route};
 use crate::tcp::{
-    CloseReason, Connection, Event, FourTuple, SegmentVerdict, State, SynCookies, TcpConfig,
-    TcpStats, TimeWaitRecord, TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
+    CloseReason, Connection, Event, FourTuple, SegmentVerdict, State, TcpConfig, TcpStats,
+    TimeWaitRecord, TupleHasher, emit_cookie_syn_ack, rst_reply,
 };
 use crate::time::Instant;
 use crate::timer::{FifoTimers, TimerId, Wheel};
-use crate::wire::{ChecksumMode, SeqNumber, TcpControl, TcpPacket, TcpRepr};
+use crate::wire::{ChecksumMode, SeqNumber, TcpPacket, TcpRepr};
 use rng::Rng;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::SocketAddrV4;
@@ -203,6 +204,45 @@ pub struct Host {
     pub touched: Vec<FourTuple>,
 }
 
+/// A host's connections as `shard::route` sees them.
+struct HostFlows<'a> {
+    conns: &'a BTreeMap<(SocketAddrV4, SocketAddrV4), Connection>,
+    time_wait: &'a mut HashMap<(SocketAddrV4, SocketAddrV4), TimeWaitRecord>,
+    listen_port: Option<u16>,
+    reopened: &'a mut u64,
+}
+
+impl Flows for HostFlows<'_> {
+    type Handle = (SocketAddrV4, SocketAddrV4);
+
+    fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Self::Handle> {
+        let key = (t.local, t.remote);
+        if self.conns.contains_key(&key) {
+            return Lookup::Conn(key);
+        }
+        match self.time_wait.get_mut(&key) {
+            Some(r) => Lookup::TimeWait(r),
+            None => Lookup::None,
+        }
+    }
+
+    fn reopen(&mut self, t: FourTuple) {
+        self.time_wait.remove(&(t.local, t.remote));
+        *self.reopened += 1;
+    }
+
+    fn listening(&self, local: SocketAddrV4) -> bool {
+        self.listen_port == Some(local.port())
+    }
+
+    fn half_open(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.state() == State::SynReceived)
+            .count()
+    }
+}
+
 impl Host {
     pub fn new(cfg: TcpConfig, listen_port: Option<u16>, seed: u64) -> Host {
         let time_wait = cfg.time_wait();
@@ -250,115 +290,86 @@ impl Host {
             return None;
         };
         let key = (pkt.dst, pkt.src);
-        if let Some(c) = self.conns.get_mut(&key) {
-            let verdict = c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
-            self.touched.push(c.tuple());
-            if verdict == SegmentVerdict::RstReply {
-                // <SEQ=SEG.ACK><CTL=RST> for an unacceptable ACK.
-                let rst = rst_reply(&seg)?;
-                self.stats.rsts_sent += 1;
-                let mut bytes = vec![0u8; rst.buffer_len()];
-                rst.emit(
-                    &mut TcpPacket::new_unchecked(&mut bytes[..]),
-                    *pkt.dst.ip(),
-                    *pkt.src.ip(),
-                );
-                return Some(Packet {
-                    src: pkt.dst,
-                    dst: pkt.src,
-                    bytes,
-                });
-            }
-            return None;
-        }
-        if let Some(r) = self.time_wait.get_mut(&key) {
-            match r.handle_segment(now, self.cfg.time_wait(), &seg) {
-                TimeWaitVerdict::Drop => return None,
-                TimeWaitVerdict::Ack => {
-                    self.stats.time_wait_acks += 1;
-                    let mut bytes = vec![0u8; 64];
-                    let n = r.emit_ack(now, &mut bytes);
-                    bytes.truncate(n);
-                    return Some(Packet {
-                        src: pkt.dst,
-                        dst: pkt.src,
-                        bytes,
-                    });
-                }
-                TimeWaitVerdict::NewSyn => {
-                    // RFC 6191: the 4-tuple is reopened; the listener takes the SYN.
-                    self.time_wait.remove(&key);
-                    self.stats.time_wait_reopened += 1;
-                }
-            }
-        }
-        let listening = self.listen_port == Some(pkt.dst.port());
         let tuple = FourTuple {
             local: pkt.dst,
             remote: pkt.src,
         };
-        let is_syn = seg.control == TcpControl::Syn && seg.ack_number.is_none();
-        if listening && is_syn {
-            let half_open = self
-                .conns
-                .values()
-                .filter(|c| c.state() == State::SynReceived)
-                .count();
-            if half_open >= self.cfg.syn_cookie_threshold {
-                // SYN flood defence: answer without keeping state.
-                let cookies = SynCookies::new(self.hasher);
-                let iss =
-                    cookies.encode(now, tuple, seg.seq_number, seg.max_seg_size.unwrap_or(536));
+        let mut flows = HostFlows {
+            conns: &self.conns,
+            time_wait: &mut self.time_wait,
+            listen_port: self.listen_port,
+            reopened: &mut self.stats.time_wait_reopened,
+        };
+        // The shard's own routing (open connection, TIME_WAIT record,
+        // listener, cookie, RST), so the simulation covers it too.
+        let reply = |bytes: Vec<u8>| Packet {
+            src: pkt.dst,
+            dst: pkt.src,
+            bytes,
+        };
+        match route(&mut flows, now, tuple, &seg, &self.cfg, &self.hasher) {
+            Route::Conn(key) => {
+                let c = self.conns.get_mut(&key)?;
+                let verdict = c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
+                self.touched.push(c.tuple());
+                if verdict != SegmentVerdict::RstReply {
+                    return None;
+                }
+                // <SEQ=SEG.ACK><CTL=RST> for an unacceptable ACK.
+                self.rst_reply(tuple, &seg).map(reply)
+            }
+            Route::TimeWaitDrop => None,
+            Route::TimeWaitAck(r) => {
+                self.stats.time_wait_acks += 1;
+                let mut bytes = vec![0u8; 64];
+                let n = r.emit_ack(now, &mut bytes);
+                bytes.truncate(n);
+                Some(reply(bytes))
+            }
+            Route::CookieSynAck(iss) => {
                 let mut bytes = vec![0u8; 64];
                 let n = emit_cookie_syn_ack(&self.cfg, tuple, &seg, iss, &mut bytes);
                 bytes.truncate(n);
                 self.stats.syn_cookies_sent += 1;
-                return Some(Packet {
-                    src: pkt.dst,
-                    dst: pkt.src,
-                    bytes,
-                });
+                Some(reply(bytes))
+            }
+            Route::CookieAck { iss, mss } => {
+                let mut c = Connection::from_syn_cookie(&self.cfg, tuple, iss, &seg, mss, now);
+                c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
+                self.stats.syn_cookies_accepted += 1;
+                self.stats.accepted += 1;
+                self.touched.push(tuple);
+                self.conns.insert(key, c);
+                None
+            }
+            Route::Syn => {
+                let iss = SeqNumber(self.hasher.isn(pkt.dst, pkt.src, now));
+                let mut c = Connection::listen(&self.cfg, pkt.dst, iss, now);
+                c.set_remote(pkt.src);
+                c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
+                self.stats.accepted += 1;
+                self.touched.push(c.tuple());
+                self.conns.insert(key, c);
+                None
+            }
+            Route::NoConnection => {
+                self.stats.no_connection += 1;
+                self.rst_reply(tuple, &seg).map(reply)
             }
         }
-        if listening && matches!(seg.control, TcpControl::None | TcpControl::Fin) {
-            if let Some(ack) = seg.ack_number {
-                let cookies = SynCookies::new(self.hasher);
-                if let Some(mss) = cookies.validate(now, tuple, seg.seq_number, ack) {
-                    let mut c =
-                        Connection::from_syn_cookie(&self.cfg, tuple, ack - 1, &seg, mss, now);
-                    c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
-                    self.stats.syn_cookies_accepted += 1;
-                    self.stats.accepted += 1;
-                    self.touched.push(tuple);
-                    self.conns.insert(key, c);
-                    return None;
-                }
-            }
-        }
-        if listening && is_syn {
-            let iss = SeqNumber(self.hasher.isn(pkt.dst, pkt.src, now));
-            let mut c = Connection::listen(&self.cfg, pkt.dst, iss, now);
-            c.set_remote(pkt.src);
-            c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
-            self.stats.accepted += 1;
-            self.touched.push(c.tuple());
-            self.conns.insert(key, c);
-            return None;
-        }
-        self.stats.no_connection += 1;
-        let rst = rst_reply(&seg)?;
+    }
+
+    /// The RST RFC 9293 gives for `seg` (none to an RST), counted.
+    fn rst_reply(&mut self, t: FourTuple, seg: &TcpRepr) -> Option<Vec<u8>> {
+        let rst = rst_reply(seg)?;
         self.stats.rsts_sent += 1;
         let mut bytes = vec![0u8; rst.buffer_len()];
         rst.emit(
             &mut TcpPacket::new_unchecked(&mut bytes[..]),
-            *pkt.dst.ip(),
-            *pkt.src.ip(),
+            *t.local.ip(),
+            *t.remote.ip(),
         );
-        Some(Packet {
-            src: pkt.dst,
-            dst: pkt.src,
-            bytes,
-        })
+        Some(bytes)
     }
 
     /// Sends everything `tuple`'s connection has to send.

@@ -1,0 +1,404 @@
+//! The load generator's schedule, with no I/O: when the next connection opens
+//! (as fast as the closed loop allows, or paced at `--cps`), which idle
+//! connection takes the next `--rps` request and when that request was due,
+//! when the run stops opening and when latencies start to count, and which
+//! source address (and port) comes next. The DPDK shard (`shard::Stack`) and
+//! the kernel-socket loop (`kernel::KernelShard`) both drive one; they differ
+//! only in how a connection is opened.
+
+use super::ClientConfig;
+use crate::time::Instant;
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// Nanoseconds between events at `per_sec` a second (0: not paced).
+fn interval_ns(per_sec: u64) -> u64 {
+    1_000_000_000u64
+        .checked_div(per_sec)
+        .map_or(0, |i| i.max(1))
+}
+
+/// What the schedule asks of an idle connection under `--rps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Send the request that was due at this time (latency counts from it).
+    Request(Instant),
+    /// The run is over: the idle connection is done and closes.
+    Finish,
+}
+
+/// One shard's load schedule. `H` names a connection (a table handle, a slot).
+#[derive(Debug, Clone)]
+pub struct Schedule<H> {
+    /// Connections open now (counted from `opened` until `closed`).
+    active: u32,
+    /// At most this many open at once.
+    limit: u32,
+    /// At most this many opened per turn.
+    open_burst: u32,
+    /// Open loop: when the next connection is due, and the spacing.
+    next_open: Instant,
+    open_interval_ns: u64,
+    /// No new connections or requests from this time on.
+    stop_at: Instant,
+    /// Latencies are recorded for what starts from here on (after warm-up).
+    record_from: Instant,
+    /// `--rps`: when the next request is due, the spacing, and the
+    /// connections waiting for one (oldest first).
+    next_request: Instant,
+    request_interval_ns: u64,
+    idle: VecDeque<H>,
+    /// Where new connections come from.
+    pub sources: Sources,
+}
+
+impl<H> Schedule<H> {
+    /// A run of `duration` from `now` whose first `warmup` is not recorded.
+    /// `first_port`: the offset into the source-port range to start from.
+    pub fn new(
+        cfg: &ClientConfig,
+        now: Instant,
+        duration: Duration,
+        warmup: Duration,
+        first_port: u16,
+    ) -> Schedule<H> {
+        Schedule {
+            active: 0,
+            limit: cfg.connections,
+            open_burst: cfg.open_burst,
+            next_open: now,
+            open_interval_ns: interval_ns(cfg.cps),
+            stop_at: now + duration,
+            record_from: now + warmup,
+            next_request: now,
+            request_interval_ns: interval_ns(cfg.rps),
+            idle: VecDeque::new(),
+            sources: Sources::new(cfg, first_port),
+        }
+    }
+
+    /// Stops opening connections and starting requests from `now` on.
+    pub fn stop(&mut self, now: Instant) {
+        self.stop_at = self.stop_at.min(now);
+    }
+
+    pub fn stop_at(&self) -> Instant {
+        self.stop_at
+    }
+
+    pub fn record_from(&self) -> Instant {
+        self.record_from
+    }
+
+    /// Connections open now.
+    pub fn active(&self) -> u32 {
+        self.active
+    }
+
+    /// If one more connection may open now (`opened` this turn so far): the
+    /// time it was due, from which its latencies count. The slot is used up
+    /// whether or not the caller manages to open it.
+    pub fn open_due(&mut self, now: Instant, opened: u32) -> Option<Instant> {
+        if now >= self.stop_at || self.active >= self.limit || opened >= self.open_burst {
+            return None;
+        }
+        if self.open_interval_ns == 0 {
+            return Some(now);
+        }
+        if self.next_open > now {
+            return None;
+        }
+        let due = self.next_open;
+        self.next_open = Instant(due.0 + self.open_interval_ns);
+        Some(due)
+    }
+
+    /// A connection opened.
+    pub fn opened(&mut self) {
+        self.active += 1;
+    }
+
+    /// A connection ended.
+    pub fn closed(&mut self) {
+        self.active = self.active.saturating_sub(1);
+    }
+
+    /// `--rps`: connection `h` waits for a request.
+    pub fn idle(&mut self, h: H) {
+        self.idle.push_back(h);
+    }
+
+    /// `--rps`: the next idle connection and what it should do now, if
+    /// anything is due. After a `Dispatch::Request` the caller says
+    /// `request_started` if the connection took it (else the request stays
+    /// due for the next idle connection).
+    pub fn dispatch(&mut self, now: Instant) -> Option<(H, Dispatch)> {
+        if self.request_interval_ns == 0 {
+            return None;
+        }
+        let what = if now >= self.stop_at {
+            Dispatch::Finish
+        } else if self.next_request <= now && self.next_request < self.stop_at {
+            Dispatch::Request(self.next_request)
+        } else {
+            return None;
+        };
+        self.idle.pop_front().map(|h| (h, what))
+    }
+
+    /// `--rps`: the request `dispatch` offered was taken.
+    pub fn request_started(&mut self) {
+        self.next_request = Instant(self.next_request.0 + self.request_interval_ns);
+    }
+
+    /// The earliest time the schedule has something to do, from `now` and no
+    /// later than `limit` (for a loop that sleeps between events).
+    pub fn next_event(&self, now: Instant, limit: Instant) -> Instant {
+        let mut due = limit;
+        if now < self.stop_at {
+            if self.open_interval_ns > 0 {
+                due = due.min(self.next_open);
+            } else if self.active < self.limit {
+                due = now;
+            }
+            if self.request_interval_ns > 0 && !self.idle.is_empty() {
+                due = due.min(self.next_request);
+            }
+        }
+        due
+    }
+}
+
+/// The source addresses and ports new connections take, in turn.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    first: Ipv4Addr,
+    count: u32,
+    ports: (u16, u16),
+    /// The next address (index from `first`) and port.
+    idx: u32,
+    port: u16,
+}
+
+impl Sources {
+    /// From the config's addresses and ports, starting `first_port` into the
+    /// port range (wrapped to it).
+    pub fn new(cfg: &ClientConfig, first_port: u16) -> Sources {
+        let span = u32::from(cfg.ports.1.saturating_sub(cfg.ports.0)) + 1;
+        Sources {
+            first: cfg.src_first,
+            count: cfg.src_count.max(1),
+            ports: cfg.ports,
+            idx: 0,
+            port: cfg.ports.0 + (u32::from(first_port) % span) as u16,
+        }
+    }
+
+    /// The next source address and port: every port of an address, then the
+    /// next address (the caller picks its own 4-tuples, as the DPDK shard does).
+    pub fn next_tuple(&mut self) -> SocketAddrV4 {
+        let ip = Ipv4Addr::from(u32::from(self.first).wrapping_add(self.idx));
+        let local = SocketAddrV4::new(ip, self.port);
+        if self.port >= self.ports.1 {
+            self.port = self.ports.0;
+            self.idx = (self.idx + 1) % self.count;
+        } else {
+            self.port += 1;
+        }
+        local
+    }
+
+    /// The next source address, one per connection in turn (the kernel picks
+    /// the port); `None` when no source address was given.
+    pub fn next_addr(&mut self) -> Option<Ipv4Addr> {
+        if self.first.is_unspecified() {
+            return None;
+        }
+        let ip = Ipv4Addr::from(u32::from(self.first).wrapping_add(self.idx));
+        self.idx = (self.idx + 1) % self.count;
+        Some(ip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn cfg(connections: u32, cps: u64, rps: u64) -> ClientConfig {
+        ClientConfig {
+            target: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80),
+            src_first: Ipv4Addr::new(10, 0, 0, 2),
+            src_count: 2,
+            ports: (1000, 1002),
+            connections,
+            requests: 1,
+            cps,
+            rps,
+            echo: None,
+            request: Arc::from(&b"GET / HTTP/1.1\r\n\r\n"[..]),
+            request_last: Arc::from(&b"GET / HTTP/1.1\r\n\r\n"[..]),
+            think: Duration::ZERO,
+            open_burst: 4,
+        }
+    }
+
+    const T0: Instant = Instant(1_000_000_000);
+    fn at_ms(ms: u64) -> Instant {
+        Instant(T0.0 + ms * 1_000_000)
+    }
+
+    #[test]
+    fn closed_loop_opens_up_to_the_limit_and_the_burst() {
+        let mut s: Schedule<u32> =
+            Schedule::new(&cfg(6, 0, 0), T0, Duration::from_secs(1), Duration::ZERO, 0);
+        let mut opened = 0;
+        while let Some(due) = s.open_due(T0, opened) {
+            assert_eq!(due, T0, "closed loop: due now");
+            s.opened();
+            opened += 1;
+        }
+        assert_eq!(opened, 4, "one turn opens at most open_burst");
+        let mut opened = 0;
+        while s.open_due(at_ms(1), opened).is_some() {
+            s.opened();
+            opened += 1;
+        }
+        assert_eq!((opened, s.active()), (2, 6), "then up to the limit");
+        s.closed();
+        assert_eq!(
+            s.open_due(at_ms(2), 0),
+            Some(at_ms(2)),
+            "a close frees a slot"
+        );
+        s.opened();
+        assert_eq!(s.open_due(at_ms(1000), 0), None, "nothing at the stop time");
+    }
+
+    #[test]
+    fn open_loop_paces_and_catches_up_from_the_due_time() {
+        // 1000 connections a second: one each millisecond.
+        let mut s: Schedule<u32> = Schedule::new(
+            &cfg(100, 1000, 0),
+            T0,
+            Duration::from_secs(1),
+            Duration::ZERO,
+            0,
+        );
+        assert_eq!(s.open_due(T0, 0), Some(T0));
+        s.opened();
+        assert_eq!(s.open_due(T0, 1), None, "the next is due 1 ms later");
+        // 3.5 ms late: three are due, each keeps its own due time.
+        let now = at_ms(3) + Duration::from_micros(500);
+        let mut dues = Vec::new();
+        while let Some(d) = s.open_due(now, dues.len() as u32) {
+            s.opened();
+            dues.push(d);
+        }
+        assert_eq!(dues, vec![at_ms(1), at_ms(2), at_ms(3)]);
+        assert_eq!(s.next_event(now, at_ms(100)), at_ms(4));
+    }
+
+    #[test]
+    fn rps_hands_due_requests_to_idle_connections_then_finishes_them() {
+        // 100 requests a second: one each 10 ms.
+        let mut s: Schedule<u32> = Schedule::new(
+            &cfg(10, 0, 100),
+            T0,
+            Duration::from_millis(50),
+            Duration::ZERO,
+            0,
+        );
+        assert_eq!(s.dispatch(T0), None, "no idle connection yet");
+        s.idle(7);
+        s.idle(8);
+        assert_eq!(s.dispatch(T0), Some((7, Dispatch::Request(T0))));
+        s.request_started();
+        assert_eq!(s.dispatch(at_ms(5)), None, "the next is due at 10 ms");
+        // Late: the request keeps its due time.
+        assert_eq!(
+            s.dispatch(at_ms(15)),
+            Some((8, Dispatch::Request(at_ms(10))))
+        );
+        // Not taken (the connection could not): the next idle one gets it.
+        s.idle(9);
+        assert_eq!(
+            s.dispatch(at_ms(15)),
+            Some((9, Dispatch::Request(at_ms(10))))
+        );
+        s.request_started();
+        s.idle(7);
+        assert_eq!(
+            s.dispatch(at_ms(50)),
+            Some((7, Dispatch::Finish)),
+            "at the stop time idle connections finish"
+        );
+        assert_eq!(s.dispatch(at_ms(50)), None);
+    }
+
+    #[test]
+    fn no_request_is_due_at_or_after_the_stop_time() {
+        let mut s: Schedule<u32> = Schedule::new(
+            &cfg(10, 0, 100),
+            T0,
+            Duration::from_millis(10),
+            Duration::ZERO,
+            0,
+        );
+        s.idle(1);
+        assert_eq!(s.dispatch(T0), Some((1, Dispatch::Request(T0))));
+        s.request_started();
+        s.idle(1);
+        // The next is due at 10 ms, which is the stop time: not sent.
+        assert_eq!(s.dispatch(at_ms(9)), None);
+        s.stop(at_ms(5));
+        assert_eq!(s.stop_at(), at_ms(5));
+        assert_eq!(s.dispatch(at_ms(9)), Some((1, Dispatch::Finish)));
+    }
+
+    #[test]
+    fn warmup_and_stop_times() {
+        let s: Schedule<u32> = Schedule::new(
+            &cfg(1, 0, 0),
+            T0,
+            Duration::from_secs(3),
+            Duration::from_secs(1),
+            0,
+        );
+        assert_eq!(s.record_from(), at_ms(1000));
+        assert_eq!(s.stop_at(), at_ms(3000));
+    }
+
+    #[test]
+    fn sources_walk_ports_then_addresses_from_the_first() {
+        let mut src = Sources::new(&cfg(1, 0, 0), 1);
+        let got: Vec<String> = (0..7).map(|_| src.next_tuple().to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "10.0.0.2:1001",
+                "10.0.0.2:1002",
+                "10.0.0.3:1000",
+                "10.0.0.3:1001",
+                "10.0.0.3:1002",
+                "10.0.0.2:1000",
+                "10.0.0.2:1001",
+            ]
+        );
+        // Addresses in turn, the first one first (both backends alike).
+        let mut src = Sources::new(&cfg(1, 0, 0), 0);
+        let got: Vec<Option<Ipv4Addr>> = (0..3).map(|_| src.next_addr()).collect();
+        assert_eq!(
+            got,
+            [
+                Some(Ipv4Addr::new(10, 0, 0, 2)),
+                Some(Ipv4Addr::new(10, 0, 0, 3)),
+                Some(Ipv4Addr::new(10, 0, 0, 2)),
+            ]
+        );
+        let mut c = cfg(1, 0, 0);
+        c.src_first = Ipv4Addr::UNSPECIFIED;
+        assert_eq!(Sources::new(&c, 0).next_addr(), None);
+    }
+}

@@ -1,0 +1,298 @@
+//! Where an arriving TCP segment goes, with no I/O: the one routing function
+//! that the shard ([`super::Stack`]) and the simulation ([`crate::sim::Host`])
+//! both call, so the lossy simulation exercises the shard's own routing.
+//!
+//! In order (RFC 9293 3.10.7): the 4-tuple's open connection; else its
+//! TIME_WAIT record (which re-ACKs a retransmitted FIN, drops the rest, or
+//! lets a new SYN reopen the tuple, RFC 6191); else a listener on the local
+//! address: a SYN opens a connection, or, past the half-open limit, is answered
+//! with a SYN cookie (RFC 4987); an ACK carrying a valid cookie opens a
+//! connection from it; else the segment is for no connection and gets the RST
+//! RFC 9293 3.10.7.1 gives (none to a RST).
+
+use crate::tcp::{FourTuple, SynCookies, TcpConfig, TimeWaitRecord, TimeWaitVerdict, TupleHasher};
+use crate::time::Instant;
+use crate::wire::{SeqNumber, TcpControl, TcpRepr};
+use std::net::SocketAddrV4;
+
+/// What the endpoint holds for a 4-tuple.
+pub enum Lookup<'a, H> {
+    /// An open connection (any state but TIME_WAIT once swapped for a record).
+    Conn(H),
+    /// A TIME_WAIT record.
+    TimeWait(&'a mut TimeWaitRecord),
+    None,
+}
+
+/// The endpoint's flows, as routing needs to see them.
+pub trait Flows {
+    type Handle: Copy;
+    /// The 4-tuple's open connection or TIME_WAIT record.
+    fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Self::Handle>;
+    /// Forgets the 4-tuple's TIME_WAIT record: a new SYN reopens it (RFC 6191).
+    fn reopen(&mut self, t: FourTuple);
+    /// Whether a listener takes connections to `local`.
+    fn listening(&self, local: SocketAddrV4) -> bool;
+    /// Connections in SYN-RECEIVED now (asked only for a SYN to a listener).
+    fn half_open(&self) -> usize;
+}
+
+/// Where a segment goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<H> {
+    /// To the open connection (the engine's SEGMENT ARRIVES takes it).
+    Conn(H),
+    /// The TIME_WAIT record answers with its ACK (a retransmitted FIN, or an
+    /// unacceptable segment, RFC 9293 3.10.7.4 and RFC 1337).
+    TimeWaitAck(TimeWaitRecord),
+    /// The TIME_WAIT record drops it.
+    TimeWaitDrop,
+    /// A SYN a listener takes: open a connection in SYN-RECEIVED.
+    Syn,
+    /// A SYN past the half-open limit: answer with this cookie as our ISS and
+    /// keep nothing (RFC 4987).
+    CookieSynAck(SeqNumber),
+    /// An ACK that carries a valid cookie: open a connection from it, with
+    /// our ISS and the MSS the cookie encoded.
+    CookieAck { iss: SeqNumber, mss: u16 },
+    /// For no connection: answer with `rst_reply` (RFC 9293 3.10.7.1).
+    NoConnection,
+}
+
+/// Routes `seg`, which arrived for `tuple` (local = our side).
+pub fn route<F: Flows>(
+    flows: &mut F,
+    now: Instant,
+    tuple: FourTuple,
+    seg: &TcpRepr,
+    cfg: &TcpConfig,
+    hasher: &TupleHasher,
+) -> Route<F::Handle> {
+    match flows.lookup(tuple) {
+        Lookup::Conn(h) => return Route::Conn(h),
+        Lookup::TimeWait(r) => match r.handle_segment(now, cfg.time_wait(), seg) {
+            TimeWaitVerdict::Drop => return Route::TimeWaitDrop,
+            TimeWaitVerdict::Ack => return Route::TimeWaitAck(*r),
+            TimeWaitVerdict::NewSyn => flows.reopen(tuple),
+        },
+        Lookup::None => {}
+    }
+    if !flows.listening(tuple.local) {
+        return Route::NoConnection;
+    }
+    let is_syn = seg.control == TcpControl::Syn && seg.ack_number.is_none();
+    if is_syn {
+        if flows.half_open() >= cfg.syn_cookie_threshold {
+            let cookies = SynCookies::new(*hasher);
+            let mss = seg.max_seg_size.unwrap_or(536);
+            return Route::CookieSynAck(cookies.encode(now, tuple, seg.seq_number, mss));
+        }
+        return Route::Syn;
+    }
+    if let (TcpControl::None | TcpControl::Fin, Some(ack)) = (seg.control, seg.ack_number) {
+        let cookies = SynCookies::new(*hasher);
+        if let Some(mss) = cookies.validate(now, tuple, seg.seq_number, ack) {
+            return Route::CookieAck { iss: ack - 1, mss };
+        }
+    }
+    Route::NoConnection
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::Connection;
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+
+    /// Flows in plain maps.
+    #[derive(Default)]
+    struct Maps {
+        conns: HashMap<FourTuple, u32>,
+        tw: HashMap<FourTuple, TimeWaitRecord>,
+        listening: bool,
+        half_open: usize,
+        reopened: u32,
+    }
+
+    impl Flows for Maps {
+        type Handle = u32;
+        fn lookup(&mut self, t: FourTuple) -> Lookup<'_, u32> {
+            if let Some(h) = self.conns.get(&t) {
+                return Lookup::Conn(*h);
+            }
+            match self.tw.get_mut(&t) {
+                Some(r) => Lookup::TimeWait(r),
+                None => Lookup::None,
+            }
+        }
+        fn reopen(&mut self, t: FourTuple) {
+            self.tw.remove(&t);
+            self.reopened += 1;
+        }
+        fn listening(&self, _: SocketAddrV4) -> bool {
+            self.listening
+        }
+        fn half_open(&self) -> usize {
+            self.half_open
+        }
+    }
+
+    fn tuple() -> FourTuple {
+        FourTuple {
+            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80),
+            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40000),
+        }
+    }
+
+    fn syn() -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq_number: SeqNumber(1000),
+            control: TcpControl::Syn,
+            max_seg_size: Some(1460),
+            ..TcpRepr::default()
+        }
+    }
+
+    const NOW: Instant = Instant(5_000_000_000);
+
+    #[test]
+    fn an_open_connection_takes_its_segments_first() {
+        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
+        let mut m = Maps {
+            listening: true,
+            ..Maps::default()
+        };
+        m.conns.insert(tuple(), 7);
+        assert_eq!(
+            route(&mut m, NOW, tuple(), &syn(), &cfg, &h),
+            Route::Conn(7)
+        );
+    }
+
+    #[test]
+    fn a_listener_takes_a_syn_then_answers_with_cookies_past_the_limit() {
+        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
+        let mut m = Maps {
+            listening: true,
+            ..Maps::default()
+        };
+        assert_eq!(route(&mut m, NOW, tuple(), &syn(), &cfg, &h), Route::Syn);
+        m.half_open = cfg.syn_cookie_threshold;
+        let Route::CookieSynAck(iss) = route(&mut m, NOW, tuple(), &syn(), &cfg, &h) else {
+            panic!("past the half-open limit a SYN gets a cookie");
+        };
+        // The peer's ACK of that SYN-ACK carries the cookie back.
+        let ack = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq_number: SeqNumber(1001),
+            ack_number: Some(iss + 1),
+            ..TcpRepr::default()
+        };
+        assert_eq!(
+            route(&mut m, NOW, tuple(), &ack, &cfg, &h),
+            Route::CookieAck { iss, mss: 1460 }
+        );
+        // A forged one does not.
+        let forged = TcpRepr {
+            ack_number: Some(iss + 2),
+            ..ack
+        };
+        assert_eq!(
+            route(&mut m, NOW, tuple(), &forged, &cfg, &h),
+            Route::NoConnection
+        );
+    }
+
+    #[test]
+    fn no_listener_means_no_connection() {
+        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
+        let mut m = Maps::default();
+        assert_eq!(
+            route(&mut m, NOW, tuple(), &syn(), &cfg, &h),
+            Route::NoConnection
+        );
+    }
+
+    #[test]
+    fn a_time_wait_record_answers_a_fin_and_a_new_syn_reopens_it() {
+        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
+        // A record from a real close: the passive side's FIN, then ours.
+        let t = tuple();
+        let mut c = Connection::connect(&cfg, t, SeqNumber(5000), NOW);
+        let mut a = Connection::listen(&cfg, t.remote, SeqNumber(9000), NOW);
+        a.set_remote(t.local);
+        let mut st = crate::tcp::TcpStats::default();
+        let mut buf = [0u8; 1600];
+        let mut fin_from_a = None;
+        for step in 0..40 {
+            if step == 6 {
+                c.close(NOW, &cfg);
+            }
+            if step == 12 {
+                a.close(NOW, &cfg);
+            }
+            while let Some(n) = c.poll_transmit(NOW, &cfg, &mut st, &mut buf) {
+                let p = crate::wire::TcpPacket::new_checked(&buf[..n]).unwrap();
+                let s = TcpRepr::parse(
+                    &p,
+                    *t.local.ip(),
+                    *t.remote.ip(),
+                    crate::wire::ChecksumMode::Verify,
+                )
+                .unwrap();
+                a.handle_segment(NOW, &cfg, &mut st, &s);
+            }
+            while let Some(n) = a.poll_transmit(NOW, &cfg, &mut st, &mut buf) {
+                let p = crate::wire::TcpPacket::new_checked(&buf[..n]).unwrap();
+                let s = TcpRepr::parse(
+                    &p,
+                    *t.remote.ip(),
+                    *t.local.ip(),
+                    crate::wire::ChecksumMode::Verify,
+                )
+                .unwrap();
+                if s.control == TcpControl::Fin {
+                    fin_from_a = Some((s.seq_number, s.ack_number, s.timestamp));
+                }
+                c.handle_segment(NOW, &cfg, &mut st, &s);
+            }
+        }
+        assert_eq!(c.state(), crate::tcp::State::TimeWait);
+        let rec = TimeWaitRecord::from_connection(&c, NOW, cfg.time_wait()).unwrap();
+        let mut m = Maps {
+            listening: true,
+            ..Maps::default()
+        };
+        m.tw.insert(t, rec);
+        let (seq, ack, ts) = fin_from_a.expect("the peer sent a FIN");
+        let fin = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            control: TcpControl::Fin,
+            seq_number: seq,
+            ack_number: ack,
+            timestamp: ts,
+            ..TcpRepr::default()
+        };
+        assert!(matches!(
+            route(&mut m, NOW, t, &fin, &cfg, &h),
+            Route::TimeWaitAck(_)
+        ));
+        // RFC 6191: a SYN with a newer timestamp (or, without timestamps, a
+        // sequence number above the old ones) reopens the tuple.
+        let new_syn = TcpRepr {
+            seq_number: seq + 100_000,
+            timestamp: ts.map(|mut v| {
+                v.tsval = v.tsval.wrapping_add(1000);
+                v
+            }),
+            ..syn()
+        };
+        assert_eq!(route(&mut m, NOW, t, &new_syn, &cfg, &h), Route::Syn);
+        assert_eq!((m.reopened, m.tw.len()), (1, 0));
+    }
+}

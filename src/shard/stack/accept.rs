@@ -1,0 +1,104 @@
+//! What listeners do with the segments `shard::route` gives them: a SYN opens
+//! a connection in SYN-RECEIVED, past the half-open limit a SYN is answered
+//! with a cookie (RFC 4987), a valid cookie's ACK opens an established
+//! connection; a full table refuses by policy.
+
+use super::{Conn, Stack, ts_offset_cached};
+use crate::app::{AppConn, ServerApp, ServerConn};
+use crate::stats::DropReason;
+use crate::table::{FlowKey, FullPolicy};
+use crate::tcp::{Connection, FourTuple, emit_cookie_syn_ack};
+use crate::time::Instant;
+use crate::wire::{SeqNumber, TcpControl, TcpPacket, TcpRepr};
+
+impl Stack {
+    /// A listener's SYN: a new connection in SYN-RECEIVED, answering it.
+    pub(super) fn accept_syn(&mut self, now: Instant, t: FourTuple, seg: &TcpRepr) {
+        let Some(app) = self.table.listener(t.local).cloned() else {
+            return;
+        };
+        let cfg = &self.cfg.tcp;
+        let iss = SeqNumber(self.hasher.isn(t.local, t.remote, now));
+        let mut c = Connection::listen(cfg, t.local, iss, now);
+        c.set_ts_offset(ts_offset_cached(
+            &mut self.ts_offset_cache,
+            &self.hasher,
+            *t.local.ip(),
+            *t.remote.ip(),
+        ));
+        c.set_remote(t.remote);
+        c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
+        self.accept(t, c, app, true);
+    }
+
+    /// SYN flood defence (RFC 4987): answer with the cookie, keep nothing.
+    pub(super) fn send_cookie_syn_ack(&mut self, t: FourTuple, seg: &TcpRepr, iss: SeqNumber) {
+        let mut tcp = [0u8; 64];
+        let n = emit_cookie_syn_ack(&self.cfg.tcp, t, seg, iss, &mut tcp);
+        self.stats.syn_cookies_sent += 1;
+        self.ctrl_tcp(t, &tcp[..n]);
+    }
+
+    /// The ACK of a cookie SYN-ACK: the connection, established from it.
+    pub(super) fn accept_cookie(
+        &mut self,
+        now: Instant,
+        t: FourTuple,
+        seg: &TcpRepr,
+        iss: SeqNumber,
+        mss: u16,
+    ) {
+        let Some(app) = self.table.listener(t.local).cloned() else {
+            return;
+        };
+        let cfg = &self.cfg.tcp;
+        let mut c = Connection::from_syn_cookie(cfg, t, iss, seg, mss, now);
+        c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
+        self.stats.syn_cookies_accepted += 1;
+        self.accept(t, c, app, false);
+    }
+
+    /// A new server connection into the table, or its refusal.
+    fn accept(&mut self, t: FourTuple, c: Connection, app: ServerApp, half_open: bool) {
+        let key = FlowKey::from(t);
+        let conn = Conn {
+            tcp: c,
+            app: AppConn::Server(ServerConn::new(app)),
+            key,
+            timer: None,
+            deadline: Instant::NEVER,
+            touched: false,
+            half_open,
+        };
+        match self.table.insert(key, conn) {
+            Ok(h) => {
+                self.stats.accepted += 1;
+                if half_open {
+                    self.half_open += 1;
+                }
+                self.touch(h);
+            }
+            Err(full) => {
+                self.stats.drop(DropReason::TableFull);
+                if full.policy == FullPolicy::Rst {
+                    // Refuse: RST the SYN (or the cookie's ACK).
+                    let rst = TcpRepr {
+                        src_port: t.local.port(),
+                        dst_port: t.remote.port(),
+                        control: TcpControl::Rst,
+                        ..TcpRepr::default()
+                    };
+                    let mut tcp = [0u8; 64];
+                    let n = rst.buffer_len();
+                    rst.emit(
+                        &mut TcpPacket::new_unchecked(&mut tcp[..n]),
+                        *t.local.ip(),
+                        *t.remote.ip(),
+                    );
+                    self.stats.rsts_out += 1;
+                    self.ctrl_tcp(t, &tcp[..n]);
+                }
+            }
+        }
+    }
+}

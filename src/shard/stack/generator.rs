@@ -1,0 +1,155 @@
+//! The load generator on a shard: new client connections as the schedule
+//! (`app::schedule`) allows, from 4-tuples this shard owns and nobody uses,
+//! and `--rps` requests handed to idle connections.
+
+use super::{Conn, Stack, ts_offset_cached};
+use crate::app::schedule::{Dispatch, Schedule};
+use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
+use crate::stats::DropReason;
+use crate::table::{FlowKey, Found};
+use crate::tcp::{Connection, FourTuple};
+use crate::time::Instant;
+use crate::wire::SeqNumber;
+
+impl Stack {
+    /// Starts the load generator: connections open from `now` until
+    /// `now + duration`; latencies count after `warmup`.
+    pub fn start_client(
+        &mut self,
+        cfg: ClientConfig,
+        now: Instant,
+        duration: std::time::Duration,
+        warmup: std::time::Duration,
+    ) {
+        // Start at a random port, as kernels pick ephemeral ports: a rerun then
+        // rarely meets 4-tuples the peer still holds in TIME_WAIT from the last.
+        let span = u64::from(cfg.ports.1.saturating_sub(cfg.ports.0)) + 1;
+        let first_port = (self.hasher.hash(cfg.target, cfg.target, 0x706f) % span) as u16;
+        self.client = Some(Schedule::new(&cfg, now, duration, warmup, first_port));
+        self.client_cfg = Some(cfg);
+    }
+
+    /// Stops opening client connections.
+    pub fn stop_client(&mut self, now: Instant) {
+        if let Some(g) = &mut self.client {
+            g.stop(now);
+        }
+    }
+
+    /// Client connections still open.
+    pub fn client_active(&self) -> u32 {
+        self.client.as_ref().map_or(0, |g| g.active())
+    }
+
+    /// The next source address and port this shard owns and nobody uses
+    /// (`None` after 4096 tries).
+    fn free_tuple(&mut self, target: std::net::SocketAddrV4) -> Option<FourTuple> {
+        let g = self.client.as_mut()?;
+        for _ in 0..4096 {
+            let local = g.sources.next_tuple();
+            if self.cfg.shards > 1
+                && self.cfg.ownership.owner(local, target, self.cfg.shards) != self.cfg.shard
+            {
+                continue;
+            }
+            let t = FourTuple {
+                local,
+                remote: target,
+            };
+            if self.table.find(FlowKey::from(t)) != Found::None {
+                self.stats.port_collisions += 1;
+                continue;
+            }
+            return Some(t);
+        }
+        None
+    }
+
+    /// Opens the connections the schedule allows this turn.
+    pub(super) fn open_client_connections(&mut self, now: Instant) {
+        let Some(target) = self.client_cfg.as_ref().map(|c| c.target) else {
+            return;
+        };
+        let mut opened = 0;
+        while let Some(due) = self.client.as_mut().and_then(|g| g.open_due(now, opened)) {
+            let Some(tuple) = self.free_tuple(target) else {
+                break;
+            };
+            let iss = SeqNumber(self.hasher.isn(tuple.local, tuple.remote, now));
+            let mut tcp = Connection::connect(&self.cfg.tcp, tuple, iss, now);
+            let off = ts_offset_cached(
+                &mut self.ts_offset_cache,
+                &self.hasher,
+                *tuple.local.ip(),
+                *tuple.remote.ip(),
+            );
+            tcp.set_ts_offset(off);
+            let conn = Conn {
+                tcp,
+                app: AppConn::Client(ClientConn::new(due)),
+                key: FlowKey::from(tuple),
+                timer: None,
+                deadline: Instant::NEVER,
+                touched: false,
+                half_open: false,
+            };
+            match self.table.insert(conn.key, conn) {
+                Ok(h) => {
+                    if let Some(g) = &mut self.client {
+                        g.opened();
+                    }
+                    self.stats.opened += 1;
+                    opened += 1;
+                    self.touch(h);
+                }
+                Err(_) => {
+                    self.stats.drop(DropReason::TableFull);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// `--rps`: hands each request that is due to an idle connection; a
+    /// request keeps its due time while it waits for one, so queueing shows
+    /// in the latency.
+    pub(super) fn dispatch_requests(&mut self, now: Instant) {
+        let (Some(g), Some(gc)) = (&mut self.client, &self.client_cfg) else {
+            return;
+        };
+        while let Some((h, what)) = g.dispatch(now) {
+            let Some(c) = self.table.get_mut(h) else {
+                continue;
+            };
+            let AppConn::Client(cl) = &mut c.app else {
+                continue;
+            };
+            cl.queued = false;
+            let mut cx = AppCx {
+                now,
+                stats: &mut self.stats,
+                latency: &mut self.latency,
+                scratch: &mut self.scratch,
+                stop_at: g.stop_at(),
+                record_from: g.record_from(),
+            };
+            let mut sock = EngineSocket {
+                conn: &mut c.tcp,
+                cfg: &self.cfg.tcp,
+                now,
+            };
+            match what {
+                Dispatch::Finish => cl.finish_idle(&mut cx, &mut sock),
+                Dispatch::Request(due) => {
+                    if cl.start_scheduled(&mut cx, gc, &mut sock, due) {
+                        g.request_started();
+                    }
+                }
+            }
+            if !c.touched {
+                c.touched = true;
+                self.touched.push(h);
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! A received frame: parse (checksums verified), address checks, software
+//! steering of other shards' flows, then the TCP segment's route — an open
+//! connection, a TIME_WAIT record, a listener, or a RST (`shard::route`).
+
+use super::{Conn, Stack};
+use crate::app::ServerApp;
+use crate::shard::route::{Flows, Lookup, Route, route};
+use crate::stats::DropReason;
+use crate::table::{ConnTable, FlowKey, Found, Handle};
+use crate::tcp::{FourTuple, SegmentVerdict};
+use crate::time::Instant;
+use crate::wire::{self, ChecksumMode, Parsed, TcpControl, TcpRepr};
+use std::net::SocketAddrV4;
+
+/// The shard's table as routing sees it.
+struct ShardFlows<'a> {
+    table: &'a mut ConnTable<Conn, ServerApp>,
+    half_open: usize,
+}
+
+impl Flows for ShardFlows<'_> {
+    type Handle = Handle;
+
+    #[inline]
+    fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Handle> {
+        let key = FlowKey::from(t);
+        match self.table.find(key) {
+            Found::Conn(h) => Lookup::Conn(h),
+            Found::TimeWait => match self.table.time_wait_mut(key) {
+                Some(r) => Lookup::TimeWait(r),
+                None => Lookup::None,
+            },
+            Found::None => Lookup::None,
+        }
+    }
+
+    fn reopen(&mut self, t: FourTuple) {
+        self.table.reuse_time_wait(FlowKey::from(t));
+    }
+
+    fn listening(&self, local: SocketAddrV4) -> bool {
+        self.table.listener(local).is_some()
+    }
+
+    fn half_open(&self) -> usize {
+        self.half_open
+    }
+}
+
+impl Stack {
+    /// Handles one received frame.
+    pub fn input(&mut self, now: Instant, frame: &[u8]) {
+        self.stats.rx_packets += 1;
+        self.stats.rx_bytes += frame.len() as u64;
+        let parsed = match wire::parse_frame(frame, ChecksumMode::Verify) {
+            Ok(p) => p,
+            Err(_) => return self.stats.drop(DropReason::Malformed),
+        };
+        match parsed {
+            Parsed::Tcp(e, ip, seg) => {
+                if e.dst_addr != self.cfg.iface.mac && !e.dst_addr.is_broadcast() {
+                    return self.stats.drop(DropReason::NotForUs);
+                }
+                if !self.cfg.iface.owns(ip.dst_addr) {
+                    return self.stats.drop(DropReason::NotForUs);
+                }
+                let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
+                let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
+                if self.cfg.shards > 1 {
+                    let owner = self.cfg.ownership.owner(local, remote, self.cfg.shards);
+                    if owner != self.cfg.shard {
+                        return self.steer_out(owner, frame);
+                    }
+                }
+                if seg.control == TcpControl::Syn && seg.ack_number.is_none() {
+                    self.learn_from_syn(ip.src_addr, e.src_addr);
+                }
+                self.tcp_input(now, FourTuple { local, remote }, &seg);
+            }
+            Parsed::Arp(_, a) => {
+                self.learn_from_arp(&a);
+                self.control_reply(frame);
+            }
+            Parsed::Icmp(..) => self.control_reply(frame),
+            _ => self.stats.drop(DropReason::Unsupported),
+        }
+    }
+
+    /// Another shard's flow: hand over a copy (the path for devices without
+    /// RSS); it is counted as received by its owner.
+    fn steer_out(&mut self, owner: u32, frame: &[u8]) {
+        let handed = self
+            .steer
+            .as_ref()
+            .is_some_and(|st| st.hand_over(owner as usize, frame));
+        if handed {
+            self.stats.steered_out += 1;
+            self.stats.rx_packets -= 1;
+            self.stats.rx_bytes -= frame.len() as u64;
+        } else {
+            self.stats.drop(DropReason::SteerFull);
+        }
+    }
+
+    /// Frames other shards handed over (a burst at most); returns how many.
+    pub(super) fn steered_input(&mut self, now: Instant) -> usize {
+        // Taken out for the loop: no Arc clone per turn.
+        let Some(st) = self.steer.take() else {
+            return 0;
+        };
+        let me = self.cfg.shard as usize;
+        let mut n = 0;
+        while n < 64 {
+            let Some(f) = st.take(me) else { break };
+            self.stats.steered_in += 1;
+            self.input(now, &f);
+            n += 1;
+            st.give_back(me, f);
+        }
+        self.steer = Some(st);
+        n
+    }
+
+    /// A TCP segment for us, to wherever `shard::route` sends it.
+    fn tcp_input(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr) {
+        if seg.control == TcpControl::Rst {
+            self.stats.rsts_in += 1;
+        }
+        let mut flows = ShardFlows {
+            table: &mut self.table,
+            half_open: self.half_open,
+        };
+        match route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher) {
+            Route::Conn(h) => {
+                let cfg = &self.cfg.tcp;
+                let Some(c) = self.table.get_mut(h) else {
+                    return;
+                };
+                match c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg) {
+                    SegmentVerdict::Dropped => self.stats.drop(DropReason::Refused),
+                    SegmentVerdict::RstReply => {
+                        self.stats.drop(DropReason::Refused);
+                        self.send_rst_reply(tuple, seg);
+                    }
+                    _ => {}
+                }
+                self.touch(h);
+            }
+            Route::TimeWaitDrop => {}
+            Route::TimeWaitAck(r) => {
+                let mut tcp = [0u8; 64];
+                let n = r.emit_ack(now, &mut tcp);
+                self.ctrl_tcp(tuple, &tcp[..n]);
+            }
+            Route::Syn => self.accept_syn(now, tuple, seg),
+            Route::CookieSynAck(iss) => self.send_cookie_syn_ack(tuple, seg, iss),
+            Route::CookieAck { iss, mss } => self.accept_cookie(now, tuple, seg, iss, mss),
+            Route::NoConnection => {
+                self.stats.drop(DropReason::NoConnection);
+                self.send_rst_reply(tuple, seg);
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! One shard's TCP/IP endpoint: frames in, frames out, in one thread.
+//!
+//! `Stack::poll` is one turn of the shard loop: receive a burst → parse →
+//! demultiplex → TCP engine → expired timers (budgeted) → applications and new
+//! client connections → transmit → flush. It takes `now` from the caller (one
+//! clock read per turn) and a `Nic` for I/O, so the same code runs over DPDK
+//! and over the in-memory link in tests.
+//!
+//! One job a file:
+//! - `mod.rs` (here): the shard's state, its settings, and the turn (`poll`);
+//! - `input.rs`: a received frame: parse, address checks, steering, the TCP
+//!   segment's route (`shard::route`, shared with the simulation);
+//! - `accept.rs`: what listeners do: new connections, SYN cookies, refusals;
+//! - `neighbours.rs`: ARP and the neighbour table, ARP/ICMP answers;
+//! - `control.rs`: control frames (ARP, ICMP, RST, TIME_WAIT ACKs) and headers;
+//! - `timers.rs`: the timer wheel and TIME_WAIT expiry;
+//! - `generator.rs`: the load generator (driving `app::schedule`);
+//! - `drive.rs`: after input or a timer: events to the application, then
+//!   where the connection goes next (closed, TIME_WAIT, its next deadline);
+//! - `transmit.rs`: segments to the NIC, and the turn's flush.
+
+mod accept;
+mod control;
+mod drive;
+mod generator;
+mod input;
+mod neighbours;
+mod timers;
+mod transmit;
+
+use super::Iface;
+use super::nic::Nic;
+use super::responder::Responder;
+use super::steer::{Ownership, SteerQueues};
+use crate::app::schedule::Schedule;
+use crate::app::{AppConn, ClientConfig, ServerApp};
+use crate::stats::{Latency, STATES, ShardStats};
+use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle};
+use crate::tcp::{Connection, State, TcpConfig, TcpStats, TupleHasher};
+use crate::time::Instant;
+use crate::timer::{TimerId, Wheel};
+use crate::wire::EthernetAddress;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// A shard's settings.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub iface: Iface,
+    pub tcp: TcpConfig,
+    /// Connections (control blocks) this shard holds at most.
+    pub capacity: usize,
+    /// TIME_WAIT records it holds at most.
+    pub time_wait_capacity: usize,
+    /// TIME_WAIT records to make room for at start (no growing mid-run).
+    pub time_wait_reserve: usize,
+    pub full_policy: FullPolicy,
+    /// Timers expired per turn at most.
+    pub timer_budget: usize,
+    /// Which shard this is, of how many (flow ownership).
+    pub shard: u32,
+    pub shards: u32,
+    /// How a flow's owner is found.
+    pub ownership: Ownership,
+}
+
+impl StackConfig {
+    pub fn new(iface: Iface, tcp: TcpConfig) -> StackConfig {
+        StackConfig {
+            iface,
+            tcp,
+            capacity: 1 << 20,
+            time_wait_capacity: 1 << 24,
+            time_wait_reserve: 0,
+            full_policy: FullPolicy::Rst,
+            timer_budget: 4096,
+            shard: 0,
+            shards: 1,
+            ownership: Ownership::Hash,
+        }
+    }
+}
+
+/// A connection as the shard keeps it.
+struct Conn {
+    tcp: Connection,
+    app: AppConn,
+    key: FlowKey,
+    timer: Option<TimerId>,
+    deadline: Instant,
+    touched: bool,
+    half_open: bool,
+}
+
+/// A shard's endpoint.
+pub struct Stack {
+    pub cfg: StackConfig,
+    table: ConnTable<Conn, ServerApp>,
+    wheel: Wheel<Handle>,
+    expired: Vec<Handle>,
+    touched: Vec<Handle>,
+    neigh: HashMap<Ipv4Addr, EthernetAddress, FlowHashBuilder>,
+    responder: Responder,
+    hasher: TupleHasher,
+    half_open: usize,
+    pub stats: ShardStats,
+    pub tcp_stats_scratch: TcpStats,
+    pub latency: Latency,
+    /// Control frames (ARP, ICMP, RST, TIME_WAIT ACKs) waiting for transmit;
+    /// buffers are reused.
+    ctrl: Vec<Vec<u8>>,
+    ctrl_used: usize,
+    ip_ident: u16,
+    scratch: Vec<u8>,
+    /// The load generator's schedule and settings (a client shard).
+    client: Option<Schedule<Handle>>,
+    client_cfg: Option<ClientConfig>,
+    last_turn_at: Instant,
+    last_turn_busy: bool,
+    /// The last (local, remote, offset) timestamp offset computed: consecutive
+    /// connections mostly share their addresses.
+    ts_offset_cache: (Ipv4Addr, Ipv4Addr, u32),
+    /// Software steering between this port's shards (None: one shard, or RSS
+    /// alone decides).
+    steer: Option<SteerQueues>,
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig, now: Instant) -> Stack {
+        let mut table = ConnTable::new(cfg.capacity, cfg.time_wait_capacity, cfg.tcp.time_wait());
+        table.policy = cfg.full_policy;
+        table.reserve_time_wait(cfg.time_wait_reserve);
+        Stack {
+            responder: Responder::new(cfg.iface),
+            table,
+            wheel: Wheel::with_capacity(now, cfg.capacity.min(1 << 20)),
+            expired: Vec::with_capacity(cfg.timer_budget),
+            touched: Vec::with_capacity(1024),
+            neigh: HashMap::with_hasher(FlowHashBuilder::random()),
+            hasher: TupleHasher::random(),
+            half_open: 0,
+            stats: ShardStats::default(),
+            tcp_stats_scratch: TcpStats::default(),
+            latency: Latency::default(),
+            ctrl: Vec::new(),
+            ctrl_used: 0,
+            ip_ident: 0,
+            scratch: vec![0u8; 64 * 1024],
+            client: None,
+            client_cfg: None,
+            last_turn_at: now,
+            last_turn_busy: false,
+            ts_offset_cache: (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0),
+            steer: None,
+            cfg,
+        }
+    }
+
+    /// Software steering for devices that cannot spread flows over queues:
+    /// the port's queues, in which this shard (`cfg.shard`) has its inbox.
+    pub fn set_steering(&mut self, queues: SteerQueues) {
+        self.steer = Some(queues);
+    }
+
+    /// Whether every connection and TIME_WAIT record here belongs to this shard.
+    pub fn owns_all_flows(&self) -> bool {
+        self.table.iter().all(|(_, c)| {
+            let t = c.tcp.tuple();
+            self.cfg.ownership.owner(t.local, t.remote, self.cfg.shards) == self.cfg.shard
+        })
+    }
+
+    /// Listens on `addr` (0.0.0.0 for every local address) with `app`.
+    pub fn listen(&mut self, addr: SocketAddrV4, app: ServerApp) {
+        self.table.listen(addr, app);
+    }
+
+    /// Connections in the table (not counting TIME_WAIT records).
+    pub fn connections(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn time_wait_records(&self) -> usize {
+        self.table.time_wait_len()
+    }
+
+    /// Resets every open connection (at exit).
+    pub fn abort_all(&mut self, now: Instant) {
+        let hs: Vec<Handle> = self.table.iter().map(|(h, _)| h).collect();
+        for h in hs {
+            if let Some(c) = self.table.get_mut(h) {
+                c.tcp.abort();
+                self.touch(h);
+            }
+        }
+        let _ = now;
+    }
+
+    /// Fills `states` with a count of connections per TCP state.
+    pub fn count_states(&mut self) {
+        let mut s = [0u64; STATES.len()];
+        for (_, c) in self.table.iter() {
+            s[c.tcp.state() as usize] += 1;
+        }
+        s[State::TimeWait as usize] += self.table.time_wait_len() as u64;
+        s[State::Listen as usize] += self.table.listener_count() as u64;
+        self.stats.states = s;
+    }
+
+    /// Marks a connection for `drive` in this turn's output phase.
+    fn touch(&mut self, h: Handle) {
+        if let Some(c) = self.table.get_mut(h) {
+            if !c.touched {
+                c.touched = true;
+                self.touched.push(h);
+            }
+        }
+    }
+
+    /// One turn of the loop. Returns the number of frames received.
+    pub fn poll(&mut self, now: Instant, nic: &mut dyn Nic) -> usize {
+        // Busy time: a turn that did work lasted until this one started.
+        if self.last_turn_busy {
+            self.stats.busy_ns += now.0.saturating_sub(self.last_turn_at.0);
+        }
+        self.stats.turns += 1;
+        self.last_turn_at = now;
+        let mut n = nic.rx(&mut |frame| self.input(now, frame));
+        n += self.steered_input(now);
+        self.run_timers(now);
+        self.open_client_connections(now);
+        self.dispatch_requests(now);
+        self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0;
+        self.output(now, nic);
+        n
+    }
+}
+
+/// The keyed timestamp offset for an address pair, remembering the last one.
+fn ts_offset_cached(
+    cache: &mut (Ipv4Addr, Ipv4Addr, u32),
+    hasher: &TupleHasher,
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+) -> u32 {
+    if cache.0 != local || cache.1 != remote || cache.0.is_unspecified() {
+        *cache = (local, remote, hasher.ts_offset(local, remote));
+    }
+    cache.2
+}

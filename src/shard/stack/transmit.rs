@@ -1,0 +1,108 @@
+//! Output: control frames first (they answer what just arrived), then every
+//! touched connection driven and its segments built in place in the NIC's
+//! buffers, then the flush; what the NIC could not take is counted.
+
+use super::Stack;
+use super::control::{HDRS, write_headers};
+use crate::shard::nic::{Nic, Tx};
+use crate::stats::DropReason;
+use crate::table::Handle;
+use crate::time::Instant;
+
+/// How a connection's transmit went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Segments {
+    /// Everything it had to send is out (or it had nothing).
+    Sent,
+    /// No MAC for its peer: nothing sent, the connection is left as it is.
+    NoNeighbour,
+}
+
+impl Stack {
+    /// The turn's output phase.
+    pub(super) fn output(&mut self, now: Instant, nic: &mut dyn Nic) {
+        for i in 0..self.ctrl_used {
+            let f = &self.ctrl[i];
+            let r = nic.tx(f.len(), &mut |buf| {
+                buf[..f.len()].copy_from_slice(f);
+                f.len()
+            });
+            self.count_tx(r, f.len());
+        }
+        self.ctrl_used = 0;
+        let mut i = 0;
+        while i < self.touched.len() {
+            let h = self.touched[i];
+            i += 1;
+            self.drive(now, h, nic);
+        }
+        self.touched.clear();
+        let dropped = nic.flush();
+        for _ in 0..dropped {
+            self.stats.drop(DropReason::TxFull);
+        }
+        self.stats.tx_packets -= dropped.min(self.stats.tx_packets);
+    }
+
+    fn count_tx(&mut self, r: Tx, len: usize) {
+        match r {
+            Tx::Queued => {
+                self.stats.tx_packets += 1;
+                self.stats.tx_bytes += len as u64;
+            }
+            Tx::NoBuffer => self.stats.drop(DropReason::NoBuffer),
+            Tx::Nothing => {}
+        }
+    }
+
+    /// Connection `h`'s segments, each written by the engine straight into a
+    /// NIC buffer behind its Ethernet and IPv4 headers.
+    pub(super) fn transmit(&mut self, now: Instant, h: Handle, nic: &mut dyn Nic) -> Segments {
+        let Some(c) = self.table.get_mut(h) else {
+            return Segments::Sent;
+        };
+        let t = c.tcp.tuple();
+        let Some(dst_mac) = self.neigh.get(t.remote.ip()).copied() else {
+            self.stats.drop(DropReason::NoNeighbour);
+            return Segments::NoNeighbour;
+        };
+        let cfg = &self.cfg.tcp;
+        let src_mac = self.cfg.iface.mac;
+        let max = HDRS + usize::from(cfg.mss) + 60;
+        loop {
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+            let ident = self.ip_ident;
+            let st = &mut self.stats.tcp;
+            let tcp = &mut c.tcp;
+            let mut len = 0;
+            let r = nic.tx(max, &mut |buf| {
+                let Some(n) = tcp.poll_transmit(now, cfg, st, &mut buf[HDRS..]) else {
+                    return 0;
+                };
+                write_headers(
+                    buf,
+                    src_mac,
+                    dst_mac,
+                    *t.local.ip(),
+                    *t.remote.ip(),
+                    n,
+                    ident,
+                );
+                len = HDRS + n;
+                len
+            });
+            match r {
+                Tx::Queued => {
+                    self.stats.tx_packets += 1;
+                    self.stats.tx_bytes += len as u64;
+                }
+                Tx::Nothing => break,
+                Tx::NoBuffer => {
+                    self.stats.drop(DropReason::NoBuffer);
+                    break;
+                }
+            }
+        }
+        Segments::Sent
+    }
+}
