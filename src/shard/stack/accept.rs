@@ -9,7 +9,7 @@ use crate::stats::DropReason;
 use crate::table::{FlowKey, FullPolicy};
 use crate::tcp::{Connection, FourTuple, emit_cookie_syn_ack};
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpControl, TcpPacket, TcpRepr};
+use crate::wire::{SeqNumber, TcpControl, TcpRepr};
 
 impl Stack {
     /// A listener's SYN: a new connection in SYN-RECEIVED, answering it.
@@ -88,15 +88,7 @@ impl Stack {
                         control: TcpControl::Rst,
                         ..TcpRepr::default()
                     };
-                    let mut tcp = [0u8; 64];
-                    let n = rst.buffer_len();
-                    rst.emit(
-                        &mut TcpPacket::new_unchecked(&mut tcp[..n]),
-                        *t.local.ip(),
-                        *t.remote.ip(),
-                    );
-                    self.stats.rsts_out += 1;
-                    self.ctrl_tcp(t, &tcp[..n]);
+                    self.send_rst(t, &rst);
                 }
             }
         }

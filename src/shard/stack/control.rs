@@ -41,16 +41,21 @@ impl Stack {
     /// Answers `seg` with the RST RFC 9293 gives for it (none to an RST).
     pub(super) fn send_rst_reply(&mut self, t: FourTuple, seg: &TcpRepr) {
         if let Some(rst) = rst_reply(seg) {
-            let mut tcp = [0u8; 64];
-            let n = rst.buffer_len();
-            rst.emit(
-                &mut TcpPacket::new_unchecked(&mut tcp[..n]),
-                *t.local.ip(),
-                *t.remote.ip(),
-            );
-            self.stats.rsts_out += 1;
-            self.ctrl_tcp(t, &tcp[..n]);
+            self.send_rst(t, &rst);
         }
+    }
+
+    /// Queues the reset `rst` on `t` (counted).
+    pub(super) fn send_rst(&mut self, t: FourTuple, rst: &TcpRepr) {
+        let mut tcp = [0u8; 64];
+        let n = rst.buffer_len();
+        rst.emit(
+            &mut TcpPacket::new_unchecked(&mut tcp[..n]),
+            *t.local.ip(),
+            *t.remote.ip(),
+        );
+        self.stats.rsts_out += 1;
+        self.ctrl_tcp(t, &tcp[..n]);
     }
 
     /// Queues a TCP segment (already with its checksum) as a control frame.
