@@ -1,0 +1,205 @@
+//! Whole-stack cost of a connection, both sides: the two shards `sluice bench`
+//! builds (an HTTP server and the load generator), joined by a real DPDK memif
+//! pair, polled in turn on one thread with a virtual clock, so that valgrind's
+//! callgrind counts the same instructions on every run.
+//!
+//!   scripts/stack-instructions.sh       # the figures (runs this under callgrind)
+//!
+//! Environment: `SLUICE_MODE=cps|keepalive` (short connections, one request
+//! each, the server closing first; or requests over kept-alive connections),
+//! `SLUICE_WARMUP` and `SLUICE_COUNT` (connections or requests before and in
+//! the measured part), `SLUICE_CONCURRENCY` (connections at once, default 64).
+//! Only `measured_loop` is counted (callgrind `--toggle-collect`); it prints
+//! what it completed, which the script divides by.
+
+use sluice::app::{ClientConfig, ServerApp, http};
+use sluice::dpdk::{Eal, EalOptions, EthPort, Mbuf, MemoryMode, PktPool, PortConfig};
+use sluice::shard::{DpdkNic, Iface, Stack, StackConfig};
+use sluice::tcp::TcpConfig;
+use sluice::time::Instant;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 0);
+/// Virtual time per turn of the two shards: about what a turn takes on a
+/// real core, so timers behave as in `sluice bench`.
+const TURN_NS: u64 = 1_000;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Pair {
+    server: Stack,
+    client: Stack,
+    snic: DpdkNic,
+    cnic: DpdkNic,
+    now: Instant,
+    keep_alive: bool,
+}
+
+impl Pair {
+    /// Connections (cps) or responses (keep-alive) the client completed.
+    fn done(&self) -> u64 {
+        if self.keep_alive {
+            self.client.stats.responses
+        } else {
+            self.client.stats.completed
+        }
+    }
+
+    fn turn(&mut self) {
+        self.now = Instant(self.now.0 + TURN_NS);
+        self.client.poll(self.now, &mut self.cnic);
+        self.server.poll(self.now, &mut self.snic);
+    }
+}
+
+/// The counted part: turns until `count` more are done. Not inlined, so
+/// callgrind can collect exactly this.
+#[inline(never)]
+fn measured_loop(p: &mut Pair, count: u64) -> u64 {
+    let target = p.done() + count;
+    let mut turns = 0u64;
+    while p.done() < target {
+        p.turn();
+        turns += 1;
+    }
+    turns
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let keep_alive = match std::env::var("SLUICE_MODE").as_deref() {
+        Ok("keepalive") => true,
+        Ok("cps") | Err(_) => false,
+        Ok(other) => return Err(format!("SLUICE_MODE={other}: cps or keepalive").into()),
+    };
+    let warmup = env_u64("SLUICE_WARMUP", 20_000);
+    let count = env_u64("SLUICE_COUNT", 50_000);
+    let concurrency = env_u64("SLUICE_CONCURRENCY", 64) as u32;
+
+    let sock = format!("/tmp/sluice-stack-cost-{}.sock", std::process::id());
+    let vdev = |name: &str, role: &str| {
+        format!(
+            "{name},role={role},id=0,socket={sock},socket-abstract=no,rsize=12",
+            name = name,
+            role = role
+        )
+    };
+    let opts = EalOptions {
+        vdevs: vec![vdev("net_memif0", "server"), vdev("net_memif1", "client")],
+        lcores: Some("0".into()),
+        no_huge_mb: 512,
+        // No hugepages: the same under valgrind and on any machine.
+        memory: Some(MemoryMode::NoHuge { mb: 512 }),
+        pci: false,
+        log_level: "error".into(),
+        extra: vec![],
+    };
+    let eal = Eal::init(&opts)?;
+    let pool = Arc::new(PktPool::new("cost_pool", 32767, 256, -1)?);
+    let sport = EthPort::by_name("net_memif0")?;
+    let cport = EthPort::by_name("net_memif1")?;
+    sport.configure(&PortConfig::default(), &pool)?;
+    cport.configure(&PortConfig::default(), &pool)?;
+    let mut squeue = sport.start(1)?.pop().ok_or("no server queue")?;
+    let mut cqueue = cport.start(1)?.pop().ok_or("no client queue")?;
+    let (smac, cmac) = (sport.mac()?, cport.mac()?);
+    let mut scratch: Vec<Mbuf> = Vec::with_capacity(32);
+    let t0 = std::time::Instant::now();
+    while !(sport.link()?.up && cport.link()?.up) {
+        squeue.rx_burst(&mut scratch, 32);
+        cqueue.rx_burst(&mut scratch, 32);
+        scratch.clear();
+        if t0.elapsed() > Duration::from_secs(20) {
+            return Err("the memif link did not come up within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    let tcp = TcpConfig::default();
+    let now = Instant(1_000_000_000);
+    let mut scfg = StackConfig::new(Iface::new(smac, SERVER_IP), tcp.clone());
+    scfg.capacity = 1 << 16;
+    scfg.time_wait_reserve = (warmup + count) as usize;
+    let mut server = Stack::new(scfg, now);
+    server.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
+    let mut iface = Iface::new(cmac, CLIENT_IP);
+    iface.ip_count = 1 << 16;
+    let mut ccfg = StackConfig::new(iface, tcp);
+    ccfg.capacity = 1 << 16;
+    let mut client = Stack::new(ccfg, now);
+    client.add_neighbour(SERVER_IP, smac);
+    let host = SERVER_IP.to_string();
+    client.start_client(
+        ClientConfig {
+            target: SocketAddrV4::new(SERVER_IP, 80),
+            src_first: CLIENT_IP,
+            src_count: 1 << 16,
+            ports: (1024, 65535),
+            connections: concurrency,
+            requests: if keep_alive { u32::MAX } else { 1 },
+            cps: 0,
+            rps: 0,
+            echo: None,
+            request: http::request_sized(&host, "/", false, 0).into(),
+            // The server closes first, as wrk's "Connection: close" asks.
+            request_last: http::request_sized(&host, "/", !keep_alive, 0).into(),
+            think: Duration::ZERO,
+            open_burst: 32,
+        },
+        now,
+        Duration::from_secs(3600),
+        Duration::ZERO,
+    );
+    let mut p = Pair {
+        server,
+        client,
+        snic: DpdkNic::new(squeue, pool.clone()),
+        cnic: DpdkNic::new(cqueue, pool.clone()),
+        now,
+        keep_alive,
+    };
+    // Warm-up: tables, pools and rings reach their steady sizes.
+    let mut turns = 0u64;
+    while p.done() < warmup {
+        p.turn();
+        turns += 1;
+        if turns > 100 * (warmup + 1000) {
+            return Err("warm-up made no progress (see the counters)".into());
+        }
+    }
+    let before = (p.client.stats, p.server.stats);
+    let turns = measured_loop(&mut p, count);
+    let (c, s) = (p.client.stats, p.server.stats);
+    let errors = c.app_errors + s.app_errors + c.non_2xx;
+    let retrans = c.tcp.retransmits + s.tcp.retransmits;
+    println!("mode: {}", if keep_alive { "keepalive" } else { "cps" });
+    println!("measured connections: {}", c.completed - before.0.completed);
+    println!("measured requests: {}", c.responses - before.0.responses);
+    println!(
+        "measured packets: {}",
+        c.tx_packets - before.0.tx_packets + s.tx_packets - before.1.tx_packets
+    );
+    println!("measured turns: {turns}");
+    println!("errors: {errors}");
+    println!("retransmits: {retrans}");
+    drop(p);
+    let _ = sport.stop();
+    let _ = cport.stop();
+    let _ = cport.close();
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = sport.close();
+    drop(pool);
+    drop(eal);
+    let _ = std::fs::remove_file(&sock);
+    if errors > 0 {
+        return Err(format!("{errors} application errors: the figure would mean nothing").into());
+    }
+    Ok(())
+}
