@@ -3,32 +3,48 @@
 
 use std::net::Ipv4Addr;
 
-/// Adds `data` as big-endian 16-bit words to a 32-bit accumulator (no folding).
+/// Adds `data` as big-endian 16-bit words to an accumulator (no folding).
 /// An odd trailing byte is padded with zero, as RFC 1071 says.
-pub fn accumulate(mut acc: u64, data: &[u8]) -> u64 {
+///
+/// The words are summed eight bytes at a time in the machine's own byte order
+/// with end-around carry, which is the same ones'-complement sum with its two
+/// bytes swapped (RFC 1071 2(B): the sum is independent of byte order), so
+/// the result is folded and swapped once at the end.
+#[inline]
+pub fn accumulate(acc: u64, data: &[u8]) -> u64 {
+    let mut sum: u64 = 0;
+    let mut add = |w: u64| {
+        let (s, carry) = sum.overflowing_add(w);
+        // No overflow here: with a carry, s < w <= u64::MAX.
+        sum = s + u64::from(carry);
+    };
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        // Eight bytes at a time: four 16-bit words summed at once; carries are
-        // kept in the 64-bit accumulator and folded at the end.
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+        add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
     }
-    let rest = chunks.remainder();
-    let mut pairs = rest.chunks_exact(2);
-    for p in &mut pairs {
-        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
+    // 2^16 = 1 modulo 2^16 - 1: a word counts the same at any even offset.
+    let mut rest = chunks.remainder();
+    if let [a, b, c, d, tail @ ..] = rest {
+        add(u64::from(u32::from_le_bytes([*a, *b, *c, *d])));
+        rest = tail;
     }
-    if let [last] = pairs.remainder() {
-        acc += u64::from(*last) << 8;
+    if let [a, b, tail @ ..] = rest {
+        add(u64::from(u16::from_le_bytes([*a, *b])));
+        rest = tail;
     }
-    acc
+    if let [a] = rest {
+        add(u64::from(*a));
+    }
+    acc + u64::from(fold(sum).swap_bytes())
 }
 
 /// Folds an accumulator into 16 bits (end-around carry).
+#[inline]
 pub fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
     acc as u16
 }
 
@@ -107,6 +123,22 @@ mod tests {
         #[test]
         fn matches_reference(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             proptest::prop_assert_eq!(checksum(&data), reference_checksum(&data));
+        }
+
+        #[test]
+        fn accumulates_in_even_pieces(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            cut in 0usize..100, start in proptest::num::u32::ANY,
+        ) {
+            // As the pseudo-header is summed: pieces of even length, then the rest.
+            let cut = (cut * 2).min(data.len() & !1);
+            let whole = fold(accumulate(u64::from(start), &data));
+            let pieces = fold(accumulate(accumulate(u64::from(start), &data[..cut]), &data[cut..]));
+            proptest::prop_assert_eq!(whole, pieces);
+            // And the same as the word-at-a-time definition.
+            let reference = !reference_checksum(&data);
+            let ours = fold(accumulate(0, &data));
+            proptest::prop_assert!(ours == reference || (ours == 0xffff && reference == 0) || (ours == 0 && reference == 0xffff));
         }
 
         #[test]
