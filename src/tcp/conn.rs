@@ -1706,13 +1706,9 @@ impl Connection {
     }
 
     fn emit(&mut self, repr: &TcpRepr<'_>, off: usize, len: usize, out: &mut [u8]) -> usize {
-        let h = repr.header_len();
+        // Header, payload, then the checksum once over both.
+        let h = repr.emit_header(out);
         let total = h + len;
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut out[..h]),
-            *self.tuple.local.ip(),
-            *self.tuple.remote.ip(),
-        );
         self.send_buf.read_at(off, &mut out[h..total]);
         TcpPacket::new_unchecked(&mut out[..total])
             .fill_checksum(*self.tuple.local.ip(), *self.tuple.remote.ip());

@@ -20,7 +20,9 @@ pub fn accumulate(acc: u64, data: &[u8]) -> u64 {
     };
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        add(u64::from_le_bytes([
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+        ]));
     }
     // 2^16 = 1 modulo 2^16 - 1: a word counts the same at any even offset.
     let mut rest = chunks.remainder();

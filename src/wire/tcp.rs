@@ -332,8 +332,19 @@ impl<'a> TcpRepr<'a> {
         src: Ipv4Addr,
         dst: Ipv4Addr,
     ) {
-        let header_len = self.header_len();
+        let header_len = self.emit_header(p.buffer.as_mut());
         let b = p.buffer.as_mut();
+        b[header_len..header_len + self.payload.len()].copy_from_slice(self.payload);
+        let len = header_len + self.payload.len();
+        let c = checksum::transport_checksum(src, dst, 6, &b[..len]);
+        put16(b, field::CHECKSUM, c);
+    }
+
+    /// Writes the header and options only, with a zero checksum, into the
+    /// front of `b` (for a caller that places the payload itself and then
+    /// computes the checksum once); returns the header's length.
+    pub fn emit_header(&self, b: &mut [u8]) -> usize {
+        let header_len = self.header_len();
         put16(b, field::SRC_PORT, self.src_port);
         put16(b, field::DST_PORT, self.dst_port);
         put32(b, field::SEQ, self.seq_number.0);
@@ -394,10 +405,7 @@ impl<'a> TcpRepr<'a> {
                 o.push(&r.0.to_be_bytes());
             }
         }
-        b[header_len..header_len + self.payload.len()].copy_from_slice(self.payload);
-        let len = header_len + self.payload.len();
-        let c = checksum::transport_checksum(src, dst, 6, &b[..len]);
-        put16(b, field::CHECKSUM, c);
+        header_len
     }
 }
 
