@@ -269,6 +269,18 @@ impl<'a> TcpRepr<'a> {
             ..TcpRepr::default()
         };
         let mut opts = &buf[HEADER_LEN..header_len];
+        // Fast path: the layout nearly every segment of a connection that
+        // negotiated timestamps carries (NOP, NOP, timestamps: RFC 7323
+        // appendix A), read at fixed offsets.
+        if let [kind::NOP, kind::NOP, kind::TS, 10, ts @ ..] = opts {
+            if ts.len() == 8 {
+                repr.timestamp = Some(TcpTimestamp {
+                    tsval: be32(ts, 0),
+                    tsecr: be32(ts, 4),
+                });
+                return Ok(repr);
+            }
+        }
         while !opts.is_empty() {
             let (rest, opt) = TcpOption::parse(opts)?;
             match opt {
@@ -468,6 +480,52 @@ mod tests {
         assert_eq!(
             TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap(),
             syn()
+        );
+    }
+
+    /// The fixed-offset fast path for NOP NOP timestamps reads what the
+    /// general option loop reads, and only that exact layout takes it.
+    #[test]
+    fn timestamp_fast_path_agrees_with_the_option_loop() {
+        let ack = TcpRepr {
+            control: TcpControl::None,
+            ack_number: Some(SeqNumber(77)),
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            payload: b"hello",
+            ..syn()
+        };
+        let b = emit(&ack);
+        assert_eq!(
+            &b[20..24],
+            &[1, 1, 8, 10],
+            "the layout the fast path expects"
+        );
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap(),
+            ack
+        );
+        // The same options in another order (timestamps, NOP, NOP) go through the loop.
+        let mut c = b.clone();
+        c[20..32].copy_from_slice(&[8, 10, 0xaa, 0xbb, 0xcc, 0xdd, 0, 0, 0, 0, 1, 1]);
+        let p = TcpPacket::new_checked(&c[..]).unwrap();
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, ChecksumMode::Ignore).unwrap(),
+            ack
+        );
+        // NOP NOP timestamps followed by SACK blocks: the loop reads them all.
+        let sacked = TcpRepr {
+            sack_ranges: [Some((SeqNumber(100), SeqNumber(200))), None, None, None],
+            ..ack
+        };
+        let d = emit(&sacked);
+        assert_eq!(&d[20..24], &[1, 1, 8, 10]);
+        let p = TcpPacket::new_checked(&d[..]).unwrap();
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap(),
+            sacked
         );
     }
 
