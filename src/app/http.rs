@@ -75,13 +75,14 @@ impl Framer {
             match self.phase {
                 Phase::Head => {
                     // A line at a time: find its end, keep a prefix.
-                    let nl = data.iter().position(|&b| b == b'\n');
+                    let nl = memchr::memchr(b'\n', data);
                     let part = &data[..nl.unwrap_or(data.len())];
                     if self.lines == 0 {
-                        for &b in &part[part.len().saturating_sub(self.tail.len())..] {
-                            self.tail.copy_within(1.., 0);
-                            self.tail[self.tail.len() - 1] = b;
-                        }
+                        // The start line's last bytes, shifted in at once.
+                        let n = part.len().min(self.tail.len());
+                        self.tail.copy_within(n.., 0);
+                        let t = self.tail.len();
+                        self.tail[t - n..].copy_from_slice(&part[part.len() - n..]);
                     }
                     let keep = part.len().min(LINE - self.line_len as usize);
                     let at = self.line_len as usize;
@@ -166,9 +167,13 @@ impl Framer {
             }
             return Ok(());
         }
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
+        let Some(colon) = memchr::memchr(b':', line) else {
             return Err(FrameError::BadHead);
         };
+        // Both headers read here start with a C.
+        if !matches!(line[0], b'c' | b'C') {
+            return Ok(());
+        }
         let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
         if name.eq_ignore_ascii_case(b"content-length") {
             self.content_length = parse_u64(value).ok_or(FrameError::BadHead)?;
