@@ -4,6 +4,7 @@
 //! `dpdk` feature), `shard` (per-core packet handling).
 
 pub mod app;
+pub mod counters;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod kernel;

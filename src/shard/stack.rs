@@ -617,7 +617,7 @@ impl Stack {
                 *local.ip(),
                 *remote.ip(),
             );
-            self.stats.rsts_out += 1;
+            self.stats.tcp.rsts_out += 1;
             self.ctrl_tcp(local, remote, &tcp[..n]);
         }
     }
@@ -661,7 +661,7 @@ impl Stack {
                         *t.local.ip(),
                         *t.remote.ip(),
                     );
-                    self.stats.rsts_out += 1;
+                    self.stats.tcp.rsts_out += 1;
                     self.ctrl_tcp(t.local, t.remote, &tcp[..n]);
                 }
             }

@@ -2,6 +2,7 @@
 //! document `--json` writes (schema in README.md, "Output").
 
 use super::{Latency, Percentiles, ShardStats, human_rate, human_us};
+use crate::tcp::CloseReason;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -56,7 +57,7 @@ impl Side {
             rx_bytes: s.rx_bytes,
             tx_bytes: s.tx_bytes,
             rsts_in: s.rsts_in,
-            rsts_out: s.rsts_out + s.tcp.rsts_out,
+            rsts_out: s.tcp.rsts_out,
             retransmits: s.tcp.retransmits,
             drops: s.drops_map(),
             closes: s.closes_map(),
@@ -126,8 +127,10 @@ impl Report {
     ) -> Report {
         let secs = measured_s.max(1e-9);
         let mut errors = BTreeMap::new();
-        for r in super::CLOSE_REASONS.iter().skip(1) {
-            errors.insert(r.name(), client.closed_by(*r));
+        for r in CloseReason::ALL {
+            if r != CloseReason::Normal {
+                errors.insert(r.name(), client.closed_by(r));
+            }
         }
         errors.insert("bad_response", client.app_errors);
         errors.insert("non_2xx", client.non_2xx);
@@ -159,16 +162,7 @@ impl Report {
                 first_byte: Percentiles::of(&latency.first_byte),
                 request: Percentiles::of(&latency.request),
             },
-            states_at_end: super::STATES
-                .iter()
-                .enumerate()
-                .map(|(i, st)| {
-                    (
-                        st.name(),
-                        client.states[i] + server.map_or(0, |s| s.states[i]),
-                    )
-                })
-                .collect(),
+            states_at_end: ShardStats::sum(std::iter::once(client).chain(server)).states_map(),
             client: Side::of(client),
             server: server.map(Side::of),
             server_accepted: server.map(|s| s.accepted),
@@ -267,4 +261,110 @@ impl Report {
 /// yes/no answer.
 pub fn clean(r: &Report) -> bool {
     r.errors_total == 0 && r.connections_completed > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counters::Counters;
+    use crate::stats::{DropReason, STATES};
+
+    fn info() -> RunInfo {
+        RunInfo {
+            tool: "test".into(),
+            version: "0".into(),
+            link: "none".into(),
+            target: "10.0.0.2:80".into(),
+            duration_s: 1.0,
+            warmup_s: 0.0,
+            connections: 1,
+            requests_per_connection: 1,
+            keep_alive: false,
+            target_cps: 0,
+            target_rps: 0,
+            body_bytes: 100,
+            time_wait_s: 60.0,
+            client_cores: vec![0],
+            server_cores: vec![1],
+        }
+    }
+
+    fn keys(v: &serde_json::Value) -> Vec<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// The JSON's per-side counters and maps come from the counters'
+    /// declaration: every key names a counter (top level or the engine's) with
+    /// the same value, and the maps list every label by its name.
+    #[test]
+    fn json_keys_agree_with_counter_names() {
+        let mut c = ShardStats::default();
+        let mut k = 0;
+        c.each_mut(&mut |_, v| {
+            k += 1;
+            *v = k;
+        });
+        let r = Report::build(
+            info(),
+            &c,
+            Some(&c),
+            &crate::stats::Latency::default(),
+            (Window::default(), Window::default()),
+            1.0,
+            0,
+        );
+        let j = serde_json::to_value(&r).unwrap();
+        let side = &j["client"];
+        assert_eq!(
+            keys(side),
+            [
+                "closes",
+                "drops",
+                "retransmits",
+                "rsts_in",
+                "rsts_out",
+                "rx_bytes",
+                "rx_packets",
+                "tx_bytes",
+                "tx_packets"
+            ]
+        );
+        for key in keys(side) {
+            if key == "drops" || key == "closes" {
+                continue;
+            }
+            let counter = c.get(&key).or_else(|| c.tcp.get(&key));
+            assert_eq!(side[&key].as_u64(), counter, "{key}");
+        }
+        let names = |it: &mut dyn Iterator<Item = &'static str>| {
+            let mut v: Vec<String> = it.map(String::from).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            keys(&side["drops"]),
+            names(&mut DropReason::ALL.iter().map(|d| d.name()))
+        );
+        assert_eq!(
+            keys(&side["closes"]),
+            names(&mut CloseReason::ALL.iter().map(|d| d.name()))
+        );
+        assert_eq!(
+            keys(&j["states_at_end"]),
+            names(&mut STATES.iter().map(|s| s.name()))
+        );
+        assert_eq!(
+            j["states_at_end"]["TIME_WAIT"].as_u64(),
+            Some(2 * c.states[crate::tcp::State::TimeWait.index()])
+        );
+        assert_eq!(
+            side["drops"]["tx_full"].as_u64(),
+            Some(c.dropped(DropReason::TxFull))
+        );
+        assert_eq!(side["rsts_out"].as_u64(), Some(c.tcp.rsts_out));
+        assert_eq!(
+            j["time_wait"]["entered"].as_u64(),
+            Some(2 * c.time_wait_entered)
+        );
+    }
 }
