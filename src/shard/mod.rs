@@ -11,5 +11,5 @@ pub mod stack;
 pub use nic::DpdkNic;
 pub use nic::{MemNic, Nic, Tx};
 pub use pcap::{CapturedNic, PcapWriter};
-pub use responder::{Drop, Iface, Responder, ResponderStats};
+pub use responder::{Iface, Responder, ResponderStats};
 pub use stack::{Ownership, Stack, StackConfig, SteerQueues, flow_owner};

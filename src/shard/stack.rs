@@ -408,7 +408,7 @@ impl Stack {
         self.stats.rx_bytes += frame.len() as u64;
         let parsed = match wire::parse_frame(frame, ChecksumMode::Verify) {
             Ok(p) => p,
-            Err(_) => return self.stats.drop(DropReason::Malformed),
+            Err(e) => return self.stats.drop(e.into()),
         };
         match parsed {
             Parsed::Tcp(e, ip, seg) => {
@@ -461,7 +461,8 @@ impl Stack {
                 self.control_reply(frame);
             }
             Parsed::Icmp(..) => self.control_reply(frame),
-            _ => self.stats.drop(DropReason::Unsupported),
+            Parsed::OtherIp(..) => self.stats.drop(DropReason::OtherIpProtocol),
+            Parsed::OtherEther(..) => self.stats.drop(DropReason::OtherEtherType),
         }
     }
 
@@ -470,16 +471,17 @@ impl Stack {
         let before = self.responder.stats;
         self.ctrl_buf(frame.len().max(64));
         let buf = &mut self.ctrl[self.ctrl_used - 1];
-        let n = self.responder.handle(frame, buf);
+        let r = self.responder.handle(frame, buf);
         let after = self.responder.stats;
         self.stats.arp_answered += after.arp_requests_answered - before.arp_requests_answered;
         self.stats.icmp_answered += after.icmp_echo_answered - before.icmp_echo_answered;
-        if after.total_dropped() > before.total_dropped() {
-            self.stats.drop(DropReason::NotForUs);
-        }
-        match n {
-            Some(n) => self.ctrl_commit(n),
-            None => self.ctrl_cancel(),
+        match r {
+            Ok(Some(n)) => self.ctrl_commit(n),
+            Ok(None) => self.ctrl_cancel(),
+            Err(d) => {
+                self.stats.drop(d);
+                self.ctrl_cancel();
+            }
         }
     }
 
