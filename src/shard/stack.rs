@@ -13,8 +13,8 @@ use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket, ServerA
 use crate::stats::{DropReason, Latency, STATES, ShardStats};
 use crate::table::{ConnTable, FlowHashBuilder, FlowKey, Found, FullPolicy, Handle};
 use crate::tcp::{
-    Connection, Event, FourTuple, SegmentVerdict, State, SynCookies, TcpConfig, TcpStats,
-    TimeWaitRecord, TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
+    Connection, Event, FourTuple, SegmentVerdict, State, SynCookies, TcpConfig, TimeWaitRecord,
+    TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
 };
 use crate::time::Instant;
 use crate::timer::{TimerId, Wheel};
@@ -182,7 +182,6 @@ pub struct Stack {
     hasher: TupleHasher,
     half_open: usize,
     pub stats: ShardStats,
-    pub tcp_stats_scratch: TcpStats,
     pub latency: Latency,
     /// Control frames (ARP, ICMP, RST, TIME_WAIT ACKs) waiting for transmit;
     /// buffers are reused.
@@ -217,7 +216,6 @@ impl Stack {
             hasher: TupleHasher::random(),
             half_open: 0,
             stats: ShardStats::default(),
-            tcp_stats_scratch: TcpStats::default(),
             latency: Latency::default(),
             ctrl: Vec::new(),
             ctrl_used: 0,
@@ -337,8 +335,8 @@ impl Stack {
         self.table.time_wait_len()
     }
 
-    /// Resets every open connection (at exit).
-    pub fn abort_all(&mut self, now: Instant) {
+    /// Resets every open connection (at exit); the next `poll` sends the RSTs.
+    pub fn abort_all(&mut self) {
         let hs: Vec<Handle> = self.table.iter().map(|(h, _)| h).collect();
         for h in hs {
             if let Some(c) = self.table.get_mut(h) {
@@ -346,7 +344,6 @@ impl Stack {
                 self.touch(h);
             }
         }
-        let _ = now;
     }
 
     /// Fills `states` with a count of connections per TCP state.

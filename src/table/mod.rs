@@ -3,7 +3,8 @@
 //! TIME_WAIT records live beside them (with a FIFO for their fixed 2MSL);
 //! listeners in their own map. The index is a hash map keyed with a random
 //! per-process key (`hash::FlowHashBuilder`), so chosen 4-tuples cannot
-//! degrade it. A full table is a counted refusal, never a panic.
+//! degrade it. A full table is a refusal (an error the shard counts), never a
+//! panic.
 
 use crate::tcp::{FourTuple, TimeWaitRecord};
 use crate::time::Instant;
@@ -169,18 +170,6 @@ pub enum FullPolicy {
     Drop,
 }
 
-/// Counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TableStats {
-    pub inserted: u64,
-    pub removed: u64,
-    pub refused_full: u64,
-    pub time_wait_entered: u64,
-    pub time_wait_expired: u64,
-    pub time_wait_reused: u64,
-    pub time_wait_refused_full: u64,
-}
-
 /// What the table holds for a 4-tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
@@ -214,7 +203,6 @@ pub struct ConnTable<T, L> {
     capacity: usize,
     tw_capacity: usize,
     pub policy: FullPolicy,
-    pub stats: TableStats,
 }
 
 impl<T, L> ConnTable<T, L> {
@@ -233,7 +221,6 @@ impl<T, L> ConnTable<T, L> {
             capacity,
             tw_capacity,
             policy: FullPolicy::default(),
-            stats: TableStats::default(),
         }
     }
 
@@ -290,26 +277,21 @@ impl<T, L> ConnTable<T, L> {
         }
     }
 
-    /// Adds a connection; refused (and counted) when full or the 4-tuple is taken.
+    /// Adds a connection; refused when full or the 4-tuple is taken.
     pub fn insert(&mut self, key: FlowKey, value: T) -> Result<Handle, TableFull> {
         let full = TableFull {
             capacity: self.capacity,
             policy: self.policy,
         };
         if self.conns.len() >= self.capacity || self.tw_index.contains_key(&key) {
-            self.stats.refused_full += 1;
             return Err(full);
         }
         // One hash of the key for the check and the insert.
         match self.index.entry(key) {
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.stats.refused_full += 1;
-                Err(full)
-            }
+            std::collections::hash_map::Entry::Occupied(_) => Err(full),
             std::collections::hash_map::Entry::Vacant(slot) => {
                 let h = self.conns.insert(value);
                 slot.insert(h);
-                self.stats.inserted += 1;
                 Ok(h)
             }
         }
@@ -328,13 +310,12 @@ impl<T, L> ConnTable<T, L> {
         if self.index.get(&key) == Some(&h) {
             self.index.remove(&key);
         }
-        self.stats.removed += 1;
         Some(v)
     }
 
     /// Swaps a connection for its TIME_WAIT record: the control block (and its
     /// buffers) is returned to the caller to drop or recycle. If the record table
-    /// is full the 4-tuple is simply forgotten (counted).
+    /// is full the 4-tuple is simply forgotten.
     pub fn enter_time_wait(
         &mut self,
         key: FlowKey,
@@ -344,13 +325,11 @@ impl<T, L> ConnTable<T, L> {
     ) -> Option<T> {
         let v = self.remove(key, h)?;
         if self.time_wait.len() >= self.tw_capacity {
-            self.stats.time_wait_refused_full += 1;
             return Some(v);
         }
         let th = self.time_wait.insert(record);
         self.tw_index.insert(key, th);
         self.tw_queue.push(now, (key, th));
-        self.stats.time_wait_entered += 1;
         Some(v)
     }
 
@@ -366,7 +345,6 @@ impl<T, L> ConnTable<T, L> {
         if let Some(h) = self.tw_index.get(&key).copied() {
             self.tw_index.remove(&key);
             self.time_wait.remove(h);
-            self.stats.time_wait_reused += 1;
             return true;
         }
         false
@@ -393,7 +371,6 @@ impl<T, L> ConnTable<T, L> {
             if self.tw_index.get(&key) == Some(&h) {
                 self.tw_index.remove(&key);
             }
-            self.stats.time_wait_expired += 1;
             ended += 1;
         }
         self.tw_due = due;
@@ -446,7 +423,6 @@ mod tests {
             let e = t.insert(key(i), i).unwrap_err();
             assert_eq!(e.policy, FullPolicy::Rst);
         }
-        assert_eq!(t.stats.refused_full, 50);
         assert_eq!(t.len(), 100);
         // A duplicate 4-tuple is refused too.
         let mut t2: ConnTable<u32, ()> = ConnTable::new(10, 10, Duration::from_secs(60));
@@ -550,8 +526,6 @@ mod tests {
         assert_eq!(first + t.expire_time_wait(later, 1000), 499);
         assert_eq!(t.time_wait_len(), 0);
         assert_eq!(t.find(key(3)), Found::None);
-        assert_eq!(t.stats.time_wait_expired, 499);
-        assert_eq!(t.stats.time_wait_reused, 1);
     }
 
     #[test]

@@ -44,8 +44,7 @@ pub fn shard_loop(
             }
         }
     }
-    let now = clock.now();
-    stack.abort_all(now);
+    stack.abort_all();
     for _ in 0..8 {
         stack.poll(clock.now(), nic);
     }

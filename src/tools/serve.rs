@@ -241,7 +241,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     // Clean exit: reset what is still open so peers know, then report.
     let end = clock.now();
     stop_workers.store(true, Ordering::Relaxed);
-    stack.abort_all(end);
+    stack.abort_all();
     for _ in 0..8 {
         stack.poll(clock.now(), &mut nic);
     }
