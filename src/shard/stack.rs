@@ -232,7 +232,9 @@ impl Stack {
     }
 
     /// Software steering for devices that cannot spread flows over queues:
-    /// `inbound` is this shard's queue, `to[i]` shard i's.
+    /// `queues` are the port's queues, one inbox per shard (this shard's is
+    /// `queues` at `cfg.shard`); frames for flows another shard owns go to
+    /// its inbox.
     pub fn set_steering(&mut self, queues: SteerQueues) {
         self.steer = Some(queues);
     }
