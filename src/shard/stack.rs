@@ -11,7 +11,9 @@ use super::nic::{Nic, Tx};
 use super::responder::Responder;
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket, ServerApp, ServerConn};
 use crate::stats::{DropReason, Latency, STATES, ShardStats};
-use crate::table::{ConnTable, FlowHashBuilder, FlowKey, Found, FullPolicy, Handle};
+use crate::table::{
+    ConnTable, FlowHashBuilder, FlowKey, Found, FullPolicy, Handle, InsertError, TimeWaitEntry,
+};
 use crate::tcp::{
     Connection, Event, FourTuple, SegmentVerdict, State, SynCookies, TcpConfig, TimeWaitRecord,
     TimeWaitVerdict, TupleHasher, emit_cookie_syn_ack, rst_reply,
@@ -641,9 +643,12 @@ impl Stack {
                 }
                 self.touch(h);
             }
-            Err(full) => {
+            // Free a moment ago (no connection, no record): cannot happen.
+            // Dropped, not reset: an RST would hit whoever holds the tuple.
+            Err(InsertError::TupleTaken) => self.stats.drop(DropReason::TupleTaken),
+            Err(InsertError::Full { policy, .. }) => {
                 self.stats.drop(DropReason::TableFull);
-                if full.policy == FullPolicy::Rst {
+                if policy == FullPolicy::Rst {
                     // Refuse: RST the SYN (or the cookie's ACK).
                     let t = FourTuple {
                         local: SocketAddrV4::new(Ipv4Addr::from(key.local_ip), key.local_port),
@@ -789,8 +794,12 @@ impl Stack {
                         self.touched.push(h);
                     }
                 }
-                Err(_) => {
+                Err(InsertError::Full { .. }) => {
                     self.stats.drop(DropReason::TableFull);
+                    break;
+                }
+                Err(InsertError::TupleTaken) => {
+                    self.stats.port_collisions += 1;
                     break;
                 }
             }
@@ -1026,8 +1035,13 @@ impl Stack {
                 }
                 let key = c.key;
                 if let Some(r) = TimeWaitRecord::from_connection(&c.tcp, now, cfg.time_wait()) {
-                    self.table.enter_time_wait(key, h, r, now);
-                    self.stats.time_wait_entered += 1;
+                    // Out of the table either way; without room for its
+                    // record the 4-tuple is simply not held for 2MSL.
+                    match self.table.enter_time_wait(key, h, r, now) {
+                        Some(TimeWaitEntry::Stored(_)) => self.stats.time_wait_entered += 1,
+                        Some(TimeWaitEntry::Refused(_)) => self.stats.time_wait_refused += 1,
+                        None => {}
+                    }
                     // The connection is done as far as the application goes.
                     self.stats.count_close(crate::tcp::CloseReason::Normal);
                     if is_client {

@@ -71,6 +71,9 @@ pub struct TimeWaitReport {
     pub duration_s: f64,
     /// Connections that entered TIME_WAIT (client and server).
     pub entered: u64,
+    /// Connections that reached TIME_WAIT when the record table was full:
+    /// closed without holding their 4-tuple for 2MSL.
+    pub refused: u64,
     /// Records that reached 2MSL and ended during the run.
     pub expired: u64,
     /// Records still held when the run ended.
@@ -154,6 +157,7 @@ impl Report {
             time_wait: TimeWaitReport {
                 duration_s: info.time_wait_s,
                 entered: both(|s| s.time_wait_entered),
+                refused: both(|s| s.time_wait_refused),
                 expired: both(|s| s.time_wait_expired),
                 held_at_end: time_wait_held,
             },
@@ -240,11 +244,15 @@ impl Report {
             }
         );
         o += &format!(
-            "  Retransmits: {}   TIME_WAIT: {} entered, {} held at exit, {} expired\n",
+            "  Retransmits: {}   TIME_WAIT: {} entered, {} held at exit, {} expired{}\n",
             self.retransmits,
             self.time_wait.entered,
             self.time_wait.held_at_end,
-            self.time_wait.expired
+            self.time_wait.expired,
+            match self.time_wait.refused {
+                0 => String::new(),
+                n => format!(", {n} refused (record table full)"),
+            }
         );
         o += &format!(
             "Connections/sec: {:>10.0} ({})\nRequests/sec:    {:>10.0} ({})\n",
@@ -366,5 +374,11 @@ mod tests {
             j["time_wait"]["entered"].as_u64(),
             Some(2 * c.time_wait_entered)
         );
+        assert_eq!(
+            j["time_wait"]["refused"].as_u64(),
+            Some(2 * c.time_wait_refused)
+        );
+        let refused = format!(", {} refused", 2 * c.time_wait_refused);
+        assert!(r.text().contains(&refused));
     }
 }
