@@ -3,7 +3,9 @@
 //! Each shard owns its `ShardStats` and `Latency` (no sharing on the data
 //! path). Every so often a shard publishes a copy of its counters into its
 //! `Published` slot (relaxed atomics) for the live line; histograms are merged
-//! once, at the end.
+//! once, at the end. Counters and drop reasons are declared once, with
+//! `crate::counters`' macros: publishing, sums, the JSON maps and the live
+//! line follow the declarations.
 
 pub mod output;
 pub mod report;
@@ -72,9 +74,6 @@ impl From<crate::wire::Error> for DropReason {
         }
     }
 }
-
-/// Every close reason, in `CloseReason` order (`CloseReason::ALL`).
-pub const CLOSE_REASONS: [CloseReason; CloseReason::COUNT] = CloseReason::ALL;
 
 /// Every TCP state, in `State` order (`State::ALL`).
 pub const STATES: [State; State::COUNT] = State::ALL;
