@@ -78,6 +78,18 @@ pub trait Counters: Copy + Default {
         self.each_mut(&mut |_, v| *v += it.next().unwrap_or(0));
     }
 
+    /// Counters numbered in declaration order: `first`, `first + 1`, ... (tests
+    /// use it to give every counter a value of its own).
+    fn numbered(first: u64) -> Self {
+        let mut s = Self::default();
+        let mut k = first;
+        s.each_mut(&mut |_, v| {
+            *v = k;
+            k += 1;
+        });
+        s
+    }
+
     /// One counter by name (`retransmits`, or `tcp.retransmits`, `drops.tx_full`).
     fn get(&self, name: &str) -> Option<u64> {
         let mut found = None;
@@ -330,12 +342,7 @@ mod tests {
 
     #[test]
     fn values_round_trip_and_add() {
-        let mut o = Outer::default();
-        let mut k = 0;
-        o.each_mut(&mut |_, v| {
-            k += 1;
-            *v = k;
-        });
+        let o = Outer::numbered(1);
         assert_eq!(o.a, 1);
         assert_eq!(o.by_colour, [3, 4, 5]);
         assert_eq!(o.inner, Inner { x: 6, y: 7 });
