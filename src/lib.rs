@@ -1,9 +1,22 @@
 //! sluice: a user-space TCP endpoint on DPDK.
 //!
-//! Layers (see README.md): `wire` (packet formats), `dpdk` (packet I/O, behind the
-//! `dpdk` feature), `shard` (per-core packet handling).
+//! Layers, bottom up (README.md, "Layout"; no layer reaches up):
+//! - `time`, `counters`: the engine's clock type; counters and their labels
+//!   declared once.
+//! - `wire`: zero-copy packet views, parse/emit, checksums, sequence numbers.
+//! - `tcp`: the sans-I/O connection, TIME_WAIT records, ISNs, SYN cookies.
+//! - `timer`: the timing wheel and FIFO timers (no clock inside).
+//! - `table`: a shard's connections, TIME_WAIT records and listeners.
+//! - `sim`: a deterministic lossy network for tests.
+//! - `stats`: counters, latency histograms, reports and their outputs.
+//! - `app`: the server applications and the HTTP load generator.
+//! - `shard`: one core's endpoint over a packet I/O trait (DPDK or in memory).
+//! - `kernel`: the same applications over Linux sockets (`--kernel`).
+//! - `dpdk` (feature `dpdk`): the only unsafe code: EAL, mbufs, ports, queues.
+//! - `tools` (feature `dpdk`): the commands and the shard runtime.
 
 pub mod app;
+pub mod counters;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod kernel;

@@ -143,6 +143,32 @@ fn http_connections_complete_over_one_shard_each() {
     assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0, "a lossless link");
 }
 
+/// A client whose TIME_WAIT record table holds 8: its other connections close
+/// without a record, counted as refused and not as entered, and none is left
+/// behind in the connection table.
+#[test]
+fn time_wait_records_refused_when_full_are_counted_not_leaked() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let mut cfg = clients[0].cfg.clone();
+    cfg.time_wait_capacity = 8;
+    clients[0] = Stack::new(cfg, Instant::ZERO);
+    clients[0].add_neighbour(SERVER_IP, SERVER_MAC);
+    run(&mut clients, &mut servers, Duration::from_millis(20));
+    let c = total(&clients);
+    let s = total(&servers);
+    assert!(c.opened > 8, "only {} connections", c.opened);
+    assert_eq!(c.responses, c.opened);
+    assert_eq!(clients[0].time_wait_records(), 8);
+    assert_eq!(c.time_wait_entered, 8);
+    assert_eq!(c.time_wait_refused, c.opened - 8);
+    assert_eq!(c.closed_by(CloseReason::Normal), c.opened);
+    assert_eq!(c.abnormal_closes() + s.abnormal_closes(), 0);
+    assert_eq!(clients[0].connections(), 0, "no connection left behind");
+    assert_eq!(clients[0].client_active(), 0);
+    assert_eq!(servers[0].connections(), 0);
+}
+
 #[test]
 fn keep_alive_requests_share_connections() {
     let tcp = TcpConfig::default();

@@ -9,11 +9,22 @@ pub mod schedule;
 use crate::stats::{Latency, ShardStats, record};
 use crate::tcp::{Connection, Event, TcpConfig};
 
+/// Why [`Socket::send`] took nothing and never will on this connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The connection no longer sends: the application closed it (FIN
+    /// queued), it was reset or aborted, or it has ended.
+    #[error("connection closed for sending")]
+    Closed,
+}
+
 /// What an application does with its connection: our engine's
 /// ([`EngineSocket`]) or a Linux socket (`--kernel`, [`crate::kernel`]).
 pub trait Socket {
-    /// Queues bytes to send; returns how many fit.
-    fn send(&mut self, data: &[u8]) -> usize;
+    /// Queues bytes to send; returns how many fit: `Ok(0)` when the send
+    /// buffer is full (`Event::Writable` follows once it drains), `Err` when
+    /// the connection cannot send any more.
+    fn send(&mut self, data: &[u8]) -> Result<usize, SendError>;
     /// Reads received bytes; 0 when there are none (now).
     fn recv(&mut self, out: &mut [u8]) -> usize;
     /// Bytes `send` takes now.
@@ -36,8 +47,11 @@ pub struct EngineSocket<'a> {
 }
 
 impl Socket for EngineSocket<'_> {
-    fn send(&mut self, data: &[u8]) -> usize {
-        self.conn.send(self.cfg, data).unwrap_or(0)
+    fn send(&mut self, data: &[u8]) -> Result<usize, SendError> {
+        // The engine's only refusal: not open for sending.
+        self.conn
+            .send(self.cfg, data)
+            .map_err(|crate::tcp::CommandError::NotWritable| SendError::Closed)
     }
     fn recv(&mut self, out: &mut [u8]) -> usize {
         self.conn.recv(self.cfg, out)
@@ -166,8 +180,8 @@ impl ServerConn {
                 self.peer_fin = true;
                 self.pump(cx, c);
                 if let ServerApp::DrainReply { reply } = &self.app {
-                    if !self.done {
-                        let _ = c.send(reply);
+                    if !self.done && c.send(reply).is_err() {
+                        self.done = true; // nobody left to reply to
                     }
                 }
                 self.finish_if_answered(c);
@@ -214,7 +228,13 @@ impl ServerConn {
             }
             match &self.app {
                 ServerApp::Echo => {
-                    let _ = c.send(&cx.scratch[..n]);
+                    // `room` fits what was read, so only a closed connection
+                    // takes less: stop echoing, drain what still arrives.
+                    let sent = c.send(&cx.scratch[..n]);
+                    if sent.is_err() {
+                        self.done = true;
+                        return;
+                    }
                 }
                 ServerApp::Http { close_after, .. } => {
                     let close_after = *close_after;
@@ -262,10 +282,16 @@ impl ServerConn {
             let last = self.owed == 1 && self.close_after_owed;
             let r = if last { response_close } else { response };
             let from = self.sent as usize;
-            let n = c.send(&r[from..]);
+            let Ok(n) = c.send(&r[from..]) else {
+                // Closed under us (reset, aborted): nothing more is owed.
+                self.owed = 0;
+                self.sent = 0;
+                self.done = true;
+                return true;
+            };
             self.sent += n as u32;
             if (self.sent as usize) < r.len() {
-                return false;
+                return false; // the send buffer is full: Writable resumes
             }
             self.sent = 0;
             self.owed -= 1;
@@ -463,8 +489,15 @@ impl ClientConn {
         if !self.in_request || self.sent as usize >= req.len() {
             return;
         }
-        let n = c.send(&req[self.sent as usize..]);
-        self.sent += n as u32;
+        match c.send(&req[self.sent as usize..]) {
+            Ok(n) => self.sent += n as u32, // the rest on Writable
+            Err(SendError::Closed) => {
+                // The request cannot go out: the connection is over, and how
+                // it ended (reset, refused, ...) is counted when it closes.
+                self.in_request = false;
+                self.finished = true;
+            }
+        }
     }
 
     fn read(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut impl Socket) {
@@ -564,4 +597,201 @@ pub fn echo_byte(offset: usize) -> u8 {
 pub enum AppConn {
     Server(ServerConn),
     Client(ClientConn),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::FourTuple;
+    use crate::wire::SeqNumber;
+
+    /// A socket in memory: `input` to read, `room` bytes of send buffer,
+    /// and whether it still sends.
+    #[derive(Default)]
+    struct FakeSocket {
+        input: Vec<u8>,
+        sent: Vec<u8>,
+        room: usize,
+        closed_for_sending: bool,
+        closes: u32,
+        aborts: u32,
+    }
+
+    impl Socket for FakeSocket {
+        fn send(&mut self, data: &[u8]) -> Result<usize, SendError> {
+            if self.closed_for_sending {
+                return Err(SendError::Closed);
+            }
+            let n = data.len().min(self.room);
+            self.sent.extend_from_slice(&data[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+        fn recv(&mut self, out: &mut [u8]) -> usize {
+            let n = self.input.len().min(out.len());
+            out[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            n
+        }
+        fn send_capacity(&self) -> usize {
+            self.room
+        }
+        fn want_writable(&mut self) {}
+        fn peer_closed(&self) -> bool {
+            false
+        }
+        fn close(&mut self) {
+            self.closes += 1;
+            self.closed_for_sending = true;
+        }
+        fn abort(&mut self) {
+            self.aborts += 1;
+            self.closed_for_sending = true;
+        }
+    }
+
+    struct Cx {
+        stats: ShardStats,
+        latency: Latency,
+        scratch: Vec<u8>,
+    }
+
+    impl Cx {
+        fn new() -> Cx {
+            Cx {
+                stats: ShardStats::default(),
+                latency: Latency::default(),
+                scratch: vec![0; 4096],
+            }
+        }
+        fn cx(&mut self) -> AppCx<'_> {
+            AppCx {
+                now: Instant::from_millis(1),
+                stats: &mut self.stats,
+                latency: &mut self.latency,
+                scratch: &mut self.scratch,
+                stop_at: Instant::NEVER,
+                record_from: Instant::ZERO,
+            }
+        }
+    }
+
+    #[test]
+    fn engine_send_tells_full_from_closed() {
+        let cfg = TcpConfig {
+            send_buffer: 1000,
+            ..TcpConfig::default()
+        };
+        let now = Instant::from_millis(1);
+        let tuple = FourTuple {
+            local: "10.0.0.1:40000".parse().unwrap(),
+            remote: "10.0.0.2:80".parse().unwrap(),
+        };
+        let mut conn = Connection::connect(&cfg, tuple, SeqNumber(1), now);
+        let mut s = EngineSocket {
+            conn: &mut conn,
+            cfg: &cfg,
+            now,
+        };
+        assert_eq!(s.send(&[1; 600]), Ok(600));
+        assert_eq!(s.send(&[1; 600]), Ok(400), "what fits");
+        assert_eq!(s.send(&[1; 600]), Ok(0), "full: not closed");
+        s.close();
+        assert_eq!(s.send(&[1; 10]), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn http_server_waits_when_full_and_stops_when_closed() {
+        let req = http::request("h", "/", false);
+        let resp = http::response(100, false);
+        let mut cx = Cx::new();
+        // Full: the response waits for room, and goes out once there is.
+        let mut full = FakeSocket {
+            input: req.clone(),
+            ..FakeSocket::default()
+        };
+        let mut app = ServerConn::new(ServerApp::http(100, 0));
+        app.on_event(&mut cx.cx(), &mut full, Event::Readable);
+        assert!(full.sent.is_empty());
+        assert!(!app.done);
+        full.room = resp.len();
+        app.on_event(&mut cx.cx(), &mut full, Event::Writable);
+        assert_eq!(full.sent, resp);
+        assert_eq!(cx.stats.responses, 1);
+        // Closed: nothing is owed any more, and what still arrives is drained.
+        let mut closed = FakeSocket {
+            input: req.clone(),
+            closed_for_sending: true,
+            ..FakeSocket::default()
+        };
+        let mut app = ServerConn::new(ServerApp::http(100, 0));
+        app.on_event(&mut cx.cx(), &mut closed, Event::Readable);
+        assert!(app.done);
+        assert_eq!(app.owed, 0);
+        closed.input = req.clone();
+        app.on_event(&mut cx.cx(), &mut closed, Event::Readable);
+        assert!(closed.input.is_empty(), "drained");
+        assert_eq!(cx.stats.responses, 1, "no response counted for it");
+        assert_eq!((closed.closes, closed.aborts), (0, 0));
+    }
+
+    #[test]
+    fn echo_stops_when_closed() {
+        let mut cx = Cx::new();
+        let mut s = FakeSocket {
+            input: b"hello".to_vec(),
+            room: 100,
+            ..FakeSocket::default()
+        };
+        let mut app = ServerConn::new(ServerApp::Echo);
+        app.on_event(&mut cx.cx(), &mut s, Event::Readable);
+        assert_eq!(s.sent, b"hello");
+        s.closed_for_sending = true;
+        s.input = b"more".to_vec();
+        app.on_event(&mut cx.cx(), &mut s, Event::Readable);
+        assert!(app.done);
+    }
+
+    #[test]
+    fn client_request_on_a_closed_connection_ends_it() {
+        let mut cx = Cx::new();
+        let req: Arc<[u8]> = http::request("h", "/", false).into();
+        let cc = ClientConfig {
+            target: "10.0.0.2:80".parse().unwrap(),
+            src_first: Ipv4Addr::new(10, 0, 0, 1),
+            src_count: 1,
+            ports: (1000, 2000),
+            connections: 1,
+            requests: 2,
+            cps: 0,
+            rps: 0,
+            echo: None,
+            request: req.clone(),
+            request_last: req.clone(),
+            think: Duration::ZERO,
+            open_burst: 1,
+        };
+        // Full: part now, the rest on Writable.
+        let mut s = FakeSocket {
+            room: 10,
+            ..FakeSocket::default()
+        };
+        let mut cl = ClientConn::new(Instant::ZERO);
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Connected);
+        assert_eq!(s.sent.len(), 10);
+        s.room = 1000;
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Writable);
+        assert_eq!(s.sent, &req[..]);
+        assert!(!cl.finished);
+        // Closed: the request cannot go; the connection is finished.
+        let mut s = FakeSocket {
+            closed_for_sending: true,
+            ..FakeSocket::default()
+        };
+        let mut cl = ClientConn::new(Instant::ZERO);
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Connected);
+        assert!(cl.finished);
+        assert!(!cl.in_request);
+        assert_eq!(cx.stats.completed, 0);
+    }
 }

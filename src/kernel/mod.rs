@@ -5,7 +5,9 @@
 //! applications and accounting, only the stack underneath differs.
 
 use crate::app::schedule::{Dispatch, Schedule};
-use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, ServerApp, ServerConn, Socket};
+use crate::app::{
+    AppConn, AppCx, ClientConfig, ClientConn, SendError, ServerApp, ServerConn, Socket,
+};
 use crate::stats::output::Intervals;
 use crate::stats::{Latency, ShardStats};
 use crate::tcp::{CloseReason, Event, State};
@@ -148,9 +150,9 @@ impl KernelSocket {
 }
 
 impl Socket for KernelSocket {
-    fn send(&mut self, data: &[u8]) -> usize {
+    fn send(&mut self, data: &[u8]) -> Result<usize, SendError> {
         if self.close_wanted || self.error.is_some() || self.aborted {
-            return 0;
+            return Err(SendError::Closed);
         }
         let direct = if self.pending() == 0 {
             self.write_now(data)
@@ -169,7 +171,7 @@ impl Socket for KernelSocket {
         if direct + take < data.len() {
             self.want_write = true;
         }
-        direct + take
+        Ok(direct + take)
     }
 
     fn recv(&mut self, out: &mut [u8]) -> usize {

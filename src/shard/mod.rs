@@ -16,6 +16,6 @@ pub mod steer;
 pub use nic::DpdkNic;
 pub use nic::{MemNic, Nic, Tx};
 pub use pcap::{CapturedNic, PcapWriter};
-pub use responder::{Drop, Iface, Responder, ResponderStats};
+pub use responder::{Iface, Responder, ResponderStats};
 pub use stack::{Stack, StackConfig};
 pub use steer::{Ownership, SteerQueues, flow_owner};

@@ -1,10 +1,12 @@
 //! Answers ARP requests for our address (RFC 826) and ICMP echo requests
-//! (RFC 792, RFC 1122 3.2.2.6), and counts everything else by reason.
+//! (RFC 792, RFC 1122 3.2.2.6), and counts everything else by reason (the
+//! shard's `DropReason`: TCP, which it leaves to the shard, is `NoConnection`).
 //! Pure: bytes in, bytes out; no DPDK types.
 
+use crate::stats::DropReason;
 use crate::wire::{
-    self, ArpOperation, ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetAddress,
-    EthernetFrame, EthernetRepr, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    ArpOperation, ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetAddress, EthernetFrame,
+    EthernetRepr, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
 };
 use std::net::Ipv4Addr;
 
@@ -33,82 +35,29 @@ impl Iface {
     }
 }
 
-/// Why a received frame was dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
-    Truncated,
-    Malformed,
-    BadChecksum,
-    Unsupported,
-    Ipv4Fragment,
-    NotForUs,
-    OtherEtherType,
-    OtherIpProtocol,
-    IcmpNotEcho,
-    /// TCP: handed to the TCP layer when there is one; counted here until then.
-    Tcp,
-}
-
-impl Drop {
-    pub const ALL: [Drop; 10] = [
-        Drop::Truncated,
-        Drop::Malformed,
-        Drop::BadChecksum,
-        Drop::Unsupported,
-        Drop::Ipv4Fragment,
-        Drop::NotForUs,
-        Drop::OtherEtherType,
-        Drop::OtherIpProtocol,
-        Drop::IcmpNotEcho,
-        Drop::Tcp,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Drop::Truncated => "truncated",
-            Drop::Malformed => "malformed",
-            Drop::BadChecksum => "bad_checksum",
-            Drop::Unsupported => "unsupported",
-            Drop::Ipv4Fragment => "ipv4_fragment",
-            Drop::NotForUs => "not_for_us",
-            Drop::OtherEtherType => "other_ethertype",
-            Drop::OtherIpProtocol => "other_ip_protocol",
-            Drop::IcmpNotEcho => "icmp_not_echo",
-            Drop::Tcp => "tcp_no_listener",
-        }
+crate::counters::declare_counters! {
+    /// Counters, read by the reporter.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct ResponderStats {
+        pub rx_frames,
+        pub arp_requests_answered,
+        pub arp_replies_received,
+        pub icmp_echo_answered,
+        /// Frames not answered, by reason (the shard's `DropReason`s).
+        pub drops: [DropReason],
     }
-
-    fn from_wire(e: wire::Error) -> Drop {
-        match e {
-            wire::Error::Truncated => Drop::Truncated,
-            wire::Error::Malformed => Drop::Malformed,
-            wire::Error::Checksum => Drop::BadChecksum,
-            wire::Error::Unsupported => Drop::Unsupported,
-            wire::Error::Fragment => Drop::Ipv4Fragment,
-        }
-    }
-}
-
-/// Counters, read by the reporter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResponderStats {
-    pub rx_frames: u64,
-    pub arp_requests_answered: u64,
-    pub arp_replies_received: u64,
-    pub icmp_echo_answered: u64,
-    pub drops: [u64; Drop::ALL.len()],
 }
 
 impl ResponderStats {
-    pub fn dropped(&self, d: Drop) -> u64 {
-        self.drops[d as usize]
+    pub fn dropped(&self, d: DropReason) -> u64 {
+        self.drops[d.index()]
     }
     pub fn total_dropped(&self) -> u64 {
         self.drops.iter().sum()
     }
     /// `name=value` pairs of the non-zero drop counters.
     pub fn drop_summary(&self) -> String {
-        let v: Vec<String> = Drop::ALL
+        let v: Vec<String> = DropReason::ALL
             .iter()
             .filter(|d| self.dropped(**d) > 0)
             .map(|d| format!("{}={}", d.name(), self.dropped(*d)))
@@ -137,36 +86,40 @@ impl Responder {
     }
 
     /// Handles one received frame. If it calls for an answer, writes it into `out`
-    /// (which must hold at least `frame.len().max(42)` bytes) and returns its length.
-    pub fn handle(&mut self, frame: &[u8], out: &mut [u8]) -> Option<usize> {
+    /// (which must hold at least `frame.len().max(42)` bytes) and returns its
+    /// length; `Ok(None)` if it needs none (an ARP reply), or why it was dropped
+    /// (counted here too).
+    pub fn handle(&mut self, frame: &[u8], out: &mut [u8]) -> Result<Option<usize>, DropReason> {
         self.stats.rx_frames += 1;
-        match self.process(frame, out) {
-            Ok(n) => n,
-            Err(d) => {
-                self.stats.drops[d as usize] += 1;
-                None
-            }
+        let r = self.process(frame, out);
+        if let Err(d) = r {
+            self.stats.drops[d.index()] += 1;
         }
+        r
     }
 
-    fn process(&mut self, frame: &[u8], out: &mut [u8]) -> Result<Option<usize>, Drop> {
-        let eth = EthernetFrame::new_checked(frame).map_err(Drop::from_wire)?;
+    fn process(&mut self, frame: &[u8], out: &mut [u8]) -> Result<Option<usize>, DropReason> {
+        let eth = EthernetFrame::new_checked(frame).map_err(DropReason::from)?;
         let dst = eth.dst_addr();
         if dst != self.iface.mac && !dst.is_broadcast() {
-            return Err(Drop::NotForUs);
+            return Err(DropReason::NotForUs);
         }
         match eth.ethertype() {
             EtherType::Arp => self.arp(&eth, out),
             EtherType::Ipv4 => self.ipv4(&eth, out),
-            _ => Err(Drop::OtherEtherType),
+            _ => Err(DropReason::OtherEtherType),
         }
     }
 
-    fn arp(&mut self, eth: &EthernetFrame<&[u8]>, out: &mut [u8]) -> Result<Option<usize>, Drop> {
-        let pkt = ArpPacket::new_checked(eth.payload()).map_err(Drop::from_wire)?;
-        let arp = ArpRepr::parse(&pkt).map_err(Drop::from_wire)?;
+    fn arp(
+        &mut self,
+        eth: &EthernetFrame<&[u8]>,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, DropReason> {
+        let pkt = ArpPacket::new_checked(eth.payload()).map_err(DropReason::from)?;
+        let arp = ArpRepr::parse(&pkt).map_err(DropReason::from)?;
         if !self.iface.owns(arp.target_protocol_addr) {
-            return Err(Drop::NotForUs);
+            return Err(DropReason::NotForUs);
         }
         match arp.operation {
             ArpOperation::Request => {
@@ -183,7 +136,7 @@ impl Responder {
                     ethertype: EtherType::Arp,
                 };
                 let len = e.buffer_len() + reply.buffer_len();
-                let buf = out.get_mut(..len).ok_or(Drop::Unsupported)?;
+                let buf = out.get_mut(..len).ok_or(DropReason::Unsupported)?;
                 let mut f = EthernetFrame::new_unchecked(buf);
                 e.emit(&mut f);
                 reply.emit(&mut ArpPacket::new_unchecked(f.payload_mut()));
@@ -194,31 +147,35 @@ impl Responder {
                 self.stats.arp_replies_received += 1;
                 Ok(None)
             }
-            ArpOperation::Unknown(_) => Err(Drop::Unsupported),
+            ArpOperation::Unknown(_) => Err(DropReason::Unsupported),
         }
     }
 
-    fn ipv4(&mut self, eth: &EthernetFrame<&[u8]>, out: &mut [u8]) -> Result<Option<usize>, Drop> {
-        let pkt = Ipv4Packet::new_checked(eth.payload()).map_err(Drop::from_wire)?;
-        let ip = Ipv4Repr::parse(&pkt, ChecksumMode::Verify).map_err(Drop::from_wire)?;
+    fn ipv4(
+        &mut self,
+        eth: &EthernetFrame<&[u8]>,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, DropReason> {
+        let pkt = Ipv4Packet::new_checked(eth.payload()).map_err(DropReason::from)?;
+        let ip = Ipv4Repr::parse(&pkt, ChecksumMode::Verify).map_err(DropReason::from)?;
         if !self.iface.owns(ip.dst_addr) {
-            return Err(Drop::NotForUs);
+            return Err(DropReason::NotForUs);
         }
         match ip.protocol {
             IpProtocol::Icmp => {}
-            IpProtocol::Tcp => return Err(Drop::Tcp),
-            _ => return Err(Drop::OtherIpProtocol),
+            IpProtocol::Tcp => return Err(DropReason::NoConnection),
+            _ => return Err(DropReason::OtherIpProtocol),
         }
         let payload = pkt.payload();
-        let icmp = IcmpPacket::new_checked(payload).map_err(Drop::from_wire)?;
+        let icmp = IcmpPacket::new_checked(payload).map_err(DropReason::from)?;
         let (ident, seq_no, data) =
-            match IcmpRepr::parse(&icmp, ChecksumMode::Verify).map_err(Drop::from_wire)? {
+            match IcmpRepr::parse(&icmp, ChecksumMode::Verify).map_err(DropReason::from)? {
                 IcmpRepr::EchoRequest {
                     ident,
                     seq_no,
                     data,
                 } => (ident, seq_no, data),
-                _ => return Err(Drop::IcmpNotEcho),
+                _ => return Err(DropReason::IcmpNotEcho),
             };
         let reply = IcmpRepr::EchoReply {
             ident,
@@ -241,7 +198,7 @@ impl Responder {
             ethertype: EtherType::Ipv4,
         };
         let len = e.buffer_len() + ip_out.buffer_len() + reply.buffer_len();
-        let buf = out.get_mut(..len).ok_or(Drop::Unsupported)?;
+        let buf = out.get_mut(..len).ok_or(DropReason::Unsupported)?;
         let mut f = EthernetFrame::new_unchecked(buf);
         e.emit(&mut f);
         let mut ipp = Ipv4Packet::new_unchecked(f.payload_mut());
@@ -290,10 +247,15 @@ mod tests {
             seq_no: 3,
             data,
         };
+        ipv4_frame(IpProtocol::Icmp, icmp)
+    }
+
+    /// `icmp` in an IPv4 packet that says it carries `protocol`.
+    fn ipv4_frame(protocol: IpProtocol, icmp: IcmpRepr) -> Vec<u8> {
         let ip = Ipv4Repr {
             src_addr: PEER_IP,
             dst_addr: US.ip,
-            protocol: IpProtocol::Icmp,
+            protocol,
             payload_len: icmp.buffer_len(),
             ttl: 64,
             tos: 0,
@@ -318,7 +280,7 @@ mod tests {
     fn answers_arp_for_us_only() {
         let mut r = Responder::new(US);
         let mut out = [0u8; 64];
-        let n = r.handle(&arp_request(US.ip), &mut out).unwrap();
+        let n = r.handle(&arp_request(US.ip), &mut out).unwrap().unwrap();
         let f = EthernetFrame::new_checked(&out[..n]).unwrap();
         assert_eq!(f.dst_addr(), PEER_MAC);
         assert_eq!(f.src_addr(), US.mac);
@@ -329,9 +291,9 @@ mod tests {
         assert_eq!(a.target_protocol_addr, PEER_IP);
         assert_eq!(
             r.handle(&arp_request(Ipv4Addr::new(10, 0, 0, 9)), &mut out),
-            None
+            Err(DropReason::NotForUs)
         );
-        assert_eq!(r.stats.dropped(Drop::NotForUs), 1);
+        assert_eq!(r.stats.dropped(DropReason::NotForUs), 1);
         assert_eq!(r.stats.arp_requests_answered, 1);
     }
 
@@ -340,7 +302,7 @@ mod tests {
         let mut r = Responder::new(US);
         let req = ping(b"0123456789abcdef0123456789abcdef");
         let mut out = vec![0u8; req.len()];
-        let n = r.handle(&req, &mut out).unwrap();
+        let n = r.handle(&req, &mut out).unwrap().unwrap();
         assert_eq!(n, req.len());
         let f = EthernetFrame::new_checked(&out[..n]).unwrap();
         let p = Ipv4Packet::new_checked(f.payload()).unwrap();
@@ -364,16 +326,39 @@ mod tests {
         let good = ping(b"xyz");
         // Every truncation of a good ping is dropped, with a reason.
         for n in 0..good.len() {
-            assert_eq!(r.handle(&good[..n], &mut out), None);
+            assert!(r.handle(&good[..n], &mut out).is_err());
         }
         let mut bad = good.clone();
         bad[14 + 12] ^= 1; // IPv4 header checksum
-        assert_eq!(r.handle(&bad, &mut out), None);
+        assert_eq!(r.handle(&bad, &mut out), Err(DropReason::BadChecksum));
         let mut bad = good.clone();
         bad[14 + 20 + 8] ^= 1; // ICMP checksum
-        assert_eq!(r.handle(&bad, &mut out), None);
-        assert_eq!(r.stats.dropped(Drop::BadChecksum), 2);
+        assert_eq!(r.handle(&bad, &mut out), Err(DropReason::BadChecksum));
+        assert_eq!(r.stats.dropped(DropReason::BadChecksum), 2);
         assert_eq!(r.stats.total_dropped(), good.len() as u64 + 2);
         assert_eq!(r.stats.icmp_echo_answered, 0);
+    }
+
+    #[test]
+    fn drops_are_counted_under_the_shards_reasons() {
+        let mut r = Responder::new(US);
+        let mut out = vec![0u8; 128];
+        let reply = IcmpRepr::EchoReply {
+            ident: 1,
+            seq_no: 1,
+            data: b"x",
+        };
+        assert_eq!(
+            r.handle(&ipv4_frame(IpProtocol::Icmp, reply), &mut out),
+            Err(DropReason::IcmpNotEcho)
+        );
+        // TCP is the shard's business: here it finds no connection.
+        assert_eq!(
+            r.handle(&ipv4_frame(IpProtocol::Tcp, reply), &mut out),
+            Err(DropReason::NoConnection)
+        );
+        assert_eq!(r.stats.dropped(DropReason::IcmpNotEcho), 1);
+        assert_eq!(r.stats.dropped(DropReason::NoConnection), 1);
+        assert_eq!(r.stats.drop_summary(), "icmp_not_echo=1 no_connection=1");
     }
 }

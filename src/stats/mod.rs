@@ -3,314 +3,229 @@
 //! Each shard owns its `ShardStats` and `Latency` (no sharing on the data
 //! path). Every so often a shard publishes a copy of its counters into its
 //! `Published` slot (relaxed atomics) for the live line; histograms are merged
-//! once, at the end.
+//! once, at the end. Counters and drop reasons are declared once, with
+//! `crate::counters`' macros: publishing, sums, the JSON maps and the live
+//! line follow the declarations.
 
 pub mod output;
 pub mod report;
 
+use crate::counters::{Counters, by_label};
 use crate::tcp::{CloseReason, State, TcpStats};
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Why a received frame was dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// Failed to parse: truncated, bad checksum, bad option, ...
-    Malformed,
-    /// Addressed to another MAC or IP.
-    NotForUs,
-    /// Not ARP, ICMP echo or TCP.
-    Unsupported,
-    /// No connection and no listener (answered with RST unless it was one).
-    NoConnection,
-    /// The connection table was full.
-    TableFull,
-    /// The TCP engine refused the segment (outside the window, PAWS, ...).
-    Refused,
-    /// No MAC address known for the destination.
-    NoNeighbour,
-    /// The transmit queue was full.
-    TxFull,
-    /// No mbuf to build a frame in.
-    NoBuffer,
-    /// Steered to another shard, whose queue was full.
-    SteerFull,
+crate::counters::declare_labels! {
+    /// Why a received frame (or a connection it asked for) was dropped: the
+    /// one vocabulary of the shard, the ARP/ICMP responder and kernel mode.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum DropReason {
+        /// Shorter than its headers say.
+        Truncated = "truncated",
+        /// Failed to parse: a bad length, data offset, option, ...
+        Malformed = "malformed",
+        /// A checksum did not match (IPv4, ICMP or TCP).
+        BadChecksum = "bad_checksum",
+        /// Well formed, but not something we handle (other ARP hardware, IP
+        /// version, ...).
+        Unsupported = "unsupported",
+        /// An IPv4 fragment (not reassembled).
+        Ipv4Fragment = "ipv4_fragment",
+        /// Addressed to another MAC or IP.
+        NotForUs = "not_for_us",
+        /// Neither ARP nor IPv4.
+        OtherEtherType = "other_ethertype",
+        /// IPv4, but neither ICMP nor TCP.
+        OtherIpProtocol = "other_ip_protocol",
+        /// ICMP other than an echo request.
+        IcmpNotEcho = "icmp_not_echo",
+        /// TCP for no connection and no listener (answered with RST unless it was one).
+        NoConnection = "no_connection",
+        /// The connection table was full.
+        TableFull = "table_full",
+        /// The connection's 4-tuple was already in use (an open connection or
+        /// a TIME_WAIT record).
+        TupleTaken = "tuple_taken",
+        /// The TCP engine refused the segment (outside the window, PAWS, ...).
+        Refused = "refused_by_tcp",
+        /// No MAC address known for the destination.
+        NoNeighbour = "no_neighbour",
+        /// The transmit queue was full.
+        TxFull = "tx_full",
+        /// No mbuf to build a frame in.
+        NoBuffer = "no_buffer",
+        /// Steered to another shard, whose queue was full.
+        SteerFull = "steer_full",
+    }
 }
 
-impl DropReason {
-    pub const ALL: [DropReason; 10] = [
-        DropReason::Malformed,
-        DropReason::NotForUs,
-        DropReason::Unsupported,
-        DropReason::NoConnection,
-        DropReason::TableFull,
-        DropReason::Refused,
-        DropReason::NoNeighbour,
-        DropReason::TxFull,
-        DropReason::NoBuffer,
-        DropReason::SteerFull,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Malformed => "malformed",
-            DropReason::NotForUs => "not_for_us",
-            DropReason::Unsupported => "unsupported",
-            DropReason::NoConnection => "no_connection",
-            DropReason::TableFull => "table_full",
-            DropReason::Refused => "refused_by_tcp",
-            DropReason::NoNeighbour => "no_neighbour",
-            DropReason::TxFull => "tx_full",
-            DropReason::NoBuffer => "no_buffer",
-            DropReason::SteerFull => "steer_full",
+impl From<crate::wire::Error> for DropReason {
+    fn from(e: crate::wire::Error) -> DropReason {
+        use crate::wire::Error;
+        match e {
+            Error::Truncated => DropReason::Truncated,
+            Error::Malformed => DropReason::Malformed,
+            Error::Checksum => DropReason::BadChecksum,
+            Error::Unsupported => DropReason::Unsupported,
+            Error::Fragment => DropReason::Ipv4Fragment,
         }
     }
 }
 
-pub const CLOSE_REASONS: [CloseReason; 8] = [
-    CloseReason::Normal,
-    CloseReason::ResetByPeer,
-    CloseReason::Refused,
-    CloseReason::TimedOutSyn,
-    CloseReason::TimedOutRetransmit,
-    CloseReason::TimedOutKeepalive,
-    CloseReason::FinWait2Timeout,
-    CloseReason::Aborted,
-];
-
 /// Every TCP state, in `State` order (`State::ALL`).
-pub const STATES: [State; 11] = State::ALL;
+pub const STATES: [State; State::COUNT] = State::ALL;
 
-/// A shard's counters (plain integers: one writer).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ShardStats {
-    pub rx_packets: u64,
-    pub tx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
-    pub drops: [u64; DropReason::ALL.len()],
-    pub rsts_in: u64,
-    pub rsts_out: u64,
-    pub arp_answered: u64,
-    pub icmp_answered: u64,
-    pub steered_out: u64,
-    pub steered_in: u64,
-    /// Connections opened by the client.
-    pub opened: u64,
-    /// Connections accepted by a listener.
-    pub accepted: u64,
-    pub syn_cookies_sent: u64,
-    pub syn_cookies_accepted: u64,
-    /// Connections that ended, by reason (`CLOSE_REASONS` order).
-    pub closed: [u64; CLOSE_REASONS.len()],
-    /// Client connections that got every response they asked for.
-    pub completed: u64,
-    /// Connections the application found wrong (bad response, early close).
-    pub app_errors: u64,
-    pub requests_sent: u64,
-    pub responses: u64,
-    /// Responses whose status was not 2xx.
-    pub non_2xx: u64,
-    pub time_wait_entered: u64,
-    pub time_wait_expired: u64,
-    /// Client connections not opened because the chosen 4-tuple was in use.
-    pub port_collisions: u64,
-    /// Loop turns, and nanoseconds spent in turns that did work.
-    pub turns: u64,
-    pub busy_ns: u64,
-    pub tcp: TcpStats,
-    /// Connections in each state (`STATES` order; TIME_WAIT counts records).
-    pub states: [u64; STATES.len()],
+/// A state's short name on the live line (CL LI SS SR E FW1 FW2 CW C LA TW).
+pub fn state_abbrev(s: State) -> &'static str {
+    match s {
+        State::Closed => "CL",
+        State::Listen => "LI",
+        State::SynSent => "SS",
+        State::SynReceived => "SR",
+        State::Established => "E",
+        State::FinWait1 => "FW1",
+        State::FinWait2 => "FW2",
+        State::CloseWait => "CW",
+        State::Closing => "C",
+        State::LastAck => "LA",
+        State::TimeWait => "TW",
+    }
+}
+
+/// Connections per state as the live line shows them, summed over `sides`:
+/// `CL n LI n SS n SR n E n FW1 n FW2 n CW n C n LA n TW n`.
+pub fn states_line(sides: &[&ShardStats]) -> String {
+    let parts: Vec<String> = STATES
+        .iter()
+        .map(|st| {
+            let n: u64 = sides.iter().map(|s| s.states[st.index()]).sum();
+            format!("{} {n}", state_abbrev(*st))
+        })
+        .collect();
+    parts.join(" ")
+}
+
+crate::counters::declare_counters! {
+    /// A shard's counters (plain integers: one writer). Each is declared here
+    /// once; `Counters` walks them (publishing, sums, names).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct ShardStats {
+        pub rx_packets,
+        pub tx_packets,
+        pub rx_bytes,
+        pub tx_bytes,
+        /// RSTs received (RSTs sent: `tcp.rsts_out`).
+        pub rsts_in,
+        pub arp_answered,
+        pub icmp_answered,
+        pub steered_out,
+        pub steered_in,
+        /// Connections opened by the client.
+        pub opened,
+        /// Connections accepted by a listener.
+        pub accepted,
+        pub syn_cookies_sent,
+        pub syn_cookies_accepted,
+        /// Client connections that got every response they asked for.
+        pub completed,
+        /// Connections the application found wrong (bad response, early close).
+        pub app_errors,
+        pub requests_sent,
+        pub responses,
+        /// Responses whose status was not 2xx.
+        pub non_2xx,
+        /// Connections whose TIME_WAIT record was stored.
+        pub time_wait_entered,
+        /// Connections that reached TIME_WAIT when the record table was full:
+        /// closed at once, their 4-tuple not held for 2MSL.
+        pub time_wait_refused,
+        pub time_wait_expired,
+        /// Client connections not opened because the chosen 4-tuple was in use.
+        pub port_collisions,
+        /// Loop turns, and nanoseconds spent in turns that did work.
+        pub turns,
+        pub busy_ns,
+        /// Frames (or the connections they asked for) dropped, by reason.
+        pub drops: [DropReason],
+        /// Connections that ended, by reason.
+        pub closed: [CloseReason],
+        /// Connections in each state (TIME_WAIT counts records).
+        pub states: [State],
+        pub tcp: TcpStats,
+    }
 }
 
 impl ShardStats {
     pub fn drop(&mut self, r: DropReason) {
-        self.drops[r as usize] += 1;
+        self.drops[r.index()] += 1;
     }
     pub fn dropped(&self, r: DropReason) -> u64 {
-        self.drops[r as usize]
+        self.drops[r.index()]
     }
     pub fn closed_by(&self, r: CloseReason) -> u64 {
-        CLOSE_REASONS
-            .iter()
-            .position(|x| *x == r)
-            .map_or(0, |i| self.closed[i])
+        self.closed[r.index()]
     }
     pub fn count_close(&mut self, r: CloseReason) {
-        if let Some(i) = CLOSE_REASONS.iter().position(|x| *x == r) {
-            self.closed[i] += 1;
-        }
+        self.closed[r.index()] += 1;
     }
     /// Closes by reason name.
-    pub fn closes_map(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        CLOSE_REASONS
-            .iter()
-            .map(|r| (r.name(), self.closed_by(*r)))
-            .collect()
+    pub fn closes_map(&self) -> BTreeMap<&'static str, u64> {
+        by_label::<CloseReason>(&self.closed)
     }
     /// Drops by reason name.
-    pub fn drops_map(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        DropReason::ALL
-            .iter()
-            .map(|d| (d.name(), self.dropped(*d)))
-            .collect()
+    pub fn drops_map(&self) -> BTreeMap<&'static str, u64> {
+        by_label::<DropReason>(&self.drops)
+    }
+    /// Connections per state, by state name.
+    pub fn states_map(&self) -> BTreeMap<&'static str, u64> {
+        by_label::<State>(&self.states)
     }
     /// Connections that ended some other way than a normal close.
     pub fn abnormal_closes(&self) -> u64 {
-        self.closed.iter().skip(1).sum()
+        self.closed.iter().sum::<u64>() - self.closed_by(CloseReason::Normal)
     }
 
-    /// The counters as a flat list (for publishing and summing).
-    fn to_array(self) -> Vec<u64> {
-        let t = self.tcp;
-        let mut v = vec![
-            self.rx_packets,
-            self.tx_packets,
-            self.rx_bytes,
-            self.tx_bytes,
-            self.rsts_in,
-            self.rsts_out,
-            self.arp_answered,
-            self.icmp_answered,
-            self.steered_out,
-            self.steered_in,
-            self.opened,
-            self.accepted,
-            self.syn_cookies_sent,
-            self.syn_cookies_accepted,
-            self.completed,
-            self.app_errors,
-            self.requests_sent,
-            self.responses,
-            self.non_2xx,
-            self.time_wait_entered,
-            self.time_wait_expired,
-            self.port_collisions,
-            self.turns,
-            self.busy_ns,
-            t.segs_in,
-            t.segs_out,
-            t.retransmits,
-            t.fast_retransmits,
-            t.rto_expirations,
-            t.dup_acks_in,
-            t.challenge_acks,
-            t.challenge_acks_limited,
-            t.rsts_out,
-            t.out_of_window,
-            t.paws_drops,
-            t.ooo_segments,
-            t.bytes_discarded_after_close,
-        ];
-        v.extend(self.drops);
-        v.extend(self.closed);
-        v.extend(self.states);
-        v
-    }
-
-    fn from_array(a: &[u64]) -> ShardStats {
-        let mut i = 0;
-        let mut next = || {
-            let x = a[i];
-            i += 1;
-            x
-        };
-        let mut s = ShardStats {
-            rx_packets: next(),
-            tx_packets: next(),
-            rx_bytes: next(),
-            tx_bytes: next(),
-            rsts_in: next(),
-            rsts_out: next(),
-            arp_answered: next(),
-            icmp_answered: next(),
-            steered_out: next(),
-            steered_in: next(),
-            opened: next(),
-            accepted: next(),
-            syn_cookies_sent: next(),
-            syn_cookies_accepted: next(),
-            completed: next(),
-            app_errors: next(),
-            requests_sent: next(),
-            responses: next(),
-            non_2xx: next(),
-            time_wait_entered: next(),
-            time_wait_expired: next(),
-            port_collisions: next(),
-            turns: next(),
-            busy_ns: next(),
-            ..ShardStats::default()
-        };
-        s.tcp = TcpStats {
-            segs_in: next(),
-            segs_out: next(),
-            retransmits: next(),
-            fast_retransmits: next(),
-            rto_expirations: next(),
-            dup_acks_in: next(),
-            challenge_acks: next(),
-            challenge_acks_limited: next(),
-            rsts_out: next(),
-            out_of_window: next(),
-            paws_drops: next(),
-            ooo_segments: next(),
-            bytes_discarded_after_close: next(),
-        };
-        for d in s.drops.iter_mut() {
-            *d = next();
-        }
-        for c in s.closed.iter_mut() {
-            *c = next();
-        }
-        for c in s.states.iter_mut() {
-            *c = next();
-        }
-        s
-    }
-
-    /// Element-wise sum.
+    /// Counter-by-counter sum.
     pub fn sum<'a>(all: impl IntoIterator<Item = &'a ShardStats>) -> ShardStats {
-        let mut acc = ShardStats::default().to_array();
+        let mut acc = ShardStats::default();
         for s in all {
-            for (a, b) in acc.iter_mut().zip(s.to_array()) {
-                *a += b;
-            }
+            acc.add(s);
         }
-        ShardStats::from_array(&acc)
+        acc
     }
 }
 
 /// A shard's counters as the reporter sees them (written by the shard only).
 #[derive(Debug)]
 pub struct Published {
-    slots: Vec<AtomicU64>,
+    slots: [AtomicU64; ShardStats::LEN],
 }
 
 impl Default for Published {
     fn default() -> Self {
         Published {
-            slots: (0..ShardStats::default().to_array().len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
 
 impl Published {
     pub fn store(&self, s: &ShardStats) {
-        for (slot, v) in self.slots.iter().zip(s.to_array()) {
-            slot.store(v, Ordering::Relaxed);
-        }
+        let mut slots = self.slots.iter();
+        s.each(|_, v| {
+            if let Some(slot) = slots.next() {
+                slot.store(v, Ordering::Relaxed);
+            }
+        });
     }
     pub fn load(&self) -> ShardStats {
-        let v: Vec<u64> = self
-            .slots
-            .iter()
-            .map(|s| s.load(Ordering::Relaxed))
-            .collect();
-        ShardStats::from_array(&v)
+        let mut s = ShardStats::default();
+        let mut slots = self.slots.iter();
+        s.each_mut(&mut |_, v| *v = slots.next().map_or(0, |x| x.load(Ordering::Relaxed)));
+        s
     }
 }
 
@@ -435,6 +350,94 @@ mod tests {
         let s = ShardStats::sum([&a, &b]);
         assert_eq!(s.rx_packets, 6);
         assert_eq!(s.abnormal_closes(), 2);
+    }
+
+    /// Every counter, set to a value of its own, crosses `Published` and
+    /// comes back under the same name.
+    #[test]
+    fn every_counter_survives_publishing() {
+        let a = ShardStats::numbered(101);
+        let p = Published::default();
+        p.store(&a);
+        let b = p.load();
+        let (mut na, mut nb) = (Vec::new(), Vec::new());
+        a.each(|n, v| na.push((n, v)));
+        b.each(|n, v| nb.push((n, v)));
+        assert_eq!(na, nb);
+        assert_eq!(na.len(), ShardStats::LEN);
+        assert_eq!(ShardStats::from_values(&a.values()).values(), a.values());
+        // The walk reaches the fields themselves.
+        assert_eq!(b.rx_packets, 101);
+        assert_eq!(
+            b.get("tcp.bytes_discarded_after_close"),
+            Some(100 + ShardStats::LEN as u64)
+        );
+        let twice = ShardStats::sum([&a, &b]);
+        assert_eq!(twice.busy_ns, 2 * a.busy_ns);
+        assert_eq!(twice.states, a.states.map(|x| 2 * x));
+    }
+
+    #[test]
+    fn counter_names_are_unique_and_labelled() {
+        let names: Vec<String> = ShardStats::names().iter().map(|n| n.to_string()).collect();
+        let set: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(
+            set.len(),
+            names.len(),
+            "duplicate counter name in {names:?}"
+        );
+        for d in DropReason::ALL {
+            assert!(set.contains(&format!("drops.{}", d.name())), "{d:?}");
+        }
+        for r in CloseReason::ALL {
+            assert!(set.contains(&format!("closed.{}", r.name())), "{r:?}");
+        }
+        for st in STATES {
+            assert!(set.contains(&format!("states.{}", st.name())), "{st:?}");
+        }
+        // One RST-out counter: the engine's, which the shard also counts into.
+        assert!(set.contains(&"tcp.rsts_out".to_string()));
+        assert!(!set.contains(&"rsts_out".to_string()));
+        for n in [
+            "rsts_in",
+            "time_wait_entered",
+            "time_wait_refused",
+            "tcp.retransmits",
+        ] {
+            assert!(set.contains(&n.to_string()), "{n}");
+        }
+        // Drop reasons name themselves once.
+        let drops: std::collections::BTreeSet<&str> =
+            DropReason::ALL.iter().map(|d| d.name()).collect();
+        assert_eq!(drops.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn live_line_states_follow_state_order() {
+        let mut a = ShardStats::default();
+        let mut b = ShardStats::default();
+        a.states[State::Established.index()] = 3;
+        b.states[State::Established.index()] = 4;
+        b.states[State::TimeWait.index()] = 9;
+        assert_eq!(
+            states_line(&[&a, &b]),
+            "CL 0 LI 0 SS 0 SR 0 E 7 FW1 0 FW2 0 CW 0 C 0 LA 0 TW 9"
+        );
+    }
+
+    #[test]
+    fn wire_errors_have_their_own_drop_reasons() {
+        use crate::wire::Error;
+        let all = [
+            Error::Truncated,
+            Error::Malformed,
+            Error::Checksum,
+            Error::Unsupported,
+            Error::Fragment,
+        ];
+        let reasons: std::collections::BTreeSet<&str> =
+            all.iter().map(|e| DropReason::from(*e).name()).collect();
+        assert_eq!(reasons.len(), all.len());
     }
 
     #[test]

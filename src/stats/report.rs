@@ -2,6 +2,7 @@
 //! document `--json` writes (schema in README.md, "Output").
 
 use super::{Latency, Percentiles, ShardStats, human_rate, human_us};
+use crate::tcp::CloseReason;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -56,7 +57,7 @@ impl Side {
             rx_bytes: s.rx_bytes,
             tx_bytes: s.tx_bytes,
             rsts_in: s.rsts_in,
-            rsts_out: s.rsts_out + s.tcp.rsts_out,
+            rsts_out: s.tcp.rsts_out,
             retransmits: s.tcp.retransmits,
             drops: s.drops_map(),
             closes: s.closes_map(),
@@ -70,6 +71,9 @@ pub struct TimeWaitReport {
     pub duration_s: f64,
     /// Connections that entered TIME_WAIT (client and server).
     pub entered: u64,
+    /// Connections that reached TIME_WAIT when the record table was full:
+    /// closed without holding their 4-tuple for 2MSL.
+    pub refused: u64,
     /// Records that reached 2MSL and ended during the run.
     pub expired: u64,
     /// Records still held when the run ended.
@@ -126,8 +130,10 @@ impl Report {
     ) -> Report {
         let secs = measured_s.max(1e-9);
         let mut errors = BTreeMap::new();
-        for r in super::CLOSE_REASONS.iter().skip(1) {
-            errors.insert(r.name(), client.closed_by(*r));
+        for r in CloseReason::ALL {
+            if r != CloseReason::Normal {
+                errors.insert(r.name(), client.closed_by(r));
+            }
         }
         errors.insert("bad_response", client.app_errors);
         errors.insert("non_2xx", client.non_2xx);
@@ -151,6 +157,7 @@ impl Report {
             time_wait: TimeWaitReport {
                 duration_s: info.time_wait_s,
                 entered: both(|s| s.time_wait_entered),
+                refused: both(|s| s.time_wait_refused),
                 expired: both(|s| s.time_wait_expired),
                 held_at_end: time_wait_held,
             },
@@ -159,16 +166,7 @@ impl Report {
                 first_byte: Percentiles::of(&latency.first_byte),
                 request: Percentiles::of(&latency.request),
             },
-            states_at_end: super::STATES
-                .iter()
-                .enumerate()
-                .map(|(i, st)| {
-                    (
-                        st.name(),
-                        client.states[i] + server.map_or(0, |s| s.states[i]),
-                    )
-                })
-                .collect(),
+            states_at_end: ShardStats::sum(std::iter::once(client).chain(server)).states_map(),
             client: Side::of(client),
             server: server.map(Side::of),
             server_accepted: server.map(|s| s.accepted),
@@ -246,11 +244,15 @@ impl Report {
             }
         );
         o += &format!(
-            "  Retransmits: {}   TIME_WAIT: {} entered, {} held at exit, {} expired\n",
+            "  Retransmits: {}   TIME_WAIT: {} entered, {} held at exit, {} expired{}\n",
             self.retransmits,
             self.time_wait.entered,
             self.time_wait.held_at_end,
-            self.time_wait.expired
+            self.time_wait.expired,
+            match self.time_wait.refused {
+                0 => String::new(),
+                n => format!(", {n} refused (record table full)"),
+            }
         );
         o += &format!(
             "Connections/sec: {:>10.0} ({})\nRequests/sec:    {:>10.0} ({})\n",
@@ -267,4 +269,111 @@ impl Report {
 /// yes/no answer.
 pub fn clean(r: &Report) -> bool {
     r.errors_total == 0 && r.connections_completed > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counters::Counters;
+    use crate::stats::{DropReason, STATES};
+
+    fn info() -> RunInfo {
+        RunInfo {
+            tool: "test".into(),
+            version: "0".into(),
+            link: "none".into(),
+            target: "10.0.0.2:80".into(),
+            duration_s: 1.0,
+            warmup_s: 0.0,
+            connections: 1,
+            requests_per_connection: 1,
+            keep_alive: false,
+            target_cps: 0,
+            target_rps: 0,
+            body_bytes: 100,
+            time_wait_s: 60.0,
+            client_cores: vec![0],
+            server_cores: vec![1],
+        }
+    }
+
+    fn keys(v: &serde_json::Value) -> Vec<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// The JSON's per-side counters and maps come from the counters'
+    /// declaration: every key names a counter (top level or the engine's) with
+    /// the same value, and the maps list every label by its name.
+    #[test]
+    fn json_keys_agree_with_counter_names() {
+        let c = ShardStats::numbered(1);
+        let r = Report::build(
+            info(),
+            &c,
+            Some(&c),
+            &crate::stats::Latency::default(),
+            (Window::default(), Window::default()),
+            1.0,
+            0,
+        );
+        let j = serde_json::to_value(&r).unwrap();
+        let side = &j["client"];
+        assert_eq!(
+            keys(side),
+            [
+                "closes",
+                "drops",
+                "retransmits",
+                "rsts_in",
+                "rsts_out",
+                "rx_bytes",
+                "rx_packets",
+                "tx_bytes",
+                "tx_packets"
+            ]
+        );
+        for key in keys(side) {
+            if key == "drops" || key == "closes" {
+                continue;
+            }
+            let counter = c.get(&key).or_else(|| c.tcp.get(&key));
+            assert_eq!(side[&key].as_u64(), counter, "{key}");
+        }
+        let names = |it: &mut dyn Iterator<Item = &'static str>| {
+            let mut v: Vec<String> = it.map(String::from).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            keys(&side["drops"]),
+            names(&mut DropReason::ALL.iter().map(|d| d.name()))
+        );
+        assert_eq!(
+            keys(&side["closes"]),
+            names(&mut CloseReason::ALL.iter().map(|d| d.name()))
+        );
+        assert_eq!(
+            keys(&j["states_at_end"]),
+            names(&mut STATES.iter().map(|s| s.name()))
+        );
+        assert_eq!(
+            j["states_at_end"]["TIME_WAIT"].as_u64(),
+            Some(2 * c.states[crate::tcp::State::TimeWait.index()])
+        );
+        assert_eq!(
+            side["drops"]["tx_full"].as_u64(),
+            Some(c.dropped(DropReason::TxFull))
+        );
+        assert_eq!(side["rsts_out"].as_u64(), Some(c.tcp.rsts_out));
+        assert_eq!(
+            j["time_wait"]["entered"].as_u64(),
+            Some(2 * c.time_wait_entered)
+        );
+        assert_eq!(
+            j["time_wait"]["refused"].as_u64(),
+            Some(2 * c.time_wait_refused)
+        );
+        let refused = format!(", {} refused", 2 * c.time_wait_refused);
+        assert!(r.text().contains(&refused));
+    }
 }

@@ -3,7 +3,8 @@
 //! TIME_WAIT records live beside them (with a FIFO for their fixed 2MSL);
 //! listeners in their own map. The index is a hash map keyed with a random
 //! per-process key (`hash::FlowHashBuilder`), so chosen 4-tuples cannot
-//! degrade it. A full table is a counted refusal, never a panic.
+//! degrade it. A full table is a refusal (an error the shard counts), never a
+//! panic.
 
 use crate::tcp::{FourTuple, TimeWaitRecord};
 use crate::time::Instant;
@@ -169,18 +170,6 @@ pub enum FullPolicy {
     Drop,
 }
 
-/// Counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TableStats {
-    pub inserted: u64,
-    pub removed: u64,
-    pub refused_full: u64,
-    pub time_wait_entered: u64,
-    pub time_wait_expired: u64,
-    pub time_wait_reused: u64,
-    pub time_wait_refused_full: u64,
-}
-
 /// What the table holds for a 4-tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
@@ -189,12 +178,26 @@ pub enum Found {
     None,
 }
 
-/// The table is full.
+/// Why `insert` refused a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("connection table full ({capacity} connections)")]
-pub struct TableFull {
-    pub capacity: usize,
-    pub policy: FullPolicy,
+pub enum InsertError {
+    /// The table holds `capacity` connections already; `policy` says what to
+    /// do with the one refused.
+    #[error("connection table full ({capacity} connections)")]
+    Full { capacity: usize, policy: FullPolicy },
+    /// The 4-tuple belongs to an open connection or a TIME_WAIT record.
+    #[error("4-tuple already in use")]
+    TupleTaken,
+}
+
+/// What `enter_time_wait` did with a connection's TIME_WAIT record; either
+/// way it hands back the control block, out of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeWaitEntry<T> {
+    /// The record holds the 4-tuple for 2MSL.
+    Stored(T),
+    /// The record table was full: the 4-tuple is not held.
+    Refused(T),
 }
 
 /// A shard's connections, TIME_WAIT records and listeners.
@@ -214,7 +217,6 @@ pub struct ConnTable<T, L> {
     capacity: usize,
     tw_capacity: usize,
     pub policy: FullPolicy,
-    pub stats: TableStats,
 }
 
 impl<T, L> ConnTable<T, L> {
@@ -233,7 +235,6 @@ impl<T, L> ConnTable<T, L> {
             capacity,
             tw_capacity,
             policy: FullPolicy::default(),
-            stats: TableStats::default(),
         }
     }
 
@@ -290,26 +291,23 @@ impl<T, L> ConnTable<T, L> {
         }
     }
 
-    /// Adds a connection; refused (and counted) when full or the 4-tuple is taken.
-    pub fn insert(&mut self, key: FlowKey, value: T) -> Result<Handle, TableFull> {
-        let full = TableFull {
-            capacity: self.capacity,
-            policy: self.policy,
-        };
-        if self.conns.len() >= self.capacity || self.tw_index.contains_key(&key) {
-            self.stats.refused_full += 1;
-            return Err(full);
+    /// Adds a connection; refused when full or the 4-tuple is taken.
+    pub fn insert(&mut self, key: FlowKey, value: T) -> Result<Handle, InsertError> {
+        if self.conns.len() >= self.capacity {
+            return Err(InsertError::Full {
+                capacity: self.capacity,
+                policy: self.policy,
+            });
+        }
+        if self.tw_index.contains_key(&key) {
+            return Err(InsertError::TupleTaken);
         }
         // One hash of the key for the check and the insert.
         match self.index.entry(key) {
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.stats.refused_full += 1;
-                Err(full)
-            }
+            std::collections::hash_map::Entry::Occupied(_) => Err(InsertError::TupleTaken),
             std::collections::hash_map::Entry::Vacant(slot) => {
                 let h = self.conns.insert(value);
                 slot.insert(h);
-                self.stats.inserted += 1;
                 Ok(h)
             }
         }
@@ -328,30 +326,29 @@ impl<T, L> ConnTable<T, L> {
         if self.index.get(&key) == Some(&h) {
             self.index.remove(&key);
         }
-        self.stats.removed += 1;
         Some(v)
     }
 
     /// Swaps a connection for its TIME_WAIT record: the control block (and its
-    /// buffers) is returned to the caller to drop or recycle. If the record table
-    /// is full the 4-tuple is simply forgotten (counted).
+    /// buffers) is returned to the caller to drop or recycle, with whether the
+    /// record was stored. If the record table is full the 4-tuple is simply
+    /// forgotten (`Refused`): the connection leaves the table either way.
+    /// `None` if `h` is not the connection's handle.
     pub fn enter_time_wait(
         &mut self,
         key: FlowKey,
         h: Handle,
         record: TimeWaitRecord,
         now: Instant,
-    ) -> Option<T> {
+    ) -> Option<TimeWaitEntry<T>> {
         let v = self.remove(key, h)?;
         if self.time_wait.len() >= self.tw_capacity {
-            self.stats.time_wait_refused_full += 1;
-            return Some(v);
+            return Some(TimeWaitEntry::Refused(v));
         }
         let th = self.time_wait.insert(record);
         self.tw_index.insert(key, th);
         self.tw_queue.push(now, (key, th));
-        self.stats.time_wait_entered += 1;
-        Some(v)
+        Some(TimeWaitEntry::Stored(v))
     }
 
     pub fn time_wait_mut(&mut self, key: FlowKey) -> Option<&mut TimeWaitRecord> {
@@ -366,7 +363,6 @@ impl<T, L> ConnTable<T, L> {
         if let Some(h) = self.tw_index.get(&key).copied() {
             self.tw_index.remove(&key);
             self.time_wait.remove(h);
-            self.stats.time_wait_reused += 1;
             return true;
         }
         false
@@ -393,7 +389,6 @@ impl<T, L> ConnTable<T, L> {
             if self.tw_index.get(&key) == Some(&h) {
                 self.tw_index.remove(&key);
             }
-            self.stats.time_wait_expired += 1;
             ended += 1;
         }
         self.tw_due = due;
@@ -444,14 +439,64 @@ mod tests {
         }
         for i in 100..150 {
             let e = t.insert(key(i), i).unwrap_err();
-            assert_eq!(e.policy, FullPolicy::Rst);
+            assert_eq!(
+                e,
+                InsertError::Full {
+                    capacity: 100,
+                    policy: FullPolicy::Rst
+                }
+            );
         }
-        assert_eq!(t.stats.refused_full, 50);
         assert_eq!(t.len(), 100);
-        // A duplicate 4-tuple is refused too.
-        let mut t2: ConnTable<u32, ()> = ConnTable::new(10, 10, Duration::from_secs(60));
-        t2.insert(key(1), 1).unwrap();
-        assert!(t2.insert(key(1), 2).is_err());
+    }
+
+    #[test]
+    fn a_taken_tuple_is_not_a_full_table() {
+        let now = Instant::from_millis(1000);
+        let mut t: ConnTable<u32, ()> = ConnTable::new(10, 10, Duration::from_secs(60));
+        t.insert(key(1), 1).unwrap();
+        // Taken by an open connection.
+        assert_eq!(t.insert(key(1), 2), Err(InsertError::TupleTaken));
+        // Taken by a TIME_WAIT record.
+        let h = t.insert(key(2), 2).unwrap();
+        assert_eq!(
+            t.enter_time_wait(key(2), h, record(now), now),
+            Some(TimeWaitEntry::Stored(2))
+        );
+        assert_eq!(t.insert(key(2), 3), Err(InsertError::TupleTaken));
+        assert_eq!(t.len(), 1);
+        // Full is full, whatever the tuple.
+        let mut small: ConnTable<u32, ()> = ConnTable::new(1, 10, Duration::from_secs(60));
+        small.insert(key(1), 1).unwrap();
+        assert!(matches!(
+            small.insert(key(1), 1),
+            Err(InsertError::Full { .. })
+        ));
+        assert!(matches!(
+            small.insert(key(9), 9),
+            Err(InsertError::Full { .. })
+        ));
+    }
+
+    #[test]
+    fn a_full_time_wait_table_refuses_the_record_but_frees_the_connection() {
+        let now = Instant::from_millis(1000);
+        let mut t: ConnTable<u32, ()> = ConnTable::new(10, 1, Duration::from_secs(60));
+        let a = t.insert(key(1), 1).unwrap();
+        let b = t.insert(key(2), 2).unwrap();
+        assert_eq!(
+            t.enter_time_wait(key(1), a, record(now), now),
+            Some(TimeWaitEntry::Stored(1))
+        );
+        assert_eq!(
+            t.enter_time_wait(key(2), b, record(now), now),
+            Some(TimeWaitEntry::Refused(2))
+        );
+        assert_eq!((t.len(), t.time_wait_len()), (0, 1));
+        assert_eq!(t.find(key(1)), Found::TimeWait);
+        assert_eq!(t.find(key(2)), Found::None, "forgotten, not leaked");
+        // A stale handle changes nothing.
+        assert_eq!(t.enter_time_wait(key(2), b, record(now), now), None);
     }
 
     #[test]
@@ -531,7 +576,10 @@ mod tests {
         let r = record(now);
         for i in 0..500 {
             let h = t.insert(key(i), i).unwrap();
-            t.enter_time_wait(key(i), h, r, now).unwrap();
+            assert_eq!(
+                t.enter_time_wait(key(i), h, r, now),
+                Some(TimeWaitEntry::Stored(i))
+            );
         }
         assert_eq!(t.len(), 0);
         assert_eq!(t.time_wait_len(), 500);
@@ -550,8 +598,6 @@ mod tests {
         assert_eq!(first + t.expire_time_wait(later, 1000), 499);
         assert_eq!(t.time_wait_len(), 0);
         assert_eq!(t.find(key(3)), Found::None);
-        assert_eq!(t.stats.time_wait_expired, 499);
-        assert_eq!(t.stats.time_wait_reused, 1);
     }
 
     #[test]

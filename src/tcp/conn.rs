@@ -23,53 +23,26 @@ use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpControl, TcpPacket, TcpRepr, TcpTimestamp, tcp};
 use std::net::SocketAddrV4;
 
-/// The eleven states of RFC 9293 section 3.3.2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum State {
-    Closed,
-    Listen,
-    SynSent,
-    SynReceived,
-    Established,
-    FinWait1,
-    FinWait2,
-    CloseWait,
-    Closing,
-    LastAck,
-    TimeWait,
+crate::counters::declare_labels! {
+    /// The eleven states of RFC 9293 section 3.3.2 (`State::ALL` in this order;
+    /// names as RFC 9293 writes them).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum State {
+        Closed = "CLOSED",
+        Listen = "LISTEN",
+        SynSent = "SYN_SENT",
+        SynReceived = "SYN_RECEIVED",
+        Established = "ESTABLISHED",
+        FinWait1 = "FIN_WAIT_1",
+        FinWait2 = "FIN_WAIT_2",
+        CloseWait = "CLOSE_WAIT",
+        Closing = "CLOSING",
+        LastAck = "LAST_ACK",
+        TimeWait = "TIME_WAIT",
+    }
 }
 
 impl State {
-    pub const ALL: [State; 11] = [
-        State::Closed,
-        State::Listen,
-        State::SynSent,
-        State::SynReceived,
-        State::Established,
-        State::FinWait1,
-        State::FinWait2,
-        State::CloseWait,
-        State::Closing,
-        State::LastAck,
-        State::TimeWait,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Closed => "CLOSED",
-            State::Listen => "LISTEN",
-            State::SynSent => "SYN_SENT",
-            State::SynReceived => "SYN_RECEIVED",
-            State::Established => "ESTABLISHED",
-            State::FinWait1 => "FIN_WAIT_1",
-            State::FinWait2 => "FIN_WAIT_2",
-            State::CloseWait => "CLOSE_WAIT",
-            State::Closing => "CLOSING",
-            State::LastAck => "LAST_ACK",
-            State::TimeWait => "TIME_WAIT",
-        }
-    }
-
     /// Synchronized states: both ISNs known (RFC 9293 3.5.2).
     pub fn is_synchronized(self) -> bool {
         !matches!(
@@ -79,39 +52,26 @@ impl State {
     }
 }
 
-/// How a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// Both FINs exchanged and acknowledged (after TIME_WAIT on the side that closed first).
-    Normal,
-    /// The peer sent an acceptable RST on an established connection.
-    ResetByPeer,
-    /// RST in answer to our SYN: nothing listens there.
-    Refused,
-    /// No answer to our SYN (or SYN-ACK) after `syn_retries` transmissions.
-    TimedOutSyn,
-    /// Data or FIN unacknowledged after `max_retries` retransmissions.
-    TimedOutRetransmit,
-    /// The peer stopped answering keepalive probes.
-    TimedOutKeepalive,
-    /// FIN_WAIT_2 waited `fin_wait_2_timeout` for the peer's FIN.
-    FinWait2Timeout,
-    /// The application aborted (we sent RST).
-    Aborted,
-}
-
-impl CloseReason {
-    pub fn name(self) -> &'static str {
-        match self {
-            CloseReason::Normal => "normal",
-            CloseReason::ResetByPeer => "reset_by_peer",
-            CloseReason::Refused => "refused",
-            CloseReason::TimedOutSyn => "timed_out_syn",
-            CloseReason::TimedOutRetransmit => "timed_out_retransmit",
-            CloseReason::TimedOutKeepalive => "timed_out_keepalive",
-            CloseReason::FinWait2Timeout => "fin_wait_2_timeout",
-            CloseReason::Aborted => "aborted",
-        }
+crate::counters::declare_labels! {
+    /// How a connection ended.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum CloseReason {
+        /// Both FINs exchanged and acknowledged (after TIME_WAIT on the side that closed first).
+        Normal = "normal",
+        /// The peer sent an acceptable RST on an established connection.
+        ResetByPeer = "reset_by_peer",
+        /// RST in answer to our SYN: nothing listens there.
+        Refused = "refused",
+        /// No answer to our SYN (or SYN-ACK) after `syn_retries` transmissions.
+        TimedOutSyn = "timed_out_syn",
+        /// Data or FIN unacknowledged after `max_retries` retransmissions.
+        TimedOutRetransmit = "timed_out_retransmit",
+        /// The peer stopped answering keepalive probes.
+        TimedOutKeepalive = "timed_out_keepalive",
+        /// FIN_WAIT_2 waited `fin_wait_2_timeout` for the peer's FIN.
+        FinWait2Timeout = "fin_wait_2_timeout",
+        /// The application aborted (we sent RST).
+        Aborted = "aborted",
     }
 }
 
@@ -144,23 +104,27 @@ pub struct FourTuple {
     pub remote: SocketAddrV4,
 }
 
-/// Counters the engine bumps. Owned by the caller (one per shard), passed to
-/// the calls that count, so no control block carries them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TcpStats {
-    pub segs_in: u64,
-    pub segs_out: u64,
-    pub retransmits: u64,
-    pub fast_retransmits: u64,
-    pub rto_expirations: u64,
-    pub dup_acks_in: u64,
-    pub challenge_acks: u64,
-    pub challenge_acks_limited: u64,
-    pub rsts_out: u64,
-    pub out_of_window: u64,
-    pub paws_drops: u64,
-    pub ooo_segments: u64,
-    pub bytes_discarded_after_close: u64,
+crate::counters::declare_counters! {
+    /// Counters the engine bumps. Owned by the caller (one per shard), passed to
+    /// the calls that count, so no control block carries them.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct TcpStats {
+        pub segs_in,
+        pub segs_out,
+        pub retransmits,
+        pub fast_retransmits,
+        pub rto_expirations,
+        pub dup_acks_in,
+        pub challenge_acks,
+        pub challenge_acks_limited,
+        /// RSTs sent: the engine's own (abort, RFC 9293 resets) and those the
+        /// shard sends for it (answers to segments for no connection, refusals).
+        pub rsts_out,
+        pub out_of_window,
+        pub paws_drops,
+        pub ooo_segments,
+        pub bytes_discarded_after_close,
+    }
 }
 
 mod flag {

@@ -332,7 +332,7 @@ pub fn drive(
     while clock.now() < settle {
         stack.poll(clock.now(), nic);
     }
-    stack.abort_all(clock.now());
+    stack.abort_all();
     for _ in 0..8 {
         stack.poll(clock.now(), nic);
     }

@@ -1,6 +1,10 @@
-//! The commands that drive DPDK ports: the link smoke test, the ARP/ICMP
-//! responder, the port lister, and the TCP bench (server and load generator
-//! shards in one process).
+//! The commands that drive DPDK ports, and the shard runtime they share:
+//! `bench` (server and load generator shards in one process), `serve`
+//! (`sluice server`, also `--kernel`), `client` (the load generator, also
+//! `--kernel`), `load` (what bench and client share: options, the measuring
+//! loop), `smoke` (the link test), `respond` (the ARP/ICMP responder),
+//! `ports` (the port lister) and `runtime` (pinned shard threads, the live
+//! line, option parsers).
 
 pub mod bench;
 pub mod client;

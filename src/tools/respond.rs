@@ -89,7 +89,7 @@ pub fn run(eal_args: &EalArgs, args: &RespondArgs) -> anyhow::Result<RespondResu
                 multi_seg += 1;
                 continue;
             }
-            if let Some(len) = responder.handle(m.data(), &mut scratch) {
+            if let Ok(Some(len)) = responder.handle(m.data(), &mut scratch) {
                 if tx.len() >= MAX_PENDING {
                     no_room += 1;
                 } else if let Some(out) = Mbuf::from_slice(&pool, &scratch[..len]) {
@@ -124,7 +124,7 @@ pub fn run(eal_args: &EalArgs, args: &RespondArgs) -> anyhow::Result<RespondResu
     drop(pool);
     drop(eal);
     let s = &responder.stats;
-    let drops: serde_json::Map<String, serde_json::Value> = crate::shard::Drop::ALL
+    let drops: serde_json::Map<String, serde_json::Value> = crate::stats::DropReason::ALL
         .iter()
         .map(|d| (d.name().to_string(), s.dropped(*d).into()))
         .collect();

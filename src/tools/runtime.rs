@@ -44,8 +44,7 @@ pub fn shard_loop(
             }
         }
     }
-    let now = clock.now();
-    stack.abort_all(now);
+    stack.abort_all();
     for _ in 0..8 {
         stack.poll(clock.now(), nic);
     }
@@ -125,7 +124,6 @@ impl LiveLine {
         let rx_bits = 8.0 * rate(both(|s| s.rx_bytes), both_prev(|s| s.rx_bytes));
         let tx_bits = 8.0 * rate(both(|s| s.tx_bytes), both_prev(|s| s.tx_bytes));
         let tx = rate(both(|s| s.tx_packets), both_prev(|s| s.tx_packets));
-        let st = |i: usize| client.states[i] + server.states[i];
         // Drops by reason (the non-zero ones), else 0.
         let by_reason: Vec<String> = crate::stats::DropReason::ALL
             .iter()
@@ -140,7 +138,7 @@ impl LiveLine {
             by_reason.join(",")
         };
         format!(
-            "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | CL {} LI {} SS {} SR {} E {} FW1 {} FW2 {} CW {} C {} LA {} TW {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
+            "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
             (now - self.start).as_secs_f64(),
             // A server alone counts what it accepted and answered.
             human_rate(if client.opened > 0 {
@@ -162,20 +160,10 @@ impl LiveLine {
             ),
             100.0 * rate(client.busy_ns, pc.busy_ns) / 1e9,
             100.0 * rate(server.busy_ns, ps.busy_ns) / 1e9,
-            st(0),
-            st(1),
-            st(2),
-            st(3),
-            st(4),
-            st(5),
-            st(6),
-            st(7),
-            st(8),
-            st(9),
-            st(10),
+            crate::stats::states_line(&[client, server]),
             both(|s| s.tcp.retransmits),
             both(|s| s.rsts_in),
-            both(|s| s.rsts_out + s.tcp.rsts_out),
+            both(|s| s.tcp.rsts_out),
             drops,
             human_rate(rx),
             rx_bits / 1e9,

@@ -241,7 +241,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     // Clean exit: reset what is still open so peers know, then report.
     let end = clock.now();
     stop_workers.store(true, Ordering::Relaxed);
-    stack.abort_all(end);
+    stack.abort_all();
     for _ in 0..8 {
         stack.poll(clock.now(), &mut nic);
     }
@@ -269,7 +269,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         accepts_per_sec: s.accepted as f64 / secs.max(1e-9),
         responses: s.responses,
         rsts_in: s.rsts_in,
-        rsts_out: s.rsts_out + s.tcp.rsts_out,
+        rsts_out: s.tcp.rsts_out,
         syn_cookies_sent: s.syn_cookies_sent,
         syn_cookies_accepted: s.syn_cookies_accepted,
         retransmits: s.tcp.retransmits,

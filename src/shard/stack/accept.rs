@@ -6,7 +6,7 @@
 use super::{Conn, Stack, ts_offset_cached};
 use crate::app::{AppConn, ServerApp, ServerConn};
 use crate::stats::DropReason;
-use crate::table::{FlowKey, FullPolicy};
+use crate::table::{FlowKey, FullPolicy, InsertError};
 use crate::tcp::{Connection, FourTuple, emit_cookie_syn_ack};
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpControl, TcpRepr};
@@ -78,9 +78,12 @@ impl Stack {
                 }
                 self.touch(h);
             }
-            Err(full) => {
+            // Free a moment ago (no connection, no record): cannot happen.
+            // Dropped, not reset: an RST would hit whoever holds the tuple.
+            Err(InsertError::TupleTaken) => self.stats.drop(DropReason::TupleTaken),
+            Err(InsertError::Full { policy, .. }) => {
                 self.stats.drop(DropReason::TableFull);
-                if full.policy == FullPolicy::Rst {
+                if policy == FullPolicy::Rst {
                     // Refuse: RST the SYN (or the cookie's ACK).
                     let rst = TcpRepr {
                         src_port: t.local.port(),

@@ -54,7 +54,7 @@ impl Stack {
             *t.local.ip(),
             *t.remote.ip(),
         );
-        self.stats.rsts_out += 1;
+        self.stats.tcp.rsts_out += 1;
         self.ctrl_tcp(t, &tcp[..n]);
     }
 

@@ -7,7 +7,7 @@ use super::timers::{disarm, rearm};
 use super::{Stack, transmit::Segments};
 use crate::app::{AppConn, AppCx, EngineSocket};
 use crate::shard::nic::Nic;
-use crate::table::Handle;
+use crate::table::{Handle, TimeWaitEntry};
 use crate::tcp::{CloseReason, Event, State, TimeWaitRecord};
 use crate::time::Instant;
 
@@ -122,8 +122,13 @@ impl Stack {
                 let key = c.key;
                 let tw = self.cfg.tcp.time_wait();
                 if let Some(r) = TimeWaitRecord::from_connection(&c.tcp, now, tw) {
-                    self.table.enter_time_wait(key, h, r, now);
-                    self.stats.time_wait_entered += 1;
+                    // Out of the table either way; without room for its
+                    // record the 4-tuple is simply not held for 2MSL.
+                    match self.table.enter_time_wait(key, h, r, now) {
+                        Some(TimeWaitEntry::Stored(_)) => self.stats.time_wait_entered += 1,
+                        Some(TimeWaitEntry::Refused(_)) => self.stats.time_wait_refused += 1,
+                        None => {}
+                    }
                     // The connection is done as far as the application goes.
                     self.stats.count_close(CloseReason::Normal);
                     if is_client {

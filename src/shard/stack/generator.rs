@@ -6,7 +6,7 @@ use super::{Conn, Stack, ts_offset_cached};
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
-use crate::table::{FlowKey, Found};
+use crate::table::{FlowKey, Found, InsertError};
 use crate::tcp::{Connection, FourTuple};
 use crate::time::Instant;
 use crate::wire::SeqNumber;
@@ -102,8 +102,12 @@ impl Stack {
                     opened += 1;
                     self.touch(h);
                 }
-                Err(_) => {
+                Err(InsertError::Full { .. }) => {
                     self.stats.drop(DropReason::TableFull);
+                    break;
+                }
+                Err(InsertError::TupleTaken) => {
+                    self.stats.port_collisions += 1;
                     break;
                 }
             }

@@ -54,7 +54,7 @@ impl Stack {
         self.stats.rx_bytes += frame.len() as u64;
         let parsed = match wire::parse_frame(frame, ChecksumMode::Verify) {
             Ok(p) => p,
-            Err(_) => return self.stats.drop(DropReason::Malformed),
+            Err(e) => return self.stats.drop(e.into()),
         };
         match parsed {
             Parsed::Tcp(e, ip, seg) => {
@@ -82,7 +82,8 @@ impl Stack {
                 self.control_reply(frame);
             }
             Parsed::Icmp(..) => self.control_reply(frame),
-            _ => self.stats.drop(DropReason::Unsupported),
+            Parsed::OtherIp(..) => self.stats.drop(DropReason::OtherIpProtocol),
+            Parsed::OtherEther(..) => self.stats.drop(DropReason::OtherEtherType),
         }
     }
 

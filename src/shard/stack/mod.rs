@@ -36,7 +36,7 @@ use crate::app::schedule::Schedule;
 use crate::app::{AppConn, ClientConfig, ServerApp};
 use crate::stats::{Latency, STATES, ShardStats};
 use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle};
-use crate::tcp::{Connection, State, TcpConfig, TcpStats, TupleHasher};
+use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
 use crate::timer::{TimerId, Wheel};
 use crate::wire::EthernetAddress;
@@ -104,7 +104,6 @@ pub struct Stack {
     hasher: TupleHasher,
     half_open: usize,
     pub stats: ShardStats,
-    pub tcp_stats_scratch: TcpStats,
     pub latency: Latency,
     /// Control frames (ARP, ICMP, RST, TIME_WAIT ACKs) waiting for transmit;
     /// buffers are reused.
@@ -140,7 +139,6 @@ impl Stack {
             hasher: TupleHasher::random(),
             half_open: 0,
             stats: ShardStats::default(),
-            tcp_stats_scratch: TcpStats::default(),
             latency: Latency::default(),
             ctrl: Vec::new(),
             ctrl_used: 0,
@@ -184,8 +182,8 @@ impl Stack {
         self.table.time_wait_len()
     }
 
-    /// Resets every open connection (at exit).
-    pub fn abort_all(&mut self, now: Instant) {
+    /// Resets every open connection (at exit); the next `poll` sends the RSTs.
+    pub fn abort_all(&mut self) {
         let hs: Vec<Handle> = self.table.iter().map(|(h, _)| h).collect();
         for h in hs {
             if let Some(c) = self.table.get_mut(h) {
@@ -193,7 +191,6 @@ impl Stack {
                 self.touch(h);
             }
         }
-        let _ = now;
     }
 
     /// Fills `states` with a count of connections per TCP state.

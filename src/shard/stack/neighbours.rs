@@ -4,7 +4,6 @@
 
 use super::Stack;
 use super::control::ETH;
-use crate::stats::DropReason;
 use crate::wire::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 use std::net::Ipv4Addr;
 
@@ -61,16 +60,17 @@ impl Stack {
         let before = self.responder.stats;
         self.ctrl_buf(frame.len().max(64));
         let buf = &mut self.ctrl[self.ctrl_used - 1];
-        let n = self.responder.handle(frame, buf);
+        let r = self.responder.handle(frame, buf);
         let after = self.responder.stats;
         self.stats.arp_answered += after.arp_requests_answered - before.arp_requests_answered;
         self.stats.icmp_answered += after.icmp_echo_answered - before.icmp_echo_answered;
-        if after.total_dropped() > before.total_dropped() {
-            self.stats.drop(DropReason::NotForUs);
-        }
-        match n {
-            Some(n) => self.ctrl_commit(n),
-            None => self.ctrl_cancel(),
+        match r {
+            Ok(Some(n)) => self.ctrl_commit(n),
+            Ok(None) => self.ctrl_cancel(),
+            Err(d) => {
+                self.stats.drop(d);
+                self.ctrl_cancel();
+            }
         }
     }
 }
