@@ -126,6 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = Instant(1_000_000_000);
     let mut scfg = StackConfig::new(Iface::new(smac, SERVER_IP), tcp.clone());
     scfg.capacity = 1 << 16;
+    scfg.seed = Some(1);
     scfg.time_wait_reserve = (warmup + count) as usize;
     let mut server = Stack::new(scfg, now);
     server.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
@@ -133,6 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     iface.ip_count = 1 << 16;
     let mut ccfg = StackConfig::new(iface, tcp);
     ccfg.capacity = 1 << 16;
+    ccfg.seed = Some(2);
     let mut client = Stack::new(ccfg, now);
     client.add_neighbour(SERVER_IP, smac);
     let host = SERVER_IP.to_string();

@@ -125,6 +125,12 @@ impl LocalHashBuilder {
             inner: FlowHashBuilder::random(),
         }
     }
+
+    pub fn with_key(k0: u64, k1: u64) -> LocalHashBuilder {
+        LocalHashBuilder {
+            inner: FlowHashBuilder::with_key(k0, k1),
+        }
+    }
 }
 
 impl Default for LocalHashBuilder {

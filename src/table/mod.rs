@@ -222,16 +222,32 @@ pub struct ConnTable<T, L> {
 impl<T, L> ConnTable<T, L> {
     /// `capacity` connections and `tw_capacity` TIME_WAIT records; `time_wait` is 2MSL.
     pub fn new(capacity: usize, tw_capacity: usize, time_wait: Duration) -> ConnTable<T, L> {
+        Self::with_keys(
+            capacity,
+            tw_capacity,
+            time_wait,
+            (FlowHashBuilder::random(), LocalHashBuilder::random()),
+        )
+    }
+
+    /// As `new`, with the index hashers given (fixed keys make a run
+    /// repeatable, for measurements; keep them secret otherwise).
+    pub fn with_keys(
+        capacity: usize,
+        tw_capacity: usize,
+        time_wait: Duration,
+        (flows, local): (FlowHashBuilder, LocalHashBuilder),
+    ) -> ConnTable<T, L> {
         ConnTable {
             // Grows with use: a pre-sized index spreads a few hundred open
             // connections over megabytes and misses the cache on every lookup.
-            index: HashMap::with_capacity_and_hasher(capacity.min(1024), FlowHashBuilder::random()),
-            tw_index: HashMap::with_hasher(LocalHashBuilder::random()),
+            index: HashMap::with_capacity_and_hasher(capacity.min(1024), flows),
+            tw_index: HashMap::with_hasher(local),
             conns: Slab::with_capacity(capacity.min(1 << 20)),
             time_wait: Slab::default(),
             tw_queue: FifoTimers::new(time_wait),
             tw_due: Vec::new(),
-            listeners: HashMap::with_hasher(FlowHashBuilder::random()),
+            listeners: HashMap::with_hasher(flows),
             capacity,
             tw_capacity,
             policy: FullPolicy::default(),

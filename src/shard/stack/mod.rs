@@ -35,7 +35,7 @@ use super::steer::{Ownership, SteerQueues};
 use crate::app::schedule::Schedule;
 use crate::app::{AppConn, ClientConfig, ServerApp};
 use crate::stats::{Latency, STATES, ShardStats};
-use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle};
+use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle, LocalHashBuilder};
 use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
 use crate::timer::{TimerId, Wheel};
@@ -62,6 +62,11 @@ pub struct StackConfig {
     pub shards: u32,
     /// How a flow's owner is found.
     pub ownership: Ownership,
+    /// Keys (ISNs, SYN cookies, timestamp offsets, hash tables) from this
+    /// seed instead of the system's randomness: for repeatable measurements
+    /// only (bench/stack_cost.rs). A known seed makes ISNs and cookies
+    /// predictable (RFC 6528), so never set it for real traffic.
+    pub seed: Option<u64>,
 }
 
 impl StackConfig {
@@ -77,6 +82,7 @@ impl StackConfig {
             shard: 0,
             shards: 1,
             ownership: Ownership::Hash,
+            seed: None,
         }
     }
 }
@@ -126,7 +132,31 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(cfg: StackConfig, now: Instant) -> Stack {
-        let mut table = ConnTable::new(cfg.capacity, cfg.time_wait_capacity, cfg.tcp.time_wait());
+        let (hasher, flows, local) = match cfg.seed {
+            None => (
+                TupleHasher::random(),
+                FlowHashBuilder::random(),
+                LocalHashBuilder::random(),
+            ),
+            Some(s) => {
+                let k = |i: u64| {
+                    s.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                        .rotate_left(i as u32 * 13)
+                        ^ i
+                };
+                (
+                    TupleHasher::new(k(1), k(2)),
+                    FlowHashBuilder::with_key(k(3), k(4)),
+                    LocalHashBuilder::with_key(k(5), k(6)),
+                )
+            }
+        };
+        let mut table = ConnTable::with_keys(
+            cfg.capacity,
+            cfg.time_wait_capacity,
+            cfg.tcp.time_wait(),
+            (flows, local),
+        );
         table.policy = cfg.full_policy;
         table.reserve_time_wait(cfg.time_wait_reserve);
         Stack {
@@ -135,8 +165,8 @@ impl Stack {
             wheel: Wheel::with_capacity(now, cfg.capacity.min(1 << 20)),
             expired: Vec::with_capacity(cfg.timer_budget),
             touched: Vec::with_capacity(1024),
-            neigh: HashMap::with_hasher(FlowHashBuilder::random()),
-            hasher: TupleHasher::random(),
+            neigh: HashMap::with_hasher(flows),
+            hasher,
             half_open: 0,
             stats: ShardStats::default(),
             latency: Latency::default(),
