@@ -4,6 +4,7 @@
 //! connections and calls them.
 
 pub mod http;
+pub mod window;
 
 use crate::stats::{Latency, ShardStats, record};
 use crate::tcp::{Connection, Event, TcpConfig};

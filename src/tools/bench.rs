@@ -193,8 +193,8 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         &client_res.stats,
         Some(&server_res.stats),
         &latency,
-        outcome.window,
-        outcome.measured_s,
+        outcome.measured.window(),
+        outcome.measured.seconds,
         client_res.time_wait_held + server_res.time_wait_held,
     ))
 }

@@ -204,10 +204,20 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     info.client_cores = cores.clone();
     let shards: Vec<Shard> = outcomes
         .iter()
-        .map(|o| (&o.result.stats, &o.result.latency, o.window, &o.intervals))
+        .map(|o| {
+            let w = o.measured.window();
+            (&o.result.stats, &o.result.latency, w, &o.intervals)
+        })
         .collect();
     let held = outcomes.iter().map(|o| o.result.time_wait_held).sum();
-    combine(load, info, &shards, outcomes[0].measured_s, held, start)
+    combine(
+        load,
+        info,
+        &shards,
+        outcomes[0].measured.seconds,
+        held,
+        start,
+    )
 }
 
 /// One shard's share of a load run: counters, latency, measured window, intervals.
@@ -330,9 +340,9 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
     info.client_cores = cores.clone();
     let shards: Vec<Shard> = outcomes
         .iter()
-        .map(|o| (&o.stats, &o.latency, o.window, &o.intervals))
+        .map(|o| (&o.stats, &o.latency, o.measured.window(), &o.intervals))
         .collect();
-    combine(load, info, &shards, outcomes[0].measured_s, 0, start)
+    combine(load, info, &shards, outcomes[0].measured.seconds, 0, start)
 }
 
 #[cfg(test)]

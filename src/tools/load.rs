@@ -1,8 +1,10 @@
 //! What `sluice bench` and `sluice client` share: the load options, ARP
-//! resolution of the next hop, and the load loop with its measuring window,
-//! live line and clean stop.
+//! resolution of the next hop, and the load loop on a DPDK shard with its
+//! live line and clean stop (the measuring window is `app::window`'s, as in
+//! kernel mode).
 
 use super::runtime::{LiveLine, ShardResult, check_capacity, secs};
+use crate::app::window::{MeasureWindow, Measured};
 use crate::app::{ClientConfig, http};
 use crate::dpdk::TscClock;
 use crate::shard::{Nic, Stack};
@@ -250,14 +252,13 @@ pub struct Control<'a> {
 /// A finished load run.
 pub struct Outcome {
     pub result: ShardResult,
-    /// Counts at the start and the end of the measured window, and its length.
-    pub window: (Window, Window),
-    pub measured_s: f64,
+    /// The measured window's counts and length.
+    pub measured: Measured,
     /// One-second latency intervals (with `Control::intervals`).
     pub intervals: Intervals,
 }
 
-fn snapshot(s: &Stack) -> Window {
+fn counts(s: &Stack) -> Window {
     Window {
         completed: s.stats.completed,
         responses: s.stats.responses,
@@ -277,15 +278,10 @@ pub fn drive(
     ctl: Control<'_>,
     mut peek: Option<impl FnMut() -> (ShardStats, String)>,
 ) -> Outcome {
-    let stop = ctl.stop;
     let start = clock.now();
     stack.start_client(client, start, t.duration, t.warmup);
-    let (warm_at, end_at) = (start + t.warmup, start + t.duration);
-    let (mut w0, mut w1) = (None, None);
+    let mut window = MeasureWindow::new(start, t.duration, t.warmup);
     let mut live = LiveLine::new(start);
-    let mut next_line = start + Duration::from_secs(1);
-    let mut drain_until = None;
-    let mut stopping = false;
     let mut intervals = Intervals::default();
     if ctl.intervals {
         intervals.tick(start, &stack.latency);
@@ -293,15 +289,8 @@ pub fn drive(
     loop {
         let now = clock.now();
         stack.poll(now, nic);
-        if w0.is_none() && now >= warm_at {
-            w0 = Some((now, snapshot(stack)));
-        }
-        if w1.is_none() && now >= end_at {
-            w1 = Some((now, snapshot(stack)));
-            drain_until = Some(now + Duration::from_secs(5));
-        }
-        if now >= next_line {
-            next_line = now + Duration::from_secs(1);
+        let turn = window.turn(now, counts(stack), ctl.stop.load(Ordering::Relaxed));
+        if turn.second {
             stack.count_states();
             if ctl.intervals {
                 intervals.tick(now, &stack.latency);
@@ -315,15 +304,11 @@ pub fn drive(
                 eprintln!("{}", live.line(now, &stack.stats, &other));
             }
         }
-        if stop.load(Ordering::Relaxed) && !stopping {
+        if turn.stop_client {
             // Ctrl-C / SIGTERM: no new connections; 2 s for the open ones.
-            stopping = true;
             stack.stop_client(now);
-            w1.get_or_insert((now, snapshot(stack)));
-            let d = now + Duration::from_secs(2);
-            drain_until = Some(drain_until.map_or(d, |x: crate::time::Instant| x.min(d)));
         }
-        if drain_until.is_some_and(|d| stack.client_active() == 0 || now >= d) {
+        if window.done(now, stack.client_active()) {
             break;
         }
     }
@@ -340,16 +325,13 @@ pub fn drive(
     if ctl.intervals {
         intervals.tick(clock.now(), &stack.latency);
     }
-    let (t0, a) = w0.unwrap_or((start, Window::default()));
-    let (t1, b) = w1.unwrap_or((clock.now(), snapshot(stack)));
     Outcome {
+        measured: window.measured(clock.now(), counts(stack)),
         result: ShardResult {
             stats: stack.stats,
             time_wait_held: stack.time_wait_records() as u64,
             latency: stack.latency.clone(),
         },
-        window: (a, b),
-        measured_s: (t1 - t0).as_secs_f64(),
         intervals,
     }
 }
