@@ -4,10 +4,11 @@
 
 use super::load::{self, CloseFirst, LoadArgs};
 use super::runtime::{
-    join_all, nic_counters, open_port, parse_cores, parse_ip_range, parse_port_range,
-    steering_inboxes,
+    as_lcore, join_all, nic_counters, open_pcap, open_port, parse_cores, parse_ip_range,
+    parse_port_range, shard_share, spawn_pinned, steering_inboxes,
 };
 use super::{EalArgs, stop_flag};
+use crate::app::window::Measured;
 use crate::dpdk::{DpdkError, TscClock};
 use crate::shard::{DpdkNic, Iface, StackConfig};
 use crate::stats::output::Intervals;
@@ -117,7 +118,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
     let mut nic = crate::shard::CapturedNic::new(
         DpdkNic::new(queue, Arc::clone(&port.pool)),
-        load::pcap(load)?,
+        open_pcap(load.pcap.as_deref(), load.pcap_count)?,
     );
     let stop = stop_flag();
     let intervals = load.hlog.is_some();
@@ -140,11 +141,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         );
     }
     // Each shard takes its share of the connections and rates.
-    let mut client = load.client_config(target, &path, src, ports);
-    let share = |x: u64| x.div_ceil(n as u64);
-    client.connections = share(u64::from(client.connections)) as u32;
-    client.cps = share(client.cps);
-    client.rps = share(client.rps);
+    let client = shard_share(load.client_config(target, &path, src, ports), n);
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
     let start = (clock.now(), std::time::SystemTime::now());
@@ -157,29 +154,23 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
             *target.ip(),
         );
         pubs.push(out.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("sluice-client{shard}"))
-                .spawn(move || -> anyhow::Result<load::Outcome> {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                        bail!("cannot pin a shard to core {core}");
-                    }
-                    crate::dpdk::register_thread()?;
-                    let mut stack = make(shard, clock.now());
-                    stack.add_neighbour(hop, mac);
-                    let ctl = load::Control {
-                        stop: &stop,
-                        publish: Some(&out),
-                        intervals,
-                    };
-                    let none = None::<fn() -> (ShardStats, String)>;
-                    let o = load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, none);
-                    drop(nic);
-                    crate::dpdk::unregister_thread();
-                    Ok(o)
-                })
-                .context("cannot start a shard thread")?,
-        );
+        workers.push(spawn_pinned(
+            format!("sluice-client{shard}"),
+            core,
+            as_lcore(move || {
+                let mut stack = make(shard, clock.now());
+                stack.add_neighbour(hop, mac);
+                let ctl = load::Control {
+                    stop: &stop,
+                    publish: Some(&out),
+                    intervals,
+                };
+                let none = None::<fn() -> (ShardStats, String)>;
+                Ok(load::drive(
+                    &mut stack, &mut nic, &clock, client, &times, ctl, none,
+                ))
+            }),
+        )?);
     }
     let outcome = {
         let p = &port.port;
@@ -202,48 +193,48 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     drop(eal);
     let mut info = load.info("sluice client", name, args.target.clone(), 0);
     info.client_cores = cores.clone();
-    let shards: Vec<Shard> = outcomes
+    let shards: Vec<ShardRun> = outcomes
         .iter()
-        .map(|o| {
-            let w = o.measured.window();
-            (&o.result.stats, &o.result.latency, w, &o.intervals)
+        .map(|o| ShardRun {
+            stats: &o.result.stats,
+            latency: &o.result.latency,
+            measured: &o.measured,
+            intervals: &o.intervals,
         })
         .collect();
     let held = outcomes.iter().map(|o| o.result.time_wait_held).sum();
-    combine(
-        load,
-        info,
-        &shards,
-        outcomes[0].measured.seconds,
-        held,
-        start,
-    )
+    combine(load, info, &shards, held, start)
 }
 
-/// One shard's share of a load run: counters, latency, measured window, intervals.
-type Shard<'a> = (&'a ShardStats, &'a Latency, (Window, Window), &'a Intervals);
+/// One shard's part of a finished load run (DPDK or kernel mode).
+struct ShardRun<'a> {
+    stats: &'a ShardStats,
+    latency: &'a Latency,
+    measured: &'a Measured,
+    intervals: &'a Intervals,
+}
 
 /// The report over every shard (DPDK or kernel mode), after writing the
-/// latency outputs asked for.
+/// latency outputs asked for. The first shard's window gives the measured
+/// time; the counts are every shard's.
 fn combine(
     load: &LoadArgs,
     info: RunInfo,
-    shards: &[Shard<'_>],
-    measured_s: f64,
+    shards: &[ShardRun<'_>],
     time_wait_held: u64,
     start: (crate::time::Instant, std::time::SystemTime),
 ) -> anyhow::Result<Report> {
-    let stats = ShardStats::sum(shards.iter().map(|s| s.0));
+    let stats = ShardStats::sum(shards.iter().map(|s| s.stats));
     let mut latency = Latency::default();
     let (mut w0, mut w1) = (Window::default(), Window::default());
-    for (_, l, (a, b), _) in shards {
-        latency.merge(l);
-        w0.completed += a.completed;
-        w0.responses += a.responses;
-        w1.completed += b.completed;
-        w1.responses += b.responses;
+    for s in shards {
+        latency.merge(s.latency);
+        w0.completed += s.measured.from.completed;
+        w0.responses += s.measured.from.responses;
+        w1.completed += s.measured.to.completed;
+        w1.responses += s.measured.to.responses;
     }
-    let intervals: Vec<&Intervals> = shards.iter().map(|s| s.3).collect();
+    let intervals: Vec<&Intervals> = shards.iter().map(|s| s.intervals).collect();
     let title = format!("{}: latency by percentile", info.tool);
     load::write_outputs(load, &title, &latency, &intervals, start)?;
     Ok(Report::build(
@@ -252,7 +243,7 @@ fn combine(
         None,
         &latency,
         (w0, w1),
-        measured_s,
+        shards.first().map_or(0.0, |s| s.measured.seconds),
         time_wait_held,
     ))
 }
@@ -272,11 +263,7 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         Some(ip) => parse_ip_range(ip)?,
         None => (Ipv4Addr::UNSPECIFIED, 1),
     };
-    let mut client = load.client_config(target, path, src, (1024, 65535));
-    let share = |x: u64| x.div_ceil(n as u64);
-    client.connections = share(u64::from(client.connections)) as u32;
-    client.cps = share(client.cps);
-    client.rps = share(client.rps);
+    let client = shard_share(load.client_config(target, path, src, (1024, 65535)), n);
     let clock = Clock::new();
     let stop = stop_flag();
     let record_intervals = load.hlog.is_some();
@@ -292,28 +279,24 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         let out = Arc::new(Published::default());
         pubs.push(out.clone());
         let (client, stop) = (client.clone(), stop.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("sluice-kclient{i}"))
-                .spawn(move || -> anyhow::Result<crate::kernel::ClientOutcome> {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                        bail!("cannot pin to core {core} (see nproc)");
-                    }
-                    let mut shard = KernelShard::new()?;
-                    let o = drive_client(
-                        &mut shard,
-                        &clock,
-                        client,
-                        (times.duration, times.warmup),
-                        &stop,
-                        record_intervals,
-                        |s| out.store(s),
-                    )?;
-                    out.store(&o.stats);
-                    Ok(o)
-                })
-                .context("cannot start a thread")?,
-        );
+        workers.push(spawn_pinned(
+            format!("sluice-kclient{i}"),
+            core,
+            move || {
+                let mut shard = KernelShard::new()?;
+                let o = drive_client(
+                    &mut shard,
+                    &clock,
+                    client,
+                    (times.duration, times.warmup),
+                    &stop,
+                    record_intervals,
+                    |s| out.store(s),
+                )?;
+                out.store(&o.stats);
+                Ok(o)
+            },
+        )?);
     }
     let start = (clock.now(), std::time::SystemTime::now());
     let mut live = super::runtime::LiveLine::new(start.0);
@@ -338,11 +321,16 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         0,
     );
     info.client_cores = cores.clone();
-    let shards: Vec<Shard> = outcomes
+    let shards: Vec<ShardRun> = outcomes
         .iter()
-        .map(|o| (&o.stats, &o.latency, o.measured.window(), &o.intervals))
+        .map(|o| ShardRun {
+            stats: &o.stats,
+            latency: &o.latency,
+            measured: &o.measured,
+            intervals: &o.intervals,
+        })
         .collect();
-    combine(load, info, &shards, outcomes[0].measured.seconds, 0, start)
+    combine(load, info, &shards, 0, start)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! live line and clean stop (the measuring window is `app::window`'s, as in
 //! kernel mode).
 
-use super::runtime::{LiveLine, ShardResult, check_capacity, secs};
+use super::runtime::{LiveLine, ShardResult, check_capacity, secs, shut_down};
 use crate::app::window::{MeasureWindow, Measured};
 use crate::app::{ClientConfig, http};
 use crate::dpdk::TscClock;
@@ -317,21 +317,13 @@ pub fn drive(
     while clock.now() < settle {
         stack.poll(clock.now(), nic);
     }
-    stack.abort_all(clock.now());
-    for _ in 0..8 {
-        stack.poll(clock.now(), nic);
-    }
-    stack.count_states();
+    shut_down(stack, nic, clock);
     if ctl.intervals {
         intervals.tick(clock.now(), &stack.latency);
     }
     Outcome {
         measured: window.measured(clock.now(), counts(stack)),
-        result: ShardResult {
-            stats: stack.stats,
-            time_wait_held: stack.time_wait_records() as u64,
-            latency: stack.latency.clone(),
-        },
+        result: ShardResult::of(stack),
         intervals,
     }
 }
@@ -374,15 +366,4 @@ pub fn write_outputs(
         say(format!("{p} ({} intervals)", all.len()));
     }
     Ok(())
-}
-
-/// `--pcap`: the capture file for the first shard, if asked for.
-pub fn pcap(args: &LoadArgs) -> anyhow::Result<Option<crate::shard::PcapWriter>> {
-    args.pcap
-        .as_deref()
-        .map(|p| {
-            crate::shard::PcapWriter::create(p, args.pcap_count)
-                .map_err(|e| anyhow::anyhow!("--pcap {p}: {e}"))
-        })
-        .transpose()
 }

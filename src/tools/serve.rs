@@ -1,14 +1,17 @@
 //! `sluice server`: listens on one or more ports of one IPv4 address, each
 //! port with its own application, on a DPDK port (one shard on the main lcore).
 
-use super::runtime::{LiveLine, join_all, open_port, parse_cores, spawn_shard, steering_inboxes};
+use super::runtime::{
+    LiveLine, join_all, open_pcap, open_port, parse_cores, shut_down, spawn_pinned, spawn_shard,
+    steering_inboxes,
+};
 use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
 use crate::dpdk::{DpdkError, TscClock};
 use crate::shard::{DpdkNic, Iface, Nic, StackConfig};
 use crate::stats::{Published, ShardStats};
 use crate::tcp::TcpConfig;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -185,14 +188,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     let queue = port.queues[0]
         .take()
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
-    let pcap = args
-        .pcap
-        .as_deref()
-        .map(|p| {
-            crate::shard::PcapWriter::create(p, args.pcap_count)
-                .map_err(|e| anyhow::anyhow!("--pcap {p}: {e}"))
-        })
-        .transpose()?;
+    let pcap = open_pcap(args.pcap.as_deref(), args.pcap_count)?;
     let mut nic = crate::shard::CapturedNic::new(DpdkNic::new(queue, Arc::clone(&port.pool)), pcap);
     // A line scripts can wait for.
     eprintln!(
@@ -241,11 +237,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     // Clean exit: reset what is still open so peers know, then report.
     let end = clock.now();
     stop_workers.store(true, Ordering::Relaxed);
-    stack.abort_all(end);
-    for _ in 0..8 {
-        stack.poll(clock.now(), &mut nic);
-    }
-    stack.count_states();
+    shut_down(&mut stack, &mut nic, &clock);
     let results = join_all(workers)?;
     drop(nic);
     let name = port.name.clone();
@@ -299,49 +291,52 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
         let out = Arc::new(Published::default());
         pubs.push(out.clone());
         let (apps, ip, stop, tx) = (apps.clone(), args.ip, stop.clone(), tx.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("sluice-kernel{i}"))
-                .spawn(move || -> anyhow::Result<ShardStats> {
-                    let setup = || -> anyhow::Result<KernelShard> {
-                        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                            bail!("cannot pin to core {core} (see nproc)");
-                        }
-                        let mut shard = KernelShard::new()?;
-                        for (p, app) in &apps {
-                            let addr = SocketAddrV4::new(ip, *p);
-                            shard.listen(addr, app.clone()).map_err(|e| {
-                                anyhow::anyhow!(
-                                    "cannot listen on {addr}: {e} (is the address on this host, the port free, and are you root for ports below 1024?)"
-                                )
-                            })?;
-                        }
-                        Ok(shard)
-                    };
-                    let mut shard = match setup() {
-                        Ok(s) => {
-                            let _ = tx.send(Ok(()));
-                            s
-                        }
-                        Err(e) => {
-                            let msg = format!("{e:#}");
-                            let _ = tx.send(Err(e));
-                            bail!("{msg}");
-                        }
-                    };
-                    crate::kernel::serve(&mut shard, &clock, &out, &stop)?;
-                    Ok(shard.stats)
-                })
-                .context("cannot start a thread")?,
-        );
+        workers.push(spawn_pinned(format!("sluice-kernel{i}"), core, move || {
+            let setup = || -> anyhow::Result<KernelShard> {
+                let mut shard = KernelShard::new()?;
+                for (p, app) in &apps {
+                    let addr = SocketAddrV4::new(ip, *p);
+                    shard.listen(addr, app.clone()).map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot listen on {addr}: {e} (is the address on this host, the port free, and are you root for ports below 1024?)"
+                        )
+                    })?;
+                }
+                Ok(shard)
+            };
+            // Said once, then the sender goes, so the wait below ends even
+            // when a thread could not start at all.
+            let mut shard = match setup() {
+                Ok(s) => {
+                    let _ = tx.send(Ok(()));
+                    s
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    let _ = tx.send(Err(e));
+                    bail!("{msg}");
+                }
+            };
+            drop(tx);
+            crate::kernel::serve(&mut shard, &clock, &out, &stop)?;
+            Ok(shard.stats)
+        })?);
     }
     drop(tx);
-    for r in rx.iter().take(cores.len()) {
+    let mut ready = 0;
+    for r in rx.iter() {
         if let Err(e) = r {
             stop.store(true, Ordering::Relaxed);
             let _ = join_all(workers);
             return Err(e);
         }
+        ready += 1;
+    }
+    if ready < cores.len() {
+        // A thread ended before it could say (it could not be pinned).
+        stop.store(true, Ordering::Relaxed);
+        join_all(workers)?;
+        bail!("a server thread ended before it was ready");
     }
     eprintln!(
         "sluice server: ready on kernel sockets ip={} listening {} cores {:?}",

@@ -5,7 +5,7 @@
 use super::{EalArgs, stop_flag};
 use crate::dpdk::{Eal, EthPort, Mbuf, PktPool, PortConfig, Queue, ring_pair};
 use crate::wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -214,23 +214,15 @@ pub fn run(eal_args: &EalArgs, args: &SmokeArgs) -> anyhow::Result<SmokeResult> 
         mac: pb.mac()?,
         port: pb,
     };
-    let stop = stop_flag();
     // memif: the server cannot send until the client has polled rx once, and the
     // link comes up asynchronously; poll both sides until both links are up.
+    super::runtime::wait_for_link(
+        &[&a.port, &b.port],
+        &mut [&mut a.queue, &mut b.queue],
+        &format!("the {:?} link", args.link),
+    )?;
+    let stop = stop_flag();
     let mut rx: Vec<Mbuf> = Vec::with_capacity(BURST);
-    let t0 = Instant::now();
-    loop {
-        a.queue.rx_burst(&mut rx, BURST);
-        b.queue.rx_burst(&mut rx, BURST);
-        rx.clear();
-        if a.port.link()?.up && b.port.link()?.up {
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(10) || stop.load(Ordering::Relaxed) {
-            bail!("link did not come up within 10 s ({:?} link)", args.link);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
     let size = usize::from(args.size).max(HDR);
     let (mut ab, mut ba) = (DirStats::default(), DirStats::default());
     let (mut pend_a, mut pend_b) = (Vec::with_capacity(BURST), Vec::with_capacity(BURST));
