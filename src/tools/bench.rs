@@ -3,22 +3,26 @@
 //! keep-alive requests) for a fixed time, then the report. No NIC and no
 //! hugepages needed.
 
-use super::EalArgs;
-use super::load::{self, CloseFirst, LoadArgs, Outcome, Times};
-use super::runtime::{
-    ShardResult, open_pcap, parse_ip_range, parse_port_range, spawn_shard, wait_for_link,
+use super::load::LoadArgs;
+#[cfg(feature = "dpdk")]
+use {
+    super::EalArgs,
+    super::load::{self, CloseFirst, Outcome, Times},
+    super::runtime::{
+        ShardResult, open_pcap, parse_ip_range, parse_port_range, spawn_shard, wait_for_link,
+    },
+    crate::app::ServerApp,
+    crate::dpdk::{Eal, EthPort, PktPool, PortConfig, Queue, TscClock, ring_pair},
+    crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig},
+    crate::stats::Published,
+    crate::stats::report::Report,
+    crate::tcp::TcpConfig,
+    crate::wire::EthernetAddress,
+    anyhow::{Context, bail},
+    std::net::{Ipv4Addr, SocketAddrV4},
+    std::sync::Arc,
+    std::sync::atomic::{AtomicBool, Ordering},
 };
-use crate::app::ServerApp;
-use crate::dpdk::{Eal, EthPort, PktPool, PortConfig, Queue, TscClock, ring_pair};
-use crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig};
-use crate::stats::Published;
-use crate::stats::report::Report;
-use crate::tcp::TcpConfig;
-use crate::wire::EthernetAddress;
-use anyhow::{Context, bail};
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchLink {
@@ -51,8 +55,10 @@ pub struct BenchArgs {
     pub src_ports: String,
 }
 
+#[cfg(feature = "dpdk")]
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
+#[cfg(feature = "dpdk")]
 pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let load = &args.load;
     let times = load.check()?;
@@ -197,6 +203,7 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
 }
 
 /// The bench's client shard, run on the calling thread (EAL's main lcore).
+#[cfg(feature = "dpdk")]
 struct ClientSide<'a> {
     args: &'a BenchArgs,
     times: &'a Times,
@@ -215,6 +222,7 @@ struct ClientSide<'a> {
     nic_ports: &'a [&'a EthPort],
 }
 
+#[cfg(feature = "dpdk")]
 impl ClientSide<'_> {
     /// Resolves the server, runs the load, writes the latency outputs.
     fn drive(self) -> anyhow::Result<Outcome> {

@@ -1,22 +1,27 @@
-//! `sluice client`: the HTTP load generator on a DPDK port (one shard on the
-//! main lcore), closed loop (`--connections`) or open loop (`--cps`), with
-//! the same report and JSON as `sluice bench`.
+//! `sluice client`: the HTTP load generator on a DPDK port (one shard per
+//! core) or, with `--kernel`, on Linux sockets; closed loop (`--connections`)
+//! or open loop (`--cps`, `--rps`), with the same report and JSON as
+//! `sluice bench`.
 
-use super::load::{self, CloseFirst, LoadArgs};
-use super::runtime::{
-    as_lcore, join_all, nic_counters, open_pcap, open_port, parse_cores, parse_ip_range,
-    parse_port_range, shard_share, spawn_pinned, steering_inboxes,
-};
+use super::load::{self, LoadArgs};
+use super::runtime::{join_all, parse_cores, parse_ip_range, shard_share, spawn_pinned};
 use super::{EalArgs, stop_flag};
 use crate::app::window::Measured;
-use crate::dpdk::{DpdkError, TscClock};
-use crate::shard::{DpdkNic, Iface, StackConfig};
 use crate::stats::output::Intervals;
 use crate::stats::report::{Report, RunInfo, Window};
 use crate::stats::{Latency, Published, ShardStats};
 use anyhow::{Context, bail};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
+#[cfg(feature = "dpdk")]
+use {
+    super::load::CloseFirst,
+    super::runtime::{
+        as_lcore, nic_counters, open_pcap, open_port, parse_port_range, steering_inboxes,
+    },
+    crate::dpdk::{DpdkError, TscClock},
+    crate::shard::{DpdkNic, Iface, StackConfig},
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
@@ -73,11 +78,31 @@ pub fn parse_target(s: &str) -> anyhow::Result<(SocketAddrV4, String)> {
 }
 
 pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
-    let load = &args.load;
     let (target, path) = parse_target(&args.target)?;
     if args.kernel {
+        eal_args.refuse_without_dpdk()?;
         return run_kernel(args, target, &path);
     }
+    run_dpdk(eal_args, args, target, &path)
+}
+
+/// Without DPDK only kernel mode loads.
+#[cfg(not(feature = "dpdk"))]
+fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: SocketAddrV4, _: &str) -> anyhow::Result<Report> {
+    Err(super::needs_dpdk("`sluice client` without --kernel"))
+}
+
+/// `sluice client` on a DPDK port: one shard per core in `--cores`, each
+/// with its queue pair and its share of the load, the first on the calling
+/// thread.
+#[cfg(feature = "dpdk")]
+fn run_dpdk(
+    eal_args: &EalArgs,
+    args: &ClientArgs,
+    target: SocketAddrV4,
+    path: &str,
+) -> anyhow::Result<Report> {
+    let load = &args.load;
     let Some(ip) = &args.ip else {
         bail!("--ip is required: our source address (or prefix) on the link, e.g. --ip 10.0.0.9");
     };
@@ -141,7 +166,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         );
     }
     // Each shard takes its share of the connections and rates.
-    let client = shard_share(load.client_config(target, &path, src, ports), n);
+    let client = shard_share(load.client_config(target, path, src, ports), n);
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
     let start = (clock.now(), std::time::SystemTime::now());

@@ -1,21 +1,27 @@
-//! What `sluice bench` and `sluice client` share: the load options, ARP
-//! resolution of the next hop, and the load loop on a DPDK shard with its
-//! live line and clean stop (the measuring window is `app::window`'s, as in
-//! kernel mode).
+//! What `sluice bench` and `sluice client` share: the load options and the
+//! latency outputs (kernel mode too); on DPDK, ARP resolution of the next
+//! hop and the load loop with its live line and clean stop (the measuring
+//! window is `app::window`'s, as in kernel mode).
 
-use super::runtime::{LiveLine, ShardResult, check_capacity, secs, shut_down};
-use crate::app::window::{MeasureWindow, Measured};
+use super::runtime::{check_capacity, secs};
 use crate::app::{ClientConfig, http};
-use crate::dpdk::TscClock;
-use crate::shard::{Nic, Stack};
+use crate::stats::Latency;
 use crate::stats::output::Intervals;
-use crate::stats::report::{RunInfo, Window};
-use crate::stats::{Latency, ShardStats};
+use crate::stats::report::RunInfo;
 use crate::tcp::TcpConfig;
 use anyhow::bail;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+#[cfg(feature = "dpdk")]
+use {
+    super::runtime::{LiveLine, ShardResult, shut_down},
+    crate::app::window::{MeasureWindow, Measured},
+    crate::dpdk::TscClock,
+    crate::shard::{Nic, Stack},
+    crate::stats::ShardStats,
+    crate::stats::report::Window,
+    std::sync::atomic::{AtomicBool, Ordering},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CloseFirst {
@@ -205,6 +211,7 @@ impl LoadArgs {
 
 /// Finds `hop`'s MAC with ARP: 10 requests, 300 ms apart. `others` are the
 /// other shards' queues, not running yet: the reply may arrive on any.
+#[cfg(feature = "dpdk")]
 pub fn resolve(
     stack: &mut Stack,
     nic: &mut dyn Nic,
@@ -239,6 +246,7 @@ pub fn resolve(
 }
 
 /// How a load run is stopped and watched.
+#[cfg(feature = "dpdk")]
 #[derive(Clone, Copy)]
 pub struct Control<'a> {
     /// Set by Ctrl-C / SIGTERM.
@@ -250,6 +258,7 @@ pub struct Control<'a> {
 }
 
 /// A finished load run.
+#[cfg(feature = "dpdk")]
 pub struct Outcome {
     pub result: ShardResult,
     /// The measured window's counts and length.
@@ -258,6 +267,7 @@ pub struct Outcome {
     pub intervals: Intervals,
 }
 
+#[cfg(feature = "dpdk")]
 fn counts(s: &Stack) -> Window {
     Window {
         completed: s.stats.completed,
@@ -269,6 +279,7 @@ fn counts(s: &Stack) -> Window {
 /// prints the live line each second (`peek`, None for quiet, gives the other
 /// side's counters and the NIC's), lets open connections finish (5 s at most; 2 s after
 /// Ctrl-C), resets what is left, and hands back the counters.
+#[cfg(feature = "dpdk")]
 pub fn drive(
     stack: &mut Stack,
     nic: &mut dyn Nic,

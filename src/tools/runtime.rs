@@ -1,17 +1,25 @@
-//! Running shards on cores: a shard thread pinned to a core and registered
-//! with DPDK, the live progress line, and the option parsers the server,
-//! client and bench commands share.
+//! Running shards on cores, for every command: a shard thread pinned to a
+//! core (registered with DPDK when it uses DPDK queues), its start and its
+//! end, each shard's share of the load, the live progress line, a DPDK
+//! port opened and its link up, and the option parsers the server, client
+//! and bench commands share. The DPDK items are absent without the `dpdk`
+//! feature.
 
 use crate::app::ClientConfig;
-use crate::dpdk::{self, EthPort, Mbuf, Queue, TscClock};
-use crate::shard::{Nic, PcapWriter, Stack};
-use crate::stats::{Latency, Published, ShardStats, human_rate};
+use crate::shard::{PcapWriter, Stack};
+use crate::stats::{Latency, ShardStats, human_rate};
 use crate::time::Instant;
 use anyhow::{Context, bail};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+#[cfg(feature = "dpdk")]
+use {
+    crate::dpdk::{self, EthPort, Mbuf, Queue, TscClock},
+    crate::shard::Nic,
+    crate::stats::Published,
+    std::sync::Arc,
+    std::sync::atomic::{AtomicBool, Ordering},
+};
 
 /// What a shard thread hands back when it stops.
 pub struct ShardResult {
@@ -32,10 +40,12 @@ impl ShardResult {
 }
 
 /// Loop turns between clock checks for publishing.
+#[cfg(feature = "dpdk")]
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// Runs `stack` on `nic` until `stop` is set, publishing counters to `out`.
 /// On stop it resets what is still open, so the peer is told.
+#[cfg(feature = "dpdk")]
 pub fn shard_loop(
     stack: &mut Stack,
     nic: &mut dyn Nic,
@@ -62,6 +72,7 @@ pub fn shard_loop(
 
 /// The end of a shard's run: resets every connection still open (the peer
 /// is told), gives the resets a few turns to leave, and counts the states.
+#[cfg(feature = "dpdk")]
 pub fn shut_down(stack: &mut Stack, nic: &mut dyn Nic, clock: &TscClock) {
     stack.abort_all(clock.now());
     for _ in 0..8 {
@@ -93,6 +104,7 @@ where
 
 /// `body` as a DPDK lcore (what a thread that uses DPDK queues runs, given
 /// to `spawn_pinned`): the thread is registered with DPDK while it runs.
+#[cfg(feature = "dpdk")]
 pub fn as_lcore<T>(
     body: impl FnOnce() -> anyhow::Result<T> + Send,
 ) -> impl FnOnce() -> anyhow::Result<T> + Send {
@@ -106,6 +118,7 @@ pub fn as_lcore<T>(
 
 /// Starts a shard that serves until `stop` (`shard_loop`) on its own lcore
 /// thread on `core`. `make` builds the stack and NIC on that thread.
+#[cfg(feature = "dpdk")]
 pub fn spawn_shard<F>(
     name: String,
     core: usize,
@@ -147,6 +160,7 @@ pub fn open_pcap(path: Option<&str>, count: u64) -> anyhow::Result<Option<PcapWr
 /// Polls `queues` until the link of every port in `ports` is up (memif's
 /// comes up once both ends have polled), 10 s at most; Ctrl-C gives up.
 /// `what` names the link in the error.
+#[cfg(feature = "dpdk")]
 pub fn wait_for_link(
     ports: &[&EthPort],
     queues: &mut [&mut Queue],
@@ -325,6 +339,7 @@ pub fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
 }
 
 /// A DPDK port opened for one shard: configured, started with one queue, link up.
+#[cfg(feature = "dpdk")]
 pub struct OpenPort {
     pub port: crate::dpdk::EthPort,
     /// One rx/tx queue pair per shard, taken by the shards.
@@ -339,6 +354,7 @@ pub struct OpenPort {
 
 /// Opens `name` (or the first port) with `queues` queue pairs (RSS with the
 /// symmetric key where the device has it) and waits up to 10 s for its link.
+#[cfg(feature = "dpdk")]
 pub fn open_port(name: Option<&str>, mbufs: u32, queues: u16) -> anyhow::Result<OpenPort> {
     use crate::dpdk::{PktPool, PortConfig};
     let port = match name {
@@ -388,6 +404,7 @@ pub fn open_port(name: Option<&str>, mbufs: u32, queues: u16) -> anyhow::Result<
     })
 }
 
+#[cfg(feature = "dpdk")]
 impl OpenPort {
     /// Stops and closes the port (after every queue user is done).
     pub fn shut(self) -> anyhow::Result<()> {
@@ -399,6 +416,7 @@ impl OpenPort {
 }
 
 /// `| nic missed M errors E` from a port's counters (empty if unreadable).
+#[cfg(feature = "dpdk")]
 pub fn nic_counters(ports: &[&crate::dpdk::EthPort]) -> String {
     let (mut missed, mut errors) = (0u64, 0u64);
     for p in ports {

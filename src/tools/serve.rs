@@ -1,23 +1,26 @@
 //! `sluice server`: listens on one or more ports of one IPv4 address, each
-//! port with its own application, on a DPDK port (one shard on the main lcore).
+//! port with its own application, on a DPDK port (one shard per core) or,
+//! with `--kernel`, on Linux sockets (one event loop per core).
 
-use super::runtime::{
-    LiveLine, join_all, open_pcap, open_port, parse_cores, shut_down, spawn_pinned, spawn_shard,
-    steering_inboxes,
-};
+use super::runtime::{LiveLine, join_all, parse_cores, spawn_pinned};
 use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
-use crate::dpdk::{DpdkError, TscClock};
-use crate::shard::{DpdkNic, Iface, Nic, StackConfig};
 use crate::stats::{Published, ShardStats};
-use crate::tcp::TcpConfig;
 use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+#[cfg(feature = "dpdk")]
+use {
+    super::runtime::{open_pcap, open_port, shut_down, spawn_shard, steering_inboxes},
+    crate::dpdk::{DpdkError, TscClock},
+    crate::shard::{DpdkNic, Iface, Nic, StackConfig},
+    crate::tcp::TcpConfig,
+    std::sync::atomic::AtomicBool,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
@@ -125,8 +128,26 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         .map(|l| parse_listen(l, args.body, args.close_after))
         .collect::<anyhow::Result<_>>()?;
     if args.kernel {
+        eal_args.refuse_without_dpdk()?;
         return run_kernel(args, apps);
     }
+    run_dpdk(eal_args, args, apps)
+}
+
+/// Without DPDK only kernel mode serves.
+#[cfg(not(feature = "dpdk"))]
+fn run_dpdk(_: &EalArgs, _: &ServerArgs, _: Vec<(u16, ServerApp)>) -> anyhow::Result<ServerReport> {
+    Err(super::needs_dpdk("`sluice server` without --kernel"))
+}
+
+/// `sluice server` on a DPDK port: one shard per core in `--cores`, each
+/// with its queue pair, the first on the calling thread.
+#[cfg(feature = "dpdk")]
+fn run_dpdk(
+    eal_args: &EalArgs,
+    args: &ServerArgs,
+    apps: Vec<(u16, ServerApp)>,
+) -> anyhow::Result<ServerReport> {
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
@@ -348,7 +369,7 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
     let deadline = args
         .duration
         .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
-    let mut live = super::runtime::LiveLine::new(start);
+    let mut live = LiveLine::new(start);
     let mut next_line = start + Duration::from_secs(1);
     loop {
         std::thread::sleep(Duration::from_millis(50));
