@@ -69,6 +69,14 @@ pub struct ServerArgs {
     pub kernel: bool,
 }
 
+impl ServerArgs {
+    /// When `--duration` ends a run that started at `start`, if given.
+    fn deadline(&self, start: crate::time::Instant) -> Option<crate::time::Instant> {
+        self.duration
+            .map(|d| start + Duration::from_secs_f64(d.max(0.0)))
+    }
+}
+
 /// Parses `80:http` and friends.
 pub fn parse_listen(s: &str, body: usize, close_after: u32) -> anyhow::Result<(u16, ServerApp)> {
     let Some((port, app)) = s.split_once(':') else {
@@ -224,9 +232,7 @@ fn run_dpdk(
     );
     let stop = stop_flag();
     let start = clock.now();
-    let deadline = args
-        .duration
-        .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
+    let deadline = args.deadline(start);
     let mut live = LiveLine::new(start);
     let mut next_line = start + Duration::from_secs(1);
     let total = |own: &ShardStats| {
@@ -366,9 +372,7 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
         cores
     );
     let start = clock.now();
-    let deadline = args
-        .duration
-        .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
+    let deadline = args.deadline(start);
     let mut live = LiveLine::new(start);
     let mut next_line = start + Duration::from_secs(1);
     loop {
