@@ -3,7 +3,8 @@
 # Linux capture, DPDK virtual-device tests (ring, memif, af_packet, tap), the
 # kernel peers in a namespace (ping, curl, wrk, ab, nginx, a Python echo
 # client, kernel mode both ways; captures checked with tshark), the README's
-# commands as written, and the build and tests without DPDK.
+# commands as written, and the build and tests without DPDK (its release
+# binary serving curl in kernel mode: scripts/test-no-dpdk.sh).
 #
 # Run as ROOT for the full suite (it installs packages, reserves hugepages for
 # the run, makes network namespaces). Not as root, the tests that need it are
@@ -61,6 +62,8 @@ PKG_CONFIG_LIBDIR=/nonexistent cargo clippy --no-default-features --all-targets 
     --target-dir target/no-dpdk -- -D warnings
 PKG_CONFIG_LIBDIR=/nonexistent SLUICE_SKIP_LOG=$SKIP_LOG cargo test --no-default-features \
     --all-targets --target-dir target/no-dpdk
+# The release binary without DPDK: server --kernel answers curl on loopback.
+SLUICE_SKIP_LOG=$SKIP_LOG scripts/test-no-dpdk.sh || [ $? = 77 ]
 
 step "summary"
 SKIPPED=$(sort -u "$SKIP_LOG" | grep -c . || true)

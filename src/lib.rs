@@ -27,6 +27,5 @@ pub mod table;
 pub mod tcp;
 pub mod time;
 pub mod timer;
-#[cfg(feature = "dpdk")]
 pub mod tools;
 pub mod wire;

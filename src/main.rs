@@ -37,6 +37,12 @@ otherwise EAL runs with --no-huge -m 512 (see --memory, --no-huge-mb).";
     about = "A user-space TCP endpoint on DPDK: high-connection-rate server and load generator",
     after_help = EXAMPLES
 )]
+#[cfg_attr(
+    not(feature = "dpdk"),
+    command(
+        before_help = "This sluice was built without DPDK: only server --kernel, client --kernel, merge and version run."
+    )
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -45,7 +51,6 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Benchmark: server and load-generator shards in one process over memif (or ring), then the report.
-    #[cfg(feature = "dpdk")]
     Bench {
         #[command(flatten)]
         eal: sluice::tools::EalArgs,
@@ -53,7 +58,6 @@ enum Cmd {
         args: sluice::tools::bench::BenchArgs,
     },
     /// TCP server on a DPDK port: HTTP, echo, discard, close, drain-reply per listening port.
-    #[cfg(feature = "dpdk")]
     Server {
         #[command(flatten)]
         eal: sluice::tools::EalArgs,
@@ -61,7 +65,6 @@ enum Cmd {
         args: sluice::tools::serve::ServerArgs,
     },
     /// HTTP load generator on a DPDK port: closed or open loop, latency histograms.
-    #[cfg(feature = "dpdk")]
     Client {
         #[command(flatten)]
         eal: sluice::tools::EalArgs,
@@ -69,7 +72,6 @@ enum Cmd {
         args: sluice::tools::client::ClientArgs,
     },
     /// Send frames both ways between two ports in one process (memif pair or ring) and check every one.
-    #[cfg(feature = "dpdk")]
     Smoke {
         #[command(flatten)]
         eal: sluice::tools::EalArgs,
@@ -77,7 +79,6 @@ enum Cmd {
         args: sluice::tools::smoke::SmokeArgs,
     },
     /// Answer ARP requests and ICMP echo for one IPv4 address on a DPDK port.
-    #[cfg(feature = "dpdk")]
     Respond {
         #[command(flatten)]
         eal: sluice::tools::EalArgs,
@@ -85,7 +86,6 @@ enum Cmd {
         args: sluice::tools::respond::RespondArgs,
     },
     /// List DPDK ports with driver, MAC, queues, RSS and checksum offloads.
-    #[cfg(feature = "dpdk")]
     Ports {
         #[command(flatten)]
         eal: sluice::tools::EalArgs,
@@ -112,7 +112,6 @@ enum Cmd {
     Version,
 }
 
-#[cfg(feature = "dpdk")]
 fn write_json<T: serde::Serialize>(path: &str, v: &T) -> anyhow::Result<()> {
     let s = serde_json::to_string_pretty(v)?;
     if path == "-" {
@@ -124,7 +123,6 @@ fn write_json<T: serde::Serialize>(path: &str, v: &T) -> anyhow::Result<()> {
 }
 
 /// Prints a load run's report (and writes its JSON); exit code 0 if clean.
-#[cfg(feature = "dpdk")]
 fn load_report(r: &sluice::stats::report::Report, json: Option<&str>) -> anyhow::Result<i32> {
     if let Some(p) = json {
         write_json(p, r)?;
@@ -146,7 +144,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let r = sluice::tools::bench::run(&eal, &args)?;
             load_report(&r, args.load.json.as_deref())
         }
-        #[cfg(feature = "dpdk")]
         Cmd::Server { eal, args } => {
             let r = sluice::tools::serve::run(&eal, &args)?;
             if let Some(p) = &args.json {
@@ -165,7 +162,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
-        #[cfg(feature = "dpdk")]
         Cmd::Client { eal, args } => {
             let r = sluice::tools::client::run(&eal, &args)?;
             load_report(&r, args.load.json.as_deref())
@@ -218,6 +214,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             sluice::tools::ports::run(&eal, json)?;
             Ok(0)
         }
+        #[cfg(not(feature = "dpdk"))]
+        Cmd::Bench { .. } => Err(sluice::tools::needs_dpdk("`sluice bench`")),
+        #[cfg(not(feature = "dpdk"))]
+        Cmd::Smoke { .. } => Err(sluice::tools::needs_dpdk("`sluice smoke`")),
+        #[cfg(not(feature = "dpdk"))]
+        Cmd::Respond { .. } => Err(sluice::tools::needs_dpdk("`sluice respond`")),
+        #[cfg(not(feature = "dpdk"))]
+        Cmd::Ports { .. } => Err(sluice::tools::needs_dpdk("`sluice ports`")),
         Cmd::Merge {
             files,
             hgrm,
@@ -271,7 +275,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             #[cfg(feature = "dpdk")]
             println!("DPDK {}", sluice::dpdk::DPDK_VERSION);
             #[cfg(not(feature = "dpdk"))]
-            println!("built without DPDK (--no-default-features): packet I/O commands are absent");
+            println!(
+                "built without DPDK (--no-default-features): only server --kernel, client --kernel, merge and version run"
+            );
             Ok(0)
         }
     }

@@ -1,5 +1,7 @@
 //! Kernel-socket mode (`--kernel`) on loopback: the sluice applications over
-//! Linux sockets, server and load generator, with no DPDK at all.
+//! Linux sockets, server and load generator, with no DPDK at all; and the
+//! binary's `server --kernel` and `client --kernel`, in the build with DPDK
+//! and in the one without.
 
 use sluice::app::{ClientConfig, ServerApp, echo_byte, http};
 use sluice::kernel::{ClientOutcome, Clock, KernelShard, drive_client, serve};
@@ -233,4 +235,93 @@ fn refused_connections_are_counted_as_refused() {
     let refused = o.stats.closes_map()["refused"];
     assert!(refused > 0, "{:?}", o.stats.closes_map());
     assert_eq!(o.stats.responses, 0);
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// A loopback port nothing listens on (now).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary as a user runs it, in either build: `sluice server --kernel`
+/// answers `sluice client --kernel` on loopback, and both reports agree.
+#[test]
+fn the_binary_serves_and_loads_in_kernel_mode() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let port = free_port();
+    let mut server = Command::new(BIN)
+        .args(["server", "--kernel", "--ip", "127.0.0.1", "--quiet"])
+        .args(["--listen", &format!("{port}:http"), "--duration", "4"])
+        .args(["--json", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its stderr: the ready line now, the rest (kept read) when it ends.
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut ready = String::new();
+    stderr.read_line(&mut ready).unwrap();
+    assert!(ready.contains("ready on kernel sockets"), "{ready:?}");
+    let client = Command::new(BIN)
+        .args(["client", "--kernel", &format!("http://127.0.0.1:{port}/")])
+        .args([
+            "-c", "4", "-d", "1", "--warmup", "0.2", "--quiet", "--json", "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let c: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+    let mut last = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut last).unwrap();
+    let server = server.wait_with_output().unwrap();
+    assert!(server.status.success(), "{last}");
+    let s: serde_json::Value = serde_json::from_slice(&server.stdout).unwrap();
+    assert_eq!(c["errors_total"], 0, "{c}");
+    assert!(c["responses"].as_u64().unwrap() > 50, "{c}");
+    assert_eq!(c["connections_completed"], c["connections_opened"], "{c}");
+    assert_eq!(s["accepted"], c["connections_opened"], "{s}");
+    assert_eq!(s["responses"], c["responses"], "{s}");
+}
+
+/// Built without DPDK, what needs it says so in one line (exit code 2).
+#[cfg(not(feature = "dpdk"))]
+#[test]
+fn without_dpdk_what_needs_it_says_so_in_one_line() {
+    let runs: [&[&str]; 5] = [
+        &["bench"],
+        &["smoke"],
+        &["server", "--ip", "127.0.0.1"],
+        &["client", "--ip", "10.0.0.9", "http://127.0.0.1/"],
+        &[
+            "server",
+            "--kernel",
+            "--ip",
+            "127.0.0.1",
+            "--vdev",
+            "net_tap0",
+        ],
+    ];
+    for args in runs {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("built without DPDK"), "{args:?}: {err}");
+    }
+    let v = std::process::Command::new(BIN)
+        .arg("version")
+        .output()
+        .unwrap();
+    assert!(v.status.success());
+    assert!(String::from_utf8_lossy(&v.stdout).contains("without DPDK"));
 }

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod schedule;
+pub mod window;
 
 use crate::stats::{Latency, ShardStats, record};
 use crate::tcp::{Connection, Event, TcpConfig};

@@ -752,24 +752,23 @@ pub fn serve(
 pub struct ClientOutcome {
     pub stats: ShardStats,
     pub latency: Latency,
-    /// Counts at the start and the end of the measured window.
-    pub window: (crate::stats::report::Window, crate::stats::report::Window),
-    pub measured_s: f64,
+    /// The measured window's counts and length.
+    pub measured: crate::app::window::Measured,
     /// One-second latency intervals (if asked for).
     pub intervals: Intervals,
 }
 
-fn snapshot(s: &KernelShard) -> crate::stats::report::Window {
+fn counts(s: &KernelShard) -> crate::stats::report::Window {
     crate::stats::report::Window {
         completed: s.stats.completed,
         responses: s.stats.responses,
     }
 }
 
-/// Runs the load as the DPDK client does (`tools::load::drive`): opens
-/// connections for `duration`, measures after `warmup`, calls `each_second`
-/// with the counters, lets open connections finish (5 s at most; 2 s after
-/// `stop`), resets what is left.
+/// Runs the load as the DPDK client does (`tools::load::drive`, the same
+/// `MeasureWindow`): opens connections for `duration`, measures after
+/// `warmup`, calls `each_second` with the counters, lets open connections
+/// finish (5 s at most; 2 s after `stop`), resets what is left.
 pub fn drive_client(
     shard: &mut KernelShard,
     clock: &Clock,
@@ -781,11 +780,7 @@ pub fn drive_client(
 ) -> io::Result<ClientOutcome> {
     let start = clock.now();
     shard.start_client(client, start, duration, warmup);
-    let (warm_at, end_at) = (start + warmup, start + duration);
-    let (mut w0, mut w1) = (None, None);
-    let mut next_second = start + Duration::from_secs(1);
-    let mut drain_until: Option<Instant> = None;
-    let mut stopping = false;
+    let mut window = crate::app::window::MeasureWindow::new(start, duration, warmup);
     let mut intervals = Intervals::default();
     if record_intervals {
         intervals.tick(start, &shard.latency);
@@ -793,29 +788,19 @@ pub fn drive_client(
     loop {
         shard.turn(clock, Duration::from_millis(10))?;
         let now = clock.now();
-        if w0.is_none() && now >= warm_at {
-            w0 = Some((now, snapshot(shard)));
-        }
-        if w1.is_none() && now >= end_at {
-            w1 = Some((now, snapshot(shard)));
-            drain_until = Some(now + Duration::from_secs(5));
-        }
-        if now >= next_second {
-            next_second = now + Duration::from_secs(1);
+        let stopping = stop.load(std::sync::atomic::Ordering::Relaxed);
+        let turn = window.turn(now, counts(shard), stopping);
+        if turn.second {
             shard.count_states();
             if record_intervals {
                 intervals.tick(now, &shard.latency);
             }
             each_second(&shard.stats);
         }
-        if stop.load(std::sync::atomic::Ordering::Relaxed) && !stopping {
-            stopping = true;
+        if turn.stop_client {
             shard.stop_client(now);
-            w1.get_or_insert((now, snapshot(shard)));
-            let d = now + Duration::from_secs(2);
-            drain_until = Some(drain_until.map_or(d, |x| x.min(d)));
         }
-        if drain_until.is_some_and(|d| shard.client_active() == 0 || now >= d) {
+        if window.done(now, shard.client_active()) {
             break;
         }
     }
@@ -824,13 +809,10 @@ pub fn drive_client(
     if record_intervals {
         intervals.tick(clock.now(), &shard.latency);
     }
-    let (t0, a) = w0.unwrap_or((start, Default::default()));
-    let (t1, b) = w1.unwrap_or((clock.now(), snapshot(shard)));
     Ok(ClientOutcome {
         stats: shard.stats,
         latency: shard.latency.clone(),
-        window: (a, b),
-        measured_s: (t1 - t0).as_secs_f64(),
+        measured: window.measured(clock.now(), counts(shard)),
         intervals,
     })
 }

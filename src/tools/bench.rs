@@ -3,20 +3,26 @@
 //! keep-alive requests) for a fixed time, then the report. No NIC and no
 //! hugepages needed.
 
-use super::EalArgs;
-use super::load::{self, CloseFirst, LoadArgs, Outcome, Times};
-use super::runtime::{ShardResult, parse_ip_range, parse_port_range, spawn_shard};
-use crate::app::ServerApp;
-use crate::dpdk::{Eal, EthPort, Mbuf, PktPool, PortConfig, TscClock, ring_pair};
-use crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig};
-use crate::stats::Published;
-use crate::stats::report::Report;
-use crate::tcp::TcpConfig;
-use anyhow::{Context, bail};
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use super::load::LoadArgs;
+#[cfg(feature = "dpdk")]
+use {
+    super::EalArgs,
+    super::load::{self, CloseFirst, Outcome, Times},
+    super::runtime::{
+        ShardResult, open_pcap, parse_ip_range, parse_port_range, spawn_shard, wait_for_link,
+    },
+    crate::app::ServerApp,
+    crate::dpdk::{Eal, EthPort, PktPool, PortConfig, Queue, TscClock, ring_pair},
+    crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig},
+    crate::stats::Published,
+    crate::stats::report::Report,
+    crate::tcp::TcpConfig,
+    crate::wire::EthernetAddress,
+    anyhow::{Context, bail},
+    std::net::{Ipv4Addr, SocketAddrV4},
+    std::sync::Arc,
+    std::sync::atomic::{AtomicBool, Ordering},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchLink {
@@ -49,9 +55,10 @@ pub struct BenchArgs {
     pub src_ports: String,
 }
 
+#[cfg(feature = "dpdk")]
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const BURST: usize = 32;
 
+#[cfg(feature = "dpdk")]
 pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let load = &args.load;
     let times = load.check()?;
@@ -100,18 +107,11 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let mut squeue = sport.start(1)?.pop().context("server port has no queue")?;
     let mut cqueue = cport.start(1)?.pop().context("client port has no queue")?;
     let (smac, cmac) = (sport.mac()?, cport.mac()?);
-    // memif: links come up once both sides have polled.
-    let mut scratch: Vec<Mbuf> = Vec::with_capacity(BURST);
-    let t0 = std::time::Instant::now();
-    while !(sport.link()?.up && cport.link()?.up) {
-        squeue.rx_burst(&mut scratch, BURST);
-        cqueue.rx_burst(&mut scratch, BURST);
-        scratch.clear();
-        if t0.elapsed() > Duration::from_secs(10) {
-            bail!("the {:?} link did not come up within 10 s", args.link);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_link(
+        &[&sport, &cport],
+        &mut [&mut squeue, &mut cqueue],
+        &format!("the {:?} link", args.link),
+    )?;
 
     let tcp = load.tcp(&times);
     let clock = TscClock::new();
@@ -149,16 +149,20 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         )?
     };
 
-    let result = drive_client(
+    let result = ClientSide {
         args,
-        &times,
-        &tcp,
-        &clock,
-        (cmac, cqueue, &pool),
-        (src_first, src_count, ports),
-        &server_pub,
-        &[&sport, &cport],
-    );
+        times: &times,
+        tcp: &tcp,
+        clock: &clock,
+        mac: cmac,
+        queue: cqueue,
+        pool: &pool,
+        src: (src_first, src_count),
+        ports,
+        server_pub: &server_pub,
+        nic_ports: &[&sport, &cport],
+    }
+    .drive();
     stop_server.store(true, Ordering::Relaxed);
     let server_res: anyhow::Result<ShardResult> = match server.join() {
         Ok(r) => r,
@@ -167,7 +171,6 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let outcome = result?;
     let server_res = server_res?;
 
-    drop(scratch);
     super::close_pair(&sport, &cport)?;
     drop(pool);
     drop(eal);
@@ -193,64 +196,78 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         &client_res.stats,
         Some(&server_res.stats),
         &latency,
-        outcome.window,
-        outcome.measured_s,
+        outcome.measured.window(),
+        outcome.measured.seconds,
         client_res.time_wait_held + server_res.time_wait_held,
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn drive_client(
-    args: &BenchArgs,
-    times: &Times,
-    tcp: &TcpConfig,
-    clock: &TscClock,
-    (cmac, cqueue, pool): (
-        crate::wire::EthernetAddress,
-        crate::dpdk::Queue,
-        &Arc<PktPool>,
-    ),
-    (src_first, src_count, ports): (Ipv4Addr, u32, (u16, u16)),
-    server_pub: &Published,
-    nic_ports: &[&EthPort],
-) -> anyhow::Result<Outcome> {
-    let load = &args.load;
-    let stop = super::stop_flag();
-    let mut iface = Iface::new(cmac, src_first);
-    iface.ip_count = src_count;
-    let mut cfg = StackConfig::new(iface, tcp.clone());
-    cfg.capacity = super::runtime::TABLE_CAPACITY;
-    if load.close == CloseFirst::Client {
-        cfg.time_wait_reserve = load.time_wait_records(times);
+/// The bench's client shard, run on the calling thread (EAL's main lcore).
+#[cfg(feature = "dpdk")]
+struct ClientSide<'a> {
+    args: &'a BenchArgs,
+    times: &'a Times,
+    tcp: &'a TcpConfig,
+    clock: &'a TscClock,
+    /// Its end of the link.
+    mac: EthernetAddress,
+    queue: Queue,
+    pool: &'a Arc<PktPool>,
+    /// Source addresses: the first and how many.
+    src: (Ipv4Addr, u32),
+    /// Source ports, inclusive.
+    ports: (u16, u16),
+    /// For the live line: the server shard's counters and both ports'.
+    server_pub: &'a Published,
+    nic_ports: &'a [&'a EthPort],
+}
+
+#[cfg(feature = "dpdk")]
+impl ClientSide<'_> {
+    /// Resolves the server, runs the load, writes the latency outputs.
+    fn drive(self) -> anyhow::Result<Outcome> {
+        let load = &self.args.load;
+        let stop = super::stop_flag();
+        let mut iface = Iface::new(self.mac, self.src.0);
+        iface.ip_count = self.src.1;
+        let mut cfg = StackConfig::new(iface, self.tcp.clone());
+        cfg.capacity = super::runtime::TABLE_CAPACITY;
+        if load.close == CloseFirst::Client {
+            cfg.time_wait_reserve = load.time_wait_records(self.times);
+        }
+        let clock = self.clock;
+        let mut stack = Stack::new(cfg, clock.now());
+        let mut nic = crate::shard::CapturedNic::new(
+            DpdkNic::new(self.queue, self.pool.clone()),
+            open_pcap(load.pcap.as_deref(), load.pcap_count)?,
+        );
+        load::resolve(&mut stack, &mut nic, &mut [], clock, SERVER_IP, &stop)?;
+        // HTTP on port 80, or raw echo on port 7.
+        let port = if load.echo > 0 { 7 } else { 80 };
+        let client = load.client_config(
+            SocketAddrV4::new(SERVER_IP, port),
+            "/",
+            self.src,
+            self.ports,
+        );
+        let (server_pub, nic_ports) = (self.server_pub, self.nic_ports);
+        let peek = (!load.quiet)
+            .then_some(|| (server_pub.load(), super::runtime::nic_counters(nic_ports)));
+        let ctl = load::Control {
+            stop: &stop,
+            publish: None,
+            intervals: load.hlog.is_some(),
+        };
+        let start = (clock.now(), std::time::SystemTime::now());
+        let outcome = load::drive(&mut stack, &mut nic, clock, client, self.times, ctl, peek);
+        drop(nic);
+        load::write_outputs(
+            load,
+            "sluice bench: latency by percentile",
+            &outcome.result.latency,
+            &[&outcome.intervals],
+            start,
+        )?;
+        Ok(outcome)
     }
-    let mut stack = Stack::new(cfg, clock.now());
-    let mut nic =
-        crate::shard::CapturedNic::new(DpdkNic::new(cqueue, pool.clone()), load::pcap(load)?);
-    load::resolve(&mut stack, &mut nic, &mut [], clock, SERVER_IP, &stop)?;
-    // HTTP on port 80, or raw echo on port 7.
-    let port = if load.echo > 0 { 7 } else { 80 };
-    let client = load.client_config(
-        SocketAddrV4::new(SERVER_IP, port),
-        "/",
-        (src_first, src_count),
-        ports,
-    );
-    let peek =
-        (!load.quiet).then_some(|| (server_pub.load(), super::runtime::nic_counters(nic_ports)));
-    let ctl = load::Control {
-        stop: &stop,
-        publish: None,
-        intervals: load.hlog.is_some(),
-    };
-    let start = (clock.now(), std::time::SystemTime::now());
-    let outcome = load::drive(&mut stack, &mut nic, clock, client, times, ctl, peek);
-    drop(nic);
-    load::write_outputs(
-        load,
-        "sluice bench: latency by percentile",
-        &outcome.result.latency,
-        &[&outcome.intervals],
-        start,
-    )?;
-    Ok(outcome)
 }

@@ -1,21 +1,27 @@
-//! `sluice client`: the HTTP load generator on a DPDK port (one shard on the
-//! main lcore), closed loop (`--connections`) or open loop (`--cps`), with
-//! the same report and JSON as `sluice bench`.
+//! `sluice client`: the HTTP load generator on a DPDK port (one shard per
+//! core) or, with `--kernel`, on Linux sockets; closed loop (`--connections`)
+//! or open loop (`--cps`, `--rps`), with the same report and JSON as
+//! `sluice bench`.
 
-use super::load::{self, CloseFirst, LoadArgs};
-use super::runtime::{
-    join_all, nic_counters, open_port, parse_cores, parse_ip_range, parse_port_range,
-    steering_inboxes,
-};
+use super::load::{self, LoadArgs};
+use super::runtime::{join_all, parse_cores, parse_ip_range, shard_share, spawn_pinned};
 use super::{EalArgs, stop_flag};
-use crate::dpdk::{DpdkError, TscClock};
-use crate::shard::{DpdkNic, Iface, StackConfig};
+use crate::app::window::Measured;
 use crate::stats::output::Intervals;
 use crate::stats::report::{Report, RunInfo, Window};
 use crate::stats::{Latency, Published, ShardStats};
 use anyhow::{Context, bail};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
+#[cfg(feature = "dpdk")]
+use {
+    super::load::CloseFirst,
+    super::runtime::{
+        as_lcore, nic_counters, open_pcap, open_port, parse_port_range, steering_inboxes,
+    },
+    crate::dpdk::{DpdkError, TscClock},
+    crate::shard::{DpdkNic, Iface, StackConfig},
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
@@ -72,11 +78,31 @@ pub fn parse_target(s: &str) -> anyhow::Result<(SocketAddrV4, String)> {
 }
 
 pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
-    let load = &args.load;
     let (target, path) = parse_target(&args.target)?;
     if args.kernel {
+        eal_args.refuse_without_dpdk()?;
         return run_kernel(args, target, &path);
     }
+    run_dpdk(eal_args, args, target, &path)
+}
+
+/// Without DPDK only kernel mode loads.
+#[cfg(not(feature = "dpdk"))]
+fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: SocketAddrV4, _: &str) -> anyhow::Result<Report> {
+    Err(super::needs_dpdk("`sluice client` without --kernel"))
+}
+
+/// `sluice client` on a DPDK port: one shard per core in `--cores`, each
+/// with its queue pair and its share of the load, the first on the calling
+/// thread.
+#[cfg(feature = "dpdk")]
+fn run_dpdk(
+    eal_args: &EalArgs,
+    args: &ClientArgs,
+    target: SocketAddrV4,
+    path: &str,
+) -> anyhow::Result<Report> {
+    let load = &args.load;
     let Some(ip) = &args.ip else {
         bail!("--ip is required: our source address (or prefix) on the link, e.g. --ip 10.0.0.9");
     };
@@ -117,7 +143,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
     let mut nic = crate::shard::CapturedNic::new(
         DpdkNic::new(queue, Arc::clone(&port.pool)),
-        load::pcap(load)?,
+        open_pcap(load.pcap.as_deref(), load.pcap_count)?,
     );
     let stop = stop_flag();
     let intervals = load.hlog.is_some();
@@ -140,11 +166,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
         );
     }
     // Each shard takes its share of the connections and rates.
-    let mut client = load.client_config(target, &path, src, ports);
-    let share = |x: u64| x.div_ceil(n as u64);
-    client.connections = share(u64::from(client.connections)) as u32;
-    client.cps = share(client.cps);
-    client.rps = share(client.rps);
+    let client = shard_share(load.client_config(target, path, src, ports), n);
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
     let start = (clock.now(), std::time::SystemTime::now());
@@ -157,29 +179,23 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
             *target.ip(),
         );
         pubs.push(out.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("sluice-client{shard}"))
-                .spawn(move || -> anyhow::Result<load::Outcome> {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                        bail!("cannot pin a shard to core {core}");
-                    }
-                    crate::dpdk::register_thread()?;
-                    let mut stack = make(shard, clock.now());
-                    stack.add_neighbour(hop, mac);
-                    let ctl = load::Control {
-                        stop: &stop,
-                        publish: Some(&out),
-                        intervals,
-                    };
-                    let none = None::<fn() -> (ShardStats, String)>;
-                    let o = load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, none);
-                    drop(nic);
-                    crate::dpdk::unregister_thread();
-                    Ok(o)
-                })
-                .context("cannot start a shard thread")?,
-        );
+        workers.push(spawn_pinned(
+            format!("sluice-client{shard}"),
+            core,
+            as_lcore(move || {
+                let mut stack = make(shard, clock.now());
+                stack.add_neighbour(hop, mac);
+                let ctl = load::Control {
+                    stop: &stop,
+                    publish: Some(&out),
+                    intervals,
+                };
+                let none = None::<fn() -> (ShardStats, String)>;
+                Ok(load::drive(
+                    &mut stack, &mut nic, &clock, client, &times, ctl, none,
+                ))
+            }),
+        )?);
     }
     let outcome = {
         let p = &port.port;
@@ -202,38 +218,48 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     drop(eal);
     let mut info = load.info("sluice client", name, args.target.clone(), 0);
     info.client_cores = cores.clone();
-    let shards: Vec<Shard> = outcomes
+    let shards: Vec<ShardRun> = outcomes
         .iter()
-        .map(|o| (&o.result.stats, &o.result.latency, o.window, &o.intervals))
+        .map(|o| ShardRun {
+            stats: &o.result.stats,
+            latency: &o.result.latency,
+            measured: &o.measured,
+            intervals: &o.intervals,
+        })
         .collect();
     let held = outcomes.iter().map(|o| o.result.time_wait_held).sum();
-    combine(load, info, &shards, outcomes[0].measured_s, held, start)
+    combine(load, info, &shards, held, start)
 }
 
-/// One shard's share of a load run: counters, latency, measured window, intervals.
-type Shard<'a> = (&'a ShardStats, &'a Latency, (Window, Window), &'a Intervals);
+/// One shard's part of a finished load run (DPDK or kernel mode).
+struct ShardRun<'a> {
+    stats: &'a ShardStats,
+    latency: &'a Latency,
+    measured: &'a Measured,
+    intervals: &'a Intervals,
+}
 
 /// The report over every shard (DPDK or kernel mode), after writing the
-/// latency outputs asked for.
+/// latency outputs asked for. The first shard's window gives the measured
+/// time; the counts are every shard's.
 fn combine(
     load: &LoadArgs,
     info: RunInfo,
-    shards: &[Shard<'_>],
-    measured_s: f64,
+    shards: &[ShardRun<'_>],
     time_wait_held: u64,
     start: (crate::time::Instant, std::time::SystemTime),
 ) -> anyhow::Result<Report> {
-    let stats = ShardStats::sum(shards.iter().map(|s| s.0));
+    let stats = ShardStats::sum(shards.iter().map(|s| s.stats));
     let mut latency = Latency::default();
     let (mut w0, mut w1) = (Window::default(), Window::default());
-    for (_, l, (a, b), _) in shards {
-        latency.merge(l);
-        w0.completed += a.completed;
-        w0.responses += a.responses;
-        w1.completed += b.completed;
-        w1.responses += b.responses;
+    for s in shards {
+        latency.merge(s.latency);
+        w0.completed += s.measured.from.completed;
+        w0.responses += s.measured.from.responses;
+        w1.completed += s.measured.to.completed;
+        w1.responses += s.measured.to.responses;
     }
-    let intervals: Vec<&Intervals> = shards.iter().map(|s| s.3).collect();
+    let intervals: Vec<&Intervals> = shards.iter().map(|s| s.intervals).collect();
     let title = format!("{}: latency by percentile", info.tool);
     load::write_outputs(load, &title, &latency, &intervals, start)?;
     Ok(Report::build(
@@ -242,7 +268,7 @@ fn combine(
         None,
         &latency,
         (w0, w1),
-        measured_s,
+        shards.first().map_or(0.0, |s| s.measured.seconds),
         time_wait_held,
     ))
 }
@@ -262,11 +288,7 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         Some(ip) => parse_ip_range(ip)?,
         None => (Ipv4Addr::UNSPECIFIED, 1),
     };
-    let mut client = load.client_config(target, path, src, (1024, 65535));
-    let share = |x: u64| x.div_ceil(n as u64);
-    client.connections = share(u64::from(client.connections)) as u32;
-    client.cps = share(client.cps);
-    client.rps = share(client.rps);
+    let client = shard_share(load.client_config(target, path, src, (1024, 65535)), n);
     let clock = Clock::new();
     let stop = stop_flag();
     let record_intervals = load.hlog.is_some();
@@ -282,28 +304,24 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         let out = Arc::new(Published::default());
         pubs.push(out.clone());
         let (client, stop) = (client.clone(), stop.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("sluice-kclient{i}"))
-                .spawn(move || -> anyhow::Result<crate::kernel::ClientOutcome> {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                        bail!("cannot pin to core {core} (see nproc)");
-                    }
-                    let mut shard = KernelShard::new()?;
-                    let o = drive_client(
-                        &mut shard,
-                        &clock,
-                        client,
-                        (times.duration, times.warmup),
-                        &stop,
-                        record_intervals,
-                        |s| out.store(s),
-                    )?;
-                    out.store(&o.stats);
-                    Ok(o)
-                })
-                .context("cannot start a thread")?,
-        );
+        workers.push(spawn_pinned(
+            format!("sluice-kclient{i}"),
+            core,
+            move || {
+                let mut shard = KernelShard::new()?;
+                let o = drive_client(
+                    &mut shard,
+                    &clock,
+                    client,
+                    (times.duration, times.warmup),
+                    &stop,
+                    record_intervals,
+                    |s| out.store(s),
+                )?;
+                out.store(&o.stats);
+                Ok(o)
+            },
+        )?);
     }
     let start = (clock.now(), std::time::SystemTime::now());
     let mut live = super::runtime::LiveLine::new(start.0);
@@ -328,11 +346,16 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         0,
     );
     info.client_cores = cores.clone();
-    let shards: Vec<Shard> = outcomes
+    let shards: Vec<ShardRun> = outcomes
         .iter()
-        .map(|o| (&o.stats, &o.latency, o.window, &o.intervals))
+        .map(|o| ShardRun {
+            stats: &o.stats,
+            latency: &o.latency,
+            measured: &o.measured,
+            intervals: &o.intervals,
+        })
         .collect();
-    combine(load, info, &shards, outcomes[0].measured_s, 0, start)
+    combine(load, info, &shards, 0, start)
 }
 
 #[cfg(test)]

@@ -1,19 +1,27 @@
-//! What `sluice bench` and `sluice client` share: the load options, ARP
-//! resolution of the next hop, and the load loop with its measuring window,
-//! live line and clean stop.
+//! What `sluice bench` and `sluice client` share: the load options and the
+//! latency outputs (kernel mode too); on DPDK, ARP resolution of the next
+//! hop and the load loop with its live line and clean stop (the measuring
+//! window is `app::window`'s, as in kernel mode).
 
-use super::runtime::{LiveLine, ShardResult, check_capacity, secs};
+use super::runtime::{check_capacity, secs};
 use crate::app::{ClientConfig, http};
-use crate::dpdk::TscClock;
-use crate::shard::{Nic, Stack};
+use crate::stats::Latency;
 use crate::stats::output::Intervals;
-use crate::stats::report::{RunInfo, Window};
-use crate::stats::{Latency, ShardStats};
+use crate::stats::report::RunInfo;
 use crate::tcp::TcpConfig;
 use anyhow::bail;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+#[cfg(feature = "dpdk")]
+use {
+    super::runtime::{LiveLine, ShardResult, shut_down},
+    crate::app::window::{MeasureWindow, Measured},
+    crate::dpdk::TscClock,
+    crate::shard::{Nic, Stack},
+    crate::stats::ShardStats,
+    crate::stats::report::Window,
+    std::sync::atomic::{AtomicBool, Ordering},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CloseFirst {
@@ -203,6 +211,7 @@ impl LoadArgs {
 
 /// Finds `hop`'s MAC with ARP: 10 requests, 300 ms apart. `others` are the
 /// other shards' queues, not running yet: the reply may arrive on any.
+#[cfg(feature = "dpdk")]
 pub fn resolve(
     stack: &mut Stack,
     nic: &mut dyn Nic,
@@ -237,6 +246,7 @@ pub fn resolve(
 }
 
 /// How a load run is stopped and watched.
+#[cfg(feature = "dpdk")]
 #[derive(Clone, Copy)]
 pub struct Control<'a> {
     /// Set by Ctrl-C / SIGTERM.
@@ -248,16 +258,17 @@ pub struct Control<'a> {
 }
 
 /// A finished load run.
+#[cfg(feature = "dpdk")]
 pub struct Outcome {
     pub result: ShardResult,
-    /// Counts at the start and the end of the measured window, and its length.
-    pub window: (Window, Window),
-    pub measured_s: f64,
+    /// The measured window's counts and length.
+    pub measured: Measured,
     /// One-second latency intervals (with `Control::intervals`).
     pub intervals: Intervals,
 }
 
-fn snapshot(s: &Stack) -> Window {
+#[cfg(feature = "dpdk")]
+fn counts(s: &Stack) -> Window {
     Window {
         completed: s.stats.completed,
         responses: s.stats.responses,
@@ -268,6 +279,7 @@ fn snapshot(s: &Stack) -> Window {
 /// prints the live line each second (`peek`, None for quiet, gives the other
 /// side's counters and the NIC's), lets open connections finish (5 s at most; 2 s after
 /// Ctrl-C), resets what is left, and hands back the counters.
+#[cfg(feature = "dpdk")]
 pub fn drive(
     stack: &mut Stack,
     nic: &mut dyn Nic,
@@ -277,15 +289,10 @@ pub fn drive(
     ctl: Control<'_>,
     mut peek: Option<impl FnMut() -> (ShardStats, String)>,
 ) -> Outcome {
-    let stop = ctl.stop;
     let start = clock.now();
     stack.start_client(client, start, t.duration, t.warmup);
-    let (warm_at, end_at) = (start + t.warmup, start + t.duration);
-    let (mut w0, mut w1) = (None, None);
+    let mut window = MeasureWindow::new(start, t.duration, t.warmup);
     let mut live = LiveLine::new(start);
-    let mut next_line = start + Duration::from_secs(1);
-    let mut drain_until = None;
-    let mut stopping = false;
     let mut intervals = Intervals::default();
     if ctl.intervals {
         intervals.tick(start, &stack.latency);
@@ -293,15 +300,8 @@ pub fn drive(
     loop {
         let now = clock.now();
         stack.poll(now, nic);
-        if w0.is_none() && now >= warm_at {
-            w0 = Some((now, snapshot(stack)));
-        }
-        if w1.is_none() && now >= end_at {
-            w1 = Some((now, snapshot(stack)));
-            drain_until = Some(now + Duration::from_secs(5));
-        }
-        if now >= next_line {
-            next_line = now + Duration::from_secs(1);
+        let turn = window.turn(now, counts(stack), ctl.stop.load(Ordering::Relaxed));
+        if turn.second {
             stack.count_states();
             if ctl.intervals {
                 intervals.tick(now, &stack.latency);
@@ -315,15 +315,11 @@ pub fn drive(
                 eprintln!("{}", live.line(now, &stack.stats, &other));
             }
         }
-        if stop.load(Ordering::Relaxed) && !stopping {
+        if turn.stop_client {
             // Ctrl-C / SIGTERM: no new connections; 2 s for the open ones.
-            stopping = true;
             stack.stop_client(now);
-            w1.get_or_insert((now, snapshot(stack)));
-            let d = now + Duration::from_secs(2);
-            drain_until = Some(drain_until.map_or(d, |x: crate::time::Instant| x.min(d)));
         }
-        if drain_until.is_some_and(|d| stack.client_active() == 0 || now >= d) {
+        if window.done(now, stack.client_active()) {
             break;
         }
     }
@@ -332,24 +328,13 @@ pub fn drive(
     while clock.now() < settle {
         stack.poll(clock.now(), nic);
     }
-    stack.abort_all();
-    for _ in 0..8 {
-        stack.poll(clock.now(), nic);
-    }
-    stack.count_states();
+    shut_down(stack, nic, clock);
     if ctl.intervals {
         intervals.tick(clock.now(), &stack.latency);
     }
-    let (t0, a) = w0.unwrap_or((start, Window::default()));
-    let (t1, b) = w1.unwrap_or((clock.now(), snapshot(stack)));
     Outcome {
-        result: ShardResult {
-            stats: stack.stats,
-            time_wait_held: stack.time_wait_records() as u64,
-            latency: stack.latency.clone(),
-        },
-        window: (a, b),
-        measured_s: (t1 - t0).as_secs_f64(),
+        measured: window.measured(clock.now(), counts(stack)),
+        result: ShardResult::of(stack),
         intervals,
     }
 }
@@ -392,15 +377,4 @@ pub fn write_outputs(
         say(format!("{p} ({} intervals)", all.len()));
     }
     Ok(())
-}
-
-/// `--pcap`: the capture file for the first shard, if asked for.
-pub fn pcap(args: &LoadArgs) -> anyhow::Result<Option<crate::shard::PcapWriter>> {
-    args.pcap
-        .as_deref()
-        .map(|p| {
-            crate::shard::PcapWriter::create(p, args.pcap_count)
-                .map_err(|e| anyhow::anyhow!("--pcap {p}: {e}"))
-        })
-        .transpose()
 }

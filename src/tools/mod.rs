@@ -1,26 +1,37 @@
-//! The commands that drive DPDK ports, and the shard runtime they share:
-//! `bench` (server and load generator shards in one process), `serve`
-//! (`sluice server`, also `--kernel`), `client` (the load generator, also
-//! `--kernel`), `load` (what bench and client share: options, the measuring
-//! loop), `smoke` (the link test), `respond` (the ARP/ICMP responder),
-//! `ports` (the port lister) and `runtime` (pinned shard threads, the live
-//! line, option parsers).
+//! The commands: the TCP server and load generator (on a DPDK port, or with
+//! `--kernel` on Linux sockets), the bench (both in one process), the link
+//! smoke test, the ARP/ICMP responder and the port lister; and the shard
+//! runtime they share.
+//!
+//! Without the `dpdk` feature the options parse as ever and kernel mode runs;
+//! what needs DPDK (its commands, the server and client without `--kernel`,
+//! EAL options) is compiled out and refused in one line ([`needs_dpdk`]).
 
 pub mod bench;
 pub mod client;
 pub mod load;
+#[cfg(feature = "dpdk")]
 pub mod ports;
 pub mod respond;
 pub mod runtime;
 pub mod serve;
 pub mod smoke;
 
+#[cfg(feature = "dpdk")]
 use crate::dpdk::{EalOptions, MemoryMode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The one-line error for `what` (a command or an option) in a build
+/// without DPDK.
+pub fn needs_dpdk(what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "sluice was built without DPDK, so {what} is not available: only `server --kernel`, `client --kernel`, `merge` and `version` are; rebuild with the default features for the rest"
+    )
+}
+
 /// EAL options shared by every DPDK command.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct EalArgs {
     /// A DPDK virtual device, as EAL's --vdev takes it (repeatable), e.g.
     /// `net_af_packet0,iface=veth0` or `net_tap0,iface=sl0`.
@@ -47,6 +58,24 @@ pub struct EalArgs {
 }
 
 impl EalArgs {
+    /// Kernel mode ignores the EAL options; a build without DPDK refuses
+    /// them, so no one thinks they took effect.
+    pub fn refuse_without_dpdk(&self) -> anyhow::Result<()> {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            eal: EalArgs,
+        }
+        if cfg!(feature = "dpdk") || *self == <Defaults as clap::Parser>::parse_from(["sluice"]).eal
+        {
+            return Ok(());
+        }
+        Err(needs_dpdk(
+            "an EAL option (--vdev, --lcores, --memory, ...)",
+        ))
+    }
+
+    #[cfg(feature = "dpdk")]
     pub fn to_options(&self) -> EalOptions {
         EalOptions {
             vdevs: self.vdevs.clone(),
@@ -81,6 +110,7 @@ pub fn memif_pair(sock: &str, extra: &str) -> [String; 2] {
 /// end is closed first, then the server end once it has seen the link go
 /// down (up to 1 s), so no disconnect is still in flight when its memory is
 /// freed.
+#[cfg(feature = "dpdk")]
 pub fn close_pair(
     server: &crate::dpdk::EthPort,
     client: &crate::dpdk::EthPort,
@@ -102,6 +132,7 @@ pub fn close_pair(
 
 /// Initialises EAL with `main_core` as its main lcore (unless `--lcores`
 /// chose already): the shard on that core runs on the calling thread.
+#[cfg(feature = "dpdk")]
 pub fn init_eal(eal_args: &EalArgs, main_core: usize) -> anyhow::Result<crate::dpdk::Eal> {
     let mut opts = eal_args.to_options();
     opts.lcores.get_or_insert_with(|| main_core.to_string());

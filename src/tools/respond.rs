@@ -1,16 +1,21 @@
 //! `sluice respond`: answers ARP and ICMP echo for one IPv4 address on a DPDK
 //! port — the first real peer for the kernel (ping from a namespace).
 
-use super::{EalArgs, stop_flag};
-use crate::dpdk::{Eal, EthPort, Mbuf, PktPool, PortConfig};
-use crate::shard::{Iface, Responder};
-use anyhow::Context;
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+#[cfg(feature = "dpdk")]
+use {
+    super::{EalArgs, stop_flag},
+    crate::dpdk::{Eal, EthPort, Mbuf, PktPool, PortConfig},
+    crate::shard::{Iface, Responder},
+    anyhow::Context,
+    std::sync::atomic::Ordering,
+    std::time::{Duration, Instant},
+};
 
+#[cfg(feature = "dpdk")]
 const BURST: usize = 32;
 /// Replies waiting for tx room beyond this are dropped (and counted).
+#[cfg(feature = "dpdk")]
 const MAX_PENDING: usize = 1024;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -32,6 +37,7 @@ pub struct RespondArgs {
     pub quiet: bool,
 }
 
+#[cfg(feature = "dpdk")]
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RespondResult {
     pub port: String,
@@ -50,6 +56,7 @@ pub struct RespondResult {
     pub nic: serde_json::Value,
 }
 
+#[cfg(feature = "dpdk")]
 pub fn run(eal_args: &EalArgs, args: &RespondArgs) -> anyhow::Result<RespondResult> {
     let eal = Eal::init(&eal_args.to_options())?;
     let port = match &args.port {

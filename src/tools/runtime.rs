@@ -1,16 +1,25 @@
-//! Running shards on cores: a shard thread pinned to a core and registered
-//! with DPDK, the live progress line, and the option parsers the server,
-//! client and bench commands share.
+//! Running shards on cores, for every command: a shard thread pinned to a
+//! core (registered with DPDK when it uses DPDK queues), its start and its
+//! end, each shard's share of the load, the live progress line, a DPDK
+//! port opened and its link up, and the option parsers the server, client
+//! and bench commands share. The DPDK items are absent without the `dpdk`
+//! feature.
 
-use crate::dpdk::{self, TscClock};
-use crate::shard::{Nic, Stack};
-use crate::stats::{Latency, Published, ShardStats, human_rate};
+use crate::app::ClientConfig;
+use crate::shard::{PcapWriter, Stack};
+use crate::stats::{Latency, ShardStats, human_rate};
 use crate::time::Instant;
 use anyhow::{Context, bail};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+#[cfg(feature = "dpdk")]
+use {
+    crate::dpdk::{self, EthPort, Mbuf, Queue, TscClock},
+    crate::shard::Nic,
+    crate::stats::Published,
+    std::sync::Arc,
+    std::sync::atomic::{AtomicBool, Ordering},
+};
 
 /// What a shard thread hands back when it stops.
 pub struct ShardResult {
@@ -19,11 +28,24 @@ pub struct ShardResult {
     pub time_wait_held: u64,
 }
 
+impl ShardResult {
+    /// What `stack` has counted and holds at the end of its run.
+    pub fn of(stack: &Stack) -> ShardResult {
+        ShardResult {
+            stats: stack.stats,
+            latency: stack.latency.clone(),
+            time_wait_held: stack.time_wait_records() as u64,
+        }
+    }
+}
+
 /// Loop turns between clock checks for publishing.
+#[cfg(feature = "dpdk")]
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// Runs `stack` on `nic` until `stop` is set, publishing counters to `out`.
 /// On stop it resets what is still open, so the peer is told.
+#[cfg(feature = "dpdk")]
 pub fn shard_loop(
     stack: &mut Stack,
     nic: &mut dyn Nic,
@@ -44,16 +66,59 @@ pub fn shard_loop(
             }
         }
     }
+    shut_down(stack, nic, clock);
+    out.store(&stack.stats);
+}
+
+/// The end of a shard's run: resets every connection still open (the peer
+/// is told), gives the resets a few turns to leave, and counts the states.
+#[cfg(feature = "dpdk")]
+pub fn shut_down(stack: &mut Stack, nic: &mut dyn Nic, clock: &TscClock) {
     stack.abort_all();
     for _ in 0..8 {
         stack.poll(clock.now(), nic);
     }
     stack.count_states();
-    out.store(&stack.stats);
 }
 
-/// Starts a shard on its own thread, pinned to `core` and registered as a
-/// DPDK lcore. `make` builds the stack and NIC on that thread.
+/// Starts `body` on a thread of its own named `name`, pinned to `core`.
+pub fn spawn_pinned<T, F>(
+    name: String,
+    core: usize,
+    body: F,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<T>>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                bail!("cannot pin a shard to core {core} (does this machine have it? see nproc)");
+            }
+            body()
+        })
+        .context("cannot start a shard thread")
+}
+
+/// `body` as a DPDK lcore (what a thread that uses DPDK queues runs, given
+/// to `spawn_pinned`): the thread is registered with DPDK while it runs.
+#[cfg(feature = "dpdk")]
+pub fn as_lcore<T>(
+    body: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> impl FnOnce() -> anyhow::Result<T> + Send {
+    move || {
+        dpdk::register_thread()?;
+        let r = body();
+        dpdk::unregister_thread();
+        r
+    }
+}
+
+/// Starts a shard that serves until `stop` (`shard_loop`) on its own lcore
+/// thread on `core`. `make` builds the stack and NIC on that thread.
+#[cfg(feature = "dpdk")]
 pub fn spawn_shard<F>(
     name: String,
     core: usize,
@@ -65,25 +130,65 @@ pub fn spawn_shard<F>(
 where
     F: FnOnce() -> (Stack, Box<dyn Nic + Send>) + Send + 'static,
 {
-    let h = std::thread::Builder::new()
-        .name(name)
-        .spawn(move || -> anyhow::Result<ShardResult> {
-            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                bail!("cannot pin a shard to core {core} (does this machine have it? see nproc)");
-            }
-            dpdk::register_thread()?;
+    spawn_pinned(
+        name,
+        core,
+        as_lcore(move || {
             let (mut stack, mut nic) = make();
             shard_loop(&mut stack, nic.as_mut(), &clock, &out, &stop);
-            drop(nic);
-            dpdk::unregister_thread();
-            Ok(ShardResult {
-                stats: stack.stats,
-                time_wait_held: stack.time_wait_records() as u64,
-                latency: stack.latency,
-            })
-        })
-        .context("cannot start a shard thread")?;
-    Ok(h)
+            Ok(ShardResult::of(&stack))
+        }),
+    )
+}
+
+/// One shard's part of a load that `shards` shards share: the connections
+/// and the rates divided among them, rounded up.
+pub fn shard_share(mut client: ClientConfig, shards: usize) -> ClientConfig {
+    let share = |x: u64| x.div_ceil(shards.max(1) as u64);
+    client.connections = share(u64::from(client.connections)) as u32;
+    client.cps = share(client.cps);
+    client.rps = share(client.rps);
+    client
+}
+
+/// `--pcap FILE`: the capture file for the first `count` frames, if asked for.
+pub fn open_pcap(path: Option<&str>, count: u64) -> anyhow::Result<Option<PcapWriter>> {
+    path.map(|p| PcapWriter::create(p, count).map_err(|e| anyhow::anyhow!("--pcap {p}: {e}")))
+        .transpose()
+}
+
+/// Polls `queues` until the link of every port in `ports` is up (memif's
+/// comes up once both ends have polled), 10 s at most; Ctrl-C gives up.
+/// `what` names the link in the error.
+#[cfg(feature = "dpdk")]
+pub fn wait_for_link(
+    ports: &[&EthPort],
+    queues: &mut [&mut Queue],
+    what: &str,
+) -> anyhow::Result<()> {
+    let stop = super::stop_flag();
+    let mut scratch: Vec<Mbuf> = Vec::with_capacity(32);
+    let t0 = std::time::Instant::now();
+    loop {
+        for q in queues.iter_mut() {
+            q.rx_burst(&mut scratch, 32);
+        }
+        scratch.clear();
+        let mut up = true;
+        for p in ports {
+            up &= p.link()?.up;
+        }
+        if up {
+            return Ok(());
+        }
+        if stop.load(Ordering::Relaxed) {
+            bail!("interrupted while waiting for {what} to come up");
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            bail!("{what} did not come up within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The live line: rates over the last interval, from published counters;
@@ -223,6 +328,7 @@ pub fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
 }
 
 /// A DPDK port opened for one shard: configured, started with one queue, link up.
+#[cfg(feature = "dpdk")]
 pub struct OpenPort {
     pub port: crate::dpdk::EthPort,
     /// One rx/tx queue pair per shard, taken by the shards.
@@ -237,8 +343,9 @@ pub struct OpenPort {
 
 /// Opens `name` (or the first port) with `queues` queue pairs (RSS with the
 /// symmetric key where the device has it) and waits up to 10 s for its link.
+#[cfg(feature = "dpdk")]
 pub fn open_port(name: Option<&str>, mbufs: u32, queues: u16) -> anyhow::Result<OpenPort> {
-    use crate::dpdk::{EthPort, Mbuf, PktPool, PortConfig};
+    use crate::dpdk::{PktPool, PortConfig};
     let port = match name {
         Some(n) => EthPort::by_name(n)?,
         None => *EthPort::all().first().context(
@@ -270,18 +377,11 @@ pub fn open_port(name: Option<&str>, mbufs: u32, queues: u16) -> anyhow::Result<
     if qs.is_empty() {
         bail!("the port has no queue");
     }
-    let mut scratch: Vec<Mbuf> = Vec::with_capacity(32);
-    let t0 = std::time::Instant::now();
-    while !port.link()?.up {
-        for q in qs.iter_mut() {
-            q.rx_burst(&mut scratch, 32);
-        }
-        scratch.clear();
-        if t0.elapsed() > Duration::from_secs(10) {
-            bail!("the link of {} did not come up within 10 s", port.name());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_link(
+        &[&port],
+        &mut qs.iter_mut().collect::<Vec<_>>(),
+        &format!("the link of {}", port.name()),
+    )?;
     Ok(OpenPort {
         mac: port.mac()?,
         name: port.name(),
@@ -293,6 +393,7 @@ pub fn open_port(name: Option<&str>, mbufs: u32, queues: u16) -> anyhow::Result<
     })
 }
 
+#[cfg(feature = "dpdk")]
 impl OpenPort {
     /// Stops and closes the port (after every queue user is done).
     pub fn shut(self) -> anyhow::Result<()> {
@@ -304,6 +405,7 @@ impl OpenPort {
 }
 
 /// `| nic missed M errors E` from a port's counters (empty if unreadable).
+#[cfg(feature = "dpdk")]
 pub fn nic_counters(ports: &[&crate::dpdk::EthPort]) -> String {
     let (mut missed, mut errors) = (0u64, 0u64);
     for p in ports {

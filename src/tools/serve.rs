@@ -1,20 +1,26 @@
 //! `sluice server`: listens on one or more ports of one IPv4 address, each
-//! port with its own application, on a DPDK port (one shard on the main lcore).
+//! port with its own application, on a DPDK port (one shard per core) or,
+//! with `--kernel`, on Linux sockets (one event loop per core).
 
-use super::runtime::{LiveLine, join_all, open_port, parse_cores, spawn_shard, steering_inboxes};
+use super::runtime::{LiveLine, join_all, parse_cores, spawn_pinned};
 use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
-use crate::dpdk::{DpdkError, TscClock};
-use crate::shard::{DpdkNic, Iface, Nic, StackConfig};
 use crate::stats::{Published, ShardStats};
-use crate::tcp::TcpConfig;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+#[cfg(feature = "dpdk")]
+use {
+    super::runtime::{open_pcap, open_port, shut_down, spawn_shard, steering_inboxes},
+    crate::dpdk::{DpdkError, TscClock},
+    crate::shard::{DpdkNic, Iface, Nic, StackConfig},
+    crate::tcp::TcpConfig,
+    std::sync::atomic::AtomicBool,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
@@ -61,6 +67,14 @@ pub struct ServerArgs {
     /// instead of DPDK: the same applications and counters, the kernel's TCP.
     #[arg(long)]
     pub kernel: bool,
+}
+
+impl ServerArgs {
+    /// When `--duration` ends a run that started at `start`, if given.
+    fn deadline(&self, start: crate::time::Instant) -> Option<crate::time::Instant> {
+        self.duration
+            .map(|d| start + Duration::from_secs_f64(d.max(0.0)))
+    }
 }
 
 /// Parses `80:http` and friends.
@@ -122,8 +136,26 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         .map(|l| parse_listen(l, args.body, args.close_after))
         .collect::<anyhow::Result<_>>()?;
     if args.kernel {
+        eal_args.refuse_without_dpdk()?;
         return run_kernel(args, apps);
     }
+    run_dpdk(eal_args, args, apps)
+}
+
+/// Without DPDK only kernel mode serves.
+#[cfg(not(feature = "dpdk"))]
+fn run_dpdk(_: &EalArgs, _: &ServerArgs, _: Vec<(u16, ServerApp)>) -> anyhow::Result<ServerReport> {
+    Err(super::needs_dpdk("`sluice server` without --kernel"))
+}
+
+/// `sluice server` on a DPDK port: one shard per core in `--cores`, each
+/// with its queue pair, the first on the calling thread.
+#[cfg(feature = "dpdk")]
+fn run_dpdk(
+    eal_args: &EalArgs,
+    args: &ServerArgs,
+    apps: Vec<(u16, ServerApp)>,
+) -> anyhow::Result<ServerReport> {
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
@@ -185,14 +217,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     let queue = port.queues[0]
         .take()
         .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
-    let pcap = args
-        .pcap
-        .as_deref()
-        .map(|p| {
-            crate::shard::PcapWriter::create(p, args.pcap_count)
-                .map_err(|e| anyhow::anyhow!("--pcap {p}: {e}"))
-        })
-        .transpose()?;
+    let pcap = open_pcap(args.pcap.as_deref(), args.pcap_count)?;
     let mut nic = crate::shard::CapturedNic::new(DpdkNic::new(queue, Arc::clone(&port.pool)), pcap);
     // A line scripts can wait for.
     eprintln!(
@@ -207,9 +232,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     );
     let stop = stop_flag();
     let start = clock.now();
-    let deadline = args
-        .duration
-        .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
+    let deadline = args.deadline(start);
     let mut live = LiveLine::new(start);
     let mut next_line = start + Duration::from_secs(1);
     let total = |own: &ShardStats| {
@@ -241,11 +264,7 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
     // Clean exit: reset what is still open so peers know, then report.
     let end = clock.now();
     stop_workers.store(true, Ordering::Relaxed);
-    stack.abort_all();
-    for _ in 0..8 {
-        stack.poll(clock.now(), &mut nic);
-    }
-    stack.count_states();
+    shut_down(&mut stack, &mut nic, &clock);
     let results = join_all(workers)?;
     drop(nic);
     let name = port.name.clone();
@@ -299,49 +318,52 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
         let out = Arc::new(Published::default());
         pubs.push(out.clone());
         let (apps, ip, stop, tx) = (apps.clone(), args.ip, stop.clone(), tx.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("sluice-kernel{i}"))
-                .spawn(move || -> anyhow::Result<ShardStats> {
-                    let setup = || -> anyhow::Result<KernelShard> {
-                        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                            bail!("cannot pin to core {core} (see nproc)");
-                        }
-                        let mut shard = KernelShard::new()?;
-                        for (p, app) in &apps {
-                            let addr = SocketAddrV4::new(ip, *p);
-                            shard.listen(addr, app.clone()).map_err(|e| {
-                                anyhow::anyhow!(
-                                    "cannot listen on {addr}: {e} (is the address on this host, the port free, and are you root for ports below 1024?)"
-                                )
-                            })?;
-                        }
-                        Ok(shard)
-                    };
-                    let mut shard = match setup() {
-                        Ok(s) => {
-                            let _ = tx.send(Ok(()));
-                            s
-                        }
-                        Err(e) => {
-                            let msg = format!("{e:#}");
-                            let _ = tx.send(Err(e));
-                            bail!("{msg}");
-                        }
-                    };
-                    crate::kernel::serve(&mut shard, &clock, &out, &stop)?;
-                    Ok(shard.stats)
-                })
-                .context("cannot start a thread")?,
-        );
+        workers.push(spawn_pinned(format!("sluice-kernel{i}"), core, move || {
+            let setup = || -> anyhow::Result<KernelShard> {
+                let mut shard = KernelShard::new()?;
+                for (p, app) in &apps {
+                    let addr = SocketAddrV4::new(ip, *p);
+                    shard.listen(addr, app.clone()).map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot listen on {addr}: {e} (is the address on this host, the port free, and are you root for ports below 1024?)"
+                        )
+                    })?;
+                }
+                Ok(shard)
+            };
+            // Said once, then the sender goes, so the wait below ends even
+            // when a thread could not start at all.
+            let mut shard = match setup() {
+                Ok(s) => {
+                    let _ = tx.send(Ok(()));
+                    s
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    let _ = tx.send(Err(e));
+                    bail!("{msg}");
+                }
+            };
+            drop(tx);
+            crate::kernel::serve(&mut shard, &clock, &out, &stop)?;
+            Ok(shard.stats)
+        })?);
     }
     drop(tx);
-    for r in rx.iter().take(cores.len()) {
+    let mut ready = 0;
+    for r in rx.iter() {
         if let Err(e) = r {
             stop.store(true, Ordering::Relaxed);
             let _ = join_all(workers);
             return Err(e);
         }
+        ready += 1;
+    }
+    if ready < cores.len() {
+        // A thread ended before it could say (it could not be pinned).
+        stop.store(true, Ordering::Relaxed);
+        join_all(workers)?;
+        bail!("a server thread ended before it was ready");
     }
     eprintln!(
         "sluice server: ready on kernel sockets ip={} listening {} cores {:?}",
@@ -350,10 +372,8 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
         cores
     );
     let start = clock.now();
-    let deadline = args
-        .duration
-        .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
-    let mut live = super::runtime::LiveLine::new(start);
+    let deadline = args.deadline(start);
+    let mut live = LiveLine::new(start);
     let mut next_line = start + Duration::from_secs(1);
     loop {
         std::thread::sleep(Duration::from_millis(50));

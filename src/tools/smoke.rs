@@ -2,17 +2,23 @@
 //! `net_memif` pair; frames go both ways and every one is checked (count,
 //! order, contents). Exits non-zero on any loss or corruption.
 
-use super::{EalArgs, stop_flag};
-use crate::dpdk::{Eal, EthPort, Mbuf, PktPool, PortConfig, Queue, ring_pair};
-use crate::wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-use anyhow::{Context, bail};
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+#[cfg(feature = "dpdk")]
+use {
+    super::{EalArgs, stop_flag},
+    crate::dpdk::{Eal, EthPort, Mbuf, PktPool, PortConfig, Queue, ring_pair},
+    crate::wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr},
+    anyhow::Context,
+    std::sync::atomic::Ordering,
+    std::time::{Duration, Instant},
+};
 
 /// A local experimental EtherType (IEEE 802), so no stack mistakes our frames.
+#[cfg(feature = "dpdk")]
 const ETHERTYPE_SMOKE: u16 = 0x88b5;
+#[cfg(feature = "dpdk")]
 const BURST: usize = 32;
 /// Payload header: direction (1 byte), 7 bytes padding, sequence (8 bytes).
+#[cfg(feature = "dpdk")]
 const HDR: usize = 14 + 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -45,6 +51,7 @@ pub struct SmokeArgs {
 }
 
 /// One direction's bookkeeping.
+#[cfg(feature = "dpdk")]
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct DirStats {
     pub sent: u64,
@@ -60,6 +67,7 @@ pub struct DirStats {
     next_expected: u64,
 }
 
+#[cfg(feature = "dpdk")]
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SmokeResult {
     pub link: Link,
@@ -74,12 +82,14 @@ pub struct SmokeResult {
     pub ok: bool,
 }
 
+#[cfg(feature = "dpdk")]
 struct End {
     port: EthPort,
     queue: Queue,
     mac: EthernetAddress,
 }
 
+#[cfg(feature = "dpdk")]
 fn fill(
     m: &mut Mbuf,
     size: usize,
@@ -108,6 +118,7 @@ fn fill(
     true
 }
 
+#[cfg(feature = "dpdk")]
 fn check(frame: &[u8], dir: u8, size: usize, st: &mut DirStats) {
     let Ok(f) = EthernetFrame::new_checked(frame) else {
         st.foreign += 1;
@@ -143,6 +154,7 @@ fn check(frame: &[u8], dir: u8, size: usize, st: &mut DirStats) {
 }
 
 /// Sends one burst from `from` and drains what `to` has received.
+#[cfg(feature = "dpdk")]
 #[allow(clippy::too_many_arguments)]
 fn step(
     pool: &PktPool,
@@ -182,6 +194,7 @@ fn step(
     moved | (n > 0)
 }
 
+#[cfg(feature = "dpdk")]
 pub fn run(eal_args: &EalArgs, args: &SmokeArgs) -> anyhow::Result<SmokeResult> {
     let mut opts = eal_args.to_options();
     let sock = format!("/tmp/sluice-smoke-{}.sock", std::process::id());
@@ -214,23 +227,15 @@ pub fn run(eal_args: &EalArgs, args: &SmokeArgs) -> anyhow::Result<SmokeResult> 
         mac: pb.mac()?,
         port: pb,
     };
-    let stop = stop_flag();
     // memif: the server cannot send until the client has polled rx once, and the
     // link comes up asynchronously; poll both sides until both links are up.
+    super::runtime::wait_for_link(
+        &[&a.port, &b.port],
+        &mut [&mut a.queue, &mut b.queue],
+        &format!("the {:?} link", args.link),
+    )?;
+    let stop = stop_flag();
     let mut rx: Vec<Mbuf> = Vec::with_capacity(BURST);
-    let t0 = Instant::now();
-    loop {
-        a.queue.rx_burst(&mut rx, BURST);
-        b.queue.rx_burst(&mut rx, BURST);
-        rx.clear();
-        if a.port.link()?.up && b.port.link()?.up {
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(10) || stop.load(Ordering::Relaxed) {
-            bail!("link did not come up within 10 s ({:?} link)", args.link);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
     let size = usize::from(args.size).max(HDR);
     let (mut ab, mut ba) = (DirStats::default(), DirStats::default());
     let (mut pend_a, mut pend_b) = (Vec::with_capacity(BURST), Vec::with_capacity(BURST));
