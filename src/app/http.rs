@@ -74,8 +74,21 @@ impl Framer {
             self.started = true;
             match self.phase {
                 Phase::Head => {
-                    // A line at a time: find its end, keep a prefix.
                     let nl = memchr::memchr(b'\n', data);
+                    // The usual case: a whole line in `data`, looked at where it is.
+                    if let (Some(i), 0) = (nl, self.line_total) {
+                        if i > 8192 {
+                            return Err(FrameError::BadHead);
+                        }
+                        let line = &data[..i];
+                        data = &data[i + 1..];
+                        self.line_done(line, i, true)?;
+                        if self.phase == Phase::Body && self.body_left == 0 {
+                            done(self.finish());
+                        }
+                        continue;
+                    }
+                    // Else a line at a time across calls: keep a prefix.
                     let part = &data[..nl.unwrap_or(data.len())];
                     if self.lines == 0 {
                         // The start line's last bytes, shifted in at once.
@@ -128,10 +141,21 @@ impl Framer {
         m
     }
 
+    /// A line kept across calls has ended.
     fn end_line(&mut self) -> Result<(), FrameError> {
-        let mut line = &self.line[..self.line_len as usize];
-        let mut total = self.line_total;
-        if self.line_len as u16 == total {
+        let (line, total) = (self.line, usize::from(self.line_total));
+        self.line_done(&line[..self.line_len as usize], total, false)
+    }
+
+    /// A line has ended: `line` is all of it (`whole`) or its kept prefix,
+    /// `total` its length, without the LF.
+    fn line_done(
+        &mut self,
+        mut line: &[u8],
+        mut total: usize,
+        whole: bool,
+    ) -> Result<(), FrameError> {
+        if line.len() == total {
             if let [rest @ .., b'\r'] = line {
                 line = rest; // CRLF (a bare LF is accepted too, RFC 9112 2.2)
                 total -= 1;
@@ -158,6 +182,8 @@ impl Framer {
                 let code = line.get(9..12).ok_or(FrameError::BadHead)?;
                 self.status = parse_u64(code).ok_or(FrameError::BadHead)? as u16;
                 self.close = line.starts_with(b"HTTP/1.0");
+            } else if whole {
+                self.close = line.ends_with(b"HTTP/1.0");
             } else {
                 let v = match &self.tail {
                     [.., b'\r'] => &self.tail[..8],

@@ -92,10 +92,17 @@ impl<T> Slab<T> {
     }
 
     pub fn insert(&mut self, value: T) -> Handle {
+        self.insert_with(|| value)
+    }
+
+    /// Inserts the value `make` builds, built in its slot where the compiler
+    /// can (no copy of a large record through the stack).
+    #[inline]
+    pub fn insert_with(&mut self, make: impl FnOnce() -> T) -> Handle {
         self.len += 1;
         if let Some(i) = self.free.pop() {
             let s = &mut self.slots[i as usize];
-            s.value = Some(value);
+            s.value = Some(make());
             return Handle {
                 index: i,
                 generation: s.generation,
@@ -103,7 +110,7 @@ impl<T> Slab<T> {
         }
         self.slots.push(Slot {
             generation: 0,
-            value: Some(value),
+            value: Some(make()),
         });
         Handle {
             index: (self.slots.len() - 1) as u32,
@@ -123,6 +130,21 @@ impl<T> Slab<T> {
             .get_mut(h.index as usize)
             .filter(|s| s.generation == h.generation)
             .and_then(|s| s.value.as_mut())
+    }
+
+    /// Drops the value in its slot (no move out: a control block is large).
+    pub fn discard(&mut self, h: Handle) -> bool {
+        let Some(s) = self.slots.get_mut(h.index as usize) else {
+            return false;
+        };
+        if s.generation != h.generation || s.value.is_none() {
+            return false;
+        }
+        s.value = None;
+        s.generation = s.generation.wrapping_add(1);
+        self.free.push(h.index);
+        self.len -= 1;
+        true
     }
 
     pub fn remove(&mut self, h: Handle) -> Option<T> {
@@ -191,13 +213,13 @@ pub enum InsertError {
 }
 
 /// What `enter_time_wait` did with a connection's TIME_WAIT record; either
-/// way it hands back the control block, out of the table.
+/// way the control block has left the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeWaitEntry<T> {
+pub enum TimeWaitEntry {
     /// The record holds the 4-tuple for 2MSL.
-    Stored(T),
+    Stored,
     /// The record table was full: the 4-tuple is not held.
-    Refused(T),
+    Refused,
 }
 
 /// A shard's connections, TIME_WAIT records and listeners.
@@ -309,6 +331,17 @@ impl<T, L> ConnTable<T, L> {
 
     /// Adds a connection; refused when full or the 4-tuple is taken.
     pub fn insert(&mut self, key: FlowKey, value: T) -> Result<Handle, InsertError> {
+        self.insert_with(key, || value)
+    }
+
+    /// Adds the connection `make` builds (only if it is taken in: `make` is
+    /// not called on a refusal), built in place where the compiler can.
+    #[inline]
+    pub fn insert_with(
+        &mut self,
+        key: FlowKey,
+        make: impl FnOnce() -> T,
+    ) -> Result<Handle, InsertError> {
         if self.conns.len() >= self.capacity {
             return Err(InsertError::Full {
                 capacity: self.capacity,
@@ -322,7 +355,7 @@ impl<T, L> ConnTable<T, L> {
         match self.index.entry(key) {
             std::collections::hash_map::Entry::Occupied(_) => Err(InsertError::TupleTaken),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                let h = self.conns.insert(value);
+                let h = self.conns.insert_with(make);
                 slot.insert(h);
                 Ok(h)
             }
@@ -339,15 +372,31 @@ impl<T, L> ConnTable<T, L> {
 
     pub fn remove(&mut self, key: FlowKey, h: Handle) -> Option<T> {
         let v = self.conns.remove(h)?;
-        if self.index.get(&key) == Some(&h) {
-            self.index.remove(&key);
-        }
+        self.unindex(key, h);
         Some(v)
     }
 
+    /// Removes and drops a connection in place; false for a stale handle.
+    pub fn discard(&mut self, key: FlowKey, h: Handle) -> bool {
+        if !self.conns.discard(h) {
+            return false;
+        }
+        self.unindex(key, h);
+        true
+    }
+
+    /// Takes `key` out of the index if it still names `h` (one hash).
+    fn unindex(&mut self, key: FlowKey, h: Handle) {
+        if let std::collections::hash_map::Entry::Occupied(e) = self.index.entry(key) {
+            if *e.get() == h {
+                e.remove();
+            }
+        }
+    }
+
     /// Swaps a connection for its TIME_WAIT record: the control block (and its
-    /// buffers) is returned to the caller to drop or recycle, with whether the
-    /// record was stored. If the record table is full the 4-tuple is simply
+    /// buffers) is dropped in place, and the answer says whether the record
+    /// was stored. If the record table is full the 4-tuple is simply
     /// forgotten (`Refused`): the connection leaves the table either way.
     /// `None` if `h` is not the connection's handle.
     pub fn enter_time_wait(
@@ -356,15 +405,17 @@ impl<T, L> ConnTable<T, L> {
         h: Handle,
         record: TimeWaitRecord,
         now: Instant,
-    ) -> Option<TimeWaitEntry<T>> {
-        let v = self.remove(key, h)?;
+    ) -> Option<TimeWaitEntry> {
+        if !self.discard(key, h) {
+            return None;
+        }
         if self.time_wait.len() >= self.tw_capacity {
-            return Some(TimeWaitEntry::Refused(v));
+            return Some(TimeWaitEntry::Refused);
         }
         let th = self.time_wait.insert(record);
         self.tw_index.insert(key, th);
         self.tw_queue.push(now, (key, th));
-        Some(TimeWaitEntry::Stored(v))
+        Some(TimeWaitEntry::Stored)
     }
 
     pub fn time_wait_mut(&mut self, key: FlowKey) -> Option<&mut TimeWaitRecord> {
@@ -477,7 +528,7 @@ mod tests {
         let h = t.insert(key(2), 2).unwrap();
         assert_eq!(
             t.enter_time_wait(key(2), h, record(now), now),
-            Some(TimeWaitEntry::Stored(2))
+            Some(TimeWaitEntry::Stored)
         );
         assert_eq!(t.insert(key(2), 3), Err(InsertError::TupleTaken));
         assert_eq!(t.len(), 1);
@@ -502,11 +553,11 @@ mod tests {
         let b = t.insert(key(2), 2).unwrap();
         assert_eq!(
             t.enter_time_wait(key(1), a, record(now), now),
-            Some(TimeWaitEntry::Stored(1))
+            Some(TimeWaitEntry::Stored)
         );
         assert_eq!(
             t.enter_time_wait(key(2), b, record(now), now),
-            Some(TimeWaitEntry::Refused(2))
+            Some(TimeWaitEntry::Refused)
         );
         assert_eq!((t.len(), t.time_wait_len()), (0, 1));
         assert_eq!(t.find(key(1)), Found::TimeWait);
@@ -594,7 +645,7 @@ mod tests {
             let h = t.insert(key(i), i).unwrap();
             assert_eq!(
                 t.enter_time_wait(key(i), h, r, now),
-                Some(TimeWaitEntry::Stored(i))
+                Some(TimeWaitEntry::Stored)
             );
         }
         assert_eq!(t.len(), 0);

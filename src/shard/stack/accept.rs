@@ -61,7 +61,7 @@ impl Stack {
     /// A new server connection into the table, or its refusal.
     fn accept(&mut self, t: FourTuple, c: Connection, app: ServerApp, half_open: bool) {
         let key = FlowKey::from(t);
-        let conn = Conn {
+        let conn = || Conn {
             tcp: c,
             app: AppConn::Server(ServerConn::new(app)),
             key,
@@ -70,7 +70,7 @@ impl Stack {
             touched: false,
             half_open,
         };
-        match self.table.insert(key, conn) {
+        match self.table.insert_with(key, conn) {
             Ok(h) => {
                 self.stats.accepted += 1;
                 if half_open {

@@ -109,7 +109,7 @@ impl Stack {
                     self.half_open -= 1;
                 }
                 let key = c.key;
-                self.table.remove(key, h);
+                self.table.discard(key, h);
                 self.stats.count_close(reason);
                 if is_client {
                     if let Some(g) = &mut self.client {
@@ -125,8 +125,8 @@ impl Stack {
                     // Out of the table either way; without room for its
                     // record the 4-tuple is simply not held for 2MSL.
                     match self.table.enter_time_wait(key, h, r, now) {
-                        Some(TimeWaitEntry::Stored(_)) => self.stats.time_wait_entered += 1,
-                        Some(TimeWaitEntry::Refused(_)) => self.stats.time_wait_refused += 1,
+                        Some(TimeWaitEntry::Stored) => self.stats.time_wait_entered += 1,
+                        Some(TimeWaitEntry::Refused) => self.stats.time_wait_refused += 1,
                         None => {}
                     }
                     // The connection is done as far as the application goes.

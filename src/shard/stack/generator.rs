@@ -84,16 +84,17 @@ impl Stack {
                 *tuple.remote.ip(),
             );
             tcp.set_ts_offset(off);
-            let conn = Conn {
+            let key = FlowKey::from(tuple);
+            let conn = || Conn {
                 tcp,
                 app: AppConn::Client(ClientConn::new(due)),
-                key: FlowKey::from(tuple),
+                key,
                 timer: None,
                 deadline: Instant::NEVER,
                 touched: false,
                 half_open: false,
             };
-            match self.table.insert(conn.key, conn) {
+            match self.table.insert_with(key, conn) {
                 Ok(h) => {
                     if let Some(g) = &mut self.client {
                         g.opened();
