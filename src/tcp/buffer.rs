@@ -56,12 +56,17 @@ impl Ring {
             .next_power_of_two()
             .min(cap)
             .max(end);
-        let mut grown = vec![0u8; new_len].into_boxed_slice();
+        let mut grown = if new_len == Self::MIN_ALLOC {
+            pool::take()
+        } else {
+            vec![0u8; new_len].into_boxed_slice()
+        };
         // Unwrap the old ring into the new one: offset k goes to index k.
         let h = self.head as usize;
         grown[..phys - h].copy_from_slice(&self.buf[h..]);
         grown[phys - h..phys].copy_from_slice(&self.buf[..h]);
-        self.buf = grown;
+        let old = std::mem::replace(&mut self.buf, grown);
+        pool::give(old);
         self.head = 0;
     }
 
@@ -127,6 +132,47 @@ impl Ring {
         self.read_at(0, &mut out[..n]);
         self.consume(n);
         n
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.buf));
+    }
+}
+
+/// The smallest ring buffers, kept per thread (one shard's core) for the next
+/// connection instead of going back to the allocator: a short connection's
+/// two rings cost neither a zeroed allocation nor a free. Bounded, so a burst
+/// of connections leaves at most `KEEP` buffers behind.
+mod pool {
+    use super::Ring;
+    use std::cell::RefCell;
+
+    const KEEP: usize = 4096;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A buffer of `Ring::MIN_ALLOC` bytes, its contents whatever they were.
+    pub(super) fn take() -> Box<[u8]> {
+        FREE.with(|f| f.borrow_mut().pop())
+            .unwrap_or_else(|| vec![0u8; Ring::MIN_ALLOC].into_boxed_slice())
+    }
+
+    /// Keeps `buf` for `take` if it is one of the smallest, else frees it.
+    pub(super) fn give(buf: Box<[u8]>) {
+        if buf.len() != Ring::MIN_ALLOC {
+            return;
+        }
+        // During thread exit the pool may be gone already: then it is freed.
+        let _ = FREE.try_with(|f| {
+            let mut f = f.borrow_mut();
+            if f.len() < KEEP {
+                f.push(buf);
+            }
+        });
     }
 }
 
@@ -241,6 +287,33 @@ impl Assembler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dropped_rings_buffer_serves_the_next_connection() {
+        // On a thread of its own: its pool starts empty.
+        std::thread::spawn(|| {
+            let mut a = Ring::new();
+            assert_eq!(a.push(b"GET / HTTP/1.1", 4096), 14);
+            let p = a.buf.as_ptr();
+            assert_eq!(a.allocated(), Ring::MIN_ALLOC);
+            drop(a);
+            let mut b = Ring::new();
+            b.push(b"x", 4096);
+            assert_eq!(b.buf.as_ptr(), p, "the same buffer, from the pool");
+            // Growing past the smallest size gives the small buffer back.
+            b.push(&[7u8; 300], 4096);
+            assert_eq!(b.allocated(), 512);
+            let mut c = Ring::new();
+            c.push(b"y", 4096);
+            assert_eq!(c.buf.as_ptr(), p);
+            let mut out = [0u8; 301];
+            assert_eq!(b.pop(&mut out), 301);
+            assert_eq!(out[0], b'x');
+            assert!(out[1..].iter().all(|&v| v == 7));
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn ring_wraps() {
