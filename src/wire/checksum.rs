@@ -5,14 +5,17 @@ use std::net::Ipv4Addr;
 
 /// Adds `data` as big-endian 16-bit words to an accumulator (no folding).
 /// An odd trailing byte is padded with zero, as RFC 1071 says.
-///
-/// The words are summed eight bytes at a time in the machine's own byte order
-/// with end-around carry, which is the same ones'-complement sum with its two
-/// bytes swapped (RFC 1071 2(B): the sum is independent of byte order), so
-/// the result is folded and swapped once at the end.
 #[inline]
 pub fn accumulate(acc: u64, data: &[u8]) -> u64 {
-    let mut sum: u64 = 0;
+    acc + u64::from(fold(sum_native(0, data)).swap_bytes())
+}
+
+/// The ones'-complement sum of `data` onto `sum`, eight bytes per add in
+/// little-endian order with end-around carry: the same sum as of big-endian
+/// 16-bit words, with its two bytes swapped (RFC 1071 2(B): the sum does not
+/// depend on byte order), to be folded and swapped once at the end.
+#[inline]
+fn sum_native(mut sum: u64, data: &[u8]) -> u64 {
     let mut add = |w: u64| {
         let (s, carry) = sum.overflowing_add(w);
         // No overflow here: with a carry, s < w <= u64::MAX.
@@ -37,7 +40,7 @@ pub fn accumulate(acc: u64, data: &[u8]) -> u64 {
     if let [a] = rest {
         add(u64::from(*a));
     }
-    acc + u64::from(fold(sum).swap_bytes())
+    sum
 }
 
 /// Folds an accumulator into 16 bits (end-around carry).
@@ -51,8 +54,9 @@ pub fn fold(mut acc: u64) -> u16 {
 }
 
 /// The checksum field value for `data` (complement of the folded sum).
+#[inline]
 pub fn checksum(data: &[u8]) -> u16 {
-    !fold(accumulate(0, data))
+    !fold(sum_native(0, data)).swap_bytes()
 }
 
 /// The IPv4 pseudo-header sum for TCP/UDP (RFC 9293 section 3.1).
@@ -65,7 +69,12 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) ->
 /// Checksum over pseudo-header plus segment bytes (with the checksum field as it is).
 pub fn transport_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> u16 {
     let len = u16::try_from(segment.len()).unwrap_or(u16::MAX);
-    !fold(accumulate(pseudo_header(src, dst, protocol, len), segment))
+    // The pseudo-header in the same little-endian order as the segment's sum.
+    let pseudo = u64::from(u32::from_le_bytes(src.octets()))
+        + u64::from(u32::from_le_bytes(dst.octets()))
+        + u64::from(u16::from(protocol).swap_bytes())
+        + u64::from(len.swap_bytes());
+    !fold(sum_native(pseudo, segment)).swap_bytes()
 }
 
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit word changed from `old` to `new`:
@@ -125,6 +134,22 @@ mod tests {
         #[test]
         fn matches_reference(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             proptest::prop_assert_eq!(checksum(&data), reference_checksum(&data));
+        }
+
+        #[test]
+        fn transport_checksum_is_rfc_9293s_over_the_pseudo_header(
+            seg in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            src in proptest::num::u32::ANY, dst in proptest::num::u32::ANY,
+        ) {
+            // RFC 9293 3.1: source, destination, zero, protocol, TCP length, then the segment.
+            let (s, d) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(&s.octets());
+            bytes.extend_from_slice(&d.octets());
+            bytes.extend_from_slice(&[0, 6]);
+            bytes.extend_from_slice(&(seg.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(&seg);
+            proptest::prop_assert_eq!(transport_checksum(s, d, 6, &seg), reference_checksum(&bytes));
         }
 
         #[test]
