@@ -188,6 +188,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "measured packets: {}",
         c.tx_packets - before.0.tx_packets + s.tx_packets - before.1.tx_packets
     );
+    println!(
+        "measured frames received: {}",
+        c.rx_packets - before.0.rx_packets + s.rx_packets - before.1.rx_packets
+    );
     println!("measured turns: {turns}");
     println!("errors: {errors}");
     println!("retransmits: {retrans}");

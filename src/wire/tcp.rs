@@ -281,6 +281,33 @@ impl<'a> TcpRepr<'a> {
                 return Ok(repr);
             }
         }
+        // And the SYN layout Linux (and sluice) sends: MSS, SACK-permitted,
+        // timestamps, NOP, window scale.
+        if let [
+            kind::MSS,
+            4,
+            m0,
+            m1,
+            kind::SACK_PERM,
+            2,
+            kind::TS,
+            10,
+            rest @ ..,
+        ] = opts
+        {
+            if let [ts @ .., kind::NOP, kind::WS, 3, ws] = rest {
+                if ts.len() == 8 {
+                    repr.max_seg_size = Some(u16::from_be_bytes([*m0, *m1]));
+                    repr.sack_permitted = true;
+                    repr.timestamp = Some(TcpTimestamp {
+                        tsval: be32(ts, 0),
+                        tsecr: be32(ts, 4),
+                    });
+                    repr.window_scale = Some((*ws).min(14));
+                    return Ok(repr);
+                }
+            }
+        }
         while !opts.is_empty() {
             let (rest, opt) = TcpOption::parse(opts)?;
             match opt {
@@ -480,6 +507,30 @@ mod tests {
         assert_eq!(
             TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap(),
             syn()
+        );
+    }
+
+    /// The SYN fast path reads what the option loop reads, window-scale cap included.
+    #[test]
+    fn syn_fast_path_agrees_with_the_option_loop() {
+        let b = emit(&syn());
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        let fast = TcpRepr::parse(&p, SRC, DST, ChecksumMode::Verify).unwrap();
+        assert_eq!(fast, syn());
+        // Window scale 15 is used as 14 (RFC 7323 2.3) on both paths.
+        let mut c = b.clone();
+        c[39] = 15;
+        let p = TcpPacket::new_checked(&c[..]).unwrap();
+        let r = TcpRepr::parse(&p, SRC, DST, ChecksumMode::Ignore).unwrap();
+        assert_eq!(r.window_scale, Some(14));
+        // Another order (window scale first) takes the loop and agrees.
+        let mut d = b.clone();
+        let opts: Vec<u8> = [&c[36..40], &c[20..36]].concat();
+        d[20..40].copy_from_slice(&opts);
+        let p = TcpPacket::new_checked(&d[..]).unwrap();
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, ChecksumMode::Ignore).unwrap(),
+            r
         );
     }
 
