@@ -292,20 +292,22 @@ impl<'a> TcpRepr<'a> {
             2,
             kind::TS,
             10,
-            rest @ ..,
+            ts @ ..,
+            kind::NOP,
+            kind::WS,
+            3,
+            ws,
         ] = opts
         {
-            if let [ts @ .., kind::NOP, kind::WS, 3, ws] = rest {
-                if ts.len() == 8 {
-                    repr.max_seg_size = Some(u16::from_be_bytes([*m0, *m1]));
-                    repr.sack_permitted = true;
-                    repr.timestamp = Some(TcpTimestamp {
-                        tsval: be32(ts, 0),
-                        tsecr: be32(ts, 4),
-                    });
-                    repr.window_scale = Some((*ws).min(14));
-                    return Ok(repr);
-                }
+            if ts.len() == 8 {
+                repr.max_seg_size = Some(u16::from_be_bytes([*m0, *m1]));
+                repr.sack_permitted = true;
+                repr.timestamp = Some(TcpTimestamp {
+                    tsval: be32(ts, 0),
+                    tsecr: be32(ts, 4),
+                });
+                repr.window_scale = Some((*ws).min(14));
+                return Ok(repr);
             }
         }
         while !opts.is_empty() {
