@@ -31,9 +31,17 @@ impl Stack {
     }
 }
 
-/// Puts connection `h`'s next deadline `want` in the wheel (moving or
-/// cancelling the one it had).
+/// Makes sure the wheel wakes connection `h` by `want`, its next deadline.
+///
+/// Lazily: an entry already due no later than `want` stays where it is (most
+/// changes move a deadline later: every ACK restarts the retransmission
+/// timer). When it fires early, `run_timers` finds nothing due and the
+/// connection is driven, which puts its true deadline here again. Only an
+/// earlier deadline moves the entry.
 pub(super) fn rearm(wheel: &mut Wheel<Handle>, c: &mut Conn, h: Handle, want: Instant) {
+    if c.timer.is_some() && c.deadline <= want {
+        return;
+    }
     if want == c.deadline {
         return;
     }
