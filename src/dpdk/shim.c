@@ -36,31 +36,6 @@ int sluice_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
 	return rte_pktmbuf_trim(m, len);
 }
 
-void *sluice_pktmbuf_mtod(struct rte_mbuf *m)
-{
-	return rte_pktmbuf_mtod(m, void *);
-}
-
-uint16_t sluice_pktmbuf_data_len(const struct rte_mbuf *m)
-{
-	return m->data_len;
-}
-
-uint32_t sluice_pktmbuf_pkt_len(const struct rte_mbuf *m)
-{
-	return m->pkt_len;
-}
-
-uint16_t sluice_pktmbuf_nb_segs(const struct rte_mbuf *m)
-{
-	return m->nb_segs;
-}
-
-uint16_t sluice_pktmbuf_tailroom(const struct rte_mbuf *m)
-{
-	return rte_pktmbuf_tailroom(m);
-}
-
 unsigned sluice_mempool_avail_count(const struct rte_mempool *mp)
 {
 	return rte_mempool_avail_count(mp);
