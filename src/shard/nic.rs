@@ -117,28 +117,47 @@ mod dpdk_nic {
     use std::sync::Arc;
 
     const BURST: usize = 32;
+    /// Fresh mbufs taken from the pool at a time for building frames.
+    const REFILL: usize = 32;
+    /// Fresh mbufs kept at most (received ones are kept up to this).
+    const FRESH_MAX: usize = 2 * BURST;
     /// Frames kept for the next turn when the device is full.
     const MAX_PENDING: usize = 8192;
 
-    /// A DPDK rx/tx queue pair. Frames are built straight into mbufs; an mbuf
-    /// `fill` did not use is kept for the next frame.
+    /// A DPDK rx/tx queue pair. Frames are built straight into fresh mbufs:
+    /// received ones once read (reset as new), else taken from the pool a burst
+    /// at a time.
     pub struct DpdkNic {
-        queue: Queue,
-        pool: Arc<PktPool>,
+        // The mbuf vectors come first: fields drop in order, so they are freed
+        // while the pool is certainly alive.
         rx: Vec<Mbuf>,
         tx: Vec<Mbuf>,
-        spare: Option<Mbuf>,
+        /// Fresh mbufs; a frame is built in the last one, which stays here when
+        /// `fill` had nothing to send.
+        fresh: Vec<Mbuf>,
+        queue: Queue,
+        pool: Arc<PktPool>,
     }
 
     impl DpdkNic {
         pub fn new(queue: Queue, pool: Arc<PktPool>) -> DpdkNic {
             DpdkNic {
-                queue,
-                pool,
                 rx: Vec::with_capacity(BURST),
                 tx: Vec::with_capacity(4 * BURST),
-                spare: None,
+                fresh: Vec::with_capacity(FRESH_MAX),
+                queue,
+                pool,
             }
+        }
+
+        /// The mbuf the next frame is built in, taking a batch from the pool
+        /// when none is left (or a single one when the pool is nearly empty).
+        #[inline]
+        fn next_fresh(&mut self) -> Option<&mut Mbuf> {
+            if self.fresh.is_empty() && !Mbuf::alloc_bulk(&self.pool, &mut self.fresh, REFILL) {
+                self.fresh.push(Mbuf::alloc(&self.pool)?);
+            }
+            self.fresh.last_mut()
         }
     }
 
@@ -150,28 +169,26 @@ mod dpdk_nic {
                 // handled: it goes up empty and is counted as malformed.
                 f(if m.segments() == 1 { m.data() } else { &[] });
             }
-            self.rx.clear(); // frees the mbufs
+            Mbuf::recycle(&mut self.rx, &self.pool, &mut self.fresh, FRESH_MAX);
             n
         }
 
         fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx {
-            let m = match self.spare.take() {
-                Some(m) => Some(m),
-                None => Mbuf::alloc(&self.pool),
-            };
-            let Some(mut m) = m else {
+            let Some(m) = self.next_fresh() else {
                 return Tx::NoBuffer;
             };
-            let Some(buf) = m.append(max) else {
+            let Some(buf) = m.tailroom_mut().get_mut(..max) else {
                 return Tx::NoBuffer;
             };
             let n = fill(buf);
-            m.trim(max - n);
             if n == 0 {
-                self.spare = Some(m);
                 return Tx::Nothing;
             }
-            self.tx.push(m);
+            debug_assert!(n <= max, "fill wrote {n} bytes into {max}");
+            m.set_len(n.min(max));
+            if let Some(m) = self.fresh.pop() {
+                self.tx.push(m);
+            }
             if self.tx.len() >= BURST {
                 self.queue.tx_burst(&mut self.tx);
             }

@@ -375,7 +375,14 @@ impl Host {
     /// Sends everything `tuple`'s connection has to send.
     pub fn flush(&mut self, now: Instant, tuple: FourTuple, link: &mut Link, scratch: &mut [u8]) {
         if let Some(c) = self.conns.get_mut(&(tuple.local, tuple.remote)) {
-            while let Some(n) = c.poll_transmit(now, &self.cfg, &mut self.tcp, scratch) {
+            loop {
+                // The shard polls only while wants_transmit says yes: a segment
+                // after a no would be lost there.
+                let wants = c.wants_transmit();
+                let Some(n) = c.poll_transmit(now, &self.cfg, &mut self.tcp, scratch) else {
+                    break;
+                };
+                assert!(wants, "wants_transmit said no, poll_transmit sent");
                 link.send(
                     now,
                     Packet {

@@ -1350,6 +1350,33 @@ impl Connection {
         n
     }
 
+    /// Whether `poll_transmit` may have a segment to give. False only when it
+    /// would certainly return `None` and change nothing, so a caller can skip
+    /// taking a buffer for it; reads flags, state and sequence numbers only.
+    pub fn wants_transmit(&self) -> bool {
+        const OUTPUT: u16 = flag::RST_PENDING
+            | flag::ACK_NOW
+            | flag::PROBE
+            | flag::KEEPALIVE_PROBE
+            | flag::RETRANSMIT_FIRST;
+        if self.flags & OUTPUT != 0 {
+            return true;
+        }
+        match self.state {
+            State::Closed | State::Listen => false,
+            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => true,
+            State::SynSent => false,
+            _ => {
+                // As `emit_data` from snd_nxt: a retransmission, unsent data or
+                // an unsent FIN.
+                let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+                self.snd_nxt < self.snd_max
+                    || self.snd_nxt < data_end
+                    || (self.flags & flag::FIN_QUEUED != 0 && self.snd_nxt == data_end)
+            }
+        }
+    }
+
     fn next_segment(
         &mut self,
         now: Instant,

@@ -68,8 +68,7 @@ impl Seg {
 pub fn drain(c: &mut Connection, now: Instant, cfg: &TcpConfig) -> Vec<Seg> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 2048];
-    let local = c.tuple().local;
-    while let Some(n) = with_stats(local, |st| c.poll_transmit(now, cfg, st, &mut buf)) {
+    while let Some(n) = poll_transmit_checked(c, now, cfg, &mut buf) {
         out.push(Seg {
             bytes: buf[..n].to_vec(),
             src: c.tuple().local,
@@ -78,6 +77,33 @@ pub fn drain(c: &mut Connection, now: Instant, cfg: &TcpConfig) -> Vec<Seg> {
         assert!(out.len() < 10_000, "runaway transmit");
     }
     out
+}
+
+/// `poll_transmit`, first checking `wants_transmit` against it: when the
+/// connection says it wants nothing, the poll must give nothing and change
+/// nothing (the shard skips the poll then), so every scenario test checks it.
+pub fn poll_transmit_checked(
+    c: &mut Connection,
+    now: Instant,
+    cfg: &TcpConfig,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let local = c.tuple().local;
+    let before = (!c.wants_transmit()).then(|| (format!("{c:?}"), stats(c)));
+    let n = with_stats(local, |st| c.poll_transmit(now, cfg, st, buf));
+    if let Some((conn, st)) = before {
+        assert_eq!(
+            n, None,
+            "wants_transmit said no, poll_transmit sent: {conn}"
+        );
+        assert_eq!(
+            format!("{c:?}"),
+            conn,
+            "wants_transmit said no, the poll changed the connection"
+        );
+        assert_eq!(stats(c), st, "wants_transmit said no, the poll counted");
+    }
+    n
 }
 
 pub fn deliver(c: &mut Connection, now: Instant, cfg: &TcpConfig, s: &Seg) -> SegmentVerdict {

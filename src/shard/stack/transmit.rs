@@ -69,9 +69,10 @@ impl Stack {
         let cfg = &self.cfg.tcp;
         let src_mac = self.cfg.iface.mac;
         let max = HDRS + usize::from(cfg.mss) + 60;
-        loop {
-            self.ip_ident = self.ip_ident.wrapping_add(1);
-            let ident = self.ip_ident;
+        // Only while the engine may have a segment: a connection with nothing
+        // to send costs no buffer and no call into the NIC.
+        while c.tcp.wants_transmit() {
+            let ident = self.ip_ident.wrapping_add(1);
             let st = &mut self.stats.tcp;
             let tcp = &mut c.tcp;
             let mut len = 0;
@@ -93,6 +94,7 @@ impl Stack {
             });
             match r {
                 Tx::Queued => {
+                    self.ip_ident = ident;
                     self.stats.tx_packets += 1;
                     self.stats.tx_bytes += len as u64;
                 }
