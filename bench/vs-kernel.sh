@@ -152,8 +152,16 @@ read -r m_cps _ m_cps_err m_c50 m_c99 m_r50 m_r99 < <(kernel_run cps)
 read -r _ m_rps m_rps_err _ _ m_kr50 m_kr99 < <(kernel_run rps --keep-alive)
 
 instr="(valgrind not installed)"
+stack="(valgrind not installed: no whole-stack count)"
 if command -v valgrind >/dev/null; then
     instr=$(scripts/conn-instructions.sh 2>/dev/null | sed -n 's/^instructions per connection: //p')
+    echo "== whole-stack instructions (scripts/stack-instructions.sh)"
+    if scripts/stack-instructions.sh --markdown "$work/stack.md" >"$work/stack.out" 2>&1; then
+        stack=$(cat "$work/stack.md")
+    else
+        stack="(scripts/stack-instructions.sh failed: see its output)"
+        tail -5 "$work/stack.out" >&2
+    fi
 fi
 
 ratio() { python3 -c "print(f'{$1 / max($2, 1):.1f}')"; }
@@ -188,7 +196,15 @@ sluice CPS run: $s_done connections completed, $s_cps_retx retransmits; TIME_WAI
 Latency (µs) in the CPS run: connect p50 $s_c50, p99 $s_c99; request p50 $s_r50, p99 $s_r99.
 Keep-alive run: request p50 $s_kr50 µs, p99 $s_kr99 µs, $s_rps_retx retransmits.
 
-Engine cost: $instr instructions per connection through two TCP engines (client and server:
+## Instructions per connection (deterministic)
+
+Whole stack, both sides (the server and load-generator shards of \`sluice bench\` over a
+real memif pair, one thread, virtual clock; callgrind counts only the measured loop), from
+\`scripts/stack-instructions.sh\` (issue 11's figure; the same count on every run):
+
+$stack
+
+Engine alone: $instr instructions per connection through two TCP engines (client and server:
 handshake, 100-byte request and response, close, TIME_WAIT record), from \`scripts/conn-instructions.sh\`.
 
 Target (issue 4): sluice CPS >= 20x the kernel's, with 0 errors and TIME_WAIT held for 2MSL: **$target**.
