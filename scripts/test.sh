@@ -53,6 +53,14 @@ else
     echo "check-readme: needs root (DPDK, a network namespace)" >>"$SKIP_LOG"
 fi
 
+step "the whole-stack cost harness runs (scripts/stack-instructions.sh --quick; a smoke run, not the figure)"
+if [ "$(id -u)" = 0 ]; then
+    scripts/stack-instructions.sh --quick | tail -3
+else
+    echo "stack-instructions: skipped: needs root (DPDK EAL)"
+    echo "stack-instructions: needs root (DPDK EAL)" >>"$SKIP_LOG"
+fi
+
 step "TCP simulation, release build: 50 seeds x 1000 connections at 0, 1 and 5 % loss"
 SLUICE_SKIP_LOG=$SKIP_LOG cargo test --release --no-default-features --test sim \
     --target-dir target/no-dpdk
