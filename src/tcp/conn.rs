@@ -519,22 +519,19 @@ impl Connection {
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        for (bit, e) in [
-            (ev::CONNECTED, Event::Connected),
-            (ev::READABLE, Event::Readable),
-            (ev::WRITABLE, Event::Writable),
-            (ev::PEER_CLOSED, Event::PeerClosed),
-        ] {
-            if self.events & bit != 0 {
-                self.events &= !bit;
-                return Some(e);
-            }
+        if self.events == 0 {
+            return None;
         }
-        if self.events & ev::CLOSED != 0 {
-            self.events &= !ev::CLOSED;
-            return self.close_reason.map(Event::Closed);
+        // The lowest bit first: connected, readable, writable, peer closed, closed.
+        let bit = self.events & self.events.wrapping_neg();
+        self.events &= !bit;
+        match bit {
+            ev::CONNECTED => Some(Event::Connected),
+            ev::READABLE => Some(Event::Readable),
+            ev::WRITABLE => Some(Event::Writable),
+            ev::PEER_CLOSED => Some(Event::PeerClosed),
+            _ => self.close_reason.map(Event::Closed),
         }
-        None
     }
 
     /// The earliest armed timer.

@@ -61,6 +61,10 @@ impl Stack {
         let Some(c) = self.table.get_mut(h) else {
             return Segments::Sent;
         };
+        // Nothing to send: no neighbour lookup, no buffer, no call into the NIC.
+        if !c.tcp.wants_transmit() {
+            return Segments::Sent;
+        }
         let t = c.tcp.tuple();
         let Some(dst_mac) = self.neigh.get(t.remote.ip()).copied() else {
             self.stats.drop(DropReason::NoNeighbour);
