@@ -23,7 +23,8 @@
 # Needs root (namespaces, raw sockets), tcpdump and tshark, curl for `server`,
 # nginx for `client`, wrk, ab (apache2-utils), python3.
 # Creates and removes its own namespace; traffic stays inside it. Exit 0 =
-# pass, 77 = cannot run here (says why).
+# pass, 77 = cannot run here (says why), 75 = the run could not be judged (its
+# capture lost packets on a busy machine: run it again), anything else = fail.
 set -euo pipefail
 
 MODE=${1:?usage: $0 server|client [sluice-binary]}
