@@ -66,6 +66,15 @@ pub struct TcpFrame<'a> {
 }
 
 impl<'a> TcpFrame<'a> {
+    /// A place for `parse_tcp_frame_into` to fill.
+    pub const EMPTY: TcpFrame<'static> = TcpFrame {
+        eth_src: EthernetAddress([0; 6]),
+        eth_dst: EthernetAddress([0; 6]),
+        src_addr: Ipv4Addr::UNSPECIFIED,
+        dst_addr: Ipv4Addr::UNSPECIFIED,
+        seg: TcpRepr::EMPTY,
+    };
+
     /// The same frame from the general parser's pieces.
     pub fn from_parsed(e: &EthernetRepr, ip: &Ipv4Repr, seg: TcpRepr<'a>) -> Self {
         TcpFrame {
@@ -79,22 +88,35 @@ impl<'a> TcpFrame<'a> {
 }
 
 /// The receive fast path: Ethernet, IPv4 without options (IHL 5), TCP, read
-/// at fixed offsets, each field once, inlined into the caller so no large
-/// result is moved. `Ok(None)` for any other shape (ARP, ICMP, IPv4 options,
-/// other protocols, frames shorter than the two fixed headers): those go to
-/// `parse_frame`. For the frames it takes, the checks, their order and the
-/// result are `parse_frame`'s: lengths, IPv4 header checksum (per `mode`),
-/// fragments, then the TCP checks and checksum of `TcpRepr::parse`.
-#[inline(always)]
+/// at fixed offsets, each field once. `Ok(None)` for any other shape (ARP,
+/// ICMP, IPv4 options, other protocols, frames shorter than the two fixed
+/// headers): those go to `parse_frame`. For the frames it takes, the checks,
+/// their order and the result are `parse_frame`'s: lengths, IPv4 header
+/// checksum (per `mode`), fragments, then the TCP checks and checksum of
+/// `TcpRepr::parse`.
+#[inline]
 pub fn parse_tcp_frame(frame: &[u8], mode: ChecksumMode) -> Result<Option<TcpFrame<'_>>> {
+    let mut f = TcpFrame::EMPTY;
+    Ok(parse_tcp_frame_into(frame, mode, &mut f)?.then_some(f))
+}
+
+/// `parse_tcp_frame` into the caller's place, so that no large result is
+/// moved: `Ok(true)` when the frame was taken and every field of `out`
+/// written, `Ok(false)` when it is for `parse_frame`.
+#[inline(always)]
+pub fn parse_tcp_frame_into<'a>(
+    frame: &'a [u8],
+    mode: ChecksumMode,
+    out: &mut TcpFrame<'a>,
+) -> Result<bool> {
     const IP: usize = ethernet::HEADER_LEN;
     const L4: usize = IP + ipv4::HEADER_LEN;
     let Some(h) = frame.first_chunk::<L4>() else {
-        return Ok(None);
+        return Ok(false);
     };
     // EtherType IPv4, version 4 with IHL 5, protocol TCP.
     if be16(h, 12) != 0x0800 || h[IP] != 0x45 || h[IP + 9] != 6 {
-        return Ok(None);
+        return Ok(false);
     }
     let total_len = usize::from(be16(h, IP + 2));
     if total_len < ipv4::HEADER_LEN {
@@ -112,14 +134,12 @@ pub fn parse_tcp_frame(frame: &[u8], mode: ChecksumMode) -> Result<Option<TcpFra
     }
     let src_addr = Ipv4Addr::from(be32(h, IP + 12));
     let dst_addr = Ipv4Addr::from(be32(h, IP + 16));
-    let seg = TcpRepr::parse_bytes(l4, src_addr, dst_addr, mode)?;
-    Ok(Some(TcpFrame {
-        eth_dst: EthernetAddress::from_bytes(&h[..6]),
-        eth_src: EthernetAddress::from_bytes(&h[6..12]),
-        src_addr,
-        dst_addr,
-        seg,
-    }))
+    TcpRepr::parse_bytes_into(l4, src_addr, dst_addr, mode, &mut out.seg)?;
+    out.eth_dst = EthernetAddress::from_bytes(&h[..6]);
+    out.eth_src = EthernetAddress::from_bytes(&h[6..12]);
+    out.src_addr = src_addr;
+    out.dst_addr = dst_addr;
+    Ok(true)
 }
 
 /// Writes a parsed frame back to bytes (Ethernet, IPv4 without options, L4),

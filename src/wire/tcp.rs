@@ -228,6 +228,25 @@ pub struct TcpRepr<'a> {
     pub payload: &'a [u8],
 }
 
+impl TcpRepr<'static> {
+    /// `TcpRepr::default()` as a constant (a place to parse into).
+    pub const EMPTY: TcpRepr<'static> = TcpRepr {
+        src_port: 0,
+        dst_port: 0,
+        control: TcpControl::None,
+        push: false,
+        seq_number: SeqNumber(0),
+        ack_number: None,
+        window_len: 0,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; MAX_SACK_BLOCKS],
+        timestamp: None,
+        payload: &[],
+    };
+}
+
 impl<'a> TcpRepr<'a> {
     /// Parses a checked segment: checksum (per `mode`), flags, options.
     #[inline]
@@ -238,18 +257,35 @@ impl<'a> TcpRepr<'a> {
         mode: ChecksumMode,
     ) -> Result<Self> {
         let buf: &'a [u8] = p.buffer.as_ref();
-        Self::parse_valid(buf, p.header_len(), src, dst, mode)
+        let mut repr = TcpRepr::default();
+        Self::parse_valid(buf, p.header_len(), src, dst, mode, &mut repr)?;
+        Ok(repr)
     }
 
     /// `TcpPacket::new_checked` and `parse` in one: the same checks, the
     /// same errors, each field read once (the receive fast path's TCP part).
-    #[inline(always)]
+    #[inline]
     pub fn parse_bytes(
         buf: &'a [u8],
         src: Ipv4Addr,
         dst: Ipv4Addr,
         mode: ChecksumMode,
     ) -> Result<Self> {
+        let mut repr = TcpRepr::default();
+        Self::parse_bytes_into(buf, src, dst, mode, &mut repr)?;
+        Ok(repr)
+    }
+
+    /// `parse_bytes` into the caller's place: on success every field of
+    /// `repr` is written (on error, some may be).
+    #[inline(always)]
+    pub fn parse_bytes_into(
+        buf: &'a [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mode: ChecksumMode,
+        repr: &mut TcpRepr<'a>,
+    ) -> Result<()> {
         let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
             return Err(Error::Truncated);
         };
@@ -260,7 +296,7 @@ impl<'a> TcpRepr<'a> {
         if header_len > buf.len() {
             return Err(Error::Truncated);
         }
-        Self::parse_valid(buf, header_len, src, dst, mode)
+        Self::parse_valid(buf, header_len, src, dst, mode, repr)
     }
 
     /// The parse proper, over a buffer `new_checked` accepted, whose data
@@ -272,7 +308,8 @@ impl<'a> TcpRepr<'a> {
         src: Ipv4Addr,
         dst: Ipv4Addr,
         mode: ChecksumMode,
-    ) -> Result<Self> {
+        repr: &mut TcpRepr<'a>,
+    ) -> Result<()> {
         let (Some(h), Some(opts), Some(payload)) = (
             buf.first_chunk::<HEADER_LEN>(),
             buf.get(HEADER_LEN..header_len),
@@ -297,7 +334,7 @@ impl<'a> TcpRepr<'a> {
             flags::RST => TcpControl::Rst,
             _ => return Err(Error::Malformed),
         };
-        let mut repr = TcpRepr {
+        *repr = TcpRepr {
             src_port,
             dst_port,
             control,
@@ -318,7 +355,7 @@ impl<'a> TcpRepr<'a> {
                     tsval: be32(ts, 0),
                     tsecr: be32(ts, 4),
                 });
-                return Ok(repr);
+                return Ok(());
             }
         }
         // And the SYN layout Linux (and sluice) sends: MSS, SACK-permitted,
@@ -347,7 +384,7 @@ impl<'a> TcpRepr<'a> {
                     tsecr: be32(ts, 4),
                 });
                 repr.window_scale = Some((*ws).min(14));
-                return Ok(repr);
+                return Ok(());
             }
         }
         while !opts.is_empty() {
@@ -366,7 +403,7 @@ impl<'a> TcpRepr<'a> {
             }
             opts = rest;
         }
-        Ok(repr)
+        Ok(())
     }
 
     /// Option bytes this segment will carry (a multiple of 4, at most 40).

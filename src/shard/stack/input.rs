@@ -53,9 +53,10 @@ impl Stack {
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += frame.len() as u64;
         // Nearly every frame: IPv4 without options carrying TCP, parsed in place.
-        match wire::parse_tcp_frame(frame, ChecksumMode::Verify) {
-            Ok(Some(f)) => self.tcp_frame_input(now, frame, &f),
-            Ok(None) => self.other_input(now, frame),
+        let mut f = TcpFrame::EMPTY;
+        match wire::parse_tcp_frame_into(frame, ChecksumMode::Verify, &mut f) {
+            Ok(true) => self.tcp_frame_input(now, frame, &f),
+            Ok(false) => self.other_input(now, frame),
             Err(e) => self.stats.drop(e.into()),
         }
     }
