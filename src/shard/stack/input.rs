@@ -143,6 +143,7 @@ impl Stack {
     }
 
     /// A TCP segment for us, to wherever `shard::route` sends it.
+    #[inline(always)]
     fn tcp_input(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr) {
         if seg.control == TcpControl::Rst {
             self.stats.rsts_in += 1;
