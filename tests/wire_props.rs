@@ -103,3 +103,89 @@ proptest! {
         let _ = parse_frame(&bytes, ChecksumMode::Ignore);
     }
 }
+
+/// What the receive fast path makes of `bytes`, and what `parse_frame` does:
+/// when the fast path takes a frame, both give the same segment and
+/// addresses, or the same error.
+fn fast_path_agrees(bytes: &[u8], mode: ChecksumMode) -> std::result::Result<(), TestCaseError> {
+    let general = parse_frame(bytes, mode);
+    match parse_tcp_frame(bytes, mode) {
+        Ok(None) => {
+            // Not taken: only frames that are not IPv4 (IHL 5) carrying TCP.
+            let taken =
+                bytes.len() >= 34 && bytes[12..14] == [8, 0] && bytes[14] == 0x45 && bytes[23] == 6;
+            prop_assert!(!taken);
+        }
+        Ok(Some(f)) => match general {
+            Ok(Parsed::Tcp(e, ip, seg)) => prop_assert_eq!(f, TcpFrame::from_parsed(&e, &ip, seg)),
+            other => prop_assert!(
+                false,
+                "fast path took a frame parse_frame gives {:?}",
+                other
+            ),
+        },
+        Err(e) => prop_assert_eq!(Err(e), general.map(|_| ())),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Arbitrary bytes, shaped as IPv4 TCP most of the time (lengths that
+    /// mostly fit, fragment fields, data offsets, and often a correct IPv4
+    /// header checksum): the fast path and `parse_frame` agree, with and
+    /// without checksum checks.
+    #[test]
+    fn fast_path_agrees_on_arbitrary_frames(mut bytes in proptest::collection::vec(any::<u8>(), 0..120),
+                                            shape in 0u8..4, ver_ihl in prop_oneof![3 => Just(0x45u8), 1 => any::<u8>()],
+                                            slack in prop_oneof![3 => 0usize..8, 1 => any::<usize>()],
+                                            frag in prop_oneof![Just(0u16), Just(0x4000), Just(0x2000), Just(0x0001), Just(0x6000), any::<u16>()],
+                                            off in proptest::option::of(0u8..16), fix_sum: bool) {
+        if bytes.len() >= 34 && shape > 0 {
+            bytes[12] = 0x08; bytes[13] = 0x00; bytes[14] = ver_ihl;
+            bytes[23] = if shape == 3 { 17 } else { 6 };
+            // Total length: the frame's (less some Ethernet padding), or anything.
+            let total = (bytes.len() - 14).wrapping_sub(slack % 16) as u16;
+            bytes[16..18].copy_from_slice(&total.to_be_bytes());
+            bytes[20..22].copy_from_slice(&frag.to_be_bytes());
+            if let (true, Some(o)) = (bytes.len() > 46, off) { bytes[46] = (o << 4) | (bytes[46] & 0x0f); }
+            if fix_sum {
+                // Over the first 20 bytes, whatever the IHL says.
+                bytes[24] = 0; bytes[25] = 0;
+                let c = checksum::checksum(&bytes[14..34]);
+                bytes[24..26].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        fast_path_agrees(&bytes, ChecksumMode::Verify)?;
+        fast_path_agrees(&bytes, ChecksumMode::Ignore)?;
+    }
+
+    /// Valid TCP frames (any options, flags, payload, Ethernet padding), then
+    /// the same with one byte changed: the fast path parses them as
+    /// `parse_frame` does, checksums verified.
+    #[test]
+    fn fast_path_agrees_on_valid_tcp_frames((seg, _) in tcp_repr(), src in ip(), dst in ip(),
+                                            esrc: [u8; 6], edst: [u8; 6], ttl: u8, ident: u16,
+                                            dont_frag: bool, pad in 0usize..8,
+                                            flip in proptest::option::of((any::<usize>(), 1u8..))) {
+        let p = Parsed::Tcp(
+            EthernetRepr { src_addr: EthernetAddress(esrc), dst_addr: EthernetAddress(edst), ethertype: EtherType::Ipv4 },
+            Ipv4Repr { src_addr: src, dst_addr: dst, protocol: IpProtocol::Tcp, payload_len: seg.buffer_len(),
+                       ttl, tos: 0, ident, dont_frag },
+            seg,
+        );
+        let mut out = vec![0u8; 2048];
+        let n = emit_frame(&p, &mut out);
+        out.truncate(n + pad);
+        let f = parse_tcp_frame(&out, ChecksumMode::Verify).unwrap().expect("the fast path takes it");
+        prop_assert_eq!(f.seg.payload, seg.payload);
+        fast_path_agrees(&out, ChecksumMode::Verify)?;
+        if let Some((at, x)) = flip {
+            let at = at % out.len();
+            out[at] ^= x;
+            fast_path_agrees(&out, ChecksumMode::Verify)?;
+            fast_path_agrees(&out, ChecksumMode::Ignore)?;
+        }
+    }
+}

@@ -2,14 +2,28 @@
 //! without checksum checks. Whatever parses as ARP, ICMP or TCP must emit to a
 //! frame that parses again (checksums verified) to the same thing; TCP may
 //! keep fewer SACK blocks when sluice's option layout needs more room. (IPv4
-//! options are skipped on parse, so they are not re-emitted either.)
+//! options are skipped on parse, so they are not re-emitted either.) The
+//! receive fast path (`parse_tcp_frame`) must agree with `parse_frame` on
+//! every frame it takes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice::wire::{ChecksumMode, IcmpRepr, Parsed, emit_frame, parse_frame};
+use sluice::wire::{
+    ChecksumMode, IcmpRepr, Parsed, TcpFrame, emit_frame, parse_frame, parse_tcp_frame,
+};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = parse_frame(data, ChecksumMode::Verify);
+    for mode in [ChecksumMode::Verify, ChecksumMode::Ignore] {
+        let general = parse_frame(data, mode);
+        match parse_tcp_frame(data, mode) {
+            Ok(None) => {}
+            Ok(Some(f)) => match general {
+                Ok(Parsed::Tcp(e, ip, seg)) => assert_eq!(f, TcpFrame::from_parsed(&e, &ip, seg)),
+                other => panic!("the fast path took a frame parse_frame gives {other:?}"),
+            },
+            Err(e) => assert_eq!(general.map(|_| ()), Err(e)),
+        }
+    }
     let Ok(p) = parse_frame(data, ChecksumMode::Ignore) else {
         return;
     };

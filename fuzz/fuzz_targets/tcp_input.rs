@@ -45,7 +45,8 @@ fn transmit(c: &mut Connection, now: Instant, cfg: &TcpConfig, buf: &mut [u8]) -
     while let Some(n) = c.poll_transmit(now, cfg, &mut TcpStats::default(), buf) {
         let t = c.tuple();
         let p = TcpPacket::new_checked(&buf[..n]).expect("emitted segment is well formed");
-        TcpRepr::parse(&p, *t.local.ip(), *t.remote.ip(), ChecksumMode::Verify).expect("emitted segment parses");
+        TcpRepr::parse(&p, *t.local.ip(), *t.remote.ip(), ChecksumMode::Verify)
+            .expect("emitted segment parses");
         out.push(buf[..n].to_vec());
         assert!(out.len() < 100_000, "runaway output");
     }
@@ -70,19 +71,41 @@ fuzz_target!(|input: Input| {
     let mut buf = vec![0u8; 4096];
     let mut c = match input.start % 3 {
         0 => Connection::listen(&cfg, b_addr, SeqNumber(777), now),
-        1 => Connection::connect(&cfg, FourTuple { local: a_addr, remote: b_addr }, SeqNumber(4_000_000_000), now),
+        1 => Connection::connect(
+            &cfg,
+            FourTuple {
+                local: a_addr,
+                remote: b_addr,
+            },
+            SeqNumber(4_000_000_000),
+            now,
+        ),
         _ => {
             // Establish with a real peer first.
-            let mut a = Connection::connect(&cfg, FourTuple { local: a_addr, remote: b_addr }, SeqNumber(u32::MAX - 10), now);
+            let mut a = Connection::connect(
+                &cfg,
+                FourTuple {
+                    local: a_addr,
+                    remote: b_addr,
+                },
+                SeqNumber(u32::MAX - 10),
+                now,
+            );
             let mut b = Connection::listen(&cfg, b_addr, SeqNumber(5), now);
             b.set_remote(a_addr);
             for _ in 0..3 {
                 for a_to_b in [true, false] {
-                    let (x, y) = if a_to_b { (&mut a, &mut b) } else { (&mut b, &mut a) };
+                    let (x, y) = if a_to_b {
+                        (&mut a, &mut b)
+                    } else {
+                        (&mut b, &mut a)
+                    };
                     for seg in transmit(x, now, &cfg, &mut buf) {
                         let t = x.tuple();
                         let p = TcpPacket::new_checked(&seg[..]).unwrap();
-                        let r = TcpRepr::parse(&p, *t.local.ip(), *t.remote.ip(), ChecksumMode::Verify).unwrap();
+                        let r =
+                            TcpRepr::parse(&p, *t.local.ip(), *t.remote.ip(), ChecksumMode::Verify)
+                                .unwrap();
                         y.handle_segment(now, &cfg, &mut TcpStats::default(), &r);
                     }
                 }
@@ -95,7 +118,18 @@ fuzz_target!(|input: Input| {
     let mut read = vec![0u8; 70_000];
     for op in input.ops.into_iter().take(200) {
         match op {
-            Op::Segment { seq_off, ack_off, control, push, window, payload_len, ts, sack, mss, wscale } => {
+            Op::Segment {
+                seq_off,
+                ack_off,
+                control,
+                push,
+                window,
+                payload_len,
+                ts,
+                sack,
+                mss,
+                wscale,
+            } => {
                 let t = c.tuple();
                 let rcv = c.rcv_nxt();
                 let snd = c.snd_una();
@@ -110,7 +144,8 @@ fuzz_target!(|input: Input| {
                     },
                     push,
                     seq_number: SeqNumber(rcv.0.wrapping_add(seq_off as u32 % 200_000)),
-                    ack_number: ack_off.map(|o| SeqNumber(snd.0.wrapping_add((o % 200_000) as u32))),
+                    ack_number: ack_off
+                        .map(|o| SeqNumber(snd.0.wrapping_add((o % 200_000) as u32))),
                     window_len: window,
                     window_scale: wscale,
                     max_seg_size: mss,

@@ -2,8 +2,9 @@
 //! received packet takes, and the target the fuzzer drives.
 
 use super::{
-    ArpPacket, ArpRepr, ChecksumMode, EtherType, EthernetFrame, EthernetRepr, IcmpPacket, IcmpRepr,
-    IpProtocol, Ipv4Packet, Ipv4Repr, Result, TcpPacket, TcpRepr,
+    ArpPacket, ArpRepr, ChecksumMode, Error, EtherType, EthernetAddress, EthernetFrame,
+    EthernetRepr, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, Result,
+    TcpPacket, TcpRepr, be16, be32, checksum, ethernet, ipv4,
 };
 
 /// A received frame, parsed as far as sluice cares.
@@ -52,11 +53,99 @@ pub fn parse_frame(frame: &[u8], mode: ChecksumMode) -> Result<Parsed<'_>> {
     }
 }
 
+/// An IPv4 TCP frame as the receive path needs it: the link and network
+/// addresses beside the segment (what `Parsed::Tcp` holds, less the IPv4
+/// fields nobody reads on receive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFrame<'a> {
+    pub eth_src: EthernetAddress,
+    pub eth_dst: EthernetAddress,
+    pub src_addr: Ipv4Addr,
+    pub dst_addr: Ipv4Addr,
+    pub seg: TcpRepr<'a>,
+}
+
+impl<'a> TcpFrame<'a> {
+    /// A place for `parse_tcp_frame_into` to fill.
+    pub const EMPTY: TcpFrame<'static> = TcpFrame {
+        eth_src: EthernetAddress([0; 6]),
+        eth_dst: EthernetAddress([0; 6]),
+        src_addr: Ipv4Addr::UNSPECIFIED,
+        dst_addr: Ipv4Addr::UNSPECIFIED,
+        seg: TcpRepr::EMPTY,
+    };
+
+    /// The same frame from the general parser's pieces.
+    pub fn from_parsed(e: &EthernetRepr, ip: &Ipv4Repr, seg: TcpRepr<'a>) -> Self {
+        TcpFrame {
+            eth_src: e.src_addr,
+            eth_dst: e.dst_addr,
+            src_addr: ip.src_addr,
+            dst_addr: ip.dst_addr,
+            seg,
+        }
+    }
+}
+
+/// The receive fast path: Ethernet, IPv4 without options (IHL 5), TCP, read
+/// at fixed offsets, each field once. `Ok(None)` for any other shape (ARP,
+/// ICMP, IPv4 options, other protocols, frames shorter than the two fixed
+/// headers): those go to `parse_frame`. For the frames it takes, the checks,
+/// their order and the result are `parse_frame`'s: lengths, IPv4 header
+/// checksum (per `mode`), fragments, then the TCP checks and checksum of
+/// `TcpRepr::parse`.
+#[inline]
+pub fn parse_tcp_frame(frame: &[u8], mode: ChecksumMode) -> Result<Option<TcpFrame<'_>>> {
+    let mut f = TcpFrame::EMPTY;
+    Ok(parse_tcp_frame_into(frame, mode, &mut f)?.then_some(f))
+}
+
+/// `parse_tcp_frame` into the caller's place, so that no large result is
+/// moved: `Ok(true)` when the frame was taken and every field of `out`
+/// written, `Ok(false)` when it is for `parse_frame`.
+#[inline(always)]
+pub fn parse_tcp_frame_into<'a>(
+    frame: &'a [u8],
+    mode: ChecksumMode,
+    out: &mut TcpFrame<'a>,
+) -> Result<bool> {
+    const IP: usize = ethernet::HEADER_LEN;
+    const L4: usize = IP + ipv4::HEADER_LEN;
+    let Some(h) = frame.first_chunk::<L4>() else {
+        return Ok(false);
+    };
+    // EtherType IPv4, version 4 with IHL 5, protocol TCP.
+    if be16(h, 12) != 0x0800 || h[IP] != 0x45 || h[IP + 9] != 6 {
+        return Ok(false);
+    }
+    let total_len = usize::from(be16(h, IP + 2));
+    if total_len < ipv4::HEADER_LEN {
+        return Err(Error::Malformed);
+    }
+    let Some(l4) = frame.get(L4..IP + total_len) else {
+        return Err(Error::Truncated);
+    };
+    if mode == ChecksumMode::Verify && checksum::checksum(&h[IP..L4]) != 0 {
+        return Err(Error::Checksum);
+    }
+    // More fragments, or a fragment offset.
+    if be16(h, IP + 6) & 0x3fff != 0 {
+        return Err(Error::Fragment);
+    }
+    let src_addr = Ipv4Addr::from(be32(h, IP + 12));
+    let dst_addr = Ipv4Addr::from(be32(h, IP + 16));
+    TcpRepr::parse_bytes_into(l4, src_addr, dst_addr, mode, &mut out.seg)?;
+    out.eth_dst = EthernetAddress::from_bytes(&h[..6]);
+    out.eth_src = EthernetAddress::from_bytes(&h[6..12]);
+    out.src_addr = src_addr;
+    out.dst_addr = dst_addr;
+    Ok(true)
+}
+
 /// Writes a parsed frame back to bytes (Ethernet, IPv4 without options, L4),
 /// returning the length. `out` must be large enough (1514 bytes always is for
 /// frames that came off an Ethernet link).
 pub fn emit_frame(p: &Parsed<'_>, out: &mut [u8]) -> usize {
-    use super::{ethernet, ipv4};
     let e = match p {
         Parsed::Arp(e, _)
         | Parsed::Icmp(e, _, _)

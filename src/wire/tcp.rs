@@ -228,47 +228,124 @@ pub struct TcpRepr<'a> {
     pub payload: &'a [u8],
 }
 
+impl TcpRepr<'static> {
+    /// `TcpRepr::default()` as a constant (a place to parse into).
+    pub const EMPTY: TcpRepr<'static> = TcpRepr {
+        src_port: 0,
+        dst_port: 0,
+        control: TcpControl::None,
+        push: false,
+        seq_number: SeqNumber(0),
+        ack_number: None,
+        window_len: 0,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; MAX_SACK_BLOCKS],
+        timestamp: None,
+        payload: &[],
+    };
+}
+
 impl<'a> TcpRepr<'a> {
     /// Parses a checked segment: checksum (per `mode`), flags, options.
+    #[inline]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         p: &TcpPacket<&'a T>,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         mode: ChecksumMode,
     ) -> Result<Self> {
-        if mode == ChecksumMode::Verify && !p.verify_checksum(src, dst) {
-            return Err(Error::Checksum);
-        }
-        // Port 0 is reserved and never valid on the wire.
-        if p.src_port() == 0 || p.dst_port() == 0 {
+        let buf: &'a [u8] = p.buffer.as_ref();
+        let mut repr = TcpRepr::default();
+        Self::parse_valid(buf, p.header_len(), src, dst, mode, &mut repr)?;
+        Ok(repr)
+    }
+
+    /// `TcpPacket::new_checked` and `parse` in one: the same checks, the
+    /// same errors, each field read once (the receive fast path's TCP part).
+    #[inline]
+    pub fn parse_bytes(
+        buf: &'a [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mode: ChecksumMode,
+    ) -> Result<Self> {
+        let mut repr = TcpRepr::default();
+        Self::parse_bytes_into(buf, src, dst, mode, &mut repr)?;
+        Ok(repr)
+    }
+
+    /// `parse_bytes` into the caller's place: on success every field of
+    /// `repr` is written (on error, some may be).
+    #[inline(always)]
+    pub fn parse_bytes_into(
+        buf: &'a [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mode: ChecksumMode,
+        repr: &mut TcpRepr<'a>,
+    ) -> Result<()> {
+        let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
+            return Err(Error::Truncated);
+        };
+        let header_len = usize::from(h[field::OFF] >> 4) * 4;
+        if header_len < HEADER_LEN {
             return Err(Error::Malformed);
         }
-        let f = p.flags();
-        let control = match (
-            f & flags::SYN != 0,
-            f & flags::FIN != 0,
-            f & flags::RST != 0,
-        ) {
-            (false, false, false) => TcpControl::None,
-            (true, false, false) => TcpControl::Syn,
-            (false, true, false) => TcpControl::Fin,
-            (false, false, true) => TcpControl::Rst,
+        if header_len > buf.len() {
+            return Err(Error::Truncated);
+        }
+        Self::parse_valid(buf, header_len, src, dst, mode, repr)
+    }
+
+    /// The parse proper, over a buffer `new_checked` accepted, whose data
+    /// offset says `header_len` (at least 20, at most `buf.len()`).
+    #[inline(always)]
+    fn parse_valid(
+        buf: &'a [u8],
+        header_len: usize,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mode: ChecksumMode,
+        repr: &mut TcpRepr<'a>,
+    ) -> Result<()> {
+        let (Some(h), Some(opts), Some(payload)) = (
+            buf.first_chunk::<HEADER_LEN>(),
+            buf.get(HEADER_LEN..header_len),
+            buf.get(header_len..),
+        ) else {
+            return Err(Error::Truncated);
+        };
+        if mode == ChecksumMode::Verify && checksum::transport_checksum(src, dst, 6, buf) != 0 {
+            return Err(Error::Checksum);
+        }
+        let src_port = be16(h, field::SRC_PORT);
+        let dst_port = be16(h, field::DST_PORT);
+        // Port 0 is reserved and never valid on the wire.
+        if src_port == 0 || dst_port == 0 {
+            return Err(Error::Malformed);
+        }
+        let f = h[field::FLAGS];
+        let control = match f & (flags::SYN | flags::FIN | flags::RST) {
+            0 => TcpControl::None,
+            flags::SYN => TcpControl::Syn,
+            flags::FIN => TcpControl::Fin,
+            flags::RST => TcpControl::Rst,
             _ => return Err(Error::Malformed),
         };
-        let buf: &'a [u8] = p.buffer.as_ref();
-        let header_len = p.header_len();
-        let mut repr = TcpRepr {
-            src_port: p.src_port(),
-            dst_port: p.dst_port(),
+        *repr = TcpRepr {
+            src_port,
+            dst_port,
             control,
             push: f & flags::PSH != 0,
-            seq_number: p.seq_number(),
-            ack_number: (f & flags::ACK != 0).then(|| p.ack_number()),
-            window_len: p.window_len(),
-            payload: &buf[header_len..],
+            seq_number: SeqNumber(be32(h, field::SEQ)),
+            ack_number: (f & flags::ACK != 0).then(|| SeqNumber(be32(h, field::ACK))),
+            window_len: be16(h, field::WINDOW),
+            payload,
             ..TcpRepr::default()
         };
-        let mut opts = &buf[HEADER_LEN..header_len];
+        let mut opts = opts;
         // Fast path: the layout nearly every segment of a connection that
         // negotiated timestamps carries (NOP, NOP, timestamps: RFC 7323
         // appendix A), read at fixed offsets.
@@ -278,7 +355,7 @@ impl<'a> TcpRepr<'a> {
                     tsval: be32(ts, 0),
                     tsecr: be32(ts, 4),
                 });
-                return Ok(repr);
+                return Ok(());
             }
         }
         // And the SYN layout Linux (and sluice) sends: MSS, SACK-permitted,
@@ -307,7 +384,7 @@ impl<'a> TcpRepr<'a> {
                     tsecr: be32(ts, 4),
                 });
                 repr.window_scale = Some((*ws).min(14));
-                return Ok(repr);
+                return Ok(());
             }
         }
         while !opts.is_empty() {
@@ -326,7 +403,7 @@ impl<'a> TcpRepr<'a> {
             }
             opts = rest;
         }
-        Ok(repr)
+        Ok(())
     }
 
     /// Option bytes this segment will carry (a multiple of 4, at most 40).

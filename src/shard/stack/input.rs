@@ -9,7 +9,7 @@ use crate::stats::DropReason;
 use crate::table::{ConnTable, FlowKey, Found, Handle};
 use crate::tcp::{FourTuple, SegmentVerdict};
 use crate::time::Instant;
-use crate::wire::{self, ChecksumMode, Parsed, TcpControl, TcpRepr};
+use crate::wire::{self, ChecksumMode, Parsed, TcpControl, TcpFrame, TcpRepr};
 use std::net::SocketAddrV4;
 
 /// The shard's table as routing sees it.
@@ -52,30 +52,26 @@ impl Stack {
     pub fn input(&mut self, now: Instant, frame: &[u8]) {
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += frame.len() as u64;
+        // Nearly every frame: IPv4 without options carrying TCP, parsed in place.
+        let mut f = TcpFrame::EMPTY;
+        match wire::parse_tcp_frame_into(frame, ChecksumMode::Verify, &mut f) {
+            Ok(true) => self.tcp_frame_input(now, frame, &f),
+            Ok(false) => self.other_input(now, frame),
+            Err(e) => self.stats.drop(e.into()),
+        }
+    }
+
+    /// Whatever the fast path leaves: ARP, ICMP, other protocols, IPv4
+    /// with options.
+    #[inline(never)]
+    fn other_input(&mut self, now: Instant, frame: &[u8]) {
         let parsed = match wire::parse_frame(frame, ChecksumMode::Verify) {
             Ok(p) => p,
             Err(e) => return self.stats.drop(e.into()),
         };
         match parsed {
             Parsed::Tcp(e, ip, seg) => {
-                if e.dst_addr != self.cfg.iface.mac && !e.dst_addr.is_broadcast() {
-                    return self.stats.drop(DropReason::NotForUs);
-                }
-                if !self.cfg.iface.owns(ip.dst_addr) {
-                    return self.stats.drop(DropReason::NotForUs);
-                }
-                let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
-                let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
-                if self.cfg.shards > 1 {
-                    let owner = self.cfg.ownership.owner(local, remote, self.cfg.shards);
-                    if owner != self.cfg.shard {
-                        return self.steer_out(owner, frame);
-                    }
-                }
-                if seg.control == TcpControl::Syn && seg.ack_number.is_none() {
-                    self.learn_from_syn(ip.src_addr, e.src_addr);
-                }
-                self.tcp_input(now, FourTuple { local, remote }, &seg);
+                self.tcp_frame_input(now, frame, &TcpFrame::from_parsed(&e, &ip, seg));
             }
             Parsed::Arp(_, a) => {
                 self.learn_from_arp(&a);
@@ -85,6 +81,30 @@ impl Stack {
             Parsed::OtherIp(..) => self.stats.drop(DropReason::OtherIpProtocol),
             Parsed::OtherEther(..) => self.stats.drop(DropReason::OtherEtherType),
         }
+    }
+
+    /// A TCP frame: address checks, steering, then `tcp_input`.
+    #[inline(always)]
+    fn tcp_frame_input(&mut self, now: Instant, frame: &[u8], f: &TcpFrame) {
+        if f.eth_dst != self.cfg.iface.mac && !f.eth_dst.is_broadcast() {
+            return self.stats.drop(DropReason::NotForUs);
+        }
+        if !self.cfg.iface.owns(f.dst_addr) {
+            return self.stats.drop(DropReason::NotForUs);
+        }
+        let seg = &f.seg;
+        let local = SocketAddrV4::new(f.dst_addr, seg.dst_port);
+        let remote = SocketAddrV4::new(f.src_addr, seg.src_port);
+        if self.cfg.shards > 1 {
+            let owner = self.cfg.ownership.owner(local, remote, self.cfg.shards);
+            if owner != self.cfg.shard {
+                return self.steer_out(owner, frame);
+            }
+        }
+        if seg.control == TcpControl::Syn && seg.ack_number.is_none() {
+            self.learn_from_syn(f.src_addr, f.eth_src);
+        }
+        self.tcp_input(now, FourTuple { local, remote }, seg);
     }
 
     /// Another shard's flow: hand over a copy (the path for devices without
@@ -123,6 +143,7 @@ impl Stack {
     }
 
     /// A TCP segment for us, to wherever `shard::route` sends it.
+    #[inline(always)]
     fn tcp_input(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr) {
         if seg.control == TcpControl::Rst {
             self.stats.rsts_in += 1;
