@@ -65,7 +65,13 @@ impl Framer {
 
     /// Feeds bytes; calls `done` for each message completed. Returns the bytes
     /// consumed (all of them unless an error stops it).
-    pub fn feed(
+    pub fn feed(&mut self, data: &[u8], done: impl FnMut(Message)) -> Result<(), FrameError> {
+        self.feed_with::<true>(data, done)
+    }
+
+    /// `feed`, with the fast path for whole heads or (tests) without.
+    #[inline]
+    fn feed_with<const FAST: bool>(
         &mut self,
         mut data: &[u8],
         mut done: impl FnMut(Message),
@@ -73,51 +79,24 @@ impl Framer {
         while !data.is_empty() {
             self.started = true;
             match self.phase {
-                Phase::Head => {
-                    let nl = memchr::memchr(b'\n', data);
-                    // The usual case: a whole line in `data`, looked at where it is.
-                    if let (Some(i), 0) = (nl, self.line_total) {
-                        if i > 8192 {
-                            return Err(FrameError::BadHead);
-                        }
-                        let line = &data[..i];
-                        data = &data[i + 1..];
-                        self.line_done(line, i, true)?;
-                        if self.phase == Phase::Body && self.body_left == 0 {
+                // A fresh message whose head is all in `data`: one scan.
+                Phase::Head if FAST && self.lines == 0 && self.line_total == 0 => {
+                    if let Some((n, head)) = fast_head(data) {
+                        data = &data[n..];
+                        self.lines = head.lines;
+                        self.status = head.status;
+                        self.close = head.close;
+                        self.content_length = head.content_length;
+                        self.phase = Phase::Body;
+                        self.body_left = head.content_length;
+                        if self.body_left == 0 {
                             done(self.finish());
                         }
                         continue;
                     }
-                    // Else a line at a time across calls: keep a prefix.
-                    let part = &data[..nl.unwrap_or(data.len())];
-                    if self.lines == 0 {
-                        // The start line's last bytes, shifted in at once.
-                        let n = part.len().min(self.tail.len());
-                        self.tail.copy_within(n.., 0);
-                        let t = self.tail.len();
-                        self.tail[t - n..].copy_from_slice(&part[part.len() - n..]);
-                    }
-                    let keep = part.len().min(LINE - self.line_len as usize);
-                    let at = self.line_len as usize;
-                    self.line[at..at + keep].copy_from_slice(&part[..keep]);
-                    self.line_len += keep as u8;
-                    self.line_total = self
-                        .line_total
-                        .saturating_add(u16::try_from(part.len()).unwrap_or(u16::MAX));
-                    if self.line_total > 8192 {
-                        return Err(FrameError::BadHead);
-                    }
-                    match nl {
-                        Some(i) => {
-                            data = &data[i + 1..];
-                            self.end_line()?;
-                            if self.phase == Phase::Body && self.body_left == 0 {
-                                done(self.finish());
-                            }
-                        }
-                        None => data = &[],
-                    }
+                    data = self.feed_head(data, &mut done)?;
                 }
+                Phase::Head => data = self.feed_head(data, &mut done)?,
                 Phase::Body => {
                     let n = (data.len() as u64).min(self.body_left);
                     self.body_left -= n;
@@ -129,6 +108,58 @@ impl Framer {
             }
         }
         Ok(())
+    }
+
+    /// The general path: at most one line of the head; returns what is left.
+    fn feed_head<'d>(
+        &mut self,
+        mut data: &'d [u8],
+        done: &mut impl FnMut(Message),
+    ) -> Result<&'d [u8], FrameError> {
+        let nl = memchr::memchr(b'\n', data);
+        // The usual case: a whole line in `data`, looked at where it is.
+        if let (Some(i), 0) = (nl, self.line_total) {
+            if i > 8192 {
+                return Err(FrameError::BadHead);
+            }
+            let line = &data[..i];
+            data = &data[i + 1..];
+            self.line_done(line, i, true)?;
+            if self.phase == Phase::Body && self.body_left == 0 {
+                done(self.finish());
+            }
+            return Ok(data);
+        }
+        // Else a line at a time across calls: keep a prefix.
+        let part = &data[..nl.unwrap_or(data.len())];
+        if self.lines == 0 {
+            // The start line's last bytes, shifted in at once.
+            let n = part.len().min(self.tail.len());
+            self.tail.copy_within(n.., 0);
+            let t = self.tail.len();
+            self.tail[t - n..].copy_from_slice(&part[part.len() - n..]);
+        }
+        let keep = part.len().min(LINE - self.line_len as usize);
+        let at = self.line_len as usize;
+        self.line[at..at + keep].copy_from_slice(&part[..keep]);
+        self.line_len += keep as u8;
+        self.line_total = self
+            .line_total
+            .saturating_add(u16::try_from(part.len()).unwrap_or(u16::MAX));
+        if self.line_total > 8192 {
+            return Err(FrameError::BadHead);
+        }
+        match nl {
+            Some(i) => {
+                data = &data[i + 1..];
+                self.end_line()?;
+                if self.phase == Phase::Body && self.body_left == 0 {
+                    done(self.finish());
+                }
+            }
+            None => data = &[],
+        }
+        Ok(data)
     }
 
     fn finish(&mut self) -> Message {
@@ -177,13 +208,8 @@ impl Framer {
             return Err(FrameError::BadHead);
         }
         if self.lines == 1 {
-            // "HTTP/1.1 200 OK" (a response) or "GET / HTTP/1.1" (a request).
-            if line.starts_with(b"HTTP/") {
-                let code = line.get(9..12).ok_or(FrameError::BadHead)?;
-                self.status = parse_u64(code).ok_or(FrameError::BadHead)? as u16;
-                self.close = line.starts_with(b"HTTP/1.0");
-            } else if whole {
-                self.close = line.ends_with(b"HTTP/1.0");
+            if whole || line.starts_with(b"HTTP/") {
+                (self.status, self.close) = start_line(line)?;
             } else {
                 let v = match &self.tail {
                     [.., b'\r'] => &self.tail[..8],
@@ -200,28 +226,228 @@ impl Framer {
         if !matches!(line[0], b'c' | b'C') {
             return Ok(());
         }
-        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
-        if name.eq_ignore_ascii_case(b"content-length") {
-            self.content_length = parse_u64(value).ok_or(FrameError::BadHead)?;
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            if value.eq_ignore_ascii_case(b"close") {
-                self.close = true;
-            } else if value.eq_ignore_ascii_case(b"keep-alive") {
-                self.close = false;
-            }
-        }
-        Ok(())
+        header(line, colon, &mut self.content_length, &mut self.close)
     }
 }
 
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
+/// A start line, all of it: "HTTP/1.1 200 OK" (a response: its status code
+/// and whether it is HTTP/1.0) or "GET / HTTP/1.1" (a request: 0, and
+/// whether it is HTTP/1.0).
+fn start_line(line: &[u8]) -> Result<(u16, bool), FrameError> {
+    if line.starts_with(b"HTTP/") {
+        let code = line.get(9..12).ok_or(FrameError::BadHead)?;
+        let status = parse_u64(code).ok_or(FrameError::BadHead)? as u16;
+        Ok((status, line.starts_with(b"HTTP/1.0")))
+    } else {
+        Ok((0, line.ends_with(b"HTTP/1.0")))
     }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
+}
+
+/// A header line starting with a C (or its kept prefix) with its first colon
+/// at `colon`: reads `Content-Length` and `Connection`, ignores the rest.
+#[inline(never)]
+fn header(
+    line: &[u8],
+    colon: usize,
+    content_length: &mut u64,
+    close: &mut bool,
+) -> Result<(), FrameError> {
+    let name = &line[..colon];
+    if CONTENT_LENGTH.eq(name) {
+        let value = trim(&line[colon + 1..]);
+        *content_length = parse_u64(value).ok_or(FrameError::BadHead)?;
+    } else if CONNECTION.eq(name) {
+        let value = trim(&line[colon + 1..]);
+        if CLOSE.eq(value) {
+            *close = true;
+        } else if KEEP_ALIVE.eq(value) {
+            *close = false;
+        }
     }
-    s
+    Ok(())
+}
+
+/// What [`fast_head`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    lines: u16,
+    status: u16,
+    close: bool,
+    content_length: u64,
+}
+
+/// Heads longer than this take the general path.
+const FAST_HEAD: usize = 4096;
+
+/// The fast path for a fresh message: if `data` holds its whole head (within
+/// [`FAST_HEAD`] bytes) and the general path would take it without an error,
+/// what that path would find and the head's length; else `None` (the general
+/// path then reads the same bytes, errors included). Line ends are found
+/// eight bytes at a time; a header line is looked at only for its colon,
+/// and further only if it starts with a C.
+fn fast_head(data: &[u8]) -> Option<(usize, Head)> {
+    let limit = data.len().min(FAST_HEAD);
+    let mut head = Head {
+        lines: 0,
+        status: 0,
+        close: false,
+        content_length: 0,
+    };
+    let mut start = 0; // of the current line
+    let mut base = 0;
+    while base < limit {
+        let mut nl = eq_bytes(word_at(data, base), b'\n');
+        while nl != 0 {
+            let at = base + (nl.trailing_zeros() / 8) as usize;
+            nl &= nl - 1;
+            // The line [start, at), without a CR before its LF.
+            let mut end = at;
+            if end > start && data[end - 1] == b'\r' {
+                end -= 1;
+            }
+            let line = &data[start..end];
+            let line_start = start;
+            start = at + 1;
+            let Some(&first) = line.first() else {
+                // The blank line, or a stray CRLF before the start line (the
+                // general path's).
+                return (head.lines > 0).then_some((start, head));
+            };
+            head.lines += 1;
+            if head.lines == 1 {
+                (head.status, head.close) = start_line(line).ok()?;
+                continue;
+            }
+            let colon = find_colon(data, line_start, end)?;
+            if head.lines > 100 {
+                return None;
+            }
+            if matches!(first, b'c' | b'C') {
+                header(line, colon, &mut head.content_length, &mut head.close).ok()?;
+            }
+        }
+        base += 8;
+    }
+    None
+}
+
+/// The first colon in `data[start..end]`, eight bytes at a time (read from
+/// `data`, past `end` where it has the bytes).
+#[inline]
+fn find_colon(data: &[u8], start: usize, end: usize) -> Option<usize> {
+    let mut i = start;
+    while i < end {
+        let m = eq_bytes(word_at(data, i), b':');
+        if m != 0 {
+            let at = i + (m.trailing_zeros() / 8) as usize;
+            return (at < end).then_some(at - start);
+        }
+        i += 8;
+    }
+    None
+}
+
+/// Eight bytes of `data` from `at` (little-endian), zeros past its end.
+#[inline]
+fn word_at(data: &[u8], at: usize) -> u64 {
+    match data.get(at..at + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap()),
+        None => {
+            let mut w = [0u8; 8];
+            let rest = &data[at..];
+            w[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// 0x80 in each byte of `w` that is `c`, 0 in the others (exact: no carries
+/// between bytes).
+#[inline]
+fn eq_bytes(w: u64, c: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = w ^ (0x0101_0101_0101_0101 * u64::from(c));
+    // High bit of each byte of `t`: the byte of `x` is not zero.
+    let t = ((x & LOW7) + LOW7) | x;
+    !(t | LOW7)
+}
+
+/// A lowercase ASCII token (4 to 16 bytes) compared ignoring ASCII case a
+/// word at a time: its first and last (overlapping) 8 bytes (4 if shorter),
+/// letters with 0x20 or-ed in (which maps exactly the upper and lower case of
+/// a letter to the lower), other bytes as they are.
+struct Token {
+    len: usize,
+    first: u64,
+    first_mask: u64,
+    last: u64,
+    last_mask: u64,
+}
+
+impl Token {
+    const fn new(t: &[u8]) -> Token {
+        assert!(t.len() >= 4 && t.len() <= 16);
+        let w = if t.len() >= 8 { 8 } else { 4 };
+        let (mut first, mut first_mask, mut last, mut last_mask) = (0u64, 0u64, 0u64, 0u64);
+        let mut i = 0;
+        while i < w {
+            let (a, b) = (t[i], t[t.len() - w + i]);
+            assert!(!a.is_ascii_uppercase() && !b.is_ascii_uppercase());
+            first |= (a as u64) << (8 * i);
+            last |= (b as u64) << (8 * i);
+            if a.is_ascii_lowercase() {
+                first_mask |= 0x20 << (8 * i);
+            }
+            if b.is_ascii_lowercase() {
+                last_mask |= 0x20 << (8 * i);
+            }
+            i += 1;
+        }
+        Token {
+            len: t.len(),
+            first,
+            first_mask,
+            last,
+            last_mask,
+        }
+    }
+
+    #[inline]
+    fn eq(&self, s: &[u8]) -> bool {
+        if s.len() != self.len {
+            return false;
+        }
+        let (a, b) = if self.len >= 8 {
+            (
+                u64::from_le_bytes(s[..8].try_into().unwrap()),
+                u64::from_le_bytes(s[s.len() - 8..].try_into().unwrap()),
+            )
+        } else {
+            (
+                u64::from(u32::from_le_bytes(s[..4].try_into().unwrap())),
+                u64::from(u32::from_le_bytes(s[s.len() - 4..].try_into().unwrap())),
+            )
+        };
+        (a | self.first_mask) == self.first && (b | self.last_mask) == self.last
+    }
+}
+
+const CONTENT_LENGTH: Token = Token::new(b"content-length");
+const CONNECTION: Token = Token::new(b"connection");
+const CLOSE: Token = Token::new(b"close");
+const KEEP_ALIVE: Token = Token::new(b"keep-alive");
+
+#[inline]
+fn trim(s: &[u8]) -> &[u8] {
+    let blank = |c: u8| c == b' ' || c == b'\t';
+    let (mut a, mut b) = (0, s.len());
+    while a < b && blank(s[a]) {
+        a += 1;
+    }
+    while a < b && blank(s[b - 1]) {
+        b -= 1;
+    }
+    &s[a..b]
 }
 
 fn parse_u64(s: &[u8]) -> Option<u64> {
@@ -358,5 +584,178 @@ mod tests {
         let mut f = Framer::new();
         let long = vec![b'a'; 9000];
         assert!(f.feed(&long, |_| {}).is_err());
+    }
+
+    /// What the framer makes of `bytes` fed in `chunks` (lengths, the rest
+    /// last): its messages, whether it failed, and whether it is mid-message.
+    fn framed<const FAST: bool>(
+        bytes: &[u8],
+        chunks: impl Iterator<Item = usize>,
+    ) -> (Vec<Message>, bool, bool) {
+        let mut f = Framer::new();
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        let mut chunks = chunks.fuse();
+        while !rest.is_empty() {
+            let n = chunks.next().unwrap_or(rest.len()).min(rest.len());
+            if f.feed_with::<FAST>(&rest[..n], |m| out.push(m)).is_err() {
+                return (out, true, f.in_message());
+            }
+            rest = &rest[n..];
+        }
+        (out, false, f.in_message())
+    }
+
+    /// Both paths, fed the same chunks (lengths, the rest last), agree.
+    fn agree(bytes: &[u8], chunks: &[usize]) {
+        assert_eq!(
+            framed::<true>(bytes, chunks.iter().copied()),
+            framed::<false>(bytes, chunks.iter().copied()),
+            "{:?} in {chunks:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_path() {
+        let cases: &[&[u8]] = &[
+            b"GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: sluice\r\nConnection: keep-alive\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.0\r\nconnection:KEEP-ALIVE\r\n\r\n",
+            b"GET / HTTP/1.1\r\nCONNECTION:  Close \t\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: close, foo\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: h\n\n",
+            b"GET / HTTP/1.1\r\nHost: h\n\r\n",
+            b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET http://a:1/ HTTP/1.1\r\nHost: h:80\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\ncontent-LENGTH:7\r\n\r\nhel",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent\rLength: 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Lengthx: 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello",
+            b"GET / HTTP/1.1\r\nConnection: c\x0cose\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: keep\ralive\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnectio: close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nC: close\r\nc:\r\n:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nno colon\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\r\n\r\n",
+            b"GET / HTTP/1.1\r\r\nHost: h\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nServer: sluice\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nxyz",
+            b"HTTP/1.0 204 No Content\r\n\r\n",
+            b"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 2x0 OK\r\n\r\n",
+            b"HTTP/1.1 20\r\n\r\n",
+            b"HTTP/1.1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\n",
+            b"GET / HTTP/1.1",
+            b"\n",
+        ];
+        for case in cases {
+            agree(case, &[]);
+            // And split anywhere, or a byte at a time.
+            for cut in 0..case.len() {
+                agree(case, &[cut]);
+            }
+            agree(case, &vec![1; case.len()]);
+        }
+    }
+
+    #[test]
+    fn fast_path_limits_agree() {
+        // 100 lines are fine, 101 are not; long heads and lines.
+        for n in [98, 99, 100, 101] {
+            let mut h = b"GET / HTTP/1.1\r\n".to_vec();
+            for k in 0..n {
+                h.extend_from_slice(format!("X-{k}: v\r\n").as_bytes());
+            }
+            h.extend_from_slice(b"\r\n");
+            agree(&h, &[]);
+        }
+        for len in [4000, 4100, 8180, 8200, 9000] {
+            let h = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(len));
+            agree(h.as_bytes(), &[]);
+            let h = format!("GET /{} HTTP/1.0\r\n\r\n", "p".repeat(len));
+            agree(h.as_bytes(), &[]);
+        }
+    }
+
+    #[test]
+    fn tokens_compare_as_eq_ignore_ascii_case() {
+        for t in [
+            &b"content-length"[..],
+            b"connection",
+            b"close",
+            b"keep-alive",
+        ] {
+            let tok = Token::new(t);
+            for i in 0..t.len() {
+                for c in 0..=255u8 {
+                    let mut s = t.to_vec();
+                    s[i] = c;
+                    assert_eq!(tok.eq(&s), s.eq_ignore_ascii_case(t), "{s:?}");
+                }
+            }
+            assert!(tok.eq(&t.to_ascii_uppercase()));
+            assert!(!tok.eq(&t[1..]));
+        }
+    }
+
+    #[test]
+    fn word_at_pads_with_zeros() {
+        let data: Vec<u8> = (1..=20).collect();
+        for len in 0..=20 {
+            for at in 0..len {
+                let mut w = [0u8; 8];
+                let n = (len - at).min(8);
+                w[..n].copy_from_slice(&data[at..at + n]);
+                assert_eq!(
+                    word_at(&data[..len], at),
+                    u64::from_le_bytes(w),
+                    "{len} {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eq_bytes_is_exact() {
+        for c in [b'\n', b':', 0, 0x80, 0xff] {
+            for w in [0u64, u64::MAX, 0x0a3a_0a00_8081_0a3a, 0x0100_ff0a_0b09_3a3b] {
+                let want = (0..8).fold(0u64, |m, i| {
+                    m | (u64::from((w >> (8 * i)) as u8 == c) << (8 * i + 7))
+                });
+                assert_eq!(eq_bytes(w, c), want, "{w:x} {c}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Random heads from the pieces that matter, split anywhere: the same
+        /// as a byte at a time.
+        #[test]
+        fn random_heads_frame_as_the_general_path(
+            parts in proptest::collection::vec(0usize..24, 0..40),
+            cut in 0usize..400,
+        ) {
+            const PIECES: [&[u8]; 24] = [
+                b"GET / HTTP/1.1", b"GET / HTTP/1.0", b"HTTP/1.1 200 OK", b"HTTP/1.0 500 x",
+                b"\r\n", b"\n", b"\r", b"Host: h", b"Connection: close", b"connection:Keep-Alive",
+                b"Content-Length: 3", b"content-length: 0", b"Content-Length: z", b"CONTENT-LENGTH:  12 ",
+                b"no colon", b":", b"C", b"c: ", b"xyz", b"HTTP/1.1 2", b" ", b"\t", b"0", b"\r\n\r\n",
+            ];
+            let bytes: Vec<u8> = parts.iter().flat_map(|&p| PIECES[p].iter().copied()).collect();
+            for chunks in [&[][..], &[cut], &[cut / 3, cut / 2, cut]] {
+                let fast = framed::<true>(&bytes, chunks.iter().copied());
+                let general = framed::<false>(&bytes, chunks.iter().copied());
+                proptest::prop_assert_eq!(fast, general, "{:?} in {:?}", String::from_utf8_lossy(&bytes), chunks);
+            }
+        }
     }
 }

@@ -55,6 +55,11 @@ impl Socket for EngineSocket<'_> {
             .map_err(|crate::tcp::CommandError::NotWritable| SendError::Closed)
     }
     fn recv(&mut self, out: &mut [u8]) -> usize {
+        // The applications read until nothing is left: that last read
+        // costs only this look (an empty read changes nothing).
+        if self.conn.recv_available() == 0 {
+            return 0;
+        }
         self.conn.recv(self.cfg, out)
     }
     fn send_capacity(&self) -> usize {
