@@ -133,8 +133,14 @@ impl LoadArgs {
 
     /// TIME_WAIT records to make room for on the side that closes first: a
     /// fast run's worth over min(duration, 2MSL).
+    /// TIME_WAIT records to make room for up front: growing the record index
+    /// mid-run (a rehash of millions of entries) stalls the shard for
+    /// hundreds of milliseconds, long enough for peers' retransmission
+    /// timers to fire. Sized for 1 M connections a second per shard (a
+    /// bench shard pair reaches ~0.75 M here; 0.4 M, the old figure, was
+    /// outrun and cost 96 retransmits in a 10 s run).
     pub fn time_wait_records(&self, t: &Times) -> usize {
-        (t.duration.min(t.time_wait).as_secs_f64() * 400_000.0) as usize
+        (t.duration.min(t.time_wait).as_secs_f64() * 1_000_000.0) as usize
     }
 
     pub fn tcp(&self, t: &Times) -> TcpConfig {
