@@ -1381,7 +1381,6 @@ impl Connection {
         st: &mut TcpStats,
         out: &mut [u8],
     ) -> Option<usize> {
-        let ack = Some(self.rcv_nxt);
         // A pending RST (abort) goes out even though the state is CLOSED.
         if self.flags & flag::RST_PENDING != 0 {
             self.flags &= !flag::RST_PENDING;
@@ -1389,7 +1388,7 @@ impl Connection {
             let repr = TcpRepr {
                 control: TcpControl::Rst,
                 seq_number: self.snd_max,
-                ack_number: ack,
+                ack_number: Some(self.rcv_nxt),
                 ..self.header()
             };
             return Some(self.emit(&repr, 0, 0, out));
@@ -1435,22 +1434,12 @@ impl Connection {
             self.flags &= !flag::KEEPALIVE_PROBE;
             // RFC 1122 4.2.3.6: a sequence number just below what the peer has
             // (SND.UNA - 1, as Linux does), no data: the peer must ACK it.
-            let repr = TcpRepr {
-                seq_number: self.snd_una - 1,
-                ack_number: ack,
-                ..self.header()
-            };
-            return Some(self.emit_with_payload(now, cfg, &repr, 0, 0, out));
+            return Some(self.emit_with_payload(now, cfg, self.snd_una - 1, 0, 0, 0, out));
         }
         if self.flags & flag::ACK_NOW != 0 && self.state != State::SynSent {
             // A pure ACK carries the highest sequence number sent: snd_nxt may have
             // gone back for a retransmission, and the peer has seen up to snd_max.
-            let repr = TcpRepr {
-                seq_number: self.snd_max,
-                ack_number: ack,
-                ..self.header()
-            };
-            return Some(self.emit_with_payload(now, cfg, &repr, 0, 0, out));
+            return Some(self.emit_with_payload(now, cfg, self.snd_max, 0, 0, 0, out));
         }
         None
     }
@@ -1609,18 +1598,13 @@ impl Connection {
             return None;
         }
         let off = from.0.wrapping_sub(self.snd_buf_seq.0) as usize;
-        let repr = TcpRepr {
-            control: if fin_here {
-                TcpControl::Fin
+        let ctl = if fin_here { tcp::flags::FIN } else { 0 }
+            | if len > 0 && from + len == data_end {
+                tcp::flags::PSH
             } else {
-                TcpControl::None
-            },
-            push: len > 0 && from + len == data_end,
-            seq_number: from,
-            ack_number: Some(self.rcv_nxt),
-            ..self.header()
-        };
-        let n = self.emit_with_payload(now, cfg, &repr, off, len as usize, out);
+                0
+            };
+        let n = self.emit_with_payload(now, cfg, from, ctl, off, len as usize, out);
         let end = from + len + u32::from(fin_here);
         if is_retransmit {
             st.retransmits += 1;
@@ -1651,25 +1635,38 @@ impl Connection {
         }
     }
 
-    /// Emits `repr` (ACK set) with `len` payload bytes from the send buffer at `off`.
+    /// Emits a segment at `seq` with ACK and `ctl` (FIN and/or PSH) and `len`
+    /// payload bytes from the send buffer at `off`.
+    #[allow(clippy::too_many_arguments)]
     fn emit_with_payload(
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
-        repr: &TcpRepr<'_>,
+        seq: SeqNumber,
+        ctl: u8,
         off: usize,
         len: usize,
         out: &mut [u8],
     ) -> usize {
-        let mut r = *repr;
-        r.window_len = (self.window_to_advertise(cfg) >> self.rcv_wscale()).min(65535) as u16;
-        if self.flags & flag::TS_OK != 0 {
-            r.timestamp = Some(TcpTimestamp {
+        let hdr = tcp::AckHeader {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq_number: seq,
+            ack_number: self.rcv_nxt,
+            flags: ctl,
+            window_len: (self.window_to_advertise(cfg) >> self.rcv_wscale()).min(65535) as u16,
+            timestamp: (self.flags & flag::TS_OK != 0).then(|| TcpTimestamp {
                 tsval: self.tsval(now),
                 tsecr: self.ts_recent,
-            });
-        }
-        if self.flags & flag::SACK_OK != 0 && !self.assembler.is_empty() {
+            }),
+        };
+        // Any segment with an ACK acknowledges everything so far.
+        self.flags &= !flag::ACK_NOW;
+        self.segs_unacked = 0;
+        self.delack_at = Instant::NEVER;
+        // The usual segment at fixed offsets; with SACK blocks, the general path.
+        let h = if self.flags & flag::SACK_OK != 0 && !self.assembler.is_empty() {
+            let mut r = hdr.to_repr();
             // RFC 2018 4: the most recently changed block first.
             let first = self.assembler.most_recent();
             let mut blocks = [None; 4];
@@ -1685,17 +1682,22 @@ impl Connection {
                 }
             }
             r.sack_ranges = blocks;
-        }
-        // Any segment with an ACK acknowledges everything so far.
-        self.flags &= !flag::ACK_NOW;
-        self.segs_unacked = 0;
-        self.delack_at = Instant::NEVER;
-        self.emit(&r, off, len, out)
+            r.emit_header(out)
+        } else {
+            hdr.emit(out)
+        };
+        self.finish(h, off, len, out)
     }
 
     fn emit(&mut self, repr: &TcpRepr<'_>, off: usize, len: usize, out: &mut [u8]) -> usize {
         // Header, payload, then the checksum once over both.
         let h = repr.emit_header(out);
+        self.finish(h, off, len, out)
+    }
+
+    /// Places `len` payload bytes from the send buffer at `off` after the
+    /// `h`-byte header in `out`, then the checksum once over both.
+    fn finish(&self, h: usize, off: usize, len: usize, out: &mut [u8]) -> usize {
         let total = h + len;
         self.send_buf.read_at(off, &mut out[h..total]);
         TcpPacket::new_unchecked(&mut out[..total])

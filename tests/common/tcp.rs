@@ -91,6 +91,9 @@ pub fn poll_transmit_checked(
     let local = c.tuple().local;
     let before = (!c.wants_transmit()).then(|| (format!("{c:?}"), stats(c)));
     let n = with_stats(local, |st| c.poll_transmit(now, cfg, st, buf));
+    if let Some(n) = n {
+        assert_general_emit_agrees(c, &buf[..n]);
+    }
     if let Some((conn, st)) = before {
         assert_eq!(
             n, None,
@@ -104,6 +107,23 @@ pub fn poll_transmit_checked(
         assert_eq!(stats(c), st, "wants_transmit said no, the poll counted");
     }
     n
+}
+
+/// The engine writes its usual segments at fixed offsets: the general
+/// `TcpRepr` path must write exactly the same bytes for what they say, so
+/// every segment of every scenario is parsed and emitted again.
+fn assert_general_emit_agrees(c: &Connection, seg: &[u8]) {
+    let t = c.tuple();
+    let p = TcpPacket::new_checked(seg).expect("valid segment");
+    let r = TcpRepr::parse(&p, *t.local.ip(), *t.remote.ip(), ChecksumMode::Verify)
+        .expect("valid segment");
+    let mut again = vec![0u8; r.buffer_len()];
+    r.emit(
+        &mut TcpPacket::new_unchecked(&mut again[..]),
+        *t.local.ip(),
+        *t.remote.ip(),
+    );
+    assert_eq!(again, seg, "the general emit disagrees: {r:?}");
 }
 
 pub fn deliver(c: &mut Connection, now: Instant, cfg: &TcpConfig, s: &Seg) -> SegmentVerdict {
