@@ -1638,6 +1638,7 @@ impl Connection {
     /// Emits a segment at `seq` with ACK and `ctl` (FIN and/or PSH) and `len`
     /// payload bytes from the send buffer at `off`.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn emit_with_payload(
         &mut self,
         now: Instant,
@@ -1697,6 +1698,7 @@ impl Connection {
 
     /// Places `len` payload bytes from the send buffer at `off` after the
     /// `h`-byte header in `out`, then the checksum once over both.
+    #[inline(always)]
     fn finish(&self, h: usize, off: usize, len: usize, out: &mut [u8]) -> usize {
         let total = h + len;
         self.send_buf.read_at(off, &mut out[h..total]);
