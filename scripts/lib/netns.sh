@@ -76,7 +76,7 @@ wait_ready() {
 # receives), at most CAP_COUNT packets (default 100000), into $WORK/NAME.pcap.
 capture_start() {
     CAP_FILE="$WORK/$1.pcap"
-    ip netns exec "$NS" tcpdump -i "$PEER_IF" -nn -U --immediate-mode -s 0 -B 131072 -c "${CAP_COUNT:-100000}" \
+    ip netns exec "$NS" tcpdump -i "$PEER_IF" -nn -s 0 -B 262144 -c "${CAP_COUNT:-100000}" \
         -w "$CAP_FILE" tcp 2>"$WORK/tcpdump.log" &
     CAP_PID=$!
     for _ in $(seq 1 100); do
