@@ -1,5 +1,6 @@
-//! Fixed-capacity byte rings for a connection's send and receive data,
-//! allocated once when the connection is made: the data path never allocates.
+//! Bounded byte rings for a connection's send and receive data: memory is
+//! taken as data arrives (the smallest buffers from a per-thread pool, so a
+//! short connection costs no allocation), up to the configured capacity.
 
 /// A ring of bytes: `len` bytes starting at `head`, at most `cap`.
 ///

@@ -42,9 +42,6 @@ pub(super) fn rearm(wheel: &mut Wheel<Handle>, c: &mut Conn, h: Handle, want: In
     if c.timer.is_some() && c.deadline <= want {
         return;
     }
-    if want == c.deadline {
-        return;
-    }
     match c.timer {
         Some(id) if want != Instant::NEVER && wheel.reschedule(id, want) => {}
         Some(_) if want != Instant::NEVER => {
