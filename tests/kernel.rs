@@ -257,7 +257,9 @@ fn the_binary_serves_and_loads_in_kernel_mode() {
     let port = free_port();
     let mut server = Command::new(BIN)
         .args(["server", "--kernel", "--ip", "127.0.0.1", "--quiet"])
-        .args(["--listen", &format!("{port}:http"), "--duration", "4"])
+        // Ended by SIGTERM once the client is done (below), not by a
+        // deadline a slow, busy machine could reach first.
+        .args(["--listen", &format!("{port}:http"), "--duration", "120"])
         .args(["--json", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -281,6 +283,11 @@ fn the_binary_serves_and_loads_in_kernel_mode() {
         String::from_utf8_lossy(&client.stderr)
     );
     let c: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
     let mut last = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut last).unwrap();
     let server = server.wait_with_output().unwrap();
