@@ -1,8 +1,8 @@
 //! The safe DPDK layer in-process: mbuf ownership (refused sends and received
 //! packets go back to the pool; nothing leaks), append/trim and in-place
-//! write + set_len bounds, bulk alloc and free, port statistics and device
-//! info. One test function, because EAL can be initialised only once per
-//! process.
+//! write + set_len bounds, bulk alloc, free and recycling, port statistics
+//! and device info. One test function, because EAL can be initialised only
+//! once per process.
 #![cfg(feature = "dpdk")]
 
 mod common;
@@ -94,6 +94,36 @@ fn mbufs_ports_and_stats() {
     assert_eq!(pool.available(), 1023, "free_bulk gives them all back");
     Mbuf::free_bulk(&mut v);
     assert_eq!(pool.available(), 1023, "an empty free_bulk does nothing");
+
+    // Recycling: used mbufs of the pool come back reset as fresh, up to the cap;
+    // the rest, and those of another pool, are freed.
+    let other = PktPool::new("test_other", 63, 0, -1).expect("other pool");
+    let mut used: Vec<Mbuf> = (0..6u8)
+        .map(|i| Mbuf::from_slice(&pool, &[i; 60]).expect("alloc"))
+        .collect();
+    used.push(Mbuf::from_slice(&other, &[9; 60]).expect("alloc"));
+    let mut fresh = vec![Mbuf::alloc(&pool).expect("mbuf")];
+    assert_eq!((pool.available(), other.available()), (1023 - 7, 62));
+    Mbuf::recycle(&mut used, &pool, &mut fresh, 5);
+    assert!(used.is_empty());
+    assert_eq!(fresh.len(), 5, "kept up to the cap");
+    assert_eq!(pool.available(), 1023 - 5, "the others went back");
+    assert_eq!(other.available(), 63, "another pool's mbuf went back to it");
+    for m in &fresh {
+        assert_eq!((m.data_len(), m.pkt_len(), m.segments()), (0, 0, 1));
+        assert_eq!(m.tailroom(), room, "the same room as a new mbuf");
+    }
+    Mbuf::recycle(&mut used, &pool, &mut fresh, 5);
+    let mut more = vec![Mbuf::alloc(&pool).expect("mbuf")];
+    Mbuf::recycle(&mut more, &pool, &mut fresh, 5);
+    assert_eq!(
+        (fresh.len(), pool.available()),
+        (5, 1023 - 5),
+        "full: freed"
+    );
+    drop(fresh);
+    assert_eq!(pool.available(), 1023);
+    drop(other);
 
     // Two ring ports back to back, rings of 64 slots (63 usable).
     let (a, b) = ring_pair("mbuf_test_a", "mbuf_test_b", 64).expect("ring pair");

@@ -194,6 +194,38 @@ impl Mbuf {
         }
     }
 
+    /// Takes back mbufs we are done with (a received burst) as fresh ones to
+    /// build frames in, saving a trip to the pool and back: while `fresh` has
+    /// fewer than `cap`, each one-segment, direct mbuf of `pool` whose last
+    /// reference this was is reset as `alloc` would and pushed on `fresh`; the
+    /// others are freed (in bulk) as on drop. `mbufs` is left empty.
+    pub fn recycle(mbufs: &mut Vec<Mbuf>, pool: &PktPool, fresh: &mut Vec<Mbuf>, cap: usize) {
+        let n = mbufs.len();
+        if n == 0 {
+            return;
+        }
+        let room = cap.saturating_sub(fresh.len()).min(n);
+        fresh.reserve(room);
+        let len = fresh.len();
+        // SAFETY: both vectors hold owned mbufs laid out as rte_mbuf pointers
+        // (repr(transparent)). `mbufs` gives all `n` up (set_len(0) first, so
+        // none is freed twice); the shim frees or keeps each, writing at most
+        // `room` kept ones into `fresh`'s reserved spare capacity, which become
+        // its next elements, owned by us.
+        unsafe {
+            mbufs.set_len(0);
+            let keep = fresh.as_mut_ptr().add(len) as *mut *mut ffi::rte_mbuf;
+            let kept = ffi::sluice_pktmbuf_recycle(
+                mbufs.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
+                n as u32,
+                pool.as_ptr(),
+                keep,
+                room as u32,
+            );
+            fresh.set_len(len + kept as usize);
+        }
+    }
+
     /// Allocates an mbuf holding a copy of `bytes`.
     pub fn from_slice(pool: &PktPool, bytes: &[u8]) -> Option<Mbuf> {
         let mut m = Mbuf::alloc(pool)?;

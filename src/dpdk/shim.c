@@ -26,6 +26,35 @@ void sluice_pktmbuf_free(struct rte_mbuf *m)
 	rte_pktmbuf_free(m);
 }
 
+/* Takes back mbufs we are done with (a received burst) to build frames in:
+ * while `room` lasts, each direct, one-segment mbuf of `mp` is released as
+ * rte_pktmbuf_free would (rte_pktmbuf_prefree_seg: NULL when another reference
+ * still holds it) and, when it was the last reference, reset as
+ * rte_pktmbuf_alloc would and stored in keep[]; the others are freed in bulk.
+ * Returns how many were stored. pkts[] is used as scratch. */
+unsigned sluice_pktmbuf_recycle(struct rte_mbuf **pkts, unsigned n, const struct rte_mempool *mp,
+				struct rte_mbuf **keep, unsigned room)
+{
+	unsigned kept = 0, nfree = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (kept < room && m->pool == mp && m->nb_segs == 1 && RTE_MBUF_DIRECT(m)) {
+			m = rte_pktmbuf_prefree_seg(m);
+			if (m != NULL) {
+				rte_pktmbuf_reset(m);
+				keep[kept++] = m;
+			}
+		} else {
+			pkts[nfree++] = m;
+		}
+	}
+	if (nfree > 0)
+		rte_pktmbuf_free_bulk(pkts, nfree);
+	return kept;
+}
+
 char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
 {
 	return rte_pktmbuf_append(m, len);

@@ -119,11 +119,14 @@ mod dpdk_nic {
     const BURST: usize = 32;
     /// Fresh mbufs taken from the pool at a time for building frames.
     const REFILL: usize = 32;
+    /// Fresh mbufs kept at most (received ones are kept up to this).
+    const FRESH_MAX: usize = 2 * BURST;
     /// Frames kept for the next turn when the device is full.
     const MAX_PENDING: usize = 8192;
 
-    /// A DPDK rx/tx queue pair. Frames are built straight into mbufs taken from
-    /// the pool a burst at a time; received ones go back a burst at a time.
+    /// A DPDK rx/tx queue pair. Frames are built straight into fresh mbufs:
+    /// received ones once read (reset as new), else taken from the pool a burst
+    /// at a time.
     pub struct DpdkNic {
         // The mbuf vectors come first: fields drop in order, so they are freed
         // while the pool is certainly alive.
@@ -141,7 +144,7 @@ mod dpdk_nic {
             DpdkNic {
                 rx: Vec::with_capacity(BURST),
                 tx: Vec::with_capacity(4 * BURST),
-                fresh: Vec::with_capacity(REFILL),
+                fresh: Vec::with_capacity(FRESH_MAX),
                 queue,
                 pool,
             }
@@ -166,7 +169,7 @@ mod dpdk_nic {
                 // handled: it goes up empty and is counted as malformed.
                 f(if m.segments() == 1 { m.data() } else { &[] });
             }
-            Mbuf::free_bulk(&mut self.rx);
+            Mbuf::recycle(&mut self.rx, &self.pool, &mut self.fresh, FRESH_MAX);
             n
         }
 
