@@ -102,6 +102,16 @@ print(f'{r["tool"]} {sys.argv[2]}: {r["responses"]} responses, {r["cps"]:.0f} co
 PY
 }
 
+# Frames the link itself lost: the veth's tx drops (sluice's side, a full
+# peer backlog), the peer's rx drops, and the kernel's per-CPU backlog drops.
+link_drops() {
+    local tx rx backlog
+    tx=$(cat "/sys/class/net/$HOST_IF/statistics/tx_dropped")
+    rx=$(ip netns exec "$NS" cat "/sys/class/net/$PEER_IF/statistics/rx_dropped")
+    backlog=$(python3 -c 'print(sum(int(l.split()[1], 16) for l in open("/proc/net/softnet_stat")))')
+    echo "$tx/$rx/$backlog"
+}
+
 case "$MODE" in
 server)
     need curl
@@ -229,6 +239,7 @@ ab)
     ;;
 echo)
     CAP_COUNT=200000 capture_start echo
+    link_drops_before=$(link_drops)
     start_server
     ip netns exec "$NS" python3 - "$SLUICE_IP" <<'PY' || fail "echo transfer"
 import random, socket, sys, threading
@@ -262,8 +273,10 @@ def transfer(half_close_first):
 for hc in (False, True):
     print(f"echo: 10 MB back byte-exact ({transfer(hc)})")
 PY
-    capture_check
+    echo "link drops (veth tx, peer rx, backlog): before $link_drops_before, after $(link_drops)"
+    # The server's counters first: its retransmits explain a failed capture.
     stop_server
+    capture_check
     echo "test-http-peer(echo): PASS (10 MB byte-exact, and with the client half-closing first)"
     ;;
 kclient)

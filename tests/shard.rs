@@ -502,6 +502,9 @@ impl Nic for Lossy {
         if n == 0 {
             return sluice::shard::Tx::Nothing;
         }
+        // A 1500-byte link: a longer frame would be dropped on a real one (an
+        // af_packet socket discards it without a trace).
+        assert!(n <= 1514, "a {n}-byte frame exceeds a 1500-byte MTU");
         let f = self.buf[..n].to_vec();
         let r = self.roll();
         if r < self.loss {

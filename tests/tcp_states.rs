@@ -573,6 +573,54 @@ fn established_fin_before_hole_waits_for_the_hole() {
     assert_eq!(p.b.recv_available(), 3000);
 }
 
+/// RFC 9293 3.7.1 and RFC 6691: the MSS a peer announces bounds the data of a
+/// segment with a bare 20-byte header; every option a segment carries takes
+/// its room from the data. With timestamps and three SACK blocks the header is
+/// 60 bytes, so a segment carries at most MSS - 40 bytes of data. (Sending
+/// MSS - 12 with SACK blocks made 1512-byte datagrams that a 1500-byte link
+/// drops: exactly when both directions lose packets.)
+#[test]
+fn rfc9293_3_7_1_data_segments_with_sack_blocks_fit_the_mss() {
+    let mut p = established();
+    // B sends A four segments; the first and third are lost, so A holds two
+    // out-of-order blocks and SACKs them on everything it sends.
+    p.b.send(&p.cfg, &vec![3u8; 5 * 1448]).unwrap();
+    let from_b = drain(&mut p.b, p.now, &p.cfg);
+    assert!(from_b.len() >= 4);
+    deliver(&mut p.a, p.now, &p.cfg, &from_b[1]);
+    deliver(&mut p.a, p.now, &p.cfg, &from_b[3]);
+    // A has a lot to send: each of its data segments carries SACK blocks.
+    p.a.send(&p.cfg, &vec![4u8; 20 * 1448]).unwrap();
+    let from_a = drain(&mut p.a, p.now, &p.cfg);
+    let data: Vec<_> = from_a
+        .iter()
+        .filter(|s| !s.repr().payload.is_empty())
+        .collect();
+    assert!(!data.is_empty());
+    for s in &data {
+        let r = s.repr();
+        assert!(
+            r.sack_ranges[0].is_some(),
+            "SACK blocks on every data segment"
+        );
+        assert!(
+            r.header_len() + r.payload.len() <= 20 + usize::from(p.cfg.mss),
+            "{}-byte header + {} bytes of data exceed MSS {} + 20",
+            r.header_len(),
+            r.payload.len(),
+            p.cfg.mss
+        );
+    }
+    // And the data still all arrives: B reassembles A's stream.
+    for s in &from_a {
+        deliver(&mut p.b, p.now, &p.cfg, s);
+    }
+    assert_eq!(
+        p.b.recv_available(),
+        data.iter().map(|s| s.repr().payload.len()).sum::<usize>()
+    );
+}
+
 #[test]
 fn established_three_dup_acks_fast_retransmit_only_the_hole() {
     let mut p = established();

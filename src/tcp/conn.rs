@@ -784,6 +784,20 @@ impl Connection {
         self.snd_mss.saturating_sub(opts).max(1)
     }
 
+    /// Payload bytes for the next data segment: `eff_mss` less the SACK
+    /// option it will carry while our receive queue has holes (RFC 9293
+    /// 3.7.1, RFC 6691: every option comes out of the MSS). The blocks are
+    /// those `emit_with_payload` writes: up to 4, or 3 beside timestamps.
+    fn seg_mss(&self) -> u32 {
+        let mss = u32::from(self.eff_mss());
+        if self.flags & flag::SACK_OK == 0 || self.assembler.is_empty() {
+            return mss;
+        }
+        let room = if self.flags & flag::TS_OK != 0 { 3 } else { 4 };
+        let blocks = self.assembler.ranges().count().min(room) as u32;
+        mss.saturating_sub(4 + 8 * blocks).max(1)
+    }
+
     // RFC 9293 3.10.7.2: LISTEN.
     fn segment_in_listen(
         &mut self,
@@ -1548,7 +1562,7 @@ impl Connection {
             }
         }
         let is_retransmit = from < self.snd_max;
-        let mss = u32::from(self.eff_mss());
+        let mss = self.seg_mss();
         let in_flight = from.0.wrapping_sub(self.snd_una.0);
         let unsent = if from < data_end { data_end - from } else { 0 };
         let allowed = if rexmit_one {

@@ -69,6 +69,15 @@ pub fn drain(c: &mut Connection, now: Instant, cfg: &TcpConfig) -> Vec<Seg> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 2048];
     while let Some(n) = poll_transmit_checked(c, now, cfg, &mut buf) {
+        // RFC 9293 3.7.1 (with RFC 6691): the MSS counts data only, so header
+        // options, SACK blocks included, come out of it: a segment is never
+        // longer than the MSS plus the 20-byte fixed header. Both ends of
+        // these scenarios announce `cfg.mss`.
+        assert!(
+            n <= 20 + usize::from(cfg.mss),
+            "a {n}-byte segment exceeds MSS {} + 20",
+            cfg.mss
+        );
         out.push(Seg {
             bytes: buf[..n].to_vec(),
             src: c.tuple().local,
