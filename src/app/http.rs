@@ -66,22 +66,48 @@ impl Framer {
     /// Feeds bytes; calls `done` for each message completed. Returns the bytes
     /// consumed (all of them unless an error stops it).
     pub fn feed(&mut self, data: &[u8], done: impl FnMut(Message)) -> Result<(), FrameError> {
-        self.feed_with::<true>(data, done)
+        self.feed_with::<true>(data, None, done)
     }
 
-    /// `feed`, with the fast path for whole heads or (tests) without.
+    /// `feed`, first comparing a fresh message's head with the last head
+    /// `memo` saw: the same bytes frame the same way, so a repeated head (a
+    /// load generator's requests, a server's responses) costs a compare
+    /// instead of a parse.
+    pub fn feed_memo(
+        &mut self,
+        data: &[u8],
+        memo: &mut HeadMemo,
+        done: impl FnMut(Message),
+    ) -> Result<(), FrameError> {
+        self.feed_with::<true>(data, Some(memo), done)
+    }
+
+    /// `feed`, with the fast path for whole heads or (tests) without, and
+    /// with a memo of the last head or without.
     #[inline]
     fn feed_with<const FAST: bool>(
         &mut self,
         mut data: &[u8],
+        mut memo: Option<&mut HeadMemo>,
         mut done: impl FnMut(Message),
     ) -> Result<(), FrameError> {
         while !data.is_empty() {
             self.started = true;
             match self.phase {
-                // A fresh message whose head is all in `data`: one scan.
+                // A fresh message whose head is all in `data`: one compare
+                // with the last head, or one scan.
                 Phase::Head if FAST && self.lines == 0 && self.line_total == 0 => {
-                    if let Some((n, head)) = fast_head(data) {
+                    let found = match memo.as_deref_mut() {
+                        Some(m) => m.get(data).or_else(|| {
+                            let f = fast_head(data);
+                            if let Some((n, head)) = f {
+                                m.set(&data[..n], head);
+                            }
+                            f
+                        }),
+                        None => fast_head(data),
+                    };
+                    if let Some((n, head)) = found {
                         data = &data[n..];
                         self.lines = head.lines;
                         self.status = head.status;
@@ -278,6 +304,62 @@ struct Head {
 
 /// Heads longer than this take the general path.
 const FAST_HEAD: usize = 4096;
+
+/// Heads up to this long are remembered by a [`HeadMemo`].
+const MEMO_HEAD: usize = 256;
+
+/// The last whole head a shard's framers parsed on the fast path, and what
+/// it said (one per direction: requests, responses). Messages from a load
+/// generator, and a server's responses, repeat their heads byte for byte;
+/// what the same bytes frame to need not be parsed again.
+#[derive(Debug, Clone)]
+pub struct HeadMemo {
+    len: usize,
+    bytes: [u8; MEMO_HEAD],
+    head: Head,
+}
+
+impl Default for HeadMemo {
+    fn default() -> HeadMemo {
+        HeadMemo {
+            len: 0,
+            bytes: [0; MEMO_HEAD],
+            head: Head {
+                lines: 0,
+                status: 0,
+                close: false,
+                content_length: 0,
+            },
+        }
+    }
+}
+
+impl HeadMemo {
+    /// The remembered head, if `data` starts with its bytes (all of them,
+    /// through the blank line that ends it).
+    #[inline]
+    fn get(&self, data: &[u8]) -> Option<(usize, Head)> {
+        let n = self.len;
+        (n > 0 && data.get(..n) == Some(&self.bytes[..n])).then_some((n, self.head))
+    }
+
+    /// Remembers `bytes`, a whole head, and what it frames to (if short enough).
+    fn set(&mut self, bytes: &[u8], head: Head) {
+        if bytes.len() <= MEMO_HEAD {
+            self.bytes[..bytes.len()].copy_from_slice(bytes);
+            self.len = bytes.len();
+            self.head = head;
+        }
+    }
+}
+
+/// A shard's two head memos: the requests its servers read, the responses its
+/// clients read.
+#[derive(Debug, Clone, Default)]
+pub struct HeadMemos {
+    pub requests: HeadMemo,
+    pub responses: HeadMemo,
+}
 
 /// The fast path for a fresh message: if `data` holds its whole head (within
 /// [`FAST_HEAD`] bytes) and the general path would take it without an error,
@@ -646,7 +728,9 @@ mod tests {
         let mut chunks = chunks.fuse();
         while !rest.is_empty() {
             let n = chunks.next().unwrap_or(rest.len()).min(rest.len());
-            if f.feed_with::<FAST>(&rest[..n], |m| out.push(m)).is_err() {
+            if f.feed_with::<FAST>(&rest[..n], None, |m| out.push(m))
+                .is_err()
+            {
                 return (out, true, f.in_message());
             }
             rest = &rest[n..];
@@ -785,6 +869,100 @@ mod tests {
                 });
                 assert_eq!(eq_bytes(w, c), want, "{w:x} {c}");
             }
+        }
+    }
+
+    /// Heads fed one after another to fresh framers (as connections of one
+    /// shard), each in the given chunks, through one memo or none.
+    fn framed_in_turn(
+        heads: &[Vec<u8>],
+        cut: usize,
+        memo: Option<&mut HeadMemo>,
+    ) -> Vec<(Vec<Message>, bool)> {
+        let mut memo = memo;
+        heads
+            .iter()
+            .map(|h| {
+                let mut f = Framer::new();
+                let mut out = Vec::new();
+                let cut = cut.min(h.len());
+                let mut failed = false;
+                for part in [&h[..cut], &h[cut..]] {
+                    if part.is_empty() || failed {
+                        continue;
+                    }
+                    failed = f
+                        .feed_with::<true>(part, memo.as_deref_mut(), |m| out.push(m))
+                        .is_err();
+                }
+                (out, failed)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn head_memo_frames_as_without_it() {
+        let resp = response(3, false);
+        let close = response(3, true);
+        let heads: Vec<Vec<u8>> = vec![
+            resp.clone(),
+            resp.clone(),
+            close.clone(),
+            resp.clone(),
+            // The remembered head as a prefix of a longer head: no match.
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX: y\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            b"HTTP/1.1 500 OK\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n".to_vec(),
+            resp.clone(),
+            [resp.clone(), resp.clone()].concat(),
+        ];
+        for cut in [0, 5, 40, 1000] {
+            let mut memo = HeadMemo::default();
+            assert_eq!(
+                framed_in_turn(&heads, cut, Some(&mut memo)),
+                framed_in_turn(&heads, cut, None),
+                "cut {cut}"
+            );
+        }
+        // And a hit is a hit: the memo holds the last head the fast path took.
+        let mut memo = HeadMemo::default();
+        framed_in_turn(&heads[..1], 1000, Some(&mut memo));
+        assert_eq!(memo.get(&resp).map(|(n, _)| n), Some(resp.len() - 3));
+        assert_eq!(memo.get(&resp[..resp.len() - 4]), None);
+    }
+
+    proptest::proptest! {
+        /// Random heads in turn through one memo frame as without it.
+        #[test]
+        fn head_memo_agrees_on_random_heads(
+            picks in proptest::collection::vec((0usize..6, 0usize..3), 1..30),
+            cut in 0usize..200,
+        ) {
+            let bases: [&[u8]; 6] = [
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+                b"GET / HTTP/1.0\r\nHost: h\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: h\r\nno colon\r\n\r\n",
+            ];
+            // Each pick: a base head, whole, or cut short, or with a byte changed.
+            let heads: Vec<Vec<u8>> = picks.iter().map(|&(b, how)| {
+                let mut h = bases[b].to_vec();
+                match how {
+                    1 => h.truncate(h.len() / 2),
+                    2 => { let i = cut % h.len(); h[i] ^= 0x20; }
+                    _ => {}
+                }
+                h
+            }).collect();
+            let mut memo = HeadMemo::default();
+            proptest::prop_assert_eq!(
+                framed_in_turn(&heads, cut, Some(&mut memo)),
+                framed_in_turn(&heads, cut, None)
+            );
         }
     }
 

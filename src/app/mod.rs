@@ -79,7 +79,7 @@ impl Socket for EngineSocket<'_> {
     }
 }
 use crate::time::Instant;
-use http::Framer;
+use http::{Framer, HeadMemos};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +130,8 @@ pub struct AppCx<'a> {
     pub stats: &'a mut ShardStats,
     pub latency: &'a mut Latency,
     pub scratch: &'a mut [u8],
+    /// The shard's last request and response heads (see `http::HeadMemo`).
+    pub heads: &'a mut HeadMemos,
     /// The load generator stops here: connections finish their request and close.
     pub stop_at: Instant,
     /// Latencies are recorded for what starts from here on (after warm-up).
@@ -247,7 +249,7 @@ impl ServerConn {
                     let (mut owed, mut close) = (0u32, false);
                     let ok = self
                         .framer
-                        .feed(&cx.scratch[..n], |m| {
+                        .feed_memo(&cx.scratch[..n], &mut cx.heads.requests, |m| {
                             if !close {
                                 owed += 1;
                                 close = m.close;
@@ -547,13 +549,15 @@ impl ClientConn {
                         Err(http::FrameError::BadHead)
                     }
                 }
-                None => self.framer.feed(&cx.scratch[..n], |m| {
-                    completed += 1;
-                    server_closes = m.close;
-                    if !(200..300).contains(&m.status) {
-                        bad += 1;
-                    }
-                }),
+                None => self
+                    .framer
+                    .feed_memo(&cx.scratch[..n], &mut cx.heads.responses, |m| {
+                        completed += 1;
+                        server_closes = m.close;
+                        if !(200..300).contains(&m.status) {
+                            bad += 1;
+                        }
+                    }),
             };
             cx.stats.non_2xx += u64::from(bad);
             if res.is_err() || completed > 1 {
@@ -660,6 +664,7 @@ mod tests {
         stats: ShardStats,
         latency: Latency,
         scratch: Vec<u8>,
+        heads: crate::app::http::HeadMemos,
     }
 
     impl Cx {
@@ -668,6 +673,7 @@ mod tests {
                 stats: ShardStats::default(),
                 latency: Latency::default(),
                 scratch: vec![0; 4096],
+                heads: Default::default(),
             }
         }
         fn cx(&mut self) -> AppCx<'_> {
@@ -676,6 +682,7 @@ mod tests {
                 stats: &mut self.stats,
                 latency: &mut self.latency,
                 scratch: &mut self.scratch,
+                heads: &mut self.heads,
                 stop_at: Instant::NEVER,
                 record_from: Instant::ZERO,
             }

@@ -274,6 +274,7 @@ pub struct KernelShard {
     /// Think-time wake-ups: (due, connection).
     wake: BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
     scratch: Vec<u8>,
+    heads: crate::app::http::HeadMemos,
     ready: Vec<(Token, bool, bool)>,
     open: usize,
     pub stats: ShardStats,
@@ -291,6 +292,7 @@ impl KernelShard {
             client: None,
             wake: BinaryHeap::new(),
             scratch: vec![0u8; 64 * 1024],
+            heads: Default::default(),
             ready: Vec::with_capacity(1024),
             open: 0,
             stats: ShardStats::default(),
@@ -493,6 +495,7 @@ impl KernelShard {
             stats: &mut self.stats,
             latency: &mut self.latency,
             scratch: &mut self.scratch,
+            heads: &mut self.heads,
             stop_at,
             record_from,
         };
@@ -653,6 +656,7 @@ impl KernelShard {
             stats: &mut self.stats,
             latency: &mut self.latency,
             scratch: &mut self.scratch,
+            heads: &mut self.heads,
             stop_at: g.sched.stop_at(),
             record_from: g.sched.record_from(),
         };

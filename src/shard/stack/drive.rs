@@ -37,6 +37,7 @@ impl Stack {
             stats: &mut self.stats,
             latency: &mut self.latency,
             scratch: &mut self.scratch,
+            heads: &mut self.heads,
             stop_at: self.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at()),
             record_from: self
                 .client

@@ -135,6 +135,7 @@ impl Stack {
                 stats: &mut self.stats,
                 latency: &mut self.latency,
                 scratch: &mut self.scratch,
+                heads: &mut self.heads,
                 stop_at: g.stop_at(),
                 record_from: g.record_from(),
             };

@@ -117,6 +117,7 @@ pub struct Stack {
     ctrl_used: usize,
     ip_ident: u16,
     scratch: Vec<u8>,
+    heads: crate::app::http::HeadMemos,
     /// The load generator's schedule and settings (a client shard).
     client: Option<Schedule<Handle>>,
     client_cfg: Option<ClientConfig>,
@@ -174,6 +175,7 @@ impl Stack {
             ctrl_used: 0,
             ip_ident: 0,
             scratch: vec![0u8; 64 * 1024],
+            heads: Default::default(),
             client: None,
             client_cfg: None,
             last_turn_at: now,
