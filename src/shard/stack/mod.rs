@@ -125,6 +125,8 @@ pub struct Stack {
     /// The last (local, remote, offset) timestamp offset computed: consecutive
     /// connections mostly share their addresses.
     ts_offset_cache: (Ipv4Addr, Ipv4Addr, u32),
+    /// The source MAC of the TCP frame being handled: where answers to it go.
+    peer_mac: EthernetAddress,
     /// Software steering between this port's shards (None: one shard, or RSS
     /// alone decides).
     steer: Option<SteerQueues>,
@@ -180,6 +182,7 @@ impl Stack {
             last_turn_busy: false,
             ts_offset_cache: (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0),
             steer: None,
+            peer_mac: EthernetAddress([0; 6]),
             cfg,
         }
     }
