@@ -16,6 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 struct ShardFlows<'a> {
     table: &'a mut ConnTable<Conn, ServerApp>,
     half_open: usize,
+    syn_overflow_at: &'a mut Option<Instant>,
 }
 
 impl Flows for ShardFlows<'_> {
@@ -44,6 +45,14 @@ impl Flows for ShardFlows<'_> {
 
     fn half_open(&self) -> usize {
         self.half_open
+    }
+
+    fn syn_overflow_at(&self) -> Option<Instant> {
+        *self.syn_overflow_at
+    }
+
+    fn set_syn_overflow_at(&mut self, now: Instant) {
+        *self.syn_overflow_at = Some(now);
     }
 }
 
@@ -172,6 +181,7 @@ impl Stack {
         let mut flows = ShardFlows {
             table: &mut self.table,
             half_open: self.half_open,
+            syn_overflow_at: &mut self.syn_overflow_at,
         };
         match route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher) {
             Route::Conn(h) => {

@@ -109,6 +109,8 @@ pub struct Stack {
     responder: Responder,
     hasher: TupleHasher,
     half_open: usize,
+    /// When a SYN was last answered with a cookie (`shard::route`).
+    syn_overflow_at: Option<Instant>,
     pub stats: ShardStats,
     pub latency: Latency,
     /// Control frames (ARP, ICMP, RST, TIME_WAIT ACKs) waiting for transmit;
@@ -170,6 +172,7 @@ impl Stack {
             neigh: HashMap::with_hasher(flows),
             hasher,
             half_open: 0,
+            syn_overflow_at: None,
             stats: ShardStats::default(),
             latency: Latency::default(),
             ctrl: Vec::new(),
