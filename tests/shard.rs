@@ -603,3 +603,164 @@ fn http_and_echo_complete_over_a_lossy_link() {
         );
     }
 }
+
+// ---- Bad input from the wire: frames built by hand, fed to one server shard ----
+
+use sluice::wire::{
+    EtherType, EthernetRepr, IpProtocol, Ipv4Repr, Parsed, SeqNumber, TcpControl, TcpRepr,
+    emit_frame,
+};
+
+const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 9]);
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
+
+/// A server shard listening on port 80 of SERVER_IP, with no neighbours.
+fn lone_server(tcp: &TcpConfig) -> Stack {
+    let mut c = StackConfig::new(Iface::new(SERVER_MAC, SERVER_IP), tcp.clone());
+    c.capacity = 1024;
+    let mut s = Stack::new(c, Instant::ZERO);
+    s.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
+    s
+}
+
+/// `seg` from `src` to `dst` in an Ethernet frame from `eth_src` to `eth_dst`.
+fn tcp_frame(
+    eth_src: EthernetAddress,
+    eth_dst: EthernetAddress,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    seg: &TcpRepr,
+) -> Vec<u8> {
+    let e = EthernetRepr {
+        src_addr: eth_src,
+        dst_addr: eth_dst,
+        ethertype: EtherType::Ipv4,
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: IpProtocol::Tcp,
+        payload_len: seg.buffer_len(),
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_frag: true,
+    };
+    let mut out = vec![0u8; 1514];
+    let n = emit_frame(&Parsed::Tcp(e, ip, *seg), &mut out);
+    out.truncate(n);
+    out
+}
+
+fn syn_to_80(port: u16) -> TcpRepr<'static> {
+    TcpRepr {
+        src_port: port,
+        dst_port: 80,
+        seq_number: SeqNumber(1000),
+        control: TcpControl::Syn,
+        window_len: 65535,
+        max_seg_size: Some(1460),
+        ..TcpRepr::default()
+    }
+}
+
+/// Drops counted under `reason` (0 for a reason that does not exist yet).
+fn dropped(s: &Stack, reason: &str) -> u64 {
+    s.stats.drops_map().get(reason).copied().unwrap_or(0)
+}
+
+/// Feeds `frames` to `s` and runs one turn; returns the frames it sent.
+fn feed(s: &mut Stack, now: Instant, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let (mut ours, mut peer) = MemNic::pair(1024);
+    for f in frames {
+        let _ = peer.tx(f.len(), &mut |b| {
+            b[..f.len()].copy_from_slice(f);
+            f.len()
+        });
+    }
+    peer.flush();
+    s.poll(now, &mut ours);
+    let mut out = Vec::new();
+    peer.rx(&mut |f| out.push(f.to_vec()));
+    out
+}
+
+/// RFC 1122 4.2.3.10 and 3.2.1.3: a SYN whose source address is broadcast,
+/// multicast, unspecified, loopback, reserved (class E) or our own address
+/// cannot come from a real peer; it must be silently discarded — no SYN-ACK,
+/// no connection — and sluice counts it.
+#[test]
+fn rfc1122_4_2_3_10_syn_from_invalid_source_dropped() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    let bad = [
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(224, 0, 0, 1),
+        Ipv4Addr::new(239, 255, 255, 250),
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(240, 0, 0, 1),
+        SERVER_IP,
+    ];
+    let frames: Vec<Vec<u8>> = bad
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            tcp_frame(
+                PEER_MAC,
+                SERVER_MAC,
+                *ip,
+                SERVER_IP,
+                &syn_to_80(4000 + i as u16),
+            )
+        })
+        .collect();
+    let sent = feed(&mut s, Instant::from_millis(1), &frames);
+    assert_eq!(sent.len(), 0, "nothing answered");
+    assert_eq!(s.connections(), 0, "no connection opened");
+    assert_eq!(
+        dropped(&s, "bad_source"),
+        bad.len() as u64,
+        "{:?}",
+        s.stats.drops_map()
+    );
+    // A good source still gets its SYN-ACK.
+    let good = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &syn_to_80(5000));
+    let sent = feed(&mut s, Instant::from_millis(2), &[good]);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(s.connections(), 1);
+}
+
+/// RFC 1122 3.3.6: a datagram that arrived in a link-layer broadcast (or
+/// multicast) frame but names a unicast IP destination should be silently
+/// discarded: sluice counts it and answers nothing.
+#[test]
+fn rfc1122_3_3_6_unicast_ip_in_link_broadcast_dropped() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    let frames = [
+        tcp_frame(
+            PEER_MAC,
+            EthernetAddress::BROADCAST,
+            PEER_IP,
+            SERVER_IP,
+            &syn_to_80(4000),
+        ),
+        tcp_frame(
+            PEER_MAC,
+            EthernetAddress([0x01, 0x00, 0x5e, 0, 0, 1]),
+            PEER_IP,
+            SERVER_IP,
+            &syn_to_80(4001),
+        ),
+    ];
+    let sent = feed(&mut s, Instant::from_millis(1), &frames);
+    assert_eq!(sent.len(), 0);
+    assert_eq!(s.connections(), 0);
+    assert_eq!(
+        dropped(&s, "link_broadcast"),
+        2,
+        "{:?}",
+        s.stats.drops_map()
+    );
+}

@@ -161,6 +161,10 @@ impl Responder {
         if !self.iface.owns(ip.dst_addr) {
             return Err(DropReason::NotForUs);
         }
+        // RFC 1122 3.3.6: our (unicast) address in a link-layer broadcast.
+        if eth.dst_addr().is_multicast() {
+            return Err(DropReason::LinkBroadcast);
+        }
         match ip.protocol {
             IpProtocol::Icmp => {}
             IpProtocol::Tcp => return Err(DropReason::NoConnection),
@@ -317,6 +321,18 @@ mod tests {
                 data: b"0123456789abcdef0123456789abcdef"
             }
         );
+    }
+
+    /// RFC 1122 3.3.6: a ping to our unicast address inside a link-layer
+    /// broadcast frame is discarded, not answered.
+    #[test]
+    fn rfc1122_3_3_6_ping_in_link_broadcast_dropped() {
+        let mut r = Responder::new(US);
+        let mut req = ping(b"x");
+        req[..6].copy_from_slice(&EthernetAddress::BROADCAST.0);
+        let mut out = vec![0u8; req.len()];
+        assert_eq!(r.handle(&req, &mut out), Err(DropReason::LinkBroadcast));
+        assert_eq!(r.stats.icmp_echo_answered, 0);
     }
 
     #[test]

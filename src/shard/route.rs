@@ -6,14 +6,16 @@
 //! TIME_WAIT record (which re-ACKs a retransmitted FIN, drops the rest, or
 //! lets a new SYN reopen the tuple, RFC 6191); else a listener on the local
 //! address: a SYN opens a connection, or, past the half-open limit, is answered
-//! with a SYN cookie (RFC 4987); an ACK carrying a valid cookie opens a
-//! connection from it; else the segment is for no connection and gets the RST
+//! with a SYN cookie (RFC 4987); an ACK carrying a valid cookie (looked for
+//! only within `COOKIE_WINDOW` of the last cookie sent) opens a connection
+//! from it; else the segment is for no connection and gets the RST
 //! RFC 9293 3.10.7.1 gives (none to a RST).
 
 use crate::tcp::{FourTuple, SynCookies, TcpConfig, TimeWaitRecord, TimeWaitVerdict, TupleHasher};
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpControl, TcpRepr};
 use std::net::SocketAddrV4;
+use std::time::Duration;
 
 /// What the endpoint holds for a 4-tuple.
 pub enum Lookup<'a, H> {
@@ -35,7 +37,15 @@ pub trait Flows {
     fn listening(&self, local: SocketAddrV4) -> bool;
     /// Connections in SYN-RECEIVED now (asked only for a SYN to a listener).
     fn half_open(&self) -> usize;
+    /// When a SYN was last answered with a cookie (the half-open limit hit).
+    fn syn_overflow_at(&self) -> Option<Instant>;
+    fn set_syn_overflow_at(&mut self, now: Instant);
 }
+
+/// How long after the last SYN answered with a cookie an ACK may carry one:
+/// a cookie lives for its 64-second tick and the next (`tcp::syncookie`).
+/// Linux keeps cookies checkable for 2 minutes (`TCP_SYNCOOKIE_VALID`).
+pub const COOKIE_WINDOW: Duration = Duration::from_secs(128);
 
 /// Where a segment goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +95,19 @@ pub fn route<F: Flows>(
         if flows.half_open() >= cfg.syn_cookie_threshold {
             let cookies = SynCookies::new(*hasher);
             let mss = seg.max_seg_size.unwrap_or(536);
+            flows.set_syn_overflow_at(now);
             return Route::CookieSynAck(cookies.encode(now, tuple, seg.seq_number, mss));
         }
         return Route::Syn;
     }
-    if let (TcpControl::None | TcpControl::Fin, Some(ack)) = (seg.control, seg.ack_number) {
+    // Only while cookies we sent may be alive (Linux's last-overflow check):
+    // otherwise no ACK is worth a hash, nor a guess at one.
+    let recent = |at: Instant| now.saturating_since(at) <= COOKIE_WINDOW;
+    if let (TcpControl::None | TcpControl::Fin, Some(ack), Some(true)) = (
+        seg.control,
+        seg.ack_number,
+        flows.syn_overflow_at().map(recent),
+    ) {
         let cookies = SynCookies::new(*hasher);
         if let Some(mss) = cookies.validate(now, tuple, seg.seq_number, ack) {
             return Route::CookieAck { iss: ack - 1, mss };
@@ -113,6 +131,7 @@ mod tests {
         listening: bool,
         half_open: usize,
         reopened: u32,
+        overflow: Option<Instant>,
     }
 
     impl Flows for Maps {
@@ -135,6 +154,12 @@ mod tests {
         }
         fn half_open(&self) -> usize {
             self.half_open
+        }
+        fn syn_overflow_at(&self) -> Option<Instant> {
+            self.overflow
+        }
+        fn set_syn_overflow_at(&mut self, now: Instant) {
+            self.overflow = Some(now);
         }
     }
 
@@ -203,6 +228,58 @@ mod tests {
         };
         assert_eq!(
             route(&mut m, NOW, tuple(), &forged, &cfg, &h),
+            Route::NoConnection
+        );
+    }
+
+    /// RFC 4987 3.6 has a listener keep no state for SYNs it answers with a
+    /// cookie; the cost is that any ACK could carry a valid one, and 24 bits
+    /// of hash are all a blind attacker must guess. As Linux does
+    /// (`tcp_synq_no_recent_overflow`), an ACK is checked for a cookie only
+    /// while cookies we sent can still be alive: within the window after the
+    /// half-open limit was last hit. Otherwise it is for no connection.
+    #[test]
+    fn rfc4987_cookie_acks_checked_only_after_a_recent_overflow() {
+        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
+        let mut m = Maps {
+            listening: true,
+            ..Maps::default()
+        };
+        let ack_for = |now: Instant| {
+            let iss = SynCookies::new(h).encode(now, tuple(), SeqNumber(1000), 1460);
+            TcpRepr {
+                src_port: 40000,
+                dst_port: 80,
+                seq_number: SeqNumber(1001),
+                ack_number: Some(iss + 1),
+                ..TcpRepr::default()
+            }
+        };
+        // No cookie was ever sent: a correct one (guessed) is not looked at.
+        assert_eq!(
+            route(&mut m, NOW, tuple(), &ack_for(NOW), &cfg, &h),
+            Route::NoConnection
+        );
+        // The limit is hit: cookies go out and their ACKs are taken.
+        m.half_open = cfg.syn_cookie_threshold;
+        assert!(matches!(
+            route(&mut m, NOW, tuple(), &syn(), &cfg, &h),
+            Route::CookieSynAck(_)
+        ));
+        m.half_open = 0;
+        let later = NOW + std::time::Duration::from_secs(60);
+        let ack = ack_for(later);
+        assert_eq!(
+            route(&mut m, later, tuple(), &ack, &cfg, &h),
+            Route::CookieAck {
+                iss: ack.ack_number.unwrap() - 1,
+                mss: 1460
+            }
+        );
+        // Long after the last overflow, cookies are not checked again.
+        let much_later = NOW + std::time::Duration::from_secs(300);
+        assert_eq!(
+            route(&mut m, much_later, tuple(), &ack_for(much_later), &cfg, &h),
             Route::NoConnection
         );
     }

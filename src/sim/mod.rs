@@ -197,6 +197,8 @@ pub struct Host {
     /// TIME_WAIT records whose 2MSL ended since the application last looked.
     pub time_wait_ended: Vec<FourTuple>,
     pub hasher: TupleHasher,
+    /// When a SYN was last answered with a cookie (`shard::route`).
+    syn_overflow_at: Option<Instant>,
     pub stats: HostStats,
     /// The engine's counters for all this host's connections.
     pub tcp: TcpStats,
@@ -210,6 +212,7 @@ struct HostFlows<'a> {
     time_wait: &'a mut HashMap<(SocketAddrV4, SocketAddrV4), TimeWaitRecord>,
     listen_port: Option<u16>,
     reopened: &'a mut u64,
+    syn_overflow_at: &'a mut Option<Instant>,
 }
 
 impl Flows for HostFlows<'_> {
@@ -241,6 +244,14 @@ impl Flows for HostFlows<'_> {
             .filter(|c| c.state() == State::SynReceived)
             .count()
     }
+
+    fn syn_overflow_at(&self) -> Option<Instant> {
+        *self.syn_overflow_at
+    }
+
+    fn set_syn_overflow_at(&mut self, now: Instant) {
+        *self.syn_overflow_at = Some(now);
+    }
 }
 
 impl Host {
@@ -257,6 +268,7 @@ impl Host {
             tw_queue: FifoTimers::new(time_wait),
             time_wait_ended: Vec::new(),
             hasher: TupleHasher::new(seed, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15),
+            syn_overflow_at: None,
             stats: HostStats::default(),
             tcp: TcpStats::default(),
             touched: Vec::new(),
@@ -299,6 +311,7 @@ impl Host {
             time_wait: &mut self.time_wait,
             listen_port: self.listen_port,
             reopened: &mut self.stats.time_wait_reopened,
+            syn_overflow_at: &mut self.syn_overflow_at,
         };
         // The shard's own routing (open connection, TIME_WAIT record,
         // listener, cookie, RST), so the simulation covers it too.

@@ -36,6 +36,13 @@ crate::counters::declare_labels! {
         Ipv4Fragment = "ipv4_fragment",
         /// Addressed to another MAC or IP.
         NotForUs = "not_for_us",
+        /// A unicast IP datagram in a link-layer broadcast or multicast frame
+        /// (RFC 1122 3.3.6).
+        LinkBroadcast = "link_broadcast",
+        /// From a source no peer can have: broadcast, multicast, 0.0.0.0,
+        /// loopback, class E, one of our own addresses, or a group MAC
+        /// (RFC 1122 3.2.1.3, 4.2.3.10).
+        BadSource = "bad_source",
         /// Neither ARP nor IPv4.
         OtherEtherType = "other_ethertype",
         /// IPv4, but neither ICMP nor TCP.

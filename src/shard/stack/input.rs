@@ -10,12 +10,13 @@ use crate::table::{ConnTable, FlowKey, Found, Handle};
 use crate::tcp::{FourTuple, SegmentVerdict};
 use crate::time::Instant;
 use crate::wire::{self, ChecksumMode, Parsed, TcpControl, TcpFrame, TcpRepr};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// The shard's table as routing sees it.
 struct ShardFlows<'a> {
     table: &'a mut ConnTable<Conn, ServerApp>,
     half_open: usize,
+    syn_overflow_at: &'a mut Option<Instant>,
 }
 
 impl Flows for ShardFlows<'_> {
@@ -44,6 +45,14 @@ impl Flows for ShardFlows<'_> {
 
     fn half_open(&self) -> usize {
         self.half_open
+    }
+
+    fn syn_overflow_at(&self) -> Option<Instant> {
+        *self.syn_overflow_at
+    }
+
+    fn set_syn_overflow_at(&mut self, now: Instant) {
+        *self.syn_overflow_at = Some(now);
     }
 }
 
@@ -86,8 +95,14 @@ impl Stack {
     /// A TCP frame: address checks, steering, then `tcp_input`.
     #[inline(always)]
     fn tcp_frame_input(&mut self, now: Instant, frame: &[u8], f: &TcpFrame) {
-        if f.eth_dst != self.cfg.iface.mac && !f.eth_dst.is_broadcast() {
-            return self.stats.drop(DropReason::NotForUs);
+        if f.eth_dst != self.cfg.iface.mac {
+            // RFC 1122 3.3.6: TCP is unicast, so a broadcast or multicast
+            // frame carrying it is discarded.
+            return self.stats.drop(if f.eth_dst.is_multicast() {
+                DropReason::LinkBroadcast
+            } else {
+                DropReason::NotForUs
+            });
         }
         if !self.cfg.iface.owns(f.dst_addr) {
             return self.stats.drop(DropReason::NotForUs);
@@ -104,6 +119,7 @@ impl Stack {
         if seg.control == TcpControl::Syn && seg.ack_number.is_none() {
             self.learn_from_syn(f.src_addr, f.eth_src);
         }
+        self.peer_mac = f.eth_src;
         self.tcp_input(now, FourTuple { local, remote }, seg);
     }
 
@@ -142,6 +158,20 @@ impl Stack {
         n
     }
 
+    /// RFC 1122 3.2.1.3 (MUST discard) and 4.2.3.10 (SYNs): no peer sends
+    /// from 0/8, loopback, multicast (224/4), class E and broadcast (240/4),
+    /// one of our own addresses, or from a group MAC (nowhere to answer).
+    #[inline]
+    fn valid_source(&self, src: Ipv4Addr) -> bool {
+        let a = u32::from(src);
+        let net = a >> 24;
+        net != 0
+            && net != 127
+            && a < 0xe000_0000
+            && !self.cfg.iface.owns(src)
+            && self.peer_mac.is_unicast()
+    }
+
     /// A TCP segment for us, to wherever `shard::route` sends it.
     #[inline(always)]
     fn tcp_input(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr) {
@@ -151,6 +181,7 @@ impl Stack {
         let mut flows = ShardFlows {
             table: &mut self.table,
             half_open: self.half_open,
+            syn_overflow_at: &mut self.syn_overflow_at,
         };
         match route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher) {
             Route::Conn(h) => {
@@ -169,6 +200,9 @@ impl Stack {
                 self.touch(h);
             }
             Route::TimeWaitDrop => {}
+            // Anything that would be answered, or open a connection, from an
+            // impossible source is dropped (no connection has one).
+            _ if !self.valid_source(*tuple.remote.ip()) => self.stats.drop(DropReason::BadSource),
             Route::TimeWaitAck(r) => {
                 let mut tcp = [0u8; 64];
                 let n = r.emit_ack(now, &mut tcp);

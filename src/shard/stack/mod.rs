@@ -109,6 +109,8 @@ pub struct Stack {
     responder: Responder,
     hasher: TupleHasher,
     half_open: usize,
+    /// When a SYN was last answered with a cookie (`shard::route`).
+    syn_overflow_at: Option<Instant>,
     pub stats: ShardStats,
     pub latency: Latency,
     /// Control frames (ARP, ICMP, RST, TIME_WAIT ACKs) waiting for transmit;
@@ -126,6 +128,8 @@ pub struct Stack {
     /// The last (local, remote, offset) timestamp offset computed: consecutive
     /// connections mostly share their addresses.
     ts_offset_cache: (Ipv4Addr, Ipv4Addr, u32),
+    /// The source MAC of the TCP frame being handled: where answers to it go.
+    peer_mac: EthernetAddress,
     /// Software steering between this port's shards (None: one shard, or RSS
     /// alone decides).
     steer: Option<SteerQueues>,
@@ -169,6 +173,7 @@ impl Stack {
             neigh: HashMap::with_hasher(flows),
             hasher,
             half_open: 0,
+            syn_overflow_at: None,
             stats: ShardStats::default(),
             latency: Latency::default(),
             ctrl: Vec::new(),
@@ -182,6 +187,7 @@ impl Stack {
             last_turn_busy: false,
             ts_offset_cache: (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0),
             steer: None,
+            peer_mac: EthernetAddress([0; 6]),
             cfg,
         }
     }
