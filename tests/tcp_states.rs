@@ -1229,3 +1229,34 @@ fn rfc1122_4_2_2_17_unanswered_zero_window_probes_give_up() {
     assert_eq!(probes, usize::from(p.cfg.max_retries));
     assert_eq!(p.a.close_reason(), Some(CloseReason::TimedOutRetransmit));
 }
+
+/// RFC 9293 3.10.7.4, first check: with a zero receive window no segment with
+/// data is acceptable, and an unacceptable segment is answered with an ACK
+/// (<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>); a zero-window probe at RCV.NXT is
+/// how the sender learns whether the window has opened.
+#[test]
+fn rfc9293_3_10_7_4_zero_window_probe_is_acked() {
+    let c = TcpConfig {
+        recv_buffer: 4096,
+        ..cfg()
+    };
+    let mut p = Pair::new(c);
+    p.handshake();
+    p.a.send(&p.cfg, &vec![3u8; 4096]).unwrap();
+    p.exchange();
+    assert_eq!(p.b.recv_available(), 4096, "B's application reads nothing");
+    p.now += Duration::from_secs(1);
+    timeout(&mut p.b, p.now, &p.cfg);
+    drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(p.b.last_window_field(), 0);
+    let rcv_nxt = p.b.rcv_nxt();
+    let probe = forge(&p.b, &p.cfg, |r| r.payload = b"?");
+    deliver(&mut p.b, p.now, &p.cfg, &probe);
+    let ack = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1, "the probe is answered");
+    let r = ack[0].repr();
+    assert_eq!(r.ack_number, Some(rcv_nxt), "the probe byte is not taken");
+    assert_eq!(r.window_len, 0);
+    assert!(r.payload.is_empty());
+    assert_eq!(p.b.recv_available(), 4096);
+}

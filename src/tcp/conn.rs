@@ -1289,7 +1289,11 @@ impl Connection {
             let room = self.recv_buf.free(cfg.recv_buffer);
             let take = payload.len().min(room.saturating_sub(off));
             if take < payload.len() {
-                fin = false; // the FIN lies beyond what we keep
+                // Beyond the window (a zero-window probe, say): not acceptable,
+                // so ACK it (RFC 9293 3.10.7.4, first check); the FIN lies
+                // beyond what we keep.
+                fin = false;
+                self.flags |= flag::ACK_NOW;
             }
             let data = &payload[..take];
             if off == 0 && !data.is_empty() {
