@@ -1177,3 +1177,134 @@ fn established_challenge_acks_are_rate_limited() {
         SegmentVerdict::ChallengeAck
     );
 }
+
+// ---- RFC conformance (issue 13): each test shows one deviation, fixed ----
+
+/// A's data waits on a window B has shut: A sent `first` bytes, B acknowledged
+/// them with window 0, then A queued `more`. Returns the ACK B sent.
+fn zero_window_sender(first: usize, more: usize) -> Pair {
+    let mut p = established();
+    p.a.send(&p.cfg, &vec![1u8; first]).unwrap();
+    drain(&mut p.a, p.now, &p.cfg);
+    let end = p.a.snd_nxt();
+    let shut = forge(&p.a, &p.cfg, |r| {
+        r.ack_number = Some(end);
+        r.window_len = 0;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &shut);
+    assert_eq!(p.a.snd_wnd(), 0);
+    p.a.send(&p.cfg, &vec![2u8; more]).unwrap();
+    assert!(
+        drain(&mut p.a, p.now, &p.cfg).is_empty(),
+        "nothing fits a zero window"
+    );
+    p
+}
+
+/// RFC 9293 3.8.6.1 and RFC 1122 4.2.2.17: with a zero send window the sender
+/// probes at intervals that grow exponentially, and as long as the receiver
+/// keeps acknowledging the probes it must keep the connection open, however
+/// long the window stays shut. Answered probes are not failed retransmissions.
+#[test]
+fn rfc9293_3_8_6_1_zero_window_probes_continue_with_backoff() {
+    let mut p = zero_window_sender(1000, 5000);
+    let start = p.now;
+    let mut probes = Vec::new();
+    while p.now - start < Duration::from_secs(3600) {
+        p.now = p.a.poll_timeout().expect("persist timer armed");
+        timeout(&mut p.a, p.now, &p.cfg);
+        assert_eq!(
+            p.a.state(),
+            State::Established,
+            "gave up after {} probes",
+            probes.len()
+        );
+        let segs = drain(&mut p.a, p.now, &p.cfg);
+        assert_eq!(segs.len(), 1, "one probe per expiry");
+        let r = segs[0].repr();
+        // One octet, the first one the window has not taken.
+        assert_eq!((r.seq_number, r.payload.len()), (p.a.snd_una(), 1));
+        probes.push(p.now);
+        // B answers every probe: still no room.
+        let una = p.a.snd_una();
+        let answer = forge(&p.a, &p.cfg, |r| {
+            r.ack_number = Some(una);
+            r.window_len = 0;
+        });
+        deliver(&mut p.a, p.now, &p.cfg, &answer);
+        assert!(drain(&mut p.a, p.now, &p.cfg).is_empty());
+    }
+    assert!(probes.len() > 40, "{} probes in an hour", probes.len());
+    let gaps: Vec<Duration> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.windows(2).all(|g| g[1] >= g[0]),
+        "backoff never shrinks: {gaps:?}"
+    );
+    assert!(
+        gaps[1] >= 2 * gaps[0] - Duration::from_millis(1),
+        "exponential: {gaps:?}"
+    );
+    assert_eq!(
+        *gaps.last().unwrap(),
+        p.cfg.rto_max,
+        "capped at the RTO maximum"
+    );
+    // The window opens: the data goes at once.
+    let una = p.a.snd_una();
+    let open = forge(&p.a, &p.cfg, |r| {
+        r.ack_number = Some(una);
+        r.window_len = 65535;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &open);
+    let segs = drain(&mut p.a, p.now, &p.cfg);
+    let sent: usize = segs.iter().map(|s| s.repr().payload.len()).sum();
+    assert_eq!(sent, 5000);
+    assert_eq!(segs[0].repr().seq_number, una);
+}
+
+/// RFC 1122 4.2.2.17 allows giving up on probes nobody answers: then the
+/// connection ends after `max_retries` of them, as a retransmission would.
+#[test]
+fn rfc1122_4_2_2_17_unanswered_zero_window_probes_give_up() {
+    let mut p = zero_window_sender(1000, 5000);
+    let mut probes = 0;
+    while let Some(t) = p.a.poll_timeout() {
+        p.now = t;
+        timeout(&mut p.a, p.now, &p.cfg);
+        probes += drain(&mut p.a, p.now, &p.cfg).len();
+        assert!(probes < 100, "probes forever with no answer");
+    }
+    assert_eq!(probes, usize::from(p.cfg.max_retries));
+    assert_eq!(p.a.close_reason(), Some(CloseReason::TimedOutRetransmit));
+}
+
+/// RFC 9293 3.10.7.4, first check: with a zero receive window no segment with
+/// data is acceptable, and an unacceptable segment is answered with an ACK
+/// (<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>); a zero-window probe at RCV.NXT is
+/// how the sender learns whether the window has opened.
+#[test]
+fn rfc9293_3_10_7_4_zero_window_probe_is_acked() {
+    let c = TcpConfig {
+        recv_buffer: 4096,
+        ..cfg()
+    };
+    let mut p = Pair::new(c);
+    p.handshake();
+    p.a.send(&p.cfg, &vec![3u8; 4096]).unwrap();
+    p.exchange();
+    assert_eq!(p.b.recv_available(), 4096, "B's application reads nothing");
+    p.now += Duration::from_secs(1);
+    timeout(&mut p.b, p.now, &p.cfg);
+    drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(p.b.last_window_field(), 0);
+    let rcv_nxt = p.b.rcv_nxt();
+    let probe = forge(&p.b, &p.cfg, |r| r.payload = b"?");
+    deliver(&mut p.b, p.now, &p.cfg, &probe);
+    let ack = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1, "the probe is answered");
+    let r = ack[0].repr();
+    assert_eq!(r.ack_number, Some(rcv_nxt), "the probe byte is not taken");
+    assert_eq!(r.window_len, 0);
+    assert!(r.payload.is_empty());
+    assert_eq!(p.b.recv_available(), 4096);
+}

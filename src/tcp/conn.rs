@@ -123,6 +123,8 @@ crate::counters::declare_counters! {
         pub out_of_window,
         pub paws_drops,
         pub ooo_segments,
+        /// Zero-window probes sent (RFC 9293 3.8.6.1).
+        pub zero_window_probes,
         pub bytes_discarded_after_close,
     }
 }
@@ -582,10 +584,7 @@ impl Connection {
         }
         if self.rto_at <= now {
             if self.flags & flag::PERSIST != 0 {
-                // Zero-window probe (RFC 9293 3.8.6.1); backed off like the RTO.
-                self.rto_at = now + self.rtt.rto_backed_off(self.backoff, cfg);
-                self.backoff = self.backoff.saturating_add(1);
-                self.flags |= flag::PROBE;
+                self.on_persist(now, cfg);
             } else {
                 self.on_rto(now, cfg, st);
             }
@@ -607,6 +606,11 @@ impl Connection {
         if self.snd_una == self.snd_max && !in_handshake {
             return; // nothing outstanding
         }
+        if self.snd_wnd == 0 && !in_handshake {
+            // The peer shut its window on data in flight: nothing can be
+            // retransmitted into it, so probe it instead (RFC 9293 3.8.6.1).
+            return self.on_persist(now, cfg);
+        }
         if self.retries >= limit {
             let reason = if in_handshake {
                 CloseReason::TimedOutSyn
@@ -626,6 +630,23 @@ impl Connection {
         self.snd_nxt = self.snd_una;
         self.flags &= !flag::TIMING;
         self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
+    }
+
+    /// The persist timer fired: probe the window (RFC 9293 3.8.6.1) from the
+    /// first unacknowledged byte, and back off like the RTO (capped at
+    /// `rto_max`). Probes the peer answers do not count (RFC 1122 4.2.2.17: a
+    /// receiver that keeps ACKing may keep its window shut forever); after
+    /// `max_retries` unanswered ones the peer is taken for dead.
+    fn on_persist(&mut self, now: Instant, cfg: &TcpConfig) {
+        if self.retries >= cfg.max_retries {
+            self.enter_closed(CloseReason::TimedOutRetransmit);
+            return;
+        }
+        self.retries += 1;
+        self.rto_at = now + self.rtt.rto_backed_off(self.backoff, cfg);
+        self.flags |= flag::PERSIST | flag::PROBE;
+        self.backoff = self.backoff.saturating_add(1);
+        self.snd_nxt = self.snd_una;
     }
 
     fn arm_fin_wait_2(&mut self, now: Instant, cfg: &TcpConfig) {
@@ -1128,11 +1149,16 @@ impl Connection {
                     *b = (SeqNumber(0), SeqNumber(0));
                 }
             }
+        } else if ack == self.snd_una && self.flags & flag::PERSIST != 0 {
+            // An answer to a zero-window probe: the peer is alive (RFC 1122
+            // 4.2.2.17), so probing goes on; not a duplicate ACK either.
+            self.retries = 0;
         } else if ack == self.snd_una
             && seg.payload.is_empty()
             && seg.control == TcpControl::None
             && (u32::from(seg.window_len) << self.snd_wscale()) == self.snd_wnd
             && self.snd_max > self.snd_una
+            && self.snd_wnd != 0
         {
             st.dup_acks_in += 1;
             if self.cc.on_dup_ack(
@@ -1157,7 +1183,10 @@ impl Connection {
             self.snd_wl1 = seg.seq_number;
             self.snd_wl2 = ack;
             if self.snd_wnd > 0 && self.flags & flag::PERSIST != 0 {
+                // The window opened: stop probing. A probe byte not taken goes
+                // again at once with what follows it.
                 self.set_rto(Instant::NEVER);
+                self.snd_nxt = self.snd_una;
             }
         }
         // State changes when our FIN is acknowledged.
@@ -1274,7 +1303,11 @@ impl Connection {
             let room = self.recv_buf.free(cfg.recv_buffer);
             let take = payload.len().min(room.saturating_sub(off));
             if take < payload.len() {
-                fin = false; // the FIN lies beyond what we keep
+                // Beyond the window (a zero-window probe, say): not acceptable,
+                // so ACK it (RFC 9293 3.10.7.4, first check); the FIN lies
+                // beyond what we keep.
+                fin = false;
+                self.flags |= flag::ACK_NOW;
             }
             let data = &payload[..take];
             if off == 0 && !data.is_empty() {
@@ -1585,12 +1618,15 @@ impl Connection {
         }
         // The persist timer fired: send what the window allows even if small (RFC
         // 1122 4.2.3.4's override), or one byte beyond a zero window (a probe,
-        // RFC 9293 3.8.6.1).
-        let forced = !is_retransmit && !rexmit_one && self.flags & flag::PROBE != 0 && unsent > 0;
+        // RFC 9293 3.8.6.1; from snd_una, so a probe not taken is sent again).
+        let forced = !rexmit_one && self.flags & flag::PROBE != 0 && unsent > 0;
+        let mut zero_window_probe = false;
         if forced {
             self.flags &= !flag::PROBE;
             if len == 0 {
                 len = 1;
+                zero_window_probe = true;
+                st.zero_window_probes += 1;
             }
         }
         let fin_here = self.flags & flag::FIN_QUEUED != 0 && from + len == data_end;
@@ -1621,7 +1657,7 @@ impl Connection {
         let n = self.emit_with_payload(now, cfg, from, ctl, off, len as usize, out);
         let end = from + len + u32::from(fin_here);
         if is_retransmit {
-            st.retransmits += 1;
+            st.retransmits += u64::from(!zero_window_probe);
             self.flags &= !flag::TIMING; // Karn: never time a retransmission
         } else if self.flags & flag::TIMING == 0 {
             self.flags |= flag::TIMING;
@@ -1634,7 +1670,10 @@ impl Connection {
         if self.snd_max < end {
             self.snd_max = end;
         }
-        if self.rto_at == Instant::NEVER || self.flags & flag::PERSIST != 0 {
+        // A probe keeps the persist timer (already re-armed); data in the
+        // window runs the retransmit timer.
+        if !zero_window_probe && (self.rto_at == Instant::NEVER || self.flags & flag::PERSIST != 0)
+        {
             self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
         }
         Some(n)
