@@ -62,10 +62,13 @@ impl Ring {
         } else {
             vec![0u8; new_len].into_boxed_slice()
         };
-        // Unwrap the old ring into the new one: offset k goes to index k.
-        let h = self.head as usize;
-        grown[..phys - h].copy_from_slice(&self.buf[h..]);
-        grown[phys - h..phys].copy_from_slice(&self.buf[..h]);
+        // Unwrap the old ring into the new one: offset k goes to index k
+        // (nothing to copy for a ring that had no memory yet, the usual case).
+        if phys > 0 {
+            let h = self.head as usize;
+            grown[..phys - h].copy_from_slice(&self.buf[h..]);
+            grown[phys - h..phys].copy_from_slice(&self.buf[..h]);
+        }
         let old = std::mem::replace(&mut self.buf, grown);
         pool::give(old);
         self.head = 0;
@@ -92,7 +95,10 @@ impl Ring {
         let first = data.len().min(phys - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         let rest = data.len() - first;
-        self.buf[..rest].copy_from_slice(&data[first..]);
+        if rest > 0 {
+            // Wrapped past the end (a call to copy nothing is not free).
+            self.buf[..rest].copy_from_slice(&data[first..]);
+        }
     }
 
     /// Marks `n` more bytes (already written with `write_at`) as present.
@@ -112,7 +118,9 @@ impl Ring {
         let first = out.len().min(phys - start);
         out[..first].copy_from_slice(&self.buf[start..start + first]);
         let rest = out.len() - first;
-        out[first..].copy_from_slice(&self.buf[..rest]);
+        if rest > 0 {
+            out[first..].copy_from_slice(&self.buf[..rest]);
+        }
     }
 
     /// Drops `n` bytes from the front.

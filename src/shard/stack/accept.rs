@@ -6,8 +6,8 @@
 use super::{Conn, Stack, ts_offset_cached};
 use crate::app::{AppConn, ServerApp, ServerConn};
 use crate::stats::DropReason;
-use crate::table::{FlowKey, FullPolicy, InsertError};
-use crate::tcp::{Connection, FourTuple, emit_cookie_syn_ack};
+use crate::table::{FlowKey, FullPolicy, Handle, InsertError};
+use crate::tcp::{Connection, FourTuple, TcpConfig, emit_cookie_syn_ack};
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpControl, TcpRepr};
 
@@ -17,18 +17,26 @@ impl Stack {
         let Some(app) = self.table.listener(t.local).cloned() else {
             return;
         };
-        let cfg = &self.cfg.tcp;
         let iss = SeqNumber(self.hasher.isn(t.local, t.remote, now));
-        let mut c = Connection::listen(cfg, t.local, iss, now);
-        c.set_ts_offset(ts_offset_cached(
+        let ts_offset = ts_offset_cached(
             &mut self.ts_offset_cache,
             &self.hasher,
             *t.local.ip(),
             *t.remote.ip(),
-        ));
-        c.set_remote(t.remote);
-        c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
-        self.accept(t, c, app, true);
+        );
+        // Built where it will live: a control block is not small, and moving
+        // it into the table costs copies.
+        let listen = |cfg: &TcpConfig| Connection::listen(cfg, t.local, iss, now);
+        let Some(h) = self.accept(t, listen, app, true) else {
+            return;
+        };
+        let Some(c) = self.table.get_mut(h) else {
+            return;
+        };
+        c.tcp.set_ts_offset(ts_offset);
+        c.tcp.set_remote(t.remote);
+        c.tcp
+            .handle_segment(now, &self.cfg.tcp, &mut self.stats.tcp, seg);
     }
 
     /// SYN flood defence (RFC 4987): answer with the cookie, keep nothing.
@@ -55,14 +63,22 @@ impl Stack {
         let mut c = Connection::from_syn_cookie(cfg, t, iss, seg, mss, now);
         c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
         self.stats.syn_cookies_accepted += 1;
-        self.accept(t, c, app, false);
+        self.accept(t, |_| c, app, false);
     }
 
-    /// A new server connection into the table, or its refusal.
-    fn accept(&mut self, t: FourTuple, c: Connection, app: ServerApp, half_open: bool) {
+    /// A new server connection (`make` builds it) into the table, or its
+    /// refusal; its handle if it was taken in.
+    fn accept(
+        &mut self,
+        t: FourTuple,
+        make: impl FnOnce(&TcpConfig) -> Connection,
+        app: ServerApp,
+        half_open: bool,
+    ) -> Option<Handle> {
         let key = FlowKey::from(t);
+        let cfg = &self.cfg.tcp;
         let conn = || Conn {
-            tcp: c,
+            tcp: make(cfg),
             app: AppConn::Server(ServerConn::new(app)),
             key,
             timer: None,
@@ -77,10 +93,14 @@ impl Stack {
                     self.half_open += 1;
                 }
                 self.touch(h);
+                Some(h)
             }
             // Free a moment ago (no connection, no record): cannot happen.
             // Dropped, not reset: an RST would hit whoever holds the tuple.
-            Err(InsertError::TupleTaken) => self.stats.drop(DropReason::TupleTaken),
+            Err(InsertError::TupleTaken) => {
+                self.stats.drop(DropReason::TupleTaken);
+                None
+            }
             Err(InsertError::Full { policy, .. }) => {
                 self.stats.drop(DropReason::TableFull);
                 if policy == FullPolicy::Rst {
@@ -93,6 +113,7 @@ impl Stack {
                     };
                     self.send_rst(t, &rst);
                 }
+                None
             }
         }
     }

@@ -76,17 +76,21 @@ impl Stack {
                 break;
             };
             let iss = SeqNumber(self.hasher.isn(tuple.local, tuple.remote, now));
-            let mut tcp = Connection::connect(&self.cfg.tcp, tuple, iss, now);
             let off = ts_offset_cached(
                 &mut self.ts_offset_cache,
                 &self.hasher,
                 *tuple.local.ip(),
                 *tuple.remote.ip(),
             );
-            tcp.set_ts_offset(off);
             let key = FlowKey::from(tuple);
+            let cfg = &self.cfg.tcp;
+            // Built in its table slot: no copies of the control block.
             let conn = || Conn {
-                tcp,
+                tcp: {
+                    let mut tcp = Connection::connect(cfg, tuple, iss, now);
+                    tcp.set_ts_offset(off);
+                    tcp
+                },
                 app: AppConn::Client(ClientConn::new(due)),
                 key,
                 timer: None,
