@@ -5,10 +5,7 @@
 use super::Stack;
 use crate::stats::DropReason;
 use crate::tcp::{FourTuple, rst_reply};
-use crate::wire::{
-    EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
-    TcpPacket, TcpRepr,
-};
+use crate::wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, TcpPacket, TcpRepr};
 use std::net::Ipv4Addr;
 
 pub(super) const ETH: usize = 14;
@@ -96,15 +93,5 @@ pub(super) fn write_headers(
         ethertype: EtherType::Ipv4,
     }
     .emit(&mut EthernetFrame::new_unchecked(&mut buf[..ETH]));
-    Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        protocol: IpProtocol::Tcp,
-        payload_len: tcp_len,
-        ttl: 64,
-        tos: 0,
-        ident,
-        dont_frag: true,
-    }
-    .emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..HDRS]));
+    crate::wire::ipv4::emit_tcp_header(&mut buf[ETH..HDRS], src, dst, tcp_len, ident);
 }
