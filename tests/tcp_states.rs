@@ -435,6 +435,46 @@ fn established_segment_outside_window_is_acked_and_dropped() {
     }
 }
 
+/// RFC 9293 3.10.7.4 (first check) answers an unacceptable segment with an
+/// ACK. Unthrottled, that lets a forger bounce ACKs off sluice at a victim,
+/// or two confused endpoints ACK each other forever. As Linux does
+/// (tcp_invalid_ratelimit, `tcp_oow_rate_limited`), such ACKs go out at most
+/// once per `invalid_ack_ratelimit` (500 ms) per connection — for segments
+/// without data and SYNs; an unacceptable data segment is still ACKed each
+/// time (its sender needs the ACK, and it costs the sender as much as us).
+#[test]
+fn rfc9293_3_10_7_4_unacceptable_segment_acks_rate_limited() {
+    let mut p = established();
+    assert_eq!(p.cfg.invalid_ack_ratelimit, Duration::from_millis(500));
+    let far = p.b.rcv_nxt() + 10_000_000;
+    let oow = forge(&p.b, &p.cfg, |r| r.seq_number = far);
+    let stale = forge(&p.b, &p.cfg, |r| {
+        r.timestamp = Some(sluice::wire::TcpTimestamp {
+            tsval: p.b.ts_recent().unwrap().wrapping_sub(10),
+            tsecr: 0,
+        });
+    });
+    let mut acks = 0;
+    for s in [&oow, &stale, &oow, &stale, &oow] {
+        assert_eq!(deliver(&mut p.b, p.now, &p.cfg, s), SegmentVerdict::Dropped);
+        acks += drain(&mut p.b, p.now, &p.cfg).len();
+    }
+    assert_eq!(acks, 1, "one ACK for five unacceptable ACKs in a burst");
+    assert_eq!(stats(&p.b).invalid_acks_limited, 4);
+    // Data out of the window is answered every time.
+    let data = forge(&p.b, &p.cfg, |r| {
+        r.seq_number = far;
+        r.payload = b"zz";
+    });
+    deliver(&mut p.b, p.now, &p.cfg, &data);
+    assert_eq!(drain(&mut p.b, p.now, &p.cfg).len(), 1);
+    // Half a second later, the next one is answered again.
+    let later = p.now + Duration::from_millis(500);
+    deliver(&mut p.b, later, &p.cfg, &oow);
+    assert_eq!(drain(&mut p.b, later, &p.cfg).len(), 1);
+    assert_eq!(p.b.state(), State::Established);
+}
+
 #[test]
 fn established_rst_exact_resets() {
     let mut p = established();

@@ -38,8 +38,13 @@ pub struct TcpConfig {
     pub fin_wait_2_timeout: Option<Duration>,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd_segments: u32,
-    /// Challenge ACKs (RFC 5961) per connection per second, at most (section 7).
+    /// Challenge ACKs (RFC 5961) per connection per second, at most (section
+    /// 7); 255 at most.
     pub challenge_acks_per_sec: u16,
+    /// An ACK answering an out-of-window or PAWS-failed segment without data
+    /// goes out at most once per this, per connection (Linux's
+    /// tcp_invalid_ratelimit): no ACK loops, no reflection.
+    pub invalid_ack_ratelimit: Duration,
     /// Answer SYNs with SYN cookies (RFC 4987) once this many connections are
     /// half-open (SYN_RECEIVED). `usize::MAX`: never.
     pub syn_cookie_threshold: usize,
@@ -74,6 +79,7 @@ impl Default for TcpConfig {
             initial_cwnd_segments: 10,
             syn_cookie_threshold: 1024,
             challenge_acks_per_sec: 10,
+            invalid_ack_ratelimit: Duration::from_millis(500),
         }
     }
 }

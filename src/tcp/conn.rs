@@ -122,6 +122,9 @@ crate::counters::declare_counters! {
         pub rsts_out,
         pub out_of_window,
         pub paws_drops,
+        /// ACKs not sent, for `invalid_ack_ratelimit`, in answer to an
+        /// out-of-window or PAWS-failed segment.
+        pub invalid_acks_limited,
         pub ooo_segments,
         /// Zero-window probes sent (RFC 9293 3.8.6.1).
         pub zero_window_probes,
@@ -205,8 +208,10 @@ pub struct Connection {
     retries: u8,
     keepalive_probes: u8,
     segs_unacked: u8,
-    challenge_count: u16,
-    challenge_second: u16,
+    challenge_count: u8,
+    challenge_second: u8,
+    /// When an unacceptable segment was last ACKed, in ms modulo 2^16.
+    invalid_ack_ms: u16,
     sacked: Scoreboard,
     // Timers, as data (Instant::NEVER = not armed).
     rto_at: Instant,
@@ -276,6 +281,8 @@ impl Connection {
             segs_unacked: 0,
             challenge_count: 0,
             challenge_second: 0,
+            // Long enough ago that the first one is answered.
+            invalid_ack_ms: (now.as_millis() as u16).wrapping_sub(1 << 15),
             sacked: [(SeqNumber(0), SeqNumber(0)); 3],
             rto_at: Instant::NEVER,
             delack_at: Instant::NEVER,
@@ -921,14 +928,15 @@ impl Connection {
         cfg: &TcpConfig,
         st: &mut TcpStats,
     ) -> SegmentVerdict {
-        // Seconds modulo 2^16: a count from exactly 18.2 hours ago could be
-        // taken for this second's, which only delays the next challenge ACK.
-        let second = (now.as_millis() / 1000) as u16;
+        // Seconds modulo 2^8: a count from exactly 256 s ago could be taken
+        // for this second's, which only delays the next challenge ACK (one
+        // byte each keeps the control block at 256 bytes).
+        let second = (now.as_millis() / 1000) as u8;
         if second != self.challenge_second {
             self.challenge_second = second;
             self.challenge_count = 0;
         }
-        if self.challenge_count >= cfg.challenge_acks_per_sec {
+        if u16::from(self.challenge_count) >= cfg.challenge_acks_per_sec.min(255) {
             st.challenge_acks_limited += 1;
             return SegmentVerdict::Dropped;
         }
@@ -936,6 +944,26 @@ impl Connection {
         st.challenge_acks += 1;
         self.flags |= flag::ACK_NOW;
         SegmentVerdict::ChallengeAck
+    }
+
+    /// The ACK RFC 9293 3.10.7.4 sends for an unacceptable (or PAWS-failed)
+    /// segment, at most once per `invalid_ack_ratelimit` unless the segment
+    /// carries data or a FIN (Linux's `tcp_oow_rate_limited`: those are not
+    /// ACK loops, and a retransmitted FIN in TIME_WAIT needs its ACK).
+    fn ack_invalid(&mut self, now: Instant, cfg: &TcpConfig, st: &mut TcpStats, data: bool) {
+        // Milliseconds modulo 2^16 (a limit up to 65 s): an ACK exactly a
+        // multiple of 65.5 s after the last can be taken for a recent one,
+        // which only skips that ACK.
+        let ms = now.as_millis() as u16;
+        if !data {
+            let limit = cfg.invalid_ack_ratelimit.as_millis().min(u16::MAX.into()) as u16;
+            if ms.wrapping_sub(self.invalid_ack_ms) < limit {
+                st.invalid_acks_limited += 1;
+                return;
+            }
+            self.invalid_ack_ms = ms;
+        }
+        self.flags |= flag::ACK_NOW;
     }
 
     // RFC 9293 3.10.7.4: every other state.
@@ -986,7 +1014,7 @@ impl Connection {
             if let Some(ts) = seg.timestamp {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     st.paws_drops += 1;
-                    self.flags |= flag::ACK_NOW;
+                    self.ack_invalid(now, cfg, st, seg_len != 0 && seg.control != TcpControl::Syn);
                     return SegmentVerdict::Dropped;
                 }
             }
@@ -1008,7 +1036,7 @@ impl Connection {
                         self.close_at = now + cfg.time_wait();
                     }
                 }
-                self.flags |= flag::ACK_NOW;
+                self.ack_invalid(now, cfg, st, seg_len != 0 && seg.control != TcpControl::Syn);
             }
             return SegmentVerdict::Dropped;
         }
