@@ -1308,3 +1308,35 @@ fn rfc7323_2_2_syn_ack_window_is_not_scaled() {
     assert_eq!(a.state(), State::Established);
     assert_eq!(a.snd_wnd(), 1000);
 }
+
+/// RFC 9293 3.7.1 and RFC 6691: the MSS counts data and TCP options together
+/// (beyond the 20-byte header), so a sender subtracts every option it puts on
+/// a segment, SACK blocks as well as timestamps; otherwise the datagram
+/// outgrows the path MTU exactly when both directions are losing packets.
+#[test]
+fn rfc9293_3_7_1_data_with_sack_blocks_fits_the_mss() {
+    let mut p = established();
+    // B -> A with two holes: A's segments now carry two SACK blocks.
+    p.b.send(&p.cfg, &vec![9u8; 5 * 1448]).unwrap();
+    let from_b = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(from_b.len(), 5);
+    deliver(&mut p.a, p.now, &p.cfg, &from_b[1]);
+    deliver(&mut p.a, p.now, &p.cfg, &from_b[3]);
+    drain(&mut p.a, p.now, &p.cfg);
+    p.a.send(&p.cfg, &vec![1u8; 20_000]).unwrap();
+    let segs = drain(&mut p.a, p.now, &p.cfg);
+    let mss = usize::from(p.a.snd_mss());
+    for s in &segs {
+        let r = s.repr();
+        assert_eq!(r.sack_ranges.iter().flatten().count(), 2);
+        let options = s.bytes.len() - 20 - r.payload.len();
+        assert!(
+            options + r.payload.len() <= mss,
+            "{} option bytes + {} data > MSS {mss}",
+            options,
+            r.payload.len()
+        );
+    }
+    // Full segments still use all of it.
+    assert_eq!(segs[0].bytes.len() - 20, mss);
+}

@@ -811,6 +811,19 @@ impl Connection {
         self.snd_mss.saturating_sub(opts).max(1)
     }
 
+    /// Payload bytes for the next data segment: `eff_mss` less the SACK
+    /// blocks it will carry (RFC 9293 3.7.1, RFC 6691: the MSS bounds data
+    /// and options together).
+    fn seg_mss(&self) -> u32 {
+        let mss = u32::from(self.eff_mss());
+        if self.flags & flag::SACK_OK == 0 || self.assembler.is_empty() {
+            return mss;
+        }
+        // NOP NOP SACK: 4 bytes, then 8 per block.
+        let blocks = self.assembler.ranges().count() as u32;
+        mss.saturating_sub(4 + 8 * blocks).max(1)
+    }
+
     // RFC 9293 3.10.7.2: LISTEN.
     fn segment_in_listen(
         &mut self,
@@ -1594,7 +1607,7 @@ impl Connection {
             }
         }
         let is_retransmit = from < self.snd_max;
-        let mss = u32::from(self.eff_mss());
+        let mss = self.seg_mss();
         let in_flight = from.0.wrapping_sub(self.snd_una.0);
         let unsent = if from < data_end { data_end - from } else { 0 };
         let allowed = if rexmit_one {
