@@ -1348,3 +1348,83 @@ fn rfc9293_3_10_7_4_zero_window_probe_is_acked() {
     assert!(r.payload.is_empty());
     assert_eq!(p.b.recv_available(), 4096);
 }
+
+/// RFC 7323 2.2: the window field of a SYN or SYN,ACK segment is never
+/// scaled. A SYN-ACK saying window 1000 with window scale 7 allows 1000
+/// bytes, not 128,000.
+#[test]
+fn rfc7323_2_2_syn_ack_window_is_not_scaled() {
+    let synack = |a: &Connection, c: &TcpConfig| {
+        forge(a, c, |r| {
+            r.control = TcpControl::Syn;
+            r.seq_number = SeqNumber(5000);
+            r.ack_number = Some(SeqNumber(1001));
+            r.window_len = 1000;
+            r.window_scale = Some(7);
+            r.max_seg_size = Some(1460);
+        })
+    };
+    // Active open: SYN-SENT takes the SYN-ACK.
+    let (mut p, _) = syn_sent();
+    let s = synack(&p.a, &p.cfg);
+    deliver(&mut p.a, p.now, &p.cfg, &s);
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.a.snd_wnd(), 1000);
+    p.a.send(&p.cfg, &vec![0u8; 5000]).unwrap();
+    let sent: usize = drain(&mut p.a, p.now, &p.cfg)
+        .iter()
+        .map(|s| s.repr().payload.len())
+        .sum();
+    assert_eq!(sent, 1000, "no more than the peer's first window");
+    // Simultaneous open: SYN-RECEIVED takes the SYN,ACK that repeats the SYN.
+    let c = cfg();
+    let now = Instant::from_millis(3);
+    let mut a = Connection::connect(&c, tuple_ab(), SeqNumber(1000), now);
+    drain(&mut a, now, &c);
+    let syn = forge(&a, &c, |r| {
+        r.control = TcpControl::Syn;
+        r.seq_number = SeqNumber(5000);
+        r.ack_number = None;
+        r.window_len = 1000;
+        r.window_scale = Some(7);
+    });
+    deliver(&mut a, now, &c, &syn);
+    assert_eq!(a.state(), State::SynReceived);
+    drain(&mut a, now, &c);
+    let s = synack(&a, &c);
+    deliver(&mut a, now, &c, &s);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.snd_wnd(), 1000);
+}
+
+/// RFC 9293 3.7.1 and RFC 6691: the MSS counts data and TCP options together
+/// (beyond the 20-byte header), so a sender subtracts every option it puts on
+/// a segment, SACK blocks as well as timestamps; otherwise the datagram
+/// outgrows the path MTU exactly when both directions are losing packets.
+#[test]
+fn rfc9293_3_7_1_data_with_sack_blocks_fits_the_mss() {
+    let mut p = established();
+    // B -> A with two holes: A's segments now carry two SACK blocks.
+    p.b.send(&p.cfg, &vec![9u8; 5 * 1448]).unwrap();
+    let from_b = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(from_b.len(), 5);
+    deliver(&mut p.a, p.now, &p.cfg, &from_b[1]);
+    deliver(&mut p.a, p.now, &p.cfg, &from_b[3]);
+    drain(&mut p.a, p.now, &p.cfg);
+    p.a.send(&p.cfg, &vec![1u8; 20_000]).unwrap();
+    let segs = drain(&mut p.a, p.now, &p.cfg);
+    let mss = usize::from(p.a.snd_mss());
+    for s in &segs {
+        let r = s.repr();
+        assert_eq!(r.sack_ranges.iter().flatten().count(), 2);
+        let options = s.bytes.len() - 20 - r.payload.len();
+        assert!(
+            options + r.payload.len() <= mss,
+            "{} option bytes + {} data > MSS {mss}",
+            options,
+            r.payload.len()
+        );
+    }
+    // Full segments still use all of it.
+    assert_eq!(segs[0].bytes.len() - 20, mss);
+}

@@ -776,7 +776,13 @@ impl Connection {
         self.backoff = 0;
         self.set_rto(Instant::NEVER);
         self.snd_una = una;
-        self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale();
+        // RFC 7323 2.2: the window of a SYN-ACK is never scaled.
+        self.snd_wnd = u32::from(seg.window_len)
+            << if seg.control == TcpControl::Syn {
+                0
+            } else {
+                self.snd_wscale()
+            };
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = seg.seq_number;
         self.snd_wl2 = una;
@@ -993,11 +999,12 @@ impl Connection {
         // Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN,ACK repeats
         // the SYN we already took; what is new in it is the ACK. Trim the SYN.
         let trimmed;
-        let seg = if self.state == State::SynReceived
+        let syn_ack = self.state == State::SynReceived
             && seg.control == TcpControl::Syn
             && seg.seq_number == self.irs
-            && seg.ack_number.is_some()
-        {
+            && seg.ack_number.is_some();
+        let max_snd_wnd_before = self.max_snd_wnd;
+        let seg = if syn_ack {
             trimmed = TcpRepr {
                 control: TcpControl::None,
                 seq_number: seg.seq_number + 1,
@@ -1106,6 +1113,12 @@ impl Connection {
         self.process_ack(now, cfg, st, seg, ack);
         if self.state == State::Closed {
             return SegmentVerdict::Accepted;
+        }
+        if syn_ack {
+            // The trimmed SYN,ACK's window was taken as scaled: it is not
+            // (RFC 7323 2.2).
+            self.snd_wnd = u32::from(seg.window_len);
+            self.max_snd_wnd = max_snd_wnd_before.max(self.snd_wnd);
         }
 
         // Keepalive: any segment from the peer shows it is alive.
