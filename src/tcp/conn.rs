@@ -1590,6 +1590,28 @@ impl Connection {
             self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
         }
         self.rcv_adv = self.rcv_nxt + u32::from(repr.window_len);
+        // Every option (the usual SYN of both ends): the fixed layout.
+        if let (Some(mss), true, Some(timestamp), Some(window_scale)) = (
+            repr.max_seg_size,
+            repr.sack_permitted,
+            repr.timestamp,
+            repr.window_scale,
+        ) {
+            let h = tcp::SynHeader {
+                src_port: repr.src_port,
+                dst_port: repr.dst_port,
+                seq_number: repr.seq_number,
+                ack_number: repr.ack_number,
+                window_len: repr.window_len,
+                mss,
+                timestamp,
+                window_scale,
+            }
+            .emit(out);
+            TcpPacket::new_unchecked(&mut out[..h])
+                .fill_checksum(*self.tuple.local.ip(), *self.tuple.remote.ip());
+            return h;
+        }
         let n = repr.buffer_len();
         repr.emit(
             &mut TcpPacket::new_unchecked(&mut out[..n]),

@@ -20,7 +20,7 @@ pub use frame::{Parsed, TcpFrame, emit_frame, parse_frame, parse_tcp_frame, pars
 pub use icmp::{IcmpPacket, IcmpRepr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use seq::SeqNumber;
-pub use tcp::{AckHeader, TcpControl, TcpOption, TcpPacket, TcpRepr, TcpTimestamp};
+pub use tcp::{AckHeader, SynHeader, TcpControl, TcpOption, TcpPacket, TcpRepr, TcpTimestamp};
 
 pub use std::net::Ipv4Addr;
 

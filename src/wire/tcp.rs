@@ -590,6 +590,68 @@ impl AckHeader {
     }
 }
 
+/// A SYN or SYN-ACK with every option, in Linux's layout: MSS,
+/// SACK-permitted, timestamps, NOP and window scale (a 40-byte header).
+/// Written at fixed offsets; `to_repr` is the general form, which writes the
+/// same bytes. Other option sets take the general path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynHeader {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq_number: SeqNumber,
+    /// Set in a SYN-ACK.
+    pub ack_number: Option<SeqNumber>,
+    pub window_len: u16,
+    pub mss: u16,
+    pub timestamp: TcpTimestamp,
+    pub window_scale: u8,
+}
+
+impl SynHeader {
+    pub const LEN: usize = HEADER_LEN + 20;
+
+    /// Writes the header (zero checksum) into the front of `b`; returns 40.
+    #[inline]
+    pub fn emit(&self, b: &mut [u8]) -> usize {
+        let h: &mut [u8; Self::LEN] = (&mut b[..Self::LEN]).try_into().unwrap();
+        let ports = u32::from(self.src_port) << 16 | u32::from(self.dst_port);
+        h[0..4].copy_from_slice(&ports.to_be_bytes());
+        h[4..8].copy_from_slice(&self.seq_number.0.to_be_bytes());
+        let (ack, f) = match self.ack_number {
+            Some(a) => (a.0, flags::SYN | flags::ACK),
+            None => (0, flags::SYN),
+        };
+        h[8..12].copy_from_slice(&ack.to_be_bytes());
+        let word = (Self::LEN as u32) << 26 | u32::from(f) << 16 | u32::from(self.window_len);
+        h[12..16].copy_from_slice(&word.to_be_bytes());
+        h[16..20].copy_from_slice(&[0; 4]);
+        let m = self.mss.to_be_bytes();
+        h[20..24].copy_from_slice(&[kind::MSS, 4, m[0], m[1]]);
+        h[24..28].copy_from_slice(&[kind::SACK_PERM, 2, kind::TS, 10]);
+        h[28..32].copy_from_slice(&self.timestamp.tsval.to_be_bytes());
+        h[32..36].copy_from_slice(&self.timestamp.tsecr.to_be_bytes());
+        h[36..40].copy_from_slice(&[kind::NOP, kind::WS, 3, self.window_scale]);
+        Self::LEN
+    }
+
+    /// The same header as a `TcpRepr`.
+    pub fn to_repr(&self) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            control: TcpControl::Syn,
+            seq_number: self.seq_number,
+            ack_number: self.ack_number,
+            window_len: self.window_len,
+            max_seg_size: Some(self.mss),
+            sack_permitted: true,
+            timestamp: Some(self.timestamp),
+            window_scale: Some(self.window_scale),
+            ..TcpRepr::EMPTY
+        }
+    }
+}
+
 struct OptWriter<'b> {
     buf: &'b mut [u8],
     at: usize,
@@ -631,6 +693,32 @@ mod tests {
         let mut buf = vec![0u8; r.buffer_len()];
         r.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), SRC, DST);
         buf
+    }
+
+    #[test]
+    fn syn_header_fixed_layout_is_the_general_one() {
+        for (k, ack) in [None, Some(SeqNumber(0xdead_beef))].into_iter().enumerate() {
+            for ws in [0u8, 7, 14] {
+                let h = SynHeader {
+                    src_port: 40_000 + k as u16,
+                    dst_port: 80,
+                    seq_number: SeqNumber(0x0102_0304),
+                    ack_number: ack,
+                    window_len: 65_535 - u16::from(ws),
+                    mss: 1460 - u16::from(ws),
+                    timestamp: TcpTimestamp {
+                        tsval: 0xa1b2_c3d4,
+                        tsecr: u32::from(ws),
+                    },
+                    window_scale: ws,
+                };
+                let mut fast = [0u8; 64];
+                let n = h.emit(&mut fast);
+                let mut general = [0u8; 64];
+                let m = h.to_repr().emit_header(&mut general);
+                assert_eq!((n, &fast[..n]), (m, &general[..m]), "{h:?}");
+            }
+        }
     }
 
     #[test]
