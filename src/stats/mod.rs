@@ -127,6 +127,18 @@ crate::counters::declare_counters! {
         /// RSTs received (RSTs sent: `tcp.rsts_out`).
         pub rsts_in,
         pub arp_answered,
+        pub arp_requests_sent,
+        /// Neighbours learnt (or moved) from ARP: answers to our requests,
+        /// requests addressed to us, and under `GratuitousArp::UpdateKnown`
+        /// gratuitous ARP for known hosts.
+        pub neighbours_learned,
+        /// ARP not trusted into the neighbour table (unsolicited, for an
+        /// unknown host, or from an impossible address).
+        pub neighbours_refused,
+        /// Neighbours not stored: the table was full.
+        pub neighbours_full,
+        /// Neighbours forgotten: silent through their re-ARP probes.
+        pub neighbours_expired,
         pub icmp_answered,
         pub steered_out,
         pub steered_in,

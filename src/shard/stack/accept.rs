@@ -61,6 +61,7 @@ impl Stack {
     /// A new server connection into the table, or its refusal.
     fn accept(&mut self, t: FourTuple, c: Connection, app: ServerApp, half_open: bool) {
         let key = FlowKey::from(t);
+        let mac = Some(self.peer_mac);
         let conn = || Conn {
             tcp: c,
             app: AppConn::Server(ServerConn::new(app)),
@@ -69,6 +70,7 @@ impl Stack {
             deadline: Instant::NEVER,
             touched: false,
             half_open,
+            mac,
         };
         match self.table.insert_with(key, conn) {
             Ok(h) => {

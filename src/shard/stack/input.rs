@@ -83,7 +83,7 @@ impl Stack {
                 self.tcp_frame_input(now, frame, &TcpFrame::from_parsed(&e, &ip, seg));
             }
             Parsed::Arp(_, a) => {
-                self.learn_from_arp(&a);
+                self.learn_from_arp(now, &a);
                 self.control_reply(frame);
             }
             Parsed::Icmp(..) => self.control_reply(frame),
@@ -115,9 +115,6 @@ impl Stack {
             if owner != self.cfg.shard {
                 return self.steer_out(owner, frame);
             }
-        }
-        if seg.control == TcpControl::Syn && seg.ack_number.is_none() {
-            self.learn_from_syn(f.src_addr, f.eth_src);
         }
         self.peer_mac = f.eth_src;
         self.tcp_input(now, FourTuple { local, remote }, seg);
