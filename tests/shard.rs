@@ -1013,3 +1013,115 @@ fn neighbours_age_out_unless_they_answer_a_re_arp() {
     assert_eq!(s.neighbour(fixed), Some(ATTACKER_MAC), "static: kept");
     assert_eq!(s.stats.neighbours_expired, 1);
 }
+
+/// RFC 1191 / RFC 5927 through the shard: an ICMP "fragmentation needed"
+/// quoting a live connection's unacknowledged segment lowers its MSS; one
+/// quoting a 4-tuple with no connection, or a sequence number outside the
+/// flight, changes nothing and is counted.
+#[test]
+fn rfc1191_frag_needed_reaches_the_connection_it_quotes() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    s.listen(SocketAddrV4::new(SERVER_IP, 7), ServerApp::Echo);
+    // Open a connection to the echo port and send 3000 bytes to echo.
+    let mut syn = syn_to_80(4000);
+    syn.dst_port = 7;
+    let sent = feed(
+        &mut s,
+        Instant::from_millis(1),
+        &[tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &syn)],
+    );
+    let synack = match sluice::wire::parse_frame(&sent[0], Default::default()).unwrap() {
+        Parsed::Tcp(_, _, t) => t,
+        _ => panic!("a SYN-ACK"),
+    };
+    let iss = synack.seq_number;
+    let data = vec![1u8; 1400];
+    let mut seg = TcpRepr {
+        src_port: 4000,
+        dst_port: 7,
+        seq_number: SeqNumber(1001),
+        ack_number: Some(iss + 1),
+        window_len: 65535,
+        payload: &data,
+        ..TcpRepr::default()
+    };
+    let a = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &seg);
+    seg.seq_number = SeqNumber(1001 + 1400);
+    let b = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &seg);
+    let echoed = feed(&mut s, Instant::from_millis(2), &[a, b]);
+    let first = echoed
+        .iter()
+        .find_map(
+            |f| match sluice::wire::parse_frame(f, Default::default()).unwrap() {
+                Parsed::Tcp(_, _, t) if !t.payload.is_empty() => {
+                    Some((t.seq_number, t.payload.len()))
+                }
+                _ => None,
+            },
+        )
+        .expect("the echo");
+    assert!(first.1 > 1000);
+    // The router's ICMP quotes the echo's first segment.
+    let frag_needed = |seq: SeqNumber, port: u16| {
+        let mut quoted = tcp_frame(
+            SERVER_MAC,
+            PEER_MAC,
+            SERVER_IP,
+            PEER_IP,
+            &TcpRepr {
+                src_port: 7,
+                dst_port: port,
+                seq_number: seq,
+                ..TcpRepr::default()
+            },
+        )[14..14 + 28]
+            .to_vec();
+        quoted[2..4].copy_from_slice(&1500u16.to_be_bytes());
+        let mut icmp = vec![3u8, 4, 0, 0, 0, 0];
+        icmp.extend_from_slice(&1200u16.to_be_bytes());
+        icmp.extend_from_slice(&quoted);
+        let sum = !icmp.chunks(2).fold(0u32, |a, c| {
+            let s = a + u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            (s & 0xffff) + (s >> 16)
+        }) as u16;
+        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+        let e = EthernetRepr {
+            src_addr: PEER_MAC,
+            dst_addr: SERVER_MAC,
+            ethertype: EtherType::Ipv4,
+        };
+        let ip = Ipv4Repr {
+            src_addr: Ipv4Addr::new(10, 0, 0, 254),
+            dst_addr: SERVER_IP,
+            protocol: IpProtocol::Icmp,
+            payload_len: icmp.len(),
+            ttl: 64,
+            tos: 0,
+            ident: 9,
+            dont_frag: false,
+        };
+        let mut out = vec![0u8; 14 + 20];
+        e.emit(&mut EthernetFrame::new_unchecked(&mut out[..]));
+        ip.emit(&mut sluice::wire::Ipv4Packet::new_unchecked(&mut out[14..]));
+        out.extend_from_slice(&icmp);
+        out
+    };
+    let bad = [
+        frag_needed(first.0 + 100_000, 4000),
+        frag_needed(first.0, 4999),
+    ];
+    let resent = feed(&mut s, Instant::from_millis(3), &bad);
+    assert!(resent.is_empty());
+    assert_eq!(dropped(&s, "icmp_unmatched"), 2);
+    let resent = feed(
+        &mut s,
+        Instant::from_millis(4),
+        &[frag_needed(first.0, 4000)],
+    );
+    assert_eq!(s.stats.pmtu_reductions, 1);
+    assert!(!resent.is_empty(), "the flight goes again");
+    for f in &resent {
+        assert!(f.len() <= 14 + 1200, "{} bytes", f.len());
+    }
+}

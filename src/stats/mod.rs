@@ -47,6 +47,9 @@ crate::counters::declare_labels! {
         OtherEtherType = "other_ethertype",
         /// IPv4, but neither ICMP nor TCP.
         OtherIpProtocol = "other_ip_protocol",
+        /// ICMP "fragmentation needed" quoting no live connection, or a
+        /// sequence number it has not sent or has had acknowledged (RFC 5927).
+        IcmpUnmatched = "icmp_unmatched",
         /// ICMP other than an echo request.
         IcmpNotEcho = "icmp_not_echo",
         /// TCP for no connection and no listener (answered with RST unless it was one).
@@ -140,6 +143,9 @@ crate::counters::declare_counters! {
         /// Neighbours forgotten: silent through their re-ARP probes.
         pub neighbours_expired,
         pub icmp_answered,
+        /// Connections whose MSS an ICMP "fragmentation needed" lowered
+        /// (RFC 1191, checked per RFC 5927).
+        pub pmtu_reductions,
         pub steered_out,
         pub steered_in,
         /// Connections opened by the client.
