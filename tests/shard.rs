@@ -679,9 +679,10 @@ fn feed(s: &mut Stack, now: Instant, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
         });
     }
     peer.flush();
-    s.poll(now, &mut ours);
+    // A turn takes one burst: turn until all are in.
+    while s.poll(now, &mut ours) > 0 {}
     let mut out = Vec::new();
-    peer.rx(&mut |f| out.push(f.to_vec()));
+    while peer.rx(&mut |f| out.push(f.to_vec())) > 0 {}
     out
 }
 
@@ -763,4 +764,367 @@ fn rfc1122_3_3_6_unicast_ip_in_link_broadcast_dropped() {
         "{:?}",
         s.stats.drops_map()
     );
+}
+
+// ---- The neighbour table (issue 13, item 8) ----
+
+use sluice::wire::{ArpOperation, ArpRepr, EthernetFrame};
+
+const ATTACKER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x66]);
+
+/// An ARP packet from `eth_src` (to `eth_dst`).
+fn arp_frame(
+    op: ArpOperation,
+    eth_src: EthernetAddress,
+    eth_dst: EthernetAddress,
+    sender: Ipv4Addr,
+    target: Ipv4Addr,
+) -> Vec<u8> {
+    let e = EthernetRepr {
+        src_addr: eth_src,
+        dst_addr: eth_dst,
+        ethertype: EtherType::Arp,
+    };
+    let a = ArpRepr {
+        operation: op,
+        source_hardware_addr: eth_src,
+        source_protocol_addr: sender,
+        target_hardware_addr: if op == ArpOperation::Reply {
+            eth_dst
+        } else {
+            EthernetAddress([0; 6])
+        },
+        target_protocol_addr: target,
+    };
+    let mut out = vec![0u8; 60];
+    let n = emit_frame(&Parsed::Arp(e, a), &mut out);
+    out.truncate(n.max(60));
+    out
+}
+
+fn arp_requests_in(frames: &[Vec<u8>]) -> Vec<Ipv4Addr> {
+    frames
+        .iter()
+        .filter_map(|f| match sluice::wire::parse_frame(f, Default::default()) {
+            Ok(Parsed::Arp(_, a)) if a.operation == ArpOperation::Request => {
+                Some(a.target_protocol_addr)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A SYN is no proof of who owns an address: one spoofed SYN must not rebind
+/// a known host's address to the sender's MAC, nor a flood of them fill the
+/// table. Learning is ARP's (RFC 826), and even then only from answers to our
+/// own requests and from requests addressed to us (what Linux does).
+#[test]
+fn spoofed_syns_neither_rebind_nor_fill_the_neighbour_table() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    // The peer asks for us: we answer, and know it (as Linux does).
+    let who_has = arp_frame(
+        ArpOperation::Request,
+        PEER_MAC,
+        EthernetAddress::BROADCAST,
+        PEER_IP,
+        SERVER_IP,
+    );
+    let sent = feed(&mut s, Instant::from_millis(1), &[who_has]);
+    assert_eq!(sent.len(), 1, "the ARP request is answered");
+    assert_eq!(s.neighbour(PEER_IP), Some(PEER_MAC));
+    // A spoofed SYN from the peer's address does not move it.
+    let spoofed = tcp_frame(
+        ATTACKER_MAC,
+        SERVER_MAC,
+        PEER_IP,
+        SERVER_IP,
+        &syn_to_80(4000),
+    );
+    feed(&mut s, Instant::from_millis(2), &[spoofed]);
+    assert_eq!(s.neighbour(PEER_IP), Some(PEER_MAC));
+    // SYNs from a thousand addresses, to a listener and to a closed port.
+    let frames: Vec<Vec<u8>> = (0..1000u32)
+        .map(|i| {
+            let mut syn = syn_to_80(5000);
+            syn.dst_port = if i % 2 == 0 { 80 } else { 81 };
+            tcp_frame(
+                ATTACKER_MAC,
+                SERVER_MAC,
+                Ipv4Addr::from(0x0a02_0000 + i),
+                SERVER_IP,
+                &syn,
+            )
+        })
+        .collect();
+    feed(&mut s, Instant::from_millis(3), &frames);
+    assert!((0..1000u32).all(|i| s.neighbour(Ipv4Addr::from(0x0a02_0000 + i)).is_none()));
+}
+
+/// The server answers a client it never ARPed for: the SYN-ACK (and the rest
+/// of the connection) goes to the MAC the client's SYN came from — kept with
+/// the connection, not in the shared table. This is how a kernel peer in a
+/// namespace, or a load generator with many addresses behind one MAC, is
+/// served.
+#[test]
+fn a_client_never_arped_is_answered_at_its_syns_mac() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    let syn = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &syn_to_80(4000));
+    let sent = feed(&mut s, Instant::from_millis(1), &[syn]);
+    assert_eq!(sent.len(), 1);
+    let f = EthernetFrame::new_checked(&sent[0][..]).unwrap();
+    assert_eq!(f.dst_addr(), PEER_MAC);
+    assert_eq!(s.connections(), 1);
+    assert_eq!(s.neighbour(PEER_IP), None, "nothing learnt from a SYN");
+    // The RST for a closed port goes back the same way.
+    let mut to_closed = syn_to_80(4001);
+    to_closed.dst_port = 81;
+    let sent = feed(
+        &mut s,
+        Instant::from_millis(2),
+        &[tcp_frame(
+            PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &to_closed,
+        )],
+    );
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        EthernetFrame::new_checked(&sent[0][..]).unwrap().dst_addr(),
+        PEER_MAC
+    );
+}
+
+/// ARP answers we did not ask for are not trusted to create entries (Linux's
+/// default, arp_accept=0); gratuitous ARP updates a known entry only (the
+/// default `GratuitousArp::UpdateKnown` policy); answers to our own requests
+/// are learnt. Refusals are counted.
+#[test]
+fn only_solicited_arp_replies_create_neighbours() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    let other = Ipv4Addr::new(10, 0, 0, 7);
+    let unsolicited = arp_frame(
+        ArpOperation::Reply,
+        ATTACKER_MAC,
+        SERVER_MAC,
+        other,
+        SERVER_IP,
+    );
+    let garp = arp_frame(
+        ArpOperation::Request,
+        ATTACKER_MAC,
+        EthernetAddress::BROADCAST,
+        other,
+        other,
+    );
+    feed(
+        &mut s,
+        Instant::from_millis(1),
+        &[unsolicited.clone(), garp],
+    );
+    assert_eq!(s.neighbour(other), None);
+    assert_eq!(s.stats.neighbours_refused, 2);
+    // Asked for, it is learnt.
+    s.request_arp(other);
+    let sent = feed(&mut s, Instant::from_millis(2), &[]);
+    assert_eq!(arp_requests_in(&sent), [other]);
+    let reply = arp_frame(ArpOperation::Reply, PEER_MAC, SERVER_MAC, other, SERVER_IP);
+    feed(&mut s, Instant::from_millis(3), &[reply]);
+    assert_eq!(s.neighbour(other), Some(PEER_MAC));
+    // A gratuitous ARP moves a known host (a fail-over); a second,
+    // unsolicited reply does too under the same policy.
+    let moved = EthernetAddress([2, 0, 0, 0, 0, 0x77]);
+    let garp = arp_frame(
+        ArpOperation::Request,
+        moved,
+        EthernetAddress::BROADCAST,
+        other,
+        other,
+    );
+    feed(&mut s, Instant::from_millis(4), &[garp]);
+    assert_eq!(s.neighbour(other), Some(moved));
+}
+
+/// The table has a bound: requests addressed to us from more senders than
+/// it holds fill it to the bound and the rest are counted, not stored.
+#[test]
+fn the_neighbour_table_is_bounded() {
+    let tcp = TcpConfig::default();
+    let mut cfg = StackConfig::new(Iface::new(SERVER_MAC, SERVER_IP), tcp);
+    cfg.neighbour_capacity = 16;
+    let mut s = Stack::new(cfg, Instant::ZERO);
+    let frames: Vec<Vec<u8>> = (0..100u32)
+        .map(|i| {
+            arp_frame(
+                ArpOperation::Request,
+                PEER_MAC,
+                EthernetAddress::BROADCAST,
+                Ipv4Addr::from(0x0a03_0000 + i),
+                SERVER_IP,
+            )
+        })
+        .collect();
+    let sent = feed(&mut s, Instant::from_millis(1), &frames);
+    assert_eq!(sent.len(), 100, "each request is still answered");
+    assert_eq!(s.neighbours(), 16);
+    assert_eq!(s.stats.neighbours_full, 84);
+}
+
+/// Entries age (Linux: reachable for ~30 s, then re-probed): a learnt entry
+/// not confirmed for `neighbour_reachable` is asked for again; one that
+/// stays silent through the probes is forgotten; an answer keeps it.
+/// Entries given on the command line (`add_neighbour`) never age.
+#[test]
+fn neighbours_age_out_unless_they_answer_a_re_arp() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    let quiet = Ipv4Addr::new(10, 0, 0, 7);
+    let alive = Ipv4Addr::new(10, 0, 0, 8);
+    let fixed = Ipv4Addr::new(10, 0, 0, 1);
+    s.add_neighbour(fixed, ATTACKER_MAC);
+    for ip in [quiet, alive] {
+        let ask = arp_frame(
+            ArpOperation::Request,
+            PEER_MAC,
+            EthernetAddress::BROADCAST,
+            ip,
+            SERVER_IP,
+        );
+        feed(&mut s, Instant::from_millis(1), &[ask]);
+    }
+    assert_eq!(s.neighbours(), 3);
+    let reachable = s.cfg.neighbour_reachable;
+    let mut now = Instant::from_millis(1) + reachable;
+    let mut probed = Vec::new();
+    for _ in 0..10 {
+        now += Duration::from_secs(1);
+        let sent = feed(&mut s, now, &[]);
+        let asked = arp_requests_in(&sent);
+        if asked.contains(&alive) {
+            let answer = arp_frame(ArpOperation::Reply, PEER_MAC, SERVER_MAC, alive, SERVER_IP);
+            feed(&mut s, now, &[answer]);
+        }
+        probed.extend(asked);
+    }
+    assert!(
+        probed.contains(&quiet) && probed.contains(&alive),
+        "{probed:?}"
+    );
+    assert!(!probed.contains(&fixed));
+    assert_eq!(s.neighbour(quiet), None, "silent: forgotten");
+    assert_eq!(s.neighbour(alive), Some(PEER_MAC), "answered: kept");
+    assert_eq!(s.neighbour(fixed), Some(ATTACKER_MAC), "static: kept");
+    assert_eq!(s.stats.neighbours_expired, 1);
+}
+
+/// RFC 1191 / RFC 5927 through the shard: an ICMP "fragmentation needed"
+/// quoting a live connection's unacknowledged segment lowers its MSS; one
+/// quoting a 4-tuple with no connection, or a sequence number outside the
+/// flight, changes nothing and is counted.
+#[test]
+fn rfc1191_frag_needed_reaches_the_connection_it_quotes() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    s.listen(SocketAddrV4::new(SERVER_IP, 7), ServerApp::Echo);
+    // Open a connection to the echo port and send 3000 bytes to echo.
+    let mut syn = syn_to_80(4000);
+    syn.dst_port = 7;
+    let sent = feed(
+        &mut s,
+        Instant::from_millis(1),
+        &[tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &syn)],
+    );
+    let synack = match sluice::wire::parse_frame(&sent[0], Default::default()).unwrap() {
+        Parsed::Tcp(_, _, t) => t,
+        _ => panic!("a SYN-ACK"),
+    };
+    let iss = synack.seq_number;
+    let data = vec![1u8; 1400];
+    let mut seg = TcpRepr {
+        src_port: 4000,
+        dst_port: 7,
+        seq_number: SeqNumber(1001),
+        ack_number: Some(iss + 1),
+        window_len: 65535,
+        payload: &data,
+        ..TcpRepr::default()
+    };
+    let a = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &seg);
+    seg.seq_number = SeqNumber(1001 + 1400);
+    let b = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &seg);
+    let echoed = feed(&mut s, Instant::from_millis(2), &[a, b]);
+    let first = echoed
+        .iter()
+        .find_map(
+            |f| match sluice::wire::parse_frame(f, Default::default()).unwrap() {
+                Parsed::Tcp(_, _, t) if !t.payload.is_empty() => {
+                    Some((t.seq_number, t.payload.len()))
+                }
+                _ => None,
+            },
+        )
+        .expect("the echo");
+    assert!(first.1 > 1000);
+    // The router's ICMP quotes the echo's first segment.
+    let frag_needed = |seq: SeqNumber, port: u16| {
+        let mut quoted = tcp_frame(
+            SERVER_MAC,
+            PEER_MAC,
+            SERVER_IP,
+            PEER_IP,
+            &TcpRepr {
+                src_port: 7,
+                dst_port: port,
+                seq_number: seq,
+                ..TcpRepr::default()
+            },
+        )[14..14 + 28]
+            .to_vec();
+        quoted[2..4].copy_from_slice(&1500u16.to_be_bytes());
+        let mut icmp = vec![3u8, 4, 0, 0, 0, 0];
+        icmp.extend_from_slice(&1200u16.to_be_bytes());
+        icmp.extend_from_slice(&quoted);
+        let sum = !icmp.chunks(2).fold(0u32, |a, c| {
+            let s = a + u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            (s & 0xffff) + (s >> 16)
+        }) as u16;
+        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+        let e = EthernetRepr {
+            src_addr: PEER_MAC,
+            dst_addr: SERVER_MAC,
+            ethertype: EtherType::Ipv4,
+        };
+        let ip = Ipv4Repr {
+            src_addr: Ipv4Addr::new(10, 0, 0, 254),
+            dst_addr: SERVER_IP,
+            protocol: IpProtocol::Icmp,
+            payload_len: icmp.len(),
+            ttl: 64,
+            tos: 0,
+            ident: 9,
+            dont_frag: false,
+        };
+        let mut out = vec![0u8; 14 + 20];
+        e.emit(&mut EthernetFrame::new_unchecked(&mut out[..]));
+        ip.emit(&mut sluice::wire::Ipv4Packet::new_unchecked(&mut out[14..]));
+        out.extend_from_slice(&icmp);
+        out
+    };
+    let bad = [
+        frag_needed(first.0 + 100_000, 4000),
+        frag_needed(first.0, 4999),
+    ];
+    let resent = feed(&mut s, Instant::from_millis(3), &bad);
+    assert!(resent.is_empty());
+    assert_eq!(dropped(&s, "icmp_unmatched"), 2);
+    let resent = feed(
+        &mut s,
+        Instant::from_millis(4),
+        &[frag_needed(first.0, 4000)],
+    );
+    assert_eq!(s.stats.pmtu_reductions, 1);
+    assert!(!resent.is_empty(), "the flight goes again");
+    for f in &resent {
+        assert!(f.len() <= 14 + 1200, "{} bytes", f.len());
+    }
 }

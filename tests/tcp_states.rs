@@ -475,6 +475,39 @@ fn rfc9293_3_10_7_4_unacceptable_segment_acks_rate_limited() {
     assert_eq!(p.b.state(), State::Established);
 }
 
+/// RFC 1191 (path MTU discovery) with RFC 5927 4.1: an ICMP "fragmentation
+/// needed" naming a next-hop MTU lowers the connection's MSS to fit it (never
+/// below a floor: Linux's min_pmtu, 552 bytes), and what is in flight is sent
+/// again in the smaller size — but only if the quoted sequence number is one
+/// we sent and that is not yet acknowledged (SND.UNA <= seq < SND.NXT), so a
+/// blind forger cannot shrink a connection's segments.
+#[test]
+fn rfc1191_frag_needed_lowers_mss_once_rfc5927_checks_pass() {
+    let mut p = established();
+    let data = vec![7u8; 3000];
+    p.a.send(&p.cfg, &data).unwrap();
+    let first = drain(&mut p.a, p.now, &p.cfg);
+    assert!(first[0].repr().payload.len() > 1400);
+    let una = p.a.snd_una();
+    // Quoting a sequence number outside the flight: ignored.
+    for bad in [una - 1, una + 100_000] {
+        assert!(!p.a.path_mtu_reduced(1280, bad));
+    }
+    assert_eq!(p.a.snd_mss(), 1460);
+    // A good one: the MSS fits 1280 bytes, the flight goes again.
+    assert!(p.a.path_mtu_reduced(1280, una));
+    assert_eq!(p.a.snd_mss(), 1280 - 40);
+    let again = drain(&mut p.a, p.now, &p.cfg);
+    assert!(!again.is_empty(), "the flight is resent");
+    for s in &again {
+        assert!(s.bytes.len() <= 1280 - 20, "{} bytes", s.bytes.len());
+    }
+    assert_eq!(again[0].repr().seq_number, una);
+    // A tiny MTU is clamped to the floor.
+    assert!(p.a.path_mtu_reduced(68, una));
+    assert_eq!(p.a.snd_mss(), 552 - 40);
+}
+
 #[test]
 fn established_rst_exact_resets() {
     let mut p = established();

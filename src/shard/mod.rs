@@ -17,5 +17,5 @@ pub use nic::DpdkNic;
 pub use nic::{MemNic, Nic, Tx};
 pub use pcap::{CapturedNic, PcapWriter};
 pub use responder::{Iface, Responder, ResponderStats};
-pub use stack::{Stack, StackConfig};
+pub use stack::{GratuitousArp, Stack, StackConfig};
 pub use steer::{Ownership, SteerQueues, flow_owner};

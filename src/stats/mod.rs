@@ -47,6 +47,9 @@ crate::counters::declare_labels! {
         OtherEtherType = "other_ethertype",
         /// IPv4, but neither ICMP nor TCP.
         OtherIpProtocol = "other_ip_protocol",
+        /// ICMP "fragmentation needed" quoting no live connection, or a
+        /// sequence number it has not sent or has had acknowledged (RFC 5927).
+        IcmpUnmatched = "icmp_unmatched",
         /// ICMP other than an echo request.
         IcmpNotEcho = "icmp_not_echo",
         /// TCP for no connection and no listener (answered with RST unless it was one).
@@ -127,7 +130,22 @@ crate::counters::declare_counters! {
         /// RSTs received (RSTs sent: `tcp.rsts_out`).
         pub rsts_in,
         pub arp_answered,
+        pub arp_requests_sent,
+        /// Neighbours learnt (or moved) from ARP: answers to our requests,
+        /// requests addressed to us, and under `GratuitousArp::UpdateKnown`
+        /// gratuitous ARP for known hosts.
+        pub neighbours_learned,
+        /// ARP not trusted into the neighbour table (unsolicited, for an
+        /// unknown host, or from an impossible address).
+        pub neighbours_refused,
+        /// Neighbours not stored: the table was full.
+        pub neighbours_full,
+        /// Neighbours forgotten: silent through their re-ARP probes.
+        pub neighbours_expired,
         pub icmp_answered,
+        /// Connections whose MSS an ICMP "fragmentation needed" lowered
+        /// (RFC 1191, checked per RFC 5927).
+        pub pmtu_reductions,
         pub steered_out,
         pub steered_in,
         /// Connections opened by the client.

@@ -97,6 +97,10 @@ pub enum CommandError {
     NotWritable,
 }
 
+/// The smallest path MTU taken from ICMP "fragmentation needed" (Linux's
+/// min_pmtu: 512 + 20 + 20 bytes); a router naming less is not believed.
+pub const MIN_PMTU: u16 = 552;
+
 /// Local and remote addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FourTuple {
@@ -970,6 +974,29 @@ impl Connection {
             self.invalid_ack_ms = ms;
         }
         self.flags |= flag::ACK_NOW;
+    }
+
+    /// An ICMP "fragmentation needed" (RFC 1191) for this connection, which
+    /// quoted our segment `seq` and names the next hop's `mtu`. Taken only if
+    /// `seq` is sent and unacknowledged (SND.UNA <= seq < SND.NXT, RFC 5927
+    /// 4.1) in a synchronized state: the MSS drops to fit `mtu` (at least
+    /// `MIN_PMTU`) and the flight is sent again in the smaller size (RFC 1191
+    /// 6.5; Karn: not timed). Returns whether it was taken.
+    pub fn path_mtu_reduced(&mut self, mtu: u16, seq: SeqNumber) -> bool {
+        let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
+        if !self.state.is_synchronized()
+            || self.state == State::TimeWait
+            || !seq.in_window(self.snd_una, flight)
+        {
+            return false;
+        }
+        let mss = mtu.max(MIN_PMTU) - 40; // IPv4 and TCP headers
+        if mss < self.snd_mss {
+            self.snd_mss = mss;
+            self.snd_nxt = self.snd_una;
+            self.flags &= !flag::TIMING;
+        }
+        true
     }
 
     // RFC 9293 3.10.7.4: every other state.

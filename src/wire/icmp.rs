@@ -1,7 +1,7 @@
 //! ICMPv4 (RFC 792): echo request and reply; other types are parsed as `Other`.
 
 use super::checksum;
-use super::{ChecksumMode, Error, Result, be16, put16};
+use super::{ChecksumMode, Error, Ipv4Addr, Result, be16, put16};
 
 mod field {
     pub const TYPE: usize = 0;
@@ -165,5 +165,40 @@ mod tests {
                 Error::Truncated
             );
         }
+    }
+}
+
+/// An ICMP "fragmentation needed and DF set" (type 3, code 4, RFC 1191) for
+/// a TCP segment: the next hop's MTU and what the quoted header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragNeeded {
+    pub mtu: u16,
+    /// The quoted segment's source (ours) and destination.
+    pub src: std::net::SocketAddrV4,
+    pub dst: std::net::SocketAddrV4,
+    pub seq: crate::wire::SeqNumber,
+}
+
+impl FragNeeded {
+    /// From an ICMP message (checksum already checked): `None` unless it is
+    /// type 3 code 4 quoting an IPv4 header and 8 bytes of TCP.
+    pub fn parse(icmp: &[u8]) -> Option<FragNeeded> {
+        if icmp.len() < HEADER_LEN || icmp[0] != 3 || icmp[1] != 4 {
+            return None;
+        }
+        let mtu = crate::wire::be16(icmp, 6);
+        let ip = &icmp[HEADER_LEN..];
+        let ihl = usize::from(*ip.first()? & 0x0f) * 4;
+        if ip[0] >> 4 != 4 || ihl < 20 || ip.len() < ihl + 8 || ip[9] != 6 {
+            return None;
+        }
+        let addr = |at: usize| Ipv4Addr::from(crate::wire::be32(ip, at));
+        let tcp = &ip[ihl..];
+        Some(FragNeeded {
+            mtu,
+            src: std::net::SocketAddrV4::new(addr(12), crate::wire::be16(tcp, 0)),
+            dst: std::net::SocketAddrV4::new(addr(16), crate::wire::be16(tcp, 2)),
+            seq: crate::wire::SeqNumber(crate::wire::be32(tcp, 4)),
+        })
     }
 }

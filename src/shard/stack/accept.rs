@@ -77,6 +77,7 @@ impl Stack {
     ) -> Option<Handle> {
         let key = FlowKey::from(t);
         let cfg = &self.cfg.tcp;
+        let mac = Some(self.peer_mac);
         let conn = || Conn {
             tcp: make(cfg),
             app: AppConn::Server(ServerConn::new(app)),
@@ -85,6 +86,7 @@ impl Stack {
             deadline: Instant::NEVER,
             touched: false,
             half_open,
+            mac,
         };
         match self.table.insert_with(key, conn) {
             Ok(h) => {

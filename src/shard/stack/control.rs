@@ -3,7 +3,6 @@
 //! headers every TCP frame gets.
 
 use super::Stack;
-use crate::stats::DropReason;
 use crate::tcp::{FourTuple, rst_reply};
 use crate::wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, TcpPacket, TcpRepr};
 use std::net::Ipv4Addr;
@@ -55,11 +54,10 @@ impl Stack {
         self.ctrl_tcp(t, &tcp[..n]);
     }
 
-    /// Queues a TCP segment (already with its checksum) as a control frame.
+    /// Queues a TCP segment (already with its checksum) as a control frame,
+    /// an answer to the frame being handled: to the MAC it came from.
     pub(super) fn ctrl_tcp(&mut self, t: FourTuple, tcp: &[u8]) {
-        let Some(mac) = self.neigh.get(t.remote.ip()).copied() else {
-            return self.stats.drop(DropReason::NoNeighbour);
-        };
+        let mac = self.peer_mac;
         let src_mac = self.cfg.iface.mac;
         self.ip_ident = self.ip_ident.wrapping_add(1);
         let ident = self.ip_ident;

@@ -97,6 +97,7 @@ impl Stack {
                 deadline: Instant::NEVER,
                 touched: false,
                 half_open: false,
+                mac: None,
             };
             match self.table.insert_with(key, conn) {
                 Ok(h) => {

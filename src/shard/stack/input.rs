@@ -83,13 +83,49 @@ impl Stack {
                 self.tcp_frame_input(now, frame, &TcpFrame::from_parsed(&e, &ip, seg));
             }
             Parsed::Arp(_, a) => {
-                self.learn_from_arp(&a);
+                self.learn_from_arp(now, &a);
                 self.control_reply(frame);
             }
+            Parsed::Icmp(
+                _,
+                ip,
+                wire::IcmpRepr::Other {
+                    msg_type: 3,
+                    code: 4,
+                },
+            ) if self.cfg.iface.owns(ip.dst_addr) => self.frag_needed(frame),
             Parsed::Icmp(..) => self.control_reply(frame),
             Parsed::OtherIp(..) => self.stats.drop(DropReason::OtherIpProtocol),
             Parsed::OtherEther(..) => self.stats.drop(DropReason::OtherEtherType),
         }
+    }
+
+    /// ICMP "fragmentation needed" (RFC 1191): the quoted segment's
+    /// connection, if it is live and the quoted sequence number is in its
+    /// flight (RFC 5927 4.1), lowers its MSS to the next hop's MTU.
+    fn frag_needed(&mut self, frame: &[u8]) {
+        let quoted = wire::Ipv4Packet::new_checked(&frame[wire::ethernet::HEADER_LEN..])
+            .ok()
+            .and_then(|p| wire::icmp::FragNeeded::parse(p.payload()));
+        let Some(q) = quoted.filter(|q| self.cfg.iface.owns(*q.src.ip())) else {
+            return self.stats.drop(DropReason::IcmpUnmatched);
+        };
+        let t = FourTuple {
+            local: q.src,
+            remote: q.dst,
+        };
+        // (Another shard's flow is left alone: its owner never sees it.)
+        let Found::Conn(h) = self.table.find(FlowKey::from(t)) else {
+            return self.stats.drop(DropReason::IcmpUnmatched);
+        };
+        let Some(c) = self.table.get_mut(h) else {
+            return;
+        };
+        if !c.tcp.path_mtu_reduced(q.mtu, q.seq) {
+            return self.stats.drop(DropReason::IcmpUnmatched);
+        }
+        self.stats.pmtu_reductions += 1;
+        self.touch(h);
     }
 
     /// A TCP frame: address checks, steering, then `tcp_input`.
@@ -115,9 +151,6 @@ impl Stack {
             if owner != self.cfg.shard {
                 return self.steer_out(owner, frame);
             }
-        }
-        if seg.control == TcpControl::Syn && seg.ack_number.is_none() {
-            self.learn_from_syn(f.src_addr, f.eth_src);
         }
         self.peer_mac = f.eth_src;
         self.tcp_input(now, FourTuple { local, remote }, seg);

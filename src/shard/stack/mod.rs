@@ -28,6 +28,7 @@ mod neighbours;
 mod timers;
 mod transmit;
 
+use self::neighbours::Neighbours;
 use super::Iface;
 use super::nic::Nic;
 use super::responder::Responder;
@@ -40,7 +41,6 @@ use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
 use crate::timer::{TimerId, Wheel};
 use crate::wire::EthernetAddress;
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// A shard's settings.
@@ -62,6 +62,16 @@ pub struct StackConfig {
     pub shards: u32,
     /// How a flow's owner is found.
     pub ownership: Ownership,
+    /// Neighbours (IPv4 → MAC) learnt from ARP this shard keeps at most;
+    /// more are refused and counted (`neighbours_full`).
+    pub neighbour_capacity: usize,
+    /// How long a learnt neighbour is trusted before it is asked for again
+    /// (Linux's base_reachable_time: 30 s); silent through 3 probes, 1 s
+    /// apart, it is forgotten.
+    pub neighbour_reachable: std::time::Duration,
+    /// What an ARP packet we did not ask for may do (gratuitous ARP,
+    /// unsolicited replies).
+    pub gratuitous_arp: GratuitousArp,
     /// Keys (ISNs, SYN cookies, timestamp offsets, hash tables) from this
     /// seed instead of the system's randomness: for repeatable measurements
     /// only (bench/stack_cost.rs). A known seed makes ISNs and cookies
@@ -82,9 +92,23 @@ impl StackConfig {
             shard: 0,
             shards: 1,
             ownership: Ownership::Hash,
+            neighbour_capacity: 1024,
+            neighbour_reachable: std::time::Duration::from_secs(30),
+            gratuitous_arp: GratuitousArp::UpdateKnown,
             seed: None,
         }
     }
+}
+
+/// What an ARP packet we did not ask for (a gratuitous ARP, an unsolicited
+/// reply, a request for another host) may do to the neighbour table. It never
+/// creates an entry (Linux's default, arp_accept=0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GratuitousArp {
+    /// Update the MAC of a host already known (a fail-over; Linux's default).
+    UpdateKnown,
+    /// Change nothing: only answers to our requests and requests to us count.
+    Ignore,
 }
 
 /// A connection as the shard keeps it.
@@ -96,6 +120,9 @@ struct Conn {
     deadline: Instant,
     touched: bool,
     half_open: bool,
+    /// Where its segments go: the MAC its SYN came from (a server's
+    /// connection), or its peer's neighbour entry, looked up once (a client's).
+    mac: Option<EthernetAddress>,
 }
 
 /// A shard's endpoint.
@@ -105,7 +132,7 @@ pub struct Stack {
     wheel: Wheel<Handle>,
     expired: Vec<Handle>,
     touched: Vec<Handle>,
-    neigh: HashMap<Ipv4Addr, EthernetAddress, FlowHashBuilder>,
+    neigh: Neighbours,
     responder: Responder,
     hasher: TupleHasher,
     half_open: usize,
@@ -128,7 +155,8 @@ pub struct Stack {
     /// The last (local, remote, offset) timestamp offset computed: consecutive
     /// connections mostly share their addresses.
     ts_offset_cache: (Ipv4Addr, Ipv4Addr, u32),
-    /// The source MAC of the TCP frame being handled: where answers to it go.
+    /// The source MAC of the TCP frame being handled: where answers to it
+    /// go, and a new server connection's `mac`.
     peer_mac: EthernetAddress,
     /// Software steering between this port's shards (None: one shard, or RSS
     /// alone decides).
@@ -170,7 +198,7 @@ impl Stack {
             wheel: Wheel::with_capacity(now, cfg.capacity.min(1 << 20)),
             expired: Vec::with_capacity(cfg.timer_budget),
             touched: Vec::with_capacity(1024),
-            neigh: HashMap::with_hasher(flows),
+            neigh: Neighbours::new(flows),
             hasher,
             half_open: 0,
             syn_overflow_at: None,
@@ -209,6 +237,11 @@ impl Stack {
     /// Listens on `addr` (0.0.0.0 for every local address) with `app`.
     pub fn listen(&mut self, addr: SocketAddrV4, app: ServerApp) {
         self.table.listen(addr, app);
+    }
+
+    /// Entries in the neighbour table.
+    pub fn neighbours(&self) -> usize {
+        self.neigh.len()
     }
 
     /// Connections in the table (not counting TIME_WAIT records).
@@ -263,6 +296,7 @@ impl Stack {
         let mut n = nic.rx(&mut |frame| self.input(now, frame));
         n += self.steered_input(now);
         self.run_timers(now);
+        self.age_neighbours(now);
         self.open_client_connections(now);
         self.dispatch_requests(now);
         self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0;

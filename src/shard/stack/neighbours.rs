@@ -1,25 +1,113 @@
-//! ARP and the neighbour table: the peers' MACs, learnt from ARP (RFC 826's
-//! merge step) and from SYNs, asked for with ARP requests; and the
+//! ARP and the neighbour table: the peers' MACs, learnt from ARP only (answers
+//! to our requests, requests addressed to us), bounded and aged; and the
 //! responder's answers to ARP and ICMP echo requests.
 
-use super::Stack;
 use super::control::ETH;
+use super::{GratuitousArp, Stack};
+use crate::table::FlowHashBuilder;
+use crate::time::Instant;
 use crate::wire::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// Re-ARP probes a stale neighbour gets, a sweep (1 s) apart, before it is
+/// forgotten (Linux: ucast_probes + mcast_probes = 3 + 3 at 1 s).
+const PROBES: u8 = 3;
+/// How often the table is swept for stale entries.
+const SWEEP: Duration = Duration::from_secs(1);
+/// Our ARP requests still waiting for their answer, at most; each waits
+/// `PROBES` sweeps.
+const PENDING: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    mac: EthernetAddress,
+    /// When ARP last confirmed it (an answer to us, or a request to us).
+    confirmed: Instant,
+    /// Re-ARP probes sent since.
+    probes: u8,
+    /// Given by the operator (`add_neighbour`): never aged, never moved.
+    fixed: bool,
+}
+
+/// The neighbour table: IPv4 → MAC, learnt from ARP (RFC 826) only.
+///
+/// Learning follows Linux's `arp_process`: an answer to one of our requests
+/// creates or moves an entry; a request addressed to us does too (Linux's
+/// `neigh_event_ns`: the asker is about to talk to us); anything else —
+/// gratuitous ARP, unsolicited replies, requests for other hosts — never
+/// creates one (arp_accept=0) and, per `GratuitousArp`, may move a known
+/// host. TCP segments teach nothing: a connection keeps the MAC its SYN came
+/// from (`Conn::mac`). Bounded; learnt entries go stale after
+/// `neighbour_reachable` and are asked for again, then forgotten.
+pub(super) struct Neighbours {
+    map: HashMap<Ipv4Addr, Entry, FlowHashBuilder>,
+    /// Our outstanding requests: address, sweeps left to answer.
+    pending: Vec<(Ipv4Addr, u8)>,
+    next_sweep: Instant,
+    /// Addresses to probe, reused by each sweep.
+    probe: Vec<Ipv4Addr>,
+}
+
+impl Neighbours {
+    pub(super) fn new(hash: FlowHashBuilder) -> Neighbours {
+        Neighbours {
+            map: HashMap::with_hasher(hash),
+            pending: Vec::with_capacity(PENDING),
+            next_sweep: Instant::ZERO,
+            probe: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn get(&self, ip: &Ipv4Addr) -> Option<EthernetAddress> {
+        self.map.get(ip).map(|e| e.mac)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// Whether an ARP sender's addresses may be a neighbour's: a unicast MAC and
+/// an address a host can have (RFC 1122 3.2.1.3).
+fn plausible(ip: Ipv4Addr, mac: EthernetAddress) -> bool {
+    let net = u32::from(ip) >> 24;
+    mac.is_unicast() && mac != EthernetAddress([0; 6]) && net != 0 && net != 127 && net < 224
+}
 
 impl Stack {
     /// Knows `ip`'s MAC without asking (the peer of a point-to-point link, a
-    /// gateway given on the command line, or an ARP answer).
+    /// gateway given on the command line): a fixed entry, never aged.
     pub fn add_neighbour(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
-        self.neigh.insert(ip, mac);
+        let e = Entry {
+            mac,
+            confirmed: Instant::ZERO,
+            probes: 0,
+            fixed: true,
+        };
+        self.neigh.map.insert(ip, e);
     }
 
     pub fn neighbour(&self, ip: Ipv4Addr) -> Option<EthernetAddress> {
-        self.neigh.get(&ip).copied()
+        self.neigh.get(&ip)
     }
 
-    /// Queues an ARP request for `ip` (sent at the next `poll`).
+    /// Queues an ARP request for `ip` (sent at the next `poll`); its answer
+    /// is learnt.
     pub fn request_arp(&mut self, ip: Ipv4Addr) {
+        let p = &mut self.neigh.pending;
+        match p.iter_mut().find(|(a, _)| *a == ip) {
+            Some(w) => w.1 = PROBES,
+            None => {
+                if p.len() == PENDING {
+                    p.remove(0);
+                }
+                p.push((ip, PROBES));
+            }
+        }
+        self.stats.arp_requests_sent += 1;
         let arp = wire::ArpRepr {
             operation: wire::ArpOperation::Request,
             source_hardware_addr: self.cfg.iface.mac,
@@ -38,21 +126,104 @@ impl Stack {
         arp.emit(&mut wire::ArpPacket::new_unchecked(&mut buf[ETH..len]));
     }
 
-    /// A SYN's sender, for the replies (a load generator may use many source
-    /// addresses behind one MAC).
-    pub(super) fn learn_from_syn(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
-        if self.neigh.get(&ip) != Some(&mac) {
-            self.neigh.insert(ip, mac);
+    /// What an ARP packet may teach the table (see `Neighbours`).
+    pub(super) fn learn_from_arp(&mut self, now: Instant, a: &wire::ArpRepr) {
+        let (ip, mac) = (a.source_protocol_addr, a.source_hardware_addr);
+        if !plausible(ip, mac) || self.cfg.iface.owns(ip) {
+            // An address probe (sender 0.0.0.0, RFC 5227) teaches nothing
+            // either; it is still answered.
+            if u32::from(ip) != 0 {
+                self.stats.neighbours_refused += 1;
+            }
+            return;
+        }
+        let to_us = self.cfg.iface.owns(a.target_protocol_addr);
+        let asked = a.operation == wire::ArpOperation::Reply
+            && to_us
+            && match self.neigh.pending.iter().position(|(p, _)| *p == ip) {
+                Some(i) => {
+                    self.neigh.pending.swap_remove(i);
+                    true
+                }
+                None => false,
+            };
+        let request_to_us = a.operation == wire::ArpOperation::Request && to_us;
+        let full = self.neigh.map.len() >= self.cfg.neighbour_capacity;
+        let known = self.neigh.map.get_mut(&ip);
+        if asked || request_to_us {
+            match known {
+                Some(e) if e.fixed => {}
+                Some(e) => {
+                    if e.mac != mac {
+                        self.stats.neighbours_learned += 1;
+                    }
+                    *e = Entry {
+                        mac,
+                        confirmed: now,
+                        probes: 0,
+                        fixed: false,
+                    };
+                }
+                None if full => {
+                    self.stats.neighbours_full += 1;
+                }
+                None => {
+                    self.stats.neighbours_learned += 1;
+                    let e = Entry {
+                        mac,
+                        confirmed: now,
+                        probes: 0,
+                        fixed: false,
+                    };
+                    self.neigh.map.insert(ip, e);
+                }
+            }
+            return;
+        }
+        // Unsolicited: never creates; may move a known host.
+        match known {
+            Some(e) if e.mac == mac => {}
+            Some(e) if !e.fixed && self.cfg.gratuitous_arp == GratuitousArp::UpdateKnown => {
+                e.mac = mac;
+                self.stats.neighbours_learned += 1;
+            }
+            _ => self.stats.neighbours_refused += 1,
         }
     }
 
-    /// An ARP request for us or an answer to ours: either way the sender's
-    /// address (RFC 826's merge step).
-    pub(super) fn learn_from_arp(&mut self, a: &wire::ArpRepr) {
-        if self.cfg.iface.owns(a.target_protocol_addr) {
-            self.neigh
-                .insert(a.source_protocol_addr, a.source_hardware_addr);
+    /// Once a second: learnt entries not confirmed for `neighbour_reachable`
+    /// are asked for again, and forgotten after `PROBES` unanswered probes;
+    /// unanswered requests stop counting as asked.
+    pub(super) fn age_neighbours(&mut self, now: Instant) {
+        if now < self.neigh.next_sweep {
+            return;
         }
+        self.neigh.next_sweep = now + SWEEP;
+        self.neigh.pending.retain_mut(|(_, left)| {
+            *left -= 1;
+            *left > 0
+        });
+        let reachable = self.cfg.neighbour_reachable;
+        let mut probe = std::mem::take(&mut self.neigh.probe);
+        probe.clear();
+        let mut expired = 0;
+        self.neigh.map.retain(|ip, e| {
+            if e.fixed || now.saturating_since(e.confirmed) <= reachable {
+                return true;
+            }
+            if e.probes == PROBES {
+                expired += 1;
+                return false;
+            }
+            e.probes += 1;
+            probe.push(*ip);
+            true
+        });
+        self.stats.neighbours_expired += expired;
+        for &ip in &probe {
+            self.request_arp(ip);
+        }
+        self.neigh.probe = probe;
     }
 
     /// ARP and ICMP: the responder answers or counts the drop.

@@ -66,9 +66,16 @@ impl Stack {
             return Segments::Sent;
         }
         let t = c.tcp.tuple();
-        let Some(dst_mac) = self.neigh.get(t.remote.ip()).copied() else {
-            self.stats.drop(DropReason::NoNeighbour);
-            return Segments::NoNeighbour;
+        let dst_mac = match c.mac {
+            Some(m) => m,
+            None => {
+                let Some(m) = self.neigh.get(t.remote.ip()) else {
+                    self.stats.drop(DropReason::NoNeighbour);
+                    return Segments::NoNeighbour;
+                };
+                c.mac = Some(m);
+                m
+            }
         };
         let cfg = &self.cfg.tcp;
         let src_mac = self.cfg.iface.mac;
