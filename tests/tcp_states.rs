@@ -1340,3 +1340,64 @@ fn rfc9293_3_7_1_data_with_sack_blocks_fits_the_mss() {
     // Full segments still use all of it.
     assert_eq!(segs[0].bytes.len() - 20, mss);
 }
+
+/// RFC 9293 3.10.7.4, eighth step: a FIN is processed once everything before
+/// it has arrived, here in the same segment as data that nobody will read
+/// because the application has closed. The data must not hide the FIN.
+#[test]
+fn rfc9293_3_10_7_4_eighth_fin_with_data_after_close_is_processed() {
+    let mut p = established();
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::FinWait2);
+    p.b.send(&p.cfg, b"late words").unwrap();
+    p.b.shutdown();
+    let segs = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(segs.len(), 1);
+    let r = segs[0].repr();
+    assert_eq!((r.control, r.payload.len()), (TcpControl::Fin, 10));
+    deliver(&mut p.a, p.now, &p.cfg, &segs[0]);
+    assert_eq!(p.a.state(), State::TimeWait, "the FIN is taken");
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].repr().ack_number, Some(r.seq_number + 11));
+}
+
+/// RFC 9293 3.10.7.4 (seventh step) with RFC 2018: data discarded after the
+/// application closed still moves RCV.NXT, and the out-of-order data held
+/// beyond it moves with it, so SACK blocks keep naming what really arrived.
+#[test]
+fn rfc2018_sack_blocks_stay_right_when_data_is_discarded_after_close() {
+    let mut p = established();
+    p.b.send(&p.cfg, &vec![4u8; 3000]).unwrap();
+    let segs = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(segs.len(), 3);
+    let last = segs.last().unwrap().repr();
+    let (l, r) = (last.seq_number, last.seq_number + last.payload.len() as u32);
+    // The last segment arrives first (out of order), then A closes.
+    deliver(&mut p.a, p.now, &p.cfg, segs.last().unwrap());
+    drain(&mut p.a, p.now, &p.cfg);
+    p.a.close(p.now, &p.cfg);
+    drain(&mut p.a, p.now, &p.cfg);
+    // The first segment fills part of the hole: it is discarded, and A's SACK
+    // block still names exactly the out-of-order segment.
+    deliver(&mut p.a, p.now, &p.cfg, &segs[0]);
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    let a = ack[0].repr();
+    let first = segs[0].repr();
+    assert_eq!(
+        a.ack_number,
+        Some(first.seq_number + first.payload.len() as u32)
+    );
+    assert_eq!(a.sack_ranges[0], Some((l, r)));
+    // The rest of the hole: everything up to the end is acknowledged.
+    for s in &segs[1..segs.len() - 1] {
+        deliver(&mut p.a, p.now, &p.cfg, s);
+    }
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    let a = ack.last().unwrap().repr();
+    assert_eq!(a.ack_number, Some(r));
+    assert_eq!(a.sack_ranges[0], None);
+    assert_eq!(p.a.recv_available(), 0);
+}

@@ -1298,14 +1298,21 @@ impl Connection {
                 payload = &[];
                 fin = false;
             } else if self.flags & flag::APP_CLOSED != 0 {
-                // Nobody will read it: acknowledge and discard.
+                // Nobody will read it: acknowledge and discard. RCV.NXT and
+                // the out-of-order ranges move together (so SACK blocks stay
+                // true), and a FIN after the data is where the data ends.
                 let off = seq - self.rcv_nxt;
+                let len = payload.len() as u32;
                 if off == 0 {
-                    self.rcv_nxt += payload.len() as u32;
+                    let extra = self.assembler.advance(len);
+                    self.rcv_nxt += len + extra;
                     self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
-                    st.bytes_discarded_after_close += payload.len() as u64;
+                    st.bytes_discarded_after_close += u64::from(len + extra);
+                } else if !self.assembler.add(off, off + len) {
+                    fin = false; // not kept: the FIN comes again with it
                 }
                 self.flags |= flag::ACK_NOW;
+                seq += len;
                 payload = &[];
             }
         }
