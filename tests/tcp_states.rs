@@ -1401,3 +1401,38 @@ fn rfc2018_sack_blocks_stay_right_when_data_is_discarded_after_close() {
     assert_eq!(a.sack_ranges[0], None);
     assert_eq!(p.a.recv_available(), 0);
 }
+
+/// RFC 2018 section 8: a receiver may renege on data it SACKed, so after a
+/// retransmission timeout the sender ignores (clears) its SACK information
+/// and retransmits from the left edge of the window, SACKed data included.
+#[test]
+fn rfc2018_8_rto_clears_the_sack_scoreboard() {
+    let mut p = established();
+    p.a.send(&p.cfg, &vec![5u8; 6 * 1448]).unwrap();
+    let segs = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(segs.len(), 6);
+    // The first is lost; B SACKs the other five (one ACK is enough here).
+    let una = p.a.snd_una();
+    let (l, r) = (segs[1].repr().seq_number, p.a.snd_nxt());
+    let sack = forge(&p.a, &p.cfg, |x| {
+        x.ack_number = Some(una);
+        x.sack_ranges[0] = Some((l, r));
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &sack);
+    drain(&mut p.a, p.now, &p.cfg);
+    // The RTO: the first segment again.
+    p.now = p.a.poll_timeout().unwrap();
+    timeout(&mut p.a, p.now, &p.cfg);
+    let again = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].repr().seq_number, una);
+    // B reneged: it acknowledges the first segment and SACKs nothing. A goes
+    // on with the second (slow start: two now), though it was SACKed once.
+    let next = una + again[0].repr().payload.len() as u32;
+    let ack = forge(&p.a, &p.cfg, |x| x.ack_number = Some(next));
+    deliver(&mut p.a, p.now, &p.cfg, &ack);
+    let more = drain(&mut p.a, p.now, &p.cfg);
+    assert!(!more.is_empty(), "the reneged data is retransmitted");
+    assert_eq!(more[0].repr().seq_number, next);
+    assert_eq!(more[0].repr().payload.len(), 1448);
+}

@@ -625,6 +625,9 @@ impl Connection {
         st.rto_expirations += 1;
         let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
         self.cc.on_rto(flight, u32::from(self.eff_mss()));
+        // RFC 2018 8: the receiver may have reneged on what it SACKed; after
+        // a timeout retransmit from SND.UNA as if nothing had been SACKed.
+        self.sacked = [(SeqNumber(0), SeqNumber(0)); 3];
         // Go back to the first unacknowledged byte (the SYN in the handshake);
         // Karn: the retransmission is not timed.
         self.snd_nxt = self.snd_una;
