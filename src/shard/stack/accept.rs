@@ -9,7 +9,7 @@ use crate::stats::DropReason;
 use crate::table::{FlowKey, FullPolicy, InsertError};
 use crate::tcp::{Connection, FourTuple, emit_cookie_syn_ack};
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpControl, TcpRepr};
+use crate::wire::{SeqNumber, TcpRepr};
 
 impl Stack {
     /// A listener's SYN: a new connection in SYN-RECEIVED, answering it.
@@ -28,7 +28,7 @@ impl Stack {
         ));
         c.set_remote(t.remote);
         c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
-        self.accept(t, c, app, true);
+        self.accept(t, c, app, true, seg);
     }
 
     /// SYN flood defence (RFC 4987): answer with the cookie, keep nothing.
@@ -55,11 +55,18 @@ impl Stack {
         let mut c = Connection::from_syn_cookie(cfg, t, iss, seg, mss, now);
         c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
         self.stats.syn_cookies_accepted += 1;
-        self.accept(t, c, app, false);
+        self.accept(t, c, app, false, seg);
     }
 
-    /// A new server connection into the table, or its refusal.
-    fn accept(&mut self, t: FourTuple, c: Connection, app: ServerApp, half_open: bool) {
+    /// A new server connection into the table, or its refusal (of `seg`).
+    fn accept(
+        &mut self,
+        t: FourTuple,
+        c: Connection,
+        app: ServerApp,
+        half_open: bool,
+        seg: &TcpRepr,
+    ) {
         let key = FlowKey::from(t);
         let conn = || Conn {
             tcp: c,
@@ -84,14 +91,10 @@ impl Stack {
             Err(InsertError::Full { policy, .. }) => {
                 self.stats.drop(DropReason::TableFull);
                 if policy == FullPolicy::Rst {
-                    // Refuse: RST the SYN (or the cookie's ACK).
-                    let rst = TcpRepr {
-                        src_port: t.local.port(),
-                        dst_port: t.remote.port(),
-                        control: TcpControl::Rst,
-                        ..TcpRepr::default()
-                    };
-                    self.send_rst(t, &rst);
+                    // Refuse as CLOSED would (RFC 9293 3.10.7.1): the SYN gets
+                    // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, which a
+                    // SYN-SENT peer accepts; the cookie's ACK <SEQ=SEG.ACK><CTL=RST>.
+                    self.send_rst_reply(t, seg);
                 }
             }
         }
