@@ -1436,3 +1436,50 @@ fn rfc2018_8_rto_clears_the_sack_scoreboard() {
     assert_eq!(more[0].repr().seq_number, next);
     assert_eq!(more[0].repr().payload.len(), 1448);
 }
+
+/// RFC 6298 5.7: if the SYN (or SYN-ACK) had to be retransmitted and the RTO
+/// in use is under 3 s, the RTO is set to 3 s once data transfer begins
+/// (there is no RTT sample: Karn).
+#[test]
+fn rfc6298_5_7_rto_is_3s_after_syn_retransmission() {
+    let (mut p, _lost) = syn_sent();
+    p.now = p.a.poll_timeout().unwrap();
+    timeout(&mut p.a, p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.a.rto(), Duration::from_secs(3));
+    // The passive side: its SYN-ACK was lost once.
+    let (mut p, _lost) = syn_received();
+    p.now = p.b.poll_timeout().unwrap();
+    timeout(&mut p.b, p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.b.state(), State::Established);
+    assert_eq!(p.b.rto(), Duration::from_secs(3));
+}
+
+/// RFC 6582 3.2 (steps 1 and 2): three duplicate ACKs start fast retransmit
+/// only if they cover more than "recover", which a retransmission timeout
+/// sets to the highest sequence number sent. Duplicates below it come from
+/// the timeout's own retransmissions and must not trigger another.
+#[test]
+fn rfc6582_3_2_no_fast_retransmit_below_recover_after_rto() {
+    let mut p = established();
+    p.a.send(&p.cfg, &vec![6u8; 10 * 1448]).unwrap();
+    assert_eq!(drain(&mut p.a, p.now, &p.cfg).len(), 10);
+    // Everything is lost: the RTO resends the first segment.
+    p.now = p.a.poll_timeout().unwrap();
+    timeout(&mut p.a, p.now, &p.cfg);
+    let again = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(again.len(), 1);
+    let una = p.a.snd_una() + again[0].repr().payload.len() as u32;
+    let ack = forge(&p.a, &p.cfg, |r| r.ack_number = Some(una));
+    deliver(&mut p.a, p.now, &p.cfg, &ack);
+    drain(&mut p.a, p.now, &p.cfg);
+    // Three duplicates of that ACK, all below recover.
+    for _ in 0..3 {
+        deliver(&mut p.a, p.now, &p.cfg, &ack);
+        drain(&mut p.a, p.now, &p.cfg);
+    }
+    assert_eq!(stats(&p.a).dup_acks_in, 3);
+    assert_eq!(stats(&p.a).fast_retransmits, 0);
+}

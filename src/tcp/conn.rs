@@ -269,7 +269,8 @@ impl Connection {
             rtt: RttEstimator::new(cfg.rto_initial),
             rtt_seq: iss,
             rtt_time: now,
-            cc: NewReno::new(536, cfg.initial_cwnd_segments),
+            // RFC 6582 3.2: recover starts at the ISS.
+            cc: NewReno::new(536, cfg.initial_cwnd_segments).starting_at(iss),
             backoff: 0,
             retries: 0,
             keepalive_probes: 0,
@@ -624,7 +625,8 @@ impl Connection {
         self.backoff = self.backoff.saturating_add(1);
         st.rto_expirations += 1;
         let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
-        self.cc.on_rto(flight, u32::from(self.eff_mss()));
+        self.cc
+            .on_rto(flight, u32::from(self.eff_mss()), self.snd_max);
         // RFC 2018 8: the receiver may have reneged on what it SACKed; after
         // a timeout retransmit from SND.UNA as if nothing had been SACKed.
         self.sacked = [(SeqNumber(0), SeqNumber(0)); 3];
@@ -767,6 +769,9 @@ impl Connection {
         self.events |= ev::CONNECTED;
         if self.retries == 0 {
             self.rtt.sample(now.saturating_since(self.rtt_time), cfg);
+        } else {
+            // RFC 6298 5.7: the SYN was retransmitted (no sample): 3 s at least.
+            self.rtt.at_least(std::time::Duration::from_secs(3), cfg);
         }
         self.retries = 0;
         self.backoff = 0;
