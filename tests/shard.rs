@@ -1128,3 +1128,70 @@ fn rfc1191_frag_needed_reaches_the_connection_it_quotes() {
         assert!(f.len() <= 14 + 1200, "{} bytes", f.len());
     }
 }
+
+/// RFC 9293 3.10.7.1 (CLOSED): a segment with no ACK is refused with
+/// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. A full table refuses a SYN so;
+/// without the ACK (SEQ=0 alone) a SYN-SENT peer finds the RST unacceptable
+/// (RFC 9293 3.10.7.3) and the refusal works as a silent drop.
+#[test]
+fn rfc9293_3_10_7_1_table_full_refusal_rst_acks_the_syn() {
+    use sluice::wire::{
+        ChecksumMode, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, Parsed, SeqNumber, TcpControl,
+        TcpRepr, emit_frame, parse_tcp_frame,
+    };
+    let mut c = StackConfig::new(Iface::new(SERVER_MAC, SERVER_IP), TcpConfig::default());
+    c.capacity = 1;
+    let mut server = Stack::new(c, Instant::ZERO);
+    server.add_neighbour(CLIENT_IP, CLIENT_MAC);
+    server.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
+    let (wire, mut nic) = MemNic::pair(64);
+    let syn = |port: u16, seq: u32| {
+        let seg = TcpRepr {
+            src_port: port,
+            dst_port: 80,
+            control: TcpControl::Syn,
+            seq_number: SeqNumber(seq),
+            window_len: 65535,
+            max_seg_size: Some(1460),
+            ..TcpRepr::default()
+        };
+        let p = Parsed::Tcp(
+            EthernetRepr {
+                src_addr: CLIENT_MAC,
+                dst_addr: SERVER_MAC,
+                ethertype: EtherType::Ipv4,
+            },
+            Ipv4Repr {
+                src_addr: CLIENT_IP,
+                dst_addr: SERVER_IP,
+                protocol: IpProtocol::Tcp,
+                payload_len: seg.buffer_len(),
+                ttl: 64,
+                tos: 0,
+                ident: 1,
+                dont_frag: true,
+            },
+            seg,
+        );
+        let mut out = vec![0u8; 1514];
+        let n = emit_frame(&p, &mut out);
+        out.truncate(n);
+        out
+    };
+    // The first SYN takes the only slot; the second is refused.
+    wire.tx.push(syn(20_000, 1000)).unwrap();
+    wire.tx.push(syn(20_001, 7000)).unwrap();
+    server.poll(Instant::from_millis(1), &mut nic as &mut dyn Nic);
+    let mut rst = None;
+    while let Some(f) = wire.rx.pop() {
+        let t = parse_tcp_frame(&f, ChecksumMode::Verify).unwrap().unwrap();
+        if t.seg.dst_port == 20_001 {
+            rst = Some((t.seg.control, t.seg.seq_number, t.seg.ack_number));
+        }
+    }
+    assert_eq!(
+        rst,
+        Some((TcpControl::Rst, SeqNumber(0), Some(SeqNumber(7001)))),
+        "<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"
+    );
+}

@@ -1461,3 +1461,146 @@ fn rfc9293_3_7_1_data_with_sack_blocks_fits_the_mss() {
     // Full segments still use all of it.
     assert_eq!(segs[0].bytes.len() - 20, mss);
 }
+
+/// RFC 9293 3.10.7.4, eighth step: a FIN is processed once everything before
+/// it has arrived, here in the same segment as data that nobody will read
+/// because the application has closed. The data must not hide the FIN.
+#[test]
+fn rfc9293_3_10_7_4_eighth_fin_with_data_after_close_is_processed() {
+    let mut p = established();
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::FinWait2);
+    p.b.send(&p.cfg, b"late words").unwrap();
+    p.b.shutdown();
+    let segs = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(segs.len(), 1);
+    let r = segs[0].repr();
+    assert_eq!((r.control, r.payload.len()), (TcpControl::Fin, 10));
+    deliver(&mut p.a, p.now, &p.cfg, &segs[0]);
+    assert_eq!(p.a.state(), State::TimeWait, "the FIN is taken");
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].repr().ack_number, Some(r.seq_number + 11));
+}
+
+/// RFC 9293 3.10.7.4 (seventh step) with RFC 2018: data discarded after the
+/// application closed still moves RCV.NXT, and the out-of-order data held
+/// beyond it moves with it, so SACK blocks keep naming what really arrived.
+#[test]
+fn rfc2018_sack_blocks_stay_right_when_data_is_discarded_after_close() {
+    let mut p = established();
+    p.b.send(&p.cfg, &vec![4u8; 3000]).unwrap();
+    let segs = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(segs.len(), 3);
+    let last = segs.last().unwrap().repr();
+    let (l, r) = (last.seq_number, last.seq_number + last.payload.len() as u32);
+    // The last segment arrives first (out of order), then A closes.
+    deliver(&mut p.a, p.now, &p.cfg, segs.last().unwrap());
+    drain(&mut p.a, p.now, &p.cfg);
+    p.a.close(p.now, &p.cfg);
+    drain(&mut p.a, p.now, &p.cfg);
+    // The first segment fills part of the hole: it is discarded, and A's SACK
+    // block still names exactly the out-of-order segment.
+    deliver(&mut p.a, p.now, &p.cfg, &segs[0]);
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    let a = ack[0].repr();
+    let first = segs[0].repr();
+    assert_eq!(
+        a.ack_number,
+        Some(first.seq_number + first.payload.len() as u32)
+    );
+    assert_eq!(a.sack_ranges[0], Some((l, r)));
+    // The rest of the hole: everything up to the end is acknowledged.
+    for s in &segs[1..segs.len() - 1] {
+        deliver(&mut p.a, p.now, &p.cfg, s);
+    }
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    let a = ack.last().unwrap().repr();
+    assert_eq!(a.ack_number, Some(r));
+    assert_eq!(a.sack_ranges[0], None);
+    assert_eq!(p.a.recv_available(), 0);
+}
+
+/// RFC 2018 section 8: a receiver may renege on data it SACKed, so after a
+/// retransmission timeout the sender ignores (clears) its SACK information
+/// and retransmits from the left edge of the window, SACKed data included.
+#[test]
+fn rfc2018_8_rto_clears_the_sack_scoreboard() {
+    let mut p = established();
+    p.a.send(&p.cfg, &vec![5u8; 6 * 1448]).unwrap();
+    let segs = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(segs.len(), 6);
+    // The first is lost; B SACKs the other five (one ACK is enough here).
+    let una = p.a.snd_una();
+    let (l, r) = (segs[1].repr().seq_number, p.a.snd_nxt());
+    let sack = forge(&p.a, &p.cfg, |x| {
+        x.ack_number = Some(una);
+        x.sack_ranges[0] = Some((l, r));
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &sack);
+    drain(&mut p.a, p.now, &p.cfg);
+    // The RTO: the first segment again.
+    p.now = p.a.poll_timeout().unwrap();
+    timeout(&mut p.a, p.now, &p.cfg);
+    let again = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].repr().seq_number, una);
+    // B reneged: it acknowledges the first segment and SACKs nothing. A goes
+    // on with the second (slow start: two now), though it was SACKed once.
+    let next = una + again[0].repr().payload.len() as u32;
+    let ack = forge(&p.a, &p.cfg, |x| x.ack_number = Some(next));
+    deliver(&mut p.a, p.now, &p.cfg, &ack);
+    let more = drain(&mut p.a, p.now, &p.cfg);
+    assert!(!more.is_empty(), "the reneged data is retransmitted");
+    assert_eq!(more[0].repr().seq_number, next);
+    assert_eq!(more[0].repr().payload.len(), 1448);
+}
+
+/// RFC 6298 5.7: if the SYN (or SYN-ACK) had to be retransmitted and the RTO
+/// in use is under 3 s, the RTO is set to 3 s once data transfer begins
+/// (there is no RTT sample: Karn).
+#[test]
+fn rfc6298_5_7_rto_is_3s_after_syn_retransmission() {
+    let (mut p, _lost) = syn_sent();
+    p.now = p.a.poll_timeout().unwrap();
+    timeout(&mut p.a, p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.a.rto(), Duration::from_secs(3));
+    // The passive side: its SYN-ACK was lost once.
+    let (mut p, _lost) = syn_received();
+    p.now = p.b.poll_timeout().unwrap();
+    timeout(&mut p.b, p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.b.state(), State::Established);
+    assert_eq!(p.b.rto(), Duration::from_secs(3));
+}
+
+/// RFC 6582 3.2 (steps 1 and 2): three duplicate ACKs start fast retransmit
+/// only if they cover more than "recover", which a retransmission timeout
+/// sets to the highest sequence number sent. Duplicates below it come from
+/// the timeout's own retransmissions and must not trigger another.
+#[test]
+fn rfc6582_3_2_no_fast_retransmit_below_recover_after_rto() {
+    let mut p = established();
+    p.a.send(&p.cfg, &vec![6u8; 10 * 1448]).unwrap();
+    assert_eq!(drain(&mut p.a, p.now, &p.cfg).len(), 10);
+    // Everything is lost: the RTO resends the first segment.
+    p.now = p.a.poll_timeout().unwrap();
+    timeout(&mut p.a, p.now, &p.cfg);
+    let again = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(again.len(), 1);
+    let una = p.a.snd_una() + again[0].repr().payload.len() as u32;
+    let ack = forge(&p.a, &p.cfg, |r| r.ack_number = Some(una));
+    deliver(&mut p.a, p.now, &p.cfg, &ack);
+    drain(&mut p.a, p.now, &p.cfg);
+    // Three duplicates of that ACK, all below recover.
+    for _ in 0..3 {
+        deliver(&mut p.a, p.now, &p.cfg, &ack);
+        drain(&mut p.a, p.now, &p.cfg);
+    }
+    assert_eq!(stats(&p.a).dup_acks_in, 3);
+    assert_eq!(stats(&p.a).fast_retransmits, 0);
+}

@@ -37,6 +37,12 @@ impl NewReno {
         }
     }
 
+    /// `recover` starts at the ISS (RFC 6582 3.2).
+    pub fn starting_at(mut self, iss: SeqNumber) -> NewReno {
+        self.recover = iss;
+        self
+    }
+
     pub fn set_mss(&mut self, mss: u32, initial_segments: u32) {
         self.cwnd = mss * initial_segments.max(1);
     }
@@ -100,20 +106,22 @@ impl NewReno {
             return AckAction::Nothing;
         }
         self.dup_acks = self.dup_acks.saturating_add(1);
-        if self.dup_acks == 3 {
-            // RFC 6582 3.2 step 1/2: only if this loss is after the last recovery.
+        // RFC 6582 3.2 steps 1 and 2: only if the ACK covers more than
+        // `recover` (this loss is after the last recovery or timeout).
+        if self.dup_acks == 3 && snd_una > self.recover {
             self.ssthresh = (flight / 2).max(2 * mss);
             self.cwnd = self.ssthresh + 3 * mss;
             self.recover = snd_nxt;
             self.recovering = true;
-            let _ = snd_una;
             return AckAction::RetransmitFirst;
         }
         AckAction::Nothing
     }
 
-    /// The retransmission timer fired (RFC 5681 eq. 4, and cwnd = 1 MSS).
-    pub fn on_rto(&mut self, flight: u32, mss: u32) {
+    /// The retransmission timer fired (RFC 5681 eq. 4, and cwnd = 1 MSS);
+    /// `snd_max` (the highest sequence sent) becomes `recover` (RFC 6582 3.2 step 4).
+    pub fn on_rto(&mut self, flight: u32, mss: u32, snd_max: SeqNumber) {
+        self.recover = snd_max;
         self.ssthresh = (flight / 2).max(2 * mss);
         self.cwnd = mss;
         self.dup_acks = 0;
@@ -142,7 +150,7 @@ mod tests {
     #[test]
     fn fast_retransmit_and_recovery() {
         let mut c = NewReno::new(1000, 10);
-        let (una, nxt) = (SeqNumber(0), SeqNumber(10_000));
+        let (una, nxt) = (SeqNumber(1), SeqNumber(10_000));
         assert_eq!(c.on_dup_ack(una, nxt, 10_000, 1000), AckAction::Nothing);
         assert_eq!(c.on_dup_ack(una, nxt, 10_000, 1000), AckAction::Nothing);
         assert_eq!(
@@ -166,7 +174,7 @@ mod tests {
         );
         assert!(!c.in_recovery());
         assert!(c.cwnd <= 5000);
-        c.on_rto(4000, 1000);
+        c.on_rto(4000, 1000, SeqNumber(10_000));
         assert_eq!((c.cwnd, c.ssthresh), (1000, 2000));
     }
 }

@@ -278,7 +278,8 @@ impl Connection {
             rtt: RttEstimator::new(cfg.rto_initial),
             rtt_seq: iss,
             rtt_time: now,
-            cc: NewReno::new(536, cfg.initial_cwnd_segments),
+            // RFC 6582 3.2: recover starts at the ISS.
+            cc: NewReno::new(536, cfg.initial_cwnd_segments).starting_at(iss),
             backoff: 0,
             retries: 0,
             keepalive_probes: 0,
@@ -635,7 +636,11 @@ impl Connection {
         self.backoff = self.backoff.saturating_add(1);
         st.rto_expirations += 1;
         let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
-        self.cc.on_rto(flight, u32::from(self.eff_mss()));
+        self.cc
+            .on_rto(flight, u32::from(self.eff_mss()), self.snd_max);
+        // RFC 2018 8: the receiver may have reneged on what it SACKed; after
+        // a timeout retransmit from SND.UNA as if nothing had been SACKed.
+        self.sacked = [(SeqNumber(0), SeqNumber(0)); 3];
         // Go back to the first unacknowledged byte (the SYN in the handshake);
         // Karn: the retransmission is not timed.
         self.snd_nxt = self.snd_una;
@@ -775,6 +780,9 @@ impl Connection {
         self.events |= ev::CONNECTED;
         if self.retries == 0 {
             self.rtt.sample(now.saturating_since(self.rtt_time), cfg);
+        } else {
+            // RFC 6298 5.7: the SYN was retransmitted (no sample): 3 s at least.
+            self.rtt.at_least(std::time::Duration::from_secs(3), cfg);
         }
         self.retries = 0;
         self.backoff = 0;
@@ -1354,14 +1362,21 @@ impl Connection {
                 payload = &[];
                 fin = false;
             } else if self.flags & flag::APP_CLOSED != 0 {
-                // Nobody will read it: acknowledge and discard.
+                // Nobody will read it: acknowledge and discard. RCV.NXT and
+                // the out-of-order ranges move together (so SACK blocks stay
+                // true), and a FIN after the data is where the data ends.
                 let off = seq - self.rcv_nxt;
+                let len = payload.len() as u32;
                 if off == 0 {
-                    self.rcv_nxt += payload.len() as u32;
+                    let extra = self.assembler.advance(len);
+                    self.rcv_nxt += len + extra;
                     self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
-                    st.bytes_discarded_after_close += payload.len() as u64;
+                    st.bytes_discarded_after_close += u64::from(len + extra);
+                } else if !self.assembler.add(off, off + len) {
+                    fin = false; // not kept: the FIN comes again with it
                 }
                 self.flags |= flag::ACK_NOW;
+                seq += len;
                 payload = &[];
             }
         }

@@ -43,6 +43,12 @@ impl RttEstimator {
         self.rto_us = rto.clamp(u64::from(min), u64::from(max)) as u32;
     }
 
+    /// Raises the RTO to at least `floor` (within `rto_max`): RFC 6298 5.7's
+    /// 3 s once data flows after a retransmitted SYN.
+    pub fn at_least(&mut self, floor: Duration, cfg: &TcpConfig) {
+        self.rto_us = self.rto_us.max(us(floor).min(us(cfg.rto_max)));
+    }
+
     pub fn rto(&self) -> Duration {
         Duration::from_micros(u64::from(self.rto_us))
     }

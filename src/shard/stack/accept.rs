@@ -9,7 +9,7 @@ use crate::stats::DropReason;
 use crate::table::{FlowKey, FullPolicy, Handle, InsertError};
 use crate::tcp::{Connection, FourTuple, TcpConfig, emit_cookie_syn_ack};
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpControl, TcpRepr};
+use crate::wire::{SeqNumber, TcpRepr};
 
 impl Stack {
     /// A listener's SYN: a new connection in SYN-RECEIVED, answering it.
@@ -27,7 +27,7 @@ impl Stack {
         // Built where it will live: a control block is not small, and moving
         // it into the table costs copies.
         let listen = |cfg: &TcpConfig| Connection::listen(cfg, t.local, iss, now);
-        let Some(h) = self.accept(t, listen, app, true) else {
+        let Some(h) = self.accept(t, listen, app, true, seg) else {
             return;
         };
         let Some(c) = self.table.get_mut(h) else {
@@ -63,17 +63,18 @@ impl Stack {
         let mut c = Connection::from_syn_cookie(cfg, t, iss, seg, mss, now);
         c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
         self.stats.syn_cookies_accepted += 1;
-        self.accept(t, |_| c, app, false);
+        self.accept(t, |_| c, app, false, seg);
     }
 
     /// A new server connection (`make` builds it) into the table, or its
-    /// refusal; its handle if it was taken in.
+    /// refusal (of `seg`); its handle if it was taken in.
     fn accept(
         &mut self,
         t: FourTuple,
         make: impl FnOnce(&TcpConfig) -> Connection,
         app: ServerApp,
         half_open: bool,
+        seg: &TcpRepr,
     ) -> Option<Handle> {
         let key = FlowKey::from(t);
         let cfg = &self.cfg.tcp;
@@ -106,14 +107,10 @@ impl Stack {
             Err(InsertError::Full { policy, .. }) => {
                 self.stats.drop(DropReason::TableFull);
                 if policy == FullPolicy::Rst {
-                    // Refuse: RST the SYN (or the cookie's ACK).
-                    let rst = TcpRepr {
-                        src_port: t.local.port(),
-                        dst_port: t.remote.port(),
-                        control: TcpControl::Rst,
-                        ..TcpRepr::default()
-                    };
-                    self.send_rst(t, &rst);
+                    // Refuse as CLOSED would (RFC 9293 3.10.7.1): the SYN gets
+                    // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, which a
+                    // SYN-SENT peer accepts; the cookie's ACK <SEQ=SEG.ACK><CTL=RST>.
+                    self.send_rst_reply(t, seg);
                 }
                 None
             }
