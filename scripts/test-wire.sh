@@ -150,6 +150,16 @@ grep -q "ready on" "$WORK/klog" || fail "sluice server --kernel not ready after 
 
 LINUX_MAC=$(ip netns exec "$NSK" cat /sys/class/net/lk/address)
 SLUICE_MAC=$(cat "/sys/class/net/$HOST_IF/address")
+# WIRE_PCAP=DIR: captures of both links kept there (sluice.pcap, linux.pcap).
+CAPS=()
+if [ -n "${WIRE_PCAP:-}" ]; then
+    mkdir -p "$WIRE_PCAP"
+    ip netns exec "$NSC" tcpdump -i "$CLI_IF" -nn -s 0 -U -w "$WIRE_PCAP/sluice.pcap" 2>/dev/null &
+    CAPS+=($!)
+    ip netns exec "$NSC" tcpdump -i lk -nn -s 0 -U -w "$WIRE_PCAP/linux.pcap" 2>/dev/null &
+    CAPS+=($!)
+    sleep 1
+fi
 start=$(date +%s)
 rc=0
 ip netns exec "$NSC" "$PYTHON" "$PY" --cases "$CASES" \
@@ -158,5 +168,6 @@ ip netns exec "$NSC" "$PYTHON" "$PY" --cases "$CASES" \
 kill -0 "$PID" 2>/dev/null || fail "sluice server died during the suite"
 kill -0 "$KPID" 2>/dev/null || fail "sluice server --kernel died during the suite"
 echo "test-wire: $(($(date +%s) - start)) s"
+for p in "${CAPS[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 [ "$rc" = 0 ] || fail "sluice failed cases that the RFC requires (table above)"
 echo "test-wire($MODE): PASS"

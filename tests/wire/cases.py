@@ -35,7 +35,15 @@ PACKET_OUTGOING = 4
 # Cases where sluice is known to deviate, being fixed elsewhere: the case
 # still runs and is shown, but does not fail the suite. Item numbers are
 # those of `issues show 13`.
-KNOWN_SLUICE = {}
+KNOWN_SLUICE = {
+    # Found by this suite, not in issue 13: a connection closed by a RST
+    # stays in the table until the end of the receive burst, and a segment
+    # for it in the same burst reaches `handle_segment` in CLOSED, which
+    # drops it silently (conn.rs, `State::Closed => Dropped`) where RFC 9293
+    # 3.10.7.1 answers every non-RST segment with a RST. Intermittent: only
+    # when both frames land in one burst.
+    "rst_then_data_back_to_back": "new",
+}
 
 # Cases where Linux does not do what the RFC requires (sluice must still do
 # it): why, in our words.
@@ -225,6 +233,19 @@ class Conn:
         if ts and self.ts_ok and not tcp.flags.R:
             self.ts_recent = ts[0]
         return (t, tcp) if stamp else tcp
+
+    def flush(self, settle=0.1):
+        """Forgets what this connection has heard so far, after `settle`
+        seconds (longer than a delayed ACK would be held): the next answer
+        is to what we send next."""
+        time.sleep(settle)
+        while True:
+            got = self.t._read(0)
+            if got is None:
+                break
+            if got is not False:
+                self.t.backlog.append(got)
+        self.t.backlog = [(t, f) for t, f in self.t.backlog if not self._mine(f, None)]
 
     def expect(self, what, timeout=3.0, pred=None):
         tcp = self.recv(timeout, pred)
@@ -471,6 +492,7 @@ def rst_in_window_challenge_ack(t):
     c = Conn(t, 7)
     c.open()
     c.echo(b"before")
+    c.flush()
     c.send("R", seq=seq_add(c.snd_nxt, 1), ack=0)
     a = c.expect("challenge ACK")
     check(not a.flags.R and a.flags.A, f"answer has flags {a.flags}")
@@ -479,17 +501,35 @@ def rst_in_window_challenge_ack(t):
     c.reset()
 
 
-@case("9293 3.10.7.4; 5961 3.2")
-def rst_exact_resets(t):
-    """A RST at RCV.NXT ends the connection: later data is answered by RST."""
+def rst_then_data(t, gap):
     c = Conn(t, 7)
     c.open()
     c.echo(b"hello")
-    c.send("R", ack=0)
-    # The connection is gone: data on its 4-tuple meets the listener (RST).
-    c.send("PA", data=b"more")
+    c.flush()
+    # Both frames built first, so that with no gap they leave (and arrive)
+    # back to back.
+    rst = raw(Ether(src=t.src_mac, dst=t.dst_mac) / t.ip() / c.seg("R", ack=0))
+    data = raw(Ether(src=t.src_mac, dst=t.dst_mac) / t.ip() / c.seg("PA", data=b"more"))
+    t.sock.send(rst)
+    time.sleep(gap)
+    # The connection is gone: data on its 4-tuple gets a RST.
+    t.sock.send(data)
     r = c.expect("RST after the connection was reset")
-    check(r.flags.R, f"answer has flags {r.flags}, want RST")
+    check(r.flags.R and r.seq == c.rcv_nxt, f"answer has flags {r.flags} seq {r.seq}, want RST at {c.rcv_nxt}")
+
+
+@case("9293 3.10.7.4, 3.10.7.2; 5961 3.2")
+def rst_exact_resets(t):
+    """A RST at RCV.NXT ends the connection: data 50 ms later is answered by
+    <SEQ=SEG.ACK><CTL=RST>."""
+    rst_then_data(t, 0.05)
+
+
+@case("9293 3.10.7.1, 3.10.7.2")
+def rst_then_data_back_to_back(t):
+    """The same with the data right behind the RST (one receive burst): the
+    connection is already closed, so the data still gets a RST."""
+    rst_then_data(t, 0.0)
 
 
 @case("5961 3.2; 9293 3.10.7.4")
@@ -498,6 +538,7 @@ def rst_out_of_window_ignored(t):
     is the answer to our next data."""
     c = Conn(t, 7)
     c.open()
+    c.flush()
     c.send("R", seq=seq_add(c.snd_nxt, 1 << 30), ack=0)
     c.send_data(b"still here")
     a = c.expect("answer to data after the RST")
@@ -513,6 +554,7 @@ def syn_in_established_challenge_ack(t):
     c = Conn(t, 7)
     c.open()
     c.echo(b"before")
+    c.flush()
     c.send("S", seq=seq_add(c.snd_nxt, 100), opts=[], ack=0)
     a = c.expect("challenge ACK")
     check(not a.flags.R and not a.flags.S and a.flags.A, f"answer has flags {a.flags}")
@@ -526,6 +568,7 @@ def data_out_of_window_acked(t):
     """Data beyond the window is not accepted: an ACK of RCV.NXT answers it."""
     c = Conn(t, 7)
     c.open()
+    c.flush()
     c.send("PA", seq=seq_add(c.snd_nxt, 1 << 30), data=b"far away")
     a = c.expect("ACK for out-of-window data")
     check(a.ack == c.snd_nxt, f"ACK {a.ack}, want {c.snd_nxt}")
@@ -540,6 +583,7 @@ def duplicate_data(t):
     c = Conn(t, 7)
     c.open()
     c.echo(b"hello")
+    c.flush()
     c.send("PA", seq=seq_add(c.snd_nxt, -5), data=b"hello")
     a = c.expect("ACK for duplicate data")
     check(a.ack == c.snd_nxt and not payload(a), f"ACK {a.ack} with {len(payload(a))} bytes")
@@ -645,6 +689,7 @@ def paws_old_timestamp(t):
     check(c.ts_ok, "timestamps not negotiated")
     c.echo(b"first")
     old = (c.last_tsval - 100000) & 0xFFFFFFFF
+    c.flush()
     c.send("PA", data=b"stale", tsval=old)
     a = c.expect("ACK for the PAWS-failed segment")
     check(a.ack == c.snd_nxt and not payload(a), f"answer acks {a.ack} with {len(payload(a))} bytes")
@@ -676,6 +721,7 @@ def ack_of_unsent_data(t):
     delivered) and an ACK is sent."""
     c = Conn(t, 7)
     c.open()
+    c.flush()
     c.send("PA", data=b"evil", ack=seq_add(c.rcv_nxt, 100000))
     a = c.expect("ACK for an ACK of unsent data")
     check(a.ack == c.snd_nxt and not payload(a), f"answer acks {a.ack} with {payload(a)!r}")
@@ -703,6 +749,7 @@ def close_client_first(t):
     check(fin_seq == c.rcv_nxt, f"server FIN at {fin_seq}, want {c.rcv_nxt}")
     c.rcv_nxt = seq_add(c.rcv_nxt, 1)
     c.send("A")
+    c.flush()
     c.send("PA", data=b"late")
     r = c.expect("RST for data after close")
     check(r.flags.R, f"answer has flags {r.flags}, want RST")
@@ -720,9 +767,11 @@ def close_server_first(t):
     check(fin.seq == c.rcv_nxt, f"FIN at {fin.seq}, want {c.rcv_nxt}")
     c.rcv_nxt = seq_add(c.rcv_nxt, 1)
     c.send("A")
+    c.flush()
     c.send_data(b"", flags="FA")
     a = c.expect("ACK of our FIN", pred=lambda p: p.ack == c.snd_nxt)
     check(not a.flags.R, "RST for our FIN")
+    c.flush()
     c.send("FA", seq=seq_add(c.snd_nxt, -1))
     a = c.expect("ACK of our retransmitted FIN (TIME-WAIT)")
     check(a.ack == c.snd_nxt and not a.flags.R, f"answer {a.flags} acks {a.ack}, want ACK {c.snd_nxt}")
@@ -769,7 +818,7 @@ def syn_ack_retransmitted(t):
 @case("6298 5.5, 5.6")
 def rto_backoff(t):
     """Unacked data is retransmitted from SND.UNA with exponential backoff:
-    three retransmissions within 5 s, each gap ~doubling."""
+    four retransmissions within 5 s, the gaps after the first ~doubling."""
     c = Conn(t, 80)
     c.open()
     c.http_get()
@@ -778,18 +827,19 @@ def rto_backoff(t):
     t0 = time.monotonic()
     times = [0.0]
     end = t0 + 5.0
-    while len(times) < 4 and time.monotonic() < end:
+    while len(times) < 5 and time.monotonic() < end:
         got = c.recv(end - time.monotonic(), lambda p: len(payload(p)) > 0, stamp=True)
         if got is None:
             break
         tt, s = got
         if s.seq == una:
             times.append(tt - t0)
-    check(len(times) >= 4, f"{len(times) - 1} retransmissions within 5 s")
+    check(len(times) >= 5, f"{len(times) - 1} retransmissions within 5 s")
     gaps = [b - a for a, b in zip(times, times[1:])]
-    # Linux sends a tail-loss probe first (RFC 8985 7): skip gaps shorter
-    # than 50 ms before judging the backoff.
-    real = [g for g in gaps if g >= 0.05]
+    # The first may be a tail-loss probe (RFC 8985 7: Linux sends one ~2 SRTT
+    # + 200 ms after a lone segment, then its RTO runs afresh): the backoff
+    # is judged over the retransmissions after it.
+    real = gaps[1:]
     for a, b in zip(real, real[1:]):
         check(b >= 1.5 * a - 0.1, f"no backoff: gaps {', '.join(f'{g:.2f}' for g in gaps)} s")
     c.reset()
