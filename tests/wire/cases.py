@@ -46,6 +46,8 @@ KNOWN_SLUICE = {
     # A one-byte probe into a zero window is taken (RCV.NXT moves past the
     # window it advertised) and not answered until its own next probe.
     "zero_window_probe_answered": "2",
+    # Fragmentation needed is counted, not acted on.
+    "icmp_frag_needed_honoured": "12",
 }
 
 # Cases where Linux does not do what the RFC requires (sluice must still do
@@ -797,6 +799,65 @@ def close_simultaneous(t):
     return "ack of our FIN" + (" (with FIN)" if a.flags.F else "")
 
 
+@case("9293 3.5, 3.10.7.4")
+def syn_retransmitted(t):
+    """Our SYN again (as if the SYN-ACK was lost): answered for the same
+    connection (a SYN-ACK with the same ISN, or an ACK of our SYN), and the
+    handshake completes."""
+    c = Conn(t, 7)
+    sa = c.syn()
+    c.flush(0.05)
+    c.t.send(c.t.ip() / TCP(sport=c.sport, dport=7, seq=c.iss, flags="S", window=c.win,
+                            options=[("MSS", 1460), ("SAckOK", b""), ("Timestamp", (c.tsval(), 0)),
+                                     ("WScale", 7)]))
+    sa2 = c.expect("answer to the repeated SYN", pred=lambda p: p.flags.A)
+    if sa2.flags.S:
+        check(sa2.seq == sa.seq, f"a SYN-ACK with another ISN {sa2.seq}, first was {sa.seq}")
+    else:
+        check(sa2.seq == seq_add(sa.seq, 1), f"an ACK at {sa2.seq}, want ISN+1")
+    check(sa2.ack == seq_add(c.iss, 1), f"the answer acks {sa2.ack}, want ISS+1")
+    if not opt(sa2, "Timestamp"):
+        sa2 = sa
+    c.irs, c.rcv_nxt, c.snd_nxt = sa.seq, seq_add(sa.seq, 1), seq_add(c.iss, 1)
+    ts = opt(sa2, "Timestamp")
+    c.ts_ok = ts is not None
+    c.ts_recent = ts[0] if ts else 0
+    c.peer_wscale = opt(sa2, "WScale") or 0
+    c.send("A")
+    c.echo(b"after two SYNs")
+    c.reset()
+
+
+@case("9293 3.10.7.4 (SYN-RECEIVED, second check)")
+def rst_in_syn_received(t):
+    """A RST at ISS+1 in SYN-RECEIVED removes the half-open connection: the
+    ACK that would have completed it is answered by RST."""
+    c = Conn(t, 7)
+    sa = c.syn()
+    c.send("R", seq=seq_add(c.iss, 1), opts=[], ack=0)
+    time.sleep(0.05)
+    c.flush(0)
+    c.send("A", seq=seq_add(c.iss, 1), ack=seq_add(sa.seq, 1), opts=[])
+    r = c.expect("RST for an ACK after the half-open connection was reset",
+                 pred=lambda p: not (p.flags.S and p.flags.A))
+    check(r.flags.R and r.seq == seq_add(sa.seq, 1), f"answer {r.flags} seq {r.seq}, want RST at SEG.ACK")
+
+
+@case("5961 5.2; 9293 3.10.7.4 (fifth)")
+def ack_too_old_dropped(t):
+    """An ACK below SND.UNA - MAX.SND.WND: the segment is dropped (its data not
+    delivered) and an ACK is sent."""
+    c = Conn(t, 7)
+    c.open()
+    c.echo(b"first")
+    c.flush()
+    c.send("PA", data=b"evil", ack=seq_add(c.rcv_nxt, -(1 << 30)))
+    a = c.expect("ACK for a too-old ACK")
+    check(a.ack == c.snd_nxt and not payload(a), f"answer acks {a.ack} with {payload(a)!r}")
+    c.echo(b"good")
+    c.reset()
+
+
 @case("9293 3.8.1; 6298 2, 5.5")
 def syn_ack_retransmitted(t):
     """An unanswered SYN-ACK is sent again with backoff: three within 5 s, the
@@ -1018,6 +1079,24 @@ def arp_reply(t):
     r = got[1][ARP]
     check(r.hwsrc.lower() == t.dst_mac, f"ARP says {r.hwsrc}, the link's MAC is {t.dst_mac}")
     check(r.pdst == t.src, f"ARP reply to {r.pdst}")
+
+
+@case("1191 3; 5927 (validation); 9293 3.7.3")
+def icmp_frag_needed_honoured(t):
+    """ICMP fragmentation needed (next-hop MTU 1000) quoting our connection at
+    SND.UNA: the response then comes in datagrams of at most 1000 bytes. (Run
+    last: Linux keeps the lower path MTU for the address.)"""
+    c = Conn(t, 80)
+    c.open()
+    quoted = raw(IP(src=t.dst, dst=t.src, flags="DF") / TCP(sport=80, dport=c.sport, seq=c.rcv_nxt, ack=c.snd_nxt, flags="A"))
+    t.send(t.ip(proto=1) / ICMP(type=3, code=4, nexthopmtu=1000) / Raw(quoted[:28]))
+    time.sleep(0.1)
+    c.http_get()
+    _, _, segs = c.read_http()
+    big = max(s.underlayer.len for s in segs)
+    check(big <= 1000, f"a {big}-byte datagram after the path MTU fell to 1000")
+    c.reset()
+    return f"largest datagram {big}"
 
 
 def run_case(f, t):
