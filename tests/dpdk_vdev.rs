@@ -302,7 +302,7 @@ fn wire_suite_against_sluice_and_linux() {
         "wire_suite",
         "test-wire.sh",
         "all",
-        &["ip", "ethtool", "nft", "tcpdump"],
+        &["ip", "ethtool", "nft"],
         "test-wire(wire): PASS",
     );
 }

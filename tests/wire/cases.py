@@ -359,9 +359,19 @@ class Conn:
 CASES = []
 
 
-def case(rfc):
+# Cases judged on timing (intervals, silence) get up to TIMING_ATTEMPTS
+# attempts, each on a fresh connection and each with every check: on a loaded
+# machine a server can be descheduled for a second, which says nothing about
+# its TCP. A real deviation fails every attempt.
+TIMING = set()
+TIMING_ATTEMPTS = 3
+
+
+def case(rfc, timing=False):
     def reg(f):
         CASES.append((f.__name__, rfc, f))
+        if timing:
+            TIMING.add(f.__name__)
         return f
 
     return reg
@@ -420,7 +430,7 @@ def mss_respected(t):
     return f"largest data+options {worst}"
 
 
-@case("7323 2.3")
+@case("7323 2.3", timing=True)
 def window_scale_applied(t):
     """We announce WS 4 and then a window field of 50 (800 bytes): no more
     than 800 bytes are sent beyond our ACK until the window opens."""
@@ -858,7 +868,7 @@ def ack_too_old_dropped(t):
     c.reset()
 
 
-@case("9293 3.8.1; 6298 2, 5.5")
+@case("9293 3.8.1; 6298 2, 5.5", timing=True)
 def syn_ack_retransmitted(t):
     """An unanswered SYN-ACK is sent again with backoff: three within 5 s, the
     same ISN, each gap at least ~1.5 times the one before."""
@@ -880,10 +890,10 @@ def syn_ack_retransmitted(t):
     return f"gaps {g1:.2f} s, {g2:.2f} s"
 
 
-@case("6298 5.5, 5.6")
+@case("6298 5.5, 5.6", timing=True)
 def rto_backoff(t):
     """Unacked data is retransmitted from SND.UNA with exponential backoff:
-    four retransmissions within 5 s, the gaps after the first ~doubling."""
+    four retransmissions, the gaps after the first ~doubling."""
     c = Conn(t, 80)
     c.open()
     c.http_get()
@@ -891,15 +901,15 @@ def rto_backoff(t):
     una = first.seq
     t0 = time.monotonic()
     times = [0.0]
-    end = t0 + 5.0
-    while len(times) < 5 and time.monotonic() < end:
-        got = c.recv(end - time.monotonic(), lambda p: len(payload(p)) > 0, stamp=True)
-        if got is None:
-            break
+    # Each retransmission waited for up to 4 times the last gap (3 s at
+    # least): backoff doubles it.
+    while len(times) < 5:
+        wait = max(3.0, 4 * (times[-1] - times[-2])) if len(times) > 1 else 3.0
+        got = c.recv(wait, lambda p: len(payload(p)) > 0, stamp=True)
+        check(got is not None, f"{len(times) - 1} retransmissions, then none within {wait:.1f} s")
         tt, s = got
         if s.seq == una:
             times.append(tt - t0)
-    check(len(times) >= 5, f"{len(times) - 1} retransmissions within 5 s")
     gaps = [b - a for a, b in zip(times, times[1:])]
     # The first may be a tail-loss probe (RFC 8985 7: Linux sends one ~2 SRTT
     # + 200 ms after a lone segment, then its RTO runs afresh): the backoff
@@ -911,7 +921,7 @@ def rto_backoff(t):
     return "gaps " + ", ".join(f"{g:.2f}" for g in gaps) + " s"
 
 
-@case("9293 3.8.6.1; 1122 4.2.2.17")
+@case("9293 3.8.6.1; 1122 4.2.2.17", timing=True)
 def zero_window_persist(t):
     """Our window is zero while a response is owed: window probes keep coming
     while we answer each with a zero window (four at least, with backoff),
@@ -976,7 +986,7 @@ def zero_window_probe_answered(t):
     return f"zero window after {sent} bytes"
 
 
-@case("2018 3; 6675 5")
+@case("2018 3; 6675 5", timing=True)
 def sack_retransmits_only_the_hole(t):
     """Five ~300-byte segments; we SACK all but the first (three duplicate
     ACKs): what is retransmitted is the hole only."""
@@ -1040,7 +1050,7 @@ def icmp_soft_error_ignored(t):
     c.reset()
 
 
-@case("1122 4.2.3.10; 3.2.1.3")
+@case("1122 4.2.3.10; 3.2.1.3", timing=True)
 def syn_from_invalid_source_dropped(t):
     """SYNs from broadcast, multicast, 0.0.0.0, loopback or the server's own
     address get no SYN-ACK (waits 1 s for silence)."""
@@ -1099,7 +1109,7 @@ def icmp_frag_needed_honoured(t):
     return f"largest datagram {big}"
 
 
-def run_case(f, t):
+def run_once(f, t):
     try:
         note = f(t)
         return "pass", note or ""
@@ -1107,6 +1117,19 @@ def run_case(f, t):
         return "FAIL", str(e)
     except Exception as e:  # a bug in the case: report it, do not hide it
         return "ERROR", f"{type(e).__name__}: {e} " + traceback.format_exc(limit=-2).replace("\n", " | ")
+
+
+def run_case(name, f, t):
+    attempts = TIMING_ATTEMPTS if name in TIMING else 1
+    failed = []
+    for _ in range(attempts):
+        v, note = run_once(f, t)
+        if v == "pass":
+            if failed:
+                note = f"{note} (attempt {len(failed) + 1}; before: {'; '.join(failed)})"
+            return v, note
+        failed.append(note)
+    return v, " / ".join(failed)
 
 
 def main():
@@ -1133,7 +1156,7 @@ def main():
     for name, rfc, f in chosen:
         for t in targets:
             t0 = time.monotonic()
-            results[(name, t.name)] = run_case(f, t) + (time.monotonic() - t0,)
+            results[(name, t.name)] = run_case(name, f, t) + (time.monotonic() - t0,)
             v, note, dt = results[(name, t.name)]
             print(f"  {name} [{t.name}] {v} ({dt:.1f} s){': ' + note if note else ''}", flush=True)
     bad = []
