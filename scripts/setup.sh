@@ -27,11 +27,12 @@ fi
 # af_packet, tap); dpdk-dev: dpdk-devbind.py, dpdk-testpmd; libclang-dev + clang:
 # bindgen; libsystemd-dev: static linking; the rest: tests and captures, and
 # the kernel peers of the interop tests and bench/ (curl, nginx, wrk, ab),
-# tshark to check their captures; valgrind: instruction counts (bench/).
+# tshark to check their captures; valgrind: instruction counts (bench/);
+# python3-scapy: the wire-level suite (scripts/test-wire.sh).
 PACKAGES=(
     libdpdk-dev dpdk dpdk-dev pkg-config libclang-dev clang libsystemd-dev gcc
     iproute2 ethtool iputils-ping tcpdump nftables python3 procps
-    curl nginx-light wrk apache2-utils tshark valgrind
+    curl nginx-light wrk apache2-utils tshark valgrind python3-scapy
 )
 
 missing=()

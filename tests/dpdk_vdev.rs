@@ -277,6 +277,36 @@ fn kernel_client_echoes_10_mb_and_half_closes() {
     http_peer("echo", "tshark");
 }
 
+/// The wire-level suite (scripts/test-wire.sh, tests/wire/cases.py): raw
+/// segments from scapy against `sluice server` on af_packet and against the
+/// Linux kernel; sluice must pass every case but the documented known ones.
+#[test]
+fn wire_suite_against_sluice_and_linux() {
+    if !is_root() {
+        return skip("wire_suite", "network namespaces and raw sockets need root");
+    }
+    let scapy = ["python3", "/usr/bin/python3"].iter().any(|py| {
+        Command::new(py)
+            .args(["-c", "import scapy"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    if !scapy {
+        return skip(
+            "wire_suite",
+            "scapy is not installed (scripts/setup.sh installs python3-scapy)",
+        );
+    }
+    peer_script(
+        "wire_suite",
+        "test-wire.sh",
+        "all",
+        &["ip", "ethtool", "nft"],
+        "test-wire(wire): PASS",
+    );
+}
+
 fn bench_json(extra: &[&str]) -> Option<serde_json::Value> {
     if !is_root() {
         skip("bench", "DPDK's EAL needs root here");
