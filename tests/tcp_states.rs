@@ -141,7 +141,7 @@ fn closed_segment_dropped_and_rst_reply_per_rfc() {
     let s = forge(&p.b, &p.cfg, |r| r.payload = b"x");
     assert_eq!(
         deliver(&mut p.b, p.now, &p.cfg, &s),
-        SegmentVerdict::Dropped
+        SegmentVerdict::RstReply
     );
     // With ACK: <SEQ=SEG.ACK><CTL=RST>.
     let r = s.repr();
@@ -163,6 +163,33 @@ fn closed_segment_dropped_and_rst_reply_per_rfc() {
     // An RST is never answered.
     let r2 = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
     assert!(rst_reply(&r2.repr()).is_none());
+}
+
+/// RFC 9293 3.10.7.1: in CLOSED every segment but an RST is answered with an
+/// RST. A connection reset a moment ago is CLOSED until its owner removes it
+/// (after the rest of the receive burst): a segment reaching it then gets the
+/// RST that no connection at all would give. (Found by the wire suite: an RST
+/// and data back to back, the data dropped without an answer.)
+#[test]
+fn rfc9293_3_10_7_1_segment_to_a_connection_just_reset_is_answered_with_rst() {
+    let mut p = established();
+    let rst = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(p.b.state(), State::Closed);
+    let data = forge(&p.b, &p.cfg, |r| r.payload = b"late");
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &data),
+        SegmentVerdict::RstReply
+    );
+    let rst2 = forge(&p.b, &p.cfg, |r| r.control = TcpControl::Rst);
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst2),
+        SegmentVerdict::Dropped,
+        "an RST is never answered"
+    );
 }
 
 // ---- LISTEN ----
@@ -506,6 +533,30 @@ fn rfc1191_frag_needed_lowers_mss_once_rfc5927_checks_pass() {
     // A tiny MTU is clamped to the floor.
     assert!(p.a.path_mtu_reduced(68, una));
     assert_eq!(p.a.snd_mss(), 552 - 40);
+}
+
+/// RFC 5927 4.1 asks that the quoted sequence number lie in SND.UNA..SND.NXT,
+/// both ends included, as Linux checks it: with nothing in flight (SND.UNA =
+/// SND.NXT, the quote of a pure ACK) the message is still valid, and the next
+/// data must fit the new path MTU. (Found by the wire suite: with an empty
+/// flight, sluice ignored it and sent 1393-byte datagrams past MTU 1000.)
+#[test]
+fn rfc5927_4_1_frag_needed_quoting_snd_nxt_with_nothing_in_flight_is_valid() {
+    let mut p = established();
+    let una = p.a.snd_una();
+    assert!(
+        p.a.path_mtu_reduced(1000, una),
+        "SND.UNA = SND.NXT is in the range"
+    );
+    assert!(!p.a.path_mtu_reduced(1000, una + 1), "past SND.NXT is not");
+    p.a.send(&p.cfg, &[7u8; 1400]).unwrap();
+    for s in drain(&mut p.a, p.now, &p.cfg) {
+        assert!(
+            s.bytes.len() + 20 <= 1000,
+            "a {}-byte datagram",
+            s.bytes.len() + 20
+        );
+    }
 }
 
 #[test]
@@ -1380,6 +1431,45 @@ fn rfc9293_3_10_7_4_zero_window_probe_is_acked() {
     assert_eq!(r.window_len, 0);
     assert!(r.payload.is_empty());
     assert_eq!(p.b.recv_available(), 4096);
+}
+
+/// RFC 9293 3.10.7.4 (first check): with RCV.WND zero no segment carrying
+/// data is acceptable; RCV.WND is the window we advertised, not the room we
+/// happen to have. After the application read a little (too little to open
+/// the window, RFC 1122 4.2.3.3), a probe byte is still refused and ACKed at
+/// RCV.NXT at once, as Linux does. (Found by the wire suite: sluice took the
+/// byte into room it had never offered.)
+#[test]
+fn rfc9293_3_10_7_4_probe_into_unadvertised_room_is_not_taken() {
+    let c = TcpConfig {
+        recv_buffer: 4096,
+        ..cfg()
+    };
+    let mut p = Pair::new(c);
+    p.handshake();
+    p.a.send(&p.cfg, &vec![3u8; 4096]).unwrap();
+    p.exchange();
+    p.now += Duration::from_secs(1);
+    timeout(&mut p.b, p.now, &p.cfg);
+    drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(p.b.last_window_field(), 0);
+    // The application takes 100 bytes: room, but not enough to advertise.
+    let mut buf = [0u8; 100];
+    assert_eq!(p.b.recv(&p.cfg, &mut buf), 100);
+    drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(
+        p.b.last_window_field(),
+        0,
+        "receiver SWS avoidance holds the window"
+    );
+    let rcv_nxt = p.b.rcv_nxt();
+    let probe = forge(&p.b, &p.cfg, |r| r.payload = b"?");
+    deliver(&mut p.b, p.now, &p.cfg, &probe);
+    assert_eq!(p.b.rcv_nxt(), rcv_nxt, "the probe byte is not taken");
+    let ack = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1, "the probe is answered at once");
+    assert_eq!(ack[0].repr().ack_number, Some(rcv_nxt));
+    assert_eq!(p.b.recv_available(), 4096 - 100);
 }
 
 /// RFC 7323 2.2: the window field of a SYN or SYN,ACK segment is never

@@ -746,7 +746,11 @@ impl Connection {
     ) -> SegmentVerdict {
         st.segs_in += 1;
         match self.state {
-            State::Closed => SegmentVerdict::Dropped,
+            // Closed a moment ago (its owner removes it after this batch of
+            // segments): answered as CLOSED is (RFC 9293 3.10.7.1), an RST
+            // for anything but an RST.
+            State::Closed if seg.control == TcpControl::Rst => SegmentVerdict::Dropped,
+            State::Closed => SegmentVerdict::RstReply,
             State::Listen => self.segment_in_listen(now, cfg, seg),
             State::SynSent => self.segment_in_syn_sent(now, cfg, seg),
             _ => self.segment_synchronized(now, cfg, st, seg),
@@ -758,7 +762,14 @@ impl Connection {
     fn take_syn(&mut self, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
         self.irs = seg.seq_number;
         self.rcv_nxt = seg.seq_number + 1;
-        self.rcv_adv = self.rcv_nxt;
+        // The right edge we offered: an active opener's SYN offered its
+        // window (never scaled); a passive one offers it in its SYN-ACK.
+        self.rcv_adv = self.rcv_nxt
+            + if self.state == State::SynSent {
+                cfg.recv_buffer.min(65535) as u32
+            } else {
+                0
+            };
         self.take_syn_options(cfg, seg);
         self.snd_wnd = u32::from(seg.window_len);
         self.max_snd_wnd = self.snd_wnd;
@@ -994,7 +1005,9 @@ impl Connection {
         let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
         if !self.state.is_synchronized()
             || self.state == State::TimeWait
-            || !seq.in_window(self.snd_una, flight)
+            // RFC 5927 4.1: SND.UNA..SND.NXT, both included (as Linux):
+            // with nothing in flight, a quoted pure ACK at SND.NXT counts.
+            || seq.0.wrapping_sub(self.snd_una.0) > flight
         {
             return false;
         }
@@ -1015,11 +1028,16 @@ impl Connection {
         st: &mut TcpStats,
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
-        let rcv_wnd = self
-            .rcv_adv
-            .0
-            .wrapping_sub(self.rcv_nxt.0)
-            .max(self.advertisable_window(cfg));
+        // RCV.WND: what we advertised; data past its edge is taken into room
+        // we have, except when we advertised nothing (RFC 9293 3.10.7.4: with
+        // RCV.WND zero no segment with data is acceptable; a zero-window
+        // probe is refused and ACKed, as Linux does).
+        let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0);
+        let rcv_wnd = if shown == 0 {
+            0
+        } else {
+            shown.max(self.advertisable_window(cfg))
+        };
         let is_rst = seg.control == TcpControl::Rst;
 
         // A retransmitted SYN while our SYN-ACK is unanswered: send the SYN-ACK again.
@@ -1382,8 +1400,13 @@ impl Connection {
         }
         if !payload.is_empty() {
             let off = (seq - self.rcv_nxt) as usize;
-            // Trim to the buffer (the window edge; RFC 9293: excess is dropped).
-            let room = self.recv_buf.free(cfg.recv_buffer);
+            // Trim to the buffer (the window edge; RFC 9293: excess is dropped),
+            // and to nothing when we advertised a zero window (a probe).
+            let room = if self.rcv_adv == self.rcv_nxt {
+                0
+            } else {
+                self.recv_buf.free(cfg.recv_buffer)
+            };
             let take = payload.len().min(room.saturating_sub(off));
             if take < payload.len() {
                 // Beyond the window (a zero-window probe, say): not acceptable,

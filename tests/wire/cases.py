@@ -35,20 +35,7 @@ PACKET_OUTGOING = 4
 # Cases where sluice is known to deviate, being fixed elsewhere: the case
 # still runs and is shown, but does not fail the suite. Item numbers are
 # those of `issues show 13`.
-KNOWN_SLUICE = {
-    # Found by this suite, not in issue 13: a connection closed by a RST
-    # stays in the table until the end of the receive burst, and a segment
-    # for it in the same burst reaches `handle_segment` in CLOSED, which
-    # drops it silently (conn.rs, `State::Closed => Dropped`) where RFC 9293
-    # 3.10.7.1 answers every non-RST segment with a RST. Intermittent: only
-    # when both frames land in one burst.
-    "rst_then_data_back_to_back": "new",
-    # A one-byte probe into a zero window is taken (RCV.NXT moves past the
-    # window it advertised) and not answered until its own next probe.
-    "zero_window_probe_answered": "2",
-    # Fragmentation needed is counted, not acted on.
-    "icmp_frag_needed_honoured": "12",
-}
+KNOWN_SLUICE: dict = {}
 
 # Cases where Linux does not do what the RFC requires (sluice must still do
 # it): why, in our words.
