@@ -1604,3 +1604,41 @@ fn rfc6582_3_2_no_fast_retransmit_below_recover_after_rto() {
     assert_eq!(stats(&p.a).dup_acks_in, 3);
     assert_eq!(stats(&p.a).fast_retransmits, 0);
 }
+
+/// RFC 7323 4.3: TS.Recent takes a segment's TSval only if the segment
+/// starts at or before Last.ACK.sent, the acknowledgment number we last sent.
+/// While an ACK is delayed the next in-order segment starts beyond it, so the
+/// ACK that covers both echoes the earlier segment's timestamp and the peer's
+/// RTT sample includes the delay.
+#[test]
+fn rfc7323_4_3_ts_recent_follows_last_ack_sent() {
+    let mut p = established();
+    let base = p.a.ts_recent().unwrap();
+    let una = p.a.snd_una();
+    let first = forge(&p.a, &p.cfg, |r| {
+        r.payload = &[1u8; 100];
+        r.timestamp.as_mut().unwrap().tsval = base + 10;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &first);
+    assert!(
+        drain(&mut p.a, p.now, &p.cfg).is_empty(),
+        "the ACK is delayed"
+    );
+    let second = forge(&p.a, &p.cfg, |r| {
+        r.payload = &[2u8; 100];
+        r.ack_number = Some(una);
+        r.timestamp.as_mut().unwrap().tsval = base + 20;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &second);
+    assert_eq!(p.a.ts_recent(), Some(base + 10));
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].repr().timestamp.unwrap().tsecr, base + 10);
+    // With nothing left to acknowledge, the next segment's TSval is taken.
+    let third = forge(&p.a, &p.cfg, |r| {
+        r.payload = &[3u8; 100];
+        r.timestamp.as_mut().unwrap().tsval = base + 30;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &third);
+    assert_eq!(p.a.ts_recent(), Some(base + 30));
+}

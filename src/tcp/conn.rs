@@ -193,6 +193,8 @@ pub struct Connection {
     rcv_nxt: SeqNumber,
     /// Right edge of the window we last advertised (never moves left).
     rcv_adv: SeqNumber,
+    /// The acknowledgment number we last sent (RFC 7323 4.3 Last.ACK.sent).
+    last_ack_sent: SeqNumber,
     /// Sequence number of the peer's FIN, when it arrived before a hole was
     /// filled (valid with `flag::FIN_PENDING`).
     peer_fin_at: SeqNumber,
@@ -206,7 +208,9 @@ pub struct Connection {
     // Reliability.
     rtt: RttEstimator,
     rtt_seq: SeqNumber,
-    rtt_time: Instant,
+    /// When `rtt_seq` went out, in µs modulo 2^32 (an RTT under 71 minutes
+    /// is read right; four bytes kept the room for `last_ack_sent`).
+    rtt_time_us: u32,
     cc: NewReno,
     backoff: u8,
     retries: u8,
@@ -269,6 +273,7 @@ impl Connection {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
+            last_ack_sent: SeqNumber(0),
             peer_fin_at: SeqNumber(0),
             snd_mss: 536, // RFC 9293 3.7.1 default until the peer says otherwise
             wscales: 0,
@@ -277,7 +282,7 @@ impl Connection {
             ts_offset: iss.0.rotate_left(13),
             rtt: RttEstimator::new(cfg.rto_initial),
             rtt_seq: iss,
-            rtt_time: now,
+            rtt_time_us: now.as_micros() as u32,
             // RFC 6582 3.2: recover starts at the ISS.
             cc: NewReno::new(536, cfg.initial_cwnd_segments).starting_at(iss),
             backoff: 0,
@@ -337,6 +342,7 @@ impl Connection {
         c.irs = seg.seq_number - 1;
         c.rcv_nxt = seg.seq_number;
         c.rcv_adv = c.rcv_nxt + (cfg.recv_buffer.min(65535) as u32);
+        c.last_ack_sent = c.rcv_nxt; // the cookie SYN-ACK's
         c.snd_nxt = iss + 1;
         c.snd_max = iss + 1;
         c.snd_mss = mss.min(cfg.mss);
@@ -731,6 +737,12 @@ impl Connection {
         wnd
     }
 
+    /// Time since the timed segment (or SYN) went out.
+    fn since_timed(&self, now: Instant) -> std::time::Duration {
+        let us = (now.as_micros() as u32).wrapping_sub(self.rtt_time_us);
+        std::time::Duration::from_micros(u64::from(us))
+    }
+
     fn tsval(&self, now: Instant) -> u32 {
         // 1 ms per tick (RFC 7323 5.4: between 1 ms and 1 s).
         (now.as_millis() as u32).wrapping_add(self.ts_offset)
@@ -759,6 +771,7 @@ impl Connection {
         self.irs = seg.seq_number;
         self.rcv_nxt = seg.seq_number + 1;
         self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt; // what our SYN-ACK or ACK will say
         self.take_syn_options(cfg, seg);
         self.snd_wnd = u32::from(seg.window_len);
         self.max_snd_wnd = self.snd_wnd;
@@ -779,7 +792,7 @@ impl Connection {
         self.flags |= flag::SYN_ACKED;
         self.events |= ev::CONNECTED;
         if self.retries == 0 {
-            self.rtt.sample(now.saturating_since(self.rtt_time), cfg);
+            self.rtt.sample(self.since_timed(now), cfg);
         } else {
             // RFC 6298 5.7: the SYN was retransmitted (no sample): 3 s at least.
             self.rtt.at_least(std::time::Duration::from_secs(3), cfg);
@@ -1111,10 +1124,12 @@ impl Connection {
             return SegmentVerdict::Dropped;
         };
 
-        // RFC 7323 4.3: remember the timestamp to echo (segment covers Last.ACK.sent).
+        // RFC 7323 4.3: remember the timestamp to echo if the segment
+        // covers Last.ACK.sent (not RCV.NXT: with an ACK delayed, the ACK
+        // echoes the earliest segment it acknowledges).
         if self.flags & flag::TS_OK != 0 {
             if let Some(ts) = seg.timestamp {
-                if seg.seq_number <= self.rcv_nxt {
+                if seg.seq_number <= self.last_ack_sent {
                     self.ts_recent = ts.tsval;
                 }
             }
@@ -1194,7 +1209,7 @@ impl Connection {
             }
             // RTT sample (Karn: the timed segment was not retransmitted).
             if self.flags & flag::TIMING != 0 && ack > self.rtt_seq {
-                self.rtt.sample(now.saturating_since(self.rtt_time), cfg);
+                self.rtt.sample(self.since_timed(now), cfg);
                 self.flags &= !flag::TIMING;
             }
             self.snd_una = ack;
@@ -1620,7 +1635,7 @@ impl Connection {
             ..self.header()
         };
         if self.snd_max == self.iss {
-            self.rtt_time = now; // time the first transmission only
+            self.rtt_time_us = now.as_micros() as u32; // time the first transmission only
         }
         self.snd_nxt = self.iss + 1;
         if self.snd_max < self.snd_nxt {
@@ -1767,7 +1782,7 @@ impl Connection {
         } else if self.flags & flag::TIMING == 0 {
             self.flags |= flag::TIMING;
             self.rtt_seq = from;
-            self.rtt_time = now;
+            self.rtt_time_us = now.as_micros() as u32;
         }
         if !rexmit_one || self.snd_nxt < end {
             self.snd_nxt = end;
@@ -1820,6 +1835,7 @@ impl Connection {
             }),
         };
         // Any segment with an ACK acknowledges everything so far.
+        self.last_ack_sent = self.rcv_nxt;
         self.flags &= !flag::ACK_NOW;
         self.segs_unacked = 0;
         self.delack_at = Instant::NEVER;
