@@ -1642,3 +1642,27 @@ fn rfc7323_4_3_ts_recent_follows_last_ack_sent() {
     deliver(&mut p.a, p.now, &p.cfg, &third);
     assert_eq!(p.a.ts_recent(), Some(base + 30));
 }
+
+/// RFC 7323 3.2: once timestamps are agreed, every segment but the initial
+/// SYN carries TSopt, an RST included (RFC 7323 5.2 lets the receiver judge
+/// it without one, but the sender must send it).
+#[test]
+fn rfc7323_3_2_abort_rst_carries_timestamps() {
+    let mut p = established();
+    p.now += Duration::from_millis(7);
+    p.a.abort();
+    let rst = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(rst.len(), 1);
+    let r = rst[0].repr();
+    assert_eq!(r.control, TcpControl::Rst);
+    let ts = r.timestamp.expect("TSopt on the RST");
+    assert_eq!(ts.tsecr, p.a.ts_recent().unwrap());
+    assert_eq!(
+        ts.tsval,
+        (p.now.as_millis() as u32).wrapping_add(p.a.ts_offset())
+    );
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst[0]),
+        SegmentVerdict::Reset
+    );
+}

@@ -1534,6 +1534,11 @@ impl Connection {
                 control: TcpControl::Rst,
                 seq_number: self.snd_max,
                 ack_number: Some(self.rcv_nxt),
+                // RFC 7323 3.2: with timestamps agreed, an RST carries TSopt too.
+                timestamp: (self.flags & flag::TS_OK != 0).then(|| TcpTimestamp {
+                    tsval: self.tsval(now),
+                    tsecr: self.ts_recent,
+                }),
                 ..self.header()
             };
             return Some(self.emit(&repr, 0, 0, out));
