@@ -1666,3 +1666,28 @@ fn rfc7323_3_2_abort_rst_carries_timestamps() {
         SegmentVerdict::Reset
     );
 }
+
+/// RFC 9293 3.10.7.4 (TIME-WAIT): only a retransmission of the peer's FIN
+/// restarts the 2 MSL timeout; a FIN outside the window is answered with an
+/// ACK and leaves the timer alone (as `TimeWaitRecord` does).
+#[test]
+fn rfc9293_3_10_7_4_time_wait_restarts_only_on_retransmitted_fin() {
+    let mut p = time_wait();
+    let deadline = p.a.close_deadline().unwrap();
+    p.now += Duration::from_secs(10);
+    let far = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Fin;
+        r.seq_number += 1_000_000;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &far);
+    assert_eq!(p.a.close_deadline(), Some(deadline), "2MSL not restarted");
+    assert_eq!(drain(&mut p.a, p.now, &p.cfg).len(), 1, "but ACKed");
+    // The peer's FIN again (our ACK was lost): ACK and restart 2MSL.
+    let again = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Fin;
+        r.seq_number = r.seq_number - 1;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &again);
+    assert_eq!(p.a.close_deadline(), Some(p.now + p.cfg.time_wait()));
+    assert_eq!(drain(&mut p.a, p.now, &p.cfg).len(), 1);
+}

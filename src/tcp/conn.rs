@@ -1085,11 +1085,14 @@ impl Connection {
         if !acceptable {
             st.out_of_window += 1;
             if !is_rst {
-                if self.state == State::TimeWait {
-                    // A retransmitted FIN in TIME_WAIT: re-ACK and restart 2MSL.
-                    if seg.control == TcpControl::Fin {
-                        self.close_at = now + cfg.time_wait();
-                    }
+                // A retransmitted FIN in TIME_WAIT (it ends just at RCV.NXT):
+                // re-ACK and restart 2MSL (RFC 9293 3.10.7.4). Any other FIN
+                // out of the window is only ACKed.
+                if self.state == State::TimeWait
+                    && seg.control == TcpControl::Fin
+                    && seg.seq_number + seg_len == self.rcv_nxt
+                {
+                    self.close_at = now + cfg.time_wait();
                 }
                 self.ack_invalid(now, cfg, st, seg_len != 0 && seg.control != TcpControl::Syn);
             }
