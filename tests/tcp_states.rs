@@ -1691,3 +1691,32 @@ fn rfc9293_3_10_7_4_time_wait_restarts_only_on_retransmitted_fin() {
     assert_eq!(p.a.close_deadline(), Some(p.now + p.cfg.time_wait()));
     assert_eq!(drain(&mut p.a, p.now, &p.cfg).len(), 1);
 }
+
+/// RFC 9293 3.10.7.4, fifth check: the send window is updated only from an
+/// ACK in SND.UNA =< SEG.ACK =< SND.NXT (and then by the SND.WL1/SND.WL2
+/// rule); an old ACK (SEG.ACK < SND.UNA) says nothing about the window now,
+/// even when its SEG.SEQ is newer.
+#[test]
+fn rfc9293_3_10_7_4_fifth_old_ack_does_not_update_the_window() {
+    let mut p = established();
+    p.a.send(&p.cfg, &vec![1u8; 3000]).unwrap();
+    p.exchange();
+    let una = p.a.snd_una();
+    assert_eq!(una, p.a.snd_nxt());
+    let data = forge(&p.a, &p.cfg, |r| r.payload = &[7u8; 10]);
+    deliver(&mut p.a, p.now, &p.cfg, &data);
+    let wnd = p.a.snd_wnd();
+    assert!(wnd > 0);
+    // Newer data, but an ACK from before SND.UNA, and a shut window.
+    let old = forge(&p.a, &p.cfg, |r| {
+        r.payload = &[8u8; 10];
+        r.ack_number = Some(una - 1000);
+        r.window_len = 0;
+    });
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &old),
+        SegmentVerdict::Accepted
+    );
+    assert_eq!(p.a.recv_available(), 20, "the data is taken");
+    assert_eq!(p.a.snd_wnd(), wnd, "the window is not");
+}

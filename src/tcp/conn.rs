@@ -1269,8 +1269,12 @@ impl Connection {
         if self.flags & flag::SACK_OK != 0 {
             self.record_sack(seg);
         }
-        // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED).
-        if self.snd_wl1 < seg.seq_number || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack)
+        // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED): only from
+        // an ACK in SND.UNA =< SEG.ACK (SND.UNA has moved to it already), an
+        // old one says nothing of the window now; then the SND.WL1/WL2 rule.
+        if ack >= self.snd_una
+            && (self.snd_wl1 < seg.seq_number
+                || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack))
         {
             self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale();
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
