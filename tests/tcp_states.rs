@@ -1720,3 +1720,27 @@ fn rfc9293_3_10_7_4_fifth_old_ack_does_not_update_the_window() {
     assert_eq!(p.a.recv_available(), 20, "the data is taken");
     assert_eq!(p.a.snd_wnd(), wnd, "the window is not");
 }
+
+/// RFC 9293 3.10.7.3 (SYN-SENT, fourth): a SYN,ACK that acknowledges our SYN
+/// establishes the connection, and any text it carries is processed (from the
+/// sixth step of 3.10.7.4 on): queued for the application and acknowledged.
+#[test]
+fn rfc9293_3_10_7_3_data_on_syn_ack_is_queued() {
+    let (mut p, _) = syn_sent();
+    let synack = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Syn;
+        r.seq_number = SeqNumber(5000);
+        r.ack_number = Some(SeqNumber(1001));
+        r.max_seg_size = Some(1460);
+        r.payload = b"hello";
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &synack);
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.a.recv_available(), 5);
+    let mut buf = [0u8; 16];
+    assert_eq!(p.a.recv(&p.cfg, &mut buf), 5);
+    assert_eq!(&buf[..5], b"hello");
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].repr().ack_number, Some(SeqNumber(5006)));
+}

@@ -760,7 +760,7 @@ impl Connection {
         match self.state {
             State::Closed => SegmentVerdict::Dropped,
             State::Listen => self.segment_in_listen(now, cfg, seg),
-            State::SynSent => self.segment_in_syn_sent(now, cfg, seg),
+            State::SynSent => self.segment_in_syn_sent(now, cfg, st, seg),
             _ => self.segment_synchronized(now, cfg, st, seg),
         }
     }
@@ -896,6 +896,7 @@ impl Connection {
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
+        st: &mut TcpStats,
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
         // First: check the ACK.
@@ -929,6 +930,16 @@ impl Connection {
             // Our SYN is acknowledged: ESTABLISHED.
             self.enter_established(now, cfg, seg, ack);
             self.flags |= flag::ACK_NOW;
+            // Text on the SYN-ACK goes on at the sixth step (RFC 9293
+            // 3.10.7.3): queued like any segment's, after the SYN.
+            if !seg.payload.is_empty() {
+                let text = TcpRepr {
+                    control: TcpControl::None,
+                    seq_number: seg.seq_number + 1,
+                    ..*seg
+                };
+                self.process_text_and_fin(now, cfg, st, &text);
+            }
         } else {
             // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, send SYN,ACK.
             self.state = State::SynReceived;
