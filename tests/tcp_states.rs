@@ -1744,3 +1744,24 @@ fn rfc9293_3_10_7_3_data_on_syn_ack_is_queued() {
     assert_eq!(ack.len(), 1);
     assert_eq!(ack[0].repr().ack_number, Some(SeqNumber(5006)));
 }
+
+/// RFC 9293 3.10.7.2 (LISTEN): after RST (ignored), ACK (answered with RST)
+/// and SYN (taken), "any other text or control" is dropped: no answer.
+#[test]
+fn rfc9293_3_10_7_2_listen_drops_segments_without_syn_or_ack() {
+    let c = cfg();
+    let now = Instant::from_millis(1);
+    let mut l = Connection::listen(&c, addr(B), SeqNumber(5000), now);
+    l.set_remote(addr(A));
+    for control in [TcpControl::None, TcpControl::Fin] {
+        let s = forge(&l, &c, |r| {
+            r.control = control;
+            r.seq_number = SeqNumber(77);
+            r.ack_number = None;
+            r.payload = b"x";
+        });
+        assert_eq!(deliver(&mut l, now, &c, &s), SegmentVerdict::Dropped);
+        assert_eq!(l.state(), State::Listen);
+        assert!(drain(&mut l, now, &c).is_empty());
+    }
+}
