@@ -1765,3 +1765,61 @@ fn rfc9293_3_10_7_2_listen_drops_segments_without_syn_or_ack() {
         assert!(drain(&mut l, now, &c).is_empty());
     }
 }
+
+/// RFC 9293 3.10.7.4 (fourth, SYN-RECEIVED): a SYN with a new ISN on the
+/// 4-tuple of a passive SYN-RECEIVED connection would send the connection
+/// back to LISTEN. Sluice keeps RFC 5961 4.2 instead, as Linux and the
+/// synchronized states do: the SYN is answered with an ACK (rate limited) and
+/// dropped. Why: returning to LISTEN on a SYN lets anyone who knows the
+/// 4-tuple, but no sequence number, tear down a half-open connection; and a
+/// peer that really restarted loses nothing: our ACK is unacceptable to its
+/// SYN-SENT, its RST <SEQ=SEG.ACK> lands exactly on RCV.NXT and resets us
+/// (RFC 9293 3.10.7.3), and its next SYN meets the listener afresh. One
+/// round trip more, no blind reset. (A sluice listener is not a connection
+/// either: the shard opens one per SYN, so "back to LISTEN" is "freed".)
+#[test]
+fn rfc9293_3_10_7_4_new_syn_in_syn_received_is_acked_not_listen() {
+    let (mut p, _synack) = syn_received();
+    // The peer restarted with another ISN (and its old SYN-ACK got lost).
+    let mut a2 = Connection::connect(&p.cfg, tuple_ab(), SeqNumber(900_000), p.now);
+    let syn2 = drain(&mut a2, p.now, &p.cfg);
+    assert_eq!(syn2.len(), 1);
+    deliver(&mut p.b, p.now, &p.cfg, &syn2[0]);
+    assert_eq!(p.b.state(), State::SynReceived, "not sent back to LISTEN");
+    assert_eq!(p.b.irs(), SeqNumber(1000), "the old SYN still stands");
+    let ack = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    let r = ack[0].repr();
+    assert_eq!(
+        (r.control, r.ack_number),
+        (TcpControl::None, Some(SeqNumber(1001)))
+    );
+    // The peer finds that ACK unacceptable and resets it: <SEQ=SEG.ACK><CTL=RST>.
+    assert_eq!(
+        deliver(&mut a2, p.now, &p.cfg, &ack[0]),
+        SegmentVerdict::RstReply
+    );
+    let rst = rst_reply(&r).unwrap();
+    let rst = forge(&p.b, &p.cfg, |x| {
+        x.control = rst.control;
+        x.seq_number = rst.seq_number;
+        x.ack_number = rst.ack_number;
+        x.window_len = 0;
+        x.timestamp = None;
+    });
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(p.b.state(), State::Closed);
+    // Its SYN again: a new connection from the listener, and the handshake.
+    p.now = a2.poll_timeout().unwrap();
+    timeout(&mut a2, p.now, &p.cfg);
+    p.a = a2;
+    p.b = Connection::listen(&p.cfg, addr(B), SeqNumber(70_000), p.now);
+    p.b.set_remote(addr(A));
+    p.exchange();
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.b.state(), State::Established);
+    assert_eq!(p.b.irs(), SeqNumber(900_000));
+}
