@@ -5,7 +5,8 @@
 mod common;
 use common::tcp::*;
 use sluice::tcp::{
-    CloseReason, Connection, Event, Keepalive, SegmentVerdict, State, TcpConfig, rst_reply,
+    CloseReason, Connection, DataAfterClose, Event, Keepalive, SegmentVerdict, State, TcpConfig,
+    rst_reply,
 };
 use sluice::time::Instant;
 use sluice::wire::{SeqNumber, TcpControl};
@@ -44,6 +45,19 @@ fn established() -> Pair {
     p.handshake();
     assert_eq!(p.a.state(), State::Established);
     assert_eq!(p.b.state(), State::Established);
+    events(&mut p.a);
+    events(&mut p.b);
+    p
+}
+
+/// ESTABLISHED with `DataAfterClose::Discard`: data after `close` is
+/// acknowledged and dropped, not reset.
+fn established_discarding() -> Pair {
+    let mut p = Pair::new(TcpConfig {
+        data_after_close: DataAfterClose::Discard,
+        ..cfg()
+    });
+    p.handshake();
     events(&mut p.a);
     events(&mut p.b);
     p
@@ -1467,7 +1481,7 @@ fn rfc9293_3_7_1_data_with_sack_blocks_fits_the_mss() {
 /// because the application has closed. The data must not hide the FIN.
 #[test]
 fn rfc9293_3_10_7_4_eighth_fin_with_data_after_close_is_processed() {
-    let mut p = established();
+    let mut p = established_discarding();
     p.a.close(p.now, &p.cfg);
     p.exchange();
     assert_eq!(p.a.state(), State::FinWait2);
@@ -1489,7 +1503,7 @@ fn rfc9293_3_10_7_4_eighth_fin_with_data_after_close_is_processed() {
 /// beyond it moves with it, so SACK blocks keep naming what really arrived.
 #[test]
 fn rfc2018_sack_blocks_stay_right_when_data_is_discarded_after_close() {
-    let mut p = established();
+    let mut p = established_discarding();
     p.b.send(&p.cfg, &vec![4u8; 3000]).unwrap();
     let segs = drain(&mut p.b, p.now, &p.cfg);
     assert_eq!(segs.len(), 3);
@@ -1822,4 +1836,62 @@ fn rfc9293_3_10_7_4_new_syn_in_syn_received_is_acked_not_listen() {
     assert_eq!(p.a.state(), State::Established);
     assert_eq!(p.b.state(), State::Established);
     assert_eq!(p.b.irs(), SeqNumber(900_000));
+}
+
+/// RFC 1122 4.2.2.13: a host that receives new data after the application
+/// called CLOSE SHOULD send an RST to show the data was lost (the peer would
+/// otherwise take it as delivered). Only new data does: the peer's late ACK
+/// or FIN, and retransmissions of data already taken, close as usual.
+#[test]
+fn rfc1122_4_2_2_13_data_after_close_is_reset() {
+    // A server that closes after its response: the client's ACK and FIN close
+    // it normally.
+    let mut p = established();
+    p.b.send(&p.cfg, b"response").unwrap();
+    p.b.close(p.now, &p.cfg);
+    p.exchange();
+    let mut buf = [0u8; 16];
+    p.a.recv(&p.cfg, &mut buf);
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.b.state(), State::TimeWait);
+    assert_eq!(p.a.state(), State::Closed);
+    assert_eq!(p.a.close_reason(), Some(CloseReason::Normal));
+    assert_eq!(stats(&p.b).rsts_out, 0);
+    // New data after close: RST, and both ends closed.
+    let mut p = established();
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::FinWait2);
+    // A retransmission of the handshake's byte range is no new data.
+    let old = forge(&p.a, &p.cfg, |r| {
+        r.seq_number = r.seq_number - 1;
+        r.payload = b"x";
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &old);
+    assert_eq!(p.a.state(), State::FinWait2);
+    drain(&mut p.a, p.now, &p.cfg);
+    p.b.send(&p.cfg, b"late words").unwrap();
+    p.exchange();
+    assert_eq!(p.a.state(), State::Closed);
+    assert_eq!(p.a.close_reason(), Some(CloseReason::Aborted));
+    assert_eq!(p.b.close_reason(), Some(CloseReason::ResetByPeer));
+    assert_eq!(stats(&p.a).rsts_out, 1);
+    assert_eq!(stats(&p.a).resets_on_data_after_close, 1);
+    // The other choice: ACK, discard, count, and close normally.
+    // (The counters are per address and this test's third pair: deltas.)
+    let mut p = established_discarding();
+    let before = stats(&p.a);
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    p.b.send(&p.cfg, b"late words").unwrap();
+    p.exchange();
+    assert_eq!(p.a.state(), State::FinWait2);
+    let after = stats(&p.a);
+    let discarded = after.bytes_discarded_after_close - before.bytes_discarded_after_close;
+    assert_eq!(discarded, 10);
+    assert_eq!(after.rsts_out, before.rsts_out);
+    p.b.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::TimeWait);
 }

@@ -17,7 +17,7 @@
 
 use super::buffer::{Assembler, Ring};
 use super::cc::{AckAction, NewReno};
-use super::config::TcpConfig;
+use super::config::{DataAfterClose, TcpConfig};
 use super::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpControl, TcpPacket, TcpRepr, TcpTimestamp, tcp};
@@ -132,6 +132,9 @@ crate::counters::declare_counters! {
         pub ooo_segments,
         /// Zero-window probes sent (RFC 9293 3.8.6.1).
         pub zero_window_probes,
+        /// Connections reset because new data arrived after the application
+        /// closed (RFC 1122 4.2.2.13; `TcpConfig::data_after_close`).
+        pub resets_on_data_after_close,
         pub bytes_discarded_after_close,
     }
 }
@@ -504,9 +507,10 @@ impl Connection {
         }
     }
 
-    /// Full close: like `shutdown`, and the application reads no more. Data that
-    /// still arrives is acknowledged and discarded (counted); FIN_WAIT_2 then
-    /// gives up after `fin_wait_2_timeout`. Unread data at close means the
+    /// Full close: like `shutdown`, and the application reads no more. New data
+    /// that still arrives resets the connection, or with
+    /// `DataAfterClose::Discard` is acknowledged and discarded (counted);
+    /// FIN_WAIT_2 then gives up after `fin_wait_2_timeout`. Unread data at close means the
     /// application lost it: the connection is reset instead (RFC 2525 2.17).
     pub fn close(&mut self, now: Instant, cfg: &TcpConfig) {
         if !self.recv_buf.is_empty() && self.state.is_synchronized() {
@@ -1394,6 +1398,14 @@ impl Connection {
                 self.flags |= flag::ACK_NOW;
                 payload = &[];
                 fin = false;
+            } else if self.flags & flag::APP_CLOSED != 0
+                && cfg.data_after_close == DataAfterClose::Reset
+            {
+                // New data nobody will read: RST, so the peer knows it was
+                // lost (RFC 1122 4.2.2.13).
+                st.resets_on_data_after_close += 1;
+                self.abort();
+                return;
             } else if self.flags & flag::APP_CLOSED != 0 {
                 // Nobody will read it: acknowledge and discard. RCV.NXT and
                 // the out-of-order ranges move together (so SACK blocks stay
