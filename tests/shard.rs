@@ -1195,3 +1195,47 @@ fn rfc9293_3_10_7_1_table_full_refusal_rst_acks_the_syn() {
         "<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"
     );
 }
+
+/// RFC 9293 3.10.7.2 (LISTEN): a segment with neither SYN, ACK nor RST is
+/// dropped without an answer ("any other text or control ... drop the
+/// segment and return"), unlike one for a port nobody listens on (CLOSED,
+/// 3.10.7.1), which gets <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+#[test]
+fn rfc9293_3_10_7_2_listener_drops_segments_without_syn_or_ack() {
+    let mut s = lone_server(&TcpConfig::default());
+    let seg = |port: u16, dst_port: u16, control: TcpControl| TcpRepr {
+        src_port: port,
+        dst_port,
+        seq_number: SeqNumber(1000),
+        control,
+        window_len: 65535,
+        payload: b"x",
+        ..TcpRepr::default()
+    };
+    let to_listener: Vec<Vec<u8>> = [TcpControl::None, TcpControl::Fin]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            tcp_frame(
+                PEER_MAC,
+                SERVER_MAC,
+                PEER_IP,
+                SERVER_IP,
+                &seg(6000 + i as u16, 80, *c),
+            )
+        })
+        .collect();
+    let sent = feed(&mut s, Instant::from_millis(1), &to_listener);
+    assert_eq!(sent.len(), 0, "a listener answers neither");
+    assert_eq!(s.connections(), 0);
+    // The same to a closed port is refused.
+    let closed = tcp_frame(
+        PEER_MAC,
+        SERVER_MAC,
+        PEER_IP,
+        SERVER_IP,
+        &seg(6002, 81, TcpControl::None),
+    );
+    let sent = feed(&mut s, Instant::from_millis(2), &[closed]);
+    assert_eq!(sent.len(), 1, "a closed port answers with RST");
+}

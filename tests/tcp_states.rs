@@ -5,7 +5,8 @@
 mod common;
 use common::tcp::*;
 use sluice::tcp::{
-    CloseReason, Connection, Event, Keepalive, SegmentVerdict, State, TcpConfig, rst_reply,
+    CloseReason, Connection, DataAfterClose, Event, Keepalive, SegmentVerdict, State, TcpConfig,
+    rst_reply,
 };
 use sluice::time::Instant;
 use sluice::wire::{SeqNumber, TcpControl};
@@ -44,6 +45,19 @@ fn established() -> Pair {
     p.handshake();
     assert_eq!(p.a.state(), State::Established);
     assert_eq!(p.b.state(), State::Established);
+    events(&mut p.a);
+    events(&mut p.b);
+    p
+}
+
+/// ESTABLISHED with `DataAfterClose::Discard`: data after `close` is
+/// acknowledged and dropped, not reset.
+fn established_discarding() -> Pair {
+    let mut p = Pair::new(TcpConfig {
+        data_after_close: DataAfterClose::Discard,
+        ..cfg()
+    });
+    p.handshake();
     events(&mut p.a);
     events(&mut p.b);
     p
@@ -1557,7 +1571,7 @@ fn rfc9293_3_7_1_data_with_sack_blocks_fits_the_mss() {
 /// because the application has closed. The data must not hide the FIN.
 #[test]
 fn rfc9293_3_10_7_4_eighth_fin_with_data_after_close_is_processed() {
-    let mut p = established();
+    let mut p = established_discarding();
     p.a.close(p.now, &p.cfg);
     p.exchange();
     assert_eq!(p.a.state(), State::FinWait2);
@@ -1579,7 +1593,7 @@ fn rfc9293_3_10_7_4_eighth_fin_with_data_after_close_is_processed() {
 /// beyond it moves with it, so SACK blocks keep naming what really arrived.
 #[test]
 fn rfc2018_sack_blocks_stay_right_when_data_is_discarded_after_close() {
-    let mut p = established();
+    let mut p = established_discarding();
     p.b.send(&p.cfg, &vec![4u8; 3000]).unwrap();
     let segs = drain(&mut p.b, p.now, &p.cfg);
     assert_eq!(segs.len(), 3);
@@ -1693,4 +1707,281 @@ fn rfc6582_3_2_no_fast_retransmit_below_recover_after_rto() {
     }
     assert_eq!(stats(&p.a).dup_acks_in, 3);
     assert_eq!(stats(&p.a).fast_retransmits, 0);
+}
+
+/// RFC 7323 4.3: TS.Recent takes a segment's TSval only if the segment
+/// starts at or before Last.ACK.sent, the acknowledgment number we last sent.
+/// While an ACK is delayed the next in-order segment starts beyond it, so the
+/// ACK that covers both echoes the earlier segment's timestamp and the peer's
+/// RTT sample includes the delay.
+#[test]
+fn rfc7323_4_3_ts_recent_follows_last_ack_sent() {
+    let mut p = established();
+    let base = p.a.ts_recent().unwrap();
+    let una = p.a.snd_una();
+    let first = forge(&p.a, &p.cfg, |r| {
+        r.payload = &[1u8; 100];
+        r.timestamp.as_mut().unwrap().tsval = base + 10;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &first);
+    assert!(
+        drain(&mut p.a, p.now, &p.cfg).is_empty(),
+        "the ACK is delayed"
+    );
+    let second = forge(&p.a, &p.cfg, |r| {
+        r.payload = &[2u8; 100];
+        r.ack_number = Some(una);
+        r.timestamp.as_mut().unwrap().tsval = base + 20;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &second);
+    assert_eq!(p.a.ts_recent(), Some(base + 10));
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].repr().timestamp.unwrap().tsecr, base + 10);
+    // With nothing left to acknowledge, the next segment's TSval is taken.
+    let third = forge(&p.a, &p.cfg, |r| {
+        r.payload = &[3u8; 100];
+        r.timestamp.as_mut().unwrap().tsval = base + 30;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &third);
+    assert_eq!(p.a.ts_recent(), Some(base + 30));
+}
+
+/// RFC 7323 3.2: once timestamps are agreed, every segment but the initial
+/// SYN carries TSopt, an RST included (RFC 7323 5.2 lets the receiver judge
+/// it without one, but the sender must send it).
+#[test]
+fn rfc7323_3_2_abort_rst_carries_timestamps() {
+    let mut p = established();
+    p.now += Duration::from_millis(7);
+    p.a.abort();
+    let rst = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(rst.len(), 1);
+    let r = rst[0].repr();
+    assert_eq!(r.control, TcpControl::Rst);
+    let ts = r.timestamp.expect("TSopt on the RST");
+    assert_eq!(ts.tsecr, p.a.ts_recent().unwrap());
+    assert_eq!(
+        ts.tsval,
+        (p.now.as_millis() as u32).wrapping_add(p.a.ts_offset())
+    );
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst[0]),
+        SegmentVerdict::Reset
+    );
+}
+
+/// RFC 9293 3.10.7.4 (TIME-WAIT): only a retransmission of the peer's FIN
+/// restarts the 2 MSL timeout; a FIN outside the window is answered with an
+/// ACK and leaves the timer alone (as `TimeWaitRecord` does).
+#[test]
+fn rfc9293_3_10_7_4_time_wait_restarts_only_on_retransmitted_fin() {
+    let mut p = time_wait();
+    let deadline = p.a.close_deadline().unwrap();
+    p.now += Duration::from_secs(10);
+    let far = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Fin;
+        r.seq_number += 1_000_000;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &far);
+    assert_eq!(p.a.close_deadline(), Some(deadline), "2MSL not restarted");
+    assert_eq!(drain(&mut p.a, p.now, &p.cfg).len(), 1, "but ACKed");
+    // The peer's FIN again (our ACK was lost): ACK and restart 2MSL.
+    let again = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Fin;
+        r.seq_number = r.seq_number - 1;
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &again);
+    assert_eq!(p.a.close_deadline(), Some(p.now + p.cfg.time_wait()));
+    assert_eq!(drain(&mut p.a, p.now, &p.cfg).len(), 1);
+}
+
+/// RFC 9293 3.10.7.4, fifth check: the send window is updated only from an
+/// ACK in SND.UNA =< SEG.ACK =< SND.NXT (and then by the SND.WL1/SND.WL2
+/// rule); an old ACK (SEG.ACK < SND.UNA) says nothing about the window now,
+/// even when its SEG.SEQ is newer.
+#[test]
+fn rfc9293_3_10_7_4_fifth_old_ack_does_not_update_the_window() {
+    let mut p = established();
+    p.a.send(&p.cfg, &vec![1u8; 3000]).unwrap();
+    p.exchange();
+    let una = p.a.snd_una();
+    assert_eq!(una, p.a.snd_nxt());
+    let data = forge(&p.a, &p.cfg, |r| r.payload = &[7u8; 10]);
+    deliver(&mut p.a, p.now, &p.cfg, &data);
+    let wnd = p.a.snd_wnd();
+    assert!(wnd > 0);
+    // Newer data, but an ACK from before SND.UNA, and a shut window.
+    let old = forge(&p.a, &p.cfg, |r| {
+        r.payload = &[8u8; 10];
+        r.ack_number = Some(una - 1000);
+        r.window_len = 0;
+    });
+    assert_eq!(
+        deliver(&mut p.a, p.now, &p.cfg, &old),
+        SegmentVerdict::Accepted
+    );
+    assert_eq!(p.a.recv_available(), 20, "the data is taken");
+    assert_eq!(p.a.snd_wnd(), wnd, "the window is not");
+}
+
+/// RFC 9293 3.10.7.3 (SYN-SENT, fourth): a SYN,ACK that acknowledges our SYN
+/// establishes the connection, and any text it carries is processed (from the
+/// sixth step of 3.10.7.4 on): queued for the application and acknowledged.
+#[test]
+fn rfc9293_3_10_7_3_data_on_syn_ack_is_queued() {
+    let (mut p, _) = syn_sent();
+    let synack = forge(&p.a, &p.cfg, |r| {
+        r.control = TcpControl::Syn;
+        r.seq_number = SeqNumber(5000);
+        r.ack_number = Some(SeqNumber(1001));
+        r.max_seg_size = Some(1460);
+        r.payload = b"hello";
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &synack);
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.a.recv_available(), 5);
+    let mut buf = [0u8; 16];
+    assert_eq!(p.a.recv(&p.cfg, &mut buf), 5);
+    assert_eq!(&buf[..5], b"hello");
+    let ack = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].repr().ack_number, Some(SeqNumber(5006)));
+}
+
+/// RFC 9293 3.10.7.2 (LISTEN): after RST (ignored), ACK (answered with RST)
+/// and SYN (taken), "any other text or control" is dropped: no answer.
+#[test]
+fn rfc9293_3_10_7_2_listen_drops_segments_without_syn_or_ack() {
+    let c = cfg();
+    let now = Instant::from_millis(1);
+    let mut l = Connection::listen(&c, addr(B), SeqNumber(5000), now);
+    l.set_remote(addr(A));
+    for control in [TcpControl::None, TcpControl::Fin] {
+        let s = forge(&l, &c, |r| {
+            r.control = control;
+            r.seq_number = SeqNumber(77);
+            r.ack_number = None;
+            r.payload = b"x";
+        });
+        assert_eq!(deliver(&mut l, now, &c, &s), SegmentVerdict::Dropped);
+        assert_eq!(l.state(), State::Listen);
+        assert!(drain(&mut l, now, &c).is_empty());
+    }
+}
+
+/// RFC 9293 3.10.7.4 (fourth, SYN-RECEIVED): a SYN with a new ISN on the
+/// 4-tuple of a passive SYN-RECEIVED connection would send the connection
+/// back to LISTEN. Sluice keeps RFC 5961 4.2 instead, as Linux and the
+/// synchronized states do: the SYN is answered with an ACK (rate limited) and
+/// dropped. Why: returning to LISTEN on a SYN lets anyone who knows the
+/// 4-tuple, but no sequence number, tear down a half-open connection; and a
+/// peer that really restarted loses nothing: our ACK is unacceptable to its
+/// SYN-SENT, its RST <SEQ=SEG.ACK> lands exactly on RCV.NXT and resets us
+/// (RFC 9293 3.10.7.3), and its next SYN meets the listener afresh. One
+/// round trip more, no blind reset. (A sluice listener is not a connection
+/// either: the shard opens one per SYN, so "back to LISTEN" is "freed".)
+#[test]
+fn rfc9293_3_10_7_4_new_syn_in_syn_received_is_acked_not_listen() {
+    let (mut p, _synack) = syn_received();
+    // The peer restarted with another ISN (and its old SYN-ACK got lost).
+    let mut a2 = Connection::connect(&p.cfg, tuple_ab(), SeqNumber(900_000), p.now);
+    let syn2 = drain(&mut a2, p.now, &p.cfg);
+    assert_eq!(syn2.len(), 1);
+    deliver(&mut p.b, p.now, &p.cfg, &syn2[0]);
+    assert_eq!(p.b.state(), State::SynReceived, "not sent back to LISTEN");
+    assert_eq!(p.b.irs(), SeqNumber(1000), "the old SYN still stands");
+    let ack = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(ack.len(), 1);
+    let r = ack[0].repr();
+    assert_eq!(
+        (r.control, r.ack_number),
+        (TcpControl::None, Some(SeqNumber(1001)))
+    );
+    // The peer finds that ACK unacceptable and resets it: <SEQ=SEG.ACK><CTL=RST>.
+    assert_eq!(
+        deliver(&mut a2, p.now, &p.cfg, &ack[0]),
+        SegmentVerdict::RstReply
+    );
+    let rst = rst_reply(&r).unwrap();
+    let rst = forge(&p.b, &p.cfg, |x| {
+        x.control = rst.control;
+        x.seq_number = rst.seq_number;
+        x.ack_number = rst.ack_number;
+        x.window_len = 0;
+        x.timestamp = None;
+    });
+    assert_eq!(
+        deliver(&mut p.b, p.now, &p.cfg, &rst),
+        SegmentVerdict::Reset
+    );
+    assert_eq!(p.b.state(), State::Closed);
+    // Its SYN again: a new connection from the listener, and the handshake.
+    p.now = a2.poll_timeout().unwrap();
+    timeout(&mut a2, p.now, &p.cfg);
+    p.a = a2;
+    p.b = Connection::listen(&p.cfg, addr(B), SeqNumber(70_000), p.now);
+    p.b.set_remote(addr(A));
+    p.exchange();
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(p.b.state(), State::Established);
+    assert_eq!(p.b.irs(), SeqNumber(900_000));
+}
+
+/// RFC 1122 4.2.2.13: a host that receives new data after the application
+/// called CLOSE SHOULD send an RST to show the data was lost (the peer would
+/// otherwise take it as delivered). Only new data does: the peer's late ACK
+/// or FIN, and retransmissions of data already taken, close as usual.
+#[test]
+fn rfc1122_4_2_2_13_data_after_close_is_reset() {
+    // A server that closes after its response: the client's ACK and FIN close
+    // it normally.
+    let mut p = established();
+    p.b.send(&p.cfg, b"response").unwrap();
+    p.b.close(p.now, &p.cfg);
+    p.exchange();
+    let mut buf = [0u8; 16];
+    p.a.recv(&p.cfg, &mut buf);
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.b.state(), State::TimeWait);
+    assert_eq!(p.a.state(), State::Closed);
+    assert_eq!(p.a.close_reason(), Some(CloseReason::Normal));
+    assert_eq!(stats(&p.b).rsts_out, 0);
+    // New data after close: RST, and both ends closed.
+    let mut p = established();
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::FinWait2);
+    // A retransmission of the handshake's byte range is no new data.
+    let old = forge(&p.a, &p.cfg, |r| {
+        r.seq_number = r.seq_number - 1;
+        r.payload = b"x";
+    });
+    deliver(&mut p.a, p.now, &p.cfg, &old);
+    assert_eq!(p.a.state(), State::FinWait2);
+    drain(&mut p.a, p.now, &p.cfg);
+    p.b.send(&p.cfg, b"late words").unwrap();
+    p.exchange();
+    assert_eq!(p.a.state(), State::Closed);
+    assert_eq!(p.a.close_reason(), Some(CloseReason::Aborted));
+    assert_eq!(p.b.close_reason(), Some(CloseReason::ResetByPeer));
+    assert_eq!(stats(&p.a).rsts_out, 1);
+    assert_eq!(stats(&p.a).resets_on_data_after_close, 1);
+    // The other choice: ACK, discard, count, and close normally.
+    // (The counters are per address and this test's third pair: deltas.)
+    let mut p = established_discarding();
+    let before = stats(&p.a);
+    p.a.close(p.now, &p.cfg);
+    p.exchange();
+    p.b.send(&p.cfg, b"late words").unwrap();
+    p.exchange();
+    assert_eq!(p.a.state(), State::FinWait2);
+    let after = stats(&p.a);
+    let discarded = after.bytes_discarded_after_close - before.bytes_discarded_after_close;
+    assert_eq!(discarded, 10);
+    assert_eq!(after.rsts_out, before.rsts_out);
+    p.b.close(p.now, &p.cfg);
+    p.exchange();
+    assert_eq!(p.a.state(), State::TimeWait);
 }

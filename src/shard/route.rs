@@ -8,8 +8,9 @@
 //! address: a SYN opens a connection, or, past the half-open limit, is answered
 //! with a SYN cookie (RFC 4987); an ACK carrying a valid cookie (looked for
 //! only within `COOKIE_WINDOW` of the last cookie sent) opens a connection
-//! from it; else the segment is for no connection and gets the RST
-//! RFC 9293 3.10.7.1 gives (none to a RST).
+//! from it; any other segment without an ACK (and not an RST) a listener
+//! drops unanswered (RFC 9293 3.10.7.2); else the segment is for no
+//! connection and gets the RST RFC 9293 3.10.7.1 gives (none to a RST).
 
 use crate::tcp::{FourTuple, SynCookies, TcpConfig, TimeWaitRecord, TimeWaitVerdict, TupleHasher};
 use crate::time::Instant;
@@ -65,6 +66,9 @@ pub enum Route<H> {
     /// An ACK that carries a valid cookie: open a connection from it, with
     /// our ISS and the MSS the cookie encoded.
     CookieAck { iss: SeqNumber, mss: u16 },
+    /// A listener drops it: neither SYN, ACK nor RST (RFC 9293 3.10.7.2,
+    /// "any other text or control").
+    ListenDrop,
     /// For no connection: answer with `rst_reply` (RFC 9293 3.10.7.1).
     NoConnection,
 }
@@ -99,6 +103,11 @@ pub fn route<F: Flows>(
             return Route::CookieSynAck(cookies.encode(now, tuple, seg.seq_number, mss));
         }
         return Route::Syn;
+    }
+    // RFC 9293 3.10.7.2: a listener answers an ACK with RST (below, unless it
+    // carries a cookie) and ignores an RST; anything else it drops.
+    if seg.ack_number.is_none() && seg.control != TcpControl::Rst {
+        return Route::ListenDrop;
     }
     // Only while cookies we sent may be alive (Linux's last-overflow check):
     // otherwise no ACK is worth a hash, nor a guess at one.

@@ -331,7 +331,7 @@ impl Host {
                 // <SEQ=SEG.ACK><CTL=RST> for an unacceptable ACK.
                 self.rst_reply(tuple, &seg).map(reply)
             }
-            Route::TimeWaitDrop => None,
+            Route::TimeWaitDrop | Route::ListenDrop => None,
             Route::TimeWaitAck(r) => {
                 self.stats.time_wait_acks += 1;
                 let mut bytes = vec![0u8; 64];

@@ -54,6 +54,9 @@ crate::counters::declare_labels! {
         IcmpNotEcho = "icmp_not_echo",
         /// TCP for no connection and no listener (answered with RST unless it was one).
         NoConnection = "no_connection",
+        /// TCP to a listener with neither SYN, ACK nor RST: dropped unanswered
+        /// (RFC 9293 3.10.7.2).
+        ListenNoSynNoAck = "listen_no_syn_no_ack",
         /// The connection table was full.
         TableFull = "table_full",
         /// The connection's 4-tuple was already in use (an open connection or

@@ -48,6 +48,24 @@ pub struct TcpConfig {
     /// Answer SYNs with SYN cookies (RFC 4987) once this many connections are
     /// half-open (SYN_RECEIVED). `usize::MAX`: never.
     pub syn_cookie_threshold: usize,
+    /// New data that arrives after the application called `close` (RFC 1122
+    /// 4.2.2.13): reset the connection (the default, as the RFC says) or
+    /// acknowledge and discard it.
+    pub data_after_close: DataAfterClose,
+}
+
+/// What the engine does with new data that arrives after `close`: nobody
+/// will read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataAfterClose {
+    /// Send RST (RFC 1122 4.2.2.13 SHOULD; Linux does the same): the peer
+    /// learns its data was lost. Counted in `resets_on_data_after_close`;
+    /// the close reason is `Aborted`.
+    #[default]
+    Reset,
+    /// Acknowledge and drop it (counted in `bytes_discarded_after_close`)
+    /// and let the close finish normally.
+    Discard,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +98,7 @@ impl Default for TcpConfig {
             syn_cookie_threshold: 1024,
             challenge_acks_per_sec: 10,
             invalid_ack_ratelimit: Duration::from_millis(500),
+            data_after_close: DataAfterClose::Reset,
         }
     }
 }

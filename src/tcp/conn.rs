@@ -17,7 +17,7 @@
 
 use super::buffer::{Assembler, Ring};
 use super::cc::{AckAction, NewReno};
-use super::config::TcpConfig;
+use super::config::{DataAfterClose, TcpConfig};
 use super::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpControl, TcpPacket, TcpRepr, TcpTimestamp, tcp};
@@ -132,6 +132,9 @@ crate::counters::declare_counters! {
         pub ooo_segments,
         /// Zero-window probes sent (RFC 9293 3.8.6.1).
         pub zero_window_probes,
+        /// Connections reset because new data arrived after the application
+        /// closed (RFC 1122 4.2.2.13; `TcpConfig::data_after_close`).
+        pub resets_on_data_after_close,
         pub bytes_discarded_after_close,
     }
 }
@@ -193,6 +196,8 @@ pub struct Connection {
     rcv_nxt: SeqNumber,
     /// Right edge of the window we last advertised (never moves left).
     rcv_adv: SeqNumber,
+    /// The acknowledgment number we last sent (RFC 7323 4.3 Last.ACK.sent).
+    last_ack_sent: SeqNumber,
     /// Sequence number of the peer's FIN, when it arrived before a hole was
     /// filled (valid with `flag::FIN_PENDING`).
     peer_fin_at: SeqNumber,
@@ -206,7 +211,9 @@ pub struct Connection {
     // Reliability.
     rtt: RttEstimator,
     rtt_seq: SeqNumber,
-    rtt_time: Instant,
+    /// When `rtt_seq` went out, in µs modulo 2^32 (an RTT under 71 minutes
+    /// is read right; four bytes kept the room for `last_ack_sent`).
+    rtt_time_us: u32,
     cc: NewReno,
     backoff: u8,
     retries: u8,
@@ -269,6 +276,7 @@ impl Connection {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
+            last_ack_sent: SeqNumber(0),
             peer_fin_at: SeqNumber(0),
             snd_mss: 536, // RFC 9293 3.7.1 default until the peer says otherwise
             wscales: 0,
@@ -277,7 +285,7 @@ impl Connection {
             ts_offset: iss.0.rotate_left(13),
             rtt: RttEstimator::new(cfg.rto_initial),
             rtt_seq: iss,
-            rtt_time: now,
+            rtt_time_us: now.as_micros() as u32,
             // RFC 6582 3.2: recover starts at the ISS.
             cc: NewReno::new(536, cfg.initial_cwnd_segments).starting_at(iss),
             backoff: 0,
@@ -337,6 +345,7 @@ impl Connection {
         c.irs = seg.seq_number - 1;
         c.rcv_nxt = seg.seq_number;
         c.rcv_adv = c.rcv_nxt + (cfg.recv_buffer.min(65535) as u32);
+        c.last_ack_sent = c.rcv_nxt; // the cookie SYN-ACK's
         c.snd_nxt = iss + 1;
         c.snd_max = iss + 1;
         c.snd_mss = mss.min(cfg.mss);
@@ -498,9 +507,10 @@ impl Connection {
         }
     }
 
-    /// Full close: like `shutdown`, and the application reads no more. Data that
-    /// still arrives is acknowledged and discarded (counted); FIN_WAIT_2 then
-    /// gives up after `fin_wait_2_timeout`. Unread data at close means the
+    /// Full close: like `shutdown`, and the application reads no more. New data
+    /// that still arrives resets the connection, or with
+    /// `DataAfterClose::Discard` is acknowledged and discarded (counted);
+    /// FIN_WAIT_2 then gives up after `fin_wait_2_timeout`. Unread data at close means the
     /// application lost it: the connection is reset instead (RFC 2525 2.17).
     pub fn close(&mut self, now: Instant, cfg: &TcpConfig) {
         if !self.recv_buf.is_empty() && self.state.is_synchronized() {
@@ -731,6 +741,12 @@ impl Connection {
         wnd
     }
 
+    /// Time since the timed segment (or SYN) went out.
+    fn since_timed(&self, now: Instant) -> std::time::Duration {
+        let us = (now.as_micros() as u32).wrapping_sub(self.rtt_time_us);
+        std::time::Duration::from_micros(u64::from(us))
+    }
+
     fn tsval(&self, now: Instant) -> u32 {
         // 1 ms per tick (RFC 7323 5.4: between 1 ms and 1 s).
         (now.as_millis() as u32).wrapping_add(self.ts_offset)
@@ -752,7 +768,7 @@ impl Connection {
             State::Closed if seg.control == TcpControl::Rst => SegmentVerdict::Dropped,
             State::Closed => SegmentVerdict::RstReply,
             State::Listen => self.segment_in_listen(now, cfg, seg),
-            State::SynSent => self.segment_in_syn_sent(now, cfg, seg),
+            State::SynSent => self.segment_in_syn_sent(now, cfg, st, seg),
             _ => self.segment_synchronized(now, cfg, st, seg),
         }
     }
@@ -770,6 +786,7 @@ impl Connection {
             } else {
                 0
             };
+        self.last_ack_sent = self.rcv_nxt; // what our SYN-ACK or ACK will say
         self.take_syn_options(cfg, seg);
         self.snd_wnd = u32::from(seg.window_len);
         self.max_snd_wnd = self.snd_wnd;
@@ -790,7 +807,7 @@ impl Connection {
         self.flags |= flag::SYN_ACKED;
         self.events |= ev::CONNECTED;
         if self.retries == 0 {
-            self.rtt.sample(now.saturating_since(self.rtt_time), cfg);
+            self.rtt.sample(self.since_timed(now), cfg);
         } else {
             // RFC 6298 5.7: the SYN was retransmitted (no sample): 3 s at least.
             self.rtt.at_least(std::time::Duration::from_secs(3), cfg);
@@ -894,6 +911,7 @@ impl Connection {
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
+        st: &mut TcpStats,
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
         // First: check the ACK.
@@ -927,6 +945,16 @@ impl Connection {
             // Our SYN is acknowledged: ESTABLISHED.
             self.enter_established(now, cfg, seg, ack);
             self.flags |= flag::ACK_NOW;
+            // Text on the SYN-ACK goes on at the sixth step (RFC 9293
+            // 3.10.7.3): queued like any segment's, after the SYN.
+            if !seg.payload.is_empty() {
+                let text = TcpRepr {
+                    control: TcpControl::None,
+                    seq_number: seg.seq_number + 1,
+                    ..*seg
+                };
+                self.process_text_and_fin(now, cfg, st, &text);
+            }
         } else {
             // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, send SYN,ACK.
             self.state = State::SynReceived;
@@ -1090,11 +1118,14 @@ impl Connection {
         if !acceptable {
             st.out_of_window += 1;
             if !is_rst {
-                if self.state == State::TimeWait {
-                    // A retransmitted FIN in TIME_WAIT: re-ACK and restart 2MSL.
-                    if seg.control == TcpControl::Fin {
-                        self.close_at = now + cfg.time_wait();
-                    }
+                // A retransmitted FIN in TIME_WAIT (it ends just at RCV.NXT):
+                // re-ACK and restart 2MSL (RFC 9293 3.10.7.4). Any other FIN
+                // out of the window is only ACKed.
+                if self.state == State::TimeWait
+                    && seg.control == TcpControl::Fin
+                    && seg.seq_number + seg_len == self.rcv_nxt
+                {
+                    self.close_at = now + cfg.time_wait();
                 }
                 self.ack_invalid(now, cfg, st, seg_len != 0 && seg.control != TcpControl::Syn);
             }
@@ -1129,10 +1160,12 @@ impl Connection {
             return SegmentVerdict::Dropped;
         };
 
-        // RFC 7323 4.3: remember the timestamp to echo (segment covers Last.ACK.sent).
+        // RFC 7323 4.3: remember the timestamp to echo if the segment
+        // covers Last.ACK.sent (not RCV.NXT: with an ACK delayed, the ACK
+        // echoes the earliest segment it acknowledges).
         if self.flags & flag::TS_OK != 0 {
             if let Some(ts) = seg.timestamp {
-                if seg.seq_number <= self.rcv_nxt {
+                if seg.seq_number <= self.last_ack_sent {
                     self.ts_recent = ts.tsval;
                 }
             }
@@ -1212,7 +1245,7 @@ impl Connection {
             }
             // RTT sample (Karn: the timed segment was not retransmitted).
             if self.flags & flag::TIMING != 0 && ack > self.rtt_seq {
-                self.rtt.sample(now.saturating_since(self.rtt_time), cfg);
+                self.rtt.sample(self.since_timed(now), cfg);
                 self.flags &= !flag::TIMING;
             }
             self.snd_una = ack;
@@ -1269,8 +1302,12 @@ impl Connection {
         if self.flags & flag::SACK_OK != 0 {
             self.record_sack(seg);
         }
-        // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED).
-        if self.snd_wl1 < seg.seq_number || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack)
+        // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED): only from
+        // an ACK in SND.UNA =< SEG.ACK (SND.UNA has moved to it already), an
+        // old one says nothing of the window now; then the SND.WL1/WL2 rule.
+        if ack >= self.snd_una
+            && (self.snd_wl1 < seg.seq_number
+                || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack))
         {
             self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale();
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
@@ -1379,6 +1416,14 @@ impl Connection {
                 self.flags |= flag::ACK_NOW;
                 payload = &[];
                 fin = false;
+            } else if self.flags & flag::APP_CLOSED != 0
+                && cfg.data_after_close == DataAfterClose::Reset
+            {
+                // New data nobody will read: RST, so the peer knows it was
+                // lost (RFC 1122 4.2.2.13).
+                st.resets_on_data_after_close += 1;
+                self.abort();
+                return;
             } else if self.flags & flag::APP_CLOSED != 0 {
                 // Nobody will read it: acknowledge and discard. RCV.NXT and
                 // the out-of-order ranges move together (so SACK blocks stay
@@ -1542,6 +1587,11 @@ impl Connection {
                 control: TcpControl::Rst,
                 seq_number: self.snd_max,
                 ack_number: Some(self.rcv_nxt),
+                // RFC 7323 3.2: with timestamps agreed, an RST carries TSopt too.
+                timestamp: (self.flags & flag::TS_OK != 0).then(|| TcpTimestamp {
+                    tsval: self.tsval(now),
+                    tsecr: self.ts_recent,
+                }),
                 ..self.header()
             };
             return Some(self.emit(&repr, 0, 0, out));
@@ -1643,7 +1693,7 @@ impl Connection {
             ..self.header()
         };
         if self.snd_max == self.iss {
-            self.rtt_time = now; // time the first transmission only
+            self.rtt_time_us = now.as_micros() as u32; // time the first transmission only
         }
         self.snd_nxt = self.iss + 1;
         if self.snd_max < self.snd_nxt {
@@ -1790,7 +1840,7 @@ impl Connection {
         } else if self.flags & flag::TIMING == 0 {
             self.flags |= flag::TIMING;
             self.rtt_seq = from;
-            self.rtt_time = now;
+            self.rtt_time_us = now.as_micros() as u32;
         }
         if !rexmit_one || self.snd_nxt < end {
             self.snd_nxt = end;
@@ -1843,6 +1893,7 @@ impl Connection {
             }),
         };
         // Any segment with an ACK acknowledges everything so far.
+        self.last_ack_sent = self.rcv_nxt;
         self.flags &= !flag::ACK_NOW;
         self.segs_unacked = 0;
         self.delack_at = Instant::NEVER;

@@ -233,6 +233,7 @@ impl Stack {
                 self.touch(h);
             }
             Route::TimeWaitDrop => {}
+            Route::ListenDrop => self.stats.drop(DropReason::ListenNoSynNoAck),
             // Anything that would be answered, or open a connection, from an
             // impossible source is dropped (no connection has one).
             _ if !self.valid_source(*tuple.remote.ip()) => self.stats.drop(DropReason::BadSource),
