@@ -78,6 +78,7 @@ stop_server() {
     kill -TERM "$PID"
     wait "$PID" || fail "sluice server exited with an error"
     PID=""
+    [ -z "${CAP_DEFERRED:-}" ] || capture_verdict "$CAP_DEFERRED"
     python3 - "$WORK/server.json" "${1:-0}" <<'PY' || fail "server counters"
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -133,6 +134,7 @@ server)
     kill -TERM "$PID"
     wait "$PID" || fail "sluice server exited with an error"
     PID=""
+    [ -z "${CAP_DEFERRED:-}" ] || capture_verdict "$CAP_DEFERRED"
     python3 - "$WORK/server.json" "${TWO:-0}" <<'PY' || fail "server counters"
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -127,6 +127,9 @@ pub struct ServerReport {
     pub drops: BTreeMap<&'static str, u64>,
     pub rx_packets: u64,
     pub tx_packets: u64,
+    /// Frames the port dropped before sluice read them (its receive ring was
+    /// full: `imissed`, e.g. af_packet's socket drops); 0 in kernel mode.
+    pub nic_missed: u64,
 }
 
 pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport> {
@@ -268,6 +271,7 @@ fn run_dpdk(
     let results = join_all(workers)?;
     drop(nic);
     let name = port.name.clone();
+    let nic_missed = port.port.stats().map_or(0, |st| st.imissed);
     port.shut()?;
     drop(eal);
     let held =
@@ -298,6 +302,7 @@ fn run_dpdk(
         drops: s.drops_map(),
         rx_packets: s.rx_packets,
         tx_packets: s.tx_packets,
+        nic_missed,
     })
 }
 
@@ -417,5 +422,6 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
         drops: s.drops_map(),
         rx_packets: 0,
         tx_packets: 0,
+        nic_missed: 0,
     })
 }
