@@ -158,11 +158,19 @@ print("\n".join(bad[:20] + ([f"... {len(bad)} frames in all"] if len(bad) > 20 e
 }
 
 # The verdict on a capture with problems: incomplete (exit 75, run again) if
-# sluice's port dropped frames before reading them, else a failure.
+# sluice's port dropped frames before reading them, else a failure. Dropped
+# frames: the port's own count (`nic_missed`, where the driver reports it),
+# or, as af_packet does not, the kernel's TCP frames to sluice in the
+# (complete) capture beyond every frame sluice says it received.
 capture_verdict() {
-    local missed
-    missed=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("nic_missed", 0))' \
-        "$WORK/server.json" 2>/dev/null || echo 0)
+    local missed sent
+    sent=$(tshark -r "$CAP_FILE" -Y "ip.src == $KERNEL_IP && ip.dst == $SLUICE_IP" \
+        -T fields -e frame.number 2>/dev/null | wc -l)
+    missed=$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(max(r.get("nic_missed", 0), int(sys.argv[2]) - r.get("rx_packets", 0)))' \
+        "$WORK/server.json" "$sent" 2>/dev/null || echo 0)
     if [ "${missed:-0}" -gt 0 ]; then
         incomplete "sluice's port dropped $missed frames before reading them (the machine was busy): $1 follows from that loss and cannot be judged"
     fi
