@@ -179,6 +179,17 @@ mod tests {
         }
     }
 
+    /// The ACK of a SYN-ACK whose ISN was `iss` (the SYN of `syn()`).
+    fn cookie_ack(iss: SeqNumber) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq_number: SeqNumber(1001),
+            ack_number: Some(iss + 1),
+            ..TcpRepr::default()
+        }
+    }
+
     fn syn() -> TcpRepr<'static> {
         TcpRepr {
             src_port: 40000,
@@ -219,13 +230,7 @@ mod tests {
             panic!("past the half-open limit a SYN gets a cookie");
         };
         // The peer's ACK of that SYN-ACK carries the cookie back.
-        let ack = TcpRepr {
-            src_port: 40000,
-            dst_port: 80,
-            seq_number: SeqNumber(1001),
-            ack_number: Some(iss + 1),
-            ..TcpRepr::default()
-        };
+        let ack = cookie_ack(iss);
         assert_eq!(
             route(&mut m, NOW, tuple(), &ack, &cfg, &h),
             Route::CookieAck { iss, mss: 1460 }
@@ -255,14 +260,7 @@ mod tests {
             ..Maps::default()
         };
         let ack_for = |now: Instant| {
-            let iss = SynCookies::new(h).encode(now, tuple(), SeqNumber(1000), 1460);
-            TcpRepr {
-                src_port: 40000,
-                dst_port: 80,
-                seq_number: SeqNumber(1001),
-                ack_number: Some(iss + 1),
-                ..TcpRepr::default()
-            }
+            cookie_ack(SynCookies::new(h).encode(now, tuple(), SeqNumber(1000), 1460))
         };
         // No cookie was ever sent: a correct one (guessed) is not looked at.
         assert_eq!(

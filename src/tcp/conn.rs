@@ -747,6 +747,11 @@ impl Connection {
         std::time::Duration::from_micros(u64::from(us))
     }
 
+    /// The window we last advertised is zero: the right edge is at RCV.NXT.
+    fn advertised_zero_window(&self) -> bool {
+        self.rcv_adv == self.rcv_nxt
+    }
+
     fn tsval(&self, now: Instant) -> u32 {
         // 1 ms per tick (RFC 7323 5.4: between 1 ms and 1 s).
         (now.as_millis() as u32).wrapping_add(self.ts_offset)
@@ -1060,11 +1065,13 @@ impl Connection {
         // we have, except when we advertised nothing (RFC 9293 3.10.7.4: with
         // RCV.WND zero no segment with data is acceptable; a zero-window
         // probe is refused and ACKed, as Linux does).
-        let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0);
-        let rcv_wnd = if shown == 0 {
+        let rcv_wnd = if self.advertised_zero_window() {
             0
         } else {
-            shown.max(self.advertisable_window(cfg))
+            self.rcv_adv
+                .0
+                .wrapping_sub(self.rcv_nxt.0)
+                .max(self.advertisable_window(cfg))
         };
         let is_rst = seg.control == TcpControl::Rst;
 
@@ -1447,7 +1454,7 @@ impl Connection {
             let off = (seq - self.rcv_nxt) as usize;
             // Trim to the buffer (the window edge; RFC 9293: excess is dropped),
             // and to nothing when we advertised a zero window (a probe).
-            let room = if self.rcv_adv == self.rcv_nxt {
+            let room = if self.advertised_zero_window() {
                 0
             } else {
                 self.recv_buf.free(cfg.recv_buffer)
