@@ -70,7 +70,9 @@ impl Ring {
             grown[phys - h..phys].copy_from_slice(&self.buf[..h]);
         }
         let old = std::mem::replace(&mut self.buf, grown);
-        pool::give(old);
+        if phys > 0 {
+            pool::give(old);
+        }
         self.head = 0;
     }
 
@@ -145,8 +147,12 @@ impl Ring {
 }
 
 impl Drop for Ring {
+    #[inline]
     fn drop(&mut self) {
-        pool::give(std::mem::take(&mut self.buf));
+        // A ring that never held data has no memory to give back.
+        if !self.buf.is_empty() {
+            pool::give(std::mem::take(&mut self.buf));
+        }
     }
 }
 
@@ -260,7 +266,16 @@ impl Assembler {
     /// covered, shifts the rest, and returns how many further bytes are now
     /// contiguous (a range the new data reached). The caller advances rcv_nxt
     /// by that much too; the remaining ranges are already shifted for it.
+    #[inline]
     pub fn advance(&mut self, n: u32) -> u32 {
+        if self.is_empty() {
+            return 0; // nearly always: nothing out of order
+        }
+        self.advance_ranges(n)
+    }
+
+    #[inline(never)]
+    fn advance_ranges(&mut self, n: u32) -> u32 {
         let mut extra = 0;
         let mut out = [(0u32, 0u32); Assembler::MAX];
         let mut k = 0;

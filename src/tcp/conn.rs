@@ -114,6 +114,9 @@ crate::counters::declare_counters! {
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct TcpStats {
         pub segs_in,
+        /// Segments header prediction took (of `segs_in`): in-order data and
+        /// new ACKs in ESTABLISHED, with nothing else to check.
+        pub segs_predicted,
         pub segs_out,
         pub retransmits,
         pub fast_retransmits,
@@ -757,6 +760,21 @@ impl Connection {
         (now.as_millis() as u32).wrapping_add(self.ts_offset)
     }
 
+    /// `handle_segment` without header prediction: every segment through the
+    /// general path. The engine's scenario tests run it beside
+    /// `handle_segment` on every segment they deliver and check that both
+    /// leave the same connection, counters and verdict.
+    pub fn handle_segment_unpredicted(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        seg: &TcpRepr<'_>,
+    ) -> SegmentVerdict {
+        st.segs_in += 1;
+        self.segment_general(now, cfg, st, seg)
+    }
+
     /// Processes one segment addressed to this connection (RFC 9293 3.10.7).
     pub fn handle_segment(
         &mut self,
@@ -766,6 +784,23 @@ impl Connection {
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
         st.segs_in += 1;
+        if self.predicted(cfg, seg) {
+            st.segs_predicted += 1;
+            self.segment_predicted(now, cfg, seg);
+            return SegmentVerdict::Accepted;
+        }
+        self.segment_general(now, cfg, st, seg)
+    }
+
+    /// Every segment but a predicted one, by state (RFC 9293 3.10.7).
+    #[inline(always)]
+    fn segment_general(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        seg: &TcpRepr<'_>,
+    ) -> SegmentVerdict {
         match self.state {
             // Closed a moment ago (its owner removes it after this batch of
             // segments): answered as CLOSED is (RFC 9293 3.10.7.1), an RST
@@ -1232,6 +1267,171 @@ impl Connection {
         self.flags & flag::FIN_QUEUED != 0 && self.snd_una > self.fin_seq()
     }
 
+    /// Header prediction (as BSD and Linux do it): in ESTABLISHED, nearly
+    /// every segment is the next one expected, with an ACK that moves
+    /// SND.UNA on or with new data, and nothing else to look at. Such a
+    /// segment passes every check of RFC 9293 3.10.7.4 (in the window, no
+    /// RST, no SYN, an acceptable ACK, PAWS (RFC 7323 5.3) passed, no FIN)
+    /// and only its effects remain: `segment_predicted` applies them through
+    /// the same steps the general path takes. Anything else (a duplicate or
+    /// window-only ACK, SACK blocks, a FIN, out-of-order data, a zero
+    /// window, a persist timer, recovery) takes the general path.
+    #[inline(always)]
+    fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+        const SLOW: u16 = flag::PERSIST
+            | flag::FIN_PENDING
+            | flag::APP_CLOSED
+            | flag::FIN_QUEUED
+            | flag::RETRANSMIT_FIRST;
+        if self.state != State::Established
+            || seg.control != TcpControl::None
+            || seg.seq_number != self.rcv_nxt
+            || self.flags & SLOW != 0
+            || seg.sack_ranges[0].is_some()
+            || !self.assembler.is_empty()
+        {
+            return false;
+        }
+        let Some(ack) = seg.ack_number else {
+            return false;
+        };
+        let len = seg.payload.len();
+        // New data acknowledged, or (not a duplicate ACK) new text.
+        let ack_ok =
+            (ack > self.snd_una && ack <= self.snd_max) || (ack == self.snd_una && len > 0);
+        if !ack_ok {
+            return false;
+        }
+        if self.flags & flag::TS_OK != 0 {
+            match seg.timestamp {
+                Some(ts) if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 => {}
+                _ => return false,
+            }
+        }
+        // All of the text fits where we said it may go.
+        len == 0 || (!self.advertised_zero_window() && len <= self.recv_buf.free(cfg.recv_buffer))
+    }
+
+    /// A segment `predicted` accepted: the effects `segment_synchronized`,
+    /// `process_ack` and `process_text_and_fin` would have, in their order.
+    #[inline(never)]
+    fn segment_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        let ack = seg.ack_number.unwrap_or(self.snd_una);
+        // RFC 7323 4.3 (see `segment_synchronized`).
+        if self.flags & flag::TS_OK != 0 {
+            if let Some(ts) = seg.timestamp {
+                if seg.seq_number <= self.last_ack_sent {
+                    self.ts_recent = ts.tsval;
+                }
+            }
+        }
+        if ack > self.snd_una {
+            let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
+            self.take_new_ack(now, cfg, ack, flight);
+        }
+        self.update_window(seg, ack);
+        if self.keepalive_armed() {
+            self.arm_keepalive(now, cfg);
+        }
+        if !seg.payload.is_empty() {
+            self.take_in_order_text(now, cfg, seg.payload);
+        }
+    }
+
+    /// SEG.ACK acknowledges new data (SND.UNA < SEG.ACK =< SND.MAX): the
+    /// send buffer, the RTT sample, congestion control and the retransmit
+    /// timer move on (RFC 9293 3.10.7.4 fifth, RFC 6298, RFC 5681).
+    #[inline(always)]
+    fn take_new_ack(&mut self, now: Instant, cfg: &TcpConfig, ack: SeqNumber, flight: u32) {
+        let acked = ack - self.snd_una;
+        // Data bytes leaving the send buffer (the FIN is not in it).
+        let data_acked = (ack.0.wrapping_sub(self.snd_buf_seq.0) as usize).min(self.send_buf.len());
+        if ack > self.snd_buf_seq {
+            self.send_buf.consume(data_acked);
+            self.snd_buf_seq += data_acked as u32;
+        }
+        // RTT sample (Karn: the timed segment was not retransmitted).
+        if self.flags & flag::TIMING != 0 && ack > self.rtt_seq {
+            self.rtt.sample(self.since_timed(now), cfg);
+            self.flags &= !flag::TIMING;
+        }
+        self.snd_una = ack;
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        self.retries = 0;
+        self.backoff = 0;
+        if self
+            .cc
+            .on_ack(ack, acked, flight, u32::from(self.eff_mss()))
+            == AckAction::RetransmitFirst
+        {
+            self.flags |= flag::RETRANSMIT_FIRST;
+        }
+        self.set_rto(if self.snd_una == self.snd_max {
+            Instant::NEVER
+        } else {
+            now + self.rtt.rto()
+        });
+        if self.flags & flag::WANT_WRITE != 0 && self.send_buf.free(cfg.send_buffer) > 0 {
+            self.flags &= !flag::WANT_WRITE;
+            self.events |= ev::WRITABLE;
+        }
+        // Forget SACK blocks now below the cumulative ACK.
+        for b in self.sacked.iter_mut() {
+            if b.1 <= self.snd_una {
+                *b = (SeqNumber(0), SeqNumber(0));
+            }
+        }
+    }
+
+    /// Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED): only from an
+    /// ACK in SND.UNA =< SEG.ACK (SND.UNA has moved to it already), an old
+    /// one says nothing of the window now; then the SND.WL1/WL2 rule.
+    #[inline(always)]
+    fn update_window(&mut self, seg: &TcpRepr<'_>, ack: SeqNumber) {
+        if ack >= self.snd_una
+            && (self.snd_wl1 < seg.seq_number
+                || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack))
+        {
+            self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale();
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq_number;
+            self.snd_wl2 = ack;
+            if self.snd_wnd > 0 && self.flags & flag::PERSIST != 0 {
+                // The window opened: stop probing. A probe byte not taken goes
+                // again at once with what follows it.
+                self.set_rto(Instant::NEVER);
+                self.snd_nxt = self.snd_una;
+            }
+        }
+    }
+
+    /// Text at RCV.NXT that fits the buffer: kept, RCV.NXT moves (over any
+    /// out-of-order data it joins), and the ACK goes now or delayed (RFC 1122
+    /// 4.2.3.2: at least every second full segment; at once while holes are
+    /// being filled, RFC 5681 4.2).
+    #[inline(always)]
+    fn take_in_order_text(&mut self, now: Instant, cfg: &TcpConfig, data: &[u8]) {
+        let had_holes = !self.assembler.is_empty();
+        let at = self.recv_buf.len();
+        self.recv_buf.write_at(at, data, cfg.recv_buffer);
+        self.recv_buf.extend(data.len());
+        let extra = self.assembler.advance(data.len() as u32);
+        self.recv_buf.extend(extra as usize);
+        self.rcv_nxt += data.len() as u32 + extra;
+        if self.rcv_adv < self.rcv_nxt {
+            self.rcv_adv = self.rcv_nxt;
+        }
+        self.events |= ev::READABLE;
+        self.segs_unacked = self.segs_unacked.saturating_add(1);
+        if had_holes || self.segs_unacked >= 2 || data.len() >= 2 * usize::from(self.snd_mss) {
+            self.flags |= flag::ACK_NOW;
+        } else if self.delack_at == Instant::NEVER {
+            self.delack_at = now + cfg.delayed_ack;
+        }
+    }
+
     fn process_ack(
         &mut self,
         now: Instant,
@@ -1242,47 +1442,7 @@ impl Connection {
     ) {
         let flight = self.snd_max.0.wrapping_sub(self.snd_una.0);
         if ack > self.snd_una {
-            let acked = ack - self.snd_una;
-            // Data bytes leaving the send buffer (the FIN is not in it).
-            let data_acked =
-                (ack.0.wrapping_sub(self.snd_buf_seq.0) as usize).min(self.send_buf.len());
-            if ack > self.snd_buf_seq {
-                self.send_buf.consume(data_acked);
-                self.snd_buf_seq += data_acked as u32;
-            }
-            // RTT sample (Karn: the timed segment was not retransmitted).
-            if self.flags & flag::TIMING != 0 && ack > self.rtt_seq {
-                self.rtt.sample(self.since_timed(now), cfg);
-                self.flags &= !flag::TIMING;
-            }
-            self.snd_una = ack;
-            if self.snd_nxt < self.snd_una {
-                self.snd_nxt = self.snd_una;
-            }
-            self.retries = 0;
-            self.backoff = 0;
-            if self
-                .cc
-                .on_ack(ack, acked, flight, u32::from(self.eff_mss()))
-                == AckAction::RetransmitFirst
-            {
-                self.flags |= flag::RETRANSMIT_FIRST;
-            }
-            self.set_rto(if self.snd_una == self.snd_max {
-                Instant::NEVER
-            } else {
-                now + self.rtt.rto()
-            });
-            if self.flags & flag::WANT_WRITE != 0 && self.send_buf.free(cfg.send_buffer) > 0 {
-                self.flags &= !flag::WANT_WRITE;
-                self.events |= ev::WRITABLE;
-            }
-            // Forget SACK blocks now below the cumulative ACK.
-            for b in self.sacked.iter_mut() {
-                if b.1 <= self.snd_una {
-                    *b = (SeqNumber(0), SeqNumber(0));
-                }
-            }
+            self.take_new_ack(now, cfg, ack, flight);
         } else if ack == self.snd_una && self.flags & flag::PERSIST != 0 {
             // An answer to a zero-window probe: the peer is alive (RFC 1122
             // 4.2.2.17), so probing goes on; not a duplicate ACK either.
@@ -1312,21 +1472,7 @@ impl Connection {
         // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED): only from
         // an ACK in SND.UNA =< SEG.ACK (SND.UNA has moved to it already), an
         // old one says nothing of the window now; then the SND.WL1/WL2 rule.
-        if ack >= self.snd_una
-            && (self.snd_wl1 < seg.seq_number
-                || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack))
-        {
-            self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale();
-            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-            self.snd_wl1 = seg.seq_number;
-            self.snd_wl2 = ack;
-            if self.snd_wnd > 0 && self.flags & flag::PERSIST != 0 {
-                // The window opened: stop probing. A probe byte not taken goes
-                // again at once with what follows it.
-                self.set_rto(Instant::NEVER);
-                self.snd_nxt = self.snd_una;
-            }
-        }
+        self.update_window(seg, ack);
         // State changes when our FIN is acknowledged.
         if self.fin_acked() {
             match self.state {
@@ -1469,26 +1615,7 @@ impl Connection {
             }
             let data = &payload[..take];
             if off == 0 && !data.is_empty() {
-                let had_holes = !self.assembler.is_empty();
-                let at = self.recv_buf.len();
-                self.recv_buf.write_at(at, data, cfg.recv_buffer);
-                self.recv_buf.extend(data.len());
-                let extra = self.assembler.advance(data.len() as u32);
-                self.recv_buf.extend(extra as usize);
-                self.rcv_nxt += data.len() as u32 + extra;
-                if self.rcv_adv < self.rcv_nxt {
-                    self.rcv_adv = self.rcv_nxt;
-                }
-                self.events |= ev::READABLE;
-                self.segs_unacked = self.segs_unacked.saturating_add(1);
-                if had_holes
-                    || self.segs_unacked >= 2
-                    || data.len() >= 2 * usize::from(self.snd_mss)
-                {
-                    self.flags |= flag::ACK_NOW;
-                } else if self.delack_at == Instant::NEVER {
-                    self.delack_at = now + cfg.delayed_ack;
-                }
+                self.take_in_order_text(now, cfg, data);
             } else if !data.is_empty() {
                 // Out of order: keep it in place, ACK at once with SACK (RFC 5681 4.2).
                 st.ooo_segments += 1;
@@ -1670,35 +1797,29 @@ impl Connection {
         out: &mut [u8],
     ) -> usize {
         let passive = self.state == State::SynReceived;
-        let repr = TcpRepr {
-            control: TcpControl::Syn,
-            seq_number: self.iss,
-            ack_number: passive.then_some(self.rcv_nxt),
-            // RFC 7323 2.2: the window in a SYN is not scaled.
-            window_len: cfg.recv_buffer.min(65535) as u16,
-            max_seg_size: Some(cfg.mss),
-            window_scale: if passive {
-                (self.rcv_wscale() > 0 || (cfg.window_scale && self.snd_wscale_offered()))
-                    .then_some(self.rcv_wscale())
-            } else {
-                cfg.window_scale.then(|| cfg.rcv_wscale())
-            },
-            sack_permitted: if passive {
-                self.flags & flag::SACK_OK != 0
-            } else {
-                cfg.sack
-            },
-            timestamp: if (passive && self.flags & flag::TS_OK != 0) || (!passive && cfg.timestamps)
-            {
+        // RFC 7323 2.2: the window in a SYN is not scaled.
+        let window_len = cfg.recv_buffer.min(65535) as u16;
+        let window_scale = if passive {
+            (self.rcv_wscale() > 0 || (cfg.window_scale && self.snd_wscale_offered()))
+                .then_some(self.rcv_wscale())
+        } else {
+            cfg.window_scale.then(|| cfg.rcv_wscale())
+        };
+        let sack_permitted = if passive {
+            self.flags & flag::SACK_OK != 0
+        } else {
+            cfg.sack
+        };
+        let timestamp =
+            if (passive && self.flags & flag::TS_OK != 0) || (!passive && cfg.timestamps) {
                 Some(TcpTimestamp {
                     tsval: self.tsval(now),
                     tsecr: if passive { self.ts_recent } else { 0 },
                 })
             } else {
                 None
-            },
-            ..self.header()
-        };
+            };
+        let ack_number = passive.then_some(self.rcv_nxt);
         if self.snd_max == self.iss {
             self.rtt_time_us = now.as_micros() as u32; // time the first transmission only
         }
@@ -1711,36 +1832,36 @@ impl Connection {
         if self.rto_at == Instant::NEVER {
             self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
         }
-        self.rcv_adv = self.rcv_nxt + u32::from(repr.window_len);
-        // Every option (the usual SYN of both ends): the fixed layout.
-        if let (Some(mss), true, Some(timestamp), Some(window_scale)) = (
-            repr.max_seg_size,
-            repr.sack_permitted,
-            repr.timestamp,
-            repr.window_scale,
-        ) {
-            let h = tcp::SynHeader {
-                src_port: repr.src_port,
-                dst_port: repr.dst_port,
-                seq_number: repr.seq_number,
-                ack_number: repr.ack_number,
-                window_len: repr.window_len,
-                mss,
+        self.rcv_adv = self.rcv_nxt + u32::from(window_len);
+        let (local, remote) = (self.tuple.local, self.tuple.remote);
+        let h = match (sack_permitted, timestamp, window_scale) {
+            // Every option (the usual SYN of both ends): the fixed layout.
+            (true, Some(timestamp), Some(window_scale)) => tcp::SynHeader {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                seq_number: self.iss,
+                ack_number,
+                window_len,
+                mss: cfg.mss,
                 timestamp,
                 window_scale,
             }
-            .emit(out);
-            TcpPacket::new_unchecked(&mut out[..h])
-                .fill_checksum(*self.tuple.local.ip(), *self.tuple.remote.ip());
-            return h;
-        }
-        let n = repr.buffer_len();
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut out[..n]),
-            *self.tuple.local.ip(),
-            *self.tuple.remote.ip(),
-        );
-        n
+            .emit(out),
+            _ => TcpRepr {
+                control: TcpControl::Syn,
+                seq_number: self.iss,
+                ack_number,
+                window_len,
+                max_seg_size: Some(cfg.mss),
+                window_scale,
+                sack_permitted,
+                timestamp,
+                ..self.header()
+            }
+            .emit_header(out),
+        };
+        TcpPacket::new_unchecked(&mut out[..h]).fill_checksum(*local.ip(), *remote.ip());
+        h
     }
 
     /// In SYN-RECEIVED: did the peer's SYN carry window scale? (Then we answer with ours.)

@@ -135,10 +135,39 @@ fn assert_general_emit_agrees(c: &Connection, seg: &[u8]) {
     assert_eq!(again, seg, "the general emit disagrees: {r:?}");
 }
 
+/// Hands `s` to `c`, checking on a copy that the general path (no header
+/// prediction) does exactly what `handle_segment` did: the same connection
+/// afterwards, the same counters, the same verdict. Every segment of every
+/// scenario is checked so.
 pub fn deliver(c: &mut Connection, now: Instant, cfg: &TcpConfig, s: &Seg) -> SegmentVerdict {
-    with_stats(c.tuple().local, |st| {
-        c.handle_segment(now, cfg, st, &s.repr())
-    })
+    let seg = s.repr();
+    let mut general = c.clone();
+    let mut general_stats = stats(c);
+    let expected = general.handle_segment_unpredicted(now, cfg, &mut general_stats, &seg);
+    let verdict = with_stats(c.tuple().local, |st| c.handle_segment(now, cfg, st, &seg));
+    // What to say of the segment: its header and its length, not its bytes.
+    let len = seg.payload.len();
+    let seg = TcpRepr {
+        payload: &[],
+        ..seg
+    };
+    assert_eq!(
+        verdict, expected,
+        "header prediction changed the verdict: {seg:?} with {len} bytes"
+    );
+    assert_eq!(
+        format!("{c:?}"),
+        format!("{general:?}"),
+        "header prediction left another connection than the general path: {seg:?} with {len} bytes"
+    );
+    // The one difference allowed: the count of predicted segments.
+    general_stats.segs_predicted = stats(c).segs_predicted;
+    assert_eq!(
+        stats(c),
+        general_stats,
+        "header prediction counted otherwise: {seg:?} with {len} bytes"
+    );
+    verdict
 }
 
 /// Runs `c`'s expired timers.
