@@ -93,6 +93,7 @@ impl ClientArgs {
     }
 
     /// This machine's source addresses and ports under `--split`.
+    #[cfg(feature = "dpdk")]
     fn split_sources(
         &self,
         src: (Ipv4Addr, u32),
