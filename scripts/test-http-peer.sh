@@ -142,7 +142,9 @@ server)
         grep -q '^sluice_responses_total 23$' "$WORK/metrics" && break
         sleep 0.2
     done
-    python3 - "$WORK/metrics" <<'PY' || fail "--metrics scrape"
+    # Each shard has its own two listeners (HTTP and echo).
+    LISTENERS=$((2 + 2 * ${TWO:-0}))
+    python3 - "$WORK/metrics" "$LISTENERS" <<'PY' || fail "--metrics scrape"
 import re, sys
 text = open(sys.argv[1]).read()
 types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
@@ -153,7 +155,7 @@ for name, kind in [("sluice_responses_total", "counter"), ("sluice_accepted_tota
     assert types.get(name) == kind, (name, types.get(name))
 assert values["sluice_responses_total"] >= 23, values["sluice_responses_total"]
 assert values["sluice_accepted_total"] >= 21, values["sluice_accepted_total"]
-assert values['sluice_connections{state="LISTEN"}'] == 2, text
+assert values['sluice_connections{state="LISTEN"}'] == int(sys.argv[2]), text
 print(f"--metrics: {len(types)} metric families, responses {values['sluice_responses_total']:.0f}, "
       f"accepted {values['sluice_accepted_total']:.0f}")
 PY
@@ -187,7 +189,7 @@ PY
     fi
     [ "$malformed" = 0 ] || fail "sluice --pcap: $malformed malformed frames or bad checksums"
     echo "sluice --pcap: $frames frames, tshark reads them, none malformed"
-    python3 - "$WORK/stats.jsonl" <<'PY' || fail "--stats stream"
+    python3 - "$WORK/stats.jsonl" "$LISTENERS" <<'PY' || fail "--stats stream"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 assert len(lines) >= 2, lines
@@ -195,7 +197,7 @@ for k in ("unix_s", "elapsed_s", "cps", "rps", "active", "states", "retransmits"
           "rsts_out", "drops", "rx_pps", "rx_gbps", "tx_pps", "tx_gbps", "nic"):
     assert k in lines[-1], (k, lines[-1])
 assert all(a["elapsed_s"] < b["elapsed_s"] for a, b in zip(lines, lines[1:]))
-assert lines[-1]["states"]["LISTEN"] == 2, lines[-1]
+assert lines[-1]["states"]["LISTEN"] == int(sys.argv[2]), lines[-1]
 print(f"--stats: {len(lines)} lines, one a second")
 PY
     echo "test-http-peer(server${TWO:+2}): PASS (20 curl requests + 3 keep-alive, all 200, $CORES)"

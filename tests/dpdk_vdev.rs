@@ -527,7 +527,7 @@ fn bench_keep_alive_over_ring() {
 #[test]
 fn bench_over_memif_tears_down_without_eal_errors() {
     for _ in 0..3 {
-        let Some(v) = bench_json(&["--keep-alive", "-c", "16", "--duration", "1"]) else {
+        let Some(v) = bench_json(&["--keep-alive", "-c", "16"]) else {
             return;
         };
         assert_eq!(v["errors_total"], 0, "{v}");
