@@ -17,6 +17,9 @@
 #   scripts/test-http-peer.sh echo [sluice-binary]     # 10 MB through the echo server from a
 #                                                      # Python client, byte-exact; and with the
 #                                                      # client half-closing first
+#   scripts/test-http-peer.sh split [sluice-binary]    # two sluice clients, --split 1/2 and 2/2,
+#                                                      # each on its own veth bridged to nginx:
+#                                                      # disjoint sources, merged totals = the sum
 #
 # Every run is captured on the kernel's side and checked with tshark (no
 # malformed packets, bad checksums or TCP expert warnings/errors).
@@ -117,8 +120,11 @@ case "$MODE" in
 server)
     need curl
     capture_start curl
-    # sluice's own capture of its first shard (--pcap), read back below.
-    start_server --pcap "$WORK/sluice.pcap" --pcap-count 150
+    # sluice's own capture of its first shard (--pcap), read back below;
+    # its counters over Prometheus (--metrics) and each second as JSON (--stats).
+    MPORT=$((20000 + $$ % 20000))
+    start_server --pcap "$WORK/sluice.pcap" --pcap-count 150 \
+        --metrics "127.0.0.1:$MPORT" --stats "$WORK/stats.jsonl"
     ok=0
     for i in $(seq 1 20); do
         code=$(ip netns exec "$NS" curl -s -o "$WORK/body" -w '%{http_code}' --max-time 5 "http://$SLUICE_IP/" || true)
@@ -130,6 +136,29 @@ server)
     n=$(ip netns exec "$NS" curl -s --max-time 5 -o /dev/null -w '%{num_connects}\n' \
         "http://$SLUICE_IP/" "http://$SLUICE_IP/" "http://$SLUICE_IP/" | awk '{s += $1} END {print s}')
     [ "$n" = 1 ] || fail "three keep-alive requests took $n connections"
+    # The shards publish each second: the scrape sees all 23 responses soon.
+    for _ in $(seq 1 30); do
+        curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" >"$WORK/metrics" || true
+        grep -q '^sluice_responses_total 23$' "$WORK/metrics" && break
+        sleep 0.2
+    done
+    # Each shard has its own two listeners (HTTP and echo).
+    LISTENERS=$((2 + 2 * ${TWO:-0}))
+    python3 - "$WORK/metrics" "$LISTENERS" <<'PY' || fail "--metrics scrape"
+import re, sys
+text = open(sys.argv[1]).read()
+types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+values = {m[0]: float(m[1]) for m in re.findall(r"^(\S+) (\S+)$", text, re.M)}
+for name, kind in [("sluice_responses_total", "counter"), ("sluice_accepted_total", "counter"),
+                   ("sluice_tcp_retransmits_total", "counter"), ("sluice_drops_total", "counter"),
+                   ("sluice_connections", "gauge"), ("sluice_latency_seconds", "histogram")]:
+    assert types.get(name) == kind, (name, types.get(name))
+assert values["sluice_responses_total"] >= 23, values["sluice_responses_total"]
+assert values["sluice_accepted_total"] >= 21, values["sluice_accepted_total"]
+assert values['sluice_connections{state="LISTEN"}'] == int(sys.argv[2]), text
+print(f"--metrics: {len(types)} metric families, responses {values['sluice_responses_total']:.0f}, "
+      f"accepted {values['sluice_accepted_total']:.0f}")
+PY
     capture_check
     kill -TERM "$PID"
     wait "$PID" || fail "sluice server exited with an error"
@@ -160,6 +189,17 @@ PY
     fi
     [ "$malformed" = 0 ] || fail "sluice --pcap: $malformed malformed frames or bad checksums"
     echo "sluice --pcap: $frames frames, tshark reads them, none malformed"
+    python3 - "$WORK/stats.jsonl" "$LISTENERS" <<'PY' || fail "--stats stream"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) >= 2, lines
+for k in ("unix_s", "elapsed_s", "cps", "rps", "active", "states", "retransmits", "rsts_in",
+          "rsts_out", "drops", "rx_pps", "rx_gbps", "tx_pps", "tx_gbps", "nic"):
+    assert k in lines[-1], (k, lines[-1])
+assert all(a["elapsed_s"] < b["elapsed_s"] for a, b in zip(lines, lines[1:]))
+assert lines[-1]["states"]["LISTEN"] == int(sys.argv[2]), lines[-1]
+print(f"--stats: {len(lines)} lines, one a second")
+PY
     echo "test-http-peer(server${TWO:+2}): PASS (20 curl requests + 3 keep-alive, all 200, $CORES)"
     ;;
 client)
@@ -326,5 +366,82 @@ print(f'server --kernel: accepted {r["accepted"]}, responses {r["responses"]}, c
 PY
     echo "test-http-peer(kserver): PASS (sluice client -> sluice server --kernel, short and keep-alive, 0 errors)"
     ;;
-*) echo "usage: $0 server|server2|client|client2|wrk|ab|kclient|kserver|echo" >&2; exit 2 ;;
+split)
+    # Two machines in one: a second veth into the namespace, both bridged
+    # with the kernel's address, each carrying one sluice client.
+    command -v nginx >/dev/null || { echo "test-http-peer: needs nginx (nginx-light)" >&2; exit 77; }
+    HOST_IF2="${TAG}h2"
+    PEER_IF2="${TAG}p2"
+    BR="${TAG}br"
+    trap 'ip link del "$HOST_IF2" 2>/dev/null || true; netns_cleanup' EXIT
+    ip link add "$HOST_IF2" type veth peer name "$PEER_IF2"
+    ip link set "$PEER_IF2" netns "$NS"
+    sysctl -qw "net.ipv6.conf.$HOST_IF2.disable_ipv6=1" || true
+    ip link set "$HOST_IF2" up
+    ethtool -K "$HOST_IF2" tx off >/dev/null 2>&1 || true
+    ip -n "$NS" link add "$BR" type bridge
+    ip -n "$NS" addr flush dev "$PEER_IF"
+    ip -n "$NS" link set "$PEER_IF" master "$BR"
+    ip -n "$NS" link set "$PEER_IF2" master "$BR"
+    ip -n "$NS" link set "$PEER_IF2" up
+    ip -n "$NS" addr add "$KERNEL_IP/24" dev "$BR"
+    ip -n "$NS" link set "$BR" up
+    ip netns exec "$NS" ethtool -K "$BR" tx off >/dev/null 2>&1 || true
+    ip netns exec "$NS" ethtool -K "$PEER_IF2" tx off >/dev/null
+    mkdir -p "$WORK/logs"
+    cat > "$WORK/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/error.log crit;
+events { worker_connections 4096; }
+http {
+    log_format src '\$remote_addr \$remote_port';
+    access_log $WORK/access.log src;
+    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
+    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+    server { listen $KERNEL_IP:80; location / { return 200 "hello from the kernel"; } }
+}
+EOF
+    ip netns exec "$NS" nginx -c "$WORK/nginx.conf" -p "$WORK"
+    sleep 0.3
+    # The same command on both "machines" but for --split K/N (and the port).
+    "$SLUICE" client --vdev "net_af_packet0,iface=$HOST_IF" --ip 10.78.0.64/29 --split 1/2 \
+        "http://$KERNEL_IP/" -c 16 -d 3 --warmup 0.5 --cores 0 --quiet \
+        --hlog "$WORK/1.hlog" --json "$WORK/1.json" >"$WORK/out1" 2>"$WORK/log1" &
+    CPID1=$!
+    "$SLUICE" client --vdev "net_af_packet0,iface=$HOST_IF2" --ip 10.78.0.64/29 --split 2/2 \
+        "http://$KERNEL_IP/" -c 16 -d 3 --warmup 0.5 --cores 1 --quiet \
+        --hlog "$WORK/2.hlog" --json "$WORK/2.json" >"$WORK/out2" 2>"$WORK/log2" &
+    CPID2=$!
+    wait "$CPID1" || fail "client --split 1/2 failed: $(cat "$WORK/out1" "$WORK/log1")"
+    wait "$CPID2" || fail "client --split 2/2 failed: $(cat "$WORK/out2" "$WORK/log2")"
+    kill "$(cat "$WORK/nginx.pid")" && sleep 0.3
+    "$SLUICE" merge "$WORK/1.hlog" "$WORK/2.hlog" --json "$WORK/merged.json" >/dev/null \
+        || fail "sluice merge"
+    python3 - "$WORK" <<'PY' || fail "split totals"
+import ipaddress, json, sys
+w = sys.argv[1]
+a, b = (json.load(open(f"{w}/{k}.json")) for k in (1, 2))
+m = json.load(open(f"{w}/merged.json"))
+for r, k in ((a, "1/2"), (b, "2/2")):
+    assert r["split"] == k and r["connections"] == 8, (k, r["split"], r["connections"])
+    assert r["errors_total"] == 0 and r["responses"] > 50, r
+for h in ("connect", "first_byte", "request"):
+    want = a["latency_us"][h]["count"] + b["latency_us"][h]["count"]
+    assert m["latency_us"][h]["count"] == want, (h, m["latency_us"][h]["count"], want)
+# nginx saw every request of both, from the two disjoint halves of 10.78.0.64/29.
+seen = [l.split() for l in open(f"{w}/access.log")]
+assert len(seen) == a["responses"] + b["responses"], (len(seen), a["responses"], b["responses"])
+base = int(ipaddress.ip_address("10.78.0.64"))
+addrs = {int(ipaddress.ip_address(s[0])) - base for s in seen}
+assert addrs <= set(range(8)), addrs
+assert addrs & set(range(4)) and addrs & set(range(4, 8)), addrs
+print(f"split: {a['responses']} + {b['responses']} responses; merged request count "
+      f"{m['latency_us']['request']['count']} = {a['latency_us']['request']['count']} + "
+      f"{b['latency_us']['request']['count']}; nginx logged {len(seen)} from sources .64+{sorted(addrs)}")
+PY
+    echo "test-http-peer(split): PASS (two clients, --split 1/2 and 2/2, disjoint sources, merged totals = the sum)"
+    ;;
+*) echo "usage: $0 server|server2|client|client2|wrk|ab|kclient|kserver|echo|split" >&2; exit 2 ;;
 esac

@@ -26,6 +26,10 @@ Examples:
   # Kernel sockets instead of DPDK (baseline, or where DPDK cannot run):
   sluice server --kernel --ip 127.0.0.1 --listen 8080:http --cores 1
   sluice client --kernel http://127.0.0.1:8080/ -c 64 -d 10 --cores 0
+  # Watching a run: a JSON line a second, Prometheus metrics at /metrics:
+  sluice server --kernel --ip 127.0.0.1 --listen 8080:http --stats s.jsonl --metrics 127.0.0.1:9100
+  # One test from N machines: machine K of N takes its slice, then merge the logs:
+  sluice client --vdev net_af_packet0,iface=eth1 --ip 10.1.0.0/16 http://10.0.0.1/ --split 1/4 --hlog m1.hlog
 
 Memory: hugepages are used when reserved (echo 512 > /proc/sys/vm/nr_hugepages),
 otherwise EAL runs with --no-huge -m 512 (see --memory, --no-huge-mb).";

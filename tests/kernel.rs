@@ -3,6 +3,8 @@
 //! binary's `server --kernel` and `client --kernel`, in the build with DPDK
 //! and in the one without.
 
+mod common;
+
 use sluice::app::{ClientConfig, ServerApp, echo_byte, http};
 use sluice::kernel::{ClientOutcome, Clock, KernelShard, drive_client, serve};
 use sluice::stats::Published;
@@ -298,6 +300,144 @@ fn the_binary_serves_and_loads_in_kernel_mode() {
     assert_eq!(c["connections_completed"], c["connections_opened"], "{c}");
     assert_eq!(s["accepted"], c["connections_opened"], "{s}");
     assert_eq!(s["responses"], c["responses"], "{s}");
+}
+
+/// `--metrics` and `--stats` in kernel mode (either build), with the
+/// client's target given by host name: `curl` scrapes the server's counters
+/// in Prometheus' text format while it runs; after the client's N responses
+/// the server's response counter reaches N; both write a JSON line a second.
+#[test]
+fn metrics_and_stats_with_a_host_name_target() {
+    use std::process::{Command, Stdio};
+    if !common::have("curl") {
+        return common::skip(
+            "metrics_curl",
+            "curl is not installed (scripts/setup.sh installs it)",
+        );
+    }
+    let (port, mport) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("sluice-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sstats, cstats) = (dir.join("server.jsonl"), dir.join("client.jsonl"));
+    let mut server = Command::new(BIN)
+        .args(["server", "--kernel", "--ip", "127.0.0.1", "--quiet"])
+        .args(["--listen", &format!("{port}:http"), "--duration", "120"])
+        .args(["--metrics", &format!("127.0.0.1:{mport}")])
+        .arg("--stats")
+        .arg(&sstats)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let scrape = || {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "2"])
+            .arg(format!("http://127.0.0.1:{mport}/metrics"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let t0 = std::time::Instant::now();
+    while !scrape().contains("sluice_responses_total") {
+        assert!(t0.elapsed().as_secs() < 10, "no metrics after 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let client = Command::new(BIN)
+        .args(["client", "--kernel", &format!("http://localhost:{port}/")])
+        .args([
+            "-c", "4", "-d", "1.5", "--warmup", "0.2", "--quiet", "--json", "-",
+        ])
+        .arg("--stats")
+        .arg(&cstats)
+        .output()
+        .unwrap();
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let c: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+    let n = c["responses"].as_u64().unwrap();
+    assert!(n > 50, "{c}");
+    assert_eq!(c["target"], format!("http://localhost:{port}/"));
+    // The shards publish once a second: wait for the last of them.
+    let value = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    let mut text = scrape();
+    while value(&text, "sluice_responses_total").unwrap_or(0.0) < n as f64 {
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "responses never reached {n}:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        text = scrape();
+    }
+    for (name, kind) in [
+        ("sluice_responses_total", "counter"),
+        ("sluice_accepted_total", "counter"),
+        ("sluice_closed_total", "counter"),
+        ("sluice_drops_total", "counter"),
+        ("sluice_connections", "gauge"),
+        ("sluice_latency_seconds", "histogram"),
+        ("sluice_uptime_seconds", "gauge"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name} {kind}:\n{text}"
+        );
+    }
+    assert!(
+        value(&text, "sluice_accepted_total").unwrap() >= c["connections_opened"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value(&text, "sluice_connections{state=\"LISTEN\"}"),
+        Some(1.0)
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(server.wait().unwrap().success());
+    for (f, min) in [(&sstats, 1), (&cstats, 1)] {
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(lines.len() >= min, "{f:?}: {lines:?}");
+        for k in [
+            "unix_s",
+            "elapsed_s",
+            "cps",
+            "rps",
+            "active",
+            "states",
+            "drops",
+        ] {
+            assert!(lines[0].get(k).is_some(), "{k} in {f:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A host name that resolves nowhere is refused at start, in one line.
+#[test]
+fn an_unresolvable_target_is_a_one_line_error() {
+    let out = std::process::Command::new(BIN)
+        .args(["client", "--kernel", "http://no-such-host.invalid:8080/"])
+        .args(["-d", "2", "--quiet"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot resolve \"no-such-host.invalid\""),
+        "{err}"
+    );
 }
 
 /// Built without DPDK, what needs it says so in one line (exit code 2).

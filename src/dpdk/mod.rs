@@ -85,6 +85,51 @@ impl Default for TscClock {
     }
 }
 
+/// Waits until EAL's interrupt thread has finished whatever callback it is
+/// running now (up to `timeout`): an alarm, which that thread runs after
+/// the callback in hand, marks the point. Drivers such as memif handle
+/// their control channel on that thread; a caller that must not touch a
+/// device while such a handler is still at work waits here first.
+pub fn interrupt_thread_barrier(timeout: std::time::Duration) -> Result<(), DpdkError> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    unsafe extern "C" fn mark(arg: *mut std::ffi::c_void) {
+        // SAFETY: `arg` is the `Arc` given to `rte_eal_alarm_set` below,
+        // turned into a raw pointer once; this callback runs at most once
+        // and takes that reference back.
+        let done = unsafe { Arc::from_raw(arg as *const AtomicBool) };
+        done.store(true, Ordering::Release);
+    }
+
+    let done = Arc::new(AtomicBool::new(false));
+    let arg = Arc::into_raw(done.clone()) as *mut std::ffi::c_void;
+    // SAFETY: EAL is initialised (the caller holds ports); `mark` matches
+    // rte_eal_alarm_callback and owns `arg` once it runs.
+    let rc = unsafe { ffi::rte_eal_alarm_set(1, Some(mark), arg) };
+    if rc != 0 {
+        // SAFETY: the alarm was not set, so `arg` is still ours.
+        drop(unsafe { Arc::from_raw(arg as *const AtomicBool) });
+        return Err(DpdkError::last("rte_eal_alarm_set"));
+    }
+    let t0 = std::time::Instant::now();
+    while !done.load(Ordering::Acquire) {
+        if t0.elapsed() > timeout {
+            // SAFETY: `mark` and `arg` are the pair set above; a cancelled
+            // alarm never runs, so its reference comes back to us.
+            if unsafe { ffi::rte_eal_alarm_cancel(Some(mark), arg) } > 0 {
+                drop(unsafe { Arc::from_raw(arg as *const AtomicBool) });
+            }
+            return Err(DpdkError::msg(
+                "EAL interrupt thread",
+                format!("still busy after {timeout:?}"),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    Ok(())
+}
+
 /// The DPDK lcore id of the calling thread (`u32::MAX` on a non-EAL thread).
 pub fn lcore_id() -> u32 {
     // SAFETY: reads a per-thread variable.

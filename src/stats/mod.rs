@@ -7,7 +7,9 @@
 //! `crate::counters`' macros: publishing, sums, the JSON maps and the live
 //! line follow the declarations.
 
+pub mod metrics;
 pub mod output;
+pub mod progress;
 pub mod report;
 
 use crate::counters::{Counters, by_label};

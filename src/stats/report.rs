@@ -27,6 +27,9 @@ pub struct RunInfo {
     pub time_wait_s: f64,
     pub client_cores: Vec<usize>,
     pub server_cores: Vec<usize>,
+    /// `--split K/N`: this machine's slice of a test run from N.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -294,6 +297,7 @@ mod tests {
             time_wait_s: 60.0,
             client_cores: vec![0],
             server_cores: vec![1],
+            split: None,
         }
     }
 

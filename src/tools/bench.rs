@@ -9,7 +9,8 @@ use {
     super::EalArgs,
     super::load::{self, CloseFirst, Outcome, Times},
     super::runtime::{
-        ShardResult, open_pcap, parse_ip_range, parse_port_range, spawn_shard, wait_for_link,
+        Reporter, ShardResult, open_pcap, parse_ip_range, parse_port_range, spawn_shard,
+        wait_for_link,
     },
     crate::app::ServerApp,
     crate::dpdk::{Eal, EthPort, PktPool, PortConfig, Queue, TscClock, ring_pair},
@@ -251,15 +252,17 @@ impl ClientSide<'_> {
             self.ports,
         );
         let (server_pub, nic_ports) = (self.server_pub, self.nic_ports);
-        let peek = (!load.quiet)
-            .then_some(|| (server_pub.load(), super::runtime::nic_counters(nic_ports)));
+        let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;
+        let watch = reporter.wanted().then_some((&mut reporter, || {
+            (server_pub.load(), super::runtime::nic_counters(nic_ports))
+        }));
         let ctl = load::Control {
             stop: &stop,
             publish: None,
             intervals: load.hlog.is_some(),
         };
         let start = (clock.now(), std::time::SystemTime::now());
-        let outcome = load::drive(&mut stack, &mut nic, clock, client, self.times, ctl, peek);
+        let outcome = load::drive(&mut stack, &mut nic, clock, client, self.times, ctl, watch);
         drop(nic);
         load::write_outputs(
             load,

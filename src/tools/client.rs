@@ -4,7 +4,8 @@
 //! `sluice bench`.
 
 use super::load::{self, LoadArgs};
-use super::runtime::{join_all, parse_cores, parse_ip_range, shard_share, spawn_pinned};
+use super::runtime::{Reporter, join_all, parse_cores, parse_ip_range, shard_share, spawn_pinned};
+use super::split::Split;
 use super::{EalArgs, stop_flag};
 use crate::app::window::Measured;
 use crate::stats::output::Intervals;
@@ -52,43 +53,136 @@ pub struct ClientArgs {
     pub kernel: bool,
     #[command(flatten)]
     pub load: LoadArgs,
+    // One test from several machines (issue 15).
+    /// Take the K-th of N disjoint slices of the source addresses (or, with
+    /// fewer addresses than N, of the ports) and 1/N of --connections,
+    /// --cps and --rps: run the same command on N machines, K = 1..N, then
+    /// `sluice merge` their --hlog files.
+    #[arg(long, value_name = "K/N")]
+    pub split: Option<String>,
 }
 
-/// `http://10.0.0.2:8080/x` or `10.0.0.2:8080` → (address, path).
-pub fn parse_target(s: &str) -> anyhow::Result<(SocketAddrV4, String)> {
-    let bad = || format!("bad target {s:?}: use http://IP[:PORT][/PATH] or IP:PORT (no DNS)");
-    if let Some(rest) = s.strip_prefix("http://") {
-        let (hostport, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].to_string()),
-            None => (rest, "/".to_string()),
-        };
-        let addr = match hostport.split_once(':') {
-            Some((h, p)) => SocketAddrV4::new(
-                h.parse().ok().with_context(bad)?,
-                p.parse().ok().with_context(bad)?,
-            ),
-            None => SocketAddrV4::new(hostport.parse().ok().with_context(bad)?, 80),
-        };
-        return Ok((addr, path));
+impl ClientArgs {
+    /// `--split`, parsed, if given.
+    fn split(&self) -> anyhow::Result<Option<Split>> {
+        self.split.as_deref().map(Split::parse).transpose()
     }
-    if s.contains("://") {
+
+    /// The load options with this machine's share of the connections and
+    /// rates under `--split` (a part of 0 is refused: nothing to run).
+    fn split_load(&self) -> anyhow::Result<LoadArgs> {
+        let mut load = self.load.clone();
+        let Some(split) = self.split()? else {
+            return Ok(load);
+        };
+        let part = |what: &str, total: u64| -> anyhow::Result<u64> {
+            let p = split.share(total);
+            if p == 0 && total > 0 {
+                bail!(
+                    "--split {split}: {what} {total} leaves slice {} nothing; give at least {}",
+                    split.k,
+                    split.n
+                );
+            }
+            Ok(p)
+        };
+        load.connections = part("--connections", u64::from(load.connections))? as u32;
+        load.cps = part("--cps", load.cps)?;
+        load.rps = part("--rps", load.rps)?;
+        Ok(load)
+    }
+
+    /// This machine's source addresses and ports under `--split`.
+    #[cfg(feature = "dpdk")]
+    fn split_sources(
+        &self,
+        src: (Ipv4Addr, u32),
+        ports: (u16, u16),
+    ) -> anyhow::Result<((Ipv4Addr, u32), (u16, u16))> {
+        match self.split()? {
+            Some(s) if !src.0.is_unspecified() => s.sources(src, ports),
+            _ => Ok((src, ports)),
+        }
+    }
+}
+
+/// A load target: where to connect, the path to ask for, and the host name
+/// it was given by (for the Host header), if not an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub addr: SocketAddrV4,
+    pub path: String,
+    pub host: Option<String>,
+}
+
+/// `http://HOST[:PORT][/PATH]` or `HOST:PORT` → the target, a host name
+/// resolved once, here (as wrk does), to its first IPv4 address.
+pub fn parse_target(s: &str) -> anyhow::Result<Target> {
+    let bad = || format!("bad target {s:?}: use http://HOST[:PORT][/PATH] or HOST:PORT");
+    let (hostport, path, default_port) = if let Some(rest) = s.strip_prefix("http://") {
+        match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_string(), Some(80)),
+            None => (rest, "/".to_string(), Some(80)),
+        }
+    } else if s.contains("://") {
         bail!("{}: only http:// is supported", bad());
+    } else {
+        (s, "/".to_string(), None)
+    };
+    let (host, port) = match (hostport.rsplit_once(':'), default_port) {
+        (Some((h, p)), _) => (h, p.parse::<u16>().ok().with_context(bad)?),
+        (None, Some(p)) => (hostport, p),
+        (None, None) => bail!("{}: the port is missing", bad()),
+    };
+    if host.is_empty() {
+        bail!("{}", bad());
     }
-    Ok((s.parse().ok().with_context(bad)?, "/".into()))
+    if let Ok(ip) = host.parse::<Ipv4Addr>() {
+        let addr = SocketAddrV4::new(ip, port);
+        return Ok(Target {
+            addr,
+            path,
+            host: None,
+        });
+    }
+    let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map_err(|e| {
+        anyhow::anyhow!(
+            "target {s:?}: cannot resolve {host:?}: {e} (check the name, /etc/hosts and DNS, or give an IPv4 address)"
+        )
+    })?;
+    let addrs: Vec<std::net::SocketAddr> = addrs.collect();
+    let Some(addr) = addrs.iter().find_map(|a| match a {
+        std::net::SocketAddr::V4(v4) => Some(*v4),
+        std::net::SocketAddr::V6(_) => None,
+    }) else {
+        bail!(
+            "target {s:?}: {host:?} has no IPv4 address (only {addrs:?}); sluice speaks IPv4: give an IPv4 address or a name with one"
+        );
+    };
+    Ok(Target {
+        addr,
+        path,
+        host: Some(host.to_string()),
+    })
 }
 
 pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
-    let (target, path) = parse_target(&args.target)?;
+    let target = parse_target(&args.target)?;
+    if let Some(host) = &target.host {
+        if !args.load.quiet {
+            eprintln!("sluice client: {host} is {}", target.addr.ip());
+        }
+    }
     if args.kernel {
         eal_args.refuse_without_dpdk()?;
-        return run_kernel(args, target, &path);
+        return run_kernel(args, &target);
     }
-    run_dpdk(eal_args, args, target, &path)
+    run_dpdk(eal_args, args, &target)
 }
 
 /// Without DPDK only kernel mode loads.
 #[cfg(not(feature = "dpdk"))]
-fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: SocketAddrV4, _: &str) -> anyhow::Result<Report> {
+fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: &Target) -> anyhow::Result<Report> {
     Err(super::needs_dpdk("`sluice client` without --kernel"))
 }
 
@@ -96,23 +190,20 @@ fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: SocketAddrV4, _: &str) -> anyhow::Re
 /// with its queue pair and its share of the load, the first on the calling
 /// thread.
 #[cfg(feature = "dpdk")]
-fn run_dpdk(
-    eal_args: &EalArgs,
-    args: &ClientArgs,
-    target: SocketAddrV4,
-    path: &str,
-) -> anyhow::Result<Report> {
-    let load = &args.load;
+fn run_dpdk(eal_args: &EalArgs, args: &ClientArgs, t: &Target) -> anyhow::Result<Report> {
+    let target = t.addr;
+    let load = &args.split_load()?;
     let Some(ip) = &args.ip else {
         bail!("--ip is required: our source address (or prefix) on the link, e.g. --ip 10.0.0.9");
     };
-    let src = parse_ip_range(ip)?;
-    let ports = parse_port_range(&args.src_ports)?;
+    let (src, ports) =
+        args.split_sources(parse_ip_range(ip)?, parse_port_range(&args.src_ports)?)?;
     let times = load.check()?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
     let eal = super::init_eal(eal_args, cores[0])?;
-    let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)?;
+    let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)
+        .map_err(|e| super::memif_hint(e, &eal_args.vdevs))?;
     let tcp = load.tcp(&times);
     let clock = TscClock::new();
     // One shard per core and queue pair; each opens only connections it owns
@@ -146,6 +237,7 @@ fn run_dpdk(
         open_pcap(load.pcap.as_deref(), load.pcap_count)?,
     );
     let stop = stop_flag();
+    let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;
     let intervals = load.hlog.is_some();
     let hop = args.gateway.unwrap_or(*target.ip());
     let mut other_nics = Vec::new();
@@ -166,7 +258,7 @@ fn run_dpdk(
         );
     }
     // Each shard takes its share of the connections and rates.
-    let client = shard_share(load.client_config(target, path, src, ports), n);
+    let client = shard_share(load.client_config_for(t, src, ports), n);
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
     let start = (clock.now(), std::time::SystemTime::now());
@@ -190,7 +282,10 @@ fn run_dpdk(
                     publish: Some(&out),
                     intervals,
                 };
-                let none = None::<fn() -> (ShardStats, String)>;
+                let none = None::<(
+                    &mut Reporter,
+                    fn() -> (ShardStats, crate::stats::progress::NicCounts),
+                )>;
                 Ok(load::drive(
                     &mut stack, &mut nic, &clock, client, &times, ctl, none,
                 ))
@@ -199,16 +294,16 @@ fn run_dpdk(
     }
     let outcome = {
         let p = &port.port;
-        let peek = (!load.quiet).then_some(|| {
+        let watch = reporter.wanted().then_some((&mut reporter, || {
             let others: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
             (ShardStats::sum(others.iter()), nic_counters(&[p]))
-        });
+        }));
         let ctl = load::Control {
             stop: &stop,
             publish: None,
             intervals,
         };
-        load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, peek)
+        load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, watch)
     };
     let mut outcomes = vec![outcome];
     outcomes.extend(join_all(workers)?);
@@ -218,6 +313,7 @@ fn run_dpdk(
     drop(eal);
     let mut info = load.info("sluice client", name, args.target.clone(), 0);
     info.client_cores = cores.clone();
+    info.split = args.split.clone();
     let shards: Vec<ShardRun> = outcomes
         .iter()
         .map(|o| ShardRun {
@@ -275,9 +371,9 @@ fn combine(
 
 /// `sluice client --kernel`: the same load over Linux sockets, one mio loop
 /// per core, each with its share of the connections and rates.
-fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Result<Report> {
+fn run_kernel(args: &ClientArgs, t: &Target) -> anyhow::Result<Report> {
     use crate::kernel::{Clock, KernelShard, drive_client};
-    let load = &args.load;
+    let load = &args.split_load()?;
     if load.pcap.is_some() {
         bail!("--pcap captures DPDK frames; with --kernel, capture with tcpdump instead");
     }
@@ -288,9 +384,15 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         Some(ip) => parse_ip_range(ip)?,
         None => (Ipv4Addr::UNSPECIFIED, 1),
     };
-    let client = shard_share(load.client_config(target, path, src, (1024, 65535)), n);
+    // The kernel picks the ports: only addresses are split.
+    let src = match args.split()? {
+        Some(s) if !src.0.is_unspecified() && src.1 >= s.n => s.sources(src, (1024, 65535))?.0,
+        _ => src,
+    };
+    let client = shard_share(load.client_config_for(t, src, (1024, 65535)), n);
     let clock = Clock::new();
     let stop = stop_flag();
+    let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;
     let record_intervals = load.hlog.is_some();
     if !load.quiet {
         eprintln!(
@@ -324,17 +426,19 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         )?);
     }
     let start = (clock.now(), std::time::SystemTime::now());
-    let mut live = super::runtime::LiveLine::new(start.0);
+    reporter.restart(start.0);
     let mut next_line = start.0 + std::time::Duration::from_secs(1);
     while workers.iter().any(|w| !w.is_finished()) {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let now = clock.now();
-        if !load.quiet && now >= next_line {
+        if reporter.wanted() && now >= next_line {
             next_line = now + std::time::Duration::from_secs(1);
             let all: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
-            eprintln!(
-                "{}",
-                live.line(now, &ShardStats::sum(all.iter()), &ShardStats::default())
+            reporter.tick(
+                now,
+                &ShardStats::sum(all.iter()),
+                &ShardStats::default(),
+                None,
             );
         }
     }
@@ -346,6 +450,7 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         0,
     );
     info.client_cores = cores.clone();
+    info.split = args.split.clone();
     let shards: Vec<ShardRun> = outcomes
         .iter()
         .map(|o| ShardRun {
@@ -364,14 +469,32 @@ mod tests {
 
     #[test]
     fn targets() {
-        let (a, p) = parse_target("http://10.0.0.2:8080/x/y").unwrap();
+        let t = parse_target("http://10.0.0.2:8080/x/y").unwrap();
         assert_eq!(
-            (a.to_string(), p.as_str()),
-            ("10.0.0.2:8080".into(), "/x/y")
+            (t.addr.to_string(), t.path.as_str(), t.host),
+            ("10.0.0.2:8080".into(), "/x/y", None)
         );
-        assert_eq!(parse_target("http://10.0.0.2").unwrap().0.port(), 80);
-        assert_eq!(parse_target("10.0.0.2:7").unwrap().0.port(), 7);
+        assert_eq!(parse_target("http://10.0.0.2").unwrap().addr.port(), 80);
+        assert_eq!(parse_target("10.0.0.2:7").unwrap().addr.port(), 7);
         assert!(parse_target("https://10.0.0.2/").is_err());
-        assert!(parse_target("example.com:80").is_err());
+        assert!(parse_target("10.0.0.2").is_err(), "no port");
+        assert!(parse_target("http://10.0.0.2:x/").is_err());
+    }
+
+    /// Host names are resolved once, at start (`localhost` is in every
+    /// /etc/hosts); a name that resolves nowhere says so in one line.
+    #[test]
+    fn host_names_resolve_at_start() {
+        let t = parse_target("http://localhost:8080/a").unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            (t.path.as_str(), t.host.as_deref()),
+            ("/a", Some("localhost"))
+        );
+        assert_eq!(parse_target("localhost:7").unwrap().addr.port(), 7);
+        let e = parse_target("http://no-such-host.invalid/")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot resolve") && !e.contains('\n'), "{e}");
     }
 }

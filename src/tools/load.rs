@@ -14,11 +14,12 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 #[cfg(feature = "dpdk")]
 use {
-    super::runtime::{LiveLine, ShardResult, shut_down},
+    super::runtime::{Reporter, ShardResult, shut_down},
     crate::app::window::{MeasureWindow, Measured},
     crate::dpdk::TscClock,
     crate::shard::{Nic, Stack},
     crate::stats::ShardStats,
+    crate::stats::progress::NicCounts,
     crate::stats::report::Window,
     std::sync::atomic::{AtomicBool, Ordering},
 };
@@ -99,6 +100,12 @@ pub struct LoadArgs {
     /// No live line.
     #[arg(short, long)]
     pub quiet: bool,
+    // Watching a run from outside (issue 15).
+    /// Write every field of the live line, once a second, to FILE as JSON
+    /// Lines (one object a line, with `unix_s` and `elapsed_s`); --quiet
+    /// does not stop it.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<String>,
 }
 
 /// Checked durations.
@@ -185,6 +192,28 @@ impl LoadArgs {
         }
     }
 
+    /// `client_config` for a target given by name or address: a name is
+    /// what the Host header says (as wrk sends it).
+    pub fn client_config_for(
+        &self,
+        t: &super::client::Target,
+        src: (Ipv4Addr, u32),
+        ports: (u16, u16),
+    ) -> ClientConfig {
+        let mut c = self.client_config(t.addr, &t.path, src, ports);
+        if let Some(name) = &t.host {
+            let host = if t.addr.port() == 80 {
+                name.clone()
+            } else {
+                format!("{name}:{}", t.addr.port())
+            };
+            let server_closes = self.close == CloseFirst::Server && !self.keep_alive;
+            c.request = self.request_bytes(&host, &t.path, false).into();
+            c.request_last = self.request_bytes(&host, &t.path, server_closes).into();
+        }
+        c
+    }
+
     fn request_bytes(&self, host: &str, path: &str, close: bool) -> Vec<u8> {
         if self.echo > 0 {
             (0..self.echo as usize).map(crate::app::echo_byte).collect()
@@ -211,6 +240,7 @@ impl LoadArgs {
             time_wait_s: self.time_wait,
             client_cores: vec![],
             server_cores: vec![],
+            split: None,
         }
     }
 }
@@ -282,8 +312,8 @@ fn counts(s: &Stack) -> Window {
 }
 
 /// Runs the load: opens connections for `duration`, measures after `warmup`,
-/// prints the live line each second (`peek`, None for quiet, gives the other
-/// side's counters and the NIC's), lets open connections finish (5 s at most; 2 s after
+/// reports each second (`watch`: the reporter, and what gives the other
+/// side's counters and the NIC's; None when nothing is reported), lets open connections finish (5 s at most; 2 s after
 /// Ctrl-C), resets what is left, and hands back the counters.
 #[cfg(feature = "dpdk")]
 pub fn drive(
@@ -293,12 +323,14 @@ pub fn drive(
     client: ClientConfig,
     t: &Times,
     ctl: Control<'_>,
-    mut peek: Option<impl FnMut() -> (ShardStats, String)>,
+    mut watch: Option<(&mut Reporter, impl FnMut() -> (ShardStats, NicCounts))>,
 ) -> Outcome {
     let start = clock.now();
     stack.start_client(client, start, t.duration, t.warmup);
     let mut window = MeasureWindow::new(start, t.duration, t.warmup);
-    let mut live = LiveLine::new(start);
+    if let Some((reporter, _)) = watch.as_mut() {
+        reporter.restart(start);
+    }
     let mut intervals = Intervals::default();
     if ctl.intervals {
         intervals.tick(start, &stack.latency);
@@ -315,10 +347,9 @@ pub fn drive(
             if let Some(p) = ctl.publish {
                 p.store(&stack.stats);
             }
-            if let Some(peek) = peek.as_mut() {
-                let (other, nic_line) = peek();
-                live.nic = Some(nic_line);
-                eprintln!("{}", live.line(now, &stack.stats, &other));
+            if let Some((reporter, peek)) = watch.as_mut() {
+                let (other, nic) = peek();
+                reporter.tick(now, &stack.stats, &other, Some(nic));
             }
         }
         if turn.stop_client {

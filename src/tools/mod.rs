@@ -16,6 +16,7 @@ pub mod respond;
 pub mod runtime;
 pub mod serve;
 pub mod smoke;
+pub mod split;
 
 #[cfg(feature = "dpdk")]
 use crate::dpdk::{EalOptions, MemoryMode};
@@ -105,27 +106,58 @@ pub fn memif_pair(sock: &str, extra: &str) -> [String; 2] {
     ]
 }
 
+/// `rte_eth_dev_start` refused on a memif client end: no memif server
+/// listens on its socket. Says so, and which side to start first.
+#[cfg(feature = "dpdk")]
+pub fn memif_hint(e: anyhow::Error, vdevs: &[String]) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if !text.contains("rte_eth_dev_start") {
+        return e;
+    }
+    let Some(spec) = vdevs
+        .iter()
+        .find(|v| v.starts_with("net_memif") && !v.split(',').any(|kv| kv == "role=server"))
+    else {
+        return e;
+    };
+    let param = |key: &str| {
+        spec.split(',')
+            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+    };
+    let socket = param("socket").unwrap_or("/run/memif.sock");
+    let name = spec.split(',').next().unwrap_or(spec);
+    anyhow::anyhow!(
+        "{name}: no memif server listens on socket {socket}: start the side with role=server on that socket first (e.g. `sluice server --vdev net_memif0,role=server,socket={socket},...`), then this client (role=client)"
+    )
+}
+
 /// Stops and closes the two ends of an in-process link (memif or ring).
-/// memif handles its control channel on EAL's interrupt thread: the client
-/// end is closed first, then the server end once it has seen the link go
-/// down (up to 1 s), so no disconnect is still in flight when its memory is
-/// freed.
+///
+/// memif handles each end's control channel on EAL's interrupt thread:
+/// stopping one end makes the other end's handler, on that thread,
+/// disconnect it (freeing its regions and channel). Stopping that end from
+/// this thread at the same time frees them twice, which EAL reports as
+/// `EAL: Error: Invalid memory`. So the client end is stopped first; then,
+/// once the server end has seen it (its link is down, 1 s at most), this
+/// waits for the interrupt thread to finish that handler; only then is the
+/// server end stopped, and both closed.
 #[cfg(feature = "dpdk")]
 pub fn close_pair(
     server: &crate::dpdk::EthPort,
     client: &crate::dpdk::EthPort,
 ) -> anyhow::Result<()> {
-    server.stop()?;
+    use std::time::{Duration, Instant};
     client.stop()?;
-    client.close()?;
-    let t0 = std::time::Instant::now();
-    while server.link().map(|l| l.up).unwrap_or(false)
-        && t0.elapsed() < std::time::Duration::from_secs(1)
-    {
-        std::thread::sleep(std::time::Duration::from_millis(1));
+    if server.info()?.driver.contains("memif") {
+        let t0 = Instant::now();
+        while server.link().map(|l| l.up).unwrap_or(false) && t0.elapsed() < Duration::from_secs(1)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        crate::dpdk::interrupt_thread_barrier(Duration::from_secs(1))?;
     }
-    // A little more for the interrupt thread to finish with the disconnect.
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    server.stop()?;
+    client.close()?;
     server.close()?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 use crate::app::ClientConfig;
 use crate::shard::{PcapWriter, Stack};
+use crate::stats::progress::{NicCounts, Progress, StatsStream};
 use crate::stats::{Latency, ShardStats, human_rate};
 use crate::time::Instant;
 use anyhow::{Context, bail};
@@ -194,12 +195,14 @@ pub fn wait_for_link(
 /// The live line: rates over the last interval, from published counters;
 /// connections per TCP state (CL LI SS SR E FW1 FW2 CW C LA TW = CLOSED,
 /// LISTEN (listeners), SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1,
-/// FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT records).
+/// FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT records). The fields
+/// are gathered once ([`LiveLine::sample`], a [`Progress`]); the line and
+/// the `--stats` stream both read them.
 pub struct LiveLine {
     last: Option<(Instant, ShardStats, ShardStats)>,
     start: Instant,
     /// NIC counters to append (missed, errors), set by the caller.
-    pub nic: Option<String>,
+    pub nic: Option<NicCounts>,
 }
 
 impl LiveLine {
@@ -211,71 +214,116 @@ impl LiveLine {
         }
     }
 
-    /// One line (stderr) from the client-side and server-side totals now.
-    pub fn line(&mut self, now: Instant, client: &ShardStats, server: &ShardStats) -> String {
+    /// The last interval's fields from the client-side and server-side
+    /// totals now (the next interval starts here).
+    pub fn sample(&mut self, now: Instant, client: &ShardStats, server: &ShardStats) -> Progress {
         let (dt, pc, ps) = match &self.last {
-            Some((t, c, s)) => ((now - *t).as_secs_f64().max(1e-9), *c, *s),
+            Some((t, c, s)) => ((now - *t).as_secs_f64(), *c, *s),
             None => (
-                (now - self.start).as_secs_f64().max(1e-9),
+                (now - self.start).as_secs_f64(),
                 ShardStats::default(),
                 ShardStats::default(),
             ),
         };
         self.last = Some((now, *client, *server));
-        let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / dt;
-        let both = |f: fn(&ShardStats) -> u64| f(client) + f(server);
-        let both_prev = |f: fn(&ShardStats) -> u64| f(&pc) + f(&ps);
-        let rx = rate(both(|s| s.rx_packets), both_prev(|s| s.rx_packets));
-        let rx_bits = 8.0 * rate(both(|s| s.rx_bytes), both_prev(|s| s.rx_bytes));
-        let tx_bits = 8.0 * rate(both(|s| s.tx_bytes), both_prev(|s| s.tx_bytes));
-        let tx = rate(both(|s| s.tx_packets), both_prev(|s| s.tx_packets));
-        // Drops by reason (the non-zero ones), else 0.
-        let by_reason: Vec<String> = crate::stats::DropReason::ALL
-            .iter()
-            .filter_map(|d| {
-                let n = client.dropped(*d) + server.dropped(*d);
-                (n > 0).then(|| format!("{}={n}", d.name()))
-            })
-            .collect();
-        let drops = if by_reason.is_empty() {
-            "0".to_string()
-        } else {
-            by_reason.join(",")
-        };
-        format!(
-            "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
+        Progress::between(
+            (client, server),
+            (&pc, &ps),
+            dt,
             (now - self.start).as_secs_f64(),
-            // A server alone counts what it accepted and answered.
-            human_rate(if client.opened > 0 {
-                rate(client.completed, pc.completed)
-            } else {
-                rate(server.accepted, ps.accepted)
-            }),
-            human_rate(if client.opened > 0 {
-                rate(client.responses, pc.responses)
-            } else {
-                rate(server.responses, ps.responses)
-            }),
-            (client.opened + server.accepted).saturating_sub(
-                client
-                    .closed
-                    .iter()
-                    .chain(server.closed.iter())
-                    .sum::<u64>()
-            ),
-            100.0 * rate(client.busy_ns, pc.busy_ns) / 1e9,
-            100.0 * rate(server.busy_ns, ps.busy_ns) / 1e9,
-            crate::stats::states_line(&[client, server]),
-            both(|s| s.tcp.retransmits),
-            both(|s| s.rsts_in),
-            both(|s| s.tcp.rsts_out),
-            drops,
-            human_rate(rx),
-            rx_bits / 1e9,
-            human_rate(tx),
-            tx_bits / 1e9,
-            self.nic.as_deref().unwrap_or(""),
+            self.nic,
         )
+    }
+
+    /// One line (stderr) from the client-side and server-side totals now.
+    pub fn line(&mut self, now: Instant, client: &ShardStats, server: &ShardStats) -> String {
+        let p = self.sample(now, client, server);
+        render(&p)
+    }
+}
+
+/// The live line for `p`.
+pub fn render(p: &Progress) -> String {
+    // Drops by reason (the non-zero ones), else 0.
+    let by_reason = p.drops_nonzero();
+    let drops = if by_reason.is_empty() {
+        "0".to_string()
+    } else {
+        by_reason.join(",")
+    };
+    let states = ShardStats {
+        states: p.state_counts,
+        ..ShardStats::default()
+    };
+    format!(
+        "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
+        p.elapsed_s,
+        human_rate(p.cps),
+        human_rate(p.rps),
+        p.active,
+        p.busy_client_pct,
+        p.busy_server_pct,
+        crate::stats::states_line(&[&states]),
+        p.retransmits,
+        p.rsts_in,
+        p.rsts_out,
+        drops,
+        human_rate(p.rx_pps),
+        p.rx_gbps,
+        human_rate(p.tx_pps),
+        p.tx_gbps,
+        p.nic
+            .map(|n| format!(" | nic missed {} errors {}", n.missed, n.errors))
+            .unwrap_or_default(),
+    )
+}
+
+/// Each second's report: the live line on stderr (unless quiet) and a line
+/// of `--stats`, from one sample.
+pub struct Reporter {
+    live: LiveLine,
+    quiet: bool,
+    stats: Option<StatsStream>,
+}
+
+impl Reporter {
+    /// Opens `--stats` (if given) for a run starting at `start`.
+    pub fn new(start: Instant, quiet: bool, stats: Option<&str>) -> anyhow::Result<Reporter> {
+        Ok(Reporter {
+            live: LiveLine::new(start),
+            quiet,
+            stats: stats.map(StatsStream::create).transpose()?,
+        })
+    }
+
+    /// Whether anything is reported (else the caller need not gather).
+    pub fn wanted(&self) -> bool {
+        !self.quiet || self.stats.is_some()
+    }
+
+    /// Starts the run's clock again at `start` (the load begins).
+    pub fn restart(&mut self, start: Instant) {
+        let nic = self.live.nic;
+        self.live = LiveLine::new(start);
+        self.live.nic = nic;
+    }
+
+    /// Reports the second that ends at `now`.
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        client: &ShardStats,
+        server: &ShardStats,
+        nic: Option<NicCounts>,
+    ) {
+        self.live.nic = nic;
+        let p = self.live.sample(now, client, server);
+        if !self.quiet {
+            eprintln!("{}", render(&p));
+        }
+        if let Some(s) = self.stats.as_mut() {
+            s.write(&p);
+        }
     }
 }
 
@@ -404,17 +452,17 @@ impl OpenPort {
     }
 }
 
-/// `| nic missed M errors E` from a port's counters (empty if unreadable).
+/// A port's own counters (zero where unreadable).
 #[cfg(feature = "dpdk")]
-pub fn nic_counters(ports: &[&crate::dpdk::EthPort]) -> String {
-    let (mut missed, mut errors) = (0u64, 0u64);
+pub fn nic_counters(ports: &[&crate::dpdk::EthPort]) -> NicCounts {
+    let mut n = NicCounts::default();
     for p in ports {
         if let Ok(s) = p.stats() {
-            missed += s.imissed;
-            errors += s.ierrors + s.oerrors;
+            n.missed += s.imissed;
+            n.errors += s.ierrors + s.oerrors;
         }
     }
-    format!(" | nic missed {missed} errors {errors}")
+    n
 }
 
 /// Connections a shard's table holds (bench, client).

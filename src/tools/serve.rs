@@ -2,7 +2,7 @@
 //! port with its own application, on a DPDK port (one shard per core) or,
 //! with `--kernel`, on Linux sockets (one event loop per core).
 
-use super::runtime::{LiveLine, join_all, parse_cores, spawn_pinned};
+use super::runtime::{Reporter, join_all, parse_cores, spawn_pinned};
 use super::{EalArgs, stop_flag};
 use crate::app::ServerApp;
 use crate::stats::{Published, ShardStats};
@@ -67,6 +67,41 @@ pub struct ServerArgs {
     /// instead of DPDK: the same applications and counters, the kernel's TCP.
     #[arg(long)]
     pub kernel: bool,
+    // Watching a run from outside (issue 15).
+    /// Write every field of the live line, once a second, to FILE as JSON
+    /// Lines (one object a line, with `unix_s` and `elapsed_s`); --quiet
+    /// does not stop it.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<String>,
+    /// Serve every counter, the connections per TCP state and the latency
+    /// histograms in Prometheus' text format at http://ADDR:PORT/metrics
+    /// (a kernel socket, e.g. 127.0.0.1:9100 or 0.0.0.0:9100).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+}
+
+/// `--metrics`: serves the sum of what `pubs` (every shard's) hold.
+fn start_metrics(
+    addr: Option<&str>,
+    pubs: &[Arc<Published>],
+) -> anyhow::Result<Option<crate::stats::metrics::MetricsServer>> {
+    use crate::stats::metrics::{MetricsServer, Snapshot};
+    let Some(addr) = addr else { return Ok(None) };
+    let pubs = pubs.to_vec();
+    let t0 = std::time::Instant::now();
+    let m = MetricsServer::start(
+        addr,
+        Arc::new(move || {
+            let all: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
+            Snapshot {
+                stats: ShardStats::sum(all.iter()),
+                latency: None,
+                uptime_s: t0.elapsed().as_secs_f64(),
+            }
+        }),
+    )?;
+    eprintln!("sluice server: metrics on http://{}/metrics", m.addr);
+    Ok(Some(m))
 }
 
 impl ServerArgs {
@@ -162,6 +197,10 @@ fn run_dpdk(
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
+    // Every shard's published counters, shard 0's first.
+    let all_pubs: Vec<Arc<Published>> = (0..n).map(|_| Arc::default()).collect();
+    let metrics = start_metrics(args.metrics.as_deref(), &all_pubs)?;
+    let mut reporter = Reporter::new(crate::time::Instant(0), args.quiet, args.stats.as_deref())?;
     let eal = super::init_eal(eal_args, cores[0])?;
     let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)?;
     let tcp = TcpConfig {
@@ -199,7 +238,7 @@ fn run_dpdk(
             .take()
             .ok_or_else(|| DpdkError::msg("port", "no queue"))?;
         let pool = Arc::clone(&port.pool);
-        let out = Arc::new(Published::default());
+        let out = all_pubs[shard].clone();
         pubs.push(out.clone());
         let make = make_stack.clone();
         workers.push(spawn_shard(
@@ -236,7 +275,7 @@ fn run_dpdk(
     let stop = stop_flag();
     let start = clock.now();
     let deadline = args.deadline(start);
-    let mut live = LiveLine::new(start);
+    reporter.restart(start);
     let mut next_line = start + Duration::from_secs(1);
     let total = |own: &ShardStats| {
         let others: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
@@ -248,12 +287,10 @@ fn run_dpdk(
         if now >= next_line {
             next_line = now + Duration::from_secs(1);
             stack.count_states();
-            if !args.quiet {
-                live.nic = Some(super::runtime::nic_counters(&[&port.port]));
-                eprintln!(
-                    "{}",
-                    live.line(now, &ShardStats::default(), &total(&stack.stats))
-                );
+            all_pubs[0].store(&stack.stats);
+            if reporter.wanted() {
+                let nic = super::runtime::nic_counters(&[&port.port]);
+                reporter.tick(now, &ShardStats::default(), &total(&stack.stats), Some(nic));
             }
             if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
                 break;
@@ -268,7 +305,9 @@ fn run_dpdk(
     let end = clock.now();
     stop_workers.store(true, Ordering::Relaxed);
     shut_down(&mut stack, &mut nic, &clock);
+    all_pubs[0].store(&stack.stats);
     let results = join_all(workers)?;
+    drop(metrics);
     drop(nic);
     let name = port.name.clone();
     let nic_missed = port.port.stats().map_or(0, |st| st.imissed);
@@ -317,11 +356,12 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
     let clock = Clock::new();
     let stop = stop_flag();
     let mut workers = Vec::new();
-    let mut pubs = Vec::new();
+    let pubs: Vec<Arc<Published>> = cores.iter().map(|_| Arc::default()).collect();
+    let metrics = start_metrics(args.metrics.as_deref(), &pubs)?;
+    let mut reporter = Reporter::new(clock.now(), args.quiet, args.stats.as_deref())?;
     let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
     for (i, &core) in cores.iter().enumerate() {
-        let out = Arc::new(Published::default());
-        pubs.push(out.clone());
+        let out = pubs[i].clone();
         let (apps, ip, stop, tx) = (apps.clone(), args.ip, stop.clone(), tx.clone());
         workers.push(spawn_pinned(format!("sluice-kernel{i}"), core, move || {
             let setup = || -> anyhow::Result<KernelShard> {
@@ -378,17 +418,19 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
     );
     let start = clock.now();
     let deadline = args.deadline(start);
-    let mut live = LiveLine::new(start);
+    reporter.restart(start);
     let mut next_line = start + Duration::from_secs(1);
     loop {
         std::thread::sleep(Duration::from_millis(50));
         let now = clock.now();
-        if !args.quiet && now >= next_line {
+        if reporter.wanted() && now >= next_line {
             next_line = now + Duration::from_secs(1);
             let all: Vec<ShardStats> = pubs.iter().map(|p| p.load()).collect();
-            eprintln!(
-                "{}",
-                live.line(now, &ShardStats::default(), &ShardStats::sum(all.iter()))
+            reporter.tick(
+                now,
+                &ShardStats::default(),
+                &ShardStats::sum(all.iter()),
+                None,
             );
         }
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
@@ -398,6 +440,7 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
     let end = clock.now();
     stop.store(true, Ordering::Relaxed);
     let results = join_all(workers)?;
+    drop(metrics);
     let s = ShardStats::sum(results.iter());
     let secs = (end - start).as_secs_f64();
     Ok(ServerReport {
