@@ -127,5 +127,9 @@ fn rfc9293_3_10_7_4_header_prediction_takes_in_order_segments() {
     // All but one: the window update B sends once its application has read
     // the 50,000 bytes (an ACK that acknowledges nothing new and carries no
     // data is a duplicate or a window update: the general path's to judge).
-    assert_eq!(predicted + 1, segs, "{predicted} of {segs} segments predicted");
+    assert_eq!(
+        predicted + 1,
+        segs,
+        "{predicted} of {segs} segments predicted"
+    );
 }
