@@ -6,7 +6,7 @@ use super::{Conn, Stack};
 use crate::app::ServerApp;
 use crate::shard::route::{Flows, Lookup, Route, route};
 use crate::stats::DropReason;
-use crate::table::{ConnTable, FlowKey, Found, Handle};
+use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
 use crate::tcp::{FourTuple, SegmentVerdict};
 use crate::time::Instant;
 use crate::wire::{self, ChecksumMode, Parsed, TcpControl, TcpFrame, TcpRepr};
@@ -24,14 +24,10 @@ impl Flows for ShardFlows<'_> {
 
     #[inline]
     fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Handle> {
-        let key = FlowKey::from(t);
-        match self.table.find(key) {
-            Found::Conn(h) => Lookup::Conn(h),
-            Found::TimeWait => match self.table.time_wait_mut(key) {
-                Some(r) => Lookup::TimeWait(r),
-                None => Lookup::None,
-            },
-            Found::None => Lookup::None,
+        match self.table.find_mut(FlowKey::from(t)) {
+            FoundMut::Conn(h) => Lookup::Conn(h),
+            FoundMut::TimeWait(r) => Lookup::TimeWait(r),
+            FoundMut::None => Lookup::None,
         }
     }
 
