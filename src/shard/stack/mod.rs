@@ -116,7 +116,10 @@ struct Conn {
     tcp: Connection,
     app: AppConn,
     key: FlowKey,
+    /// Its entry in the wheel (`timers::rearm`).
     timer: Option<TimerId>,
+    /// When that entry is due (after it fired, when it was due; NEVER if the
+    /// connection was never armed).
     deadline: Instant,
     touched: bool,
     half_open: bool,
