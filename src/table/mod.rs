@@ -258,6 +258,10 @@ pub struct ConnTable<T, L> {
     tw_index: HashTable<Indexed>,
     local: LocalHashBuilder,
     conns: Slab<T>,
+    /// Where each connection's entry sat in `index` when it went in (by slab
+    /// slot): its removal looks there first, without hashing. A grown index
+    /// moves entries, so the entry found is checked, and missing, looked up.
+    buckets: Vec<u32>,
     time_wait: Slab<TimeWaitRecord>,
     tw_queue: FifoTimers<(FlowKey, Handle)>,
     /// Records due in this call of `expire_time_wait` (kept: no allocation per turn).
@@ -299,6 +303,7 @@ impl<T, L> ConnTable<T, L> {
             tw_index: HashTable::new(),
             local,
             conns: Slab::with_capacity(capacity.min(1 << 20)),
+            buckets: Vec::new(),
             time_wait: Slab::default(),
             tw_queue: FifoTimers::new(time_wait),
             tw_due: Vec::new(),
@@ -454,8 +459,17 @@ impl<T, L> ConnTable<T, L> {
         };
         let handle = self.conns.insert_with(make);
         let flows = self.flows;
-        self.index
-            .insert_unique(hash, Indexed { key, handle }, |e| flows.hash_one(e.key));
+        let bucket = self
+            .index
+            .insert_unique(hash, Indexed { key, handle }, |e| flows.hash_one(e.key))
+            .bucket_index() as u32;
+        let slot = handle.index as usize;
+        if slot < self.buckets.len() {
+            self.buckets[slot] = bucket;
+        } else {
+            self.buckets.resize(slot, u32::MAX);
+            self.buckets.push(bucket);
+        }
         Ok(handle)
     }
 
@@ -485,9 +499,17 @@ impl<T, L> ConnTable<T, L> {
         true
     }
 
-    /// Takes `key` out of the index if it still names `h` (one probe).
+    /// Takes `key` out of the index if it still names `h`: where it went in,
+    /// else by one probe.
     #[inline]
     fn unindex(&mut self, key: FlowKey, h: Handle) {
+        let bucket = self.buckets.get(h.index as usize).copied();
+        if let Some(Ok(e)) = bucket.map(|b| self.index.get_bucket_entry(b as usize)) {
+            if e.get().key == key && e.get().handle == h {
+                e.remove();
+                return;
+            }
+        }
         let hash = self.flow_hash(key);
         if let Ok(e) = self
             .index
@@ -726,6 +748,34 @@ mod tests {
         assert!(t.discard(key(1), a));
         assert!(!t.discard(key(1), a));
         assert_eq!(t.find(key(1)), Found::None);
+    }
+
+    #[test]
+    fn removals_find_their_entries_after_the_index_grew() {
+        let mut t: ConnTable<u32, ()> = ConnTable::new(10_000, 10, Duration::from_secs(60));
+        // Past the first allocation (1024): entries move as the index grows.
+        let hs: Vec<Handle> = (0..5000).map(|i| t.insert(key(i), i).unwrap()).collect();
+        for (i, h) in hs.iter().enumerate().step_by(2) {
+            assert!(t.discard(key(i as u32), *h));
+        }
+        // Slots are reused: their new entries are checked, not trusted.
+        let again: Vec<Handle> = (0..2500)
+            .map(|i| t.insert(key(i * 2), i).unwrap())
+            .collect();
+        for (i, h) in hs.iter().enumerate() {
+            let k = key(i as u32);
+            if i % 2 == 1 {
+                assert_eq!(t.find(k), Found::Conn(*h));
+                assert_eq!(t.remove(k, *h), Some(i as u32));
+            } else {
+                assert_eq!(t.find(k), Found::Conn(again[i / 2]));
+            }
+        }
+        for (i, h) in again.iter().enumerate() {
+            assert!(t.discard(key(i as u32 * 2), *h));
+        }
+        assert!(t.is_empty());
+        assert!((0..5000).all(|i| t.find(key(i)) == Found::None));
     }
 
     #[test]

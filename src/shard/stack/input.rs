@@ -2,7 +2,7 @@
 //! steering of other shards' flows, then the TCP segment's route — an open
 //! connection, a TIME_WAIT record, a listener, or a RST (`shard::route`).
 
-use super::{Conn, Stack};
+use super::{Conn, Stack, mark};
 use crate::app::ServerApp;
 use crate::shard::route::{Flows, Lookup, Route, route};
 use crate::stats::DropReason;
@@ -218,7 +218,9 @@ impl Stack {
                 let Some(c) = self.table.get_mut(h) else {
                     return;
                 };
-                match c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg) {
+                let verdict = c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg);
+                mark(&mut self.touched, c, h);
+                match verdict {
                     SegmentVerdict::Dropped => self.stats.drop(DropReason::Refused),
                     SegmentVerdict::RstReply => {
                         self.stats.drop(DropReason::Refused);
@@ -226,7 +228,6 @@ impl Stack {
                     }
                     _ => {}
                 }
-                self.touch(h);
             }
             Route::TimeWaitDrop => {}
             Route::ListenDrop => self.stats.drop(DropReason::ListenNoSynNoAck),

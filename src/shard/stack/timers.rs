@@ -2,7 +2,7 @@
 //! wheel (its other timers stay inside the engine); expiry is budgeted per
 //! turn. TIME_WAIT records expire from the table's FIFO.
 
-use super::{Conn, Stack};
+use super::{Conn, Stack, mark};
 use crate::table::Handle;
 use crate::tcp::State;
 use crate::time::Instant;
@@ -25,7 +25,7 @@ impl Stack {
                 if c.tcp.poll_timeout().is_some_and(|t| t <= now) {
                     c.tcp.handle_timeout(now, cfg, &mut self.stats.tcp);
                 }
-                self.touch(h);
+                mark(&mut self.touched, c, h);
             }
         }
         self.stats.time_wait_expired +=
