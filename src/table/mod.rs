@@ -501,7 +501,7 @@ impl<T, L> ConnTable<T, L> {
 
     /// Takes `key` out of the index if it still names `h`: where it went in,
     /// else by one probe.
-    #[inline]
+    #[inline(always)]
     fn unindex(&mut self, key: FlowKey, h: Handle) {
         let bucket = self.buckets.get(h.index as usize).copied();
         if let Some(Ok(e)) = bucket.map(|b| self.index.get_bucket_entry(b as usize)) {
