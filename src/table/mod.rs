@@ -1,15 +1,16 @@
 //! The per-shard connection table: 4-tuple → control block, owned by one core,
 //! no locks. Control blocks live in a slab with generation-checked handles;
 //! TIME_WAIT records live beside them (with a FIFO for their fixed 2MSL);
-//! listeners in their own map. The index is a hash map keyed with a random
+//! listeners in a short list. The index is a hash table keyed with a random
 //! per-process key (`hash::FlowHashBuilder`), so chosen 4-tuples cannot
-//! degrade it. A full table is a refusal (an error the shard counts), never a
+//! degrade it; each operation hashes its tuple once and probes once. A full table is a refusal (an error the shard counts), never a
 //! panic.
 
 use crate::tcp::{FourTuple, TimeWaitRecord};
 use crate::time::Instant;
 use crate::timer::FifoTimers;
-use std::collections::HashMap;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
@@ -118,6 +119,7 @@ impl<T> Slab<T> {
         }
     }
 
+    #[inline]
     pub fn get(&self, h: Handle) -> Option<&T> {
         self.slots
             .get(h.index as usize)
@@ -125,6 +127,7 @@ impl<T> Slab<T> {
             .and_then(|s| s.value.as_ref())
     }
 
+    #[inline]
     pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
         self.slots
             .get_mut(h.index as usize)
@@ -200,6 +203,14 @@ pub enum Found {
     None,
 }
 
+/// What the table holds for a 4-tuple, with the TIME_WAIT record itself.
+#[derive(Debug)]
+pub enum FoundMut<'a> {
+    Conn(Handle),
+    TimeWait(&'a mut TimeWaitRecord),
+    None,
+}
+
 /// Why `insert` refused a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InsertError {
@@ -222,20 +233,44 @@ pub enum TimeWaitEntry {
     Refused,
 }
 
+/// One index entry: a 4-tuple and what it names.
+#[derive(Debug, Clone, Copy)]
+struct Indexed {
+    key: FlowKey,
+    handle: Handle,
+}
+
 /// A shard's connections, TIME_WAIT records and listeners.
+///
+/// Every operation hashes its 4-tuple once and probes its index once: the
+/// indexes are `hashbrown::HashTable`s, handed the hash, so a lookup, an
+/// insert and a removal each cost one probe. A lookup that misses both
+/// indexes remembers the tuple and its hash (`vacant`), so the insert that
+/// usually follows (a listener's new connection, the load generator's) takes
+/// the tuple without looking again.
 #[derive(Debug)]
 pub struct ConnTable<T, L> {
     /// Open connections: small and hot (every segment looks here first).
-    index: HashMap<FlowKey, Handle, FlowHashBuilder>,
+    index: HashTable<Indexed>,
+    flows: FlowHashBuilder,
     /// TIME_WAIT records: large (2MSL of closed connections), looked at only
     /// when `index` misses, so it stays out of the cache on the busy path.
-    tw_index: HashMap<FlowKey, Handle, LocalHashBuilder>,
+    tw_index: HashTable<Indexed>,
+    local: LocalHashBuilder,
     conns: Slab<T>,
+    /// Where each connection's entry sat in `index` when it went in (by slab
+    /// slot): its removal looks there first, without hashing. A grown index
+    /// moves entries, so the entry found is checked, and missing, looked up.
+    buckets: Vec<u32>,
     time_wait: Slab<TimeWaitRecord>,
     tw_queue: FifoTimers<(FlowKey, Handle)>,
     /// Records due in this call of `expire_time_wait` (kept: no allocation per turn).
     tw_due: Vec<(FlowKey, Handle)>,
-    listeners: HashMap<SocketAddrV4, L, FlowHashBuilder>,
+    /// Listeners are few: a scan beats hashing.
+    listeners: Vec<(SocketAddrV4, L)>,
+    /// The 4-tuple the last `find` saw in neither index, and its hash in
+    /// `index`; taken by the next insert.
+    vacant: Option<(FlowKey, u64)>,
     capacity: usize,
     tw_capacity: usize,
     pub policy: FullPolicy,
@@ -263,17 +298,31 @@ impl<T, L> ConnTable<T, L> {
         ConnTable {
             // Grows with use: a pre-sized index spreads a few hundred open
             // connections over megabytes and misses the cache on every lookup.
-            index: HashMap::with_capacity_and_hasher(capacity.min(1024), flows),
-            tw_index: HashMap::with_hasher(local),
+            index: HashTable::with_capacity(capacity.min(1024)),
+            flows,
+            tw_index: HashTable::new(),
+            local,
             conns: Slab::with_capacity(capacity.min(1 << 20)),
+            buckets: Vec::new(),
             time_wait: Slab::default(),
             tw_queue: FifoTimers::new(time_wait),
             tw_due: Vec::new(),
-            listeners: HashMap::with_hasher(flows),
+            listeners: Vec::new(),
+            vacant: None,
             capacity,
             tw_capacity,
             policy: FullPolicy::default(),
         }
+    }
+
+    #[inline]
+    fn flow_hash(&self, key: FlowKey) -> u64 {
+        self.flows.hash_one(key)
+    }
+
+    #[inline]
+    fn local_hash(&self, key: FlowKey) -> u64 {
+        self.local.hash_one(key)
     }
 
     pub fn len(&self) -> usize {
@@ -284,7 +333,8 @@ impl<T, L> ConnTable<T, L> {
     /// stop to grow (rehash, copy) its index while connections wait.
     pub fn reserve_time_wait(&mut self, n: usize) {
         let n = n.min(self.tw_capacity);
-        self.tw_index.reserve(n);
+        let local = self.local;
+        self.tw_index.reserve(n, |e| local.hash_one(e.key));
         self.time_wait.reserve(n);
         self.tw_queue.reserve(n);
     }
@@ -305,28 +355,75 @@ impl<T, L> ConnTable<T, L> {
         self.listeners.len()
     }
 
+    /// Listens on `addr` (0.0.0.0 for every local address); a second call
+    /// for the same address replaces its application.
     pub fn listen(&mut self, addr: SocketAddrV4, app: L) {
-        self.listeners.insert(addr, app);
+        match self.listeners.iter_mut().find(|(a, _)| *a == addr) {
+            Some(l) => l.1 = app,
+            None => self.listeners.push((addr, app)),
+        }
     }
 
     /// The listener for a local address (an exact address, or 0.0.0.0 with the port).
+    #[inline]
     pub fn listener(&self, local: SocketAddrV4) -> Option<&L> {
-        self.listeners.get(&local).or_else(|| {
-            self.listeners.get(&SocketAddrV4::new(
-                std::net::Ipv4Addr::UNSPECIFIED,
-                local.port(),
-            ))
-        })
+        let mut any = None;
+        for (a, app) in &self.listeners {
+            if a.port() != local.port() {
+                continue;
+            }
+            if a.ip() == local.ip() {
+                return Some(app);
+            }
+            if a.ip().is_unspecified() {
+                any = Some(app);
+            }
+        }
+        any
     }
 
-    pub fn find(&self, key: FlowKey) -> Found {
-        if let Some(h) = self.index.get(&key) {
-            return Found::Conn(*h);
+    /// What the table holds for `key`. A miss is remembered for the insert
+    /// that may follow.
+    #[inline]
+    pub fn find(&mut self, key: FlowKey) -> Found {
+        let hash = self.flow_hash(key);
+        if let Some(e) = self.index.find(hash, |e| e.key == key) {
+            return Found::Conn(e.handle);
         }
-        match self.tw_index.get(&key) {
-            Some(_) => Found::TimeWait,
-            None => Found::None,
+        if self.in_time_wait(key) {
+            return Found::TimeWait;
         }
+        self.vacant = Some((key, hash));
+        Found::None
+    }
+
+    /// As `find`, with the TIME_WAIT record itself.
+    #[inline]
+    pub fn find_mut(&mut self, key: FlowKey) -> FoundMut<'_> {
+        let hash = self.flow_hash(key);
+        if let Some(e) = self.index.find(hash, |e| e.key == key) {
+            return FoundMut::Conn(e.handle);
+        }
+        if !self.tw_index.is_empty() {
+            let lh = self.local_hash(key);
+            if let Some(e) = self.tw_index.find(lh, |e| e.key == key) {
+                return match self.time_wait.get_mut(e.handle) {
+                    Some(r) => FoundMut::TimeWait(r),
+                    None => FoundMut::None,
+                };
+            }
+        }
+        self.vacant = Some((key, hash));
+        FoundMut::None
+    }
+
+    #[inline]
+    fn in_time_wait(&self, key: FlowKey) -> bool {
+        !self.tw_index.is_empty()
+            && self
+                .tw_index
+                .find(self.local_hash(key), |e| e.key == key)
+                .is_some()
     }
 
     /// Adds a connection; refused when full or the 4-tuple is taken.
@@ -342,30 +439,46 @@ impl<T, L> ConnTable<T, L> {
         key: FlowKey,
         make: impl FnOnce() -> T,
     ) -> Result<Handle, InsertError> {
+        let vacant = self.vacant.take();
         if self.conns.len() >= self.capacity {
             return Err(InsertError::Full {
                 capacity: self.capacity,
                 policy: self.policy,
             });
         }
-        if self.tw_index.contains_key(&key) {
-            return Err(InsertError::TupleTaken);
-        }
-        // One hash of the key for the check and the insert.
-        match self.index.entry(key) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(InsertError::TupleTaken),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let h = self.conns.insert_with(make);
-                slot.insert(h);
-                Ok(h)
+        let hash = match vacant {
+            // `find` just saw it in neither index, and nothing was added since.
+            Some((k, hash)) if k == key => hash,
+            _ => {
+                let hash = self.flow_hash(key);
+                if self.index.find(hash, |e| e.key == key).is_some() || self.in_time_wait(key) {
+                    return Err(InsertError::TupleTaken);
+                }
+                hash
             }
+        };
+        let handle = self.conns.insert_with(make);
+        let flows = self.flows;
+        let bucket = self
+            .index
+            .insert_unique(hash, Indexed { key, handle }, |e| flows.hash_one(e.key))
+            .bucket_index() as u32;
+        let slot = handle.index as usize;
+        if slot < self.buckets.len() {
+            self.buckets[slot] = bucket;
+        } else {
+            self.buckets.resize(slot, u32::MAX);
+            self.buckets.push(bucket);
         }
+        Ok(handle)
     }
 
+    #[inline]
     pub fn get(&self, h: Handle) -> Option<&T> {
         self.conns.get(h)
     }
 
+    #[inline]
     pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
         self.conns.get_mut(h)
     }
@@ -377,6 +490,7 @@ impl<T, L> ConnTable<T, L> {
     }
 
     /// Removes and drops a connection in place; false for a stale handle.
+    #[inline]
     pub fn discard(&mut self, key: FlowKey, h: Handle) -> bool {
         if !self.conns.discard(h) {
             return false;
@@ -385,12 +499,23 @@ impl<T, L> ConnTable<T, L> {
         true
     }
 
-    /// Takes `key` out of the index if it still names `h` (one hash).
+    /// Takes `key` out of the index if it still names `h`: where it went in,
+    /// else by one probe.
+    #[inline(always)]
     fn unindex(&mut self, key: FlowKey, h: Handle) {
-        if let std::collections::hash_map::Entry::Occupied(e) = self.index.entry(key) {
-            if *e.get() == h {
+        let bucket = self.buckets.get(h.index as usize).copied();
+        if let Some(Ok(e)) = bucket.map(|b| self.index.get_bucket_entry(b as usize)) {
+            if e.get().key == key && e.get().handle == h {
                 e.remove();
+                return;
             }
+        }
+        let hash = self.flow_hash(key);
+        if let Ok(e) = self
+            .index
+            .find_entry(hash, |e| e.key == key && e.handle == h)
+        {
+            e.remove();
         }
     }
 
@@ -412,32 +537,42 @@ impl<T, L> ConnTable<T, L> {
         if self.time_wait.len() >= self.tw_capacity {
             return Some(TimeWaitEntry::Refused);
         }
-        let th = self.time_wait.insert(record);
-        self.tw_index.insert(key, th);
-        self.tw_queue.push(now, (key, th));
+        self.vacant = None;
+        let handle = self.time_wait.insert(record);
+        // The tuple was an open connection's, so no record holds it.
+        let local = self.local;
+        self.tw_index
+            .insert_unique(local.hash_one(key), Indexed { key, handle }, |e| {
+                local.hash_one(e.key)
+            });
+        self.tw_queue.push(now, (key, handle));
         Some(TimeWaitEntry::Stored)
     }
 
     pub fn time_wait_mut(&mut self, key: FlowKey) -> Option<&mut TimeWaitRecord> {
-        match self.tw_index.get(&key) {
-            Some(h) => self.time_wait.get_mut(*h),
-            _ => None,
-        }
+        let h = self.tw_index.find(self.local_hash(key), |e| e.key == key)?;
+        self.time_wait.get_mut(h.handle)
     }
 
     /// Drops a TIME_WAIT record early (a new SYN reopened the 4-tuple, RFC 6191).
     pub fn reuse_time_wait(&mut self, key: FlowKey) -> bool {
-        if let Some(h) = self.tw_index.get(&key).copied() {
-            self.tw_index.remove(&key);
-            self.time_wait.remove(h);
-            return true;
+        let hash = self.local_hash(key);
+        match self.tw_index.find_entry(hash, |e| e.key == key) {
+            Ok(e) => {
+                let (Indexed { handle, .. }, _) = e.remove();
+                self.time_wait.remove(handle);
+                true
+            }
+            Err(_) => false,
         }
-        false
     }
 
     /// Ends TIME_WAIT records whose 2MSL has passed; at most `budget` per call.
     /// Records whose 2MSL was restarted go back in the queue.
     pub fn expire_time_wait(&mut self, now: Instant, budget: usize) -> usize {
+        if self.tw_queue.next_deadline().is_none_or(|at| at > now) {
+            return 0;
+        }
         let mut due = std::mem::take(&mut self.tw_due);
         due.clear();
         self.tw_queue.advance(now, budget, &mut due);
@@ -453,8 +588,12 @@ impl<T, L> ConnTable<T, L> {
                 continue;
             }
             self.time_wait.remove(h);
-            if self.tw_index.get(&key) == Some(&h) {
-                self.tw_index.remove(&key);
+            let hash = self.local_hash(key);
+            if let Ok(e) = self
+                .tw_index
+                .find_entry(hash, |e| e.key == key && e.handle == h)
+            {
+                e.remove();
             }
             ended += 1;
         }
@@ -579,6 +718,76 @@ mod tests {
         assert_eq!(t.listener("10.0.0.1:80".parse().unwrap()), Some(&"http"));
         assert_eq!(t.listener("10.0.0.1:7".parse().unwrap()), Some(&"echo"));
         assert_eq!(t.listener("10.0.0.1:9".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn an_insert_after_a_miss_reuses_its_probe_and_stays_exact() {
+        let now = Instant::from_millis(1000);
+        let mut t: ConnTable<u32, ()> = ConnTable::new(10, 10, Duration::from_secs(60));
+        // A miss, then the insert of that tuple.
+        assert_eq!(t.find(key(1)), Found::None);
+        let a = t.insert(key(1), 1).unwrap();
+        assert_eq!(t.find(key(1)), Found::Conn(a));
+        // A miss remembered for one tuple says nothing about another.
+        assert_eq!(t.find(key(2)), Found::None);
+        assert_eq!(t.insert(key(1), 9), Err(InsertError::TupleTaken));
+        // Nor does it survive a record taking the tuple.
+        let b = t.insert(key(2), 2).unwrap();
+        assert_eq!(t.find(key(3)), Found::None);
+        assert_eq!(
+            t.enter_time_wait(key(2), b, record(now), now),
+            Some(TimeWaitEntry::Stored)
+        );
+        assert_eq!(t.insert(key(2), 3), Err(InsertError::TupleTaken));
+        assert!(t.insert(key(3), 3).is_ok());
+        assert_eq!(t.find(key(2)), Found::TimeWait);
+        assert!(matches!(t.find_mut(key(2)), FoundMut::TimeWait(_)));
+        assert!(matches!(t.find_mut(key(1)), FoundMut::Conn(h) if h == a));
+        assert_eq!(t.insert(key(2), 4), Err(InsertError::TupleTaken));
+        // Removal takes the tuple out of the index, once.
+        assert!(t.discard(key(1), a));
+        assert!(!t.discard(key(1), a));
+        assert_eq!(t.find(key(1)), Found::None);
+    }
+
+    #[test]
+    fn removals_find_their_entries_after_the_index_grew() {
+        let mut t: ConnTable<u32, ()> = ConnTable::new(10_000, 10, Duration::from_secs(60));
+        // Past the first allocation (1024): entries move as the index grows.
+        let hs: Vec<Handle> = (0..5000).map(|i| t.insert(key(i), i).unwrap()).collect();
+        for (i, h) in hs.iter().enumerate().step_by(2) {
+            assert!(t.discard(key(i as u32), *h));
+        }
+        // Slots are reused: their new entries are checked, not trusted.
+        let again: Vec<Handle> = (0..2500)
+            .map(|i| t.insert(key(i * 2), i).unwrap())
+            .collect();
+        for (i, h) in hs.iter().enumerate() {
+            let k = key(i as u32);
+            if i % 2 == 1 {
+                assert_eq!(t.find(k), Found::Conn(*h));
+                assert_eq!(t.remove(k, *h), Some(i as u32));
+            } else {
+                assert_eq!(t.find(k), Found::Conn(again[i / 2]));
+            }
+        }
+        for (i, h) in again.iter().enumerate() {
+            assert!(t.discard(key(i as u32 * 2), *h));
+        }
+        assert!(t.is_empty());
+        assert!((0..5000).all(|i| t.find(key(i)) == Found::None));
+    }
+
+    #[test]
+    fn an_exact_listener_wins_over_the_wildcard_and_listen_replaces() {
+        let mut t: ConnTable<u32, &str> = ConnTable::new(10, 10, Duration::from_secs(60));
+        t.listen("10.0.0.1:80".parse().unwrap(), "exact");
+        t.listen("0.0.0.0:80".parse().unwrap(), "any");
+        assert_eq!(t.listener("10.0.0.1:80".parse().unwrap()), Some(&"exact"));
+        assert_eq!(t.listener("10.0.0.2:80".parse().unwrap()), Some(&"any"));
+        t.listen("10.0.0.1:80".parse().unwrap(), "again");
+        assert_eq!(t.listener_count(), 2);
+        assert_eq!(t.listener("10.0.0.1:80".parse().unwrap()), Some(&"again"));
     }
 
     /// Builds a real TIME_WAIT record through a full close.

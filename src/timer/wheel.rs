@@ -56,15 +56,18 @@ pub struct Wheel<T> {
 }
 
 /// The tick `now` is in (rounded down).
+#[inline]
 fn tick_of(t: Instant) -> u64 {
     t.as_nanos() >> TICK_SHIFT
 }
 
 /// The first tick at or after a deadline (rounded up): a timer never fires early.
+#[inline]
 fn deadline_tick(t: Instant) -> u64 {
     t.as_nanos().div_ceil(1 << TICK_SHIFT)
 }
 
+#[inline]
 fn level_for(elapsed: u64, when: u64) -> usize {
     let significant = (elapsed ^ when) | (SLOTS as u64 - 1);
     let bit = 63 - significant.leading_zeros();
@@ -113,6 +116,7 @@ impl<T> Wheel<T> {
     }
 
     /// Schedules `value` to expire at `deadline`.
+    #[inline]
     pub fn schedule(&mut self, deadline: Instant, value: T) -> TimerId {
         let index = if self.free != NIL {
             let i = self.free;
@@ -141,6 +145,7 @@ impl<T> Wheel<T> {
         }
     }
 
+    #[inline]
     fn valid(&self, id: TimerId) -> bool {
         self.nodes
             .get(id.index as usize)
@@ -148,6 +153,7 @@ impl<T> Wheel<T> {
     }
 
     /// Cancels a timer, returning its value (None if it already expired or was cancelled).
+    #[inline]
     pub fn cancel(&mut self, id: TimerId) -> Option<T> {
         if !self.valid(id) {
             return None;
@@ -157,6 +163,7 @@ impl<T> Wheel<T> {
     }
 
     /// Moves a timer to a new deadline. False if the handle is stale.
+    #[inline]
     pub fn reschedule(&mut self, id: TimerId, deadline: Instant) -> bool {
         if !self.valid(id) {
             return false;
@@ -173,6 +180,7 @@ impl<T> Wheel<T> {
             .then(|| self.nodes[id.index as usize].deadline)
     }
 
+    #[inline]
     fn release(&mut self, index: u32) -> T {
         let n = &mut self.nodes[index as usize];
         let v = n.value.take().expect("released node holds a value");
@@ -183,6 +191,7 @@ impl<T> Wheel<T> {
         v
     }
 
+    #[inline]
     fn link(&mut self, index: u32, deadline: Instant) {
         // Past deadlines go to the current tick. Far ones are clamped to the end of
         // the current 64^6-tick block, so every timer's level-5 slot is in the
@@ -206,6 +215,7 @@ impl<T> Wheel<T> {
         self.levels[level].occupied |= 1 << slot;
     }
 
+    #[inline]
     fn unlink(&mut self, index: u32) {
         let (prev, next, s) = {
             let n = &self.nodes[index as usize];

@@ -85,7 +85,8 @@ impl Stack {
             key,
             timer: None,
             deadline: Instant::NEVER,
-            touched: false,
+            // Driven this turn (pushed below once it is in).
+            touched: true,
             half_open,
             mac,
         };
@@ -95,7 +96,7 @@ impl Stack {
                 if half_open {
                     self.half_open += 1;
                 }
-                self.touch(h);
+                self.touched.push(h);
                 Some(h)
             }
             // Free a moment ago (no connection, no record): cannot happen.

@@ -146,7 +146,8 @@ impl Stack {
                         want = want.min(cl.next_at); // think time
                     }
                 }
-                rearm(&mut self.wheel, c, h, want);
+                let floor = now + self.cfg.tcp.rto_min;
+                rearm(&mut self.wheel, c, h, want, floor);
             }
         }
     }

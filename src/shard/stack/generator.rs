@@ -2,7 +2,7 @@
 //! (`app::schedule`) allows, from 4-tuples this shard owns and nobody uses,
 //! and `--rps` requests handed to idle connections.
 
-use super::{Conn, Stack, ts_offset_cached};
+use super::{Conn, Stack, mark, ts_offset_cached};
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
@@ -95,7 +95,8 @@ impl Stack {
                 key,
                 timer: None,
                 deadline: Instant::NEVER,
-                touched: false,
+                // Driven this turn (pushed below once it is in).
+                touched: true,
                 half_open: false,
                 mac: None,
             };
@@ -106,7 +107,7 @@ impl Stack {
                     }
                     self.stats.opened += 1;
                     opened += 1;
-                    self.touch(h);
+                    self.touched.push(h);
                 }
                 Err(InsertError::Full { .. }) => {
                     self.stats.drop(DropReason::TableFull);
@@ -157,10 +158,7 @@ impl Stack {
                     }
                 }
             }
-            if !c.touched {
-                c.touched = true;
-                self.touched.push(h);
-            }
+            mark(&mut self.touched, c, h);
         }
     }
 }

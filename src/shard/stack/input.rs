@@ -2,11 +2,11 @@
 //! steering of other shards' flows, then the TCP segment's route — an open
 //! connection, a TIME_WAIT record, a listener, or a RST (`shard::route`).
 
-use super::{Conn, Stack};
+use super::{Conn, Stack, mark};
 use crate::app::ServerApp;
 use crate::shard::route::{Flows, Lookup, Route, route};
 use crate::stats::DropReason;
-use crate::table::{ConnTable, FlowKey, Found, Handle};
+use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
 use crate::tcp::{FourTuple, SegmentVerdict};
 use crate::time::Instant;
 use crate::wire::{self, ChecksumMode, Parsed, TcpControl, TcpFrame, TcpRepr};
@@ -24,14 +24,10 @@ impl Flows for ShardFlows<'_> {
 
     #[inline]
     fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Handle> {
-        let key = FlowKey::from(t);
-        match self.table.find(key) {
-            Found::Conn(h) => Lookup::Conn(h),
-            Found::TimeWait => match self.table.time_wait_mut(key) {
-                Some(r) => Lookup::TimeWait(r),
-                None => Lookup::None,
-            },
-            Found::None => Lookup::None,
+        match self.table.find_mut(FlowKey::from(t)) {
+            FoundMut::Conn(h) => Lookup::Conn(h),
+            FoundMut::TimeWait(r) => Lookup::TimeWait(r),
+            FoundMut::None => Lookup::None,
         }
     }
 
@@ -222,7 +218,9 @@ impl Stack {
                 let Some(c) = self.table.get_mut(h) else {
                     return;
                 };
-                match c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg) {
+                let verdict = c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg);
+                mark(&mut self.touched, c, h);
+                match verdict {
                     SegmentVerdict::Dropped => self.stats.drop(DropReason::Refused),
                     SegmentVerdict::RstReply => {
                         self.stats.drop(DropReason::Refused);
@@ -230,7 +228,6 @@ impl Stack {
                     }
                     _ => {}
                 }
-                self.touch(h);
             }
             Route::TimeWaitDrop => {}
             Route::ListenDrop => self.stats.drop(DropReason::ListenNoSynNoAck),

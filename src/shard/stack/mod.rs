@@ -116,7 +116,10 @@ struct Conn {
     tcp: Connection,
     app: AppConn,
     key: FlowKey,
+    /// Its entry in the wheel (`timers::rearm`).
     timer: Option<TimerId>,
+    /// When that entry is due (after it fired, when it was due; NEVER if the
+    /// connection was never armed).
     deadline: Instant,
     touched: bool,
     half_open: bool,
@@ -278,10 +281,7 @@ impl Stack {
     /// Marks a connection for `drive` in this turn's output phase.
     fn touch(&mut self, h: Handle) {
         if let Some(c) = self.table.get_mut(h) {
-            if !c.touched {
-                c.touched = true;
-                self.touched.push(h);
-            }
+            mark(&mut self.touched, c, h);
         }
     }
 
@@ -302,6 +302,15 @@ impl Stack {
         self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0;
         self.output(now, nic);
         n
+    }
+}
+
+/// `Stack::touch` for a connection in hand (`c` is `h`'s): no second lookup.
+#[inline]
+fn mark(touched: &mut Vec<Handle>, c: &mut Conn, h: Handle) {
+    if !c.touched {
+        c.touched = true;
+        touched.push(h);
     }
 }
 

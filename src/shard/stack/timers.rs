@@ -2,8 +2,9 @@
 //! wheel (its other timers stay inside the engine); expiry is budgeted per
 //! turn. TIME_WAIT records expire from the table's FIFO.
 
-use super::{Conn, Stack};
+use super::{Conn, Stack, mark};
 use crate::table::Handle;
+use crate::tcp::State;
 use crate::time::Instant;
 use crate::timer::Wheel;
 
@@ -18,12 +19,13 @@ impl Stack {
             let h = self.expired[i];
             let cfg = &self.cfg.tcp;
             if let Some(c) = self.table.get_mut(h) {
+                // (`deadline` keeps the time it fired for: the connection
+                // has been armed before, see `rearm`.)
                 c.timer = None;
-                c.deadline = Instant::NEVER;
                 if c.tcp.poll_timeout().is_some_and(|t| t <= now) {
                     c.tcp.handle_timeout(now, cfg, &mut self.stats.tcp);
                 }
-                self.touch(h);
+                mark(&mut self.touched, c, h);
             }
         }
         self.stats.time_wait_expired +=
@@ -38,10 +40,33 @@ impl Stack {
 /// timer). When it fires early, `run_timers` finds nothing due and the
 /// connection is driven, which puts its true deadline here again. Only an
 /// earlier deadline moves the entry.
-pub(super) fn rearm(wheel: &mut Wheel<Handle>, c: &mut Conn, h: Handle, want: Instant) {
+///
+/// A connection's first entry, in the handshake, goes no later than `floor`
+/// (the earliest a retransmission timer restarted from now can be, RTO.min):
+/// the handshake's initial RTO is long (1 s), and the first ACK restarts the
+/// timer at RTO.min or more, which that entry then already covers, instead of
+/// moving it earlier. A handshake slower than RTO.min costs one early wake-up.
+#[inline]
+pub(super) fn rearm(
+    wheel: &mut Wheel<Handle>,
+    c: &mut Conn,
+    h: Handle,
+    want: Instant,
+    floor: Instant,
+) {
     if c.timer.is_some() && c.deadline <= want {
         return;
     }
+    let first = c.timer.is_none()
+        && c.deadline == Instant::NEVER
+        && matches!(c.tcp.state(), State::SynSent | State::SynReceived);
+    let want = if first { want.min(floor) } else { want };
+    move_timer(wheel, c, h, want);
+}
+
+/// `rearm`'s work when the wheel changes.
+#[inline(never)]
+fn move_timer(wheel: &mut Wheel<Handle>, c: &mut Conn, h: Handle, want: Instant) {
     match c.timer {
         Some(id) if want != Instant::NEVER && wheel.reschedule(id, want) => {}
         Some(_) if want != Instant::NEVER => {
@@ -60,6 +85,7 @@ pub(super) fn rearm(wheel: &mut Wheel<Handle>, c: &mut Conn, h: Handle, want: In
 }
 
 /// Takes connection `c`'s timer out of the wheel (it is leaving the table).
+#[inline]
 pub(super) fn disarm(wheel: &mut Wheel<Handle>, c: &mut Conn) {
     if let Some(id) = c.timer.take() {
         wheel.cancel(id);
