@@ -179,14 +179,16 @@ mod dpdk_nic {
             }
         }
 
-        /// The mbuf the next frame is built in, taking a batch from the pool
-        /// when none is left (or a single one when the pool is nearly empty).
-        #[inline]
-        fn next_fresh(&mut self) -> Option<&mut Mbuf> {
-            if self.fresh.is_empty() && !Mbuf::alloc_bulk(&self.pool, &mut self.fresh, REFILL) {
+        /// No fresh mbuf left (received ones mostly keep `fresh` stocked):
+        /// takes a batch from the pool, or a single one when the pool is
+        /// nearly empty. Out of line, so that `tx_buf` stays a leaf.
+        #[cold]
+        #[inline(never)]
+        fn refill(&mut self) -> Option<()> {
+            if !Mbuf::alloc_bulk(&self.pool, &mut self.fresh, REFILL) {
                 self.fresh.push(Mbuf::alloc(&self.pool)?);
             }
-            self.fresh.last_mut()
+            Some(())
         }
     }
 
@@ -204,7 +206,11 @@ mod dpdk_nic {
 
         #[inline]
         fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
-            self.next_fresh()?.tailroom_mut().get_mut(..max)
+            if self.fresh.is_empty() {
+                self.refill()?;
+            }
+            // The frame is built in the last fresh mbuf.
+            self.fresh.last_mut()?.tailroom_mut().get_mut(..max)
         }
 
         #[inline]
