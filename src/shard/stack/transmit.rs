@@ -60,19 +60,19 @@ impl Stack {
             return Segments::Sent;
         }
         let t = c.tcp.tuple();
-        let dst_mac = match c.mac {
-            Some(m) => m,
-            None => {
-                let Some(m) = self.neigh.get(t.remote.ip()) else {
-                    self.stats.drop(DropReason::NoNeighbour);
-                    return Segments::NoNeighbour;
-                };
-                c.mac = Some(m);
-                m
-            }
+        if c.mac.is_none() {
+            let Some(m) = self.neigh.get(t.remote.ip()) else {
+                self.stats.drop(DropReason::NoNeighbour);
+                return Segments::NoNeighbour;
+            };
+            c.mac = Some(m);
+        }
+        // Both MACs by reference: copied once, into the frame.
+        let Some(dst_mac) = &c.mac else {
+            return Segments::Sent;
         };
         let cfg = &self.cfg.tcp;
-        let src_mac = self.cfg.iface.mac;
+        let src_mac = &self.cfg.iface.mac;
         let max = HDRS + usize::from(cfg.mss) + 60;
         // Only while the engine may have a segment: a connection with nothing
         // to send costs no buffer and no call into the NIC.
@@ -91,8 +91,8 @@ impl Stack {
             self.ip_ident = self.ip_ident.wrapping_add(1);
             write_headers(
                 buf,
-                &src_mac,
-                &dst_mac,
+                src_mac,
+                dst_mac,
                 *t.local.ip(),
                 *t.remote.ip(),
                 n,
