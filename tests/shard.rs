@@ -497,11 +497,10 @@ impl Nic for Lossy {
     fn rx(&mut self, f: &mut dyn FnMut(&[u8])) -> usize {
         self.inner.rx(f)
     }
-    fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> sluice::shard::Tx {
-        let n = fill(&mut self.buf[..max]);
-        if n == 0 {
-            return sluice::shard::Tx::Nothing;
-        }
+    fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
+        Some(&mut self.buf[..max])
+    }
+    fn tx_commit(&mut self, n: usize) {
         // A 1500-byte link: a longer frame would be dropped on a real one (an
         // af_packet socket discards it without a trace).
         assert!(n <= 1514, "a {n}-byte frame exceeds a 1500-byte MTU");
@@ -520,7 +519,6 @@ impl Nic for Lossy {
                 self.put(&h); // after a later frame: reordered
             }
         }
-        sluice::shard::Tx::Queued
     }
     fn flush(&mut self) -> u64 {
         if let Some(h) = self.held.take() {

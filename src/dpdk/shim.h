@@ -22,7 +22,7 @@ uint16_t sluice_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, 
 struct rte_mbuf *sluice_pktmbuf_alloc(struct rte_mempool *mp);
 int sluice_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned n);
 void sluice_pktmbuf_free(struct rte_mbuf *m);
-unsigned sluice_pktmbuf_recycle(struct rte_mbuf **pkts, unsigned n, const struct rte_mempool *mp,
+unsigned sluice_pktmbuf_recycle(struct rte_mbuf **pkts, unsigned n, struct rte_mempool *mp,
 				struct rte_mbuf **keep, unsigned room);
 char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 int sluice_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);

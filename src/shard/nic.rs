@@ -17,13 +17,37 @@ pub enum Tx {
 }
 
 /// One rx/tx queue pair, owned by one shard.
+///
+/// A frame is sent in two steps, with no closure between the shard and the
+/// device: `tx_buf` hands out the place the next frame is built in (a DPDK
+/// mbuf's room), the shard writes it there, and `tx_commit` queues it.
 pub trait Nic {
     /// Receives up to one burst, calling `f` with each frame's bytes. Returns
     /// how many frames there were.
     fn rx(&mut self, f: &mut dyn FnMut(&[u8])) -> usize;
-    /// Builds one frame of at most `max` bytes: `fill` writes it and returns its
-    /// length (0: nothing to send).
-    fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx;
+    /// The buffer the next frame is built in, `max` bytes long (not zeroed),
+    /// or `None` when there is none (counted by the caller). Until
+    /// `tx_commit`, every call hands out the same buffer with what was
+    /// written in it; a buffer never committed is simply used for the next
+    /// frame.
+    fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]>;
+    /// Queues the frame written in the `tx_buf` buffer: its first `len`
+    /// bytes (at most the `max` it was asked with).
+    fn tx_commit(&mut self, len: usize);
+    /// Builds one frame of at most `max` bytes through a closure (`tx_buf`,
+    /// then `fill`, which writes the frame and returns its length, 0 for
+    /// nothing to send, then `tx_commit`).
+    fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx {
+        let Some(buf) = self.tx_buf(max) else {
+            return Tx::NoBuffer;
+        };
+        let n = fill(buf);
+        if n == 0 {
+            return Tx::Nothing;
+        }
+        self.tx_commit(n);
+        Tx::Queued
+    }
     /// Hands queued frames to the device. Returns how many were dropped because
     /// the device would not take them.
     fn flush(&mut self) -> u64;
@@ -36,6 +60,8 @@ pub struct MemNic {
     pub rx: Arc<ArrayQueue<Vec<u8>>>,
     pub tx: Arc<ArrayQueue<Vec<u8>>>,
     pending: Vec<Vec<u8>>,
+    /// The frame being built (`tx_buf`).
+    building: Vec<u8>,
     burst: usize,
 }
 
@@ -49,12 +75,14 @@ impl MemNic {
                 rx: a.clone(),
                 tx: b.clone(),
                 pending: Vec::new(),
+                building: Vec::new(),
                 burst: 32,
             },
             MemNic {
                 rx: b,
                 tx: a,
                 pending: Vec::new(),
+                building: Vec::new(),
                 burst: 32,
             },
         )
@@ -69,6 +97,7 @@ impl MemNic {
             rx: Arc::new(ArrayQueue::new(1)),
             tx: self.tx.clone(),
             pending: Vec::new(),
+            building: Vec::new(),
             burst: self.burst,
         }
     }
@@ -85,15 +114,15 @@ impl Nic for MemNic {
         n
     }
 
-    fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx {
-        let mut buf = vec![0u8; max];
-        let n = fill(&mut buf);
-        if n == 0 {
-            return Tx::Nothing;
-        }
-        buf.truncate(n);
-        self.pending.push(buf);
-        Tx::Queued
+    fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
+        self.building.resize(max, 0);
+        Some(&mut self.building)
+    }
+
+    fn tx_commit(&mut self, len: usize) {
+        let mut f = std::mem::take(&mut self.building);
+        f.truncate(len);
+        self.pending.push(f);
     }
 
     fn flush(&mut self) -> u64 {
@@ -112,7 +141,7 @@ pub use dpdk_nic::DpdkNic;
 
 #[cfg(feature = "dpdk")]
 mod dpdk_nic {
-    use super::{Nic, Tx};
+    use super::Nic;
     use crate::dpdk::{Mbuf, PktPool, Queue};
     use std::sync::Arc;
 
@@ -150,14 +179,25 @@ mod dpdk_nic {
             }
         }
 
-        /// The mbuf the next frame is built in, taking a batch from the pool
-        /// when none is left (or a single one when the pool is nearly empty).
-        #[inline]
-        fn next_fresh(&mut self) -> Option<&mut Mbuf> {
-            if self.fresh.is_empty() && !Mbuf::alloc_bulk(&self.pool, &mut self.fresh, REFILL) {
+        /// No fresh mbuf left (received ones mostly keep `fresh` stocked):
+        /// takes a batch from the pool, or a single one when the pool is
+        /// nearly empty. Out of line, so that `tx_buf` stays a leaf.
+        #[cold]
+        #[inline(never)]
+        fn refill(&mut self) -> Option<()> {
+            if !Mbuf::alloc_bulk(&self.pool, &mut self.fresh, REFILL) {
                 self.fresh.push(Mbuf::alloc(&self.pool)?);
             }
-            self.fresh.last_mut()
+            Some(())
+        }
+    }
+
+    impl DpdkNic {
+        /// A burst is queued: to the device (out of line, so that
+        /// `tx_commit` stays a leaf the other 31 times).
+        #[inline(never)]
+        fn send_burst(&mut self) {
+            self.queue.tx_burst(&mut self.tx);
         }
     }
 
@@ -173,26 +213,26 @@ mod dpdk_nic {
             n
         }
 
-        fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx {
-            let Some(m) = self.next_fresh() else {
-                return Tx::NoBuffer;
-            };
-            let Some(buf) = m.tailroom_mut().get_mut(..max) else {
-                return Tx::NoBuffer;
-            };
-            let n = fill(buf);
-            if n == 0 {
-                return Tx::Nothing;
+        #[inline]
+        fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
+            if self.fresh.is_empty() {
+                self.refill()?;
             }
-            debug_assert!(n <= max, "fill wrote {n} bytes into {max}");
-            m.set_len(n.min(max));
-            if let Some(m) = self.fresh.pop() {
-                self.tx.push(m);
-            }
+            // The frame is built in the last fresh mbuf.
+            self.fresh.last_mut()?.tailroom_mut().get_mut(..max)
+        }
+
+        #[inline]
+        fn tx_commit(&mut self, len: usize) {
+            // The frame was built in the last fresh mbuf (`tx_buf`).
+            let Some(mut m) = self.fresh.pop() else {
+                return;
+            };
+            m.set_len(len);
+            self.tx.push(m);
             if self.tx.len() >= BURST {
-                self.queue.tx_burst(&mut self.tx);
+                self.send_burst();
             }
-            Tx::Queued
         }
 
         fn flush(&mut self) -> u64 {

@@ -3,7 +3,7 @@
 //! Wireshark read. Capturing costs a clock read and a buffered write per
 //! frame, and nothing once the limit is reached.
 
-use super::nic::{Nic, Tx};
+use super::nic::Nic;
 use std::io::{self, BufWriter, Write};
 use std::time::SystemTime;
 
@@ -94,17 +94,20 @@ impl<N: Nic> Nic for CapturedNic<N> {
         }
     }
 
-    fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx {
-        match &mut self.pcap {
-            Some(p) if p.left > 0 => self.inner.tx(max, &mut |buf| {
-                let n = fill(buf);
-                if n > 0 {
-                    p.frame(&buf[..n]);
+    fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
+        self.inner.tx_buf(max)
+    }
+
+    fn tx_commit(&mut self, len: usize) {
+        if let Some(p) = &mut self.pcap {
+            // Until the commit, `tx_buf` hands out the frame as written.
+            if p.left > 0 {
+                if let Some(buf) = self.inner.tx_buf(len) {
+                    p.frame(buf);
                 }
-                n
-            }),
-            _ => self.inner.tx(max, fill),
+            }
         }
+        self.inner.tx_commit(len);
     }
 
     fn flush(&mut self) -> u64 {

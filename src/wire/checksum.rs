@@ -44,14 +44,16 @@ fn sum_native(mut sum: u64, data: &[u8]) -> u64 {
     sum
 }
 
-/// Folds an accumulator into 16 bits (end-around carry).
+/// Folds an accumulator into 16 bits (end-around carry): 0 only for 0.
+///
+/// Each step adds the two halves with their carry wrapped around in one add:
+/// in `x + x.rotate_right(32)` the high half is `hi + lo` plus the carry out
+/// of the low half, which is the same `lo + hi` (and that sum cannot carry
+/// again: a carry leaves at most 2^32 - 2).
 #[inline]
-pub fn fold(mut acc: u64) -> u16 {
-    acc = (acc & 0xffff_ffff) + (acc >> 32);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc as u16
+pub fn fold(acc: u64) -> u16 {
+    let s = (acc.wrapping_add(acc.rotate_right(32)) >> 32) as u32;
+    (s.wrapping_add(s.rotate_right(16)) >> 16) as u16
 }
 
 /// The checksum field value for `data` (complement of the folded sum).
@@ -124,7 +126,38 @@ mod tests {
         assert_eq!(checksum(&h), 0);
     }
 
+    /// Folding 16 bits at a time until nothing carries: what `fold` must equal.
+    fn fold_slowly(mut acc: u64) -> u16 {
+        while acc > 0xffff {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn fold_edges() {
+        for x in [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0xffff_ffff_ffff_ffff,
+            0xffff_0000_ffff_0000,
+            0x8000_0000_8000_0000,
+            0x0000_ffff_ffff_0001,
+        ] {
+            assert_eq!(fold(x), fold_slowly(x), "{x:#x}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn fold_is_end_around_carry(x in proptest::num::u64::ANY) {
+            proptest::prop_assert_eq!(fold(x), fold_slowly(x));
+        }
+
         #[test]
         fn matches_reference(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             proptest::prop_assert_eq!(checksum(&data), reference_checksum(&data));

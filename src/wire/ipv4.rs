@@ -224,28 +224,26 @@ impl Ipv4Repr {
 
 /// The usual header of a TCP segment, written straight into `b` (20
 /// bytes): no options, TOS 0, DF, TTL 64, with its checksum summed from the
-/// fields (big-endian 16-bit words) instead of read back from the buffer.
-/// The same bytes as [`Ipv4Repr::emit`] with those fields.
+/// fields instead of read back from the buffer. The same bytes as
+/// [`Ipv4Repr::emit`] with those fields.
+///
+/// The header is five big-endian 32-bit words; their sum folds to the same
+/// ones' complement sum as the 16-bit words' (2^16 = 1 modulo 2^16 - 1), so
+/// the checksum is four adds and a fold, and the words are stored whole.
 #[inline]
 pub fn emit_tcp_header(b: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, payload_len: usize, ident: u16) {
     let b: &mut [u8; HEADER_LEN] = (&mut b[..HEADER_LEN]).try_into().unwrap();
-    let total = (HEADER_LEN + payload_len).min(usize::from(u16::MAX)) as u16;
+    let total = (HEADER_LEN + payload_len).min(usize::from(u16::MAX)) as u32;
     let (s, d) = (u32::from(src), u32::from(dst));
-    // 0x4500 (version, IHL, TOS) + 0x4000 (DF) + 0x4006 (TTL 64, TCP).
-    let sum = 0x4500u64
-        + 0x4000
-        + 0x4006
-        + u64::from(total)
-        + u64::from(ident)
-        + u64::from(s >> 16)
-        + u64::from(s & 0xffff)
-        + u64::from(d >> 16)
-        + u64::from(d & 0xffff);
-    let c = !checksum::fold(sum);
-    b[..4].copy_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8]);
-    b[4..8].copy_from_slice(&[(ident >> 8) as u8, ident as u8, 0x40, 0]);
-    b[8..12].copy_from_slice(&[64, 6, (c >> 8) as u8, c as u8]);
-    b[12..16].copy_from_slice(&s.to_be_bytes());
+    // Version 4, IHL 5, TOS 0, total length | identification, DF.
+    let w0 = 0x4500_0000 | total;
+    let w1 = u32::from(ident) << 16 | 0x4000;
+    // TTL 64, TCP, then the checksum.
+    const TTL_PROTO: u32 = 0x4006_0000;
+    let sum = u64::from(w0) + u64::from(w1) + u64::from(TTL_PROTO) + u64::from(s) + u64::from(d);
+    let w2 = TTL_PROTO | u32::from(!checksum::fold(sum));
+    b[..8].copy_from_slice(&(u64::from(w0) << 32 | u64::from(w1)).to_be_bytes());
+    b[8..16].copy_from_slice(&(u64::from(w2) << 32 | u64::from(s)).to_be_bytes());
     b[16..20].copy_from_slice(&d.to_be_bytes());
 }
 

@@ -127,6 +127,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         &mut self.buffer.as_mut()[h..]
     }
     /// Recomputes the checksum over the pseudo-header and the whole buffer.
+    #[inline]
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         put16(self.buffer.as_mut(), field::CHECKSUM, 0);
         let c = checksum::transport_checksum(src, dst, 6, self.buffer.as_ref());

@@ -4,7 +4,7 @@
 
 use super::Stack;
 use crate::tcp::{FourTuple, rst_reply};
-use crate::wire::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, TcpPacket, TcpRepr};
+use crate::wire::{EtherType, EthernetAddress, TcpPacket, TcpRepr};
 use std::net::Ipv4Addr;
 
 pub(super) const ETH: usize = 14;
@@ -64,8 +64,8 @@ impl Stack {
         let buf = self.ctrl_buf(HDRS + tcp.len());
         write_headers(
             buf,
-            src_mac,
-            mac,
+            &src_mac,
+            &mac,
             *t.local.ip(),
             *t.remote.ip(),
             tcp.len(),
@@ -76,20 +76,19 @@ impl Stack {
 }
 
 /// Writes Ethernet and IPv4 headers in front of a TCP segment of `tcp_len` bytes.
+#[inline]
 pub(super) fn write_headers(
     buf: &mut [u8],
-    src_mac: EthernetAddress,
-    dst_mac: EthernetAddress,
+    src_mac: &EthernetAddress,
+    dst_mac: &EthernetAddress,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     tcp_len: usize,
     ident: u16,
 ) {
-    EthernetRepr {
-        src_addr: src_mac,
-        dst_addr: dst_mac,
-        ethertype: EtherType::Ipv4,
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut buf[..ETH]));
-    crate::wire::ipv4::emit_tcp_header(&mut buf[ETH..HDRS], src, dst, tcp_len, ident);
+    let b: &mut [u8; HDRS] = (&mut buf[..HDRS]).try_into().unwrap();
+    b[..6].copy_from_slice(&dst_mac.0);
+    b[6..12].copy_from_slice(&src_mac.0);
+    b[12..ETH].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
+    crate::wire::ipv4::emit_tcp_header(&mut b[ETH..], src, dst, tcp_len, ident);
 }

@@ -1,10 +1,11 @@
 //! Output: control frames first (they answer what just arrived), then every
 //! touched connection driven and its segments built in place in the NIC's
-//! buffers, then the flush; what the NIC could not take is counted.
+//! buffers (`Nic::tx_buf`, then `tx_commit`), then the flush; what the NIC
+//! could not take is counted.
 
 use super::Stack;
 use super::control::{HDRS, write_headers};
-use crate::shard::nic::{Nic, Tx};
+use crate::shard::nic::Nic;
 use crate::stats::DropReason;
 use crate::table::Handle;
 use crate::time::Instant;
@@ -23,11 +24,15 @@ impl Stack {
     pub(super) fn output(&mut self, now: Instant, nic: &mut dyn Nic) {
         for i in 0..self.ctrl_used {
             let f = &self.ctrl[i];
-            let r = nic.tx(f.len(), &mut |buf| {
-                buf[..f.len()].copy_from_slice(f);
-                f.len()
-            });
-            self.count_tx(r, f.len());
+            let n = f.len();
+            let Some(buf) = nic.tx_buf(n) else {
+                self.stats.drop(DropReason::NoBuffer);
+                continue;
+            };
+            buf.copy_from_slice(f);
+            nic.tx_commit(n);
+            self.stats.tx_packets += 1;
+            self.stats.tx_bytes += n as u64;
         }
         self.ctrl_used = 0;
         let mut i = 0;
@@ -44,17 +49,6 @@ impl Stack {
         self.stats.tx_packets -= dropped.min(self.stats.tx_packets);
     }
 
-    fn count_tx(&mut self, r: Tx, len: usize) {
-        match r {
-            Tx::Queued => {
-                self.stats.tx_packets += 1;
-                self.stats.tx_bytes += len as u64;
-            }
-            Tx::NoBuffer => self.stats.drop(DropReason::NoBuffer),
-            Tx::Nothing => {}
-        }
-    }
-
     /// Connection `h`'s segments, each written by the engine straight into a
     /// NIC buffer behind its Ethernet and IPv4 headers.
     pub(super) fn transmit(&mut self, now: Instant, h: Handle, nic: &mut dyn Nic) -> Segments {
@@ -66,55 +60,48 @@ impl Stack {
             return Segments::Sent;
         }
         let t = c.tcp.tuple();
-        let dst_mac = match c.mac {
-            Some(m) => m,
-            None => {
-                let Some(m) = self.neigh.get(t.remote.ip()) else {
-                    self.stats.drop(DropReason::NoNeighbour);
-                    return Segments::NoNeighbour;
-                };
-                c.mac = Some(m);
-                m
-            }
+        if c.mac.is_none() {
+            let Some(m) = self.neigh.get(t.remote.ip()) else {
+                self.stats.drop(DropReason::NoNeighbour);
+                return Segments::NoNeighbour;
+            };
+            c.mac = Some(m);
+        }
+        // Both MACs by reference: copied once, into the frame.
+        let Some(dst_mac) = &c.mac else {
+            return Segments::Sent;
         };
         let cfg = &self.cfg.tcp;
-        let src_mac = self.cfg.iface.mac;
+        let src_mac = &self.cfg.iface.mac;
         let max = HDRS + usize::from(cfg.mss) + 60;
         // Only while the engine may have a segment: a connection with nothing
         // to send costs no buffer and no call into the NIC.
         while c.tcp.wants_transmit() {
-            let ident = self.ip_ident.wrapping_add(1);
-            let st = &mut self.stats.tcp;
-            let tcp = &mut c.tcp;
-            let mut len = 0;
-            let r = nic.tx(max, &mut |buf| {
-                let Some(n) = tcp.poll_transmit(now, cfg, st, &mut buf[HDRS..]) else {
-                    return 0;
-                };
-                write_headers(
-                    buf,
-                    src_mac,
-                    dst_mac,
-                    *t.local.ip(),
-                    *t.remote.ip(),
-                    n,
-                    ident,
-                );
-                len = HDRS + n;
-                len
-            });
-            match r {
-                Tx::Queued => {
-                    self.ip_ident = ident;
-                    self.stats.tx_packets += 1;
-                    self.stats.tx_bytes += len as u64;
-                }
-                Tx::Nothing => break,
-                Tx::NoBuffer => {
-                    self.stats.drop(DropReason::NoBuffer);
-                    break;
-                }
-            }
+            let Some(buf) = nic.tx_buf(max) else {
+                self.stats.drop(DropReason::NoBuffer);
+                break;
+            };
+            let Some(n) = c
+                .tcp
+                .poll_transmit(now, cfg, &mut self.stats.tcp, &mut buf[HDRS..])
+            else {
+                // Nothing after all: the buffer is left for the next frame.
+                break;
+            };
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+            write_headers(
+                buf,
+                src_mac,
+                dst_mac,
+                *t.local.ip(),
+                *t.remote.ip(),
+                n,
+                self.ip_ident,
+            );
+            let len = HDRS + n;
+            nic.tx_commit(len);
+            self.stats.tx_packets += 1;
+            self.stats.tx_bytes += len as u64;
         }
         Segments::Sent
     }
