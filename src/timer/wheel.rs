@@ -29,7 +29,6 @@ pub struct TimerId {
 #[derive(Debug, Clone)]
 struct Node<T> {
     value: Option<T>,
-    when: u64,
     deadline: Instant,
     prev: u32,
     next: u32,
@@ -128,7 +127,6 @@ impl<T> Wheel<T> {
         } else {
             self.nodes.push(Node {
                 value: Some(value),
-                when: 0,
                 deadline,
                 prev: NIL,
                 next: NIL,
@@ -203,7 +201,6 @@ impl<T> Wheel<T> {
         let head = self.levels[level].heads[slot];
         {
             let n = &mut self.nodes[index as usize];
-            n.when = when;
             n.prev = NIL;
             n.next = head;
             n.slot = (level * SLOTS + slot) as u16;
