@@ -46,6 +46,26 @@ mod kind {
     pub const TS: u8 = 8;
 }
 
+/// The control flag for each mix of SYN (2), FIN (1) and RST (4): at most
+/// one may be set (None: an illegal mix).
+const CONTROL: [Option<TcpControl>; 8] = [
+    Some(TcpControl::None),
+    Some(TcpControl::Fin),
+    Some(TcpControl::Syn),
+    None,
+    Some(TcpControl::Rst),
+    None,
+    None,
+    None,
+];
+
+/// Four option bytes as one native-order word (for comparing kinds and
+/// lengths at once).
+#[inline(always)]
+fn word<const N: usize>(o: &[u8; N], at: usize) -> u32 {
+    u32::from_ne_bytes([o[at], o[at + 1], o[at + 2], o[at + 3]])
+}
+
 /// A view of a TCP segment.
 #[derive(Debug, Clone)]
 pub struct TcpPacket<T: AsRef<[u8]>> {
@@ -328,13 +348,10 @@ impl<'a> TcpRepr<'a> {
             return Err(Error::Malformed);
         }
         let f = h[field::FLAGS];
-        let control = match f & (flags::SYN | flags::FIN | flags::RST) {
-            0 => TcpControl::None,
-            flags::SYN => TcpControl::Syn,
-            flags::FIN => TcpControl::Fin,
-            flags::RST => TcpControl::Rst,
-            _ => return Err(Error::Malformed),
+        let Some(control) = CONTROL[usize::from(f & (flags::SYN | flags::FIN | flags::RST))] else {
+            return Err(Error::Malformed);
         };
+        // Every field written once, the options at their defaults.
         *repr = TcpRepr {
             src_port,
             dst_port,
@@ -343,48 +360,44 @@ impl<'a> TcpRepr<'a> {
             seq_number: SeqNumber(be32(h, field::SEQ)),
             ack_number: (f & flags::ACK != 0).then(|| SeqNumber(be32(h, field::ACK))),
             window_len: be16(h, field::WINDOW),
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; MAX_SACK_BLOCKS],
+            timestamp: None,
             payload,
-            ..TcpRepr::default()
         };
         let mut opts = opts;
         // Fast path: the layout nearly every segment of a connection that
         // negotiated timestamps carries (NOP, NOP, timestamps: RFC 7323
-        // appendix A), read at fixed offsets.
-        if let [kind::NOP, kind::NOP, kind::TS, 10, ts @ ..] = opts {
-            if ts.len() == 8 {
+        // appendix A), read at fixed offsets, its kinds and lengths compared
+        // as one word.
+        if let Ok(o) = <&[u8; 12]>::try_from(opts) {
+            if word(o, 0) == u32::from_ne_bytes([kind::NOP, kind::NOP, kind::TS, 10]) {
                 repr.timestamp = Some(TcpTimestamp {
-                    tsval: be32(ts, 0),
-                    tsecr: be32(ts, 4),
+                    tsval: be32(o, 4),
+                    tsecr: be32(o, 8),
                 });
                 return Ok(());
             }
         }
         // And the SYN layout Linux (and sluice) sends: MSS, SACK-permitted,
         // timestamps, NOP, window scale.
-        if let [
-            kind::MSS,
-            4,
-            m0,
-            m1,
-            kind::SACK_PERM,
-            2,
-            kind::TS,
-            10,
-            ts @ ..,
-            kind::NOP,
-            kind::WS,
-            3,
-            ws,
-        ] = opts
-        {
-            if ts.len() == 8 {
-                repr.max_seg_size = Some(u16::from_be_bytes([*m0, *m1]));
+        if let Ok(o) = <&[u8; 20]>::try_from(opts) {
+            const MSS: u32 = u32::from_ne_bytes([0xff, 0xff, 0, 0]);
+            const NOP_WS: u32 = u32::from_ne_bytes([0xff, 0xff, 0xff, 0]);
+            if word(o, 0) & MSS == u32::from_ne_bytes([kind::MSS, 4, 0, 0])
+                && word(o, 4) == u32::from_ne_bytes([kind::SACK_PERM, 2, kind::TS, 10])
+                && word(o, 16) & NOP_WS == u32::from_ne_bytes([kind::NOP, kind::WS, 3, 0])
+            {
+                repr.max_seg_size = Some(be16(o, 2));
                 repr.sack_permitted = true;
                 repr.timestamp = Some(TcpTimestamp {
-                    tsval: be32(ts, 0),
-                    tsecr: be32(ts, 4),
+                    tsval: be32(o, 8),
+                    tsecr: be32(o, 12),
                 });
-                repr.window_scale = Some((*ws).min(14));
+                // RFC 7323 2.3: a shift above 14 is used as 14.
+                repr.window_scale = Some(o[19].min(14));
                 return Ok(());
             }
         }
