@@ -147,7 +147,7 @@ impl Mbuf {
         let r = self.raw();
         assert!(
             r.nb_segs == 1 && len <= usize::from(r.buf_len) - usize::from(r.data_off),
-            "set_len({len}) past a one-segment mbuf's buffer"
+            "set_len past a one-segment mbuf's buffer"
         );
         // SAFETY: we own the mbuf exclusively (&mut self); len fits the first and
         // only segment (checked above), so data_len == pkt_len keeps it consistent.

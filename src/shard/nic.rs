@@ -193,11 +193,25 @@ mod dpdk_nic {
     }
 
     impl DpdkNic {
-        /// A burst is queued: to the device (out of line, so that
-        /// `tx_commit` stays a leaf the other 31 times).
+        /// `tx_buf` with no fresh mbuf left.
+        #[cold]
         #[inline(never)]
-        fn send_burst(&mut self) {
-            self.queue.tx_burst(&mut self.tx);
+        fn refill_tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
+            self.refill()?;
+            self.fresh.last_mut()?.tailroom_mut().get_mut(..max)
+        }
+
+        /// `tx_commit`'s frame queued when it completes a burst, which goes
+        /// to the device (or when the queue must grow): out of line, so that
+        /// the usual commit is a leaf.
+        #[inline(never)]
+        fn queue_and_send(&mut self) {
+            if let Some(m) = self.fresh.pop() {
+                self.tx.push(m);
+            }
+            if self.tx.len() >= BURST {
+                self.queue.tx_burst(&mut self.tx);
+            }
         }
     }
 
@@ -215,23 +229,27 @@ mod dpdk_nic {
 
         #[inline]
         fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
+            // The frame is built in the last fresh mbuf; with none left, the
+            // refill is a tail call, so the usual call needs no stack frame.
             if self.fresh.is_empty() {
-                self.refill()?;
+                return self.refill_tx_buf(max);
             }
-            // The frame is built in the last fresh mbuf.
             self.fresh.last_mut()?.tailroom_mut().get_mut(..max)
         }
 
         #[inline]
         fn tx_commit(&mut self, len: usize) {
             // The frame was built in the last fresh mbuf (`tx_buf`).
-            let Some(mut m) = self.fresh.pop() else {
+            let Some(m) = self.fresh.last_mut() else {
                 return;
             };
             m.set_len(len);
-            self.tx.push(m);
-            if self.tx.len() >= BURST {
-                self.send_burst();
+            // The burst's last frame, or no room queued: out of line.
+            if self.tx.len() + 1 >= BURST || self.tx.len() == self.tx.capacity() {
+                return self.queue_and_send();
+            }
+            if let Some(m) = self.fresh.pop() {
+                self.tx.push(m);
             }
         }
 

@@ -4,8 +4,9 @@
 use super::{
     ArpPacket, ArpRepr, ChecksumMode, Error, EtherType, EthernetAddress, EthernetFrame,
     EthernetRepr, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, Result,
-    TcpPacket, TcpRepr, be16, be32, checksum, ethernet, ipv4,
+    TcpPacket, TcpRepr, be16, be32, checksum, ethernet, ipv4, tcp,
 };
+use std::mem::MaybeUninit;
 
 /// A received frame, parsed as far as sluice cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,27 +97,46 @@ impl<'a> TcpFrame<'a> {
 /// `TcpRepr::parse`.
 #[inline]
 pub fn parse_tcp_frame(frame: &[u8], mode: ChecksumMode) -> Result<Option<TcpFrame<'_>>> {
-    let mut f = TcpFrame::EMPTY;
-    Ok(parse_tcp_frame_into(frame, mode, &mut f)?.then_some(f))
+    let mut place = MaybeUninit::uninit();
+    Ok(parse_tcp_frame_in(frame, mode, &mut place)?.copied())
 }
 
-/// `parse_tcp_frame` into the caller's place, so that no large result is
-/// moved: `Ok(true)` when the frame was taken and every field of `out`
-/// written, `Ok(false)` when it is for `parse_frame`.
-#[inline(always)]
+/// `parse_tcp_frame` into the caller's place: `Ok(true)` when the frame was
+/// taken and every field of `out` written, `Ok(false)` when it is for
+/// `parse_frame`.
+#[inline]
 pub fn parse_tcp_frame_into<'a>(
     frame: &'a [u8],
     mode: ChecksumMode,
     out: &mut TcpFrame<'a>,
 ) -> Result<bool> {
+    let mut place = MaybeUninit::uninit();
+    Ok(match parse_tcp_frame_in(frame, mode, &mut place)? {
+        Some(f) => {
+            *out = *f;
+            true
+        }
+        None => false,
+    })
+}
+
+/// `parse_tcp_frame` building the frame in `place`, which needs no
+/// initialising (the receive path's form: no default written first, then
+/// overwritten). The frame, when taken, is returned from there.
+#[inline(always)]
+pub fn parse_tcp_frame_in<'a, 'p>(
+    frame: &'a [u8],
+    mode: ChecksumMode,
+    place: &'p mut MaybeUninit<TcpFrame<'a>>,
+) -> Result<Option<&'p TcpFrame<'a>>> {
     const IP: usize = ethernet::HEADER_LEN;
     const L4: usize = IP + ipv4::HEADER_LEN;
     let Some(h) = frame.first_chunk::<L4>() else {
-        return Ok(false);
+        return Ok(None);
     };
     // EtherType IPv4, version 4 with IHL 5, protocol TCP.
     if be16(h, 12) != 0x0800 || h[IP] != 0x45 || h[IP + 9] != 6 {
-        return Ok(false);
+        return Ok(None);
     }
     let total_len = usize::from(be16(h, IP + 2));
     if total_len < ipv4::HEADER_LEN {
@@ -134,12 +154,17 @@ pub fn parse_tcp_frame_into<'a>(
     }
     let src_addr = Ipv4Addr::from(be32(h, IP + 12));
     let dst_addr = Ipv4Addr::from(be32(h, IP + 16));
-    TcpRepr::parse_bytes_into(l4, src_addr, dst_addr, mode, &mut out.seg)?;
-    out.eth_dst = EthernetAddress::from_bytes(&h[..6]);
-    out.eth_src = EthernetAddress::from_bytes(&h[6..12]);
-    out.src_addr = src_addr;
-    out.dst_addr = dst_addr;
-    Ok(true)
+    let t = tcp::Head::parse(l4, src_addr, dst_addr, mode)?;
+    // The whole frame in one write, then what the options say.
+    let f = place.write(TcpFrame {
+        eth_dst: EthernetAddress::from_bytes(&h[..6]),
+        eth_src: EthernetAddress::from_bytes(&h[6..12]),
+        src_addr,
+        dst_addr,
+        seg: tcp::segment_of!(t),
+    });
+    f.seg.parse_options(t.options)?;
+    Ok(Some(f))
 }
 
 /// Writes a parsed frame back to bytes (Ethernet, IPv4 without options, L4),

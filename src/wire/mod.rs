@@ -16,7 +16,10 @@ pub mod tcp;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-pub use frame::{Parsed, TcpFrame, emit_frame, parse_frame, parse_tcp_frame, parse_tcp_frame_into};
+pub use frame::{
+    Parsed, TcpFrame, emit_frame, parse_frame, parse_tcp_frame, parse_tcp_frame_in,
+    parse_tcp_frame_into,
+};
 pub use icmp::{IcmpPacket, IcmpRepr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use seq::SeqNumber;

@@ -46,6 +46,26 @@ mod kind {
     pub const TS: u8 = 8;
 }
 
+/// The control flag for each mix of SYN (2), FIN (1) and RST (4): at most
+/// one may be set (None: an illegal mix).
+const CONTROL: [Option<TcpControl>; 8] = [
+    Some(TcpControl::None),
+    Some(TcpControl::Fin),
+    Some(TcpControl::Syn),
+    None,
+    Some(TcpControl::Rst),
+    None,
+    None,
+    None,
+];
+
+/// Four option bytes as one native-order word (for comparing kinds and
+/// lengths at once).
+#[inline(always)]
+fn word<const N: usize>(o: &[u8; N], at: usize) -> u32 {
+    u32::from_ne_bytes([o[at], o[at + 1], o[at + 2], o[at + 3]])
+}
+
 /// A view of a TCP segment.
 #[derive(Debug, Clone)]
 pub struct TcpPacket<T: AsRef<[u8]>> {
@@ -248,6 +268,110 @@ impl TcpRepr<'static> {
     };
 }
 
+/// A segment's fixed header, checked (lengths, checksum per the mode,
+/// ports, control flags), its options not yet read: the first half of the
+/// parse, in scalars, so that the receive path can build the whole frame in
+/// one assignment (`segment_of!`, then `TcpRepr::parse_options`).
+#[derive(Clone, Copy)]
+pub(super) struct Head<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub control: TcpControl,
+    pub flags: u8,
+    pub seq_number: u32,
+    pub ack_number: u32,
+    pub window_len: u16,
+    pub options: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+/// The `TcpRepr` of a `Head`, its option fields at their defaults: a
+/// literal where it is used (a function returning it would build it aside
+/// and copy it).
+macro_rules! segment_of {
+    ($h:expr) => {{
+        let h: &$crate::wire::tcp::Head<'_> = &$h;
+        $crate::wire::TcpRepr {
+            src_port: h.src_port,
+            dst_port: h.dst_port,
+            control: h.control,
+            push: h.flags & $crate::wire::tcp::flags::PSH != 0,
+            seq_number: $crate::wire::SeqNumber(h.seq_number),
+            ack_number: (h.flags & $crate::wire::tcp::flags::ACK != 0)
+                .then_some($crate::wire::SeqNumber(h.ack_number)),
+            window_len: h.window_len,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; $crate::wire::tcp::MAX_SACK_BLOCKS],
+            timestamp: None,
+            payload: h.payload,
+        }
+    }};
+}
+pub(super) use segment_of;
+
+impl<'a> Head<'a> {
+    /// `TcpPacket::new_checked`'s checks, then `parse_valid`.
+    #[inline(always)]
+    pub fn parse(buf: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr, mode: ChecksumMode) -> Result<Self> {
+        let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
+            return Err(Error::Truncated);
+        };
+        let header_len = usize::from(h[field::OFF] >> 4) * 4;
+        if header_len < HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if header_len > buf.len() {
+            return Err(Error::Truncated);
+        }
+        Self::parse_valid(buf, header_len, src, dst, mode)
+    }
+
+    /// Over a buffer `new_checked` accepted, whose data offset says
+    /// `header_len` (at least 20, at most `buf.len()`).
+    #[inline(always)]
+    fn parse_valid(
+        buf: &'a [u8],
+        header_len: usize,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mode: ChecksumMode,
+    ) -> Result<Self> {
+        let (Some(h), Some(options), Some(payload)) = (
+            buf.first_chunk::<HEADER_LEN>(),
+            buf.get(HEADER_LEN..header_len),
+            buf.get(header_len..),
+        ) else {
+            return Err(Error::Truncated);
+        };
+        if mode == ChecksumMode::Verify && checksum::transport_checksum(src, dst, 6, buf) != 0 {
+            return Err(Error::Checksum);
+        }
+        let src_port = be16(h, field::SRC_PORT);
+        let dst_port = be16(h, field::DST_PORT);
+        // Port 0 is reserved and never valid on the wire.
+        if src_port == 0 || dst_port == 0 {
+            return Err(Error::Malformed);
+        }
+        let f = h[field::FLAGS];
+        let Some(control) = CONTROL[usize::from(f & (flags::SYN | flags::FIN | flags::RST))] else {
+            return Err(Error::Malformed);
+        };
+        Ok(Head {
+            src_port,
+            dst_port,
+            control,
+            flags: f,
+            seq_number: be32(h, field::SEQ),
+            ack_number: be32(h, field::ACK),
+            window_len: be16(h, field::WINDOW),
+            options,
+            payload,
+        })
+    }
+}
+
 impl<'a> TcpRepr<'a> {
     /// Parses a checked segment: checksum (per `mode`), flags, options.
     #[inline]
@@ -311,83 +435,60 @@ impl<'a> TcpRepr<'a> {
         mode: ChecksumMode,
         repr: &mut TcpRepr<'a>,
     ) -> Result<()> {
-        let (Some(h), Some(opts), Some(payload)) = (
-            buf.first_chunk::<HEADER_LEN>(),
-            buf.get(HEADER_LEN..header_len),
-            buf.get(header_len..),
-        ) else {
-            return Err(Error::Truncated);
-        };
-        if mode == ChecksumMode::Verify && checksum::transport_checksum(src, dst, 6, buf) != 0 {
-            return Err(Error::Checksum);
-        }
-        let src_port = be16(h, field::SRC_PORT);
-        let dst_port = be16(h, field::DST_PORT);
-        // Port 0 is reserved and never valid on the wire.
-        if src_port == 0 || dst_port == 0 {
-            return Err(Error::Malformed);
-        }
-        let f = h[field::FLAGS];
-        let control = match f & (flags::SYN | flags::FIN | flags::RST) {
-            0 => TcpControl::None,
-            flags::SYN => TcpControl::Syn,
-            flags::FIN => TcpControl::Fin,
-            flags::RST => TcpControl::Rst,
-            _ => return Err(Error::Malformed),
-        };
-        *repr = TcpRepr {
-            src_port,
-            dst_port,
-            control,
-            push: f & flags::PSH != 0,
-            seq_number: SeqNumber(be32(h, field::SEQ)),
-            ack_number: (f & flags::ACK != 0).then(|| SeqNumber(be32(h, field::ACK))),
-            window_len: be16(h, field::WINDOW),
-            payload,
-            ..TcpRepr::default()
-        };
-        let mut opts = opts;
+        let h = Head::parse_valid(buf, header_len, src, dst, mode)?;
+        *repr = segment_of!(h);
+        repr.parse_options(h.options)
+    }
+
+    /// Reads the option bytes into the option fields, which hold their
+    /// defaults (none, false): the usual layouts at fixed offsets, anything
+    /// else option by option.
+    #[inline(always)]
+    pub(super) fn parse_options(&mut self, opts: &[u8]) -> Result<()> {
+        let repr = self;
         // Fast path: the layout nearly every segment of a connection that
         // negotiated timestamps carries (NOP, NOP, timestamps: RFC 7323
-        // appendix A), read at fixed offsets.
-        if let [kind::NOP, kind::NOP, kind::TS, 10, ts @ ..] = opts {
-            if ts.len() == 8 {
+        // appendix A), read at fixed offsets, its kinds and lengths compared
+        // as one word.
+        if let Ok(o) = <&[u8; 12]>::try_from(opts) {
+            if word(o, 0) == u32::from_ne_bytes([kind::NOP, kind::NOP, kind::TS, 10]) {
                 repr.timestamp = Some(TcpTimestamp {
-                    tsval: be32(ts, 0),
-                    tsecr: be32(ts, 4),
+                    tsval: be32(o, 4),
+                    tsecr: be32(o, 8),
                 });
                 return Ok(());
             }
         }
         // And the SYN layout Linux (and sluice) sends: MSS, SACK-permitted,
         // timestamps, NOP, window scale.
-        if let [
-            kind::MSS,
-            4,
-            m0,
-            m1,
-            kind::SACK_PERM,
-            2,
-            kind::TS,
-            10,
-            ts @ ..,
-            kind::NOP,
-            kind::WS,
-            3,
-            ws,
-        ] = opts
-        {
-            if ts.len() == 8 {
-                repr.max_seg_size = Some(u16::from_be_bytes([*m0, *m1]));
+        if let Ok(o) = <&[u8; 20]>::try_from(opts) {
+            const MSS: u32 = u32::from_ne_bytes([0xff, 0xff, 0, 0]);
+            const NOP_WS: u32 = u32::from_ne_bytes([0xff, 0xff, 0xff, 0]);
+            if word(o, 0) & MSS == u32::from_ne_bytes([kind::MSS, 4, 0, 0])
+                && word(o, 4) == u32::from_ne_bytes([kind::SACK_PERM, 2, kind::TS, 10])
+                && word(o, 16) & NOP_WS == u32::from_ne_bytes([kind::NOP, kind::WS, 3, 0])
+            {
+                repr.max_seg_size = Some(be16(o, 2));
                 repr.sack_permitted = true;
                 repr.timestamp = Some(TcpTimestamp {
-                    tsval: be32(ts, 0),
-                    tsecr: be32(ts, 4),
+                    tsval: be32(o, 8),
+                    tsecr: be32(o, 12),
                 });
-                repr.window_scale = Some((*ws).min(14));
+                // RFC 7323 2.3: a shift above 14 is used as 14.
+                repr.window_scale = Some(o[19].min(14));
                 return Ok(());
             }
         }
+        if opts.is_empty() {
+            return Ok(());
+        }
+        repr.parse_options_general(opts)
+    }
+
+    /// Any option layout, one option at a time.
+    #[inline(never)]
+    fn parse_options_general(&mut self, mut opts: &[u8]) -> Result<()> {
+        let repr = self;
         while !opts.is_empty() {
             let (rest, opt) = TcpOption::parse(opts)?;
             match opt {

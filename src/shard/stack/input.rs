@@ -10,6 +10,7 @@ use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
 use crate::tcp::{FourTuple, SegmentVerdict};
 use crate::time::Instant;
 use crate::wire::{self, ChecksumMode, Parsed, TcpControl, TcpFrame, TcpRepr};
+use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// The shard's table as routing sees it.
@@ -58,10 +59,11 @@ impl Stack {
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += frame.len() as u64;
         // Nearly every frame: IPv4 without options carrying TCP, parsed in place.
-        let mut f = TcpFrame::EMPTY;
-        match wire::parse_tcp_frame_into(frame, ChecksumMode::Verify, &mut f) {
-            Ok(true) => self.tcp_frame_input(now, frame, &f),
-            Ok(false) => self.other_input(now, frame),
+        // Built in place, no default written first.
+        let mut place = MaybeUninit::uninit();
+        match wire::parse_tcp_frame_in(frame, ChecksumMode::Verify, &mut place) {
+            Ok(Some(f)) => self.tcp_frame_input(now, frame, f),
+            Ok(None) => self.other_input(now, frame),
             Err(e) => self.stats.drop(e.into()),
         }
     }
