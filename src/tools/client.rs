@@ -4,8 +4,10 @@
 //! `sluice bench`.
 
 use super::load::{self, LoadArgs};
+use super::request::ClientRequestArgs;
 use super::runtime::{join_all, parse_cores, parse_ip_range, shard_share, spawn_pinned};
 use super::{EalArgs, stop_flag};
+use crate::app::Request;
 use crate::app::window::Measured;
 use crate::stats::output::Intervals;
 use crate::stats::report::{Report, RunInfo, Window};
@@ -25,8 +27,11 @@ use {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// What to load: http://IP[:PORT][/PATH] or IP:PORT.
-    pub target: String,
+    /// What to load: http://IP[:PORT][/PATH] or IP:PORT. Several URLs (one
+    /// host:port), or paths like /b on the first URL's host, are requested
+    /// in turn.
+    #[arg(value_name = "URL", required_unless_present = "urls")]
+    pub targets: Vec<String>,
     /// Our source addresses: one address or a prefix (TIME_WAIT holds each
     /// 4-tuple for 2MSL, so high rates want many). Required with DPDK; with
     /// --kernel optional (connections take the addresses in turn, the kernel
@@ -52,6 +57,8 @@ pub struct ClientArgs {
     pub kernel: bool,
     #[command(flatten)]
     pub load: LoadArgs,
+    #[command(flatten)]
+    pub requests: ClientRequestArgs,
 }
 
 /// `http://10.0.0.2:8080/x` or `10.0.0.2:8080` → (address, path).
@@ -78,17 +85,25 @@ pub fn parse_target(s: &str) -> anyhow::Result<(SocketAddrV4, String)> {
 }
 
 pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
-    let (target, path) = parse_target(&args.target)?;
+    let t = super::request::targets(&args.targets, args.requests.urls.as_deref())?;
+    let requests = args
+        .load
+        .requests(&t.host, &t.paths, args.requests.body.as_deref())?;
+    let target = (t.addr, requests, t.label.as_str());
     if args.kernel {
         eal_args.refuse_without_dpdk()?;
-        return run_kernel(args, target, &path);
+        return run_kernel(args, target);
     }
-    run_dpdk(eal_args, args, target, &path)
+    run_dpdk(eal_args, args, target)
 }
+
+/// Where the load goes, what it sends (built once) and what the report
+/// calls it.
+type Target<'a> = (SocketAddrV4, Arc<[Request]>, &'a str);
 
 /// Without DPDK only kernel mode loads.
 #[cfg(not(feature = "dpdk"))]
-fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: SocketAddrV4, _: &str) -> anyhow::Result<Report> {
+fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: Target<'_>) -> anyhow::Result<Report> {
     Err(super::needs_dpdk("`sluice client` without --kernel"))
 }
 
@@ -99,8 +114,7 @@ fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: SocketAddrV4, _: &str) -> anyhow::Re
 fn run_dpdk(
     eal_args: &EalArgs,
     args: &ClientArgs,
-    target: SocketAddrV4,
-    path: &str,
+    (target, requests, label): Target<'_>,
 ) -> anyhow::Result<Report> {
     let load = &args.load;
     let Some(ip) = &args.ip else {
@@ -159,14 +173,14 @@ fn run_dpdk(
     if !load.quiet {
         eprintln!(
             "sluice client: {} on {} ({}), {hop} is at {mac}, {n} shard(s), memory: {}",
-            args.target,
+            label,
             port.name,
             port.driver,
             eal.memory_mode()
         );
     }
     // Each shard takes its share of the connections and rates.
-    let client = shard_share(load.client_config(target, path, src, ports), n);
+    let client = shard_share(load.client_config(target, requests, src, ports), n);
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
     let start = (clock.now(), std::time::SystemTime::now());
@@ -216,7 +230,7 @@ fn run_dpdk(
     let name = port.name.clone();
     port.shut()?;
     drop(eal);
-    let mut info = load.info("sluice client", name, args.target.clone(), 0);
+    let mut info = load.info("sluice client", name, label.to_string(), None);
     info.client_cores = cores.clone();
     let shards: Vec<ShardRun> = outcomes
         .iter()
@@ -275,7 +289,7 @@ fn combine(
 
 /// `sluice client --kernel`: the same load over Linux sockets, one mio loop
 /// per core, each with its share of the connections and rates.
-fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Result<Report> {
+fn run_kernel(args: &ClientArgs, (target, requests, label): Target<'_>) -> anyhow::Result<Report> {
     use crate::kernel::{Clock, KernelShard, drive_client};
     let load = &args.load;
     if load.pcap.is_some() {
@@ -288,15 +302,12 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
         Some(ip) => parse_ip_range(ip)?,
         None => (Ipv4Addr::UNSPECIFIED, 1),
     };
-    let client = shard_share(load.client_config(target, path, src, (1024, 65535)), n);
+    let client = shard_share(load.client_config(target, requests, src, (1024, 65535)), n);
     let clock = Clock::new();
     let stop = stop_flag();
     let record_intervals = load.hlog.is_some();
     if !load.quiet {
-        eprintln!(
-            "sluice client: {} on kernel sockets, {n} core(s)",
-            args.target
-        );
+        eprintln!("sluice client: {label} on kernel sockets, {n} core(s)");
     }
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
@@ -342,8 +353,8 @@ fn run_kernel(args: &ClientArgs, target: SocketAddrV4, path: &str) -> anyhow::Re
     let mut info = load.info(
         "sluice client --kernel",
         "kernel".into(),
-        args.target.clone(),
-        0,
+        label.to_string(),
+        None,
     );
     info.client_cores = cores.clone();
     let shards: Vec<ShardRun> = outcomes
