@@ -176,37 +176,43 @@ impl Framer {
     ) -> Result<(), FrameError> {
         while !data.is_empty() {
             match self.phase {
-                // A fresh message whose head is all in `data`: one compare
-                // with the last head, or one scan.
-                Phase::Head if FAST && self.head.lines == 0 && self.line_total == 0 => {
-                    let found = match memo.as_deref_mut() {
-                        Some(m) => m.get(data).or_else(|| {
-                            let f = fast_head(data);
-                            if let Some((n, head)) = f {
-                                m.set(&data[..n], head);
+                Phase::Head => {
+                    // A fresh message whose head is all in `data`: one
+                    // compare with the last head, or one scan.
+                    if FAST && self.head.lines == 0 && self.line_total == 0 {
+                        let found = match memo.as_deref_mut() {
+                            Some(m) => m.get(data).or_else(|| {
+                                let f = fast_head(data);
+                                if let Some((n, head)) = f {
+                                    m.set(&data[..n], head);
+                                }
+                                f
+                            }),
+                            None => fast_head(data),
+                        };
+                        if let Some((n, head)) = found {
+                            data = &data[n..];
+                            if head.body == Body::Length && !self.no_body {
+                                // The usual case: the fields it needs (the
+                                // rest of a fresh head is already default).
+                                self.head.lines = head.lines;
+                                self.head.status = head.status;
+                                self.head.close = head.close;
+                                self.head.content_length = head.content_length;
+                                self.phase = Phase::Body;
+                                self.body_left = head.content_length;
+                                if self.body_left == 0 {
+                                    done(self.finish());
+                                }
+                            } else {
+                                self.head = head;
+                                self.body_start(&mut done);
                             }
-                            f
-                        }),
-                        None => fast_head(data),
-                    };
-                    if let Some((n, head)) = found {
-                        data = &data[n..];
-                        self.head = head;
-                        // The usual case inline; the other framings aside.
-                        if head.body == Body::Length && !self.no_body {
-                            self.phase = Phase::Body;
-                            self.body_left = head.content_length;
-                            if self.body_left == 0 {
-                                done(self.finish());
-                            }
-                        } else {
-                            self.body_start(&mut done);
+                            continue;
                         }
-                        continue;
                     }
                     data = self.feed_head(data, &mut done)?;
                 }
-                Phase::Head => data = self.feed_head(data, &mut done)?,
                 Phase::Body => {
                     let n = (data.len() as u64).min(self.body_left);
                     self.body_left -= n;
@@ -215,21 +221,39 @@ impl Framer {
                         done(self.finish());
                     }
                 }
-                Phase::ChunkSize => data = self.chunk_size(data)?,
-                Phase::ChunkData => data = self.chunk_data(data),
-                Phase::ChunkEnd => data = self.chunk_end(data)?,
-                Phase::Trailers => data = self.trailer(data, &mut done)?,
-                Phase::UntilClose => {
-                    self.head.content_length += data.len() as u64;
-                    data = &[];
-                }
+                _ => data = self.feed_rare(data, &mut done)?,
             }
         }
         Ok(())
     }
 
+    /// The framings other than a `Content-Length` body, kept out of the
+    /// usual path: one step of a chunked body, or a body to the close.
+    #[cold]
+    #[inline(never)]
+    fn feed_rare<'d>(
+        &mut self,
+        data: &'d [u8],
+        done: &mut dyn FnMut(Message),
+    ) -> Result<&'d [u8], FrameError> {
+        match self.phase {
+            Phase::ChunkSize => self.chunk_size(data),
+            Phase::ChunkData => Ok(self.chunk_data(data)),
+            Phase::ChunkEnd => self.chunk_end(data),
+            Phase::Trailers => self.trailer(data, done),
+            Phase::UntilClose => {
+                self.head.content_length += data.len() as u64;
+                Ok(&[])
+            }
+            // Not reached (the caller reads these phases itself); if it
+            // were, all of `data` is taken and nothing framed.
+            Phase::Head | Phase::Body => Err(FrameError::BadHead),
+        }
+    }
+
     /// The head has ended (its blank line read): start its body, or finish
     /// a message without one, or skip an interim response.
+    #[cold]
     #[inline(never)]
     fn body_start(&mut self, done: &mut impl FnMut(Message)) {
         let body = match self.head.body {
@@ -274,7 +298,7 @@ impl Framer {
 
     /// A chunk-size line (RFC 9112 7.1): hex digits, optional whitespace,
     /// optional extensions after `;` (read past), CRLF or LF.
-    #[inline(never)]
+    #[inline]
     fn chunk_size<'d>(&mut self, data: &'d [u8]) -> Result<&'d [u8], FrameError> {
         for (i, &b) in data.iter().enumerate() {
             self.line_total += 1;
@@ -317,7 +341,7 @@ impl Framer {
     }
 
     /// Chunk data: counted as body, skipped.
-    #[inline(never)]
+    #[inline]
     fn chunk_data<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
         let n = (data.len() as u64).min(self.body_left);
         self.body_left -= n;
@@ -329,7 +353,7 @@ impl Framer {
     }
 
     /// The CRLF (or bare LF) that ends a chunk's data.
-    #[inline(never)]
+    #[inline]
     fn chunk_end<'d>(&mut self, data: &'d [u8]) -> Result<&'d [u8], FrameError> {
         match data[0] {
             b'\r' if self.flags & CR == 0 => self.flags |= CR,
@@ -344,11 +368,11 @@ impl Framer {
 
     /// Trailer fields after the last chunk, read past to the blank line
     /// that ends the message.
-    #[inline(never)]
+    #[inline]
     fn trailer<'d>(
         &mut self,
         data: &'d [u8],
-        done: &mut impl FnMut(Message),
+        done: &mut dyn FnMut(Message),
     ) -> Result<&'d [u8], FrameError> {
         let nl = memchr::memchr(b'\n', data);
         let part = &data[..nl.unwrap_or(data.len())];

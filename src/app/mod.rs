@@ -455,12 +455,7 @@ impl ClientConn {
             Event::PeerClosed => {
                 self.read(cx, cc, c);
                 if self.in_request && !self.finished && cc.echo.is_none() {
-                    // A response the close delimits ends here; one cut
-                    // short is the early close counted below.
-                    if let Ok(Some(m)) = self.framer.eof() {
-                        count_response(cx.stats, m);
-                        self.response_done(cx, cc, c, true);
-                    }
+                    self.read_eof(cx, cc, c);
                 }
                 if self.await_peer_close {
                     self.await_peer_close = false;
@@ -617,6 +612,17 @@ impl ClientConn {
             if completed == 1 && self.response_done(cx, cc, c, server_closes) {
                 return;
             }
+        }
+    }
+
+    /// The server's FIN: a response the close delimits ends here; one cut
+    /// short is the early close `on_event` counts.
+    #[cold]
+    #[inline(never)]
+    fn read_eof(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut impl Socket) {
+        if let Ok(Some(m)) = self.framer.eof() {
+            count_response(cx.stats, m);
+            self.response_done(cx, cc, c, true);
         }
     }
 
