@@ -175,56 +175,63 @@ impl Framer {
         mut done: impl FnMut(Message),
     ) -> Result<(), FrameError> {
         while !data.is_empty() {
-            match self.phase {
-                Phase::Head => {
-                    // A fresh message whose head is all in `data`: one
-                    // compare with the last head, or one scan.
-                    if FAST && self.head.lines == 0 && self.line_total == 0 {
-                        let found = match memo.as_deref_mut() {
-                            Some(m) => m.get(data).or_else(|| {
-                                let f = fast_head(data);
-                                if let Some((n, head)) = f {
-                                    m.set(&data[..n], head);
-                                }
-                                f
-                            }),
-                            None => fast_head(data),
-                        };
-                        if let Some((n, head)) = found {
-                            data = &data[n..];
-                            if head.body == Body::Length && !self.no_body {
-                                // The usual case: the fields it needs (the
-                                // rest of a fresh head is already default).
-                                self.head.lines = head.lines;
-                                self.head.status = head.status;
-                                self.head.close = head.close;
-                                self.head.content_length = head.content_length;
-                                self.phase = Phase::Body;
-                                self.body_left = head.content_length;
-                                if self.body_left == 0 {
-                                    done(self.finish());
-                                }
-                            } else {
-                                self.head = head;
-                                self.body_start(&mut done);
-                            }
-                            continue;
+            if self.phase == Phase::Body {
+                let n = (data.len() as u64).min(self.body_left);
+                self.body_left -= n;
+                data = &data[n as usize..];
+                if self.body_left == 0 {
+                    done(self.finish());
+                }
+            } else if self.phase != Phase::Head {
+                data = self.feed_rare(data, &mut done)?;
+            } else if FAST && self.head.lines == 0 && self.line_total == 0 {
+                // A fresh message whose head is all in `data`: one compare
+                // with the last usual head (the memo keeps only those), or
+                // one scan.
+                let hit = match memo.as_deref_mut() {
+                    Some(m) if !self.no_body => m.get(data),
+                    _ => None,
+                };
+                if let Some((n, head)) = hit {
+                    data = &data[n..];
+                    self.usual_body(head, &mut done);
+                    continue;
+                }
+                if let Some((n, head)) = fast_head(data) {
+                    if head.body == Body::Length && !self.no_body {
+                        if let Some(m) = memo.as_deref_mut() {
+                            m.set(&data[..n], head);
                         }
+                        self.usual_body(head, &mut done);
+                    } else {
+                        self.head = head;
+                        self.body_start(&mut done);
                     }
-                    data = self.feed_head(data, &mut done)?;
+                    data = &data[n..];
+                    continue;
                 }
-                Phase::Body => {
-                    let n = (data.len() as u64).min(self.body_left);
-                    self.body_left -= n;
-                    data = &data[n as usize..];
-                    if self.body_left == 0 {
-                        done(self.finish());
-                    }
-                }
-                _ => data = self.feed_rare(data, &mut done)?,
+                data = self.feed_head(data, &mut done)?;
+            } else {
+                data = self.feed_head(data, &mut done)?;
             }
         }
         Ok(())
+    }
+
+    /// A fresh head framed by its `Content-Length` (the usual case): the
+    /// fields it needs (the rest of a fresh head is already default), then
+    /// its body.
+    #[inline(always)]
+    fn usual_body(&mut self, head: Head, done: &mut impl FnMut(Message)) {
+        self.head.lines = head.lines;
+        self.head.status = head.status;
+        self.head.close = head.close;
+        self.head.content_length = head.content_length;
+        self.phase = Phase::Body;
+        self.body_left = head.content_length;
+        if self.body_left == 0 {
+            done(self.finish());
+        }
     }
 
     /// The framings other than a `Content-Length` body, kept out of the
@@ -652,10 +659,11 @@ const FAST_HEAD: usize = 4096;
 /// Heads up to this long are remembered by a [`HeadMemo`].
 const MEMO_HEAD: usize = 256;
 
-/// The last whole head a shard's framers parsed on the fast path, and what
-/// it said (one per direction: requests, responses). Messages from a load
-/// generator, and a server's responses, repeat their heads byte for byte;
-/// what the same bytes frame to need not be parsed again.
+/// The last whole head a shard's framers parsed on the fast path whose body
+/// its `Content-Length` frames, and what it said (one per direction:
+/// requests, responses). Messages from a load generator, and a server's
+/// responses, repeat their heads byte for byte; what the same bytes frame to
+/// need not be parsed again. (A response to HEAD does not look it up.)
 #[derive(Debug, Clone)]
 pub struct HeadMemo {
     len: usize,
