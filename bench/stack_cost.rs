@@ -12,7 +12,7 @@
 //! Only `measured_loop` is counted (callgrind `--toggle-collect`); it prints
 //! what it completed, which the script divides by.
 
-use sluice::app::{ClientConfig, ServerApp, http};
+use sluice::app::{ClientConfig, Request, ServerApp, http};
 use sluice::dpdk::{Eal, EalOptions, EthPort, Mbuf, MemoryMode, PktPool, PortConfig};
 use sluice::shard::{DpdkNic, Iface, Stack, StackConfig};
 use sluice::tcp::TcpConfig;
@@ -182,9 +182,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cps: 0,
             rps: 0,
             echo: None,
-            request: http::request_sized(&host, "/", false, 0).into(),
             // The server closes first, as wrk's "Connection: close" asks.
-            request_last: http::request_sized(&host, "/", !keep_alive, 0).into(),
+            request_list: Request::only(
+                http::request_sized(&host, "/", false, 0),
+                http::request_sized(&host, "/", !keep_alive, 0),
+            ),
             think: Duration::ZERO,
             open_burst: 32,
         },

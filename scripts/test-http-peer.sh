@@ -7,6 +7,11 @@
 #                                                      # af_packet queue pairs
 #   scripts/test-http-peer.sh client [sluice-binary]   # sluice client -> nginx (kernel)
 #   scripts/test-http-peer.sh client2 [sluice-binary]  # the same from two client shards
+#   scripts/test-http-peer.sh requests [sluice-binary] # sluice client -> nginx: headers, method
+#                                                      # and body as given (nginx's access log),
+#                                                      # URLs in turn, chunked (gzip) and 404
+#                                                      # responses counted by status class, HEAD,
+#                                                      # nginx closing every 2nd request
 #   scripts/test-http-peer.sh wrk [sluice-binary]      # wrk, 10 s, 50 connections, keep-alive
 #                                                      # and Connection: close -> sluice server
 #   scripts/test-http-peer.sh ab [sluice-binary]       # ab -n 10000 -c 50 -> sluice server
@@ -245,6 +250,102 @@ PY
     capture_check
     echo "test-http-peer(client${TWO:+2}): PASS (short and keep-alive connections to nginx, 0 errors, cores $CORES)"
     ;;
+requests)
+    # Requests as written and responses as nginx frames them. nginx gzips
+    # text (so its responses are chunked), logs what each request carried,
+    # and closes a connection every 2nd request (Connection: close).
+    command -v nginx >/dev/null || { echo "test-http-peer: needs nginx (nginx-light)" >&2; exit 77; }
+    mkdir -p "$WORK/logs"
+    cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+daemon on;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/error.log crit;
+events { worker_connections 4096; }
+http {
+    log_format probe '\$request_method \$uri \$status \$request_length "\$http_x_sluice_test" \$content_length';
+    access_log $WORK/logs/access.log probe;
+    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
+    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+    gzip on; gzip_min_length 0; gzip_types text/plain;
+    keepalive_requests 2;
+    default_type text/plain;
+    server {
+        listen $KERNEL_IP:80;
+        location = /gz { return 200 "hello from the kernel, gzipped and chunked\n"; }
+        location = /put { return 200 "put\n"; }
+        location / { return 404; }
+    }
+}
+NGINX
+    ip netns exec "$NS" nginx -c "$WORK/nginx.conf" -p "$WORK"
+    sleep 0.3
+    CAP_COUNT=50000 capture_start requests
+    # 1. Two paths in turn (one missing), gzip asked for, a custom header;
+    #    keep-alive (nginx closes every 2nd). Not --quiet: the progress goes
+    #    to a file, one plain line a second. Exit 1: the 404s are not clean.
+    rc=0
+    "$SLUICE" client --vdev "$VDEV" --ip 10.78.0.3 "http://$KERNEL_IP/gz" /missing \
+        -H 'Accept-Encoding: gzip' -H 'X-Sluice-Test: turn' --keep-alive -c 8 -d 3 --warmup 0.5 \
+        --json "$WORK/client.json" >"$WORK/out" 2>"$WORK/log" || rc=$?
+    [ "$rc" = 1 ] || fail "sluice client with 404s exited $rc, not 1: $(cat "$WORK/out")"
+    python3 - "$WORK/client.json" "$WORK/log" <<'PY' || fail "client result (in turn)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+s, e = r["status"], r["errors"]
+assert sorted(s) == ["2xx", "3xx", "4xx", "5xx", "other"], s
+assert s["2xx"] > 50 and s["4xx"] > 50, s
+# Taken in turn over 8 connections: as many of each, give or take the last ones.
+assert abs(s["2xx"] - s["4xx"]) <= 8, s
+assert s["3xx"] == s["5xx"] == s["other"] == 0, s
+assert r["responses"] == sum(s.values()) and r["responses"] == r["requests"], r
+assert e["non_2xx"] == s["4xx"], e
+assert {k: v for k, v in e.items() if v and k != "non_2xx"} == {}, e
+assert r["response_body_bytes"] > 0 and r["body_bytes"] is None, r
+log = open(sys.argv[2]).read()
+lines = [l for l in log.splitlines() if l.startswith("[")]
+assert len(lines) >= 2, f"progress lines in a file: {log!r}"
+assert "\x1b" not in log and "\r" not in log, f"control codes in {log!r}"
+print(f'client in turn: {r["responses"]} responses, status {s}, {r["response_body_bytes"]} body bytes, '
+      f'{len(lines)} progress lines, plain')
+PY
+    # 2. A method, a body and a header as given.
+    "$SLUICE" client --vdev "$VDEV" --ip 10.78.0.4 "http://$KERNEL_IP/put" --method PUT \
+        --body 'twelve bytes' -H 'X-Sluice-Test: put' -c 4 -d 2 --warmup 0.5 --quiet \
+        --json "$WORK/client.json" >"$WORK/out" 2>"$WORK/log" \
+        || fail "sluice client --method PUT reported errors: $(cat "$WORK/out")"
+    check_client_json "PUT with a body"
+    # 3. HEAD: nginx's head says what a GET would get; no body comes.
+    "$SLUICE" client --vdev "$VDEV" --ip 10.78.0.5 "http://$KERNEL_IP/gz" --method HEAD \
+        -H 'X-Sluice-Test: head' -c 4 -d 2 --warmup 0.5 --quiet \
+        --json "$WORK/client.json" >"$WORK/out" 2>"$WORK/log" \
+        || fail "sluice client --method HEAD reported errors: $(cat "$WORK/out")"
+    check_client_json "HEAD"
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["response_body_bytes"] == 0, r' \
+        "$WORK/client.json" || fail "HEAD responses had body bytes"
+    capture_check
+    # What nginx saw: each request's method, header and body as given.
+    python3 - "$WORK/logs/access.log" <<'PY' || fail "nginx's access log"
+import collections, sys
+seen = collections.Counter()
+for line in open(sys.argv[1]):
+    method, uri, status, length, header, body = line.split()
+    seen[(method, uri, status, header, body)] += 1
+    if method == "PUT":
+        assert body == "12" and int(length) > 12, line
+want = {("GET", "/gz", "200", '"turn"', "-"), ("GET", "/missing", "404", '"turn"', "-"),
+        ("PUT", "/put", "200", '"put"', "12"), ("HEAD", "/gz", "200", '"head"', "-")}
+assert set(seen) == want, dict(seen)
+print("nginx access log: " + ", ".join(f"{m} {u} {st} x-sluice-test={h} body={b}: {n}"
+                                      for (m, u, st, h, b), n in sorted(seen.items())))
+PY
+    chunked=$(tshark -r "$CAP_FILE" -Y 'http.transfer_encoding == "chunked"' -T fields -e frame.number 2>/dev/null | wc -l)
+    [ "$chunked" -gt 50 ] || fail "only $chunked chunked responses in the capture (gzip off?)"
+    closes=$(tshark -r "$CAP_FILE" -Y 'http.connection == "close"' -T fields -e frame.number 2>/dev/null | wc -l)
+    [ "$closes" -gt 10 ] || fail "only $closes Connection: close responses in the capture"
+    echo "capture: $chunked chunked responses, $closes with Connection: close"
+    echo "test-http-peer(requests): PASS (headers, method, body, URLs in turn; chunked, 404, HEAD, Connection: close counted)"
+    ;;
 wrk)
     need wrk
     start_server
@@ -443,5 +544,5 @@ print(f"split: {a['responses']} + {b['responses']} responses; merged request cou
 PY
     echo "test-http-peer(split): PASS (two clients, --split 1/2 and 2/2, disjoint sources, merged totals = the sum)"
     ;;
-*) echo "usage: $0 server|server2|client|client2|wrk|ab|kclient|kserver|echo|split" >&2; exit 2 ;;
+*) echo "usage: $0 server|server2|client|client2|requests|wrk|ab|kclient|kserver|echo|split" >&2; exit 2 ;;
 esac

@@ -34,6 +34,24 @@ Examples:
 Memory: hugepages are used when reserved (echo 512 > /proc/sys/vm/nr_hugepages),
 otherwise EAL runs with --no-huge -m 512 (see --memory, --no-huge-mb).";
 
+const CLIENT_EXAMPLES: &str = "\
+Examples:
+  # 256 connections for 30 s against nginx at 10.0.0.1, from 128 source addresses:
+  sluice client --vdev net_af_packet0,iface=veth-sl --ip 10.0.0.128/25 http://10.0.0.1/ -c 256 -d 30
+  # Headers as wrk takes them; gzip makes nginx answer chunked:
+  sluice client --vdev net_af_packet0,iface=veth-sl --ip 10.0.0.9 http://10.0.0.1/ \\
+      -H 'Accept-Encoding: gzip' -H 'X-Trace: 1' --keep-alive
+  # Several paths in turn (one host:port), or one per line from a file:
+  sluice client --vdev net_af_packet0,iface=veth-sl --ip 10.0.0.9 http://10.0.0.1/a /b /c
+  sluice client --vdev net_af_packet0,iface=veth-sl --ip 10.0.0.9 --urls paths.txt
+  # A method and a body (sent with its Content-Length); HEAD reads no body:
+  sluice client --kernel http://127.0.0.1:8080/api --method PUT --body '{\"k\": 1}'
+  sluice client --kernel http://127.0.0.1:8080/big --method HEAD
+  sluice client --kernel http://127.0.0.1:8080/upload --body-file req.bin
+
+The report counts responses by status class (2xx 3xx 4xx 5xx other) and the body
+bytes received; non-2xx responses are errors (exit code 1).";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sluice",
@@ -69,6 +87,7 @@ enum Cmd {
         args: sluice::tools::serve::ServerArgs,
     },
     /// HTTP load generator on a DPDK port: closed or open loop, latency histograms.
+    #[command(after_help = CLIENT_EXAMPLES)]
     Client {
         #[command(flatten)]
         eal: sluice::tools::EalArgs,

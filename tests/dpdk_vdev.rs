@@ -233,6 +233,15 @@ fn sluice_client_loads_kernel_nginx() {
     http_peer("client", "nginx");
 }
 
+/// `sluice client` against nginx with requests as written (-H, --method,
+/// --body, URLs in turn, HEAD) and responses as nginx frames them (gzip:
+/// chunked; 404; Connection: close every 2nd request): status classes in the
+/// JSON, what nginx saw in its access log, the progress lines plain in a file.
+#[test]
+fn sluice_client_requests_and_framing_against_nginx() {
+    http_peer("requests", "nginx");
+}
+
 /// The same from two client shards on two af_packet queue pairs.
 #[test]
 fn two_client_shards_load_kernel_nginx() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use sluice::app::{ClientConfig, ServerApp, echo_byte, http};
+use sluice::app::{ClientConfig, Request, ServerApp, echo_byte, http};
 use sluice::kernel::{ClientOutcome, Clock, KernelShard, drive_client, serve};
 use sluice::stats::Published;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -70,8 +70,10 @@ fn cfg(target: SocketAddrV4, connections: u32, requests: u32, close: bool) -> Cl
         cps: 0,
         rps: 0,
         echo: None,
-        request: http::request("127.0.0.1", "/", false).into(),
-        request_last: http::request("127.0.0.1", "/", close).into(),
+        request_list: Request::only(
+            http::request("127.0.0.1", "/", false),
+            http::request("127.0.0.1", "/", close),
+        ),
         think: Duration::ZERO,
         open_burst: 16,
     }
@@ -162,8 +164,7 @@ fn echo_payloads_come_back_exactly() {
     let mut c = cfg(srv.echo, 4, 20, false);
     c.echo = Some(100_000);
     let bytes: Vec<u8> = (0..100_000).map(echo_byte).collect();
-    c.request = bytes.clone().into();
-    c.request_last = bytes.into();
+    c.request_list = Request::only(bytes.clone(), bytes);
     let o = load(c, 1.0);
     assert_clean(&o, "echo");
     srv.stop();

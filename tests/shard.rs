@@ -3,7 +3,7 @@
 //! TIME_WAIT records are kept, and with two shards per side each shard holds
 //! only the flows it owns while none is lost.
 
-use sluice::app::{ClientConfig, ServerApp, http};
+use sluice::app::{ClientConfig, Request, ServerApp, http};
 use sluice::shard::rss::Reta;
 use sluice::shard::{Iface, MemNic, Nic, Ownership, Stack, StackConfig, SteerQueues, flow_owner};
 use sluice::stats::ShardStats;
@@ -30,8 +30,10 @@ fn client_cfg(connections: u32, requests: u32) -> ClientConfig {
         cps: 0,
         rps: 0,
         echo: None,
-        request: http::request("10.0.0.2", "/", false).into(),
-        request_last: http::request("10.0.0.2", "/", false).into(),
+        request_list: Request::only(
+            http::request("10.0.0.2", "/", false),
+            http::request("10.0.0.2", "/", false),
+        ),
         think: Duration::ZERO,
         open_burst: 16,
     }
@@ -295,7 +297,10 @@ fn server_closes_first_on_connection_close_and_holds_time_wait() {
     let (mut cn, mut sn) = MemNic::pair(65_536);
     let mut now = Instant::from_millis(1);
     let mut cfg = client_cfg(16, 1);
-    cfg.request_last = http::request("10.0.0.2", "/", true).into();
+    cfg.request_list = Request::only(
+        http::request("10.0.0.2", "/", false),
+        http::request("10.0.0.2", "/", true),
+    );
     clients[0].start_client(cfg, now, Duration::from_millis(20), Duration::ZERO);
     for _ in 0..100_000 {
         clients[0].poll(now, &mut cn);
@@ -334,8 +339,7 @@ fn echo_payloads_come_back_exactly() {
     cfg.target = SocketAddrV4::new(SERVER_IP, 7);
     cfg.echo = Some(3000);
     let req: Vec<u8> = (0..3000).map(sluice::app::echo_byte).collect();
-    cfg.request = req.clone().into();
-    cfg.request_last = req.into();
+    cfg.request_list = Request::only(req.clone(), req);
     clients[0].start_client(cfg, now, Duration::from_millis(10), Duration::ZERO);
     for _ in 0..100_000 {
         clients[0].poll(now, &mut cn);
@@ -552,8 +556,7 @@ fn http_and_echo_complete_over_a_lossy_link() {
             cfg.target = SocketAddrV4::new(SERVER_IP, 7);
             cfg.echo = Some(20_000);
             let req: Vec<u8> = (0..20_000).map(sluice::app::echo_byte).collect();
-            cfg.request = req.clone().into();
-            cfg.request_last = req.into();
+            cfg.request_list = Request::only(req.clone(), req);
         }
         clients[0].start_client(cfg, now, Duration::from_millis(200), Duration::ZERO);
         let limit = Instant::from_millis(120_000);

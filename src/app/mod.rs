@@ -7,7 +7,7 @@ pub mod http;
 pub mod schedule;
 pub mod window;
 
-use crate::stats::{Latency, ShardStats, record};
+use crate::stats::{Latency, ShardStats, StatusClass, record};
 use crate::tcp::{Connection, Event, TcpConfig};
 
 /// Why [`Socket::send`] took nothing and never will on this connection.
@@ -336,15 +336,42 @@ pub struct ClientConfig {
     /// Raw echo instead of HTTP: each request is this many bytes, and the
     /// response is the same bytes back (checked).
     pub echo: Option<u32>,
-    /// The request bytes.
-    pub request: Arc<[u8]>,
-    /// The last request on a connection (with `Connection: close` when the
-    /// server is to close first, as wrk's `-H "Connection: close"` asks).
-    pub request_last: Arc<[u8]>,
+    /// The requests, built once and taken in turn (several URLs): at least
+    /// one.
+    pub request_list: Arc<[Request]>,
     /// Pause between a response and the next request on a connection.
     pub think: Duration,
     /// Opens at most this many connections per loop iteration.
     pub open_burst: u32,
+}
+
+/// A request the load generator sends, serialised once at start.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Its bytes, but on a connection's last request.
+    pub bytes: Arc<[u8]>,
+    /// Its bytes as a connection's last request (with `Connection: close`
+    /// when the server is to close first, as wrk's `-H "Connection: close"`
+    /// asks).
+    pub last: Arc<[u8]>,
+    /// A HEAD request: its response has no body, whatever its head says.
+    pub head: bool,
+}
+
+impl Request {
+    pub fn new(bytes: impl Into<Arc<[u8]>>, last: impl Into<Arc<[u8]>>) -> Request {
+        let bytes: Arc<[u8]> = bytes.into();
+        Request {
+            head: bytes.starts_with(b"HEAD "),
+            last: last.into(),
+            bytes,
+        }
+    }
+
+    /// A list of one request, `bytes`, with `last` as a connection's last.
+    pub fn only(bytes: impl Into<Arc<[u8]>>, last: impl Into<Arc<[u8]>>) -> Arc<[Request]> {
+        Arc::from([Request::new(bytes, last)])
+    }
 }
 
 /// A client connection's application state.
@@ -359,6 +386,8 @@ pub struct ClientConn {
     in_request: bool,
     /// The current request is the connection's last.
     last: bool,
+    /// Which of `ClientConfig::request_list` the current request is.
+    req: u32,
     /// The last response said `Connection: close`: the server closes first.
     await_peer_close: bool,
     got_first: bool,
@@ -384,6 +413,7 @@ impl ClientConn {
             t_req: t_open,
             in_request: false,
             last: false,
+            req: 0,
             await_peer_close: false,
             got_first: false,
             sent: 0,
@@ -424,6 +454,9 @@ impl ClientConn {
             Event::Readable => self.read(cx, cc, c),
             Event::PeerClosed => {
                 self.read(cx, cc, c);
+                if self.in_request && !self.finished && cc.echo.is_none() {
+                    self.read_eof(cx, cc, c);
+                }
                 if self.await_peer_close {
                     self.await_peer_close = false;
                 } else if !self.finished {
@@ -481,6 +514,17 @@ impl ClientConn {
     ) {
         self.in_request = true;
         self.last = self.done_requests.saturating_add(1) >= cc.requests;
+        // Several requests: the shard's next in turn.
+        let n = cc.request_list.len();
+        let k = if n > 1 {
+            (cx.stats.requests_sent % n as u64) as usize
+        } else {
+            0
+        };
+        self.req = k as u32;
+        if let Some(r) = cc.request_list.get(k) {
+            self.framer.expect_no_body(r.head);
+        }
         self.got_first = false;
         self.t_req = t;
         self.sent = 0;
@@ -489,11 +533,10 @@ impl ClientConn {
     }
 
     fn send_rest(&mut self, cc: &ClientConfig, c: &mut impl Socket) {
-        let req = if self.last {
-            &cc.request_last
-        } else {
-            &cc.request
+        let Some(r) = cc.request_list.get(self.req as usize) else {
+            return;
         };
+        let req = if self.last { &r.last } else { &r.bytes };
         if !self.in_request || self.sent as usize >= req.len() {
             return;
         }
@@ -528,8 +571,8 @@ impl ClientConn {
                 }
             }
             let mut completed = 0u32;
-            let mut bad = 0u32;
             let mut server_closes = false;
+            let mut not_response = false;
             let res = match cc.echo {
                 Some(len) => {
                     // Echo: the same bytes back, checked, then it is complete.
@@ -549,51 +592,87 @@ impl ClientConn {
                         Err(http::FrameError::BadHead)
                     }
                 }
-                None => self
-                    .framer
-                    .feed_memo(&cx.scratch[..n], &mut cx.heads.responses, |m| {
-                        completed += 1;
-                        server_closes = m.close;
-                        if !(200..300).contains(&m.status) {
-                            bad += 1;
-                        }
-                    }),
+                None => {
+                    let stats = &mut *cx.stats;
+                    self.framer
+                        .feed_memo(&cx.scratch[..n], &mut cx.heads.responses, |m| {
+                            completed += 1;
+                            server_closes = m.close;
+                            not_response |= m.status == 0; // a request's start line
+                            count_response(stats, m);
+                        })
+                }
             };
-            cx.stats.non_2xx += u64::from(bad);
-            if res.is_err() || completed > 1 {
+            if res.is_err() || completed > 1 || not_response {
                 cx.stats.app_errors += 1;
                 self.finished = true;
                 c.abort();
                 return;
             }
-            if completed == 1 {
-                cx.stats.responses += 1;
-                if self.t_req >= cx.record_from {
-                    record(&mut cx.latency.request, cx.now.saturating_since(self.t_req));
-                }
-                self.in_request = false;
-                self.done_requests += 1;
-                if server_closes || self.done_requests >= cc.requests || cx.now >= cx.stop_at {
-                    self.finished = true;
-                    cx.stats.completed += 1;
-                    if server_closes && !c.peer_closed() {
-                        // The server closes first (and holds TIME_WAIT): close
-                        // once its FIN arrives.
-                        self.await_peer_close = true;
-                    } else {
-                        c.close();
-                    }
-                    return;
-                }
-                if cc.rps > 0 {
-                    self.idle = true;
-                } else if cc.think.is_zero() {
-                    self.start_request(cx, cc, c, cx.now);
-                } else {
-                    self.next_at = cx.now + cc.think;
-                }
+            if completed == 1 && self.response_done(cx, cc, c, server_closes) {
+                return;
             }
         }
+    }
+
+    /// The server's FIN: a response the close delimits ends here; one cut
+    /// short is the early close `on_event` counts.
+    #[cold]
+    #[inline(never)]
+    fn read_eof(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut impl Socket) {
+        if let Ok(Some(m)) = self.framer.eof() {
+            count_response(cx.stats, m);
+            self.response_done(cx, cc, c, true);
+        }
+    }
+
+    /// The current request's response is complete: records it, then
+    /// closes (true) or goes on to the next request.
+    #[inline]
+    fn response_done(
+        &mut self,
+        cx: &mut AppCx<'_>,
+        cc: &ClientConfig,
+        c: &mut impl Socket,
+        server_closes: bool,
+    ) -> bool {
+        cx.stats.responses += 1;
+        if self.t_req >= cx.record_from {
+            record(&mut cx.latency.request, cx.now.saturating_since(self.t_req));
+        }
+        self.in_request = false;
+        self.done_requests += 1;
+        if server_closes || self.done_requests >= cc.requests || cx.now >= cx.stop_at {
+            self.finished = true;
+            cx.stats.completed += 1;
+            if server_closes && !c.peer_closed() {
+                // The server closes first (and holds TIME_WAIT): close
+                // once its FIN arrives.
+                self.await_peer_close = true;
+            } else {
+                c.close();
+            }
+            return true;
+        }
+        if cc.rps > 0 {
+            self.idle = true;
+        } else if cc.think.is_zero() {
+            self.start_request(cx, cc, c, cx.now);
+        } else {
+            self.next_at = cx.now + cc.think;
+        }
+        false
+    }
+}
+
+/// Counts a final response by its status class, and its body bytes.
+#[inline]
+fn count_response(stats: &mut ShardStats, m: http::Message) {
+    let class = StatusClass::of(m.status);
+    stats.status[class.index()] += 1;
+    stats.response_body_bytes += m.body_len;
+    if class != StatusClass::Success {
+        stats.non_2xx += 1;
     }
 }
 
@@ -779,8 +858,7 @@ mod tests {
             cps: 0,
             rps: 0,
             echo: None,
-            request: req.clone(),
-            request_last: req.clone(),
+            request_list: Request::only(req.clone(), req.clone()),
             think: Duration::ZERO,
             open_burst: 1,
         };
@@ -806,5 +884,138 @@ mod tests {
         assert!(cl.finished);
         assert!(!cl.in_request);
         assert_eq!(cx.stats.completed, 0);
+    }
+
+    fn client_cfg(list: Arc<[Request]>, requests: u32) -> ClientConfig {
+        ClientConfig {
+            target: "10.0.0.2:80".parse().unwrap(),
+            src_first: Ipv4Addr::new(10, 0, 0, 1),
+            src_count: 1,
+            ports: (1000, 2000),
+            connections: 1,
+            requests,
+            cps: 0,
+            rps: 0,
+            echo: None,
+            request_list: list,
+            think: Duration::ZERO,
+            open_burst: 1,
+        }
+    }
+
+    fn get(method: &str, path: &str) -> Request {
+        let spec = http::RequestSpec {
+            method,
+            host: "h",
+            path,
+            ..http::RequestSpec::default()
+        };
+        Request::new(spec.build(), spec.build())
+    }
+
+    /// Responses arrive as real servers send them (chunked, interim, to a
+    /// HEAD request, Connection: close): each is framed, counted by status
+    /// class with its body bytes, and the requests go out in turn.
+    #[test]
+    fn client_counts_status_classes_and_sends_requests_in_turn() {
+        let mut cx = Cx::new();
+        let list: Arc<[Request]> =
+            Arc::from([get("GET", "/a"), get("HEAD", "/b"), get("GET", "/c")]);
+        let cc = client_cfg(list.clone(), 10);
+        let mut s = FakeSocket {
+            room: 100_000,
+            ..FakeSocket::default()
+        };
+        let mut cl = ClientConn::new(Instant::ZERO);
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Connected);
+        assert_eq!(s.sent, &list[0].bytes[..]);
+        s.sent.clear();
+        s.input =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n"
+                .to_vec();
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Readable);
+        assert_eq!(s.sent, &list[1].bytes[..], "HEAD /b next");
+        s.sent.clear();
+        // The answer to HEAD: its length describes a body not sent.
+        s.input = b"HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\n".to_vec();
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Readable);
+        assert_eq!(s.sent, &list[2].bytes[..], "GET /c next");
+        s.sent.clear();
+        s.input = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\
+                    Connection: close\r\n\r\nno"
+            .to_vec();
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Readable);
+        assert!(
+            s.sent.is_empty(),
+            "the server closes: no more requests on it"
+        );
+        assert!(cl.finished && cl.await_peer_close);
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::PeerClosed);
+        let st = &cx.stats;
+        assert_eq!(st.status, [1, 0, 1, 1, 0]);
+        assert_eq!(st.response_body_bytes, 5 + 2);
+        assert_eq!((st.responses, st.requests_sent, st.non_2xx), (3, 3, 2));
+        assert_eq!((st.completed, st.app_errors, s.aborts), (1, 0, 0));
+    }
+
+    /// A response with no length ends with the connection: complete at the
+    /// server's FIN, not an error.
+    #[test]
+    fn client_reads_a_body_to_the_close() {
+        let mut cx = Cx::new();
+        let cc = client_cfg(Arc::from([get("GET", "/")]), 1);
+        let mut s = FakeSocket {
+            room: 100_000,
+            ..FakeSocket::default()
+        };
+        let mut cl = ClientConn::new(Instant::ZERO);
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Connected);
+        s.input = b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nall of it".to_vec();
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Readable);
+        assert_eq!(cx.stats.responses, 0, "not yet: the close ends it");
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::PeerClosed);
+        let st = &cx.stats;
+        assert_eq!((st.responses, st.completed, st.app_errors), (1, 1, 0));
+        assert_eq!((st.status[0], st.response_body_bytes), (1, 9));
+        // Cut short inside a Content-Length body: an error.
+        let mut cx = Cx::new();
+        let mut s = FakeSocket {
+            room: 100_000,
+            ..FakeSocket::default()
+        };
+        let mut cl = ClientConn::new(Instant::ZERO);
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Connected);
+        s.input = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec();
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Readable);
+        cl.on_event(&mut cx.cx(), &cc, &mut s, Event::PeerClosed);
+        assert_eq!((cx.stats.responses, cx.stats.app_errors), (0, 1));
+    }
+
+    /// Framing that cannot be read is counted and the connection reset;
+    /// nothing panics.
+    #[test]
+    fn client_bad_framing_is_an_error() {
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            // A second response to one request.
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            // Not a response.
+            b"\x00\x01garbage\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let mut cx = Cx::new();
+            let cc = client_cfg(Arc::from([get("GET", "/")]), 5);
+            let mut s = FakeSocket {
+                room: 100_000,
+                ..FakeSocket::default()
+            };
+            let mut cl = ClientConn::new(Instant::ZERO);
+            cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Connected);
+            s.input = bad.to_vec();
+            cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Readable);
+            assert_eq!((cx.stats.app_errors, s.aborts), (1, 1), "{bad:?}");
+            assert!(cl.finished);
+        }
     }
 }

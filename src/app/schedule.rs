@@ -224,7 +224,6 @@ impl Sources {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn cfg(connections: u32, cps: u64, rps: u64) -> ClientConfig {
         ClientConfig {
@@ -237,8 +236,10 @@ mod tests {
             cps,
             rps,
             echo: None,
-            request: Arc::from(&b"GET / HTTP/1.1\r\n\r\n"[..]),
-            request_last: Arc::from(&b"GET / HTTP/1.1\r\n\r\n"[..]),
+            request_list: crate::app::Request::only(
+                &b"GET / HTTP/1.1\r\n\r\n"[..],
+                &b"GET / HTTP/1.1\r\n\r\n"[..],
+            ),
             think: Duration::ZERO,
             open_burst: 4,
         }

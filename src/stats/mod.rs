@@ -77,6 +77,34 @@ crate::counters::declare_labels! {
     }
 }
 
+crate::counters::declare_labels! {
+    /// A final response's status class (interim 1xx responses are skipped,
+    /// not counted).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum StatusClass {
+        Success = "2xx",
+        Redirect = "3xx",
+        ClientError = "4xx",
+        ServerError = "5xx",
+        /// 101, or a code past 599.
+        Other = "other",
+    }
+}
+
+impl StatusClass {
+    /// The class of a final response's status code.
+    #[inline]
+    pub fn of(status: u16) -> StatusClass {
+        match status {
+            200..=299 => StatusClass::Success,
+            300..=399 => StatusClass::Redirect,
+            400..=499 => StatusClass::ClientError,
+            500..=599 => StatusClass::ServerError,
+            _ => StatusClass::Other,
+        }
+    }
+}
+
 impl From<crate::wire::Error> for DropReason {
     fn from(e: crate::wire::Error) -> DropReason {
         use crate::wire::Error;
@@ -167,6 +195,8 @@ crate::counters::declare_counters! {
         pub responses,
         /// Responses whose status was not 2xx.
         pub non_2xx,
+        /// Response body bytes received (chunked: the chunks' data).
+        pub response_body_bytes,
         /// Connections whose TIME_WAIT record was stored.
         pub time_wait_entered,
         /// Connections that reached TIME_WAIT when the record table was full:
@@ -184,6 +214,8 @@ crate::counters::declare_counters! {
         pub closed: [CloseReason],
         /// Connections in each state (TIME_WAIT counts records).
         pub states: [State],
+        /// Responses by status class.
+        pub status: [StatusClass],
         pub tcp: TcpStats,
     }
 }
@@ -212,6 +244,10 @@ impl ShardStats {
     /// Connections per state, by state name.
     pub fn states_map(&self) -> BTreeMap<&'static str, u64> {
         by_label::<State>(&self.states)
+    }
+    /// Responses by status class name.
+    pub fn status_map(&self) -> BTreeMap<&'static str, u64> {
+        by_label::<StatusClass>(&self.status)
     }
     /// Connections that ended some other way than a normal close.
     pub fn abnormal_closes(&self) -> u64 {

@@ -23,7 +23,10 @@ pub struct RunInfo {
     pub target_cps: u64,
     /// Open loop: the request rate asked for (0: closed loop).
     pub target_rps: u64,
-    pub body_bytes: usize,
+    /// The server's response body size where the run sets it (`sluice
+    /// bench`); `None` (null) for a client, which reports what it received
+    /// (`response_body_bytes`).
+    pub body_bytes: Option<usize>,
     pub time_wait_s: f64,
     pub client_cores: Vec<usize>,
     pub server_cores: Vec<usize>,
@@ -98,6 +101,11 @@ pub struct Report {
     pub connections_completed: u64,
     pub requests: u64,
     pub responses: u64,
+    /// Final responses by status class: `2xx`, `3xx`, `4xx`, `5xx`, `other`
+    /// (1xx interim responses are skipped).
+    pub status: BTreeMap<&'static str, u64>,
+    /// Response body bytes received (chunked bodies: the chunks' data).
+    pub response_body_bytes: u64,
     /// Failures by reason (all zero in a clean run).
     pub errors: BTreeMap<&'static str, u64>,
     pub errors_total: u64,
@@ -154,6 +162,8 @@ impl Report {
             connections_completed: client.completed,
             requests: client.requests_sent,
             responses: client.responses,
+            status: client.status_map(),
+            response_body_bytes: client.response_body_bytes,
             errors,
             errors_total,
             retransmits: both(|s| s.tcp.retransmits),
@@ -183,7 +193,7 @@ impl Report {
         let mut o = String::new();
         let i = &self.info;
         o += &format!(
-            "{} {}s test @ {} over {}\n  {} connections{}, {} per connection, {} B bodies, 2MSL {}s\n",
+            "{} {}s test @ {} over {}\n  {} connections{}, {} per connection{}, 2MSL {}s\n",
             i.tool,
             i.duration_s,
             i.target,
@@ -203,7 +213,10 @@ impl Report {
             } else {
                 format!("{} requests", i.requests_per_connection)
             },
-            i.body_bytes,
+            match i.body_bytes {
+                Some(b) => format!(", {b} B bodies"),
+                None => String::new(),
+            },
             i.time_wait_s
         );
         o += "  Latency      p50        p75        p90        p99        p99.9      p99.99     max\n";
@@ -231,6 +244,19 @@ impl Report {
         o += &format!(
             "  {} connections opened, {} completed, {} responses in {:.2}s measured\n",
             self.connections_opened, self.connections_completed, self.responses, self.measured_s
+        );
+        let classes: Vec<String> = self
+            .status
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        o += &format!(
+            "  Responses: {}; {} body bytes received ({} B per response)\n",
+            classes.join(", "),
+            self.response_body_bytes,
+            self.response_body_bytes
+                .checked_div(self.responses)
+                .unwrap_or(0)
         );
         let nonzero: Vec<String> = self
             .errors
@@ -278,7 +304,7 @@ pub fn clean(r: &Report) -> bool {
 mod tests {
     use super::*;
     use crate::counters::Counters;
-    use crate::stats::{DropReason, STATES};
+    use crate::stats::{DropReason, STATES, StatusClass};
 
     fn info() -> RunInfo {
         RunInfo {
@@ -293,7 +319,7 @@ mod tests {
             keep_alive: false,
             target_cps: 0,
             target_rps: 0,
-            body_bytes: 100,
+            body_bytes: Some(100),
             time_wait_s: 60.0,
             client_cores: vec![0],
             server_cores: vec![1],
@@ -379,5 +405,71 @@ mod tests {
         );
         let refused = format!(", {} refused", 2 * c.time_wait_refused);
         assert!(r.text().contains(&refused));
+        // Responses by status class and the body bytes: the client's.
+        assert_eq!(
+            keys(&j["status"]),
+            names(&mut StatusClass::ALL.iter().map(|s| s.name()))
+        );
+        let c4 = c.status[StatusClass::ClientError.index()];
+        assert_eq!(j["status"]["4xx"].as_u64(), Some(c4));
+        assert!(r.text().contains(&format!("4xx {c4},")), "{}", r.text());
+        assert_eq!(
+            j["response_body_bytes"].as_u64(),
+            Some(c.response_body_bytes)
+        );
+        assert!(
+            r.text()
+                .contains(&format!("{} body bytes received", c.response_body_bytes))
+        );
+    }
+
+    #[test]
+    fn status_classes() {
+        for (code, class) in [
+            (200, StatusClass::Success),
+            (299, StatusClass::Success),
+            (301, StatusClass::Redirect),
+            (404, StatusClass::ClientError),
+            (503, StatusClass::ServerError),
+            (101, StatusClass::Other),
+            (199, StatusClass::Other),
+            (600, StatusClass::Other),
+        ] {
+            assert_eq!(StatusClass::of(code), class, "{code}");
+        }
+    }
+
+    /// A client does not know the server's body size: its report says what
+    /// it received instead of "0 B bodies"; the bench knows, and says it.
+    #[test]
+    fn body_size_only_where_known() {
+        let c = ShardStats {
+            responses: 4,
+            response_body_bytes: 400,
+            ..ShardStats::default()
+        };
+        let build = |info| {
+            Report::build(
+                info,
+                &c,
+                None,
+                &crate::stats::Latency::default(),
+                (Window::default(), Window::default()),
+                1.0,
+                0,
+            )
+        };
+        let bench = build(info()).text();
+        assert!(bench.contains(", 100 B bodies,"), "{bench}");
+        let client = build(RunInfo {
+            body_bytes: None,
+            ..info()
+        })
+        .text();
+        assert!(!client.contains("B bodies"), "{client}");
+        assert!(
+            client.contains("400 body bytes received (100 B per response)"),
+            "{client}"
+        );
     }
 }

@@ -63,6 +63,7 @@ const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let load = &args.load;
     let times = load.check()?;
+    let requests = load.requests(&SERVER_IP.to_string(), &["/".into()], None)?;
     let (src_first, src_count) = parse_ip_range(&args.src_ips)?;
     let ports = parse_port_range(&args.src_ports)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -152,6 +153,7 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
 
     let result = ClientSide {
         args,
+        requests,
         times: &times,
         tcp: &tcp,
         clock: &clock,
@@ -185,7 +187,7 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         } else {
             format!("http://{SERVER_IP}:80/")
         },
-        args.body,
+        Some(args.body),
     );
     info.client_cores = vec![args.client_core];
     info.server_cores = vec![args.server_core];
@@ -207,6 +209,8 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
 #[cfg(feature = "dpdk")]
 struct ClientSide<'a> {
     args: &'a BenchArgs,
+    /// What it sends, built once.
+    requests: Arc<[crate::app::Request]>,
     times: &'a Times,
     tcp: &'a TcpConfig,
     clock: &'a TscClock,
@@ -247,7 +251,7 @@ impl ClientSide<'_> {
         let port = if load.echo > 0 { 7 } else { 80 };
         let client = load.client_config(
             SocketAddrV4::new(SERVER_IP, port),
-            "/",
+            self.requests,
             self.src,
             self.ports,
         );

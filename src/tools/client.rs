@@ -4,9 +4,11 @@
 //! `sluice bench`.
 
 use super::load::{self, LoadArgs};
+use super::request::ClientRequestArgs;
 use super::runtime::{Reporter, join_all, parse_cores, parse_ip_range, shard_share, spawn_pinned};
 use super::split::Split;
 use super::{EalArgs, stop_flag};
+use crate::app::Request;
 use crate::app::window::Measured;
 use crate::stats::output::Intervals;
 use crate::stats::report::{Report, RunInfo, Window};
@@ -26,8 +28,11 @@ use {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// What to load: http://IP[:PORT][/PATH] or IP:PORT.
-    pub target: String,
+    /// What to load: http://IP[:PORT][/PATH] or IP:PORT. Several URLs (one
+    /// host:port), or paths like /b on the first URL's host, are requested
+    /// in turn.
+    #[arg(value_name = "URL", required_unless_present = "urls")]
+    pub targets: Vec<String>,
     /// Our source addresses: one address or a prefix (TIME_WAIT holds each
     /// 4-tuple for 2MSL, so high rates want many). Required with DPDK; with
     /// --kernel optional (connections take the addresses in turn, the kernel
@@ -60,6 +65,8 @@ pub struct ClientArgs {
     /// `sluice merge` their --hlog files.
     #[arg(long, value_name = "K/N")]
     pub split: Option<String>,
+    #[command(flatten)]
+    pub requests: ClientRequestArgs,
 }
 
 impl ClientArgs {
@@ -167,22 +174,25 @@ pub fn parse_target(s: &str) -> anyhow::Result<Target> {
 }
 
 pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
-    let target = parse_target(&args.target)?;
-    if let Some(host) = &target.host {
-        if !args.load.quiet {
-            eprintln!("sluice client: {host} is {}", target.addr.ip());
-        }
-    }
+    let t = super::request::targets(&args.targets, args.requests.urls.as_deref())?;
+    let requests = args
+        .load
+        .requests(&t.host, &t.paths, args.requests.body.as_deref())?;
+    let target = (t.addr, requests, t.label.as_str());
     if args.kernel {
         eal_args.refuse_without_dpdk()?;
-        return run_kernel(args, &target);
+        return run_kernel(args, target);
     }
-    run_dpdk(eal_args, args, &target)
+    run_dpdk(eal_args, args, target)
 }
+
+/// Where the load goes, what it sends (built once) and what the report
+/// calls it.
+type Aim<'a> = (SocketAddrV4, Arc<[Request]>, &'a str);
 
 /// Without DPDK only kernel mode loads.
 #[cfg(not(feature = "dpdk"))]
-fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: &Target) -> anyhow::Result<Report> {
+fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: Aim<'_>) -> anyhow::Result<Report> {
     Err(super::needs_dpdk("`sluice client` without --kernel"))
 }
 
@@ -190,8 +200,11 @@ fn run_dpdk(_: &EalArgs, _: &ClientArgs, _: &Target) -> anyhow::Result<Report> {
 /// with its queue pair and its share of the load, the first on the calling
 /// thread.
 #[cfg(feature = "dpdk")]
-fn run_dpdk(eal_args: &EalArgs, args: &ClientArgs, t: &Target) -> anyhow::Result<Report> {
-    let target = t.addr;
+fn run_dpdk(
+    eal_args: &EalArgs,
+    args: &ClientArgs,
+    (target, requests, label): Aim<'_>,
+) -> anyhow::Result<Report> {
     let load = &args.split_load()?;
     let Some(ip) = &args.ip else {
         bail!("--ip is required: our source address (or prefix) on the link, e.g. --ip 10.0.0.9");
@@ -251,14 +264,14 @@ fn run_dpdk(eal_args: &EalArgs, args: &ClientArgs, t: &Target) -> anyhow::Result
     if !load.quiet {
         eprintln!(
             "sluice client: {} on {} ({}), {hop} is at {mac}, {n} shard(s), memory: {}",
-            args.target,
+            label,
             port.name,
             port.driver,
             eal.memory_mode()
         );
     }
     // Each shard takes its share of the connections and rates.
-    let client = shard_share(load.client_config_for(t, src, ports), n);
+    let client = shard_share(load.client_config(target, requests, src, ports), n);
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
     let start = (clock.now(), std::time::SystemTime::now());
@@ -311,7 +324,7 @@ fn run_dpdk(eal_args: &EalArgs, args: &ClientArgs, t: &Target) -> anyhow::Result
     let name = port.name.clone();
     port.shut()?;
     drop(eal);
-    let mut info = load.info("sluice client", name, args.target.clone(), 0);
+    let mut info = load.info("sluice client", name, label.to_string(), None);
     info.client_cores = cores.clone();
     info.split = args.split.clone();
     let shards: Vec<ShardRun> = outcomes
@@ -371,7 +384,7 @@ fn combine(
 
 /// `sluice client --kernel`: the same load over Linux sockets, one mio loop
 /// per core, each with its share of the connections and rates.
-fn run_kernel(args: &ClientArgs, t: &Target) -> anyhow::Result<Report> {
+fn run_kernel(args: &ClientArgs, (target, requests, label): Aim<'_>) -> anyhow::Result<Report> {
     use crate::kernel::{Clock, KernelShard, drive_client};
     let load = &args.split_load()?;
     if load.pcap.is_some() {
@@ -389,16 +402,13 @@ fn run_kernel(args: &ClientArgs, t: &Target) -> anyhow::Result<Report> {
         Some(s) if !src.0.is_unspecified() && src.1 >= s.n => s.sources(src, (1024, 65535))?.0,
         _ => src,
     };
-    let client = shard_share(load.client_config_for(t, src, (1024, 65535)), n);
+    let client = shard_share(load.client_config(target, requests, src, (1024, 65535)), n);
     let clock = Clock::new();
     let stop = stop_flag();
     let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;
     let record_intervals = load.hlog.is_some();
     if !load.quiet {
-        eprintln!(
-            "sluice client: {} on kernel sockets, {n} core(s)",
-            args.target
-        );
+        eprintln!("sluice client: {label} on kernel sockets, {n} core(s)");
     }
     let mut workers = Vec::new();
     let mut pubs = Vec::new();
@@ -446,8 +456,8 @@ fn run_kernel(args: &ClientArgs, t: &Target) -> anyhow::Result<Report> {
     let mut info = load.info(
         "sluice client --kernel",
         "kernel".into(),
-        args.target.clone(),
-        0,
+        label.to_string(),
+        None,
     );
     info.client_cores = cores.clone();
     info.split = args.split.clone();

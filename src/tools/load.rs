@@ -3,14 +3,16 @@
 //! hop and the load loop with its live line and clean stop (the measuring
 //! window is `app::window`'s, as in kernel mode).
 
+use super::request::RequestArgs;
 use super::runtime::{check_capacity, secs};
-use crate::app::{ClientConfig, http};
+use crate::app::{ClientConfig, Request};
 use crate::stats::Latency;
 use crate::stats::output::Intervals;
 use crate::stats::report::RunInfo;
 use crate::tcp::TcpConfig;
 use anyhow::bail;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 #[cfg(feature = "dpdk")]
 use {
@@ -106,6 +108,8 @@ pub struct LoadArgs {
     /// does not stop it.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<String>,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 /// Checked durations.
@@ -157,20 +161,43 @@ impl LoadArgs {
         }
     }
 
-    /// The generator's settings for `target` from these options.
+    /// The requests these options ask for, built once: `paths` in turn on
+    /// `host`, with the request options (`body_inline`: the client's
+    /// `--body`); with --echo, the echo bytes.
+    pub fn requests(
+        &self,
+        host: &str,
+        paths: &[String],
+        body_inline: Option<&str>,
+    ) -> anyhow::Result<Arc<[Request]>> {
+        let r = &self.request;
+        if self.echo > 0 {
+            if !r.headers.is_empty() || r.method.is_some() || r.body_file.is_some() {
+                bail!("--echo sends raw bytes, not HTTP: -H, --method and bodies do not apply");
+            }
+            let bytes: Vec<u8> = (0..self.echo as usize).map(crate::app::echo_byte).collect();
+            return Ok(Request::only(bytes.clone(), bytes));
+        }
+        let server_closes = self.close == CloseFirst::Server && !self.keep_alive;
+        super::request::build(
+            r,
+            body_inline,
+            host,
+            paths,
+            server_closes,
+            self.request_bytes,
+        )
+    }
+
+    /// The generator's settings for `target` from these options, sending
+    /// `request_list` (from [`LoadArgs::requests`]).
     pub fn client_config(
         &self,
         target: SocketAddrV4,
-        path: &str,
+        request_list: Arc<[Request]>,
         (src_first, src_count): (Ipv4Addr, u32),
         ports: (u16, u16),
     ) -> ClientConfig {
-        let host = if target.port() == 80 {
-            target.ip().to_string()
-        } else {
-            target.to_string()
-        };
-        let server_closes = self.close == CloseFirst::Server && !self.keep_alive;
         ClientConfig {
             target,
             src_first,
@@ -185,45 +212,14 @@ impl LoadArgs {
             cps: self.cps,
             rps: self.rps,
             echo: (self.echo > 0).then_some(self.echo),
-            request: self.request_bytes(&host, path, false).into(),
-            request_last: self.request_bytes(&host, path, server_closes).into(),
+            request_list,
             think: Duration::from_secs_f64(self.think.max(0.0) / 1000.0),
             open_burst: 32,
         }
     }
 
-    /// `client_config` for a target given by name or address: a name is
-    /// what the Host header says (as wrk sends it).
-    pub fn client_config_for(
-        &self,
-        t: &super::client::Target,
-        src: (Ipv4Addr, u32),
-        ports: (u16, u16),
-    ) -> ClientConfig {
-        let mut c = self.client_config(t.addr, &t.path, src, ports);
-        if let Some(name) = &t.host {
-            let host = if t.addr.port() == 80 {
-                name.clone()
-            } else {
-                format!("{name}:{}", t.addr.port())
-            };
-            let server_closes = self.close == CloseFirst::Server && !self.keep_alive;
-            c.request = self.request_bytes(&host, &t.path, false).into();
-            c.request_last = self.request_bytes(&host, &t.path, server_closes).into();
-        }
-        c
-    }
-
-    fn request_bytes(&self, host: &str, path: &str, close: bool) -> Vec<u8> {
-        if self.echo > 0 {
-            (0..self.echo as usize).map(crate::app::echo_byte).collect()
-        } else {
-            http::request_sized(host, path, close, self.request_bytes)
-        }
-    }
-
     /// The run settings as the report echoes them.
-    pub fn info(&self, tool: &str, link: String, target: String, body: usize) -> RunInfo {
+    pub fn info(&self, tool: &str, link: String, target: String, body: Option<usize>) -> RunInfo {
         RunInfo {
             tool: tool.into(),
             version: env!("CARGO_PKG_VERSION").into(),

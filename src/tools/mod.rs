@@ -12,6 +12,7 @@ pub mod client;
 pub mod load;
 #[cfg(feature = "dpdk")]
 pub mod ports;
+pub mod request;
 pub mod respond;
 pub mod runtime;
 pub mod serve;
