@@ -86,48 +86,88 @@ impl Default for TscClock {
 }
 
 /// Waits until EAL's interrupt thread has finished whatever callback it is
-/// running now (up to `timeout`): an alarm, which that thread runs after
-/// the callback in hand, marks the point. Drivers such as memif handle
-/// their control channel on that thread; a caller that must not touch a
-/// device while such a handler is still at work waits here first.
+/// running now (up to `timeout`). Drivers such as memif handle their
+/// control channel on that thread; a caller that must not touch a device
+/// while such a handler is still at work waits here first.
+///
+/// The mark is a callback of our own on a socket of our own, registered
+/// with the interrupt thread, made readable, and unregistered again before
+/// this returns (waiting if it is running): nothing of it is left with the
+/// interrupt thread. (An EAL alarm would do as a mark, but EAL never
+/// unregisters its alarm source, and `rte_eal_cleanup` frees it under the
+/// still-running interrupt thread: a SIGSEGV in `rte_intr_fd_get` at exit.)
 pub fn interrupt_thread_barrier(timeout: std::time::Duration) -> Result<(), DpdkError> {
-    use std::sync::Arc;
+    use std::io::{Read, Write};
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::net::UnixStream;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    struct Mark {
+        rx: UnixStream,
+        done: AtomicBool,
+    }
     unsafe extern "C" fn mark(arg: *mut std::ffi::c_void) {
-        // SAFETY: `arg` is the `Arc` given to `rte_eal_alarm_set` below,
-        // turned into a raw pointer once; this callback runs at most once
-        // and takes that reference back.
-        let done = unsafe { Arc::from_raw(arg as *const AtomicBool) };
-        done.store(true, Ordering::Release);
+        // SAFETY: `arg` points at the `Mark` below, which outlives the
+        // registration (it is unregistered, synchronously, before `Mark`
+        // is dropped); the callback only reads through a shared reference.
+        let m = unsafe { &*(arg as *const Mark) };
+        let mut byte = [0u8; 16];
+        let _ = (&m.rx).read(&mut byte); // non-blocking: empties the socket
+        m.done.store(true, Ordering::Release);
     }
 
-    let done = Arc::new(AtomicBool::new(false));
-    let arg = Arc::into_raw(done.clone()) as *mut std::ffi::c_void;
-    // SAFETY: EAL is initialised (the caller holds ports); `mark` matches
-    // rte_eal_alarm_callback and owns `arg` once it runs.
-    let rc = unsafe { ffi::rte_eal_alarm_set(1, Some(mark), arg) };
-    if rc != 0 {
-        // SAFETY: the alarm was not set, so `arg` is still ours.
-        drop(unsafe { Arc::from_raw(arg as *const AtomicBool) });
-        return Err(DpdkError::last("rte_eal_alarm_set"));
+    let (tx, rx) = UnixStream::pair().map_err(|e| DpdkError::msg("socketpair", e.to_string()))?;
+    rx.set_nonblocking(true)
+        .map_err(|e| DpdkError::msg("socketpair", e.to_string()))?;
+    let m = Box::new(Mark {
+        rx,
+        done: AtomicBool::new(false),
+    });
+    let arg = &*m as *const Mark as *mut std::ffi::c_void;
+    // SAFETY: EAL is initialised (the caller holds ports). The handle is
+    // ours (private memory), freed below after its callback is gone.
+    let handle = unsafe { ffi::rte_intr_instance_alloc(0) };
+    if handle.is_null() {
+        return Err(DpdkError::last("rte_intr_instance_alloc"));
     }
+    // SAFETY: `handle` is a live instance; `m.rx`'s descriptor stays open
+    // until after the unregistration; `mark` matches rte_intr_callback_fn and
+    // `arg` stays valid as long as it is registered.
+    let registered = unsafe {
+        ffi::rte_intr_type_set(handle, ffi::rte_intr_handle_type_RTE_INTR_HANDLE_EXT) == 0
+            && ffi::rte_intr_fd_set(handle, m.rx.as_raw_fd()) == 0
+            && ffi::rte_intr_callback_register(handle, Some(mark), arg) == 0
+    };
+    if !registered {
+        // SAFETY: nothing was registered (or registration failed): ours to free.
+        unsafe { ffi::rte_intr_instance_free(handle) };
+        return Err(DpdkError::last("rte_intr_callback_register"));
+    }
+    let _ = (&tx).write(&[1]);
     let t0 = std::time::Instant::now();
-    while !done.load(Ordering::Acquire) {
+    let mut in_time = true;
+    while !m.done.load(Ordering::Acquire) {
         if t0.elapsed() > timeout {
-            // SAFETY: `mark` and `arg` are the pair set above; a cancelled
-            // alarm never runs, so its reference comes back to us.
-            if unsafe { ffi::rte_eal_alarm_cancel(Some(mark), arg) } > 0 {
-                drop(unsafe { Arc::from_raw(arg as *const AtomicBool) });
-            }
-            return Err(DpdkError::msg(
-                "EAL interrupt thread",
-                format!("still busy after {timeout:?}"),
-            ));
+            in_time = false;
+            break;
         }
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
-    Ok(())
+    // SAFETY: the pair registered above; `_sync` returns once the callback is
+    // not running and never will again, so `m` and `handle` may go.
+    unsafe {
+        ffi::rte_intr_callback_unregister_sync(handle, Some(mark), arg);
+        ffi::rte_intr_instance_free(handle);
+    }
+    drop(m);
+    if in_time {
+        Ok(())
+    } else {
+        Err(DpdkError::msg(
+            "EAL interrupt thread",
+            format!("still busy after {timeout:?}"),
+        ))
+    }
 }
 
 /// The DPDK lcore id of the calling thread (`u32::MAX` on a non-EAL thread).
