@@ -28,9 +28,9 @@ use {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// What to load: http://IP[:PORT][/PATH] or IP:PORT. Several URLs (one
-    /// host:port), or paths like /b on the first URL's host, are requested
-    /// in turn.
+    /// What to load: http://HOST[:PORT][/PATH] or HOST:PORT (a host name is
+    /// resolved once, at start). Several URLs (one host:port), or paths like
+    /// /b on the first URL's host, are requested in turn.
     #[arg(value_name = "URL", required_unless_present = "urls")]
     pub targets: Vec<String>,
     /// Our source addresses: one address or a prefix (TIME_WAIT holds each
