@@ -164,6 +164,27 @@ if command -v valgrind >/dev/null; then
     fi
 fi
 
+# Before and after: the previous run's figures, read from the file this
+# script wrote then (its commit and totals), beside this run's.
+history="(no previous run of this script to compare with)"
+if [ -f "$OUT" ] && [ -f "$work/stack.md" ]; then
+    history=$(python3 - "$OUT" "$work/stack.md" <<'PY'
+import re, sys
+old, new = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+def totals(t):
+    return [int(x.replace(",", "")) for x in re.findall(r"\*\*total\*\* \| \*\*([0-9,]+)\*\*", t)]
+commit = re.search(r"commit `([0-9a-f]+)`", old)
+o, n = totals(old), totals(new)
+if commit and len(o) >= 2 and len(n) >= 2:
+    print(f"Previous run of this script (commit `{commit.group(1)}`): {o[0]:,} instructions per "
+          f"connection and {o[1]:,} per keep-alive request; this run: {n[0]:,} and {n[1]:,} "
+          f"({n[0] / o[0] - 1:+.1%} and {n[1] / o[1] - 1:+.1%}).")
+else:
+    print("(the previous results file has no instruction totals to compare with)")
+PY
+)
+fi
+
 ratio() { python3 -c "print(f'{$1 / max($2, 1):.1f}')"; }
 cps_ratio=$(ratio "$s_cps" "$k_cps")
 rps_ratio=$(ratio "$s_rps" "$k_rps")
@@ -203,6 +224,8 @@ real memif pair, one thread, virtual clock; callgrind counts only the measured l
 \`scripts/stack-instructions.sh\` (issue 11's figure; the same count on every run):
 
 $stack
+
+$history
 
 Engine alone: $instr instructions per connection through two TCP engines (client and server:
 handshake, 100-byte request and response, close, TIME_WAIT record), from \`scripts/conn-instructions.sh\`.
