@@ -1756,7 +1756,14 @@ impl Connection {
         let unsent = data_end - self.snd_nxt;
         let in_flight = self.snd_nxt.0.wrapping_sub(self.snd_una.0);
         let allowed = self.snd_wnd.min(self.cc.cwnd).saturating_sub(in_flight);
-        (unsent <= allowed && unsent <= self.seg_mss() && (!cfg.nagle || in_flight == 0))
+        // Within a segment: `seg_mss` with no SACK option to make room for
+        // (our receive queue has no holes), that is `eff_mss`, here as the
+        // MSS less the timestamp option (never more than `eff_mss`).
+        let opts = if self.flags & flag::TS_OK != 0 { 12 } else { 0 };
+        (unsent <= allowed
+            && unsent + opts <= u32::from(self.snd_mss)
+            && self.assembler.is_empty()
+            && (!cfg.nagle || in_flight == 0))
             .then_some(unsent)
     }
 
