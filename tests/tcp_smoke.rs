@@ -172,3 +172,33 @@ fn rfc9293_3_10_2_transmit_prediction_takes_request_response_data() {
     p.exchange();
     assert_eq!(stats(&p.a).segs_out_predicted, 20);
 }
+
+/// Nagle (RFC 1122 4.2.3.4) holds a small segment while data is in flight:
+/// the transmit fast path must leave it to the general path, which holds
+/// it; once the ACK comes, it goes by the fast path. (With Nagle off, the
+/// scenario tests never reach this case.)
+#[test]
+fn rfc1122_4_2_3_4_nagle_holds_small_data_off_the_transmit_fast_path() {
+    let cfg = TcpConfig {
+        nagle: true,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::new(cfg);
+    p.handshake();
+    p.a.send(&p.cfg, b"first").unwrap();
+    let first = drain(&mut p.a, p.now, &p.cfg);
+    assert_eq!(first.len(), 1);
+    deliver(&mut p.b, p.now, &p.cfg, &first[0]);
+    assert_eq!(stats(&p.a).segs_out_predicted, 1);
+    // "first" is unacknowledged: "second" waits.
+    p.a.send(&p.cfg, b"second").unwrap();
+    assert!(drain(&mut p.a, p.now, &p.cfg).is_empty());
+    assert_eq!(stats(&p.a).segs_out_predicted, 1);
+    // B's (delayed) ACK lets it go.
+    p.advance(Duration::from_secs(1));
+    let mut got = vec![0u8; 64];
+    assert_eq!(p.b.recv(&p.cfg, &mut got), 11);
+    assert_eq!(&got[..11], b"firstsecond");
+    assert_eq!(stats(&p.a).segs_out_predicted, 2);
+    assert_eq!(stats(&p.a).retransmits, 0);
+}
