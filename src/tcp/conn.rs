@@ -118,6 +118,10 @@ crate::counters::declare_counters! {
         /// new ACKs in ESTABLISHED, with nothing else to check.
         pub segs_predicted,
         pub segs_out,
+        /// Segments the transmit fast path wrote (of `segs_out`): new data
+        /// of an established connection that the window, the MSS and Nagle
+        /// let go whole, with nothing else to send first.
+        pub segs_out_predicted,
         pub retransmits,
         pub fast_retransmits,
         pub rto_expirations,
@@ -236,6 +240,26 @@ pub struct Connection {
     send_buf: Ring,
     recv_buf: Ring,
     assembler: Assembler,
+}
+
+/// How `emit_range_as` sends a range (what `emit_data` decided of it).
+#[derive(Clone, Copy)]
+struct Range {
+    /// Below SND.MAX: counted, and never timed (Karn).
+    retransmit: bool,
+    /// One segment at SND.UNA: SND.NXT only moves forward.
+    rexmit_one: bool,
+    /// The byte beyond a zero window: the persist timer stays.
+    zero_window_probe: bool,
+}
+
+impl Range {
+    /// New data (from SND.NXT = SND.MAX).
+    const NEW: Range = Range {
+        retransmit: false,
+        rexmit_one: false,
+        zero_window_probe: false,
+    };
 }
 
 /// What `handle_segment` makes of an incoming segment (for counters).
@@ -1674,9 +1698,73 @@ impl Connection {
         st: &mut TcpStats,
         out: &mut [u8],
     ) -> Option<usize> {
+        let n = if let Some(len) = self.transmit_predicted(cfg) {
+            st.segs_out_predicted += 1;
+            Some(self.emit_range(now, cfg, st, self.snd_nxt, len, false, out))
+        } else {
+            self.next_segment(now, cfg, st, out)
+        };
+        st.segs_out += u64::from(n.is_some());
+        n
+    }
+
+    /// `poll_transmit` without the transmit fast path: every segment through
+    /// the general path. The engine's scenario tests run it on a copy beside
+    /// `poll_transmit` on every poll and check that both write the same
+    /// bytes and leave the same connection and counters.
+    pub fn poll_transmit_unpredicted(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        out: &mut [u8],
+    ) -> Option<usize> {
         let n = self.next_segment(now, cfg, st, out);
         st.segs_out += u64::from(n.is_some());
         n
+    }
+
+    /// Transmit prediction, the output side of header prediction: in
+    /// ESTABLISHED or CLOSE-WAIT, the next segment is nearly always the
+    /// unsent data the application just queued (a response, a request),
+    /// all of it, with nothing to retransmit (SND.NXT = SND.MAX), no RST,
+    /// probe, FIN or persist timer pending, and the usable window (RFC 5681
+    /// 3.1: min(SND.WND, cwnd) less what is in flight), the segment size and
+    /// Nagle (RFC 1122 4.2.3.4; all of it goes, so sender SWS avoidance
+    /// passes) letting it go at once. `next_segment` would send it through
+    /// `emit_data` from SND.NXT; this returns its length, and
+    /// `emit_range` sends it as `emit_data` does, without the checks.
+    #[inline(always)]
+    fn transmit_predicted(&self, cfg: &TcpConfig) -> Option<u32> {
+        const SLOW: u16 = flag::RST_PENDING
+            | flag::RETRANSMIT_FIRST
+            | flag::PROBE
+            | flag::KEEPALIVE_PROBE
+            | flag::FIN_QUEUED
+            | flag::PERSIST
+            | flag::SYN_ACKED;
+        if self.flags & SLOW != flag::SYN_ACKED
+            || !matches!(self.state, State::Established | State::CloseWait)
+            || self.snd_nxt != self.snd_max
+        {
+            return None;
+        }
+        let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+        if self.snd_nxt >= data_end {
+            return None;
+        }
+        let unsent = data_end - self.snd_nxt;
+        let in_flight = self.snd_nxt.0.wrapping_sub(self.snd_una.0);
+        let allowed = self.snd_wnd.min(self.cc.cwnd).saturating_sub(in_flight);
+        // Within a segment: `seg_mss` with no SACK option to make room for
+        // (our receive queue has no holes), that is `eff_mss`, here as the
+        // MSS less the timestamp option (never more than `eff_mss`).
+        let opts = if self.flags & flag::TS_OK != 0 { 12 } else { 0 };
+        (unsent <= allowed
+            && unsent + opts <= u32::from(self.snd_mss)
+            && self.assembler.is_empty()
+            && (!cfg.nagle || in_flight == 0))
+            .then_some(unsent)
     }
 
     /// Whether `poll_transmit` may have a segment to give. False only when it
@@ -1953,6 +2041,48 @@ impl Connection {
             }
             return None;
         }
+        let how = Range {
+            retransmit: is_retransmit,
+            rexmit_one,
+            zero_window_probe,
+        };
+        Some(self.emit_range_as(now, cfg, st, from, len, fin_here, how, out))
+    }
+
+    /// New data from `from` (SND.NXT = SND.MAX), `len` bytes, no FIN: what
+    /// `emit_data` does for it once it has been let go.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn emit_range(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        from: SeqNumber,
+        len: u32,
+        fin_here: bool,
+        out: &mut [u8],
+    ) -> usize {
+        self.emit_range_as(now, cfg, st, from, len, fin_here, Range::NEW, out)
+    }
+
+    /// Sends `len` bytes from `from` (and the FIN after them with
+    /// `fin_here`), then the state that follows: RTT timing (RFC 6298, Karn),
+    /// SND.NXT and SND.MAX, the retransmit timer.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn emit_range_as(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        from: SeqNumber,
+        len: u32,
+        fin_here: bool,
+        how: Range,
+        out: &mut [u8],
+    ) -> usize {
+        let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
         let off = from.0.wrapping_sub(self.snd_buf_seq.0) as usize;
         let ctl = if fin_here { tcp::flags::FIN } else { 0 }
             | if len > 0 && from + len == data_end {
@@ -1962,15 +2092,15 @@ impl Connection {
             };
         let n = self.emit_with_payload(now, cfg, from, ctl, off, len as usize, out);
         let end = from + len + u32::from(fin_here);
-        if is_retransmit {
-            st.retransmits += u64::from(!zero_window_probe);
+        if how.retransmit {
+            st.retransmits += u64::from(!how.zero_window_probe);
             self.flags &= !flag::TIMING; // Karn: never time a retransmission
         } else if self.flags & flag::TIMING == 0 {
             self.flags |= flag::TIMING;
             self.rtt_seq = from;
             self.rtt_time_us = now.as_micros() as u32;
         }
-        if !rexmit_one || self.snd_nxt < end {
+        if !how.rexmit_one || self.snd_nxt < end {
             self.snd_nxt = end;
         }
         if self.snd_max < end {
@@ -1978,11 +2108,12 @@ impl Connection {
         }
         // A probe keeps the persist timer (already re-armed); data in the
         // window runs the retransmit timer.
-        if !zero_window_probe && (self.rto_at == Instant::NEVER || self.flags & flag::PERSIST != 0)
+        if !how.zero_window_probe
+            && (self.rto_at == Instant::NEVER || self.flags & flag::PERSIST != 0)
         {
             self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
         }
-        Some(n)
+        n
     }
 
     /// Data waits on the window with nothing in flight: no ACK will come to move

@@ -99,7 +99,13 @@ pub fn poll_transmit_checked(
 ) -> Option<usize> {
     let local = c.tuple().local;
     let before = (!c.wants_transmit()).then(|| (format!("{c:?}"), stats(c)));
+    let mut general = c.clone();
+    let mut general_stats = stats(c);
+    let mut general_buf = vec![0u8; buf.len()];
+    let expected =
+        general.poll_transmit_unpredicted(now, cfg, &mut general_stats, &mut general_buf);
     let n = with_stats(local, |st| c.poll_transmit(now, cfg, st, buf));
+    assert_transmit_unpredicted_agrees(c, n, buf, &general, expected, &general_buf, general_stats);
     if let Some(n) = n {
         assert_general_emit_agrees(c, &buf[..n]);
     }
@@ -116,6 +122,39 @@ pub fn poll_transmit_checked(
         assert_eq!(stats(c), st, "wants_transmit said no, the poll counted");
     }
     n
+}
+
+/// The transmit fast path must do exactly what the general path
+/// (`poll_transmit_unpredicted`, run on a copy) does: the same segment,
+/// byte for byte, the same connection afterwards, the same counters but
+/// the count of predicted segments. Every poll of every scenario is
+/// checked so.
+fn assert_transmit_unpredicted_agrees(
+    c: &Connection,
+    n: Option<usize>,
+    buf: &[u8],
+    general: &Connection,
+    expected: Option<usize>,
+    general_buf: &[u8],
+    mut general_stats: TcpStats,
+) {
+    assert_eq!(
+        n.map(|n| &buf[..n]),
+        expected.map(|n| &general_buf[..n]),
+        "the transmit fast path wrote another segment than the general path: {general:?}"
+    );
+    assert_eq!(
+        format!("{c:?}"),
+        format!("{general:?}"),
+        "the transmit fast path left another connection than the general path"
+    );
+    // The one difference allowed: the count of predicted segments.
+    general_stats.segs_out_predicted = stats(c).segs_out_predicted;
+    assert_eq!(
+        stats(c),
+        general_stats,
+        "the transmit fast path counted otherwise"
+    );
 }
 
 /// The engine writes its usual segments at fixed offsets: the general
