@@ -65,6 +65,26 @@ elif [ "$MODE" = client2 ]; then
     TWO=1
 fi
 
+# nginx in the namespace: one worker, its files under $WORK, and $1 inside
+# its http block. Returns once it listens (it binds before it daemonises).
+start_nginx() {
+    mkdir -p "$WORK/logs"
+    cat > "$WORK/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/error.log crit;
+events { worker_connections 4096; }
+http {
+    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
+    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+    $1
+}
+EOF
+    ip netns exec "$NS" nginx -c "$WORK/nginx.conf" -p "$WORK"
+    sleep 0.3
+}
+
 need() {
     command -v "$1" >/dev/null || { echo "test-http-peer: needs $1${2:+ ($2)}" >&2; exit 77; }
 }
@@ -209,22 +229,8 @@ PY
     ;;
 client)
     command -v nginx >/dev/null || { echo "test-http-peer: needs nginx (nginx-light)" >&2; exit 77; }
-    mkdir -p "$WORK/logs"
-    cat > "$WORK/nginx.conf" <<EOF
-worker_processes 1;
-daemon on;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log crit;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
-    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-    server { listen $KERNEL_IP:80; location / { return 200 "hello from the kernel"; } }
-}
-EOF
-    ip netns exec "$NS" nginx -c "$WORK/nginx.conf" -p "$WORK"
-    sleep 0.3
+    start_nginx "access_log off;
+    server { listen $KERNEL_IP:80; location / { return 200 \"hello from the kernel\"; } }"
     CAP_COUNT=50000 capture_start client
     # Each run from its own source address: the kernel holds the 4-tuples of
     # the last run in TIME_WAIT for 60 s (reusing them works — our RST answer
@@ -255,31 +261,17 @@ requests)
     # text (so its responses are chunked), logs what each request carried,
     # and closes a connection every 2nd request (Connection: close).
     command -v nginx >/dev/null || { echo "test-http-peer: needs nginx (nginx-light)" >&2; exit 77; }
-    mkdir -p "$WORK/logs"
-    cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-daemon on;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log crit;
-events { worker_connections 4096; }
-http {
-    log_format probe '\$request_method \$uri \$status \$request_length "\$http_x_sluice_test" \$content_length';
+    start_nginx "log_format probe '\$request_method \$uri \$status \$request_length \"\$http_x_sluice_test\" \$content_length';
     access_log $WORK/logs/access.log probe;
-    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
-    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
     gzip on; gzip_min_length 0; gzip_types text/plain;
     keepalive_requests 2;
     default_type text/plain;
     server {
         listen $KERNEL_IP:80;
-        location = /gz { return 200 "hello from the kernel, gzipped and chunked\n"; }
-        location = /put { return 200 "put\n"; }
+        location = /gz { return 200 \"hello from the kernel, gzipped and chunked\\n\"; }
+        location = /put { return 200 \"put\\n\"; }
         location / { return 404; }
-    }
-}
-NGINX
-    ip netns exec "$NS" nginx -c "$WORK/nginx.conf" -p "$WORK"
-    sleep 0.3
+    }"
     CAP_COUNT=50000 capture_start requests
     # 1. Two paths in turn (one missing), gzip asked for, a custom header;
     #    keep-alive (nginx closes every 2nd). Not --quiet: the progress goes
@@ -489,23 +481,9 @@ split)
     ip -n "$NS" link set "$BR" up
     ip netns exec "$NS" ethtool -K "$BR" tx off >/dev/null 2>&1 || true
     ip netns exec "$NS" ethtool -K "$PEER_IF2" tx off >/dev/null
-    mkdir -p "$WORK/logs"
-    cat > "$WORK/nginx.conf" <<EOF
-worker_processes 1;
-daemon on;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log crit;
-events { worker_connections 4096; }
-http {
-    log_format src '\$remote_addr \$remote_port';
+    start_nginx "log_format src '\$remote_addr \$remote_port';
     access_log $WORK/access.log src;
-    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
-    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-    server { listen $KERNEL_IP:80; location / { return 200 "hello from the kernel"; } }
-}
-EOF
-    ip netns exec "$NS" nginx -c "$WORK/nginx.conf" -p "$WORK"
-    sleep 0.3
+    server { listen $KERNEL_IP:80; location / { return 200 \"hello from the kernel\"; } }"
     # The same command on both "machines" but for --split K/N (and the port).
     "$SLUICE" client --vdev "net_af_packet0,iface=$HOST_IF" --ip 10.78.0.64/29 --split 1/2 \
         "http://$KERNEL_IP/" -c 16 -d 3 --warmup 0.5 --cores 0 --quiet \

@@ -13,6 +13,19 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
+/// Bad configuration ends with exit code 2 and exactly one line
+/// `sluice: error: ...` on stderr: that line.
+fn one_error_line(out: &std::process::Output) -> String {
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("sluice: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    lines[0].to_string()
+}
+
 fn smoke(link: &str, frames: u64, size: u16) {
     smoke_with(link, frames, size, &[]);
 }
@@ -216,14 +229,8 @@ fn bad_vdev_is_a_one_line_error() {
         .args(["ports", "--vdev", "net_nosuchdriver0"])
         .output()
         .expect("run sluice");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("sluice: error:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("EAL init"), "{}", lines[0]);
+    let line = one_error_line(&out);
+    assert!(line.contains("EAL init"), "{line}");
 }
 
 fn http_peer(mode: &str, tool: &str) {
@@ -590,20 +597,13 @@ fn memif_client_without_a_server_says_to_start_the_server() {
         .args(["-d", "2", "--quiet"])
         .output()
         .expect("run sluice");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("sluice: error:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{err}");
+    let line = one_error_line(&out);
     assert!(
-        lines[0].contains("no memif server listens on socket")
-            && lines[0].contains(sock)
-            && lines[0].contains("role=server")
-            && lines[0].contains("first"),
-        "{}",
-        lines[0]
+        line.contains("no memif server listens on socket")
+            && line.contains(sock)
+            && line.contains("role=server")
+            && line.contains("first"),
+        "{line}"
     );
 }
 
