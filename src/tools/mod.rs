@@ -155,7 +155,9 @@ pub fn close_pair(
         {
             std::thread::sleep(Duration::from_millis(1));
         }
-        crate::dpdk::interrupt_thread_barrier(Duration::from_secs(1))?;
+        // It returns as soon as the thread gets to the mark; the bound only
+        // stops a stuck thread from hanging the exit (generous: a busy machine).
+        crate::dpdk::interrupt_thread_barrier(Duration::from_secs(5))?;
     }
     server.stop()?;
     client.close()?;
