@@ -36,6 +36,8 @@ crate::counters::declare_labels! {
         Unsupported = "unsupported",
         /// An IPv4 fragment (not reassembled).
         Ipv4Fragment = "ipv4_fragment",
+        /// An IPv6 fragment (not reassembled).
+        Ipv6Fragment = "ipv6_fragment",
         /// Addressed to another MAC or IP.
         NotForUs = "not_for_us",
         /// A unicast IP datagram in a link-layer broadcast or multicast frame
@@ -114,6 +116,7 @@ impl From<crate::wire::Error> for DropReason {
             Error::Checksum => DropReason::BadChecksum,
             Error::Unsupported => DropReason::Unsupported,
             Error::Fragment => DropReason::Ipv4Fragment,
+            Error::Ipv6Fragment => DropReason::Ipv6Fragment,
         }
     }
 }
@@ -500,6 +503,7 @@ mod tests {
             Error::Checksum,
             Error::Unsupported,
             Error::Fragment,
+            Error::Ipv6Fragment,
         ];
         let reasons: std::collections::BTreeSet<&str> =
             all.iter().map(|e| DropReason::from(*e).name()).collect();

@@ -27,6 +27,8 @@ pub enum IpProtocol {
     Icmp,
     Tcp,
     Udp,
+    /// ICMP for IPv6 (RFC 4443), IPv6's next header 58.
+    Icmpv6,
     Unknown(u8),
 }
 
@@ -36,6 +38,7 @@ impl From<u8> for IpProtocol {
             1 => IpProtocol::Icmp,
             6 => IpProtocol::Tcp,
             17 => IpProtocol::Udp,
+            58 => IpProtocol::Icmpv6,
             o => IpProtocol::Unknown(o),
         }
     }
@@ -47,6 +50,7 @@ impl From<IpProtocol> for u8 {
             IpProtocol::Icmp => 1,
             IpProtocol::Tcp => 6,
             IpProtocol::Udp => 17,
+            IpProtocol::Icmpv6 => 58,
             IpProtocol::Unknown(o) => o,
         }
     }

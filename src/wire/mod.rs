@@ -5,15 +5,19 @@
 //! lengths once, after which no accessor panics, and a `Repr` with `parse`,
 //! `emit` and `buffer_len`. Untrusted input always goes through `new_checked`.
 
+pub mod addr;
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod frame;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod seq;
 pub mod tcp;
 
+pub use addr::{FlowKey, IpFamily, Ipv6Range};
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use frame::{
@@ -21,11 +25,13 @@ pub use frame::{
     parse_tcp_frame_into,
 };
 pub use icmp::{IcmpPacket, IcmpRepr};
+pub use icmpv6::{Icmpv6Packet, Icmpv6Repr, NdFlags};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use seq::SeqNumber;
 pub use tcp::{AckHeader, SynHeader, TcpControl, TcpOption, TcpPacket, TcpRepr, TcpTimestamp};
 
-pub use std::net::Ipv4Addr;
+pub use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Why a packet could not be parsed. Each variant maps to a drop counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +51,9 @@ pub enum Error {
     /// An IPv4 fragment: recognised and counted, not reassembled.
     #[error("IPv4 fragment")]
     Fragment,
+    /// An IPv6 fragment (RFC 8200 4.5): recognised and counted, not reassembled.
+    #[error("IPv6 fragment")]
+    Ipv6Fragment,
 }
 
 pub type Result<T> = core::result::Result<T, Error>;
