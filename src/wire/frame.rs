@@ -3,8 +3,9 @@
 
 use super::{
     ArpPacket, ArpRepr, ChecksumMode, Error, EtherType, EthernetAddress, EthernetFrame,
-    EthernetRepr, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, Result,
-    TcpPacket, TcpRepr, be16, be32, checksum, ethernet, ipv4, tcp,
+    EthernetRepr, IcmpPacket, IcmpRepr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Addr, Ipv4Packet,
+    Ipv4Repr, Ipv6Packet, Ipv6Repr, Result, TcpPacket, TcpRepr, be16, be32, checksum, ethernet,
+    ipv4, ipv6, put16, tcp,
 };
 use std::mem::MaybeUninit;
 
@@ -16,8 +17,19 @@ pub enum Parsed<'a> {
     Tcp(EthernetRepr, Ipv4Repr, TcpRepr<'a>),
     /// IPv4 with another protocol (UDP, ...): not ours.
     OtherIp(EthernetRepr, Ipv4Repr),
-    /// Another EtherType (IPv6, LLDP, ...): not ours.
+    /// Another EtherType (LLDP, ...): not ours.
     OtherEther(EthernetRepr),
+    /// IPv6 (RFC 8200), past its extension headers.
+    Ipv6(EthernetRepr, Ipv6Repr, Ipv6Payload<'a>),
+}
+
+/// What an IPv6 packet carries, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ipv6Payload<'a> {
+    Icmp(Icmpv6Repr<'a>),
+    Tcp(TcpRepr<'a>),
+    /// Another upper layer (UDP, no next header, ...): not ours.
+    Other,
 }
 
 /// Parses Ethernet, then ARP or IPv4, then ICMP or TCP, checking lengths and
@@ -50,8 +62,39 @@ pub fn parse_frame(frame: &[u8], mode: ChecksumMode) -> Result<Parsed<'_>> {
                 _ => Ok(Parsed::OtherIp(e, ir)),
             }
         }
+        EtherType::Ipv6 => parse_ipv6(e, payload, mode),
         _ => Ok(Parsed::OtherEther(e)),
     }
+}
+
+/// `parse_frame` for IPv6: the header and its extension headers, then ICMPv6
+/// or TCP with their checksums over the IPv6 pseudo-header (per `mode`). Out
+/// of line, so the IPv4 path does not carry it.
+#[inline(never)]
+fn parse_ipv6(e: EthernetRepr, payload: &[u8], mode: ChecksumMode) -> Result<Parsed<'_>> {
+    let ip = Ipv6Packet::new_checked(payload)?;
+    let ir = Ipv6Repr::parse(&ip)?;
+    let end = ipv6::HEADER_LEN + ip.payload_len();
+    let l4: &[u8] = &payload[end - ir.payload_len..end];
+    let p = match ir.next_header {
+        IpProtocol::Tcp => {
+            let tp = TcpPacket::new_checked(l4)?;
+            if mode == ChecksumMode::Verify
+                && checksum::transport_checksum_v6(&ir.src_addr, &ir.dst_addr, 6, l4) != 0
+            {
+                return Err(Error::Checksum);
+            }
+            // Checked above: the IPv4 pseudo-header would not match.
+            let un = Ipv4Addr::UNSPECIFIED;
+            Ipv6Payload::Tcp(TcpRepr::parse(&tp, un, un, ChecksumMode::Ignore)?)
+        }
+        IpProtocol::Icmpv6 => {
+            let p = Icmpv6Packet::new_checked(l4)?;
+            Ipv6Payload::Icmp(Icmpv6Repr::parse(&p, &ir.src_addr, &ir.dst_addr, mode)?)
+        }
+        _ => Ipv6Payload::Other,
+    };
+    Ok(Parsed::Ipv6(e, ir, p))
 }
 
 /// An IPv4 TCP frame as the receive path needs it: the link and network
@@ -176,7 +219,8 @@ pub fn emit_frame(p: &Parsed<'_>, out: &mut [u8]) -> usize {
         | Parsed::Icmp(e, _, _)
         | Parsed::Tcp(e, _, _)
         | Parsed::OtherIp(e, _)
-        | Parsed::OtherEther(e) => e,
+        | Parsed::OtherEther(e)
+        | Parsed::Ipv6(e, _, _) => e,
     };
     e.emit(&mut EthernetFrame::new_unchecked(&mut out[..]));
     let l3 = &mut out[ethernet::HEADER_LEN..];
@@ -202,7 +246,46 @@ pub fn emit_frame(p: &Parsed<'_>, out: &mut [u8]) -> usize {
             ethernet::HEADER_LEN + ipv4::HEADER_LEN
         }
         Parsed::OtherEther(_) => ethernet::HEADER_LEN,
+        Parsed::Ipv6(_, ip, p) => ethernet::HEADER_LEN + emit_ipv6(ip, p, l3),
     }
+}
+
+/// Where the TCP header's checksum is (RFC 9293 3.1).
+const TCP_CHECKSUM: usize = 16;
+
+/// Writes an IPv6 header (no extension headers) and what it carries into
+/// `l3`; returns the IPv6 packet's length. `Other` writes the header alone.
+fn emit_ipv6(ip: &Ipv6Repr, p: &Ipv6Payload<'_>, l3: &mut [u8]) -> usize {
+    let l4_len = match p {
+        Ipv6Payload::Icmp(m) => m.buffer_len(),
+        Ipv6Payload::Tcp(t) => t.buffer_len(),
+        Ipv6Payload::Other => 0,
+    };
+    let ip = Ipv6Repr {
+        payload_len: l4_len,
+        ..*ip
+    };
+    let len = ipv6::HEADER_LEN + l4_len;
+    let mut ipp = Ipv6Packet::new_unchecked(&mut l3[..len]);
+    ip.emit(&mut ipp);
+    let l4 = ipp.payload_mut();
+    match p {
+        Ipv6Payload::Icmp(m) => m.emit(
+            &ip.src_addr,
+            &ip.dst_addr,
+            &mut Icmpv6Packet::new_unchecked(l4),
+        ),
+        Ipv6Payload::Tcp(t) => {
+            let un = Ipv4Addr::UNSPECIFIED;
+            t.emit(&mut TcpPacket::new_unchecked(&mut l4[..]), un, un);
+            // The checksum again, over the IPv6 pseudo-header (RFC 8200 8.1).
+            put16(l4, TCP_CHECKSUM, 0);
+            let c = checksum::transport_checksum_v6(&ip.src_addr, &ip.dst_addr, 6, l4);
+            put16(l4, TCP_CHECKSUM, c);
+        }
+        Ipv6Payload::Other => {}
+    }
+    len
 }
 
 /// Writes an IPv4 header for `l4_len` payload bytes into `l3`, then lets `l4`

@@ -95,6 +95,9 @@ impl Stack {
             Parsed::Icmp(..) => self.control_reply(frame),
             Parsed::OtherIp(..) => self.stats.drop(DropReason::OtherIpProtocol),
             Parsed::OtherEther(..) => self.stats.drop(DropReason::OtherEtherType),
+            // ICMPv6 echo and Neighbor Discovery: the responder's (TCP over
+            // IPv6 waits for the engine, issue 14 item 2).
+            Parsed::Ipv6(..) => self.control_reply(frame),
         }
     }
 

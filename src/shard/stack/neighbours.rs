@@ -229,7 +229,7 @@ impl Stack {
     /// ARP and ICMP: the responder answers or counts the drop.
     pub(super) fn control_reply(&mut self, frame: &[u8]) {
         let before = self.responder.stats;
-        self.ctrl_buf(frame.len().max(64));
+        self.ctrl_buf(frame.len().max(crate::shard::Responder::MIN_OUT));
         let buf = &mut self.ctrl[self.ctrl_used - 1];
         let r = self.responder.handle(frame, buf);
         let after = self.responder.stats;
