@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes for N seconds (default 300): TARGET parse_frame (the frame parser,
-# corpus seeded with the Linux capture's frames) or tcp_input (the TCP
+# IPv4 and IPv6, corpus seeded with the Linux captures' frames) or tcp_input (the TCP
 # engine's segment input and commands, fuzz/fuzz_targets/tcp_input.rs).
 #   scripts/fuzz.sh [seconds] [parse_frame|tcp_input]
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable Rust through
@@ -13,12 +13,13 @@ CORPUS=fuzz/corpus/$TARGET
 mkdir -p "$CORPUS"
 [ "$TARGET" = parse_frame ] && python3 - "$CORPUS" <<'PY'
 import struct, sys, pathlib
-raw = pathlib.Path("tests/fixtures/linux.pcap").read_bytes()
-at, i = 24, 0
-while at + 16 <= len(raw):
-    incl = struct.unpack_from("<I", raw, at + 8)[0]
-    pathlib.Path(sys.argv[1], f"linux-{i:04}").write_bytes(raw[at + 16: at + 16 + incl])
-    at += 16 + incl; i += 1
+for name in ("linux", "linux6"):
+    raw = pathlib.Path(f"tests/fixtures/{name}.pcap").read_bytes()
+    at, i = 24, 0
+    while at + 16 <= len(raw):
+        incl = struct.unpack_from("<I", raw, at + 8)[0]
+        pathlib.Path(sys.argv[1], f"{name}-{i:04}").write_bytes(raw[at + 16: at + 16 + incl])
+        at += 16 + incl; i += 1
 PY
 cd fuzz
 RUSTC_BOOTSTRAP=1 cargo fuzz run "$TARGET" "corpus/$TARGET" -- \
