@@ -137,7 +137,7 @@ pub fn solicited_node(a: &Ipv6Addr) -> Ipv6Addr {
 
 /// Whether `a` is a solicited-node multicast address (ff02::1:ff00:0/104).
 pub fn is_solicited_node(a: &Ipv6Addr) -> bool {
-    u128::from(*a) >> 24 == 0xff02_0000_0000_0000_0000_0001_ffu128
+    u128::from(*a) & !0x00ff_ffff == 0xff02_0000_0000_0000_0000_0001_ff00_0000
 }
 
 /// RFC 2464 7: the Ethernet group address of an IPv6 multicast address,
