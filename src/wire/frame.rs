@@ -3,9 +3,9 @@
 
 use super::{
     ArpPacket, ArpRepr, ChecksumMode, Error, EtherType, EthernetAddress, EthernetFrame,
-    EthernetRepr, IcmpPacket, IcmpRepr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Addr, Ipv4Packet,
-    Ipv4Repr, Ipv6Packet, Ipv6Repr, Result, TcpPacket, TcpRepr, be16, be32, checksum, ethernet,
-    ipv4, ipv6, put16, tcp,
+    EthernetRepr, IcmpPacket, IcmpRepr, Icmpv6Packet, Icmpv6Repr, IpFamily, IpProtocol, Ipv4Addr,
+    Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, Result, TcpPacket, TcpRepr, be16, be32, checksum,
+    ethernet, ipv4, ipv6, put16, tcp,
 };
 use std::mem::MaybeUninit;
 
@@ -80,7 +80,7 @@ fn parse_ipv6(e: EthernetRepr, payload: &[u8], mode: ChecksumMode) -> Result<Par
         IpProtocol::Tcp => {
             let tp = TcpPacket::new_checked(l4)?;
             if mode == ChecksumMode::Verify
-                && checksum::transport_checksum_v6(&ir.src_addr, &ir.dst_addr, 6, l4) != 0
+                && IpFamily::transport_checksum(&ir.src_addr, &ir.dst_addr, 6, l4) != 0
             {
                 return Err(Error::Checksum);
             }
