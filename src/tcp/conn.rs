@@ -236,7 +236,7 @@ pub struct Connection {
     delack_at: Instant,
     /// TIME_WAIT's 2MSL, or FIN_WAIT_2's timeout.
     close_at: Instant,
-    // Buffers, allocated once.
+    // Buffers: memory taken as data arrives, given back when they empty.
     send_buf: Ring,
     recv_buf: Ring,
     assembler: Assembler,
@@ -441,6 +441,11 @@ impl Connection {
     pub fn send_queued(&self) -> usize {
         self.send_buf.len()
     }
+    /// Bytes of buffer memory held now (send and receive rings); 0 for an
+    /// idle connection.
+    pub fn buffer_memory(&self) -> usize {
+        self.send_buf.allocated() + self.recv_buf.allocated()
+    }
     pub fn timestamps_enabled(&self) -> bool {
         self.flags & flag::TS_OK != 0
     }
@@ -502,6 +507,11 @@ impl Connection {
     pub fn recv(&mut self, cfg: &TcpConfig, out: &mut [u8]) -> usize {
         let before = self.advertisable_window(cfg);
         let n = self.recv_buf.pop(out);
+        // Read empty, with nothing out of order past it: its memory goes back
+        // to the pool (an idle connection costs its control block only).
+        if self.assembler.is_empty() {
+            self.recv_buf.release_if_empty();
+        }
         // Tell the peer when the window reopens meaningfully (RFC 1122 4.2.3.3).
         if n > 0 && self.state.is_synchronized() {
             let after = self.advertisable_window(cfg);
@@ -1372,6 +1382,7 @@ impl Connection {
         let data_acked = (ack.0.wrapping_sub(self.snd_buf_seq.0) as usize).min(self.send_buf.len());
         if ack > self.snd_buf_seq {
             self.send_buf.consume(data_acked);
+            self.send_buf.release_if_empty();
             self.snd_buf_seq += data_acked as u32;
         }
         // RTT sample (Karn: the timed segment was not retransmitted).
