@@ -48,11 +48,19 @@ impl Ring {
 
     /// Makes room for offsets up to `end` (<= `cap`), keeping every byte at
     /// its offset from the head (out-of-order data past `len` included).
+    #[inline(always)]
     fn reserve(&mut self, end: usize, cap: usize) {
-        let phys = self.buf.len();
-        if end <= phys {
-            return;
+        if end > self.buf.len() {
+            self.grow(end, cap);
         }
+    }
+
+    /// `reserve`'s work: a buffer from the pool (the usual case: an empty
+    /// ring's first bytes), or a larger one with the old contents moved in.
+    /// Out of line, so that the writes that need no memory stay small.
+    #[inline(never)]
+    fn grow(&mut self, end: usize, cap: usize) {
+        let phys = self.buf.len();
         let new_len = end
             .max(phys * 2)
             .max(Self::MIN_ALLOC)
@@ -188,9 +196,13 @@ mod pool {
         };
     }
 
-    /// The list for buffers of `len` bytes, if it is a size kept.
-    #[inline]
+    /// The list for buffers of `len` bytes, if it is a size kept: one
+    /// compare for the usual size, a power-of-two test for the others.
+    #[inline(always)]
     fn class(len: usize) -> Option<usize> {
+        if len == Ring::MIN_ALLOC {
+            return Some(0);
+        }
         let c = (len.trailing_zeros().wrapping_sub(MIN_SHIFT)) as usize;
         (len.is_power_of_two() && c < CLASSES).then_some(c)
     }
@@ -198,19 +210,23 @@ mod pool {
     /// A buffer of `len` bytes, its contents whatever they were.
     #[inline]
     pub(super) fn take(len: usize) -> Box<[u8]> {
-        class(len)
-            .and_then(|c| FREE.with(|f| f.borrow_mut()[c].pop()))
-            .unwrap_or_else(|| vec![0u8; len].into_boxed_slice())
+        if let Some(c) = class(len) {
+            if let Some(b) = FREE.with(|f| f.borrow_mut()[c].pop()) {
+                return b;
+            }
+        }
+        vec![0u8; len].into_boxed_slice()
     }
 
     /// Keeps `buf` for `take` if it is a size kept and its list has room,
     /// else frees it.
-    #[inline]
+    #[inline(never)]
     pub(super) fn give(buf: Box<[u8]>) {
         let Some(c) = class(buf.len()) else {
             return;
         };
-        let keep = KEEP_BYTES / buf.len();
+        // (A shift: buffer sizes are powers of two.)
+        let keep = KEEP_BYTES >> (c as u32 + MIN_SHIFT);
         // During thread exit the pool may be gone already: then it is freed.
         let _ = FREE.try_with(|f| {
             let list = &mut f.borrow_mut()[c];

@@ -442,9 +442,22 @@ impl Connection {
         self.send_buf.len()
     }
     /// Bytes of buffer memory held now (send and receive rings); 0 for an
-    /// idle connection.
+    /// idle connection once `release_idle_buffers` has run.
     pub fn buffer_memory(&self) -> usize {
         self.send_buf.allocated() + self.recv_buf.allocated()
+    }
+    /// Gives the send and receive buffers back to the thread's pool if both
+    /// are empty and nothing sits out of order: an idle connection then
+    /// costs its control block only, and data arriving later takes buffers
+    /// again. The shard calls it after driving a connection; one that is
+    /// busy (a request in flight either way) keeps its buffers, so back-to-back
+    /// requests do not cycle them through the pool.
+    #[inline]
+    pub fn release_idle_buffers(&mut self) {
+        if self.send_buf.is_empty() && self.recv_buf.is_empty() && self.assembler.is_empty() {
+            self.send_buf.release_if_empty();
+            self.recv_buf.release_if_empty();
+        }
     }
     pub fn timestamps_enabled(&self) -> bool {
         self.flags & flag::TS_OK != 0
@@ -507,11 +520,6 @@ impl Connection {
     pub fn recv(&mut self, cfg: &TcpConfig, out: &mut [u8]) -> usize {
         let before = self.advertisable_window(cfg);
         let n = self.recv_buf.pop(out);
-        // Read empty, with nothing out of order past it: its memory goes back
-        // to the pool (an idle connection costs its control block only).
-        if self.assembler.is_empty() {
-            self.recv_buf.release_if_empty();
-        }
         // Tell the peer when the window reopens meaningfully (RFC 1122 4.2.3.3).
         if n > 0 && self.state.is_synchronized() {
             let after = self.advertisable_window(cfg);
@@ -1382,7 +1390,6 @@ impl Connection {
         let data_acked = (ack.0.wrapping_sub(self.snd_buf_seq.0) as usize).min(self.send_buf.len());
         if ack > self.snd_buf_seq {
             self.send_buf.consume(data_acked);
-            self.send_buf.release_if_empty();
             self.snd_buf_seq += data_acked as u32;
         }
         // RTT sample (Karn: the timed segment was not retransmitted).

@@ -143,6 +143,9 @@ impl Stack {
                 }
             }
             _ => {
+                // Idle (nothing buffered either way): its buffers go back
+                // to the pool until data comes again.
+                c.tcp.release_idle_buffers();
                 let mut want = c.tcp.poll_timeout().unwrap_or(Instant::NEVER);
                 if c.tcp.wants_transmit() {
                     // A segment left unsent for want of an mbuf (counted as
