@@ -50,9 +50,16 @@ impl Ring {
     /// its offset from the head (out-of-order data past `len` included).
     #[inline(always)]
     fn reserve(&mut self, end: usize, cap: usize) {
-        if end > self.buf.len() {
-            self.grow(end, cap);
+        if end <= self.buf.len() {
+            return;
         }
+        // The usual case: an empty ring's first bytes, in the smallest size.
+        if self.buf.is_empty() && end <= Self::MIN_ALLOC && cap >= Self::MIN_ALLOC {
+            self.buf = pool::take_small();
+            self.head = 0;
+            return;
+        }
+        self.grow(end, cap);
     }
 
     /// `reserve`'s work: a buffer from the pool (the usual case: an empty
@@ -218,10 +225,35 @@ mod pool {
         vec![0u8; len].into_boxed_slice()
     }
 
+    /// A buffer of `Ring::MIN_ALLOC` bytes (`take`'s usual case, inline).
+    #[inline(always)]
+    pub(super) fn take_small() -> Box<[u8]> {
+        match FREE.with(|f| f.borrow_mut()[0].pop()) {
+            Some(b) => b,
+            None => vec![0u8; Ring::MIN_ALLOC].into_boxed_slice(),
+        }
+    }
+
     /// Keeps `buf` for `take` if it is a size kept and its list has room,
     /// else frees it.
-    #[inline(never)]
+    #[inline]
     pub(super) fn give(buf: Box<[u8]>) {
+        if buf.len() == Ring::MIN_ALLOC {
+            // During thread exit the pool may be gone: then it is freed.
+            let _ = FREE.try_with(|f| {
+                let list = &mut f.borrow_mut()[0];
+                if list.len() < KEEP_BYTES / Ring::MIN_ALLOC {
+                    list.push(buf);
+                }
+            });
+            return;
+        }
+        give_other(buf);
+    }
+
+    /// `give` for the larger sizes.
+    #[inline(never)]
+    fn give_other(buf: Box<[u8]>) {
         let Some(c) = class(buf.len()) else {
             return;
         };
