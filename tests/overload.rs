@@ -278,3 +278,84 @@ fn a_full_client_table_is_counted_and_the_load_goes_on() {
     assert_eq!(cs.abnormal_closes() + ss.abnormal_closes(), 0);
     assert_eq!(client.connections() + server.connections(), 0, "no leak");
 }
+
+/// RFC 4987: a SYN flood from random spoofed sources (`tools::flood`) at
+/// 200,000 SYNs a second for 200 ms while a normal client opens short connections.
+/// Past the half-open limit the listener answers with SYN cookies and keeps
+/// nothing, so the table holds no more than the limit of the flood's
+/// half-open connections; the client's connections (opened through
+/// cookies) are all served, none fails; and once the flood stops, the
+/// half-open ones time out and nothing is left.
+#[test]
+fn rfc4987_syn_flood_past_the_half_open_limit_is_answered_with_cookies() {
+    use sluice::tools::flood::{FloodNic, FloodRate};
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let (mut client, mut server) = pair(10_000, 100_000, FullPolicy::Rst);
+    let limit = server.cfg.tcp.syn_cookie_threshold;
+    let (c, mut s) = MemNic::pair(1 << 16);
+    let clock = Rc::new(Cell::new(Instant::from_millis(1)));
+    let t = clock.clone();
+    let mut c = FloodNic::new(
+        c,
+        move || t.get(),
+        FloodRate::PerSecond(200_000),
+        CLIENT_MAC,
+        SERVER_MAC,
+        (SERVER_IP, 80),
+        42,
+    );
+    let mut now = clock.get();
+    client.start_client(
+        client_cfg(32, 1),
+        now,
+        Duration::from_millis(200),
+        Duration::ZERO,
+    );
+    let mut most = 0;
+    while now < Instant::from_millis(201) || client.client_active() > 0 {
+        clock.set(now);
+        client.poll(now, &mut c);
+        server.poll(now, &mut s);
+        most = most.max(server.connections());
+        now += Duration::from_micros(20);
+        assert!(now < Instant::from_millis(5_000), "the client's load ended");
+    }
+    let (cs, ss) = (&client.stats, &server.stats);
+    eprintln!(
+        "flood {:?}; opened {} responses {}; server: cookies sent {} accepted {}, most connections {most}",
+        c.stats, cs.opened, cs.responses, ss.syn_cookies_sent, ss.syn_cookies_accepted
+    );
+    assert!(c.stats.syns_sent >= 39_000, "{:?}", c.stats);
+    assert!(ss.syn_cookies_sent > 35_000, "past the limit: cookies");
+    assert!(most <= limit + 32, "half-open held to the limit: {most}");
+    assert!(
+        ss.syn_cookies_accepted > 0,
+        "the client got in through cookies"
+    );
+    assert!(cs.opened > 1_000, "only {} connections", cs.opened);
+    assert_eq!(cs.responses, cs.opened, "every connection served");
+    assert_eq!(cs.abnormal_closes(), 0, "{:?}", cs.closes_map());
+    assert_eq!(drops(cs, "tx_full") + drops(ss, "tx_full"), 0);
+    // The flood over, its half-open connections give up (SYN-ACK retries)
+    // and leave; nothing is left behind.
+    let mut s2 = FloodNic::new(
+        c.into_inner(),
+        || Instant::ZERO,
+        FloodRate::PerSecond(1),
+        CLIENT_MAC,
+        SERVER_MAC,
+        (SERVER_IP, 80),
+        1,
+    );
+    for _ in 0..30_000 {
+        client.poll(now, &mut s2);
+        server.poll(now, &mut s);
+        now += Duration::from_millis(10);
+        if server.connections() == 0 {
+            break;
+        }
+    }
+    assert_eq!(server.connections(), 0, "no half-open connection left");
+    assert_eq!(client.connections(), 0);
+}

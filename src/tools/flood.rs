@@ -68,8 +68,10 @@ pub struct FloodStats {
 const BURST: u64 = 64;
 /// SYNs a turn with `max`, while the link takes them.
 const MAX_BURST: u64 = 1024;
+/// Billionths of a SYN in one (the credit's unit).
+const NANO: u128 = 1_000_000_000;
 /// Receive bursts a turn at most while they are mostly the flood's answers.
-const RX_BURSTS: usize = 16;
+const RX_BURSTS: usize = 256;
 /// Ethernet + IPv4 + TCP with an MSS option.
 const SYN_LEN: usize = 14 + 20 + 24;
 
@@ -128,23 +130,28 @@ impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
         self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// SYNs due now.
-    fn due(&mut self) -> u64 {
-        let now = (self.clock)();
+    /// Tops up the SYNs owed at a set rate (every turn, sent or not).
+    fn accrue(&mut self) {
         let FloodRate::PerSecond(rate) = self.rate else {
-            return MAX_BURST;
+            return;
         };
+        let now = (self.clock)();
         let Some(last) = self.last.replace(now) else {
-            return 0;
+            return;
         };
         let ns = u128::from(now.saturating_since(last).as_nanos() as u64);
-        // Owed SYNs beyond a few bursts are forgotten (a stalled turn does
-        // not come back as a burst the link cannot take).
-        self.credit_nano = (self.credit_nano + ns * u128::from(rate)).min(4 * 1_000_000_000 * 64);
-        let n = (self.credit_nano / 1_000_000_000) as u64;
-        let n = n.min(BURST);
-        self.credit_nano -= u128::from(n) * 1_000_000_000;
-        n
+        // Owed SYNs beyond a burst are forgotten: a turn the link was full
+        // does not come back as a burst it cannot take.
+        self.credit_nano =
+            (self.credit_nano + ns * u128::from(rate)).min(u128::from(MAX_BURST) * NANO);
+    }
+
+    /// SYNs due now.
+    fn due(&self) -> u64 {
+        match self.rate {
+            FloodRate::Max => MAX_BURST,
+            FloodRate::PerSecond(_) => (self.credit_nano / NANO) as u64,
+        }
     }
 
     /// Writes one SYN from a random source into `buf`; its length.
@@ -203,6 +210,7 @@ impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
     /// while the link takes them).
     fn flood(&mut self) {
         let n = self.due();
+        let mut sent: u64 = 0;
         for i in 0..n {
             if i % BURST == BURST - 1 && self.rate == FloodRate::Max {
                 self.inner.flush();
@@ -221,7 +229,9 @@ impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
             buf[..len].copy_from_slice(&f[..len]);
             self.inner.tx_commit(len);
             self.stats.syns_sent += 1;
+            sent += 1;
         }
+        self.credit_nano = self.credit_nano.saturating_sub(u128::from(sent) * NANO);
     }
 }
 
@@ -263,6 +273,7 @@ impl<N: Nic, C: FnMut() -> Instant> Nic for FloodNic<N, C> {
         // The shard's frames first, and what the link refused of them is
         // theirs to count; the flood only takes room left over.
         let dropped = self.inner.flush();
+        self.accrue();
         if self.inner.tx_pending() == 0 {
             self.flood();
             let lost = self.inner.flush();
