@@ -6,8 +6,10 @@
 #       connections to N server endpoints, each idle 20 s between requests),
 #       with the process's resident memory (VmRSS) sampled as it runs. Bytes
 #       per idle endpoint = (RSS held at N - RSS of the same run at BASE
-#       connections) / (2N - 2 BASE endpoints); time to open N = the first
-#       second both sides hold all of them ESTABLISHED; RPS held at N.
+#       connections, N/10 unless given) / (2N - 2 BASE endpoints): what one
+#       more idle endpoint costs, with the fixed costs that grow with traffic
+#       (memif rings, mbufs) in both; time to open N = the first second both
+#       sides hold all of them ESTABLISHED; RPS held at N.
 #   (b) flood: a normal keep-alive client (FLOOD_CONNS connections, think
 #       FLOOD_THINK ms) alone, then the same with `--syn-flood FLOOD_RATE`
 #       (SYNs from random spoofed sources, `max`: all the link has room for)
@@ -18,7 +20,7 @@
 #   bench/scale.sh --size 100000         # a quick check (CI)
 #   bench/scale.sh --size 1000000 --no-flood
 #   bench/scale.sh --flood-only          # only (b)
-# Options: --size N, --duration S (60), --think MS (20000), --base N (1000),
+# Options: --size N, --duration S (60), --think MS (20000), --base N (N/10),
 #   --flood-rate RATE (max), --flood-duration S (20), --out FILE
 #   (bench/RESULTS.md), --no-write (print the section, leave the file).
 set -euo pipefail
@@ -27,7 +29,7 @@ cd "$(dirname "$0")/.."
 SIZE=10000000
 DURATION=60
 THINK=20000
-BASE=1000
+BASE=""
 FLOOD_RATE=max
 FLOOD_DURATION=20
 FLOOD_CONNS=${FLOOD_CONNS:-1000}
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     *) echo "bench/scale.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+BASE=${BASE:-$((SIZE / 10))}
 if [ "$(id -u)" -ne 0 ]; then
     echo "bench/scale.sh: run as root (DPDK needs it)" >&2
     exit 2
@@ -89,7 +92,7 @@ run_bench() { # label args...
 }
 
 if [ "$RUN_SCALE" = 1 ]; then
-    run_bench base --keep-alive -c "$BASE" --think "$THINK" -d "$DURATION" --quiet
+    run_bench base --keep-alive -c "$BASE" --think "$THINK" -d "$DURATION"
     run_bench scale --keep-alive -c "$SIZE" --think "$THINK" -d "$DURATION"
 fi
 if [ "$RUN_FLOOD" = 1 ]; then
