@@ -75,6 +75,7 @@ run_bench() { # label args...
     local label=$1
     shift
     echo "== $label: sluice bench $*"
+    cut -d' ' -f1 /proc/loadavg >"$work/$label.load"
     "$SLUICE" bench "$@" --json "$work/$label.json" --stats "$work/$label.jsonl" \
         >"$work/$label.out" 2>"$work/$label.err" &
     local pid=$!
@@ -126,6 +127,7 @@ def load(label):
             except ValueError:
                 pass
     r["rss"] = [tuple(map(float, l.split())) for l in open(p + ".rss") if l.strip()]
+    r["load"] = open(p + ".load").read().strip()
     return r
 
 def fmt(n, d=0):
@@ -154,8 +156,13 @@ def verdict(r):
     return (f"exit {r['rc']}, {fmt(j['errors_total'])} errors, {fmt(drops)} `tx_full` drops, "
             f"{fmt(j['retransmits'])} retransmits")
 
+labels = [l for l, on in (("base", run_scale), ("scale", run_scale), ("calm", run_flood),
+                          ("flood", run_flood)) if on == "1"]
+loads = ", ".join(f"{l} {open(os.path.join(work, l + '.load')).read().strip()}" for l in labels)
 lines = [BEGIN, "", "## Scale and overload (issue 12)", "",
-         f"From `bench/scale.sh` at {commit} (never edit by hand).", ""]
+         f"From `bench/scale.sh` at {commit} (never edit by hand); the machine's load "
+         f"average (1 min) as each run started: {loads} (latencies on a machine busy with "
+         f"other work include the time the shards' cores were taken from them).", ""]
 
 if run_scale == "1":
     b, s = load("base"), load("scale")
