@@ -192,6 +192,11 @@ target=$(python3 -c "print('met' if $s_cps >= 20 * $k_cps and $s_cps_err == 0 el
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+# bench/scale.sh's section (between its markers) is kept as it was.
+scale_section=""
+if [ -f "$OUT" ]; then
+    scale_section=$(sed -n '/^<!-- bench\/scale.sh: begin -->$/,/^<!-- bench\/scale.sh: end -->$/p' "$OUT")
+fi
 cat > "$OUT" <<EOF
 # sluice vs the Linux kernel
 
@@ -239,5 +244,8 @@ Commands:
   \`sluice client --kernel http://127.0.0.1:$PORT/ --cores $CLIENT_CORE -c $CONNS --duration $DURATION [--keep-alive]\`.
 - sluice: \`sluice bench -c $CONNS --duration $DURATION --body $BODY --client-core $CLIENT_CORE --server-core $SERVER_CORE [--keep-alive]\`.
 EOF
+if [ -n "$scale_section" ]; then
+    printf '\n%s\n' "$scale_section" >>"$OUT"
+fi
 echo "== wrote $OUT"
 cat "$OUT"

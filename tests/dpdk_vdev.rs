@@ -563,6 +563,29 @@ fn bench_keep_alive_over_ring() {
     assert!(v["responses"].as_u64().unwrap() > 16 * 100, "{v}");
 }
 
+/// Issue 12 item 4 end to end: `sluice bench --syn-flood` sends SYNs from
+/// random spoofed sources beside the normal load over memif. Past the
+/// half-open limit the server answers them with SYN cookies (RFC 4987), and
+/// the normal client is served with no error: keep-alive connections opened
+/// before the flood filled the limit, and short connections opened through
+/// cookies while it runs.
+#[test]
+fn bench_serves_its_client_through_a_syn_flood() {
+    let Some(v) = bench_json(&["--keep-alive", "-c", "16", "--syn-flood", "100000"]) else {
+        return;
+    };
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert_eq!(v["connections_opened"], 16, "{v}");
+    assert!(v["responses"].as_u64().unwrap() > 16 * 100, "{v}");
+    assert!(v["syn_cookies_sent"].as_u64().unwrap() > 10_000, "{v}");
+    let Some(v) = bench_json(&["-c", "16", "--syn-flood", "100000"]) else {
+        return;
+    };
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert!(v["connections_completed"].as_u64().unwrap() > 1000, "{v}");
+    assert!(v["syn_cookies_sent"].as_u64().unwrap() > 10_000, "{v}");
+}
+
 /// Keep-alive over memif ended, one run in four on a busy machine, with
 /// `EAL: Error: Invalid memory`: memif's interrupt thread and the bench both
 /// disconnected the server end. Three short runs, each with a clean stderr.

@@ -51,6 +51,11 @@ pub trait Nic {
     /// Hands queued frames to the device. Returns how many were dropped because
     /// the device would not take them.
     fn flush(&mut self) -> u64;
+    /// Frames queued that the device has not taken yet (after a `flush`:
+    /// those it had no room for).
+    fn tx_pending(&self) -> usize {
+        0
+    }
 }
 
 /// An in-memory link end: frames are `Vec<u8>` in bounded lock-free queues.
@@ -271,6 +276,10 @@ mod dpdk_nic {
             let dropped = self.tx.len() - MAX_PENDING;
             self.tx.truncate(MAX_PENDING);
             dropped as u64
+        }
+
+        fn tx_pending(&self) -> usize {
+            self.tx.len()
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Bounded byte rings for a connection's send and receive data: memory is
-//! taken as data arrives (the smallest buffers from a per-thread pool, so a
-//! short connection costs no allocation), up to the configured capacity.
+//! taken as data arrives, from a per-thread pool (so a short connection costs
+//! no allocation), up to the configured capacity, and given back to the pool
+//! when the ring empties (so an idle connection costs its control block only).
 
 /// A ring of bytes: `len` bytes starting at `head`, at most `cap`.
 ///
 /// Memory is taken as data arrives, doubling up to the capacity, so a short
-/// connection (a 100-byte request) costs a small allocation rather than a
-/// zeroed full-size buffer, and an idle one costs nothing. The capacity is
+/// connection (a 100-byte request) costs a small buffer rather than a
+/// zeroed full-size one, and, once its owner calls `release_if_empty` with
+/// nothing buffered, an idle one costs nothing. The capacity is
 /// the configuration's (the same for every connection of a shard) and is
 /// passed to the calls that need it, so the ring does not store it.
 #[derive(Debug, Clone, Default)]
@@ -46,22 +48,33 @@ impl Ring {
 
     /// Makes room for offsets up to `end` (<= `cap`), keeping every byte at
     /// its offset from the head (out-of-order data past `len` included).
+    #[inline(always)]
     fn reserve(&mut self, end: usize, cap: usize) {
-        let phys = self.buf.len();
-        if end <= phys {
+        if end <= self.buf.len() {
             return;
         }
+        // The usual case: an empty ring's first bytes, in the smallest size.
+        if self.buf.is_empty() && end <= Self::MIN_ALLOC && cap >= Self::MIN_ALLOC {
+            self.buf = pool::take_small();
+            self.head = 0;
+            return;
+        }
+        self.grow(end, cap);
+    }
+
+    /// `reserve`'s work: a buffer from the pool (the usual case: an empty
+    /// ring's first bytes), or a larger one with the old contents moved in.
+    /// Out of line, so that the writes that need no memory stay small.
+    #[inline(never)]
+    fn grow(&mut self, end: usize, cap: usize) {
+        let phys = self.buf.len();
         let new_len = end
             .max(phys * 2)
             .max(Self::MIN_ALLOC)
             .next_power_of_two()
             .min(cap)
             .max(end);
-        let mut grown = if new_len == Self::MIN_ALLOC {
-            pool::take()
-        } else {
-            vec![0u8; new_len].into_boxed_slice()
-        };
+        let mut grown = pool::take(new_len);
         // Unwrap the old ring into the new one: offset k goes to index k
         // (nothing to copy for a ring that had no memory yet, the usual case).
         if phys > 0 {
@@ -137,6 +150,17 @@ impl Ring {
         self.len -= n as u32;
     }
 
+    /// Gives the memory back to the thread's pool if the ring holds no bytes,
+    /// for a caller that knows none were written past its length either (no
+    /// out-of-order data). The next byte written takes a buffer again.
+    #[inline]
+    pub fn release_if_empty(&mut self) {
+        if self.len == 0 && !self.buf.is_empty() {
+            pool::give(std::mem::take(&mut self.buf));
+            self.head = 0;
+        }
+    }
+
     /// Copies up to `out.len()` bytes from the front into `out` and drops them.
     pub fn pop(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len());
@@ -156,38 +180,98 @@ impl Drop for Ring {
     }
 }
 
-/// The smallest ring buffers, kept per thread (one shard's core) for the next
-/// connection instead of going back to the allocator: a short connection's
-/// two rings cost neither a zeroed allocation nor a free. Bounded, so a burst
-/// of connections leaves at most `KEEP` buffers behind.
+/// Ring buffers, kept per thread (one shard's core) for the next connection
+/// or the next burst of data instead of going back to the allocator: a ring
+/// that fills and empties (a keep-alive request) costs neither a zeroed
+/// allocation nor a free. One list per power-of-two size from
+/// `Ring::MIN_ALLOC` to 64 KiB, each bounded in bytes (`KEEP_BYTES`), so a
+/// burst of connections leaves a bounded amount behind; other sizes (a ring
+/// capped at a capacity that is not a power of two) go to the allocator.
 mod pool {
     use super::Ring;
     use std::cell::RefCell;
 
-    const KEEP: usize = 4096;
+    /// Sizes kept: `MIN_ALLOC << 0 ..= MIN_ALLOC << (CLASSES - 1)`.
+    const CLASSES: usize = 9;
+    /// Bytes kept per size at most (4096 of the smallest buffers).
+    const KEEP_BYTES: usize = 4096 * Ring::MIN_ALLOC;
+    const MIN_SHIFT: u32 = Ring::MIN_ALLOC.trailing_zeros();
 
     thread_local! {
-        static FREE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+        static FREE: RefCell<[Vec<Box<[u8]>>; CLASSES]> = const {
+            RefCell::new([const { Vec::new() }; CLASSES])
+        };
     }
 
-    /// A buffer of `Ring::MIN_ALLOC` bytes, its contents whatever they were.
-    pub(super) fn take() -> Box<[u8]> {
-        FREE.with(|f| f.borrow_mut().pop())
-            .unwrap_or_else(|| vec![0u8; Ring::MIN_ALLOC].into_boxed_slice())
+    /// The list for buffers of `len` bytes, if it is a size kept: one
+    /// compare for the usual size, a power-of-two test for the others.
+    #[inline(always)]
+    fn class(len: usize) -> Option<usize> {
+        if len == Ring::MIN_ALLOC {
+            return Some(0);
+        }
+        let c = (len.trailing_zeros().wrapping_sub(MIN_SHIFT)) as usize;
+        (len.is_power_of_two() && c < CLASSES).then_some(c)
     }
 
-    /// Keeps `buf` for `take` if it is one of the smallest, else frees it.
+    /// A buffer of `len` bytes, its contents whatever they were.
+    #[inline]
+    pub(super) fn take(len: usize) -> Box<[u8]> {
+        if let Some(c) = class(len) {
+            if let Some(b) = FREE.with(|f| f.borrow_mut()[c].pop()) {
+                return b;
+            }
+        }
+        vec![0u8; len].into_boxed_slice()
+    }
+
+    /// A buffer of `Ring::MIN_ALLOC` bytes (`take`'s usual case, inline).
+    #[inline(always)]
+    pub(super) fn take_small() -> Box<[u8]> {
+        match FREE.with(|f| f.borrow_mut()[0].pop()) {
+            Some(b) => b,
+            None => vec![0u8; Ring::MIN_ALLOC].into_boxed_slice(),
+        }
+    }
+
+    /// Keeps `buf` for `take` if it is a size kept and its list has room,
+    /// else frees it.
+    #[inline]
     pub(super) fn give(buf: Box<[u8]>) {
-        if buf.len() != Ring::MIN_ALLOC {
+        if buf.len() == Ring::MIN_ALLOC {
+            // During thread exit the pool may be gone: then it is freed.
+            let _ = FREE.try_with(|f| {
+                let list = &mut f.borrow_mut()[0];
+                if list.len() < KEEP_BYTES / Ring::MIN_ALLOC {
+                    list.push(buf);
+                }
+            });
             return;
         }
+        give_other(buf);
+    }
+
+    /// `give` for the larger sizes.
+    #[inline(never)]
+    fn give_other(buf: Box<[u8]>) {
+        let Some(c) = class(buf.len()) else {
+            return;
+        };
+        // (A shift: buffer sizes are powers of two.)
+        let keep = KEEP_BYTES >> (c as u32 + MIN_SHIFT);
         // During thread exit the pool may be gone already: then it is freed.
         let _ = FREE.try_with(|f| {
-            let mut f = f.borrow_mut();
-            if f.len() < KEEP {
-                f.push(buf);
+            let list = &mut f.borrow_mut()[c];
+            if list.len() < keep {
+                list.push(buf);
             }
         });
+    }
+
+    /// Buffers kept now, of every size (for tests).
+    #[cfg(test)]
+    pub(super) fn kept() -> usize {
+        FREE.with(|f| f.borrow().iter().map(Vec::len).sum())
     }
 }
 
@@ -334,6 +418,76 @@ mod tests {
             assert_eq!(b.pop(&mut out), 301);
             assert_eq!(out[0], b'x');
             assert!(out[1..].iter().all(|&v| v == 7));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn an_emptied_ring_gives_its_buffer_back_and_takes_one_on_demand() {
+        std::thread::spawn(|| {
+            let cap = 4096;
+            let mut r = Ring::new();
+            r.push(b"GET / HTTP/1.1\r\n\r\n", cap);
+            let p = r.buf.as_ptr();
+            // Data still in it: kept.
+            r.release_if_empty();
+            assert_eq!(r.allocated(), Ring::MIN_ALLOC);
+            assert_eq!(pool::kept(), 0);
+            let mut out = [0u8; 64];
+            assert_eq!(r.pop(&mut out), 18);
+            assert_eq!(r.allocated(), Ring::MIN_ALLOC, "pop alone keeps it");
+            r.release_if_empty();
+            assert_eq!(r.allocated(), 0, "an empty ring holds no memory");
+            assert_eq!(pool::kept(), 1);
+            // The next request takes it back, whole and in order.
+            r.push(b"GET /b HTTP/1.1\r\n\r\n", cap);
+            assert_eq!((r.buf.as_ptr(), pool::kept()), (p, 0));
+            assert_eq!(r.pop(&mut out), 19);
+            assert_eq!(&out[..19], b"GET /b HTTP/1.1\r\n\r\n");
+            // A larger buffer goes to its own size's list, and comes back
+            // for a ring that needs that size.
+            r.push(&[5u8; 1000], cap);
+            assert_eq!(r.allocated(), 1024);
+            let big = r.buf.as_ptr();
+            r.consume(1000);
+            r.release_if_empty();
+            assert_eq!(pool::kept(), 2);
+            let mut s = Ring::new();
+            s.push(&[6u8; 700], cap);
+            assert_eq!((s.allocated(), s.buf.as_ptr()), (1024, big));
+            let mut t = Ring::new();
+            t.push(b"x", cap);
+            assert_eq!(t.buf.as_ptr(), p);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_pool_keeps_a_bounded_number_of_bytes() {
+        std::thread::spawn(|| {
+            let rings: Vec<Ring> = (0..5000)
+                .map(|_| {
+                    let mut r = Ring::new();
+                    r.push(b"x", 4096);
+                    r
+                })
+                .collect();
+            drop(rings);
+            assert_eq!(
+                pool::kept(),
+                4096,
+                "4096 smallest buffers kept, the rest freed"
+            );
+            // A capacity that is not a power of two: its buffer is freed.
+            let mut r = Ring::new();
+            r.push(&[1u8; 3000], 3000);
+            assert_eq!(r.allocated(), 3000);
+            r.consume(3000);
+            r.release_if_empty();
+            assert_eq!(r.allocated(), 0);
+            assert_eq!(pool::kept(), 4096);
         })
         .join()
         .unwrap();

@@ -236,7 +236,7 @@ pub struct Connection {
     delack_at: Instant,
     /// TIME_WAIT's 2MSL, or FIN_WAIT_2's timeout.
     close_at: Instant,
-    // Buffers, allocated once.
+    // Buffers: memory taken as data arrives, given back when they empty.
     send_buf: Ring,
     recv_buf: Ring,
     assembler: Assembler,
@@ -440,6 +440,24 @@ impl Connection {
     /// Bytes queued and not yet acknowledged.
     pub fn send_queued(&self) -> usize {
         self.send_buf.len()
+    }
+    /// Bytes of buffer memory held now (send and receive rings); 0 for an
+    /// idle connection once `release_idle_buffers` has run.
+    pub fn buffer_memory(&self) -> usize {
+        self.send_buf.allocated() + self.recv_buf.allocated()
+    }
+    /// Gives the send and receive buffers back to the thread's pool if both
+    /// are empty and nothing sits out of order: an idle connection then
+    /// costs its control block only, and data arriving later takes buffers
+    /// again. The shard calls it after driving a connection; one that is
+    /// busy (a request in flight either way) keeps its buffers, so back-to-back
+    /// requests do not cycle them through the pool.
+    #[inline]
+    pub fn release_idle_buffers(&mut self) {
+        if self.send_buf.is_empty() && self.recv_buf.is_empty() && self.assembler.is_empty() {
+            self.send_buf.release_if_empty();
+            self.recv_buf.release_if_empty();
+        }
     }
     pub fn timestamps_enabled(&self) -> bool {
         self.flags & flag::TS_OK != 0

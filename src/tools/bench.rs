@@ -54,6 +54,8 @@ pub struct BenchArgs {
     /// Client source ports.
     #[arg(long, default_value = "1024-65535", value_name = "LO-HI")]
     pub src_ports: String,
+    #[command(flatten)]
+    pub flood: super::flood::FloodArgs,
 }
 
 #[cfg(feature = "dpdk")]
@@ -266,8 +268,41 @@ impl ClientSide<'_> {
             intervals: load.hlog.is_some(),
         };
         let start = (clock.now(), std::time::SystemTime::now());
-        let outcome = load::drive(&mut stack, &mut nic, clock, client, self.times, ctl, watch);
-        drop(nic);
+        let outcome = match self.args.flood.syn_flood {
+            None => load::drive(&mut stack, &mut nic, clock, client, self.times, ctl, watch),
+            Some(rate) => {
+                // The flood beside the load, on the same link (`tools::flood`).
+                let server_mac = stack
+                    .neighbour(SERVER_IP)
+                    .context("the server's MAC is unknown")?;
+                let c = *clock;
+                let t0 = c.now();
+                let mut flood = super::flood::FloodNic::new(
+                    nic,
+                    move || c.now(),
+                    rate,
+                    self.mac,
+                    server_mac,
+                    (SERVER_IP, port),
+                    crate::dpdk::rdtsc(),
+                );
+                let o = load::drive(
+                    &mut stack, &mut flood, clock, client, self.times, ctl, watch,
+                );
+                let f = flood.stats;
+                let secs = c.now().saturating_since(t0).as_secs_f64();
+                if !load.quiet {
+                    eprintln!(
+                        "sluice bench: SYN flood ({rate:?}): {} SYNs sent ({:.0}/s), {} refused by the link, {} answers to spoofed sources dropped",
+                        f.syns_sent,
+                        f.syns_sent as f64 / secs.max(1e-9),
+                        f.syns_dropped,
+                        f.answers_dropped
+                    );
+                }
+                o
+            }
+        };
         load::write_outputs(
             load,
             "sluice bench: latency by percentile",

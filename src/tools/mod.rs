@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod flood;
 pub mod load;
 #[cfg(feature = "dpdk")]
 pub mod ports;

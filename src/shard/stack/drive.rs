@@ -11,6 +11,9 @@ use crate::table::{Handle, TimeWaitEntry};
 use crate::tcp::{CloseReason, Event, State, TimeWaitRecord};
 use crate::time::Instant;
 
+/// How soon a connection whose segment found no mbuf tries again.
+const NO_BUFFER_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
+
 impl Stack {
     /// Events to the application, segments to the NIC, then the timer and
     /// the table updated for connection `h`.
@@ -140,7 +143,16 @@ impl Stack {
                 }
             }
             _ => {
+                // Idle (nothing buffered either way): its buffers go back
+                // to the pool until data comes again.
+                c.tcp.release_idle_buffers();
                 let mut want = c.tcp.poll_timeout().unwrap_or(Instant::NEVER);
+                if c.tcp.wants_transmit() {
+                    // A segment left unsent for want of an mbuf (counted as
+                    // `no_buffer`): tried again soon, not left to a timer
+                    // the engine arms only once it is sent (a SYN's).
+                    want = want.min(now + NO_BUFFER_RETRY);
+                }
                 if let AppConn::Client(cl) = &c.app {
                     if cl.next_at != Instant::NEVER && !cl.finished {
                         want = want.min(cl.next_at); // think time

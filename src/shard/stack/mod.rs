@@ -252,6 +252,11 @@ impl Stack {
         self.table.len()
     }
 
+    /// Bytes of send and receive buffers the connections hold now.
+    pub fn buffer_memory(&self) -> usize {
+        self.table.iter().map(|(_, c)| c.tcp.buffer_memory()).sum()
+    }
+
     pub fn time_wait_records(&self) -> usize {
         self.table.time_wait_len()
     }

@@ -1,0 +1,372 @@
+//! `sluice bench --syn-flood RATE`: a SYN flood from random spoofed sources
+//! beside the normal load, to see whether the server keeps its established
+//! connections served (RFC 4987: past the half-open limit it answers with SYN
+//! cookies and keeps nothing).
+//!
+//! The flood rides on the client's link: [`FloodNic`] wraps the client
+//! shard's NIC and, each turn, after the shard's own frames are out, adds
+//! the SYNs due at the rate asked (or, with `max`, a burst every turn the
+//! transmit queue is empty: whatever room the link has left). Each SYN comes
+//! from a random unicast address and MAC, port and sequence number, so the
+//! server's SYN-ACKs go nowhere; the wrapper drops them (and anything else
+//! not addressed to the client) before the client shard sees them.
+
+use crate::shard::Nic;
+use crate::time::Instant;
+use crate::wire::EthernetAddress;
+use crate::wire::checksum::{checksum, transport_checksum};
+use std::net::Ipv4Addr;
+
+/// How fast the flood goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloodRate {
+    /// SYNs per second.
+    PerSecond(u64),
+    /// As fast as the link takes them: a burst every turn the transmit
+    /// queue is empty (the normal client's frames go first).
+    Max,
+}
+
+impl std::str::FromStr for FloodRate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FloodRate, String> {
+        if s == "max" {
+            return Ok(FloodRate::Max);
+        }
+        match s.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(FloodRate::PerSecond(n)),
+            _ => Err(format!(
+                "'{s}': a rate in SYNs per second (e.g. 1000000), or 'max'"
+            )),
+        }
+    }
+}
+
+/// The flood's options (`sluice bench`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FloodArgs {
+    /// Also flood the server with SYNs from random spoofed sources, RATE a
+    /// second or `max` (what the link has room for): the normal client's
+    /// latency shows what the flood costs it.
+    #[arg(long, value_name = "RATE")]
+    pub syn_flood: Option<FloodRate>,
+}
+
+/// What the flood did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FloodStats {
+    /// SYNs handed to the link.
+    pub syns_sent: u64,
+    /// SYNs the link refused (its queue full) or that found no buffer.
+    pub syns_dropped: u64,
+    /// Frames not for the client (the server's answers to spoofed sources)
+    /// dropped before the client shard.
+    pub answers_dropped: u64,
+}
+
+/// SYNs a turn at most at a set rate.
+const BURST: u64 = 64;
+/// SYNs a turn with `max`, while the link takes them.
+const MAX_BURST: u64 = 1024;
+/// Billionths of a SYN in one (the credit's unit).
+const NANO: u128 = 1_000_000_000;
+/// Receive bursts a turn at most while they are mostly the flood's answers.
+const RX_BURSTS: usize = 256;
+/// Ethernet + IPv4 + TCP with an MSS option.
+const SYN_LEN: usize = 14 + 20 + 24;
+
+/// A NIC that also sends a SYN flood (see the module's notes).
+pub struct FloodNic<N, C> {
+    inner: N,
+    clock: C,
+    rate: FloodRate,
+    /// The client's MAC: frames to any other are the flood's answers.
+    mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    dst: (Ipv4Addr, u16),
+    /// When the credit was last topped up, and SYNs owed since (in
+    /// billionths of a SYN, so that low rates come out right).
+    last: Option<Instant>,
+    credit_nano: u128,
+    rng: u64,
+    pub stats: FloodStats,
+}
+
+impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
+    /// Wraps the client's `inner` NIC (its MAC `mac`) to flood `dst`
+    /// (behind `dst_mac`) at `rate`; `clock` reads the time.
+    pub fn new(
+        inner: N,
+        clock: C,
+        rate: FloodRate,
+        mac: EthernetAddress,
+        dst_mac: EthernetAddress,
+        dst: (Ipv4Addr, u16),
+        seed: u64,
+    ) -> Self {
+        FloodNic {
+            inner,
+            clock,
+            rate,
+            mac,
+            dst_mac,
+            dst,
+            last: None,
+            credit_nano: 0,
+            rng: seed | 1,
+            stats: FloodStats::default(),
+        }
+    }
+
+    pub fn into_inner(self) -> N {
+        self.inner
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64*: fast, and no two SYNs alike.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Tops up the SYNs owed at a set rate (every turn, sent or not).
+    fn accrue(&mut self) {
+        let FloodRate::PerSecond(rate) = self.rate else {
+            return;
+        };
+        let now = (self.clock)();
+        let Some(last) = self.last.replace(now) else {
+            return;
+        };
+        let ns = u128::from(now.saturating_since(last).as_nanos() as u64);
+        // Owed SYNs beyond a burst are forgotten: a turn the link was full
+        // does not come back as a burst it cannot take.
+        self.credit_nano =
+            (self.credit_nano + ns * u128::from(rate)).min(u128::from(MAX_BURST) * NANO);
+    }
+
+    /// SYNs due now.
+    fn due(&self) -> u64 {
+        match self.rate {
+            FloodRate::Max => MAX_BURST,
+            FloodRate::PerSecond(_) => (self.credit_nano / NANO) as u64,
+        }
+    }
+
+    /// Writes one SYN from a random source into `buf`; its length.
+    fn syn(&mut self, buf: &mut [u8]) -> usize {
+        let r = self.next();
+        let r2 = self.next();
+        // A unicast address no sender check refuses: first octet 1..=223,
+        // not 127 (loopback) and not the server's own.
+        let mut a = (r as u32).to_be_bytes();
+        a[0] = 1 + (a[0] % 223);
+        if a[0] == 127 {
+            a[0] = 128;
+        }
+        if Ipv4Addr::from(a) == self.dst.0 {
+            a[3] ^= 1;
+        }
+        let src = Ipv4Addr::from(a);
+        let port = 1024 + ((r >> 32) as u16 % (65535 - 1024));
+        let seq = (r2 >> 32) as u32;
+        // A locally administered unicast MAC.
+        let mut mac = [0u8; 6];
+        mac[..].copy_from_slice(&r2.to_be_bytes()[..6]);
+        mac[0] = (mac[0] & 0xfc) | 0x02;
+        let f = &mut buf[..SYN_LEN];
+        // Ethernet.
+        f[0..6].copy_from_slice(&self.dst_mac.0);
+        f[6..12].copy_from_slice(&mac);
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        // IPv4, no options, DF.
+        let ip = &mut f[14..34];
+        ip.copy_from_slice(&[
+            0x45, 0, 0, 44, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        ip[4..6].copy_from_slice(&(r2 as u16).to_be_bytes());
+        ip[12..16].copy_from_slice(&src.octets());
+        ip[16..20].copy_from_slice(&self.dst.0.octets());
+        let c = checksum(ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        // TCP: SYN, window 64240, MSS 1460.
+        let tcp = &mut f[34..58];
+        tcp[0..2].copy_from_slice(&port.to_be_bytes());
+        tcp[2..4].copy_from_slice(&self.dst.1.to_be_bytes());
+        tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+        tcp[8..12].copy_from_slice(&[0; 4]);
+        tcp[12] = 6 << 4; // data offset: 24 bytes
+        tcp[13] = 0x02; // SYN
+        tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        tcp[16..20].copy_from_slice(&[0; 4]);
+        tcp[20..24].copy_from_slice(&[2, 4, 0x05, 0xb4]);
+        let c = transport_checksum(src, self.dst.0, 6, tcp);
+        tcp[16..18].copy_from_slice(&c.to_be_bytes());
+        SYN_LEN
+    }
+
+    /// The SYNs due, after the shard's own frames (with `max`, in bursts
+    /// while the link takes them).
+    fn flood(&mut self) {
+        let n = self.due();
+        let mut sent: u64 = 0;
+        for i in 0..n {
+            if i % BURST == BURST - 1 && self.rate == FloodRate::Max {
+                self.inner.flush();
+                if self.inner.tx_pending() > 0 {
+                    break;
+                }
+            }
+            // (The frame is built in a local, then copied: the borrow of
+            // the NIC's buffer and of `self` do not overlap.)
+            let mut f = [0u8; SYN_LEN];
+            let len = self.syn(&mut f);
+            let Some(buf) = self.inner.tx_buf(len) else {
+                self.stats.syns_dropped += 1;
+                continue;
+            };
+            buf[..len].copy_from_slice(&f[..len]);
+            self.inner.tx_commit(len);
+            self.stats.syns_sent += 1;
+            sent += 1;
+        }
+        self.credit_nano = self.credit_nano.saturating_sub(u128::from(sent) * NANO);
+    }
+}
+
+impl<N: Nic, C: FnMut() -> Instant> Nic for FloodNic<N, C> {
+    fn rx(&mut self, f: &mut dyn FnMut(&[u8])) -> usize {
+        // The server's answers to spoofed sources would go to other hosts:
+        // they are dropped here, and more bursts are read while they fill
+        // them, so that they do not hold up the client's own frames.
+        let (mac, dropped) = (self.mac, &mut self.stats.answers_dropped);
+        let mut total = 0;
+        for _ in 0..RX_BURSTS {
+            let mut answers = 0;
+            let n = self.inner.rx(&mut |frame| {
+                if frame.len() >= 6 && frame[..6] != mac.0 && frame[0] & 1 == 0 {
+                    answers += 1;
+                } else {
+                    f(frame);
+                }
+            });
+            *dropped += answers as u64;
+            total += n - answers;
+            // A burst that was not full, or mostly the client's: done.
+            if n < 32 || answers < n / 2 {
+                break;
+            }
+        }
+        total
+    }
+
+    fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
+        self.inner.tx_buf(max)
+    }
+
+    fn tx_commit(&mut self, len: usize) {
+        self.inner.tx_commit(len)
+    }
+
+    fn flush(&mut self) -> u64 {
+        // The shard's frames first, and what the link refused of them is
+        // theirs to count; the flood only takes room left over.
+        let dropped = self.inner.flush();
+        self.accrue();
+        if self.inner.tx_pending() == 0 {
+            self.flood();
+            let lost = self.inner.flush();
+            self.stats.syns_dropped += lost;
+            self.stats.syns_sent -= lost.min(self.stats.syns_sent);
+        }
+        dropped
+    }
+
+    fn tx_pending(&self) -> usize {
+        self.inner.tx_pending()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::MemNic;
+    use crate::wire::{ChecksumMode, TcpControl, parse_tcp_frame};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    const ME: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    const SERVER: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+    const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    #[test]
+    fn syns_are_valid_spoofed_and_paced() {
+        let (ours, peer) = MemNic::pair(1 << 16);
+        let t = Rc::new(Cell::new(Instant::from_millis(1)));
+        let tc = t.clone();
+        let rate = FloodRate::PerSecond(100_000);
+        let mut f = FloodNic::new(ours, move || tc.get(), rate, ME, SERVER, (SERVER_IP, 80), 7);
+        // The first turn starts the clock; then 10 ms in turns of 100 µs:
+        // 1000 SYNs at 100 k/s.
+        f.flush();
+        for _ in 0..100 {
+            t.set(t.get() + std::time::Duration::from_micros(100));
+            f.flush();
+        }
+        assert_eq!(f.stats.syns_sent, 1000);
+        let mut sources = std::collections::HashSet::new();
+        let mut n = 0;
+        while let Some(frame) = peer.rx.pop() {
+            let p = parse_tcp_frame(&frame, ChecksumMode::Verify)
+                .expect("checksums verify")
+                .expect("TCP");
+            assert_eq!(p.seg.control, TcpControl::Syn);
+            assert_eq!(p.seg.ack_number, None);
+            assert_eq!(
+                (p.dst_addr, p.seg.dst_port, p.eth_dst),
+                (SERVER_IP, 80, SERVER)
+            );
+            assert!(p.eth_src.is_unicast() && p.eth_src != ME);
+            let a = p.src_addr.octets();
+            assert!((1..=223).contains(&a[0]) && a[0] != 127, "{}", p.src_addr);
+            sources.insert(p.src_addr);
+            n += 1;
+        }
+        assert_eq!(n, 1000);
+        assert!(sources.len() > 990, "random sources: {}", sources.len());
+    }
+
+    #[test]
+    fn answers_to_spoofed_sources_never_reach_the_client() {
+        let (ours, peer) = MemNic::pair(64);
+        let mut f = FloodNic::new(
+            ours,
+            || Instant::ZERO,
+            FloodRate::Max,
+            ME,
+            SERVER,
+            (SERVER_IP, 80),
+            1,
+        );
+        let mut frame = vec![0u8; 60];
+        frame[..6].copy_from_slice(&[2, 9, 9, 9, 9, 9]);
+        peer.tx.push(frame.clone()).unwrap();
+        frame[..6].copy_from_slice(&ME.0);
+        peer.tx.push(frame.clone()).unwrap();
+        frame[..6].copy_from_slice(&[0xff; 6]);
+        peer.tx.push(frame).unwrap();
+        let mut seen = 0;
+        f.rx(&mut |_| seen += 1);
+        assert_eq!(seen, 2, "ours and the broadcast");
+        assert_eq!(f.stats.answers_dropped, 1);
+    }
+
+    #[test]
+    fn rate_parses() {
+        assert_eq!("max".parse(), Ok(FloodRate::Max));
+        assert_eq!("250000".parse(), Ok(FloodRate::PerSecond(250_000)));
+        assert!("0".parse::<FloodRate>().is_err());
+        assert!("fast".parse::<FloodRate>().is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! Issue 12 item 3: an idle connection costs its control block. Once both of
+//! its rings are empty (and no out-of-order data sits past the receive
+//! ring's length), the shard has the connection give their memory back to
+//! the thread's pool (`Connection::release_idle_buffers`, after each drive);
+//! data arriving later takes it again.
+
+mod common;
+use common::tcp::*;
+use sluice::tcp::TcpConfig;
+use std::time::Duration;
+
+const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// One keep-alive request and its response, each read by its application.
+fn request_response(p: &mut Pair) {
+    assert_eq!(p.a.send(&p.cfg, REQUEST).unwrap(), REQUEST.len());
+    p.exchange();
+    let mut got = [0u8; 256];
+    assert_eq!(p.b.recv(&p.cfg, &mut got), REQUEST.len());
+    assert_eq!(p.b.send(&p.cfg, RESPONSE).unwrap(), RESPONSE.len());
+    p.exchange();
+    assert_eq!(p.a.recv(&p.cfg, &mut got), RESPONSE.len());
+    settle(p);
+    // What the shard does after driving each.
+    p.a.release_idle_buffers();
+    p.b.release_idle_buffers();
+}
+
+/// Time passes until the delayed ACKs are out and both sides' data is
+/// acknowledged.
+fn settle(p: &mut Pair) {
+    for _ in 0..10 {
+        p.advance(Duration::from_millis(500));
+        if p.a.send_queued() == 0 && p.b.send_queued() == 0 {
+            return;
+        }
+    }
+    panic!("data left unacknowledged");
+}
+
+#[test]
+fn keep_alive_connections_hold_no_buffer_between_requests() {
+    // On a thread of its own: a pool of its own.
+    std::thread::spawn(|| {
+        let mut p = Pair::new(TcpConfig::default());
+        p.handshake();
+        assert_eq!((p.a.buffer_memory(), p.b.buffer_memory()), (0, 0));
+        for i in 0..3 {
+            request_response(&mut p);
+            assert_eq!(
+                (p.a.buffer_memory(), p.b.buffer_memory()),
+                (0, 0),
+                "request {i}: both idle ends gave their buffers back"
+            );
+        }
+        // While a request is unacknowledged, or unread, it is held.
+        p.a.send(&p.cfg, REQUEST).unwrap();
+        p.a.release_idle_buffers();
+        assert!(p.a.buffer_memory() > 0, "unacknowledged data is kept");
+        settle(&mut p);
+        p.a.release_idle_buffers();
+        p.b.release_idle_buffers();
+        assert_eq!(p.a.buffer_memory(), 0, "acknowledged: given back");
+        assert!(p.b.buffer_memory() > 0, "received and not yet read");
+        // One end busy both ways (its request read, its response unsent
+        // and unacknowledged): kept.
+        let mut got = [0u8; 256];
+        p.b.recv(&p.cfg, &mut got);
+        p.b.send(&p.cfg, RESPONSE).unwrap();
+        p.b.release_idle_buffers();
+        assert!(p.b.buffer_memory() > 0, "unacknowledged response kept");
+    })
+    .join()
+    .unwrap();
+}
+
+/// Out-of-order data sits past the receive ring's length: reading the
+/// in-order part must not give the ring back (the data past it would be
+/// lost), and once the hole is filled and everything is read, it goes.
+#[test]
+fn out_of_order_data_keeps_the_receive_ring() {
+    std::thread::spawn(|| {
+        let mut p = Pair::new(TcpConfig::default());
+        p.handshake();
+        let mss = usize::from(p.cfg.mss);
+        let data: Vec<u8> = (0..3 * mss).map(|i| (i % 251) as u8).collect();
+        p.a.send(&p.cfg, &data).unwrap();
+        let segs = drain(&mut p.a, p.now, &p.cfg);
+        assert!(segs.len() >= 3, "{} segments", segs.len());
+        // The first arrives, the second is lost, the rest arrive.
+        deliver(&mut p.b, p.now, &p.cfg, &segs[0]);
+        for s in &segs[2..] {
+            deliver(&mut p.b, p.now, &p.cfg, s);
+        }
+        let first = segs[0].repr().payload.len();
+        let mut got = vec![0u8; data.len()];
+        assert_eq!(p.b.recv(&p.cfg, &mut got), first);
+        p.b.release_idle_buffers();
+        assert!(
+            p.b.buffer_memory() > 0,
+            "out-of-order data past the read part is kept"
+        );
+        deliver(&mut p.b, p.now, &p.cfg, &segs[1]);
+        let rest = p.b.recv(&p.cfg, &mut got[first..]);
+        assert_eq!(first + rest, data.len());
+        assert_eq!(got, data, "every byte, in order");
+        p.b.release_idle_buffers();
+        assert_eq!(p.b.buffer_memory(), 0, "all read: given back");
+    })
+    .join()
+    .unwrap();
+}
+
+// ---- The shard: connections idle in think time hold no buffers ----
+
+use sluice::app::{ClientConfig, Request, ServerApp, http};
+use sluice::shard::{Iface, MemNic, Nic, Stack, StackConfig};
+use sluice::time::Instant;
+use sluice::wire::EthernetAddress;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+#[test]
+fn a_shards_connections_idle_in_think_time_hold_no_buffers() {
+    std::thread::spawn(|| {
+        let (smac, cmac) = (
+            EthernetAddress([2, 0, 0, 0, 0, 2]),
+            EthernetAddress([2, 0, 0, 0, 0, 1]),
+        );
+        let (sip, cip) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 1, 0, 0));
+        let tcp = TcpConfig::default();
+        let mut client = Stack::new(
+            StackConfig::new(Iface::new(cmac, cip), tcp.clone()),
+            Instant::ZERO,
+        );
+        client.add_neighbour(sip, smac);
+        let mut server = Stack::new(StackConfig::new(Iface::new(smac, sip), tcp), Instant::ZERO);
+        server.listen(SocketAddrV4::new(sip, 80), ServerApp::http(100, 0));
+        let target = SocketAddrV4::new(sip, 80);
+        let cfg = ClientConfig {
+            target,
+            src_first: cip,
+            src_count: 1,
+            ports: (10_000, 19_999),
+            connections: 32,
+            requests: 3,
+            cps: 0,
+            rps: 0,
+            echo: None,
+            request_list: Request::only(
+                http::request("10.0.0.2", "/", false),
+                http::request("10.0.0.2", "/", true),
+            ),
+            think: Duration::from_millis(500),
+            open_burst: 32,
+        };
+        let (mut cn, mut sn) = MemNic::pair(4096);
+        let mut now = Instant::from_millis(1);
+        client.start_client(cfg, now, Duration::from_secs(10), Duration::ZERO);
+        let mut busy = 0;
+        // Past the first request and its delayed ACKs, within the think time.
+        while now < Instant::from_millis(300) {
+            client.poll(now, &mut cn as &mut dyn Nic);
+            server.poll(now, &mut sn as &mut dyn Nic);
+            busy = busy.max(client.buffer_memory() + server.buffer_memory());
+            now += Duration::from_micros(100);
+        }
+        assert!(busy > 0, "buffers were taken while requests were in flight");
+        assert_eq!((client.connections(), server.connections()), (32, 32));
+        assert_eq!(client.stats.responses, 32, "one response each so far");
+        assert_eq!(
+            (client.buffer_memory(), server.buffer_memory()),
+            (0, 0),
+            "64 idle endpoints hold no buffer"
+        );
+        // The next request takes buffers again, and is answered.
+        while now < Instant::from_millis(700) {
+            client.poll(now, &mut cn as &mut dyn Nic);
+            server.poll(now, &mut sn as &mut dyn Nic);
+            now += Duration::from_micros(100);
+        }
+        assert_eq!(client.stats.responses, 64);
+        assert_eq!((client.buffer_memory(), server.buffer_memory()), (0, 0));
+    })
+    .join()
+    .unwrap();
+}
