@@ -63,10 +63,15 @@ static inline void recycle_reset(struct rte_mbuf *m, const struct rearm *r)
 	m->tx_offload = 0;
 }
 
+/* Mbufs returned to the pool at a time by sluice_pktmbuf_recycle. */
+#define RECYCLE_PUT 64
+
 /* Takes back mbufs we are done with (a received burst) to build frames in:
  * while `room` lasts, each direct, one-segment mbuf of `mp` whose only
- * reference this is (refcnt and nb_segs both 1, read as one word) is reset
- * as rte_pktmbuf_alloc would and stored in keep[]; the others (chained,
+ * reference this is (refcnt and nb_segs both 1, read as one word; no next)
+ * is reset as rte_pktmbuf_alloc would and stored in keep[]; past `room`,
+ * such mbufs go straight back to `mp` (what rte_pktmbuf_free would do for
+ * them, less its checks, which this one made); the others (chained,
  * indirect or external, another pool's, still referenced elsewhere) are
  * freed in bulk, as rte_pktmbuf_free would. Returns how many were stored.
  * pkts[] is used as scratch. */
@@ -77,23 +82,88 @@ unsigned sluice_pktmbuf_recycle(struct rte_mbuf **pkts, unsigned n, struct rte_m
 		uint16_t refcnt, nb_segs;
 	} sole = {1, 1};
 	const struct rearm rearm = rearm_for(mp);
-	unsigned kept = 0, nfree = 0;
+	void *put[RECYCLE_PUT];
+	unsigned kept = 0, nfree = 0, nput = 0;
 
 	RTE_BUILD_BUG_ON(offsetof(struct rte_mbuf, nb_segs) != offsetof(struct rte_mbuf, refcnt) + 2);
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 
-		if (kept < room && m->pool == mp && memcmp(&m->refcnt, &sole, sizeof(sole)) == 0 &&
-		    RTE_MBUF_DIRECT(m)) {
+		if (m->pool != mp || memcmp(&m->refcnt, &sole, sizeof(sole)) != 0 || m->next != NULL ||
+		    !RTE_MBUF_DIRECT(m)) {
+			pkts[nfree++] = m;
+		} else if (kept < room) {
 			recycle_reset(m, &rearm);
 			keep[kept++] = m;
+		} else {
+			put[nput++] = m;
+			if (nput == RECYCLE_PUT) {
+				rte_mempool_put_bulk(mp, put, nput);
+				nput = 0;
+			}
+		}
+	}
+	if (nput > 0)
+		rte_mempool_put_bulk(mp, put, nput);
+	if (nfree > 0)
+		rte_pktmbuf_free_bulk(pkts, nfree);
+	return kept;
+}
+
+/* rte_eth_tx_burst for a device that is done with a packet when the call
+ * returns (it copies the bytes out, then frees the mbuf: memif, af_packet,
+ * tap), keeping a reference to each packet so that its mbuf comes back
+ * instead of going to the pool: every one of pkts[0..n] (one-segment
+ * mbufs whose only reference the caller holds) gets a second reference
+ * for the driver, whose free then only drops that. After the call, while
+ * `room` lasts, each sent mbuf whose only reference is ours again gets its
+ * lengths back to 0 (the rest is as rte_pktmbuf_alloc left it: the caller
+ * set only the lengths, these devices only read) and is stored in keep[];
+ * our reference to the
+ * others is dropped (a device still holding one frees it when done, as
+ * without this). The unsent ones are ours alone again. A burst with a
+ * chained or shared mbuf is sent as is, nothing kept. Returns how many
+ * were sent; *kept says how many were stored. pkts[0..sent] is used as
+ * scratch. */
+uint16_t sluice_tx_burst_keep(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			      struct rte_mbuf **keep, unsigned room, unsigned *kept)
+{
+	unsigned k = 0, nfree = 0;
+	uint16_t sent;
+
+	*kept = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (m->nb_segs != 1 || rte_mbuf_refcnt_read(m) != 1) {
+			/* Not as promised: no keeping for this burst. */
+			for (uint16_t j = 0; j < i; j++)
+				rte_mbuf_refcnt_set(pkts[j], 1);
+			return rte_eth_tx_burst(port, queue, pkts, n);
+		}
+		rte_mbuf_refcnt_set(m, 2);
+	}
+	sent = rte_eth_tx_burst(port, queue, pkts, n);
+	for (uint16_t i = sent; i < n; i++)
+		rte_mbuf_refcnt_set(pkts[i], 1);
+	/* A count of 1 read here means the device's free came before: what it
+	 * did with the buffer is ordered before what we write next. */
+	rte_atomic_thread_fence(__ATOMIC_ACQUIRE);
+	for (uint16_t i = 0; i < sent; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (k < room && rte_mbuf_refcnt_read(m) == 1) {
+			m->pkt_len = 0;
+			m->data_len = 0;
+			keep[k++] = m;
 		} else {
 			pkts[nfree++] = m;
 		}
 	}
 	if (nfree > 0)
 		rte_pktmbuf_free_bulk(pkts, nfree);
-	return kept;
+	*kept = k;
+	return sent;
 }
 
 char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len)

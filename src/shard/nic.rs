@@ -210,7 +210,8 @@ mod dpdk_nic {
                 self.tx.push(m);
             }
             if self.tx.len() >= BURST {
-                self.queue.tx_burst(&mut self.tx);
+                self.queue
+                    .tx_burst_keep(&mut self.tx, &mut self.fresh, FRESH_MAX);
             }
         }
     }
@@ -261,7 +262,11 @@ mod dpdk_nic {
                 if self.tx.is_empty() {
                     return 0;
                 }
-                if self.queue.tx_burst(&mut self.tx) == 0 {
+                if self
+                    .queue
+                    .tx_burst_keep(&mut self.tx, &mut self.fresh, FRESH_MAX)
+                    == 0
+                {
                     break;
                 }
             }
