@@ -480,10 +480,12 @@ impl Queue {
         if sent > 0 {
             let rest = pkts.len() - sent;
             // SAFETY: the first `sent` elements are no longer ours: move the unsent
-            // tail over them without dropping, then shorten the vector.
+            // tail (usually none) over them without dropping, then shorten the vector.
             unsafe {
-                let p = pkts.as_mut_ptr();
-                std::ptr::copy(p.add(sent), p, rest);
+                if rest > 0 {
+                    let p = pkts.as_mut_ptr();
+                    std::ptr::copy(p.add(sent), p, rest);
+                }
                 pkts.set_len(rest);
             }
         }
