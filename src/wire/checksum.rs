@@ -20,7 +20,7 @@ fn accumulate(acc: u64, data: &[u8]) -> u64 {
 /// 1 to 7 bytes as one word: the buffer's last 8 bytes shifted down past
 /// those already added, which leaves each byte at the place it has in its
 /// own word (a buffer shorter than 8 bytes is read byte by byte).
-#[inline]
+#[inline(always)]
 fn sum_native(sum: u64, data: &[u8]) -> u64 {
     let word = |c: &[u8]| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
     let (blocks, mut rest) = data.split_at(data.len() & !31);
