@@ -154,8 +154,9 @@ mod dpdk_nic {
     const MAX_PENDING: usize = 8192;
 
     /// A DPDK rx/tx queue pair. Frames are built straight into fresh mbufs:
-    /// received ones once read (reset as new), else taken from the pool a burst
-    /// at a time.
+    /// sent ones back from a device that copies them out (`tx_burst_keep`),
+    /// received ones once read (reset as new), else taken from the pool a
+    /// burst at a time.
     pub struct DpdkNic {
         // The mbuf vectors come first: fields drop in order, so they are freed
         // while the pool is certainly alive.
