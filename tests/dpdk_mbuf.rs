@@ -1,20 +1,28 @@
 //! The safe DPDK layer in-process: mbuf ownership (refused sends and received
 //! packets go back to the pool; nothing leaks), append/trim and in-place
-//! write + set_len bounds, bulk alloc, free and recycling, port statistics
-//! and device info. One test function, because EAL can be initialised only
+//! write + set_len bounds, bulk alloc, free and recycling, sent mbufs kept
+//! from a device that copies them out (memif), port statistics and device
+//! info. One test function, because EAL can be initialised only
 //! once per process.
 #![cfg(feature = "dpdk")]
 
 mod common;
-use sluice::dpdk::{Eal, EalOptions, Mbuf, MemoryMode, PktPool, PortConfig, ring_pair};
+use sluice::dpdk::{Eal, EalOptions, EthPort, Mbuf, MemoryMode, PktPool, PortConfig, ring_pair};
 
 #[test]
 fn mbufs_ports_and_stats() {
     if !common::is_root() {
         return common::skip("mbufs_ports_and_stats", "DPDK's EAL needs root here");
     }
+    // A memif pair too (for `tx_burst_keep`), on a socket of this process's own.
+    let sock = std::env::temp_dir().join(format!("sluice-mbuf-test-{}.sock", std::process::id()));
+    let sock = sock.display();
     let eal = Eal::init(&EalOptions {
         memory: Some(MemoryMode::NoHuge { mb: 256 }),
+        vdevs: vec![
+            format!("net_memif0,role=server,id=0,socket={sock},socket-abstract=no"),
+            format!("net_memif1,role=client,id=0,socket={sock},socket-abstract=no"),
+        ],
         ..EalOptions::default()
     })
     .expect("EAL init");
@@ -176,8 +184,91 @@ fn mbufs_ports_and_stats() {
     assert_eq!(sa.opackets, 63);
     assert_eq!(sb.ipackets, 63);
 
+    // A ring port passes the mbufs themselves on: tx_burst_keep is tx_burst.
+    let mut tx: Vec<Mbuf> = (0..3u8)
+        .map(|i| Mbuf::from_slice(&pool, &[i; 60]).expect("alloc"))
+        .collect();
+    let mut fresh = vec![Mbuf::alloc(&pool).expect("mbuf")];
+    assert_eq!(qa.tx_burst_keep(&mut tx, &mut fresh, 64), 3);
+    assert_eq!((tx.len(), fresh.len()), (0, 1), "nothing comes back");
+    let mut rx = Vec::with_capacity(64);
+    assert_eq!(qb.rx_burst(&mut rx, 64), 3);
+    drop((rx, fresh));
+    assert_eq!(pool.available(), 1023);
+
+    // A memif pair copies packets out: their mbufs come back as fresh ones.
+    let (ms, mc) = (
+        EthPort::by_name("net_memif0").expect("memif server"),
+        EthPort::by_name("net_memif1").expect("memif client"),
+    );
+    ms.configure(&cfg, &pool).expect("configure memif server");
+    mc.configure(&cfg, &pool).expect("configure memif client");
+    let mut qs = ms.start(1).expect("start memif server").pop().unwrap();
+    let mut qc = mc.start(1).expect("start memif client").pop().unwrap();
+    let t0 = std::time::Instant::now();
+    let mut rx = Vec::with_capacity(64);
+    while !(ms.link().unwrap().up && mc.link().unwrap().up) {
+        // The server sends only once the client has polled.
+        qs.rx_burst(&mut rx, 64);
+        qc.rx_burst(&mut rx, 64);
+        assert!(t0.elapsed().as_secs() < 20, "the memif link came up");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // The server sends only into slots the client's receive side has
+    // handed out, which it does when it polls.
+    qc.rx_burst(&mut rx, 64);
+    assert!(rx.is_empty());
+    let base = pool.available();
+    let mut fresh = vec![Mbuf::alloc(&pool).expect("mbuf")];
+    fresh[0].tailroom_mut()[0] = 0xee; // a frame being built: stays last
+    let mut tx: Vec<Mbuf> = (0..10u8)
+        .map(|i| Mbuf::from_slice(&pool, &[i; 70]).expect("alloc"))
+        .collect();
+    assert_eq!(pool.available(), base - 11);
+    assert_eq!(qs.tx_burst_keep(&mut tx, &mut fresh, 8), 10);
+    assert!(tx.is_empty());
+    assert_eq!(fresh.len(), 8, "sent mbufs come back up to the cap");
+    assert_eq!(
+        pool.available(),
+        base - 8,
+        "the rest of the sent mbufs went back to the pool"
+    );
+    assert_eq!(fresh[7].tailroom_mut()[0], 0xee, "the last one stayed last");
+    for m in &fresh {
+        assert_eq!((m.data_len(), m.pkt_len(), m.segments()), (0, 0, 1));
+        assert_eq!(m.tailroom(), room, "as good as new");
+    }
+    let got = (0..1000)
+        .map(|_| qc.rx_burst(&mut rx, 64))
+        .find(|&n| n > 0)
+        .unwrap_or(0);
+    assert_eq!(got, 10, "the peer got them all");
+    for (i, m) in rx.iter().enumerate() {
+        assert_eq!(m.data(), &[i as u8; 70][..], "packet {i}");
+    }
+    rx.clear();
+    // A kept mbuf carries a frame again, and is freed like any other.
+    let m = fresh.last_mut().unwrap();
+    m.tailroom_mut()[..5].copy_from_slice(b"again");
+    m.set_len(5);
+    let mut tx = vec![fresh.pop().unwrap()];
+    assert_eq!(qs.tx_burst_keep(&mut tx, &mut fresh, 8), 1);
+    let got = (0..1000)
+        .map(|_| qc.rx_burst(&mut rx, 64))
+        .find(|&n| n > 0)
+        .unwrap_or(0);
+    assert_eq!((got, rx[0].data()), (1, &b"again"[..]));
+    drop((rx, fresh));
+    assert_eq!(pool.available(), base, "every reference is given back once");
+    ms.stop().unwrap();
+    mc.stop().unwrap();
+    mc.close().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    ms.close().unwrap();
+
     a.close().unwrap();
     b.close().unwrap();
     drop(pool);
     drop(eal);
+    let _ = std::fs::remove_file(sock.to_string());
 }

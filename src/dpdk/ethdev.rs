@@ -31,6 +31,11 @@ const OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 const OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
 const OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
 
+/// Drivers whose transmit copies a packet's bytes out and frees its mbuf
+/// before returning (memif in its default copy mode, af_packet, tap): their
+/// queues keep the mbufs they send (`Queue::tx_burst_keep`).
+const TX_COPIES: &[&str] = &["net_memif", "net_af_packet", "net_tap"];
+
 /// MACs set by sluice on ports whose driver cannot set one (see `set_mac`).
 static MAC_OVERRIDE: std::sync::Mutex<[Option<EthernetAddress>; ffi::RTE_MAX_ETHPORTS as usize]> =
     std::sync::Mutex::new([None; ffi::RTE_MAX_ETHPORTS as usize]);
@@ -330,10 +335,14 @@ impl EthPort {
         check("rte_eth_dev_start", unsafe {
             ffi::rte_eth_dev_start(self.id)
         })?;
+        let keep = self
+            .info()
+            .is_ok_and(|i| TX_COPIES.contains(&i.driver.as_str()));
         Ok((0..queues)
             .map(|q| Queue {
                 port: self.id,
                 queue: q,
+                keep,
             })
             .collect())
     }
@@ -412,6 +421,8 @@ impl EthPort {
 pub struct Queue {
     port: u16,
     queue: u16,
+    /// The driver is done with a packet once sent (`TX_COPIES`).
+    keep: bool,
 }
 
 impl Queue {
@@ -458,15 +469,76 @@ impl Queue {
                 n,
             )
         });
+        Self::drop_sent(pkts, sent);
+        sent
+    }
+
+    /// Removes the first `sent` elements of `pkts` without dropping them
+    /// (the driver owns them now).
+    #[inline]
+    fn drop_sent(pkts: &mut Vec<Mbuf>, sent: usize) {
         if sent > 0 {
             let rest = pkts.len() - sent;
             // SAFETY: the first `sent` elements are no longer ours: move the unsent
-            // tail over them without dropping, then shorten the vector.
+            // tail (usually none) over them without dropping, then shorten the vector.
             unsafe {
-                let p = pkts.as_mut_ptr();
-                std::ptr::copy(p.add(sent), p, rest);
+                if rest > 0 {
+                    let p = pkts.as_mut_ptr();
+                    std::ptr::copy(p.add(sent), p, rest);
+                }
                 pkts.set_len(rest);
             }
+        }
+    }
+
+    /// `tx_burst`, and on a device that is done with a packet once sent
+    /// (memif, af_packet, tap: they copy it out), the sent mbufs come back
+    /// as fresh ones (empty, one segment) instead of going to the pool and
+    /// out again: pushed on `fresh` while it has fewer than `cap`, its last
+    /// element staying last (a frame may be being built there). The driver's
+    /// free then only drops a reference, and the next frames need no
+    /// allocation. Other devices: `tx_burst`. `pkts` must hold one-segment
+    /// mbufs of ours alone (frames built in fresh mbufs are).
+    #[inline]
+    pub fn tx_burst_keep(
+        &mut self,
+        pkts: &mut Vec<Mbuf>,
+        fresh: &mut Vec<Mbuf>,
+        cap: usize,
+    ) -> usize {
+        if !self.keep {
+            return self.tx_burst(pkts);
+        }
+        if pkts.is_empty() {
+            return 0;
+        }
+        let n = pkts.len().min(usize::from(u16::MAX)) as u16;
+        let room = cap.saturating_sub(fresh.len()).min(usize::from(n));
+        fresh.reserve(room);
+        let len = fresh.len();
+        let mut kept = 0u32;
+        // SAFETY: `pkts` holds `n` owned mbufs laid out as rte_mbuf pointers
+        // (repr(transparent)), each one segment and ours alone (the caller's
+        // contract); the driver takes the first `sent` and the shim hands back
+        // at most `room` of them, sole-owned again, written into `fresh`'s
+        // reserved spare capacity, which become its next elements. The first
+        // `sent` of `pkts` are no longer ours either way (`drop_sent`).
+        let sent = usize::from(unsafe {
+            ffi::sluice_tx_burst_keep(
+                self.port,
+                self.queue,
+                pkts.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
+                n,
+                fresh.as_mut_ptr().add(len) as *mut *mut ffi::rte_mbuf,
+                room as u32,
+                &mut kept,
+            )
+        });
+        Self::drop_sent(pkts, sent);
+        // SAFETY: the shim wrote `kept` (at most `room`) valid mbufs there.
+        unsafe { fresh.set_len(len + kept as usize) };
+        if len > 0 && kept > 0 {
+            fresh.swap(len - 1, len + kept as usize - 1);
         }
         sent
     }

@@ -63,37 +63,139 @@ static inline void recycle_reset(struct rte_mbuf *m, const struct rearm *r)
 	m->tx_offload = 0;
 }
 
+/* Mbufs returned to the pool at a time by sluice_pktmbuf_recycle. */
+#define RECYCLE_PUT 64
+
+/* refcnt and nb_segs, adjacent, read as one word. */
+static inline uint32_t refs_and_segs(const struct rte_mbuf *m)
+{
+	uint32_t w;
+
+	RTE_BUILD_BUG_ON(offsetof(struct rte_mbuf, nb_segs) != offsetof(struct rte_mbuf, refcnt) + 2);
+	memcpy(&w, &m->refcnt, sizeof(w));
+	return w;
+}
+
+/* The word refs_and_segs reads for one reference and one segment. */
+static inline uint32_t one_ref_one_seg(void)
+{
+	const struct {
+		uint16_t refcnt, nb_segs;
+	} sole = {1, 1};
+	uint32_t w;
+
+	memcpy(&w, &sole, sizeof(w));
+	return w;
+}
+
+/* A direct, one-segment mbuf of `mp` whose only reference is ours: what
+ * rte_pktmbuf_free would put back in `mp` as it is. */
+static inline int sole_direct(const struct rte_mbuf *m, const struct rte_mempool *mp)
+{
+	return m->pool == mp && refs_and_segs(m) == one_ref_one_seg() && m->next == NULL &&
+	       RTE_MBUF_DIRECT(m);
+}
+
 /* Takes back mbufs we are done with (a received burst) to build frames in:
  * while `room` lasts, each direct, one-segment mbuf of `mp` whose only
- * reference this is (refcnt and nb_segs both 1, read as one word) is reset
- * as rte_pktmbuf_alloc would and stored in keep[]; the others (chained,
- * indirect or external, another pool's, still referenced elsewhere) are
- * freed in bulk, as rte_pktmbuf_free would. Returns how many were stored.
- * pkts[] is used as scratch. */
+ * reference this is is reset as rte_pktmbuf_alloc would and stored in
+ * keep[]; past `room`, such mbufs go straight back to `mp` (what
+ * rte_pktmbuf_free would do for them, less its checks, which this one
+ * made); the others (chained, indirect or external, another pool's, still
+ * referenced elsewhere) are freed in bulk, as rte_pktmbuf_free would.
+ * Returns how many were stored. pkts[] is used as scratch. */
 unsigned sluice_pktmbuf_recycle(struct rte_mbuf **pkts, unsigned n, struct rte_mempool *mp,
 				struct rte_mbuf **keep, unsigned room)
 {
-	static const struct {
-		uint16_t refcnt, nb_segs;
-	} sole = {1, 1};
 	const struct rearm rearm = rearm_for(mp);
-	unsigned kept = 0, nfree = 0;
+	void *put[RECYCLE_PUT];
+	unsigned i = 0, kept = 0, nfree = 0, nput = 0;
 
-	RTE_BUILD_BUG_ON(offsetof(struct rte_mbuf, nb_segs) != offsetof(struct rte_mbuf, refcnt) + 2);
-	for (unsigned i = 0; i < n; i++) {
+	for (; i < n && kept < room; i++) {
 		struct rte_mbuf *m = pkts[i];
 
-		if (kept < room && m->pool == mp && memcmp(&m->refcnt, &sole, sizeof(sole)) == 0 &&
-		    RTE_MBUF_DIRECT(m)) {
+		if (sole_direct(m, mp)) {
 			recycle_reset(m, &rearm);
 			keep[kept++] = m;
 		} else {
 			pkts[nfree++] = m;
 		}
 	}
+	for (; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (!sole_direct(m, mp)) {
+			pkts[nfree++] = m;
+			continue;
+		}
+		put[nput++] = m;
+		if (nput == RECYCLE_PUT) {
+			rte_mempool_put_bulk(mp, put, nput);
+			nput = 0;
+		}
+	}
+	if (nput > 0)
+		rte_mempool_put_bulk(mp, put, nput);
 	if (nfree > 0)
 		rte_pktmbuf_free_bulk(pkts, nfree);
 	return kept;
+}
+
+/* rte_eth_tx_burst for a device that is done with a packet when the call
+ * returns (it copies the bytes out, then frees the mbuf: memif, af_packet,
+ * tap), keeping a reference to each packet so that its mbuf comes back
+ * instead of going to the pool: every one of pkts[0..n] (one-segment
+ * mbufs whose only reference the caller holds) gets a second reference
+ * for the driver, whose free then only drops that. After the call, while
+ * `room` lasts, each sent mbuf whose only reference is ours again gets its
+ * lengths back to 0 (the rest is as rte_pktmbuf_alloc left it: the caller
+ * set only the lengths, these devices only read) and is stored in keep[];
+ * our reference to the others is dropped (a device still holding one
+ * frees it when done, as without this). The unsent ones are ours alone
+ * again. A burst with a chained or shared mbuf is sent as is, nothing
+ * kept. Returns how many were sent; *kept says how many were stored.
+ * pkts[0..sent] is used as scratch. */
+uint16_t sluice_tx_burst_keep(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			      struct rte_mbuf **keep, unsigned room, unsigned *kept)
+{
+	unsigned i, k = 0, nfree = 0;
+	uint16_t sent;
+
+	*kept = 0;
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (refs_and_segs(m) != one_ref_one_seg()) {
+			/* Not as promised: no keeping for this burst. */
+			for (unsigned j = 0; j < i; j++)
+				rte_mbuf_refcnt_set(pkts[j], 1);
+			return rte_eth_tx_burst(port, queue, pkts, n);
+		}
+		rte_mbuf_refcnt_set(m, 2);
+	}
+	sent = rte_eth_tx_burst(port, queue, pkts, n);
+	for (i = sent; i < n; i++)
+		rte_mbuf_refcnt_set(pkts[i], 1);
+	/* A count of 1 read here means the device's free came before: what it
+	 * did with the buffer is ordered before what we write next. */
+	rte_atomic_thread_fence(__ATOMIC_ACQUIRE);
+	for (i = 0; i < sent && k < room; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (rte_mbuf_refcnt_read(m) == 1) {
+			m->pkt_len = 0;
+			m->data_len = 0;
+			keep[k++] = m;
+		} else {
+			pkts[nfree++] = m;
+		}
+	}
+	for (; i < sent; i++)
+		pkts[nfree++] = pkts[i];
+	if (nfree > 0)
+		rte_pktmbuf_free_bulk(pkts, nfree);
+	*kept = k;
+	return sent;
 }
 
 char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len)

@@ -24,6 +24,8 @@ int sluice_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, u
 void sluice_pktmbuf_free(struct rte_mbuf *m);
 unsigned sluice_pktmbuf_recycle(struct rte_mbuf **pkts, unsigned n, struct rte_mempool *mp,
 				struct rte_mbuf **keep, unsigned room);
+uint16_t sluice_tx_burst_keep(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			      struct rte_mbuf **keep, unsigned room, unsigned *kept);
 char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 int sluice_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
 unsigned sluice_mempool_avail_count(const struct rte_mempool *mp);

@@ -159,8 +159,9 @@ mod dpdk_nic {
     const MAX_PENDING: usize = 8192;
 
     /// A DPDK rx/tx queue pair. Frames are built straight into fresh mbufs:
-    /// received ones once read (reset as new), else taken from the pool a burst
-    /// at a time.
+    /// sent ones back from a device that copies them out (`tx_burst_keep`),
+    /// received ones once read (reset as new), else taken from the pool a
+    /// burst at a time.
     pub struct DpdkNic {
         // The mbuf vectors come first: fields drop in order, so they are freed
         // while the pool is certainly alive.
@@ -215,7 +216,8 @@ mod dpdk_nic {
                 self.tx.push(m);
             }
             if self.tx.len() >= BURST {
-                self.queue.tx_burst(&mut self.tx);
+                self.queue
+                    .tx_burst_keep(&mut self.tx, &mut self.fresh, FRESH_MAX);
             }
         }
     }
@@ -266,7 +268,11 @@ mod dpdk_nic {
                 if self.tx.is_empty() {
                     return 0;
                 }
-                if self.queue.tx_burst(&mut self.tx) == 0 {
+                if self
+                    .queue
+                    .tx_burst_keep(&mut self.tx, &mut self.fresh, FRESH_MAX)
+                    == 0
+                {
                     break;
                 }
             }

@@ -345,7 +345,7 @@ impl<'a> Head<'a> {
         ) else {
             return Err(Error::Truncated);
         };
-        if mode == ChecksumMode::Verify && checksum::transport_checksum(src, dst, 6, buf) != 0 {
+        if mode == ChecksumMode::Verify && !checksum::transport_checksum_ok(src, dst, 6, buf) {
             return Err(Error::Checksum);
         }
         let src_port = be16(h, field::SRC_PORT);
