@@ -242,6 +242,12 @@ pub struct Connection {
     assembler: Assembler,
 }
 
+/// `now` plus `us` microseconds (saturating, as `Instant + Duration` is).
+#[inline]
+fn after_us(now: Instant, us: u64) -> Instant {
+    Instant(now.0.saturating_add(us.saturating_mul(1_000)))
+}
+
 /// How `emit_range_as` sends a range (what `emit_data` decided of it).
 #[derive(Clone, Copy)]
 struct Range {
@@ -381,7 +387,7 @@ impl Connection {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = seg.seq_number;
         c.snd_wl2 = iss;
-        c.set_rto(now + c.rtt.rto());
+        c.set_rto(after_us(now, c.rtt.rto_us()));
         c
     }
 
@@ -682,7 +688,7 @@ impl Connection {
         // Karn: the retransmission is not timed.
         self.snd_nxt = self.snd_una;
         self.flags &= !flag::TIMING;
-        self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
+        self.set_rto(after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg)));
     }
 
     /// The persist timer fired: probe the window (RFC 9293 3.8.6.1) from the
@@ -696,7 +702,7 @@ impl Connection {
             return;
         }
         self.retries += 1;
-        self.rto_at = now + self.rtt.rto_backed_off(self.backoff, cfg);
+        self.rto_at = after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg));
         self.flags |= flag::PERSIST | flag::PROBE;
         self.backoff = self.backoff.saturating_add(1);
         self.snd_nxt = self.snd_una;
@@ -768,10 +774,9 @@ impl Connection {
         wnd
     }
 
-    /// Time since the timed segment (or SYN) went out.
-    fn since_timed(&self, now: Instant) -> std::time::Duration {
-        let us = (now.as_micros() as u32).wrapping_sub(self.rtt_time_us);
-        std::time::Duration::from_micros(u64::from(us))
+    /// Time since the timed segment (or SYN) went out, in microseconds.
+    fn since_timed(&self, now: Instant) -> u32 {
+        (now.as_micros() as u32).wrapping_sub(self.rtt_time_us)
     }
 
     /// The window we last advertised is zero: the right edge is at RCV.NXT.
@@ -871,7 +876,7 @@ impl Connection {
         self.flags |= flag::SYN_ACKED;
         self.events |= ev::CONNECTED;
         if self.retries == 0 {
-            self.rtt.sample(self.since_timed(now), cfg);
+            self.rtt.sample_us(self.since_timed(now), cfg);
         } else {
             // RFC 6298 5.7: the SYN was retransmitted (no sample): 3 s at least.
             self.rtt.at_least(std::time::Duration::from_secs(3), cfg);
@@ -958,7 +963,7 @@ impl Connection {
         }
         self.take_syn(cfg, seg);
         self.state = State::SynReceived;
-        self.set_rto(now + self.rtt.rto());
+        self.set_rto(after_us(now, self.rtt.rto_us()));
         SegmentVerdict::Accepted
     }
 
@@ -1023,7 +1028,7 @@ impl Connection {
             // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, send SYN,ACK.
             self.state = State::SynReceived;
             self.snd_nxt = self.iss; // resend our SYN, now with an ACK
-            self.set_rto(now + self.rtt.rto());
+            self.set_rto(after_us(now, self.rtt.rto_us()));
         }
         SegmentVerdict::Accepted
     }
@@ -1376,7 +1381,7 @@ impl Connection {
         }
         // RTT sample (Karn: the timed segment was not retransmitted).
         if self.flags & flag::TIMING != 0 && ack > self.rtt_seq {
-            self.rtt.sample(self.since_timed(now), cfg);
+            self.rtt.sample_us(self.since_timed(now), cfg);
             self.flags &= !flag::TIMING;
         }
         self.snd_una = ack;
@@ -1395,7 +1400,7 @@ impl Connection {
         self.set_rto(if self.snd_una == self.snd_max {
             Instant::NEVER
         } else {
-            now + self.rtt.rto()
+            after_us(now, self.rtt.rto_us())
         });
         if self.flags & flag::WANT_WRITE != 0 && self.send_buf.free(cfg.send_buffer) > 0 {
             self.flags &= !flag::WANT_WRITE;
@@ -1918,7 +1923,7 @@ impl Connection {
             st.retransmits += 1;
         }
         if self.rto_at == Instant::NEVER {
-            self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
+            self.set_rto(after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg)));
         }
         self.rcv_adv = self.rcv_nxt + u32::from(window_len);
         let (local, remote) = (self.tuple.local, self.tuple.remote);
@@ -2111,7 +2116,7 @@ impl Connection {
         if !how.zero_window_probe
             && (self.rto_at == Instant::NEVER || self.flags & flag::PERSIST != 0)
         {
-            self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
+            self.set_rto(after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg)));
         }
         n
     }
@@ -2120,7 +2125,7 @@ impl Connection {
     /// it, so the persist timer will (RFC 9293 3.8.6.1, RFC 1122 4.2.3.4).
     fn arm_persist(&mut self, now: Instant, cfg: &TcpConfig, in_flight: u32) {
         if in_flight == 0 && self.rto_at == Instant::NEVER {
-            self.rto_at = now + self.rtt.rto_backed_off(self.backoff, cfg);
+            self.rto_at = after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg));
             self.flags |= flag::PERSIST;
         }
     }
