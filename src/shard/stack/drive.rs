@@ -146,8 +146,7 @@ impl Stack {
                         want = want.min(cl.next_at); // think time
                     }
                 }
-                let floor = now + self.cfg.tcp.rto_min;
-                rearm(&mut self.wheel, c, h, want, floor);
+                rearm(&mut self.wheel, c, h, want, (now, self.cfg.tcp.rto_min));
             }
         }
     }
