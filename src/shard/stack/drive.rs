@@ -4,101 +4,49 @@
 //! deadline in the wheel.
 
 use super::timers::{disarm, rearm};
-use super::{Stack, transmit::Segments};
-use crate::app::{AppConn, AppCx, EngineSocket};
+use super::transmit::{Segments, Tx};
+use super::{Conn, Stack};
+use crate::app::schedule::Schedule;
+use crate::app::{AppConn, AppCx, ClientConfig, EngineSocket};
 use crate::shard::nic::Nic;
+use crate::stats::{Latency, ShardStats};
 use crate::table::{Handle, TimeWaitEntry};
-use crate::tcp::{CloseReason, Event, State, TimeWaitRecord};
+use crate::tcp::{CloseReason, Event, State, TcpConfig, TimeWaitRecord};
 use crate::time::Instant;
 
 impl Stack {
     /// Events to the application, segments to the NIC, then the timer and
-    /// the table updated for connection `h`.
+    /// the table updated for connection `h`: one table lookup for the three
+    /// (the connection stays in hand from its events to where it goes next).
     pub(super) fn drive(&mut self, now: Instant, h: Handle, nic: &mut dyn Nic) {
-        let Some(closed) = self.deliver(now, h) else {
-            return;
-        };
-        if self.transmit(now, h, nic) == Segments::NoNeighbour {
-            return;
-        }
-        self.settle(now, h, closed);
-    }
-
-    /// The engine's events to the application, until it has nothing more to
-    /// say; think time and `--rps` readiness. `None` if `h` is gone, else the
-    /// close reason an event gave, if one did.
-    fn deliver(&mut self, now: Instant, h: Handle) -> Option<Option<CloseReason>> {
-        let client_cfg = self.client_cfg.as_ref();
-        let c = self.table.get_mut(h)?;
-        c.touched = false;
-        let cfg = &self.cfg.tcp;
-        let mut cx = AppCx {
-            now,
-            stats: &mut self.stats,
-            latency: &mut self.latency,
-            scratch: &mut self.scratch,
-            heads: &mut self.heads,
-            stop_at: self.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at()),
-            record_from: self
-                .client
-                .as_ref()
-                .map_or(Instant::NEVER, |g| g.record_from()),
-        };
-        macro_rules! sock {
-            () => {
-                EngineSocket {
-                    conn: &mut c.tcp,
-                    cfg,
-                    now,
-                }
-            };
-        }
-        let mut closed = None;
-        for _ in 0..16 {
-            let mut any = false;
-            while let Some(ev) = c.tcp.poll_event() {
-                any = true;
-                if let Event::Closed(r) = ev {
-                    closed = Some(r);
-                }
-                match &mut c.app {
-                    AppConn::Server(s) => s.on_event(&mut cx, &mut sock!(), ev),
-                    AppConn::Client(cl) => {
-                        if let Some(cc) = client_cfg {
-                            cl.on_event(&mut cx, cc, &mut sock!(), ev);
-                        }
-                    }
-                }
-            }
-            if !any {
-                break;
-            }
-        }
-        if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
-            // Think time over (the connection's timer covers `next_at`).
-            if cl.next_at <= now {
-                cl.on_tick(&mut cx, cc, &mut sock!());
-            }
-            // `--rps`: ready for a scheduled request.
-            if cl.idle && !cl.finished && !cl.queued {
-                if let Some(g) = &mut self.client {
-                    cl.queued = true;
-                    g.idle(h);
-                }
-            }
-        }
-        if c.half_open && c.tcp.state() != State::SynReceived {
-            c.half_open = false;
-            self.half_open -= 1;
-        }
-        Some(closed)
-    }
-
-    /// Where connection `h` goes after its segments are out.
-    fn settle(&mut self, now: Instant, h: Handle, closed: Option<CloseReason>) {
         let Some(c) = self.table.get_mut(h) else {
             return;
         };
+        let closed = deliver(
+            Apps {
+                stats: &mut self.stats,
+                latency: &mut self.latency,
+                scratch: &mut self.scratch,
+                heads: &mut self.heads,
+                client: &mut self.client,
+                client_cfg: self.client_cfg.as_ref(),
+                cfg: &self.cfg.tcp,
+                half_open: &mut self.half_open,
+            },
+            now,
+            h,
+            c,
+        );
+        let mut tx = Tx {
+            stats: &mut self.stats,
+            neigh: &self.neigh,
+            cfg: &self.cfg,
+            ip_ident: &mut self.ip_ident,
+        };
+        if tx.transmit(now, c, nic) == Segments::NoNeighbour {
+            return;
+        }
+        // Where the connection goes after its segments are out.
         let is_client = matches!(c.app, AppConn::Client(_));
         match c.tcp.state() {
             State::Closed => {
@@ -150,4 +98,86 @@ impl Stack {
             }
         }
     }
+}
+
+/// What `deliver` works with: the shard's parts the applications see.
+struct Apps<'a> {
+    stats: &'a mut ShardStats,
+    latency: &'a mut Latency,
+    scratch: &'a mut Vec<u8>,
+    heads: &'a mut crate::app::http::HeadMemos,
+    client: &'a mut Option<Schedule<Handle>>,
+    client_cfg: Option<&'a ClientConfig>,
+    cfg: &'a TcpConfig,
+    half_open: &'a mut usize,
+}
+
+/// The engine's events to connection `c`'s (`h`'s) application, until it has
+/// nothing more to say; think time and `--rps` readiness. The close reason
+/// an event gave, if one did.
+#[inline(always)]
+fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseReason> {
+    c.touched = false;
+    let client_cfg = a.client_cfg;
+    let cfg = a.cfg;
+    let mut cx = AppCx {
+        now,
+        stats: a.stats,
+        latency: a.latency,
+        scratch: a.scratch,
+        heads: a.heads,
+        stop_at: a.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at()),
+        record_from: a
+            .client
+            .as_ref()
+            .map_or(Instant::NEVER, |g| g.record_from()),
+    };
+    macro_rules! sock {
+        () => {
+            EngineSocket {
+                conn: &mut c.tcp,
+                cfg,
+                now,
+            }
+        };
+    }
+    let mut closed = None;
+    for _ in 0..16 {
+        let mut any = false;
+        while let Some(ev) = c.tcp.poll_event() {
+            any = true;
+            if let Event::Closed(r) = ev {
+                closed = Some(r);
+            }
+            match &mut c.app {
+                AppConn::Server(s) => s.on_event(&mut cx, &mut sock!(), ev),
+                AppConn::Client(cl) => {
+                    if let Some(cc) = client_cfg {
+                        cl.on_event(&mut cx, cc, &mut sock!(), ev);
+                    }
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
+        // Think time over (the connection's timer covers `next_at`).
+        if cl.next_at <= now {
+            cl.on_tick(&mut cx, cc, &mut sock!());
+        }
+        // `--rps`: ready for a scheduled request.
+        if cl.idle && !cl.finished && !cl.queued {
+            if let Some(g) = a.client {
+                cl.queued = true;
+                g.idle(h);
+            }
+        }
+    }
+    if c.half_open && c.tcp.state() != State::SynReceived {
+        c.half_open = false;
+        *a.half_open -= 1;
+    }
+    closed
 }
