@@ -103,7 +103,11 @@ impl<T> Slab<T> {
         self.len += 1;
         if let Some(i) = self.free.pop() {
             let s = &mut self.slots[i as usize];
-            s.value = Some(make());
+            // A free slot holds nothing, so nothing is dropped (an
+            // assignment would call the value's destructor on the None).
+            let old = std::mem::replace(&mut s.value, Some(make()));
+            debug_assert!(old.is_none());
+            std::mem::forget(old);
             return Handle {
                 index: i,
                 generation: s.generation,
