@@ -574,6 +574,12 @@ impl Connection {
 
     // ---- outputs ----
 
+    /// Whether `poll_event` has an event to give.
+    #[inline]
+    pub fn has_event(&self) -> bool {
+        self.events != 0
+    }
+
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.events == 0 {

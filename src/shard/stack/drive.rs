@@ -120,32 +120,35 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
     c.touched = false;
     let client_cfg = a.client_cfg;
     let cfg = a.cfg;
-    let mut cx = AppCx {
-        now,
-        stats: a.stats,
-        latency: a.latency,
-        scratch: a.scratch,
-        heads: a.heads,
-        stop_at: a.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at()),
-        record_from: a
-            .client
-            .as_ref()
-            .map_or(Instant::NEVER, |g| g.record_from()),
-    };
-    macro_rules! sock {
-        () => {
-            EngineSocket {
-                conn: &mut c.tcp,
-                cfg,
-                now,
-            }
-        };
-    }
     let mut closed = None;
-    for _ in 0..16 {
-        let mut any = false;
+    let client_due = |c: &Conn| matches!(&c.app, AppConn::Client(cl) if cl.next_at <= now);
+    // Nothing to tell and no think time over (a SYN-ACK sent, a FIN taken
+    // into TIME_WAIT): no context to build.
+    if c.tcp.has_event() || (client_cfg.is_some() && client_due(c)) {
+        let mut cx = AppCx {
+            now,
+            stats: a.stats,
+            latency: a.latency,
+            scratch: a.scratch,
+            heads: a.heads,
+            stop_at: a.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at()),
+            record_from: a
+                .client
+                .as_ref()
+                .map_or(Instant::NEVER, |g| g.record_from()),
+        };
+        macro_rules! sock {
+            () => {
+                EngineSocket {
+                    conn: &mut c.tcp,
+                    cfg,
+                    now,
+                }
+            };
+        }
+        // Until the engine has nothing more to say (what the application
+        // does may give more events: they are taken in the same loop).
         while let Some(ev) = c.tcp.poll_event() {
-            any = true;
             if let Event::Closed(r) = ev {
                 closed = Some(r);
             }
@@ -158,16 +161,16 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
                 }
             }
         }
-        if !any {
-            break;
+        // Think time over (the connection's timer covers `next_at`); an
+        // event above may have ended it (no think time: at once).
+        if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
+            if cl.next_at <= now {
+                cl.on_tick(&mut cx, cc, &mut sock!());
+            }
         }
     }
-    if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
-        // Think time over (the connection's timer covers `next_at`).
-        if cl.next_at <= now {
-            cl.on_tick(&mut cx, cc, &mut sock!());
-        }
-        // `--rps`: ready for a scheduled request.
+    // `--rps`: ready for a scheduled request.
+    if let (AppConn::Client(cl), Some(_)) = (&mut c.app, client_cfg) {
         if cl.idle && !cl.finished && !cl.queued {
             if let Some(g) = a.client {
                 cl.queued = true;
