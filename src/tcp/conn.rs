@@ -361,6 +361,129 @@ impl Connection {
         c
     }
 
+    /// `connect`, in place of a connection that is over: the same new
+    /// connection, keeping the memory of its buffers (emptied) for this one.
+    pub fn reconnect(&mut self, cfg: &TcpConfig, tuple: FourTuple, iss: SeqNumber, now: Instant) {
+        self.renew(cfg, tuple, State::SynSent, iss, now);
+    }
+
+    /// `listen`, in place of a connection that is over (as `reconnect`).
+    pub fn relisten(&mut self, cfg: &TcpConfig, local: SocketAddrV4, iss: SeqNumber, now: Instant) {
+        let tuple = FourTuple {
+            local,
+            remote: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+        };
+        self.renew(cfg, tuple, State::Listen, iss, now);
+        self.flags |= flag::PASSIVE;
+    }
+
+    /// `Connection::new` in place of this one, field by field (no new one
+    /// built aside and copied in), its buffers emptied and their memory kept
+    /// when it is of the smallest size (what a short connection takes; larger
+    /// ones go, so a slot never holds more than a new connection soon would).
+    /// The pattern names every field, so a field added to `new` must be
+    /// added here (`renewed_is_new` checks the values agree).
+    fn renew(
+        &mut self,
+        cfg: &TcpConfig,
+        tuple: FourTuple,
+        state: State,
+        iss: SeqNumber,
+        now: Instant,
+    ) {
+        /// `Ring`'s smallest allocation.
+        const KEEP: usize = 256;
+        let Connection {
+            state: c_state,
+            tuple: c_tuple,
+            flags,
+            events,
+            close_reason,
+            iss: c_iss,
+            snd_una,
+            snd_nxt,
+            snd_max,
+            snd_wnd,
+            max_snd_wnd,
+            snd_wl1,
+            snd_wl2,
+            snd_buf_seq,
+            irs,
+            rcv_nxt,
+            rcv_adv,
+            last_ack_sent,
+            peer_fin_at,
+            snd_mss,
+            wscales,
+            ts_recent,
+            ts_offset,
+            rtt,
+            rtt_seq,
+            rtt_time_us,
+            cc,
+            backoff,
+            retries,
+            keepalive_probes,
+            segs_unacked,
+            challenge_count,
+            challenge_second,
+            invalid_ack_ms,
+            sacked,
+            rto_at,
+            delack_at,
+            close_at,
+            send_buf,
+            recv_buf,
+            assembler,
+        } = self;
+        *c_state = state;
+        *c_tuple = tuple;
+        *flags = 0;
+        *events = 0;
+        *close_reason = None;
+        *c_iss = iss;
+        *snd_una = iss;
+        *snd_nxt = iss;
+        *snd_max = iss;
+        *snd_wnd = 0;
+        *max_snd_wnd = 0;
+        *snd_wl1 = SeqNumber(0);
+        *snd_wl2 = SeqNumber(0);
+        *snd_buf_seq = iss + 1;
+        *irs = SeqNumber(0);
+        *rcv_nxt = SeqNumber(0);
+        *rcv_adv = SeqNumber(0);
+        *last_ack_sent = SeqNumber(0);
+        *peer_fin_at = SeqNumber(0);
+        *snd_mss = 536;
+        *wscales = 0;
+        *ts_recent = 0;
+        *ts_offset = iss.0.rotate_left(13);
+        *rtt = RttEstimator::new(cfg.rto_initial);
+        *rtt_seq = iss;
+        *rtt_time_us = now.as_micros() as u32;
+        *cc = NewReno::new(536, cfg.initial_cwnd_segments).starting_at(iss);
+        *backoff = 0;
+        *retries = 0;
+        *keepalive_probes = 0;
+        *segs_unacked = 0;
+        *challenge_count = 0;
+        *challenge_second = 0;
+        *invalid_ack_ms = (now.as_millis() as u16).wrapping_sub(1 << 15);
+        *sacked = [(SeqNumber(0), SeqNumber(0)); 3];
+        *rto_at = Instant::NEVER;
+        *delack_at = Instant::NEVER;
+        *close_at = Instant::NEVER;
+        for r in [send_buf, recv_buf] {
+            if r.allocated() > KEEP {
+                *r = Ring::new();
+            } else {
+                r.clear();
+            }
+        }
+        *assembler = Assembler::default();
+    }
+
     /// A connection from a valid SYN cookie (RFC 4987): the ACK `seg` completes
     /// a handshake we kept no state for. `iss` is the cookie, `mss` what it
     /// encoded. Call `handle_segment` with the same `seg` next: it establishes
@@ -2270,4 +2393,80 @@ pub fn emit_cookie_syn_ack(
         *tuple.remote.ip(),
     );
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ChecksumMode;
+
+    /// Segments both ways until neither has one.
+    fn exchange(a: &mut Connection, b: &mut Connection, cfg: &TcpConfig, now: Instant) {
+        let mut st = TcpStats::default();
+        let mut buf = vec![0u8; 2048];
+        let mut step = |x: &mut Connection, y: &mut Connection| {
+            while let Some(n) = x.poll_transmit(now, cfg, &mut st, &mut buf) {
+                let p = TcpPacket::new_checked(&buf[..n]).unwrap();
+                let (src, dst) = (*x.tuple().local.ip(), *y.tuple().local.ip());
+                let seg = TcpRepr::parse(&p, src, dst, ChecksumMode::Verify).unwrap();
+                y.handle_segment(now, cfg, &mut st, &seg);
+            }
+        };
+        for _ in 0..8 {
+            step(a, b);
+            step(b, a);
+        }
+    }
+
+    /// What `renew` keeps aside from `new`'s connection: its emptied buffers.
+    fn without_buffers(mut c: Connection) -> (String, Ring, Ring) {
+        let (s, r) = (
+            std::mem::take(&mut c.send_buf),
+            std::mem::take(&mut c.recv_buf),
+        );
+        (format!("{c:?}"), s, r)
+    }
+
+    #[test]
+    fn renewed_is_new() {
+        let cfg = TcpConfig::default();
+        let now = Instant::from_millis(1000);
+        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let t = FourTuple {
+            local: a_addr,
+            remote: b_addr,
+        };
+        let mut a = Connection::connect(&cfg, t, SeqNumber(1), now);
+        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(2), now);
+        b.set_remote(a_addr);
+        exchange(&mut a, &mut b, &cfg, now);
+        a.send(&cfg, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        exchange(&mut a, &mut b, &cfg, now);
+        b.send(&cfg, b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        b.shutdown();
+        exchange(&mut a, &mut b, &cfg, now);
+        assert_eq!(b.state(), State::FinWait2);
+        assert!(a.recv_buf.allocated() > 0 && b.recv_buf.allocated() > 0);
+        // Unread data, a state, timers and options: all of it goes.
+        assert!(a.recv_available() > 0);
+
+        let later = now + std::time::Duration::from_secs(3);
+        let t2 = FourTuple {
+            local: "10.0.0.1:40001".parse().unwrap(),
+            remote: b_addr,
+        };
+        a.reconnect(&cfg, t2, SeqNumber(77), later);
+        b.relisten(&cfg, b_addr, SeqNumber(99), later);
+        for (renewed, fresh) in [
+            (a, Connection::connect(&cfg, t2, SeqNumber(77), later)),
+            (b, Connection::listen(&cfg, b_addr, SeqNumber(99), later)),
+        ] {
+            let (r, send, recv) = without_buffers(renewed);
+            let (f, _, _) = without_buffers(fresh);
+            assert_eq!(r, f);
+            assert!(send.is_empty() && recv.is_empty());
+            assert_eq!(recv.allocated(), 256, "the smallest buffer is kept");
+        }
+    }
 }
