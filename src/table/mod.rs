@@ -119,7 +119,7 @@ impl<T> Slab<T> {
             Place::Empty(slot) => {
                 // Nothing to drop: no call to the value's destructor on the None
                 // (an assignment would make one).
-                let old = std::mem::replace(slot, Some(make()));
+                let old = slot.replace(make());
                 debug_assert!(old.is_none());
                 std::mem::forget(old);
             }
@@ -482,7 +482,7 @@ impl<T, L> ConnTable<T, L> {
     ) -> Result<Handle, InsertError> {
         self.insert_in(key, |place| match place {
             Place::Empty(slot) => {
-                let old = std::mem::replace(slot, Some(make()));
+                let old = slot.replace(make());
                 debug_assert!(old.is_none());
                 std::mem::forget(old);
             }
