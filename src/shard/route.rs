@@ -74,6 +74,7 @@ pub enum Route<H> {
 }
 
 /// Routes `seg`, which arrived for `tuple` (local = our side).
+#[inline(always)]
 pub fn route<F: Flows>(
     flows: &mut F,
     now: Instant,

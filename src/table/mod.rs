@@ -60,7 +60,21 @@ struct Slot<T> {
     value: Option<T>,
 }
 
+/// Where `Slab::insert_in` puts a value.
+pub enum Place<'a, T> {
+    /// A slot that holds nothing: write the value.
+    Empty(&'a mut Option<T>),
+    /// A free slot's kept value: renew it in place.
+    Kept(&'a mut T),
+}
+
 /// A slab: stable indexes, reused through a free list, checked by generation.
+///
+/// A slot's generation is even while it holds a live value and odd while it
+/// is free, so a handle (always even) never names a free slot. A value
+/// `discard`ed stays in its free slot, with whatever memory it holds, for
+/// `insert_in` to renew in place (a connection keeps its buffers for the
+/// next one); `insert_with` replaces it, `remove` takes it out.
 #[derive(Debug, Clone)]
 pub struct Slab<T> {
     slots: Vec<Slot<T>>,
@@ -97,13 +111,35 @@ impl<T> Slab<T> {
     }
 
     /// Inserts the value `make` builds, built in its slot where the compiler
-    /// can (no copy of a large record through the stack).
+    /// can (no copy of a large record through the stack). A value a free
+    /// slot kept is dropped.
     #[inline]
     pub fn insert_with(&mut self, make: impl FnOnce() -> T) -> Handle {
+        self.insert_in(|place| match place {
+            Place::Empty(slot) => {
+                // Nothing to drop: no call to the value's destructor on the None
+                // (an assignment would make one).
+                let old = slot.replace(make());
+                debug_assert!(old.is_none());
+                std::mem::forget(old);
+            }
+            Place::Kept(v) => *v = make(),
+        })
+    }
+
+    /// Inserts a value that `fill` writes into an empty slot, or renews in
+    /// place from the one a free slot kept (`discard`).
+    #[inline]
+    pub fn insert_in(&mut self, fill: impl FnOnce(Place<'_, T>)) -> Handle {
         self.len += 1;
         if let Some(i) = self.free.pop() {
             let s = &mut self.slots[i as usize];
-            s.value = Some(make());
+            // Free (odd) to live (even).
+            s.generation = s.generation.wrapping_add(1);
+            match s.value.as_mut() {
+                Some(v) => fill(Place::Kept(v)),
+                None => fill(Place::Empty(&mut s.value)),
+            }
             return Handle {
                 index: i,
                 generation: s.generation,
@@ -111,10 +147,12 @@ impl<T> Slab<T> {
         }
         self.slots.push(Slot {
             generation: 0,
-            value: Some(make()),
+            value: None,
         });
+        let i = self.slots.len() - 1;
+        fill(Place::Empty(&mut self.slots[i].value));
         Handle {
-            index: (self.slots.len() - 1) as u32,
+            index: i as u32,
             generation: 0,
         }
     }
@@ -135,7 +173,9 @@ impl<T> Slab<T> {
             .and_then(|s| s.value.as_mut())
     }
 
-    /// Drops the value in its slot (no move out: a control block is large).
+    /// Frees `h`'s slot, keeping its value there (no move out, no drop: a
+    /// control block is large, and its buffers serve the next one through
+    /// `insert_in`).
     pub fn discard(&mut self, h: Handle) -> bool {
         let Some(s) = self.slots.get_mut(h.index as usize) else {
             return false;
@@ -143,7 +183,6 @@ impl<T> Slab<T> {
         if s.generation != h.generation || s.value.is_none() {
             return false;
         }
-        s.value = None;
         s.generation = s.generation.wrapping_add(1);
         self.free.push(h.index);
         self.len -= 1;
@@ -172,7 +211,9 @@ impl<T> Slab<T> {
 
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.value.as_ref().map(|v| {
+            // (A free slot's kept value is not live.)
+            let live = s.value.as_ref().filter(|_| s.generation % 2 == 0);
+            live.map(|v| {
                 (
                     Handle {
                         index: i as u32,
@@ -439,6 +480,25 @@ impl<T, L> ConnTable<T, L> {
         key: FlowKey,
         make: impl FnOnce() -> T,
     ) -> Result<Handle, InsertError> {
+        self.insert_in(key, |place| match place {
+            Place::Empty(slot) => {
+                let old = slot.replace(make());
+                debug_assert!(old.is_none());
+                std::mem::forget(old);
+            }
+            Place::Kept(v) => *v = make(),
+        })
+    }
+
+    /// Adds a connection that `fill` writes into an empty slot or renews in
+    /// place from one that ended there (`Slab::insert_in`); `fill` is not
+    /// called on a refusal.
+    #[inline]
+    pub fn insert_in(
+        &mut self,
+        key: FlowKey,
+        fill: impl FnOnce(Place<'_, T>),
+    ) -> Result<Handle, InsertError> {
         let vacant = self.vacant.take();
         if self.conns.len() >= self.capacity {
             return Err(InsertError::Full {
@@ -457,7 +517,7 @@ impl<T, L> ConnTable<T, L> {
                 hash
             }
         };
-        let handle = self.conns.insert_with(make);
+        let handle = self.conns.insert_in(fill);
         let flows = self.flows;
         let bucket = self
             .index
@@ -635,6 +695,41 @@ mod tests {
         assert_eq!(s.get(a), None, "stale handle");
         assert_eq!(s.get(b), Some(&"b"));
         assert_eq!(s.remove(a), None);
+    }
+
+    #[test]
+    fn a_discarded_value_waits_in_its_slot_to_be_renewed_and_is_not_live() {
+        let mut t: ConnTable<Vec<u8>, ()> = ConnTable::new(10, 10, Duration::from_secs(60));
+        let a = t.insert(key(1), vec![1, 2, 3]).unwrap();
+        assert!(t.discard(key(1), a));
+        assert_eq!((t.len(), t.iter().count(), t.get(a)), (0, 0, None));
+        let b = t
+            .insert_in(key(2), |p| match p {
+                Place::Kept(v) => {
+                    assert_eq!(v, &[1, 2, 3]);
+                    *v = vec![9];
+                }
+                Place::Empty(_) => panic!("the slot kept its value"),
+            })
+            .unwrap();
+        assert_eq!(a.index, b.index, "slot reused");
+        assert_eq!((t.get(a), t.get(b)), (None, Some(&vec![9])));
+        assert_eq!(t.find(key(2)), Found::Conn(b));
+        assert_eq!(t.iter().map(|(h, _)| h).collect::<Vec<_>>(), vec![b]);
+        // `insert_with` replaces a kept value; `remove` takes the value out,
+        // so the next one is written into an empty slot.
+        assert!(t.discard(key(2), b));
+        let c = t.insert(key(3), vec![5]).unwrap();
+        assert_eq!(t.get(c), Some(&vec![5]));
+        assert_eq!(t.remove(key(3), c), Some(vec![5]));
+        let d = t
+            .insert_in(key(4), |p| match p {
+                Place::Empty(slot) => *slot = Some(vec![4]),
+                Place::Kept(_) => panic!("a removed value is not kept"),
+            })
+            .unwrap();
+        assert_eq!((t.get(c), t.get(d)), (None, Some(&vec![4])));
+        assert!(!t.discard(key(3), c), "stale");
     }
 
     #[test]

@@ -161,6 +161,13 @@ impl Ring {
         }
     }
 
+    /// Empties the ring and starts it again at the front of its memory,
+    /// which it keeps (a new connection's ring without taking a buffer).
+    pub fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+
     /// Copies up to `out.len()` bytes from the front into `out` and drops them.
     pub fn pop(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len());

@@ -242,6 +242,12 @@ pub struct Connection {
     assembler: Assembler,
 }
 
+/// `now` plus `us` microseconds (saturating, as `Instant + Duration` is).
+#[inline]
+fn after_us(now: Instant, us: u64) -> Instant {
+    Instant(now.0.saturating_add(us.saturating_mul(1_000)))
+}
+
 /// How `emit_range_as` sends a range (what `emit_data` decided of it).
 #[derive(Clone, Copy)]
 struct Range {
@@ -355,6 +361,129 @@ impl Connection {
         c
     }
 
+    /// `connect`, in place of a connection that is over: the same new
+    /// connection, keeping the memory of its buffers (emptied) for this one.
+    pub fn reconnect(&mut self, cfg: &TcpConfig, tuple: FourTuple, iss: SeqNumber, now: Instant) {
+        self.renew(cfg, tuple, State::SynSent, iss, now);
+    }
+
+    /// `listen`, in place of a connection that is over (as `reconnect`).
+    pub fn relisten(&mut self, cfg: &TcpConfig, local: SocketAddrV4, iss: SeqNumber, now: Instant) {
+        let tuple = FourTuple {
+            local,
+            remote: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+        };
+        self.renew(cfg, tuple, State::Listen, iss, now);
+        self.flags |= flag::PASSIVE;
+    }
+
+    /// `Connection::new` in place of this one, field by field (no new one
+    /// built aside and copied in), its buffers emptied and their memory kept
+    /// when it is of the smallest size (what a short connection takes; larger
+    /// ones go, so a slot never holds more than a new connection soon would).
+    /// The pattern names every field, so a field added to `new` must be
+    /// added here (`renewed_is_new` checks the values agree).
+    fn renew(
+        &mut self,
+        cfg: &TcpConfig,
+        tuple: FourTuple,
+        state: State,
+        iss: SeqNumber,
+        now: Instant,
+    ) {
+        /// `Ring`'s smallest allocation.
+        const KEEP: usize = 256;
+        let Connection {
+            state: c_state,
+            tuple: c_tuple,
+            flags,
+            events,
+            close_reason,
+            iss: c_iss,
+            snd_una,
+            snd_nxt,
+            snd_max,
+            snd_wnd,
+            max_snd_wnd,
+            snd_wl1,
+            snd_wl2,
+            snd_buf_seq,
+            irs,
+            rcv_nxt,
+            rcv_adv,
+            last_ack_sent,
+            peer_fin_at,
+            snd_mss,
+            wscales,
+            ts_recent,
+            ts_offset,
+            rtt,
+            rtt_seq,
+            rtt_time_us,
+            cc,
+            backoff,
+            retries,
+            keepalive_probes,
+            segs_unacked,
+            challenge_count,
+            challenge_second,
+            invalid_ack_ms,
+            sacked,
+            rto_at,
+            delack_at,
+            close_at,
+            send_buf,
+            recv_buf,
+            assembler,
+        } = self;
+        *c_state = state;
+        *c_tuple = tuple;
+        *flags = 0;
+        *events = 0;
+        *close_reason = None;
+        *c_iss = iss;
+        *snd_una = iss;
+        *snd_nxt = iss;
+        *snd_max = iss;
+        *snd_wnd = 0;
+        *max_snd_wnd = 0;
+        *snd_wl1 = SeqNumber(0);
+        *snd_wl2 = SeqNumber(0);
+        *snd_buf_seq = iss + 1;
+        *irs = SeqNumber(0);
+        *rcv_nxt = SeqNumber(0);
+        *rcv_adv = SeqNumber(0);
+        *last_ack_sent = SeqNumber(0);
+        *peer_fin_at = SeqNumber(0);
+        *snd_mss = 536;
+        *wscales = 0;
+        *ts_recent = 0;
+        *ts_offset = iss.0.rotate_left(13);
+        *rtt = RttEstimator::new(cfg.rto_initial);
+        *rtt_seq = iss;
+        *rtt_time_us = now.as_micros() as u32;
+        *cc = NewReno::new(536, cfg.initial_cwnd_segments).starting_at(iss);
+        *backoff = 0;
+        *retries = 0;
+        *keepalive_probes = 0;
+        *segs_unacked = 0;
+        *challenge_count = 0;
+        *challenge_second = 0;
+        *invalid_ack_ms = (now.as_millis() as u16).wrapping_sub(1 << 15);
+        *sacked = [(SeqNumber(0), SeqNumber(0)); 3];
+        *rto_at = Instant::NEVER;
+        *delack_at = Instant::NEVER;
+        *close_at = Instant::NEVER;
+        for r in [send_buf, recv_buf] {
+            if r.allocated() > KEEP {
+                *r = Ring::new();
+            } else {
+                r.clear();
+            }
+        }
+        *assembler = Assembler::default();
+    }
+
     /// A connection from a valid SYN cookie (RFC 4987): the ACK `seg` completes
     /// a handshake we kept no state for. `iss` is the cookie, `mss` what it
     /// encoded. Call `handle_segment` with the same `seg` next: it establishes
@@ -381,7 +510,7 @@ impl Connection {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = seg.seq_number;
         c.snd_wl2 = iss;
-        c.set_rto(now + c.rtt.rto());
+        c.set_rto(after_us(now, c.rtt.rto_us()));
         c
     }
 
@@ -586,6 +715,12 @@ impl Connection {
 
     // ---- outputs ----
 
+    /// Whether `poll_event` has an event to give.
+    #[inline]
+    pub fn has_event(&self) -> bool {
+        self.events != 0
+    }
+
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.events == 0 {
@@ -700,7 +835,7 @@ impl Connection {
         // Karn: the retransmission is not timed.
         self.snd_nxt = self.snd_una;
         self.flags &= !flag::TIMING;
-        self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
+        self.set_rto(after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg)));
     }
 
     /// The persist timer fired: probe the window (RFC 9293 3.8.6.1) from the
@@ -714,7 +849,7 @@ impl Connection {
             return;
         }
         self.retries += 1;
-        self.rto_at = now + self.rtt.rto_backed_off(self.backoff, cfg);
+        self.rto_at = after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg));
         self.flags |= flag::PERSIST | flag::PROBE;
         self.backoff = self.backoff.saturating_add(1);
         self.snd_nxt = self.snd_una;
@@ -786,10 +921,9 @@ impl Connection {
         wnd
     }
 
-    /// Time since the timed segment (or SYN) went out.
-    fn since_timed(&self, now: Instant) -> std::time::Duration {
-        let us = (now.as_micros() as u32).wrapping_sub(self.rtt_time_us);
-        std::time::Duration::from_micros(u64::from(us))
+    /// Time since the timed segment (or SYN) went out, in microseconds.
+    fn since_timed(&self, now: Instant) -> u32 {
+        (now.as_micros() as u32).wrapping_sub(self.rtt_time_us)
     }
 
     /// The window we last advertised is zero: the right edge is at RCV.NXT.
@@ -889,7 +1023,7 @@ impl Connection {
         self.flags |= flag::SYN_ACKED;
         self.events |= ev::CONNECTED;
         if self.retries == 0 {
-            self.rtt.sample(self.since_timed(now), cfg);
+            self.rtt.sample_us(self.since_timed(now), cfg);
         } else {
             // RFC 6298 5.7: the SYN was retransmitted (no sample): 3 s at least.
             self.rtt.at_least(std::time::Duration::from_secs(3), cfg);
@@ -976,7 +1110,7 @@ impl Connection {
         }
         self.take_syn(cfg, seg);
         self.state = State::SynReceived;
-        self.set_rto(now + self.rtt.rto());
+        self.set_rto(after_us(now, self.rtt.rto_us()));
         SegmentVerdict::Accepted
     }
 
@@ -1041,7 +1175,7 @@ impl Connection {
             // Simultaneous open (RFC 9293 3.5, figure 8): SYN-RECEIVED, send SYN,ACK.
             self.state = State::SynReceived;
             self.snd_nxt = self.iss; // resend our SYN, now with an ACK
-            self.set_rto(now + self.rtt.rto());
+            self.set_rto(after_us(now, self.rtt.rto_us()));
         }
         SegmentVerdict::Accepted
     }
@@ -1394,7 +1528,7 @@ impl Connection {
         }
         // RTT sample (Karn: the timed segment was not retransmitted).
         if self.flags & flag::TIMING != 0 && ack > self.rtt_seq {
-            self.rtt.sample(self.since_timed(now), cfg);
+            self.rtt.sample_us(self.since_timed(now), cfg);
             self.flags &= !flag::TIMING;
         }
         self.snd_una = ack;
@@ -1413,7 +1547,7 @@ impl Connection {
         self.set_rto(if self.snd_una == self.snd_max {
             Instant::NEVER
         } else {
-            now + self.rtt.rto()
+            after_us(now, self.rtt.rto_us())
         });
         if self.flags & flag::WANT_WRITE != 0 && self.send_buf.free(cfg.send_buffer) > 0 {
             self.flags &= !flag::WANT_WRITE;
@@ -1936,7 +2070,7 @@ impl Connection {
             st.retransmits += 1;
         }
         if self.rto_at == Instant::NEVER {
-            self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
+            self.set_rto(after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg)));
         }
         self.rcv_adv = self.rcv_nxt + u32::from(window_len);
         let (local, remote) = (self.tuple.local, self.tuple.remote);
@@ -2129,7 +2263,7 @@ impl Connection {
         if !how.zero_window_probe
             && (self.rto_at == Instant::NEVER || self.flags & flag::PERSIST != 0)
         {
-            self.set_rto(now + self.rtt.rto_backed_off(self.backoff, cfg));
+            self.set_rto(after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg)));
         }
         n
     }
@@ -2138,7 +2272,7 @@ impl Connection {
     /// it, so the persist timer will (RFC 9293 3.8.6.1, RFC 1122 4.2.3.4).
     fn arm_persist(&mut self, now: Instant, cfg: &TcpConfig, in_flight: u32) {
         if in_flight == 0 && self.rto_at == Instant::NEVER {
-            self.rto_at = now + self.rtt.rto_backed_off(self.backoff, cfg);
+            self.rto_at = after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg));
             self.flags |= flag::PERSIST;
         }
     }
@@ -2277,4 +2411,80 @@ pub fn emit_cookie_syn_ack(
         *tuple.remote.ip(),
     );
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ChecksumMode;
+
+    /// Segments both ways until neither has one.
+    fn exchange(a: &mut Connection, b: &mut Connection, cfg: &TcpConfig, now: Instant) {
+        let mut st = TcpStats::default();
+        let mut buf = vec![0u8; 2048];
+        let mut step = |x: &mut Connection, y: &mut Connection| {
+            while let Some(n) = x.poll_transmit(now, cfg, &mut st, &mut buf) {
+                let p = TcpPacket::new_checked(&buf[..n]).unwrap();
+                let (src, dst) = (*x.tuple().local.ip(), *y.tuple().local.ip());
+                let seg = TcpRepr::parse(&p, src, dst, ChecksumMode::Verify).unwrap();
+                y.handle_segment(now, cfg, &mut st, &seg);
+            }
+        };
+        for _ in 0..8 {
+            step(a, b);
+            step(b, a);
+        }
+    }
+
+    /// What `renew` keeps aside from `new`'s connection: its emptied buffers.
+    fn without_buffers(mut c: Connection) -> (String, Ring, Ring) {
+        let (s, r) = (
+            std::mem::take(&mut c.send_buf),
+            std::mem::take(&mut c.recv_buf),
+        );
+        (format!("{c:?}"), s, r)
+    }
+
+    #[test]
+    fn renewed_is_new() {
+        let cfg = TcpConfig::default();
+        let now = Instant::from_millis(1000);
+        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let t = FourTuple {
+            local: a_addr,
+            remote: b_addr,
+        };
+        let mut a = Connection::connect(&cfg, t, SeqNumber(1), now);
+        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(2), now);
+        b.set_remote(a_addr);
+        exchange(&mut a, &mut b, &cfg, now);
+        a.send(&cfg, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        exchange(&mut a, &mut b, &cfg, now);
+        b.send(&cfg, b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        b.shutdown();
+        exchange(&mut a, &mut b, &cfg, now);
+        assert_eq!(b.state(), State::FinWait2);
+        assert!(a.recv_buf.allocated() > 0 && b.recv_buf.allocated() > 0);
+        // Unread data, a state, timers and options: all of it goes.
+        assert!(a.recv_available() > 0);
+
+        let later = now + std::time::Duration::from_secs(3);
+        let t2 = FourTuple {
+            local: "10.0.0.1:40001".parse().unwrap(),
+            remote: b_addr,
+        };
+        a.reconnect(&cfg, t2, SeqNumber(77), later);
+        b.relisten(&cfg, b_addr, SeqNumber(99), later);
+        for (renewed, fresh) in [
+            (a, Connection::connect(&cfg, t2, SeqNumber(77), later)),
+            (b, Connection::listen(&cfg, b_addr, SeqNumber(99), later)),
+        ] {
+            let (r, send, recv) = without_buffers(renewed);
+            let (f, _, _) = without_buffers(fresh);
+            assert_eq!(r, f);
+            assert!(send.is_empty() && recv.is_empty());
+            assert_eq!(recv.allocated(), 256, "the smallest buffer is kept");
+        }
+    }
 }

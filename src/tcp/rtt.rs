@@ -14,8 +14,15 @@ pub struct RttEstimator {
     rto_us: u32,
 }
 
+/// Whole microseconds, saturating at `u32::MAX` (in 64-bit arithmetic: the
+/// 128-bit `as_micros` costs more on every sample).
+#[inline]
 fn us(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+    let us = d
+        .as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()));
+    u32::try_from(us).unwrap_or(u32::MAX)
 }
 
 impl RttEstimator {
@@ -29,7 +36,13 @@ impl RttEstimator {
 
     /// RFC 6298 2.2 / 2.3 with alpha = 1/8, beta = 1/4, K = 4, G = 1 µs.
     pub fn sample(&mut self, rtt: Duration, cfg: &TcpConfig) {
-        let r = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
+        self.sample_us(us(rtt), cfg);
+    }
+
+    /// `sample` with the RTT in microseconds.
+    #[inline]
+    pub fn sample_us(&mut self, rtt_us: u32, cfg: &TcpConfig) {
+        let r = rtt_us.max(1);
         if self.srtt_us == 0 {
             self.srtt_us = r;
             self.rttvar_us = r / 2;
@@ -39,7 +52,8 @@ impl RttEstimator {
             self.srtt_us = (7 * (self.srtt_us as u64) / 8 + r as u64 / 8) as u32;
         }
         let rto = self.srtt_us as u64 + (4 * self.rttvar_us as u64).max(1);
-        let (min, max) = (us(cfg.rto_min), us(cfg.rto_max).max(us(cfg.rto_min)));
+        let min = us(cfg.rto_min);
+        let max = us(cfg.rto_max).max(min);
         self.rto_us = rto.clamp(u64::from(min), u64::from(max)) as u32;
     }
 
@@ -55,8 +69,26 @@ impl RttEstimator {
 
     /// RTO after `backoffs` doublings (RFC 6298 5.5), capped at the maximum.
     pub fn rto_backed_off(&self, backoffs: u8, cfg: &TcpConfig) -> Duration {
-        let rto = u64::from(self.rto_us) << backoffs.min(20);
-        Duration::from_micros(rto.min(u64::from(us(cfg.rto_max)).max(u64::from(self.rto_us))))
+        Duration::from_micros(self.rto_backed_off_us(backoffs, cfg))
+    }
+
+    /// `rto_backed_off` in microseconds (the deadline arithmetic wants no
+    /// `Duration` in between).
+    #[inline]
+    pub fn rto_backed_off_us(&self, backoffs: u8, cfg: &TcpConfig) -> u64 {
+        let rto = u64::from(self.rto_us);
+        if backoffs == 0 {
+            // The usual case: no doubling, so no cap to apply (the RTO is
+            // within `rto_max` already, or above it only if it started so).
+            return rto;
+        }
+        (rto << backoffs.min(20)).min(u64::from(us(cfg.rto_max)).max(rto))
+    }
+
+    /// The RTO in microseconds.
+    #[inline]
+    pub fn rto_us(&self) -> u64 {
+        u64::from(self.rto_us)
     }
 
     pub fn srtt(&self) -> Option<Duration> {

@@ -60,7 +60,7 @@ impl TimeWaitRecord {
             ts_offset: c.ts_offset(),
             window: c.last_window_field(),
             has_ts: c.timestamps_enabled(),
-            expires: c.close_deadline().unwrap_or(now + time_wait),
+            expires: c.close_deadline().unwrap_or_else(|| now + time_wait),
         })
     }
 

@@ -6,7 +6,7 @@
 use super::{Conn, Stack, ts_offset_cached};
 use crate::app::{AppConn, ServerApp, ServerConn};
 use crate::stats::DropReason;
-use crate::table::{FlowKey, FullPolicy, Handle, InsertError};
+use crate::table::{FlowKey, FullPolicy, Handle, InsertError, Place};
 use crate::tcp::{Connection, FourTuple, TcpConfig, emit_cookie_syn_ack};
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpRepr};
@@ -25,8 +25,15 @@ impl Stack {
             *t.remote.ip(),
         );
         // Built where it will live: a control block is not small, and moving
-        // it into the table costs copies.
-        let listen = |cfg: &TcpConfig| Connection::listen(cfg, t.local, iss, now);
+        // it into the table costs copies; in a slot a connection ended in, in
+        // place of that one, with its buffers.
+        let listen = |cfg: &TcpConfig, old: Option<&mut Connection>| match old {
+            Some(c) => {
+                c.relisten(cfg, t.local, iss, now);
+                None
+            }
+            None => Some(Connection::listen(cfg, t.local, iss, now)),
+        };
         let Some(h) = self.accept(t, listen, app, true, seg) else {
             return;
         };
@@ -63,15 +70,23 @@ impl Stack {
         let mut c = Connection::from_syn_cookie(cfg, t, iss, seg, mss, now);
         c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
         self.stats.syn_cookies_accepted += 1;
-        self.accept(t, |_| c, app, false, seg);
+        let cookie = |_: &TcpConfig, old: Option<&mut Connection>| match old {
+            Some(o) => {
+                *o = c;
+                None
+            }
+            None => Some(c),
+        };
+        self.accept(t, cookie, app, false, seg);
     }
 
-    /// A new server connection (`make` builds it) into the table, or its
-    /// refusal (of `seg`); its handle if it was taken in.
+    /// A new server connection into the table, or its refusal (of `seg`);
+    /// its handle if it was taken in. `tcp` renews the control block in place
+    /// of one that ended in the slot (and gives `None`), or makes it.
     fn accept(
         &mut self,
         t: FourTuple,
-        make: impl FnOnce(&TcpConfig) -> Connection,
+        tcp: impl FnOnce(&TcpConfig, Option<&mut Connection>) -> Option<Connection>,
         app: ServerApp,
         half_open: bool,
         seg: &TcpRepr,
@@ -79,18 +94,34 @@ impl Stack {
         let key = FlowKey::from(t);
         let cfg = &self.cfg.tcp;
         let mac = Some(self.peer_mac);
-        let conn = || Conn {
-            tcp: make(cfg),
-            app: AppConn::Server(ServerConn::new(app)),
-            key,
-            timer: None,
-            deadline: Instant::NEVER,
-            // Driven this turn (pushed below once it is in).
-            touched: true,
-            half_open,
-            mac,
+        let conn = |place: Place<'_, Conn>| match place {
+            Place::Empty(slot) => {
+                if let Some(tcp) = tcp(cfg, None) {
+                    *slot = Some(Conn {
+                        tcp,
+                        app: AppConn::Server(ServerConn::new(app)),
+                        key,
+                        timer: None,
+                        deadline: Instant::NEVER,
+                        // Driven this turn (pushed below once it is in).
+                        touched: true,
+                        half_open,
+                        mac,
+                    });
+                }
+            }
+            Place::Kept(c) => {
+                let _ = tcp(cfg, Some(&mut c.tcp));
+                c.app = AppConn::Server(ServerConn::new(app));
+                c.key = key;
+                c.timer = None;
+                c.deadline = Instant::NEVER;
+                c.touched = true;
+                c.half_open = half_open;
+                c.mac = mac;
+            }
         };
-        match self.table.insert_with(key, conn) {
+        match self.table.insert_in(key, conn) {
             Ok(h) => {
                 self.stats.accepted += 1;
                 if half_open {

@@ -4,11 +4,14 @@
 //! deadline in the wheel.
 
 use super::timers::{disarm, rearm};
-use super::{Stack, transmit::Segments};
-use crate::app::{AppConn, AppCx, EngineSocket};
+use super::transmit::{Segments, Tx};
+use super::{Conn, Stack};
+use crate::app::schedule::Schedule;
+use crate::app::{AppConn, AppCx, ClientConfig, EngineSocket};
 use crate::shard::nic::Nic;
+use crate::stats::{Latency, ShardStats};
 use crate::table::{Handle, TimeWaitEntry};
-use crate::tcp::{CloseReason, Event, State, TimeWaitRecord};
+use crate::tcp::{CloseReason, Event, State, TcpConfig, TimeWaitRecord};
 use crate::time::Instant;
 
 /// How soon a connection whose segment found no mbuf tries again.
@@ -16,92 +19,37 @@ const NO_BUFFER_RETRY: std::time::Duration = std::time::Duration::from_millis(1)
 
 impl Stack {
     /// Events to the application, segments to the NIC, then the timer and
-    /// the table updated for connection `h`.
+    /// the table updated for connection `h`: one table lookup for the three
+    /// (the connection stays in hand from its events to where it goes next).
     pub(super) fn drive(&mut self, now: Instant, h: Handle, nic: &mut dyn Nic) {
-        let Some(closed) = self.deliver(now, h) else {
-            return;
-        };
-        if self.transmit(now, h, nic) == Segments::NoNeighbour {
-            return;
-        }
-        self.settle(now, h, closed);
-    }
-
-    /// The engine's events to the application, until it has nothing more to
-    /// say; think time and `--rps` readiness. `None` if `h` is gone, else the
-    /// close reason an event gave, if one did.
-    fn deliver(&mut self, now: Instant, h: Handle) -> Option<Option<CloseReason>> {
-        let client_cfg = self.client_cfg.as_ref();
-        let c = self.table.get_mut(h)?;
-        c.touched = false;
-        let cfg = &self.cfg.tcp;
-        let mut cx = AppCx {
-            now,
-            stats: &mut self.stats,
-            latency: &mut self.latency,
-            scratch: &mut self.scratch,
-            heads: &mut self.heads,
-            stop_at: self.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at()),
-            record_from: self
-                .client
-                .as_ref()
-                .map_or(Instant::NEVER, |g| g.record_from()),
-        };
-        macro_rules! sock {
-            () => {
-                EngineSocket {
-                    conn: &mut c.tcp,
-                    cfg,
-                    now,
-                }
-            };
-        }
-        let mut closed = None;
-        for _ in 0..16 {
-            let mut any = false;
-            while let Some(ev) = c.tcp.poll_event() {
-                any = true;
-                if let Event::Closed(r) = ev {
-                    closed = Some(r);
-                }
-                match &mut c.app {
-                    AppConn::Server(s) => s.on_event(&mut cx, &mut sock!(), ev),
-                    AppConn::Client(cl) => {
-                        if let Some(cc) = client_cfg {
-                            cl.on_event(&mut cx, cc, &mut sock!(), ev);
-                        }
-                    }
-                }
-            }
-            if !any {
-                break;
-            }
-        }
-        if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
-            // Think time over (the connection's timer covers `next_at`).
-            if cl.next_at <= now {
-                cl.on_tick(&mut cx, cc, &mut sock!());
-            }
-            // `--rps`: ready for a scheduled request.
-            if cl.idle && !cl.finished && !cl.queued {
-                if let Some(g) = &mut self.client {
-                    cl.queued = true;
-                    g.idle(h);
-                }
-            }
-        }
-        if c.half_open && c.tcp.state() != State::SynReceived {
-            c.half_open = false;
-            self.half_open -= 1;
-        }
-        Some(closed)
-    }
-
-    /// Where connection `h` goes after its segments are out.
-    fn settle(&mut self, now: Instant, h: Handle, closed: Option<CloseReason>) {
         let Some(c) = self.table.get_mut(h) else {
             return;
         };
+        let closed = deliver(
+            Apps {
+                stats: &mut self.stats,
+                latency: &mut self.latency,
+                scratch: &mut self.scratch,
+                heads: &mut self.heads,
+                client: &mut self.client,
+                client_cfg: self.client_cfg.as_ref(),
+                cfg: &self.cfg.tcp,
+                half_open: &mut self.half_open,
+            },
+            now,
+            h,
+            c,
+        );
+        let mut tx = Tx {
+            stats: &mut self.stats,
+            neigh: &self.neigh,
+            cfg: &self.cfg,
+            ip_ident: &mut self.ip_ident,
+        };
+        if tx.transmit(now, c, nic) == Segments::NoNeighbour {
+            return;
+        }
+        // Where the connection goes after its segments are out.
         let is_client = matches!(c.app, AppConn::Client(_));
         match c.tcp.state() {
             State::Closed => {
@@ -158,9 +106,93 @@ impl Stack {
                         want = want.min(cl.next_at); // think time
                     }
                 }
-                let floor = now + self.cfg.tcp.rto_min;
-                rearm(&mut self.wheel, c, h, want, floor);
+                rearm(&mut self.wheel, c, h, want, (now, self.cfg.tcp.rto_min));
             }
         }
     }
+}
+
+/// What `deliver` works with: the shard's parts the applications see.
+struct Apps<'a> {
+    stats: &'a mut ShardStats,
+    latency: &'a mut Latency,
+    scratch: &'a mut Vec<u8>,
+    heads: &'a mut crate::app::http::HeadMemos,
+    client: &'a mut Option<Schedule<Handle>>,
+    client_cfg: Option<&'a ClientConfig>,
+    cfg: &'a TcpConfig,
+    half_open: &'a mut usize,
+}
+
+/// The engine's events to connection `c`'s (`h`'s) application, until it has
+/// nothing more to say; think time and `--rps` readiness. The close reason
+/// an event gave, if one did.
+#[inline(always)]
+fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseReason> {
+    c.touched = false;
+    let client_cfg = a.client_cfg;
+    let cfg = a.cfg;
+    let mut closed = None;
+    let client_due = |c: &Conn| matches!(&c.app, AppConn::Client(cl) if cl.next_at <= now);
+    // Nothing to tell and no think time over (a SYN-ACK sent, a FIN taken
+    // into TIME_WAIT): no context to build.
+    if c.tcp.has_event() || (client_cfg.is_some() && client_due(c)) {
+        let mut cx = AppCx {
+            now,
+            stats: a.stats,
+            latency: a.latency,
+            scratch: a.scratch,
+            heads: a.heads,
+            stop_at: a.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at()),
+            record_from: a
+                .client
+                .as_ref()
+                .map_or(Instant::NEVER, |g| g.record_from()),
+        };
+        macro_rules! sock {
+            () => {
+                EngineSocket {
+                    conn: &mut c.tcp,
+                    cfg,
+                    now,
+                }
+            };
+        }
+        // Until the engine has nothing more to say (what the application
+        // does may give more events: they are taken in the same loop).
+        while let Some(ev) = c.tcp.poll_event() {
+            if let Event::Closed(r) = ev {
+                closed = Some(r);
+            }
+            match &mut c.app {
+                AppConn::Server(s) => s.on_event(&mut cx, &mut sock!(), ev),
+                AppConn::Client(cl) => {
+                    if let Some(cc) = client_cfg {
+                        cl.on_event(&mut cx, cc, &mut sock!(), ev);
+                    }
+                }
+            }
+        }
+        // Think time over (the connection's timer covers `next_at`); an
+        // event above may have ended it (no think time: at once).
+        if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
+            if cl.next_at <= now {
+                cl.on_tick(&mut cx, cc, &mut sock!());
+            }
+        }
+    }
+    // `--rps`: ready for a scheduled request.
+    if let (AppConn::Client(cl), Some(_)) = (&mut c.app, client_cfg) {
+        if cl.idle && !cl.finished && !cl.queued {
+            if let Some(g) = a.client {
+                cl.queued = true;
+                g.idle(h);
+            }
+        }
+    }
+    if c.half_open && c.tcp.state() != State::SynReceived {
+        c.half_open = false;
+        *a.half_open -= 1;
+    }
+    closed
 }

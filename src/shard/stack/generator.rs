@@ -6,7 +6,7 @@ use super::{Conn, Stack, mark, ts_offset_cached};
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
-use crate::table::{FlowKey, Found, InsertError};
+use crate::table::{FlowKey, Found, InsertError, Place};
 use crate::tcp::{Connection, FourTuple};
 use crate::time::Instant;
 use crate::wire::SeqNumber;
@@ -84,23 +84,38 @@ impl Stack {
             );
             let key = FlowKey::from(tuple);
             let cfg = &self.cfg.tcp;
-            // Built in its table slot: no copies of the control block.
-            let conn = || Conn {
-                tcp: {
+            // Built in its table slot: no copies of the control block; in a
+            // slot a connection ended in, in place of that one, with its
+            // buffers.
+            let conn = |place: Place<'_, Conn>| match place {
+                Place::Empty(slot) => {
                     let mut tcp = Connection::connect(cfg, tuple, iss, now);
                     tcp.set_ts_offset(off);
-                    tcp
-                },
-                app: AppConn::Client(ClientConn::new(due)),
-                key,
-                timer: None,
-                deadline: Instant::NEVER,
-                // Driven this turn (pushed below once it is in).
-                touched: true,
-                half_open: false,
-                mac: None,
+                    *slot = Some(Conn {
+                        tcp,
+                        app: AppConn::Client(ClientConn::new(due)),
+                        key,
+                        timer: None,
+                        deadline: Instant::NEVER,
+                        // Driven this turn (pushed below once it is in).
+                        touched: true,
+                        half_open: false,
+                        mac: None,
+                    });
+                }
+                Place::Kept(c) => {
+                    c.tcp.reconnect(cfg, tuple, iss, now);
+                    c.tcp.set_ts_offset(off);
+                    c.app = AppConn::Client(ClientConn::new(due));
+                    c.key = key;
+                    c.timer = None;
+                    c.deadline = Instant::NEVER;
+                    c.touched = true;
+                    c.half_open = false;
+                    c.mac = None;
+                }
             };
-            match self.table.insert_with(key, conn) {
+            match self.table.insert_in(key, conn) {
                 Ok(h) => {
                     if let Some(g) = &mut self.client {
                         g.opened();

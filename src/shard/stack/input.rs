@@ -55,6 +55,7 @@ impl Flows for ShardFlows<'_> {
 
 impl Stack {
     /// Handles one received frame.
+    #[inline(always)]
     pub fn input(&mut self, now: Instant, frame: &[u8]) {
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += frame.len() as u64;

@@ -41,9 +41,9 @@ impl Stack {
 /// connection is driven, which puts its true deadline here again. Only an
 /// earlier deadline moves the entry.
 ///
-/// A connection's first entry, in the handshake, goes no later than `floor`
-/// (the earliest a retransmission timer restarted from now can be, RTO.min):
-/// the handshake's initial RTO is long (1 s), and the first ACK restarts the
+/// A connection's first entry, in the handshake, goes no later than
+/// `now + rto_min` (the earliest a retransmission timer restarted from now
+/// can be; worked out only for that entry): the handshake's initial RTO is long (1 s), and the first ACK restarts the
 /// timer at RTO.min or more, which that entry then already covers, instead of
 /// moving it earlier. A handshake slower than RTO.min costs one early wake-up.
 #[inline]
@@ -52,7 +52,7 @@ pub(super) fn rearm(
     c: &mut Conn,
     h: Handle,
     want: Instant,
-    floor: Instant,
+    (now, rto_min): (Instant, std::time::Duration),
 ) {
     if c.timer.is_some() && c.deadline <= want {
         return;
@@ -60,7 +60,7 @@ pub(super) fn rearm(
     let first = c.timer.is_none()
         && c.deadline == Instant::NEVER
         && matches!(c.tcp.state(), State::SynSent | State::SynReceived);
-    let want = if first { want.min(floor) } else { want };
+    let want = if first { want.min(now + rto_min) } else { want };
     move_timer(wheel, c, h, want);
 }
 

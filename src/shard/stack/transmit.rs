@@ -3,11 +3,11 @@
 //! buffers (`Nic::tx_buf`, then `tx_commit`), then the flush; what the NIC
 //! could not take is counted.
 
-use super::Stack;
 use super::control::{HDRS, write_headers};
+use super::neighbours::Neighbours;
+use super::{Conn, Stack, StackConfig};
 use crate::shard::nic::Nic;
-use crate::stats::DropReason;
-use crate::table::Handle;
+use crate::stats::{DropReason, ShardStats};
 use crate::time::Instant;
 
 /// How a connection's transmit went.
@@ -48,13 +48,22 @@ impl Stack {
         }
         self.stats.tx_packets -= dropped.min(self.stats.tx_packets);
     }
+}
 
-    /// Connection `h`'s segments, each written by the engine straight into a
+/// The parts of the shard `transmit` uses (`drive` keeps the connection in
+/// hand, so the shard is lent out field by field).
+pub(super) struct Tx<'a> {
+    pub stats: &'a mut ShardStats,
+    pub neigh: &'a Neighbours,
+    pub cfg: &'a StackConfig,
+    pub ip_ident: &'a mut u16,
+}
+
+impl Tx<'_> {
+    /// Connection `c`'s segments, each written by the engine straight into a
     /// NIC buffer behind its Ethernet and IPv4 headers.
-    pub(super) fn transmit(&mut self, now: Instant, h: Handle, nic: &mut dyn Nic) -> Segments {
-        let Some(c) = self.table.get_mut(h) else {
-            return Segments::Sent;
-        };
+    #[inline(always)]
+    pub(super) fn transmit(&mut self, now: Instant, c: &mut Conn, nic: &mut dyn Nic) -> Segments {
         // Nothing to send: no neighbour lookup, no buffer, no call into the NIC.
         if !c.tcp.wants_transmit() {
             return Segments::Sent;
@@ -88,7 +97,7 @@ impl Stack {
                 // Nothing after all: the buffer is left for the next frame.
                 break;
             };
-            self.ip_ident = self.ip_ident.wrapping_add(1);
+            *self.ip_ident = self.ip_ident.wrapping_add(1);
             write_headers(
                 buf,
                 src_mac,
@@ -96,7 +105,7 @@ impl Stack {
                 *t.local.ip(),
                 *t.remote.ip(),
                 n,
-                self.ip_ident,
+                *self.ip_ident,
             );
             let len = HDRS + n;
             nic.tx_commit(len);
