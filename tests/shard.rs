@@ -36,6 +36,7 @@ fn client_cfg(connections: u32, requests: u32) -> ClientConfig {
         ),
         think: Duration::ZERO,
         open_burst: 16,
+        pacing: sluice::app::Pacing::None,
     }
 }
 
@@ -529,6 +530,9 @@ impl Nic for Lossy {
             self.put(&h);
         }
         self.inner.flush()
+    }
+    fn tx_backlog(&self) -> usize {
+        self.inner.tx_backlog()
     }
 }
 

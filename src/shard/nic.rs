@@ -49,21 +49,34 @@ pub trait Nic {
         Tx::Queued
     }
     /// Hands queued frames to the device. Returns how many were dropped because
-    /// the device would not take them.
+    /// the device would not take them (only past a backlog of several bursts:
+    /// what the device refuses first waits, see `tx_backlog`).
     fn flush(&mut self) -> u64;
+    /// Frames built but not yet taken by the device (its ring was full at the
+    /// last flush): they go first at the next flush. The shard makes no new
+    /// work while there are any (back-pressure); one call per turn. Required,
+    /// so that a wrapper cannot hide its device's backlog.
+    fn tx_backlog(&self) -> usize;
 }
 
 /// An in-memory link end: frames are `Vec<u8>` in bounded lock-free queues.
 /// For tests and the simulation-like checks of the shard loop (allocates per
-/// frame, which the DPDK path never does).
+/// frame, which the DPDK path never does). Like `DpdkNic`, frames the peer's
+/// queue refuses wait (`tx_backlog`), up to `max_backlog`; past it they are
+/// dropped and counted by the caller.
 pub struct MemNic {
     pub rx: Arc<ArrayQueue<Vec<u8>>>,
     pub tx: Arc<ArrayQueue<Vec<u8>>>,
-    pending: Vec<Vec<u8>>,
+    pending: std::collections::VecDeque<Vec<u8>>,
     /// The frame being built (`tx_buf`).
     building: Vec<u8>,
     burst: usize,
+    /// Frames kept waiting at most.
+    pub max_backlog: usize,
 }
+
+/// `MemNic`'s default `max_backlog` (as `DpdkNic`'s).
+const MEM_MAX_BACKLOG: usize = 8192;
 
 impl MemNic {
     /// Two ends of a link, each queue holding `depth` frames.
@@ -74,16 +87,18 @@ impl MemNic {
             MemNic {
                 rx: a.clone(),
                 tx: b.clone(),
-                pending: Vec::new(),
+                pending: Default::default(),
                 building: Vec::new(),
                 burst: 32,
+                max_backlog: MEM_MAX_BACKLOG,
             },
             MemNic {
                 rx: b,
                 tx: a,
-                pending: Vec::new(),
+                pending: Default::default(),
                 building: Vec::new(),
                 burst: 32,
+                max_backlog: MEM_MAX_BACKLOG,
             },
         )
     }
@@ -96,9 +111,10 @@ impl MemNic {
         MemNic {
             rx: Arc::new(ArrayQueue::new(1)),
             tx: self.tx.clone(),
-            pending: Vec::new(),
+            pending: Default::default(),
             building: Vec::new(),
             burst: self.burst,
+            max_backlog: self.max_backlog,
         }
     }
 }
@@ -122,17 +138,24 @@ impl Nic for MemNic {
     fn tx_commit(&mut self, len: usize) {
         let mut f = std::mem::take(&mut self.building);
         f.truncate(len);
-        self.pending.push(f);
+        self.pending.push_back(f);
     }
 
     fn flush(&mut self) -> u64 {
-        let mut dropped = 0;
-        for f in self.pending.drain(..) {
-            if self.tx.push(f).is_err() {
-                dropped += 1;
+        // Oldest first; what the queue refuses waits for the next flush.
+        while let Some(f) = self.pending.pop_front() {
+            if let Err(f) = self.tx.push(f) {
+                self.pending.push_front(f);
+                break;
             }
         }
-        dropped
+        let over = self.pending.len().saturating_sub(self.max_backlog);
+        self.pending.truncate(self.max_backlog);
+        over as u64
+    }
+
+    fn tx_backlog(&self) -> usize {
+        self.pending.len()
     }
 }
 
@@ -271,6 +294,10 @@ mod dpdk_nic {
             let dropped = self.tx.len() - MAX_PENDING;
             self.tx.truncate(MAX_PENDING);
             dropped as u64
+        }
+
+        fn tx_backlog(&self) -> usize {
+            self.tx.len()
         }
     }
 }

@@ -113,4 +113,8 @@ impl<N: Nic> Nic for CapturedNic<N> {
     fn flush(&mut self) -> u64 {
         self.inner.flush()
     }
+
+    fn tx_backlog(&self) -> usize {
+        self.inner.tx_backlog()
+    }
 }

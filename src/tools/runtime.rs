@@ -72,11 +72,16 @@ pub fn shard_loop(
 }
 
 /// The end of a shard's run: resets every connection still open (the peer
-/// is told), gives the resets a few turns to leave, and counts the states.
+/// is told), gives the resets a few turns to leave (and, while the device's
+/// ring is full, up to 100 ms more for it to drain), and counts the states.
 #[cfg(feature = "dpdk")]
 pub fn shut_down(stack: &mut Stack, nic: &mut dyn Nic, clock: &TscClock) {
     stack.abort_all();
     for _ in 0..8 {
+        stack.poll(clock.now(), nic);
+    }
+    let until = clock.now() + Duration::from_millis(100);
+    while nic.tx_backlog() > 0 && clock.now() < until {
         stack.poll(clock.now(), nic);
     }
     stack.count_states();
@@ -203,6 +208,10 @@ pub struct LiveLine {
     start: Instant,
     /// NIC counters to append (missed, errors), set by the caller.
     pub nic: Option<NicCounts>,
+    /// Connections the generator was asked to hold (0: not shown), and
+    /// whether they have all been open at once (the opening is over).
+    pub open_target: u64,
+    opened_all: bool,
 }
 
 impl LiveLine {
@@ -211,6 +220,8 @@ impl LiveLine {
             last: None,
             start,
             nic: None,
+            open_target: 0,
+            opened_all: false,
         }
     }
 
@@ -226,13 +237,17 @@ impl LiveLine {
             ),
         };
         self.last = Some((now, *client, *server));
-        Progress::between(
+        let mut p = Progress::between(
             (client, server),
             (&pc, &ps),
             dt,
             (now - self.start).as_secs_f64(),
             self.nic,
-        )
+        );
+        p.open_target = self.open_target;
+        self.opened_all |= p.open >= self.open_target;
+        p.opening = !self.opened_all;
+        p
     }
 
     /// One line (stderr) from the client-side and server-side totals now.
@@ -255,8 +270,12 @@ pub fn render(p: &Progress) -> String {
         states: p.state_counts,
         ..ShardStats::default()
     };
+    let opening = p
+        .opening_part()
+        .map(|o| format!("{o} | "))
+        .unwrap_or_default();
     format!(
-        "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
+        "[{:>5.1}s] {opening}cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
         p.elapsed_s,
         human_rate(p.cps),
         human_rate(p.rps),
@@ -303,9 +322,16 @@ impl Reporter {
 
     /// Starts the run's clock again at `start` (the load begins).
     pub fn restart(&mut self, start: Instant) {
-        let nic = self.live.nic;
+        let (nic, target) = (self.live.nic, self.live.open_target);
         self.live = LiveLine::new(start);
         self.live.nic = nic;
+        self.live.open_target = target;
+    }
+
+    /// The live line shows the opening (`open 412.0k/1.00M`) until this many
+    /// connections are open at once.
+    pub fn show_opening(&mut self, target: u64) {
+        self.live.open_target = target;
     }
 
     /// Reports the second that ends at `now`.
@@ -465,20 +491,28 @@ pub fn nic_counters(ports: &[&crate::dpdk::EthPort]) -> NicCounts {
     n
 }
 
-/// Connections a shard's table holds (bench, client).
+/// Connections a shard's table holds at least (bench, client).
 pub const TABLE_CAPACITY: usize = 1 << 20;
+/// Connections a run may ask for at most (a table's handles are 32-bit).
+pub const MAX_CONNECTIONS: u32 = 1 << 26;
+
+/// A shard's table for `connections` open at once: room for them and an
+/// eighth more (connections closing while their replacements open).
+pub fn table_capacity(connections: u32) -> usize {
+    TABLE_CAPACITY.max(connections as usize + connections as usize / 8)
+}
 
 /// Refuses, in one line, a run the table or the machine's memory cannot hold:
-/// `connections` open at once and `time_wait` records reserved.
-pub fn check_capacity(connections: u32, time_wait: usize) -> anyhow::Result<()> {
-    if connections as usize > TABLE_CAPACITY {
-        bail!(
-            "--connections {connections} is more than a shard's table holds ({TABLE_CAPACITY}); lower it"
-        );
+/// `connections` open at once, with `ends` of each in this process (2 for
+/// `sluice bench`), and `time_wait` records reserved.
+pub fn check_capacity(connections: u32, time_wait: usize, ends: u64) -> anyhow::Result<()> {
+    if connections > MAX_CONNECTIONS {
+        bail!("--connections {connections} is more than a run holds ({MAX_CONNECTIONS}); lower it");
     }
-    // A control block and two small buffers per open connection, a record and
-    // its index entry per TIME_WAIT.
-    let need = connections as u64 * 1024 + time_wait as u64 * 96;
+    // A control block, its table and timer entries and, while it is busy, its
+    // buffers per open connection end; a record and its index entry per
+    // TIME_WAIT.
+    let need = connections as u64 * ends * 640 + time_wait as u64 * 96;
     let avail = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

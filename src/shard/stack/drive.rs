@@ -54,6 +54,7 @@ impl Stack {
             };
         }
         let mut closed = None;
+        let handshaking = matches!(&c.app, AppConn::Client(cl) if cl.handshaking);
         for _ in 0..16 {
             let mut any = false;
             while let Some(ev) = c.tcp.poll_event() {
@@ -75,6 +76,12 @@ impl Stack {
             }
         }
         if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
+            // The handshake completed: the pacing learns how fast.
+            if handshaking && !cl.handshaking {
+                if let Some(g) = &mut self.client {
+                    g.handshake_done(now.saturating_since(cl.opened_at()));
+                }
+            }
             // Think time over (the connection's timer covers `next_at`).
             if cl.next_at <= now {
                 cl.on_tick(&mut cx, cc, &mut sock!());
@@ -100,6 +107,8 @@ impl Stack {
             return;
         };
         let is_client = matches!(c.app, AppConn::Client(_));
+        // A client connection that ends before its handshake completed.
+        let handshaking = matches!(&c.app, AppConn::Client(cl) if cl.handshaking);
         match c.tcp.state() {
             State::Closed => {
                 let reason = closed
@@ -112,9 +121,12 @@ impl Stack {
                 let key = c.key;
                 self.table.discard(key, h);
                 self.stats.count_close(reason);
-                if is_client {
-                    if let Some(g) = &mut self.client {
+                if let Some(g) = &mut self.client {
+                    if is_client {
                         g.closed();
+                    }
+                    if handshaking {
+                        g.handshake_failed();
                     }
                 }
             }
