@@ -21,12 +21,12 @@ fn interval_ns(per_sec: u64) -> u64 {
 }
 
 /// `Pacing::Adaptive`: the handshake window a closed loop starts with, the
-/// least it shrinks to and the most it grows to. 1024 handshakes in flight
-/// stay within a server's usual SYN backlog (ours and Linux's
-/// tcp_max_syn_backlog), so a peer that keeps up never needs cookies.
+/// least it shrinks to and the most it grows to. 512 handshakes in flight
+/// stay well within a server's usual SYN backlog (ours: 1024 before cookies;
+/// Linux's tcp_max_syn_backlog), so a peer that keeps up never needs cookies.
 pub const WINDOW_START: u32 = 64;
 pub const WINDOW_MIN: u32 = 8;
-pub const WINDOW_MAX: u32 = 1024;
+pub const WINDOW_MAX: u32 = 512;
 /// A handshake slower than this shrinks the window: a quarter of the initial
 /// retransmission timeout (RFC 6298 2.1: 1 s), far enough below it that the
 /// window shrinks before SYNs are sent again.

@@ -76,7 +76,7 @@ pub struct MemNic {
 }
 
 /// `MemNic`'s default `max_backlog` (as `DpdkNic`'s).
-const MEM_MAX_BACKLOG: usize = 8192;
+const MEM_MAX_BACKLOG: usize = 16384;
 
 impl MemNic {
     /// Two ends of a link, each queue holding `depth` frames.
@@ -173,8 +173,14 @@ mod dpdk_nic {
     const REFILL: usize = 32;
     /// Fresh mbufs kept at most (received ones are kept up to this).
     const FRESH_MAX: usize = 2 * BURST;
-    /// Frames kept for the next turn when the device is full.
-    const MAX_PENDING: usize = 8192;
+    /// Frames kept for the next turn when the device is full. While any
+    /// wait the shard makes no new work, but it still answers what arrives
+    /// (else two shards that wait for each other would stall for good): a
+    /// peer that stops reading for a while (a long turn: a table growing, a
+    /// walk over millions of connections) leaves up to its own receive ring's
+    /// worth of answers here, a few frames each. 16384 holds that for rings
+    /// of 4096; past it frames are dropped (counted `tx_full`).
+    const MAX_PENDING: usize = 16384;
 
     /// A DPDK rx/tx queue pair. Frames are built straight into fresh mbufs:
     /// received ones once read (reset as new), else taken from the pool a burst

@@ -97,7 +97,9 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     if !load.quiet {
         eprintln!("sluice bench: EAL up, memory: {}", eal.memory_mode());
     }
-    let pool = Arc::new(PktPool::new("bench_pool", 32767, 256, -1)?);
+    // Both shards' frames: their rings, and each one's transmit backlog of up
+    // to 16384 while the other is slow to read.
+    let pool = Arc::new(PktPool::new("bench_pool", 65535, 256, -1)?);
     let (sport, cport) = match args.link {
         BenchLink::Ring => ring_pair("bench_s", "bench_c", 2048)?,
         BenchLink::Memif => (
@@ -138,11 +140,15 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
                     load.time_wait_records(&times)
                 };
                 let capacity = super::runtime::table_capacity(load.connections);
+                let (keep_alive, connections) = (load.keep_alive, load.connections as usize);
                 move || {
                     let mut cfg = StackConfig::new(Iface::new(smac, SERVER_IP), tcp);
                     cfg.capacity = capacity;
                     cfg.time_wait_reserve = server_tw;
                     let mut s = Stack::new(cfg, clock.now());
+                    if keep_alive {
+                        s.reserve_connections(connections);
+                    }
                     s.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(body, 0));
                     s.listen(SocketAddrV4::new(SERVER_IP, 7), ServerApp::Echo);
                     (
@@ -247,6 +253,10 @@ impl ClientSide<'_> {
         }
         let clock = self.clock;
         let mut stack = Stack::new(cfg, clock.now());
+        if load.keep_alive {
+            // Every connection stays open: room for them all from the start.
+            stack.reserve_connections(load.connections as usize);
+        }
         let mut nic = crate::shard::CapturedNic::new(
             DpdkNic::new(self.queue, self.pool.clone()),
             open_pcap(load.pcap.as_deref(), load.pcap_count)?,

@@ -233,13 +233,21 @@ fn run_dpdk(
             },
         );
         let capacity = super::runtime::table_capacity(load.connections.div_ceil(n as u32));
+        let hold = if load.keep_alive {
+            load.connections.div_ceil(n as u32) as usize
+        } else {
+            0
+        };
         move |shard: usize, now| {
             let mut iface = Iface::new(mac, src.0);
             iface.ip_count = src.1;
             let mut cfg = StackConfig::new(iface, tcp.clone());
             cfg.time_wait_reserve = tw;
             cfg.capacity = capacity;
-            super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now)
+            let mut s = super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now);
+            // Keep-alive: every connection stays open; room for them all.
+            s.reserve_connections(hold);
+            s
         }
     };
     let mut stack = make_stack(0, clock.now());

@@ -384,6 +384,7 @@ pub fn drive(
         window.wait_for_open();
     }
     let mut opened_all = None;
+    let mut states = super::runtime::StateCount::default();
     if let Some((reporter, _)) = watch.as_mut() {
         reporter.restart(start);
     }
@@ -402,7 +403,7 @@ pub fn drive(
         }
         let turn = window.turn(now, counts(stack), ctl.stop.load(Ordering::Relaxed));
         if turn.second {
-            stack.count_states();
+            states.tick(stack, clock);
             if ctl.intervals {
                 intervals.tick(now, &stack.latency);
             }

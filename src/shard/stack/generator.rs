@@ -4,10 +4,10 @@
 //! its idle connections closed, a burst a turn.
 
 use super::{Conn, Stack, mark, ts_offset_cached};
-use crate::table::Handle;
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
+use crate::table::Handle;
 use crate::table::{FlowKey, Found, InsertError};
 use crate::tcp::{Connection, FourTuple};
 use crate::time::Instant;
@@ -29,6 +29,14 @@ impl Stack {
         let first_port = (self.hasher.hash(cfg.target, cfg.target, 0x706f) % span) as u16;
         self.client = Some(Schedule::new(&cfg, now, duration, warmup, first_port));
         self.client_cfg = Some(cfg);
+    }
+
+    /// Makes room for `n` connections (table and timers) up front, for a
+    /// run that will hold that many (client or server): none of them grows,
+    /// and stalls the shard, mid-run.
+    pub fn reserve_connections(&mut self, n: usize) {
+        self.table.reserve(n);
+        self.wheel.reserve(n.saturating_sub(self.wheel.len()));
     }
 
     /// Stops opening client connections.
@@ -54,7 +62,7 @@ impl Stack {
     }
 
     /// The generator's gauges into the counters (before they are published).
-    pub(super) fn client_gauges(&mut self) {
+    pub fn client_gauges(&mut self) {
         if let Some(g) = &self.client {
             let (n, w) = g.handshakes();
             self.stats.handshakes = u64::from(n);
@@ -152,7 +160,7 @@ impl Stack {
     /// turn's frames stay few; back-pressure holds the rest). Those waiting
     /// for a response close when it arrives.
     pub(super) fn close_client_connections(&mut self, now: Instant) {
-        const CLOSE_BURST: usize = 256;
+        const CLOSE_BURST: usize = 32;
         let Some(g) = &mut self.client else {
             return;
         };

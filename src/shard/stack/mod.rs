@@ -307,8 +307,7 @@ impl Stack {
             self.close_client_connections(now);
             self.dispatch_requests(now);
         }
-        self.last_turn_busy =
-            n > 0 || !self.touched.is_empty() || self.ctrl_used > 0 || !room;
+        self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0 || !room;
         self.output(now, nic);
         n
     }
