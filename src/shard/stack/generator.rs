@@ -133,10 +133,12 @@ impl Stack {
                 Ok(h) => {
                     if let Some(g) = &mut self.client {
                         if g.opened() && g.paced() && now > g.record_from() {
-                            // Every connection is open only now: latencies
-                            // count from here (the measuring waits too).
+                            // Every connection is open only now: request
+                            // latencies count from here (the measuring waits
+                            // too); connect latencies are the opening's.
                             g.record_from_at_least(now);
-                            self.latency = crate::stats::Latency::default();
+                            self.latency.first_byte.reset();
+                            self.latency.request.reset();
                         }
                     }
                     self.stats.opened += 1;
