@@ -369,7 +369,7 @@ mod tests {
         while t < end {
             left -= 1;
             assert!(!w.done(t, left));
-            t = t + Duration::from_secs(1);
+            t += Duration::from_secs(1);
         }
         assert!(w.done(end, left - 1));
         // A stop (Ctrl-C) keeps its short, fixed drain.
