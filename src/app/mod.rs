@@ -488,7 +488,7 @@ impl ClientConn {
                 // server shows in the latencies instead of slowing the load.
                 if cc.rps > 0 {
                     self.idle = true; // the shard schedules its requests
-                } else if cx.now >= cx.stop_at && cc.requests > 1 {
+                } else if cc.requests > 1 && cx.now >= cx.stop_at {
                     // Open after the run ended: nothing more to ask (a
                     // one-request connection still makes its request).
                     self.close_at_end(cx, c);

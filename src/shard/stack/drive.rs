@@ -54,7 +54,8 @@ impl Stack {
             };
         }
         let mut closed = None;
-        let handshaking = matches!(&c.app, AppConn::Client(cl) if cl.handshaking);
+        // A client's handshake completed in this call (the pacing learns).
+        let mut connected = false;
         for _ in 0..16 {
             let mut any = false;
             while let Some(ev) = c.tcp.poll_event() {
@@ -65,6 +66,7 @@ impl Stack {
                 match &mut c.app {
                     AppConn::Server(s) => s.on_event(&mut cx, &mut sock!(), ev),
                     AppConn::Client(cl) => {
+                        connected |= ev == Event::Connected;
                         if let Some(cc) = client_cfg {
                             cl.on_event(&mut cx, cc, &mut sock!(), ev);
                         }
@@ -77,7 +79,7 @@ impl Stack {
         }
         if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
             // The handshake completed: the pacing learns how fast.
-            if handshaking && !cl.handshaking {
+            if connected {
                 if let Some(g) = &mut self.client {
                     g.handshake_done(now.saturating_since(cl.opened_at()));
                 }
@@ -106,9 +108,11 @@ impl Stack {
         let Some(c) = self.table.get_mut(h) else {
             return;
         };
-        let is_client = matches!(c.app, AppConn::Client(_));
-        // A client connection that ends before its handshake completed.
-        let handshaking = matches!(&c.app, AppConn::Client(cl) if cl.handshaking);
+        // A client connection, and one that ends before its handshake completed.
+        let (is_client, handshaking) = match &c.app {
+            AppConn::Client(cl) => (true, cl.handshaking),
+            AppConn::Server(_) => (false, false),
+        };
         match c.tcp.state() {
             State::Closed => {
                 let reason = closed

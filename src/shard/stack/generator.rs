@@ -161,14 +161,20 @@ impl Stack {
     /// request in flight, `CLOSE_BURST` a turn (each sends a FIN, so the
     /// turn's frames stay few; back-pressure holds the rest). Those waiting
     /// for a response close when it arrives.
+    #[inline]
     pub(super) fn close_client_connections(&mut self, now: Instant) {
+        if self.client.as_ref().is_some_and(|g| now >= g.stop_at()) {
+            self.close_client_burst(now);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn close_client_burst(&mut self, now: Instant) {
         const CLOSE_BURST: usize = 32;
         let Some(g) = &mut self.client else {
             return;
         };
-        if now < g.stop_at() {
-            return;
-        }
         if !g.closing_started() {
             let list: Vec<Handle> = self
                 .table
