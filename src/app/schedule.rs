@@ -32,6 +32,9 @@ pub const WINDOW_MAX: u32 = 512;
 /// window shrinks before SYNs are sent again.
 pub const SLOW_HANDSHAKE: Duration = Duration::from_millis(250);
 
+/// `--ramp`: how far behind its schedule the ramp may be and still catch up.
+const RAMP_SLACK_NS: u64 = 1_000_000;
+
 /// What the schedule asks of an idle connection under `--rps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
@@ -170,8 +173,11 @@ impl<H> Schedule<H> {
                 if self.next_open > now {
                     return None;
                 }
-                // Behind (held by back-pressure): no burst to catch up.
-                self.next_open = Instant(self.next_open.0.max(now.0) + self.ramp_interval_ns);
+                // Several a turn when turns are longer than the interval;
+                // after a pause (back-pressure) it catches up at most
+                // RAMP_SLACK's worth, not in one burst.
+                let from = self.next_open.0.max(now.0.saturating_sub(RAMP_SLACK_NS));
+                self.next_open = Instant(from + self.ramp_interval_ns);
             }
             return Some(now);
         }
@@ -449,6 +455,46 @@ mod tests {
         }
         assert_eq!(dues, vec![at_ms(1), at_ms(2), at_ms(3)]);
         assert_eq!(s.next_event(now, at_ms(100)), at_ms(4));
+    }
+
+    #[test]
+    fn a_ramp_opens_several_a_turn_when_turns_are_longer_than_its_interval() {
+        // 1000 connections over 10 ms: one each 10 µs; turns 100 µs apart.
+        let mut c = cfg(1000, 0, 0);
+        c.open_burst = 64;
+        c.pacing = Pacing::Ramp(Duration::from_millis(10));
+        let mut s: Schedule<u32> = Schedule::new(&c, T0, Duration::from_secs(1), Duration::ZERO, 0);
+        let mut per_turn = Vec::new();
+        for turn in 0..5u64 {
+            let now = T0 + Duration::from_micros(100 * turn);
+            let mut n = 0;
+            while s.open_due(now, n).is_some() {
+                s.opened();
+                s.handshake_done(Duration::from_micros(10));
+                n += 1;
+            }
+            per_turn.push(n);
+        }
+        assert_eq!(
+            per_turn,
+            vec![1, 10, 10, 10, 10],
+            "on schedule, not one a turn"
+        );
+        // After a 5 ms pause it catches up 1 ms (100) at most, bounded by the burst.
+        let now = T0 + Duration::from_micros(400 + 5_000);
+        let mut n = 0;
+        while s.open_due(now, n).is_some() {
+            s.opened();
+            s.handshake_done(Duration::from_micros(10));
+            n += 1;
+        }
+        assert_eq!(n, 64, "the burst bounds the catching up");
+        let mut m = 0;
+        while s.open_due(now, m).is_some() {
+            s.opened();
+            m += 1;
+        }
+        assert_eq!(m, 37, "then the rest of the 1 ms slack");
     }
 
     #[test]
