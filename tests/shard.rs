@@ -531,8 +531,8 @@ impl Nic for Lossy {
         }
         self.inner.flush()
     }
-    fn tx_backlog(&self) -> usize {
-        self.inner.tx_backlog()
+    fn tx_pending(&self) -> usize {
+        self.inner.tx_pending()
     }
 }
 

@@ -49,20 +49,19 @@ pub trait Nic {
         Tx::Queued
     }
     /// Hands queued frames to the device. Returns how many were dropped because
-    /// the device would not take them (only past a backlog of several bursts:
-    /// what the device refuses first waits, see `tx_backlog`).
+    /// the device would not take them.
     fn flush(&mut self) -> u64;
-    /// Frames built but not yet taken by the device (its ring was full at the
-    /// last flush): they go first at the next flush. The shard makes no new
-    /// work while there are any (back-pressure); one call per turn. Required,
-    /// so that a wrapper cannot hide its device's backlog.
-    fn tx_backlog(&self) -> usize;
+    /// Frames queued that the device has not taken yet (after a `flush`:
+    /// those it had no room for).
+    fn tx_pending(&self) -> usize {
+        0
+    }
 }
 
 /// An in-memory link end: frames are `Vec<u8>` in bounded lock-free queues.
 /// For tests and the simulation-like checks of the shard loop (allocates per
 /// frame, which the DPDK path never does). Like `DpdkNic`, frames the peer's
-/// queue refuses wait (`tx_backlog`), up to `max_backlog`; past it they are
+/// queue refuses wait (`tx_pending`), up to `max_backlog`; past it they are
 /// dropped and counted by the caller.
 pub struct MemNic {
     pub rx: Arc<ArrayQueue<Vec<u8>>>,
@@ -154,7 +153,7 @@ impl Nic for MemNic {
         over as u64
     }
 
-    fn tx_backlog(&self) -> usize {
+    fn tx_pending(&self) -> usize {
         self.pending.len()
     }
 }
@@ -302,7 +301,7 @@ mod dpdk_nic {
             dropped as u64
         }
 
-        fn tx_backlog(&self) -> usize {
+        fn tx_pending(&self) -> usize {
             self.tx.len()
         }
     }

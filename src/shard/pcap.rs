@@ -114,7 +114,7 @@ impl<N: Nic> Nic for CapturedNic<N> {
         self.inner.flush()
     }
 
-    fn tx_backlog(&self) -> usize {
-        self.inner.tx_backlog()
+    fn tx_pending(&self) -> usize {
+        self.inner.tx_pending()
     }
 }

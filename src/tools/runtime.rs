@@ -108,7 +108,7 @@ pub fn shut_down(stack: &mut Stack, nic: &mut dyn Nic, clock: &TscClock) {
         stack.poll(clock.now(), nic);
     }
     let until = clock.now() + Duration::from_millis(100);
-    while nic.tx_backlog() > 0 && clock.now() < until {
+    while nic.tx_pending() > 0 && clock.now() < until {
         stack.poll(clock.now(), nic);
     }
     stack.count_states();

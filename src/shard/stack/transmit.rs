@@ -28,7 +28,7 @@ impl Stack {
     /// when nothing waits.
     #[inline]
     pub(super) fn tx_room(&mut self, nic: &mut dyn Nic) -> bool {
-        if nic.tx_backlog() == 0 {
+        if nic.tx_pending() == 0 {
             return true;
         }
         self.tx_retry(nic)
@@ -39,7 +39,7 @@ impl Stack {
     fn tx_retry(&mut self, nic: &mut dyn Nic) -> bool {
         let dropped = nic.flush();
         self.count_tx_dropped(dropped);
-        if nic.tx_backlog() == 0 {
+        if nic.tx_pending() == 0 {
             return true;
         }
         self.stats.tx_waits += 1;
