@@ -189,7 +189,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
             think: Duration::ZERO,
             open_burst: 32,
-            pacing: sluice::app::Pacing::None,
         },
         now,
         Duration::from_secs(3600),

@@ -76,7 +76,6 @@ fn cfg(target: SocketAddrV4, connections: u32, requests: u32, close: bool) -> Cl
         ),
         think: Duration::ZERO,
         open_burst: 16,
-        pacing: sluice::app::Pacing::None,
     }
 }
 

@@ -36,7 +36,6 @@ fn client_cfg(connections: u32, requests: u32) -> ClientConfig {
         ),
         think: Duration::ZERO,
         open_burst: 16,
-        pacing: sluice::app::Pacing::None,
     }
 }
 
@@ -1249,12 +1248,18 @@ fn rfc9293_3_10_7_2_listener_drops_segments_without_syn_or_ack() {
 // full transmit ring, and the end of a run.
 
 /// A keep-alive client config: `connections` held, a request every `think`.
-fn held(connections: u32, think: Duration, pacing: sluice::app::Pacing) -> ClientConfig {
-    ClientConfig {
-        think,
+fn held(
+    connections: u32,
+    think: Duration,
+    pacing: sluice::app::Pacing,
+) -> (ClientConfig, sluice::app::Pacing) {
+    (
+        ClientConfig {
+            think,
+            ..client_cfg(connections, u32::MAX)
+        },
         pacing,
-        ..client_cfg(connections, u32::MAX)
-    }
+    )
 }
 
 /// What a run of one client and one server shard saw.
@@ -1278,7 +1283,7 @@ struct Seen {
 fn run_paced(
     clients: &mut [Stack],
     servers: &mut [Stack],
-    cfg: ClientConfig,
+    cfg: (ClientConfig, sluice::app::Pacing),
     depth: usize,
     server_every: u32,
     load: Duration,
@@ -1296,7 +1301,7 @@ fn run_paced(
 fn run_paced_on(
     clients: &mut [Stack],
     servers: &mut [Stack],
-    cfg: ClientConfig,
+    (cfg, pacing): (ClientConfig, sluice::app::Pacing),
     (mut cn, mut sn): (MemNic, MemNic),
     server_every: u32,
     load: Duration,
@@ -1304,6 +1309,7 @@ fn run_paced_on(
     let start = Instant::from_millis(1);
     let mut now = start;
     clients[0].start_client(cfg, now, load, Duration::ZERO);
+    clients[0].pace_client(pacing);
     let mut seen = Seen::default();
     let mut turn = 0u32;
     let limit = start + load + Duration::from_secs(5);

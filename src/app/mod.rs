@@ -343,12 +343,10 @@ pub struct ClientConfig {
     pub think: Duration,
     /// Opens at most this many connections per loop iteration.
     pub open_burst: u32,
-    /// How a closed loop paces its opening (an open loop, `cps`, is paced
-    /// by its rate).
-    pub pacing: Pacing,
 }
 
-/// How a closed loop opens its connections.
+/// How a closed loop opens its connections (`Schedule::set_pacing`; an
+/// open loop, `cps`, is paced by its rate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pacing {
     /// As fast as the loop turns (`open_burst` a turn).
@@ -912,7 +910,6 @@ mod tests {
             request_list: Request::only(req.clone(), req.clone()),
             think: Duration::ZERO,
             open_burst: 1,
-            pacing: Pacing::None,
         };
         // Full: part now, the rest on Writable.
         let mut s = FakeSocket {
@@ -952,7 +949,6 @@ mod tests {
             request_list: list,
             think: Duration::ZERO,
             open_burst: 1,
-            pacing: Pacing::None,
         }
     }
 

@@ -100,23 +100,11 @@ impl<H> Schedule<H> {
         warmup: Duration,
         first_port: u16,
     ) -> Schedule<H> {
-        let pacing = if cfg.cps > 0 {
-            Pacing::None
-        } else {
-            cfg.pacing
-        };
-        let ramp_interval_ns = match pacing {
-            Pacing::Ramp(d) => (d.as_nanos() as u64) / u64::from(cfg.connections.max(1)),
-            _ => 0,
-        };
         Schedule {
-            pacing,
-            ramp_interval_ns,
+            pacing: Pacing::None,
+            ramp_interval_ns: 0,
             handshakes: 0,
-            window: match pacing {
-                Pacing::None => u32::MAX,
-                _ => WINDOW_START,
-            },
+            window: u32::MAX,
             opens: 0,
             shrunk_at: 0,
             all_open_at: None,
@@ -135,6 +123,23 @@ impl<H> Schedule<H> {
             idle: VecDeque::new(),
             sources: Sources::new(cfg, first_port),
         }
+    }
+
+    /// How a closed loop paces its opening (none until set; an open loop
+    /// keeps its rate and ignores this).
+    pub fn set_pacing(&mut self, pacing: Pacing) {
+        if self.open_interval_ns > 0 {
+            return;
+        }
+        self.pacing = pacing;
+        self.ramp_interval_ns = match pacing {
+            Pacing::Ramp(d) => (d.as_nanos() as u64) / u64::from(self.limit.max(1)),
+            _ => 0,
+        };
+        self.window = match pacing {
+            Pacing::None => u32::MAX,
+            _ => WINDOW_START,
+        };
     }
 
     /// Stops opening connections and starting requests from `now` on.
@@ -397,7 +402,6 @@ mod tests {
             ),
             think: Duration::ZERO,
             open_burst: 4,
-            pacing: Pacing::None,
         }
     }
 
@@ -462,8 +466,8 @@ mod tests {
         // 1000 connections over 10 ms: one each 10 µs; turns 100 µs apart.
         let mut c = cfg(1000, 0, 0);
         c.open_burst = 64;
-        c.pacing = Pacing::Ramp(Duration::from_millis(10));
         let mut s: Schedule<u32> = Schedule::new(&c, T0, Duration::from_secs(1), Duration::ZERO, 0);
+        s.set_pacing(Pacing::Ramp(Duration::from_millis(10)));
         let mut per_turn = Vec::new();
         for turn in 0..5u64 {
             let now = T0 + Duration::from_micros(100 * turn);

@@ -282,6 +282,7 @@ impl ClientSide<'_> {
             stop: &stop,
             publish: None,
             intervals: load.hlog.is_some(),
+            pacing: load.pacing(),
         };
         let start = (clock.now(), std::time::SystemTime::now());
         let outcome = load::drive(&mut stack, &mut nic, clock, client, self.times, ctl, watch);

@@ -264,6 +264,7 @@ fn run_dpdk(
         reporter.show_opening(u64::from(load.connections));
     }
     let intervals = load.hlog.is_some();
+    let pacing = load.pacing();
     let hop = args.gateway.unwrap_or(*target.ip());
     let mut other_nics = Vec::new();
     for q in port.queues.iter_mut().skip(1) {
@@ -306,6 +307,7 @@ fn run_dpdk(
                     stop: &stop,
                     publish: Some(&out),
                     intervals,
+                    pacing,
                 };
                 let none = None::<(
                     &mut Reporter,
@@ -327,6 +329,7 @@ fn run_dpdk(
             stop: &stop,
             publish: None,
             intervals,
+            pacing,
         };
         load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, watch)
     };
@@ -425,10 +428,9 @@ fn run_kernel(args: &ClientArgs, (target, requests, label): Aim<'_>) -> anyhow::
     if load.ramp.is_some() {
         bail!("--ramp paces the DPDK generator's handshakes; with --kernel, use --cps");
     }
-    let mut client = shard_share(load.client_config(target, requests, src, (1024, 65535)), n);
-    // The pacing learns from the engine's handshakes: kernel sockets open
-    // as fast as the kernel takes them.
-    client.pacing = crate::app::Pacing::None;
+    // (No pacing: it learns from the engine's handshakes; kernel sockets
+    // open as fast as the kernel takes them.)
+    let client = shard_share(load.client_config(target, requests, src, (1024, 65535)), n);
     let clock = Clock::new();
     let stop = stop_flag();
     let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;

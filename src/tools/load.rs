@@ -220,6 +220,14 @@ impl LoadArgs {
         )
     }
 
+    /// How the closed loop opens: `--ramp`, else paced by its handshakes.
+    pub fn pacing(&self) -> Pacing {
+        match self.ramp {
+            Some(r) if r > 0.0 => Pacing::Ramp(Duration::from_secs_f64(r)),
+            _ => Pacing::Adaptive,
+        }
+    }
+
     /// The generator's settings for `target` from these options, sending
     /// `request_list` (from [`LoadArgs::requests`]).
     pub fn client_config(
@@ -246,10 +254,6 @@ impl LoadArgs {
             request_list,
             think: Duration::from_secs_f64(self.think.max(0.0) / 1000.0),
             open_burst: 32,
-            pacing: match self.ramp {
-                Some(r) if r > 0.0 => Pacing::Ramp(Duration::from_secs_f64(r)),
-                _ => Pacing::Adaptive,
-            },
         }
     }
 
@@ -322,6 +326,8 @@ pub struct Control<'a> {
     pub publish: Option<&'a crate::stats::Published>,
     /// Keep one-second interval histograms (`--hlog`).
     pub intervals: bool,
+    /// How the closed loop opens (`LoadArgs::pacing`).
+    pub pacing: Pacing,
 }
 
 /// A finished load run.
@@ -375,6 +381,7 @@ pub fn drive(
 ) -> Outcome {
     let start = clock.now();
     stack.start_client(client, start, t.duration, t.warmup);
+    stack.pace_client(ctl.pacing);
     let mut window = MeasureWindow::new(start, t.duration, t.warmup);
     // The generator closes its idle connections at the end (a burst a
     // turn): the drain lasts while they close.

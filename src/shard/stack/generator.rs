@@ -39,6 +39,14 @@ impl Stack {
         self.wheel.reserve(n.saturating_sub(self.wheel.len()));
     }
 
+    /// How the generator's closed loop paces its opening (after
+    /// `start_client`; none unless set).
+    pub fn pace_client(&mut self, pacing: crate::app::Pacing) {
+        if let Some(g) = &mut self.client {
+            g.set_pacing(pacing);
+        }
+    }
+
     /// Stops opening client connections.
     pub fn stop_client(&mut self, now: Instant) {
         if let Some(g) = &mut self.client {
