@@ -530,6 +530,9 @@ impl Nic for Lossy {
         }
         self.inner.flush()
     }
+    fn tx_pending(&self) -> usize {
+        self.inner.tx_pending()
+    }
 }
 
 /// The whole shard (demux, timers, TIME_WAIT, applications) over a link
@@ -1239,4 +1242,303 @@ fn rfc9293_3_10_7_2_listener_drops_segments_without_syn_or_ack() {
     );
     let sent = feed(&mut s, Instant::from_millis(2), &[closed]);
     assert_eq!(sent.len(), 1, "a closed port answers with RST");
+}
+
+// Scale and overload (issue 12): the generator's pacing, back-pressure on a
+// full transmit ring, and the end of a run.
+
+/// A keep-alive client config: `connections` held, a request every `think`.
+fn held(
+    connections: u32,
+    think: Duration,
+    pacing: sluice::app::Pacing,
+) -> (ClientConfig, sluice::app::Pacing) {
+    (
+        ClientConfig {
+            think,
+            ..client_cfg(connections, u32::MAX)
+        },
+        pacing,
+    )
+}
+
+/// What a run of one client and one server shard saw.
+#[derive(Default)]
+struct Seen {
+    /// The most client handshakes in flight, and the largest window.
+    max_handshakes: u64,
+    max_window: u64,
+    /// The most SYN-RECEIVED connections the server held.
+    max_half_open: u64,
+    /// When every connection was open, from the start.
+    all_open_after: Option<Duration>,
+    /// Connections open at the run's midpoint.
+    open_at_half: Option<u64>,
+}
+
+/// One client and one server shard over `MemNic::pair(depth)`, stepping 10 µs
+/// of virtual time a turn; the server polls once every `server_every` client
+/// turns (a slower peer). The load runs `load` long; the run ends once every
+/// client connection has closed (or 5 s of virtual time).
+fn run_paced(
+    clients: &mut [Stack],
+    servers: &mut [Stack],
+    cfg: (ClientConfig, sluice::app::Pacing),
+    depth: usize,
+    server_every: u32,
+    load: Duration,
+) -> Seen {
+    run_paced_on(
+        clients,
+        servers,
+        cfg,
+        MemNic::pair(depth),
+        server_every,
+        load,
+    )
+}
+
+fn run_paced_on(
+    clients: &mut [Stack],
+    servers: &mut [Stack],
+    (cfg, pacing): (ClientConfig, sluice::app::Pacing),
+    (mut cn, mut sn): (MemNic, MemNic),
+    server_every: u32,
+    load: Duration,
+) -> Seen {
+    let start = Instant::from_millis(1);
+    let mut now = start;
+    clients[0].start_client(cfg, now, load, Duration::ZERO);
+    clients[0].pace_client(pacing);
+    let mut seen = Seen::default();
+    let mut turn = 0u32;
+    let limit = start + load + Duration::from_secs(5);
+    while now < limit {
+        clients[0].poll(now, &mut cn);
+        if turn % server_every == 0 {
+            servers[0].poll(now, &mut sn);
+        }
+        turn += 1;
+        if turn % 16 == 0 {
+            clients[0].client_gauges();
+            let c = &clients[0].stats;
+            seen.max_handshakes = seen.max_handshakes.max(c.handshakes);
+            seen.max_window = seen.max_window.max(c.open_window);
+            servers[0].count_states();
+            let sr = servers[0].stats.states[sluice::tcp::State::SynReceived.index()];
+            seen.max_half_open = seen.max_half_open.max(sr);
+        }
+        if seen.open_at_half.is_none() && now >= start + load / 2 {
+            seen.open_at_half = Some(u64::from(clients[0].client_active()));
+        }
+        if seen.all_open_after.is_none() {
+            seen.all_open_after = clients[0].client_all_open_at().map(|t| t - start);
+        }
+        now += Duration::from_micros(10);
+        if now > start + load && clients[0].client_active() == 0 {
+            break;
+        }
+    }
+    // The last ACKs reach the server (as `load::drive` lets them out).
+    for _ in 0..1000 {
+        clients[0].poll(now, &mut cn);
+        servers[0].poll(now, &mut sn);
+        now += Duration::from_micros(10);
+    }
+    seen
+}
+
+fn tx_full(s: &ShardStats) -> u64 {
+    s.dropped(sluice::stats::DropReason::TxFull)
+}
+
+/// The closed loop's default pacing: asked for 3000 connections against a
+/// server that runs a quarter as often, the generator keeps at most a window
+/// of handshakes in flight (grown from 64 while they complete fast), so the
+/// server's SYN-RECEIVED count stays under its cookie threshold and nothing
+/// is sent twice. Unpaced, the same run floods the server past it.
+#[test]
+fn paced_opening_keeps_handshakes_within_the_window() {
+    use sluice::app::Pacing;
+    use sluice::app::schedule::{WINDOW_MAX, WINDOW_START};
+    let tcp = TcpConfig::default();
+    let think = Duration::from_secs(10);
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let seen = run_paced(
+        &mut clients,
+        &mut servers,
+        held(3000, think, Pacing::Adaptive),
+        65_536,
+        4,
+        Duration::from_millis(300),
+    );
+    let (c, s) = (&clients[0].stats, &servers[0].stats);
+    eprintln!(
+        "paced: all open after {:?}, max handshakes {} window {} half-open {}",
+        seen.all_open_after, seen.max_handshakes, seen.max_window, seen.max_half_open
+    );
+    assert!(seen.all_open_after.is_some(), "all 3000 open: {}", c.opened);
+    assert_eq!(c.opened, 3000);
+    assert!(seen.max_window > u64::from(WINDOW_START), "the window grew");
+    assert!(seen.max_window <= u64::from(WINDOW_MAX));
+    assert!(seen.max_handshakes <= u64::from(WINDOW_MAX));
+    assert!(
+        seen.max_half_open < tcp.syn_cookie_threshold as u64,
+        "{} half-open",
+        seen.max_half_open
+    );
+    assert_eq!(s.syn_cookies_sent, 0);
+    assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0);
+    assert_eq!(c.responses, c.requests_sent);
+    assert_eq!(c.abnormal_closes() + s.abnormal_closes(), 0);
+    assert_eq!(
+        c.closed_at_end, 3000,
+        "each closed by the generator at the end"
+    );
+
+    // The control: the same run unpaced overruns the server's half-open limit.
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let seen = run_paced(
+        &mut clients,
+        &mut servers,
+        held(3000, think, Pacing::None),
+        65_536,
+        4,
+        Duration::from_millis(300),
+    );
+    eprintln!(
+        "unpaced: max half-open {}, cookies {}",
+        seen.max_half_open, servers[0].stats.syn_cookies_sent
+    );
+    assert!(servers[0].stats.syn_cookies_sent > 0 || seen.max_half_open > 1024);
+}
+
+/// `--ramp`: 2000 connections evenly over 100 ms: about half open at 50 ms,
+/// all open at about 100 ms.
+#[test]
+fn ramp_opens_evenly_over_its_time() {
+    use sluice::app::Pacing;
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let ramp = Duration::from_millis(100);
+    let seen = run_paced(
+        &mut clients,
+        &mut servers,
+        held(2000, Duration::from_secs(10), Pacing::Ramp(ramp)),
+        65_536,
+        1,
+        Duration::from_millis(200),
+    );
+    let half = seen.open_at_half.unwrap();
+    let after = seen.all_open_after.unwrap();
+    eprintln!("ramp: {half} open at 100 ms, all open after {after:?}");
+    // The midpoint of the load (100 ms) is the ramp's end.
+    assert!(after >= ramp - Duration::from_millis(2), "{after:?}");
+    assert!(after <= ramp + Duration::from_millis(10), "{after:?}");
+    assert!(half >= 1900, "{half}");
+    assert_eq!(clients[0].stats.tcp.retransmits, 0);
+}
+
+/// Back-pressure: a link whose queues hold 8 frames, 1000 keep-alive
+/// connections asking 1 ms after each answer. Frames the queue refuses
+/// wait, the shards make no new work meanwhile, and nothing is dropped: every
+/// request is answered and every connection ends normally.
+#[test]
+fn a_full_transmit_ring_holds_new_work_instead_of_dropping() {
+    use sluice::app::Pacing;
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    // A turn's new work is at most 64 timers (and a burst of openings), so
+    // a backlog of 256 frames holds it; without back-pressure the backlog
+    // outgrows that and frames are dropped.
+    for s in clients.iter_mut().chain(servers.iter_mut()) {
+        let mut cfg = s.cfg.clone();
+        cfg.timer_budget = 64;
+        *s = Stack::new(cfg, Instant::ZERO);
+    }
+    clients[0].add_neighbour(SERVER_IP, SERVER_MAC);
+    servers[0].listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
+    let (mut cn, mut sn) = MemNic::pair(8);
+    cn.max_backlog = 256;
+    sn.max_backlog = 256;
+    run_paced_on(
+        &mut clients,
+        &mut servers,
+        held(1000, Duration::from_millis(1), Pacing::Adaptive),
+        (cn, sn),
+        1,
+        Duration::from_millis(30),
+    );
+    let (c, s) = (&clients[0].stats, &servers[0].stats);
+    eprintln!(
+        "tiny ring: {} responses, waits client {} server {}; closes {:?} {:?}, active {}, conns {} {}, cookies {} drops {:?} {:?}",
+        c.responses,
+        c.tx_waits,
+        s.tx_waits,
+        c.closes_map(),
+        s.closes_map(),
+        clients[0].client_active(),
+        clients[0].connections(),
+        servers[0].connections(),
+        s.syn_cookies_sent,
+        c.drops_map()
+            .into_iter()
+            .filter(|x| x.1 > 0)
+            .collect::<Vec<_>>(),
+        s.drops_map()
+            .into_iter()
+            .filter(|x| x.1 > 0)
+            .collect::<Vec<_>>(),
+    );
+    assert!(c.tx_waits + s.tx_waits > 0, "the ring filled");
+    assert_eq!(tx_full(c) + tx_full(s), 0);
+    assert!(c.responses > 1000, "{}", c.responses);
+    assert_eq!(c.responses, c.requests_sent, "every request answered");
+    assert_eq!(s.responses, c.responses);
+    assert_eq!(c.opened, 1000);
+    assert_eq!(c.closed_by(CloseReason::Normal), 1000);
+    assert_eq!(s.closed_by(CloseReason::Normal), 1000);
+    assert_eq!(c.abnormal_closes() + s.abnormal_closes(), 0);
+    assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0);
+}
+
+/// The end of a keep-alive run with think time: every connection, idle or
+/// waiting for a response, is closed by the generator with a FIN and counted
+/// `closed_at_end`; nothing is reset, both sides close normally, the client
+/// holds TIME_WAIT for each, and no table keeps a connection.
+#[test]
+fn the_end_of_a_keep_alive_run_closes_every_connection_cleanly() {
+    use sluice::app::Pacing;
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    run_paced(
+        &mut clients,
+        &mut servers,
+        held(400, Duration::from_millis(7), Pacing::Adaptive),
+        4096,
+        1,
+        Duration::from_millis(50),
+    );
+    let (c, s) = (&clients[0].stats, &servers[0].stats);
+    eprintln!(
+        "end: closes client {:?} server {:?} active {} conns {} {} closed_at_end {}",
+        c.closes_map(),
+        s.closes_map(),
+        clients[0].client_active(),
+        clients[0].connections(),
+        servers[0].connections(),
+        c.closed_at_end
+    );
+    assert_eq!(c.opened, 400);
+    assert!(c.responses >= 400 * 5, "{}", c.responses);
+    assert_eq!(c.responses, c.requests_sent);
+    assert_eq!(c.closed_at_end, 400);
+    assert_eq!(c.completed, 400);
+    assert_eq!(c.closed_by(CloseReason::Aborted), 0);
+    assert_eq!(c.closed_by(CloseReason::Normal), 400);
+    assert_eq!(s.closed_by(CloseReason::Normal), 400);
+    assert_eq!(c.abnormal_closes() + s.abnormal_closes(), 0);
+    assert_eq!(c.tcp.rsts_out + s.tcp.rsts_out, 0);
+    assert_eq!(clients[0].time_wait_records(), 400);
+    assert_eq!(clients[0].connections() + servers[0].connections(), 0);
 }

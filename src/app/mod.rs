@@ -345,6 +345,21 @@ pub struct ClientConfig {
     pub open_burst: u32,
 }
 
+/// How a closed loop opens its connections (`Schedule::set_pacing`; an
+/// open loop, `cps`, is paced by its rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// As fast as the loop turns (`open_burst` a turn).
+    None,
+    /// A window of handshakes in flight that grows while they complete fast
+    /// and halves when they are slow or fail (`schedule::WINDOW_START` ..
+    /// `WINDOW_MAX`): the generator opens as fast as the peer answers.
+    Adaptive,
+    /// Evenly over this long until all are open (within the adaptive
+    /// window too); then as `Adaptive`.
+    Ramp(Duration),
+}
+
 /// A request the load generator sends, serialised once at start.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -402,6 +417,9 @@ pub struct ClientConn {
     echo_got: u32,
     /// In the shard's queue of idle connections.
     pub queued: bool,
+    /// Its handshake has not completed yet (the generator's pacing counts
+    /// handshakes in flight).
+    pub handshaking: bool,
 }
 
 impl ClientConn {
@@ -422,7 +440,29 @@ impl ClientConn {
             idle: false,
             echo_got: 0,
             queued: false,
+            handshaking: true,
         }
+    }
+
+    /// When its SYN was sent (or was due, open loop).
+    pub fn opened_at(&self) -> Instant {
+        self.t_open
+    }
+
+    /// The run is over (`stop_at`): a connection with no request in flight
+    /// is done and closes, counted `closed_at_end`; one waiting for a
+    /// response closes once it arrives (`response_done`). True if it closed.
+    pub fn close_at_end(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) -> bool {
+        if self.finished || self.in_request || self.handshaking {
+            return false;
+        }
+        self.idle = false;
+        self.finished = true;
+        self.next_at = Instant::NEVER;
+        cx.stats.completed += 1;
+        cx.stats.closed_at_end += 1;
+        c.close();
+        true
     }
 
     pub fn on_event(
@@ -434,6 +474,7 @@ impl ClientConn {
     ) {
         match ev {
             Event::Connected => {
+                self.handshaking = false;
                 if self.t_open >= cx.record_from {
                     record(
                         &mut cx.latency.connect,
@@ -445,6 +486,10 @@ impl ClientConn {
                 // server shows in the latencies instead of slowing the load.
                 if cc.rps > 0 {
                     self.idle = true; // the shard schedules its requests
+                } else if cc.requests > 1 && cx.now >= cx.stop_at {
+                    // Open after the run ended: nothing more to ask (a
+                    // one-request connection still makes its request).
+                    self.close_at_end(cx, c);
                 } else {
                     let t = if cc.cps > 0 { self.t_open } else { cx.now };
                     self.start_request(cx, cc, c, t);
@@ -474,7 +519,11 @@ impl ClientConn {
     pub fn on_tick(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut impl Socket) {
         if self.next_at <= cx.now && !self.finished && !self.in_request {
             self.next_at = Instant::NEVER;
-            self.start_request(cx, cc, c, cx.now);
+            if cx.now >= cx.stop_at {
+                self.close_at_end(cx, c); // the run is over: no next request
+            } else {
+                self.start_request(cx, cc, c, cx.now);
+            }
         }
     }
 
@@ -497,11 +546,8 @@ impl ClientConn {
 
     /// `--rps` at the end of the run: an idle connection is done; it closes.
     pub fn finish_idle(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) {
-        if self.idle && !self.finished {
-            self.idle = false;
-            self.finished = true;
-            cx.stats.completed += 1;
-            c.close();
+        if self.idle {
+            self.close_at_end(cx, c);
         }
     }
 
@@ -645,6 +691,9 @@ impl ClientConn {
         if server_closes || self.done_requests >= cc.requests || cx.now >= cx.stop_at {
             self.finished = true;
             cx.stats.completed += 1;
+            if !server_closes && self.done_requests < cc.requests {
+                cx.stats.closed_at_end += 1; // more to ask, but the run is over
+            }
             if server_closes && !c.peer_closed() {
                 // The server closes first (and holds TIME_WAIT): close
                 // once its FIN arrives.

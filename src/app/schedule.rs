@@ -1,12 +1,13 @@
 //! The load generator's schedule, with no I/O: when the next connection opens
-//! (as fast as the closed loop allows, or paced at `--cps`), which idle
+//! (a closed loop paced by its handshakes in flight or by `--ramp`, or an open
+//! loop at `--cps`), which idle
 //! connection takes the next `--rps` request and when that request was due,
 //! when the run stops opening and when latencies start to count, and which
 //! source address (and port) comes next. The DPDK shard (`shard::Stack`) and
 //! the kernel-socket loop (`kernel::KernelShard`) both drive one; they differ
 //! only in how a connection is opened.
 
-use super::ClientConfig;
+use super::{ClientConfig, Pacing};
 use crate::time::Instant;
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -18,6 +19,21 @@ fn interval_ns(per_sec: u64) -> u64 {
         .checked_div(per_sec)
         .map_or(0, |i| i.max(1))
 }
+
+/// `Pacing::Adaptive`: the handshake window a closed loop starts with, the
+/// least it shrinks to and the most it grows to. 512 handshakes in flight
+/// stay well within a server's usual SYN backlog (ours: 1024 before cookies;
+/// Linux's tcp_max_syn_backlog), so a peer that keeps up never needs cookies.
+pub const WINDOW_START: u32 = 64;
+pub const WINDOW_MIN: u32 = 8;
+pub const WINDOW_MAX: u32 = 512;
+/// A handshake slower than this shrinks the window: a quarter of the initial
+/// retransmission timeout (RFC 6298 2.1: 1 s), far enough below it that the
+/// window shrinks before SYNs are sent again.
+pub const SLOW_HANDSHAKE: Duration = Duration::from_millis(250);
+
+/// `--ramp`: how far behind its schedule the ramp may be and still catch up.
+const RAMP_SLACK_NS: u64 = 1_000_000;
 
 /// What the schedule asks of an idle connection under `--rps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +67,27 @@ pub struct Schedule<H> {
     idle: VecDeque<H>,
     /// Where new connections come from.
     pub sources: Sources,
+    /// The closed loop's pacing (none in an open loop).
+    pacing: Pacing,
+    /// `--ramp`: nanoseconds between openings until all are open (0: none).
+    ramp_interval_ns: u64,
+    /// Handshakes in flight now, and the most allowed (`Pacing::Adaptive`;
+    /// u32::MAX otherwise).
+    handshakes: u32,
+    window: u32,
+    /// Connections opened so far, and that count when the window last shrank
+    /// (it shrinks at most once per window's worth of openings, as TCP's
+    /// congestion window at most once per round trip).
+    opens: u64,
+    shrunk_at: u64,
+    /// When every connection asked for was first open at once.
+    all_open_at: Option<Instant>,
+    /// The time of the last `open_due`: when an opening happened.
+    last_now: Instant,
+    /// At the end of the run: connections still to close, and whether that
+    /// list was made.
+    closing: Vec<H>,
+    closing_started: bool,
 }
 
 impl<H> Schedule<H> {
@@ -64,6 +101,16 @@ impl<H> Schedule<H> {
         first_port: u16,
     ) -> Schedule<H> {
         Schedule {
+            pacing: Pacing::None,
+            ramp_interval_ns: 0,
+            handshakes: 0,
+            window: u32::MAX,
+            opens: 0,
+            shrunk_at: 0,
+            all_open_at: None,
+            last_now: now,
+            closing: Vec::new(),
+            closing_started: false,
             active: 0,
             limit: cfg.connections,
             open_burst: cfg.open_burst,
@@ -76,6 +123,23 @@ impl<H> Schedule<H> {
             idle: VecDeque::new(),
             sources: Sources::new(cfg, first_port),
         }
+    }
+
+    /// How a closed loop paces its opening (none until set; an open loop
+    /// keeps its rate and ignores this).
+    pub fn set_pacing(&mut self, pacing: Pacing) {
+        if self.open_interval_ns > 0 {
+            return;
+        }
+        self.pacing = pacing;
+        self.ramp_interval_ns = match pacing {
+            Pacing::Ramp(d) => (d.as_nanos() as u64) / u64::from(self.limit.max(1)),
+            _ => 0,
+        };
+        self.window = match pacing {
+            Pacing::None => u32::MAX,
+            _ => WINDOW_START,
+        };
     }
 
     /// Stops opening connections and starting requests from `now` on.
@@ -103,7 +167,23 @@ impl<H> Schedule<H> {
         if now >= self.stop_at || self.active >= self.limit || opened >= self.open_burst {
             return None;
         }
+        self.last_now = now;
         if self.open_interval_ns == 0 {
+            // Closed loop: within the handshake window, and on the ramp
+            // until every connection is open.
+            if self.handshakes >= self.window {
+                return None;
+            }
+            if self.ramp_interval_ns > 0 && self.all_open_at.is_none() {
+                if self.next_open > now {
+                    return None;
+                }
+                // Several a turn when turns are longer than the interval;
+                // after a pause (back-pressure) it catches up at most
+                // RAMP_SLACK's worth, not in one burst.
+                let from = self.next_open.0.max(now.0.saturating_sub(RAMP_SLACK_NS));
+                self.next_open = Instant(from + self.ramp_interval_ns);
+            }
             return Some(now);
         }
         if self.next_open > now {
@@ -114,14 +194,90 @@ impl<H> Schedule<H> {
         Some(due)
     }
 
-    /// A connection opened.
-    pub fn opened(&mut self) {
+    /// A connection opened (its handshake begins). True when this one makes
+    /// every connection asked for open at once, the first time.
+    pub fn opened(&mut self) -> bool {
         self.active += 1;
+        self.handshakes += 1;
+        self.opens += 1;
+        if self.active >= self.limit && self.all_open_at.is_none() {
+            self.all_open_at = Some(self.last_now);
+            return true;
+        }
+        false
     }
 
     /// A connection ended.
     pub fn closed(&mut self) {
         self.active = self.active.saturating_sub(1);
+    }
+
+    /// A handshake completed, `latency` after its SYN: a fast one grows the
+    /// window by one (doubling it each round trip, as slow start), a slow one
+    /// halves it.
+    pub fn handshake_done(&mut self, latency: Duration) {
+        self.handshakes = self.handshakes.saturating_sub(1);
+        if self.pacing == Pacing::None {
+            return;
+        }
+        if latency < SLOW_HANDSHAKE {
+            self.window = (self.window + 1).min(WINDOW_MAX);
+        } else {
+            self.shrink();
+        }
+    }
+
+    /// A connection ended before its handshake completed (refused, timed
+    /// out, reset): the window halves.
+    pub fn handshake_failed(&mut self) {
+        self.handshakes = self.handshakes.saturating_sub(1);
+        if self.pacing != Pacing::None {
+            self.shrink();
+        }
+    }
+
+    fn shrink(&mut self) {
+        if self.opens.saturating_sub(self.shrunk_at) >= u64::from(self.window) {
+            self.window = (self.window / 2).max(WINDOW_MIN);
+            self.shrunk_at = self.opens;
+        }
+    }
+
+    /// Handshakes in flight now, and the window (u32::MAX: not paced).
+    pub fn handshakes(&self) -> (u32, u32) {
+        (self.handshakes, self.window)
+    }
+
+    /// Whether the opening is paced (and measuring waits for it).
+    pub fn paced(&self) -> bool {
+        self.pacing != Pacing::None
+    }
+
+    /// At the end of the run: the connections to close, handed over once
+    /// (the caller closes them a burst at a time), after which this is empty.
+    pub fn closing(&mut self) -> &mut Vec<H> {
+        &mut self.closing
+    }
+
+    /// Whether the end-of-run walk has been set up.
+    pub fn closing_started(&self) -> bool {
+        self.closing_started
+    }
+
+    pub fn start_closing(&mut self, list: Vec<H>) {
+        self.closing_started = true;
+        self.closing = list;
+    }
+
+    /// When every connection asked for was first open at once.
+    pub fn all_open_at(&self) -> Option<Instant> {
+        self.all_open_at
+    }
+
+    /// Latencies count from `t` on, if that is later (the connections were
+    /// all open only then).
+    pub fn record_from_at_least(&mut self, t: Instant) {
+        self.record_from = self.record_from.max(t);
     }
 
     /// `--rps`: connection `h` waits for a request.
@@ -159,8 +315,12 @@ impl<H> Schedule<H> {
         if now < self.stop_at {
             if self.open_interval_ns > 0 {
                 due = due.min(self.next_open);
-            } else if self.active < self.limit {
-                due = now;
+            } else if self.active < self.limit && self.handshakes < self.window {
+                due = if self.ramp_interval_ns > 0 && self.all_open_at.is_none() {
+                    due.min(self.next_open.max(now))
+                } else {
+                    now
+                };
             }
             if self.request_interval_ns > 0 && !self.idle.is_empty() {
                 due = due.min(self.next_request);
@@ -299,6 +459,46 @@ mod tests {
         }
         assert_eq!(dues, vec![at_ms(1), at_ms(2), at_ms(3)]);
         assert_eq!(s.next_event(now, at_ms(100)), at_ms(4));
+    }
+
+    #[test]
+    fn a_ramp_opens_several_a_turn_when_turns_are_longer_than_its_interval() {
+        // 1000 connections over 10 ms: one each 10 µs; turns 100 µs apart.
+        let mut c = cfg(1000, 0, 0);
+        c.open_burst = 64;
+        let mut s: Schedule<u32> = Schedule::new(&c, T0, Duration::from_secs(1), Duration::ZERO, 0);
+        s.set_pacing(Pacing::Ramp(Duration::from_millis(10)));
+        let mut per_turn = Vec::new();
+        for turn in 0..5u64 {
+            let now = T0 + Duration::from_micros(100 * turn);
+            let mut n = 0;
+            while s.open_due(now, n).is_some() {
+                s.opened();
+                s.handshake_done(Duration::from_micros(10));
+                n += 1;
+            }
+            per_turn.push(n);
+        }
+        assert_eq!(
+            per_turn,
+            vec![1, 10, 10, 10, 10],
+            "on schedule, not one a turn"
+        );
+        // After a 5 ms pause it catches up 1 ms (100) at most, bounded by the burst.
+        let now = T0 + Duration::from_micros(400 + 5_000);
+        let mut n = 0;
+        while s.open_due(now, n).is_some() {
+            s.opened();
+            s.handshake_done(Duration::from_micros(10));
+            n += 1;
+        }
+        assert_eq!(n, 64, "the burst bounds the catching up");
+        let mut m = 0;
+        while s.open_due(now, m).is_some() {
+            s.opened();
+            m += 1;
+        }
+        assert_eq!(m, 37, "then the rest of the 1 ms slack");
     }
 
     #[test]

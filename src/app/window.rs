@@ -12,6 +12,14 @@
 //! ```
 //! A stop ends the measuring at once and the drain within 2 s; a stop during
 //! the warm-up measures from the start.
+//!
+//! A paced opening (`wait_for_open`) also holds the measuring until every
+//! connection is open (a run that never gets there measures from the
+//! start, and says so). The generator then closes its idle connections at
+//! the end itself, which takes a while at millions: with `drain_by_progress`
+//! the drain lasts while connections keep closing, ending `DRAIN` after the
+//! last one closed (the bound for a response still in flight) and at most
+//! `DRAIN_MAX` after the load ended.
 
 use crate::stats::report::Window;
 use crate::time::Instant;
@@ -19,6 +27,8 @@ use std::time::Duration;
 
 /// How long open connections may finish once the load has ended.
 pub const DRAIN: Duration = Duration::from_secs(5);
+/// `drain_by_progress`: the drain's bound however fast connections close.
+pub const DRAIN_MAX: Duration = Duration::from_secs(120);
 /// How long they may finish after a stop (Ctrl-C / SIGTERM).
 pub const DRAIN_AFTER_STOP: Duration = Duration::from_secs(2);
 /// How often the driver does its once-a-second work.
@@ -52,6 +62,8 @@ pub struct Measured {
     pub from: Window,
     pub to: Window,
     pub seconds: f64,
+    /// When the measuring began, seconds from the start of the run.
+    pub from_s: f64,
 }
 
 impl Measured {
@@ -72,6 +84,11 @@ pub struct MeasureWindow {
     to: Option<(Instant, Window)>,
     drain_until: Option<Instant>,
     stopped: bool,
+    /// `wait_for_open`: measuring waits for `all_open`.
+    open_wait: bool,
+    all_open: bool,
+    /// `drain_by_progress`: connections open at the last change, and when.
+    progress: Option<(u32, Instant)>,
 }
 
 impl MeasureWindow {
@@ -87,7 +104,25 @@ impl MeasureWindow {
             to: None,
             drain_until: None,
             stopped: false,
+            open_wait: false,
+            all_open: false,
+            progress: None,
         }
+    }
+
+    /// Measuring waits (past the warm-up) until `all_open` is said.
+    pub fn wait_for_open(&mut self) {
+        self.open_wait = true;
+    }
+
+    /// Every connection is open (for `wait_for_open`).
+    pub fn all_open(&mut self) {
+        self.all_open = true;
+    }
+
+    /// The drain lasts while connections keep closing (see the module doc).
+    pub fn drain_by_progress(&mut self) {
+        self.progress = Some((u32::MAX, self.end_at));
     }
 
     pub fn phase(&self) -> Phase {
@@ -101,7 +136,8 @@ impl MeasureWindow {
     /// One turn of the driver's loop at `now`, with the shard's `counts` and
     /// whether a stop is asked for.
     pub fn turn(&mut self, now: Instant, counts: Window, stop: bool) -> Turn {
-        if self.from.is_none() && self.to.is_none() && now >= self.warm_at {
+        let opened = !self.open_wait || self.all_open;
+        if self.from.is_none() && self.to.is_none() && now >= self.warm_at && opened {
             self.from = Some((now, counts));
         }
         if self.to.is_none() && now >= self.end_at {
@@ -127,9 +163,23 @@ impl MeasureWindow {
 
     /// The run is over: draining, and no client connection is left open
     /// (`active`) or the drain time is up.
-    pub fn done(&self, now: Instant, active: u32) -> bool {
-        self.drain_until
-            .is_some_and(|until| active == 0 || now >= until)
+    pub fn done(&mut self, now: Instant, active: u32) -> bool {
+        let Some(until) = self.drain_until else {
+            return false;
+        };
+        if active == 0 {
+            return true;
+        }
+        match &mut self.progress {
+            Some((last, at)) if !self.stopped => {
+                if active != *last {
+                    *last = active;
+                    *at = now;
+                }
+                now >= (*at + DRAIN).min(self.end_at + DRAIN_MAX)
+            }
+            _ => now >= until,
+        }
     }
 
     /// The measured counts and length at the end of the run (`counts` now,
@@ -141,6 +191,7 @@ impl MeasureWindow {
             from,
             to,
             seconds: (t1 - t0).as_secs_f64(),
+            from_s: (t0 - self.start).as_secs_f64(),
         }
     }
 }
@@ -267,6 +318,66 @@ mod tests {
         let m = w.measured(at(3_000), counts(30));
         assert_eq!((m.from.completed, m.to.completed), (20, 30));
         assert_eq!(m.seconds, 1.0);
+    }
+
+    #[test]
+    fn measuring_waits_for_every_connection_to_open() {
+        let mut w = ten_seconds();
+        w.wait_for_open();
+        w.turn(at(1_000), counts(10), false);
+        assert_eq!(w.phase(), Phase::WarmUp, "past the warm-up, still opening");
+        w.turn(at(3_000), counts(30), false);
+        assert_eq!(w.phase(), Phase::WarmUp);
+        w.all_open();
+        w.turn(at(3_500), counts(35), false);
+        assert_eq!(w.phase(), Phase::Measuring);
+        w.turn(at(10_000), counts(100), false);
+        let m = w.measured(at(10_000), counts(100));
+        assert_eq!((m.from.completed, m.to.completed), (35, 100));
+        assert_eq!((m.seconds, m.from_s), (6.5, 3.5));
+        // Never all open: measured from the start.
+        let mut w = ten_seconds();
+        w.wait_for_open();
+        w.turn(at(5_000), counts(50), false);
+        w.turn(at(10_000), counts(100), false);
+        let m = w.measured(at(10_000), counts(100));
+        assert_eq!((m.from.completed, m.from_s, m.seconds), (0, 0.0, 10.0));
+    }
+
+    #[test]
+    fn a_drain_by_progress_lasts_while_connections_close() {
+        let mut w = ten_seconds();
+        w.drain_by_progress();
+        w.turn(at(10_000), counts(100), false);
+        // Closing 1000 a second for 9 s: past DRAIN, never 5 s without one.
+        for k in 0..9u32 {
+            let t = at(10_000 + 1_000 * u64::from(k));
+            assert!(!w.done(t, 9_000 - 1_000 * k), "at {k} s");
+        }
+        // The last few stay (a response that never comes): DRAIN after the
+        // last close, not more.
+        assert!(!w.done(at(22_900), 1_000));
+        assert!(w.done(at(23_000), 1_000));
+        assert!(w.done(at(19_000), 0), "none left: done at once");
+        // Never more than DRAIN_MAX after the end, however it goes.
+        let mut w = ten_seconds();
+        w.drain_by_progress();
+        w.turn(at(10_000), counts(100), false);
+        let end = at(10_000) + DRAIN_MAX;
+        let mut t = at(10_000);
+        let mut left = u32::MAX;
+        while t < end {
+            left -= 1;
+            assert!(!w.done(t, left));
+            t += Duration::from_secs(1);
+        }
+        assert!(w.done(end, left - 1));
+        // A stop (Ctrl-C) keeps its short, fixed drain.
+        let mut w = ten_seconds();
+        w.drain_by_progress();
+        w.turn(at(4_000), counts(40), true);
+        assert!(!w.done(at(5_000), 7));
+        assert!(w.done(at(6_000), 6));
     }
 
     #[test]

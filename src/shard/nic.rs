@@ -60,15 +60,22 @@ pub trait Nic {
 
 /// An in-memory link end: frames are `Vec<u8>` in bounded lock-free queues.
 /// For tests and the simulation-like checks of the shard loop (allocates per
-/// frame, which the DPDK path never does).
+/// frame, which the DPDK path never does). Like `DpdkNic`, frames the peer's
+/// queue refuses wait (`tx_pending`), up to `max_backlog`; past it they are
+/// dropped and counted by the caller.
 pub struct MemNic {
     pub rx: Arc<ArrayQueue<Vec<u8>>>,
     pub tx: Arc<ArrayQueue<Vec<u8>>>,
-    pending: Vec<Vec<u8>>,
+    pending: std::collections::VecDeque<Vec<u8>>,
     /// The frame being built (`tx_buf`).
     building: Vec<u8>,
     burst: usize,
+    /// Frames kept waiting at most.
+    pub max_backlog: usize,
 }
+
+/// `MemNic`'s default `max_backlog` (as `DpdkNic`'s).
+const MEM_MAX_BACKLOG: usize = 16384;
 
 impl MemNic {
     /// Two ends of a link, each queue holding `depth` frames.
@@ -79,16 +86,18 @@ impl MemNic {
             MemNic {
                 rx: a.clone(),
                 tx: b.clone(),
-                pending: Vec::new(),
+                pending: Default::default(),
                 building: Vec::new(),
                 burst: 32,
+                max_backlog: MEM_MAX_BACKLOG,
             },
             MemNic {
                 rx: b,
                 tx: a,
-                pending: Vec::new(),
+                pending: Default::default(),
                 building: Vec::new(),
                 burst: 32,
+                max_backlog: MEM_MAX_BACKLOG,
             },
         )
     }
@@ -101,9 +110,10 @@ impl MemNic {
         MemNic {
             rx: Arc::new(ArrayQueue::new(1)),
             tx: self.tx.clone(),
-            pending: Vec::new(),
+            pending: Default::default(),
             building: Vec::new(),
             burst: self.burst,
+            max_backlog: self.max_backlog,
         }
     }
 }
@@ -127,17 +137,24 @@ impl Nic for MemNic {
     fn tx_commit(&mut self, len: usize) {
         let mut f = std::mem::take(&mut self.building);
         f.truncate(len);
-        self.pending.push(f);
+        self.pending.push_back(f);
     }
 
     fn flush(&mut self) -> u64 {
-        let mut dropped = 0;
-        for f in self.pending.drain(..) {
-            if self.tx.push(f).is_err() {
-                dropped += 1;
+        // Oldest first; what the queue refuses waits for the next flush.
+        while let Some(f) = self.pending.pop_front() {
+            if let Err(f) = self.tx.push(f) {
+                self.pending.push_front(f);
+                break;
             }
         }
-        dropped
+        let over = self.pending.len().saturating_sub(self.max_backlog);
+        self.pending.truncate(self.max_backlog);
+        over as u64
+    }
+
+    fn tx_pending(&self) -> usize {
+        self.pending.len()
     }
 }
 
@@ -155,8 +172,14 @@ mod dpdk_nic {
     const REFILL: usize = 32;
     /// Fresh mbufs kept at most (received ones are kept up to this).
     const FRESH_MAX: usize = 2 * BURST;
-    /// Frames kept for the next turn when the device is full.
-    const MAX_PENDING: usize = 8192;
+    /// Frames kept for the next turn when the device is full. While any
+    /// wait the shard makes no new work, but it still answers what arrives
+    /// (else two shards that wait for each other would stall for good): a
+    /// peer that stops reading for a while (a long turn: a table growing, a
+    /// walk over millions of connections) leaves up to its own receive ring's
+    /// worth of answers here, a few frames each. 16384 holds that for rings
+    /// of 4096; past it frames are dropped (counted `tx_full`).
+    const MAX_PENDING: usize = 16384;
 
     /// A DPDK rx/tx queue pair. Frames are built straight into fresh mbufs:
     /// sent ones back from a device that copies them out (`tx_burst_keep`),

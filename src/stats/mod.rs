@@ -208,6 +208,17 @@ crate::counters::declare_counters! {
         pub time_wait_expired,
         /// Client connections not opened because the chosen 4-tuple was in use.
         pub port_collisions,
+        /// Client connections the generator closed because the run ended
+        /// (with requests still to make; closed with FIN, not reset).
+        pub closed_at_end,
+        /// Turns that made no new work (connections, requests, timers)
+        /// because frames built earlier still waited for room in the
+        /// device's transmit ring (back-pressure).
+        pub tx_waits,
+        /// Client handshakes in flight now, and the window that limits them
+        /// (gauges; the window is 0 where opening is not paced).
+        pub handshakes,
+        pub open_window,
         /// Loop turns, and nanoseconds spent in turns that did work.
         pub turns,
         pub busy_ns,

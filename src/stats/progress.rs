@@ -45,6 +45,17 @@ pub struct Progress {
     pub rx_gbps: f64,
     pub tx_pps: f64,
     pub tx_gbps: f64,
+    /// The generator's opening: connections open now (the client's), how
+    /// many were asked for (0 where not known: a server alone), the
+    /// handshakes in flight and the window that paces them (0: not paced).
+    pub open: u64,
+    pub open_target: u64,
+    pub handshakes: u64,
+    pub open_window: u64,
+    /// Still opening: not yet all `open_target` open at once.
+    pub opening: bool,
+    /// Turns that made no new work for want of transmit room, so far.
+    pub tx_waits: u64,
     /// The NIC's counters, where there is a NIC (not in kernel mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nic: Option<NicCounts>,
@@ -114,7 +125,32 @@ impl Progress {
             tx_gbps: 8.0 * rate(both(|s| s.tx_bytes), both_prev(|s| s.tx_bytes)) / 1e9,
             nic,
             state_counts,
+            open: client
+                .opened
+                .saturating_sub(client.closed.iter().sum::<u64>()),
+            open_target: 0,
+            handshakes: client.handshakes,
+            open_window: client.open_window,
+            opening: false,
+            tx_waits: both(|s| s.tx_waits),
         }
+    }
+
+    /// The live line's opening part while connections are still opening:
+    /// `open 412.0k/1.00M win 1024`.
+    pub fn opening_part(&self) -> Option<String> {
+        if !self.opening {
+            return None;
+        }
+        let win = match self.open_window {
+            0 => String::new(),
+            w => format!(" win {w}"),
+        };
+        Some(format!(
+            "open {}/{}{win}",
+            super::human_rate(self.open as f64),
+            super::human_rate(self.open_target as f64)
+        ))
     }
 
     /// The non-zero drops in `DropReason` order, as `name=N`.
@@ -223,6 +259,31 @@ mod tests {
         }
         assert_eq!(v["states"].as_object().unwrap().len(), STATES.len());
         assert!(v.get("state_counts").is_none());
+    }
+
+    #[test]
+    fn opening_shows_open_of_target_and_the_window() {
+        let mut c = ShardStats {
+            opened: 412_345,
+            handshakes: 700,
+            open_window: 1024,
+            ..ShardStats::default()
+        };
+        c.closed[0] = 345;
+        let zero = ShardStats::default();
+        let mut p = Progress::between((&c, &zero), (&zero, &zero), 1.0, 1.0, None);
+        assert_eq!((p.open, p.handshakes, p.open_window), (412_000, 700, 1024));
+        assert_eq!(p.opening_part(), None, "not opening");
+        p.open_target = 1_000_000;
+        p.opening = true;
+        assert_eq!(
+            p.opening_part().as_deref(),
+            Some("open 412.0k/1.00M win 1024")
+        );
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["open"], 412_000);
+        assert_eq!(v["open_target"], 1_000_000);
+        assert_eq!(v["opening"], true);
     }
 
     #[test]

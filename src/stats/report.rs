@@ -120,6 +120,25 @@ pub struct Report {
     pub server: Option<Side>,
     pub server_accepted: Option<u64>,
     pub syn_cookies_sent: u64,
+    /// Seconds from the start until every connection asked for was open at
+    /// once (null: not reached, or not tracked: an open loop, kernel mode).
+    pub opened_all_s: Option<f64>,
+    /// The measuring waited for that (a paced opening): if it was never
+    /// reached, the run was measured from the start.
+    pub waited_for_open: bool,
+    /// When the measuring began, seconds from the start.
+    pub measured_from_s: f64,
+    /// Client connections the generator closed (FIN) because the run ended,
+    /// with requests still to make: not errors.
+    pub closed_at_end: u64,
+    /// The end's bound: the drain ends this many seconds after the last
+    /// connection closed (a response still in flight gets that long).
+    pub drain_s: f64,
+    /// Turns either side made no new work while its transmit ring was full
+    /// (back-pressure), client and server.
+    pub tx_waits: u64,
+    /// Frames dropped, by reason, client and server (the non-zero ones).
+    pub dropped: BTreeMap<&'static str, u64>,
 }
 
 /// Counts taken at the start and end of the measured window.
@@ -184,6 +203,22 @@ impl Report {
             server: server.map(Side::of),
             server_accepted: server.map(|s| s.accepted),
             syn_cookies_sent: both(|s| s.syn_cookies_sent),
+            opened_all_s: None,
+            waited_for_open: false,
+            measured_from_s: info.warmup_s,
+            closed_at_end: client.closed_at_end,
+            drain_s: crate::app::window::DRAIN.as_secs_f64(),
+            tx_waits: both(|s| s.tx_waits),
+            dropped: {
+                let mut d = client.drops_map();
+                if let Some(s) = server {
+                    for (k, v) in s.drops_map() {
+                        *d.entry(k).or_default() += v;
+                    }
+                }
+                d.retain(|_, v| *v > 0);
+                d
+            },
             info,
         }
     }
@@ -245,6 +280,31 @@ impl Report {
             "  {} connections opened, {} completed, {} responses in {:.2}s measured\n",
             self.connections_opened, self.connections_completed, self.responses, self.measured_s
         );
+        if let Some(t) = self.opened_all_s {
+            o += &format!(
+                "  Opening: all {} open after {:.2}s; measured from {:.2}s\n",
+                i.connections, t, self.measured_from_s
+            );
+        } else if self.waited_for_open {
+            o += &format!(
+                "  Opening: the {} connections were never all open at once: measured from {:.2}s\n",
+                i.connections, self.measured_from_s
+            );
+        }
+        if self.closed_at_end > 0 {
+            o += &format!(
+                "  End: {} closed by the generator (FIN) as the run ended; responses in flight waited for (up to {}s after the last close)\n",
+                self.closed_at_end, self.drain_s
+            );
+        }
+        if !self.dropped.is_empty() {
+            let d: Vec<String> = self
+                .dropped
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            o += &format!("  Dropped frames: {}\n", d.join(", "));
+        }
         let classes: Vec<String> = self
             .status
             .iter()

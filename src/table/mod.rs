@@ -370,6 +370,18 @@ impl<T, L> ConnTable<T, L> {
         self.conns.len()
     }
 
+    /// Makes room for `n` connections up front (at most the capacity): a run
+    /// that will hold millions does not grow its index (a rehash) and slab
+    /// (a copy) mid-run, which stalls the shard for long enough that peers
+    /// retransmit.
+    pub fn reserve(&mut self, n: usize) {
+        let n = n.min(self.capacity).saturating_sub(self.conns.len());
+        let flows = self.flows;
+        self.index.reserve(n, |e| flows.hash_one(e.key));
+        self.conns.reserve(n);
+        self.buckets.reserve(n);
+    }
+
     /// Makes room for `n` TIME_WAIT records up front, so a fast run does not
     /// stop to grow (rehash, copy) its index while connections wait.
     pub fn reserve_time_wait(&mut self, n: usize) {

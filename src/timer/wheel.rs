@@ -106,6 +106,11 @@ impl<T> Wheel<T> {
         w
     }
 
+    /// Makes room for `n` more timers (no growing mid-run).
+    pub fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n);
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

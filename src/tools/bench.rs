@@ -7,7 +7,7 @@ use super::load::LoadArgs;
 #[cfg(feature = "dpdk")]
 use {
     super::EalArgs,
-    super::load::{self, CloseFirst, Outcome, Times},
+    super::load::{self, Outcome, Times},
     super::runtime::{
         Reporter, ShardResult, open_pcap, parse_ip_range, parse_port_range, spawn_shard,
         wait_for_link,
@@ -65,6 +65,8 @@ const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let load = &args.load;
     let times = load.check()?;
+    // Both ends of every connection live in this process.
+    super::runtime::check_capacity(load.connections, load.time_wait_records(&times), 2)?;
     let requests = load.requests(&SERVER_IP.to_string(), &["/".into()], None)?;
     let (src_first, src_count) = parse_ip_range(&args.src_ips)?;
     let ports = parse_port_range(&args.src_ports)?;
@@ -97,7 +99,9 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     if !load.quiet {
         eprintln!("sluice bench: EAL up, memory: {}", eal.memory_mode());
     }
-    let pool = Arc::new(PktPool::new("bench_pool", 32767, 256, -1)?);
+    // Both shards' frames: their rings, and each one's transmit backlog of up
+    // to 16384 while the other is slow to read.
+    let pool = Arc::new(PktPool::new("bench_pool", 65535, 256, -1)?);
     let (sport, cport) = match args.link {
         BenchLink::Ring => ring_pair("bench_s", "bench_c", 2048)?,
         BenchLink::Memif => (
@@ -132,16 +136,21 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
             stop_server.clone(),
             {
                 let body = args.body;
-                let server_tw = if load.close == CloseFirst::Server {
-                    load.time_wait_records(&times)
-                } else {
+                let server_tw = if load.client_closes_first() {
                     0
+                } else {
+                    load.time_wait_records(&times)
                 };
+                let capacity = super::runtime::table_capacity(load.connections);
+                let (keep_alive, connections) = (load.keep_alive, load.connections as usize);
                 move || {
                     let mut cfg = StackConfig::new(Iface::new(smac, SERVER_IP), tcp);
-                    cfg.capacity = 1 << 20;
+                    cfg.capacity = capacity;
                     cfg.time_wait_reserve = server_tw;
                     let mut s = Stack::new(cfg, clock.now());
+                    if keep_alive {
+                        s.reserve_connections(connections);
+                    }
                     s.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(body, 0));
                     s.listen(SocketAddrV4::new(SERVER_IP, 7), ServerApp::Echo);
                     (
@@ -193,10 +202,10 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     );
     info.client_cores = vec![args.client_core];
     info.server_cores = vec![args.server_core];
-    let client_res = outcome.result;
-    let mut latency = client_res.latency;
+    let client_res = &outcome.result;
+    let mut latency = client_res.latency.clone();
     latency.merge(&server_res.latency);
-    Ok(Report::build(
+    let mut report = Report::build(
         info,
         &client_res.stats,
         Some(&server_res.stats),
@@ -204,7 +213,9 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         outcome.measured.window(),
         outcome.measured.seconds,
         client_res.time_wait_held + server_res.time_wait_held,
-    ))
+    );
+    outcome.annotate(&mut report);
+    Ok(report)
 }
 
 /// The bench's client shard, run on the calling thread (EAL's main lcore).
@@ -238,12 +249,16 @@ impl ClientSide<'_> {
         let mut iface = Iface::new(self.mac, self.src.0);
         iface.ip_count = self.src.1;
         let mut cfg = StackConfig::new(iface, self.tcp.clone());
-        cfg.capacity = super::runtime::TABLE_CAPACITY;
-        if load.close == CloseFirst::Client {
+        cfg.capacity = super::runtime::table_capacity(load.connections);
+        if load.client_closes_first() {
             cfg.time_wait_reserve = load.time_wait_records(self.times);
         }
         let clock = self.clock;
         let mut stack = Stack::new(cfg, clock.now());
+        if load.keep_alive {
+            // Every connection stays open: room for them all from the start.
+            stack.reserve_connections(load.connections as usize);
+        }
         let mut nic = crate::shard::CapturedNic::new(
             DpdkNic::new(self.queue, self.pool.clone()),
             open_pcap(load.pcap.as_deref(), load.pcap_count)?,
@@ -259,6 +274,9 @@ impl ClientSide<'_> {
         );
         let (server_pub, nic_ports) = (self.server_pub, self.nic_ports);
         let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;
+        if load.keep_alive && load.cps == 0 {
+            reporter.show_opening(u64::from(load.connections));
+        }
         let watch = reporter.wanted().then_some((&mut reporter, || {
             (server_pub.load(), super::runtime::nic_counters(nic_ports))
         }));
@@ -266,6 +284,7 @@ impl ClientSide<'_> {
             stop: &stop,
             publish: None,
             intervals: load.hlog.is_some(),
+            pacing: load.pacing(),
         };
         let start = (clock.now(), std::time::SystemTime::now());
         let outcome = match self.args.flood.syn_flood {

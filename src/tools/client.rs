@@ -18,7 +18,6 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 #[cfg(feature = "dpdk")]
 use {
-    super::load::CloseFirst,
     super::runtime::{
         as_lcore, nic_counters, open_pcap, open_port, parse_port_range, steering_inboxes,
     },
@@ -227,18 +226,28 @@ fn run_dpdk(
         let (mac, inboxes, tw) = (
             port.mac,
             inboxes.clone(),
-            if load.close == CloseFirst::Client {
+            if load.client_closes_first() {
                 load.time_wait_records(&times) / n
             } else {
                 0
             },
         );
+        let capacity = super::runtime::table_capacity(load.connections.div_ceil(n as u32));
+        let hold = if load.keep_alive {
+            load.connections.div_ceil(n as u32) as usize
+        } else {
+            0
+        };
         move |shard: usize, now| {
             let mut iface = Iface::new(mac, src.0);
             iface.ip_count = src.1;
             let mut cfg = StackConfig::new(iface, tcp.clone());
             cfg.time_wait_reserve = tw;
-            super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now)
+            cfg.capacity = capacity;
+            let mut s = super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now);
+            // Keep-alive: every connection stays open; room for them all.
+            s.reserve_connections(hold);
+            s
         }
     };
     let mut stack = make_stack(0, clock.now());
@@ -251,7 +260,11 @@ fn run_dpdk(
     );
     let stop = stop_flag();
     let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;
+    if load.keep_alive && load.cps == 0 {
+        reporter.show_opening(u64::from(load.connections));
+    }
     let intervals = load.hlog.is_some();
+    let pacing = load.pacing();
     let hop = args.gateway.unwrap_or(*target.ip());
     let mut other_nics = Vec::new();
     for q in port.queues.iter_mut().skip(1) {
@@ -294,6 +307,7 @@ fn run_dpdk(
                     stop: &stop,
                     publish: Some(&out),
                     intervals,
+                    pacing,
                 };
                 let none = None::<(
                     &mut Reporter,
@@ -315,6 +329,7 @@ fn run_dpdk(
             stop: &stop,
             publish: None,
             intervals,
+            pacing,
         };
         load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, watch)
     };
@@ -337,7 +352,15 @@ fn run_dpdk(
         })
         .collect();
     let held = outcomes.iter().map(|o| o.result.time_wait_held).sum();
-    combine(load, info, &shards, held, start)
+    let mut report = combine(load, info, &shards, held, start)?;
+    outcomes[0].annotate(&mut report);
+    // Every shard's connections open: when the last shard got there.
+    report.opened_all_s = outcomes
+        .iter()
+        .map(|o| o.opened_all_s)
+        .collect::<Option<Vec<f64>>>()
+        .map(|v| v.into_iter().fold(0.0, f64::max));
+    Ok(report)
 }
 
 /// One shard's part of a finished load run (DPDK or kernel mode).
@@ -402,6 +425,11 @@ fn run_kernel(args: &ClientArgs, (target, requests, label): Aim<'_>) -> anyhow::
         Some(s) if !src.0.is_unspecified() && src.1 >= s.n => s.sources(src, (1024, 65535))?.0,
         _ => src,
     };
+    if load.ramp.is_some() {
+        bail!("--ramp paces the DPDK generator's handshakes; with --kernel, use --cps");
+    }
+    // (No pacing: it learns from the engine's handshakes; kernel sockets
+    // open as fast as the kernel takes them.)
     let client = shard_share(load.client_config(target, requests, src, (1024, 65535)), n);
     let clock = Clock::new();
     let stop = stop_flag();

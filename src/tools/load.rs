@@ -5,7 +5,7 @@
 
 use super::request::RequestArgs;
 use super::runtime::{check_capacity, secs};
-use crate::app::{ClientConfig, Request};
+use crate::app::{ClientConfig, Pacing, Request};
 use crate::stats::Latency;
 use crate::stats::output::Intervals;
 use crate::stats::report::RunInfo;
@@ -54,6 +54,13 @@ pub struct LoadArgs {
     /// when each was due (0: closed loop).
     #[arg(long, default_value_t = 0)]
     pub cps: u64,
+    /// Closed loop: open the --connections evenly over this many seconds
+    /// (within the handshake window). Without it (and without --cps) the
+    /// opening paces itself: at most a window of handshakes in flight, grown
+    /// while they complete fast, halved when they are slow or fail (DPDK
+    /// only; kernel mode opens as fast as the kernel takes them).
+    #[arg(long, value_name = "SECS")]
+    pub ramp: Option<f64>,
     /// Open loop: this many requests per second over the open connections
     /// (keep-alive), each counted from when it was due, as wrk2 -R does
     /// (0: each connection sends its next request on the last response).
@@ -138,7 +145,20 @@ impl LoadArgs {
         if self.connections == 0 {
             bail!("--connections must be at least 1");
         }
-        check_capacity(self.connections, self.time_wait_records(&t))?;
+        if let Some(r) = self.ramp {
+            let r = secs(r, "ramp")?;
+            if self.cps > 0 {
+                bail!("--ramp paces a closed loop; --cps already sets the opening rate: give one");
+            }
+            if r >= t.duration {
+                bail!(
+                    "--ramp ({}s) must be shorter than --duration ({}s)",
+                    r.as_secs_f64(),
+                    self.duration
+                );
+            }
+        }
+        check_capacity(self.connections, self.time_wait_records(&t), 1)?;
         Ok(t)
     }
 
@@ -150,8 +170,19 @@ impl LoadArgs {
     /// timers to fire. Sized for 1 M connections a second per shard (a
     /// bench shard pair reaches ~0.75 M here; 0.4 M, the old figure, was
     /// outrun and cost 96 retransmits in a 10 s run).
+    /// Keep-alive connections close once, at the end, the client first: a
+    /// record each.
     pub fn time_wait_records(&self, t: &Times) -> usize {
+        if self.keep_alive {
+            return self.connections as usize;
+        }
         (t.duration.min(t.time_wait).as_secs_f64() * 1_000_000.0) as usize
+    }
+
+    /// Whether the client closes first (and so holds TIME_WAIT): asked for,
+    /// or keep-alive connections, which the generator closes at the end.
+    pub fn client_closes_first(&self) -> bool {
+        self.close == CloseFirst::Client || self.keep_alive
     }
 
     pub fn tcp(&self, t: &Times) -> TcpConfig {
@@ -187,6 +218,14 @@ impl LoadArgs {
             server_closes,
             self.request_bytes,
         )
+    }
+
+    /// How the closed loop opens: `--ramp`, else paced by its handshakes.
+    pub fn pacing(&self) -> Pacing {
+        match self.ramp {
+            Some(r) if r > 0.0 => Pacing::Ramp(Duration::from_secs_f64(r)),
+            _ => Pacing::Adaptive,
+        }
     }
 
     /// The generator's settings for `target` from these options, sending
@@ -287,6 +326,8 @@ pub struct Control<'a> {
     pub publish: Option<&'a crate::stats::Published>,
     /// Keep one-second interval histograms (`--hlog`).
     pub intervals: bool,
+    /// How the closed loop opens (`LoadArgs::pacing`).
+    pub pacing: Pacing,
 }
 
 /// A finished load run.
@@ -297,6 +338,20 @@ pub struct Outcome {
     pub measured: Measured,
     /// One-second latency intervals (with `Control::intervals`).
     pub intervals: Intervals,
+    /// Seconds from the start until every connection was open at once.
+    pub opened_all_s: Option<f64>,
+    /// The measuring waited for that (a paced opening).
+    pub waited_for_open: bool,
+}
+
+#[cfg(feature = "dpdk")]
+impl Outcome {
+    /// What the report says about the opening and the measured window.
+    pub fn annotate(&self, r: &mut crate::stats::report::Report) {
+        r.opened_all_s = self.opened_all_s;
+        r.waited_for_open = self.waited_for_open;
+        r.measured_from_s = self.measured.from_s;
+    }
 }
 
 #[cfg(feature = "dpdk")]
@@ -307,10 +362,13 @@ fn counts(s: &Stack) -> Window {
     }
 }
 
-/// Runs the load: opens connections for `duration`, measures after `warmup`,
-/// reports each second (`watch`: the reporter, and what gives the other
-/// side's counters and the NIC's; None when nothing is reported), lets open connections finish (5 s at most; 2 s after
-/// Ctrl-C), resets what is left, and hands back the counters.
+/// Runs the load: opens connections for `duration` (paced, see
+/// `app::Pacing`), measures after `warmup` and, when paced, once every
+/// connection is open; reports each second (`watch`: the reporter, and what
+/// gives the other side's counters and the NIC's; None when nothing is
+/// reported); at the end closes idle connections and lets the others finish
+/// (`app::window`: while connections keep closing, `DRAIN` after the last;
+/// 2 s after Ctrl-C), resets what is left, and hands back the counters.
 #[cfg(feature = "dpdk")]
 pub fn drive(
     stack: &mut Stack,
@@ -323,7 +381,17 @@ pub fn drive(
 ) -> Outcome {
     let start = clock.now();
     stack.start_client(client, start, t.duration, t.warmup);
+    stack.pace_client(ctl.pacing);
     let mut window = MeasureWindow::new(start, t.duration, t.warmup);
+    // The generator closes its idle connections at the end (a burst a
+    // turn): the drain lasts while they close.
+    window.drain_by_progress();
+    let paced = stack.client_paced();
+    if paced {
+        window.wait_for_open();
+    }
+    let mut opened_all = None;
+    let mut states = super::runtime::StateCount::default();
     if let Some((reporter, _)) = watch.as_mut() {
         reporter.restart(start);
     }
@@ -334,9 +402,15 @@ pub fn drive(
     loop {
         let now = clock.now();
         stack.poll(now, nic);
+        if opened_all.is_none() {
+            opened_all = stack.client_all_open_at();
+            if opened_all.is_some() {
+                window.all_open();
+            }
+        }
         let turn = window.turn(now, counts(stack), ctl.stop.load(Ordering::Relaxed));
         if turn.second {
-            stack.count_states();
+            states.tick(stack, clock);
             if ctl.intervals {
                 intervals.tick(now, &stack.latency);
             }
@@ -369,6 +443,8 @@ pub fn drive(
         measured: window.measured(clock.now(), counts(stack)),
         result: ShardResult::of(stack),
         intervals,
+        opened_all_s: opened_all.map(|at| (at - start).as_secs_f64()),
+        waited_for_open: paced,
     }
 }
 

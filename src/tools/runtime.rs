@@ -40,6 +40,32 @@ impl ShardResult {
     }
 }
 
+/// Counting connections per state walks the whole table: at millions of
+/// connections that takes a good part of a second, every second. The walks
+/// are spaced so that they take at most about 2 % of the shard's time: after
+/// one that took `d`, the next waits at least 50 × `d` (the counts shown
+/// meanwhile are the last walk's; the generator's gauges stay current).
+#[cfg(feature = "dpdk")]
+#[derive(Debug, Default)]
+pub struct StateCount {
+    next: Option<Instant>,
+}
+
+#[cfg(feature = "dpdk")]
+impl StateCount {
+    /// Counts `stack`'s states now unless the last walk was too recent.
+    pub fn tick(&mut self, stack: &mut Stack, clock: &TscClock) {
+        let t0 = clock.now();
+        if self.next.is_some_and(|n| t0 < n) {
+            stack.client_gauges();
+            return;
+        }
+        stack.count_states();
+        let took = clock.now() - t0;
+        self.next = Some(t0 + took * 50);
+    }
+}
+
 /// Loop turns between clock checks for publishing.
 #[cfg(feature = "dpdk")]
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
@@ -55,12 +81,13 @@ pub fn shard_loop(
     stop: &AtomicBool,
 ) {
     let mut next_publish = clock.now();
+    let mut states = StateCount::default();
     loop {
         let now = clock.now();
         stack.poll(now, nic);
         if now >= next_publish {
             next_publish = now + PUBLISH_EVERY;
-            stack.count_states();
+            states.tick(stack, clock);
             out.store(&stack.stats);
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -72,11 +99,16 @@ pub fn shard_loop(
 }
 
 /// The end of a shard's run: resets every connection still open (the peer
-/// is told), gives the resets a few turns to leave, and counts the states.
+/// is told), gives the resets a few turns to leave (and, while the device's
+/// ring is full, up to 100 ms more for it to drain), and counts the states.
 #[cfg(feature = "dpdk")]
 pub fn shut_down(stack: &mut Stack, nic: &mut dyn Nic, clock: &TscClock) {
     stack.abort_all();
     for _ in 0..8 {
+        stack.poll(clock.now(), nic);
+    }
+    let until = clock.now() + Duration::from_millis(100);
+    while nic.tx_pending() > 0 && clock.now() < until {
         stack.poll(clock.now(), nic);
     }
     stack.count_states();
@@ -203,6 +235,10 @@ pub struct LiveLine {
     start: Instant,
     /// NIC counters to append (missed, errors), set by the caller.
     pub nic: Option<NicCounts>,
+    /// Connections the generator was asked to hold (0: not shown), and
+    /// whether they have all been open at once (the opening is over).
+    pub open_target: u64,
+    opened_all: bool,
 }
 
 impl LiveLine {
@@ -211,6 +247,8 @@ impl LiveLine {
             last: None,
             start,
             nic: None,
+            open_target: 0,
+            opened_all: false,
         }
     }
 
@@ -226,13 +264,17 @@ impl LiveLine {
             ),
         };
         self.last = Some((now, *client, *server));
-        Progress::between(
+        let mut p = Progress::between(
             (client, server),
             (&pc, &ps),
             dt,
             (now - self.start).as_secs_f64(),
             self.nic,
-        )
+        );
+        p.open_target = self.open_target;
+        self.opened_all |= p.open >= self.open_target;
+        p.opening = !self.opened_all;
+        p
     }
 
     /// One line (stderr) from the client-side and server-side totals now.
@@ -255,8 +297,12 @@ pub fn render(p: &Progress) -> String {
         states: p.state_counts,
         ..ShardStats::default()
     };
+    let opening = p
+        .opening_part()
+        .map(|o| format!("{o} | "))
+        .unwrap_or_default();
     format!(
-        "[{:>5.1}s] cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
+        "[{:>5.1}s] {opening}cps {} rps {} active {} busy c/s {:.0}%/{:.0}% | {} | retx {} rst in/out {}/{} drops {} | rx {}pps {:.2}Gb/s tx {}pps {:.2}Gb/s{}",
         p.elapsed_s,
         human_rate(p.cps),
         human_rate(p.rps),
@@ -303,9 +349,16 @@ impl Reporter {
 
     /// Starts the run's clock again at `start` (the load begins).
     pub fn restart(&mut self, start: Instant) {
-        let nic = self.live.nic;
+        let (nic, target) = (self.live.nic, self.live.open_target);
         self.live = LiveLine::new(start);
         self.live.nic = nic;
+        self.live.open_target = target;
+    }
+
+    /// The live line shows the opening (`open 412.0k/1.00M`) until this many
+    /// connections are open at once.
+    pub fn show_opening(&mut self, target: u64) {
+        self.live.open_target = target;
     }
 
     /// Reports the second that ends at `now`.
@@ -465,20 +518,30 @@ pub fn nic_counters(ports: &[&crate::dpdk::EthPort]) -> NicCounts {
     n
 }
 
-/// Connections a shard's table holds (bench, client).
+/// Connections a shard's table holds at least (bench, client).
 pub const TABLE_CAPACITY: usize = 1 << 20;
+/// Connections a run may ask for at most (a table's handles are 32-bit).
+pub const MAX_CONNECTIONS: u32 = 1 << 26;
+
+/// A shard's table for `connections` open at once: room for them and an
+/// eighth more (connections closing while their replacements open).
+pub fn table_capacity(connections: u32) -> usize {
+    TABLE_CAPACITY.max(connections as usize + connections as usize / 8)
+}
 
 /// Refuses, in one line, a run the table or the machine's memory cannot hold:
-/// `connections` open at once and `time_wait` records reserved.
-pub fn check_capacity(connections: u32, time_wait: usize) -> anyhow::Result<()> {
-    if connections as usize > TABLE_CAPACITY {
-        bail!(
-            "--connections {connections} is more than a shard's table holds ({TABLE_CAPACITY}); lower it"
-        );
+/// `connections` open at once, with `ends` of each in this process (2 for
+/// `sluice bench`), and `time_wait` records reserved.
+pub fn check_capacity(connections: u32, time_wait: usize, ends: u64) -> anyhow::Result<()> {
+    if connections > MAX_CONNECTIONS {
+        bail!("--connections {connections} is more than a run holds ({MAX_CONNECTIONS}); lower it");
     }
-    // A control block and two small buffers per open connection, a record and
-    // its index entry per TIME_WAIT.
-    let need = connections as u64 * 1024 + time_wait as u64 * 96;
+    // Per open connection end: its control block, table and timer entries and
+    // the buffers it keeps (`sluice bench --keep-alive -c 1000000`: VmRSS
+    // 2.12 GB over 2 M ends, about 1060 B each, while every connection keeps
+    // the buffers it grew; lower this once idle connections give them back);
+    // a record and its index entry per TIME_WAIT.
+    let need = connections as u64 * ends * 1088 + time_wait as u64 * 96;
     let avail = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

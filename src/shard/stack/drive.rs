@@ -50,7 +50,11 @@ impl Stack {
             return;
         }
         // Where the connection goes after its segments are out.
-        let is_client = matches!(c.app, AppConn::Client(_));
+        // A client connection, and one that ends before its handshake completed.
+        let (is_client, handshaking) = match &c.app {
+            AppConn::Client(cl) => (true, cl.handshaking),
+            AppConn::Server(_) => (false, false),
+        };
         match c.tcp.state() {
             State::Closed => {
                 let reason = closed
@@ -63,9 +67,12 @@ impl Stack {
                 let key = c.key;
                 self.table.discard(key, h);
                 self.stats.count_close(reason);
-                if is_client {
-                    if let Some(g) = &mut self.client {
+                if let Some(g) = &mut self.client {
+                    if is_client {
                         g.closed();
+                    }
+                    if handshaking {
+                        g.handshake_failed();
                     }
                 }
             }
@@ -133,6 +140,8 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
     let client_cfg = a.client_cfg;
     let cfg = a.cfg;
     let mut closed = None;
+    // A client's handshake completed in this call (the pacing learns).
+    let mut connected = false;
     let client_due = |c: &Conn| matches!(&c.app, AppConn::Client(cl) if cl.next_at <= now);
     // Nothing to tell and no think time over (a SYN-ACK sent, a FIN taken
     // into TIME_WAIT): no context to build.
@@ -167,6 +176,7 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
             match &mut c.app {
                 AppConn::Server(s) => s.on_event(&mut cx, &mut sock!(), ev),
                 AppConn::Client(cl) => {
+                    connected |= ev == Event::Connected;
                     if let Some(cc) = client_cfg {
                         cl.on_event(&mut cx, cc, &mut sock!(), ev);
                     }
@@ -176,6 +186,12 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
         // Think time over (the connection's timer covers `next_at`); an
         // event above may have ended it (no think time: at once).
         if let (AppConn::Client(cl), Some(cc)) = (&mut c.app, client_cfg) {
+            // The handshake completed: the pacing learns how fast.
+            if connected {
+                if let Some(g) = a.client.as_mut() {
+                    g.handshake_done(now.saturating_since(cl.opened_at()));
+                }
+            }
             if cl.next_at <= now {
                 cl.on_tick(&mut cx, cc, &mut sock!());
             }

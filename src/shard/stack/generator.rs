@@ -1,12 +1,13 @@
 //! The load generator on a shard: new client connections as the schedule
 //! (`app::schedule`) allows, from 4-tuples this shard owns and nobody uses,
-//! and `--rps` requests handed to idle connections.
+//! `--rps` requests handed to idle connections, and at the end of the run
+//! its idle connections closed, a burst a turn.
 
 use super::{Conn, Stack, mark, ts_offset_cached};
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
-use crate::table::{FlowKey, Found, InsertError, Place};
+use crate::table::{FlowKey, Found, Handle, InsertError, Place};
 use crate::tcp::{Connection, FourTuple};
 use crate::time::Instant;
 use crate::wire::SeqNumber;
@@ -29,6 +30,22 @@ impl Stack {
         self.client_cfg = Some(cfg);
     }
 
+    /// Makes room for `n` connections (table and timers) up front, for a
+    /// run that will hold that many (client or server): none of them grows,
+    /// and stalls the shard, mid-run.
+    pub fn reserve_connections(&mut self, n: usize) {
+        self.table.reserve(n);
+        self.wheel.reserve(n.saturating_sub(self.wheel.len()));
+    }
+
+    /// How the generator's closed loop paces its opening (after
+    /// `start_client`; none unless set).
+    pub fn pace_client(&mut self, pacing: crate::app::Pacing) {
+        if let Some(g) = &mut self.client {
+            g.set_pacing(pacing);
+        }
+    }
+
     /// Stops opening client connections.
     pub fn stop_client(&mut self, now: Instant) {
         if let Some(g) = &mut self.client {
@@ -39,6 +56,25 @@ impl Stack {
     /// Client connections still open.
     pub fn client_active(&self) -> u32 {
         self.client.as_ref().map_or(0, |g| g.active())
+    }
+
+    /// When every client connection asked for was first open at once.
+    pub fn client_all_open_at(&self) -> Option<Instant> {
+        self.client.as_ref().and_then(|g| g.all_open_at())
+    }
+
+    /// Whether the client's opening is paced (measuring waits for it).
+    pub fn client_paced(&self) -> bool {
+        self.client.as_ref().is_some_and(|g| g.paced())
+    }
+
+    /// The generator's gauges into the counters (before they are published).
+    pub fn client_gauges(&mut self) {
+        if let Some(g) = &self.client {
+            let (n, w) = g.handshakes();
+            self.stats.handshakes = u64::from(n);
+            self.stats.open_window = if w == u32::MAX { 0 } else { u64::from(w) };
+        }
     }
 
     /// The next source address and port this shard owns and nobody uses
@@ -118,7 +154,14 @@ impl Stack {
             match self.table.insert_in(key, conn) {
                 Ok(h) => {
                     if let Some(g) = &mut self.client {
-                        g.opened();
+                        if g.opened() && g.paced() && now > g.record_from() {
+                            // Every connection is open only now: request
+                            // latencies count from here (the measuring waits
+                            // too); connect latencies are the opening's.
+                            g.record_from_at_least(now);
+                            self.latency.first_byte.reset();
+                            self.latency.request.reset();
+                        }
                     }
                     self.stats.opened += 1;
                     opened += 1;
@@ -132,6 +175,64 @@ impl Stack {
                     self.stats.port_collisions += 1;
                     break;
                 }
+            }
+        }
+    }
+
+    /// After the stop time: closes the client connections that have no
+    /// request in flight, `CLOSE_BURST` a turn (each sends a FIN, so the
+    /// turn's frames stay few; back-pressure holds the rest). Those waiting
+    /// for a response close when it arrives.
+    #[inline]
+    pub(super) fn close_client_connections(&mut self, now: Instant) {
+        if self.client.as_ref().is_some_and(|g| now >= g.stop_at()) {
+            self.close_client_burst(now);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn close_client_burst(&mut self, now: Instant) {
+        const CLOSE_BURST: usize = 32;
+        let Some(g) = &mut self.client else {
+            return;
+        };
+        if !g.closing_started() {
+            let list: Vec<Handle> = self
+                .table
+                .iter()
+                .filter(|(_, c)| matches!(&c.app, AppConn::Client(cl) if !cl.finished))
+                .map(|(h, _)| h)
+                .collect();
+            g.start_closing(list);
+        }
+        let (stop_at, record_from) = (g.stop_at(), g.record_from());
+        for _ in 0..CLOSE_BURST {
+            let Some(h) = g.closing().pop() else {
+                return;
+            };
+            let Some(c) = self.table.get_mut(h) else {
+                continue;
+            };
+            let AppConn::Client(cl) = &mut c.app else {
+                continue;
+            };
+            let mut cx = AppCx {
+                now,
+                stats: &mut self.stats,
+                latency: &mut self.latency,
+                scratch: &mut self.scratch,
+                heads: &mut self.heads,
+                stop_at,
+                record_from,
+            };
+            let mut sock = EngineSocket {
+                conn: &mut c.tcp,
+                cfg: &self.cfg.tcp,
+                now,
+            };
+            if cl.close_at_end(&mut cx, &mut sock) {
+                mark(&mut self.touched, c, h);
             }
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! `Stack::poll` is one turn of the shard loop: receive a burst → parse →
 //! demultiplex → TCP engine → expired timers (budgeted) → applications and new
-//! client connections → transmit → flush. It takes `now` from the caller (one
+//! client connections → transmit → flush. While frames built earlier still
+//! wait for the device, a turn only answers what arrives (back-pressure). It takes `now` from the caller (one
 //! clock read per turn) and a `Nic` for I/O, so the same code runs over DPDK
 //! and over the in-memory link in tests.
 //!
@@ -281,6 +282,7 @@ impl Stack {
         s[State::TimeWait as usize] += self.table.time_wait_len() as u64;
         s[State::Listen as usize] += self.table.listener_count() as u64;
         self.stats.states = s;
+        self.client_gauges();
     }
 
     /// Marks a connection for `drive` in this turn's output phase.
@@ -298,13 +300,19 @@ impl Stack {
         }
         self.stats.turns += 1;
         self.last_turn_at = now;
+        // Back-pressure: frames the device refused wait and go first; while
+        // any do, the turn answers what arrives but makes no new work.
+        let room = self.tx_room(nic);
         let mut n = nic.rx(&mut |frame| self.input(now, frame));
         n += self.steered_input(now);
-        self.run_timers(now);
-        self.age_neighbours(now);
-        self.open_client_connections(now);
-        self.dispatch_requests(now);
-        self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0;
+        if room {
+            self.run_timers(now);
+            self.age_neighbours(now);
+            self.open_client_connections(now);
+            self.close_client_connections(now);
+            self.dispatch_requests(now);
+        }
+        self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0 || !room;
         self.output(now, nic);
         n
     }

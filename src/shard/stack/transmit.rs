@@ -1,7 +1,9 @@
 //! Output: control frames first (they answer what just arrived), then every
 //! touched connection driven and its segments built in place in the NIC's
-//! buffers (`Nic::tx_buf`, then `tx_commit`), then the flush; what the NIC
-//! could not take is counted.
+//! buffers (`Nic::tx_buf`, then `tx_commit`), then the flush. What the device
+//! refuses waits in the NIC's backlog and goes first next turn, and the turn
+//! makes no new work until it has (`tx_room`); a frame is dropped (and
+//! counted `tx_full`) only past that backlog's bound.
 
 use super::control::{HDRS, write_headers};
 use super::neighbours::Neighbours;
@@ -20,6 +22,38 @@ pub(super) enum Segments {
 }
 
 impl Stack {
+    /// Whether the device has room for new work: frames it refused before
+    /// are handed to it again first; if some still wait, the turn is counted
+    /// in `tx_waits` and makes nothing new. One call into the NIC a turn
+    /// when nothing waits.
+    #[inline]
+    pub(super) fn tx_room(&mut self, nic: &mut dyn Nic) -> bool {
+        if nic.tx_pending() == 0 {
+            return true;
+        }
+        self.tx_retry(nic)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tx_retry(&mut self, nic: &mut dyn Nic) -> bool {
+        let dropped = nic.flush();
+        self.count_tx_dropped(dropped);
+        if nic.tx_pending() == 0 {
+            return true;
+        }
+        self.stats.tx_waits += 1;
+        false
+    }
+
+    /// Frames the device would not take even after waiting: the last resort.
+    fn count_tx_dropped(&mut self, dropped: u64) {
+        for _ in 0..dropped {
+            self.stats.drop(DropReason::TxFull);
+        }
+        self.stats.tx_packets -= dropped.min(self.stats.tx_packets);
+    }
+
     /// The turn's output phase.
     pub(super) fn output(&mut self, now: Instant, nic: &mut dyn Nic) {
         for i in 0..self.ctrl_used {
@@ -43,10 +77,7 @@ impl Stack {
         }
         self.touched.clear();
         let dropped = nic.flush();
-        for _ in 0..dropped {
-            self.stats.drop(DropReason::TxFull);
-        }
-        self.stats.tx_packets -= dropped.min(self.stats.tx_packets);
+        self.count_tx_dropped(dropped);
     }
 }
 
