@@ -29,14 +29,16 @@ use {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
     /// What to load: http://HOST[:PORT][/PATH] or HOST:PORT (a host name is
-    /// resolved once, at start). Several URLs (one host:port), or paths like
+    /// resolved once, at start; an IPv6 address in brackets, --kernel only
+    /// for now: http://[::1]:8080/). Several URLs (one host:port), or paths like
     /// /b on the first URL's host, are requested in turn.
     #[arg(value_name = "URL", required_unless_present = "urls")]
     pub targets: Vec<String>,
     /// Our source addresses: one address or a prefix (TIME_WAIT holds each
     /// 4-tuple for 2MSL, so high rates want many). Required with DPDK; with
     /// --kernel optional (connections take the addresses in turn, the kernel
-    /// picks ports; without it the kernel picks both).
+    /// picks ports; without it the kernel picks both), and IPv6 for an IPv6
+    /// target (e.g. 2001:db8:1::/64, any prefix length).
     #[arg(long, value_name = "CIDR")]
     pub ip: Option<String>,
     /// Source ports.
