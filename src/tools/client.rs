@@ -208,7 +208,8 @@ fn pick_address(addrs: &[SocketAddr]) -> Option<SocketAddr> {
 }
 
 /// What the DPDK path cannot do yet: IPv6.
-pub(crate) fn ipv4_only(addr: SocketAddr) -> anyhow::Result<SocketAddrV4> {
+#[cfg(feature = "dpdk")]
+fn ipv4_only(addr: SocketAddr) -> anyhow::Result<SocketAddrV4> {
     match addr {
         SocketAddr::V4(a) => Ok(a),
         SocketAddr::V6(a) => {
