@@ -452,19 +452,16 @@ fn run_kernel(args: &ClientArgs, (target, requests, label): Aim<'_>) -> anyhow::
         (Some(ip), None) => parse_ip_range(ip)?,
         _ => (Ipv4Addr::UNSPECIFIED, 1),
     };
+    let target = match target {
+        SocketAddr::V4(t) => t,
+        SocketAddr::V6(t) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, t.port()),
+    };
     // The kernel picks the ports: only addresses are split.
     let src = match args.split()? {
         Some(s) if !src.0.is_unspecified() && src.1 >= s.n => s.sources(src, (1024, 65535))?.0,
         _ => src,
     };
-    let v4_target = match target {
-        SocketAddr::V4(t) => t,
-        SocketAddr::V6(t) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, t.port()),
-    };
-    let client = shard_share(
-        load.client_config(v4_target, requests, src, (1024, 65535)),
-        n,
-    );
+    let client = shard_share(load.client_config(target, requests, src, (1024, 65535)), n);
     let clock = Clock::new();
     let stop = stop_flag();
     let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;
