@@ -16,7 +16,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 /// A monotonic clock in the engine's `Instant` (nanoseconds from its start).
@@ -242,17 +242,46 @@ struct Gen {
     sched: Schedule<usize>,
 }
 
-/// A non-blocking connect to `target`, from `src` if given (the kernel picks
-/// the port) or from whatever address and port the kernel picks.
-fn connect_from(src: Option<std::net::Ipv4Addr>, target: SocketAddrV4) -> io::Result<TcpStream> {
+/// The load generator's IPv6 aim, which its `ClientConfig` (IPv4 only, as
+/// the DPDK shards are for now) cannot hold: the target, and the source
+/// addresses taken in turn (first, how many, the next's offset) if given.
+#[derive(Debug, Clone, Copy)]
+struct AimV6 {
+    target: SocketAddrV6,
+    sources: Option<(Ipv6Addr, u128, u128)>,
+}
+
+impl AimV6 {
+    fn next_source(&mut self) -> Option<IpAddr> {
+        let (first, count, next) = self.sources.as_mut()?;
+        let ip = Ipv6Addr::from(u128::from(*first).wrapping_add(*next));
+        *next = (*next + 1) % (*count).max(1);
+        Some(IpAddr::V6(ip))
+    }
+}
+
+/// A non-blocking connect to `target` (IPv4 or IPv6), from `src` if given
+/// (the kernel picks the port) or from whatever address and port the kernel
+/// picks.
+fn connect_from(src: Option<IpAddr>, target: SocketAddr) -> io::Result<TcpStream> {
     use socket2::{Domain, Protocol, Socket as Sock, Type};
     let Some(src) = src else {
-        return TcpStream::connect(SocketAddr::V4(target));
+        return TcpStream::connect(target);
     };
-    let s = Sock::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    let s = Sock::new(
+        Domain::for_address(target),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     s.set_nonblocking(true)?;
-    s.bind(&SocketAddr::V4(SocketAddrV4::new(src, 0)).into())?;
-    match s.connect(&SocketAddr::V4(target).into()) {
+    if src.is_ipv6() {
+        // A source from a prefix routed to this host (`ip -6 route add local
+        // PREFIX dev lo`) is not an address of an interface, and IPv6's bind
+        // accepts it only free (IPv4's finds it by its local route).
+        s.set_freebind_v6(true)?;
+    }
+    s.bind(&SocketAddr::new(src, 0).into())?;
+    match s.connect(&target.into()) {
         Ok(()) => {}
         // EINPROGRESS (115 on Linux): the handshake goes on; writable when done.
         Err(e) if e.raw_os_error() == Some(115) || e.kind() == io::ErrorKind::WouldBlock => {}
@@ -271,6 +300,8 @@ pub struct KernelShard {
     free: Vec<usize>,
     listeners: Vec<(TcpListener, ServerApp)>,
     client: Option<Gen>,
+    /// Set for a load over IPv6 (`aim_v6`).
+    v6: Option<AimV6>,
     /// Think-time wake-ups: (due, connection).
     wake: BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
     scratch: Vec<u8>,
@@ -290,6 +321,7 @@ impl KernelShard {
             free: Vec::new(),
             listeners: Vec::new(),
             client: None,
+            v6: None,
             wake: BinaryHeap::new(),
             scratch: vec![0u8; 64 * 1024],
             heads: Default::default(),
@@ -300,15 +332,18 @@ impl KernelShard {
         })
     }
 
-    /// Listens on `addr` with `app`; with SO_REUSEPORT, so every core has its
-    /// own listener on the same address and the kernel spreads connections.
-    pub fn listen(&mut self, addr: SocketAddrV4, app: ServerApp) -> io::Result<()> {
+    /// Listens on `addr` (IPv4 or IPv6) with `app`; with SO_REUSEPORT, so
+    /// every core has its own listener on the same address and the kernel
+    /// spreads connections. On `[::]` IPv4 is served too unless the host
+    /// says otherwise (Linux's `net.ipv6.bindv6only`, 0 by default).
+    pub fn listen(&mut self, addr: impl Into<SocketAddr>, app: ServerApp) -> io::Result<()> {
         use socket2::{Domain, Protocol, Socket as Sock, Type};
-        let s = Sock::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        let addr: SocketAddr = addr.into();
+        let s = Sock::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         s.set_reuse_address(true)?;
         s.set_reuse_port(true)?;
         s.set_nonblocking(true)?;
-        s.bind(&SocketAddr::V4(addr).into())?;
+        s.bind(&addr.into())?;
         s.listen(4096)?;
         let mut l = TcpListener::from_std(s.into());
         let token = Token(LISTENER_BASE + self.listeners.len());
@@ -335,6 +370,17 @@ impl KernelShard {
         self.client = Some(Gen {
             sched: Schedule::new(&cfg, now, duration, warmup, 0),
             cfg,
+        });
+    }
+
+    /// Aims the load generator (before `drive_client`) at an IPv6 `target`,
+    /// which its `ClientConfig` cannot hold (its `target` and sources are
+    /// then unused), from `sources` in turn (the first address and how many)
+    /// if given, else from what the kernel picks.
+    pub fn aim_v6(&mut self, target: SocketAddrV6, sources: Option<(Ipv6Addr, u128)>) {
+        self.v6 = Some(AimV6 {
+            target,
+            sources: sources.map(|(first, count)| (first, count, 0)),
         });
     }
 
@@ -692,8 +738,13 @@ impl KernelShard {
             let Some(due) = g.sched.open_due(now, opened) else {
                 return;
             };
-            let target = g.cfg.target;
-            let src = g.sched.sources.next_addr();
+            let (target, src) = match &mut self.v6 {
+                Some(v6) => (SocketAddr::V6(v6.target), v6.next_source()),
+                None => (
+                    SocketAddr::V4(g.cfg.target),
+                    g.sched.sources.next_addr().map(IpAddr::V4),
+                ),
+            };
             let mut stream = match connect_from(src, target) {
                 Ok(s) => s,
                 Err(_) => {

@@ -56,6 +56,18 @@ pub struct BenchArgs {
     pub src_ports: String,
     #[command(flatten)]
     pub flood: super::flood::FloodArgs,
+    /// The address family, 4 or 6 (IPv6 over DPDK is not built yet).
+    #[arg(long, default_value = "4", value_parser = family)]
+    pub family: u8,
+}
+
+/// `--family`: 4 or 6.
+fn family(s: &str) -> Result<u8, String> {
+    match s {
+        "4" => Ok(4),
+        "6" => Ok(6),
+        _ => Err(format!("{s:?}: 4 (IPv4) or 6 (IPv6)")),
+    }
 }
 
 #[cfg(feature = "dpdk")]
@@ -63,6 +75,10 @@ const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 #[cfg(feature = "dpdk")]
 pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
+    match args.family {
+        4 => {}
+        _ => bail!("IPv6 over DPDK is not built yet (issue 14)"),
+    }
     let load = &args.load;
     let times = load.check()?;
     // Both ends of every connection live in this process.

@@ -14,7 +14,7 @@ use crate::stats::output::Intervals;
 use crate::stats::report::{Report, RunInfo, Window};
 use crate::stats::{Latency, Published, ShardStats};
 use anyhow::{Context, bail};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 #[cfg(feature = "dpdk")]
 use {
@@ -28,14 +28,16 @@ use {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
     /// What to load: http://HOST[:PORT][/PATH] or HOST:PORT (a host name is
-    /// resolved once, at start). Several URLs (one host:port), or paths like
+    /// resolved once, at start; an IPv6 address in brackets, --kernel only
+    /// for now: http://[::1]:8080/). Several URLs (one host:port), or paths like
     /// /b on the first URL's host, are requested in turn.
     #[arg(value_name = "URL", required_unless_present = "urls")]
     pub targets: Vec<String>,
     /// Our source addresses: one address or a prefix (TIME_WAIT holds each
     /// 4-tuple for 2MSL, so high rates want many). Required with DPDK; with
     /// --kernel optional (connections take the addresses in turn, the kernel
-    /// picks ports; without it the kernel picks both).
+    /// picks ports; without it the kernel picks both), and IPv6 for an IPv6
+    /// target (e.g. 2001:db8:1::/64, any prefix length).
     #[arg(long, value_name = "CIDR")]
     pub ip: Option<String>,
     /// Source ports.
@@ -116,13 +118,15 @@ impl ClientArgs {
 /// it was given by (for the Host header), if not an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     pub path: String,
     pub host: Option<String>,
 }
 
 /// `http://HOST[:PORT][/PATH]` or `HOST:PORT` → the target, a host name
-/// resolved once, here (as wrk does), to its first IPv4 address.
+/// resolved once, here (as wrk does), to its first IPv4 address, else its
+/// first IPv6 one. An IPv6 literal is written in brackets (RFC 3986 3.2.2):
+/// `http://[::1]:8080/`, `[2001:db8::1]:80`.
 pub fn parse_target(s: &str) -> anyhow::Result<Target> {
     let bad = || format!("bad target {s:?}: use http://HOST[:PORT][/PATH] or HOST:PORT");
     let (hostport, path, default_port) = if let Some(rest) = s.strip_prefix("http://") {
@@ -135,41 +139,82 @@ pub fn parse_target(s: &str) -> anyhow::Result<Target> {
     } else {
         (s, "/".to_string(), None)
     };
-    let (host, port) = match (hostport.rsplit_once(':'), default_port) {
-        (Some((h, p)), _) => (h, p.parse::<u16>().ok().with_context(bad)?),
-        (None, Some(p)) => (hostport, p),
-        (None, None) => bail!("{}: the port is missing", bad()),
+    // [IPv6]:PORT, [IPv6], or HOST[:PORT] (a bare IPv6 literal is ambiguous).
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        let Some((lit, after)) = rest.split_once(']') else {
+            bail!("{}: no ']' after the IPv6 address", bad());
+        };
+        let ip: Ipv6Addr = lit
+            .parse()
+            .with_context(|| format!("{}: {lit:?} is not an IPv6 address", bad()))?;
+        let port = match (after.strip_prefix(':'), default_port) {
+            (Some(p), _) => p.parse::<u16>().ok().with_context(bad)?,
+            (None, Some(p)) if after.is_empty() => p,
+            (None, None) if after.is_empty() => bail!("{}: the port is missing", bad()),
+            _ => bail!("{}", bad()),
+        };
+        return Ok(Target {
+            addr: SocketAddr::new(IpAddr::V6(ip), port),
+            path,
+            host: None,
+        });
+    } else if hostport.matches(':').count() > 1 {
+        bail!(
+            "{}: write an IPv6 address in brackets, e.g. http://[::1]:8080/",
+            bad()
+        );
+    } else {
+        match (hostport.rsplit_once(':'), default_port) {
+            (Some((h, p)), _) => (h, p.parse::<u16>().ok().with_context(bad)?),
+            (None, Some(p)) => (hostport, p),
+            (None, None) => bail!("{}: the port is missing", bad()),
+        }
     };
     if host.is_empty() {
         bail!("{}", bad());
     }
     if let Ok(ip) = host.parse::<Ipv4Addr>() {
-        let addr = SocketAddrV4::new(ip, port);
         return Ok(Target {
-            addr,
+            addr: SocketAddr::new(IpAddr::V4(ip), port),
             path,
             host: None,
         });
     }
     let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map_err(|e| {
         anyhow::anyhow!(
-            "target {s:?}: cannot resolve {host:?}: {e} (check the name, /etc/hosts and DNS, or give an IPv4 address)"
+            "target {s:?}: cannot resolve {host:?}: {e} (check the name, /etc/hosts and DNS, or give an address)"
         )
     })?;
-    let addrs: Vec<std::net::SocketAddr> = addrs.collect();
-    let Some(addr) = addrs.iter().find_map(|a| match a {
-        std::net::SocketAddr::V4(v4) => Some(*v4),
-        std::net::SocketAddr::V6(_) => None,
-    }) else {
-        bail!(
-            "target {s:?}: {host:?} has no IPv4 address (only {addrs:?}); sluice speaks IPv4: give an IPv4 address or a name with one"
-        );
+    let addrs: Vec<SocketAddr> = addrs.collect();
+    let Some(addr) = pick_address(&addrs) else {
+        bail!("target {s:?}: {host:?} resolves to no address");
     };
     Ok(Target {
         addr,
         path,
         host: Some(host.to_string()),
     })
+}
+
+/// Of a name's addresses, the first IPv4 one, else the first IPv6 one (a
+/// name with both is loaded over IPv4, as before IPv6 was there).
+fn pick_address(addrs: &[SocketAddr]) -> Option<SocketAddr> {
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+}
+
+/// What the DPDK path cannot do yet: IPv6.
+#[cfg(feature = "dpdk")]
+fn ipv4_only(addr: SocketAddr) -> anyhow::Result<SocketAddrV4> {
+    match addr {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(a) => {
+            bail!("{a}: IPv6 over DPDK is not built yet (issue 14); use --kernel for IPv6")
+        }
+    }
 }
 
 pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
@@ -187,7 +232,7 @@ pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
 
 /// Where the load goes, what it sends (built once) and what the report
 /// calls it.
-type Aim<'a> = (SocketAddrV4, Arc<[Request]>, &'a str);
+type Aim<'a> = (SocketAddr, Arc<[Request]>, &'a str);
 
 /// Without DPDK only kernel mode loads.
 #[cfg(not(feature = "dpdk"))]
@@ -204,6 +249,7 @@ fn run_dpdk(
     args: &ClientArgs,
     (target, requests, label): Aim<'_>,
 ) -> anyhow::Result<Report> {
+    let target = ipv4_only(target)?;
     let load = &args.split_load()?;
     let Some(ip) = &args.ip else {
         bail!("--ip is required: our source address (or prefix) on the link, e.g. --ip 10.0.0.9");
@@ -416,9 +462,22 @@ fn run_kernel(args: &ClientArgs, (target, requests, label): Aim<'_>) -> anyhow::
     let times = load.check()?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
-    let src = match &args.ip {
-        Some(ip) => parse_ip_range(ip)?,
-        None => (Ipv4Addr::UNSPECIFIED, 1),
+    // Over IPv6 the generator's ClientConfig holds no address (it is IPv4
+    // only, as the DPDK shards are for now): each shard is aimed below.
+    let v6 = match target {
+        SocketAddr::V4(_) => None,
+        SocketAddr::V6(t) => Some((t, kernel_sources_v6(args)?)),
+    };
+    let src = match (&args.ip, v6) {
+        (Some(ip), None) if ip.contains(':') => {
+            bail!("--ip {ip}: an IPv6 source for an IPv4 target ({target})")
+        }
+        (Some(ip), None) => parse_ip_range(ip)?,
+        _ => (Ipv4Addr::UNSPECIFIED, 1),
+    };
+    let target = match target {
+        SocketAddr::V4(t) => t,
+        SocketAddr::V6(t) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, t.port()),
     };
     // The kernel picks the ports: only addresses are split.
     let src = match args.split()? {
@@ -449,6 +508,9 @@ fn run_kernel(args: &ClientArgs, (target, requests, label): Aim<'_>) -> anyhow::
             core,
             move || {
                 let mut shard = KernelShard::new()?;
+                if let Some((t, sources)) = v6 {
+                    shard.aim_v6(t, sources);
+                }
                 let o = drive_client(
                     &mut shard,
                     &clock,
@@ -501,6 +563,39 @@ fn run_kernel(args: &ClientArgs, (target, requests, label): Aim<'_>) -> anyhow::
     combine(load, info, &shards, 0, start)
 }
 
+/// `--ip` for a load over IPv6 in kernel mode: an IPv6 address or prefix
+/// (any length; connections take its addresses in turn), or none.
+fn kernel_sources_v6(args: &ClientArgs) -> anyhow::Result<Option<(Ipv6Addr, u128)>> {
+    let Some(ip) = &args.ip else { return Ok(None) };
+    if args.split.is_some() {
+        bail!("--split with IPv6 source addresses is not built yet (issue 14)");
+    }
+    parse_ip6_range(ip).map(Some)
+}
+
+/// `2001:db8:1::/64` or `2001:db8:1::5` → the first address and how many
+/// (all of a /0 counts as u128::MAX).
+pub fn parse_ip6_range(s: &str) -> anyhow::Result<(Ipv6Addr, u128)> {
+    let (ip, len) = match s.split_once('/') {
+        Some((ip, p)) => (
+            ip,
+            p.parse::<u32>()
+                .ok()
+                .filter(|p| *p <= 128)
+                .with_context(|| {
+                    format!("bad prefix length in {s:?} (use 0..128, e.g. 2001:db8:1::/64)")
+                })?,
+        ),
+        None => (s, 128),
+    };
+    let ip: Ipv6Addr = ip.parse().with_context(|| {
+        format!("--ip {s:?}: the target is IPv6, so the source is an IPv6 address or prefix (e.g. 2001:db8:1::/64)")
+    })?;
+    // From the address as given, as for IPv4 (`parse_ip_range`).
+    let count = 1u128.checked_shl(128 - len).unwrap_or(u128::MAX);
+    Ok((ip, count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +612,74 @@ mod tests {
         assert!(parse_target("https://10.0.0.2/").is_err());
         assert!(parse_target("10.0.0.2").is_err(), "no port");
         assert!(parse_target("http://10.0.0.2:x/").is_err());
+    }
+
+    /// IPv6 literals in brackets (RFC 3986 3.2.2), with or without a port
+    /// and path; unbracketed or malformed ones are refused in one line.
+    #[test]
+    fn ipv6_targets_in_brackets() {
+        let t = parse_target("http://[::1]:8080/a/b").unwrap();
+        assert_eq!(t.addr, "[::1]:8080".parse().unwrap());
+        assert_eq!((t.path.as_str(), t.host), ("/a/b", None));
+        let t = parse_target("http://[2001:db8::1]:80/").unwrap();
+        assert_eq!(t.addr, "[2001:db8::1]:80".parse().unwrap());
+        let t = parse_target("http://[2001:db8::1]").unwrap();
+        assert_eq!((t.addr.port(), t.path.as_str()), (80, "/"));
+        let t = parse_target("[fe80::1]:7").unwrap();
+        assert_eq!(t.addr, "[fe80::1]:7".parse().unwrap());
+        assert_eq!(
+            parse_target("http://[::ffff:10.0.0.2]:81/").unwrap().addr,
+            "[::ffff:10.0.0.2]:81".parse().unwrap()
+        );
+        for bad in [
+            "http://::1:8080/",
+            "::1:8080",
+            "[::1]",
+            "http://[::1/",
+            "http://[::1]x/",
+            "http://[::1]:/",
+            "http://[::1]:99999/",
+            "http://[10.0.0.1]:80/",
+            "http://[zz::1]:80/",
+        ] {
+            let e = parse_target(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with("bad target") && !e.contains('\n'),
+                "{bad}: {e}"
+            );
+        }
+        assert!(
+            parse_target("::1:8080")
+                .unwrap_err()
+                .to_string()
+                .contains("in brackets")
+        );
+    }
+
+    /// A name's first IPv4 address is taken, else its first IPv6 one.
+    #[test]
+    fn a_name_with_only_ipv6_is_loaded_over_ipv6() {
+        let a = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let v6_only = [a("[2001:db8::2]:80"), a("[2001:db8::3]:80")];
+        assert_eq!(pick_address(&v6_only), Some(v6_only[0]));
+        let both = [a("[::1]:80"), a("127.0.0.1:80")];
+        assert_eq!(pick_address(&both), Some(both[1]));
+        assert_eq!(pick_address(&[]), None);
+    }
+
+    #[test]
+    fn ipv6_source_prefixes() {
+        let p = |s| parse_ip6_range(s).unwrap();
+        assert_eq!(
+            p("2001:db8:1::/64"),
+            ("2001:db8:1::".parse().unwrap(), 1 << 64)
+        );
+        assert_eq!(p("2001:db8::5"), ("2001:db8::5".parse().unwrap(), 1));
+        assert_eq!(p("::/0").1, u128::MAX);
+        assert_eq!(p("2001:db8::/127").1, 2);
+        for bad in ["2001:db8::/129", "10.0.0.1", "2001:db8::/x", "::/-1"] {
+            assert!(parse_ip6_range(bad).is_err(), "{bad}");
+        }
     }
 
     /// Host names are resolved once, at start (`localhost` is in every

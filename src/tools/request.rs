@@ -7,7 +7,7 @@
 use crate::app::Request;
 use crate::app::http::RequestSpec;
 use anyhow::{Context, bail};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Request options both `sluice client` and `sluice bench` take.
@@ -54,7 +54,7 @@ pub struct ClientRequestArgs {
 /// Where the client's requests go and what they ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Targets {
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// The Host header's value: the first URL's host[:port] as written.
     pub host: String,
     /// Paths in turn (at least one).
@@ -64,7 +64,7 @@ pub struct Targets {
 }
 
 /// The client's URLs, from the command line and then `--urls FILE`: each
-/// `http://IP[:PORT][/PATH]`, `IP:PORT`, or a path (`/x`, on the first
+/// `http://IP[:PORT][/PATH]`, `IP:PORT` (IPv6 in brackets: `[::1]:80`), or a path (`/x`, on the first
 /// URL's host). All must name one host:port.
 pub fn targets(given: &[String], file: Option<&str>) -> anyhow::Result<Targets> {
     let mut all: Vec<String> = given.to_vec();
@@ -81,7 +81,7 @@ pub fn targets(given: &[String], file: Option<&str>) -> anyhow::Result<Targets> 
             bail!("--urls {f}: no URLs in it (one per line)");
         }
     }
-    let mut first: Option<(SocketAddrV4, String, &str)> = None;
+    let mut first: Option<(SocketAddr, String, &str)> = None;
     let mut paths = Vec::with_capacity(all.len());
     for u in &all {
         if u.starts_with('/') {
@@ -127,8 +127,12 @@ fn authority(url: &str, t: &super::client::Target) -> String {
     if let Some(rest) = url.strip_prefix("http://") {
         return rest.split('/').next().unwrap_or(rest).to_string();
     }
-    // HOST:PORT: the name as given (as wrk sends it), else the address.
-    let host = t.host.clone().unwrap_or_else(|| t.addr.ip().to_string());
+    // HOST:PORT: the name as given (as wrk sends it), else the address (an
+    // IPv6 one in brackets, RFC 9110 7.2 / RFC 3986 3.2.2).
+    let host = t.host.clone().unwrap_or_else(|| match t.addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    });
     if t.addr.port() == 80 {
         host
     } else {
@@ -245,6 +249,38 @@ mod tests {
         assert!(e.to_string().contains("10.0.0.1:81"), "{e}");
         assert!(targets(&s(&["/a"]), None).is_err(), "no host");
         assert!(targets(&s(&["http://10.0.0.1/a b"]), None).is_err());
+    }
+
+    /// IPv6 targets: the Host header carries the literal in brackets (RFC
+    /// 9110 7.2, RFC 3986 3.2.2), as written in a URL, built for HOST:PORT.
+    #[test]
+    fn ipv6_urls_and_their_host_header() {
+        let t = targets(&s(&["http://[::1]:8080/a", "/b", "[::1]:8080"]), None).unwrap();
+        assert_eq!(t.addr, "[::1]:8080".parse().unwrap());
+        assert_eq!(t.host, "[::1]:8080");
+        assert_eq!(t.paths, s(&["/a", "/b", "/"]));
+        let t = targets(&s(&["http://[2001:db8::1]/"]), None).unwrap();
+        assert_eq!((t.host.as_str(), t.addr.port()), ("[2001:db8::1]", 80));
+        assert_eq!(
+            targets(&s(&["[2001:db8::1]:80"]), None).unwrap().host,
+            "[2001:db8::1]"
+        );
+        assert_eq!(
+            targets(&s(&["[2001:db8::1]:81"]), None).unwrap().host,
+            "[2001:db8::1]:81"
+        );
+        let e = targets(&s(&["http://[::1]:80/", "http://127.0.0.1:80/"]), None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("all URLs must share one host:port"),
+            "{e}"
+        );
+        let r = build(&RequestArgs::default(), None, &t.host, &t.paths, false, 0).unwrap();
+        assert!(
+            text(&r[0].bytes).contains("\r\nHost: [2001:db8::1]\r\n"),
+            "{}",
+            text(&r[0].bytes)
+        );
     }
 
     #[test]

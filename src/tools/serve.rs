@@ -9,7 +9,7 @@ use crate::stats::{Published, ShardStats};
 use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -24,9 +24,10 @@ use {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
-    /// Our IPv4 address on the link.
-    #[arg(long)]
-    pub ip: Ipv4Addr,
+    /// Our IPv4 address on the link. With --kernel also IPv6 (e.g. ::1,
+    /// 2001:db8::1, or :: for every address, brackets allowed: [::]).
+    #[arg(long, value_parser = parse_ip)]
+    pub ip: IpAddr,
     /// A listening port and its application (repeatable): PORT:APP with APP
     /// one of http, echo, discard, close, drain-reply.
     #[arg(long = "listen", value_name = "PORT:APP", default_value = "80:http")]
@@ -112,6 +113,16 @@ impl ServerArgs {
     }
 }
 
+/// `--ip`: an IPv4 or IPv6 address, the latter bare or in brackets.
+fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    bare.parse()
+        .map_err(|_| format!("{s:?} is not an IPv4 or IPv6 address"))
+}
+
 /// Parses `80:http` and friends.
 pub fn parse_listen(s: &str, body: usize, close_after: u32) -> anyhow::Result<(u16, ServerApp)> {
     let Some((port, app)) = s.split_once(':') else {
@@ -140,7 +151,7 @@ pub fn parse_listen(s: &str, body: usize, close_after: u32) -> anyhow::Result<(u
 pub struct ServerReport {
     pub tool: String,
     pub port: String,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub listen: Vec<String>,
     pub seconds: f64,
     /// Shards (one per core and queue pair).
@@ -194,6 +205,12 @@ fn run_dpdk(
     args: &ServerArgs,
     apps: Vec<(u16, ServerApp)>,
 ) -> anyhow::Result<ServerReport> {
+    let IpAddr::V4(ip) = args.ip else {
+        bail!(
+            "--ip {}: IPv6 over DPDK is not built yet (issue 14); use --kernel for IPv6",
+            args.ip
+        );
+    };
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
@@ -214,18 +231,13 @@ fn run_dpdk(
     let inboxes = steering_inboxes(n);
     let make_stack = {
         let ownership = port.ownership.clone();
-        let (mac, ip, apps, tcp, inboxes) = (
-            port.mac,
-            args.ip,
-            apps.clone(),
-            tcp.clone(),
-            inboxes.clone(),
-        );
+        let (mac, ip, apps, tcp, inboxes) =
+            (port.mac, ip, apps.clone(), tcp.clone(), inboxes.clone());
         move |shard: usize, now| {
             let cfg = StackConfig::new(Iface::new(mac, ip), tcp.clone());
             let mut stack = super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now);
             for (p, app) in &apps {
-                stack.listen(SocketAddrV4::new(ip, *p), app.clone());
+                stack.listen(std::net::SocketAddrV4::new(ip, *p), app.clone());
             }
             stack
         }
@@ -367,7 +379,7 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
             let setup = || -> anyhow::Result<KernelShard> {
                 let mut shard = KernelShard::new()?;
                 for (p, app) in &apps {
-                    let addr = SocketAddrV4::new(ip, *p);
+                    let addr = SocketAddr::new(ip, *p);
                     shard.listen(addr, app.clone()).map_err(|e| {
                         anyhow::anyhow!(
                             "cannot listen on {addr}: {e} (is the address on this host, the port free, and are you root for ports below 1024?)"
