@@ -47,7 +47,7 @@ export PATH="$BIN_DIR:$PATH"
 cd "$WORK"
 for b in "$WORK"/block*.sh; do
     echo "=== $(head -1 "$b" | sed 's/^# //')"
-    if ! timeout 120 bash "$b" >"$b.out" 2>&1; then
+    if ! timeout 300 bash "$b" >"$b.out" 2>&1; then
         cat "$b.out" >&2
         echo "check-readme: FAIL: a command in \"$(head -1 "$b" | sed 's/^# //')\" failed" >&2
         exit 1

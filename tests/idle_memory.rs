@@ -157,30 +157,33 @@ fn a_shards_connections_idle_in_think_time_hold_no_buffers() {
         let (mut cn, mut sn) = MemNic::pair(4096);
         let mut now = Instant::from_millis(1);
         client.start_client(cfg, now, Duration::from_secs(10), Duration::ZERO);
-        let mut busy = 0;
-        // Past the first request and its delayed ACKs, within the think time.
-        while now < Instant::from_millis(300) {
+        // Each connection's first request comes at a point spread over the
+        // first think time (500 ms), the next ones 500 ms after each
+        // response. An endpoint holds buffers only from its request until
+        // the delayed ACK of its response (40 ms), so at any moment only a
+        // few of the 64 do; kept buffers would make it all 64 once each has
+        // been used (at least 64 x 256 B).
+        let (mut busy, mut most_in_think) = (0, 0);
+        while now < Instant::from_millis(2_100) {
             client.poll(now, &mut cn as &mut dyn Nic);
             server.poll(now, &mut sn as &mut dyn Nic);
-            busy = busy.max(client.buffer_memory() + server.buffer_memory());
+            let held = client.buffer_memory() + server.buffer_memory();
+            busy = busy.max(held);
+            // Every connection has had its first request, and none its last.
+            if now >= Instant::from_millis(600) && now < Instant::from_millis(1_000) {
+                assert_eq!((client.connections(), server.connections()), (32, 32));
+                most_in_think = most_in_think.max(held);
+            }
             now += Duration::from_micros(100);
         }
         assert!(busy > 0, "buffers were taken while requests were in flight");
-        assert_eq!((client.connections(), server.connections()), (32, 32));
-        assert_eq!(client.stats.responses, 32, "one response each so far");
-        assert_eq!(
-            (client.buffer_memory(), server.buffer_memory()),
-            (0, 0),
-            "64 idle endpoints hold no buffer"
+        assert!(
+            most_in_think <= 8 * 512,
+            "{most_in_think} B held by 64 endpoints mostly idle in think time"
         );
-        // The next request takes buffers again, and is answered.
-        while now < Instant::from_millis(700) {
-            client.poll(now, &mut cn as &mut dyn Nic);
-            server.poll(now, &mut sn as &mut dyn Nic);
-            now += Duration::from_micros(100);
-        }
-        assert_eq!(client.stats.responses, 64);
-        assert_eq!((client.buffer_memory(), server.buffer_memory()), (0, 0));
+        // The closed loop keeps 32 open: past two responses each, new
+        // connections follow those that made their three requests.
+        assert!(client.stats.responses > 64, "{}", client.stats.responses);
     })
     .join()
     .unwrap();

@@ -490,6 +490,14 @@ impl ClientConn {
                     // Open after the run ended: nothing more to ask (a
                     // one-request connection still makes its request).
                     self.close_at_end(cx, c);
+                } else if cc.cps == 0 && cc.requests > 1 && !cc.think.is_zero() {
+                    // Closed loop with think time: the first request at a
+                    // point spread over the first think time, so connections
+                    // opened together do not ask in lockstep for the whole
+                    // run (a million opened in two seconds would otherwise
+                    // send a million requests in two seconds of every
+                    // twenty, and queue past the peer's RTO).
+                    self.next_at = cx.now + first_think(cc.think);
                 } else {
                     let t = if cc.cps > 0 { self.t_open } else { cx.now };
                     self.start_request(cx, cc, c, t);
@@ -714,6 +722,23 @@ impl ClientConn {
     }
 }
 
+/// A point in `[0, think)` for a connection's first request: a golden-ratio
+/// (Weyl) sequence per thread, so successive connections' first requests are
+/// spread evenly over the think time whatever order they connect in.
+fn first_think(think: Duration) -> Duration {
+    use std::cell::Cell;
+    thread_local! {
+        static NEXT: Cell<u64> = const { Cell::new(0) };
+    }
+    let k = NEXT.with(|n| {
+        let v = n.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        n.set(v);
+        v
+    });
+    let ns = u64::try_from(think.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(((u128::from(ns) * u128::from(k)) >> 64) as u64)
+}
+
 /// Counts a final response by its status class, and its body bytes.
 #[inline]
 fn count_response(stats: &mut ShardStats, m: http::Message) {
@@ -742,6 +767,22 @@ mod tests {
     use super::*;
     use crate::tcp::FourTuple;
     use crate::wire::SeqNumber;
+
+    #[test]
+    fn first_requests_spread_evenly_over_the_think_time() {
+        let think = Duration::from_secs(20);
+        let mut deciles = [0u32; 10];
+        for _ in 0..10_000 {
+            let t = first_think(think);
+            assert!(t < think, "{t:?}");
+            deciles[(t.as_nanos() * 10 / think.as_nanos()) as usize] += 1;
+        }
+        // Even: each tenth of the think time gets its tenth of the first
+        // requests (a golden-ratio sequence is within a few of it).
+        for (i, &n) in deciles.iter().enumerate() {
+            assert!((990..=1010).contains(&n), "decile {i}: {n} of 10000");
+        }
+    }
 
     /// A socket in memory: `input` to read, `room` bytes of send buffer,
     /// and whether it still sends.

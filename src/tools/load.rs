@@ -73,7 +73,10 @@ pub struct LoadArgs {
     /// HTTP: pad each request (with an X-Pad header) to at least this many bytes.
     #[arg(long, default_value_t = 0, value_name = "BYTES")]
     pub request_bytes: usize,
-    /// Milliseconds between a response and the next request on a connection.
+    /// Milliseconds between a response and the next request on a connection
+    /// (closed loop: each connection's first request comes at a point spread
+    /// evenly over its first think time, so connections opened together do
+    /// not ask in lockstep).
     #[arg(long, default_value_t = 0.0, value_name = "MS")]
     pub think: f64,
     /// Which side closes first (and so holds TIME_WAIT): `server` asks with
