@@ -46,7 +46,8 @@ impl Stack {
             cfg: &self.cfg,
             ip_ident: &mut self.ip_ident,
         };
-        if tx.transmit(now, c, nic) == Segments::NoNeighbour {
+        let sent = tx.transmit(now, c, nic);
+        if sent == Segments::NoNeighbour {
             return;
         }
         // Where the connection goes after its segments are out.
@@ -102,7 +103,7 @@ impl Stack {
                 // to the pool until data comes again.
                 c.tcp.release_idle_buffers();
                 let mut want = c.tcp.poll_timeout().unwrap_or(Instant::NEVER);
-                if c.tcp.wants_transmit() {
+                if sent == Segments::NoBuffer {
                     // A segment left unsent for want of an mbuf (counted as
                     // `no_buffer`): tried again soon, not left to a timer
                     // the engine arms only once it is sent (a SYN's).

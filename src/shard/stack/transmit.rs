@@ -19,6 +19,8 @@ pub(super) enum Segments {
     Sent,
     /// No MAC for its peer: nothing sent, the connection is left as it is.
     NoNeighbour,
+    /// A segment was left unsent for want of an mbuf (counted `no_buffer`).
+    NoBuffer,
 }
 
 impl Stack {
@@ -114,12 +116,13 @@ impl Tx<'_> {
         let cfg = &self.cfg.tcp;
         let src_mac = &self.cfg.iface.mac;
         let max = HDRS + usize::from(cfg.mss) + 60;
-        // Only while the engine may have a segment: a connection with nothing
-        // to send costs no buffer and no call into the NIC.
-        while c.tcp.wants_transmit() {
+        // Only while the engine may have a segment (asked above for the
+        // first): a connection with nothing to send costs no buffer and no
+        // call into the NIC.
+        loop {
             let Some(buf) = nic.tx_buf(max) else {
                 self.stats.drop(DropReason::NoBuffer);
-                break;
+                return Segments::NoBuffer;
             };
             let Some(n) = c
                 .tcp
@@ -142,6 +145,9 @@ impl Tx<'_> {
             nic.tx_commit(len);
             self.stats.tx_packets += 1;
             self.stats.tx_bytes += len as u64;
+            if !c.tcp.wants_transmit() {
+                break;
+            }
         }
         Segments::Sent
     }
