@@ -454,6 +454,95 @@ fn the_binary_serves_and_loads_over_ipv6() {
     assert_eq!(s["accepted"], c["connections_opened"], "{s}");
 }
 
+/// `sluice server --kernel` with `--ip` repeated (issue 14 item 3): listeners
+/// on `0.0.0.0` and `[::]` on one port at once, a client of each family
+/// served; the report lists both addresses and counts both clients.
+#[test]
+fn the_server_listens_on_every_ip_given_both_families() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    if !ipv6_loopback("kernel_dual_ip") {
+        return;
+    }
+    let port = free_port();
+    let mut server = Command::new(BIN)
+        .args(["server", "--kernel", "--ip", "0.0.0.0", "--ip", "[::]"])
+        .args(["--listen", &format!("{port}:http"), "--duration", "120"])
+        .args(["--quiet", "--json", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut ready = String::new();
+    stderr.read_line(&mut ready).unwrap();
+    assert!(
+        ready.contains("ready on kernel sockets ip=0.0.0.0,::"),
+        "{ready:?}"
+    );
+    let mut clients = Vec::new();
+    for target in [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://[::1]:{port}/"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["client", "--kernel", &target, "-c", "2", "-d", "0.5"])
+            .args(["--warmup", "0.1", "--quiet", "--json", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(c["errors_total"], 0, "{target}: {c}");
+        assert!(c["responses"].as_u64().unwrap() > 0, "{target}: {c}");
+        clients.push(c);
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut last = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut last).unwrap();
+    let server = server.wait_with_output().unwrap();
+    assert!(server.status.success(), "{last}");
+    let s: serde_json::Value = serde_json::from_slice(&server.stdout).unwrap();
+    assert_eq!(s["ips"], serde_json::json!(["0.0.0.0", "::"]), "{s}");
+    let sum = |k: &str| clients.iter().map(|c| c[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(
+        s["accepted"].as_u64(),
+        Some(sum("connections_opened")),
+        "{s}"
+    );
+    assert_eq!(s["responses"].as_u64(), Some(sum("responses")), "{s}");
+}
+
+/// `--ip` given twice with the same address is a one-line error (exit 2);
+/// over DPDK, a second address too (one IPv4 address there for now).
+#[test]
+fn a_repeated_or_second_dpdk_ip_is_a_one_line_error() {
+    let mut runs: Vec<(&[&str], &str)> = vec![(
+        &["server", "--kernel", "--ip", "::1", "--ip", "[::1]"],
+        "--ip ::1 is given twice",
+    )];
+    if cfg!(feature = "dpdk") {
+        runs.push((
+            &["server", "--ip", "10.0.0.1", "--ip", "10.0.0.2"],
+            "over DPDK the server has one IPv4 address for now",
+        ));
+    }
+    for (args, want) in runs {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
 /// `--metrics` and `--stats` in kernel mode (either build), with the
 /// client's target given by host name: `curl` scrapes the server's counters
 /// in Prometheus' text format while it runs; after the client's N responses

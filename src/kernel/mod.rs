@@ -337,9 +337,24 @@ impl KernelShard {
     /// spreads connections. On `[::]` IPv4 is served too unless the host
     /// says otherwise (Linux's `net.ipv6.bindv6only`, 0 by default).
     pub fn listen(&mut self, addr: impl Into<SocketAddr>, app: ServerApp) -> io::Result<()> {
+        self.listen_with(addr, app, false)
+    }
+
+    /// `listen`, and for an IPv6 address with `v6_only` the socket takes
+    /// IPv6 only (IPV6_V6ONLY; RFC 3493 5.3), leaving IPv4 on the same port
+    /// to a socket of its own.
+    pub fn listen_with(
+        &mut self,
+        addr: impl Into<SocketAddr>,
+        app: ServerApp,
+        v6_only: bool,
+    ) -> io::Result<()> {
         use socket2::{Domain, Protocol, Socket as Sock, Type};
         let addr: SocketAddr = addr.into();
         let s = Sock::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if v6_only && addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
         s.set_reuse_address(true)?;
         s.set_reuse_port(true)?;
         s.set_nonblocking(true)?;

@@ -1,6 +1,7 @@
-//! `sluice server`: listens on one or more ports of one IPv4 address, each
-//! port with its own application, on a DPDK port (one shard per core) or,
-//! with `--kernel`, on Linux sockets (one event loop per core).
+//! `sluice server`: listens on one or more ports, each with its own
+//! application, of one IPv4 address on a DPDK port (one shard per core) or,
+//! with `--kernel`, of one or more IPv4 and IPv6 addresses on Linux sockets
+//! (one event loop per core).
 
 use super::runtime::{Reporter, join_all, parse_cores, spawn_pinned};
 use super::{EalArgs, stop_flag};
@@ -25,9 +26,11 @@ use {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
     /// Our IPv4 address on the link. With --kernel also IPv6 (e.g. ::1,
-    /// 2001:db8::1, or :: for every address, brackets allowed: [::]).
-    #[arg(long, value_parser = parse_ip)]
-    pub ip: IpAddr,
+    /// 2001:db8::1, or :: for every address, brackets allowed: [::]), and
+    /// repeatable: every --listen port on every address (e.g. --ip 0.0.0.0
+    /// --ip [::] for both families, each on its own socket).
+    #[arg(long, value_parser = parse_ip, required = true)]
+    pub ip: Vec<IpAddr>,
     /// A listening port and its application (repeatable): PORT:APP with APP
     /// one of http, echo, discard, close, drain-reply.
     #[arg(long = "listen", value_name = "PORT:APP", default_value = "80:http")]
@@ -151,7 +154,10 @@ pub fn parse_listen(s: &str, body: usize, close_after: u32) -> anyhow::Result<(u
 pub struct ServerReport {
     pub tool: String,
     pub port: String,
+    /// The first --ip.
     pub ip: IpAddr,
+    /// Every --ip, in the order given.
+    pub ips: Vec<IpAddr>,
     pub listen: Vec<String>,
     pub seconds: f64,
     /// Shards (one per core and queue pair).
@@ -184,6 +190,11 @@ pub fn run(eal_args: &EalArgs, args: &ServerArgs) -> anyhow::Result<ServerReport
         .iter()
         .map(|l| parse_listen(l, args.body, args.close_after))
         .collect::<anyhow::Result<_>>()?;
+    for (i, ip) in args.ip.iter().enumerate() {
+        if args.ip[..i].contains(ip) {
+            bail!("--ip {ip} is given twice: give each address once");
+        }
+    }
     if args.kernel {
         eal_args.refuse_without_dpdk()?;
         return run_kernel(args, apps);
@@ -205,10 +216,13 @@ fn run_dpdk(
     args: &ServerArgs,
     apps: Vec<(u16, ServerApp)>,
 ) -> anyhow::Result<ServerReport> {
-    let IpAddr::V4(ip) = args.ip else {
+    if let Some(v6) = args.ip.iter().find(|ip| ip.is_ipv6()) {
+        bail!("--ip {v6}: IPv6 over DPDK is not built yet (issue 14); use --kernel for IPv6");
+    }
+    let [IpAddr::V4(ip)] = args.ip[..] else {
         bail!(
-            "--ip {}: IPv6 over DPDK is not built yet (issue 14); use --kernel for IPv6",
-            args.ip
+            "--ip given {} times: over DPDK the server has one IPv4 address for now (issue 14); --kernel serves several",
+            args.ip.len()
         );
     };
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
@@ -279,7 +293,7 @@ fn run_dpdk(
         port.name,
         port.driver,
         port.mac,
-        args.ip,
+        ip,
         args.listen.join(","),
         n,
         eal.memory_mode()
@@ -334,7 +348,8 @@ fn run_dpdk(
     Ok(ServerReport {
         tool: "sluice server".into(),
         port: name,
-        ip: args.ip,
+        ip: IpAddr::V4(ip),
+        ips: args.ip.clone(),
         listen: args.listen.clone(),
         seconds: secs,
         shards: n,
@@ -374,13 +389,18 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
     let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
     for (i, &core) in cores.iter().enumerate() {
         let out = pubs[i].clone();
-        let (apps, ip, stop, tx) = (apps.clone(), args.ip, stop.clone(), tx.clone());
+        let (apps, ips, stop, tx) = (apps.clone(), args.ip.clone(), stop.clone(), tx.clone());
+        // Every port is on every address: with an IPv4 address among them,
+        // the IPv6 sockets take IPv6 only (IPV6_V6ONLY), so IPv4 goes to the
+        // IPv4 socket as asked and not to a `[::]` one as a mapped address
+        // (Linux's `[::]` takes IPv4 too unless told not to).
+        let v6_only = ips.iter().any(|ip| ip.is_ipv4());
         workers.push(spawn_pinned(format!("sluice-kernel{i}"), core, move || {
             let setup = || -> anyhow::Result<KernelShard> {
                 let mut shard = KernelShard::new()?;
-                for (p, app) in &apps {
-                    let addr = SocketAddr::new(ip, *p);
-                    shard.listen(addr, app.clone()).map_err(|e| {
+                for (ip, (p, app)) in ips.iter().flat_map(|ip| apps.iter().map(move |a| (ip, a))) {
+                    let addr = SocketAddr::new(*ip, *p);
+                    shard.listen_with(addr, app.clone(), ip.is_ipv6() && v6_only).map_err(|e| {
                         anyhow::anyhow!(
                             "cannot listen on {addr}: {e} (is the address on this host, the port free, and are you root for ports below 1024?)"
                         )
@@ -424,7 +444,11 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
     }
     eprintln!(
         "sluice server: ready on kernel sockets ip={} listening {} cores {:?}",
-        args.ip,
+        args.ip
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         args.listen.join(","),
         cores
     );
@@ -458,7 +482,8 @@ fn run_kernel(args: &ServerArgs, apps: Vec<(u16, ServerApp)>) -> anyhow::Result<
     Ok(ServerReport {
         tool: "sluice server --kernel".into(),
         port: "kernel".into(),
-        ip: args.ip,
+        ip: args.ip[0],
+        ips: args.ip.clone(),
         listen: args.listen.clone(),
         seconds: secs,
         shards: cores.len(),
