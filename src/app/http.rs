@@ -75,7 +75,7 @@ const BLANK: u8 = 16;
 
 /// Finds message boundaries in a byte stream: the head (start line and
 /// headers, to the blank line), then the body as the head delimits it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Framer {
     phase: Phase,
     line: [u8; LINE],
@@ -92,6 +92,136 @@ pub struct Framer {
     no_body: bool,
     /// The last bytes of the start line (its HTTP version, whatever its length).
     tail: [u8; 9],
+}
+
+/// A connection's framer, held only inside a message: between messages (an
+/// idle keep-alive connection) a framer is in its initial state, so nothing
+/// is kept but an empty pointer. Bytes that arrive at a message boundary are
+/// framed by a fresh framer on the stack; only if they end inside a message
+/// does it move into a box from the shard's (the thread's) pool, which it
+/// goes back to once its message is complete.
+#[derive(Debug, Clone, Default)]
+pub struct LazyFramer {
+    held: Option<Box<Framer>>,
+}
+
+impl LazyFramer {
+    pub fn new() -> LazyFramer {
+        LazyFramer::default()
+    }
+
+    /// True once a byte of the current message has been seen
+    /// (`Framer::in_message`).
+    pub fn in_message(&self) -> bool {
+        self.held.as_ref().is_some_and(|f| f.in_message())
+    }
+
+    /// `Framer::expect_no_body`: a framer expecting a bodiless response is
+    /// not in its initial state, so it is held until that response ends.
+    pub fn expect_no_body(&mut self, yes: bool) {
+        match &mut self.held {
+            Some(f) => {
+                f.expect_no_body(yes);
+                self.settle_held();
+            }
+            None if yes => {
+                let mut f = Framer::new();
+                f.expect_no_body(true);
+                self.held = Some(framer_pool::boxed(f));
+            }
+            None => {}
+        }
+    }
+
+    /// `Framer::feed_memo`, the framer taken (fresh, or the one held) for
+    /// these bytes and kept only if they end inside a message.
+    #[inline]
+    pub fn feed_memo(
+        &mut self,
+        data: &[u8],
+        memo: &mut HeadMemo,
+        done: impl FnMut(Message),
+    ) -> Result<(), FrameError> {
+        match &mut self.held {
+            Some(f) => {
+                let r = f.feed_memo(data, memo, done);
+                self.settle_held();
+                r
+            }
+            None => {
+                let mut f = Framer::new();
+                let r = f.feed_memo(data, memo, done);
+                if !f.at_rest() {
+                    self.held = Some(framer_pool::boxed(f));
+                }
+                r
+            }
+        }
+    }
+
+    /// `Framer::eof` (a framer at rest has nothing to end).
+    pub fn eof(&mut self) -> Result<Option<Message>, FrameError> {
+        match &mut self.held {
+            Some(f) => {
+                let r = f.eof();
+                self.settle_held();
+                r
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Bytes held outside the connection (0 between messages).
+    pub fn memory(&self) -> usize {
+        self.held
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<Framer>())
+    }
+
+    /// The held framer back to the pool if it is at rest.
+    #[inline]
+    fn settle_held(&mut self) {
+        if self.held.as_ref().is_some_and(|f| f.at_rest()) {
+            if let Some(f) = self.held.take() {
+                framer_pool::give(f);
+            }
+        }
+    }
+}
+
+/// Boxed framers for messages that span reads, reused per thread (a shard is
+/// one thread): a burst of connections mid-message leaves a bounded number
+/// behind.
+mod framer_pool {
+    use super::Framer;
+    use std::cell::RefCell;
+
+    /// Framers kept at most (a few hundred kB).
+    const KEEP: usize = 4096;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Box<Framer>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// `f` in a box, one from the pool if there is one.
+    pub(super) fn boxed(f: Framer) -> Box<Framer> {
+        match FREE.with(|p| p.borrow_mut().pop()) {
+            Some(mut b) => {
+                *b = f;
+                b
+            }
+            None => Box::new(f),
+        }
+    }
+
+    pub(super) fn give(b: Box<Framer>) {
+        FREE.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < KEEP {
+                p.push(b);
+            }
+        });
+    }
 }
 
 /// A complete message.
@@ -120,6 +250,29 @@ pub enum FrameError {
 impl Framer {
     pub fn new() -> Framer {
         Framer::default()
+    }
+
+    /// In its initial state (between messages, no bodiless response
+    /// expected): a fresh framer would frame what follows the same way.
+    #[inline]
+    fn at_rest(&self) -> bool {
+        let rest = self.phase == Phase::Head
+            && self.head.lines == 0
+            && self.line_total == 0
+            && self.line_len == 0
+            && self.flags == 0
+            && !self.no_body;
+        // The kept bytes of a line are read only within that line.
+        debug_assert!(
+            !rest
+                || Framer {
+                    line: [0; LINE],
+                    tail: [0; 9],
+                    ..*self
+                } == Framer::default(),
+            "{self:?}"
+        );
+        rest
     }
 
     /// True once a byte of the current message (not of a blank line

@@ -7,7 +7,7 @@
 
 use super::control::{HDRS, write_headers};
 use super::neighbours::Neighbours;
-use super::{Conn, Stack, StackConfig};
+use super::{Conn, HAS_MAC, Stack, StackConfig};
 use crate::shard::nic::Nic;
 use crate::stats::{DropReason, ShardStats};
 use crate::time::Instant;
@@ -102,15 +102,16 @@ impl Tx<'_> {
             return Segments::Sent;
         }
         let t = c.tcp.tuple();
-        if c.mac.is_none() {
+        if c.mac().is_none() {
             let Some(m) = self.neigh.get(t.remote.ip()) else {
                 self.stats.drop(DropReason::NoNeighbour);
                 return Segments::NoNeighbour;
             };
-            c.mac = Some(m);
+            c.set_mac(m);
         }
         // Both MACs by reference: copied once, into the frame.
-        let Some(dst_mac) = &c.mac else {
+        // (The field itself, not `mac()`: the control block is borrowed below.)
+        let Some(dst_mac) = c.has(HAS_MAC).then_some(&c.mac) else {
             return Segments::Sent;
         };
         let cfg = &self.cfg.tcp;
