@@ -118,7 +118,16 @@ impl LazyFramer {
 
     /// `Framer::expect_no_body`: a framer expecting a bodiless response is
     /// not in its initial state, so it is held until that response ends.
+    #[inline]
     pub fn expect_no_body(&mut self, yes: bool) {
+        if yes || self.held.is_some() {
+            self.expect_no_body_held(yes);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expect_no_body_held(&mut self, yes: bool) {
         match &mut self.held {
             Some(f) => {
                 f.expect_no_body(yes);
@@ -142,21 +151,35 @@ impl LazyFramer {
         memo: &mut HeadMemo,
         done: impl FnMut(Message),
     ) -> Result<(), FrameError> {
-        match &mut self.held {
-            Some(f) => {
-                let r = f.feed_memo(data, memo, done);
-                self.settle_held();
-                r
-            }
-            None => {
-                let mut f = Framer::new();
-                let r = f.feed_memo(data, memo, done);
-                if !f.at_rest() {
-                    self.held = Some(framer_pool::boxed(f));
+        // The usual case: at a boundary, one whole message whose head is the
+        // memo's (the framer would frame it in one step and end at rest).
+        if self.held.is_none() {
+            if let Some((n, head)) = memo.get(data) {
+                if (data.len() - n) as u64 == head.content_length {
+                    let mut done = done;
+                    done(Message {
+                        status: head.status,
+                        close: head.close,
+                        body_len: head.content_length,
+                    });
+                    return Ok(());
                 }
-                r
             }
         }
+        // One call of the framer (inlined once), on the held one or a fresh one.
+        let mut fresh = Framer::new();
+        let held = self.held.is_some();
+        let f = match &mut self.held {
+            Some(f) => &mut **f,
+            None => &mut fresh,
+        };
+        let r = f.feed_memo(data, memo, done);
+        if held {
+            self.settle_held();
+        } else if !fresh.at_rest() {
+            self.held = Some(framer_pool::boxed(fresh));
+        }
+        r
     }
 
     /// `Framer::eof` (a framer at rest has nothing to end).
@@ -256,11 +279,10 @@ impl Framer {
     /// expected): a fresh framer would frame what follows the same way.
     #[inline]
     fn at_rest(&self) -> bool {
+        // (A line's kept prefix and flags are empty while it has no bytes.)
         let rest = self.phase == Phase::Head
             && self.head.lines == 0
             && self.line_total == 0
-            && self.line_len == 0
-            && self.flags == 0
             && !self.no_body;
         // The kept bytes of a line are read only within that line.
         debug_assert!(
@@ -1189,6 +1211,69 @@ impl RequestSpec<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `LazyFramer` frames as a `Framer` does, over any split of the
+    /// bytes, with or without the memo, and holds a framer only while a
+    /// read has ended inside a message.
+    #[test]
+    fn a_lazy_framer_frames_as_a_framer_and_holds_memory_only_inside_a_message() {
+        let streams: [&[u8]; 4] = [
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+        ];
+        let mut memo = HeadMemo::default();
+        for data in streams {
+            for cut in 0..=data.len() {
+                let (a, b) = data.split_at(cut);
+                let mut want = Vec::new();
+                let mut f = Framer::new();
+                f.feed(a, |m| want.push(m)).unwrap();
+                f.feed(b, |m| want.push(m)).unwrap();
+                let mut got = Vec::new();
+                let mut lazy = LazyFramer::new();
+                lazy.feed_memo(a, &mut memo, |m| got.push(m)).unwrap();
+                assert_eq!(lazy.memory() > 0, f_in_message(a), "{cut}");
+                lazy.feed_memo(b, &mut memo, |m| got.push(m)).unwrap();
+                assert_eq!(
+                    got,
+                    want,
+                    "cut at {cut} of {:?}",
+                    String::from_utf8_lossy(data)
+                );
+                assert_eq!(lazy.memory(), 0, "at a boundary: nothing held");
+                assert!(!lazy.in_message());
+            }
+        }
+        // A response to HEAD: expected before its bytes (held), framed
+        // without its body, then given back.
+        let mut lazy = LazyFramer::new();
+        lazy.expect_no_body(true);
+        assert!(lazy.memory() > 0);
+        let mut got = Vec::new();
+        lazy.feed_memo(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+            &mut memo,
+            |m| got.push(m),
+        )
+        .unwrap();
+        assert_eq!((got.len(), got[0].body_len, lazy.memory()), (1, 0, 0));
+        // A body to the close: held until the end.
+        lazy.feed_memo(b"HTTP/1.0 200 OK\r\n\r\nall", &mut memo, |_| {})
+            .unwrap();
+        assert!(lazy.memory() > 0);
+        assert_eq!(lazy.eof().unwrap().map(|m| m.body_len), Some(3));
+        assert_eq!(lazy.memory(), 0);
+        assert_eq!(LazyFramer::new().eof(), Ok(None));
+    }
+
+    /// Whether a framer fed `a` from the start is inside a message.
+    fn f_in_message(a: &[u8]) -> bool {
+        let mut f = Framer::new();
+        f.feed(a, |_| {}).unwrap();
+        !f.at_rest()
+    }
 
     fn messages(chunks: &[&[u8]]) -> Vec<Message> {
         let mut f = Framer::new();

@@ -162,7 +162,8 @@ impl<T> Slab<T> {
     #[inline]
     fn handle_at(&self, index: u32) -> Option<Handle> {
         let s = self.slots.get(index as usize)?;
-        (s.generation % 2 == 0).then_some(Handle {
+        debug_assert!(s.generation % 2 == 0, "an index entry names a free slot");
+        Some(Handle {
             index,
             generation: s.generation,
         })
