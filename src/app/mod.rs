@@ -516,6 +516,22 @@ impl ClientConn {
         }
     }
 
+    /// `next_at`, unless it has finished: when the shard is to wake it.
+    #[inline]
+    pub fn wake_at(&self) -> Instant {
+        if self.flags & (THINKING | FINISHED) == THINKING {
+            self.t
+        } else {
+            Instant::NEVER
+        }
+    }
+
+    /// `--rps`: idle, not finished, and not yet in the shard's queue.
+    #[inline]
+    pub fn wants_queueing(&self) -> bool {
+        self.flags & (IDLE | FINISHED | QUEUED) == IDLE
+    }
+
     #[inline]
     fn set_next_at(&mut self, at: Instant) {
         self.set(THINKING, at != Instant::NEVER);

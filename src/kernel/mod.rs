@@ -655,12 +655,12 @@ impl KernelShard {
             return;
         };
         if let AppConn::Client(cl) = &mut c.app {
-            let next_at = cl.next_at();
-            if next_at != Instant::NEVER && !cl.finished() && c.in_heap != next_at {
+            let next_at = cl.wake_at();
+            if next_at != Instant::NEVER && c.in_heap != next_at {
                 c.in_heap = next_at;
                 self.wake.push(std::cmp::Reverse((next_at, i)));
             }
-            if cl.idle() && !cl.finished() && !cl.queued() {
+            if cl.wants_queueing() {
                 if let Some(g) = &mut self.client {
                     cl.set_queued(true);
                     g.sched.idle(i);

@@ -111,10 +111,7 @@ impl Stack {
                     want = want.min(now + NO_BUFFER_RETRY);
                 }
                 if let AppConn::Client(cl) = &c.app {
-                    let next_at = cl.next_at();
-                    if next_at != Instant::NEVER && !cl.finished() {
-                        want = want.min(next_at); // think time
-                    }
+                    want = want.min(cl.wake_at()); // think time
                 }
                 rearm(&mut self.wheel, c, h, want, (now, self.cfg.tcp.rto_min));
             }
@@ -213,7 +210,7 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
     }
     // `--rps`: ready for a scheduled request.
     if let (AppConn::Client(cl), Some(_)) = (&mut c.app, client_cfg) {
-        if cl.idle() && !cl.finished() && !cl.queued() {
+        if cl.wants_queueing() {
             if let Some(g) = a.client {
                 cl.set_queued(true);
                 g.idle(h);

@@ -186,11 +186,6 @@ impl Conn {
     }
 
     #[inline(always)]
-    fn mac(&self) -> Option<&EthernetAddress> {
-        self.has(HAS_MAC).then_some(&self.mac)
-    }
-
-    #[inline(always)]
     fn set_mac(&mut self, m: EthernetAddress) {
         self.mac = m;
         self.flags |= HAS_MAC;
