@@ -7,7 +7,7 @@
 #       with the process's resident memory (VmRSS) sampled as it runs. Bytes
 #       per idle endpoint = (RSS held at N - RSS of the same run at BASE
 #       connections, N/10 unless given) / (the ESTABLISHED endpoints between
-#       them, medians while at least 99% of 2N, 2 BASE are): what one more
+#       them, medians while at least 90% of 2N, 2 BASE are): what one more
 #       idle endpoint costs, with the fixed costs that grow with traffic
 #       (memif rings, mbufs) in both; time to open N = the first second both
 #       sides hold all of them ESTABLISHED; RPS held at N.
@@ -138,7 +138,7 @@ def held(r, n):
     """Stats lines with all 2n endpoints ESTABLISHED (both sides)."""
     return [s for s in r["stats"] if s.get("states", {}).get("ESTABLISHED", 0) >= 2 * n]
 
-HELD_SHARE = 0.99
+HELD_SHARE = 0.9
 
 def rss_held(r, n):
     """(median VmRSS in bytes, median ESTABLISHED endpoints) while at least

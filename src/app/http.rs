@@ -223,6 +223,8 @@ mod framer_pool {
     const KEEP: usize = 4096;
 
     thread_local! {
+        // The boxes themselves are what is kept: a connection holds one.
+        #[allow(clippy::vec_box)]
         static FREE: RefCell<Vec<Box<Framer>>> = const { RefCell::new(Vec::new()) };
     }
 
