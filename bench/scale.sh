@@ -153,6 +153,16 @@ def rss_held(r, n):
     est = statistics.median(x["states"]["ESTABLISHED"] for x in lines)
     return (statistics.median(s) * 1024 if s else None), est
 
+def rss_at_peak(r):
+    """(VmRSS in bytes, ESTABLISHED endpoints) at the stats line with the most
+    ESTABLISHED: for a run that never held HELD_SHARE of them."""
+    lines = [x for x in r["stats"] if "unix_s" in x]
+    if not lines or not r["rss"]:
+        return None, None
+    p = max(lines, key=lambda x: x.get("states", {}).get("ESTABLISHED", 0))
+    kb = min(r["rss"], key=lambda s: abs(s[0] - p["unix_s"]))[1]
+    return kb * 1024, p.get("states", {}).get("ESTABLISHED", 0)
+
 def verdict(r):
     j = r["json"]
     if j is None:
@@ -198,6 +208,13 @@ if run_scale == "1":
         + f", less the same run's at {fmt(base)} connections "
         + (f"({fmt(rb / 2**20, 1)} MiB, {fmt(eb)} endpoints)" if rb else "(never held)")
         + ", over the endpoints between; target (issue 12): at most 320 B per idle endpoint.", ""]
+    if per is None and rb:
+        rp, ep = rss_at_peak(s)
+        if rp and ep > eb:
+            lines += [f"Not held: at the most ESTABLISHED at once ({fmt(ep)} endpoints, VmRSS "
+                      f"{fmt(rp / 2**20, 1)} MiB), {fmt((rp - rb) / (ep - eb))} B per ESTABLISHED "
+                      "endpoint over the base run's (an upper bound: it also counts the endpoints "
+                      "then in other states).", ""]
 
 if run_flood == "1":
     c, f = load("calm"), load("flood")
