@@ -75,7 +75,7 @@ const BLANK: u8 = 16;
 
 /// Finds message boundaries in a byte stream: the head (start line and
 /// headers, to the blank line), then the body as the head delimits it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Framer {
     phase: Phase,
     line: [u8; LINE],
@@ -92,6 +92,161 @@ pub struct Framer {
     no_body: bool,
     /// The last bytes of the start line (its HTTP version, whatever its length).
     tail: [u8; 9],
+}
+
+/// A connection's framer, held only inside a message: between messages (an
+/// idle keep-alive connection) a framer is in its initial state, so nothing
+/// is kept but an empty pointer. Bytes that arrive at a message boundary are
+/// framed by a fresh framer on the stack; only if they end inside a message
+/// does it move into a box from the shard's (the thread's) pool, which it
+/// goes back to once its message is complete.
+#[derive(Debug, Clone, Default)]
+pub struct LazyFramer {
+    held: Option<Box<Framer>>,
+}
+
+impl LazyFramer {
+    pub fn new() -> LazyFramer {
+        LazyFramer::default()
+    }
+
+    /// True once a byte of the current message has been seen
+    /// (`Framer::in_message`).
+    pub fn in_message(&self) -> bool {
+        self.held.as_ref().is_some_and(|f| f.in_message())
+    }
+
+    /// `Framer::expect_no_body`: a framer expecting a bodiless response is
+    /// not in its initial state, so it is held until that response ends.
+    #[inline]
+    pub fn expect_no_body(&mut self, yes: bool) {
+        if yes || self.held.is_some() {
+            self.expect_no_body_held(yes);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expect_no_body_held(&mut self, yes: bool) {
+        match &mut self.held {
+            Some(f) => {
+                f.expect_no_body(yes);
+                self.settle_held();
+            }
+            None if yes => {
+                let mut f = Framer::new();
+                f.expect_no_body(true);
+                self.held = Some(framer_pool::boxed(f));
+            }
+            None => {}
+        }
+    }
+
+    /// `Framer::feed_memo`, the framer taken (fresh, or the one held) for
+    /// these bytes and kept only if they end inside a message.
+    #[inline]
+    pub fn feed_memo(
+        &mut self,
+        data: &[u8],
+        memo: &mut HeadMemo,
+        done: impl FnMut(Message),
+    ) -> Result<(), FrameError> {
+        // The usual case: at a boundary, one whole message whose head is the
+        // memo's (the framer would frame it in one step and end at rest).
+        if self.held.is_none() {
+            if let Some((n, head)) = memo.get(data) {
+                if (data.len() - n) as u64 == head.content_length {
+                    let mut done = done;
+                    done(Message {
+                        status: head.status,
+                        close: head.close,
+                        body_len: head.content_length,
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        // One call of the framer (inlined once), on the held one or a fresh one.
+        let mut fresh = Framer::new();
+        let held = self.held.is_some();
+        let f = match &mut self.held {
+            Some(f) => &mut **f,
+            None => &mut fresh,
+        };
+        let r = f.feed_memo(data, memo, done);
+        if held {
+            self.settle_held();
+        } else if !fresh.at_rest() {
+            self.held = Some(framer_pool::boxed(fresh));
+        }
+        r
+    }
+
+    /// `Framer::eof` (a framer at rest has nothing to end).
+    pub fn eof(&mut self) -> Result<Option<Message>, FrameError> {
+        match &mut self.held {
+            Some(f) => {
+                let r = f.eof();
+                self.settle_held();
+                r
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Bytes held outside the connection (0 between messages).
+    pub fn memory(&self) -> usize {
+        self.held
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<Framer>())
+    }
+
+    /// The held framer back to the pool if it is at rest.
+    #[inline]
+    fn settle_held(&mut self) {
+        if self.held.as_ref().is_some_and(|f| f.at_rest()) {
+            if let Some(f) = self.held.take() {
+                framer_pool::give(f);
+            }
+        }
+    }
+}
+
+/// Boxed framers for messages that span reads, reused per thread (a shard is
+/// one thread): a burst of connections mid-message leaves a bounded number
+/// behind.
+mod framer_pool {
+    use super::Framer;
+    use std::cell::RefCell;
+
+    /// Framers kept at most (a few hundred kB).
+    const KEEP: usize = 4096;
+
+    thread_local! {
+        // The boxes themselves are what is kept: a connection holds one.
+        #[allow(clippy::vec_box)]
+        static FREE: RefCell<Vec<Box<Framer>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// `f` in a box, one from the pool if there is one.
+    pub(super) fn boxed(f: Framer) -> Box<Framer> {
+        match FREE.with(|p| p.borrow_mut().pop()) {
+            Some(mut b) => {
+                *b = f;
+                b
+            }
+            None => Box::new(f),
+        }
+    }
+
+    pub(super) fn give(b: Box<Framer>) {
+        FREE.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < KEEP {
+                p.push(b);
+            }
+        });
+    }
 }
 
 /// A complete message.
@@ -120,6 +275,28 @@ pub enum FrameError {
 impl Framer {
     pub fn new() -> Framer {
         Framer::default()
+    }
+
+    /// In its initial state (between messages, no bodiless response
+    /// expected): a fresh framer would frame what follows the same way.
+    #[inline]
+    fn at_rest(&self) -> bool {
+        // (A line's kept prefix and flags are empty while it has no bytes.)
+        let rest = self.phase == Phase::Head
+            && self.head.lines == 0
+            && self.line_total == 0
+            && !self.no_body;
+        // The kept bytes of a line are read only within that line.
+        debug_assert!(
+            !rest
+                || Framer {
+                    line: [0; LINE],
+                    tail: [0; 9],
+                    ..*self
+                } == Framer::default(),
+            "{self:?}"
+        );
+        rest
     }
 
     /// True once a byte of the current message (not of a blank line
@@ -1036,6 +1213,69 @@ impl RequestSpec<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `LazyFramer` frames as a `Framer` does, over any split of the
+    /// bytes, with or without the memo, and holds a framer only while a
+    /// read has ended inside a message.
+    #[test]
+    fn a_lazy_framer_frames_as_a_framer_and_holds_memory_only_inside_a_message() {
+        let streams: [&[u8]; 4] = [
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+        ];
+        let mut memo = HeadMemo::default();
+        for data in streams {
+            for cut in 0..=data.len() {
+                let (a, b) = data.split_at(cut);
+                let mut want = Vec::new();
+                let mut f = Framer::new();
+                f.feed(a, |m| want.push(m)).unwrap();
+                f.feed(b, |m| want.push(m)).unwrap();
+                let mut got = Vec::new();
+                let mut lazy = LazyFramer::new();
+                lazy.feed_memo(a, &mut memo, |m| got.push(m)).unwrap();
+                assert_eq!(lazy.memory() > 0, f_in_message(a), "{cut}");
+                lazy.feed_memo(b, &mut memo, |m| got.push(m)).unwrap();
+                assert_eq!(
+                    got,
+                    want,
+                    "cut at {cut} of {:?}",
+                    String::from_utf8_lossy(data)
+                );
+                assert_eq!(lazy.memory(), 0, "at a boundary: nothing held");
+                assert!(!lazy.in_message());
+            }
+        }
+        // A response to HEAD: expected before its bytes (held), framed
+        // without its body, then given back.
+        let mut lazy = LazyFramer::new();
+        lazy.expect_no_body(true);
+        assert!(lazy.memory() > 0);
+        let mut got = Vec::new();
+        lazy.feed_memo(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+            &mut memo,
+            |m| got.push(m),
+        )
+        .unwrap();
+        assert_eq!((got.len(), got[0].body_len, lazy.memory()), (1, 0, 0));
+        // A body to the close: held until the end.
+        lazy.feed_memo(b"HTTP/1.0 200 OK\r\n\r\nall", &mut memo, |_| {})
+            .unwrap();
+        assert!(lazy.memory() > 0);
+        assert_eq!(lazy.eof().unwrap().map(|m| m.body_len), Some(3));
+        assert_eq!(lazy.memory(), 0);
+        assert_eq!(LazyFramer::new().eof(), Ok(None));
+    }
+
+    /// Whether a framer fed `a` from the start is inside a message.
+    fn f_in_message(a: &[u8]) -> bool {
+        let mut f = Framer::new();
+        f.feed(a, |_| {}).unwrap();
+        !f.at_rest()
+    }
 
     fn messages(chunks: &[&[u8]]) -> Vec<Message> {
         let mut f = Framer::new();

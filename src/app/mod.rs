@@ -79,7 +79,7 @@ impl Socket for EngineSocket<'_> {
     }
 }
 use crate::time::Instant;
-use http::{Framer, HeadMemos};
+use http::{HeadMemos, LazyFramer};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,11 +138,13 @@ pub struct AppCx<'a> {
     pub record_from: Instant,
 }
 
-/// A server connection's application state.
+/// A server connection's application state: what it needs between
+/// requests. Its application is its listener's (`listener`, an index the
+/// owner resolves: the shard's or the kernel loop's list of listeners), and
+/// its framer is held only inside a request (`LazyFramer`).
 #[derive(Debug, Clone)]
 pub struct ServerConn {
-    app: ServerApp,
-    framer: Framer,
+    framer: LazyFramer,
     /// Responses owed (requests framed, responses not yet fully queued).
     owed: u32,
     /// Bytes of the current response already queued.
@@ -155,13 +157,16 @@ pub struct ServerConn {
     peer_fin: bool,
     /// The last read found nothing more to read.
     drained: bool,
+    /// Which listener accepted it (its application).
+    listener: u16,
 }
 
 impl ServerConn {
-    pub fn new(app: ServerApp) -> ServerConn {
+    /// A connection accepted by listener `listener` (an index into its
+    /// owner's listeners, whose applications `on_event` is given).
+    pub fn new(listener: u16) -> ServerConn {
         ServerConn {
-            app,
-            framer: Framer::new(),
+            framer: LazyFramer::new(),
             owed: 0,
             sent: 0,
             served: 0,
@@ -169,25 +174,45 @@ impl ServerConn {
             done: false,
             peer_fin: false,
             drained: false,
+            listener,
         }
     }
 
-    pub fn on_event(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket, ev: Event) {
+    /// The listener that accepted it.
+    #[inline]
+    pub fn listener(&self) -> usize {
+        usize::from(self.listener)
+    }
+
+    /// Bytes its application state holds outside the connection (a framer
+    /// inside a request).
+    pub fn memory(&self) -> usize {
+        self.framer.memory()
+    }
+
+    /// The engine's event `ev`; `app` is its listener's application.
+    pub fn on_event(
+        &mut self,
+        app: &ServerApp,
+        cx: &mut AppCx<'_>,
+        c: &mut impl Socket,
+        ev: Event,
+    ) {
         match ev {
             Event::Connected => {
-                if matches!(self.app, ServerApp::Close) {
+                if matches!(app, ServerApp::Close) {
                     self.done = true;
                     c.close();
                 }
             }
             Event::Readable | Event::Writable => {
-                self.pump(cx, c);
+                self.pump(app, cx, c);
                 self.finish_if_answered(c);
             }
             Event::PeerClosed => {
                 self.peer_fin = true;
-                self.pump(cx, c);
-                if let ServerApp::DrainReply { reply } = &self.app {
+                self.pump(app, cx, c);
+                if let ServerApp::DrainReply { reply } = app {
                     if !self.done && c.send(reply).is_err() {
                         self.done = true; // nobody left to reply to
                     }
@@ -207,7 +232,7 @@ impl ServerConn {
         }
     }
 
-    fn pump(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) {
+    fn pump(&mut self, app: &ServerApp, cx: &mut AppCx<'_>, c: &mut impl Socket) {
         self.drained = false;
         if self.done {
             // Closing: read and drop whatever still arrives.
@@ -215,13 +240,13 @@ impl ServerConn {
             return;
         }
         loop {
-            if !self.flush_owed(cx, c) {
+            if !self.flush_owed(app, cx, c) {
                 return; // the send buffer is full: read more once it drains
             }
             if self.done {
                 return;
             }
-            let room = match self.app {
+            let room = match app {
                 ServerApp::Echo => c.send_capacity().min(cx.scratch.len()),
                 _ => cx.scratch.len(),
             };
@@ -234,7 +259,7 @@ impl ServerConn {
                 self.drained = true;
                 return;
             }
-            match &self.app {
+            match app {
                 ServerApp::Echo => {
                     // `room` fits what was read, so only a closed connection
                     // takes less: stop echoing, drain what still arrives.
@@ -277,12 +302,12 @@ impl ServerConn {
     }
 
     /// Queues owed responses; false if the send buffer filled first.
-    fn flush_owed(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) -> bool {
+    fn flush_owed(&mut self, app: &ServerApp, cx: &mut AppCx<'_>, c: &mut impl Socket) -> bool {
         let ServerApp::Http {
             response,
             response_close,
             ..
-        } = &self.app
+        } = app
         else {
             return true;
         };
@@ -389,76 +414,155 @@ impl Request {
     }
 }
 
-/// A client connection's application state.
+/// A client connection's application state: a few words between requests
+/// (its framer is held only inside a response, `LazyFramer`; one instant
+/// serves the three times it needs, which never overlap).
 #[derive(Debug, Clone)]
 pub struct ClientConn {
-    framer: Framer,
+    framer: LazyFramer,
+    /// While handshaking: when the SYN was sent, or was due (open loop).
+    /// In a request: when it was sent (or due). In think time (`THINKING`):
+    /// when the next request goes.
+    t: Instant,
     done_requests: u32,
-    /// When the SYN was sent, or was due (open loop).
-    t_open: Instant,
-    /// When the current request was sent.
-    t_req: Instant,
-    in_request: bool,
-    /// The current request is the connection's last.
-    last: bool,
     /// Which of `ClientConfig::request_list` the current request is.
     req: u32,
-    /// The last response said `Connection: close`: the server closes first.
-    await_peer_close: bool,
-    got_first: bool,
+    /// Bytes of the current request queued so far.
     sent: u32,
-    /// Completed every request and closed.
-    pub finished: bool,
-    /// Think time: the next request waits until then.
-    pub next_at: Instant,
-    /// `--rps`: waiting for the shard to hand it a scheduled request.
-    pub idle: bool,
     /// Echo: bytes of the current response received so far.
     echo_got: u32,
-    /// In the shard's queue of idle connections.
-    pub queued: bool,
+    /// `IN_REQUEST`, `LAST`, ... below.
+    flags: u8,
     /// Its handshake has not completed yet (the generator's pacing counts
     /// handshakes in flight).
     pub handshaking: bool,
 }
 
+// `ClientConn::flags`.
+/// A request is out and its response not complete.
+const IN_REQUEST: u8 = 1;
+/// The current request is the connection's last.
+const LAST: u8 = 2;
+/// The last response said `Connection: close`: the server closes first.
+const AWAIT_PEER_CLOSE: u8 = 4;
+/// The current response's first byte has arrived.
+const GOT_FIRST: u8 = 8;
+/// Completed every request and closed.
+const FINISHED: u8 = 16;
+/// `--rps`: waiting for the shard to hand it a scheduled request.
+const IDLE: u8 = 32;
+/// In the shard's queue of idle connections.
+const QUEUED: u8 = 64;
+/// Think time: `t` is when the next request goes.
+const THINKING: u8 = 128;
+
 impl ClientConn {
     pub fn new(t_open: Instant) -> ClientConn {
         ClientConn {
-            framer: Framer::new(),
+            framer: LazyFramer::new(),
+            t: t_open,
             done_requests: 0,
-            t_open,
-            t_req: t_open,
-            in_request: false,
-            last: false,
             req: 0,
-            await_peer_close: false,
-            got_first: false,
             sent: 0,
-            finished: false,
-            next_at: Instant::NEVER,
-            idle: false,
             echo_got: 0,
-            queued: false,
+            flags: 0,
             handshaking: true,
         }
     }
 
-    /// When its SYN was sent (or was due, open loop).
+    #[inline(always)]
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    #[inline(always)]
+    fn set(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
+        }
+    }
+
+    /// Completed every request and closed.
+    #[inline]
+    pub fn finished(&self) -> bool {
+        self.has(FINISHED)
+    }
+
+    /// `--rps`: waiting for the shard to hand it a scheduled request.
+    #[inline]
+    pub fn idle(&self) -> bool {
+        self.has(IDLE)
+    }
+
+    /// In the shard's queue of idle connections.
+    #[inline]
+    pub fn queued(&self) -> bool {
+        self.has(QUEUED)
+    }
+
+    pub fn set_queued(&mut self, on: bool) {
+        self.set(QUEUED, on);
+    }
+
+    /// Think time: the next request waits until then (`NEVER`: not thinking).
+    #[inline]
+    pub fn next_at(&self) -> Instant {
+        if self.has(THINKING) {
+            self.t
+        } else {
+            Instant::NEVER
+        }
+    }
+
+    /// `next_at`, unless it has finished: when the shard is to wake it.
+    #[inline]
+    pub fn wake_at(&self) -> Instant {
+        if self.flags & (THINKING | FINISHED) == THINKING {
+            self.t
+        } else {
+            Instant::NEVER
+        }
+    }
+
+    /// `--rps`: idle, not finished, and not yet in the shard's queue.
+    #[inline]
+    pub fn wants_queueing(&self) -> bool {
+        self.flags & (IDLE | FINISHED | QUEUED) == IDLE
+    }
+
+    #[inline]
+    fn set_next_at(&mut self, at: Instant) {
+        self.set(THINKING, at != Instant::NEVER);
+        if at != Instant::NEVER {
+            self.t = at;
+        }
+    }
+
+    /// Bytes its application state holds outside the connection (a framer
+    /// inside a response).
+    pub fn memory(&self) -> usize {
+        self.framer.memory()
+    }
+
+    /// When its SYN was sent (or was due, open loop): known until its
+    /// handshake completes (`Event::Connected`), when the time it holds
+    /// becomes its first request's or think time's.
     pub fn opened_at(&self) -> Instant {
-        self.t_open
+        self.t
     }
 
     /// The run is over (`stop_at`): a connection with no request in flight
     /// is done and closes, counted `closed_at_end`; one waiting for a
     /// response closes once it arrives (`response_done`). True if it closed.
     pub fn close_at_end(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) -> bool {
-        if self.finished || self.in_request || self.handshaking {
+        if self.has(FINISHED) || self.has(IN_REQUEST) || self.handshaking {
             return false;
         }
-        self.idle = false;
-        self.finished = true;
-        self.next_at = Instant::NEVER;
+        self.set(IDLE, false);
+        self.set(FINISHED, true);
+        self.set_next_at(Instant::NEVER);
         cx.stats.completed += 1;
         cx.stats.closed_at_end += 1;
         c.close();
@@ -475,17 +579,14 @@ impl ClientConn {
         match ev {
             Event::Connected => {
                 self.handshaking = false;
-                if self.t_open >= cx.record_from {
-                    record(
-                        &mut cx.latency.connect,
-                        cx.now.saturating_since(self.t_open),
-                    );
+                if self.t >= cx.record_from {
+                    record(&mut cx.latency.connect, cx.now.saturating_since(self.t));
                 }
                 // Open loop: the first request counts from when the connection
                 // was due (wrk2's coordinated-omission rule), so a stalled
                 // server shows in the latencies instead of slowing the load.
                 if cc.rps > 0 {
-                    self.idle = true; // the shard schedules its requests
+                    self.set(IDLE, true); // the shard schedules its requests
                 } else if cc.requests > 1 && cx.now >= cx.stop_at {
                     // Open after the run ended: nothing more to ask (a
                     // one-request connection still makes its request).
@@ -497,9 +598,9 @@ impl ClientConn {
                     // run (a million opened in two seconds would otherwise
                     // send a million requests in two seconds of every
                     // twenty, and queue past the peer's RTO).
-                    self.next_at = cx.now + first_think(cc.think);
+                    self.set_next_at(cx.now + first_think(cc.think));
                 } else {
-                    let t = if cc.cps > 0 { self.t_open } else { cx.now };
+                    let t = if cc.cps > 0 { self.t } else { cx.now };
                     self.start_request(cx, cc, c, t);
                 }
             }
@@ -507,26 +608,26 @@ impl ClientConn {
             Event::Readable => self.read(cx, cc, c),
             Event::PeerClosed => {
                 self.read(cx, cc, c);
-                if self.in_request && !self.finished && cc.echo.is_none() {
+                if self.has(IN_REQUEST) && !self.has(FINISHED) && cc.echo.is_none() {
                     self.read_eof(cx, cc, c);
                 }
-                if self.await_peer_close {
-                    self.await_peer_close = false;
-                } else if !self.finished {
+                if self.has(AWAIT_PEER_CLOSE) {
+                    self.set(AWAIT_PEER_CLOSE, false);
+                } else if !self.has(FINISHED) {
                     // The server closed before every response arrived.
                     cx.stats.app_errors += 1;
-                    self.finished = true;
+                    self.set(FINISHED, true);
                 }
                 c.close();
             }
-            Event::Closed(_) => self.finished = true,
+            Event::Closed(_) => self.set(FINISHED, true),
         }
     }
 
     /// Think time over: send the next request.
     pub fn on_tick(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut impl Socket) {
-        if self.next_at <= cx.now && !self.finished && !self.in_request {
-            self.next_at = Instant::NEVER;
+        if self.next_at() <= cx.now && !self.has(FINISHED) && !self.has(IN_REQUEST) {
+            self.set_next_at(Instant::NEVER);
             if cx.now >= cx.stop_at {
                 self.close_at_end(cx, c); // the run is over: no next request
             } else {
@@ -544,17 +645,17 @@ impl ClientConn {
         c: &mut impl Socket,
         due: Instant,
     ) -> bool {
-        if !self.idle || self.finished || self.in_request {
+        if !self.has(IDLE) || self.has(FINISHED) || self.has(IN_REQUEST) {
             return false;
         }
-        self.idle = false;
+        self.set(IDLE, false);
         self.start_request(cx, cc, c, due);
         true
     }
 
     /// `--rps` at the end of the run: an idle connection is done; it closes.
     pub fn finish_idle(&mut self, cx: &mut AppCx<'_>, c: &mut impl Socket) {
-        if self.idle {
+        if self.has(IDLE) {
             self.close_at_end(cx, c);
         }
     }
@@ -566,8 +667,10 @@ impl ClientConn {
         c: &mut impl Socket,
         t: Instant,
     ) {
-        self.in_request = true;
-        self.last = self.done_requests.saturating_add(1) >= cc.requests;
+        // (Not in think time: `t` becomes the request's.)
+        debug_assert!(!self.has(THINKING));
+        self.set(IN_REQUEST, true);
+        self.set(LAST, self.done_requests.saturating_add(1) >= cc.requests);
         // Several requests: the shard's next in turn.
         let n = cc.request_list.len();
         let k = if n > 1 {
@@ -579,8 +682,8 @@ impl ClientConn {
         if let Some(r) = cc.request_list.get(k) {
             self.framer.expect_no_body(r.head);
         }
-        self.got_first = false;
-        self.t_req = t;
+        self.set(GOT_FIRST, false);
+        self.t = t;
         self.sent = 0;
         cx.stats.requests_sent += 1;
         self.send_rest(cc, c);
@@ -590,8 +693,8 @@ impl ClientConn {
         let Some(r) = cc.request_list.get(self.req as usize) else {
             return;
         };
-        let req = if self.last { &r.last } else { &r.bytes };
-        if !self.in_request || self.sent as usize >= req.len() {
+        let req = if self.has(LAST) { &r.last } else { &r.bytes };
+        if !self.has(IN_REQUEST) || self.sent as usize >= req.len() {
             return;
         }
         match c.send(&req[self.sent as usize..]) {
@@ -599,8 +702,8 @@ impl ClientConn {
             Err(SendError::Closed) => {
                 // The request cannot go out: the connection is over, and how
                 // it ended (reset, refused, ...) is counted when it closes.
-                self.in_request = false;
-                self.finished = true;
+                self.set(IN_REQUEST, false);
+                self.set(FINISHED, true);
             }
         }
     }
@@ -611,17 +714,14 @@ impl ClientConn {
             if n == 0 {
                 return;
             }
-            if !self.in_request {
+            if !self.has(IN_REQUEST) {
                 cx.stats.app_errors += 1; // bytes nobody asked for
                 continue;
             }
-            if !self.got_first {
-                self.got_first = true;
-                if self.t_req >= cx.record_from {
-                    record(
-                        &mut cx.latency.first_byte,
-                        cx.now.saturating_since(self.t_req),
-                    );
+            if !self.has(GOT_FIRST) {
+                self.set(GOT_FIRST, true);
+                if self.t >= cx.record_from {
+                    record(&mut cx.latency.first_byte, cx.now.saturating_since(self.t));
                 }
             }
             let mut completed = 0u32;
@@ -659,7 +759,7 @@ impl ClientConn {
             };
             if res.is_err() || completed > 1 || not_response {
                 cx.stats.app_errors += 1;
-                self.finished = true;
+                self.set(FINISHED, true);
                 c.abort();
                 return;
             }
@@ -691,13 +791,13 @@ impl ClientConn {
         server_closes: bool,
     ) -> bool {
         cx.stats.responses += 1;
-        if self.t_req >= cx.record_from {
-            record(&mut cx.latency.request, cx.now.saturating_since(self.t_req));
+        if self.t >= cx.record_from {
+            record(&mut cx.latency.request, cx.now.saturating_since(self.t));
         }
-        self.in_request = false;
+        self.set(IN_REQUEST, false);
         self.done_requests += 1;
         if server_closes || self.done_requests >= cc.requests || cx.now >= cx.stop_at {
-            self.finished = true;
+            self.set(FINISHED, true);
             cx.stats.completed += 1;
             if !server_closes && self.done_requests < cc.requests {
                 cx.stats.closed_at_end += 1; // more to ask, but the run is over
@@ -705,18 +805,18 @@ impl ClientConn {
             if server_closes && !c.peer_closed() {
                 // The server closes first (and holds TIME_WAIT): close
                 // once its FIN arrives.
-                self.await_peer_close = true;
+                self.set(AWAIT_PEER_CLOSE, true);
             } else {
                 c.close();
             }
             return true;
         }
         if cc.rps > 0 {
-            self.idle = true;
+            self.set(IDLE, true);
         } else if cc.think.is_zero() {
             self.start_request(cx, cc, c, cx.now);
         } else {
-            self.next_at = cx.now + cc.think;
+            self.set_next_at(cx.now + cc.think);
         }
         false
     }
@@ -892,12 +992,13 @@ mod tests {
             input: req.clone(),
             ..FakeSocket::default()
         };
-        let mut app = ServerConn::new(ServerApp::http(100, 0));
-        app.on_event(&mut cx.cx(), &mut full, Event::Readable);
+        let mut app = ServerConn::new(0);
+        let http = ServerApp::http(100, 0);
+        app.on_event(&http, &mut cx.cx(), &mut full, Event::Readable);
         assert!(full.sent.is_empty());
         assert!(!app.done);
         full.room = resp.len();
-        app.on_event(&mut cx.cx(), &mut full, Event::Writable);
+        app.on_event(&http, &mut cx.cx(), &mut full, Event::Writable);
         assert_eq!(full.sent, resp);
         assert_eq!(cx.stats.responses, 1);
         // Closed: nothing is owed any more, and what still arrives is drained.
@@ -906,12 +1007,13 @@ mod tests {
             closed_for_sending: true,
             ..FakeSocket::default()
         };
-        let mut app = ServerConn::new(ServerApp::http(100, 0));
-        app.on_event(&mut cx.cx(), &mut closed, Event::Readable);
+        let mut app = ServerConn::new(0);
+        let http = ServerApp::http(100, 0);
+        app.on_event(&http, &mut cx.cx(), &mut closed, Event::Readable);
         assert!(app.done);
         assert_eq!(app.owed, 0);
         closed.input = req.clone();
-        app.on_event(&mut cx.cx(), &mut closed, Event::Readable);
+        app.on_event(&http, &mut cx.cx(), &mut closed, Event::Readable);
         assert!(closed.input.is_empty(), "drained");
         assert_eq!(cx.stats.responses, 1, "no response counted for it");
         assert_eq!((closed.closes, closed.aborts), (0, 0));
@@ -925,12 +1027,13 @@ mod tests {
             room: 100,
             ..FakeSocket::default()
         };
-        let mut app = ServerConn::new(ServerApp::Echo);
-        app.on_event(&mut cx.cx(), &mut s, Event::Readable);
+        let mut app = ServerConn::new(0);
+        let echo = ServerApp::Echo;
+        app.on_event(&echo, &mut cx.cx(), &mut s, Event::Readable);
         assert_eq!(s.sent, b"hello");
         s.closed_for_sending = true;
         s.input = b"more".to_vec();
-        app.on_event(&mut cx.cx(), &mut s, Event::Readable);
+        app.on_event(&echo, &mut cx.cx(), &mut s, Event::Readable);
         assert!(app.done);
     }
 
@@ -963,7 +1066,7 @@ mod tests {
         s.room = 1000;
         cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Writable);
         assert_eq!(s.sent, &req[..]);
-        assert!(!cl.finished);
+        assert!(!cl.finished());
         // Closed: the request cannot go; the connection is finished.
         let mut s = FakeSocket {
             closed_for_sending: true,
@@ -971,8 +1074,8 @@ mod tests {
         };
         let mut cl = ClientConn::new(Instant::ZERO);
         cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Connected);
-        assert!(cl.finished);
-        assert!(!cl.in_request);
+        assert!(cl.finished());
+        assert!(!cl.has(IN_REQUEST));
         assert_eq!(cx.stats.completed, 0);
     }
 
@@ -1039,7 +1142,7 @@ mod tests {
             s.sent.is_empty(),
             "the server closes: no more requests on it"
         );
-        assert!(cl.finished && cl.await_peer_close);
+        assert!(cl.finished() && cl.has(AWAIT_PEER_CLOSE));
         cl.on_event(&mut cx.cx(), &cc, &mut s, Event::PeerClosed);
         let st = &cx.stats;
         assert_eq!(st.status, [1, 0, 1, 1, 0]);
@@ -1105,7 +1208,7 @@ mod tests {
             s.input = bad.to_vec();
             cl.on_event(&mut cx.cx(), &cc, &mut s, Event::Readable);
             assert_eq!((cx.stats.app_errors, s.aborts), (1, 1), "{bad:?}");
-            assert!(cl.finished);
+            assert!(cl.finished());
         }
     }
 }

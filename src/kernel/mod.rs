@@ -522,7 +522,7 @@ impl KernelShard {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let app = AppConn::Server(ServerConn::new(self.listeners[l].1.clone()));
+            let app = AppConn::Server(ServerConn::new(l as u16));
             if !self.register(&mut stream) {
                 self.stats.drop(crate::stats::DropReason::TableFull);
                 continue;
@@ -561,7 +561,10 @@ impl KernelShard {
             record_from,
         };
         match &mut c.app {
-            AppConn::Server(s) => s.on_event(&mut cx, &mut c.sock, ev),
+            AppConn::Server(s) => match self.listeners.get(s.listener()) {
+                Some((_, app)) => s.on_event(app, &mut cx, &mut c.sock, ev),
+                None => debug_assert!(false, "a connection of no listener"),
+            },
             AppConn::Client(cl) => {
                 if let Some(g) = &self.client {
                     cl.on_event(&mut cx, &g.cfg, &mut c.sock, ev);
@@ -667,13 +670,14 @@ impl KernelShard {
             return;
         };
         if let AppConn::Client(cl) = &mut c.app {
-            if cl.next_at != Instant::NEVER && !cl.finished && c.in_heap != cl.next_at {
-                c.in_heap = cl.next_at;
-                self.wake.push(std::cmp::Reverse((cl.next_at, i)));
+            let next_at = cl.wake_at();
+            if next_at != Instant::NEVER && c.in_heap != next_at {
+                c.in_heap = next_at;
+                self.wake.push(std::cmp::Reverse((next_at, i)));
             }
-            if cl.idle && !cl.finished && !cl.queued {
+            if cl.wants_queueing() {
                 if let Some(g) = &mut self.client {
-                    cl.queued = true;
+                    cl.set_queued(true);
                     g.sched.idle(i);
                 }
             }
@@ -730,7 +734,7 @@ impl KernelShard {
         while let Some((i, what)) = self.client.as_mut().and_then(|g| g.sched.dispatch(now)) {
             let mut started = false;
             self.with_client(now, i, |cl, cx, cc, s| {
-                cl.queued = false;
+                cl.set_queued(false);
                 match what {
                     Dispatch::Finish => cl.finish_idle(cx, s),
                     Dispatch::Request(due) => started = cl.start_scheduled(cx, cc, s, due),

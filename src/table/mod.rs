@@ -157,6 +157,18 @@ impl<T> Slab<T> {
         }
     }
 
+    /// The handle of the live value in slot `index` (an index entry's: the
+    /// index names only live slots, so it keeps no generation of its own).
+    #[inline]
+    fn handle_at(&self, index: u32) -> Option<Handle> {
+        let s = self.slots.get(index as usize)?;
+        debug_assert!(s.generation % 2 == 0, "an index entry names a free slot");
+        Some(Handle {
+            index,
+            generation: s.generation,
+        })
+    }
+
     #[inline]
     pub fn get(&self, h: Handle) -> Option<&T> {
         self.slots
@@ -274,11 +286,12 @@ pub enum TimeWaitEntry {
     Refused,
 }
 
-/// One index entry: a 4-tuple and what it names.
+/// One index entry: a 4-tuple and the slab slot of what it names (16
+/// bytes; the slot's generation completes the handle, `Slab::handle_at`).
 #[derive(Debug, Clone, Copy)]
 struct Indexed {
     key: FlowKey,
-    handle: Handle,
+    slot: u32,
 }
 
 /// A shard's connections, TIME_WAIT records and listeners.
@@ -441,7 +454,9 @@ impl<T, L> ConnTable<T, L> {
     pub fn find(&mut self, key: FlowKey) -> Found {
         let hash = self.flow_hash(key);
         if let Some(e) = self.index.find(hash, |e| e.key == key) {
-            return Found::Conn(e.handle);
+            if let Some(h) = self.conns.handle_at(e.slot) {
+                return Found::Conn(h);
+            }
         }
         if self.in_time_wait(key) {
             return Found::TimeWait;
@@ -455,12 +470,15 @@ impl<T, L> ConnTable<T, L> {
     pub fn find_mut(&mut self, key: FlowKey) -> FoundMut<'_> {
         let hash = self.flow_hash(key);
         if let Some(e) = self.index.find(hash, |e| e.key == key) {
-            return FoundMut::Conn(e.handle);
+            if let Some(h) = self.conns.handle_at(e.slot) {
+                return FoundMut::Conn(h);
+            }
         }
         if !self.tw_index.is_empty() {
             let lh = self.local_hash(key);
             if let Some(e) = self.tw_index.find(lh, |e| e.key == key) {
-                return match self.time_wait.get_mut(e.handle) {
+                let h = self.time_wait.handle_at(e.slot);
+                return match h.and_then(|h| self.time_wait.get_mut(h)) {
                     Some(r) => FoundMut::TimeWait(r),
                     None => FoundMut::None,
                 };
@@ -533,7 +551,14 @@ impl<T, L> ConnTable<T, L> {
         let flows = self.flows;
         let bucket = self
             .index
-            .insert_unique(hash, Indexed { key, handle }, |e| flows.hash_one(e.key))
+            .insert_unique(
+                hash,
+                Indexed {
+                    key,
+                    slot: handle.index,
+                },
+                |e| flows.hash_one(e.key),
+            )
             .bucket_index() as u32;
         let slot = handle.index as usize;
         if slot < self.buckets.len() {
@@ -577,7 +602,7 @@ impl<T, L> ConnTable<T, L> {
     fn unindex(&mut self, key: FlowKey, h: Handle) {
         let bucket = self.buckets.get(h.index as usize).copied();
         if let Some(Ok(e)) = bucket.map(|b| self.index.get_bucket_entry(b as usize)) {
-            if e.get().key == key && e.get().handle == h {
+            if e.get().key == key && e.get().slot == h.index {
                 e.remove();
                 return;
             }
@@ -585,7 +610,7 @@ impl<T, L> ConnTable<T, L> {
         let hash = self.flow_hash(key);
         if let Ok(e) = self
             .index
-            .find_entry(hash, |e| e.key == key && e.handle == h)
+            .find_entry(hash, |e| e.key == key && e.slot == h.index)
         {
             e.remove();
         }
@@ -613,17 +638,22 @@ impl<T, L> ConnTable<T, L> {
         let handle = self.time_wait.insert(record);
         // The tuple was an open connection's, so no record holds it.
         let local = self.local;
-        self.tw_index
-            .insert_unique(local.hash_one(key), Indexed { key, handle }, |e| {
-                local.hash_one(e.key)
-            });
+        self.tw_index.insert_unique(
+            local.hash_one(key),
+            Indexed {
+                key,
+                slot: handle.index,
+            },
+            |e| local.hash_one(e.key),
+        );
         self.tw_queue.push(now, (key, handle));
         Some(TimeWaitEntry::Stored)
     }
 
     pub fn time_wait_mut(&mut self, key: FlowKey) -> Option<&mut TimeWaitRecord> {
         let h = self.tw_index.find(self.local_hash(key), |e| e.key == key)?;
-        self.time_wait.get_mut(h.handle)
+        let h = self.time_wait.handle_at(h.slot)?;
+        self.time_wait.get_mut(h)
     }
 
     /// Drops a TIME_WAIT record early (a new SYN reopened the 4-tuple, RFC 6191).
@@ -631,8 +661,10 @@ impl<T, L> ConnTable<T, L> {
         let hash = self.local_hash(key);
         match self.tw_index.find_entry(hash, |e| e.key == key) {
             Ok(e) => {
-                let (Indexed { handle, .. }, _) = e.remove();
-                self.time_wait.remove(handle);
+                let (Indexed { slot, .. }, _) = e.remove();
+                if let Some(h) = self.time_wait.handle_at(slot) {
+                    self.time_wait.remove(h);
+                }
                 true
             }
             Err(_) => false,
@@ -663,7 +695,7 @@ impl<T, L> ConnTable<T, L> {
             let hash = self.local_hash(key);
             if let Ok(e) = self
                 .tw_index
-                .find_entry(hash, |e| e.key == key && e.handle == h)
+                .find_entry(hash, |e| e.key == key && e.slot == h.index)
             {
                 e.remove();
             }
@@ -987,7 +1019,7 @@ mod tests {
     fn bytes_per_connection() {
         let cb = std::mem::size_of::<Connection>();
         let slot = std::mem::size_of::<Slot<Connection>>();
-        let index = std::mem::size_of::<(FlowKey, Handle)>();
+        let index = std::mem::size_of::<Indexed>();
         let tw = std::mem::size_of::<TimeWaitRecord>() + std::mem::size_of::<(FlowKey, Handle)>();
         println!(
             "control block {cb} B (without data buffers); slab slot {slot} B; index entry {index} B; TIME_WAIT record + index {tw} B"
@@ -995,5 +1027,10 @@ mod tests {
         // Target (issue 3): at most 256 B per established connection.
         assert!(cb <= 256, "control block grew to {cb} bytes (target 256)");
         assert!(std::mem::size_of::<TimeWaitRecord>() <= 64);
+        // Issue 12 item 3: an index entry is a 4-tuple and a slot (the slot's
+        // generation completes the handle); a slab slot adds 4 bytes of
+        // generation (and alignment) to its value.
+        assert!(index <= 16, "index entry grew to {index} bytes (target 16)");
+        assert!(slot <= cb + 8, "slab slot {slot} B for a {cb} B value");
     }
 }

@@ -4,7 +4,7 @@
 //! connection; a full table refuses by policy.
 
 use super::{Conn, Stack, ts_offset_cached};
-use crate::app::{AppConn, ServerApp, ServerConn};
+use crate::app::{AppConn, ServerConn};
 use crate::stats::DropReason;
 use crate::table::{FlowKey, FullPolicy, Handle, InsertError, Place};
 use crate::tcp::{Connection, FourTuple, TcpConfig, emit_cookie_syn_ack};
@@ -14,7 +14,7 @@ use crate::wire::{SeqNumber, TcpRepr};
 impl Stack {
     /// A listener's SYN: a new connection in SYN-RECEIVED, answering it.
     pub(super) fn accept_syn(&mut self, now: Instant, t: FourTuple, seg: &TcpRepr) {
-        let Some(app) = self.table.listener(t.local).cloned() else {
+        let Some(&app) = self.table.listener(t.local) else {
             return;
         };
         let iss = SeqNumber(self.hasher.isn(t.local, t.remote, now));
@@ -63,7 +63,7 @@ impl Stack {
         iss: SeqNumber,
         mss: u16,
     ) {
-        let Some(app) = self.table.listener(t.local).cloned() else {
+        let Some(&app) = self.table.listener(t.local) else {
             return;
         };
         let cfg = &self.cfg.tcp;
@@ -87,7 +87,7 @@ impl Stack {
         &mut self,
         t: FourTuple,
         tcp: impl FnOnce(&TcpConfig, Option<&mut Connection>) -> Option<Connection>,
-        app: ServerApp,
+        app: u16,
         half_open: bool,
         seg: &TcpRepr,
     ) -> Option<Handle> {
@@ -97,28 +97,19 @@ impl Stack {
         let conn = |place: Place<'_, Conn>| match place {
             Place::Empty(slot) => {
                 if let Some(tcp) = tcp(cfg, None) {
-                    *slot = Some(Conn {
+                    // Driven this turn (pushed below once it is in).
+                    *slot = Some(Conn::new(
                         tcp,
-                        app: AppConn::Server(ServerConn::new(app)),
-                        key,
-                        timer: None,
-                        deadline: Instant::NEVER,
-                        // Driven this turn (pushed below once it is in).
-                        touched: true,
+                        AppConn::Server(ServerConn::new(app)),
                         half_open,
                         mac,
-                    });
+                    ));
                 }
             }
             Place::Kept(c) => {
                 let _ = tcp(cfg, Some(&mut c.tcp));
                 c.app = AppConn::Server(ServerConn::new(app));
-                c.key = key;
-                c.timer = None;
-                c.deadline = Instant::NEVER;
-                c.touched = true;
-                c.half_open = half_open;
-                c.mac = mac;
+                c.renew(half_open, mac);
             }
         };
         match self.table.insert_in(key, conn) {

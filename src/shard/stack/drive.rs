@@ -5,9 +5,9 @@
 
 use super::timers::{disarm, rearm};
 use super::transmit::{Segments, Tx};
-use super::{Conn, Stack};
+use super::{Conn, HALF_OPEN, Stack, TOUCHED};
 use crate::app::schedule::Schedule;
-use crate::app::{AppConn, AppCx, ClientConfig, EngineSocket};
+use crate::app::{AppConn, AppCx, ClientConfig, EngineSocket, ServerApp};
 use crate::shard::nic::Nic;
 use crate::stats::{Latency, ShardStats};
 use crate::table::{Handle, TimeWaitEntry};
@@ -33,6 +33,7 @@ impl Stack {
                 heads: &mut self.heads,
                 client: &mut self.client,
                 client_cfg: self.client_cfg.as_ref(),
+                servers: &self.servers,
                 cfg: &self.cfg.tcp,
                 half_open: &mut self.half_open,
             },
@@ -62,10 +63,10 @@ impl Stack {
                     .or(c.tcp.close_reason())
                     .unwrap_or(CloseReason::Normal);
                 disarm(&mut self.wheel, c);
-                if c.half_open {
+                if c.has(HALF_OPEN) {
                     self.half_open -= 1;
                 }
-                let key = c.key;
+                let key = c.key();
                 self.table.discard(key, h);
                 self.stats.count_close(reason);
                 if let Some(g) = &mut self.client {
@@ -79,7 +80,7 @@ impl Stack {
             }
             State::TimeWait => {
                 disarm(&mut self.wheel, c);
-                let key = c.key;
+                let key = c.key();
                 let tw = self.cfg.tcp.time_wait();
                 if let Some(r) = TimeWaitRecord::from_connection(&c.tcp, now, tw) {
                     // Out of the table either way; without room for its
@@ -110,9 +111,7 @@ impl Stack {
                     want = want.min(now + NO_BUFFER_RETRY);
                 }
                 if let AppConn::Client(cl) = &c.app {
-                    if cl.next_at != Instant::NEVER && !cl.finished {
-                        want = want.min(cl.next_at); // think time
-                    }
+                    want = want.min(cl.wake_at()); // think time
                 }
                 rearm(&mut self.wheel, c, h, want, (now, self.cfg.tcp.rto_min));
             }
@@ -128,6 +127,8 @@ struct Apps<'a> {
     heads: &'a mut crate::app::http::HeadMemos,
     client: &'a mut Option<Schedule<Handle>>,
     client_cfg: Option<&'a ClientConfig>,
+    /// The listeners' applications (`ServerConn::listener`).
+    servers: &'a [ServerApp],
     cfg: &'a TcpConfig,
     half_open: &'a mut usize,
 }
@@ -137,13 +138,16 @@ struct Apps<'a> {
 /// an event gave, if one did.
 #[inline(always)]
 fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseReason> {
-    c.touched = false;
+    c.flags &= !TOUCHED;
     let client_cfg = a.client_cfg;
     let cfg = a.cfg;
     let mut closed = None;
     // A client's handshake completed in this call (the pacing learns).
     let mut connected = false;
-    let client_due = |c: &Conn| matches!(&c.app, AppConn::Client(cl) if cl.next_at <= now);
+    // When its SYN went, for the pacing (the client's state keeps it only
+    // until it is connected).
+    let mut opened_at = Instant::NEVER;
+    let client_due = |c: &Conn| matches!(&c.app, AppConn::Client(cl) if cl.next_at() <= now);
     // Nothing to tell and no think time over (a SYN-ACK sent, a FIN taken
     // into TIME_WAIT): no context to build.
     if c.tcp.has_event() || (client_cfg.is_some() && client_due(c)) {
@@ -175,9 +179,15 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
                 closed = Some(r);
             }
             match &mut c.app {
-                AppConn::Server(s) => s.on_event(&mut cx, &mut sock!(), ev),
+                AppConn::Server(s) => match a.servers.get(s.listener()) {
+                    Some(app) => s.on_event(app, &mut cx, &mut sock!(), ev),
+                    None => debug_assert!(false, "a connection of no listener"),
+                },
                 AppConn::Client(cl) => {
-                    connected |= ev == Event::Connected;
+                    if ev == Event::Connected && !connected {
+                        connected = true;
+                        opened_at = cl.opened_at();
+                    }
                     if let Some(cc) = client_cfg {
                         cl.on_event(&mut cx, cc, &mut sock!(), ev);
                     }
@@ -190,25 +200,25 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
             // The handshake completed: the pacing learns how fast.
             if connected {
                 if let Some(g) = a.client.as_mut() {
-                    g.handshake_done(now.saturating_since(cl.opened_at()));
+                    g.handshake_done(now.saturating_since(opened_at));
                 }
             }
-            if cl.next_at <= now {
+            if cl.next_at() <= now {
                 cl.on_tick(&mut cx, cc, &mut sock!());
             }
         }
     }
     // `--rps`: ready for a scheduled request.
     if let (AppConn::Client(cl), Some(_)) = (&mut c.app, client_cfg) {
-        if cl.idle && !cl.finished && !cl.queued {
+        if cl.wants_queueing() {
             if let Some(g) = a.client {
-                cl.queued = true;
+                cl.set_queued(true);
                 g.idle(h);
             }
         }
     }
-    if c.half_open && c.tcp.state() != State::SynReceived {
-        c.half_open = false;
+    if c.has(HALF_OPEN) && c.tcp.state() != State::SynReceived {
+        c.flags &= !HALF_OPEN;
         *a.half_open -= 1;
     }
     closed

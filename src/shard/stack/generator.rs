@@ -127,28 +127,19 @@ impl Stack {
                 Place::Empty(slot) => {
                     let mut tcp = Connection::connect(cfg, tuple, iss, now);
                     tcp.set_ts_offset(off);
-                    *slot = Some(Conn {
+                    // Driven this turn (pushed below once it is in).
+                    *slot = Some(Conn::new(
                         tcp,
-                        app: AppConn::Client(ClientConn::new(due)),
-                        key,
-                        timer: None,
-                        deadline: Instant::NEVER,
-                        // Driven this turn (pushed below once it is in).
-                        touched: true,
-                        half_open: false,
-                        mac: None,
-                    });
+                        AppConn::Client(ClientConn::new(due)),
+                        false,
+                        None,
+                    ));
                 }
                 Place::Kept(c) => {
                     c.tcp.reconnect(cfg, tuple, iss, now);
                     c.tcp.set_ts_offset(off);
                     c.app = AppConn::Client(ClientConn::new(due));
-                    c.key = key;
-                    c.timer = None;
-                    c.deadline = Instant::NEVER;
-                    c.touched = true;
-                    c.half_open = false;
-                    c.mac = None;
+                    c.renew(false, None);
                 }
             };
             match self.table.insert_in(key, conn) {
@@ -201,7 +192,7 @@ impl Stack {
             let list: Vec<Handle> = self
                 .table
                 .iter()
-                .filter(|(_, c)| matches!(&c.app, AppConn::Client(cl) if !cl.finished))
+                .filter(|(_, c)| matches!(&c.app, AppConn::Client(cl) if !cl.finished()))
                 .map(|(h, _)| h)
                 .collect();
             g.start_closing(list);
@@ -251,7 +242,7 @@ impl Stack {
             let AppConn::Client(cl) = &mut c.app else {
                 continue;
             };
-            cl.queued = false;
+            cl.set_queued(false);
             let mut cx = AppCx {
                 now,
                 stats: &mut self.stats,

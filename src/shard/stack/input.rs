@@ -3,7 +3,6 @@
 //! connection, a TIME_WAIT record, a listener, or a RST (`shard::route`).
 
 use super::{Conn, Stack, mark};
-use crate::app::ServerApp;
 use crate::shard::route::{Flows, Lookup, Route, route};
 use crate::stats::DropReason;
 use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
@@ -15,7 +14,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// The shard's table as routing sees it.
 struct ShardFlows<'a> {
-    table: &'a mut ConnTable<Conn, ServerApp>,
+    table: &'a mut ConnTable<Conn, u16>,
     half_open: usize,
     syn_overflow_at: &'a mut Option<Instant>,
 }

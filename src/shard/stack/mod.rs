@@ -112,27 +112,93 @@ pub enum GratuitousArp {
     Ignore,
 }
 
-/// A connection as the shard keeps it.
+/// A connection as the shard keeps it: its control block, its
+/// application's state between events, and a few bytes of the shard's own.
+/// Its 4-tuple is the control block's (`key`); its wheel entry's deadline
+/// is the wheel's.
 struct Conn {
     tcp: Connection,
     app: AppConn,
-    key: FlowKey,
     /// Its entry in the wheel (`timers::rearm`).
     timer: Option<TimerId>,
-    /// When that entry is due (after it fired, when it was due; NEVER if the
-    /// connection was never armed).
-    deadline: Instant,
-    touched: bool,
-    half_open: bool,
-    /// Where its segments go: the MAC its SYN came from (a server's
-    /// connection), or its peer's neighbour entry, looked up once (a client's).
-    mac: Option<EthernetAddress>,
+    /// Where its segments go (with `HAS_MAC`): the MAC its SYN came from (a
+    /// server's connection), or its peer's neighbour entry, looked up once
+    /// (a client's).
+    mac: EthernetAddress,
+    /// `TOUCHED`, `HALF_OPEN`, `ARMED`, `HAS_MAC`.
+    flags: u8,
+}
+
+// `Conn::flags`.
+/// Marked for `drive` in this turn (in `Stack::touched`).
+const TOUCHED: u8 = 1;
+/// Counted in `Stack::half_open` (SYN-RECEIVED from a listener's SYN).
+const HALF_OPEN: u8 = 2;
+/// Has been in the wheel (its first entry is placed early, `timers::rearm`).
+const ARMED: u8 = 4;
+/// `mac` is known.
+const HAS_MAC: u8 = 8;
+
+impl Conn {
+    /// A new connection (not yet armed), marked for this turn's `drive`.
+    #[inline(always)]
+    fn new(tcp: Connection, app: AppConn, half_open: bool, mac: Option<EthernetAddress>) -> Conn {
+        let mut c = Conn {
+            tcp,
+            app,
+            timer: None,
+            mac: EthernetAddress([0; 6]),
+            flags: 0,
+        };
+        c.renew(half_open, mac);
+        c
+    }
+
+    /// The shard's part of a connection renewed in a slot (its control
+    /// block and application state set apart): as `new` leaves it.
+    #[inline(always)]
+    fn renew(&mut self, half_open: bool, mac: Option<EthernetAddress>) {
+        self.timer = None;
+        self.flags = TOUCHED | if half_open { HALF_OPEN } else { 0 };
+        if let Some(m) = mac {
+            self.set_mac(m);
+        }
+    }
+
+    #[inline(always)]
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    #[inline(always)]
+    fn set(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
+        }
+    }
+
+    /// Its 4-tuple, as the table knows it.
+    #[inline(always)]
+    fn key(&self) -> FlowKey {
+        FlowKey::from(self.tcp.tuple())
+    }
+
+    #[inline(always)]
+    fn set_mac(&mut self, m: EthernetAddress) {
+        self.mac = m;
+        self.flags |= HAS_MAC;
+    }
 }
 
 /// A shard's endpoint.
 pub struct Stack {
     pub cfg: StackConfig,
-    table: ConnTable<Conn, ServerApp>,
+    /// Listeners' entries name their applications here (a connection keeps
+    /// the index, `ServerConn::listener`); a listener replaced adds one.
+    table: ConnTable<Conn, u16>,
+    servers: Vec<ServerApp>,
     wheel: Wheel<Handle>,
     expired: Vec<Handle>,
     touched: Vec<Handle>,
@@ -199,6 +265,7 @@ impl Stack {
         Stack {
             responder: Responder::new(cfg.iface),
             table,
+            servers: Vec::new(),
             wheel: Wheel::with_capacity(now, cfg.capacity.min(1 << 20)),
             expired: Vec::with_capacity(cfg.timer_budget),
             touched: Vec::with_capacity(1024),
@@ -239,8 +306,14 @@ impl Stack {
     }
 
     /// Listens on `addr` (0.0.0.0 for every local address) with `app`.
+    ///
+    /// # Panics
+    /// Past 65,536 calls (a connection names its listener's application in
+    /// 16 bits).
     pub fn listen(&mut self, addr: SocketAddrV4, app: ServerApp) {
-        self.table.listen(addr, app);
+        let i = u16::try_from(self.servers.len()).expect("at most 65,536 listen calls a shard");
+        self.servers.push(app);
+        self.table.listen(addr, i);
     }
 
     /// Entries in the neighbour table.
@@ -321,8 +394,8 @@ impl Stack {
 /// `Stack::touch` for a connection in hand (`c` is `h`'s): no second lookup.
 #[inline]
 fn mark(touched: &mut Vec<Handle>, c: &mut Conn, h: Handle) {
-    if !c.touched {
-        c.touched = true;
+    if !c.has(TOUCHED) {
+        c.flags |= TOUCHED;
         touched.push(h);
     }
 }
@@ -338,4 +411,35 @@ fn ts_offset_cached(
         *cache = (local, remote, hasher.ts_offset(local, remote));
     }
     cache.2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{ClientConn, ServerConn};
+    use std::mem::size_of;
+
+    /// Issue 12 item 3: what the shard keeps per connection beside its
+    /// control block (application state, wheel entry, MAC, flags) stays
+    /// within one 64-byte line, and the application state between requests
+    /// within 40 bytes (no copy of the server's application, no framer: both
+    /// are out of line).
+    #[test]
+    fn a_connections_record_beside_its_control_block_stays_small() {
+        let (cb, conn) = (size_of::<Connection>(), size_of::<Conn>());
+        println!(
+            "control block {cb} B; shard record {conn} B; application state {} B \
+             (server {} B, client {} B)",
+            size_of::<AppConn>(),
+            size_of::<ServerConn>(),
+            size_of::<ClientConn>()
+        );
+        assert!(size_of::<ServerConn>() <= 32, "{}", size_of::<ServerConn>());
+        assert!(size_of::<ClientConn>() <= 40, "{}", size_of::<ClientConn>());
+        assert!(size_of::<AppConn>() <= 40, "{}", size_of::<AppConn>());
+        assert!(
+            conn - cb <= 64,
+            "shard record {conn} B for a {cb} B control block"
+        );
+    }
 }

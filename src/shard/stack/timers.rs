@@ -2,7 +2,7 @@
 //! wheel (its other timers stay inside the engine); expiry is budgeted per
 //! turn. TIME_WAIT records expire from the table's FIFO.
 
-use super::{Conn, Stack, mark};
+use super::{ARMED, Conn, Stack, mark};
 use crate::table::Handle;
 use crate::tcp::State;
 use crate::time::Instant;
@@ -19,8 +19,8 @@ impl Stack {
             let h = self.expired[i];
             let cfg = &self.cfg.tcp;
             if let Some(c) = self.table.get_mut(h) {
-                // (`deadline` keeps the time it fired for: the connection
-                // has been armed before, see `rearm`.)
+                // (`ARMED` stays: the connection has been armed before, see
+                // `rearm`.)
                 c.timer = None;
                 if c.tcp.poll_timeout().is_some_and(|t| t <= now) {
                     c.tcp.handle_timeout(now, cfg, &mut self.stats.tcp);
@@ -54,11 +54,13 @@ pub(super) fn rearm(
     want: Instant,
     (now, rto_min): (Instant, std::time::Duration),
 ) {
-    if c.timer.is_some() && c.deadline <= want {
-        return;
+    if let Some(id) = c.timer {
+        if wheel.deadline(id).is_some_and(|d| d <= want) {
+            return;
+        }
     }
     let first = c.timer.is_none()
-        && c.deadline == Instant::NEVER
+        && !c.has(ARMED)
         && matches!(c.tcp.state(), State::SynSent | State::SynReceived);
     let want = if first { want.min(now + rto_min) } else { want };
     move_timer(wheel, c, h, want);
@@ -81,7 +83,8 @@ fn move_timer(wheel: &mut Wheel<Handle>, c: &mut Conn, h: Handle, want: Instant)
         }
         None => {}
     }
-    c.deadline = want;
+    // Armed while it has asked for a deadline (one that fired still counts).
+    c.set(ARMED, want != Instant::NEVER);
 }
 
 /// Takes connection `c`'s timer out of the wheel (it is leaving the table).

@@ -7,7 +7,7 @@
 
 use super::control::{HDRS, write_headers};
 use super::neighbours::Neighbours;
-use super::{Conn, Stack, StackConfig};
+use super::{Conn, HAS_MAC, Stack, StackConfig};
 use crate::shard::nic::Nic;
 use crate::stats::{DropReason, ShardStats};
 use crate::time::Instant;
@@ -102,17 +102,16 @@ impl Tx<'_> {
             return Segments::Sent;
         }
         let t = c.tcp.tuple();
-        if c.mac.is_none() {
+        if !c.has(HAS_MAC) {
             let Some(m) = self.neigh.get(t.remote.ip()) else {
                 self.stats.drop(DropReason::NoNeighbour);
                 return Segments::NoNeighbour;
             };
-            c.mac = Some(m);
+            c.set_mac(m);
         }
-        // Both MACs by reference: copied once, into the frame.
-        let Some(dst_mac) = &c.mac else {
-            return Segments::Sent;
-        };
+        // Both MACs by reference: copied once, into the frame (the field
+        // itself: the control block is borrowed below).
+        let dst_mac = &c.mac;
         let cfg = &self.cfg.tcp;
         let src_mac = &self.cfg.iface.mac;
         let max = HDRS + usize::from(cfg.mss) + 60;
