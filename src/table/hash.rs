@@ -233,8 +233,8 @@ mod tests {
         use crate::table::FlowKey;
         let b = LocalHashBuilder::random();
         let key = |port: u16| FlowKey {
-            local_ip: 0x0a00_0002,
-            remote_ip: 0x0a01_0000,
+            local_ip: std::net::Ipv4Addr::new(10, 0, 0, 2),
+            remote_ip: std::net::Ipv4Addr::new(10, 1, 0, 0),
             local_port: 80,
             remote_port: port,
         };

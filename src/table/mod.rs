@@ -5,47 +5,26 @@
 //! per-process key (`hash::FlowHashBuilder`), so chosen 4-tuples cannot
 //! degrade it; each operation hashes its tuple once and probes once. A full table is a refusal (an error the shard counts), never a
 //! panic.
+//!
+//! The table serves one IP family, a type parameter (`ConnTable<T, L,
+//! Ipv6Addr>`; IPv4 by default): its keys are that family's `FlowKey<A>`
+//! (12 bytes for IPv4, 36 for IPv6), its TIME_WAIT records
+//! `TimeWaitRecord<A>`, its listeners that family's socket addresses.
+//! Monomorphised, the IPv4 table is what it was before IPv6.
 
-use crate::tcp::{FourTuple, TimeWaitRecord};
+use crate::tcp::TimeWaitRecord;
 use crate::time::Instant;
 use crate::timer::FifoTimers;
+use crate::wire::{FamilySocketAddr, IpFamily};
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
-use std::net::SocketAddrV4;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 pub mod hash;
 
+pub use crate::wire::FlowKey;
 pub use hash::{FlowHashBuilder, LocalHashBuilder};
-
-/// A 4-tuple in 12 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FlowKey {
-    pub local_ip: u32,
-    pub remote_ip: u32,
-    pub local_port: u16,
-    pub remote_port: u16,
-}
-
-impl std::hash::Hash for FlowKey {
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        // Two words instead of four fields.
-        h.write_u64(u64::from(self.local_ip) << 32 | u64::from(self.remote_ip));
-        h.write_u32(u32::from(self.local_port) << 16 | u32::from(self.remote_port));
-    }
-}
-
-impl From<FourTuple> for FlowKey {
-    fn from(t: FourTuple) -> FlowKey {
-        FlowKey {
-            local_ip: u32::from(*t.local.ip()),
-            remote_ip: u32::from(*t.remote.ip()),
-            local_port: t.local.port(),
-            remote_port: t.remote.port(),
-        }
-    }
-}
 
 /// A generation-checked handle to a control block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -246,9 +225,9 @@ pub enum Found {
 
 /// What the table holds for a 4-tuple, with the TIME_WAIT record itself.
 #[derive(Debug)]
-pub enum FoundMut<'a> {
+pub enum FoundMut<'a, A: IpFamily = Ipv4Addr> {
     Conn(Handle),
-    TimeWait(&'a mut TimeWaitRecord),
+    TimeWait(&'a mut TimeWaitRecord<A>),
     None,
 }
 
@@ -276,8 +255,8 @@ pub enum TimeWaitEntry {
 
 /// One index entry: a 4-tuple and what it names.
 #[derive(Debug, Clone, Copy)]
-struct Indexed {
-    key: FlowKey,
+struct Indexed<A: IpFamily> {
+    key: FlowKey<A>,
     handle: Handle,
 }
 
@@ -290,36 +269,36 @@ struct Indexed {
 /// usually follows (a listener's new connection, the load generator's) takes
 /// the tuple without looking again.
 #[derive(Debug)]
-pub struct ConnTable<T, L> {
+pub struct ConnTable<T, L, A: IpFamily = Ipv4Addr> {
     /// Open connections: small and hot (every segment looks here first).
-    index: HashTable<Indexed>,
+    index: HashTable<Indexed<A>>,
     flows: FlowHashBuilder,
     /// TIME_WAIT records: large (2MSL of closed connections), looked at only
     /// when `index` misses, so it stays out of the cache on the busy path.
-    tw_index: HashTable<Indexed>,
+    tw_index: HashTable<Indexed<A>>,
     local: LocalHashBuilder,
     conns: Slab<T>,
     /// Where each connection's entry sat in `index` when it went in (by slab
     /// slot): its removal looks there first, without hashing. A grown index
     /// moves entries, so the entry found is checked, and missing, looked up.
     buckets: Vec<u32>,
-    time_wait: Slab<TimeWaitRecord>,
-    tw_queue: FifoTimers<(FlowKey, Handle)>,
+    time_wait: Slab<TimeWaitRecord<A>>,
+    tw_queue: FifoTimers<(FlowKey<A>, Handle)>,
     /// Records due in this call of `expire_time_wait` (kept: no allocation per turn).
-    tw_due: Vec<(FlowKey, Handle)>,
+    tw_due: Vec<(FlowKey<A>, Handle)>,
     /// Listeners are few: a scan beats hashing.
-    listeners: Vec<(SocketAddrV4, L)>,
+    listeners: Vec<(A::SocketAddr, L)>,
     /// The 4-tuple the last `find` saw in neither index, and its hash in
     /// `index`; taken by the next insert.
-    vacant: Option<(FlowKey, u64)>,
+    vacant: Option<(FlowKey<A>, u64)>,
     capacity: usize,
     tw_capacity: usize,
     pub policy: FullPolicy,
 }
 
-impl<T, L> ConnTable<T, L> {
+impl<T, L, A: IpFamily> ConnTable<T, L, A> {
     /// `capacity` connections and `tw_capacity` TIME_WAIT records; `time_wait` is 2MSL.
-    pub fn new(capacity: usize, tw_capacity: usize, time_wait: Duration) -> ConnTable<T, L> {
+    pub fn new(capacity: usize, tw_capacity: usize, time_wait: Duration) -> ConnTable<T, L, A> {
         Self::with_keys(
             capacity,
             tw_capacity,
@@ -335,7 +314,7 @@ impl<T, L> ConnTable<T, L> {
         tw_capacity: usize,
         time_wait: Duration,
         (flows, local): (FlowHashBuilder, LocalHashBuilder),
-    ) -> ConnTable<T, L> {
+    ) -> ConnTable<T, L, A> {
         ConnTable {
             // Grows with use: a pre-sized index spreads a few hundred open
             // connections over megabytes and misses the cache on every lookup.
@@ -357,12 +336,12 @@ impl<T, L> ConnTable<T, L> {
     }
 
     #[inline]
-    fn flow_hash(&self, key: FlowKey) -> u64 {
+    fn flow_hash(&self, key: FlowKey<A>) -> u64 {
         self.flows.hash_one(key)
     }
 
     #[inline]
-    fn local_hash(&self, key: FlowKey) -> u64 {
+    fn local_hash(&self, key: FlowKey<A>) -> u64 {
         self.local.hash_one(key)
     }
 
@@ -408,27 +387,28 @@ impl<T, L> ConnTable<T, L> {
         self.listeners.len()
     }
 
-    /// Listens on `addr` (0.0.0.0 for every local address); a second call
-    /// for the same address replaces its application.
-    pub fn listen(&mut self, addr: SocketAddrV4, app: L) {
+    /// Listens on `addr` (0.0.0.0 or :: for every local address); a second
+    /// call for the same address replaces its application.
+    pub fn listen(&mut self, addr: A::SocketAddr, app: L) {
         match self.listeners.iter_mut().find(|(a, _)| *a == addr) {
             Some(l) => l.1 = app,
             None => self.listeners.push((addr, app)),
         }
     }
 
-    /// The listener for a local address (an exact address, or 0.0.0.0 with the port).
+    /// The listener for a local address (an exact address, or the
+    /// unspecified one with the port).
     #[inline]
-    pub fn listener(&self, local: SocketAddrV4) -> Option<&L> {
+    pub fn listener(&self, local: A::SocketAddr) -> Option<&L> {
         let mut any = None;
         for (a, app) in &self.listeners {
             if a.port() != local.port() {
                 continue;
             }
-            if a.ip() == local.ip() {
+            if a.host() == local.host() {
                 return Some(app);
             }
-            if a.ip().is_unspecified() {
+            if a.host() == A::UNSPECIFIED {
                 any = Some(app);
             }
         }
@@ -438,7 +418,7 @@ impl<T, L> ConnTable<T, L> {
     /// What the table holds for `key`. A miss is remembered for the insert
     /// that may follow.
     #[inline]
-    pub fn find(&mut self, key: FlowKey) -> Found {
+    pub fn find(&mut self, key: FlowKey<A>) -> Found {
         let hash = self.flow_hash(key);
         if let Some(e) = self.index.find(hash, |e| e.key == key) {
             return Found::Conn(e.handle);
@@ -452,7 +432,7 @@ impl<T, L> ConnTable<T, L> {
 
     /// As `find`, with the TIME_WAIT record itself.
     #[inline]
-    pub fn find_mut(&mut self, key: FlowKey) -> FoundMut<'_> {
+    pub fn find_mut(&mut self, key: FlowKey<A>) -> FoundMut<'_, A> {
         let hash = self.flow_hash(key);
         if let Some(e) = self.index.find(hash, |e| e.key == key) {
             return FoundMut::Conn(e.handle);
@@ -471,7 +451,7 @@ impl<T, L> ConnTable<T, L> {
     }
 
     #[inline]
-    fn in_time_wait(&self, key: FlowKey) -> bool {
+    fn in_time_wait(&self, key: FlowKey<A>) -> bool {
         !self.tw_index.is_empty()
             && self
                 .tw_index
@@ -480,7 +460,7 @@ impl<T, L> ConnTable<T, L> {
     }
 
     /// Adds a connection; refused when full or the 4-tuple is taken.
-    pub fn insert(&mut self, key: FlowKey, value: T) -> Result<Handle, InsertError> {
+    pub fn insert(&mut self, key: FlowKey<A>, value: T) -> Result<Handle, InsertError> {
         self.insert_with(key, || value)
     }
 
@@ -489,7 +469,7 @@ impl<T, L> ConnTable<T, L> {
     #[inline]
     pub fn insert_with(
         &mut self,
-        key: FlowKey,
+        key: FlowKey<A>,
         make: impl FnOnce() -> T,
     ) -> Result<Handle, InsertError> {
         self.insert_in(key, |place| match place {
@@ -508,7 +488,7 @@ impl<T, L> ConnTable<T, L> {
     #[inline]
     pub fn insert_in(
         &mut self,
-        key: FlowKey,
+        key: FlowKey<A>,
         fill: impl FnOnce(Place<'_, T>),
     ) -> Result<Handle, InsertError> {
         let vacant = self.vacant.take();
@@ -555,7 +535,7 @@ impl<T, L> ConnTable<T, L> {
         self.conns.get_mut(h)
     }
 
-    pub fn remove(&mut self, key: FlowKey, h: Handle) -> Option<T> {
+    pub fn remove(&mut self, key: FlowKey<A>, h: Handle) -> Option<T> {
         let v = self.conns.remove(h)?;
         self.unindex(key, h);
         Some(v)
@@ -563,7 +543,7 @@ impl<T, L> ConnTable<T, L> {
 
     /// Removes and drops a connection in place; false for a stale handle.
     #[inline]
-    pub fn discard(&mut self, key: FlowKey, h: Handle) -> bool {
+    pub fn discard(&mut self, key: FlowKey<A>, h: Handle) -> bool {
         if !self.conns.discard(h) {
             return false;
         }
@@ -574,7 +554,7 @@ impl<T, L> ConnTable<T, L> {
     /// Takes `key` out of the index if it still names `h`: where it went in,
     /// else by one probe.
     #[inline(always)]
-    fn unindex(&mut self, key: FlowKey, h: Handle) {
+    fn unindex(&mut self, key: FlowKey<A>, h: Handle) {
         let bucket = self.buckets.get(h.index as usize).copied();
         if let Some(Ok(e)) = bucket.map(|b| self.index.get_bucket_entry(b as usize)) {
             if e.get().key == key && e.get().handle == h {
@@ -598,9 +578,9 @@ impl<T, L> ConnTable<T, L> {
     /// `None` if `h` is not the connection's handle.
     pub fn enter_time_wait(
         &mut self,
-        key: FlowKey,
+        key: FlowKey<A>,
         h: Handle,
-        record: TimeWaitRecord,
+        record: TimeWaitRecord<A>,
         now: Instant,
     ) -> Option<TimeWaitEntry> {
         if !self.discard(key, h) {
@@ -621,13 +601,13 @@ impl<T, L> ConnTable<T, L> {
         Some(TimeWaitEntry::Stored)
     }
 
-    pub fn time_wait_mut(&mut self, key: FlowKey) -> Option<&mut TimeWaitRecord> {
+    pub fn time_wait_mut(&mut self, key: FlowKey<A>) -> Option<&mut TimeWaitRecord<A>> {
         let h = self.tw_index.find(self.local_hash(key), |e| e.key == key)?;
         self.time_wait.get_mut(h.handle)
     }
 
     /// Drops a TIME_WAIT record early (a new SYN reopened the 4-tuple, RFC 6191).
-    pub fn reuse_time_wait(&mut self, key: FlowKey) -> bool {
+    pub fn reuse_time_wait(&mut self, key: FlowKey<A>) -> bool {
         let hash = self.local_hash(key);
         match self.tw_index.find_entry(hash, |e| e.key == key) {
             Ok(e) => {
@@ -685,13 +665,14 @@ impl<T, L> ConnTable<T, L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::{Connection, TcpConfig};
+    use crate::tcp::{Connection, FourTuple, TcpConfig};
     use crate::wire::SeqNumber;
+    use std::net::{Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
     fn key(i: u32) -> FlowKey {
         FlowKey {
-            local_ip: 0x0a00_0001,
-            remote_ip: 0x0a00_0002,
+            local_ip: Ipv4Addr::new(10, 0, 0, 1),
+            remote_ip: Ipv4Addr::new(10, 0, 0, 2),
             local_port: 80,
             remote_port: (i % 60_000) as u16 + 1024,
         }
@@ -995,5 +976,184 @@ mod tests {
         // Target (issue 3): at most 256 B per established connection.
         assert!(cb <= 256, "control block grew to {cb} bytes (target 256)");
         assert!(std::mem::size_of::<TimeWaitRecord>() <= 64);
+        // The IPv4 table's entries are what they were before the family
+        // became a parameter (a 12-byte key); IPv6's (issue 14): a record of
+        // at most 80 bytes.
+        assert_eq!(std::mem::size_of::<Indexed<Ipv4Addr>>(), 20);
+        let index6 = std::mem::size_of::<Indexed<Ipv6Addr>>();
+        let rec6 = std::mem::size_of::<TimeWaitRecord<Ipv6Addr>>();
+        println!("IPv6: index entry {index6} B; TIME_WAIT record {rec6} B");
+        assert!(rec6 <= 80, "{rec6}");
+        assert_eq!(index6, 44);
+    }
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    /// IPv6 keys that differ in every part: the high and the low half of
+    /// either address, and the remote port.
+    fn key6(i: u32) -> FlowKey<Ipv6Addr> {
+        let base = u128::from(v6("2001:db8:1::"));
+        FlowKey {
+            local_ip: v6("2001:db8::80"),
+            remote_ip: Ipv6Addr::from(base | u128::from(i % 7) << 64 | u128::from(i % 1000)),
+            local_port: 80,
+            remote_port: (i % 60_000) as u16 + 1024,
+        }
+    }
+
+    fn record6(key: FlowKey<Ipv6Addr>, expires: Instant) -> TimeWaitRecord<Ipv6Addr> {
+        TimeWaitRecord::new(key, SeqNumber(1000), SeqNumber(2000), 512, None, expires)
+    }
+
+    #[test]
+    fn ipv6_keys_insert_find_and_remove() {
+        let mut t: ConnTable<u32, (), Ipv6Addr> =
+            ConnTable::new(10_000, 10, Duration::from_secs(60));
+        // Past the first allocation (1024), so entries move as it grows.
+        let hs: Vec<Handle> = (0..5000).map(|i| t.insert(key6(i), i).unwrap()).collect();
+        assert_eq!(t.len(), 5000);
+        for (i, h) in hs.iter().enumerate() {
+            assert_eq!(t.find(key6(i as u32)), Found::Conn(*h));
+            assert_eq!(t.get(*h), Some(&(i as u32)));
+        }
+        // Only the whole tuple matches: its reverse, or a key equal but in
+        // one half of one address, is another flow.
+        let k = key6(1);
+        assert_eq!(t.find(k.reversed()), Found::None);
+        let mut near = k;
+        near.local_ip = v6("2001:db9::80");
+        assert_eq!(t.find(near), Found::None);
+        let mut near = k;
+        near.local_ip = v6("2001:db8::81");
+        assert_eq!(t.find(near), Found::None);
+        assert_eq!(t.insert(k, 9), Err(InsertError::TupleTaken));
+        for (i, h) in hs.iter().enumerate().step_by(2) {
+            assert_eq!(t.remove(key6(i as u32), *h), Some(i as u32));
+        }
+        for (i, h) in hs.iter().enumerate() {
+            let want = if i % 2 == 0 {
+                Found::None
+            } else {
+                Found::Conn(*h)
+            };
+            assert_eq!(t.find(key6(i as u32)), want);
+        }
+        for (i, h) in hs.iter().enumerate().skip(1).step_by(2) {
+            assert!(t.discard(key6(i as u32), *h));
+        }
+        assert!(t.is_empty());
+        // Full is full for IPv6 too.
+        let mut small: ConnTable<u32, (), Ipv6Addr> = ConnTable::new(1, 1, Duration::from_secs(60));
+        small.insert(key6(1), 1).unwrap();
+        assert!(matches!(
+            small.insert(key6(2), 2),
+            Err(InsertError::Full { capacity: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn ipv6_time_wait_records_hold_reopen_and_expire() {
+        let now = Instant::from_millis(1000);
+        let msl2 = Duration::from_secs(60);
+        let mut t: ConnTable<u32, (), Ipv6Addr> = ConnTable::new(100, 100, msl2);
+        for i in 0..50 {
+            let h = t.insert(key6(i), i).unwrap();
+            let r = record6(key6(i), now + msl2);
+            assert_eq!(
+                t.enter_time_wait(key6(i), h, r, now),
+                Some(TimeWaitEntry::Stored)
+            );
+        }
+        assert_eq!((t.len(), t.time_wait_len()), (0, 50));
+        assert_eq!(t.find(key6(3)), Found::TimeWait);
+        assert_eq!(t.insert(key6(3), 3), Err(InsertError::TupleTaken));
+        match t.find_mut(key6(3)) {
+            FoundMut::TimeWait(r) => assert_eq!(r.key(), key6(3)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.time_wait_mut(key6(4)).map(|r| r.key()), Some(key6(4)));
+        assert!(t.time_wait_mut(key6(50)).is_none());
+        // RFC 6191: a new SYN reopens one; the tuple takes a connection again.
+        assert!(t.reuse_time_wait(key6(4)));
+        assert!(!t.reuse_time_wait(key6(4)));
+        assert_eq!(t.find(key6(4)), Found::None);
+        let h = t.insert(key6(4), 4).unwrap();
+        assert_eq!(t.find(key6(4)), Found::Conn(h));
+        // Nothing before 2MSL; all the rest at it.
+        assert_eq!(t.expire_time_wait(now + Duration::from_secs(59), 1000), 0);
+        assert_eq!(t.expire_time_wait(now + msl2, 1000), 49);
+        assert_eq!(t.time_wait_len(), 0);
+        assert_eq!(t.find(key6(3)), Found::None);
+        assert_eq!(t.find(key6(4)), Found::Conn(h));
+    }
+
+    #[test]
+    fn ipv6_listeners_exact_and_unspecified() {
+        let mut t: ConnTable<u32, &str, Ipv6Addr> = ConnTable::new(10, 10, Duration::from_secs(60));
+        t.listen("[::]:80".parse().unwrap(), "any");
+        t.listen("[2001:db8::1]:80".parse().unwrap(), "exact");
+        t.listen("[2001:db8::1]:7".parse().unwrap(), "echo");
+        let at = |s: &str| s.parse::<SocketAddrV6>().unwrap();
+        assert_eq!(t.listener(at("[2001:db8::1]:80")), Some(&"exact"));
+        assert_eq!(t.listener(at("[2001:db8::2]:80")), Some(&"any"));
+        assert_eq!(t.listener(at("[2001:db8::1]:7")), Some(&"echo"));
+        assert_eq!(t.listener(at("[2001:db8::2]:7")), None);
+        t.listen("[2001:db8::1]:80".parse().unwrap(), "again");
+        assert_eq!(t.listener_count(), 3);
+        assert_eq!(t.listener(at("[2001:db8::1]:80")), Some(&"again"));
+    }
+
+    #[test]
+    fn ipv6_keys_hash_keyed_and_spread_even_where_a_fold_collides() {
+        // Addresses whose two halves are equal (x:x), so any XOR fold of an
+        // address to 64 bits gives zero: the keyed hashes still spread them
+        // over buckets, and two keys give two orders.
+        let keys: Vec<FlowKey<Ipv6Addr>> = (0..4096u128)
+            .map(|x| {
+                let a = 0x2001_0db8_0000_0000 + x;
+                FlowKey {
+                    local_ip: Ipv6Addr::from(a << 64 | a),
+                    remote_ip: v6("2001:db8::1"),
+                    local_port: 40000,
+                    remote_port: 80,
+                }
+            })
+            .collect();
+        let f1 = FlowHashBuilder::with_key(1, 2);
+        let f2 = FlowHashBuilder::with_key(3, 4);
+        let l1 = LocalHashBuilder::with_key(1, 2);
+        let low = |h: &dyn Fn(&FlowKey<Ipv6Addr>) -> u64| {
+            keys.iter()
+                .map(|k| h(k) & 4095)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        };
+        // 4096 random values in 4096 buckets: about 2589 distinct.
+        for (name, n) in [
+            ("flow", low(&|k| f1.hash_one(k))),
+            ("local", low(&|k| l1.hash_one(k))),
+        ] {
+            assert!(n > 2400, "{name}: {n}");
+        }
+        let differ = keys
+            .iter()
+            .filter(|k| f1.hash_one(k) != f2.hash_one(k))
+            .count();
+        assert_eq!(differ, keys.len());
+        // And the table on those keys finds each.
+        let mut t: ConnTable<usize, (), Ipv6Addr> =
+            ConnTable::new(10_000, 10, Duration::from_secs(60));
+        let hs: Vec<Handle> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| t.insert(*k, i).unwrap())
+            .collect();
+        assert!(
+            keys.iter()
+                .zip(&hs)
+                .all(|(k, h)| t.find(*k) == Found::Conn(*h))
+        );
     }
 }
