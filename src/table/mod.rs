@@ -283,9 +283,10 @@ pub struct ConnTable<T, L, A: IpFamily = Ipv4Addr> {
     /// moves entries, so the entry found is checked, and missing, looked up.
     buckets: Vec<u32>,
     time_wait: Slab<TimeWaitRecord<A>>,
-    tw_queue: FifoTimers<(FlowKey<A>, Handle)>,
+    /// The records in 2MSL order, by handle (each record knows its key).
+    tw_queue: FifoTimers<Handle>,
     /// Records due in this call of `expire_time_wait` (kept: no allocation per turn).
-    tw_due: Vec<(FlowKey<A>, Handle)>,
+    tw_due: Vec<Handle>,
     /// Listeners are few: a scan beats hashing.
     listeners: Vec<(A::SocketAddr, L)>,
     /// The 4-tuple the last `find` saw in neither index, and its hash in
@@ -575,7 +576,9 @@ impl<T, L, A: IpFamily> ConnTable<T, L, A> {
     /// buffers) is dropped in place, and the answer says whether the record
     /// was stored. If the record table is full the 4-tuple is simply
     /// forgotten (`Refused`): the connection leaves the table either way.
-    /// `None` if `h` is not the connection's handle.
+    /// `None` if `h` is not the connection's handle. The record is the
+    /// connection's, so its key is `key` (the expiry finds its index entry
+    /// by the record's key).
     pub fn enter_time_wait(
         &mut self,
         key: FlowKey<A>,
@@ -583,6 +586,7 @@ impl<T, L, A: IpFamily> ConnTable<T, L, A> {
         record: TimeWaitRecord<A>,
         now: Instant,
     ) -> Option<TimeWaitEntry> {
+        debug_assert_eq!(record.key(), key, "a TIME_WAIT record for another tuple");
         if !self.discard(key, h) {
             return None;
         }
@@ -597,7 +601,7 @@ impl<T, L, A: IpFamily> ConnTable<T, L, A> {
             .insert_unique(local.hash_one(key), Indexed { key, handle }, |e| {
                 local.hash_one(e.key)
             });
-        self.tw_queue.push(now, (key, handle));
+        self.tw_queue.push(now, handle);
         Some(TimeWaitEntry::Stored)
     }
 
@@ -629,16 +633,17 @@ impl<T, L, A: IpFamily> ConnTable<T, L, A> {
         due.clear();
         self.tw_queue.advance(now, budget, &mut due);
         let mut ended = 0;
-        for &(key, h) in &due {
+        for &h in &due {
             let Some(r) = self.time_wait.get(h) else {
                 continue; // reused or already gone
             };
             if r.expires > now {
                 // Its 2MSL was restarted: queue it again (now + 2MSL >= its expiry,
                 // so the queue stays in expiry order; it may wait a little longer).
-                self.tw_queue.push(now, (key, h));
+                self.tw_queue.push(now, h);
                 continue;
             }
+            let key = r.key();
             self.time_wait.remove(h);
             let hash = self.local_hash(key);
             if let Ok(e) = self
@@ -754,7 +759,7 @@ mod tests {
         // Taken by a TIME_WAIT record.
         let h = t.insert(key(2), 2).unwrap();
         assert_eq!(
-            t.enter_time_wait(key(2), h, record(now), now),
+            t.enter_time_wait(key(2), h, record(key(2), now), now),
             Some(TimeWaitEntry::Stored)
         );
         assert_eq!(t.insert(key(2), 3), Err(InsertError::TupleTaken));
@@ -779,18 +784,18 @@ mod tests {
         let a = t.insert(key(1), 1).unwrap();
         let b = t.insert(key(2), 2).unwrap();
         assert_eq!(
-            t.enter_time_wait(key(1), a, record(now), now),
+            t.enter_time_wait(key(1), a, record(key(1), now), now),
             Some(TimeWaitEntry::Stored)
         );
         assert_eq!(
-            t.enter_time_wait(key(2), b, record(now), now),
+            t.enter_time_wait(key(2), b, record(key(2), now), now),
             Some(TimeWaitEntry::Refused)
         );
         assert_eq!((t.len(), t.time_wait_len()), (0, 1));
         assert_eq!(t.find(key(1)), Found::TimeWait);
         assert_eq!(t.find(key(2)), Found::None, "forgotten, not leaked");
         // A stale handle changes nothing.
-        assert_eq!(t.enter_time_wait(key(2), b, record(now), now), None);
+        assert_eq!(t.enter_time_wait(key(2), b, record(key(2), now), now), None);
     }
 
     #[test]
@@ -823,7 +828,7 @@ mod tests {
         let b = t.insert(key(2), 2).unwrap();
         assert_eq!(t.find(key(3)), Found::None);
         assert_eq!(
-            t.enter_time_wait(key(2), b, record(now), now),
+            t.enter_time_wait(key(2), b, record(key(2), now), now),
             Some(TimeWaitEntry::Stored)
         );
         assert_eq!(t.insert(key(2), 3), Err(InsertError::TupleTaken));
@@ -878,8 +883,9 @@ mod tests {
         assert_eq!(t.listener("10.0.0.1:80".parse().unwrap()), Some(&"again"));
     }
 
-    /// Builds a real TIME_WAIT record through a full close.
-    fn record(now: Instant) -> TimeWaitRecord {
+    /// Builds a real TIME_WAIT record through a full close (of 10.0.0.1:40000
+    /// with 10.0.0.2:80), named for `key`.
+    fn record(key: FlowKey, now: Instant) -> TimeWaitRecord {
         let cfg = TcpConfig::default();
         let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
         let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
@@ -930,18 +936,20 @@ mod tests {
         for _ in 0..3 {
             step(&mut a, &mut b);
         }
-        TimeWaitRecord::from_connection(&a, now, cfg.time_wait()).expect("A in TIME_WAIT")
+        let r = TimeWaitRecord::from_connection(&a, now, cfg.time_wait()).expect("A in TIME_WAIT");
+        assert_eq!(r.key(), FlowKey::new(a_addr, b_addr));
+        r.with_key(key)
     }
 
     #[test]
     fn time_wait_records_live_2msl_and_expire_in_batches() {
         let now = Instant::from_millis(1000);
         let mut t: ConnTable<u32, ()> = ConnTable::new(1000, 1000, Duration::from_secs(60));
-        let r = record(now);
+        let r = record(key(0), now);
         for i in 0..500 {
             let h = t.insert(key(i), i).unwrap();
             assert_eq!(
-                t.enter_time_wait(key(i), h, r, now),
+                t.enter_time_wait(key(i), h, r.with_key(key(i)), now),
                 Some(TimeWaitEntry::Stored)
             );
         }
@@ -964,27 +972,58 @@ mod tests {
         assert_eq!(t.find(key(3)), Found::None);
     }
 
+    /// Bytes a TIME_WAIT record of family `A` takes in the table: its slab
+    /// slot, its index entry and its queue entry (index slack aside).
+    fn time_wait_bytes<A: IpFamily>() -> (usize, usize, usize, usize) {
+        let slot = std::mem::size_of::<Slot<TimeWaitRecord<A>>>();
+        let index = std::mem::size_of::<Indexed<A>>();
+        let queue = std::mem::size_of::<(Instant, Handle)>();
+        (std::mem::size_of::<TimeWaitRecord<A>>(), slot, index, queue)
+    }
+
     #[test]
     fn bytes_per_connection() {
         let cb = std::mem::size_of::<Connection>();
         let slot = std::mem::size_of::<Slot<Connection>>();
-        let index = std::mem::size_of::<(FlowKey, Handle)>();
-        let tw = std::mem::size_of::<TimeWaitRecord>() + std::mem::size_of::<(FlowKey, Handle)>();
+        let index = std::mem::size_of::<Indexed<Ipv4Addr>>();
+        let (rec, tw_slot, tw_index, tw_queue) = time_wait_bytes::<Ipv4Addr>();
         println!(
-            "control block {cb} B (without data buffers); slab slot {slot} B; index entry {index} B; TIME_WAIT record + index {tw} B"
+            "control block {cb} B (without data buffers); slab slot {slot} B; index entry {index} B; TIME_WAIT record {rec} B: slot {tw_slot} + index {tw_index} + queue {tw_queue} B"
         );
         // Target (issue 3): at most 256 B per established connection.
         assert!(cb <= 256, "control block grew to {cb} bytes (target 256)");
-        assert!(std::mem::size_of::<TimeWaitRecord>() <= 64);
         // The IPv4 table's entries are what they were before the family
-        // became a parameter (a 12-byte key); IPv6's (issue 14): a record of
-        // at most 80 bytes.
-        assert_eq!(std::mem::size_of::<Indexed<Ipv4Addr>>(), 20);
-        let index6 = std::mem::size_of::<Indexed<Ipv6Addr>>();
-        let rec6 = std::mem::size_of::<TimeWaitRecord<Ipv6Addr>>();
-        println!("IPv6: index entry {index6} B; TIME_WAIT record {rec6} B");
+        // became a parameter (a 12-byte key); a record at most 64 bytes.
+        assert_eq!(index, 20);
+        assert!(rec <= 64, "{rec}");
+        // The queue holds handles only (a record knows its key).
+        assert_eq!(tw_queue, 16);
+        // IPv6 (issue 14): a record of at most 80 bytes.
+        let (rec6, slot6, index6, queue6) = time_wait_bytes::<Ipv6Addr>();
+        println!(
+            "IPv6: index entry {index6} B; TIME_WAIT record {rec6} B: slot {slot6} + index {index6} + queue {queue6} B"
+        );
         assert!(rec6 <= 80, "{rec6}");
         assert_eq!(index6, 44);
+    }
+
+    #[test]
+    fn a_freed_records_queue_entry_leaves_the_next_record_in_its_slot_alone() {
+        // A record reopened early (RFC 6191) leaves its queue entry behind;
+        // the slot's next record must still live its own 2MSL.
+        let t0 = Instant::from_millis(1000);
+        let msl2 = Duration::from_secs(60);
+        let mut t: ConnTable<u32, (), Ipv6Addr> = ConnTable::new(10, 10, msl2);
+        let a = t.insert(key6(1), 1).unwrap();
+        t.enter_time_wait(key6(1), a, record6(key6(1), t0 + msl2), t0);
+        assert!(t.reuse_time_wait(key6(1)));
+        let t1 = t0 + Duration::from_secs(30);
+        let b = t.insert(key6(2), 2).unwrap();
+        t.enter_time_wait(key6(2), b, record6(key6(2), t1 + msl2), t1);
+        assert_eq!(t.expire_time_wait(t0 + msl2, 100), 0);
+        assert_eq!(t.find(key6(2)), Found::TimeWait);
+        assert_eq!(t.expire_time_wait(t1 + msl2, 100), 1);
+        assert_eq!((t.find(key6(2)), t.time_wait_len()), (Found::None, 0));
     }
 
     fn v6(s: &str) -> Ipv6Addr {

@@ -112,6 +112,11 @@ impl<A: IpFamily> TimeWaitRecord<A> {
         self.key
     }
 
+    /// The same record for another 4-tuple (tests that need many records).
+    pub fn with_key(self, key: FlowKey<A>) -> TimeWaitRecord<A> {
+        TimeWaitRecord { key, ..self }
+    }
+
     pub fn rcv_nxt(&self) -> SeqNumber {
         self.rcv_nxt
     }
