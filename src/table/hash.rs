@@ -247,9 +247,9 @@ mod tests {
     fn local_hash_keeps_port_order_within_a_region() {
         use crate::table::FlowKey;
         let b = LocalHashBuilder::random();
-        let key = |port: u16| FlowKey {
-            local_ip: std::net::Ipv4Addr::new(10, 0, 0, 2),
-            remote_ip: std::net::Ipv4Addr::new(10, 1, 0, 0),
+        let key = |port: u16| FlowKey::<std::net::Ipv4Addr> {
+            local_ip: 0x0a00_0002,
+            remote_ip: 0x0a01_0000,
             local_port: 80,
             remote_port: port,
         };
@@ -281,7 +281,7 @@ mod tests {
         use std::net::Ipv6Addr;
         let b = LocalHashBuilder::random();
         let ip = |s: &str| s.parse::<Ipv6Addr>().unwrap();
-        let key = |remote: Ipv6Addr, port: u16| FlowKey {
+        let key = |remote: Ipv6Addr, port: u16| FlowKey::<Ipv6Addr> {
             local_ip: ip("2001:db8::80"),
             remote_ip: remote,
             local_port: 80,

@@ -676,8 +676,8 @@ mod tests {
 
     fn key(i: u32) -> FlowKey {
         FlowKey {
-            local_ip: Ipv4Addr::new(10, 0, 0, 1),
-            remote_ip: Ipv4Addr::new(10, 0, 0, 2),
+            local_ip: 0x0a00_0001,
+            remote_ip: 0x0a00_0002,
             local_port: 80,
             remote_port: (i % 60_000) as u16 + 1024,
         }

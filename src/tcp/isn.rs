@@ -114,7 +114,7 @@ impl TupleHasher {
 
     /// The hasher with the two addresses of a tuple taken in.
     #[inline(always)]
-    fn addresses<A: IpFamily>(&self, local: &A, remote: &A) -> Sip {
+    fn addresses<A: IpFamily>(&self, local: &A::Bits, remote: &A::Bits) -> Sip {
         let mut s = Sip::new(self.k0, self.k1);
         A::pair_words(local, remote, |w| s.block(w));
         s
@@ -125,7 +125,8 @@ impl TupleHasher {
     /// message for IPv4, 40 for IPv6).
     #[inline]
     pub fn hash<S: FamilySocketAddr>(&self, local: S, remote: S, salt: u32) -> u64 {
-        let mut s = self.addresses(&local.host(), &remote.host());
+        let (l, r) = (local.host().to_bits(), remote.host().to_bits());
+        let mut s = self.addresses::<S::Ip>(&l, &r);
         s.block(
             (u64::from(local.port()) << 48) | (u64::from(remote.port()) << 32) | u64::from(salt),
         );
@@ -138,7 +139,7 @@ impl TupleHasher {
     /// never equal to any of its messages (the length is hashed in).
     #[inline]
     fn tuple_hash<A: IpFamily>(&self, key: &FlowKey<A>) -> u64 {
-        let s = self.addresses(&key.local_ip, &key.remote_ip);
+        let s = self.addresses::<A>(&key.local_ip, &key.remote_ip);
         let tail = (u64::from(key.local_port) << 16) | u64::from(key.remote_port);
         s.finish(tail | u64::from(A::PAIR_BYTES + 4) << 56)
     }

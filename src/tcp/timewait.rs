@@ -192,7 +192,8 @@ impl<A: IpFamily> TimeWaitRecord<A> {
             ..TcpRepr::default()
         };
         let n = repr.emit_header(&mut out[..]);
-        let c = A::transport_checksum(&self.key.local_ip, &self.key.remote_ip, 6, &out[..n]);
+        let (src, dst) = (self.key.local_host(), self.key.remote_host());
+        let c = A::transport_checksum(&src, &dst, 6, &out[..n]);
         out[CHECKSUM..CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
         n
     }

@@ -41,9 +41,13 @@ mod tests {
             remote: "10.0.0.2:40000".parse().unwrap(),
         };
         let k = FlowKey::from(t);
-        assert_eq!(k.local_ip, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(k.local_host(), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(
+            k.local_ip, 0x0a00_0001,
+            "host order, as the table always held it"
+        );
         assert_eq!((k.local_port, k.remote_port), (80, 40000));
-        assert_eq!(k.remote_ip, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(k.remote_host(), Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(FourTuple::from(k), t);
         assert_eq!(t.flow_key(), k);
     }

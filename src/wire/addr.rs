@@ -20,6 +20,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 /// An IP family, named by its address type.
 pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
+    /// As a flow key holds it.
+    fn to_bits(self) -> Self::Bits;
+    /// From a flow key's form.
+    fn from_bits(b: Self::Bits) -> Self;
+
     /// The EtherType that carries it.
     const ETHERTYPE: EtherType;
     /// The IP version number.
@@ -34,6 +39,10 @@ pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
     const UNSPECIFIED: Self;
     /// The socket address of the family (`SocketAddrV4`, `SocketAddrV6`).
     type SocketAddr: FamilySocketAddr<Ip = Self>;
+    /// The address as a [`FlowKey`] holds it: IPv4 as a host-order `u32`
+    /// (what the IPv4 table's key always held, so its compares and hashes
+    /// are the ones it had), IPv6 as itself.
+    type Bits: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static;
     /// The bytes `pair_words` gives for two addresses (8 for IPv4, 32 for
     /// IPv6): a keyed hash that pads its message by length counts them.
     const PAIR_BYTES: u8;
@@ -52,14 +61,14 @@ pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
     /// Two addresses into a hasher, as few whole words as they fill (a
     /// flow key's hash): one `write_u64` for IPv4 (`local << 32 | remote`,
     /// what the IPv4 table has always hashed); four for IPv6.
-    fn hash_pair<H: Hasher>(local: &Self, remote: &Self, h: &mut H);
+    fn hash_pair<H: Hasher>(local: &Self::Bits, remote: &Self::Bits, h: &mut H);
 
     /// Two addresses as the 64-bit message words of a keyed hash over a
     /// tuple (SipHash for ISNs and cookies), handed to `f` in order. IPv4:
     /// one word, `local << 32 | remote` (as the IPv4 ISN has always hashed
     /// it). IPv6: four words, each 8 address bytes in network order read as
     /// a little-endian word, so the message is the 32 bytes local ‖ remote.
-    fn pair_words(local: &Self, remote: &Self, f: impl FnMut(u64));
+    fn pair_words(local: &Self::Bits, remote: &Self::Bits, f: impl FnMut(u64));
 }
 
 /// A socket address of one family: `SocketAddrV4` or `SocketAddrV6`, with
@@ -112,7 +121,17 @@ impl IpFamily for Ipv4Addr {
     const HEADER_LEN: usize = super::ipv4::HEADER_LEN;
     const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
     type SocketAddr = SocketAddrV4;
+    type Bits = u32;
     const PAIR_BYTES: u8 = 8;
+
+    #[inline]
+    fn to_bits(self) -> u32 {
+        u32::from(self)
+    }
+    #[inline]
+    fn from_bits(b: u32) -> Self {
+        Ipv4Addr::from(b)
+    }
 
     #[inline]
     fn transport_checksum(src: &Self, dst: &Self, protocol: u8, segment: &[u8]) -> u16 {
@@ -126,12 +145,12 @@ impl IpFamily for Ipv4Addr {
         h.write_u32(u32::from(*self));
     }
     #[inline]
-    fn hash_pair<H: Hasher>(local: &Self, remote: &Self, h: &mut H) {
-        h.write_u64(u64::from(u32::from(*local)) << 32 | u64::from(u32::from(*remote)));
+    fn hash_pair<H: Hasher>(local: &u32, remote: &u32, h: &mut H) {
+        h.write_u64(u64::from(*local) << 32 | u64::from(*remote));
     }
     #[inline]
-    fn pair_words(local: &Self, remote: &Self, mut f: impl FnMut(u64)) {
-        f(u64::from(u32::from(*local)) << 32 | u64::from(u32::from(*remote)));
+    fn pair_words(local: &u32, remote: &u32, mut f: impl FnMut(u64)) {
+        f(u64::from(*local) << 32 | u64::from(*remote));
     }
 }
 
@@ -141,7 +160,17 @@ impl IpFamily for Ipv6Addr {
     const HEADER_LEN: usize = super::ipv6::HEADER_LEN;
     const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
     type SocketAddr = SocketAddrV6;
+    type Bits = Ipv6Addr;
     const PAIR_BYTES: u8 = 32;
+
+    #[inline]
+    fn to_bits(self) -> Ipv6Addr {
+        self
+    }
+    #[inline]
+    fn from_bits(b: Ipv6Addr) -> Self {
+        b
+    }
 
     #[inline]
     fn transport_checksum(src: &Self, dst: &Self, protocol: u8, segment: &[u8]) -> u16 {
@@ -173,11 +202,12 @@ impl IpFamily for Ipv6Addr {
 }
 
 /// A TCP 4-tuple of one family, as a connection table keys it: 12 bytes
-/// for IPv4, 36 for IPv6 (both aligned to 2). The family defaults to IPv4.
+/// for IPv4 (the addresses as host-order `u32`s, `IpFamily::Bits`), 36 for
+/// IPv6. The family defaults to IPv4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey<A: IpFamily = Ipv4Addr> {
-    pub local_ip: A,
-    pub remote_ip: A,
+    pub local_ip: A::Bits,
+    pub remote_ip: A::Bits,
     pub local_port: u16,
     pub remote_port: u16,
 }
@@ -213,8 +243,8 @@ impl<A: IpFamily> FlowKey<A> {
     #[inline]
     pub fn new(local: A::SocketAddr, remote: A::SocketAddr) -> Self {
         FlowKey {
-            local_ip: local.host(),
-            remote_ip: remote.host(),
+            local_ip: local.host().to_bits(),
+            remote_ip: remote.host().to_bits(),
             local_port: local.port(),
             remote_port: remote.port(),
         }
@@ -223,13 +253,25 @@ impl<A: IpFamily> FlowKey<A> {
     /// The local end.
     #[inline]
     pub fn local(&self) -> A::SocketAddr {
-        A::SocketAddr::from_parts(self.local_ip, self.local_port)
+        A::SocketAddr::from_parts(self.local_host(), self.local_port)
     }
 
     /// The remote end.
     #[inline]
     pub fn remote(&self) -> A::SocketAddr {
-        A::SocketAddr::from_parts(self.remote_ip, self.remote_port)
+        A::SocketAddr::from_parts(self.remote_host(), self.remote_port)
+    }
+
+    /// The local address.
+    #[inline]
+    pub fn local_host(&self) -> A {
+        A::from_bits(self.local_ip)
+    }
+
+    /// The remote address.
+    #[inline]
+    pub fn remote_host(&self) -> A {
+        A::from_bits(self.remote_ip)
     }
 
     /// The same flow seen from the other end.
@@ -345,9 +387,9 @@ mod tests {
         // The words the IPv4 table hashed before the family became a
         // parameter: 64 bits of addresses, then 32 of ports (the remote
         // port low, LocalHasher's order).
-        let k = FlowKey {
-            local_ip: Ipv4Addr::new(10, 0, 0, 1),
-            remote_ip: Ipv4Addr::new(10, 0, 0, 2),
+        let k = FlowKey::<Ipv4Addr> {
+            local_ip: 0x0a00_0001,
+            remote_ip: 0x0a00_0002,
             local_port: 80,
             remote_port: 40000,
         };
@@ -371,6 +413,7 @@ mod tests {
         let k = FlowKey::<Ipv6Addr>::new(l, r);
         assert_eq!((k.local(), k.remote()), (l, r));
         assert_eq!((k.local_port, k.remote_ip), (80, *r.ip()));
+        assert_eq!((k.local_host(), k.remote_host()), (*l.ip(), *r.ip()));
         assert_eq!(FamilySocketAddr::host(&l), *l.ip());
     }
 
@@ -378,11 +421,8 @@ mod tests {
     fn pair_words_are_the_message_bytes() {
         // IPv4: local << 32 | remote, one word.
         let mut w = vec![];
-        Ipv4Addr::pair_words(
-            &Ipv4Addr::new(10, 0, 0, 1),
-            &Ipv4Addr::new(10, 0, 0, 2),
-            |x| w.push(x),
-        );
+        let (l, r) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        Ipv4Addr::pair_words(&l.to_bits(), &r.to_bits(), |x| w.push(x));
         assert_eq!(w, [0x0a00_0001_0a00_0002]);
         // IPv6: the 32 address bytes, local first, in little-endian words.
         let l: Ipv6Addr = "0001:0203:0405:0607:0809:0a0b:0c0d:0e0f".parse().unwrap();
@@ -397,8 +437,8 @@ mod tests {
     #[test]
     fn ipv6_keys_differ_in_every_part() {
         let s = std::hash::RandomState::new();
-        let k = FlowKey {
-            local_ip: "2001:db8::1".parse::<Ipv6Addr>().unwrap(),
+        let k = FlowKey::<Ipv6Addr> {
+            local_ip: "2001:db8::1".parse().unwrap(),
             remote_ip: "2001:db8::2".parse().unwrap(),
             local_port: 80,
             remote_port: 40000,
