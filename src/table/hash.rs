@@ -153,8 +153,12 @@ impl BuildHasher for LocalHashBuilder {
     }
 }
 
-/// See `LocalHashBuilder`. Expects a flow key as one u64 (addresses) and one
-/// u32 (ports); anything else is hashed like `FlowHasher`.
+/// See `LocalHashBuilder`. Expects a flow key as u64s of addresses (one for
+/// IPv4; four for IPv6, mixed into one under the key as `FlowHasher` mixes
+/// them) then one u32 of ports; anything else is hashed like `FlowHasher`.
+/// `LocalHasher::n` after more than one word of addresses.
+const MANY: u8 = 3;
+
 #[derive(Debug, Clone, Copy)]
 pub struct LocalHasher {
     k0: u64,
@@ -172,17 +176,28 @@ impl Hasher for LocalHasher {
     }
     #[inline]
     fn write_u64(&mut self, v: u64) {
-        if self.n == 0 {
-            self.words[0] = v;
-            self.n = 1;
-        } else {
-            self.n = u8::MAX;
+        match self.n {
+            0 => {
+                self.words[0] = v;
+                self.n = 1;
+            }
+            // Another word of addresses (an IPv6 key): the words so far are
+            // mixed under the key, then this one, into one word, so that
+            // chosen addresses cannot meet in it.
+            1 | MANY => {
+                if self.n == 1 {
+                    self.words[0] = folded_multiply(self.words[0] ^ self.k0, self.k1 ^ PI0);
+                    self.n = MANY;
+                }
+                self.words[0] = folded_multiply(self.words[0] ^ v, self.k1 ^ PI0);
+            }
+            _ => self.n = u8::MAX,
         }
         self.other.write_u64(v);
     }
     #[inline]
     fn write_u32(&mut self, v: u32) {
-        if self.n == 1 {
+        if self.n == 1 || self.n == MANY {
             self.words[1] = u64::from(v);
             self.n = 2;
         } else {
@@ -232,7 +247,7 @@ mod tests {
     fn local_hash_keeps_port_order_within_a_region() {
         use crate::table::FlowKey;
         let b = LocalHashBuilder::random();
-        let key = |port: u16| FlowKey {
+        let key = |port: u16| FlowKey::<std::net::Ipv4Addr> {
             local_ip: 0x0a00_0002,
             remote_ip: 0x0a01_0000,
             local_port: 80,
@@ -258,5 +273,49 @@ mod tests {
             m.insert(key(p), p);
         }
         assert!((1000..30000u16).all(|p| m.get(&key(p)) == Some(&p)));
+    }
+
+    #[test]
+    fn local_hash_keeps_port_order_for_ipv6_keys_too() {
+        use crate::wire::FlowKey;
+        use std::net::Ipv6Addr;
+        let b = LocalHashBuilder::random();
+        let ip = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let key = |remote: Ipv6Addr, port: u16| FlowKey::<Ipv6Addr> {
+            local_ip: ip("2001:db8::80"),
+            remote_ip: remote,
+            local_port: 80,
+            remote_port: port,
+        };
+        let peer = ip("2001:db8:1::1");
+        const POS: u64 = (1 << 57) - 1;
+        // One aligned block of 64 ports: 64 distinct positions side by side.
+        let pos: Vec<u64> = (6400..6464u16)
+            .map(|p| b.hash_one(key(peer, p)) & POS)
+            .collect();
+        let lo = *pos.iter().min().unwrap();
+        assert!(pos.iter().all(|&h| h - lo < 64));
+        assert_eq!(pos.iter().collect::<HashSet<_>>().len(), 64);
+        // Every address word moves the region: each half of the peer's
+        // address, and XOR-equal changes to both halves (which a plain fold
+        // of the words would not see).
+        let h0 = b.hash_one(key(peer, 6400)) & POS;
+        let far = |h: u64| h.wrapping_sub(h0) > 1 << 20 || h0.wrapping_sub(h) > 1 << 20;
+        for other in [
+            ip("2001:db9:1::1"),
+            ip("2001:db8:1::2"),
+            Ipv6Addr::from(u128::from(peer) ^ (0x55 << 64 | 0x55)),
+        ] {
+            assert!(far(b.hash_one(key(other, 6400)) & POS), "{other}");
+        }
+        // Keyed: another key puts the block elsewhere.
+        let c = LocalHashBuilder::random();
+        assert_ne!(c.hash_one(key(peer, 6400)), b.hash_one(key(peer, 6400)));
+        // A TIME_WAIT index on it finds everything.
+        let mut m = std::collections::HashMap::with_hasher(b);
+        for p in 1000..30000u16 {
+            m.insert(key(peer, p), p);
+        }
+        assert!((1000..30000u16).all(|p| m.get(&key(peer, p)) == Some(&p)));
     }
 }

@@ -5,47 +5,26 @@
 //! per-process key (`hash::FlowHashBuilder`), so chosen 4-tuples cannot
 //! degrade it; each operation hashes its tuple once and probes once. A full table is a refusal (an error the shard counts), never a
 //! panic.
+//!
+//! The table serves one IP family, a type parameter (`ConnTable<T, L,
+//! Ipv6Addr>`; IPv4 by default): its keys are that family's `FlowKey<A>`
+//! (12 bytes for IPv4, 36 for IPv6), its TIME_WAIT records
+//! `TimeWaitRecord<A>`, its listeners that family's socket addresses.
+//! Monomorphised, the IPv4 table is what it was before IPv6.
 
-use crate::tcp::{FourTuple, TimeWaitRecord};
+use crate::tcp::TimeWaitRecord;
 use crate::time::Instant;
 use crate::timer::FifoTimers;
+use crate::wire::{FamilySocketAddr, IpFamily};
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
-use std::net::SocketAddrV4;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 pub mod hash;
 
+pub use crate::wire::FlowKey;
 pub use hash::{FlowHashBuilder, LocalHashBuilder};
-
-/// A 4-tuple in 12 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FlowKey {
-    pub local_ip: u32,
-    pub remote_ip: u32,
-    pub local_port: u16,
-    pub remote_port: u16,
-}
-
-impl std::hash::Hash for FlowKey {
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        // Two words instead of four fields.
-        h.write_u64(u64::from(self.local_ip) << 32 | u64::from(self.remote_ip));
-        h.write_u32(u32::from(self.local_port) << 16 | u32::from(self.remote_port));
-    }
-}
-
-impl From<FourTuple> for FlowKey {
-    fn from(t: FourTuple) -> FlowKey {
-        FlowKey {
-            local_ip: u32::from(*t.local.ip()),
-            remote_ip: u32::from(*t.remote.ip()),
-            local_port: t.local.port(),
-            remote_port: t.remote.port(),
-        }
-    }
-}
 
 /// A generation-checked handle to a control block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -258,9 +237,9 @@ pub enum Found {
 
 /// What the table holds for a 4-tuple, with the TIME_WAIT record itself.
 #[derive(Debug)]
-pub enum FoundMut<'a> {
+pub enum FoundMut<'a, A: IpFamily = Ipv4Addr> {
     Conn(Handle),
-    TimeWait(&'a mut TimeWaitRecord),
+    TimeWait(&'a mut TimeWaitRecord<A>),
     None,
 }
 
@@ -289,8 +268,8 @@ pub enum TimeWaitEntry {
 /// One index entry: a 4-tuple and the slab slot of what it names (16
 /// bytes; the slot's generation completes the handle, `Slab::handle_at`).
 #[derive(Debug, Clone, Copy)]
-struct Indexed {
-    key: FlowKey,
+struct Indexed<A: IpFamily> {
+    key: FlowKey<A>,
     slot: u32,
 }
 
@@ -303,36 +282,37 @@ struct Indexed {
 /// usually follows (a listener's new connection, the load generator's) takes
 /// the tuple without looking again.
 #[derive(Debug)]
-pub struct ConnTable<T, L> {
+pub struct ConnTable<T, L, A: IpFamily = Ipv4Addr> {
     /// Open connections: small and hot (every segment looks here first).
-    index: HashTable<Indexed>,
+    index: HashTable<Indexed<A>>,
     flows: FlowHashBuilder,
     /// TIME_WAIT records: large (2MSL of closed connections), looked at only
     /// when `index` misses, so it stays out of the cache on the busy path.
-    tw_index: HashTable<Indexed>,
+    tw_index: HashTable<Indexed<A>>,
     local: LocalHashBuilder,
     conns: Slab<T>,
     /// Where each connection's entry sat in `index` when it went in (by slab
     /// slot): its removal looks there first, without hashing. A grown index
     /// moves entries, so the entry found is checked, and missing, looked up.
     buckets: Vec<u32>,
-    time_wait: Slab<TimeWaitRecord>,
-    tw_queue: FifoTimers<(FlowKey, Handle)>,
+    time_wait: Slab<TimeWaitRecord<A>>,
+    /// The records in 2MSL order, by handle (each record knows its key).
+    tw_queue: FifoTimers<Handle>,
     /// Records due in this call of `expire_time_wait` (kept: no allocation per turn).
-    tw_due: Vec<(FlowKey, Handle)>,
+    tw_due: Vec<Handle>,
     /// Listeners are few: a scan beats hashing.
-    listeners: Vec<(SocketAddrV4, L)>,
+    listeners: Vec<(A::SocketAddr, L)>,
     /// The 4-tuple the last `find` saw in neither index, and its hash in
     /// `index`; taken by the next insert.
-    vacant: Option<(FlowKey, u64)>,
+    vacant: Option<(FlowKey<A>, u64)>,
     capacity: usize,
     tw_capacity: usize,
     pub policy: FullPolicy,
 }
 
-impl<T, L> ConnTable<T, L> {
+impl<T, L, A: IpFamily> ConnTable<T, L, A> {
     /// `capacity` connections and `tw_capacity` TIME_WAIT records; `time_wait` is 2MSL.
-    pub fn new(capacity: usize, tw_capacity: usize, time_wait: Duration) -> ConnTable<T, L> {
+    pub fn new(capacity: usize, tw_capacity: usize, time_wait: Duration) -> ConnTable<T, L, A> {
         Self::with_keys(
             capacity,
             tw_capacity,
@@ -348,7 +328,7 @@ impl<T, L> ConnTable<T, L> {
         tw_capacity: usize,
         time_wait: Duration,
         (flows, local): (FlowHashBuilder, LocalHashBuilder),
-    ) -> ConnTable<T, L> {
+    ) -> ConnTable<T, L, A> {
         ConnTable {
             // Grows with use: a pre-sized index spreads a few hundred open
             // connections over megabytes and misses the cache on every lookup.
@@ -370,12 +350,12 @@ impl<T, L> ConnTable<T, L> {
     }
 
     #[inline]
-    fn flow_hash(&self, key: FlowKey) -> u64 {
+    fn flow_hash(&self, key: FlowKey<A>) -> u64 {
         self.flows.hash_one(key)
     }
 
     #[inline]
-    fn local_hash(&self, key: FlowKey) -> u64 {
+    fn local_hash(&self, key: FlowKey<A>) -> u64 {
         self.local.hash_one(key)
     }
 
@@ -421,27 +401,28 @@ impl<T, L> ConnTable<T, L> {
         self.listeners.len()
     }
 
-    /// Listens on `addr` (0.0.0.0 for every local address); a second call
-    /// for the same address replaces its application.
-    pub fn listen(&mut self, addr: SocketAddrV4, app: L) {
+    /// Listens on `addr` (0.0.0.0 or :: for every local address); a second
+    /// call for the same address replaces its application.
+    pub fn listen(&mut self, addr: A::SocketAddr, app: L) {
         match self.listeners.iter_mut().find(|(a, _)| *a == addr) {
             Some(l) => l.1 = app,
             None => self.listeners.push((addr, app)),
         }
     }
 
-    /// The listener for a local address (an exact address, or 0.0.0.0 with the port).
+    /// The listener for a local address (an exact address, or the
+    /// unspecified one with the port).
     #[inline]
-    pub fn listener(&self, local: SocketAddrV4) -> Option<&L> {
+    pub fn listener(&self, local: A::SocketAddr) -> Option<&L> {
         let mut any = None;
         for (a, app) in &self.listeners {
             if a.port() != local.port() {
                 continue;
             }
-            if a.ip() == local.ip() {
+            if a.host() == local.host() {
                 return Some(app);
             }
-            if a.ip().is_unspecified() {
+            if a.host() == A::UNSPECIFIED {
                 any = Some(app);
             }
         }
@@ -451,7 +432,7 @@ impl<T, L> ConnTable<T, L> {
     /// What the table holds for `key`. A miss is remembered for the insert
     /// that may follow.
     #[inline]
-    pub fn find(&mut self, key: FlowKey) -> Found {
+    pub fn find(&mut self, key: FlowKey<A>) -> Found {
         let hash = self.flow_hash(key);
         if let Some(e) = self.index.find(hash, |e| e.key == key) {
             if let Some(h) = self.conns.handle_at(e.slot) {
@@ -467,7 +448,7 @@ impl<T, L> ConnTable<T, L> {
 
     /// As `find`, with the TIME_WAIT record itself.
     #[inline]
-    pub fn find_mut(&mut self, key: FlowKey) -> FoundMut<'_> {
+    pub fn find_mut(&mut self, key: FlowKey<A>) -> FoundMut<'_, A> {
         let hash = self.flow_hash(key);
         if let Some(e) = self.index.find(hash, |e| e.key == key) {
             if let Some(h) = self.conns.handle_at(e.slot) {
@@ -489,7 +470,7 @@ impl<T, L> ConnTable<T, L> {
     }
 
     #[inline]
-    fn in_time_wait(&self, key: FlowKey) -> bool {
+    fn in_time_wait(&self, key: FlowKey<A>) -> bool {
         !self.tw_index.is_empty()
             && self
                 .tw_index
@@ -498,7 +479,7 @@ impl<T, L> ConnTable<T, L> {
     }
 
     /// Adds a connection; refused when full or the 4-tuple is taken.
-    pub fn insert(&mut self, key: FlowKey, value: T) -> Result<Handle, InsertError> {
+    pub fn insert(&mut self, key: FlowKey<A>, value: T) -> Result<Handle, InsertError> {
         self.insert_with(key, || value)
     }
 
@@ -507,7 +488,7 @@ impl<T, L> ConnTable<T, L> {
     #[inline]
     pub fn insert_with(
         &mut self,
-        key: FlowKey,
+        key: FlowKey<A>,
         make: impl FnOnce() -> T,
     ) -> Result<Handle, InsertError> {
         self.insert_in(key, |place| match place {
@@ -526,7 +507,7 @@ impl<T, L> ConnTable<T, L> {
     #[inline]
     pub fn insert_in(
         &mut self,
-        key: FlowKey,
+        key: FlowKey<A>,
         fill: impl FnOnce(Place<'_, T>),
     ) -> Result<Handle, InsertError> {
         let vacant = self.vacant.take();
@@ -580,7 +561,7 @@ impl<T, L> ConnTable<T, L> {
         self.conns.get_mut(h)
     }
 
-    pub fn remove(&mut self, key: FlowKey, h: Handle) -> Option<T> {
+    pub fn remove(&mut self, key: FlowKey<A>, h: Handle) -> Option<T> {
         let v = self.conns.remove(h)?;
         self.unindex(key, h);
         Some(v)
@@ -588,7 +569,7 @@ impl<T, L> ConnTable<T, L> {
 
     /// Removes and drops a connection in place; false for a stale handle.
     #[inline]
-    pub fn discard(&mut self, key: FlowKey, h: Handle) -> bool {
+    pub fn discard(&mut self, key: FlowKey<A>, h: Handle) -> bool {
         if !self.conns.discard(h) {
             return false;
         }
@@ -599,7 +580,7 @@ impl<T, L> ConnTable<T, L> {
     /// Takes `key` out of the index if it still names `h`: where it went in,
     /// else by one probe.
     #[inline(always)]
-    fn unindex(&mut self, key: FlowKey, h: Handle) {
+    fn unindex(&mut self, key: FlowKey<A>, h: Handle) {
         let bucket = self.buckets.get(h.index as usize).copied();
         if let Some(Ok(e)) = bucket.map(|b| self.index.get_bucket_entry(b as usize)) {
             if e.get().key == key && e.get().slot == h.index {
@@ -620,14 +601,17 @@ impl<T, L> ConnTable<T, L> {
     /// buffers) is dropped in place, and the answer says whether the record
     /// was stored. If the record table is full the 4-tuple is simply
     /// forgotten (`Refused`): the connection leaves the table either way.
-    /// `None` if `h` is not the connection's handle.
+    /// `None` if `h` is not the connection's handle. The record is the
+    /// connection's, so its key is `key` (the expiry finds its index entry
+    /// by the record's key).
     pub fn enter_time_wait(
         &mut self,
-        key: FlowKey,
+        key: FlowKey<A>,
         h: Handle,
-        record: TimeWaitRecord,
+        record: TimeWaitRecord<A>,
         now: Instant,
     ) -> Option<TimeWaitEntry> {
+        debug_assert_eq!(record.key(), key, "a TIME_WAIT record for another tuple");
         if !self.discard(key, h) {
             return None;
         }
@@ -646,18 +630,18 @@ impl<T, L> ConnTable<T, L> {
             },
             |e| local.hash_one(e.key),
         );
-        self.tw_queue.push(now, (key, handle));
+        self.tw_queue.push(now, handle);
         Some(TimeWaitEntry::Stored)
     }
 
-    pub fn time_wait_mut(&mut self, key: FlowKey) -> Option<&mut TimeWaitRecord> {
+    pub fn time_wait_mut(&mut self, key: FlowKey<A>) -> Option<&mut TimeWaitRecord<A>> {
         let h = self.tw_index.find(self.local_hash(key), |e| e.key == key)?;
         let h = self.time_wait.handle_at(h.slot)?;
         self.time_wait.get_mut(h)
     }
 
     /// Drops a TIME_WAIT record early (a new SYN reopened the 4-tuple, RFC 6191).
-    pub fn reuse_time_wait(&mut self, key: FlowKey) -> bool {
+    pub fn reuse_time_wait(&mut self, key: FlowKey<A>) -> bool {
         let hash = self.local_hash(key);
         match self.tw_index.find_entry(hash, |e| e.key == key) {
             Ok(e) => {
@@ -681,16 +665,17 @@ impl<T, L> ConnTable<T, L> {
         due.clear();
         self.tw_queue.advance(now, budget, &mut due);
         let mut ended = 0;
-        for &(key, h) in &due {
+        for &h in &due {
             let Some(r) = self.time_wait.get(h) else {
                 continue; // reused or already gone
             };
             if r.expires > now {
                 // Its 2MSL was restarted: queue it again (now + 2MSL >= its expiry,
                 // so the queue stays in expiry order; it may wait a little longer).
-                self.tw_queue.push(now, (key, h));
+                self.tw_queue.push(now, h);
                 continue;
             }
+            let key = r.key();
             self.time_wait.remove(h);
             let hash = self.local_hash(key);
             if let Ok(e) = self
@@ -717,8 +702,9 @@ impl<T, L> ConnTable<T, L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::{Connection, TcpConfig};
+    use crate::tcp::{Connection, FourTuple, TcpConfig};
     use crate::wire::SeqNumber;
+    use std::net::{Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
     fn key(i: u32) -> FlowKey {
         FlowKey {
@@ -805,7 +791,7 @@ mod tests {
         // Taken by a TIME_WAIT record.
         let h = t.insert(key(2), 2).unwrap();
         assert_eq!(
-            t.enter_time_wait(key(2), h, record(now), now),
+            t.enter_time_wait(key(2), h, record(key(2), now), now),
             Some(TimeWaitEntry::Stored)
         );
         assert_eq!(t.insert(key(2), 3), Err(InsertError::TupleTaken));
@@ -830,18 +816,18 @@ mod tests {
         let a = t.insert(key(1), 1).unwrap();
         let b = t.insert(key(2), 2).unwrap();
         assert_eq!(
-            t.enter_time_wait(key(1), a, record(now), now),
+            t.enter_time_wait(key(1), a, record(key(1), now), now),
             Some(TimeWaitEntry::Stored)
         );
         assert_eq!(
-            t.enter_time_wait(key(2), b, record(now), now),
+            t.enter_time_wait(key(2), b, record(key(2), now), now),
             Some(TimeWaitEntry::Refused)
         );
         assert_eq!((t.len(), t.time_wait_len()), (0, 1));
         assert_eq!(t.find(key(1)), Found::TimeWait);
         assert_eq!(t.find(key(2)), Found::None, "forgotten, not leaked");
         // A stale handle changes nothing.
-        assert_eq!(t.enter_time_wait(key(2), b, record(now), now), None);
+        assert_eq!(t.enter_time_wait(key(2), b, record(key(2), now), now), None);
     }
 
     #[test]
@@ -874,7 +860,7 @@ mod tests {
         let b = t.insert(key(2), 2).unwrap();
         assert_eq!(t.find(key(3)), Found::None);
         assert_eq!(
-            t.enter_time_wait(key(2), b, record(now), now),
+            t.enter_time_wait(key(2), b, record(key(2), now), now),
             Some(TimeWaitEntry::Stored)
         );
         assert_eq!(t.insert(key(2), 3), Err(InsertError::TupleTaken));
@@ -929,8 +915,9 @@ mod tests {
         assert_eq!(t.listener("10.0.0.1:80".parse().unwrap()), Some(&"again"));
     }
 
-    /// Builds a real TIME_WAIT record through a full close.
-    fn record(now: Instant) -> TimeWaitRecord {
+    /// Builds a real TIME_WAIT record through a full close (of 10.0.0.1:40000
+    /// with 10.0.0.2:80), named for `key`.
+    fn record(key: FlowKey, now: Instant) -> TimeWaitRecord {
         let cfg = TcpConfig::default();
         let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
         let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
@@ -981,18 +968,20 @@ mod tests {
         for _ in 0..3 {
             step(&mut a, &mut b);
         }
-        TimeWaitRecord::from_connection(&a, now, cfg.time_wait()).expect("A in TIME_WAIT")
+        let r = TimeWaitRecord::from_connection(&a, now, cfg.time_wait()).expect("A in TIME_WAIT");
+        assert_eq!(r.key(), FlowKey::new(a_addr, b_addr));
+        r.with_key(key)
     }
 
     #[test]
     fn time_wait_records_live_2msl_and_expire_in_batches() {
         let now = Instant::from_millis(1000);
         let mut t: ConnTable<u32, ()> = ConnTable::new(1000, 1000, Duration::from_secs(60));
-        let r = record(now);
+        let r = record(key(0), now);
         for i in 0..500 {
             let h = t.insert(key(i), i).unwrap();
             assert_eq!(
-                t.enter_time_wait(key(i), h, r, now),
+                t.enter_time_wait(key(i), h, r.with_key(key(i)), now),
                 Some(TimeWaitEntry::Stored)
             );
         }
@@ -1015,22 +1004,230 @@ mod tests {
         assert_eq!(t.find(key(3)), Found::None);
     }
 
+    /// Bytes a TIME_WAIT record of family `A` takes in the table: its slab
+    /// slot, its index entry and its queue entry (index slack aside).
+    fn time_wait_bytes<A: IpFamily>() -> (usize, usize, usize, usize) {
+        let slot = std::mem::size_of::<Slot<TimeWaitRecord<A>>>();
+        let index = std::mem::size_of::<Indexed<A>>();
+        let queue = std::mem::size_of::<(Instant, Handle)>();
+        (std::mem::size_of::<TimeWaitRecord<A>>(), slot, index, queue)
+    }
+
     #[test]
     fn bytes_per_connection() {
         let cb = std::mem::size_of::<Connection>();
         let slot = std::mem::size_of::<Slot<Connection>>();
-        let index = std::mem::size_of::<Indexed>();
-        let tw = std::mem::size_of::<TimeWaitRecord>() + std::mem::size_of::<(FlowKey, Handle)>();
+        let index = std::mem::size_of::<Indexed<Ipv4Addr>>();
+        let (rec, tw_slot, tw_index, tw_queue) = time_wait_bytes::<Ipv4Addr>();
         println!(
-            "control block {cb} B (without data buffers); slab slot {slot} B; index entry {index} B; TIME_WAIT record + index {tw} B"
+            "control block {cb} B (without data buffers); slab slot {slot} B; index entry {index} B; TIME_WAIT record {rec} B: slot {tw_slot} + index {tw_index} + queue {tw_queue} B"
         );
         // Target (issue 3): at most 256 B per established connection.
         assert!(cb <= 256, "control block grew to {cb} bytes (target 256)");
-        assert!(std::mem::size_of::<TimeWaitRecord>() <= 64);
         // Issue 12 item 3: an index entry is a 4-tuple and a slot (the slot's
         // generation completes the handle); a slab slot adds 4 bytes of
         // generation (and alignment) to its value.
         assert!(index <= 16, "index entry grew to {index} bytes (target 16)");
         assert!(slot <= cb + 8, "slab slot {slot} B for a {cb} B value");
+        // A TIME_WAIT record at most 64 bytes.
+        assert!(rec <= 64, "{rec}");
+        // The queue holds handles only (a record knows its key).
+        assert_eq!(tw_queue, 16);
+        // IPv6 (issue 14): a record of at most 80 bytes.
+        let (rec6, slot6, index6, queue6) = time_wait_bytes::<Ipv6Addr>();
+        println!(
+            "IPv6: index entry {index6} B; TIME_WAIT record {rec6} B: slot {slot6} + index {index6} + queue {queue6} B"
+        );
+        assert!(rec6 <= 80, "{rec6}");
+        assert!(index6 <= 40, "{index6}");
+    }
+
+    #[test]
+    fn a_freed_records_queue_entry_leaves_the_next_record_in_its_slot_alone() {
+        // A record reopened early (RFC 6191) leaves its queue entry behind;
+        // the slot's next record must still live its own 2MSL.
+        let t0 = Instant::from_millis(1000);
+        let msl2 = Duration::from_secs(60);
+        let mut t: ConnTable<u32, (), Ipv6Addr> = ConnTable::new(10, 10, msl2);
+        let a = t.insert(key6(1), 1).unwrap();
+        t.enter_time_wait(key6(1), a, record6(key6(1), t0 + msl2), t0);
+        assert!(t.reuse_time_wait(key6(1)));
+        let t1 = t0 + Duration::from_secs(30);
+        let b = t.insert(key6(2), 2).unwrap();
+        t.enter_time_wait(key6(2), b, record6(key6(2), t1 + msl2), t1);
+        assert_eq!(t.expire_time_wait(t0 + msl2, 100), 0);
+        assert_eq!(t.find(key6(2)), Found::TimeWait);
+        assert_eq!(t.expire_time_wait(t1 + msl2, 100), 1);
+        assert_eq!((t.find(key6(2)), t.time_wait_len()), (Found::None, 0));
+    }
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    /// IPv6 keys that differ in every part: the high and the low half of
+    /// either address, and the remote port.
+    fn key6(i: u32) -> FlowKey<Ipv6Addr> {
+        let base = u128::from(v6("2001:db8:1::"));
+        FlowKey {
+            local_ip: v6("2001:db8::80"),
+            remote_ip: Ipv6Addr::from(base | u128::from(i % 7) << 64 | u128::from(i % 1000)),
+            local_port: 80,
+            remote_port: (i % 60_000) as u16 + 1024,
+        }
+    }
+
+    fn record6(key: FlowKey<Ipv6Addr>, expires: Instant) -> TimeWaitRecord<Ipv6Addr> {
+        TimeWaitRecord::new(key, SeqNumber(1000), SeqNumber(2000), 512, None, expires)
+    }
+
+    #[test]
+    fn ipv6_keys_insert_find_and_remove() {
+        let mut t: ConnTable<u32, (), Ipv6Addr> =
+            ConnTable::new(10_000, 10, Duration::from_secs(60));
+        // Past the first allocation (1024), so entries move as it grows.
+        let hs: Vec<Handle> = (0..5000).map(|i| t.insert(key6(i), i).unwrap()).collect();
+        assert_eq!(t.len(), 5000);
+        for (i, h) in hs.iter().enumerate() {
+            assert_eq!(t.find(key6(i as u32)), Found::Conn(*h));
+            assert_eq!(t.get(*h), Some(&(i as u32)));
+        }
+        // Only the whole tuple matches: its reverse, or a key equal but in
+        // one half of one address, is another flow.
+        let k = key6(1);
+        assert_eq!(t.find(k.reversed()), Found::None);
+        let mut near = k;
+        near.local_ip = v6("2001:db9::80");
+        assert_eq!(t.find(near), Found::None);
+        let mut near = k;
+        near.local_ip = v6("2001:db8::81");
+        assert_eq!(t.find(near), Found::None);
+        assert_eq!(t.insert(k, 9), Err(InsertError::TupleTaken));
+        for (i, h) in hs.iter().enumerate().step_by(2) {
+            assert_eq!(t.remove(key6(i as u32), *h), Some(i as u32));
+        }
+        for (i, h) in hs.iter().enumerate() {
+            let want = if i % 2 == 0 {
+                Found::None
+            } else {
+                Found::Conn(*h)
+            };
+            assert_eq!(t.find(key6(i as u32)), want);
+        }
+        for (i, h) in hs.iter().enumerate().skip(1).step_by(2) {
+            assert!(t.discard(key6(i as u32), *h));
+        }
+        assert!(t.is_empty());
+        // Full is full for IPv6 too.
+        let mut small: ConnTable<u32, (), Ipv6Addr> = ConnTable::new(1, 1, Duration::from_secs(60));
+        small.insert(key6(1), 1).unwrap();
+        assert!(matches!(
+            small.insert(key6(2), 2),
+            Err(InsertError::Full { capacity: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn ipv6_time_wait_records_hold_reopen_and_expire() {
+        let now = Instant::from_millis(1000);
+        let msl2 = Duration::from_secs(60);
+        let mut t: ConnTable<u32, (), Ipv6Addr> = ConnTable::new(100, 100, msl2);
+        for i in 0..50 {
+            let h = t.insert(key6(i), i).unwrap();
+            let r = record6(key6(i), now + msl2);
+            assert_eq!(
+                t.enter_time_wait(key6(i), h, r, now),
+                Some(TimeWaitEntry::Stored)
+            );
+        }
+        assert_eq!((t.len(), t.time_wait_len()), (0, 50));
+        assert_eq!(t.find(key6(3)), Found::TimeWait);
+        assert_eq!(t.insert(key6(3), 3), Err(InsertError::TupleTaken));
+        match t.find_mut(key6(3)) {
+            FoundMut::TimeWait(r) => assert_eq!(r.key(), key6(3)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.time_wait_mut(key6(4)).map(|r| r.key()), Some(key6(4)));
+        assert!(t.time_wait_mut(key6(50)).is_none());
+        // RFC 6191: a new SYN reopens one; the tuple takes a connection again.
+        assert!(t.reuse_time_wait(key6(4)));
+        assert!(!t.reuse_time_wait(key6(4)));
+        assert_eq!(t.find(key6(4)), Found::None);
+        let h = t.insert(key6(4), 4).unwrap();
+        assert_eq!(t.find(key6(4)), Found::Conn(h));
+        // Nothing before 2MSL; all the rest at it.
+        assert_eq!(t.expire_time_wait(now + Duration::from_secs(59), 1000), 0);
+        assert_eq!(t.expire_time_wait(now + msl2, 1000), 49);
+        assert_eq!(t.time_wait_len(), 0);
+        assert_eq!(t.find(key6(3)), Found::None);
+        assert_eq!(t.find(key6(4)), Found::Conn(h));
+    }
+
+    #[test]
+    fn ipv6_listeners_exact_and_unspecified() {
+        let mut t: ConnTable<u32, &str, Ipv6Addr> = ConnTable::new(10, 10, Duration::from_secs(60));
+        t.listen("[::]:80".parse().unwrap(), "any");
+        t.listen("[2001:db8::1]:80".parse().unwrap(), "exact");
+        t.listen("[2001:db8::1]:7".parse().unwrap(), "echo");
+        let at = |s: &str| s.parse::<SocketAddrV6>().unwrap();
+        assert_eq!(t.listener(at("[2001:db8::1]:80")), Some(&"exact"));
+        assert_eq!(t.listener(at("[2001:db8::2]:80")), Some(&"any"));
+        assert_eq!(t.listener(at("[2001:db8::1]:7")), Some(&"echo"));
+        assert_eq!(t.listener(at("[2001:db8::2]:7")), None);
+        t.listen("[2001:db8::1]:80".parse().unwrap(), "again");
+        assert_eq!(t.listener_count(), 3);
+        assert_eq!(t.listener(at("[2001:db8::1]:80")), Some(&"again"));
+    }
+
+    #[test]
+    fn ipv6_keys_hash_keyed_and_spread_even_where_a_fold_collides() {
+        // Addresses whose two halves are equal (x:x), so any XOR fold of an
+        // address to 64 bits gives zero: the keyed hashes still spread them
+        // over buckets, and two keys give two orders.
+        let keys: Vec<FlowKey<Ipv6Addr>> = (0..4096u128)
+            .map(|x| {
+                let a = 0x2001_0db8_0000_0000 + x;
+                FlowKey {
+                    local_ip: Ipv6Addr::from(a << 64 | a),
+                    remote_ip: v6("2001:db8::1"),
+                    local_port: 40000,
+                    remote_port: 80,
+                }
+            })
+            .collect();
+        let f1 = FlowHashBuilder::with_key(1, 2);
+        let f2 = FlowHashBuilder::with_key(3, 4);
+        let l1 = LocalHashBuilder::with_key(1, 2);
+        let low = |h: &dyn Fn(&FlowKey<Ipv6Addr>) -> u64| {
+            keys.iter()
+                .map(|k| h(k) & 4095)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        };
+        // 4096 random values in 4096 buckets: about 2589 distinct.
+        for (name, n) in [
+            ("flow", low(&|k| f1.hash_one(k))),
+            ("local", low(&|k| l1.hash_one(k))),
+        ] {
+            assert!(n > 2400, "{name}: {n}");
+        }
+        let differ = keys
+            .iter()
+            .filter(|k| f1.hash_one(k) != f2.hash_one(k))
+            .count();
+        assert_eq!(differ, keys.len());
+        // And the table on those keys finds each.
+        let mut t: ConnTable<usize, (), Ipv6Addr> =
+            ConnTable::new(10_000, 10, Duration::from_secs(60));
+        let hs: Vec<Handle> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| t.insert(*k, i).unwrap())
+            .collect();
+        assert!(
+            keys.iter()
+                .zip(&hs)
+                .all(|(k, h)| t.find(*k) == Found::Conn(*h))
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod isn;
 pub mod rtt;
 pub mod syncookie;
 pub mod timewait;
+mod tuple;
 
 pub use config::{DataAfterClose, Keepalive, TcpConfig};
 pub use conn::{

@@ -16,10 +16,15 @@
 use super::{EtherType, EthernetAddress, checksum};
 use core::fmt::Debug;
 use core::hash::{Hash, Hasher};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 /// An IP family, named by its address type.
 pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
+    /// As a flow key holds it.
+    fn to_bits(self) -> Self::Bits;
+    /// From a flow key's form.
+    fn from_bits(b: Self::Bits) -> Self;
+
     /// The EtherType that carries it.
     const ETHERTYPE: EtherType;
     /// The IP version number.
@@ -32,6 +37,15 @@ pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
     const MSS_1500: u16 = (1500 - Self::HEADER_LEN - 20) as u16;
     /// The unspecified address (0.0.0.0, ::).
     const UNSPECIFIED: Self;
+    /// The socket address of the family (`SocketAddrV4`, `SocketAddrV6`).
+    type SocketAddr: FamilySocketAddr<Ip = Self>;
+    /// The address as a [`FlowKey`] holds it: IPv4 as a host-order `u32`
+    /// (what the IPv4 table's key always held, so its compares and hashes
+    /// are the ones it had), IPv6 as itself.
+    type Bits: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static;
+    /// The bytes `pair_words` gives for two addresses (8 for IPv4, 32 for
+    /// IPv6): a keyed hash that pads its message by length counts them.
+    const PAIR_BYTES: u8;
 
     /// The checksum of `segment` behind this family's pseudo-header (RFC
     /// 9293 3.1, RFC 8200 8.1), with the checksum field as it is.
@@ -43,6 +57,62 @@ pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
     /// The address as big-endian words into a hasher (one `write_u32` for
     /// IPv4, two `write_u64` for IPv6).
     fn hash_words<H: Hasher>(&self, h: &mut H);
+
+    /// Two addresses into a hasher, as few whole words as they fill (a
+    /// flow key's hash): one `write_u64` for IPv4 (`local << 32 | remote`,
+    /// what the IPv4 table has always hashed); four for IPv6.
+    fn hash_pair<H: Hasher>(local: &Self::Bits, remote: &Self::Bits, h: &mut H);
+
+    /// Two addresses as the 64-bit message words of a keyed hash over a
+    /// tuple (SipHash for ISNs and cookies), handed to `f` in order. IPv4:
+    /// one word, `local << 32 | remote` (as the IPv4 ISN has always hashed
+    /// it). IPv6: four words, each 8 address bytes in network order read as
+    /// a little-endian word, so the message is the 32 bytes local ‖ remote.
+    fn pair_words(local: &Self::Bits, remote: &Self::Bits, f: impl FnMut(u64));
+}
+
+/// A socket address of one family: `SocketAddrV4` or `SocketAddrV6`, with
+/// the family's address type as `Ip`.
+pub trait FamilySocketAddr: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
+    type Ip: IpFamily<SocketAddr = Self>;
+    /// The socket address of `ip` and `port` (IPv6: flow info and scope 0).
+    fn from_parts(ip: Self::Ip, port: u16) -> Self;
+    /// Its address.
+    fn host(&self) -> Self::Ip;
+    /// Its port.
+    fn port(&self) -> u16;
+}
+
+impl FamilySocketAddr for SocketAddrV4 {
+    type Ip = Ipv4Addr;
+    #[inline]
+    fn from_parts(ip: Ipv4Addr, port: u16) -> Self {
+        SocketAddrV4::new(ip, port)
+    }
+    #[inline]
+    fn host(&self) -> Ipv4Addr {
+        *self.ip()
+    }
+    #[inline]
+    fn port(&self) -> u16 {
+        SocketAddrV4::port(self)
+    }
+}
+
+impl FamilySocketAddr for SocketAddrV6 {
+    type Ip = Ipv6Addr;
+    #[inline]
+    fn from_parts(ip: Ipv6Addr, port: u16) -> Self {
+        SocketAddrV6::new(ip, port, 0, 0)
+    }
+    #[inline]
+    fn host(&self) -> Ipv6Addr {
+        *self.ip()
+    }
+    #[inline]
+    fn port(&self) -> u16 {
+        SocketAddrV6::port(self)
+    }
 }
 
 impl IpFamily for Ipv4Addr {
@@ -50,6 +120,18 @@ impl IpFamily for Ipv4Addr {
     const VERSION: u8 = 4;
     const HEADER_LEN: usize = super::ipv4::HEADER_LEN;
     const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
+    type SocketAddr = SocketAddrV4;
+    type Bits = u32;
+    const PAIR_BYTES: u8 = 8;
+
+    #[inline]
+    fn to_bits(self) -> u32 {
+        u32::from(self)
+    }
+    #[inline]
+    fn from_bits(b: u32) -> Self {
+        Ipv4Addr::from(b)
+    }
 
     #[inline]
     fn transport_checksum(src: &Self, dst: &Self, protocol: u8, segment: &[u8]) -> u16 {
@@ -62,6 +144,14 @@ impl IpFamily for Ipv4Addr {
     fn hash_words<H: Hasher>(&self, h: &mut H) {
         h.write_u32(u32::from(*self));
     }
+    #[inline]
+    fn hash_pair<H: Hasher>(local: &u32, remote: &u32, h: &mut H) {
+        h.write_u64(u64::from(*local) << 32 | u64::from(*remote));
+    }
+    #[inline]
+    fn pair_words(local: &u32, remote: &u32, mut f: impl FnMut(u64)) {
+        f(u64::from(*local) << 32 | u64::from(*remote));
+    }
 }
 
 impl IpFamily for Ipv6Addr {
@@ -69,6 +159,18 @@ impl IpFamily for Ipv6Addr {
     const VERSION: u8 = 6;
     const HEADER_LEN: usize = super::ipv6::HEADER_LEN;
     const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
+    type SocketAddr = SocketAddrV6;
+    type Bits = Ipv6Addr;
+    const PAIR_BYTES: u8 = 32;
+
+    #[inline]
+    fn to_bits(self) -> Ipv6Addr {
+        self
+    }
+    #[inline]
+    fn from_bits(b: Ipv6Addr) -> Self {
+        b
+    }
 
     #[inline]
     fn transport_checksum(src: &Self, dst: &Self, protocol: u8, segment: &[u8]) -> u16 {
@@ -83,39 +185,95 @@ impl IpFamily for Ipv6Addr {
         h.write_u64((v >> 64) as u64);
         h.write_u64(v as u64);
     }
+    #[inline]
+    fn hash_pair<H: Hasher>(local: &Self, remote: &Self, h: &mut H) {
+        local.hash_words(h);
+        remote.hash_words(h);
+    }
+    #[inline]
+    fn pair_words(local: &Self, remote: &Self, mut f: impl FnMut(u64)) {
+        for a in [local, remote] {
+            let o = a.octets();
+            let (hi, lo) = o.split_at(8);
+            f(u64::from_le_bytes(hi.try_into().expect("8 bytes")));
+            f(u64::from_le_bytes(lo.try_into().expect("8 bytes")));
+        }
+    }
 }
 
 /// A TCP 4-tuple of one family, as a connection table keys it: 12 bytes
-/// for IPv4, 36 for IPv6 (both aligned to 2).
+/// for IPv4 (the addresses as host-order `u32`s, `IpFamily::Bits`), 36 for
+/// IPv6. The family defaults to IPv4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FlowKey<A: IpFamily> {
-    pub local_ip: A,
-    pub remote_ip: A,
+pub struct FlowKey<A: IpFamily = Ipv4Addr> {
+    pub local_ip: A::Bits,
+    pub remote_ip: A::Bits,
     pub local_port: u16,
     pub remote_port: u16,
 }
 
-impl Hash for FlowKey<Ipv4Addr> {
+impl<A: IpFamily> Hash for FlowKey<A> {
     #[inline]
     fn hash<H: Hasher>(&self, h: &mut H) {
-        // Two words instead of four fields (what the IPv4 table hashes today).
-        h.write_u64(
-            u64::from(u32::from(self.local_ip)) << 32 | u64::from(u32::from(self.remote_ip)),
-        );
+        // The addresses as whole words (`IpFamily::hash_pair`), then the
+        // ports in one, the remote port low (`LocalHasher` reads its order
+        // from there).
+        A::hash_pair(&self.local_ip, &self.remote_ip, h);
         h.write_u32(u32::from(self.local_port) << 16 | u32::from(self.remote_port));
     }
 }
 
-impl Hash for FlowKey<Ipv6Addr> {
+/// What names a TCP 4-tuple of one family: a [`FlowKey`], or the engine's
+/// `FourTuple`. The keyed hashes over tuples (ISN, SYN cookies) take any.
+pub trait AsFlowKey: Copy {
+    type Ip: IpFamily;
+    fn flow_key(&self) -> FlowKey<Self::Ip>;
+}
+
+impl<A: IpFamily> AsFlowKey for FlowKey<A> {
+    type Ip = A;
     #[inline]
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.local_ip.hash_words(h);
-        self.remote_ip.hash_words(h);
-        h.write_u32(u32::from(self.local_port) << 16 | u32::from(self.remote_port));
+    fn flow_key(&self) -> FlowKey<A> {
+        *self
     }
 }
 
 impl<A: IpFamily> FlowKey<A> {
+    /// The key of the flow between two socket addresses.
+    #[inline]
+    pub fn new(local: A::SocketAddr, remote: A::SocketAddr) -> Self {
+        FlowKey {
+            local_ip: local.host().to_bits(),
+            remote_ip: remote.host().to_bits(),
+            local_port: local.port(),
+            remote_port: remote.port(),
+        }
+    }
+
+    /// The local end.
+    #[inline]
+    pub fn local(&self) -> A::SocketAddr {
+        A::SocketAddr::from_parts(self.local_host(), self.local_port)
+    }
+
+    /// The remote end.
+    #[inline]
+    pub fn remote(&self) -> A::SocketAddr {
+        A::SocketAddr::from_parts(self.remote_host(), self.remote_port)
+    }
+
+    /// The local address.
+    #[inline]
+    pub fn local_host(&self) -> A {
+        A::from_bits(self.local_ip)
+    }
+
+    /// The remote address.
+    #[inline]
+    pub fn remote_host(&self) -> A {
+        A::from_bits(self.remote_ip)
+    }
+
     /// The same flow seen from the other end.
     pub fn reversed(&self) -> Self {
         FlowKey {
@@ -226,11 +384,12 @@ mod tests {
 
     #[test]
     fn ipv4_key_hashes_as_the_table_does_today() {
-        // The words the IPv4 table hashes (src/table FlowKey): 64 bits of
-        // addresses, then 32 of ports.
-        let k = FlowKey {
-            local_ip: Ipv4Addr::new(10, 0, 0, 1),
-            remote_ip: Ipv4Addr::new(10, 0, 0, 2),
+        // The words the IPv4 table hashed before the family became a
+        // parameter: 64 bits of addresses, then 32 of ports (the remote
+        // port low, LocalHasher's order).
+        let k = FlowKey::<Ipv4Addr> {
+            local_ip: 0x0a00_0001,
+            remote_ip: 0x0a00_0002,
             local_port: 80,
             remote_port: 40000,
         };
@@ -242,10 +401,44 @@ mod tests {
     }
 
     #[test]
+    fn keys_from_socket_addresses_and_back() {
+        let l: SocketAddrV4 = "10.0.0.1:80".parse().unwrap();
+        let r: SocketAddrV4 = "10.0.0.2:40000".parse().unwrap();
+        let k = FlowKey::<Ipv4Addr>::new(l, r);
+        assert_eq!((k.local(), k.remote()), (l, r));
+        assert_eq!(k.reversed(), FlowKey::new(r, l));
+        assert_eq!(k.flow_key(), k);
+        let l: SocketAddrV6 = "[2001:db8::1]:80".parse().unwrap();
+        let r: SocketAddrV6 = "[2001:db8::2]:40000".parse().unwrap();
+        let k = FlowKey::<Ipv6Addr>::new(l, r);
+        assert_eq!((k.local(), k.remote()), (l, r));
+        assert_eq!((k.local_port, k.remote_ip), (80, *r.ip()));
+        assert_eq!((k.local_host(), k.remote_host()), (*l.ip(), *r.ip()));
+        assert_eq!(FamilySocketAddr::host(&l), *l.ip());
+    }
+
+    #[test]
+    fn pair_words_are_the_message_bytes() {
+        // IPv4: local << 32 | remote, one word.
+        let mut w = vec![];
+        let (l, r) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        Ipv4Addr::pair_words(&l.to_bits(), &r.to_bits(), |x| w.push(x));
+        assert_eq!(w, [0x0a00_0001_0a00_0002]);
+        // IPv6: the 32 address bytes, local first, in little-endian words.
+        let l: Ipv6Addr = "0001:0203:0405:0607:0809:0a0b:0c0d:0e0f".parse().unwrap();
+        let r: Ipv6Addr = "1011:1213:1415:1617:1819:1a1b:1c1d:1e1f".parse().unwrap();
+        let mut bytes = vec![];
+        Ipv6Addr::pair_words(&l, &r, |x| bytes.extend_from_slice(&x.to_le_bytes()));
+        assert_eq!(bytes, (0u8..32).collect::<Vec<_>>());
+        assert_eq!(bytes.len(), usize::from(Ipv6Addr::PAIR_BYTES));
+        assert_eq!(Ipv4Addr::PAIR_BYTES, 8);
+    }
+
+    #[test]
     fn ipv6_keys_differ_in_every_part() {
         let s = std::hash::RandomState::new();
-        let k = FlowKey {
-            local_ip: "2001:db8::1".parse::<Ipv6Addr>().unwrap(),
+        let k = FlowKey::<Ipv6Addr> {
+            local_ip: "2001:db8::1".parse().unwrap(),
             remote_ip: "2001:db8::2".parse().unwrap(),
             local_port: 80,
             remote_port: 40000,

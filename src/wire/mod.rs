@@ -17,7 +17,7 @@ pub mod ipv6;
 pub mod seq;
 pub mod tcp;
 
-pub use addr::{FlowKey, IpFamily, Ipv6Range};
+pub use addr::{AsFlowKey, FamilySocketAddr, FlowKey, IpFamily, Ipv6Range};
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use frame::{
