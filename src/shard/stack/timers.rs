@@ -52,7 +52,7 @@ pub(super) fn rearm(
     c: &mut Conn,
     h: Handle,
     want: Instant,
-    (now, rto_min): (Instant, std::time::Duration),
+    (now, rto_min): (Instant, crate::tcp::Micros),
 ) {
     if c.timer.is_some() && c.deadline <= want {
         return;
@@ -60,7 +60,11 @@ pub(super) fn rearm(
     let first = c.timer.is_none()
         && c.deadline == Instant::NEVER
         && matches!(c.tcp.state(), State::SynSent | State::SynReceived);
-    let want = if first { want.min(now + rto_min) } else { want };
+    let want = if first {
+        want.min(Instant(now.0.saturating_add(rto_min.as_micros() * 1_000)))
+    } else {
+        want
+    };
     move_timer(wheel, c, h, want);
 }
 
