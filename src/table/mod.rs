@@ -992,8 +992,9 @@ mod tests {
         println!(
             "control block {cb} B (without data buffers); slab slot {slot} B; index entry {index} B; TIME_WAIT record + index {tw} B"
         );
-        // Target (issue 3): at most 256 B per established connection.
-        assert!(cb <= 256, "control block grew to {cb} bytes (target 256)");
+        // Target (issue 3): at most 256 B per established connection; 208
+        // since loss and reordering state went out of line (issue 12).
+        assert!(cb <= 208, "control block grew to {cb} bytes (target 208)");
         assert!(std::mem::size_of::<TimeWaitRecord>() <= 64);
     }
 }
