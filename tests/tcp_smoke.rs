@@ -137,7 +137,7 @@ fn rfc9293_3_10_7_4_header_prediction_takes_in_order_segments() {
 /// Transmit prediction, the output side of header prediction: the data an
 /// application queues in request/response turns (RFC 9293 3.10.2's SEND,
 /// with nothing to retransmit and the window, the MSS and Nagle letting all
-/// of it go) is sent by the fast path. That it writes what the general path
+/// of it go), and the FIN a CLOSE queues after it, are sent by the fast path. That it writes what the general path
 /// would is checked on every poll `drain` makes (the general path runs on a
 /// copy beside it); this test shows the fast path is taken, so that check
 /// covers it.
@@ -167,10 +167,21 @@ fn rfc9293_3_10_2_transmit_prediction_takes_request_response_data() {
     p.exchange();
     assert_eq!(p.a.recv(&p.cfg, &mut got), big.len());
     assert_eq!(stats(&p.b).segs_out_predicted, 21);
-    // The FIN too.
-    p.a.close(p.now, &p.cfg);
+    // CLOSE (RFC 9293 3.10.4): the FIN alone (FIN-WAIT-1), then data and
+    // the FIN after it in one segment (LAST-ACK, a server's response and
+    // close) go by the fast path too.
+    p.a.shutdown();
     p.exchange();
-    assert_eq!(stats(&p.a).segs_out_predicted, 20);
+    assert_eq!(stats(&p.a).segs_out_predicted, 21);
+    assert_eq!(p.b.state(), State::CloseWait);
+    p.b.send(&p.cfg, b"bye").unwrap();
+    p.b.close(p.now, &p.cfg);
+    let last = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(last.len(), 1, "data and FIN in one segment");
+    assert_eq!(stats(&p.b).segs_out_predicted, 22);
+    deliver(&mut p.a, p.now, &p.cfg, &last[0]);
+    assert_eq!(p.a.recv(&p.cfg, &mut got), 3);
+    assert_eq!(p.a.state(), State::TimeWait);
 }
 
 /// Nagle (RFC 1122 4.2.3.4) holds a small segment while data is in flight:

@@ -119,8 +119,9 @@ crate::counters::declare_counters! {
         pub segs_predicted,
         pub segs_out,
         /// Segments the transmit fast path wrote (of `segs_out`): new data
-        /// of an established connection that the window, the MSS and Nagle
-        /// let go whole, with nothing else to send first.
+        /// (and a FIN queued after it) of an established or closing
+        /// connection that the window, the MSS and Nagle let go whole, with
+        /// nothing else to send first.
         pub segs_out_predicted,
         pub retransmits,
         pub fast_retransmits,
@@ -1910,9 +1911,12 @@ impl Connection {
         st: &mut TcpStats,
         out: &mut [u8],
     ) -> Option<usize> {
-        let n = if let Some(len) = self.transmit_predicted(cfg) {
+        let n = if let Some(len) = self.transmit_predicted(cfg, false) {
             st.segs_out_predicted += 1;
             Some(self.emit_range(now, cfg, st, self.snd_nxt, len, false, out))
+        } else if let Some(len) = self.transmit_predicted(cfg, true) {
+            st.segs_out_predicted += 1;
+            Some(self.emit_range(now, cfg, st, self.snd_nxt, len, true, out))
         } else {
             self.next_segment(now, cfg, st, out)
         };
@@ -1938,16 +1942,20 @@ impl Connection {
 
     /// Transmit prediction, the output side of header prediction: in
     /// ESTABLISHED or CLOSE-WAIT, the next segment is nearly always the
-    /// unsent data the application just queued (a response, a request),
-    /// all of it, with nothing to retransmit (SND.NXT = SND.MAX), no RST,
-    /// probe, FIN or persist timer pending, and the usable window (RFC 5681
+    /// unsent data the application just queued (a request, a response),
+    /// all of it; once the application has closed (FIN-WAIT-1, CLOSING,
+    /// LAST-ACK with the FIN not yet sent), that data and the FIN after it,
+    /// or the FIN alone. With nothing to retransmit (SND.NXT = SND.MAX), no
+    /// RST, probe or persist timer pending, and the usable window (RFC 5681
     /// 3.1: min(SND.WND, cwnd) less what is in flight), the segment size and
     /// Nagle (RFC 1122 4.2.3.4; all of it goes, so sender SWS avoidance
     /// passes) letting it go at once. `next_segment` would send it through
-    /// `emit_data` from SND.NXT; this returns its length, and
-    /// `emit_range` sends it as `emit_data` does, without the checks.
+    /// `emit_data` from SND.NXT (which sends a FIN that ends the data
+    /// whatever the window); this returns its length (`fin`: asked for the
+    /// closing states, the FIN after it), and `emit_range` sends it as
+    /// `emit_data` does, without the checks.
     #[inline(always)]
-    fn transmit_predicted(&self, cfg: &TcpConfig) -> Option<u32> {
+    fn transmit_predicted(&self, cfg: &TcpConfig, fin: bool) -> Option<u32> {
         const SLOW: u16 = flag::RST_PENDING
             | flag::RETRANSMIT_FIRST
             | flag::PROBE
@@ -1955,14 +1963,23 @@ impl Connection {
             | flag::FIN_QUEUED
             | flag::PERSIST
             | flag::SYN_ACKED;
-        if self.flags & SLOW != flag::SYN_ACKED
-            || !matches!(self.state, State::Established | State::CloseWait)
-            || self.snd_nxt != self.snd_max
-        {
+        // With `fin`, FIN_QUEUED must be set (and SYN_ACKED); else neither
+        // it nor any other of SLOW but SYN_ACKED.
+        let expect = flag::SYN_ACKED | if fin { flag::FIN_QUEUED } else { 0 };
+        let state_ok = if fin {
+            matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+        } else {
+            matches!(self.state, State::Established | State::CloseWait)
+        };
+        if self.flags & SLOW != expect || !state_ok || self.snd_nxt != self.snd_max {
             return None;
         }
         let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
-        if self.snd_nxt >= data_end {
+        // Data to send, or (closing) at least the FIN not yet sent.
+        if self.snd_nxt > data_end || (self.snd_nxt == data_end && !fin) {
             return None;
         }
         let unsent = data_end - self.snd_nxt;
@@ -2262,8 +2279,9 @@ impl Connection {
         Some(self.emit_range_as(now, cfg, st, from, len, fin_here, how, out))
     }
 
-    /// New data from `from` (SND.NXT = SND.MAX), `len` bytes, no FIN: what
-    /// `emit_data` does for it once it has been let go.
+    /// New data from `from` (SND.NXT = SND.MAX), `len` bytes, and the FIN
+    /// after them with `fin_here`: what `emit_data` does for it once it has
+    /// been let go.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn emit_range(
