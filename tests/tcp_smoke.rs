@@ -132,6 +132,17 @@ fn rfc9293_3_10_7_4_header_prediction_takes_in_order_segments() {
         segs,
         "{predicted} of {segs} segments predicted"
     );
+    // The peer's FIN right after its text (a response and its close): A
+    // takes both by the prediction, and is in CLOSE-WAIT.
+    let before_fin = stats(&p.a).segs_predicted;
+    p.b.send(&p.cfg, b"bye").unwrap();
+    p.b.shutdown();
+    let last = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(last.len(), 1, "data and FIN in one segment");
+    deliver(&mut p.a, p.now, &p.cfg, &last[0]);
+    assert_eq!(stats(&p.a).segs_predicted, before_fin + 1);
+    assert_eq!(p.a.state(), State::CloseWait);
+    assert_eq!(p.a.recv(&p.cfg, &mut got), 3);
 }
 
 /// Transmit prediction, the output side of header prediction: the data an

@@ -1488,13 +1488,15 @@ impl Connection {
 
     /// Header prediction (as BSD and Linux do it): in ESTABLISHED, nearly
     /// every segment is the next one expected, with an ACK that moves
-    /// SND.UNA on or with new data, and nothing else to look at. Such a
+    /// SND.UNA on or with new data (or the peer's FIN right after its
+    /// text: a response and its close), and nothing else to look at. Such a
     /// segment passes every check of RFC 9293 3.10.7.4 (in the window, no
-    /// RST, no SYN, an acceptable ACK, PAWS (RFC 7323 5.3) passed, no FIN)
-    /// and only its effects remain: `segment_predicted` applies them through
-    /// the same steps the general path takes. Anything else (a duplicate or
-    /// window-only ACK, SACK blocks, a FIN, out-of-order data, a zero
-    /// window, a persist timer, recovery) takes the general path.
+    /// RST, no SYN, an acceptable ACK, PAWS (RFC 7323 5.3) passed) and only
+    /// its effects remain: `segment_predicted` applies them through the same
+    /// steps the general path takes. Anything else (a duplicate or
+    /// window-only ACK, SACK blocks, out-of-order data or FIN, a zero window
+    /// for text, a persist timer, recovery, our own FIN queued) takes the
+    /// general path.
     #[inline(always)]
     fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
         const SLOW: u16 = flag::PERSIST
@@ -1502,8 +1504,9 @@ impl Connection {
             | flag::APP_CLOSED
             | flag::FIN_QUEUED
             | flag::RETRANSMIT_FIRST;
+        let fin = seg.control == TcpControl::Fin;
         if self.state != State::Established
-            || seg.control != TcpControl::None
+            || (seg.control != TcpControl::None && !fin)
             || seg.seq_number != self.rcv_nxt
             || self.flags & SLOW != 0
             || seg.sack_ranges[0].is_some()
@@ -1515,9 +1518,9 @@ impl Connection {
             return false;
         };
         let len = seg.payload.len();
-        // New data acknowledged, or (not a duplicate ACK) new text.
-        let ack_ok =
-            (ack > self.snd_una && ack <= self.snd_max) || (ack == self.snd_una && len > 0);
+        // New data acknowledged, or (not a duplicate ACK) new text or a FIN.
+        let ack_ok = (ack > self.snd_una && ack <= self.snd_max)
+            || (ack == self.snd_una && (len > 0 || fin));
         if !ack_ok {
             return false;
         }
@@ -1554,6 +1557,10 @@ impl Connection {
         }
         if !seg.payload.is_empty() {
             self.take_in_order_text(now, cfg, seg.payload);
+        }
+        if seg.control == TcpControl::Fin {
+            // Eighth: the FIN, right after the text (all of it taken).
+            self.take_fin(now, cfg);
         }
     }
 
@@ -1870,26 +1877,7 @@ impl Connection {
         };
         if let Some(at) = fin_at {
             if at == self.rcv_nxt && self.flags & flag::PEER_FIN == 0 {
-                self.flags &= !flag::FIN_PENDING;
-                self.rcv_nxt += 1;
-                self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
-                self.flags |= flag::PEER_FIN | flag::ACK_NOW;
-                self.events |= ev::PEER_CLOSED;
-                if self.keepalive_armed() {
-                    self.close_at = Instant::NEVER; // no keepalive after the peer's FIN
-                }
-                match self.state {
-                    State::SynReceived | State::Established => self.state = State::CloseWait,
-                    State::FinWait1 => {
-                        if self.fin_acked() {
-                            self.enter_time_wait(now, cfg);
-                        } else {
-                            self.state = State::Closing;
-                        }
-                    }
-                    State::FinWait2 => self.enter_time_wait(now, cfg),
-                    _ => {}
-                }
+                self.take_fin(now, cfg);
             } else if at < self.rcv_nxt {
                 self.flags &= !flag::FIN_PENDING;
             } else {
@@ -1897,6 +1885,33 @@ impl Connection {
                 self.flags |= flag::FIN_PENDING;
                 self.reorder().peer_fin_at = at;
             }
+        }
+    }
+
+    /// The peer's FIN at RCV.NXT, the first one: RCV.NXT passes it, it is
+    /// ACKed at once, the application told, and the state moves on (RFC 9293
+    /// 3.10.7.4, eighth).
+    #[inline(always)]
+    fn take_fin(&mut self, now: Instant, cfg: &TcpConfig) {
+        self.flags &= !flag::FIN_PENDING;
+        self.rcv_nxt += 1;
+        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
+        self.flags |= flag::PEER_FIN | flag::ACK_NOW;
+        self.events |= ev::PEER_CLOSED;
+        if self.keepalive_armed() {
+            self.close_at = Instant::NEVER; // no keepalive after the peer's FIN
+        }
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                if self.fin_acked() {
+                    self.enter_time_wait(now, cfg);
+                } else {
+                    self.state = State::Closing;
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now, cfg),
+            _ => {}
         }
     }
 
