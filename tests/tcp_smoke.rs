@@ -143,6 +143,25 @@ fn rfc9293_3_10_7_4_header_prediction_takes_in_order_segments() {
     assert_eq!(stats(&p.a).segs_predicted, before_fin + 1);
     assert_eq!(p.a.state(), State::CloseWait);
     assert_eq!(p.a.recv(&p.cfg, &mut got), 3);
+    // The rest of the close, every segment predicted: A's ACK of that FIN
+    // (B to FIN-WAIT-2), A's FIN (B to TIME-WAIT), B's ACK of it (A CLOSED).
+    let one = |p: &mut Pair, from_a: bool, state: State| {
+        let (x, y) = if from_a {
+            (&mut p.a, &mut p.b)
+        } else {
+            (&mut p.b, &mut p.a)
+        };
+        let segs = drain(x, p.now, &p.cfg);
+        assert_eq!(segs.len(), 1);
+        let before = stats(y).segs_predicted;
+        deliver(y, p.now, &p.cfg, &segs[0]);
+        assert_eq!(stats(y).segs_predicted, before + 1, "to {state:?}");
+        assert_eq!(y.state(), state);
+    };
+    one(&mut p, true, State::FinWait2);
+    p.a.close(p.now, &p.cfg);
+    one(&mut p, true, State::TimeWait);
+    one(&mut p, false, State::Closed);
 }
 
 /// Transmit prediction, the output side of header prediction: the data an

@@ -115,7 +115,8 @@ crate::counters::declare_counters! {
     pub struct TcpStats {
         pub segs_in,
         /// Segments header prediction took (of `segs_in`): in-order data and
-        /// new ACKs in ESTABLISHED, with nothing else to check.
+        /// new ACKs in ESTABLISHED, and in the close the peer's FIN after
+        /// its text and ACKs (perhaps with its FIN), with nothing else to check.
         pub segs_predicted,
         pub segs_out,
         /// Segments the transmit fast path wrote (of `segs_out`): new data
@@ -992,6 +993,11 @@ impl Connection {
             self.segment_predicted(now, cfg, seg);
             return SegmentVerdict::Accepted;
         }
+        if self.closing_predicted(cfg, seg) {
+            st.segs_predicted += 1;
+            self.segment_closing_predicted(now, cfg, seg);
+            return SegmentVerdict::Accepted;
+        }
         self.segment_general(now, cfg, st, seg)
     }
 
@@ -1488,15 +1494,14 @@ impl Connection {
 
     /// Header prediction (as BSD and Linux do it): in ESTABLISHED, nearly
     /// every segment is the next one expected, with an ACK that moves
-    /// SND.UNA on or with new data (or the peer's FIN right after its
-    /// text: a response and its close), and nothing else to look at. Such a
+    /// SND.UNA on or with new data, and nothing else to look at. Such a
     /// segment passes every check of RFC 9293 3.10.7.4 (in the window, no
-    /// RST, no SYN, an acceptable ACK, PAWS (RFC 7323 5.3) passed) and only
-    /// its effects remain: `segment_predicted` applies them through the same
-    /// steps the general path takes. Anything else (a duplicate or
-    /// window-only ACK, SACK blocks, out-of-order data or FIN, a zero window
-    /// for text, a persist timer, recovery, our own FIN queued) takes the
-    /// general path.
+    /// RST, no SYN, an acceptable ACK, PAWS (RFC 7323 5.3) passed, no FIN)
+    /// and only its effects remain: `segment_predicted` applies them through
+    /// the same steps the general path takes. The close of a connection has
+    /// its own prediction (`closing_predicted`); anything else (a duplicate
+    /// or window-only ACK, SACK blocks, out-of-order data, a zero window, a
+    /// persist timer, recovery) takes the general path.
     #[inline(always)]
     fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
         const SLOW: u16 = flag::PERSIST
@@ -1504,14 +1509,47 @@ impl Connection {
             | flag::APP_CLOSED
             | flag::FIN_QUEUED
             | flag::RETRANSMIT_FIRST;
+        self.state == State::Established
+            && seg.control == TcpControl::None
+            && self.flags & SLOW == 0
+            && self.in_order_acceptable(cfg, seg)
+    }
+
+    /// Header prediction for the close (what `predicted` leaves of it): in
+    /// ESTABLISHED the peer's FIN right after its text (a response and its
+    /// close); once either side has closed (CLOSE-WAIT, FIN-WAIT-1/2,
+    /// CLOSING, LAST-ACK), a segment without text: an ACK, perhaps of our
+    /// FIN, perhaps with the peer's first FIN. The same checks pass as for
+    /// `predicted`; `segment_closing_predicted` applies the effects, the
+    /// state changes of our FIN acknowledged and of the peer's included.
+    #[inline(always)]
+    fn closing_predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+        const SLOW: u16 = flag::PERSIST | flag::FIN_PENDING | flag::RETRANSMIT_FIRST;
+        const CLOSED: u16 = flag::APP_CLOSED | flag::FIN_QUEUED | flag::PEER_FIN;
         let fin = seg.control == TcpControl::Fin;
-        if self.state != State::Established
-            || (seg.control != TcpControl::None && !fin)
-            || seg.seq_number != self.rcv_nxt
-            || self.flags & SLOW != 0
-            || seg.sack_ranges[0].is_some()
-            || self.has_holes()
-        {
+        let state_ok = match self.state {
+            State::Established => fin && self.flags & CLOSED == 0,
+            State::CloseWait
+            | State::FinWait1
+            | State::FinWait2
+            | State::Closing
+            | State::LastAck => {
+                seg.payload.is_empty()
+                    && (seg.control == TcpControl::None
+                        || (fin && self.flags & flag::PEER_FIN == 0))
+            }
+            _ => false,
+        };
+        state_ok && self.flags & SLOW == 0 && self.in_order_acceptable(cfg, seg)
+    }
+
+    /// What both predictions ask of a segment (beside its state and
+    /// control): at RCV.NXT, no SACK blocks and no holes here, an ACK of new
+    /// data (or, not a duplicate ACK, with text or a FIN), a timestamp PAWS
+    /// passes, and all of its text fitting where we said it may go.
+    #[inline(always)]
+    fn in_order_acceptable(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+        if seg.seq_number != self.rcv_nxt || seg.sack_ranges[0].is_some() || self.has_holes() {
             return false;
         }
         let Some(ack) = seg.ack_number else {
@@ -1520,7 +1558,7 @@ impl Connection {
         let len = seg.payload.len();
         // New data acknowledged, or (not a duplicate ACK) new text or a FIN.
         let ack_ok = (ack > self.snd_una && ack <= self.snd_max)
-            || (ack == self.snd_una && (len > 0 || fin));
+            || (ack == self.snd_una && (len > 0 || seg.control == TcpControl::Fin));
         if !ack_ok {
             return false;
         }
@@ -1539,6 +1577,40 @@ impl Connection {
     #[inline(never)]
     fn segment_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
         let ack = seg.ack_number.unwrap_or(self.snd_una);
+        self.predicted_ack(now, cfg, seg, ack);
+        if self.keepalive_armed() {
+            self.arm_keepalive(now, cfg);
+        }
+        if !seg.payload.is_empty() {
+            self.take_in_order_text(now, cfg, seg.payload);
+        }
+    }
+
+    /// A segment `closing_predicted` accepted: `segment_predicted`'s
+    /// effects, with those of our FIN acknowledged and of the peer's FIN.
+    #[inline(never)]
+    fn segment_closing_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        let ack = seg.ack_number.unwrap_or(self.snd_una);
+        self.predicted_ack(now, cfg, seg, ack);
+        self.on_fin_acked(now, cfg);
+        if self.state == State::Closed {
+            return;
+        }
+        if self.keepalive_armed() {
+            self.arm_keepalive(now, cfg);
+        }
+        if !seg.payload.is_empty() {
+            self.take_in_order_text(now, cfg, seg.payload);
+        }
+        if seg.control == TcpControl::Fin {
+            // Eighth: the FIN, right after the text (all of it taken).
+            self.take_fin(now, cfg);
+        }
+    }
+
+    /// A predicted segment's timestamp to echo, its ACK and its window.
+    #[inline(always)]
+    fn predicted_ack(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>, ack: SeqNumber) {
         // RFC 7323 4.3 (see `segment_synchronized`).
         if self.flags & flag::TS_OK != 0 {
             if let Some(ts) = seg.timestamp {
@@ -1552,16 +1624,6 @@ impl Connection {
             self.take_new_ack(now, cfg, ack, flight);
         }
         self.update_window(seg, ack);
-        if self.keepalive_armed() {
-            self.arm_keepalive(now, cfg);
-        }
-        if !seg.payload.is_empty() {
-            self.take_in_order_text(now, cfg, seg.payload);
-        }
-        if seg.control == TcpControl::Fin {
-            // Eighth: the FIN, right after the text (all of it taken).
-            self.take_fin(now, cfg);
-        }
     }
 
     /// SEG.ACK acknowledges new data (SND.UNA < SEG.ACK =< SND.MAX): the
@@ -1704,7 +1766,13 @@ impl Connection {
         // an ACK in SND.UNA =< SEG.ACK (SND.UNA has moved to it already), an
         // old one says nothing of the window now; then the SND.WL1/WL2 rule.
         self.update_window(seg, ack);
-        // State changes when our FIN is acknowledged.
+        self.on_fin_acked(now, cfg);
+    }
+
+    /// State changes when our FIN is acknowledged (RFC 9293 3.10.7.4,
+    /// fifth: FIN-WAIT-1, CLOSING, LAST-ACK).
+    #[inline(always)]
+    fn on_fin_acked(&mut self, now: Instant, cfg: &TcpConfig) {
         if self.fin_acked() {
             match self.state {
                 State::FinWait1 => {
