@@ -103,6 +103,13 @@ fn wants_transmit_follows_what_is_left_to_send() {
 fn rfc9293_3_10_7_4_header_prediction_takes_in_order_segments() {
     let mut p = Pair::new(TcpConfig::default());
     p.handshake();
+    // The handshake's last segment too: B (SYN-RECEIVED) takes the ACK of
+    // its SYN-ACK by the prediction for a connection's edges.
+    assert_eq!(p.b.state(), State::Established);
+    assert_eq!(
+        (stats(&p.a).segs_predicted, stats(&p.b).segs_predicted),
+        (0, 1)
+    );
     let before = (stats(&p.a), stats(&p.b));
     let data: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
     assert_eq!(p.a.send(&p.cfg, &data).unwrap(), 50_000);

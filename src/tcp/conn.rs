@@ -993,9 +993,9 @@ impl Connection {
             self.segment_predicted(now, cfg, seg);
             return SegmentVerdict::Accepted;
         }
-        if self.closing_predicted(cfg, seg) {
+        if self.edge_predicted(cfg, seg) {
             st.segs_predicted += 1;
-            self.segment_closing_predicted(now, cfg, seg);
+            self.segment_edge_predicted(now, cfg, seg);
             return SegmentVerdict::Accepted;
         }
         self.segment_general(now, cfg, st, seg)
@@ -1499,7 +1499,7 @@ impl Connection {
     /// RST, no SYN, an acceptable ACK, PAWS (RFC 7323 5.3) passed, no FIN)
     /// and only its effects remain: `segment_predicted` applies them through
     /// the same steps the general path takes. The close of a connection has
-    /// its own prediction (`closing_predicted`); anything else (a duplicate
+    /// its own prediction (`edge_predicted`); anything else (a duplicate
     /// or window-only ACK, SACK blocks, out-of-order data, a zero window, a
     /// persist timer, recovery) takes the general path.
     #[inline(always)]
@@ -1515,19 +1515,29 @@ impl Connection {
             && self.in_order_acceptable(cfg, seg)
     }
 
-    /// Header prediction for the close (what `predicted` leaves of it): in
-    /// ESTABLISHED the peer's FIN right after its text (a response and its
-    /// close); once either side has closed (CLOSE-WAIT, FIN-WAIT-1/2,
-    /// CLOSING, LAST-ACK), a segment without text: an ACK, perhaps of our
-    /// FIN, perhaps with the peer's first FIN. The same checks pass as for
-    /// `predicted`; `segment_closing_predicted` applies the effects, the
-    /// state changes of our FIN acknowledged and of the peer's included.
+    /// Header prediction for a connection's edges (what `predicted` leaves
+    /// of them): in SYN-RECEIVED the ACK of our SYN-ACK, perhaps with text
+    /// (a request) and the peer's FIN; in ESTABLISHED the peer's FIN right
+    /// after its text (a response and its close); once either side has
+    /// closed (CLOSE-WAIT, FIN-WAIT-1/2, CLOSING, LAST-ACK), a segment
+    /// without text: an ACK, perhaps of our FIN, perhaps with the peer's
+    /// first FIN. The same checks pass as for `predicted`;
+    /// `segment_edge_predicted` applies the effects, the state changes of
+    /// the handshake, of our FIN acknowledged and of the peer's included.
     #[inline(always)]
-    fn closing_predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+    fn edge_predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
         const SLOW: u16 = flag::PERSIST | flag::FIN_PENDING | flag::RETRANSMIT_FIRST;
         const CLOSED: u16 = flag::APP_CLOSED | flag::FIN_QUEUED | flag::PEER_FIN;
         let fin = seg.control == TcpControl::Fin;
         let state_ok = match self.state {
+            // (With a FIN queued or the application gone, the general path:
+            // the handshake goes on to FIN-WAIT-1.)
+            // Only an ACK of the SYN-ACK: above SND.UNA (the ISS).
+            State::SynReceived => {
+                self.flags & CLOSED == 0
+                    && matches!(seg.control, TcpControl::None | TcpControl::Fin)
+                    && seg.ack_number.is_some_and(|a| a > self.snd_una)
+            }
             State::Established => fin && self.flags & CLOSED == 0,
             State::CloseWait
             | State::FinWait1
@@ -1586,12 +1596,29 @@ impl Connection {
         }
     }
 
-    /// A segment `closing_predicted` accepted: `segment_predicted`'s
-    /// effects, with those of our FIN acknowledged and of the peer's FIN.
+    /// A segment `edge_predicted` accepted: `segment_predicted`'s
+    /// effects, with those of the handshake completed, of our FIN
+    /// acknowledged and of the peer's FIN.
     #[inline(never)]
-    fn segment_closing_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+    fn segment_edge_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
         let ack = seg.ack_number.unwrap_or(self.snd_una);
-        self.predicted_ack(now, cfg, seg, ack);
+        if self.state == State::SynReceived {
+            // As `segment_synchronized` takes it: the timestamp to echo, our
+            // SYN acknowledged (ESTABLISHED), then the ACK (nothing more to
+            // acknowledge) and its window.
+            if self.flags & flag::TS_OK != 0 {
+                if let Some(ts) = seg.timestamp {
+                    if seg.seq_number <= self.last_ack_sent {
+                        self.ts_recent = ts.tsval;
+                    }
+                }
+            }
+            self.enter_established(now, cfg, seg, self.iss + 1);
+            self.snd_wl2 = ack;
+            self.update_window(seg, ack);
+        } else {
+            self.predicted_ack(now, cfg, seg, ack);
+        }
         self.on_fin_acked(now, cfg);
         if self.state == State::Closed {
             return;
