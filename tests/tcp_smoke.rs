@@ -103,6 +103,13 @@ fn wants_transmit_follows_what_is_left_to_send() {
 fn rfc9293_3_10_7_4_header_prediction_takes_in_order_segments() {
     let mut p = Pair::new(TcpConfig::default());
     p.handshake();
+    // The handshake's last segment too: B (SYN-RECEIVED) takes the ACK of
+    // its SYN-ACK by the prediction for a connection's edges.
+    assert_eq!(p.b.state(), State::Established);
+    assert_eq!(
+        (stats(&p.a).segs_predicted, stats(&p.b).segs_predicted),
+        (0, 1)
+    );
     let before = (stats(&p.a), stats(&p.b));
     let data: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
     assert_eq!(p.a.send(&p.cfg, &data).unwrap(), 50_000);
@@ -132,12 +139,42 @@ fn rfc9293_3_10_7_4_header_prediction_takes_in_order_segments() {
         segs,
         "{predicted} of {segs} segments predicted"
     );
+    // The peer's FIN right after its text (a response and its close): A
+    // takes both by the prediction, and is in CLOSE-WAIT.
+    let before_fin = stats(&p.a).segs_predicted;
+    p.b.send(&p.cfg, b"bye").unwrap();
+    p.b.shutdown();
+    let last = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(last.len(), 1, "data and FIN in one segment");
+    deliver(&mut p.a, p.now, &p.cfg, &last[0]);
+    assert_eq!(stats(&p.a).segs_predicted, before_fin + 1);
+    assert_eq!(p.a.state(), State::CloseWait);
+    assert_eq!(p.a.recv(&p.cfg, &mut got), 3);
+    // The rest of the close, every segment predicted: A's ACK of that FIN
+    // (B to FIN-WAIT-2), A's FIN (B to TIME-WAIT), B's ACK of it (A CLOSED).
+    let one = |p: &mut Pair, from_a: bool, state: State| {
+        let (x, y) = if from_a {
+            (&mut p.a, &mut p.b)
+        } else {
+            (&mut p.b, &mut p.a)
+        };
+        let segs = drain(x, p.now, &p.cfg);
+        assert_eq!(segs.len(), 1);
+        let before = stats(y).segs_predicted;
+        deliver(y, p.now, &p.cfg, &segs[0]);
+        assert_eq!(stats(y).segs_predicted, before + 1, "to {state:?}");
+        assert_eq!(y.state(), state);
+    };
+    one(&mut p, true, State::FinWait2);
+    p.a.close(p.now, &p.cfg);
+    one(&mut p, true, State::TimeWait);
+    one(&mut p, false, State::Closed);
 }
 
 /// Transmit prediction, the output side of header prediction: the data an
 /// application queues in request/response turns (RFC 9293 3.10.2's SEND,
 /// with nothing to retransmit and the window, the MSS and Nagle letting all
-/// of it go) is sent by the fast path. That it writes what the general path
+/// of it go), and the FIN a CLOSE queues after it, are sent by the fast path. That it writes what the general path
 /// would is checked on every poll `drain` makes (the general path runs on a
 /// copy beside it); this test shows the fast path is taken, so that check
 /// covers it.
@@ -167,10 +204,21 @@ fn rfc9293_3_10_2_transmit_prediction_takes_request_response_data() {
     p.exchange();
     assert_eq!(p.a.recv(&p.cfg, &mut got), big.len());
     assert_eq!(stats(&p.b).segs_out_predicted, 21);
-    // The FIN too.
-    p.a.close(p.now, &p.cfg);
+    // CLOSE (RFC 9293 3.10.4): the FIN alone (FIN-WAIT-1), then data and
+    // the FIN after it in one segment (LAST-ACK, a server's response and
+    // close) go by the fast path too.
+    p.a.shutdown();
     p.exchange();
-    assert_eq!(stats(&p.a).segs_out_predicted, 20);
+    assert_eq!(stats(&p.a).segs_out_predicted, 21);
+    assert_eq!(p.b.state(), State::CloseWait);
+    p.b.send(&p.cfg, b"bye").unwrap();
+    p.b.close(p.now, &p.cfg);
+    let last = drain(&mut p.b, p.now, &p.cfg);
+    assert_eq!(last.len(), 1, "data and FIN in one segment");
+    assert_eq!(stats(&p.b).segs_out_predicted, 22);
+    deliver(&mut p.a, p.now, &p.cfg, &last[0]);
+    assert_eq!(p.a.recv(&p.cfg, &mut got), 3);
+    assert_eq!(p.a.state(), State::TimeWait);
 }
 
 /// Nagle (RFC 1122 4.2.3.4) holds a small segment while data is in flight:

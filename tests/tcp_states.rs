@@ -1384,7 +1384,7 @@ fn rfc9293_3_8_6_1_zero_window_probes_continue_with_backoff() {
     );
     assert_eq!(
         *gaps.last().unwrap(),
-        p.cfg.rto_max,
+        Duration::from(p.cfg.rto_max),
         "capped at the RTO maximum"
     );
     // The window opens: the data goes at once.

@@ -1022,8 +1022,9 @@ mod tests {
         println!(
             "control block {cb} B (without data buffers); slab slot {slot} B; index entry {index} B; TIME_WAIT record {rec} B: slot {tw_slot} + index {tw_index} + queue {tw_queue} B"
         );
-        // Target (issue 3): at most 256 B per established connection.
-        assert!(cb <= 256, "control block grew to {cb} bytes (target 256)");
+        // Target (issue 3): at most 256 B per established connection; 208
+        // since loss and reordering state went out of line (issue 12).
+        assert!(cb <= 208, "control block grew to {cb} bytes (target 208)");
         // Issue 12 item 3: an index entry is a 4-tuple and a slot (the slot's
         // generation completes the handle); a slab slot adds 4 bytes of
         // generation (and alignment) to its value.

@@ -21,10 +21,12 @@ pub struct TcpConfig {
     pub nagle: bool,
     /// Longest an ACK may be delayed (RFC 1122 4.2.3.2: under 0.5 s).
     pub delayed_ack: Duration,
-    /// RTO bounds and initial value (RFC 6298: initial 1 s).
-    pub rto_initial: Duration,
-    pub rto_min: Duration,
-    pub rto_max: Duration,
+    /// RTO bounds and initial value (RFC 6298: initial 1 s), in whole
+    /// microseconds: every RTT sample reads the bounds, and a `Duration`
+    /// would be converted each time.
+    pub rto_initial: Micros,
+    pub rto_min: Micros,
+    pub rto_max: Micros,
     /// SYN (or SYN-ACK) transmissions before giving up (RFC 6298 5.5 backoff between).
     pub syn_retries: u8,
     /// Data retransmissions before giving up (RFC 1122 4.2.3.5 "R2").
@@ -68,6 +70,35 @@ pub enum DataAfterClose {
     Discard,
 }
 
+/// A span of time in whole microseconds, up to 71 minutes (`u32`): for the
+/// settings the engine reads per segment, with no conversion on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Micros(pub u32);
+
+impl Micros {
+    /// `ms` milliseconds (saturating at 71 minutes).
+    pub const fn from_millis(ms: u32) -> Micros {
+        Micros(ms.saturating_mul(1000))
+    }
+
+    pub const fn as_micros(self) -> u64 {
+        self.0 as u64
+    }
+}
+
+impl From<Duration> for Micros {
+    /// Whole microseconds, saturating at `u32::MAX` (71 minutes).
+    fn from(d: Duration) -> Micros {
+        Micros(u32::try_from(d.as_micros()).unwrap_or(u32::MAX))
+    }
+}
+
+impl From<Micros> for Duration {
+    fn from(m: Micros) -> Duration {
+        Duration::from_micros(m.as_micros())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keepalive {
     pub idle: Duration,
@@ -86,9 +117,9 @@ impl Default for TcpConfig {
             sack: true,
             nagle: false,
             delayed_ack: Duration::from_millis(40),
-            rto_initial: Duration::from_secs(1),
-            rto_min: Duration::from_millis(200),
-            rto_max: Duration::from_secs(60),
+            rto_initial: Micros::from_millis(1000),
+            rto_min: Micros::from_millis(200),
+            rto_max: Micros::from_millis(60_000),
             syn_retries: 6,
             max_retries: 15,
             keepalive: None,

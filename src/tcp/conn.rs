@@ -115,12 +115,14 @@ crate::counters::declare_counters! {
     pub struct TcpStats {
         pub segs_in,
         /// Segments header prediction took (of `segs_in`): in-order data and
-        /// new ACKs in ESTABLISHED, with nothing else to check.
+        /// new ACKs in ESTABLISHED, and in the close the peer's FIN after
+        /// its text and ACKs (perhaps with its FIN), with nothing else to check.
         pub segs_predicted,
         pub segs_out,
         /// Segments the transmit fast path wrote (of `segs_out`): new data
-        /// of an established connection that the window, the MSS and Nagle
-        /// let go whole, with nothing else to send first.
+        /// (and a FIN queued after it) of an established or closing
+        /// connection that the window, the MSS and Nagle let go whole, with
+        /// nothing else to send first.
         pub segs_out_predicted,
         pub retransmits,
         pub fast_retransmits,
@@ -163,7 +165,7 @@ mod flag {
     pub const SYN_ACKED: u16 = 1 << 13;
     /// `rto_at` is the persist timer (zero-window probes), not the retransmit timer.
     pub const PERSIST: u16 = 1 << 14;
-    /// `peer_fin_at` holds a FIN that arrived beyond a hole.
+    /// `Reorder::peer_fin_at` holds a FIN that arrived beyond a hole.
     pub const FIN_PENDING: u16 = 1 << 15;
 }
 
@@ -177,6 +179,27 @@ mod ev {
 
 /// SACK blocks the peer reported beyond snd_una (the sender's scoreboard).
 type Scoreboard = [(SeqNumber, SeqNumber); 3];
+
+/// What a connection needs only while segments are lost or reordered: the
+/// SACK scoreboard (sending), the out-of-order ranges and a FIN that came
+/// beyond a hole (receiving). Out of line: taken with the first such segment
+/// and given back once it holds nothing (`release_idle_buffers`), so a short
+/// connection never has one and its control block stays small.
+#[derive(Debug, Clone, Default)]
+struct Reorder {
+    sacked: Scoreboard,
+    assembler: Assembler,
+    /// Sequence number of the peer's FIN (valid with `flag::FIN_PENDING`).
+    peer_fin_at: SeqNumber,
+}
+
+impl Reorder {
+    fn holds_nothing(&self, flags: u16) -> bool {
+        self.assembler.is_empty()
+            && flags & flag::FIN_PENDING == 0
+            && self.sacked.iter().all(|b| b.0 == b.1)
+    }
+}
 
 /// A TCP connection's control block.
 #[derive(Debug, Clone)]
@@ -205,9 +228,6 @@ pub struct Connection {
     rcv_adv: SeqNumber,
     /// The acknowledgment number we last sent (RFC 7323 4.3 Last.ACK.sent).
     last_ack_sent: SeqNumber,
-    /// Sequence number of the peer's FIN, when it arrived before a hole was
-    /// filled (valid with `flag::FIN_PENDING`).
-    peer_fin_at: SeqNumber,
     // Options.
     snd_mss: u16,
     /// Window scale shifts (RFC 7323), 0..=14 each: the peer's in the high
@@ -230,7 +250,6 @@ pub struct Connection {
     challenge_second: u8,
     /// When an unacceptable segment was last ACKed, in ms modulo 2^16.
     invalid_ack_ms: u16,
-    sacked: Scoreboard,
     // Timers, as data (Instant::NEVER = not armed).
     rto_at: Instant,
     delack_at: Instant,
@@ -239,7 +258,8 @@ pub struct Connection {
     // Buffers: memory taken as data arrives, given back when they empty.
     send_buf: Ring,
     recv_buf: Ring,
-    assembler: Assembler,
+    /// Loss and reordering state; `None` while there is none.
+    reorder: Option<Box<Reorder>>,
 }
 
 /// `now` plus `us` microseconds (saturating, as `Instant + Duration` is).
@@ -310,7 +330,6 @@ impl Connection {
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
             last_ack_sent: SeqNumber(0),
-            peer_fin_at: SeqNumber(0),
             snd_mss: 536, // RFC 9293 3.7.1 default until the peer says otherwise
             wscales: 0,
             ts_recent: 0,
@@ -329,13 +348,12 @@ impl Connection {
             challenge_second: 0,
             // Long enough ago that the first one is answered.
             invalid_ack_ms: (now.as_millis() as u16).wrapping_sub(1 << 15),
-            sacked: [(SeqNumber(0), SeqNumber(0)); 3],
             rto_at: Instant::NEVER,
             delack_at: Instant::NEVER,
             close_at: Instant::NEVER,
             send_buf: Ring::new(),
             recv_buf: Ring::new(),
-            assembler: Assembler::default(),
+            reorder: None,
         }
     }
 
@@ -412,7 +430,6 @@ impl Connection {
             rcv_nxt,
             rcv_adv,
             last_ack_sent,
-            peer_fin_at,
             snd_mss,
             wscales,
             ts_recent,
@@ -428,13 +445,12 @@ impl Connection {
             challenge_count,
             challenge_second,
             invalid_ack_ms,
-            sacked,
             rto_at,
             delack_at,
             close_at,
             send_buf,
             recv_buf,
-            assembler,
+            reorder,
         } = self;
         *c_state = state;
         *c_tuple = tuple;
@@ -454,7 +470,6 @@ impl Connection {
         *rcv_nxt = SeqNumber(0);
         *rcv_adv = SeqNumber(0);
         *last_ack_sent = SeqNumber(0);
-        *peer_fin_at = SeqNumber(0);
         *snd_mss = 536;
         *wscales = 0;
         *ts_recent = 0;
@@ -470,7 +485,6 @@ impl Connection {
         *challenge_count = 0;
         *challenge_second = 0;
         *invalid_ack_ms = (now.as_millis() as u16).wrapping_sub(1 << 15);
-        *sacked = [(SeqNumber(0), SeqNumber(0)); 3];
         *rto_at = Instant::NEVER;
         *delack_at = Instant::NEVER;
         *close_at = Instant::NEVER;
@@ -481,7 +495,7 @@ impl Connection {
                 r.clear();
             }
         }
-        *assembler = Assembler::default();
+        *reorder = None;
     }
 
     /// A connection from a valid SYN cookie (RFC 4987): the ACK `seg` completes
@@ -570,20 +584,32 @@ impl Connection {
     pub fn send_queued(&self) -> usize {
         self.send_buf.len()
     }
-    /// Bytes of buffer memory held now (send and receive rings); 0 for an
-    /// idle connection once `release_idle_buffers` has run.
+    /// Bytes of memory held now beside the control block (send and receive
+    /// rings, loss and reordering state); 0 for an idle connection once
+    /// `release_idle_buffers` has run.
     pub fn buffer_memory(&self) -> usize {
-        self.send_buf.allocated() + self.recv_buf.allocated()
+        let reorder = self
+            .reorder
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<Reorder>());
+        self.send_buf.allocated() + self.recv_buf.allocated() + reorder
     }
-    /// Gives the send and receive buffers back to the thread's pool if both
-    /// are empty and nothing sits out of order: an idle connection then
+    /// Gives the loss and reordering state back once it holds nothing, and
+    /// the send and receive buffers to the thread's pool if both are empty
+    /// and nothing sits out of order: an idle connection then
     /// costs its control block only, and data arriving later takes buffers
     /// again. The shard calls it after driving a connection; one that is
     /// busy (a request in flight either way) keeps its buffers, so back-to-back
     /// requests do not cycle them through the pool.
     #[inline]
     pub fn release_idle_buffers(&mut self) {
-        if self.send_buf.is_empty() && self.recv_buf.is_empty() && self.assembler.is_empty() {
+        if let Some(r) = &self.reorder {
+            if !r.holds_nothing(self.flags) {
+                return;
+            }
+            self.reorder = None;
+        }
+        if self.send_buf.is_empty() && self.recv_buf.is_empty() {
             self.send_buf.release_if_empty();
             self.recv_buf.release_if_empty();
         }
@@ -830,7 +856,9 @@ impl Connection {
             .on_rto(flight, u32::from(self.eff_mss()), self.snd_max);
         // RFC 2018 8: the receiver may have reneged on what it SACKed; after
         // a timeout retransmit from SND.UNA as if nothing had been SACKed.
-        self.sacked = [(SeqNumber(0), SeqNumber(0)); 3];
+        if let Some(r) = &mut self.reorder {
+            r.sacked = [(SeqNumber(0), SeqNumber(0)); 3];
+        }
         // Go back to the first unacknowledged byte (the SYN in the handshake);
         // Karn: the retransmission is not timed.
         self.snd_nxt = self.snd_una;
@@ -965,6 +993,11 @@ impl Connection {
             self.segment_predicted(now, cfg, seg);
             return SegmentVerdict::Accepted;
         }
+        if self.edge_predicted(cfg, seg) {
+            st.segs_predicted += 1;
+            self.segment_edge_predicted(now, cfg, seg);
+            return SegmentVerdict::Accepted;
+        }
         self.segment_general(now, cfg, st, seg)
     }
 
@@ -1080,11 +1113,14 @@ impl Connection {
     /// those `emit_with_payload` writes: up to 4, or 3 beside timestamps.
     fn seg_mss(&self) -> u32 {
         let mss = u32::from(self.eff_mss());
-        if self.flags & flag::SACK_OK == 0 || self.assembler.is_empty() {
+        let Some(r) = self.reorder.as_ref().filter(|r| !r.assembler.is_empty()) else {
+            return mss;
+        };
+        if self.flags & flag::SACK_OK == 0 {
             return mss;
         }
         let room = if self.flags & flag::TS_OK != 0 { 3 } else { 4 };
-        let blocks = self.assembler.ranges().count().min(room) as u32;
+        let blocks = r.assembler.ranges().count().min(room) as u32;
         mss.saturating_sub(4 + 8 * blocks).max(1)
     }
 
@@ -1435,6 +1471,19 @@ impl Connection {
         SegmentVerdict::Accepted
     }
 
+    /// Out-of-order data is waiting for a hole to fill.
+    #[inline]
+    fn has_holes(&self) -> bool {
+        self.reorder
+            .as_ref()
+            .is_some_and(|r| !r.assembler.is_empty())
+    }
+
+    /// The loss and reordering state, taken now if there was none.
+    fn reorder(&mut self) -> &mut Reorder {
+        self.reorder.get_or_insert_with(Default::default)
+    }
+
     fn fin_seq(&self) -> SeqNumber {
         self.snd_buf_seq + self.send_buf.len() as u32
     }
@@ -1449,9 +1498,10 @@ impl Connection {
     /// segment passes every check of RFC 9293 3.10.7.4 (in the window, no
     /// RST, no SYN, an acceptable ACK, PAWS (RFC 7323 5.3) passed, no FIN)
     /// and only its effects remain: `segment_predicted` applies them through
-    /// the same steps the general path takes. Anything else (a duplicate or
-    /// window-only ACK, SACK blocks, a FIN, out-of-order data, a zero
-    /// window, a persist timer, recovery) takes the general path.
+    /// the same steps the general path takes. The close of a connection has
+    /// its own prediction (`edge_predicted`); anything else (a duplicate
+    /// or window-only ACK, SACK blocks, out-of-order data, a zero window, a
+    /// persist timer, recovery) takes the general path.
     #[inline(always)]
     fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
         const SLOW: u16 = flag::PERSIST
@@ -1459,22 +1509,66 @@ impl Connection {
             | flag::APP_CLOSED
             | flag::FIN_QUEUED
             | flag::RETRANSMIT_FIRST;
-        if self.state != State::Established
-            || seg.control != TcpControl::None
-            || seg.seq_number != self.rcv_nxt
-            || self.flags & SLOW != 0
-            || seg.sack_ranges[0].is_some()
-            || !self.assembler.is_empty()
-        {
+        self.state == State::Established
+            && seg.control == TcpControl::None
+            && self.flags & SLOW == 0
+            && self.in_order_acceptable(cfg, seg)
+    }
+
+    /// Header prediction for a connection's edges (what `predicted` leaves
+    /// of them): in SYN-RECEIVED the ACK of our SYN-ACK, perhaps with text
+    /// (a request) and the peer's FIN; in ESTABLISHED the peer's FIN right
+    /// after its text (a response and its close); once either side has
+    /// closed (CLOSE-WAIT, FIN-WAIT-1/2, CLOSING, LAST-ACK), a segment
+    /// without text: an ACK, perhaps of our FIN, perhaps with the peer's
+    /// first FIN. The same checks pass as for `predicted`;
+    /// `segment_edge_predicted` applies the effects, the state changes of
+    /// the handshake, of our FIN acknowledged and of the peer's included.
+    #[inline(always)]
+    fn edge_predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+        const SLOW: u16 = flag::PERSIST | flag::FIN_PENDING | flag::RETRANSMIT_FIRST;
+        const CLOSED: u16 = flag::APP_CLOSED | flag::FIN_QUEUED | flag::PEER_FIN;
+        let fin = seg.control == TcpControl::Fin;
+        let state_ok = match self.state {
+            // (With a FIN queued or the application gone, the general path:
+            // the handshake goes on to FIN-WAIT-1.)
+            // Only an ACK of the SYN-ACK: above SND.UNA (the ISS).
+            State::SynReceived => {
+                self.flags & CLOSED == 0
+                    && matches!(seg.control, TcpControl::None | TcpControl::Fin)
+                    && seg.ack_number.is_some_and(|a| a > self.snd_una)
+            }
+            State::Established => fin && self.flags & CLOSED == 0,
+            State::CloseWait
+            | State::FinWait1
+            | State::FinWait2
+            | State::Closing
+            | State::LastAck => {
+                seg.payload.is_empty()
+                    && (seg.control == TcpControl::None
+                        || (fin && self.flags & flag::PEER_FIN == 0))
+            }
+            _ => false,
+        };
+        state_ok && self.flags & SLOW == 0 && self.in_order_acceptable(cfg, seg)
+    }
+
+    /// What both predictions ask of a segment (beside its state and
+    /// control): at RCV.NXT, no SACK blocks and no holes here, an ACK of new
+    /// data (or, not a duplicate ACK, with text or a FIN), a timestamp PAWS
+    /// passes, and all of its text fitting where we said it may go.
+    #[inline(always)]
+    fn in_order_acceptable(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+        if seg.seq_number != self.rcv_nxt || seg.sack_ranges[0].is_some() || self.has_holes() {
             return false;
         }
         let Some(ack) = seg.ack_number else {
             return false;
         };
         let len = seg.payload.len();
-        // New data acknowledged, or (not a duplicate ACK) new text.
-        let ack_ok =
-            (ack > self.snd_una && ack <= self.snd_max) || (ack == self.snd_una && len > 0);
+        // New data acknowledged, or (not a duplicate ACK) new text or a FIN.
+        let ack_ok = (ack > self.snd_una && ack <= self.snd_max)
+            || (ack == self.snd_una && (len > 0 || seg.control == TcpControl::Fin));
         if !ack_ok {
             return false;
         }
@@ -1493,6 +1587,57 @@ impl Connection {
     #[inline(never)]
     fn segment_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
         let ack = seg.ack_number.unwrap_or(self.snd_una);
+        self.predicted_ack(now, cfg, seg, ack);
+        if self.keepalive_armed() {
+            self.arm_keepalive(now, cfg);
+        }
+        if !seg.payload.is_empty() {
+            self.take_in_order_text(now, cfg, seg.payload);
+        }
+    }
+
+    /// A segment `edge_predicted` accepted: `segment_predicted`'s
+    /// effects, with those of the handshake completed, of our FIN
+    /// acknowledged and of the peer's FIN.
+    #[inline(never)]
+    fn segment_edge_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        let ack = seg.ack_number.unwrap_or(self.snd_una);
+        if self.state == State::SynReceived {
+            // As `segment_synchronized` takes it: the timestamp to echo, our
+            // SYN acknowledged (ESTABLISHED), then the ACK (nothing more to
+            // acknowledge) and its window.
+            if self.flags & flag::TS_OK != 0 {
+                if let Some(ts) = seg.timestamp {
+                    if seg.seq_number <= self.last_ack_sent {
+                        self.ts_recent = ts.tsval;
+                    }
+                }
+            }
+            self.enter_established(now, cfg, seg, self.iss + 1);
+            self.snd_wl2 = ack;
+            self.update_window(seg, ack);
+        } else {
+            self.predicted_ack(now, cfg, seg, ack);
+        }
+        self.on_fin_acked(now, cfg);
+        if self.state == State::Closed {
+            return;
+        }
+        if self.keepalive_armed() {
+            self.arm_keepalive(now, cfg);
+        }
+        if !seg.payload.is_empty() {
+            self.take_in_order_text(now, cfg, seg.payload);
+        }
+        if seg.control == TcpControl::Fin {
+            // Eighth: the FIN, right after the text (all of it taken).
+            self.take_fin(now, cfg);
+        }
+    }
+
+    /// A predicted segment's timestamp to echo, its ACK and its window.
+    #[inline(always)]
+    fn predicted_ack(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>, ack: SeqNumber) {
         // RFC 7323 4.3 (see `segment_synchronized`).
         if self.flags & flag::TS_OK != 0 {
             if let Some(ts) = seg.timestamp {
@@ -1506,12 +1651,6 @@ impl Connection {
             self.take_new_ack(now, cfg, ack, flight);
         }
         self.update_window(seg, ack);
-        if self.keepalive_armed() {
-            self.arm_keepalive(now, cfg);
-        }
-        if !seg.payload.is_empty() {
-            self.take_in_order_text(now, cfg, seg.payload);
-        }
     }
 
     /// SEG.ACK acknowledges new data (SND.UNA < SEG.ACK =< SND.MAX): the
@@ -1554,9 +1693,11 @@ impl Connection {
             self.events |= ev::WRITABLE;
         }
         // Forget SACK blocks now below the cumulative ACK.
-        for b in self.sacked.iter_mut() {
-            if b.1 <= self.snd_una {
-                *b = (SeqNumber(0), SeqNumber(0));
+        if let Some(r) = &mut self.reorder {
+            for b in r.sacked.iter_mut() {
+                if b.1 <= ack {
+                    *b = (SeqNumber(0), SeqNumber(0));
+                }
             }
         }
     }
@@ -1589,11 +1730,14 @@ impl Connection {
     /// being filled, RFC 5681 4.2).
     #[inline(always)]
     fn take_in_order_text(&mut self, now: Instant, cfg: &TcpConfig, data: &[u8]) {
-        let had_holes = !self.assembler.is_empty();
+        let had_holes = self.has_holes();
         let at = self.recv_buf.len();
         self.recv_buf.write_at(at, data, cfg.recv_buffer);
         self.recv_buf.extend(data.len());
-        let extra = self.assembler.advance(data.len() as u32);
+        let extra = match &mut self.reorder {
+            Some(r) => r.assembler.advance(data.len() as u32),
+            None => 0,
+        };
         self.recv_buf.extend(extra as usize);
         self.rcv_nxt += data.len() as u32 + extra;
         if self.rcv_adv < self.rcv_nxt {
@@ -1649,7 +1793,13 @@ impl Connection {
         // an ACK in SND.UNA =< SEG.ACK (SND.UNA has moved to it already), an
         // old one says nothing of the window now; then the SND.WL1/WL2 rule.
         self.update_window(seg, ack);
-        // State changes when our FIN is acknowledged.
+        self.on_fin_acked(now, cfg);
+    }
+
+    /// State changes when our FIN is acknowledged (RFC 9293 3.10.7.4,
+    /// fifth: FIN-WAIT-1, CLOSING, LAST-ACK).
+    #[inline(always)]
+    fn on_fin_acked(&mut self, now: Instant, cfg: &TcpConfig) {
         if self.fin_acked() {
             match self.state {
                 State::FinWait1 => {
@@ -1670,8 +1820,10 @@ impl Connection {
                 continue; // D-SACK, stale or bogus
             }
             // Merge into the scoreboard; if full, replace the lowest block.
+            let una = self.snd_una;
+            let sacked = &mut self.reorder.get_or_insert_with(Default::default).sacked;
             let mut merged = false;
-            for b in self.sacked.iter_mut() {
+            for b in sacked.iter_mut() {
                 if b.1 == b.0 {
                     continue;
                 }
@@ -1683,12 +1835,10 @@ impl Connection {
                 }
             }
             if !merged {
-                if let Some(slot) = self.sacked.iter_mut().find(|b| b.0 == b.1) {
+                if let Some(slot) = sacked.iter_mut().find(|b| b.0 == b.1) {
                     *slot = (l, r);
-                } else if let Some(slot) = self
-                    .sacked
-                    .iter_mut()
-                    .min_by_key(|b| b.0.0.wrapping_sub(self.snd_una.0))
+                } else if let Some(slot) =
+                    sacked.iter_mut().min_by_key(|b| b.0.0.wrapping_sub(una.0))
                 {
                     *slot = (l, r);
                 }
@@ -1698,7 +1848,9 @@ impl Connection {
 
     /// If `seq` is inside a SACKed block, where that block ends.
     fn sacked_until(&self, seq: SeqNumber) -> Option<SeqNumber> {
-        self.sacked
+        self.reorder
+            .as_ref()?
+            .sacked
             .iter()
             .find(|b| b.0 != b.1 && seq >= b.0 && seq < b.1)
             .map(|b| b.1)
@@ -1760,11 +1912,14 @@ impl Connection {
                 let off = seq - self.rcv_nxt;
                 let len = payload.len() as u32;
                 if off == 0 {
-                    let extra = self.assembler.advance(len);
+                    let extra = match &mut self.reorder {
+                        Some(r) => r.assembler.advance(len),
+                        None => 0,
+                    };
                     self.rcv_nxt += len + extra;
                     self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
                     st.bytes_discarded_after_close += u64::from(len + extra);
-                } else if !self.assembler.add(off, off + len) {
+                } else if !self.reorder().assembler.add(off, off + len) {
                     fin = false; // not kept: the FIN comes again with it
                 }
                 self.flags |= flag::ACK_NOW;
@@ -1796,46 +1951,62 @@ impl Connection {
                 // Out of order: keep it in place, ACK at once with SACK (RFC 5681 4.2).
                 st.ooo_segments += 1;
                 let at = self.recv_buf.len() + off;
-                if self.assembler.add(off as u32, (off + data.len()) as u32) {
+                if self
+                    .reorder()
+                    .assembler
+                    .add(off as u32, (off + data.len()) as u32)
+                {
                     self.recv_buf.write_at(at, data, cfg.recv_buffer);
                 }
                 self.flags |= flag::ACK_NOW;
             }
-            if fin {
-                self.peer_fin_at = seq + payload.len() as u32;
-                self.flags |= flag::FIN_PENDING;
-            }
-        } else if fin {
-            self.peer_fin_at = seq;
-            self.flags |= flag::FIN_PENDING;
         }
-        // Eighth: FIN, once everything before it has arrived.
-        if self.flags & flag::FIN_PENDING != 0 {
-            let at = self.peer_fin_at;
+        // Eighth: FIN, once everything before it has arrived (this
+        // segment's, or one that came beyond a hole).
+        let fin_at = if fin {
+            Some(seq + payload.len() as u32)
+        } else if self.flags & flag::FIN_PENDING != 0 {
+            self.reorder.as_ref().map(|r| r.peer_fin_at)
+        } else {
+            None
+        };
+        if let Some(at) = fin_at {
             if at == self.rcv_nxt && self.flags & flag::PEER_FIN == 0 {
-                self.flags &= !flag::FIN_PENDING;
-                self.rcv_nxt += 1;
-                self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
-                self.flags |= flag::PEER_FIN | flag::ACK_NOW;
-                self.events |= ev::PEER_CLOSED;
-                if self.keepalive_armed() {
-                    self.close_at = Instant::NEVER; // no keepalive after the peer's FIN
-                }
-                match self.state {
-                    State::SynReceived | State::Established => self.state = State::CloseWait,
-                    State::FinWait1 => {
-                        if self.fin_acked() {
-                            self.enter_time_wait(now, cfg);
-                        } else {
-                            self.state = State::Closing;
-                        }
-                    }
-                    State::FinWait2 => self.enter_time_wait(now, cfg),
-                    _ => {}
-                }
+                self.take_fin(now, cfg);
             } else if at < self.rcv_nxt {
                 self.flags &= !flag::FIN_PENDING;
+            } else {
+                // Beyond a hole: it waits for the data before it.
+                self.flags |= flag::FIN_PENDING;
+                self.reorder().peer_fin_at = at;
             }
+        }
+    }
+
+    /// The peer's FIN at RCV.NXT, the first one: RCV.NXT passes it, it is
+    /// ACKed at once, the application told, and the state moves on (RFC 9293
+    /// 3.10.7.4, eighth).
+    #[inline(always)]
+    fn take_fin(&mut self, now: Instant, cfg: &TcpConfig) {
+        self.flags &= !flag::FIN_PENDING;
+        self.rcv_nxt += 1;
+        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
+        self.flags |= flag::PEER_FIN | flag::ACK_NOW;
+        self.events |= ev::PEER_CLOSED;
+        if self.keepalive_armed() {
+            self.close_at = Instant::NEVER; // no keepalive after the peer's FIN
+        }
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                if self.fin_acked() {
+                    self.enter_time_wait(now, cfg);
+                } else {
+                    self.state = State::Closing;
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now, cfg),
+            _ => {}
         }
     }
 
@@ -1850,9 +2021,12 @@ impl Connection {
         st: &mut TcpStats,
         out: &mut [u8],
     ) -> Option<usize> {
-        let n = if let Some(len) = self.transmit_predicted(cfg) {
+        let n = if let Some(len) = self.transmit_predicted(cfg, false) {
             st.segs_out_predicted += 1;
             Some(self.emit_range(now, cfg, st, self.snd_nxt, len, false, out))
+        } else if let Some(len) = self.transmit_predicted(cfg, true) {
+            st.segs_out_predicted += 1;
+            Some(self.emit_range(now, cfg, st, self.snd_nxt, len, true, out))
         } else {
             self.next_segment(now, cfg, st, out)
         };
@@ -1878,16 +2052,20 @@ impl Connection {
 
     /// Transmit prediction, the output side of header prediction: in
     /// ESTABLISHED or CLOSE-WAIT, the next segment is nearly always the
-    /// unsent data the application just queued (a response, a request),
-    /// all of it, with nothing to retransmit (SND.NXT = SND.MAX), no RST,
-    /// probe, FIN or persist timer pending, and the usable window (RFC 5681
+    /// unsent data the application just queued (a request, a response),
+    /// all of it; once the application has closed (FIN-WAIT-1, CLOSING,
+    /// LAST-ACK with the FIN not yet sent), that data and the FIN after it,
+    /// or the FIN alone. With nothing to retransmit (SND.NXT = SND.MAX), no
+    /// RST, probe or persist timer pending, and the usable window (RFC 5681
     /// 3.1: min(SND.WND, cwnd) less what is in flight), the segment size and
     /// Nagle (RFC 1122 4.2.3.4; all of it goes, so sender SWS avoidance
     /// passes) letting it go at once. `next_segment` would send it through
-    /// `emit_data` from SND.NXT; this returns its length, and
-    /// `emit_range` sends it as `emit_data` does, without the checks.
+    /// `emit_data` from SND.NXT (which sends a FIN that ends the data
+    /// whatever the window); this returns its length (`fin`: asked for the
+    /// closing states, the FIN after it), and `emit_range` sends it as
+    /// `emit_data` does, without the checks.
     #[inline(always)]
-    fn transmit_predicted(&self, cfg: &TcpConfig) -> Option<u32> {
+    fn transmit_predicted(&self, cfg: &TcpConfig, fin: bool) -> Option<u32> {
         const SLOW: u16 = flag::RST_PENDING
             | flag::RETRANSMIT_FIRST
             | flag::PROBE
@@ -1895,14 +2073,23 @@ impl Connection {
             | flag::FIN_QUEUED
             | flag::PERSIST
             | flag::SYN_ACKED;
-        if self.flags & SLOW != flag::SYN_ACKED
-            || !matches!(self.state, State::Established | State::CloseWait)
-            || self.snd_nxt != self.snd_max
-        {
+        // With `fin`, FIN_QUEUED must be set (and SYN_ACKED); else neither
+        // it nor any other of SLOW but SYN_ACKED.
+        let expect = flag::SYN_ACKED | if fin { flag::FIN_QUEUED } else { 0 };
+        let state_ok = if fin {
+            matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+        } else {
+            matches!(self.state, State::Established | State::CloseWait)
+        };
+        if self.flags & SLOW != expect || !state_ok || self.snd_nxt != self.snd_max {
             return None;
         }
         let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
-        if self.snd_nxt >= data_end {
+        // Data to send, or (closing) at least the FIN not yet sent.
+        if self.snd_nxt > data_end || (self.snd_nxt == data_end && !fin) {
             return None;
         }
         let unsent = data_end - self.snd_nxt;
@@ -1914,7 +2101,7 @@ impl Connection {
         let opts = if self.flags & flag::TS_OK != 0 { 12 } else { 0 };
         (unsent <= allowed
             && unsent + opts <= u32::from(self.snd_mss)
-            && self.assembler.is_empty()
+            && !self.has_holes()
             && (!cfg.nagle || in_flight == 0))
             .then_some(unsent)
     }
@@ -2153,8 +2340,9 @@ impl Connection {
         if is_retransmit {
             // A retransmission stops where the next SACKed block starts.
             if let Some(s) = self
-                .sacked
+                .reorder
                 .iter()
+                .flat_map(|r| r.sacked.iter())
                 .filter(|b| b.0 != b.1 && b.0 > from)
                 .map(|b| b.0)
                 .min()
@@ -2201,8 +2389,9 @@ impl Connection {
         Some(self.emit_range_as(now, cfg, st, from, len, fin_here, how, out))
     }
 
-    /// New data from `from` (SND.NXT = SND.MAX), `len` bytes, no FIN: what
-    /// `emit_data` does for it once it has been let go.
+    /// New data from `from` (SND.NXT = SND.MAX), `len` bytes, and the FIN
+    /// after them with `fin_here`: what `emit_data` does for it once it has
+    /// been let go.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn emit_range(
@@ -2309,17 +2498,22 @@ impl Connection {
         self.segs_unacked = 0;
         self.delack_at = Instant::NEVER;
         // The usual segment at fixed offsets; with SACK blocks, the general path.
-        let h = if self.flags & flag::SACK_OK != 0 && !self.assembler.is_empty() {
+        let holes = self
+            .reorder
+            .as_deref()
+            .map(|r| &r.assembler)
+            .filter(|a| !a.is_empty());
+        let h = if let (true, Some(assembler)) = (self.flags & flag::SACK_OK != 0, holes) {
             let mut r = hdr.to_repr();
             // RFC 2018 4: the most recently changed block first.
-            let first = self.assembler.most_recent();
+            let first = assembler.most_recent();
             let mut blocks = [None; 4];
             let mut k = 0;
             if let Some((s, e)) = first {
                 blocks[k] = Some((self.rcv_nxt + s, self.rcv_nxt + e));
                 k += 1;
             }
-            for (s, e) in self.assembler.ranges() {
+            for (s, e) in assembler.ranges() {
                 if Some((s, e)) != first && k < 4 {
                     blocks[k] = Some((self.rcv_nxt + s, self.rcv_nxt + e));
                     k += 1;
@@ -2443,6 +2637,57 @@ mod tests {
             std::mem::take(&mut c.recv_buf),
         );
         (format!("{c:?}"), s, r)
+    }
+
+    /// Out-of-order data takes the loss and reordering state; once the hole
+    /// is filled it is given back with the idle buffers, so an idle control
+    /// block is its fixed size again.
+    #[test]
+    fn reorder_state_is_given_back_once_empty() {
+        let cfg = TcpConfig::default();
+        let now = Instant::from_millis(1000);
+        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let t = FourTuple {
+            local: a_addr,
+            remote: b_addr,
+        };
+        let mut a = Connection::connect(&cfg, t, SeqNumber(1), now);
+        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(2), now);
+        b.set_remote(a_addr);
+        exchange(&mut a, &mut b, &cfg, now);
+        assert_eq!(b.state(), State::Established);
+        let mut st = TcpStats::default();
+        // Three segments from A, held back and delivered 2, 3, 1.
+        let mut segs = Vec::new();
+        for chunk in [&b"first "[..], b"second ", b"third"] {
+            a.send(&cfg, chunk).unwrap();
+            let mut buf = vec![0u8; 2048];
+            let n = a.poll_transmit(now, &cfg, &mut st, &mut buf).unwrap();
+            buf.truncate(n);
+            segs.push(buf);
+        }
+        let deliver = |b: &mut Connection, st: &mut TcpStats, raw: &[u8]| {
+            let p = TcpPacket::new_checked(raw).unwrap();
+            let seg = TcpRepr::parse(&p, *a_addr.ip(), *b_addr.ip(), ChecksumMode::Verify).unwrap();
+            b.handle_segment(now, &cfg, st, &seg);
+        };
+        assert!(b.reorder.is_none());
+        deliver(&mut b, &mut st, &segs[1]);
+        deliver(&mut b, &mut st, &segs[2]);
+        assert!(b.has_holes());
+        let held = b.buffer_memory();
+        assert!(held > b.recv_buf.allocated(), "counted while held");
+        b.release_idle_buffers();
+        assert!(b.reorder.is_some(), "kept while data waits beyond a hole");
+        deliver(&mut b, &mut st, &segs[0]);
+        assert!(!b.has_holes());
+        let mut out = [0u8; 64];
+        let n = b.recv(&cfg, &mut out);
+        assert_eq!(&out[..n], b"first second third");
+        b.release_idle_buffers();
+        assert!(b.reorder.is_none());
+        assert_eq!(b.buffer_memory(), 0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod syncookie;
 pub mod timewait;
 mod tuple;
 
-pub use config::{DataAfterClose, Keepalive, TcpConfig};
+pub use config::{DataAfterClose, Keepalive, Micros, TcpConfig};
 pub use conn::{
     CloseReason, CommandError, Connection, Event, FourTuple, SegmentVerdict, State, TcpStats,
     emit_cookie_syn_ack, max_segment_len, rst_reply,

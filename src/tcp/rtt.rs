@@ -2,10 +2,12 @@
 //! only feeds samples from segments never retransmitted, or timestamps).
 
 use super::TcpConfig;
+use super::config::Micros;
 use std::time::Duration;
 
 /// The bounds (`rto_min`, `rto_max`) come from the configuration on each call,
-/// so they cost the control block nothing.
+/// in microseconds already, so they cost the control block nothing and a
+/// sample no conversion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RttEstimator {
     /// Smoothed RTT and variance, in microseconds; srtt 0 = no sample yet.
@@ -26,11 +28,11 @@ fn us(d: Duration) -> u32 {
 }
 
 impl RttEstimator {
-    pub fn new(initial: Duration) -> RttEstimator {
+    pub fn new(initial: Micros) -> RttEstimator {
         RttEstimator {
             srtt_us: 0,
             rttvar_us: 0,
-            rto_us: us(initial),
+            rto_us: initial.0,
         }
     }
 
@@ -52,15 +54,15 @@ impl RttEstimator {
             self.srtt_us = (7 * (self.srtt_us as u64) / 8 + r as u64 / 8) as u32;
         }
         let rto = self.srtt_us as u64 + (4 * self.rttvar_us as u64).max(1);
-        let min = us(cfg.rto_min);
-        let max = us(cfg.rto_max).max(min);
+        let min = cfg.rto_min.0;
+        let max = cfg.rto_max.0.max(min);
         self.rto_us = rto.clamp(u64::from(min), u64::from(max)) as u32;
     }
 
     /// Raises the RTO to at least `floor` (within `rto_max`): RFC 6298 5.7's
     /// 3 s once data flows after a retransmitted SYN.
     pub fn at_least(&mut self, floor: Duration, cfg: &TcpConfig) {
-        self.rto_us = self.rto_us.max(us(floor).min(us(cfg.rto_max)));
+        self.rto_us = self.rto_us.max(us(floor).min(cfg.rto_max.0));
     }
 
     pub fn rto(&self) -> Duration {
@@ -82,7 +84,7 @@ impl RttEstimator {
             // within `rto_max` already, or above it only if it started so).
             return rto;
         }
-        (rto << backoffs.min(20)).min(u64::from(us(cfg.rto_max)).max(rto))
+        (rto << backoffs.min(20)).min(cfg.rto_max.as_micros().max(rto))
     }
 
     /// The RTO in microseconds.
@@ -103,11 +105,11 @@ mod tests {
     #[test]
     fn first_sample_and_smoothing() {
         let cfg = TcpConfig {
-            rto_min: Duration::from_millis(200),
-            rto_max: Duration::from_secs(60),
+            rto_min: Micros::from_millis(200),
+            rto_max: Micros::from_millis(60_000),
             ..TcpConfig::default()
         };
-        let mut r = RttEstimator::new(Duration::from_secs(1));
+        let mut r = RttEstimator::new(Micros::from_millis(1000));
         assert_eq!(r.rto(), Duration::from_secs(1));
         r.sample(Duration::from_millis(100), &cfg);
         // RTO = SRTT + 4 * RTTVAR = 100 + 4 * 50 = 300 ms.

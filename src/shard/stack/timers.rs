@@ -52,7 +52,7 @@ pub(super) fn rearm(
     c: &mut Conn,
     h: Handle,
     want: Instant,
-    (now, rto_min): (Instant, std::time::Duration),
+    (now, rto_min): (Instant, crate::tcp::Micros),
 ) {
     if let Some(id) = c.timer {
         if wheel.deadline(id).is_some_and(|d| d <= want) {
@@ -62,7 +62,11 @@ pub(super) fn rearm(
     let first = c.timer.is_none()
         && !c.has(ARMED)
         && matches!(c.tcp.state(), State::SynSent | State::SynReceived);
-    let want = if first { want.min(now + rto_min) } else { want };
+    let want = if first {
+        want.min(Instant(now.0.saturating_add(rto_min.as_micros() * 1_000)))
+    } else {
+        want
+    };
     move_timer(wheel, c, h, want);
 }
 
