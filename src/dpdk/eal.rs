@@ -74,6 +74,23 @@ pub fn free_hugepages() -> u64 {
         .unwrap_or(0)
 }
 
+/// A memif end asked to run zero-copy (`zero-copy=yes`; DPDK does it on the
+/// client end, which exposes its mbuf memory to the peer instead of copying
+/// each frame into a shared region).
+pub fn memif_zero_copy(vdev: &str) -> bool {
+    vdev.starts_with("net_memif") && vdev.split(',').any(|kv| kv == "zero-copy=yes")
+}
+
+/// Why memif zero-copy cannot run with these further EAL arguments, if it
+/// cannot: it needs each memory list in one file (`--single-file-segments`),
+/// which EAL refuses beside `--huge-unlink` (always, the bare option's mode).
+fn zero_copy_blocked(extra: &[String]) -> Option<&str> {
+    extra
+        .iter()
+        .find(|a| *a == "--huge-unlink" || *a == "--huge-unlink=always")
+        .map(String::as_str)
+}
+
 impl EalOptions {
     /// The memory mode these options will use.
     pub fn memory_mode(&self) -> MemoryMode {
@@ -109,11 +126,38 @@ impl EalOptions {
         }
         a.push("--no-telemetry".into());
         a.push(format!("--log-level={}", self.log_level));
+        let blocked = zero_copy_blocked(&self.extra).is_some();
         for v in &self.vdevs {
-            a.push(format!("--vdev={v}"));
+            if blocked && memif_zero_copy(v) {
+                // The fallback (`zero_copy_fallback` says why): memif copies.
+                a.push(format!("--vdev={}", v.replace(",zero-copy=yes", "")));
+            } else {
+                a.push(format!("--vdev={v}"));
+            }
+        }
+        // memif zero-copy shares the memory behind the mbufs with the peer
+        // as files, one per memory list: EAL must keep each list in one file
+        // (with --no-huge it does so anyway, but memif asks for the option).
+        if !blocked
+            && self.vdevs.iter().any(|v| memif_zero_copy(v))
+            && !self.extra.iter().any(|e| e == "--single-file-segments")
+        {
+            a.push("--single-file-segments".into());
         }
         a.extend(self.extra.iter().cloned());
         a
+    }
+
+    /// When a memif end asks for zero-copy but these options rule it out:
+    /// the one-line reason, for the caller to print (`args` then drops
+    /// `zero-copy=yes` and the end copies, as by default).
+    pub fn zero_copy_fallback(&self) -> Option<String> {
+        let arg = zero_copy_blocked(&self.extra)?;
+        let v = self.vdevs.iter().find(|v| memif_zero_copy(v))?;
+        let name = v.split(',').next().unwrap_or(v);
+        Some(format!(
+            "{name}: memif zero-copy off (it needs --single-file-segments, which EAL refuses with {arg}): the client end copies each frame"
+        ))
     }
 }
 
@@ -131,6 +175,9 @@ impl Eal {
     pub fn init(opts: &EalOptions) -> Result<Eal, DpdkError> {
         let args = opts.args();
         let memory = opts.memory_mode();
+        if let Some(why) = opts.zero_copy_fallback() {
+            eprintln!("sluice: {why}");
+        }
         if EAL_STATE
             .compare_exchange(EAL_NEW, EAL_RUNNING, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
@@ -202,5 +249,55 @@ impl Drop for Eal {
             // Best effort: --no-huge runs leave a small runtime directory behind.
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(vdevs: &[&str], extra: &[&str]) -> EalOptions {
+        EalOptions {
+            vdevs: vdevs.iter().map(|v| v.to_string()).collect(),
+            memory: Some(MemoryMode::NoHuge { mb: 64 }),
+            extra: extra.iter().map(|v| v.to_string()).collect(),
+            ..EalOptions::default()
+        }
+    }
+
+    const ZC: &str = "net_memif1,role=client,socket=/tmp/x.sock,zero-copy=yes";
+
+    #[test]
+    fn memif_zero_copy_adds_single_file_segments_once() {
+        let a = opts(&[ZC], &[]).args();
+        assert_eq!(
+            a.iter().filter(|x| *x == "--single-file-segments").count(),
+            1
+        );
+        assert!(a.contains(&format!("--vdev={ZC}")));
+        let a = opts(&[ZC], &["--single-file-segments"]).args();
+        assert_eq!(
+            a.iter().filter(|x| *x == "--single-file-segments").count(),
+            1
+        );
+        assert!(opts(&[ZC], &[]).zero_copy_fallback().is_none());
+    }
+
+    #[test]
+    fn copying_memif_keeps_eal_memory_as_it_was() {
+        let a = opts(&["net_memif1,role=client,socket=/tmp/x.sock"], &[]).args();
+        assert!(!a.iter().any(|x| x == "--single-file-segments"));
+        assert!(!memif_zero_copy("net_ring0,zero-copy=yes"));
+        assert!(!memif_zero_copy("net_memif0,zero-copy=no"));
+    }
+
+    #[test]
+    fn memif_zero_copy_falls_back_to_copying_beside_huge_unlink() {
+        let o = opts(&[ZC], &["--huge-unlink"]);
+        let a = o.args();
+        assert!(!a.iter().any(|x| x == "--single-file-segments"));
+        assert!(a.contains(&"--vdev=net_memif1,role=client,socket=/tmp/x.sock".to_string()));
+        let why = o.zero_copy_fallback().expect("a reason");
+        assert!(why.starts_with("net_memif1: memif zero-copy off"), "{why}");
     }
 }

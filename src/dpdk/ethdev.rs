@@ -33,7 +33,9 @@ const OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
 
 /// Drivers whose transmit copies a packet's bytes out and frees its mbuf
 /// before returning (memif in its default copy mode, af_packet, tap): their
-/// queues keep the mbufs they send (`Queue::tx_burst_keep`).
+/// queues keep the mbufs they send (`Queue::tx_burst_keep`). A memif end in
+/// zero-copy mode does not: it hands the peer the mbuf itself and frees it
+/// once the peer is done (`Queue::tx_burst`).
 const TX_COPIES: &[&str] = &["net_memif", "net_af_packet", "net_tap"];
 
 /// MACs set by sluice on ports whose driver cannot set one (see `set_mac`).
@@ -337,7 +339,8 @@ impl EthPort {
         })?;
         let keep = self
             .info()
-            .is_ok_and(|i| TX_COPIES.contains(&i.driver.as_str()));
+            .is_ok_and(|i| TX_COPIES.contains(&i.driver.as_str()))
+            && !self.zero_copy();
         Ok((0..queues)
             .map(|q| Queue {
                 port: self.id,
@@ -345,6 +348,26 @@ impl EthPort {
                 keep,
             })
             .collect())
+    }
+
+    /// The device's driver arguments (a vdev's `role=client,...`; empty
+    /// when it has none).
+    pub fn dev_args(&self) -> String {
+        // SAFETY: plain call; it returns a valid C string (the devargs' own,
+        // alive as long as the device, or a static "").
+        let p = unsafe { ffi::sluice_dev_args(self.id) };
+        if p.is_null() {
+            return String::new();
+        }
+        // SAFETY: non-null and NUL-terminated (above); copied out at once.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
+    /// A memif end running zero-copy (`zero-copy=yes`): its transmit hands
+    /// the mbufs themselves to the peer.
+    pub fn zero_copy(&self) -> bool {
+        self.info().is_ok_and(|i| i.driver == "net_memif")
+            && self.dev_args().split(',').any(|kv| kv == "zero-copy=yes")
     }
 
     pub fn stop(&self) -> Result<(), DpdkError> {

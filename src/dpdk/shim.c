@@ -208,6 +208,19 @@ int sluice_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
 	return rte_pktmbuf_trim(m, len);
 }
 
+/* The driver arguments the port's device was created with (a vdev's
+ * "role=client,zero-copy=yes,..."), "" when none or no such port. */
+const char *sluice_dev_args(uint16_t port)
+{
+	struct rte_eth_dev_info info;
+	const struct rte_devargs *da;
+
+	if (rte_eth_dev_info_get(port, &info) != 0 || info.device == NULL)
+		return "";
+	da = rte_dev_devargs(info.device);
+	return da != NULL && da->args != NULL ? da->args : "";
+}
+
 unsigned sluice_mempool_avail_count(const struct rte_mempool *mp)
 {
 	return rte_mempool_avail_count(mp);
