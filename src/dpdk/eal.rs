@@ -81,10 +81,14 @@ pub fn memif_zero_copy(vdev: &str) -> bool {
     vdev.starts_with("net_memif") && vdev.split(',').any(|kv| kv == "zero-copy=yes")
 }
 
-/// Why memif zero-copy cannot run with these further EAL arguments, if it
-/// cannot: it needs each memory list in one file (`--single-file-segments`),
-/// which EAL refuses beside `--huge-unlink` (always, the bare option's mode).
-fn zero_copy_blocked(extra: &[String]) -> Option<&str> {
+/// Why memif zero-copy cannot run in `memory` with these further EAL
+/// arguments, if it cannot: it needs each memory list in one file
+/// (`--single-file-segments`), which EAL refuses beside `--huge-unlink`
+/// (always, the bare option's mode) unless memory is `--in-memory`.
+fn zero_copy_blocked(memory: MemoryMode, extra: &[String]) -> Option<&str> {
+    if memory == MemoryMode::Hugepages {
+        return None;
+    }
     extra
         .iter()
         .find(|a| *a == "--huge-unlink" || *a == "--huge-unlink=always")
@@ -126,7 +130,7 @@ impl EalOptions {
         }
         a.push("--no-telemetry".into());
         a.push(format!("--log-level={}", self.log_level));
-        let blocked = zero_copy_blocked(&self.extra).is_some();
+        let blocked = zero_copy_blocked(self.memory_mode(), &self.extra).is_some();
         for v in &self.vdevs {
             if blocked && memif_zero_copy(v) {
                 // The fallback (`zero_copy_fallback` says why): memif copies.
@@ -152,7 +156,7 @@ impl EalOptions {
     /// the one-line reason, for the caller to print (`args` then drops
     /// `zero-copy=yes` and the end copies, as by default).
     pub fn zero_copy_fallback(&self) -> Option<String> {
-        let arg = zero_copy_blocked(&self.extra)?;
+        let arg = zero_copy_blocked(self.memory_mode(), &self.extra)?;
         let v = self.vdevs.iter().find(|v| memif_zero_copy(v))?;
         let name = v.split(',').next().unwrap_or(v);
         Some(format!(
@@ -292,12 +296,20 @@ mod tests {
     }
 
     #[test]
-    fn memif_zero_copy_falls_back_to_copying_beside_huge_unlink() {
+    fn memif_zero_copy_falls_back_to_copying_beside_huge_unlink_without_hugepages() {
         let o = opts(&[ZC], &["--huge-unlink"]);
         let a = o.args();
         assert!(!a.iter().any(|x| x == "--single-file-segments"));
         assert!(a.contains(&"--vdev=net_memif1,role=client,socket=/tmp/x.sock".to_string()));
         let why = o.zero_copy_fallback().expect("a reason");
         assert!(why.starts_with("net_memif1: memif zero-copy off"), "{why}");
+        // With hugepages EAL runs --in-memory, where the two go together.
+        let o = EalOptions {
+            memory: Some(MemoryMode::Hugepages),
+            ..o
+        };
+        assert!(o.zero_copy_fallback().is_none());
+        assert!(o.args().iter().any(|x| x == "--single-file-segments"));
+        assert!(o.args().contains(&format!("--vdev={ZC}")));
     }
 }
