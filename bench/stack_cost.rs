@@ -221,9 +221,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "link: memif, rings of 4096, client end {}",
         if cport.zero_copy() {
-            "zero-copy"
+            "zero-copy (as in `sluice bench`)"
         } else {
-            "copying"
+            "copying (SLUICE_ZERO_COPY=0)"
         }
     );
     println!("measured connections: {}", c.completed - before.0.completed);

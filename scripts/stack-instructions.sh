@@ -154,7 +154,7 @@ for v, what in ((cps_vals, "cps"), (ka_vals, "keepalive")):
 pk = int(cps_vals["measured packets"]) / conns
 link = re.search(r"^link: (.*)$", open(f"{work}/cps.out").read(), re.M)
 out = []
-out.append(f"Link: {link.group(1) if link else 'memif'} (as `sluice bench`).")
+out.append(f"Link: {link.group(1) if link else 'memif'}.")
 out.append("")
 out.append(f"Short connections: {conns:,} measured (after a warm-up), "
            f"{pk:.2f} packets per connection, {int(cps_vals['retransmits'])} retransmits.")
