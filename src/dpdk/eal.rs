@@ -81,20 +81,6 @@ pub fn memif_zero_copy(vdev: &str) -> bool {
     vdev.starts_with("net_memif") && vdev.split(',').any(|kv| kv == "zero-copy=yes")
 }
 
-/// Why memif zero-copy cannot run in `memory` with these further EAL
-/// arguments, if it cannot: it needs each memory list in one file
-/// (`--single-file-segments`), which EAL refuses beside `--huge-unlink`
-/// (always, the bare option's mode) unless memory is `--in-memory`.
-fn zero_copy_blocked(memory: MemoryMode, extra: &[String]) -> Option<&str> {
-    if memory == MemoryMode::Hugepages {
-        return None;
-    }
-    extra
-        .iter()
-        .find(|a| *a == "--huge-unlink" || *a == "--huge-unlink=always")
-        .map(String::as_str)
-}
-
 impl EalOptions {
     /// The memory mode these options will use.
     pub fn memory_mode(&self) -> MemoryMode {
@@ -130,38 +116,22 @@ impl EalOptions {
         }
         a.push("--no-telemetry".into());
         a.push(format!("--log-level={}", self.log_level));
-        let blocked = zero_copy_blocked(self.memory_mode(), &self.extra).is_some();
         for v in &self.vdevs {
-            if blocked && memif_zero_copy(v) {
-                // The fallback (`zero_copy_fallback` says why): memif copies.
-                a.push(format!("--vdev={}", v.replace(",zero-copy=yes", "")));
-            } else {
-                a.push(format!("--vdev={v}"));
-            }
+            a.push(format!("--vdev={v}"));
         }
         // memif zero-copy shares the memory behind the mbufs with the peer
         // as files, one per memory list: EAL must keep each list in one file
         // (with --no-huge it does so anyway, but memif asks for the option).
-        if !blocked
-            && self.vdevs.iter().any(|v| memif_zero_copy(v))
+        // Both of sluice's memory modes allow it (--in-memory hugepages,
+        // memfd-backed --no-huge); the one option EAL refuses beside it,
+        // --huge-unlink without --in-memory, it refuses with --no-huge too.
+        if self.vdevs.iter().any(|v| memif_zero_copy(v))
             && !self.extra.iter().any(|e| e == "--single-file-segments")
         {
             a.push("--single-file-segments".into());
         }
         a.extend(self.extra.iter().cloned());
         a
-    }
-
-    /// When a memif end asks for zero-copy but these options rule it out:
-    /// the one-line reason, for the caller to print (`args` then drops
-    /// `zero-copy=yes` and the end copies, as by default).
-    pub fn zero_copy_fallback(&self) -> Option<String> {
-        let arg = zero_copy_blocked(self.memory_mode(), &self.extra)?;
-        let v = self.vdevs.iter().find(|v| memif_zero_copy(v))?;
-        let name = v.split(',').next().unwrap_or(v);
-        Some(format!(
-            "{name}: memif zero-copy off (it needs --single-file-segments, which EAL refuses with {arg}): the client end copies each frame"
-        ))
     }
 }
 
@@ -179,9 +149,6 @@ impl Eal {
     pub fn init(opts: &EalOptions) -> Result<Eal, DpdkError> {
         let args = opts.args();
         let memory = opts.memory_mode();
-        if let Some(why) = opts.zero_copy_fallback() {
-            eprintln!("sluice: {why}");
-        }
         if EAL_STATE
             .compare_exchange(EAL_NEW, EAL_RUNNING, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
@@ -279,12 +246,16 @@ mod tests {
             1
         );
         assert!(a.contains(&format!("--vdev={ZC}")));
+        let huge = EalOptions {
+            memory: Some(MemoryMode::Hugepages),
+            ..opts(&[ZC], &[])
+        };
+        assert!(huge.args().iter().any(|x| x == "--single-file-segments"));
         let a = opts(&[ZC], &["--single-file-segments"]).args();
         assert_eq!(
             a.iter().filter(|x| *x == "--single-file-segments").count(),
             1
         );
-        assert!(opts(&[ZC], &[]).zero_copy_fallback().is_none());
     }
 
     #[test]
@@ -293,23 +264,5 @@ mod tests {
         assert!(!a.iter().any(|x| x == "--single-file-segments"));
         assert!(!memif_zero_copy("net_ring0,zero-copy=yes"));
         assert!(!memif_zero_copy("net_memif0,zero-copy=no"));
-    }
-
-    #[test]
-    fn memif_zero_copy_falls_back_to_copying_beside_huge_unlink_without_hugepages() {
-        let o = opts(&[ZC], &["--huge-unlink"]);
-        let a = o.args();
-        assert!(!a.iter().any(|x| x == "--single-file-segments"));
-        assert!(a.contains(&"--vdev=net_memif1,role=client,socket=/tmp/x.sock".to_string()));
-        let why = o.zero_copy_fallback().expect("a reason");
-        assert!(why.starts_with("net_memif1: memif zero-copy off"), "{why}");
-        // With hugepages EAL runs --in-memory, where the two go together.
-        let o = EalOptions {
-            memory: Some(MemoryMode::Hugepages),
-            ..o
-        };
-        assert!(o.zero_copy_fallback().is_none());
-        assert!(o.args().iter().any(|x| x == "--single-file-segments"));
-        assert!(o.args().contains(&format!("--vdev={ZC}")));
     }
 }
