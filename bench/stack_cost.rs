@@ -8,7 +8,9 @@
 //! Environment: `SLUICE_MODE=cps|keepalive` (short connections, one request
 //! each, the server closing first; or requests over kept-alive connections),
 //! `SLUICE_WARMUP` and `SLUICE_COUNT` (connections or requests before and in
-//! the measured part), `SLUICE_CONCURRENCY` (connections at once, default 64).
+//! the measured part), `SLUICE_CONCURRENCY` (connections at once, default 64),
+//! `SLUICE_ZERO_COPY=0` (the memif client end copies, as memif does by
+//! default; else it runs zero-copy, as in `sluice bench`).
 //! Only `measured_loop` is counted (callgrind `--toggle-collect`); it prints
 //! what it completed, which the script divides by.
 
@@ -101,15 +103,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let concurrency = env_u64("SLUICE_CONCURRENCY", 64) as u32;
 
     let sock = format!("/tmp/sluice-stack-cost-{}.sock", std::process::id());
-    let vdev = |name: &str, role: &str| {
-        format!(
-            "{name},role={role},id=0,socket={sock},socket-abstract=no,rsize=12",
-            name = name,
-            role = role
-        )
-    };
+    // The pair `sluice bench` makes: the client end zero-copy unless asked not.
+    let zero_copy = std::env::var("SLUICE_ZERO_COPY").as_deref() != Ok("0");
+    let mut vdevs = sluice::tools::memif_pair(&sock, ",rsize=12").to_vec();
+    if !zero_copy {
+        vdevs[1] = vdevs[1].replace(",zero-copy=yes", "");
+    }
     let opts = EalOptions {
-        vdevs: vec![vdev("net_memif0", "server"), vdev("net_memif1", "client")],
+        vdevs,
         lcores: Some("0".into()),
         no_huge_mb: 512,
         // No hugepages: the same under valgrind and on any machine.
@@ -217,6 +218,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let errors = c.app_errors + s.app_errors + c.non_2xx;
     let retrans = c.tcp.retransmits + s.tcp.retransmits;
     println!("mode: {}", if keep_alive { "keepalive" } else { "cps" });
+    println!(
+        "link: memif, rings of 4096, client end {}",
+        if cport.zero_copy() {
+            "zero-copy (as in `sluice bench`)"
+        } else {
+            "copying (SLUICE_ZERO_COPY=0)"
+        }
+    );
     println!("measured connections: {}", c.completed - before.0.completed);
     println!("measured requests: {}", c.responses - before.0.responses);
     println!(
@@ -231,11 +240,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("errors: {errors}");
     println!("retransmits: {retrans}");
     drop(p);
-    let _ = sport.stop();
-    let _ = cport.stop();
-    let _ = cport.close();
-    std::thread::sleep(Duration::from_millis(50));
-    let _ = sport.close();
+    // As `sluice bench` does: the client end first, the server end once its
+    // side of the teardown is done (else memif frees its regions twice).
+    if let Err(e) = sluice::tools::close_pair(&sport, &cport) {
+        eprintln!("stack_cost: closing the memif pair: {e:#}");
+    }
     drop(pool);
     drop(eal);
     let _ = std::fs::remove_file(&sock);

@@ -8,6 +8,10 @@
 #
 #   scripts/stack-instructions.sh [--quick] [--markdown FILE]
 #
+# The link is the memif pair `sluice bench` makes, its client end zero-copy
+# (SLUICE_ZERO_COPY=0 in the environment: copying, memif's default); the
+# first line printed says which.
+#
 # Runs two exchanges: short connections (SYN / SYN-ACK / ACK+GET /
 # response+FIN / FIN+ACK / ACK, the server closing first) and keep-alive
 # requests. Prints a per-component table for each, then, as its last line,
@@ -25,7 +29,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --quick) WARMUP=2000; COUNT=5000; shift ;;
     --markdown) MD=${2:?--markdown needs a file}; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "stack-instructions.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -148,7 +152,10 @@ for v, what in ((cps_vals, "cps"), (ka_vals, "keepalive")):
     if int(v["errors"]) != 0:
         sys.exit(f"stack-instructions.sh: {what} run had errors")
 pk = int(cps_vals["measured packets"]) / conns
+link = re.search(r"^link: (.*)$", open(f"{work}/cps.out").read(), re.M)
 out = []
+out.append(f"Link: {link.group(1) if link else 'memif'}.")
+out.append("")
 out.append(f"Short connections: {conns:,} measured (after a warm-up), "
            f"{pk:.2f} packets per connection, {int(cps_vals['retransmits'])} retransmits.")
 out.append("")

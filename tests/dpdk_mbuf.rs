@@ -1,7 +1,8 @@
 //! The safe DPDK layer in-process: mbuf ownership (refused sends and received
 //! packets go back to the pool; nothing leaks), append/trim and in-place
 //! write + set_len bounds, bulk alloc, free and recycling, sent mbufs kept
-//! from a device that copies them out (memif), port statistics and device
+//! from a device that copies them out (memif) and lent to a zero-copy one
+//! (a memif client end), port statistics and device
 //! info. One test function, because EAL can be initialised only
 //! once per process.
 #![cfg(feature = "dpdk")]
@@ -22,6 +23,11 @@ fn mbufs_ports_and_stats() {
         vdevs: vec![
             format!("net_memif0,role=server,id=0,socket={sock},socket-abstract=no"),
             format!("net_memif1,role=client,id=0,socket={sock},socket-abstract=no"),
+            // And one whose client end runs zero-copy (`tx_burst_keep` lends).
+            format!("net_memif2,role=server,id=1,socket={sock},socket-abstract=no,rsize=6"),
+            format!(
+                "net_memif3,role=client,id=1,socket={sock},socket-abstract=no,rsize=6,zero-copy=yes"
+            ),
         ],
         ..EalOptions::default()
     })
@@ -265,6 +271,78 @@ fn mbufs_ports_and_stats() {
     mc.close().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(50));
     ms.close().unwrap();
+
+    // A zero-copy memif client end hands its mbufs to the peer and frees
+    // them once the peer is done: they come back as fresh ones then, at the
+    // next transmit (the driver frees them there), not before.
+    let zpool = PktPool::new("zc_pool", 1023, 0, -1).expect("pool");
+    let (zs, zc) = (
+        EthPort::by_name("net_memif2").expect("memif server"),
+        EthPort::by_name("net_memif3").expect("memif client"),
+    );
+    assert!(zc.zero_copy() && !zs.zero_copy());
+    zs.configure(&cfg, &zpool).expect("configure memif server");
+    zc.configure(&cfg, &zpool).expect("configure memif client");
+    let mut qs = zs.start(1).expect("start memif server").pop().unwrap();
+    let mut qc = zc.start(1).expect("start memif client").pop().unwrap();
+    let t0 = std::time::Instant::now();
+    let mut rx = Vec::with_capacity(64);
+    while !(zs.link().unwrap().up && zc.link().unwrap().up) {
+        qs.rx_burst(&mut rx, 64);
+        qc.rx_burst(&mut rx, 64);
+        assert!(t0.elapsed().as_secs() < 20, "the memif link came up");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(rx.is_empty());
+    let base = zpool.available();
+    let mut fresh = vec![Mbuf::alloc(&zpool).expect("mbuf")];
+    fresh[0].tailroom_mut()[0] = 0xee;
+    let mut tx: Vec<Mbuf> = (0..10u8)
+        .map(|i| Mbuf::from_slice(&zpool, &[i; 70]).expect("alloc"))
+        .collect();
+    assert_eq!(qc.tx_burst_keep(&mut tx, &mut fresh, 8), 10);
+    assert!(tx.is_empty());
+    assert_eq!(fresh.len(), 1, "the driver holds the sent mbufs");
+    assert_eq!(zpool.available(), base - 11);
+    let got = (0..1000)
+        .map(|_| qs.rx_burst(&mut rx, 64))
+        .find(|&n| n > 0)
+        .unwrap_or(0);
+    assert_eq!(got, 10, "the peer got them all");
+    for (i, m) in rx.iter().enumerate() {
+        assert_eq!(m.data(), &[i as u8; 70][..], "packet {i}");
+    }
+    rx.clear();
+    assert_eq!(zpool.available(), base - 11, "the peer's copies are freed");
+    // The next transmit: the driver frees the ten, which come back.
+    let mut tx = vec![Mbuf::from_slice(&zpool, b"again").expect("alloc")];
+    assert_eq!(qc.tx_burst_keep(&mut tx, &mut fresh, 8), 1);
+    assert_eq!(fresh.len(), 8, "lent mbufs come back up to the cap");
+    assert_eq!(
+        zpool.available(),
+        base - 9,
+        "the rest went back to the pool; the new one is lent"
+    );
+    assert_eq!(fresh[7].tailroom_mut()[0], 0xee, "the last one stayed last");
+    for m in &fresh[..7] {
+        assert_eq!((m.data_len(), m.pkt_len(), m.segments()), (0, 0, 1));
+        assert_eq!(m.tailroom(), room, "as good as new");
+    }
+    let got = (0..1000)
+        .map(|_| qs.rx_burst(&mut rx, 64))
+        .find(|&n| n > 0)
+        .unwrap_or(0);
+    assert_eq!((got, rx[0].data()), (1, &b"again"[..]));
+    drop((rx, fresh));
+    assert_eq!(zpool.available(), base - 1, "only the lent one is out");
+    zc.stop().unwrap();
+    drop(qc);
+    zs.stop().unwrap();
+    zc.close().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    zs.close().unwrap();
+    drop(qs);
+    drop(zpool);
 
     a.close().unwrap();
     b.close().unwrap();

@@ -74,6 +74,13 @@ pub fn free_hugepages() -> u64 {
         .unwrap_or(0)
 }
 
+/// A memif end asked to run zero-copy (`zero-copy=yes`; DPDK does it on the
+/// client end, which exposes its mbuf memory to the peer instead of copying
+/// each frame into a shared region).
+pub fn memif_zero_copy(vdev: &str) -> bool {
+    vdev.starts_with("net_memif") && vdev.split(',').any(|kv| kv == "zero-copy=yes")
+}
+
 impl EalOptions {
     /// The memory mode these options will use.
     pub fn memory_mode(&self) -> MemoryMode {
@@ -111,6 +118,17 @@ impl EalOptions {
         a.push(format!("--log-level={}", self.log_level));
         for v in &self.vdevs {
             a.push(format!("--vdev={v}"));
+        }
+        // memif zero-copy shares the memory behind the mbufs with the peer
+        // as files, one per memory list: EAL must keep each list in one file
+        // (with --no-huge it does so anyway, but memif asks for the option).
+        // Both of sluice's memory modes allow it (--in-memory hugepages,
+        // memfd-backed --no-huge); the one option EAL refuses beside it,
+        // --huge-unlink without --in-memory, it refuses with --no-huge too.
+        if self.vdevs.iter().any(|v| memif_zero_copy(v))
+            && !self.extra.iter().any(|e| e == "--single-file-segments")
+        {
+            a.push("--single-file-segments".into());
         }
         a.extend(self.extra.iter().cloned());
         a
@@ -202,5 +220,49 @@ impl Drop for Eal {
             // Best effort: --no-huge runs leave a small runtime directory behind.
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(vdevs: &[&str], extra: &[&str]) -> EalOptions {
+        EalOptions {
+            vdevs: vdevs.iter().map(|v| v.to_string()).collect(),
+            memory: Some(MemoryMode::NoHuge { mb: 64 }),
+            extra: extra.iter().map(|v| v.to_string()).collect(),
+            ..EalOptions::default()
+        }
+    }
+
+    const ZC: &str = "net_memif1,role=client,socket=/tmp/x.sock,zero-copy=yes";
+
+    #[test]
+    fn memif_zero_copy_adds_single_file_segments_once() {
+        let a = opts(&[ZC], &[]).args();
+        assert_eq!(
+            a.iter().filter(|x| *x == "--single-file-segments").count(),
+            1
+        );
+        assert!(a.contains(&format!("--vdev={ZC}")));
+        let huge = EalOptions {
+            memory: Some(MemoryMode::Hugepages),
+            ..opts(&[ZC], &[])
+        };
+        assert!(huge.args().iter().any(|x| x == "--single-file-segments"));
+        let a = opts(&[ZC], &["--single-file-segments"]).args();
+        assert_eq!(
+            a.iter().filter(|x| *x == "--single-file-segments").count(),
+            1
+        );
+    }
+
+    #[test]
+    fn copying_memif_keeps_eal_memory_as_it_was() {
+        let a = opts(&["net_memif1,role=client,socket=/tmp/x.sock"], &[]).args();
+        assert!(!a.iter().any(|x| x == "--single-file-segments"));
+        assert!(!memif_zero_copy("net_ring0,zero-copy=yes"));
+        assert!(!memif_zero_copy("net_memif0,zero-copy=no"));
     }
 }

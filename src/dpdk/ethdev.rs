@@ -33,7 +33,9 @@ const OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
 
 /// Drivers whose transmit copies a packet's bytes out and frees its mbuf
 /// before returning (memif in its default copy mode, af_packet, tap): their
-/// queues keep the mbufs they send (`Queue::tx_burst_keep`).
+/// queues keep the mbufs they send (`Queue::tx_burst_keep`). A memif end in
+/// zero-copy mode hands the peer the mbuf itself and frees it once the peer
+/// is done: its queue lends them (`TxMode::Lend`).
 const TX_COPIES: &[&str] = &["net_memif", "net_af_packet", "net_tap"];
 
 /// MACs set by sluice on ports whose driver cannot set one (see `set_mac`).
@@ -335,16 +337,42 @@ impl EthPort {
         check("rte_eth_dev_start", unsafe {
             ffi::rte_eth_dev_start(self.id)
         })?;
-        let keep = self
+        let copies = self
             .info()
             .is_ok_and(|i| TX_COPIES.contains(&i.driver.as_str()));
+        let mode = match (copies, self.zero_copy()) {
+            (_, true) => TxMode::Lend,
+            (true, false) => TxMode::Keep,
+            (false, false) => TxMode::Plain,
+        };
         Ok((0..queues)
             .map(|q| Queue {
                 port: self.id,
                 queue: q,
-                keep,
+                mode,
+                lent: Vec::new(),
             })
             .collect())
+    }
+
+    /// The device's driver arguments (a vdev's `role=client,...`; empty
+    /// when it has none).
+    pub fn dev_args(&self) -> String {
+        // SAFETY: plain call; it returns a valid C string (the devargs' own,
+        // alive as long as the device, or a static "").
+        let p = unsafe { ffi::sluice_dev_args(self.id) };
+        if p.is_null() {
+            return String::new();
+        }
+        // SAFETY: non-null and NUL-terminated (above); copied out at once.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
+    /// A memif end running zero-copy (`zero-copy=yes`): its transmit hands
+    /// the mbufs themselves to the peer.
+    pub fn zero_copy(&self) -> bool {
+        self.info().is_ok_and(|i| i.driver == "net_memif")
+            && self.dev_args().split(',').any(|kv| kv == "zero-copy=yes")
     }
 
     pub fn stop(&self) -> Result<(), DpdkError> {
@@ -421,8 +449,23 @@ impl EthPort {
 pub struct Queue {
     port: u16,
     queue: u16,
-    /// The driver is done with a packet once sent (`TX_COPIES`).
-    keep: bool,
+    /// What `tx_burst_keep` does.
+    mode: TxMode,
+    /// `TxMode::Lend`: sent mbufs the driver may still hold, in the order
+    /// sent, each with a reference of ours.
+    lent: Vec<Mbuf>,
+}
+
+/// How a queue gets its sent mbufs back (`Queue::tx_burst_keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxMode {
+    /// It does not: the driver frees them (`tx_burst`).
+    Plain,
+    /// The driver is done with a packet once sent (`TX_COPIES`): back at once.
+    Keep,
+    /// The driver holds each until its peer is done (memif zero-copy), then
+    /// frees it: back once it has.
+    Lend,
 }
 
 impl Queue {
@@ -491,13 +534,86 @@ impl Queue {
         }
     }
 
+    /// `tx_burst_keep` on a device that holds sent mbufs until its peer is
+    /// done (memif zero-copy): each sent one gets a second reference, ours,
+    /// kept in `lent`, so the driver's free only drops its own; the ones it
+    /// has dropped by now (at the front of `lent`: it frees them in the order
+    /// sent, during a transmit) come back as fresh ones (`reclaim`).
+    fn tx_burst_lend(&mut self, pkts: &mut Vec<Mbuf>, fresh: &mut Vec<Mbuf>, cap: usize) -> usize {
+        if pkts.is_empty() {
+            return 0;
+        }
+        let n = pkts.len().min(usize::from(u16::MAX)) as u16;
+        let mut lent = 0i32;
+        // SAFETY: `pkts` holds `n` owned mbufs laid out as rte_mbuf pointers
+        // (repr(transparent)), each one segment and ours alone (the caller's
+        // contract). The driver takes the first `sent`; with `lent` set, each
+        // of those still carries a reference of ours.
+        let sent = usize::from(unsafe {
+            ffi::sluice_tx_burst_lend(
+                self.port,
+                self.queue,
+                pkts.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
+                n,
+                &mut lent,
+            )
+        });
+        if lent != 0 && sent > 0 {
+            self.lent.reserve(sent);
+            let len = self.lent.len();
+            // SAFETY: our references to the first `sent` of `pkts` move to
+            // `lent`'s reserved spare capacity (bitwise, each owned once:
+            // `drop_sent` below forgets them in `pkts`).
+            unsafe {
+                std::ptr::copy_nonoverlapping(pkts.as_ptr(), self.lent.as_mut_ptr().add(len), sent);
+                self.lent.set_len(len + sent);
+            }
+        }
+        Self::drop_sent(pkts, sent);
+        self.reclaim(fresh, cap);
+        sent
+    }
+
+    /// Takes back, from the front of `lent`, the mbufs the driver has freed
+    /// (our reference the only one left): pushed on `fresh` while it has
+    /// fewer than `cap` (its last element staying last), else freed.
+    fn reclaim(&mut self, fresh: &mut Vec<Mbuf>, cap: usize) {
+        if self.lent.is_empty() {
+            return;
+        }
+        let room = cap.saturating_sub(fresh.len()).min(self.lent.len());
+        fresh.reserve(room);
+        let len = fresh.len();
+        let mut kept = 0u32;
+        // SAFETY: `lent` holds owned mbufs (one reference each, ours) laid out
+        // as rte_mbuf pointers; the shim takes its first `taken` (stored in
+        // `fresh`'s reserved spare capacity, at most `room` of them, or
+        // freed), which `drop_sent` then forgets here.
+        let taken = unsafe {
+            ffi::sluice_tx_reclaim(
+                self.lent.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
+                self.lent.len().min(u32::MAX as usize) as u32,
+                fresh.as_mut_ptr().add(len) as *mut *mut ffi::rte_mbuf,
+                room as u32,
+                &mut kept,
+            )
+        } as usize;
+        // SAFETY: the shim wrote `kept` (at most `room`) valid mbufs there.
+        unsafe { fresh.set_len(len + kept as usize) };
+        if len > 0 && kept > 0 {
+            fresh.swap(len - 1, len + kept as usize - 1);
+        }
+        Self::drop_sent(&mut self.lent, taken);
+    }
+
     /// `tx_burst`, and on a device that is done with a packet once sent
     /// (memif, af_packet, tap: they copy it out), the sent mbufs come back
     /// as fresh ones (empty, one segment) instead of going to the pool and
     /// out again: pushed on `fresh` while it has fewer than `cap`, its last
     /// element staying last (a frame may be being built there). The driver's
     /// free then only drops a reference, and the next frames need no
-    /// allocation. Other devices: `tx_burst`. `pkts` must hold one-segment
+    /// allocation. A zero-copy memif end: the same, once the peer is done
+    /// (`tx_burst_lend`). Other devices: `tx_burst`. `pkts` must hold one-segment
     /// mbufs of ours alone (frames built in fresh mbufs are).
     #[inline]
     pub fn tx_burst_keep(
@@ -506,8 +622,10 @@ impl Queue {
         fresh: &mut Vec<Mbuf>,
         cap: usize,
     ) -> usize {
-        if !self.keep {
-            return self.tx_burst(pkts);
+        match self.mode {
+            TxMode::Plain => return self.tx_burst(pkts),
+            TxMode::Lend => return self.tx_burst_lend(pkts, fresh, cap),
+            TxMode::Keep => {}
         }
         if pkts.is_empty() {
             return 0;

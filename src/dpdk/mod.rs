@@ -12,7 +12,7 @@ mod mbuf;
 mod mempool;
 mod ring;
 
-pub use eal::{Eal, EalOptions, MemoryMode, free_hugepages};
+pub use eal::{Eal, EalOptions, MemoryMode, free_hugepages, memif_zero_copy};
 pub use error::DpdkError;
 pub use ethdev::{DevInfo, EthPort, LinkStatus, PortConfig, PortStats, Queue};
 pub use mbuf::Mbuf;

@@ -198,6 +198,81 @@ uint16_t sluice_tx_burst_keep(uint16_t port, uint16_t queue, struct rte_mbuf **p
 	return sent;
 }
 
+/* rte_eth_tx_burst for a device that holds each sent packet's mbuf until
+ * its peer is done with it, then frees it (memif zero-copy), keeping a
+ * reference of the caller's to each sent one: every one of pkts[0..n]
+ * (one-segment mbufs whose only reference the caller holds) gets a second
+ * reference for the driver, whose free then only drops that; the unsent
+ * ones are the caller's alone again. *lent says the sent ones carry the
+ * caller's reference (sluice_tx_reclaim takes them back once the driver's
+ * is gone); a burst with a chained, shared, indirect or external mbuf is
+ * sent as is (*lent 0).
+ * Returns how many were sent. */
+uint16_t sluice_tx_burst_lend(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			      int *lent)
+{
+	unsigned i;
+	uint16_t sent;
+
+	*lent = 0;
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (refs_and_segs(m) != one_ref_one_seg() || !RTE_MBUF_DIRECT(m)) {
+			for (unsigned j = 0; j < i; j++)
+				rte_mbuf_refcnt_set(pkts[j], 1);
+			return rte_eth_tx_burst(port, queue, pkts, n);
+		}
+		rte_mbuf_refcnt_set(m, 2);
+	}
+	sent = rte_eth_tx_burst(port, queue, pkts, n);
+	for (i = sent; i < n; i++)
+		rte_mbuf_refcnt_set(pkts[i], 1);
+	*lent = 1;
+	return sent;
+}
+
+/* Takes back, from the front of lent[0..n] (mbufs sent by
+ * sluice_tx_burst_lend, in the order sent, each with one reference of the
+ * caller's), those whose driver reference is gone, stopping at the first
+ * still held: while `room` lasts each gets its lengths back to 0 (the rest
+ * is as rte_pktmbuf_alloc left it) and is stored in keep[]; past it, it is
+ * freed. Returns how many were taken (lent[0..taken], no longer the
+ * caller's); *kept says how many were stored. */
+unsigned sluice_tx_reclaim(struct rte_mbuf **lent, unsigned n, struct rte_mbuf **keep,
+			   unsigned room, unsigned *kept)
+{
+	unsigned i, k;
+
+	for (i = 0; i < n && rte_mbuf_refcnt_read(lent[i]) == 1; i++)
+		;
+	/* A count of 1 read here means the driver's free came before: what it
+	 * (and the peer) did with the buffer is ordered before what we write. */
+	rte_atomic_thread_fence(__ATOMIC_ACQUIRE);
+	k = i < room ? i : room;
+	for (unsigned j = 0; j < k; j++) {
+		struct rte_mbuf *m = lent[j];
+
+		m->pkt_len = 0;
+		m->data_len = 0;
+		keep[j] = m;
+	}
+	/* The others go straight back to their pool: direct, one segment, our
+	 * reference the only one (sluice_tx_burst_lend checked), they are what
+	 * rte_pktmbuf_free would put there as they are. */
+	for (unsigned j = k; j < i;) {
+		struct rte_mempool *mp = lent[j]->pool;
+		unsigned e = j + 1;
+
+		while (e < i && lent[e]->pool == mp)
+			e++;
+		rte_mempool_put_bulk(mp, (void **)(lent + j), e - j);
+		j = e;
+	}
+	*kept = k;
+	return i;
+}
+
 char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
 {
 	return rte_pktmbuf_append(m, len);
@@ -206,6 +281,19 @@ char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
 int sluice_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
 {
 	return rte_pktmbuf_trim(m, len);
+}
+
+/* The driver arguments the port's device was created with (a vdev's
+ * "role=client,zero-copy=yes,..."), "" when none or no such port. */
+const char *sluice_dev_args(uint16_t port)
+{
+	struct rte_eth_dev_info info;
+	const struct rte_devargs *da;
+
+	if (rte_eth_dev_info_get(port, &info) != 0 || info.device == NULL)
+		return "";
+	da = rte_dev_devargs(info.device);
+	return da != NULL && da->args != NULL ? da->args : "";
 }
 
 unsigned sluice_mempool_avail_count(const struct rte_mempool *mp)

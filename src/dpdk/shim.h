@@ -15,6 +15,8 @@
 #include <rte_ethdev.h>
 #include <rte_eth_ring.h>
 #include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_alarm.h>
 
 uint16_t sluice_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
@@ -26,8 +28,13 @@ unsigned sluice_pktmbuf_recycle(struct rte_mbuf **pkts, unsigned n, struct rte_m
 				struct rte_mbuf **keep, unsigned room);
 uint16_t sluice_tx_burst_keep(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
 			      struct rte_mbuf **keep, unsigned room, unsigned *kept);
+uint16_t sluice_tx_burst_lend(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			      int *lent);
+unsigned sluice_tx_reclaim(struct rte_mbuf **lent, unsigned n, struct rte_mbuf **keep,
+			   unsigned room, unsigned *kept);
 char *sluice_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 int sluice_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
+const char *sluice_dev_args(uint16_t port);
 unsigned sluice_mempool_avail_count(const struct rte_mempool *mp);
 unsigned sluice_lcore_id(void);
 int sluice_errno(void);

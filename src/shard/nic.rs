@@ -182,7 +182,8 @@ mod dpdk_nic {
     const MAX_PENDING: usize = 16384;
 
     /// A DPDK rx/tx queue pair. Frames are built straight into fresh mbufs:
-    /// sent ones back from a device that copies them out (`tx_burst_keep`),
+    /// sent ones back from a device that copies them out, or from a
+    /// zero-copy memif end once its peer is done (`tx_burst_keep`),
     /// received ones once read (reset as new), else taken from the pool a
     /// burst at a time.
     pub struct DpdkNic {

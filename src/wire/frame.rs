@@ -188,7 +188,9 @@ pub fn parse_tcp_frame_in<'a, 'p>(
     let Some(l4) = frame.get(L4..IP + total_len) else {
         return Err(Error::Truncated);
     };
-    if mode == ChecksumMode::Verify && checksum::checksum(&h[IP..L4]) != 0 {
+    // The IPv4 header is `h`'s last 20 bytes (always there: `h` is L4 long).
+    let ip_header = h.last_chunk::<{ ipv4::HEADER_LEN }>();
+    if mode == ChecksumMode::Verify && !ip_header.is_some_and(checksum::ipv4_header_ok) {
         return Err(Error::Checksum);
     }
     // More fragments, or a fragment offset.
