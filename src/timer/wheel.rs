@@ -55,11 +55,10 @@ struct Node<T> {
 
 #[derive(Debug, Clone)]
 struct Level {
+    /// Slots holding timers (a slot being drained is not: `next_slot` skips it).
     occupied: u64,
-    /// Slots whose time has come and that are being cascaded a budget at a
-    /// time (hidden from `next_slot`; see `Wheel::draining`).
-    draining: u64,
     heads: [u32; SLOTS],
+    /// The last timer in each slot (kept at levels >= DRAIN_LEVEL only).
     tails: [u32; SLOTS],
 }
 
@@ -108,7 +107,6 @@ impl<T> Wheel<T> {
         Wheel {
             levels: std::array::from_fn(|_| Level {
                 occupied: 0,
-                draining: 0,
                 heads: [NIL; SLOTS],
                 tails: [NIL; SLOTS],
             }),
@@ -221,7 +219,7 @@ impl<T> Wheel<T> {
         v
     }
 
-    #[inline]
+    #[inline(always)]
     fn link(&mut self, index: u32, deadline: Instant) {
         // Past deadlines go to the current tick. Far ones are clamped to the end of
         // the current 64^6-tick block, so every timer's level-5 slot is in the
@@ -234,38 +232,39 @@ impl<T> Wheel<T> {
         let l = &mut self.levels[level];
         let head = l.heads[slot];
         let s = (level * SLOTS + slot) as u16;
-        // Big slots keep filing order (they are cascaded front first, a budget
-        // at a time), save what is due in their first sixty-fourth.
-        let at_tail = level >= DRAIN_LEVEL
-            && head != NIL
-            && (when >> (shift - SLOT_BITS)) & (SLOTS as u64 - 1) != 0;
-        if at_tail {
-            let tail = l.tails[slot];
-            l.tails[slot] = index;
-            self.nodes[tail as usize].next = index;
-            let n = &mut self.nodes[index as usize];
-            n.prev = tail;
-            n.next = NIL;
-            n.slot = s;
-            return;
+        if level >= DRAIN_LEVEL {
+            // Big slots keep filing order (they are cascaded front first, a
+            // budget at a time), save what is due in their first sixty-fourth.
+            if head == NIL {
+                l.tails[slot] = index;
+            } else if (when >> (shift - SLOT_BITS)) & (SLOTS as u64 - 1) != 0 {
+                self.link_tail(index, level, slot);
+                return;
+            }
         }
         l.heads[slot] = index;
         l.occupied |= 1 << slot;
-        if head == NIL {
-            l.tails[slot] = index;
-        }
-        {
-            let n = &mut self.nodes[index as usize];
-            n.prev = NIL;
-            n.next = head;
-            n.slot = s;
-        }
         if head != NIL {
             self.nodes[head as usize].prev = index;
         }
+        let n = &mut self.nodes[index as usize];
+        n.prev = NIL;
+        n.next = head;
+        n.slot = s;
     }
 
+    /// `link`'s filing at the back of a (non-empty) slot.
     #[inline]
+    fn link_tail(&mut self, index: u32, level: usize, slot: usize) {
+        let tail = std::mem::replace(&mut self.levels[level].tails[slot], index);
+        self.nodes[tail as usize].next = index;
+        let n = &mut self.nodes[index as usize];
+        n.prev = tail;
+        n.next = NIL;
+        n.slot = (level * SLOTS + slot) as u16;
+    }
+
+    #[inline(always)]
     fn unlink(&mut self, index: u32) {
         let (prev, next, s) = {
             let n = &self.nodes[index as usize];
@@ -282,7 +281,8 @@ impl<T> Wheel<T> {
         }
         if next != NIL {
             self.nodes[next as usize].prev = prev;
-        } else {
+        } else if level >= DRAIN_LEVEL {
+            // (Only the levels that file at the back keep their tails.)
             self.levels[level].tails[slot] = prev;
         }
     }
@@ -290,13 +290,12 @@ impl<T> Wheel<T> {
     /// The earliest occupied slot: (level, slot, the tick it starts at).
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
         for (level, l) in self.levels.iter().enumerate() {
-            let occupied = l.occupied & !l.draining;
-            if occupied == 0 {
+            if l.occupied == 0 {
                 continue;
             }
             let shift = level as u32 * SLOT_BITS;
             let now_slot = ((self.elapsed >> shift) as usize) & (SLOTS - 1);
-            let rotated = occupied.rotate_right(now_slot as u32);
+            let rotated = l.occupied.rotate_right(now_slot as u32);
             let slot = (rotated.trailing_zeros() as usize + now_slot) % SLOTS;
             let level_range = 1u64 << (shift + SLOT_BITS);
             let slot_range = 1u64 << shift;
@@ -332,13 +331,24 @@ impl<T> Wheel<T> {
     /// timer they hold may then fire late by the calls that takes, never early).
     pub fn advance(&mut self, now: Instant, budget: usize, out: &mut Vec<T>) -> usize {
         let target = tick_of(now);
+        let mut fired = self.fire_or_cascade(target, budget, out);
+        if !self.draining.is_empty() && fired < budget {
+            fired += self.advance_draining(target, budget - fired, out);
+        }
+        if fired < budget && self.next_slot().is_none_or(|(_, _, s)| s > target) {
+            self.elapsed = self.elapsed.max(target);
+        }
+        fired
+    }
+
+    /// `advance` while slots are draining: up to `CASCADE_WORK` timers
+    /// re-filed from them, and what that makes due.
+    #[cold]
+    #[inline(never)]
+    fn advance_draining(&mut self, target: u64, budget: usize, out: &mut Vec<T>) -> usize {
         let mut fired = 0;
         let mut work = 0;
-        loop {
-            fired += self.fire_or_cascade(target, budget - fired, out);
-            if fired == budget || self.draining.is_empty() {
-                break;
-            }
+        while fired < budget && !self.draining.is_empty() {
             // The clock may run ahead of a drain, but not out of the turn of
             // the level the drained slot is in (new timers could be filed in it).
             let limit = if self.must_finish_drains(target) {
@@ -348,11 +358,9 @@ impl<T> Wheel<T> {
             } else {
                 break;
             };
-            // What the drain re-files may be due at once: round again.
             fired += self.drain(budget - fired, &mut work, limit, out);
-        }
-        if fired < budget && self.next_slot().is_none_or(|(_, _, s)| s > target) {
-            self.elapsed = self.elapsed.max(target);
+            // What the drain re-filed may be due at once.
+            fired += self.fire_or_cascade(target, budget - fired, out);
         }
         fired
     }
@@ -369,7 +377,7 @@ impl<T> Wheel<T> {
 
     /// The slots due by `target` below `DRAIN_LEVEL`: fires what is due (up
     /// to `budget`), cascades the rest; slots at or above it start draining.
-    #[inline]
+    #[inline(always)]
     fn fire_or_cascade(&mut self, target: u64, budget: usize, out: &mut Vec<T>) -> usize {
         let mut fired = 0;
         while fired < budget {
@@ -385,8 +393,9 @@ impl<T> Wheel<T> {
             }
             self.elapsed = self.elapsed.max(start);
             if level >= DRAIN_LEVEL {
-                // Drained a budget at a time, front first.
-                self.levels[level].draining |= 1 << slot;
+                // Drained a budget at a time, front first; hidden from
+                // `next_slot` meanwhile.
+                self.levels[level].occupied &= !(1 << slot);
                 self.draining.push((level * SLOTS + slot) as u16);
                 continue;
             }
@@ -423,7 +432,6 @@ impl<T> Wheel<T> {
             let (level, slot) = (s as usize / SLOTS, s as usize % SLOTS);
             let i = self.levels[level].heads[slot];
             if i == NIL {
-                self.levels[level].draining &= !(1 << slot);
                 self.draining.pop();
                 continue;
             }
@@ -713,13 +721,7 @@ mod tests {
             .collect();
         assert_eq!(out, want);
         assert!(w.draining.is_empty());
-        assert_eq!(
-            w.levels
-                .iter()
-                .map(|l| l.draining | l.occupied)
-                .sum::<u64>(),
-            0
-        );
+        assert_eq!(w.levels.iter().map(|l| l.occupied).sum::<u64>(), 0);
     }
 
     proptest::proptest! {
