@@ -409,11 +409,19 @@ impl<T> Wheel<T> {
                 // cascades to a lower level (or, clamped far timers, further out).
                 let due = deadline_tick(self.nodes[i as usize].deadline) <= self.elapsed;
                 let d = self.nodes[i as usize].deadline;
-                if due && fired < budget {
+                if !due {
+                    self.link(i, d);
+                } else if fired < budget {
                     out.push(self.release(i));
                     fired += 1;
                 } else {
-                    self.link(i, d);
+                    // The budget is spent: the rest stays in the slot for the
+                    // next call, unwalked (re-filing it, as this did, made a
+                    // tick with n timers due cost n * n / budget).
+                    self.nodes[i as usize].prev = NIL;
+                    self.levels[level].heads[slot] = i;
+                    self.levels[level].occupied |= 1 << slot;
+                    break;
                 }
                 i = next;
             }
