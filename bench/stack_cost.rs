@@ -49,7 +49,7 @@ fn stalls(p: &mut Pair, secs: u64, turn_ns: u64) {
         over10 += u64::from(us > 10_000);
         if longest.len() < 5 || us > longest[4].0 {
             longest.push((us, p.now.0 as f64 / 1e9));
-            longest.sort_by(|a, b| b.0.cmp(&a.0));
+            longest.sort_by_key(|l| std::cmp::Reverse(l.0));
             longest.truncate(5);
         }
     }
