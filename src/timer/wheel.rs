@@ -13,9 +13,10 @@
 //! millions of timers, and re-filing them all when the clock reaches it
 //! stalled the shard for most of a second (a cache miss each). Those slots
 //! are cascaded a budget at a time (`CASCADE_WORK` timers a call) while the
-//! levels below go on firing, and are kept in filing order (what a
-//! fixed-length timer filed first is due first), except that a timer due in
-//! the slot's first sixty-fourth goes to the front.
+//! levels below go on firing; slots of level 4 and above (17 s and more) are
+//! kept in filing order (what a fixed-length timer filed first is due
+//! first), except that a timer due in the slot's first sixty-fourth goes to
+//! the front.
 
 use crate::time::Instant;
 
@@ -30,6 +31,11 @@ const MAX_SPAN: u64 = (1u64 << (SLOT_BITS as usize * LEVELS)) - 1;
 /// 64^3 ticks is about 268 ms; a turn of the level, about 17 s, is far
 /// longer than any drain takes, so no new timer lands in a slot being drained).
 const DRAIN_LEVEL: usize = 3;
+/// The lowest level whose slots keep filing order (a slot of 64^4 ticks is
+/// about 17 s: a fixed think time fills one with millions of timers at 10 M
+/// connections, and a drain in filing order meets the earliest due first). A
+/// level-3 slot drains within some tens of calls, so its order matters little.
+const TAIL_LEVEL: usize = 4;
 /// Timers re-filed from draining slots per `advance` call (bounds the time
 /// one call spends on cascading: a cache miss each at millions of timers).
 pub const CASCADE_WORK: usize = 4096;
@@ -58,8 +64,6 @@ struct Level {
     /// Slots holding timers (a slot being drained is not: `next_slot` skips it).
     occupied: u64,
     heads: [u32; SLOTS],
-    /// The last timer in each slot (kept at levels >= DRAIN_LEVEL only).
-    tails: [u32; SLOTS],
 }
 
 /// A timing wheel holding values of type `T`.
@@ -75,6 +79,10 @@ pub struct Wheel<T> {
     /// Slots (level * 64 + slot, level >= DRAIN_LEVEL) due and not yet
     /// wholly cascaded, the last one reached on top: it is drained first.
     draining: Vec<u16>,
+    /// The last timer filed in each slot, by level * 64 + slot (levels >=
+    /// TAIL_LEVEL only; 512 entries so that `& 511` needs no bounds check).
+    /// Not kept up by `unlink`: `link_tail` checks it is still the slot's last.
+    tails: [u32; 512],
 }
 
 /// The tick `now` is in (rounded down).
@@ -108,13 +116,13 @@ impl<T> Wheel<T> {
             levels: std::array::from_fn(|_| Level {
                 occupied: 0,
                 heads: [NIL; SLOTS],
-                tails: [NIL; SLOTS],
             }),
             nodes: Vec::new(),
             free: NIL,
             elapsed: 0,
             len: 0,
             draining: Vec::new(),
+            tails: [NIL; 512],
         }
     }
 
@@ -229,19 +237,20 @@ impl<T> Wheel<T> {
         let level = level_for(self.elapsed, when);
         let shift = level as u32 * SLOT_BITS;
         let slot = ((when >> shift) as usize) & (SLOTS - 1);
-        let l = &mut self.levels[level];
-        let head = l.heads[slot];
+        let head = self.levels[level].heads[slot];
         let s = (level * SLOTS + slot) as u16;
-        if level >= DRAIN_LEVEL {
+        if level >= TAIL_LEVEL {
             // Big slots keep filing order (they are cascaded front first, a
             // budget at a time), save what is due in their first sixty-fourth.
             if head == NIL {
-                l.tails[slot] = index;
-            } else if (when >> (shift - SLOT_BITS)) & (SLOTS as u64 - 1) != 0 {
-                self.link_tail(index, level, slot);
+                self.tails[s as usize & 511] = index;
+            } else if (when >> (shift - SLOT_BITS)) & (SLOTS as u64 - 1) != 0
+                && self.link_tail(index, level, slot)
+            {
                 return;
             }
         }
+        let l = &mut self.levels[level];
         l.heads[slot] = index;
         l.occupied |= 1 << slot;
         if head != NIL {
@@ -253,15 +262,29 @@ impl<T> Wheel<T> {
         n.slot = s;
     }
 
-    /// `link`'s filing at the back of a (non-empty) slot.
+    /// `link`'s filing at the back of a (non-empty) slot, or at its front if
+    /// the recorded last timer has left it since (it is then no longer live
+    /// in this slot at the end of its list): order there is only a priority
+    /// for the drain, never needed for correctness.
     #[inline]
-    fn link_tail(&mut self, index: u32, level: usize, slot: usize) {
-        let tail = std::mem::replace(&mut self.levels[level].tails[slot], index);
+    fn link_tail(&mut self, index: u32, level: usize, slot: usize) -> bool {
+        let s = level * SLOTS + slot;
+        let tail = self.tails[s & 511];
+        let still_last = tail != index
+            && self
+                .nodes
+                .get(tail as usize)
+                .is_some_and(|t| t.value.is_some() && t.slot as usize == s && t.next == NIL);
+        if !still_last {
+            return false;
+        }
+        self.tails[s & 511] = index;
         self.nodes[tail as usize].next = index;
         let n = &mut self.nodes[index as usize];
         n.prev = tail;
         n.next = NIL;
-        n.slot = (level * SLOTS + slot) as u16;
+        n.slot = s as u16;
+        true
     }
 
     #[inline(always)]
@@ -281,9 +304,6 @@ impl<T> Wheel<T> {
         }
         if next != NIL {
             self.nodes[next as usize].prev = prev;
-        } else if level >= DRAIN_LEVEL {
-            // (Only the levels that file at the back keep their tails.)
-            self.levels[level].tails[slot] = prev;
         }
     }
 
