@@ -69,20 +69,25 @@ impl StateCount {
         if self.part == 0 {
             self.part = 16_384;
         }
-        match stack.count_states_part(self.at, self.part, &mut self.counts) {
+        let whole_part = match stack.count_states_part(self.at, self.part, &mut self.counts) {
             Some(next) => {
                 self.at = next;
                 stack.client_gauges();
+                true
             }
             None => {
                 stack.set_state_counts(std::mem::take(&mut self.counts));
                 self.at = 0;
+                false
             }
-        }
+        };
+        // Grown only on a part walked whole: a table that is small now (a
+        // run opening) must not grow it to a size that, once the table is
+        // large, walks it all at once.
         let took = clock.now() - t0;
         if took > STATE_WALK {
             self.part = (self.part / 2).max(1024);
-        } else if took < STATE_WALK / 2 {
+        } else if took < STATE_WALK / 2 && whole_part {
             self.part = self.part.saturating_mul(2).min(1 << 24);
         }
     }
