@@ -11,6 +11,11 @@
 //! the measured part), `SLUICE_CONCURRENCY` (connections at once, default 64),
 //! `SLUICE_ZERO_COPY=0` (the memif client end copies, as memif does by
 //! default; else it runs zero-copy, as in `sluice bench`).
+//! `SLUICE_STALLS=SECS` (keep-alive, for scale work, not counted): instead,
+//! opens the connections, then runs SECS of virtual time (`SLUICE_TURN_NS`
+//! a turn, default 20,000; `SLUICE_THINK_MS` between requests, default
+//! 20,000) and prints the longest turns in wall-clock time: work that grows
+//! with the number of connections and is done at once shows up there.
 //! Only `measured_loop` is counted (callgrind `--toggle-collect`); it prints
 //! what it completed, which the script divides by.
 
@@ -28,6 +33,43 @@ const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 0);
 /// Virtual time per turn of the two shards: about what a turn takes on a
 /// real core, so timers behave as in `sluice bench`.
 const TURN_NS: u64 = 1_000;
+
+/// `SLUICE_STALLS`: turns of `turn_ns` virtual time for `secs`, each timed on
+/// the wall clock; prints the longest and how many took over 1 and 10 ms.
+fn stalls(p: &mut Pair, secs: u64, turn_ns: u64) {
+    let turns = secs * 1_000_000_000 / turn_ns;
+    let (mut over1, mut over10, mut longest) = (0u64, 0u64, Vec::<(u64, f64)>::new());
+    let responses = p.client.stats.responses;
+    let wall = std::time::Instant::now();
+    for _ in 0..turns {
+        let t0 = std::time::Instant::now();
+        p.now = Instant(p.now.0 + turn_ns);
+        p.client.poll(p.now, &mut p.cnic);
+        p.server.poll(p.now, &mut p.snic);
+        let us = t0.elapsed().as_micros() as u64;
+        over1 += u64::from(us > 1_000);
+        over10 += u64::from(us > 10_000);
+        if longest.len() < 5 || us > longest[4].0 {
+            longest.push((us, p.now.0 as f64 / 1e9));
+            longest.sort_by_key(|l| std::cmp::Reverse(l.0));
+            longest.truncate(5);
+        }
+    }
+    println!(
+        "stalls: {turns} turns of {turn_ns} ns in {:.1} s wall; {} responses; turns over 1 ms: {over1}, over 10 ms: {over10}",
+        wall.elapsed().as_secs_f64(),
+        p.client.stats.responses - responses
+    );
+    for (us, at) in longest {
+        println!("stalls: longest turn {us} us at virtual {at:.3} s");
+    }
+    let (c, s) = (&p.client.stats, &p.server.stats);
+    println!(
+        "stalls: retransmits {}, errors {}",
+        c.tcp.retransmits + s.tcp.retransmits,
+        c.app_errors + s.app_errors + c.non_2xx
+    );
+}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -101,6 +143,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     };
     let concurrency = env_u64("SLUICE_CONCURRENCY", 64) as u32;
+    let stall_secs = env_u64("SLUICE_STALLS", 0);
+    let capacity = (1usize << 16).max(concurrency as usize + concurrency as usize / 8);
 
     let sock = format!("/tmp/sluice-stack-cost-{}.sock", std::process::id());
     // The pair `sluice bench` makes: the client end zero-copy unless asked not.
@@ -159,7 +203,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tcp = TcpConfig::default();
     let now = Instant(1_000_000_000);
     let mut scfg = StackConfig::new(Iface::new(smac, SERVER_IP), tcp.clone());
-    scfg.capacity = 1 << 16;
+    scfg.capacity = capacity;
     scfg.seed = Some(1);
     scfg.time_wait_reserve = (warmup + count) as usize;
     let mut server = Stack::new(scfg, now);
@@ -167,7 +211,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut iface = Iface::new(cmac, CLIENT_IP);
     iface.ip_count = 1 << 16;
     let mut ccfg = StackConfig::new(iface, tcp);
-    ccfg.capacity = 1 << 16;
+    ccfg.capacity = capacity;
     ccfg.seed = Some(2);
     let mut client = Stack::new(ccfg, now);
     client.add_neighbour(SERVER_IP, smac);
@@ -188,7 +232,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 http::request_sized(&host, "/", false, 0),
                 http::request_sized(&host, "/", !keep_alive, 0),
             ),
-            think: Duration::ZERO,
+            think: if stall_secs > 0 {
+                Duration::from_millis(env_u64("SLUICE_THINK_MS", 20_000))
+            } else {
+                Duration::ZERO
+            },
             open_burst: 32,
         },
         now,
@@ -203,6 +251,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         now,
         keep_alive,
     };
+    if stall_secs > 0 {
+        // As `sluice bench` does: no table or wheel grows mid-run.
+        p.client.reserve_connections(capacity);
+        p.server.reserve_connections(capacity);
+        let turn_ns = env_u64("SLUICE_TURN_NS", 20_000);
+        let wall = std::time::Instant::now();
+        let mut turns = 0u64;
+        while p.server.connections() < concurrency as usize {
+            p.now = Instant(p.now.0 + turn_ns);
+            p.client.poll(p.now, &mut p.cnic);
+            p.server.poll(p.now, &mut p.snic);
+            turns += 1;
+            if turns > 10_000_000 {
+                return Err("the connections did not all open".into());
+            }
+        }
+        println!(
+            "stalls: {concurrency} connections open in {:.1} s wall",
+            wall.elapsed().as_secs_f64()
+        );
+        stalls(&mut p, stall_secs, turn_ns);
+        drop(p);
+        let _ = sport.stop();
+        let _ = cport.stop();
+        let _ = cport.close();
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = sport.close();
+        drop(pool);
+        drop(eal);
+        let _ = std::fs::remove_file(&sock);
+        return Ok(());
+    }
     // Warm-up: tables, pools and rings reach their steady sizes.
     let mut turns = 0u64;
     while p.done() < warmup {

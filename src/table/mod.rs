@@ -201,7 +201,21 @@ impl<T> Slab<T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
+        self.iter_part(0, usize::MAX)
+    }
+
+    /// Slots in use or free (what `iter_part` walks).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The live values in slots `start..end` (a walk of a large table done
+    /// a part at a time).
+    pub fn iter_part(&self, start: usize, end: usize) -> impl Iterator<Item = (Handle, &T)> {
+        let end = end.min(self.slots.len());
+        let rest = self.slots.get(start..end).unwrap_or_default();
+        rest.iter().enumerate().filter_map(move |(k, s)| {
+            let i = start + k;
             // (A free slot's kept value is not live.)
             let live = s.value.as_ref().filter(|_| s.generation % 2 == 0);
             live.map(|v| {
@@ -696,6 +710,16 @@ impl<T, L, A: IpFamily> ConnTable<T, L, A> {
 
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
         self.conns.iter()
+    }
+
+    /// Connection slots, in use or free (see `iter_part`).
+    pub fn slot_count(&self) -> usize {
+        self.conns.slot_count()
+    }
+
+    /// The connections in slots `start..end`.
+    pub fn iter_part(&self, start: usize, end: usize) -> impl Iterator<Item = (Handle, &T)> {
+        self.conns.iter_part(start, end)
     }
 }
 

@@ -7,6 +7,16 @@
 //! from the current tick (as tokio's wheel does), and is cascaded down as time
 //! reaches its slot. Entries sit in a slab with intrusive doubly linked lists,
 //! so cancel and reschedule are O(1) and nothing allocates once the slab has grown.
+//!
+//! A slot of level 3 or above covers a quarter of a second or more: with
+//! millions of connections (a 20 s think time each) one such slot holds
+//! millions of timers, and re-filing them all when the clock reaches it
+//! stalled the shard for most of a second (a cache miss each). Those slots
+//! are cascaded a budget at a time (`CASCADE_WORK` timers a call) while the
+//! levels below go on firing; slots of level 4 and above (17 s and more) are
+//! kept in filing order (what a fixed-length timer filed first is due
+//! first), except that a timer due in the slot's first sixty-fourth goes to
+//! the front.
 
 use crate::time::Instant;
 
@@ -17,6 +27,18 @@ const TICK_SHIFT: u32 = 10;
 const NIL: u32 = u32::MAX;
 /// Mask of the ticks one full turn of the top level covers.
 const MAX_SPAN: u64 = (1u64 << (SLOT_BITS as usize * LEVELS)) - 1;
+/// The lowest level whose slots are cascaded a budget at a time (a slot of
+/// 64^3 ticks is about 268 ms; a turn of the level, about 17 s, is far
+/// longer than any drain takes, so no new timer lands in a slot being drained).
+const DRAIN_LEVEL: usize = 3;
+/// The lowest level whose slots keep filing order (a slot of 64^4 ticks is
+/// about 17 s: a fixed think time fills one with millions of timers at 10 M
+/// connections, and a drain in filing order meets the earliest due first). A
+/// level-3 slot drains within some tens of calls, so its order matters little.
+const TAIL_LEVEL: usize = 4;
+/// Timers re-filed from draining slots per `advance` call (bounds the time
+/// one call spends on cascading: a cache miss each at millions of timers).
+pub const CASCADE_WORK: usize = 4096;
 
 /// A handle to a scheduled timer. Stale handles (after expiry or cancel) are
 /// recognised by their generation and ignored.
@@ -39,6 +61,7 @@ struct Node<T> {
 
 #[derive(Debug, Clone)]
 struct Level {
+    /// Slots holding timers (a slot being drained is not: `next_slot` skips it).
     occupied: u64,
     heads: [u32; SLOTS],
 }
@@ -49,9 +72,17 @@ pub struct Wheel<T> {
     levels: [Level; LEVELS],
     nodes: Vec<Node<T>>,
     free: u32,
-    /// The current tick: everything before it has been processed.
+    /// The current tick: everything before it has been processed, except
+    /// what the draining slots still hold.
     elapsed: u64,
     len: usize,
+    /// Slots (level * 64 + slot, level >= DRAIN_LEVEL) due and not yet
+    /// wholly cascaded, the last one reached on top: it is drained first.
+    draining: Vec<u16>,
+    /// The last timer filed in each slot, by level * 64 + slot (levels >=
+    /// TAIL_LEVEL only; 512 entries so that `& 511` needs no bounds check).
+    /// Not kept up by `unlink`: `link_tail` checks it is still the slot's last.
+    tails: [u32; 512],
 }
 
 /// The tick `now` is in (rounded down).
@@ -90,6 +121,8 @@ impl<T> Wheel<T> {
             free: NIL,
             elapsed: 0,
             len: 0,
+            draining: Vec::new(),
+            tails: [NIL; 512],
         }
     }
 
@@ -194,7 +227,7 @@ impl<T> Wheel<T> {
         v
     }
 
-    #[inline]
+    #[inline(always)]
     fn link(&mut self, index: u32, deadline: Instant) {
         // Past deadlines go to the current tick. Far ones are clamped to the end of
         // the current 64^6-tick block, so every timer's level-5 slot is in the
@@ -202,22 +235,59 @@ impl<T> Wheel<T> {
         let end_of_block = (self.elapsed | MAX_SPAN).max(self.elapsed + 1);
         let when = deadline_tick(deadline).max(self.elapsed).min(end_of_block);
         let level = level_for(self.elapsed, when);
-        let slot = ((when >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
+        let shift = level as u32 * SLOT_BITS;
+        let slot = ((when >> shift) as usize) & (SLOTS - 1);
         let head = self.levels[level].heads[slot];
-        {
-            let n = &mut self.nodes[index as usize];
-            n.prev = NIL;
-            n.next = head;
-            n.slot = (level * SLOTS + slot) as u16;
+        let s = (level * SLOTS + slot) as u16;
+        if level >= TAIL_LEVEL {
+            // Big slots keep filing order (they are cascaded front first, a
+            // budget at a time), save what is due in their first sixty-fourth.
+            if head == NIL {
+                self.tails[s as usize & 511] = index;
+            } else if (when >> (shift - SLOT_BITS)) & (SLOTS as u64 - 1) != 0
+                && self.link_tail(index, level, slot)
+            {
+                return;
+            }
         }
+        let l = &mut self.levels[level];
+        l.heads[slot] = index;
+        l.occupied |= 1 << slot;
         if head != NIL {
             self.nodes[head as usize].prev = index;
         }
-        self.levels[level].heads[slot] = index;
-        self.levels[level].occupied |= 1 << slot;
+        let n = &mut self.nodes[index as usize];
+        n.prev = NIL;
+        n.next = head;
+        n.slot = s;
     }
 
+    /// `link`'s filing at the back of a (non-empty) slot, or at its front if
+    /// the recorded last timer has left it since (it is then no longer live
+    /// in this slot at the end of its list): order there is only a priority
+    /// for the drain, never needed for correctness.
     #[inline]
+    fn link_tail(&mut self, index: u32, level: usize, slot: usize) -> bool {
+        let s = level * SLOTS + slot;
+        let tail = self.tails[s & 511];
+        let still_last = tail != index
+            && self
+                .nodes
+                .get(tail as usize)
+                .is_some_and(|t| t.value.is_some() && t.slot as usize == s && t.next == NIL);
+        if !still_last {
+            return false;
+        }
+        self.tails[s & 511] = index;
+        self.nodes[tail as usize].next = index;
+        let n = &mut self.nodes[index as usize];
+        n.prev = tail;
+        n.next = NIL;
+        n.slot = s as u16;
+        true
+    }
+
+    #[inline(always)]
     fn unlink(&mut self, index: u32) {
         let (prev, next, s) = {
             let n = &self.nodes[index as usize];
@@ -263,17 +333,72 @@ impl<T> Wheel<T> {
 
     /// When to call `advance` next: the start of the earliest occupied slot (at
     /// level 0 the first tick at or after the earliest deadline; above it a lower
-    /// bound, where `advance` cascades and the next answer is closer). `None` if empty.
+    /// bound, where `advance` cascades and the next answer is closer); the
+    /// current tick while a slot is being drained. `None` if empty.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.next_slot()
-            .map(|(_, _, start)| Instant::from_nanos(start << TICK_SHIFT))
+        let start = if self.draining.is_empty() {
+            self.next_slot()?.2
+        } else {
+            self.elapsed
+        };
+        Some(Instant::from_nanos(start << TICK_SHIFT))
     }
 
     /// Moves the clock to `now` and pushes up to `budget` expired values into
     /// `out`. Returns how many. What did not fit in the budget stays due and is
-    /// returned by the next call.
+    /// returned by the next call. Slots of level `DRAIN_LEVEL` and above are
+    /// cascaded at most `CASCADE_WORK` timers a call (the rest next call: a
+    /// timer they hold may then fire late by the calls that takes, never early).
     pub fn advance(&mut self, now: Instant, budget: usize, out: &mut Vec<T>) -> usize {
         let target = tick_of(now);
+        let mut fired = self.fire_or_cascade(target, budget, out);
+        if !self.draining.is_empty() && fired < budget {
+            fired += self.advance_draining(target, budget - fired, out);
+        }
+        if fired < budget && self.next_slot().is_none_or(|(_, _, s)| s > target) {
+            self.elapsed = self.elapsed.max(target);
+        }
+        fired
+    }
+
+    /// `advance` while slots are draining: up to `CASCADE_WORK` timers
+    /// re-filed from them, and what that makes due.
+    #[cold]
+    #[inline(never)]
+    fn advance_draining(&mut self, target: u64, budget: usize, out: &mut Vec<T>) -> usize {
+        let mut fired = 0;
+        let mut work = 0;
+        while fired < budget && !self.draining.is_empty() {
+            // The clock may run ahead of a drain, but not out of the turn of
+            // the level the drained slot is in (new timers could be filed in it).
+            let limit = if self.must_finish_drains(target) {
+                usize::MAX
+            } else if work < CASCADE_WORK {
+                CASCADE_WORK
+            } else {
+                break;
+            };
+            fired += self.drain(budget - fired, &mut work, limit, out);
+            // What the drain re-filed may be due at once.
+            fired += self.fire_or_cascade(target, budget - fired, out);
+        }
+        fired
+    }
+
+    /// Whether moving the clock to `tick` takes it out of the slot one level
+    /// up from a draining slot (into the next turn of the draining slot's
+    /// level, where new timers may be filed in it): then it must be drained first.
+    fn must_finish_drains(&self, tick: u64) -> bool {
+        self.draining.iter().any(|&s| {
+            let shift = (s as u32 / SLOTS as u32 + 1) * SLOT_BITS;
+            tick >> shift != self.elapsed >> shift
+        })
+    }
+
+    /// The slots due by `target` below `DRAIN_LEVEL`: fires what is due (up
+    /// to `budget`), cascades the rest; slots at or above it start draining.
+    #[inline(always)]
+    fn fire_or_cascade(&mut self, target: u64, budget: usize, out: &mut Vec<T>) -> usize {
         let mut fired = 0;
         while fired < budget {
             let Some((level, slot, start)) = self.next_slot() else {
@@ -282,7 +407,18 @@ impl<T> Wheel<T> {
             if start > target {
                 break;
             }
+            if !self.draining.is_empty() && self.must_finish_drains(start) {
+                fired += self.drain(budget - fired, &mut 0, usize::MAX, out);
+                continue;
+            }
             self.elapsed = self.elapsed.max(start);
+            if level >= DRAIN_LEVEL {
+                // Drained a budget at a time, front first; hidden from
+                // `next_slot` meanwhile.
+                self.levels[level].occupied &= !(1 << slot);
+                self.draining.push((level * SLOTS + slot) as u16);
+                continue;
+            }
             // Take the slot's list and either fire (due) or re-file (cascade) each.
             let mut i = self.levels[level].heads[slot];
             self.levels[level].heads[slot] = NIL;
@@ -293,17 +429,52 @@ impl<T> Wheel<T> {
                 // cascades to a lower level (or, clamped far timers, further out).
                 let due = deadline_tick(self.nodes[i as usize].deadline) <= self.elapsed;
                 let d = self.nodes[i as usize].deadline;
-                if due && fired < budget {
+                if !due {
+                    self.link(i, d);
+                } else if fired < budget {
                     out.push(self.release(i));
                     fired += 1;
                 } else {
-                    self.link(i, d);
+                    // The budget is spent: the rest stays in the slot for the
+                    // next call, unwalked (re-filing it, as this did, made a
+                    // tick with n timers due cost n * n / budget).
+                    self.nodes[i as usize].prev = NIL;
+                    self.levels[level].heads[slot] = i;
+                    self.levels[level].occupied |= 1 << slot;
+                    break;
                 }
                 i = next;
             }
         }
-        if fired < budget && self.next_slot().is_none_or(|(_, _, s)| s > target) {
-            self.elapsed = self.elapsed.max(target);
+        fired
+    }
+
+    /// Cascades timers from the draining slots (the last reached first) until
+    /// `work` reaches `limit`, firing those due (up to `budget`; past it they
+    /// go to the current tick). Returns how many fired.
+    #[cold]
+    #[inline(never)]
+    fn drain(&mut self, budget: usize, work: &mut usize, limit: usize, out: &mut Vec<T>) -> usize {
+        let mut fired = 0;
+        while let Some(&s) = self.draining.last() {
+            let (level, slot) = (s as usize / SLOTS, s as usize % SLOTS);
+            let i = self.levels[level].heads[slot];
+            if i == NIL {
+                self.draining.pop();
+                continue;
+            }
+            if *work >= limit {
+                break;
+            }
+            self.unlink(i);
+            let d = self.nodes[i as usize].deadline;
+            if deadline_tick(d) <= self.elapsed && fired < budget {
+                out.push(self.release(i));
+                fired += 1;
+            } else {
+                self.link(i, d);
+                *work += 1;
+            }
         }
         fired
     }
@@ -317,9 +488,20 @@ mod tests {
         Instant::from_micros(n)
     }
 
+    /// Everything due by `now`, as a shard gets it: `advance` again while
+    /// `next_deadline` says more is due (a slot draining).
+    fn advance_all<T>(w: &mut Wheel<T>, now: Instant, out: &mut Vec<T>) {
+        loop {
+            w.advance(now, usize::MAX, out);
+            if w.next_deadline().is_none_or(|d| d > now) {
+                break;
+            }
+        }
+    }
+
     fn drain(w: &mut Wheel<u32>, now: Instant) -> Vec<u32> {
         let mut v = Vec::new();
-        w.advance(now, usize::MAX, &mut v);
+        advance_all(w, now, &mut v);
         v
     }
 
@@ -445,7 +627,7 @@ mod tests {
         while !w.is_empty() {
             t += 100_000; // 100 ms steps
             let before = out.len();
-            w.advance(us(t), usize::MAX, &mut out);
+            advance_all(&mut w, us(t), &mut out);
             for v in &out[before..] {
                 let d = (u64::from(*v).wrapping_mul(2_654_435_761) % 60_000_000) + 1;
                 // Never early; late by less than one step plus one tick (deadlines
@@ -461,6 +643,113 @@ mod tests {
         }
         assert_eq!(out.len(), (n - n.div_ceil(10)) as usize);
         println!("{} timers fired, last due at {last_due} us", out.len());
+    }
+
+    /// Which level a test timer sits at (None: fired or cancelled).
+    fn level_of(w: &Wheel<u32>, id: TimerId) -> Option<usize> {
+        w.valid(id)
+            .then(|| w.nodes[id.index as usize].slot as usize / SLOTS)
+    }
+
+    #[test]
+    fn a_big_slot_is_cascaded_a_budget_at_a_time_in_filing_order() {
+        // 4 * CASCADE_WORK timers due over the same level-4 slot (17.2 s of
+        // 1024 ns ticks), filed in deadline order as a fixed think time files
+        // them, from a clock just before that slot.
+        let slot4 = 1u64 << (4 * SLOT_BITS);
+        let start = 5 * slot4 - 10;
+        let t = |tick: u64| Instant::from_nanos(tick << TICK_SHIFT);
+        let mut w = Wheel::starting_at(t(start));
+        let n = 4 * CASCADE_WORK as u64;
+        let step = (slot4 - 200) / n;
+        let ids: Vec<TimerId> = (0..n)
+            .map(|k| w.schedule(t(5 * slot4 + 200 + k * step), k as u32))
+            .collect();
+        assert!(ids.iter().all(|id| level_of(&w, *id) == Some(4)));
+        // A short timer filed after them, due 100 ticks into the slot.
+        let short = w.schedule(t(5 * slot4 + 100), u32::MAX);
+        // The clock reaches the slot: one call cascades CASCADE_WORK of them,
+        // the front of the slot first (the short timer, then filing order).
+        let mut out = Vec::new();
+        w.advance(t(5 * slot4), usize::MAX, &mut out);
+        assert!(out.is_empty());
+        let left = ids
+            .iter()
+            .filter(|id| level_of(&w, **id) == Some(4))
+            .count();
+        assert_eq!(left, (n as usize) - CASCADE_WORK + 1, "one budget re-filed");
+        assert!(
+            level_of(&w, short).unwrap() < 4,
+            "the slot's front went first"
+        );
+        assert!(
+            ids[..CASCADE_WORK - 1]
+                .iter()
+                .all(|id| level_of(&w, *id).unwrap() < 4)
+        );
+        assert!(
+            w.next_deadline().unwrap() <= t(5 * slot4),
+            "more to drain now"
+        );
+        // The short timer fires on time while the rest still drains.
+        w.advance(t(5 * slot4 + 100), usize::MAX, &mut out);
+        assert_eq!(out, vec![u32::MAX]);
+        assert!(ids.iter().any(|id| level_of(&w, *id) == Some(4)));
+        // Stepping through the slot, every timer fires once, never early, and
+        // (the drain keeping ahead of the clock) never later than one step.
+        out.clear();
+        let mut now = 5 * slot4 + 100;
+        while !w.is_empty() {
+            now += step * 64;
+            let before = out.len();
+            w.advance(t(now), usize::MAX, &mut out);
+            for v in &out[before..] {
+                let due = 5 * slot4 + 200 + u64::from(*v) * step;
+                assert!(
+                    due <= now && due + step * 64 > now,
+                    "{v} due {due} at {now}"
+                );
+            }
+        }
+        assert_eq!(out.len(), n as usize);
+    }
+
+    #[test]
+    fn timers_in_a_draining_slot_can_be_cancelled_and_moved() {
+        let slot4 = 1u64 << (4 * SLOT_BITS);
+        let t = |tick: u64| Instant::from_nanos(tick << TICK_SHIFT);
+        let mut w = Wheel::starting_at(t(slot4 - 1));
+        let n = 3 * CASCADE_WORK as u64;
+        let ids: Vec<TimerId> = (0..n)
+            .map(|k| w.schedule(t(slot4 + 64 + k * 4096), k as u32))
+            .collect();
+        let mut out = Vec::new();
+        w.advance(t(slot4), usize::MAX, &mut out);
+        assert!(out.is_empty());
+        // The last ones are still in the draining slot.
+        let tail = ids[ids.len() - 1];
+        let before_tail = ids[ids.len() - 2];
+        let first_left = ids
+            .iter()
+            .position(|id| level_of(&w, *id) == Some(4))
+            .unwrap();
+        assert_eq!(level_of(&w, tail), Some(4));
+        assert_eq!(w.cancel(tail), Some(n as u32 - 1));
+        assert_eq!(w.cancel(ids[first_left]), Some(first_left as u32));
+        assert!(w.reschedule(before_tail, t(slot4 + 10)));
+        w.advance(t(slot4 + 10), usize::MAX, &mut out);
+        assert_eq!(out, vec![n as u32 - 2]);
+        out.clear();
+        while !w.is_empty() {
+            w.advance(t(slot4 + 64 + n * 4096), usize::MAX, &mut out);
+        }
+        out.sort();
+        let want: Vec<u32> = (0..n as u32 - 2)
+            .filter(|&k| k != first_left as u32)
+            .collect();
+        assert_eq!(out, want);
+        assert!(w.draining.is_empty());
+        assert_eq!(w.levels.iter().map(|l| l.occupied).sum::<u64>(), 0);
     }
 
     proptest::proptest! {
@@ -490,7 +779,7 @@ mod tests {
                     _ => {
                         now += x % 50_000_000_000;
                         let mut out = Vec::new();
-                        w.advance(Instant::from_nanos(now), usize::MAX, &mut out);
+                        advance_all(&mut w, Instant::from_nanos(now), &mut out);
                         for v in out {
                             let (_, d) = model.remove(&v).expect("fired once");
                             proptest::prop_assert!(d <= now, "early: due {} now {}", d, now);

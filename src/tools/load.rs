@@ -395,6 +395,7 @@ pub fn drive(
     }
     let mut opened_all = None;
     let mut states = super::runtime::StateCount::default();
+    let mut next_states = start;
     if let Some((reporter, _)) = watch.as_mut() {
         reporter.restart(start);
     }
@@ -412,8 +413,11 @@ pub fn drive(
             }
         }
         let turn = window.turn(now, counts(stack), ctl.stop.load(Ordering::Relaxed));
-        if turn.second {
+        if now >= next_states {
+            next_states = now + super::runtime::PUBLISH_EVERY;
             states.tick(stack, clock);
+        }
+        if turn.second {
             if ctl.intervals {
                 intervals.tick(now, &stack.latency);
             }

@@ -40,35 +40,63 @@ impl ShardResult {
     }
 }
 
-/// Counting connections per state walks the whole table: at millions of
-/// connections that takes a good part of a second, every second. The walks
-/// are spaced so that they take at most about 2 % of the shard's time: after
-/// one that took `d`, the next waits at least 50 × `d` (the counts shown
-/// meanwhile are the last walk's; the generator's gauges stay current).
+/// Counting connections per state walks the whole table: at ten million
+/// connections a walk takes about a second, and a shard that stops that long
+/// makes its peers retransmit. So the walk is done a part at a time: each
+/// `tick` walks slots for at most `STATE_WALK` of the shard's time, and the
+/// counts shown are the last whole walk's (at millions of connections a few
+/// seconds to some tens of seconds old; the generator's gauges stay current).
 #[cfg(feature = "dpdk")]
 #[derive(Debug, Default)]
 pub struct StateCount {
-    next: Option<Instant>,
+    /// Where the walk goes on, and what it has counted so far.
+    at: usize,
+    counts: [u64; crate::stats::STATES.len()],
+    /// Slots a part walks (grown or shrunk to take about `STATE_WALK`).
+    part: usize,
 }
+
+/// The most time one `StateCount::tick` spends walking the table.
+#[cfg(feature = "dpdk")]
+const STATE_WALK: Duration = Duration::from_millis(2);
 
 #[cfg(feature = "dpdk")]
 impl StateCount {
-    /// Counts `stack`'s states now unless the last walk was too recent.
+    /// Walks the next part of `stack`'s table; publishes the counts when the
+    /// walk has passed the end.
     pub fn tick(&mut self, stack: &mut Stack, clock: &TscClock) {
         let t0 = clock.now();
-        if self.next.is_some_and(|n| t0 < n) {
-            stack.client_gauges();
-            return;
+        if self.part == 0 {
+            self.part = 16_384;
         }
-        stack.count_states();
+        let whole_part = match stack.count_states_part(self.at, self.part, &mut self.counts) {
+            Some(next) => {
+                self.at = next;
+                stack.client_gauges();
+                true
+            }
+            None => {
+                stack.set_state_counts(std::mem::take(&mut self.counts));
+                self.at = 0;
+                false
+            }
+        };
+        // Grown only on a part walked whole: a table that is small now (a
+        // run opening) must not grow it to a size that, once the table is
+        // large, walks it all at once.
         let took = clock.now() - t0;
-        self.next = Some(t0 + took * 50);
+        if took > STATE_WALK {
+            self.part = (self.part / 2).max(1024);
+        } else if took < STATE_WALK / 2 && whole_part {
+            self.part = self.part.saturating_mul(2).min(1 << 24);
+        }
     }
 }
 
-/// Loop turns between clock checks for publishing.
+/// How often a shard publishes its counters (and walks a part of its table
+/// for the state counts).
 #[cfg(feature = "dpdk")]
-const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// Runs `stack` on `nic` until `stop` is set, publishing counters to `out`.
 /// On stop it resets what is still open, so the peer is told.
@@ -529,6 +557,17 @@ pub fn table_capacity(connections: u32) -> usize {
     TABLE_CAPACITY.max(connections as usize + connections as usize / 8)
 }
 
+/// Resident bytes an open connection end takes: its table slot (control
+/// block and application state), index entry, timer entry and, while data is
+/// in flight, buffers. Measured: 516 B per idle endpoint (VmRSS delta over
+/// 2 M endpoints, `bench/scale.sh --size 1000000`); buffers go back to the
+/// shard's pool once both rings are empty, so only connections with data in
+/// flight hold them. 640 leaves room for those and for the index's rounding
+/// up to a power of two. (It was 1,088 when every connection kept the
+/// buffers it grew: 22.7 GB asked for `-c 10000000`, about all a 24 GiB
+/// machine has.)
+pub const BYTES_PER_END: u64 = 640;
+
 /// Refuses, in one line, a run the table or the machine's memory cannot hold:
 /// `connections` open at once, with `ends` of each in this process (2 for
 /// `sluice bench`), and `time_wait` records reserved.
@@ -536,12 +575,7 @@ pub fn check_capacity(connections: u32, time_wait: usize, ends: u64) -> anyhow::
     if connections > MAX_CONNECTIONS {
         bail!("--connections {connections} is more than a run holds ({MAX_CONNECTIONS}); lower it");
     }
-    // Per open connection end: its control block, table and timer entries and
-    // the buffers it keeps (`sluice bench --keep-alive -c 1000000`: VmRSS
-    // 2.12 GB over 2 M ends, about 1060 B each, while every connection keeps
-    // the buffers it grew; lower this once idle connections give them back);
-    // a record and its index entry per TIME_WAIT.
-    let need = connections as u64 * ends * 1088 + time_wait as u64 * 96;
+    let need = connections as u64 * ends * BYTES_PER_END + time_wait as u64 * 96;
     let avail = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

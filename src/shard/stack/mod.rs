@@ -349,9 +349,29 @@ impl Stack {
     /// Fills `states` with a count of connections per TCP state.
     pub fn count_states(&mut self) {
         let mut s = [0u64; STATES.len()];
-        for (_, c) in self.table.iter() {
-            s[c.tcp.state() as usize] += 1;
+        self.count_states_part(0, usize::MAX, &mut s);
+        self.set_state_counts(s);
+    }
+
+    /// Adds the states of the connections in table slots `from..from + n`
+    /// to `into` (a walk of a large table a part at a time). Returns where
+    /// the next part starts, or None once the walk has passed the end.
+    pub fn count_states_part(
+        &self,
+        from: usize,
+        n: usize,
+        into: &mut [u64; STATES.len()],
+    ) -> Option<usize> {
+        let end = from.saturating_add(n);
+        for (_, c) in self.table.iter_part(from, end) {
+            into[c.tcp.state() as usize] += 1;
         }
+        (end < self.table.slot_count()).then_some(end)
+    }
+
+    /// Publishes a whole walk's counts (`count_states_part`), with the
+    /// TIME_WAIT records and listeners as they are now.
+    pub fn set_state_counts(&mut self, mut s: [u64; STATES.len()]) {
         s[State::TimeWait as usize] += self.table.time_wait_len() as u64;
         s[State::Listen as usize] += self.table.listener_count() as u64;
         self.stats.states = s;
