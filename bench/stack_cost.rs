@@ -9,8 +9,8 @@
 //! each, the server closing first; or requests over kept-alive connections),
 //! `SLUICE_WARMUP` and `SLUICE_COUNT` (connections or requests before and in
 //! the measured part), `SLUICE_CONCURRENCY` (connections at once, default 64),
-//! `SLUICE_ZERO_COPY=0` (the memif client end copies, as memif does by
-//! default; else it runs zero-copy, as in `sluice bench`).
+//! `SLUICE_ZERO_COPY=1` (the memif client end runs zero-copy; by default it
+//! copies, as in `sluice bench`).
 //! `SLUICE_STALLS=SECS` (keep-alive, for scale work, not counted): instead,
 //! opens the connections, then runs SECS of virtual time (`SLUICE_TURN_NS`
 //! a turn, default 20,000; `SLUICE_THINK_MS` between requests, default
@@ -147,12 +147,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let capacity = (1usize << 16).max(concurrency as usize + concurrency as usize / 8);
 
     let sock = format!("/tmp/sluice-stack-cost-{}.sock", std::process::id());
-    // The pair `sluice bench` makes: the client end zero-copy unless asked not.
-    let zero_copy = std::env::var("SLUICE_ZERO_COPY").as_deref() != Ok("0");
-    let mut vdevs = sluice::tools::memif_pair(&sock, ",rsize=12").to_vec();
-    if !zero_copy {
-        vdevs[1] = vdevs[1].replace(",zero-copy=yes", "");
-    }
+    // The pair `sluice bench` makes (copying), or with its client end
+    // zero-copy if asked.
+    let zero_copy = std::env::var("SLUICE_ZERO_COPY").as_deref() == Ok("1");
+    let vdevs = sluice::tools::memif_pair(&sock, ",rsize=12", zero_copy).to_vec();
     let opts = EalOptions {
         vdevs,
         lcores: Some("0".into()),
@@ -301,9 +299,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "link: memif, rings of 4096, client end {}",
         if cport.zero_copy() {
-            "zero-copy (as in `sluice bench`)"
+            "zero-copy (SLUICE_ZERO_COPY=1; `sluice bench` copies)"
         } else {
-            "copying (SLUICE_ZERO_COPY=0)"
+            "copying (as in `sluice bench`)"
         }
     );
     println!("measured connections: {}", c.completed - before.0.completed);

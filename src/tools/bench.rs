@@ -109,7 +109,8 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let sock = format!("/tmp/sluice-bench-{}.sock", std::process::id());
     if args.link == BenchLink::Memif {
         // Rings of 4096: bursts of new connections do not overflow them.
-        opts.vdevs.extend(super::memif_pair(&sock, ",rsize=12"));
+        opts.vdevs
+            .extend(super::memif_pair(&sock, ",rsize=12", false));
     }
     let eal = Eal::init(&opts)?;
     if !load.quiet {

@@ -199,7 +199,7 @@ pub fn run(eal_args: &EalArgs, args: &SmokeArgs) -> anyhow::Result<SmokeResult> 
     let mut opts = eal_args.to_options();
     let sock = format!("/tmp/sluice-smoke-{}.sock", std::process::id());
     if args.link == Link::Memif {
-        opts.vdevs.extend(super::memif_pair(&sock, ""));
+        opts.vdevs.extend(super::memif_pair(&sock, "", false));
     }
     let eal = Eal::init(&opts)?;
     let memory = eal.memory_mode().to_string();
