@@ -334,51 +334,101 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `sluice server ARGS --json -` as a user runs it, up to its ready line
+/// (stderr's first line).
+struct BinServer {
+    child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    ready: String,
+}
+
+impl BinServer {
+    fn start(args: &[&str]) -> BinServer {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(BIN)
+            .arg("server")
+            .args(args)
+            .args(["--json", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut ready = String::new();
+        stderr.read_line(&mut ready).unwrap();
+        BinServer {
+            child,
+            stderr,
+            ready,
+        }
+    }
+
+    /// Ends it with SIGTERM (not a deadline a slow, busy machine could reach
+    /// first); its JSON report, once it exited cleanly.
+    fn stop(mut self) -> serde_json::Value {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut last = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut last).unwrap();
+        let out = self.child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{last}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// `sluice client ARGS --quiet --json -`: its JSON report, once it exited
+/// cleanly.
+fn bin_client(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(BIN)
+        .arg("client")
+        .args(args)
+        .args(["--quiet", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The binary as a user runs it, in either build: `sluice server --kernel`
 /// answers `sluice client --kernel` on loopback, and both reports agree.
 #[test]
 fn the_binary_serves_and_loads_in_kernel_mode() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
     let port = free_port();
-    let mut server = Command::new(BIN)
-        .args(["server", "--kernel", "--ip", "127.0.0.1", "--quiet"])
-        // Ended by SIGTERM once the client is done (below), not by a
-        // deadline a slow, busy machine could reach first.
-        .args(["--listen", &format!("{port}:http"), "--duration", "120"])
-        .args(["--json", "-"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Its stderr: the ready line now, the rest (kept read) when it ends.
-    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
-    let mut ready = String::new();
-    stderr.read_line(&mut ready).unwrap();
-    assert!(ready.contains("ready on kernel sockets"), "{ready:?}");
-    let client = Command::new(BIN)
-        .args(["client", "--kernel", &format!("http://127.0.0.1:{port}/")])
-        .args([
-            "-c", "4", "-d", "1", "--warmup", "0.2", "--quiet", "--json", "-",
-        ])
-        .output()
-        .unwrap();
+    let listen = format!("{port}:http");
+    let server = BinServer::start(&[
+        "--kernel",
+        "--ip",
+        "127.0.0.1",
+        "--quiet",
+        "--listen",
+        &listen,
+        "--duration",
+        "120",
+    ]);
     assert!(
-        client.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client.stderr)
+        server.ready.contains("ready on kernel sockets"),
+        "{:?}",
+        server.ready
     );
-    let c: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut last = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut last).unwrap();
-    let server = server.wait_with_output().unwrap();
-    assert!(server.status.success(), "{last}");
-    let s: serde_json::Value = serde_json::from_slice(&server.stdout).unwrap();
+    let c = bin_client(&[
+        "--kernel",
+        &format!("http://127.0.0.1:{port}/"),
+        "-c",
+        "4",
+        "-d",
+        "1",
+        "--warmup",
+        "0.2",
+    ]);
+    let s = server.stop();
     assert_eq!(c["errors_total"], 0, "{c}");
     assert!(c["responses"].as_u64().unwrap() > 50, "{c}");
     assert_eq!(c["connections_completed"], c["connections_opened"], "{c}");
@@ -392,8 +442,6 @@ fn the_binary_serves_and_loads_in_kernel_mode() {
 /// the server counts what the client does.
 #[test]
 fn the_binary_serves_and_loads_over_ipv6() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
     if !ipv6_loopback("kernel_ipv6_binary") {
         return;
     }
@@ -402,45 +450,39 @@ fn the_binary_serves_and_loads_over_ipv6() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new(BIN)
-        .args(["server", "--kernel", "--ip", "[::1]", "--quiet"])
-        .args(["--listen", &format!("{port}:http"), "--duration", "120"])
-        .args(["--json", "-"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
-    let mut ready = String::new();
-    stderr.read_line(&mut ready).unwrap();
+    let listen = format!("{port}:http");
+    let server = BinServer::start(&[
+        "--kernel",
+        "--ip",
+        "[::1]",
+        "--quiet",
+        "--listen",
+        &listen,
+        "--duration",
+        "120",
+    ]);
     assert!(
-        ready.contains("ready on kernel sockets ip=::1"),
-        "{ready:?}"
+        server.ready.contains("ready on kernel sockets ip=::1"),
+        "{:?}",
+        server.ready
     );
     // 300 requests/s for 1 s over 4 kept-alive connections, from ::1.
-    let client = Command::new(BIN)
-        .args(["client", "--kernel", "--ip", "::1"])
-        .arg(format!("http://[::1]:{port}/"))
-        .args(["-c", "4", "--keep-alive", "--rps", "300", "-d", "1"])
-        .args(["--warmup", "0.2", "--quiet", "--json", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        client.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    let c: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut last = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut last).unwrap();
-    let server = server.wait_with_output().unwrap();
-    assert!(server.status.success(), "{last}");
-    let s: serde_json::Value = serde_json::from_slice(&server.stdout).unwrap();
+    let c = bin_client(&[
+        "--kernel",
+        "--ip",
+        "::1",
+        &format!("http://[::1]:{port}/"),
+        "-c",
+        "4",
+        "--keep-alive",
+        "--rps",
+        "300",
+        "-d",
+        "1",
+        "--warmup",
+        "0.2",
+    ]);
+    let s = server.stop();
     assert_eq!(c["errors_total"], 0, "{c}");
     assert_eq!(c["target"], format!("http://[::1]:{port}/"), "{c}");
     let n = c["responses"].as_u64().unwrap();
@@ -459,57 +501,43 @@ fn the_binary_serves_and_loads_over_ipv6() {
 /// served; the report lists both addresses and counts both clients.
 #[test]
 fn the_server_listens_on_every_ip_given_both_families() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
     if !ipv6_loopback("kernel_dual_ip") {
         return;
     }
     let port = free_port();
-    let mut server = Command::new(BIN)
-        .args(["server", "--kernel", "--ip", "0.0.0.0", "--ip", "[::]"])
-        .args(["--listen", &format!("{port}:http"), "--duration", "120"])
-        .args(["--quiet", "--json", "-"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
-    let mut ready = String::new();
-    stderr.read_line(&mut ready).unwrap();
+    let listen = format!("{port}:http");
+    let server = BinServer::start(&[
+        "--kernel",
+        "--ip",
+        "0.0.0.0",
+        "--ip",
+        "[::]",
+        "--listen",
+        &listen,
+        "--duration",
+        "120",
+        "--quiet",
+    ]);
     assert!(
-        ready.contains("ready on kernel sockets ip=0.0.0.0,::"),
-        "{ready:?}"
+        server
+            .ready
+            .contains("ready on kernel sockets ip=0.0.0.0,::"),
+        "{:?}",
+        server.ready
     );
     let mut clients = Vec::new();
     for target in [
         format!("http://127.0.0.1:{port}/"),
         format!("http://[::1]:{port}/"),
     ] {
-        let out = Command::new(BIN)
-            .args(["client", "--kernel", &target, "-c", "2", "-d", "0.5"])
-            .args(["--warmup", "0.1", "--quiet", "--json", "-"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{target}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = bin_client(&[
+            "--kernel", &target, "-c", "2", "-d", "0.5", "--warmup", "0.1",
+        ]);
         assert_eq!(c["errors_total"], 0, "{target}: {c}");
         assert!(c["responses"].as_u64().unwrap() > 0, "{target}: {c}");
         clients.push(c);
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut last = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut last).unwrap();
-    let server = server.wait_with_output().unwrap();
-    assert!(server.status.success(), "{last}");
-    let s: serde_json::Value = serde_json::from_slice(&server.stdout).unwrap();
+    let s = server.stop();
     assert_eq!(s["ips"], serde_json::json!(["0.0.0.0", "::"]), "{s}");
     let sum = |k: &str| clients.iter().map(|c| c[k].as_u64().unwrap()).sum::<u64>();
     assert_eq!(
@@ -583,21 +611,18 @@ fn metrics_and_stats_with_a_host_name_target() {
         assert!(t0.elapsed().as_secs() < 10, "no metrics after 10 s");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let client = Command::new(BIN)
-        .args(["client", "--kernel", &format!("http://localhost:{port}/")])
-        .args([
-            "-c", "4", "-d", "1.5", "--warmup", "0.2", "--quiet", "--json", "-",
-        ])
-        .arg("--stats")
-        .arg(&cstats)
-        .output()
-        .unwrap();
-    assert!(
-        client.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    let c: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+    let c = bin_client(&[
+        "--kernel",
+        &format!("http://localhost:{port}/"),
+        "-c",
+        "4",
+        "-d",
+        "1.5",
+        "--warmup",
+        "0.2",
+        "--stats",
+        cstats.to_str().unwrap(),
+    ]);
     let n = c["responses"].as_u64().unwrap();
     assert!(n > 50, "{c}");
     assert_eq!(c["target"], format!("http://localhost:{port}/"));
