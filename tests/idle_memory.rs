@@ -120,26 +120,38 @@ use sluice::time::Instant;
 use sluice::wire::EthernetAddress;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 0);
+
+/// A load-generator shard (sources from `CLIENT_IP`) and a server shard
+/// (`SERVER_IP`, HTTP on port 80) that know each other's MAC.
+fn shard_pair() -> (Stack, Stack) {
+    let (smac, cmac) = (
+        EthernetAddress([2, 0, 0, 0, 0, 2]),
+        EthernetAddress([2, 0, 0, 0, 0, 1]),
+    );
+    let tcp = TcpConfig::default();
+    let mut client = Stack::new(
+        StackConfig::new(Iface::new(cmac, CLIENT_IP), tcp.clone()),
+        Instant::ZERO,
+    );
+    client.add_neighbour(SERVER_IP, smac);
+    let mut server = Stack::new(
+        StackConfig::new(Iface::new(smac, SERVER_IP), tcp),
+        Instant::ZERO,
+    );
+    server.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
+    (client, server)
+}
+
 #[test]
 fn a_shards_connections_idle_in_think_time_hold_no_buffers() {
     std::thread::spawn(|| {
-        let (smac, cmac) = (
-            EthernetAddress([2, 0, 0, 0, 0, 2]),
-            EthernetAddress([2, 0, 0, 0, 0, 1]),
-        );
-        let (sip, cip) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 1, 0, 0));
-        let tcp = TcpConfig::default();
-        let mut client = Stack::new(
-            StackConfig::new(Iface::new(cmac, cip), tcp.clone()),
-            Instant::ZERO,
-        );
-        client.add_neighbour(sip, smac);
-        let mut server = Stack::new(StackConfig::new(Iface::new(smac, sip), tcp), Instant::ZERO);
-        server.listen(SocketAddrV4::new(sip, 80), ServerApp::http(100, 0));
-        let target = SocketAddrV4::new(sip, 80);
+        let (mut client, mut server) = shard_pair();
+        let target = SocketAddrV4::new(SERVER_IP, 80);
         let cfg = ClientConfig {
             target,
-            src_first: cip,
+            src_first: CLIENT_IP,
             src_count: 1,
             ports: (10_000, 19_999),
             connections: 32,
@@ -209,22 +221,10 @@ fn rss() -> usize {
 fn resident_bytes_per_idle_established_endpoint() {
     std::thread::spawn(|| {
         const N: usize = 40_000;
-        let (smac, cmac) = (
-            EthernetAddress([2, 0, 0, 0, 0, 2]),
-            EthernetAddress([2, 0, 0, 0, 0, 1]),
-        );
-        let (sip, cip) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 1, 0, 0));
-        let tcp = TcpConfig::default();
-        let mut client = Stack::new(
-            StackConfig::new(Iface::new(cmac, cip), tcp.clone()),
-            Instant::ZERO,
-        );
-        client.add_neighbour(sip, smac);
-        let mut server = Stack::new(StackConfig::new(Iface::new(smac, sip), tcp), Instant::ZERO);
-        server.listen(SocketAddrV4::new(sip, 80), ServerApp::http(100, 0));
+        let (mut client, mut server) = shard_pair();
         let cfg = ClientConfig {
-            target: SocketAddrV4::new(sip, 80),
-            src_first: cip,
+            target: SocketAddrV4::new(SERVER_IP, 80),
+            src_first: CLIENT_IP,
             src_count: 1,
             ports: (10_000, 60_000),
             connections: N as u32,
