@@ -12,30 +12,36 @@
 //! drops unanswered (RFC 9293 3.10.7.2); else the segment is for no
 //! connection and gets the RST RFC 9293 3.10.7.1 gives (none to a RST).
 
-use crate::tcp::{FourTuple, SynCookies, TcpConfig, TimeWaitRecord, TimeWaitVerdict, TupleHasher};
+use crate::tcp::{SynCookies, TcpConfig, TimeWaitRecord, TimeWaitVerdict, TupleHasher};
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpControl, TcpRepr};
-use std::net::SocketAddrV4;
+use crate::wire::{AsFlowKey, IpFamily, SeqNumber, TcpControl, TcpRepr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-/// What the endpoint holds for a 4-tuple.
-pub enum Lookup<'a, H> {
+/// What the endpoint holds for a 4-tuple (of family `A`, IPv4 by default).
+pub enum Lookup<'a, H, A: IpFamily = Ipv4Addr> {
     /// An open connection (any state but TIME_WAIT once swapped for a record).
     Conn(H),
     /// A TIME_WAIT record.
-    TimeWait(&'a mut TimeWaitRecord),
+    TimeWait(&'a mut TimeWaitRecord<A>),
     None,
 }
 
-/// The endpoint's flows, as routing needs to see them.
+/// The family of a `Flows`' tuples.
+pub type FamilyOf<F> = <<F as Flows>::Tuple as AsFlowKey>::Ip;
+
+/// The endpoint's flows, as routing needs to see them: of one family, named
+/// by their tuple type (the engine's IPv4 `FourTuple`, or a `FlowKey` of
+/// either family).
 pub trait Flows {
     type Handle: Copy;
+    type Tuple: AsFlowKey;
     /// The 4-tuple's open connection or TIME_WAIT record.
-    fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Self::Handle>;
+    fn lookup(&mut self, t: Self::Tuple) -> Lookup<'_, Self::Handle, FamilyOf<Self>>;
     /// Forgets the 4-tuple's TIME_WAIT record: a new SYN reopens it (RFC 6191).
-    fn reopen(&mut self, t: FourTuple);
+    fn reopen(&mut self, t: Self::Tuple);
     /// Whether a listener takes connections to `local`.
-    fn listening(&self, local: SocketAddrV4) -> bool;
+    fn listening(&self, local: <FamilyOf<Self> as IpFamily>::SocketAddr) -> bool;
     /// Connections in SYN-RECEIVED now (asked only for a SYN to a listener).
     fn half_open(&self) -> usize;
     /// When a SYN was last answered with a cookie (the half-open limit hit).
@@ -50,12 +56,12 @@ pub const COOKIE_WINDOW: Duration = Duration::from_secs(128);
 
 /// Where a segment goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<H> {
+pub enum Route<H, A: IpFamily = Ipv4Addr> {
     /// To the open connection (the engine's SEGMENT ARRIVES takes it).
     Conn(H),
     /// The TIME_WAIT record answers with its ACK (a retransmitted FIN, or an
     /// unacceptable segment, RFC 9293 3.10.7.4 and RFC 1337).
-    TimeWaitAck(TimeWaitRecord),
+    TimeWaitAck(TimeWaitRecord<A>),
     /// The TIME_WAIT record drops it.
     TimeWaitDrop,
     /// A SYN a listener takes: open a connection in SYN-RECEIVED.
@@ -78,11 +84,11 @@ pub enum Route<H> {
 pub fn route<F: Flows>(
     flows: &mut F,
     now: Instant,
-    tuple: FourTuple,
+    tuple: F::Tuple,
     seg: &TcpRepr,
     cfg: &TcpConfig,
     hasher: &TupleHasher,
-) -> Route<F::Handle> {
+) -> Route<F::Handle, FamilyOf<F>> {
     match flows.lookup(tuple) {
         Lookup::Conn(h) => return Route::Conn(h),
         Lookup::TimeWait(r) => match r.handle_segment(now, cfg.time_wait(), seg) {
@@ -92,7 +98,7 @@ pub fn route<F: Flows>(
         },
         Lookup::None => {}
     }
-    if !flows.listening(tuple.local) {
+    if !flows.listening(tuple.flow_key().local()) {
         return Route::NoConnection;
     }
     let is_syn = seg.control == TcpControl::Syn && seg.ack_number.is_none();
@@ -129,9 +135,10 @@ pub fn route<F: Flows>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::Connection;
+    use crate::tcp::{Connection, FourTuple};
+    use crate::wire::FlowKey;
     use std::collections::HashMap;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
     /// Flows in plain maps.
     #[derive(Default)]
@@ -146,6 +153,7 @@ mod tests {
 
     impl Flows for Maps {
         type Handle = u32;
+        type Tuple = FourTuple;
         fn lookup(&mut self, t: FourTuple) -> Lookup<'_, u32> {
             if let Some(h) = self.conns.get(&t) {
                 return Lookup::Conn(*h);
@@ -203,6 +211,81 @@ mod tests {
     }
 
     const NOW: Instant = Instant(5_000_000_000);
+
+    /// IPv6 flows in plain maps, keyed by `FlowKey<Ipv6Addr>`.
+    #[derive(Default)]
+    struct Maps6 {
+        tw: HashMap<FlowKey<Ipv6Addr>, TimeWaitRecord<Ipv6Addr>>,
+        listening: Option<SocketAddrV6>,
+        half_open: usize,
+        overflow: Option<Instant>,
+    }
+
+    impl Flows for Maps6 {
+        type Handle = u32;
+        type Tuple = FlowKey<Ipv6Addr>;
+        fn lookup(&mut self, t: FlowKey<Ipv6Addr>) -> Lookup<'_, u32, Ipv6Addr> {
+            match self.tw.get_mut(&t) {
+                Some(r) => Lookup::TimeWait(r),
+                None => Lookup::None,
+            }
+        }
+        fn reopen(&mut self, t: FlowKey<Ipv6Addr>) {
+            self.tw.remove(&t);
+        }
+        fn listening(&self, local: SocketAddrV6) -> bool {
+            self.listening == Some(local)
+        }
+        fn half_open(&self) -> usize {
+            self.half_open
+        }
+        fn syn_overflow_at(&self) -> Option<Instant> {
+            self.overflow
+        }
+        fn set_syn_overflow_at(&mut self, now: Instant) {
+            self.overflow = Some(now);
+        }
+    }
+
+    /// The same routing over IPv6 tuples: a listener on the local address
+    /// takes a SYN, answers with an IPv6 cookie past the half-open limit
+    /// (MSS 1440, from the IPv6 table), validates its ACK; another local
+    /// address has no listener.
+    #[test]
+    fn ipv6_tuples_route_to_listeners_and_cookies() {
+        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
+        let local: SocketAddrV6 = "[2001:db8::1]:80".parse().unwrap();
+        let remote: SocketAddrV6 = "[2001:db8::2]:40000".parse().unwrap();
+        let t = FlowKey::<Ipv6Addr>::new(local, remote);
+        let mut m = Maps6 {
+            listening: Some(local),
+            ..Maps6::default()
+        };
+        let syn6 = TcpRepr {
+            max_seg_size: Some(1440),
+            ..syn()
+        };
+        assert_eq!(route(&mut m, NOW, t, &syn6, &cfg, &h), Route::Syn);
+        let other = FlowKey::<Ipv6Addr>::new("[2001:db8::9]:80".parse().unwrap(), remote);
+        assert_eq!(
+            route(&mut m, NOW, other, &syn6, &cfg, &h),
+            Route::NoConnection
+        );
+        m.half_open = cfg.syn_cookie_threshold;
+        let Route::CookieSynAck(iss) = route(&mut m, NOW, t, &syn6, &cfg, &h) else {
+            panic!("past the half-open limit a SYN gets a cookie");
+        };
+        assert_eq!(
+            route(&mut m, NOW, t, &cookie_ack(iss), &cfg, &h),
+            Route::CookieAck { iss, mss: 1440 }
+        );
+        // The cookie is the tuple's: the same ACK on another remote is not taken.
+        let elsewhere = FlowKey::<Ipv6Addr>::new(local, "[2001:db8::3]:40000".parse().unwrap());
+        assert_eq!(
+            route(&mut m, NOW, elsewhere, &cookie_ack(iss), &cfg, &h),
+            Route::NoConnection
+        );
+    }
 
     #[test]
     fn an_open_connection_takes_its_segments_first() {

@@ -217,6 +217,7 @@ struct HostFlows<'a> {
 
 impl Flows for HostFlows<'_> {
     type Handle = (SocketAddrV4, SocketAddrV4);
+    type Tuple = FourTuple;
 
     fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Self::Handle> {
         let key = (t.local, t.remote);
