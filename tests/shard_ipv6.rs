@@ -287,7 +287,7 @@ fn ipv6_http_exchange_ends_in_time_wait() {
     p.c.send(&p.cfg, req).unwrap();
     let mut fin_seen = false;
     for _ in 0..8 {
-        now = now + std::time::Duration::from_millis(1);
+        now += std::time::Duration::from_millis(1);
         let out = p.out(now);
         let back = exchange_at(&mut s, now, out);
         fin_seen |= p
