@@ -549,7 +549,7 @@ fn the_server_listens_on_every_ip_given_both_families() {
 }
 
 /// `--ip` given twice with the same address is a one-line error (exit 2);
-/// over DPDK, a second address too (one IPv4 address there for now).
+/// over DPDK, a second address too (one address, either family, for now).
 #[test]
 fn a_repeated_or_second_dpdk_ip_is_a_one_line_error() {
     let mut runs: Vec<(&[&str], &str)> = vec![(
@@ -559,7 +559,7 @@ fn a_repeated_or_second_dpdk_ip_is_a_one_line_error() {
     if cfg!(feature = "dpdk") {
         runs.push((
             &["server", "--ip", "10.0.0.1", "--ip", "10.0.0.2"],
-            "over DPDK the server has one IPv4 address for now",
+            "over DPDK the server has one address (IPv4 or IPv6) for now",
         ));
     }
     for (args, want) in runs {
@@ -706,25 +706,40 @@ fn an_unresolvable_target_is_a_one_line_error() {
     );
 }
 
-/// IPv6 over DPDK is not built yet (issue 14): asked for, every DPDK
-/// command says so in one line (exit code 2), before DPDK starts.
+/// IPv6 over DPDK (issue 14) refuses, in one line (exit code 2) and before
+/// DPDK starts, what is not built for it yet: a server on the unspecified
+/// address, a SYN flood beside `bench --family 6`, a client through a
+/// gateway.
 #[cfg(feature = "dpdk")]
 #[test]
-fn ipv6_over_dpdk_is_refused_in_one_line() {
-    let runs: [&[&str]; 3] = [
-        &["bench", "--family", "6"],
-        &["server", "--ip", "::1"],
-        &["client", "--ip", "2001:db8::9", "http://[2001:db8::1]/"],
+fn ipv6_over_dpdk_refuses_what_is_not_built_in_one_line() {
+    let runs: [(&[&str], &str); 3] = [
+        (
+            &["bench", "--family", "6", "--syn-flood", "1000"],
+            "--syn-flood with --family 6 is not built yet (issue 14)",
+        ),
+        (
+            &["server", "--ip", "::"],
+            "over DPDK give the server's own unicast IPv6 address",
+        ),
+        (
+            &[
+                "client",
+                "--ip",
+                "2001:db8::9",
+                "--gateway",
+                "10.0.0.1",
+                "http://[2001:db8::1]/",
+            ],
+            "--split and --gateway with an IPv6 target are not built yet (issue 14)",
+        ),
     ];
-    for args in runs {
+    for (args, want) in runs {
         let out = std::process::Command::new(BIN).args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(
-            err.contains("IPv6 over DPDK is not built yet (issue 14)"),
-            "{args:?}: {err}"
-        );
+        assert!(err.contains(want), "{args:?}: {err}");
     }
 }
 
