@@ -27,7 +27,12 @@ struct Bench {
 impl Bench {
     fn pump(&mut self, from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
         let mut n = 0;
-        let (src, dst) = (from.tuple().local, from.tuple().remote);
+        // The control block keeps ports only: the server's end is the one on its port.
+        let (src, dst) = if from.ends().local_port == self.server.port() {
+            (self.server, self.client)
+        } else {
+            (self.client, self.server)
+        };
         while let Some(len) = from.poll_transmit(now, &self.cfg, &mut self.stats, &mut self.buf) {
             let p = TcpPacket::new_checked(&self.buf[..len]).expect("valid");
             let r = TcpRepr::parse(&p, *src.ip(), *dst.ip(), ChecksumMode::Verify).expect("valid");
@@ -74,7 +79,15 @@ impl Bench {
         segs += self.pump(&mut c, &mut s, now); // last ACK
         debug_assert_eq!(c.state(), State::TimeWait);
         debug_assert_eq!(s.state(), State::Closed);
-        let tw = TimeWaitRecord::from_connection(&c, now, self.cfg.time_wait());
+        let tw = TimeWaitRecord::from_connection(
+            &c,
+            FourTuple {
+                local,
+                remote: self.server,
+            },
+            now,
+            self.cfg.time_wait(),
+        );
         black_box(tw);
         segs
     }

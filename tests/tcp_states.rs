@@ -1150,8 +1150,13 @@ mod time_wait_record {
         let (mut p, fin) = last_ack();
         deliver(&mut p.a, p.now, &p.cfg, &fin);
         drain(&mut p.a, p.now, &p.cfg);
-        let r =
-            TimeWaitRecord::from_connection(&p.a, p.now, p.cfg.time_wait()).expect("in TIME_WAIT");
+        let r = TimeWaitRecord::<std::net::Ipv4Addr>::from_connection(
+            &p.a,
+            tuple_of(&p.a),
+            p.now,
+            p.cfg.time_wait(),
+        )
+        .expect("in TIME_WAIT");
         (p, r, fin)
     }
 
@@ -1165,7 +1170,15 @@ mod time_wait_record {
     #[test]
     fn only_from_time_wait() {
         let p = established();
-        assert!(TimeWaitRecord::from_connection(&p.a, p.now, p.cfg.time_wait()).is_none());
+        assert!(
+            TimeWaitRecord::<std::net::Ipv4Addr>::from_connection(
+                &p.a,
+                tuple_of(&p.a),
+                p.now,
+                p.cfg.time_wait()
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -1250,7 +1263,13 @@ mod time_wait_record {
         p.b.shutdown();
         p.exchange();
         assert_eq!(p.a.state(), State::TimeWait);
-        let mut r = TimeWaitRecord::from_connection(&p.a, p.now, p.cfg.time_wait()).unwrap();
+        let mut r = TimeWaitRecord::<std::net::Ipv4Addr>::from_connection(
+            &p.a,
+            tuple_of(&p.a),
+            p.now,
+            p.cfg.time_wait(),
+        )
+        .unwrap();
         let syn = |seq: SeqNumber| {
             forge(&p.a, &p.cfg, |x| {
                 x.control = TcpControl::Syn;

@@ -347,7 +347,7 @@ mod tests {
             }
         }
         assert_eq!(c.state(), crate::tcp::State::TimeWait);
-        let rec = TimeWaitRecord::from_connection(&c, NOW, cfg.time_wait()).unwrap();
+        let rec = TimeWaitRecord::from_connection(&c, t, NOW, cfg.time_wait()).unwrap();
         let mut m = Maps {
             listening: true,
             ..Maps::default()

@@ -324,7 +324,7 @@ impl Host {
             Route::Conn(key) => {
                 let c = self.conns.get_mut(&key)?;
                 let verdict = c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
-                self.touched.push(c.tuple());
+                self.touched.push(tuple);
                 if verdict != SegmentVerdict::RstReply {
                     return None;
                 }
@@ -361,7 +361,7 @@ impl Host {
                 c.set_remote(pkt.src);
                 c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
                 self.stats.accepted += 1;
-                self.touched.push(c.tuple());
+                self.touched.push(tuple);
                 self.conns.insert(key, c);
                 None
             }
@@ -438,7 +438,9 @@ impl Host {
         let Some(c) = self.conns.get(&key) else {
             return;
         };
-        let Some(r) = TimeWaitRecord::from_connection(c, now, self.cfg.time_wait()) else {
+        let Some(r) =
+            TimeWaitRecord::from_connection(c, FourTuple::from(key), now, self.cfg.time_wait())
+        else {
             return;
         };
         self.conns.remove(&key);
@@ -476,7 +478,7 @@ impl Host {
                 if c.poll_timeout().is_some_and(|t| t <= now) {
                     c.handle_timeout(now, &self.cfg, &mut self.tcp);
                 }
-                out.push(c.tuple());
+                out.push(FourTuple::from(key));
             }
         }
     }

@@ -992,7 +992,9 @@ mod tests {
         for _ in 0..3 {
             step(&mut a, &mut b);
         }
-        let r = TimeWaitRecord::from_connection(&a, now, cfg.time_wait()).expect("A in TIME_WAIT");
+        let r =
+            TimeWaitRecord::from_connection(&a, FlowKey::new(a_addr, b_addr), now, cfg.time_wait())
+                .expect("A in TIME_WAIT");
         assert_eq!(r.key(), FlowKey::new(a_addr, b_addr));
         r.with_key(key)
     }

@@ -20,7 +20,11 @@ use super::cc::{AckAction, NewReno};
 use super::config::{DataAfterClose, TcpConfig};
 use super::rtt::RttEstimator;
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpControl, TcpPacket, TcpRepr, TcpTimestamp, tcp};
+use crate::wire::checksum::add_sums;
+use crate::wire::{
+    FamilySocketAddr, FlowKey, IpFamily, SeqNumber, TcpControl, TcpPacket, TcpRepr, TcpTimestamp,
+    tcp,
+};
 use std::net::SocketAddrV4;
 
 crate::counters::declare_labels! {
@@ -101,11 +105,62 @@ pub enum CommandError {
 /// min_pmtu: 512 + 20 + 20 bytes); a router naming less is not believed.
 pub const MIN_PMTU: u16 = 552;
 
-/// Local and remote addresses.
+/// Local and remote addresses (IPv4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FourTuple {
     pub local: SocketAddrV4,
     pub remote: SocketAddrV4,
+}
+
+/// A connection's two ends as its control block keeps them, whatever the
+/// family: the ports, and the addresses only as the TCP checksum takes them
+/// (their ones'-complement sum, RFC 9293 3.1, RFC 8200 8.1). The owner
+/// keeps the addresses themselves (its table's key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Ends {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// `IpFamily::pseudo_addr_sum` of the two addresses.
+    pub addr_sum: u16,
+}
+
+impl Ends {
+    /// The ends of the connection from `local` to `remote`.
+    #[inline]
+    pub fn new<S: FamilySocketAddr>(local: S, remote: S) -> Ends {
+        Ends {
+            local_port: local.port(),
+            remote_port: remote.port(),
+            addr_sum: S::Ip::pseudo_addr_sum(&local.host(), &remote.host()),
+        }
+    }
+}
+
+impl Ends {
+    /// A listening connection's: the local end alone (`set_remote` adds the
+    /// remote one).
+    #[inline]
+    fn listening<S: FamilySocketAddr>(local: S) -> Ends {
+        Ends {
+            local_port: local.port(),
+            remote_port: 0,
+            addr_sum: local.host().address_sum(),
+        }
+    }
+}
+
+impl From<FourTuple> for Ends {
+    #[inline]
+    fn from(t: FourTuple) -> Ends {
+        Ends::new(t.local, t.remote)
+    }
+}
+
+impl<A: IpFamily> From<FlowKey<A>> for Ends {
+    #[inline]
+    fn from(k: FlowKey<A>) -> Ends {
+        Ends::new(k.local(), k.remote())
+    }
 }
 
 crate::counters::declare_counters! {
@@ -205,7 +260,7 @@ impl Reorder {
 #[derive(Debug, Clone)]
 pub struct Connection {
     state: State,
-    tuple: FourTuple,
+    ends: Ends,
     flags: u16,
     events: u8,
     close_reason: Option<CloseReason>,
@@ -304,16 +359,10 @@ pub enum SegmentVerdict {
 }
 
 impl Connection {
-    fn new(
-        cfg: &TcpConfig,
-        tuple: FourTuple,
-        state: State,
-        iss: SeqNumber,
-        now: Instant,
-    ) -> Connection {
+    fn new(cfg: &TcpConfig, ends: Ends, state: State, iss: SeqNumber, now: Instant) -> Connection {
         Connection {
             state,
-            tuple,
+            ends,
             flags: 0,
             events: 0,
             close_reason: None,
@@ -358,40 +407,51 @@ impl Connection {
     }
 
     /// Active open (RFC 9293 3.10.1): the SYN goes out at the next `poll_transmit`.
-    pub fn connect(cfg: &TcpConfig, tuple: FourTuple, iss: SeqNumber, now: Instant) -> Connection {
-        Connection::new(cfg, tuple, State::SynSent, iss, now)
-    }
-
-    /// Passive open: a connection in LISTEN on `local`. The first acceptable SYN
-    /// binds its remote address; `iss` is used for the SYN-ACK.
-    pub fn listen(
+    /// `ends`: a `FourTuple`, a `FlowKey` of either family, or `Ends`.
+    pub fn connect(
         cfg: &TcpConfig,
-        local: SocketAddrV4,
+        ends: impl Into<Ends>,
         iss: SeqNumber,
         now: Instant,
     ) -> Connection {
-        let tuple = FourTuple {
-            local,
-            remote: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
-        };
-        let mut c = Connection::new(cfg, tuple, State::Listen, iss, now);
+        Connection::new(cfg, ends.into(), State::SynSent, iss, now)
+    }
+
+    /// Passive open: a connection in LISTEN on `local` (either family). The
+    /// owner binds the remote end of the first acceptable SYN with
+    /// `set_remote`; `iss` is used for the SYN-ACK.
+    pub fn listen<S: FamilySocketAddr>(
+        cfg: &TcpConfig,
+        local: S,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::new(cfg, Ends::listening(local), State::Listen, iss, now);
         c.flags |= flag::PASSIVE;
         c
     }
 
     /// `connect`, in place of a connection that is over: the same new
     /// connection, keeping the memory of its buffers (emptied) for this one.
-    pub fn reconnect(&mut self, cfg: &TcpConfig, tuple: FourTuple, iss: SeqNumber, now: Instant) {
-        self.renew(cfg, tuple, State::SynSent, iss, now);
+    pub fn reconnect(
+        &mut self,
+        cfg: &TcpConfig,
+        ends: impl Into<Ends>,
+        iss: SeqNumber,
+        now: Instant,
+    ) {
+        self.renew(cfg, ends.into(), State::SynSent, iss, now);
     }
 
     /// `listen`, in place of a connection that is over (as `reconnect`).
-    pub fn relisten(&mut self, cfg: &TcpConfig, local: SocketAddrV4, iss: SeqNumber, now: Instant) {
-        let tuple = FourTuple {
-            local,
-            remote: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
-        };
-        self.renew(cfg, tuple, State::Listen, iss, now);
+    pub fn relisten<S: FamilySocketAddr>(
+        &mut self,
+        cfg: &TcpConfig,
+        local: S,
+        iss: SeqNumber,
+        now: Instant,
+    ) {
+        self.renew(cfg, Ends::listening(local), State::Listen, iss, now);
         self.flags |= flag::PASSIVE;
     }
 
@@ -401,19 +461,12 @@ impl Connection {
     /// ones go, so a slot never holds more than a new connection soon would).
     /// The pattern names every field, so a field added to `new` must be
     /// added here (`renewed_is_new` checks the values agree).
-    fn renew(
-        &mut self,
-        cfg: &TcpConfig,
-        tuple: FourTuple,
-        state: State,
-        iss: SeqNumber,
-        now: Instant,
-    ) {
+    fn renew(&mut self, cfg: &TcpConfig, ends: Ends, state: State, iss: SeqNumber, now: Instant) {
         /// `Ring`'s smallest allocation.
         const KEEP: usize = 256;
         let Connection {
             state: c_state,
-            tuple: c_tuple,
+            ends: c_ends,
             flags,
             events,
             close_reason,
@@ -453,7 +506,7 @@ impl Connection {
             reorder,
         } = self;
         *c_state = state;
-        *c_tuple = tuple;
+        *c_ends = ends;
         *flags = 0;
         *events = 0;
         *close_reason = None;
@@ -504,13 +557,13 @@ impl Connection {
     /// the connection and takes any data it carries.
     pub fn from_syn_cookie(
         cfg: &TcpConfig,
-        tuple: FourTuple,
+        ends: impl Into<Ends>,
         iss: SeqNumber,
         seg: &TcpRepr<'_>,
         mss: u16,
         now: Instant,
     ) -> Connection {
-        let mut c = Connection::new(cfg, tuple, State::SynReceived, iss, now);
+        let mut c = Connection::new(cfg, ends.into(), State::SynReceived, iss, now);
         c.flags |= flag::PASSIVE;
         c.irs = seg.seq_number - 1;
         c.rcv_nxt = seg.seq_number;
@@ -533,8 +586,9 @@ impl Connection {
     pub fn state(&self) -> State {
         self.state
     }
-    pub fn tuple(&self) -> FourTuple {
-        self.tuple
+    /// Its ports and address sum (the owner keeps the addresses).
+    pub fn ends(&self) -> Ends {
+        self.ends
     }
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason
@@ -1150,11 +1204,13 @@ impl Connection {
         SegmentVerdict::Accepted
     }
 
-    /// Binds the remote address of a listening connection (the owner calls this
-    /// with the SYN's source before `handle_segment`).
-    pub fn set_remote(&mut self, remote: SocketAddrV4) {
+    /// Binds the remote end of a connection from `listen` (the owner calls
+    /// this once, with the SYN's source, before `handle_segment`): its
+    /// address joins the local one in the checksum's sum.
+    pub fn set_remote<S: FamilySocketAddr>(&mut self, remote: S) {
         if self.state == State::Listen {
-            self.tuple.remote = remote;
+            self.ends.remote_port = remote.port();
+            self.ends.addr_sum = add_sums(self.ends.addr_sum, remote.host().address_sum());
         }
     }
 
@@ -2210,8 +2266,8 @@ impl Connection {
 
     fn header(&self) -> TcpRepr<'static> {
         TcpRepr {
-            src_port: self.tuple.local.port(),
-            dst_port: self.tuple.remote.port(),
+            src_port: self.ends.local_port,
+            dst_port: self.ends.remote_port,
             ..TcpRepr::default()
         }
     }
@@ -2260,12 +2316,12 @@ impl Connection {
             self.set_rto(after_us(now, self.rtt.rto_backed_off_us(self.backoff, cfg)));
         }
         self.rcv_adv = self.rcv_nxt + u32::from(window_len);
-        let (local, remote) = (self.tuple.local, self.tuple.remote);
+        let (local_port, remote_port) = (self.ends.local_port, self.ends.remote_port);
         let h = match (sack_permitted, timestamp, window_scale) {
             // Every option (the usual SYN of both ends): the fixed layout.
             (true, Some(timestamp), Some(window_scale)) => tcp::SynHeader {
-                src_port: local.port(),
-                dst_port: remote.port(),
+                src_port: local_port,
+                dst_port: remote_port,
                 seq_number: self.iss,
                 ack_number,
                 window_len,
@@ -2287,7 +2343,7 @@ impl Connection {
             }
             .emit_header(out),
         };
-        TcpPacket::new_unchecked(&mut out[..h]).fill_checksum(*local.ip(), *remote.ip());
+        TcpPacket::new_unchecked(&mut out[..h]).fill_checksum_sum(self.ends.addr_sum);
         h
     }
 
@@ -2481,8 +2537,8 @@ impl Connection {
         out: &mut [u8],
     ) -> usize {
         let hdr = tcp::AckHeader {
-            src_port: self.tuple.local.port(),
-            dst_port: self.tuple.remote.port(),
+            src_port: self.ends.local_port,
+            dst_port: self.ends.remote_port,
             seq_number: seq,
             ack_number: self.rcv_nxt,
             flags: ctl,
@@ -2539,8 +2595,7 @@ impl Connection {
     fn finish(&self, h: usize, off: usize, len: usize, out: &mut [u8]) -> usize {
         let total = h + len;
         self.send_buf.read_at(off, &mut out[h..total]);
-        TcpPacket::new_unchecked(&mut out[..total])
-            .fill_checksum(*self.tuple.local.ip(), *self.tuple.remote.ip());
+        TcpPacket::new_unchecked(&mut out[..total]).fill_checksum_sum(self.ends.addr_sum);
         total
     }
 }
@@ -2583,14 +2638,15 @@ pub fn max_segment_len(cfg: &TcpConfig) -> usize {
 /// its length.
 pub fn emit_cookie_syn_ack(
     cfg: &TcpConfig,
-    tuple: FourTuple,
+    ends: impl Into<Ends>,
     syn: &TcpRepr<'_>,
     iss: SeqNumber,
     out: &mut [u8],
 ) -> usize {
+    let ends = ends.into();
     let repr = TcpRepr {
-        src_port: tuple.local.port(),
-        dst_port: tuple.remote.port(),
+        src_port: ends.local_port,
+        dst_port: ends.remote_port,
         control: TcpControl::Syn,
         seq_number: iss,
         ack_number: Some(syn.seq_number + 1),
@@ -2599,11 +2655,7 @@ pub fn emit_cookie_syn_ack(
         ..TcpRepr::default()
     };
     let n = repr.buffer_len();
-    repr.emit(
-        &mut TcpPacket::new_unchecked(&mut out[..n]),
-        *tuple.local.ip(),
-        *tuple.remote.ip(),
-    );
+    repr.emit_sum(&mut TcpPacket::new_unchecked(&mut out[..n]), ends.addr_sum);
     n
 }
 
@@ -2611,6 +2663,7 @@ pub fn emit_cookie_syn_ack(
 mod tests {
     use super::*;
     use crate::wire::ChecksumMode;
+    use std::net::Ipv4Addr;
 
     /// Segments both ways until neither has one.
     fn exchange(a: &mut Connection, b: &mut Connection, cfg: &TcpConfig, now: Instant) {
@@ -2619,8 +2672,19 @@ mod tests {
         let mut step = |x: &mut Connection, y: &mut Connection| {
             while let Some(n) = x.poll_transmit(now, cfg, &mut st, &mut buf) {
                 let p = TcpPacket::new_checked(&buf[..n]).unwrap();
-                let (src, dst) = (*x.tuple().local.ip(), *y.tuple().local.ip());
-                let seg = TcpRepr::parse(&p, src, dst, ChecksumMode::Verify).unwrap();
+                // Both ends sum the same two addresses (in either order).
+                assert_eq!(x.ends().addr_sum, y.ends().addr_sum);
+                assert!(crate::wire::checksum::tcp_checksum_ok(
+                    x.ends().addr_sum,
+                    &buf[..n]
+                ));
+                let seg = TcpRepr::parse(
+                    &p,
+                    Ipv4Addr::UNSPECIFIED,
+                    Ipv4Addr::UNSPECIFIED,
+                    ChecksumMode::Ignore,
+                )
+                .unwrap();
                 y.handle_segment(now, cfg, &mut st, &seg);
             }
         };
@@ -2628,6 +2692,71 @@ mod tests {
             step(a, b);
             step(b, a);
         }
+    }
+
+    /// Issue 14 item 2: one control block for both families (the
+    /// addresses only as their checksum sum), at most 256 bytes.
+    #[test]
+    fn the_control_block_is_family_agnostic_and_at_most_256_bytes() {
+        let size = std::mem::size_of::<Connection>();
+        println!("control block {size} B");
+        assert!(size <= 256, "{size} B");
+        assert_eq!(std::mem::size_of::<Ends>(), 6);
+    }
+
+    /// The control block's address sum gives the checksum each family's
+    /// own pseudo-header gives (RFC 9293 3.1, RFC 8200 8.1), for segments
+    /// of every length parity.
+    #[test]
+    fn the_address_sum_checksums_as_each_familys_pseudo_header() {
+        use crate::wire::checksum::{tcp_checksum, tcp_checksum_ok, transport_checksum};
+        use std::net::{Ipv6Addr, SocketAddrV6};
+        let v4 = FourTuple {
+            local: "192.168.7.1:443".parse().unwrap(),
+            remote: "10.200.0.254:61000".parse().unwrap(),
+        };
+        let (l6, r6): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8::ffff:1".parse().unwrap(),
+            "fe80::1:2:3:fffe".parse().unwrap(),
+        );
+        let k6 = FlowKey::<Ipv6Addr>::new(
+            SocketAddrV6::new(l6, 80, 0, 0),
+            SocketAddrV6::new(r6, 9, 0, 0),
+        );
+        for len in [20usize, 21, 33, 64, 1460, 1461] {
+            let mut seg: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            seg[16] = 0;
+            seg[17] = 0;
+            let e4 = Ends::from(v4);
+            let c4 = transport_checksum(*v4.local.ip(), *v4.remote.ip(), 6, &seg);
+            assert_eq!(tcp_checksum(e4.addr_sum, &seg), c4, "IPv4, {len} B");
+            let e6 = Ends::from(k6);
+            let c6 = Ipv6Addr::transport_checksum(&l6, &r6, 6, &seg);
+            assert_eq!(tcp_checksum(e6.addr_sum, &seg), c6, "IPv6, {len} B");
+            seg[16..18].copy_from_slice(&c6.to_be_bytes());
+            assert!(tcp_checksum_ok(e6.addr_sum, &seg));
+            assert_eq!(
+                e6.addr_sum,
+                Ends::from(k6.reversed()).addr_sum,
+                "the same sum both ways"
+            );
+            seg[len - 1] ^= 1;
+            assert!(!tcp_checksum_ok(e6.addr_sum, &seg));
+        }
+    }
+
+    /// A listening connection bound by `set_remote` has the ends of a
+    /// connection opened with both addresses.
+    #[test]
+    fn set_remote_binds_the_same_ends_as_the_whole_tuple() {
+        let cfg = TcpConfig::default();
+        let (l, r): (std::net::SocketAddrV6, std::net::SocketAddrV6) = (
+            "[2001:db8::1]:80".parse().unwrap(),
+            "[2001:db8::2]:5000".parse().unwrap(),
+        );
+        let mut c = Connection::listen(&cfg, l, SeqNumber(1), Instant::from_millis(1));
+        c.set_remote(r);
+        assert_eq!(c.ends(), Ends::new(l, r));
     }
 
     /// What `renew` keeps aside from `new`'s connection: its emptied buffers.

@@ -13,7 +13,7 @@ mod tuple;
 
 pub use config::{DataAfterClose, Keepalive, Micros, TcpConfig};
 pub use conn::{
-    CloseReason, CommandError, Connection, Event, FourTuple, SegmentVerdict, State, TcpStats,
+    CloseReason, CommandError, Connection, Ends, Event, FourTuple, SegmentVerdict, State, TcpStats,
     emit_cookie_syn_ack, max_segment_len, rst_reply,
 };
 pub use isn::TupleHasher;

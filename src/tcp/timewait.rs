@@ -49,13 +49,16 @@ pub struct TimeWaitRecord<A: IpFamily = Ipv4Addr> {
     pub expires: Instant,
 }
 
-impl TimeWaitRecord<Ipv4Addr> {
-    /// The record for a connection in TIME_WAIT (None in any other state).
+impl<A: IpFamily> TimeWaitRecord<A> {
+    /// The record for a connection in TIME_WAIT (None in any other state);
+    /// `key` is its 4-tuple (the owner's: the control block keeps only the
+    /// ports and the addresses' sum).
     pub fn from_connection(
         c: &Connection,
+        key: impl Into<FlowKey<A>>,
         now: Instant,
         time_wait: Duration,
-    ) -> Option<TimeWaitRecord> {
+    ) -> Option<TimeWaitRecord<A>> {
         if c.state() != State::TimeWait {
             return None;
         }
@@ -64,7 +67,7 @@ impl TimeWaitRecord<Ipv4Addr> {
             ts_offset: c.ts_offset(),
         });
         Some(TimeWaitRecord::new(
-            FlowKey::from(c.tuple()),
+            key.into(),
             c.snd_nxt(),
             c.rcv_nxt(),
             c.last_window_field(),
@@ -72,7 +75,9 @@ impl TimeWaitRecord<Ipv4Addr> {
             c.close_deadline().unwrap_or_else(|| now + time_wait),
         ))
     }
+}
 
+impl TimeWaitRecord<Ipv4Addr> {
     pub fn tuple(&self) -> FourTuple {
         FourTuple::from(self.key)
     }

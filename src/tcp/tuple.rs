@@ -3,7 +3,7 @@
 
 use super::conn::FourTuple;
 use crate::wire::{AsFlowKey, FlowKey};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 impl From<FourTuple> for FlowKey<Ipv4Addr> {
     #[inline]
@@ -19,6 +19,14 @@ impl From<FlowKey<Ipv4Addr>> for FourTuple {
             local: k.local(),
             remote: k.remote(),
         }
+    }
+}
+
+impl From<(SocketAddrV4, SocketAddrV4)> for FourTuple {
+    /// `(local, remote)`.
+    #[inline]
+    fn from((local, remote): (SocketAddrV4, SocketAddrV4)) -> FourTuple {
+        FourTuple { local, remote }
     }
 }
 

@@ -51,6 +51,17 @@ pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
     /// 9293 3.1, RFC 8200 8.1), with the checksum field as it is.
     fn transport_checksum(src: &Self, dst: &Self, protocol: u8, segment: &[u8]) -> u16;
 
+    /// The folded sum of the address's bytes, as a TCP pseudo-header takes
+    /// it (`checksum::address_sum`).
+    fn address_sum(&self) -> u16;
+
+    /// Both addresses of a pseudo-header summed: all the TCP checksum
+    /// needs of them (`checksum::tcp_checksum`).
+    #[inline]
+    fn pseudo_addr_sum(src: &Self, dst: &Self) -> u16 {
+        checksum::add_sums(src.address_sum(), dst.address_sum())
+    }
+
     /// As a family-agnostic address.
     fn to_ip(self) -> IpAddr;
 
@@ -141,6 +152,10 @@ impl IpFamily for Ipv4Addr {
         IpAddr::V4(self)
     }
     #[inline]
+    fn address_sum(&self) -> u16 {
+        checksum::address_sum(&self.octets())
+    }
+    #[inline]
     fn hash_words<H: Hasher>(&self, h: &mut H) {
         h.write_u32(u32::from(*self));
     }
@@ -178,6 +193,10 @@ impl IpFamily for Ipv6Addr {
     }
     fn to_ip(self) -> IpAddr {
         IpAddr::V6(self)
+    }
+    #[inline]
+    fn address_sum(&self) -> u16 {
+        checksum::address_sum(&self.octets())
     }
     #[inline]
     fn hash_words<H: Hasher>(&self, h: &mut H) {

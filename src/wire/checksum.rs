@@ -175,6 +175,43 @@ pub fn transport_checksum_v6(src: &Ipv6Addr, dst: &Ipv6Addr, protocol: u8, segme
     !fold(sum_native(pseudo_sum_v6(src, dst, protocol, len), segment)).swap_bytes()
 }
 
+/// The folded ones'-complement sum of an address's bytes, in the order
+/// `sum_native` works in: what a TCP pseudo-header takes of it (RFC 9293
+/// 3.1, RFC 8200 8.1). Two of them add with [`add_sums`].
+#[inline]
+pub fn address_sum(octets: &[u8]) -> u16 {
+    fold(sum_native(0, octets))
+}
+
+/// Two folded sums added with end-around carry.
+#[inline]
+pub fn add_sums(a: u16, b: u16) -> u16 {
+    fold(u64::from(a) + u64::from(b))
+}
+
+/// The pseudo-header's sum of a TCP segment of `len` bytes whose addresses
+/// sum to `addr_sum`: the rest (protocol 6, length) sums the same for IPv4
+/// and IPv6 (a 32-bit length under 64 KiB, the next header in the low byte).
+#[inline(always)]
+fn tcp_pseudo(addr_sum: u16, len: usize) -> u64 {
+    let len = u16::try_from(len).unwrap_or(u16::MAX);
+    u64::from(addr_sum) + u64::from(6u16.swap_bytes()) + u64::from(len.swap_bytes())
+}
+
+/// The TCP checksum of `segment` (checksum field as it is) behind a
+/// pseudo-header whose addresses sum to `addr_sum` (`address_sum` of both,
+/// added), either family.
+#[inline]
+pub fn tcp_checksum(addr_sum: u16, segment: &[u8]) -> u16 {
+    !fold(sum_native(tcp_pseudo(addr_sum, segment.len()), segment)).swap_bytes()
+}
+
+/// Whether a received TCP segment's checksum is right (`tcp_checksum` is 0).
+#[inline(always)]
+pub fn tcp_checksum_ok(addr_sum: u16, segment: &[u8]) -> bool {
+    fold(sum_native(tcp_pseudo(addr_sum, segment.len()), segment)) == 0xffff
+}
+
 /// Whether a received segment's checksum is right: `transport_checksum`
 /// is 0, i.e. the folded sum is all ones. Always inlined, into the one
 /// receive path that checks, where the addresses are at hand in registers.

@@ -153,6 +153,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         let c = checksum::transport_checksum(src, dst, 6, self.buffer.as_ref());
         put16(self.buffer.as_mut(), field::CHECKSUM, c);
     }
+
+    /// `fill_checksum` with the addresses as their sum
+    /// (`IpFamily::pseudo_addr_sum`): either family.
+    #[inline]
+    pub fn fill_checksum_sum(&mut self, addr_sum: u16) {
+        put16(self.buffer.as_mut(), field::CHECKSUM, 0);
+        let c = checksum::tcp_checksum(addr_sum, self.buffer.as_ref());
+        put16(self.buffer.as_mut(), field::CHECKSUM, c);
+    }
 }
 
 /// One TCP option.
@@ -557,6 +566,17 @@ impl<'a> TcpRepr<'a> {
         b[header_len..header_len + self.payload.len()].copy_from_slice(self.payload);
         let len = header_len + self.payload.len();
         let c = checksum::transport_checksum(src, dst, 6, &b[..len]);
+        put16(b, field::CHECKSUM, c);
+    }
+
+    /// `emit` with the addresses as their sum (`IpFamily::pseudo_addr_sum`):
+    /// either family.
+    pub fn emit_sum<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut TcpPacket<T>, addr_sum: u16) {
+        let header_len = self.emit_header(p.buffer.as_mut());
+        let b = p.buffer.as_mut();
+        b[header_len..header_len + self.payload.len()].copy_from_slice(self.payload);
+        let len = header_len + self.payload.len();
+        let c = checksum::tcp_checksum(addr_sum, &b[..len]);
         put16(b, field::CHECKSUM, c);
     }
 

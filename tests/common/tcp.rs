@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use sluice::tcp::{Connection, Event, FourTuple, SegmentVerdict, TcpConfig, TcpStats};
+use sluice::tcp::{Connection, Ends, Event, FourTuple, SegmentVerdict, TcpConfig, TcpStats};
 use sluice::time::Instant;
 use sluice::wire::{ChecksumMode, SeqNumber, TcpPacket, TcpRepr};
 use std::cell::RefCell;
@@ -24,7 +24,7 @@ fn with_stats<R>(local: SocketAddrV4, f: impl FnOnce(&mut TcpStats) -> R) -> R {
 
 /// The counters `c`'s calls have bumped in this test.
 pub fn stats(c: &Connection) -> TcpStats {
-    with_stats(c.tuple().local, |s| *s)
+    with_stats(tuple_of(c).local, |s| *s)
 }
 
 pub const A: &str = "10.0.0.1:40000";
@@ -39,6 +39,27 @@ pub fn tuple_ab() -> FourTuple {
         local: addr(A),
         remote: addr(B),
     }
+}
+
+/// `c`'s 4-tuple: one of the two the scenarios use (`tuple_ab`, `tuple_ba`),
+/// known by its local port (a control block keeps only the ports and the
+/// addresses' sum, which must agree).
+pub fn tuple_of(c: &Connection) -> FourTuple {
+    let e = c.ends();
+    let t = match e.local_port {
+        40000 => tuple_ab(),
+        80 => tuple_ba(),
+        p => panic!("no scenario tuple with local port {p}"),
+    };
+    // A listening connection has no remote end yet.
+    if e.remote_port != 0 {
+        assert_eq!(
+            Ends::from(t),
+            e,
+            "the scenario tuple and the control block's ends"
+        );
+    }
+    t
 }
 
 pub fn tuple_ba() -> FourTuple {
@@ -80,8 +101,8 @@ pub fn drain(c: &mut Connection, now: Instant, cfg: &TcpConfig) -> Vec<Seg> {
         );
         out.push(Seg {
             bytes: buf[..n].to_vec(),
-            src: c.tuple().local,
-            dst: c.tuple().remote,
+            src: tuple_of(c).local,
+            dst: tuple_of(c).remote,
         });
         assert!(out.len() < 10_000, "runaway transmit");
     }
@@ -97,7 +118,7 @@ pub fn poll_transmit_checked(
     cfg: &TcpConfig,
     buf: &mut [u8],
 ) -> Option<usize> {
-    let local = c.tuple().local;
+    let local = tuple_of(c).local;
     let before = (!c.wants_transmit()).then(|| (format!("{c:?}"), stats(c)));
     let mut general = c.clone();
     let mut general_stats = stats(c);
@@ -161,7 +182,7 @@ fn assert_transmit_unpredicted_agrees(
 /// `TcpRepr` path must write exactly the same bytes for what they say, so
 /// every segment of every scenario is parsed and emitted again.
 fn assert_general_emit_agrees(c: &Connection, seg: &[u8]) {
-    let t = c.tuple();
+    let t = tuple_of(c);
     let p = TcpPacket::new_checked(seg).expect("valid segment");
     let r = TcpRepr::parse(&p, *t.local.ip(), *t.remote.ip(), ChecksumMode::Verify)
         .expect("valid segment");
@@ -183,7 +204,7 @@ pub fn deliver(c: &mut Connection, now: Instant, cfg: &TcpConfig, s: &Seg) -> Se
     let mut general = c.clone();
     let mut general_stats = stats(c);
     let expected = general.handle_segment_unpredicted(now, cfg, &mut general_stats, &seg);
-    let verdict = with_stats(c.tuple().local, |st| c.handle_segment(now, cfg, st, &seg));
+    let verdict = with_stats(tuple_of(c).local, |st| c.handle_segment(now, cfg, st, &seg));
     // What to say of the segment: its header and its length, not its bytes.
     let len = seg.payload.len();
     let seg = TcpRepr {
@@ -211,7 +232,7 @@ pub fn deliver(c: &mut Connection, now: Instant, cfg: &TcpConfig, s: &Seg) -> Se
 
 /// Runs `c`'s expired timers.
 pub fn timeout(c: &mut Connection, now: Instant, cfg: &TcpConfig) {
-    with_stats(c.tuple().local, |st| c.handle_timeout(now, cfg, st))
+    with_stats(tuple_of(c).local, |st| c.handle_timeout(now, cfg, st))
 }
 
 pub fn events(c: &mut Connection) -> Vec<Event> {
@@ -220,7 +241,7 @@ pub fn events(c: &mut Connection) -> Vec<Event> {
 
 /// Builds a segment as the peer of `c` would send it (for forged input).
 pub fn forge(c: &Connection, cfg: &TcpConfig, f: impl FnOnce(&mut TcpRepr<'static>)) -> Seg {
-    let t = c.tuple();
+    let t = tuple_of(c);
     let mut r = TcpRepr {
         src_port: t.remote.port(),
         dst_port: t.local.port(),

@@ -100,6 +100,7 @@ impl Stack {
                     // Driven this turn (pushed below once it is in).
                     *slot = Some(Conn::new(
                         tcp,
+                        key,
                         AppConn::Server(ServerConn::new(app)),
                         half_open,
                         mac,
@@ -109,7 +110,7 @@ impl Stack {
             Place::Kept(c) => {
                 let _ = tcp(cfg, Some(&mut c.tcp));
                 c.app = AppConn::Server(ServerConn::new(app));
-                c.renew(half_open, mac);
+                c.renew(key, half_open, mac);
             }
         };
         match self.table.insert_in(key, conn) {

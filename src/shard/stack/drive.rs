@@ -82,7 +82,7 @@ impl Stack {
                 disarm(&mut self.wheel, c);
                 let key = c.key();
                 let tw = self.cfg.tcp.time_wait();
-                if let Some(r) = TimeWaitRecord::from_connection(&c.tcp, now, tw) {
+                if let Some(r) = TimeWaitRecord::from_connection(&c.tcp, key, now, tw) {
                     // Out of the table either way; without room for its
                     // record the 4-tuple is simply not held for 2MSL.
                     match self.table.enter_time_wait(key, h, r, now) {

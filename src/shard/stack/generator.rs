@@ -130,6 +130,7 @@ impl Stack {
                     // Driven this turn (pushed below once it is in).
                     *slot = Some(Conn::new(
                         tcp,
+                        key,
                         AppConn::Client(ClientConn::new(due)),
                         false,
                         None,
@@ -139,7 +140,7 @@ impl Stack {
                     c.tcp.reconnect(cfg, tuple, iss, now);
                     c.tcp.set_ts_offset(off);
                     c.app = AppConn::Client(ClientConn::new(due));
-                    c.renew(false, None);
+                    c.renew(key, false, None);
                 }
             };
             match self.table.insert_in(key, conn) {

@@ -38,7 +38,7 @@ use crate::app::schedule::Schedule;
 use crate::app::{AppConn, ClientConfig, ServerApp};
 use crate::stats::{Latency, STATES, ShardStats};
 use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle, LocalHashBuilder};
-use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
+use crate::tcp::{Connection, FourTuple, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
 use crate::timer::{TimerId, Wheel};
 use crate::wire::EthernetAddress;
@@ -114,10 +114,12 @@ pub enum GratuitousArp {
 
 /// A connection as the shard keeps it: its control block, its
 /// application's state between events, and a few bytes of the shard's own.
-/// Its 4-tuple is the control block's (`key`); its wheel entry's deadline
-/// is the wheel's.
+/// Its wheel entry's deadline is the wheel's.
 struct Conn {
     tcp: Connection,
+    /// Its 4-tuple, as the table knows it (the control block keeps only
+    /// the ports and the addresses' sum).
+    key: FlowKey,
     app: AppConn,
     /// Its entry in the wheel (`timers::rearm`).
     timer: Option<TimerId>,
@@ -142,22 +144,30 @@ const HAS_MAC: u8 = 8;
 impl Conn {
     /// A new connection (not yet armed), marked for this turn's `drive`.
     #[inline(always)]
-    fn new(tcp: Connection, app: AppConn, half_open: bool, mac: Option<EthernetAddress>) -> Conn {
+    fn new(
+        tcp: Connection,
+        key: FlowKey,
+        app: AppConn,
+        half_open: bool,
+        mac: Option<EthernetAddress>,
+    ) -> Conn {
         let mut c = Conn {
             tcp,
+            key,
             app,
             timer: None,
             mac: EthernetAddress([0; 6]),
             flags: 0,
         };
-        c.renew(half_open, mac);
+        c.renew(key, half_open, mac);
         c
     }
 
     /// The shard's part of a connection renewed in a slot (its control
     /// block and application state set apart): as `new` leaves it.
     #[inline(always)]
-    fn renew(&mut self, half_open: bool, mac: Option<EthernetAddress>) {
+    fn renew(&mut self, key: FlowKey, half_open: bool, mac: Option<EthernetAddress>) {
+        self.key = key;
         self.timer = None;
         self.flags = TOUCHED | if half_open { HALF_OPEN } else { 0 };
         if let Some(m) = mac {
@@ -182,7 +192,7 @@ impl Conn {
     /// Its 4-tuple, as the table knows it.
     #[inline(always)]
     fn key(&self) -> FlowKey {
-        FlowKey::from(self.tcp.tuple())
+        self.key
     }
 
     #[inline(always)]
@@ -300,7 +310,7 @@ impl Stack {
     /// Whether every connection and TIME_WAIT record here belongs to this shard.
     pub fn owns_all_flows(&self) -> bool {
         self.table.iter().all(|(_, c)| {
-            let t = c.tcp.tuple();
+            let t = FourTuple::from(c.key);
             self.cfg.ownership.owner(t.local, t.remote, self.cfg.shards) == self.cfg.shard
         })
     }
@@ -457,9 +467,12 @@ mod tests {
         assert!(size_of::<ServerConn>() <= 32, "{}", size_of::<ServerConn>());
         assert!(size_of::<ClientConn>() <= 40, "{}", size_of::<ClientConn>());
         assert!(size_of::<AppConn>() <= 40, "{}", size_of::<AppConn>());
+        // The 4-tuple lives in the record now (the control block keeps its
+        // ports and address sum): it counts with the control block here.
+        let key = size_of::<FlowKey>();
         assert!(
-            conn - cb <= 64,
-            "shard record {conn} B for a {cb} B control block"
+            conn - cb - key <= 64,
+            "shard record {conn} B for a {cb} B control block and a {key} B key"
         );
     }
 }

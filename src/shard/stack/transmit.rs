@@ -101,9 +101,8 @@ impl Tx<'_> {
         if !c.tcp.wants_transmit() {
             return Segments::Sent;
         }
-        let t = c.tcp.tuple();
         if !c.has(HAS_MAC) {
-            let Some(m) = self.neigh.get(t.remote.ip()) else {
+            let Some(m) = self.neigh.get(&c.key.remote_host()) else {
                 self.stats.drop(DropReason::NoNeighbour);
                 return Segments::NoNeighbour;
             };
@@ -112,6 +111,7 @@ impl Tx<'_> {
         // Both MACs by reference: copied once, into the frame (the field
         // itself: the control block is borrowed below).
         let dst_mac = &c.mac;
+        let (local, remote) = (c.key.local_host(), c.key.remote_host());
         let cfg = &self.cfg.tcp;
         let src_mac = &self.cfg.iface.mac;
         let max = HDRS + usize::from(cfg.mss) + 60;
@@ -131,15 +131,7 @@ impl Tx<'_> {
                 break;
             };
             *self.ip_ident = self.ip_ident.wrapping_add(1);
-            write_headers(
-                buf,
-                src_mac,
-                dst_mac,
-                *t.local.ip(),
-                *t.remote.ip(),
-                n,
-                *self.ip_ident,
-            );
+            write_headers(buf, src_mac, dst_mac, local, remote, n, *self.ip_ident);
             let len = HDRS + n;
             nic.tx_commit(len);
             self.stats.tx_packets += 1;
