@@ -11,31 +11,58 @@
 //! from it; any other segment without an ACK (and not an RST) a listener
 //! drops unanswered (RFC 9293 3.10.7.2); else the segment is for no
 //! connection and gets the RST RFC 9293 3.10.7.1 gives (none to a RST).
+//!
+//! Either family: `Flows<A>`, `Lookup`, `Route` and `route` take the family
+//! as a parameter, IPv4 by default (whose tuple stays a `FourTuple`).
 
 use crate::tcp::{FourTuple, SynCookies, TcpConfig, TimeWaitRecord, TimeWaitVerdict, TupleHasher};
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpControl, TcpRepr};
-use std::net::SocketAddrV4;
+use crate::wire::{AsFlowKey, FlowKey, IpFamily, SeqNumber, TcpControl, TcpRepr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+/// An IP family as routing takes it: how its endpoints name a 4-tuple
+/// (IPv4: `FourTuple`, as the IPv4 shard always has; IPv6: a `FlowKey`).
+pub trait RouteFamily: IpFamily {
+    type Tuple: AsFlowKey<Ip = Self> + Copy + Eq + core::hash::Hash + core::fmt::Debug;
+    /// The tuple's local end.
+    fn local(t: &Self::Tuple) -> Self::SocketAddr;
+}
+
+impl RouteFamily for Ipv4Addr {
+    type Tuple = FourTuple;
+    #[inline(always)]
+    fn local(t: &FourTuple) -> std::net::SocketAddrV4 {
+        t.local
+    }
+}
+
+impl RouteFamily for Ipv6Addr {
+    type Tuple = FlowKey<Ipv6Addr>;
+    #[inline(always)]
+    fn local(t: &FlowKey<Ipv6Addr>) -> std::net::SocketAddrV6 {
+        t.local()
+    }
+}
+
 /// What the endpoint holds for a 4-tuple.
-pub enum Lookup<'a, H> {
+pub enum Lookup<'a, H, A: IpFamily = Ipv4Addr> {
     /// An open connection (any state but TIME_WAIT once swapped for a record).
     Conn(H),
     /// A TIME_WAIT record.
-    TimeWait(&'a mut TimeWaitRecord),
+    TimeWait(&'a mut TimeWaitRecord<A>),
     None,
 }
 
-/// The endpoint's flows, as routing needs to see them.
-pub trait Flows {
+/// The endpoint's flows of family `A`, as routing needs to see them.
+pub trait Flows<A: RouteFamily = Ipv4Addr> {
     type Handle: Copy;
     /// The 4-tuple's open connection or TIME_WAIT record.
-    fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Self::Handle>;
+    fn lookup(&mut self, t: A::Tuple) -> Lookup<'_, Self::Handle, A>;
     /// Forgets the 4-tuple's TIME_WAIT record: a new SYN reopens it (RFC 6191).
-    fn reopen(&mut self, t: FourTuple);
+    fn reopen(&mut self, t: A::Tuple);
     /// Whether a listener takes connections to `local`.
-    fn listening(&self, local: SocketAddrV4) -> bool;
+    fn listening(&self, local: A::SocketAddr) -> bool;
     /// Connections in SYN-RECEIVED now (asked only for a SYN to a listener).
     fn half_open(&self) -> usize;
     /// When a SYN was last answered with a cookie (the half-open limit hit).
@@ -50,12 +77,12 @@ pub const COOKIE_WINDOW: Duration = Duration::from_secs(128);
 
 /// Where a segment goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<H> {
+pub enum Route<H, A: IpFamily = Ipv4Addr> {
     /// To the open connection (the engine's SEGMENT ARRIVES takes it).
     Conn(H),
     /// The TIME_WAIT record answers with its ACK (a retransmitted FIN, or an
     /// unacceptable segment, RFC 9293 3.10.7.4 and RFC 1337).
-    TimeWaitAck(TimeWaitRecord),
+    TimeWaitAck(TimeWaitRecord<A>),
     /// The TIME_WAIT record drops it.
     TimeWaitDrop,
     /// A SYN a listener takes: open a connection in SYN-RECEIVED.
@@ -75,14 +102,14 @@ pub enum Route<H> {
 
 /// Routes `seg`, which arrived for `tuple` (local = our side).
 #[inline(always)]
-pub fn route<F: Flows>(
+pub fn route<A: RouteFamily, F: Flows<A>>(
     flows: &mut F,
     now: Instant,
-    tuple: FourTuple,
+    tuple: A::Tuple,
     seg: &TcpRepr,
     cfg: &TcpConfig,
     hasher: &TupleHasher,
-) -> Route<F::Handle> {
+) -> Route<F::Handle, A> {
     match flows.lookup(tuple) {
         Lookup::Conn(h) => return Route::Conn(h),
         Lookup::TimeWait(r) => match r.handle_segment(now, cfg.time_wait(), seg) {
@@ -92,7 +119,7 @@ pub fn route<F: Flows>(
         },
         Lookup::None => {}
     }
-    if !flows.listening(tuple.local) {
+    if !flows.listening(A::local(&tuple)) {
         return Route::NoConnection;
     }
     let is_syn = seg.control == TcpControl::Syn && seg.ack_number.is_none();
@@ -131,22 +158,36 @@ mod tests {
     use super::*;
     use crate::tcp::Connection;
     use std::collections::HashMap;
-    use std::net::Ipv4Addr;
+    use std::net::SocketAddrV4;
 
-    /// Flows in plain maps.
-    #[derive(Default)]
-    struct Maps {
-        conns: HashMap<FourTuple, u32>,
-        tw: HashMap<FourTuple, TimeWaitRecord>,
+    /// Flows in plain maps (IPv4: `Maps`).
+    struct MapsOf<A: RouteFamily> {
+        conns: HashMap<A::Tuple, u32>,
+        tw: HashMap<A::Tuple, TimeWaitRecord<A>>,
         listening: bool,
         half_open: usize,
         reopened: u32,
         overflow: Option<Instant>,
     }
 
-    impl Flows for Maps {
+    type Maps = MapsOf<Ipv4Addr>;
+
+    impl<A: RouteFamily> Default for MapsOf<A> {
+        fn default() -> Self {
+            MapsOf {
+                conns: HashMap::new(),
+                tw: HashMap::new(),
+                listening: false,
+                half_open: 0,
+                reopened: 0,
+                overflow: None,
+            }
+        }
+    }
+
+    impl<A: RouteFamily> Flows<A> for MapsOf<A> {
         type Handle = u32;
-        fn lookup(&mut self, t: FourTuple) -> Lookup<'_, u32> {
+        fn lookup(&mut self, t: A::Tuple) -> Lookup<'_, u32, A> {
             if let Some(h) = self.conns.get(&t) {
                 return Lookup::Conn(*h);
             }
@@ -155,11 +196,11 @@ mod tests {
                 None => Lookup::None,
             }
         }
-        fn reopen(&mut self, t: FourTuple) {
+        fn reopen(&mut self, t: A::Tuple) {
             self.tw.remove(&t);
             self.reopened += 1;
         }
-        fn listening(&self, _: SocketAddrV4) -> bool {
+        fn listening(&self, _: A::SocketAddr) -> bool {
             self.listening
         }
         fn half_open(&self) -> usize {
@@ -379,5 +420,44 @@ mod tests {
         };
         assert_eq!(route(&mut m, NOW, t, &new_syn, &cfg, &h), Route::Syn);
         assert_eq!((m.reopened, m.tw.len()), (1, 0));
+    }
+
+    /// The same routing over IPv6: a listener takes a SYN, answers with a
+    /// cookie past the half-open limit, and the ACK carrying it back opens
+    /// a connection with the MSS the cookie kept (from IPv6's MSS table:
+    /// 1440, a 1500-byte MTU's, RFC 8200 5).
+    #[test]
+    fn ipv6_syn_and_cookie_round_trip() {
+        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
+        let t = FlowKey::<Ipv6Addr>::new(
+            "[2001:db8::1]:80".parse().unwrap(),
+            "[2001:db8:1::9]:40000".parse().unwrap(),
+        );
+        let mut m = MapsOf::<Ipv6Addr> {
+            listening: true,
+            ..MapsOf::default()
+        };
+        let syn = TcpRepr {
+            max_seg_size: Some(1440),
+            ..syn()
+        };
+        assert_eq!(route(&mut m, NOW, t, &syn, &cfg, &h), Route::Syn);
+        m.half_open = cfg.syn_cookie_threshold;
+        let Route::CookieSynAck(iss) = route(&mut m, NOW, t, &syn, &cfg, &h) else {
+            panic!("past the half-open limit a SYN gets a cookie");
+        };
+        assert_eq!(
+            route(&mut m, NOW, t, &cookie_ack(iss), &cfg, &h),
+            Route::CookieAck { iss, mss: 1440 }
+        );
+        // The cookie is the tuple's: the same ACK from another source is not.
+        let other = FlowKey::<Ipv6Addr>::new(t.local(), "[2001:db8:1::a]:40000".parse().unwrap());
+        assert_eq!(
+            route(&mut m, NOW, other, &cookie_ack(iss), &cfg, &h),
+            Route::NoConnection
+        );
+        // An open connection takes its segments first.
+        m.conns.insert(t, 3);
+        assert_eq!(route(&mut m, NOW, t, &syn, &cfg, &h), Route::Conn(3));
     }
 }
