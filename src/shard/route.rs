@@ -27,6 +27,8 @@ pub trait RouteFamily: IpFamily {
     type Tuple: AsFlowKey<Ip = Self> + Copy + Eq + core::hash::Hash + core::fmt::Debug;
     /// The tuple's local end.
     fn local(t: &Self::Tuple) -> Self::SocketAddr;
+    /// The tuple of `local` and `remote`.
+    fn tuple(local: Self::SocketAddr, remote: Self::SocketAddr) -> Self::Tuple;
 }
 
 impl RouteFamily for Ipv4Addr {
@@ -35,6 +37,10 @@ impl RouteFamily for Ipv4Addr {
     fn local(t: &FourTuple) -> std::net::SocketAddrV4 {
         t.local
     }
+    #[inline(always)]
+    fn tuple(local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> FourTuple {
+        FourTuple { local, remote }
+    }
 }
 
 impl RouteFamily for Ipv6Addr {
@@ -42,6 +48,10 @@ impl RouteFamily for Ipv6Addr {
     #[inline(always)]
     fn local(t: &FlowKey<Ipv6Addr>) -> std::net::SocketAddrV6 {
         t.local()
+    }
+    #[inline(always)]
+    fn tuple(local: std::net::SocketAddrV6, remote: std::net::SocketAddrV6) -> FlowKey<Ipv6Addr> {
+        FlowKey::new(local, remote)
     }
 }
 
