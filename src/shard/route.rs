@@ -11,51 +11,14 @@
 //! from it; any other segment without an ACK (and not an RST) a listener
 //! drops unanswered (RFC 9293 3.10.7.2); else the segment is for no
 //! connection and gets the RST RFC 9293 3.10.7.1 gives (none to a RST).
-//!
-//! Either family: `Flows<A>`, `Lookup`, `Route` and `route` take the family
-//! as a parameter, IPv4 by default (whose tuple stays a `FourTuple`).
 
-use crate::tcp::{FourTuple, SynCookies, TcpConfig, TimeWaitRecord, TimeWaitVerdict, TupleHasher};
+use crate::tcp::{SynCookies, TcpConfig, TimeWaitRecord, TimeWaitVerdict, TupleHasher};
 use crate::time::Instant;
-use crate::wire::{AsFlowKey, FlowKey, IpFamily, SeqNumber, TcpControl, TcpRepr};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use crate::wire::{AsFlowKey, IpFamily, SeqNumber, TcpControl, TcpRepr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-/// An IP family as routing takes it: how its endpoints name a 4-tuple
-/// (IPv4: `FourTuple`, as the IPv4 shard always has; IPv6: a `FlowKey`).
-pub trait RouteFamily: IpFamily {
-    type Tuple: AsFlowKey<Ip = Self> + Copy + Eq + core::hash::Hash + core::fmt::Debug;
-    /// The tuple's local end.
-    fn local(t: &Self::Tuple) -> Self::SocketAddr;
-    /// The tuple of `local` and `remote`.
-    fn tuple(local: Self::SocketAddr, remote: Self::SocketAddr) -> Self::Tuple;
-}
-
-impl RouteFamily for Ipv4Addr {
-    type Tuple = FourTuple;
-    #[inline(always)]
-    fn local(t: &FourTuple) -> std::net::SocketAddrV4 {
-        t.local
-    }
-    #[inline(always)]
-    fn tuple(local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> FourTuple {
-        FourTuple { local, remote }
-    }
-}
-
-impl RouteFamily for Ipv6Addr {
-    type Tuple = FlowKey<Ipv6Addr>;
-    #[inline(always)]
-    fn local(t: &FlowKey<Ipv6Addr>) -> std::net::SocketAddrV6 {
-        t.local()
-    }
-    #[inline(always)]
-    fn tuple(local: std::net::SocketAddrV6, remote: std::net::SocketAddrV6) -> FlowKey<Ipv6Addr> {
-        FlowKey::new(local, remote)
-    }
-}
-
-/// What the endpoint holds for a 4-tuple.
+/// What the endpoint holds for a 4-tuple (of family `A`, IPv4 by default).
 pub enum Lookup<'a, H, A: IpFamily = Ipv4Addr> {
     /// An open connection (any state but TIME_WAIT once swapped for a record).
     Conn(H),
@@ -64,15 +27,21 @@ pub enum Lookup<'a, H, A: IpFamily = Ipv4Addr> {
     None,
 }
 
-/// The endpoint's flows of family `A`, as routing needs to see them.
-pub trait Flows<A: RouteFamily = Ipv4Addr> {
+/// The family of a `Flows`' tuples.
+pub type FamilyOf<F> = <<F as Flows>::Tuple as AsFlowKey>::Ip;
+
+/// The endpoint's flows, as routing needs to see them: of one family, named
+/// by their tuple type (the engine's IPv4 `FourTuple`, or a `FlowKey` of
+/// either family).
+pub trait Flows {
     type Handle: Copy;
+    type Tuple: AsFlowKey;
     /// The 4-tuple's open connection or TIME_WAIT record.
-    fn lookup(&mut self, t: A::Tuple) -> Lookup<'_, Self::Handle, A>;
+    fn lookup(&mut self, t: Self::Tuple) -> Lookup<'_, Self::Handle, FamilyOf<Self>>;
     /// Forgets the 4-tuple's TIME_WAIT record: a new SYN reopens it (RFC 6191).
-    fn reopen(&mut self, t: A::Tuple);
+    fn reopen(&mut self, t: Self::Tuple);
     /// Whether a listener takes connections to `local`.
-    fn listening(&self, local: A::SocketAddr) -> bool;
+    fn listening(&self, local: <FamilyOf<Self> as IpFamily>::SocketAddr) -> bool;
     /// Connections in SYN-RECEIVED now (asked only for a SYN to a listener).
     fn half_open(&self) -> usize;
     /// When a SYN was last answered with a cookie (the half-open limit hit).
@@ -112,14 +81,14 @@ pub enum Route<H, A: IpFamily = Ipv4Addr> {
 
 /// Routes `seg`, which arrived for `tuple` (local = our side).
 #[inline(always)]
-pub fn route<A: RouteFamily, F: Flows<A>>(
+pub fn route<F: Flows>(
     flows: &mut F,
     now: Instant,
-    tuple: A::Tuple,
+    tuple: F::Tuple,
     seg: &TcpRepr,
     cfg: &TcpConfig,
     hasher: &TupleHasher,
-) -> Route<F::Handle, A> {
+) -> Route<F::Handle, FamilyOf<F>> {
     match flows.lookup(tuple) {
         Lookup::Conn(h) => return Route::Conn(h),
         Lookup::TimeWait(r) => match r.handle_segment(now, cfg.time_wait(), seg) {
@@ -129,7 +98,7 @@ pub fn route<A: RouteFamily, F: Flows<A>>(
         },
         Lookup::None => {}
     }
-    if !flows.listening(A::local(&tuple)) {
+    if !flows.listening(tuple.flow_key().local()) {
         return Route::NoConnection;
     }
     let is_syn = seg.control == TcpControl::Syn && seg.ack_number.is_none();
@@ -166,38 +135,26 @@ pub fn route<A: RouteFamily, F: Flows<A>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::Connection;
+    use crate::tcp::{Connection, FourTuple};
+    use crate::wire::FlowKey;
     use std::collections::HashMap;
-    use std::net::SocketAddrV4;
+    use std::net::{Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
-    /// Flows in plain maps (IPv4: `Maps`).
-    struct MapsOf<A: RouteFamily> {
-        conns: HashMap<A::Tuple, u32>,
-        tw: HashMap<A::Tuple, TimeWaitRecord<A>>,
+    /// Flows in plain maps.
+    #[derive(Default)]
+    struct Maps {
+        conns: HashMap<FourTuple, u32>,
+        tw: HashMap<FourTuple, TimeWaitRecord>,
         listening: bool,
         half_open: usize,
         reopened: u32,
         overflow: Option<Instant>,
     }
 
-    type Maps = MapsOf<Ipv4Addr>;
-
-    impl<A: RouteFamily> Default for MapsOf<A> {
-        fn default() -> Self {
-            MapsOf {
-                conns: HashMap::new(),
-                tw: HashMap::new(),
-                listening: false,
-                half_open: 0,
-                reopened: 0,
-                overflow: None,
-            }
-        }
-    }
-
-    impl<A: RouteFamily> Flows<A> for MapsOf<A> {
+    impl Flows for Maps {
         type Handle = u32;
-        fn lookup(&mut self, t: A::Tuple) -> Lookup<'_, u32, A> {
+        type Tuple = FourTuple;
+        fn lookup(&mut self, t: FourTuple) -> Lookup<'_, u32> {
             if let Some(h) = self.conns.get(&t) {
                 return Lookup::Conn(*h);
             }
@@ -206,11 +163,11 @@ mod tests {
                 None => Lookup::None,
             }
         }
-        fn reopen(&mut self, t: A::Tuple) {
+        fn reopen(&mut self, t: FourTuple) {
             self.tw.remove(&t);
             self.reopened += 1;
         }
-        fn listening(&self, _: A::SocketAddr) -> bool {
+        fn listening(&self, _: SocketAddrV4) -> bool {
             self.listening
         }
         fn half_open(&self) -> usize {
@@ -254,6 +211,81 @@ mod tests {
     }
 
     const NOW: Instant = Instant(5_000_000_000);
+
+    /// IPv6 flows in plain maps, keyed by `FlowKey<Ipv6Addr>`.
+    #[derive(Default)]
+    struct Maps6 {
+        tw: HashMap<FlowKey<Ipv6Addr>, TimeWaitRecord<Ipv6Addr>>,
+        listening: Option<SocketAddrV6>,
+        half_open: usize,
+        overflow: Option<Instant>,
+    }
+
+    impl Flows for Maps6 {
+        type Handle = u32;
+        type Tuple = FlowKey<Ipv6Addr>;
+        fn lookup(&mut self, t: FlowKey<Ipv6Addr>) -> Lookup<'_, u32, Ipv6Addr> {
+            match self.tw.get_mut(&t) {
+                Some(r) => Lookup::TimeWait(r),
+                None => Lookup::None,
+            }
+        }
+        fn reopen(&mut self, t: FlowKey<Ipv6Addr>) {
+            self.tw.remove(&t);
+        }
+        fn listening(&self, local: SocketAddrV6) -> bool {
+            self.listening == Some(local)
+        }
+        fn half_open(&self) -> usize {
+            self.half_open
+        }
+        fn syn_overflow_at(&self) -> Option<Instant> {
+            self.overflow
+        }
+        fn set_syn_overflow_at(&mut self, now: Instant) {
+            self.overflow = Some(now);
+        }
+    }
+
+    /// The same routing over IPv6 tuples: a listener on the local address
+    /// takes a SYN, answers with an IPv6 cookie past the half-open limit
+    /// (MSS 1440, from the IPv6 table), validates its ACK; another local
+    /// address has no listener.
+    #[test]
+    fn ipv6_tuples_route_to_listeners_and_cookies() {
+        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
+        let local: SocketAddrV6 = "[2001:db8::1]:80".parse().unwrap();
+        let remote: SocketAddrV6 = "[2001:db8::2]:40000".parse().unwrap();
+        let t = FlowKey::<Ipv6Addr>::new(local, remote);
+        let mut m = Maps6 {
+            listening: Some(local),
+            ..Maps6::default()
+        };
+        let syn6 = TcpRepr {
+            max_seg_size: Some(1440),
+            ..syn()
+        };
+        assert_eq!(route(&mut m, NOW, t, &syn6, &cfg, &h), Route::Syn);
+        let other = FlowKey::<Ipv6Addr>::new("[2001:db8::9]:80".parse().unwrap(), remote);
+        assert_eq!(
+            route(&mut m, NOW, other, &syn6, &cfg, &h),
+            Route::NoConnection
+        );
+        m.half_open = cfg.syn_cookie_threshold;
+        let Route::CookieSynAck(iss) = route(&mut m, NOW, t, &syn6, &cfg, &h) else {
+            panic!("past the half-open limit a SYN gets a cookie");
+        };
+        assert_eq!(
+            route(&mut m, NOW, t, &cookie_ack(iss), &cfg, &h),
+            Route::CookieAck { iss, mss: 1440 }
+        );
+        // The cookie is the tuple's: the same ACK on another remote is not taken.
+        let elsewhere = FlowKey::<Ipv6Addr>::new(local, "[2001:db8::3]:40000".parse().unwrap());
+        assert_eq!(
+            route(&mut m, NOW, elsewhere, &cookie_ack(iss), &cfg, &h),
+            Route::NoConnection
+        );
+    }
 
     #[test]
     fn an_open_connection_takes_its_segments_first() {
@@ -430,44 +462,5 @@ mod tests {
         };
         assert_eq!(route(&mut m, NOW, t, &new_syn, &cfg, &h), Route::Syn);
         assert_eq!((m.reopened, m.tw.len()), (1, 0));
-    }
-
-    /// The same routing over IPv6: a listener takes a SYN, answers with a
-    /// cookie past the half-open limit, and the ACK carrying it back opens
-    /// a connection with the MSS the cookie kept (from IPv6's MSS table:
-    /// 1440, a 1500-byte MTU's, RFC 8200 5).
-    #[test]
-    fn ipv6_syn_and_cookie_round_trip() {
-        let (cfg, h) = (TcpConfig::default(), TupleHasher::new(1, 2));
-        let t = FlowKey::<Ipv6Addr>::new(
-            "[2001:db8::1]:80".parse().unwrap(),
-            "[2001:db8:1::9]:40000".parse().unwrap(),
-        );
-        let mut m = MapsOf::<Ipv6Addr> {
-            listening: true,
-            ..MapsOf::default()
-        };
-        let syn = TcpRepr {
-            max_seg_size: Some(1440),
-            ..syn()
-        };
-        assert_eq!(route(&mut m, NOW, t, &syn, &cfg, &h), Route::Syn);
-        m.half_open = cfg.syn_cookie_threshold;
-        let Route::CookieSynAck(iss) = route(&mut m, NOW, t, &syn, &cfg, &h) else {
-            panic!("past the half-open limit a SYN gets a cookie");
-        };
-        assert_eq!(
-            route(&mut m, NOW, t, &cookie_ack(iss), &cfg, &h),
-            Route::CookieAck { iss, mss: 1440 }
-        );
-        // The cookie is the tuple's: the same ACK from another source is not.
-        let other = FlowKey::<Ipv6Addr>::new(t.local(), "[2001:db8:1::a]:40000".parse().unwrap());
-        assert_eq!(
-            route(&mut m, NOW, other, &cookie_ack(iss), &cfg, &h),
-            Route::NoConnection
-        );
-        // An open connection takes its segments first.
-        m.conns.insert(t, 3);
-        assert_eq!(route(&mut m, NOW, t, &syn, &cfg, &h), Route::Conn(3));
     }
 }

@@ -11,7 +11,7 @@
 
 pub mod rng;
 
-use crate::shard::route::{Flows, Lookup, Route, RouteFamily, route};
+use crate::shard::route::{Flows, Lookup, Route, route};
 use crate::tcp::{
     CloseReason, Connection, Ends, Event, SegmentVerdict, State, TcpConfig, TcpStats,
     TimeWaitRecord, TupleHasher, emit_cookie_syn_ack, rst_reply,
@@ -19,7 +19,7 @@ use crate::tcp::{
 use crate::time::Instant;
 use crate::timer::{FifoTimers, TimerId, Wheel};
 use crate::wire::{
-    AsFlowKey, ChecksumMode, FamilySocketAddr, FlowKey, IpFamily, SeqNumber, TcpPacket, TcpRepr,
+    ChecksumMode, FamilySocketAddr, FlowKey, IpFamily, SeqNumber, TcpPacket, TcpRepr,
 };
 use rng::Rng;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -30,7 +30,7 @@ use std::time::Duration;
 pub const MTU: usize = 1500;
 
 /// A family the simulation runs over: its hosts' addresses.
-pub trait SimFamily: RouteFamily {
+pub trait SimFamily: IpFamily {
     const CLIENT: Self;
     const SERVER: Self;
 }
@@ -261,17 +261,12 @@ struct HostFlows<'a, A: IpFamily> {
     syn_overflow_at: &'a mut Option<Instant>,
 }
 
-/// A route tuple as the simulation keys it.
-fn pair<A: RouteFamily>(t: &A::Tuple) -> Pair<A> {
-    let k = t.flow_key();
-    (k.local(), k.remote())
-}
-
-impl<A: RouteFamily> Flows<A> for HostFlows<'_, A> {
+impl<A: IpFamily> Flows for HostFlows<'_, A> {
     type Handle = Pair<A>;
+    type Tuple = FlowKey<A>;
 
-    fn lookup(&mut self, t: A::Tuple) -> Lookup<'_, Self::Handle, A> {
-        let key = pair::<A>(&t);
+    fn lookup(&mut self, t: FlowKey<A>) -> Lookup<'_, Self::Handle, A> {
+        let key = (t.local(), t.remote());
         if self.conns.contains_key(&key) {
             return Lookup::Conn(key);
         }
@@ -281,8 +276,8 @@ impl<A: RouteFamily> Flows<A> for HostFlows<'_, A> {
         }
     }
 
-    fn reopen(&mut self, t: A::Tuple) {
-        self.time_wait.remove(&pair::<A>(&t));
+    fn reopen(&mut self, t: FlowKey<A>) {
+        self.time_wait.remove(&(t.local(), t.remote()));
         *self.reopened += 1;
     }
 
@@ -306,7 +301,7 @@ impl<A: RouteFamily> Flows<A> for HostFlows<'_, A> {
     }
 }
 
-impl<A: RouteFamily> Host<A> {
+impl<A: IpFamily> Host<A> {
     pub fn new(cfg: TcpConfig, listen_port: Option<u16>, seed: u64) -> Host<A> {
         let time_wait = cfg.time_wait();
         Host {
@@ -349,7 +344,7 @@ impl<A: RouteFamily> Host<A> {
             return None;
         };
         let key = (pkt.dst, pkt.src);
-        let tuple = A::tuple(pkt.dst, pkt.src);
+        let tuple = FlowKey::new(pkt.dst, pkt.src);
         let ends = Ends::new(pkt.dst, pkt.src);
         let mut flows = HostFlows {
             conns: &self.conns,

@@ -431,6 +431,31 @@ impl Connection {
         c
     }
 
+    /// `listen` and `set_remote` in one: the passive open of a listener for
+    /// the SYN that arrived on `ends` (the shard's form).
+    pub fn listen_for(
+        cfg: &TcpConfig,
+        ends: impl Into<Ends>,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::new(cfg, ends.into(), State::Listen, iss, now);
+        c.flags |= flag::PASSIVE;
+        c
+    }
+
+    /// `listen_for`, in place of a connection that is over (as `reconnect`).
+    pub fn relisten_for(
+        &mut self,
+        cfg: &TcpConfig,
+        ends: impl Into<Ends>,
+        iss: SeqNumber,
+        now: Instant,
+    ) {
+        self.renew(cfg, ends.into(), State::Listen, iss, now);
+        self.flags |= flag::PASSIVE;
+    }
+
     /// `connect`, in place of a connection that is over: the same new
     /// connection, keeping the memory of its buffers (emptied) for this one.
     pub fn reconnect(
@@ -2757,6 +2782,9 @@ mod tests {
         let mut c = Connection::listen(&cfg, l, SeqNumber(1), Instant::from_millis(1));
         c.set_remote(r);
         assert_eq!(c.ends(), Ends::new(l, r));
+        let d =
+            Connection::listen_for(&cfg, Ends::new(l, r), SeqNumber(1), Instant::from_millis(1));
+        assert_eq!(format!("{c:?}"), format!("{d:?}"));
     }
 
     /// What `renew` keeps aside from `new`'s connection: its emptied buffers.

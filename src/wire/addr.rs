@@ -62,6 +62,19 @@ pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
         checksum::add_sums(src.address_sum(), dst.address_sum())
     }
 
+    /// Writes the Ethernet header and this family's fixed IP header (TTL or
+    /// hop limit 64) in front of a TCP segment of `tcp_len` bytes, into the
+    /// first `ETH + HEADER_LEN` bytes of `b`; `ident` is IPv4's.
+    fn emit_tcp_headers(
+        b: &mut [u8],
+        src_mac: &EthernetAddress,
+        dst_mac: &EthernetAddress,
+        src: &Self,
+        dst: &Self,
+        tcp_len: usize,
+        ident: u16,
+    );
+
     /// As a family-agnostic address.
     fn to_ip(self) -> IpAddr;
 
@@ -155,6 +168,32 @@ impl IpFamily for Ipv4Addr {
     fn address_sum(&self) -> u16 {
         checksum::address_sum(&self.octets())
     }
+    /// One fold of the two words (the general form folds three times).
+    #[inline]
+    fn pseudo_addr_sum(src: &Self, dst: &Self) -> u16 {
+        checksum::fold(
+            u64::from(u32::from_le_bytes(src.octets()))
+                + u64::from(u32::from_le_bytes(dst.octets())),
+        )
+    }
+    #[inline]
+    fn emit_tcp_headers(
+        b: &mut [u8],
+        src_mac: &EthernetAddress,
+        dst_mac: &EthernetAddress,
+        src: &Self,
+        dst: &Self,
+        tcp_len: usize,
+        ident: u16,
+    ) {
+        const ETH: usize = super::ethernet::HEADER_LEN;
+        let b: &mut [u8; ETH + Self::HEADER_LEN] =
+            (&mut b[..ETH + Self::HEADER_LEN]).try_into().unwrap();
+        b[..6].copy_from_slice(&dst_mac.0);
+        b[6..12].copy_from_slice(&src_mac.0);
+        b[12..ETH].copy_from_slice(&u16::from(Self::ETHERTYPE).to_be_bytes());
+        super::ipv4::emit_tcp_header(&mut b[ETH..], *src, *dst, tcp_len, ident);
+    }
     #[inline]
     fn hash_words<H: Hasher>(&self, h: &mut H) {
         h.write_u32(u32::from(*self));
@@ -197,6 +236,25 @@ impl IpFamily for Ipv6Addr {
     #[inline]
     fn address_sum(&self) -> u16 {
         checksum::address_sum(&self.octets())
+    }
+    #[inline]
+    fn emit_tcp_headers(
+        b: &mut [u8],
+        src_mac: &EthernetAddress,
+        dst_mac: &EthernetAddress,
+        src: &Self,
+        dst: &Self,
+        tcp_len: usize,
+        ident: u16,
+    ) {
+        const ETH: usize = super::ethernet::HEADER_LEN;
+        let b: &mut [u8; ETH + Self::HEADER_LEN] =
+            (&mut b[..ETH + Self::HEADER_LEN]).try_into().unwrap();
+        b[..6].copy_from_slice(&dst_mac.0);
+        b[6..12].copy_from_slice(&src_mac.0);
+        b[12..ETH].copy_from_slice(&u16::from(Self::ETHERTYPE).to_be_bytes());
+        let _ = ident;
+        super::ipv6::emit_tcp_header(&mut b[ETH..], src, dst, tcp_len);
     }
     #[inline]
     fn hash_words<H: Hasher>(&self, h: &mut H) {

@@ -334,17 +334,36 @@ impl<'a> Head<'a> {
         if header_len > buf.len() {
             return Err(Error::Truncated);
         }
-        Self::parse_valid(buf, header_len, src, dst, mode)
+        let sum_ok = |b: &[u8]| checksum::transport_checksum_ok(src, dst, 6, b);
+        Self::parse_valid(buf, header_len, sum_ok, mode)
+    }
+
+    /// `parse` behind a pseudo-header whose addresses sum to `addr_sum`
+    /// (`IpFamily::pseudo_addr_sum`): either family (the IPv6 receive path's).
+    #[inline(always)]
+    pub fn parse_sum(buf: &'a [u8], addr_sum: u16, mode: ChecksumMode) -> Result<Self> {
+        let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
+            return Err(Error::Truncated);
+        };
+        let header_len = usize::from(h[field::OFF] >> 4) * 4;
+        if header_len < HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if header_len > buf.len() {
+            return Err(Error::Truncated);
+        }
+        let sum_ok = |b: &[u8]| checksum::tcp_checksum_ok(addr_sum, b);
+        Self::parse_valid(buf, header_len, sum_ok, mode)
     }
 
     /// Over a buffer `new_checked` accepted, whose data offset says
-    /// `header_len` (at least 20, at most `buf.len()`).
+    /// `header_len` (at least 20, at most `buf.len()`); `sum_ok` checks the
+    /// checksum over the family's pseudo-header (with `mode` Verify).
     #[inline(always)]
     fn parse_valid(
         buf: &'a [u8],
         header_len: usize,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        sum_ok: impl FnOnce(&[u8]) -> bool,
         mode: ChecksumMode,
     ) -> Result<Self> {
         let (Some(h), Some(options), Some(payload)) = (
@@ -354,7 +373,7 @@ impl<'a> Head<'a> {
         ) else {
             return Err(Error::Truncated);
         };
-        if mode == ChecksumMode::Verify && !checksum::transport_checksum_ok(src, dst, 6, buf) {
+        if mode == ChecksumMode::Verify && !sum_ok(buf) {
             return Err(Error::Checksum);
         }
         let src_port = be16(h, field::SRC_PORT);
@@ -444,7 +463,8 @@ impl<'a> TcpRepr<'a> {
         mode: ChecksumMode,
         repr: &mut TcpRepr<'a>,
     ) -> Result<()> {
-        let h = Head::parse_valid(buf, header_len, src, dst, mode)?;
+        let sum_ok = |b: &[u8]| checksum::transport_checksum_ok(src, dst, 6, b);
+        let h = Head::parse_valid(buf, header_len, sum_ok, mode)?;
         *repr = segment_of!(h);
         repr.parse_options(h.options)
     }

@@ -29,10 +29,10 @@ impl Stack {
         // place of that one, with its buffers.
         let listen = |cfg: &TcpConfig, old: Option<&mut Connection>| match old {
             Some(c) => {
-                c.relisten(cfg, t.local, iss, now);
+                c.relisten_for(cfg, t, iss, now);
                 None
             }
-            None => Some(Connection::listen(cfg, t.local, iss, now)),
+            None => Some(Connection::listen_for(cfg, t, iss, now)),
         };
         let Some(h) = self.accept(t, listen, app, true, seg) else {
             return;
@@ -41,7 +41,6 @@ impl Stack {
             return;
         };
         c.tcp.set_ts_offset(ts_offset);
-        c.tcp.set_remote(t.remote);
         c.tcp
             .handle_segment(now, &self.cfg.tcp, &mut self.stats.tcp, seg);
     }

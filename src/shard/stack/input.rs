@@ -21,6 +21,7 @@ struct ShardFlows<'a> {
 
 impl Flows for ShardFlows<'_> {
     type Handle = Handle;
+    type Tuple = FourTuple;
 
     #[inline]
     fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Handle> {
