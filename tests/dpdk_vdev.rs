@@ -737,3 +737,89 @@ fn bench_stops_cleanly_on_sigint() {
     let _ = status;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 14: `sluice server --ip <IPv6>` on `net_af_packet` (a veth), the
+/// kernel in a namespace (e14-named) as its IPv6 peer: 20 curl -6 requests
+/// all answered 200, ping -6 answered, the kernel's neighbour entry for the
+/// server holds sluice's MAC (its NA), and the server's JSON report counts
+/// 20 connections, 20 responses and no drops of TCP.
+#[test]
+fn e14_kernel_curl6_gets_http_from_sluice_server_over_ipv6() {
+    let test = "e14_kernel_curl6";
+    if !is_root() {
+        return skip(test, "network namespaces and raw sockets need root");
+    }
+    for tool in ["ip", "ethtool", "curl", "ping"] {
+        if !have(tool) {
+            return skip(test, &format!("{tool} is not installed"));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("e14-curl6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("server.json");
+    let script = r#"
+set -u
+NS=e14v6ns; H=e14v6h; P=e14v6p
+cleanup() { ip netns del $NS 2>/dev/null; ip link del $H 2>/dev/null; true; }
+cleanup
+trap cleanup EXIT
+ip netns add $NS
+ip link add $H type veth peer name $P
+ip link set $P netns $NS
+sysctl -qw net.ipv6.conf.$H.disable_ipv6=1
+ip link set $H up
+ip netns exec $NS ip link set lo up
+ip netns exec $NS ip link set $P up
+ip netns exec $NS ethtool -K $P tx off gso off tso off >/dev/null
+ip netns exec $NS ip -6 addr add 2001:db8:e14::2/64 dev $P nodad
+"$BIN" server --vdev net_af_packet0,iface=$H --ip 2001:db8:e14::1 --listen 80:http \
+    --duration 6 --json "$JSON" 2>"$JSON.err" &
+SP=$!
+for _ in $(seq 100); do grep -q ready "$JSON.err" && break; sleep 0.1; done
+ok=0
+for _ in $(seq 20); do
+    code=$(ip netns exec $NS curl -6 -s -m 3 -o /dev/null -w '%{http_code}' 'http://[2001:db8:e14::1]/')
+    [ "$code" = 200 ] && ok=$((ok + 1))
+done
+echo "curl6 200: $ok/20"
+ip netns exec $NS ping -6 -c 3 -i 0.2 -W 1 2001:db8:e14::1 | grep -o '[0-9]* received'
+echo "neigh: $(ip netns exec $NS ip -6 neigh show 2001:db8:e14::1 dev $P)"
+echo "mac: $(grep -o 'mac=[0-9a-f:]*' "$JSON.err" | head -1 | cut -d= -f2)"
+wait $SP
+echo "server exit: $?"
+"#;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("BIN", BIN)
+        .env("JSON", &json)
+        .output()
+        .expect("run bash");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let err = std::fs::read_to_string(dir.join("server.json.err")).unwrap_or_default();
+    eprintln!("{text}\n{}\n{err}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("curl6 200: 20/20"), "{text}");
+    assert!(text.contains("3 received"), "{text}");
+    assert!(text.contains("server exit: 0"), "{text}");
+    let mac = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mac: "))
+        .expect("the server's MAC");
+    let neigh = text.lines().find(|l| l.starts_with("neigh: ")).unwrap();
+    assert!(!mac.is_empty() && neigh.contains(mac), "{neigh} / {mac}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["accepted"], 20, "{report}");
+    assert_eq!(report["responses"], 20, "{report}");
+    assert_eq!(report["retransmits"], 0, "{report}");
+    for reason in [
+        "bad_checksum",
+        "no_connection",
+        "refused_by_tcp",
+        "truncated",
+        "malformed",
+    ] {
+        assert_eq!(report["drops"][reason], 0, "{reason}: {report}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

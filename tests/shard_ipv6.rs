@@ -10,8 +10,8 @@ use sluice::time::Instant;
 use sluice::wire::addr::{multicast_mac, solicited_node};
 use sluice::wire::frame::Ipv6Payload;
 use sluice::wire::{
-    ChecksumMode, EtherType, EthernetAddress, EthernetRepr, Icmpv6Repr, IpProtocol, Ipv6Range,
-    Ipv6Repr, NdFlags, Parsed, emit_frame, parse_frame,
+    ChecksumMode, EtherType, EthernetAddress, EthernetRepr, Icmpv6Repr, IpFamily, IpProtocol,
+    Ipv6Range, Ipv6Repr, NdFlags, Parsed, emit_frame, parse_frame,
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -154,4 +154,220 @@ fn what_ipv6_cannot_take_yet_is_counted() {
     assert!(exchange(&mut s, frames()).is_empty());
     assert_eq!(s.stats.dropped(DropReason::OtherEtherType), 2);
     assert_eq!(s.stats.icmp_answered, 0);
+}
+
+// ---- TCP over IPv6 at a shard of its own family (`Stack<Ipv6Addr>`) ----
+
+use sluice::app::ServerApp;
+use sluice::shard::stack::StackFamily;
+use sluice::tcp::{Connection, State, TcpStats};
+use sluice::wire::{FlowKey, SeqNumber, TcpControl, TcpRepr, parse_tcp6_frame};
+use std::net::SocketAddrV6;
+
+/// An IPv6 shard (MSS 1440: a 1500-byte MTU less 60 bytes of headers)
+/// listening on [US]:80 with the HTTP server.
+fn v6_server() -> Stack<Ipv6Addr> {
+    let iface = Iface::new(US_MAC, Ipv4Addr::new(10, 0, 0, 2)).with_ipv6(Ipv6Range::single(US));
+    let tcp = TcpConfig {
+        mss: 1440,
+        ..TcpConfig::default()
+    };
+    let mut s = Stack::<Ipv6Addr>::new_family(StackConfig::new(iface, tcp), Instant::ZERO);
+    s.listen(SocketAddrV6::new(US, 80, 0, 0), ServerApp::http(100, 0));
+    s
+}
+
+/// A TCP segment from the peer (checksum already in it) in Ethernet and IPv6.
+fn wrap(seg: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 54 + seg.len()];
+    f[..6].copy_from_slice(&US_MAC.0);
+    f[6..12].copy_from_slice(&PEER_MAC.0);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    sluice::wire::ipv6::emit_tcp_header(&mut f[14..], &PEER, &US, seg.len());
+    f[54..].copy_from_slice(seg);
+    f
+}
+
+/// Feeds `frames` to the stack at `now`; what it sends back.
+fn exchange_at<A: StackFamily>(
+    s: &mut Stack<A>,
+    now: Instant,
+    frames: Vec<Vec<u8>>,
+) -> Vec<Vec<u8>> {
+    let (mut ours, peer) = MemNic::pair(64);
+    for f in frames {
+        peer.tx.push(f).unwrap();
+    }
+    s.poll(now, &mut ours as &mut dyn Nic);
+    let mut got = Vec::new();
+    while let Some(f) = peer.rx.pop() {
+        got.push(f);
+    }
+    got
+}
+
+/// The peer's end: an engine connection whose segments travel as IPv6
+/// frames, every answer parsed (checksum verified) by the IPv6 fast path.
+struct Peer {
+    c: Connection,
+    cfg: TcpConfig,
+    st: TcpStats,
+    got: Vec<u8>,
+}
+
+impl Peer {
+    fn new(port: u16) -> Peer {
+        let cfg = TcpConfig {
+            mss: 1440,
+            ..TcpConfig::default()
+        };
+        let key = FlowKey::<Ipv6Addr>::new(
+            SocketAddrV6::new(PEER, port, 0, 0),
+            SocketAddrV6::new(US, 80, 0, 0),
+        );
+        let c = Connection::connect(&cfg, key, SeqNumber(1000), Instant::ZERO);
+        Peer {
+            c,
+            cfg,
+            st: TcpStats::default(),
+            got: Vec::new(),
+        }
+    }
+
+    fn out(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; 2048];
+        let mut v = Vec::new();
+        while let Some(n) = self.c.poll_transmit(now, &self.cfg, &mut self.st, &mut buf) {
+            v.push(wrap(&buf[..n]));
+        }
+        v
+    }
+
+    /// Takes the server's frames; returns their segments' headers.
+    fn take(&mut self, now: Instant, frames: &[Vec<u8>]) -> Vec<TcpRepr<'static>> {
+        let mut segs = Vec::new();
+        for f in frames {
+            let t = parse_tcp6_frame(f, ChecksumMode::Verify)
+                .expect("a valid IPv6 TCP frame")
+                .expect("IPv6 TCP without extension headers");
+            assert_eq!((t.src_addr, t.dst_addr), (US, PEER));
+            assert_eq!((t.eth_src, t.eth_dst), (US_MAC, PEER_MAC));
+            assert_eq!(f[14 + 7], 64, "hop limit 64");
+            self.c.handle_segment(now, &self.cfg, &mut self.st, &t.seg);
+            segs.push(TcpRepr {
+                payload: &[],
+                ..t.seg
+            });
+            let mut b = vec![0u8; 4096];
+            let n = self.c.recv(&self.cfg, &mut b);
+            self.got.extend_from_slice(&b[..n]);
+        }
+        while self.c.poll_event().is_some() {}
+        segs
+    }
+}
+
+/// RFC 9293 3.5 and 3.6 over IPv6 (RFC 8200 8.1 checksums): a whole HTTP
+/// exchange with `Stack<Ipv6Addr>` — handshake (MSS 1440 offered),
+/// request, response, the server closing first and holding TIME_WAIT — then
+/// the record answers a retransmitted FIN.
+#[test]
+fn ipv6_http_exchange_ends_in_time_wait() {
+    let mut s = v6_server();
+    let mut p = Peer::new(40_000);
+    let mut now = Instant::from_millis(1);
+    let syn = p.out(now);
+    let back = exchange_at(&mut s, now, syn);
+    let segs = p.take(now, &back);
+    assert_eq!(segs.len(), 1, "one SYN-ACK");
+    assert_eq!(segs[0].control, TcpControl::Syn);
+    assert_eq!(segs[0].max_seg_size, Some(1440));
+    assert_eq!(p.c.state(), State::Established);
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    p.c.send(&p.cfg, req).unwrap();
+    let mut fin_seen = false;
+    for _ in 0..8 {
+        now += std::time::Duration::from_millis(1);
+        let out = p.out(now);
+        let back = exchange_at(&mut s, now, out);
+        fin_seen |= p
+            .take(now, &back)
+            .iter()
+            .any(|g| g.control == TcpControl::Fin);
+        if p.c.state() == State::CloseWait {
+            p.c.close(now, &p.cfg);
+        }
+    }
+    assert!(fin_seen, "the server closes first (Connection: close)");
+    let text = String::from_utf8_lossy(&p.got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(p.got.len() - text.find("\r\n\r\n").unwrap() - 4, 100);
+    assert_eq!(
+        p.c.state(),
+        State::Closed,
+        "the peer's LAST-ACK was acknowledged"
+    );
+    assert_eq!(s.connections(), 0);
+    assert_eq!(s.time_wait_records(), 1, "the server holds TIME_WAIT");
+    assert_eq!(s.stats.accepted, 1);
+    assert_eq!(s.stats.drops.iter().sum::<u64>(), 0);
+}
+
+/// RFC 9293 3.10.7.1 over IPv6: a segment for no connection is answered
+/// with an RST whose checksum is over the IPv6 pseudo-header, to the MAC it
+/// came from; an RST is not answered.
+#[test]
+fn ipv6_segments_for_no_connection_get_rsts() {
+    let mut s = v6_server();
+    let cfg = TcpConfig::default();
+    let key = FlowKey::<Ipv6Addr>::new(
+        SocketAddrV6::new(PEER, 40_001, 0, 0),
+        SocketAddrV6::new(US, 81, 0, 0),
+    );
+    let mut c = Connection::connect(&cfg, key, SeqNumber(7), Instant::ZERO);
+    let mut buf = vec![0u8; 256];
+    let n = c
+        .poll_transmit(Instant::ZERO, &cfg, &mut TcpStats::default(), &mut buf)
+        .unwrap();
+    let back = exchange_at(&mut s, Instant::from_millis(1), vec![wrap(&buf[..n])]);
+    assert_eq!(back.len(), 1);
+    let f = parse_tcp6_frame(&back[0], ChecksumMode::Verify)
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.seg.control, TcpControl::Rst);
+    assert_eq!(
+        f.seg.ack_number,
+        Some(SeqNumber(8)),
+        "<SEQ=0><ACK=SEG.SEQ+1>"
+    );
+    assert_eq!((f.seg.src_port, f.seg.dst_port), (81, 40_001));
+    assert_eq!(f.eth_dst, PEER_MAC);
+    assert_eq!(s.stats.tcp.rsts_out, 1);
+    // The RST itself, sent back: no answer.
+    let rst = back[0][54..].to_vec();
+    let mut echo = wrap(&rst);
+    // (Its checksum is over US -> PEER; recompute for PEER -> US.)
+    echo[54 + 16..54 + 18].copy_from_slice(&[0, 0]);
+    let c = Ipv6Addr::transport_checksum(&PEER, &US, 6, &echo[54..]);
+    echo[54 + 16..54 + 18].copy_from_slice(&c.to_be_bytes());
+    assert!(exchange_at(&mut s, Instant::from_millis(2), vec![echo]).is_empty());
+    assert_eq!(s.stats.tcp.rsts_out, 1);
+}
+
+/// TCP to an IPv6 address not ours is not for us: counted, unanswered.
+#[test]
+fn an_ipv6_shard_drops_tcp_to_other_addresses() {
+    let mut s = v6_server();
+    let mut p = Peer::new(40_002);
+    let mut syn = p.out(Instant::ZERO);
+    // Another destination address (2001:db8::99), the checksum made right.
+    let f = &mut syn[0];
+    f[14 + 24 + 15] = 0x99;
+    let other: Ipv6Addr = "2001:db8::99".parse().unwrap();
+    f[54 + 16..54 + 18].copy_from_slice(&[0, 0]);
+    let c = Ipv6Addr::transport_checksum(&PEER, &other, 6, &f[54..]);
+    f[54 + 16..54 + 18].copy_from_slice(&c.to_be_bytes());
+    assert!(exchange_at(&mut s, Instant::from_millis(1), syn).is_empty());
+    assert_eq!(s.stats.dropped(DropReason::NotForUs), 1);
+    assert_eq!(s.stats.drops.iter().sum::<u64>(), 1);
 }

@@ -6,6 +6,7 @@
 //! feature.
 
 use crate::app::ClientConfig;
+use crate::shard::stack::StackFamily;
 use crate::shard::{PcapWriter, Stack};
 use crate::stats::progress::{NicCounts, Progress, StatsStream};
 use crate::stats::{Latency, ShardStats, human_rate};
@@ -31,7 +32,7 @@ pub struct ShardResult {
 
 impl ShardResult {
     /// What `stack` has counted and holds at the end of its run.
-    pub fn of(stack: &Stack) -> ShardResult {
+    pub fn of<A: StackFamily>(stack: &Stack<A>) -> ShardResult {
         ShardResult {
             stats: stack.stats,
             latency: stack.latency.clone(),
@@ -64,7 +65,7 @@ const STATE_WALK: Duration = Duration::from_millis(2);
 impl StateCount {
     /// Walks the next part of `stack`'s table; publishes the counts when the
     /// walk has passed the end.
-    pub fn tick(&mut self, stack: &mut Stack, clock: &TscClock) {
+    pub fn tick<A: StackFamily>(&mut self, stack: &mut Stack<A>, clock: &TscClock) {
         let t0 = clock.now();
         if self.part == 0 {
             self.part = 16_384;
@@ -101,8 +102,8 @@ pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 /// Runs `stack` on `nic` until `stop` is set, publishing counters to `out`.
 /// On stop it resets what is still open, so the peer is told.
 #[cfg(feature = "dpdk")]
-pub fn shard_loop(
-    stack: &mut Stack,
+pub fn shard_loop<A: StackFamily>(
+    stack: &mut Stack<A>,
     nic: &mut dyn Nic,
     clock: &TscClock,
     out: &Published,
@@ -130,7 +131,7 @@ pub fn shard_loop(
 /// is told), gives the resets a few turns to leave (and, while the device's
 /// ring is full, up to 100 ms more for it to drain), and counts the states.
 #[cfg(feature = "dpdk")]
-pub fn shut_down(stack: &mut Stack, nic: &mut dyn Nic, clock: &TscClock) {
+pub fn shut_down<A: StackFamily>(stack: &mut Stack<A>, nic: &mut dyn Nic, clock: &TscClock) {
     stack.abort_all();
     for _ in 0..8 {
         stack.poll(clock.now(), nic);
@@ -180,7 +181,7 @@ pub fn as_lcore<T>(
 /// Starts a shard that serves until `stop` (`shard_loop`) on its own lcore
 /// thread on `core`. `make` builds the stack and NIC on that thread.
 #[cfg(feature = "dpdk")]
-pub fn spawn_shard<F>(
+pub fn spawn_shard<A: StackFamily, F>(
     name: String,
     core: usize,
     clock: TscClock,
@@ -189,7 +190,7 @@ pub fn spawn_shard<F>(
     make: F,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<ShardResult>>>
 where
-    F: FnOnce() -> (Stack, Box<dyn Nic + Send>) + Send + 'static,
+    F: FnOnce() -> (Stack<A>, Box<dyn Nic + Send>) + Send + 'static,
 {
     spawn_pinned(
         name,
@@ -648,17 +649,17 @@ pub fn join_all<T>(
 /// Shard `shard`'s stack on a port shared by `queues.shards()` shards: flow
 /// ownership as the port delivers it, and software steering when there are
 /// several.
-pub fn shard_stack(
+pub fn shard_stack<A: StackFamily>(
     mut cfg: crate::shard::StackConfig,
     shard: usize,
     ownership: &crate::shard::Ownership,
     queues: &crate::shard::SteerQueues,
     now: Instant,
-) -> Stack {
+) -> Stack<A> {
     cfg.shard = shard as u32;
     cfg.shards = queues.shards() as u32;
     cfg.ownership = ownership.clone();
-    let mut stack = Stack::new(cfg, now);
+    let mut stack = Stack::new_family(cfg, now);
     if queues.shards() > 1 {
         stack.set_steering(queues.clone());
     }

@@ -18,17 +18,21 @@ use std::time::Duration;
 use {
     super::runtime::{open_pcap, open_port, shut_down, spawn_shard, steering_inboxes},
     crate::dpdk::{DpdkError, TscClock},
+    crate::shard::stack::StackFamily,
     crate::shard::{DpdkNic, Iface, Nic, StackConfig},
     crate::tcp::TcpConfig,
+    crate::wire::{EthernetAddress, FamilySocketAddr, Ipv6Range},
+    std::net::{Ipv4Addr, Ipv6Addr},
     std::sync::atomic::AtomicBool,
 };
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
-    /// Our IPv4 address on the link. With --kernel also IPv6 (e.g. ::1,
-    /// 2001:db8::1, or :: for every address, brackets allowed: [::]), and
+    /// Our address on the link, IPv4 or IPv6 (e.g. 2001:db8::1, brackets
+    /// allowed). With --kernel also :: for every address ([::]), and
     /// repeatable: every --listen port on every address (e.g. --ip 0.0.0.0
-    /// --ip [::] for both families, each on its own socket).
+    /// --ip [::] for both families, each on its own socket). Over DPDK one
+    /// address, of either family.
     #[arg(long, value_parser = parse_ip, required = true)]
     pub ip: Vec<IpAddr>,
     /// A listening port and its application (repeatable): PORT:APP with APP
@@ -216,15 +220,38 @@ fn run_dpdk(
     args: &ServerArgs,
     apps: Vec<(u16, ServerApp)>,
 ) -> anyhow::Result<ServerReport> {
-    if let Some(v6) = args.ip.iter().find(|ip| ip.is_ipv6()) {
-        bail!("--ip {v6}: IPv6 over DPDK is not built yet (issue 14); use --kernel for IPv6");
-    }
-    let [IpAddr::V4(ip)] = args.ip[..] else {
-        bail!(
-            "--ip given {} times: over DPDK the server has one IPv4 address for now (issue 14); --kernel serves several",
+    match args.ip[..] {
+        [IpAddr::V4(ip)] => run_dpdk_on(eal_args, args, apps, ip, move |mac| Iface::new(mac, ip)),
+        [IpAddr::V6(ip)] => {
+            if ip.is_unspecified() || ip.is_multicast() {
+                bail!("--ip {ip}: over DPDK give the server's own unicast IPv6 address");
+            }
+            // No IPv4 address at all (none owned: ARP for any is not ours).
+            let iface = move |mac| {
+                Iface {
+                    ip_count: 0,
+                    ..Iface::new(mac, Ipv4Addr::UNSPECIFIED)
+                }
+                .with_ipv6(Ipv6Range::single(ip))
+            };
+            run_dpdk_on::<Ipv6Addr>(eal_args, args, apps, ip, iface)
+        }
+        _ => bail!(
+            "--ip given {} times: over DPDK the server has one address (IPv4 or IPv6) for now (issue 14: dual-stack is not built); --kernel serves several",
             args.ip.len()
-        );
-    };
+        ),
+    }
+}
+
+/// `run_dpdk` for the server's one address `ip`, of family `A`.
+#[cfg(feature = "dpdk")]
+fn run_dpdk_on<A: StackFamily>(
+    eal_args: &EalArgs,
+    args: &ServerArgs,
+    apps: Vec<(u16, ServerApp)>,
+    ip: A,
+    iface: impl Fn(EthernetAddress) -> Iface + Clone + Send + 'static,
+) -> anyhow::Result<ServerReport> {
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
@@ -236,6 +263,8 @@ fn run_dpdk(
     let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)?;
     let tcp = TcpConfig {
         msl: time_wait / 2,
+        // 1460 for IPv4, 1440 for IPv6 (RFC 9293 3.7.1, a 1500-byte MTU).
+        mss: A::MSS_1500,
         ..TcpConfig::default()
     };
     let clock = TscClock::new();
@@ -247,11 +276,12 @@ fn run_dpdk(
         let ownership = port.ownership.clone();
         let (mac, ip, apps, tcp, inboxes) =
             (port.mac, ip, apps.clone(), tcp.clone(), inboxes.clone());
+        let iface = iface.clone();
         move |shard: usize, now| {
-            let cfg = StackConfig::new(Iface::new(mac, ip), tcp.clone());
-            let mut stack = super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now);
+            let cfg = StackConfig::new(iface(mac), tcp.clone());
+            let mut stack = super::runtime::shard_stack::<A>(cfg, shard, &ownership, &inboxes, now);
             for (p, app) in &apps {
-                stack.listen(std::net::SocketAddrV4::new(ip, *p), app.clone());
+                stack.listen(A::SocketAddr::from_parts(ip, *p), app.clone());
             }
             stack
         }
@@ -293,7 +323,7 @@ fn run_dpdk(
         port.name,
         port.driver,
         port.mac,
-        ip,
+        ip.to_ip(),
         args.listen.join(","),
         n,
         eal.memory_mode()
@@ -348,7 +378,7 @@ fn run_dpdk(
     Ok(ServerReport {
         tool: "sluice server".into(),
         port: name,
-        ip: IpAddr::V4(ip),
+        ip: ip.to_ip(),
         ips: args.ip.clone(),
         listen: args.listen.clone(),
         seconds: secs,

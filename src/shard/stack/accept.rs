@@ -3,26 +3,26 @@
 //! with a cookie (RFC 4987), a valid cookie's ACK opens an established
 //! connection; a full table refuses by policy.
 
-use super::{Conn, Stack, ts_offset_cached};
+use super::{Conn, Stack, StackFamily, ts_offset_cached};
 use crate::app::{AppConn, ServerConn};
 use crate::stats::DropReason;
 use crate::table::{FlowKey, FullPolicy, Handle, InsertError, Place};
-use crate::tcp::{Connection, FourTuple, TcpConfig, emit_cookie_syn_ack};
+use crate::tcp::{Connection, TcpConfig, emit_cookie_syn_ack};
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpRepr};
 
-impl Stack {
+impl<A: StackFamily> Stack<A> {
     /// A listener's SYN: a new connection in SYN-RECEIVED, answering it.
-    pub(super) fn accept_syn(&mut self, now: Instant, t: FourTuple, seg: &TcpRepr) {
-        let Some(&app) = self.table.listener(t.local) else {
+    pub(super) fn accept_syn(&mut self, now: Instant, t: FlowKey<A>, seg: &TcpRepr) {
+        let Some(&app) = self.table.listener(t.local()) else {
             return;
         };
-        let iss = SeqNumber(self.hasher.isn(t.local, t.remote, now));
+        let iss = SeqNumber(self.hasher.isn(t.local(), t.remote(), now));
         let ts_offset = ts_offset_cached(
             &mut self.ts_offset_cache,
             &self.hasher,
-            *t.local.ip(),
-            *t.remote.ip(),
+            t.local_host(),
+            t.remote_host(),
         );
         // Built where it will live: a control block is not small, and moving
         // it into the table costs copies; in a slot a connection ended in, in
@@ -46,7 +46,7 @@ impl Stack {
     }
 
     /// SYN flood defence (RFC 4987): answer with the cookie, keep nothing.
-    pub(super) fn send_cookie_syn_ack(&mut self, t: FourTuple, seg: &TcpRepr, iss: SeqNumber) {
+    pub(super) fn send_cookie_syn_ack(&mut self, t: FlowKey<A>, seg: &TcpRepr, iss: SeqNumber) {
         let mut tcp = [0u8; 64];
         let n = emit_cookie_syn_ack(&self.cfg.tcp, t, seg, iss, &mut tcp);
         self.stats.syn_cookies_sent += 1;
@@ -57,12 +57,12 @@ impl Stack {
     pub(super) fn accept_cookie(
         &mut self,
         now: Instant,
-        t: FourTuple,
+        t: FlowKey<A>,
         seg: &TcpRepr,
         iss: SeqNumber,
         mss: u16,
     ) {
-        let Some(&app) = self.table.listener(t.local) else {
+        let Some(&app) = self.table.listener(t.local()) else {
             return;
         };
         let cfg = &self.cfg.tcp;
@@ -84,16 +84,16 @@ impl Stack {
     /// of one that ended in the slot (and gives `None`), or makes it.
     fn accept(
         &mut self,
-        t: FourTuple,
+        t: FlowKey<A>,
         tcp: impl FnOnce(&TcpConfig, Option<&mut Connection>) -> Option<Connection>,
         app: u16,
         half_open: bool,
         seg: &TcpRepr,
     ) -> Option<Handle> {
-        let key = FlowKey::from(t);
+        let key = t;
         let cfg = &self.cfg.tcp;
         let mac = Some(self.peer_mac);
-        let conn = |place: Place<'_, Conn>| match place {
+        let conn = |place: Place<'_, Conn<A>>| match place {
             Place::Empty(slot) => {
                 if let Some(tcp) = tcp(cfg, None) {
                     // Driven this turn (pushed below once it is in).

@@ -2,16 +2,20 @@
 //! reused buffers and sent first at the next output; and the Ethernet/IPv4
 //! headers every TCP frame gets.
 
-use super::Stack;
-use crate::tcp::{FourTuple, rst_reply};
-use crate::wire::{EtherType, EthernetAddress, TcpPacket, TcpRepr};
-use std::net::Ipv4Addr;
+use super::{Stack, StackFamily};
+use crate::tcp::rst_reply;
+use crate::wire::{EthernetAddress, FlowKey, TcpPacket, TcpRepr};
 
 pub(super) const ETH: usize = 14;
-pub(super) const IP: usize = 20;
-pub(super) const HDRS: usize = ETH + IP;
 
-impl Stack {
+/// The Ethernet and IP headers in front of a TCP segment of family `A`
+/// (34 bytes for IPv4, 54 for IPv6).
+#[inline(always)]
+pub(super) const fn hdrs<A: StackFamily>() -> usize {
+    ETH + A::HEADER_LEN
+}
+
+impl<A: StackFamily> Stack<A> {
     /// The next control frame's buffer, `len` bytes of zeros.
     pub(super) fn ctrl_buf(&mut self, len: usize) -> &mut [u8] {
         if self.ctrl_used == self.ctrl.len() {
@@ -35,60 +39,48 @@ impl Stack {
     }
 
     /// Answers `seg` with the RST RFC 9293 gives for it (none to an RST).
-    pub(super) fn send_rst_reply(&mut self, t: FourTuple, seg: &TcpRepr) {
+    pub(super) fn send_rst_reply(&mut self, t: FlowKey<A>, seg: &TcpRepr) {
         if let Some(rst) = rst_reply(seg) {
             self.send_rst(t, &rst);
         }
     }
 
     /// Queues the reset `rst` on `t` (counted).
-    pub(super) fn send_rst(&mut self, t: FourTuple, rst: &TcpRepr) {
+    pub(super) fn send_rst(&mut self, t: FlowKey<A>, rst: &TcpRepr) {
         let mut tcp = [0u8; 64];
         let n = rst.buffer_len();
-        rst.emit(
-            &mut TcpPacket::new_unchecked(&mut tcp[..n]),
-            *t.local.ip(),
-            *t.remote.ip(),
-        );
+        let sum = A::pseudo_addr_sum(&t.local_host(), &t.remote_host());
+        rst.emit_sum(&mut TcpPacket::new_unchecked(&mut tcp[..n]), sum);
         self.stats.tcp.rsts_out += 1;
         self.ctrl_tcp(t, &tcp[..n]);
     }
 
     /// Queues a TCP segment (already with its checksum) as a control frame,
     /// an answer to the frame being handled: to the MAC it came from.
-    pub(super) fn ctrl_tcp(&mut self, t: FourTuple, tcp: &[u8]) {
+    pub(super) fn ctrl_tcp(&mut self, t: FlowKey<A>, tcp: &[u8]) {
         let mac = self.peer_mac;
         let src_mac = self.cfg.iface.mac;
         self.ip_ident = self.ip_ident.wrapping_add(1);
         let ident = self.ip_ident;
-        let buf = self.ctrl_buf(HDRS + tcp.len());
-        write_headers(
-            buf,
-            &src_mac,
-            &mac,
-            *t.local.ip(),
-            *t.remote.ip(),
-            tcp.len(),
-            ident,
-        );
-        buf[HDRS..].copy_from_slice(tcp);
+        let hdrs = hdrs::<A>();
+        let buf = self.ctrl_buf(hdrs + tcp.len());
+        let (local, remote) = (t.local_host(), t.remote_host());
+        write_headers(buf, &src_mac, &mac, &local, &remote, tcp.len(), ident);
+        buf[hdrs..].copy_from_slice(tcp);
     }
 }
 
-/// Writes Ethernet and IPv4 headers in front of a TCP segment of `tcp_len` bytes.
-#[inline]
-pub(super) fn write_headers(
+/// Writes Ethernet and IP headers (family `A`) in front of a TCP segment
+/// of `tcp_len` bytes.
+#[inline(always)]
+pub(super) fn write_headers<A: StackFamily>(
     buf: &mut [u8],
     src_mac: &EthernetAddress,
     dst_mac: &EthernetAddress,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: &A,
+    dst: &A,
     tcp_len: usize,
     ident: u16,
 ) {
-    let b: &mut [u8; HDRS] = (&mut buf[..HDRS]).try_into().unwrap();
-    b[..6].copy_from_slice(&dst_mac.0);
-    b[6..12].copy_from_slice(&src_mac.0);
-    b[12..ETH].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
-    crate::wire::ipv4::emit_tcp_header(&mut b[ETH..], src, dst, tcp_len, ident);
+    A::emit_tcp_headers(buf, src_mac, dst_mac, src, dst, tcp_len, ident);
 }

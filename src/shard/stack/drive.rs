@@ -5,7 +5,7 @@
 
 use super::timers::{disarm, rearm};
 use super::transmit::{Segments, Tx};
-use super::{Conn, HALF_OPEN, Stack, TOUCHED};
+use super::{Conn, HALF_OPEN, Stack, StackFamily, TOUCHED};
 use crate::app::schedule::Schedule;
 use crate::app::{AppConn, AppCx, ClientConfig, EngineSocket, ServerApp};
 use crate::shard::nic::Nic;
@@ -17,7 +17,7 @@ use crate::time::Instant;
 /// How soon a connection whose segment found no mbuf tries again.
 const NO_BUFFER_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
 
-impl Stack {
+impl<A: StackFamily> Stack<A> {
     /// Events to the application, segments to the NIC, then the timer and
     /// the table updated for connection `h`: one table lookup for the three
     /// (the connection stays in hand from its events to where it goes next).
@@ -137,7 +137,12 @@ struct Apps<'a> {
 /// nothing more to say; think time and `--rps` readiness. The close reason
 /// an event gave, if one did.
 #[inline(always)]
-fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseReason> {
+fn deliver<A: StackFamily>(
+    a: Apps<'_>,
+    now: Instant,
+    h: Handle,
+    c: &mut Conn<A>,
+) -> Option<CloseReason> {
     c.flags &= !TOUCHED;
     let client_cfg = a.client_cfg;
     let cfg = a.cfg;
@@ -147,7 +152,7 @@ fn deliver(a: Apps<'_>, now: Instant, h: Handle, c: &mut Conn) -> Option<CloseRe
     // When its SYN went, for the pacing (the client's state keeps it only
     // until it is connected).
     let mut opened_at = Instant::NEVER;
-    let client_due = |c: &Conn| matches!(&c.app, AppConn::Client(cl) if cl.next_at() <= now);
+    let client_due = |c: &Conn<A>| matches!(&c.app, AppConn::Client(cl) if cl.next_at() <= now);
     // Nothing to tell and no think time over (a SYN-ACK sent, a FIN taken
     // into TIME_WAIT): no context to build.
     if c.tcp.has_event() || (client_cfg.is_some() && client_due(c)) {

@@ -3,7 +3,7 @@
 //! `--rps` requests handed to idle connections, and at the end of the run
 //! its idle connections closed, a burst a turn.
 
-use super::{Conn, Stack, mark, ts_offset_cached};
+use super::{Conn, Stack, StackFamily, mark, ts_offset_cached};
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
@@ -12,7 +12,7 @@ use crate::tcp::{Connection, FourTuple};
 use crate::time::Instant;
 use crate::wire::SeqNumber;
 
-impl Stack {
+impl<A: StackFamily> Stack<A> {
     /// Starts the load generator: connections open from `now` until
     /// `now + duration`; latencies count after `warmup`.
     pub fn start_client(
@@ -76,7 +76,10 @@ impl Stack {
             self.stats.open_window = if w == u32::MAX { 0 } else { u64::from(w) };
         }
     }
+}
 
+/// The load generator's opening: IPv4 (its schedule's sources are).
+impl Stack {
     /// The next source address and port this shard owns and nobody uses
     /// (`None` after 4096 tries).
     fn free_tuple(&mut self, target: std::net::SocketAddrV4) -> Option<FourTuple> {
@@ -170,7 +173,9 @@ impl Stack {
             }
         }
     }
+}
 
+impl<A: StackFamily> Stack<A> {
     /// After the stop time: closes the client connections that have no
     /// request in flight, `CLOSE_BURST` a turn (each sends a FIN, so the
     /// turn's frames stay few; back-pressure holds the rest). Those waiting

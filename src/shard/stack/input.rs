@@ -2,41 +2,41 @@
 //! steering of other shards' flows, then the TCP segment's route — an open
 //! connection, a TIME_WAIT record, a listener, or a RST (`shard::route`).
 
-use super::{Conn, Stack, mark};
+use super::{Conn, Stack, StackFamily, mark};
 use crate::shard::route::{Flows, Lookup, Route, route};
 use crate::stats::DropReason;
 use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
-use crate::tcp::{FourTuple, SegmentVerdict};
+use crate::tcp::SegmentVerdict;
 use crate::time::Instant;
-use crate::wire::{self, ChecksumMode, Parsed, TcpControl, TcpFrame, TcpRepr};
+use crate::wire::{self, ChecksumMode, FamilySocketAddr, Parsed, TcpControl, TcpFrame, TcpRepr};
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
 /// The shard's table as routing sees it.
-struct ShardFlows<'a> {
-    table: &'a mut ConnTable<Conn, u16>,
+struct ShardFlows<'a, A: StackFamily> {
+    table: &'a mut ConnTable<Conn<A>, u16, A>,
     half_open: usize,
     syn_overflow_at: &'a mut Option<Instant>,
 }
 
-impl Flows for ShardFlows<'_> {
+impl<A: StackFamily> Flows for ShardFlows<'_, A> {
     type Handle = Handle;
-    type Tuple = FourTuple;
+    type Tuple = FlowKey<A>;
 
     #[inline]
-    fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Handle> {
-        match self.table.find_mut(FlowKey::from(t)) {
+    fn lookup(&mut self, t: FlowKey<A>) -> Lookup<'_, Handle, A> {
+        match self.table.find_mut(t) {
             FoundMut::Conn(h) => Lookup::Conn(h),
             FoundMut::TimeWait(r) => Lookup::TimeWait(r),
             FoundMut::None => Lookup::None,
         }
     }
 
-    fn reopen(&mut self, t: FourTuple) {
-        self.table.reuse_time_wait(FlowKey::from(t));
+    fn reopen(&mut self, t: FlowKey<A>) {
+        self.table.reuse_time_wait(t);
     }
 
-    fn listening(&self, local: SocketAddrV4) -> bool {
+    fn listening(&self, local: A::SocketAddr) -> bool {
         self.table.listener(local).is_some()
     }
 
@@ -53,16 +53,17 @@ impl Flows for ShardFlows<'_> {
     }
 }
 
-impl Stack {
+impl<A: StackFamily> Stack<A> {
     /// Handles one received frame.
     #[inline(always)]
     pub fn input(&mut self, now: Instant, frame: &[u8]) {
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += frame.len() as u64;
-        // Nearly every frame: IPv4 without options carrying TCP, parsed in place.
+        // Nearly every frame: the family's TCP at fixed offsets (IPv4
+        // without options, IPv6 without extension headers), parsed in place.
         // Built in place, no default written first.
         let mut place = MaybeUninit::uninit();
-        match wire::parse_tcp_frame_in(frame, ChecksumMode::Verify, &mut place) {
+        match A::parse_tcp_frame_in(frame, &mut place) {
             Ok(Some(f)) => self.tcp_frame_input(now, frame, f),
             Ok(None) => self.other_input(now, frame),
             Err(e) => self.stats.drop(e.into()),
@@ -77,10 +78,12 @@ impl Stack {
             Ok(p) => p,
             Err(e) => return self.stats.drop(e.into()),
         };
+        if let Some(f) = A::tcp_frame(&parsed) {
+            return self.tcp_frame_input(now, frame, &f);
+        }
         match parsed {
-            Parsed::Tcp(e, ip, seg) => {
-                self.tcp_frame_input(now, frame, &TcpFrame::from_parsed(&e, &ip, seg));
-            }
+            // TCP over the other family: not this shard's.
+            Parsed::Tcp(..) => self.stats.drop(DropReason::NotForUs),
             Parsed::Arp(_, a) => {
                 self.learn_from_arp(now, &a);
                 self.control_reply(frame);
@@ -112,12 +115,16 @@ impl Stack {
         let Some(q) = quoted.filter(|q| self.cfg.iface.owns(*q.src.ip())) else {
             return self.stats.drop(DropReason::IcmpUnmatched);
         };
-        let t = FourTuple {
-            local: q.src,
-            remote: q.dst,
+        // (An IPv6 shard has no IPv4 flows.)
+        let (Some(local), Some(remote)) = (A::from_v4(*q.src.ip()), A::from_v4(*q.dst.ip())) else {
+            return self.stats.drop(DropReason::IcmpUnmatched);
         };
+        let t = FlowKey::<A>::new(
+            A::SocketAddr::from_parts(local, q.src.port()),
+            A::SocketAddr::from_parts(remote, q.dst.port()),
+        );
         // (Another shard's flow is left alone: its owner never sees it.)
-        let Found::Conn(h) = self.table.find(FlowKey::from(t)) else {
+        let Found::Conn(h) = self.table.find(t) else {
             return self.stats.drop(DropReason::IcmpUnmatched);
         };
         let Some(c) = self.table.get_mut(h) else {
@@ -132,7 +139,7 @@ impl Stack {
 
     /// A TCP frame: address checks, steering, then `tcp_input`.
     #[inline(always)]
-    fn tcp_frame_input(&mut self, now: Instant, frame: &[u8], f: &TcpFrame) {
+    fn tcp_frame_input(&mut self, now: Instant, frame: &[u8], f: &TcpFrame<A>) {
         if f.eth_dst != self.cfg.iface.mac {
             // RFC 1122 3.3.6: TCP is unicast, so a broadcast or multicast
             // frame carrying it is discarded.
@@ -142,20 +149,25 @@ impl Stack {
                 DropReason::NotForUs
             });
         }
-        if !self.cfg.iface.owns(f.dst_addr) {
+        if !A::owned(&self.cfg.iface, &f.dst_addr) {
             return self.stats.drop(DropReason::NotForUs);
         }
         let seg = &f.seg;
-        let local = SocketAddrV4::new(f.dst_addr, seg.dst_port);
-        let remote = SocketAddrV4::new(f.src_addr, seg.src_port);
-        if self.cfg.shards > 1 {
+        // (IPv6 flows: one shard for now.)
+        if let (true, Some(l), Some(r)) =
+            (self.cfg.shards > 1, f.dst_addr.to_v4(), f.src_addr.to_v4())
+        {
+            let local = SocketAddrV4::new(l, seg.dst_port);
+            let remote = SocketAddrV4::new(r, seg.src_port);
             let owner = self.cfg.ownership.owner(local, remote, self.cfg.shards);
             if owner != self.cfg.shard {
                 return self.steer_out(owner, frame);
             }
         }
         self.peer_mac = f.eth_src;
-        self.tcp_input(now, FourTuple { local, remote }, seg);
+        let local = A::SocketAddr::from_parts(f.dst_addr, seg.dst_port);
+        let remote = A::SocketAddr::from_parts(f.src_addr, seg.src_port);
+        self.tcp_input(now, FlowKey::new(local, remote), seg);
     }
 
     /// Another shard's flow: hand over a copy (the path for devices without
@@ -197,19 +209,13 @@ impl Stack {
     /// from 0/8, loopback, multicast (224/4), class E and broadcast (240/4),
     /// one of our own addresses, or from a group MAC (nowhere to answer).
     #[inline]
-    fn valid_source(&self, src: Ipv4Addr) -> bool {
-        let a = u32::from(src);
-        let net = a >> 24;
-        net != 0
-            && net != 127
-            && a < 0xe000_0000
-            && !self.cfg.iface.owns(src)
-            && self.peer_mac.is_unicast()
+    fn valid_source(&self, src: A) -> bool {
+        A::host_source(&src) && !A::owned(&self.cfg.iface, &src) && self.peer_mac.is_unicast()
     }
 
     /// A TCP segment for us, to wherever `shard::route` sends it.
     #[inline(always)]
-    fn tcp_input(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr) {
+    fn tcp_input(&mut self, now: Instant, tuple: FlowKey<A>, seg: &TcpRepr) {
         if seg.control == TcpControl::Rst {
             self.stats.rsts_in += 1;
         }
@@ -239,7 +245,7 @@ impl Stack {
             Route::ListenDrop => self.stats.drop(DropReason::ListenNoSynNoAck),
             // Anything that would be answered, or open a connection, from an
             // impossible source is dropped (no connection has one).
-            _ if !self.valid_source(*tuple.remote.ip()) => self.stats.drop(DropReason::BadSource),
+            _ if !self.valid_source(tuple.remote_host()) => self.stats.drop(DropReason::BadSource),
             Route::TimeWaitAck(r) => {
                 let mut tcp = [0u8; 64];
                 let n = r.emit_ack(now, &mut tcp);

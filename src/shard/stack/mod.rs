@@ -23,12 +23,14 @@
 mod accept;
 mod control;
 mod drive;
+mod family;
 mod generator;
 mod input;
 mod neighbours;
 mod timers;
 mod transmit;
 
+pub use self::family::StackFamily;
 use self::neighbours::Neighbours;
 use super::Iface;
 use super::nic::Nic;
@@ -38,7 +40,7 @@ use crate::app::schedule::Schedule;
 use crate::app::{AppConn, ClientConfig, ServerApp};
 use crate::stats::{Latency, STATES, ShardStats};
 use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle, LocalHashBuilder};
-use crate::tcp::{Connection, FourTuple, State, TcpConfig, TupleHasher};
+use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
 use crate::timer::{TimerId, Wheel};
 use crate::wire::EthernetAddress;
@@ -115,11 +117,11 @@ pub enum GratuitousArp {
 /// A connection as the shard keeps it: its control block, its
 /// application's state between events, and a few bytes of the shard's own.
 /// Its wheel entry's deadline is the wheel's.
-struct Conn {
+struct Conn<A: StackFamily = Ipv4Addr> {
     tcp: Connection,
     /// Its 4-tuple, as the table knows it (the control block keeps only
     /// the ports and the addresses' sum).
-    key: FlowKey,
+    key: FlowKey<A>,
     app: AppConn,
     /// Its entry in the wheel (`timers::rearm`).
     timer: Option<TimerId>,
@@ -141,16 +143,16 @@ const ARMED: u8 = 4;
 /// `mac` is known.
 const HAS_MAC: u8 = 8;
 
-impl Conn {
+impl<A: StackFamily> Conn<A> {
     /// A new connection (not yet armed), marked for this turn's `drive`.
     #[inline(always)]
     fn new(
         tcp: Connection,
-        key: FlowKey,
+        key: FlowKey<A>,
         app: AppConn,
         half_open: bool,
         mac: Option<EthernetAddress>,
-    ) -> Conn {
+    ) -> Conn<A> {
         let mut c = Conn {
             tcp,
             key,
@@ -166,7 +168,7 @@ impl Conn {
     /// The shard's part of a connection renewed in a slot (its control
     /// block and application state set apart): as `new` leaves it.
     #[inline(always)]
-    fn renew(&mut self, key: FlowKey, half_open: bool, mac: Option<EthernetAddress>) {
+    fn renew(&mut self, key: FlowKey<A>, half_open: bool, mac: Option<EthernetAddress>) {
         self.key = key;
         self.timer = None;
         self.flags = TOUCHED | if half_open { HALF_OPEN } else { 0 };
@@ -191,7 +193,7 @@ impl Conn {
 
     /// Its 4-tuple, as the table knows it.
     #[inline(always)]
-    fn key(&self) -> FlowKey {
+    fn key(&self) -> FlowKey<A> {
         self.key
     }
 
@@ -202,17 +204,18 @@ impl Conn {
     }
 }
 
-/// A shard's endpoint.
-pub struct Stack {
+/// A shard's endpoint, for TCP over one IP family (IPv4 by default;
+/// `Stack<Ipv6Addr>` for IPv6).
+pub struct Stack<A: StackFamily = Ipv4Addr> {
     pub cfg: StackConfig,
     /// Listeners' entries name their applications here (a connection keeps
     /// the index, `ServerConn::listener`); a listener replaced adds one.
-    table: ConnTable<Conn, u16>,
+    table: ConnTable<Conn<A>, u16, A>,
     servers: Vec<ServerApp>,
     wheel: Wheel<Handle>,
     expired: Vec<Handle>,
     touched: Vec<Handle>,
-    neigh: Neighbours,
+    neigh: Neighbours<A>,
     responder: Responder,
     hasher: TupleHasher,
     half_open: usize,
@@ -234,7 +237,7 @@ pub struct Stack {
     last_turn_busy: bool,
     /// The last (local, remote, offset) timestamp offset computed: consecutive
     /// connections mostly share their addresses.
-    ts_offset_cache: (Ipv4Addr, Ipv4Addr, u32),
+    ts_offset_cache: (A, A, u32),
     /// The source MAC of the TCP frame being handled: where answers to it
     /// go, and a new server connection's `mac`.
     peer_mac: EthernetAddress,
@@ -244,7 +247,15 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// An IPv4 shard.
     pub fn new(cfg: StackConfig, now: Instant) -> Stack {
+        Stack::new_family(cfg, now)
+    }
+}
+
+impl<A: StackFamily> Stack<A> {
+    /// A shard of family `A`.
+    pub fn new_family(cfg: StackConfig, now: Instant) -> Stack<A> {
         let (hasher, flows, local) = match cfg.seed {
             None => (
                 TupleHasher::random(),
@@ -294,7 +305,7 @@ impl Stack {
             client_cfg: None,
             last_turn_at: now,
             last_turn_busy: false,
-            ts_offset_cache: (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0),
+            ts_offset_cache: (A::UNSPECIFIED, A::UNSPECIFIED, 0),
             steer: None,
             peer_mac: EthernetAddress([0; 6]),
             cfg,
@@ -310,8 +321,16 @@ impl Stack {
     /// Whether every connection and TIME_WAIT record here belongs to this shard.
     pub fn owns_all_flows(&self) -> bool {
         self.table.iter().all(|(_, c)| {
-            let t = FourTuple::from(c.key);
-            self.cfg.ownership.owner(t.local, t.remote, self.cfg.shards) == self.cfg.shard
+            // (IPv6 flows: one shard for now.)
+            let k = &c.key;
+            let (Some(l), Some(r)) = (k.local_host().to_v4(), k.remote_host().to_v4()) else {
+                return true;
+            };
+            let (local, remote) = (
+                SocketAddrV4::new(l, k.local_port),
+                SocketAddrV4::new(r, k.remote_port),
+            );
+            self.cfg.ownership.owner(local, remote, self.cfg.shards) == self.cfg.shard
         })
     }
 
@@ -320,7 +339,7 @@ impl Stack {
     /// # Panics
     /// Past 65,536 calls (a connection names its listener's application in
     /// 16 bits).
-    pub fn listen(&mut self, addr: SocketAddrV4, app: ServerApp) {
+    pub fn listen(&mut self, addr: A::SocketAddr, app: ServerApp) {
         let i = u16::try_from(self.servers.len()).expect("at most 65,536 listen calls a shard");
         self.servers.push(app);
         self.table.listen(addr, i);
@@ -411,7 +430,7 @@ impl Stack {
         if room {
             self.run_timers(now);
             self.age_neighbours(now);
-            self.open_client_connections(now);
+            A::open_client_connections(self, now);
             self.close_client_connections(now);
             self.dispatch_requests(now);
         }
@@ -423,7 +442,7 @@ impl Stack {
 
 /// `Stack::touch` for a connection in hand (`c` is `h`'s): no second lookup.
 #[inline]
-fn mark(touched: &mut Vec<Handle>, c: &mut Conn, h: Handle) {
+fn mark<A: StackFamily>(touched: &mut Vec<Handle>, c: &mut Conn<A>, h: Handle) {
     if !c.has(TOUCHED) {
         c.flags |= TOUCHED;
         touched.push(h);
@@ -431,13 +450,13 @@ fn mark(touched: &mut Vec<Handle>, c: &mut Conn, h: Handle) {
 }
 
 /// The keyed timestamp offset for an address pair, remembering the last one.
-fn ts_offset_cached(
-    cache: &mut (Ipv4Addr, Ipv4Addr, u32),
+fn ts_offset_cached<A: StackFamily>(
+    cache: &mut (A, A, u32),
     hasher: &TupleHasher,
-    local: Ipv4Addr,
-    remote: Ipv4Addr,
+    local: A,
+    remote: A,
 ) -> u32 {
-    if cache.0 != local || cache.1 != remote || cache.0.is_unspecified() {
+    if cache.0 != local || cache.1 != remote || cache.0 == A::UNSPECIFIED {
         *cache = (local, remote, hasher.ts_offset(local, remote));
     }
     cache.2

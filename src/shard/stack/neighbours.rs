@@ -3,7 +3,7 @@
 //! responder's answers to ARP and ICMP echo requests.
 
 use super::control::ETH;
-use super::{GratuitousArp, Stack};
+use super::{GratuitousArp, Stack, StackFamily};
 use crate::table::FlowHashBuilder;
 use crate::time::Instant;
 use crate::wire::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
@@ -41,17 +41,20 @@ struct Entry {
 /// host. TCP segments teach nothing: a connection keeps the MAC its SYN came
 /// from (`Conn::mac`). Bounded; learnt entries go stale after
 /// `neighbour_reachable` and are asked for again, then forgotten.
-pub(super) struct Neighbours {
-    map: HashMap<Ipv4Addr, Entry, FlowHashBuilder>,
+///
+/// Of one family (`A`): IPv4's from ARP; IPv6's (Neighbor Discovery) are
+/// only those given with `add_neighbour` for now.
+pub(super) struct Neighbours<A: StackFamily = Ipv4Addr> {
+    map: HashMap<A, Entry, FlowHashBuilder>,
     /// Our outstanding requests: address, sweeps left to answer.
-    pending: Vec<(Ipv4Addr, u8)>,
+    pending: Vec<(A, u8)>,
     next_sweep: Instant,
     /// Addresses to probe, reused by each sweep.
-    probe: Vec<Ipv4Addr>,
+    probe: Vec<A>,
 }
 
-impl Neighbours {
-    pub(super) fn new(hash: FlowHashBuilder) -> Neighbours {
+impl<A: StackFamily> Neighbours<A> {
+    pub(super) fn new(hash: FlowHashBuilder) -> Neighbours<A> {
         Neighbours {
             map: HashMap::with_hasher(hash),
             pending: Vec::with_capacity(PENDING),
@@ -61,7 +64,7 @@ impl Neighbours {
     }
 
     #[inline]
-    pub(super) fn get(&self, ip: &Ipv4Addr) -> Option<EthernetAddress> {
+    pub(super) fn get(&self, ip: &A) -> Option<EthernetAddress> {
         self.map.get(ip).map(|e| e.mac)
     }
 
@@ -77,10 +80,10 @@ fn plausible(ip: Ipv4Addr, mac: EthernetAddress) -> bool {
     mac.is_unicast() && mac != EthernetAddress([0; 6]) && net != 0 && net != 127 && net < 224
 }
 
-impl Stack {
+impl<A: StackFamily> Stack<A> {
     /// Knows `ip`'s MAC without asking (the peer of a point-to-point link, a
     /// gateway given on the command line): a fixed entry, never aged.
-    pub fn add_neighbour(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
+    pub fn add_neighbour(&mut self, ip: A, mac: EthernetAddress) {
         let e = Entry {
             mac,
             confirmed: Instant::ZERO,
@@ -90,13 +93,16 @@ impl Stack {
         self.neigh.map.insert(ip, e);
     }
 
-    pub fn neighbour(&self, ip: Ipv4Addr) -> Option<EthernetAddress> {
+    pub fn neighbour(&self, ip: A) -> Option<EthernetAddress> {
         self.neigh.get(&ip)
     }
 
     /// Queues an ARP request for `ip` (sent at the next `poll`); its answer
-    /// is learnt.
-    pub fn request_arp(&mut self, ip: Ipv4Addr) {
+    /// is learnt. (IPv6: nothing yet, Neighbor Solicitations are to come.)
+    pub fn request_arp(&mut self, ip: A) {
+        let Some(ip4) = ip.to_v4() else {
+            return;
+        };
         let p = &mut self.neigh.pending;
         match p.iter_mut().find(|(a, _)| *a == ip) {
             Some(w) => w.1 = PROBES,
@@ -113,7 +119,7 @@ impl Stack {
             source_hardware_addr: self.cfg.iface.mac,
             source_protocol_addr: self.cfg.iface.ip,
             target_hardware_addr: EthernetAddress([0; 6]),
-            target_protocol_addr: ip,
+            target_protocol_addr: ip4,
         };
         let eth = EthernetRepr {
             src_addr: self.cfg.iface.mac,
@@ -128,15 +134,19 @@ impl Stack {
 
     /// What an ARP packet may teach the table (see `Neighbours`).
     pub(super) fn learn_from_arp(&mut self, now: Instant, a: &wire::ArpRepr) {
-        let (ip, mac) = (a.source_protocol_addr, a.source_hardware_addr);
-        if !plausible(ip, mac) || self.cfg.iface.owns(ip) {
+        let (ip4, mac) = (a.source_protocol_addr, a.source_hardware_addr);
+        if !plausible(ip4, mac) || self.cfg.iface.owns(ip4) {
             // An address probe (sender 0.0.0.0, RFC 5227) teaches nothing
             // either; it is still answered.
-            if u32::from(ip) != 0 {
+            if u32::from(ip4) != 0 {
                 self.stats.neighbours_refused += 1;
             }
             return;
         }
+        // (An IPv6 shard keeps no IPv4 neighbours.)
+        let Some(ip) = A::from_v4(ip4) else {
+            return;
+        };
         let to_us = self.cfg.iface.owns(a.target_protocol_addr);
         let asked = a.operation == wire::ArpOperation::Reply
             && to_us

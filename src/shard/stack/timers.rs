@@ -2,13 +2,13 @@
 //! wheel (its other timers stay inside the engine); expiry is budgeted per
 //! turn. TIME_WAIT records expire from the table's FIFO.
 
-use super::{ARMED, Conn, Stack, mark};
+use super::{ARMED, Conn, Stack, StackFamily, mark};
 use crate::table::Handle;
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::timer::Wheel;
 
-impl Stack {
+impl<A: StackFamily> Stack<A> {
     /// Expired timers (at most the budget): the engine's timeouts run and the
     /// connection is driven this turn; then ended TIME_WAIT records go.
     pub(super) fn run_timers(&mut self, now: Instant) {
@@ -47,9 +47,9 @@ impl Stack {
 /// timer at RTO.min or more, which that entry then already covers, instead of
 /// moving it earlier. A handshake slower than RTO.min costs one early wake-up.
 #[inline]
-pub(super) fn rearm(
+pub(super) fn rearm<A: StackFamily>(
     wheel: &mut Wheel<Handle>,
-    c: &mut Conn,
+    c: &mut Conn<A>,
     h: Handle,
     want: Instant,
     (now, rto_min): (Instant, crate::tcp::Micros),
@@ -72,7 +72,12 @@ pub(super) fn rearm(
 
 /// `rearm`'s work when the wheel changes.
 #[inline(never)]
-fn move_timer(wheel: &mut Wheel<Handle>, c: &mut Conn, h: Handle, want: Instant) {
+fn move_timer<A: StackFamily>(
+    wheel: &mut Wheel<Handle>,
+    c: &mut Conn<A>,
+    h: Handle,
+    want: Instant,
+) {
     match c.timer {
         Some(id) if want != Instant::NEVER && wheel.reschedule(id, want) => {}
         Some(_) if want != Instant::NEVER => {
@@ -93,7 +98,7 @@ fn move_timer(wheel: &mut Wheel<Handle>, c: &mut Conn, h: Handle, want: Instant)
 
 /// Takes connection `c`'s timer out of the wheel (it is leaving the table).
 #[inline]
-pub(super) fn disarm(wheel: &mut Wheel<Handle>, c: &mut Conn) {
+pub(super) fn disarm<A: StackFamily>(wheel: &mut Wheel<Handle>, c: &mut Conn<A>) {
     if let Some(id) = c.timer.take() {
         wheel.cancel(id);
     }

@@ -5,9 +5,9 @@
 //! makes no new work until it has (`tx_room`); a frame is dropped (and
 //! counted `tx_full`) only past that backlog's bound.
 
-use super::control::{HDRS, write_headers};
+use super::control::{hdrs, write_headers};
 use super::neighbours::Neighbours;
-use super::{Conn, HAS_MAC, Stack, StackConfig};
+use super::{Conn, HAS_MAC, Stack, StackConfig, StackFamily};
 use crate::shard::nic::Nic;
 use crate::stats::{DropReason, ShardStats};
 use crate::time::Instant;
@@ -23,7 +23,7 @@ pub(super) enum Segments {
     NoBuffer,
 }
 
-impl Stack {
+impl<A: StackFamily> Stack<A> {
     /// Whether the device has room for new work: frames it refused before
     /// are handed to it again first; if some still wait, the turn is counted
     /// in `tx_waits` and makes nothing new. One call into the NIC a turn
@@ -85,18 +85,23 @@ impl Stack {
 
 /// The parts of the shard `transmit` uses (`drive` keeps the connection in
 /// hand, so the shard is lent out field by field).
-pub(super) struct Tx<'a> {
+pub(super) struct Tx<'a, A: StackFamily> {
     pub stats: &'a mut ShardStats,
-    pub neigh: &'a Neighbours,
+    pub neigh: &'a Neighbours<A>,
     pub cfg: &'a StackConfig,
     pub ip_ident: &'a mut u16,
 }
 
-impl Tx<'_> {
+impl<A: StackFamily> Tx<'_, A> {
     /// Connection `c`'s segments, each written by the engine straight into a
     /// NIC buffer behind its Ethernet and IPv4 headers.
     #[inline(always)]
-    pub(super) fn transmit(&mut self, now: Instant, c: &mut Conn, nic: &mut dyn Nic) -> Segments {
+    pub(super) fn transmit(
+        &mut self,
+        now: Instant,
+        c: &mut Conn<A>,
+        nic: &mut dyn Nic,
+    ) -> Segments {
         // Nothing to send: no neighbour lookup, no buffer, no call into the NIC.
         if !c.tcp.wants_transmit() {
             return Segments::Sent;
@@ -114,7 +119,8 @@ impl Tx<'_> {
         let (local, remote) = (c.key.local_host(), c.key.remote_host());
         let cfg = &self.cfg.tcp;
         let src_mac = &self.cfg.iface.mac;
-        let max = HDRS + usize::from(cfg.mss) + 60;
+        let hdrs = hdrs::<A>();
+        let max = hdrs + usize::from(cfg.mss) + 60;
         // Only while the engine may have a segment (asked above for the
         // first): a connection with nothing to send costs no buffer and no
         // call into the NIC.
@@ -125,14 +131,14 @@ impl Tx<'_> {
             };
             let Some(n) = c
                 .tcp
-                .poll_transmit(now, cfg, &mut self.stats.tcp, &mut buf[HDRS..])
+                .poll_transmit(now, cfg, &mut self.stats.tcp, &mut buf[hdrs..])
             else {
                 // Nothing after all: the buffer is left for the next frame.
                 break;
             };
             *self.ip_ident = self.ip_ident.wrapping_add(1);
-            write_headers(buf, src_mac, dst_mac, local, remote, n, *self.ip_ident);
-            let len = HDRS + n;
+            write_headers(buf, src_mac, dst_mac, &local, &remote, n, *self.ip_ident);
+            let len = hdrs + n;
             nic.tx_commit(len);
             self.stats.tx_packets += 1;
             self.stats.tx_bytes += len as u64;

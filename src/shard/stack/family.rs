@@ -1,0 +1,113 @@
+//! What the shard does differently per IP family, decided at compile time:
+//! `Stack<A>` is monomorphised for each, so the IPv4 path carries no IPv6
+//! test per packet (issue 14 item 6).
+
+use super::Stack;
+use crate::shard::Iface;
+use crate::time::Instant;
+use crate::wire::{self, ChecksumMode, IpFamily, Parsed, Result, TcpFrame, frame::Ipv6Payload};
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// An IP family a shard's TCP runs over.
+pub trait StackFamily: IpFamily {
+    /// The receive fast path for this family's TCP frames (`Ok(None)`: for
+    /// the general parse).
+    fn parse_tcp_frame_in<'a, 'p>(
+        frame: &'a [u8],
+        place: &'p mut MaybeUninit<TcpFrame<'a, Self>>,
+    ) -> Result<Option<&'p TcpFrame<'a, Self>>>;
+
+    /// This family's TCP frame out of the general parse, if it is one.
+    fn tcp_frame<'a>(p: &Parsed<'a>) -> Option<TcpFrame<'a, Self>>;
+
+    /// Whether `ip` is one of the interface's addresses.
+    fn owned(iface: &Iface, ip: &Self) -> bool;
+
+    /// RFC 1122 3.2.1.3 (IPv4), RFC 4291 2.5.2/2.7 (IPv6): whether a host
+    /// may send from `ip` (not unspecified, loopback, multicast, ...).
+    fn host_source(ip: &Self) -> bool;
+
+    /// The address as IPv4 (ARP's), if it is one.
+    fn to_v4(&self) -> Option<Ipv4Addr>;
+
+    /// An IPv4 address (ARP's, ICMP's) as this family's, if it is one.
+    fn from_v4(ip: Ipv4Addr) -> Option<Self>;
+
+    /// The load generator's turn (IPv4 only for now).
+    fn open_client_connections(_s: &mut Stack<Self>, _now: Instant) {}
+}
+
+impl StackFamily for Ipv4Addr {
+    #[inline(always)]
+    fn parse_tcp_frame_in<'a, 'p>(
+        frame: &'a [u8],
+        place: &'p mut MaybeUninit<TcpFrame<'a, Self>>,
+    ) -> Result<Option<&'p TcpFrame<'a, Self>>> {
+        wire::parse_tcp_frame_in(frame, ChecksumMode::Verify, place)
+    }
+    #[inline]
+    fn tcp_frame<'a>(p: &Parsed<'a>) -> Option<TcpFrame<'a, Self>> {
+        match p {
+            Parsed::Tcp(e, ip, seg) => Some(TcpFrame::from_parsed(e, ip, *seg)),
+            _ => None,
+        }
+    }
+    #[inline(always)]
+    fn owned(iface: &Iface, ip: &Self) -> bool {
+        iface.owns(*ip)
+    }
+    #[inline]
+    fn host_source(ip: &Self) -> bool {
+        let a = u32::from(*ip);
+        let net = a >> 24;
+        net != 0 && net != 127 && a < 0xe000_0000
+    }
+    #[inline(always)]
+    fn to_v4(&self) -> Option<Ipv4Addr> {
+        Some(*self)
+    }
+    #[inline(always)]
+    fn from_v4(ip: Ipv4Addr) -> Option<Self> {
+        Some(ip)
+    }
+    #[inline(always)]
+    fn open_client_connections(s: &mut Stack<Self>, now: Instant) {
+        s.open_client_connections(now);
+    }
+}
+
+impl StackFamily for Ipv6Addr {
+    #[inline(always)]
+    fn parse_tcp_frame_in<'a, 'p>(
+        frame: &'a [u8],
+        place: &'p mut MaybeUninit<TcpFrame<'a, Self>>,
+    ) -> Result<Option<&'p TcpFrame<'a, Self>>> {
+        wire::parse_tcp6_frame_in(frame, ChecksumMode::Verify, place)
+    }
+    #[inline]
+    fn tcp_frame<'a>(p: &Parsed<'a>) -> Option<TcpFrame<'a, Self>> {
+        match p {
+            Parsed::Ipv6(e, ip, Ipv6Payload::Tcp(seg)) => {
+                Some(TcpFrame::from_parsed_v6(e, ip, *seg))
+            }
+            _ => None,
+        }
+    }
+    #[inline]
+    fn owned(iface: &Iface, ip: &Self) -> bool {
+        iface.owns6(ip)
+    }
+    #[inline]
+    fn host_source(ip: &Self) -> bool {
+        !ip.is_unspecified() && !ip.is_loopback() && !ip.is_multicast()
+    }
+    #[inline]
+    fn to_v4(&self) -> Option<Ipv4Addr> {
+        None
+    }
+    #[inline]
+    fn from_v4(_: Ipv4Addr) -> Option<Self> {
+        None
+    }
+}
