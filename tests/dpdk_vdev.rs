@@ -824,3 +824,45 @@ echo "server exit: $?"
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 14: `sluice bench --family 6` over memif: short HTTP connections
+/// over IPv6 between two DPDK shards, every one completed with no error and
+/// held in TIME_WAIT at the end (the server closes first), the target named
+/// by its IPv6 address.
+#[test]
+fn e14_bench_family_6_over_memif() {
+    let Some(v) = bench_json(&["--family", "6"]) else {
+        return;
+    };
+    let completed = v["connections_completed"].as_u64().unwrap();
+    assert!(completed > 100, "{v}");
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert_eq!(v["connections_opened"].as_u64(), Some(completed), "{v}");
+    assert_eq!(v["responses"].as_u64(), Some(completed), "{v}");
+    assert_eq!(
+        v["time_wait"]["held_at_end"].as_u64(),
+        Some(completed),
+        "{v}"
+    );
+    assert_eq!(v["target"], "http://[2001:db8::2]:80/", "{v}");
+    eprintln!("bench --family 6: {:.0} conn/s", v["cps"].as_f64().unwrap());
+}
+
+/// The same over net_ring with keep-alive requests.
+#[test]
+fn e14_bench_family_6_keep_alive_over_ring() {
+    let Some(v) = bench_json(&[
+        "--family",
+        "6",
+        "--keep-alive",
+        "--link",
+        "ring",
+        "-c",
+        "16",
+    ]) else {
+        return;
+    };
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert_eq!(v["connections_opened"], 16, "{v}");
+    assert!(v["responses"].as_u64().unwrap() > 16 * 100, "{v}");
+}

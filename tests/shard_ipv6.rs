@@ -371,3 +371,85 @@ fn an_ipv6_shard_drops_tcp_to_other_addresses() {
     assert_eq!(s.stats.dropped(DropReason::NotForUs), 1);
     assert_eq!(s.stats.drops.iter().sum::<u64>(), 1);
 }
+
+/// The load generator over IPv6, shard to shard (`Stack<Ipv6Addr>` both
+/// ends, in memory): connections from a /120 of sources spread over its
+/// addresses (every frame checked), each an HTTP request and its response,
+/// no retransmission, no drop, no connection left.
+#[test]
+fn ipv6_generator_loads_an_ipv6_server() {
+    use sluice::app::{ClientConfig, Request, http};
+    use std::time::Duration;
+    const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 9]);
+    let sources = Ipv6Range::prefix("2001:db8:1::".parse().unwrap(), 120).unwrap();
+    let tcp = TcpConfig {
+        mss: 1440,
+        ..TcpConfig::default()
+    };
+    let mk = |mac, range: Ipv6Range| {
+        let iface = Iface {
+            ip_count: 0,
+            ..Iface::new(mac, Ipv4Addr::UNSPECIFIED)
+        }
+        .with_ipv6(range);
+        Stack::<Ipv6Addr>::new_family(StackConfig::new(iface, tcp.clone()), Instant::ZERO)
+    };
+    let mut server = mk(US_MAC, Ipv6Range::single(US));
+    server.listen(SocketAddrV6::new(US, 80, 0, 0), ServerApp::http(100, 0));
+    let mut client = mk(CLIENT_MAC, sources);
+    client.add_neighbour(US, US_MAC);
+    let cfg = ClientConfig {
+        target: "0.0.0.0:80".parse().unwrap(),
+        src_first: Ipv4Addr::UNSPECIFIED,
+        src_count: 256,
+        ports: (10_000, 10_003),
+        connections: 64,
+        requests: 1,
+        cps: 0,
+        rps: 0,
+        echo: None,
+        request_list: Request::only(
+            http::request("[2001:db8::2]", "/", false),
+            http::request("[2001:db8::2]", "/", false),
+        ),
+        think: Duration::ZERO,
+        open_burst: 16,
+    };
+    let (mut cn, mut sn) = MemNic::pair(65_536);
+    let mut now = Instant::from_millis(1);
+    let open_for = Duration::from_millis(30);
+    client.start_client_to(
+        cfg,
+        SocketAddrV6::new(US, 80, 0, 0),
+        sources,
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    let limit = now + open_for + Duration::from_secs(10);
+    let mut sources_seen = std::collections::BTreeSet::new();
+    while now < limit && (now < Instant::from_millis(1) + open_for || client.client_active() > 0) {
+        client.poll(now, &mut cn as &mut dyn Nic);
+        // The frames on the wire: every one an IPv6 TCP frame with a right
+        // checksum, from the sources' range.
+        let frames: Vec<Vec<u8>> = std::iter::from_fn(|| sn.rx.pop()).collect();
+        for f in &frames {
+            let t = parse_tcp6_frame(f, ChecksumMode::Verify).unwrap().unwrap();
+            assert!(sources.owns(&t.src_addr), "{}", t.src_addr);
+            sources_seen.insert(t.src_addr);
+        }
+        for f in frames {
+            sn.rx.push(f).unwrap();
+        }
+        server.poll(now, &mut sn as &mut dyn Nic);
+        now += Duration::from_micros(20);
+    }
+    let (c, s) = (&client.stats, &server.stats);
+    assert!(c.opened > 100, "only {} connections", c.opened);
+    assert_eq!(c.responses, c.opened, "a response per connection");
+    assert_eq!(s.accepted, c.opened);
+    assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0);
+    assert_eq!(c.drops.iter().sum::<u64>() + s.drops.iter().sum::<u64>(), 0);
+    assert!(sources_seen.len() > 1, "sources spread: {sources_seen:?}");
+    assert_eq!(client.connections(), 0);
+}

@@ -18,9 +18,9 @@ use {
     crate::stats::Published,
     crate::stats::report::Report,
     crate::tcp::TcpConfig,
-    crate::wire::EthernetAddress,
+    crate::wire::{EthernetAddress, Ipv6Range},
     anyhow::{Context, bail},
-    std::net::{Ipv4Addr, SocketAddrV4},
+    std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
     std::sync::Arc,
     std::sync::atomic::{AtomicBool, Ordering},
 };
@@ -56,7 +56,8 @@ pub struct BenchArgs {
     pub src_ports: String,
     #[command(flatten)]
     pub flood: super::flood::FloodArgs,
-    /// The address family, 4 or 6 (IPv6 over DPDK is not built yet).
+    /// The address family, 4 or 6 (IPv6: the server at 2001:db8::2, the
+    /// client's sources in 2001:db8:1::/N as many as --src-ips gives).
     #[arg(long, default_value = "4", value_parser = family)]
     pub family: u8,
 }
@@ -72,18 +73,41 @@ fn family(s: &str) -> Result<u8, String> {
 
 #[cfg(feature = "dpdk")]
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The server's address with --family 6.
+#[cfg(feature = "dpdk")]
+const SERVER_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+/// Where --family 6 client sources start.
+#[cfg(feature = "dpdk")]
+const CLIENT_NET6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0);
+
+/// The IPv6 sources standing for `count` IPv4 ones: the smallest prefix of
+/// `CLIENT_NET6` that holds them.
+#[cfg(feature = "dpdk")]
+fn sources6(count: u32) -> Ipv6Range {
+    let bits = if count <= 1 {
+        0
+    } else {
+        32 - (count - 1).leading_zeros()
+    };
+    Ipv6Range::prefix(CLIENT_NET6, 128 - bits as u8).expect("a prefix of at most 32 bits")
+}
 
 #[cfg(feature = "dpdk")]
 pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
-    match args.family {
-        4 => {}
-        _ => bail!("IPv6 over DPDK is not built yet (issue 14)"),
+    let v6 = args.family == 6;
+    if v6 && args.flood.syn_flood.is_some() {
+        bail!("--syn-flood with --family 6 is not built yet (issue 14)");
     }
     let load = &args.load;
     let times = load.check()?;
     // Both ends of every connection live in this process.
     super::runtime::check_capacity(load.connections, load.time_wait_records(&times), 2)?;
-    let requests = load.requests(&SERVER_IP.to_string(), &["/".into()], None)?;
+    let host = if v6 {
+        format!("[{SERVER_IP6}]")
+    } else {
+        SERVER_IP.to_string()
+    };
+    let requests = load.requests(&host, &["/".into()], None)?;
     let (src_first, src_count) = parse_ip_range(&args.src_ips)?;
     let ports = parse_port_range(&args.src_ports)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -138,11 +162,56 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         &format!("the {:?} link", args.link),
     )?;
 
-    let tcp = load.tcp(&times);
+    let mut tcp = load.tcp(&times);
+    if v6 {
+        // A 1500-byte MTU less 60 bytes of IPv6 and TCP headers.
+        tcp.mss = 1440;
+    }
     let clock = TscClock::new();
     let stop_server = Arc::new(AtomicBool::new(false));
     let server_pub = Arc::new(Published::default());
-    let server = {
+    let server = if v6 {
+        let tcp = tcp.clone();
+        let pool = pool.clone();
+        let body = args.body;
+        let server_tw = if load.client_closes_first() {
+            0
+        } else {
+            load.time_wait_records(&times)
+        };
+        let capacity = super::runtime::table_capacity(load.connections);
+        let (keep_alive, connections) = (load.keep_alive, load.connections as usize);
+        spawn_shard(
+            "sluice-server".into(),
+            args.server_core,
+            clock,
+            server_pub.clone(),
+            stop_server.clone(),
+            move || {
+                let iface = Iface {
+                    ip_count: 0,
+                    ..Iface::new(smac, Ipv4Addr::UNSPECIFIED)
+                }
+                .with_ipv6(Ipv6Range::single(SERVER_IP6));
+                let mut cfg = StackConfig::new(iface, tcp);
+                cfg.capacity = capacity;
+                cfg.time_wait_reserve = server_tw;
+                let mut s = Stack::<Ipv6Addr>::new_family(cfg, clock.now());
+                if keep_alive {
+                    s.reserve_connections(connections);
+                }
+                s.listen(
+                    SocketAddrV6::new(SERVER_IP6, 80, 0, 0),
+                    ServerApp::http(body, 0),
+                );
+                s.listen(SocketAddrV6::new(SERVER_IP6, 7, 0, 0), ServerApp::Echo);
+                (
+                    s,
+                    Box::new(DpdkNic::new(squeue, pool)) as Box<dyn Nic + Send>,
+                )
+            },
+        )?
+    } else {
         let tcp = tcp.clone();
         let pool = pool.clone();
         spawn_shard(
@@ -190,6 +259,8 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         pool: &pool,
         src: (src_first, src_count),
         ports,
+        v6,
+        server_mac: smac,
         server_pub: &server_pub,
         nic_ports: &[&sport, &cport],
     }
@@ -211,9 +282,9 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         "sluice bench",
         format!("{:?}", args.link).to_lowercase(),
         if load.echo > 0 {
-            format!("echo://{SERVER_IP}:7 ({} B)", load.echo)
+            format!("echo://{host}:7 ({} B)", load.echo)
         } else {
-            format!("http://{SERVER_IP}:80/")
+            format!("http://{host}:80/")
         },
         Some(args.body),
     );
@@ -252,6 +323,10 @@ struct ClientSide<'a> {
     src: (Ipv4Addr, u32),
     /// Source ports, inclusive.
     ports: (u16, u16),
+    /// IPv6 (`--family 6`): sources in `sources6(src.1)`, the server at
+    /// `SERVER_IP6`, whose MAC is `server_mac` (no Neighbor Discovery yet).
+    v6: bool,
+    server_mac: EthernetAddress,
     /// For the live line: the server shard's counters and both ports'.
     server_pub: &'a Published,
     nic_ports: &'a [&'a EthPort],
@@ -261,6 +336,9 @@ struct ClientSide<'a> {
 impl ClientSide<'_> {
     /// Resolves the server, runs the load, writes the latency outputs.
     fn drive(self) -> anyhow::Result<Outcome> {
+        if self.v6 {
+            return self.drive6();
+        }
         let load = &self.args.load;
         let stop = super::stop_flag();
         let mut iface = Iface::new(self.mac, self.src.0);
@@ -339,6 +417,68 @@ impl ClientSide<'_> {
                 o
             }
         };
+        load::write_outputs(
+            load,
+            "sluice bench: latency by percentile",
+            &outcome.result.latency,
+            &[&outcome.intervals],
+            start,
+        )?;
+        Ok(outcome)
+    }
+
+    /// `drive` for `--family 6`: an IPv6 client shard.
+    fn drive6(self) -> anyhow::Result<Outcome> {
+        let load = &self.args.load;
+        let stop = super::stop_flag();
+        let sources = sources6(self.src.1);
+        let iface = Iface {
+            ip_count: 0,
+            ..Iface::new(self.mac, Ipv4Addr::UNSPECIFIED)
+        }
+        .with_ipv6(sources);
+        let mut cfg = StackConfig::new(iface, self.tcp.clone());
+        cfg.capacity = super::runtime::table_capacity(load.connections);
+        if load.client_closes_first() {
+            cfg.time_wait_reserve = load.time_wait_records(self.times);
+        }
+        let clock = self.clock;
+        let mut stack = Stack::<Ipv6Addr>::new_family(cfg, clock.now());
+        if load.keep_alive {
+            stack.reserve_connections(load.connections as usize);
+        }
+        stack.add_neighbour(SERVER_IP6, self.server_mac);
+        let mut nic = crate::shard::CapturedNic::new(
+            DpdkNic::new(self.queue, self.pool.clone()),
+            open_pcap(load.pcap.as_deref(), load.pcap_count)?,
+        );
+        let port = if load.echo > 0 { 7 } else { 80 };
+        // The schedule walks source indexes (0.0.0.0 + i): the i-th address of `sources`.
+        let client = load.client_config(
+            SocketAddrV4::new(SERVER_IP, port),
+            self.requests,
+            (Ipv4Addr::UNSPECIFIED, self.src.1),
+            self.ports,
+        );
+        let (server_pub, nic_ports) = (self.server_pub, self.nic_ports);
+        let mut reporter = Reporter::new(clock.now(), load.quiet, load.stats.as_deref())?;
+        if load.keep_alive && load.cps == 0 {
+            reporter.show_opening(u64::from(load.connections));
+        }
+        let watch = reporter.wanted().then_some((&mut reporter, || {
+            (server_pub.load(), super::runtime::nic_counters(nic_ports))
+        }));
+        let ctl = load::Control {
+            stop: &stop,
+            publish: None,
+            intervals: load.hlog.is_some(),
+            pacing: load.pacing(),
+        };
+        let start = (clock.now(), std::time::SystemTime::now());
+        let to = Some((SocketAddrV6::new(SERVER_IP6, port, 0, 0), sources));
+        let outcome = load::drive_family(
+            &mut stack, &mut nic, clock, client, to, self.times, ctl, watch,
+        );
         load::write_outputs(
             load,
             "sluice bench: latency by percentile",

@@ -19,6 +19,7 @@ use {
     super::runtime::{Reporter, ShardResult, shut_down},
     crate::app::window::{MeasureWindow, Measured},
     crate::dpdk::TscClock,
+    crate::shard::stack::StackFamily,
     crate::shard::{Nic, Stack},
     crate::stats::ShardStats,
     crate::stats::progress::NicCounts,
@@ -358,7 +359,7 @@ impl Outcome {
 }
 
 #[cfg(feature = "dpdk")]
-fn counts(s: &Stack) -> Window {
+fn counts<A: StackFamily>(s: &Stack<A>) -> Window {
     Window {
         completed: s.stats.completed,
         responses: s.stats.responses,
@@ -380,10 +381,33 @@ pub fn drive(
     client: ClientConfig,
     t: &Times,
     ctl: Control<'_>,
+    watch: Option<(&mut Reporter, impl FnMut() -> (ShardStats, NicCounts))>,
+) -> Outcome {
+    drive_family(stack, nic, clock, client, None, t, ctl, watch)
+}
+
+/// `drive` for a shard of either family: `to` gives an IPv6 shard its
+/// target and source range (`Stack::start_client_to`); None: the client
+/// configuration's IPv4 ones.
+#[cfg(feature = "dpdk")]
+#[allow(clippy::too_many_arguments)]
+pub fn drive_family<A: StackFamily>(
+    stack: &mut Stack<A>,
+    nic: &mut dyn Nic,
+    clock: &TscClock,
+    client: ClientConfig,
+    to: Option<(A::SocketAddr, crate::wire::Ipv6Range)>,
+    t: &Times,
+    ctl: Control<'_>,
     mut watch: Option<(&mut Reporter, impl FnMut() -> (ShardStats, NicCounts))>,
 ) -> Outcome {
     let start = clock.now();
-    stack.start_client(client, start, t.duration, t.warmup);
+    match to {
+        Some((target, sources)) => {
+            stack.start_client_to(client, target, sources, start, t.duration, t.warmup)
+        }
+        None => stack.start_client(client, start, t.duration, t.warmup),
+    }
     stack.pace_client(ctl.pacing);
     let mut window = MeasureWindow::new(start, t.duration, t.warmup);
     // The generator closes its idle connections at the end (a burst a

@@ -212,6 +212,29 @@ pub fn tcp_checksum_ok(addr_sum: u16, segment: &[u8]) -> bool {
     fold(sum_native(tcp_pseudo(addr_sum, segment.len()), segment)) == 0xffff
 }
 
+/// A TCP pseudo-header's sum less the length, unfolded (what the receive
+/// path hands `tcp_pseudo_ok`): IPv4's from its two addresses.
+#[inline(always)]
+pub fn tcp_pseudo_v4(src: Ipv4Addr, dst: Ipv4Addr) -> u64 {
+    u64::from(u32::from_le_bytes(src.octets()))
+        + u64::from(u32::from_le_bytes(dst.octets()))
+        + u64::from(6u16.swap_bytes())
+}
+
+/// `tcp_pseudo_v4` for either family, from the addresses' sum.
+#[inline(always)]
+pub fn tcp_pseudo_of_sum(addr_sum: u16) -> u64 {
+    u64::from(addr_sum) + u64::from(6u16.swap_bytes())
+}
+
+/// Whether a received TCP segment's checksum is right, behind a
+/// pseudo-header that sums (less the length) to `pseudo`.
+#[inline(always)]
+pub fn tcp_pseudo_ok(pseudo: u64, segment: &[u8]) -> bool {
+    let len = u16::try_from(segment.len()).unwrap_or(u16::MAX);
+    fold(sum_native(pseudo + u64::from(len.swap_bytes()), segment)) == 0xffff
+}
+
 /// Whether a received segment's checksum is right: `transport_checksum`
 /// is 0, i.e. the folded sum is all ones. Always inlined, into the one
 /// receive path that checks, where the addresses are at hand in registers.

@@ -334,8 +334,7 @@ impl<'a> Head<'a> {
         if header_len > buf.len() {
             return Err(Error::Truncated);
         }
-        let sum_ok = |b: &[u8]| checksum::transport_checksum_ok(src, dst, 6, b);
-        Self::parse_valid(buf, header_len, sum_ok, mode)
+        Self::parse_valid(buf, header_len, checksum::tcp_pseudo_v4(src, dst), mode)
     }
 
     /// `parse` behind a pseudo-header whose addresses sum to `addr_sum`
@@ -352,18 +351,18 @@ impl<'a> Head<'a> {
         if header_len > buf.len() {
             return Err(Error::Truncated);
         }
-        let sum_ok = |b: &[u8]| checksum::tcp_checksum_ok(addr_sum, b);
-        Self::parse_valid(buf, header_len, sum_ok, mode)
+        Self::parse_valid(buf, header_len, checksum::tcp_pseudo_of_sum(addr_sum), mode)
     }
 
     /// Over a buffer `new_checked` accepted, whose data offset says
-    /// `header_len` (at least 20, at most `buf.len()`); `sum_ok` checks the
-    /// checksum over the family's pseudo-header (with `mode` Verify).
+    /// `header_len` (at least 20, at most `buf.len()`); `pseudo` is the
+    /// family's pseudo-header sum less the length (`checksum::tcp_pseudo_*`),
+    /// checked against with `mode` Verify.
     #[inline(always)]
     fn parse_valid(
         buf: &'a [u8],
         header_len: usize,
-        sum_ok: impl FnOnce(&[u8]) -> bool,
+        pseudo: u64,
         mode: ChecksumMode,
     ) -> Result<Self> {
         let (Some(h), Some(options), Some(payload)) = (
@@ -373,7 +372,7 @@ impl<'a> Head<'a> {
         ) else {
             return Err(Error::Truncated);
         };
-        if mode == ChecksumMode::Verify && !sum_ok(buf) {
+        if mode == ChecksumMode::Verify && !checksum::tcp_pseudo_ok(pseudo, buf) {
             return Err(Error::Checksum);
         }
         let src_port = be16(h, field::SRC_PORT);
@@ -463,8 +462,8 @@ impl<'a> TcpRepr<'a> {
         mode: ChecksumMode,
         repr: &mut TcpRepr<'a>,
     ) -> Result<()> {
-        let sum_ok = |b: &[u8]| checksum::transport_checksum_ok(src, dst, 6, b);
-        let h = Head::parse_valid(buf, header_len, sum_ok, mode)?;
+        let pseudo = checksum::tcp_pseudo_v4(src, dst);
+        let h = Head::parse_valid(buf, header_len, pseudo, mode)?;
         *repr = segment_of!(h);
         repr.parse_options(h.options)
     }

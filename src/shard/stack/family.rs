@@ -2,12 +2,11 @@
 //! `Stack<A>` is monomorphised for each, so the IPv4 path carries no IPv6
 //! test per packet (issue 14 item 6).
 
-use super::Stack;
 use crate::shard::Iface;
-use crate::time::Instant;
+use crate::wire::Ipv6Range;
 use crate::wire::{self, ChecksumMode, IpFamily, Parsed, Result, TcpFrame, frame::Ipv6Payload};
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 /// An IP family a shard's TCP runs over.
 pub trait StackFamily: IpFamily {
@@ -34,8 +33,9 @@ pub trait StackFamily: IpFamily {
     /// An IPv4 address (ARP's, ICMP's) as this family's, if it is one.
     fn from_v4(ip: Ipv4Addr) -> Option<Self>;
 
-    /// The load generator's turn (IPv4 only for now).
-    fn open_client_connections(_s: &mut Stack<Self>, _now: Instant) {}
+    /// The load generator's source for the schedule's next IPv4 one (IPv6:
+    /// the address of the index it stands for in `sources6`; None past it).
+    fn client_local(sources6: &Ipv6Range, v4: SocketAddrV4) -> Option<Self::SocketAddr>;
 }
 
 impl StackFamily for Ipv4Addr {
@@ -72,8 +72,8 @@ impl StackFamily for Ipv4Addr {
         Some(ip)
     }
     #[inline(always)]
-    fn open_client_connections(s: &mut Stack<Self>, now: Instant) {
-        s.open_client_connections(now);
+    fn client_local(_: &Ipv6Range, v4: SocketAddrV4) -> Option<SocketAddrV4> {
+        Some(v4)
     }
 }
 
@@ -109,5 +109,10 @@ impl StackFamily for Ipv6Addr {
     #[inline]
     fn from_v4(_: Ipv4Addr) -> Option<Self> {
         None
+    }
+    #[inline]
+    fn client_local(sources6: &Ipv6Range, v4: SocketAddrV4) -> Option<SocketAddrV6> {
+        let ip = sources6.nth(u128::from(u32::from(*v4.ip())))?;
+        Some(SocketAddrV6::new(ip, v4.port(), 0, 0))
     }
 }

@@ -8,9 +8,9 @@ use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
 use crate::table::{FlowKey, Found, Handle, InsertError, Place};
-use crate::tcp::{Connection, FourTuple};
+use crate::tcp::Connection;
 use crate::time::Instant;
-use crate::wire::SeqNumber;
+use crate::wire::{FamilySocketAddr, Ipv6Range, SeqNumber};
 
 impl<A: StackFamily> Stack<A> {
     /// Starts the load generator: connections open from `now` until
@@ -27,7 +27,27 @@ impl<A: StackFamily> Stack<A> {
         let span = u64::from(cfg.ports.1.saturating_sub(cfg.ports.0)) + 1;
         let first_port = (self.hasher.hash(cfg.target, cfg.target, 0x706f) % span) as u16;
         self.client = Some(Schedule::new(&cfg, now, duration, warmup, first_port));
+        self.client_target =
+            A::from_v4(*cfg.target.ip()).map(|ip| A::SocketAddr::from_parts(ip, cfg.target.port()));
         self.client_cfg = Some(cfg);
+    }
+
+    /// `start_client` for an IPv6 shard: connections to `target` from the
+    /// addresses of `sources` (the schedule walks their indexes as it walks
+    /// IPv4 addresses: give `cfg.src_first` 0.0.0.0 and `cfg.src_count` the
+    /// range's size, at most 2^32).
+    pub fn start_client_to(
+        &mut self,
+        cfg: ClientConfig,
+        target: A::SocketAddr,
+        sources: Ipv6Range,
+        now: Instant,
+        duration: std::time::Duration,
+        warmup: std::time::Duration,
+    ) {
+        self.start_client(cfg, now, duration, warmup);
+        self.client_target = Some(target);
+        self.client_sources6 = sources;
     }
 
     /// Makes room for `n` connections (table and timers) up front, for a
@@ -76,26 +96,25 @@ impl<A: StackFamily> Stack<A> {
             self.stats.open_window = if w == u32::MAX { 0 } else { u64::from(w) };
         }
     }
-}
 
-/// The load generator's opening: IPv4 (its schedule's sources are).
-impl Stack {
     /// The next source address and port this shard owns and nobody uses
     /// (`None` after 4096 tries).
-    fn free_tuple(&mut self, target: std::net::SocketAddrV4) -> Option<FourTuple> {
+    fn free_tuple(&mut self, target: A::SocketAddr) -> Option<FlowKey<A>> {
         let g = self.client.as_mut()?;
         for _ in 0..4096 {
-            let local = g.sources.next_tuple();
-            if self.cfg.shards > 1
-                && self.cfg.ownership.owner(local, target, self.cfg.shards) != self.cfg.shard
-            {
+            let v4 = g.sources.next_tuple();
+            let Some(local) = A::client_local(&self.client_sources6, v4) else {
                 continue;
-            }
-            let t = FourTuple {
-                local,
-                remote: target,
             };
-            if self.table.find(FlowKey::from(t)) != Found::None {
+            // (IPv6 flows: one shard for now.)
+            if let (true, Some(t)) = (self.cfg.shards > 1, target.host().to_v4()) {
+                let t = std::net::SocketAddrV4::new(t, target.port());
+                if self.cfg.ownership.owner(v4, t, self.cfg.shards) != self.cfg.shard {
+                    continue;
+                }
+            }
+            let t = FlowKey::new(local, target);
+            if self.table.find(t) != Found::None {
                 self.stats.port_collisions += 1;
                 continue;
             }
@@ -106,7 +125,7 @@ impl Stack {
 
     /// Opens the connections the schedule allows this turn.
     pub(super) fn open_client_connections(&mut self, now: Instant) {
-        let Some(target) = self.client_cfg.as_ref().map(|c| c.target) else {
+        let Some(target) = self.client_target else {
             return;
         };
         let mut opened = 0;
@@ -114,19 +133,19 @@ impl Stack {
             let Some(tuple) = self.free_tuple(target) else {
                 break;
             };
-            let iss = SeqNumber(self.hasher.isn(tuple.local, tuple.remote, now));
+            let iss = SeqNumber(self.hasher.isn(tuple.local(), tuple.remote(), now));
             let off = ts_offset_cached(
                 &mut self.ts_offset_cache,
                 &self.hasher,
-                *tuple.local.ip(),
-                *tuple.remote.ip(),
+                tuple.local_host(),
+                tuple.remote_host(),
             );
-            let key = FlowKey::from(tuple);
+            let key = tuple;
             let cfg = &self.cfg.tcp;
             // Built in its table slot: no copies of the control block; in a
             // slot a connection ended in, in place of that one, with its
             // buffers.
-            let conn = |place: Place<'_, Conn>| match place {
+            let conn = |place: Place<'_, Conn<A>>| match place {
                 Place::Empty(slot) => {
                     let mut tcp = Connection::connect(cfg, tuple, iss, now);
                     tcp.set_ts_offset(off);
@@ -173,9 +192,7 @@ impl Stack {
             }
         }
     }
-}
 
-impl<A: StackFamily> Stack<A> {
     /// After the stop time: closes the client connections that have no
     /// request in flight, `CLOSE_BURST` a turn (each sends a FIN, so the
     /// turn's frames stay few; back-pressure holds the rest). Those waiting

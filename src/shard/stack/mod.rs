@@ -233,6 +233,11 @@ pub struct Stack<A: StackFamily = Ipv4Addr> {
     /// The load generator's schedule and settings (a client shard).
     client: Option<Schedule<Handle>>,
     client_cfg: Option<ClientConfig>,
+    /// Where the generator's connections go (`client_cfg.target`, or the
+    /// IPv6 one of `start_client_to`).
+    client_target: Option<A::SocketAddr>,
+    /// An IPv6 generator's source addresses.
+    client_sources6: crate::wire::Ipv6Range,
     last_turn_at: Instant,
     last_turn_busy: bool,
     /// The last (local, remote, offset) timestamp offset computed: consecutive
@@ -303,6 +308,8 @@ impl<A: StackFamily> Stack<A> {
             heads: Default::default(),
             client: None,
             client_cfg: None,
+            client_target: None,
+            client_sources6: crate::wire::Ipv6Range::EMPTY,
             last_turn_at: now,
             last_turn_busy: false,
             ts_offset_cache: (A::UNSPECIFIED, A::UNSPECIFIED, 0),
@@ -430,7 +437,7 @@ impl<A: StackFamily> Stack<A> {
         if room {
             self.run_timers(now);
             self.age_neighbours(now);
-            A::open_client_connections(self, now);
+            self.open_client_connections(now);
             self.close_client_connections(now);
             self.dispatch_requests(now);
         }
