@@ -10,7 +10,8 @@
 //! `SLUICE_WARMUP` and `SLUICE_COUNT` (connections or requests before and in
 //! the measured part), `SLUICE_CONCURRENCY` (connections at once, default 64),
 //! `SLUICE_ZERO_COPY=1` (the memif client end runs zero-copy; by default it
-//! copies, as in `sluice bench`).
+//! copies, as in `sluice bench`), `SLUICE_FAMILY=4|6` (IPv4, the default, or
+//! both shards over IPv6: `Stack<Ipv6Addr>`, as `sluice bench --family 6`).
 //! `SLUICE_STALLS=SECS` (keep-alive, for scale work, not counted): instead,
 //! opens the connections, then runs SECS of virtual time (`SLUICE_TURN_NS`
 //! a turn, default 20,000; `SLUICE_THINK_MS` between requests, default
@@ -21,22 +22,84 @@
 
 use sluice::app::{ClientConfig, Request, ServerApp, http};
 use sluice::dpdk::{Eal, EalOptions, EthPort, Mbuf, MemoryMode, PktPool, PortConfig};
+use sluice::shard::stack::StackFamily;
 use sluice::shard::{DpdkNic, Iface, Stack, StackConfig};
 use sluice::tcp::TcpConfig;
 use sluice::time::Instant;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use sluice::wire::{FamilySocketAddr, Ipv6Range};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 use std::time::Duration;
 
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 0);
+const SERVER_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+const CLIENT_NET6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0);
+
+/// What the two shards are per family.
+trait Family: StackFamily {
+    const SERVER: Self;
+    /// The interface of the server (`client` false) or the client, whose
+    /// sources are 2^16 addresses.
+    fn iface(mac: sluice::wire::EthernetAddress, client: bool) -> Iface;
+    /// Starts the client's load (`cfg` names IPv4 sources and target).
+    fn start(c: &mut Stack<Self>, cfg: ClientConfig, now: Instant);
+}
+
+impl Family for Ipv4Addr {
+    const SERVER: Self = SERVER_IP;
+    fn iface(mac: sluice::wire::EthernetAddress, client: bool) -> Iface {
+        if client {
+            let mut iface = Iface::new(mac, CLIENT_IP);
+            iface.ip_count = 1 << 16;
+            iface
+        } else {
+            Iface::new(mac, SERVER_IP)
+        }
+    }
+    fn start(c: &mut Stack<Self>, cfg: ClientConfig, now: Instant) {
+        c.start_client(cfg, now, Duration::from_secs(3600), Duration::ZERO);
+    }
+}
+
+impl Family for Ipv6Addr {
+    const SERVER: Self = SERVER_IP6;
+    fn iface(mac: sluice::wire::EthernetAddress, client: bool) -> Iface {
+        let ip6 = if client {
+            Ipv6Range::prefix(CLIENT_NET6, 112).unwrap()
+        } else {
+            Ipv6Range::single(SERVER_IP6)
+        };
+        Iface {
+            ip_count: 0,
+            ..Iface::new(mac, Ipv4Addr::UNSPECIFIED)
+        }
+        .with_ipv6(ip6)
+    }
+    fn start(c: &mut Stack<Self>, cfg: ClientConfig, now: Instant) {
+        let cfg = ClientConfig {
+            src_first: Ipv4Addr::UNSPECIFIED,
+            ..cfg
+        };
+        let sources = Ipv6Range::prefix(CLIENT_NET6, 112).unwrap();
+        let target = SocketAddrV6::new(SERVER_IP6, 80, 0, 0);
+        c.start_client_to(
+            cfg,
+            target,
+            sources,
+            now,
+            Duration::from_secs(3600),
+            Duration::ZERO,
+        );
+    }
+}
 /// Virtual time per turn of the two shards: about what a turn takes on a
 /// real core, so timers behave as in `sluice bench`.
 const TURN_NS: u64 = 1_000;
 
 /// `SLUICE_STALLS`: turns of `turn_ns` virtual time for `secs`, each timed on
 /// the wall clock; prints the longest and how many took over 1 and 10 ms.
-fn stalls(p: &mut Pair, secs: u64, turn_ns: u64) {
+fn stalls<A: Family>(p: &mut Pair<A>, secs: u64, turn_ns: u64) {
     let turns = secs * 1_000_000_000 / turn_ns;
     let (mut over1, mut over10, mut longest) = (0u64, 0u64, Vec::<(u64, f64)>::new());
     let responses = p.client.stats.responses;
@@ -78,16 +141,16 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-struct Pair {
-    server: Stack,
-    client: Stack,
+struct Pair<A: Family> {
+    server: Stack<A>,
+    client: Stack<A>,
     snic: DpdkNic,
     cnic: DpdkNic,
     now: Instant,
     keep_alive: bool,
 }
 
-impl Pair {
+impl<A: Family> Pair<A> {
     /// Connections (cps) or responses (keep-alive) the client completed.
     fn done(&self) -> u64 {
         if self.keep_alive {
@@ -107,7 +170,7 @@ impl Pair {
 /// The counted part: turns until `count` more are done. Not inlined, so
 /// callgrind can collect exactly this.
 #[inline(never)]
-fn measured_loop(p: &mut Pair, count: u64) -> u64 {
+fn measured_loop<A: Family>(p: &mut Pair<A>, count: u64) -> u64 {
     let target = p.done() + count;
     let mut turns = 0u64;
     while p.done() < target {
@@ -125,6 +188,14 @@ fn is_root() -> bool {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match std::env::var("SLUICE_FAMILY").as_deref() {
+        Ok("4") | Err(_) => run::<Ipv4Addr>(),
+        Ok("6") => run::<Ipv6Addr>(),
+        Ok(other) => Err(format!("SLUICE_FAMILY={other}: 4 or 6").into()),
+    }
+}
+
+fn run<A: Family>() -> Result<(), Box<dyn std::error::Error>> {
     let keep_alive = match std::env::var("SLUICE_MODE").as_deref() {
         Ok("keepalive") => true,
         Ok("cps") | Err(_) => false,
@@ -198,23 +269,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    let tcp = TcpConfig::default();
+    let tcp = TcpConfig {
+        mss: A::MSS_1500,
+        ..TcpConfig::default()
+    };
     let now = Instant(1_000_000_000);
-    let mut scfg = StackConfig::new(Iface::new(smac, SERVER_IP), tcp.clone());
+    let mut scfg = StackConfig::new(A::iface(smac, false), tcp.clone());
     scfg.capacity = capacity;
     scfg.seed = Some(1);
     scfg.time_wait_reserve = (warmup + count) as usize;
-    let mut server = Stack::new(scfg, now);
-    server.listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
-    let mut iface = Iface::new(cmac, CLIENT_IP);
-    iface.ip_count = 1 << 16;
-    let mut ccfg = StackConfig::new(iface, tcp);
+    let mut server = Stack::<A>::new_family(scfg, now);
+    server.listen(
+        A::SocketAddr::from_parts(A::SERVER, 80),
+        ServerApp::http(100, 0),
+    );
+    let mut ccfg = StackConfig::new(A::iface(cmac, true), tcp);
     ccfg.capacity = capacity;
     ccfg.seed = Some(2);
-    let mut client = Stack::new(ccfg, now);
-    client.add_neighbour(SERVER_IP, smac);
-    let host = SERVER_IP.to_string();
-    client.start_client(
+    let mut client = Stack::<A>::new_family(ccfg, now);
+    client.add_neighbour(A::SERVER, smac);
+    let host = match A::SERVER.to_ip() {
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
+        a => a.to_string(),
+    };
+    A::start(
+        &mut client,
         ClientConfig {
             target: SocketAddrV4::new(SERVER_IP, 80),
             src_first: CLIENT_IP,
@@ -238,8 +317,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             open_burst: 32,
         },
         now,
-        Duration::from_secs(3600),
-        Duration::ZERO,
     );
     let mut p = Pair {
         server,
@@ -296,6 +373,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let errors = c.app_errors + s.app_errors + c.non_2xx;
     let retrans = c.tcp.retransmits + s.tcp.retransmits;
     println!("mode: {}", if keep_alive { "keepalive" } else { "cps" });
+    println!("family: IPv{}", A::VERSION);
     println!(
         "link: memif, rings of 4096, client end {}",
         if cport.zero_copy() {

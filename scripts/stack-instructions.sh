@@ -11,7 +11,8 @@
 # The link is the memif pair `sluice bench` makes, both ends copying (memif's
 # default; SLUICE_ZERO_COPY=1 in the environment: the client end zero-copy,
 # fewer instructions but slower in wall-clock time on DPDK 22.11); the first
-# line printed says which.
+# line printed says which. SLUICE_FAMILY=6 in the environment: both shards
+# over IPv6 (`sluice bench --family 6`), the IPv6 figure; IPv4 by default.
 #
 # Runs two exchanges: short connections (SYN / SYN-ACK / ACK+GET /
 # response+FIN / FIN+ACK / ACK, the server closing first) and keep-alive
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --quick) WARMUP=2000; COUNT=5000; shift ;;
     --markdown) MD=${2:?--markdown needs a file}; shift 2 ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "stack-instructions.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -154,8 +155,9 @@ for v, what in ((cps_vals, "cps"), (ka_vals, "keepalive")):
         sys.exit(f"stack-instructions.sh: {what} run had errors")
 pk = int(cps_vals["measured packets"]) / conns
 link = re.search(r"^link: (.*)$", open(f"{work}/cps.out").read(), re.M)
+fam = re.search(r"^family: (.*)$", open(f"{work}/cps.out").read(), re.M)
 out = []
-out.append(f"Link: {link.group(1) if link else 'memif'}.")
+out.append(f"Link: {link.group(1) if link else 'memif'}; {fam.group(1) if fam else 'IPv4'}.")
 out.append("")
 out.append(f"Short connections: {conns:,} measured (after a warm-up), "
            f"{pk:.2f} packets per connection, {int(cps_vals['retransmits'])} retransmits.")

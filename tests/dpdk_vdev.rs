@@ -866,3 +866,74 @@ fn e14_bench_family_6_keep_alive_over_ring() {
     assert_eq!(v["connections_opened"], 16, "{v}");
     assert!(v["responses"].as_u64().unwrap() > 16 * 100, "{v}");
 }
+
+/// Issue 14: `sluice client http://[addr]:port/ --ip <IPv6 prefix>` over
+/// DPDK (af_packet on a veth) against a kernel HTTP server (python3's) in
+/// a namespace: the server's MAC found by Neighbor Solicitation, responses
+/// with no error, and the kernel sees several of our sources from the
+/// prefix (two source ports an address: the generator walks ports, then
+/// addresses).
+#[test]
+fn e14_sluice_client_loads_a_kernel_server_over_ipv6() {
+    let test = "e14_client6";
+    if !is_root() {
+        return skip(test, "network namespaces and raw sockets need root");
+    }
+    for tool in ["ip", "ethtool", "python3"] {
+        if !have(tool) {
+            return skip(test, &format!("{tool} is not installed"));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("e14-client6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("client.json");
+    let script = r#"
+set -u
+NS=e14c6ns; H=e14c6h; P=e14c6p
+cleanup() { [ -n "${HP:-}" ] && kill $HP 2>/dev/null; ip netns del $NS 2>/dev/null; ip link del $H 2>/dev/null; true; }
+cleanup
+trap cleanup EXIT
+ip netns add $NS
+ip link add $H type veth peer name $P
+ip link set $P netns $NS
+sysctl -qw net.ipv6.conf.$H.disable_ipv6=1
+ip link set $H up
+ip netns exec $NS ip link set lo up
+ip netns exec $NS ip link set $P up
+ip netns exec $NS ethtool -K $P tx off gso off tso off >/dev/null
+ip netns exec $NS ip -6 addr add 2001:db8:e14::2/64 dev $P nodad
+echo hello > "$DIR/index.html"
+(cd "$DIR" && exec ip netns exec $NS python3 -m http.server -b 2001:db8:e14::2 8080) >/dev/null 2>&1 &
+HP=$!
+for _ in $(seq 50); do ip netns exec $NS ss -ltn | grep -q 8080 && break; sleep 0.1; done
+"$BIN" client --vdev net_af_packet0,iface=$H --ip 2001:db8:e14::100/120 --src-ports 40000-40001 -c 4 --duration 2 \
+    --quiet --json "$JSON" 'http://[2001:db8:e14::2]:8080/'
+echo "client exit: $?"
+echo "neigh: $(ip netns exec $NS ip -6 neigh show dev $P | grep -c '2001:db8:e14::1[0-9a-f][0-9a-f]')"
+"#;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("BIN", BIN)
+        .env("JSON", &json)
+        .env("DIR", &dir)
+        .output()
+        .expect("run bash");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("client exit: 0"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["errors_total"], 0, "{v}");
+    let responses = v["responses"].as_u64().unwrap();
+    assert!(responses > 10, "{v}");
+    assert_eq!(v["status"]["2xx"].as_u64(), Some(responses), "{v}");
+    // The kernel learnt several of our sources (one per connection's address).
+    let neigh: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("neigh: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(neigh > 1, "sources spread over the prefix: {text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -453,3 +453,70 @@ fn ipv6_generator_loads_an_ipv6_server() {
     assert!(sources_seen.len() > 1, "sources spread: {sources_seen:?}");
     assert_eq!(client.connections(), 0);
 }
+
+/// RFC 4861 7.2.2 and 7.2.5 at an IPv6 shard: asking for a neighbour sends
+/// a Neighbor Solicitation to its solicited-node multicast address (with our
+/// link-layer address, hop limit 255); the solicited advertisement is
+/// learnt; an unsolicited one without Override teaches nothing.
+#[test]
+fn ipv6_neighbours_are_solicited_and_learnt() {
+    let iface = Iface {
+        ip_count: 0,
+        ..Iface::new(PEER_MAC, Ipv4Addr::UNSPECIFIED)
+    }
+    .with_ipv6(Ipv6Range::single(PEER));
+    let mut s =
+        Stack::<Ipv6Addr>::new_family(StackConfig::new(iface, TcpConfig::default()), Instant::ZERO);
+    let other: Ipv6Addr = "2001:db8::77".parse().unwrap();
+    // Unasked, no Override: nothing learnt.
+    let na = |target: Ipv6Addr, flags: NdFlags| {
+        let m = Icmpv6Repr::NeighborAdvert {
+            flags,
+            target_addr: target,
+            target_lladdr: Some(US_MAC),
+        };
+        let mut f = frame(PEER_MAC, PEER, Ipv6Payload::Icmp(m), 255);
+        // From `target` to us (the helper writes PEER -> dst: swap the
+        // addresses and the MACs, then fix the checksum).
+        f[6..12].copy_from_slice(&US_MAC.0);
+        f[0..6].copy_from_slice(&PEER_MAC.0);
+        f[22..38].copy_from_slice(&target.octets());
+        f[38..54].copy_from_slice(&PEER.octets());
+        f[54 + 2..54 + 4].copy_from_slice(&[0, 0]);
+        let c = Ipv6Addr::transport_checksum(&target, &PEER, 58, &f[54..]);
+        f[54 + 2..54 + 4].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    exchange_at(
+        &mut s,
+        Instant::from_millis(1),
+        vec![na(other, NdFlags::SOLICITED)],
+    );
+    assert_eq!(s.neighbour(other), None, "not asked for");
+    // Asked for: one NS out, to the solicited-node group.
+    s.request_arp(US);
+    let out = exchange_at(&mut s, Instant::from_millis(2), vec![]);
+    assert_eq!(out.len(), 1);
+    let Parsed::Ipv6(e, ip, Ipv6Payload::Icmp(m)) =
+        parse_frame(&out[0], ChecksumMode::Verify).unwrap()
+    else {
+        panic!("an ICMPv6 frame");
+    };
+    assert_eq!(e.dst_addr, multicast_mac(&solicited_node(&US)));
+    assert_eq!(ip.dst_addr, solicited_node(&US));
+    assert_eq!((ip.src_addr, ip.hop_limit), (PEER, 255));
+    assert_eq!(
+        m,
+        Icmpv6Repr::NeighborSolicit {
+            target_addr: US,
+            source_lladdr: Some(PEER_MAC),
+        }
+    );
+    exchange_at(
+        &mut s,
+        Instant::from_millis(3),
+        vec![na(US, NdFlags::SOLICITED)],
+    );
+    assert_eq!(s.neighbour(US), Some(US_MAC));
+    assert_eq!(s.stats.neighbours_learned, 1);
+}

@@ -206,17 +206,6 @@ fn pick_address(addrs: &[SocketAddr]) -> Option<SocketAddr> {
         .copied()
 }
 
-/// What the DPDK path cannot do yet: IPv6.
-#[cfg(feature = "dpdk")]
-fn ipv4_only(addr: SocketAddr) -> anyhow::Result<SocketAddrV4> {
-    match addr {
-        SocketAddr::V4(a) => Ok(a),
-        SocketAddr::V6(a) => {
-            bail!("{a}: IPv6 over DPDK is not built yet (issue 14); use --kernel for IPv6")
-        }
-    }
-}
-
 pub fn run(eal_args: &EalArgs, args: &ClientArgs) -> anyhow::Result<Report> {
     let t = super::request::targets(&args.targets, args.requests.urls.as_deref())?;
     let requests = args
@@ -249,13 +238,67 @@ fn run_dpdk(
     args: &ClientArgs,
     (target, requests, label): Aim<'_>,
 ) -> anyhow::Result<Report> {
-    let target = ipv4_only(target)?;
-    let load = &args.split_load()?;
     let Some(ip) = &args.ip else {
         bail!("--ip is required: our source address (or prefix) on the link, e.g. --ip 10.0.0.9");
     };
-    let (src, ports) =
-        args.split_sources(parse_ip_range(ip)?, parse_port_range(&args.src_ports)?)?;
+    let ports = parse_port_range(&args.src_ports)?;
+    match target {
+        SocketAddr::V4(t) => {
+            let (src, ports) = args.split_sources(parse_ip_range(ip)?, ports)?;
+            let iface = move |mac| {
+                let mut iface = Iface::new(mac, src.0);
+                iface.ip_count = src.1;
+                iface
+            };
+            let hop = args.gateway.unwrap_or(*t.ip());
+            let aim = (t, requests, label);
+            run_dpdk_on::<Ipv4Addr>(eal_args, args, aim, src, ports, iface, None, hop)
+        }
+        SocketAddr::V6(t) => {
+            if args.split.is_some() || args.gateway.is_some() {
+                bail!("--split and --gateway with an IPv6 target are not built yet (issue 14)");
+            }
+            let (first, count) = parse_ip6_range(ip)?;
+            let sources = crate::wire::Ipv6Range { first, count };
+            let iface = move |mac| {
+                Iface {
+                    ip_count: 0,
+                    ..Iface::new(mac, Ipv4Addr::UNSPECIFIED)
+                }
+                .with_ipv6(sources)
+            };
+            // The schedule walks source indexes (0.0.0.0 + i: the i-th
+            // address of `sources`), at most 2^32 of them.
+            let src = (
+                Ipv4Addr::UNSPECIFIED,
+                u32::try_from(count).unwrap_or(u32::MAX),
+            );
+            let aim = (
+                SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, t.port()),
+                requests,
+                label,
+            );
+            let to = Some((t, sources));
+            run_dpdk_on::<Ipv6Addr>(eal_args, args, aim, src, ports, iface, to, *t.ip())
+        }
+    }
+}
+
+/// `run_dpdk` for a target of family `A`: `aim`'s IPv4 target stands for
+/// it in the schedule (an IPv6 one is `to`'s, with its sources).
+#[cfg(feature = "dpdk")]
+#[allow(clippy::too_many_arguments)]
+fn run_dpdk_on<A: crate::shard::stack::StackFamily + std::fmt::Display>(
+    eal_args: &EalArgs,
+    args: &ClientArgs,
+    (target, requests, label): (SocketAddrV4, Arc<[Request]>, &str),
+    src: (Ipv4Addr, u32),
+    ports: (u16, u16),
+    iface: impl Fn(crate::wire::EthernetAddress) -> Iface + Clone + Send + 'static,
+    to: Option<(A::SocketAddr, crate::wire::Ipv6Range)>,
+    hop: A,
+) -> anyhow::Result<Report> {
+    let load = &args.split_load()?;
     let times = load.check()?;
     let cores = parse_cores(&args.cores)?;
     let n = cores.len();
@@ -285,12 +328,10 @@ fn run_dpdk(
             0
         };
         move |shard: usize, now| {
-            let mut iface = Iface::new(mac, src.0);
-            iface.ip_count = src.1;
-            let mut cfg = StackConfig::new(iface, tcp.clone());
+            let mut cfg = StackConfig::new(iface(mac), tcp.clone());
             cfg.time_wait_reserve = tw;
             cfg.capacity = capacity;
-            let mut s = super::runtime::shard_stack(cfg, shard, &ownership, &inboxes, now);
+            let mut s = super::runtime::shard_stack::<A>(cfg, shard, &ownership, &inboxes, now);
             // Keep-alive: every connection stays open; room for them all.
             s.reserve_connections(hold);
             s
@@ -311,7 +352,6 @@ fn run_dpdk(
     }
     let intervals = load.hlog.is_some();
     let pacing = load.pacing();
-    let hop = args.gateway.unwrap_or(*target.ip());
     let mut other_nics = Vec::new();
     for q in port.queues.iter_mut().skip(1) {
         let q = q.take().ok_or_else(|| DpdkError::msg("port", "no queue"))?;
@@ -319,7 +359,11 @@ fn run_dpdk(
     }
     load::resolve(&mut stack, &mut nic, &mut other_nics, &clock, hop, &stop)?;
     let mac = stack.neighbour(hop).context("resolved")?;
-    stack.add_neighbour(*target.ip(), mac);
+    let target_ip = match to {
+        Some((t, _)) => crate::wire::FamilySocketAddr::host(&t),
+        None => A::from_v4(*target.ip()).context("an IPv4 target")?,
+    };
+    stack.add_neighbour(target_ip, mac);
     if !load.quiet {
         eprintln!(
             "sluice client: {} on {} ({}), {hop} is at {mac}, {n} shard(s), memory: {}",
@@ -340,7 +384,7 @@ fn run_dpdk(
             stop.clone(),
             make_stack.clone(),
             client.clone(),
-            *target.ip(),
+            target_ip,
         );
         pubs.push(out.clone());
         workers.push(spawn_pinned(
@@ -359,8 +403,8 @@ fn run_dpdk(
                     &mut Reporter,
                     fn() -> (ShardStats, crate::stats::progress::NicCounts),
                 )>;
-                Ok(load::drive(
-                    &mut stack, &mut nic, &clock, client, &times, ctl, none,
+                Ok(load::drive_family(
+                    &mut stack, &mut nic, &clock, client, to, &times, ctl, none,
                 ))
             }),
         )?);
@@ -377,7 +421,7 @@ fn run_dpdk(
             intervals,
             pacing,
         };
-        load::drive(&mut stack, &mut nic, &clock, client, &times, ctl, watch)
+        load::drive_family(&mut stack, &mut nic, &clock, client, to, &times, ctl, watch)
     };
     let mut outcomes = vec![outcome];
     outcomes.extend(join_all(workers)?);

@@ -287,14 +287,19 @@ impl LoadArgs {
 /// Finds `hop`'s MAC with ARP: 10 requests, 300 ms apart. `others` are the
 /// other shards' queues, not running yet: the reply may arrive on any.
 #[cfg(feature = "dpdk")]
-pub fn resolve(
-    stack: &mut Stack,
+pub fn resolve<A: StackFamily + std::fmt::Display>(
+    stack: &mut Stack<A>,
     nic: &mut dyn Nic,
     others: &mut [crate::shard::DpdkNic],
     clock: &TscClock,
-    hop: Ipv4Addr,
+    hop: A,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
+    let asked = if hop.to_v4().is_some() {
+        "ARP reply"
+    } else {
+        "Neighbor Advertisement"
+    };
     let mut tries = 0;
     let mut next_try = clock.now();
     while stack.neighbour(hop).is_none() {
@@ -305,7 +310,7 @@ pub fn resolve(
         if now >= next_try {
             if tries == 10 {
                 bail!(
-                    "no ARP reply from {hop} after 10 tries over 3 s: is it up and on this link (else give --gateway)?"
+                    "no {asked} from {hop} after 10 tries over 3 s: is it up and on this link (else give --gateway)?"
                 );
             }
             tries += 1;

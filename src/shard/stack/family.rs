@@ -33,6 +33,12 @@ pub trait StackFamily: IpFamily {
     /// An IPv4 address (ARP's, ICMP's) as this family's, if it is one.
     fn from_v4(ip: Ipv4Addr) -> Option<Self>;
 
+    /// The address as IPv6 (Neighbor Discovery's), if it is one.
+    fn to_v6(&self) -> Option<Ipv6Addr>;
+
+    /// An IPv6 address (Neighbor Discovery's) as this family's, if it is one.
+    fn from_v6(ip: Ipv6Addr) -> Option<Self>;
+
     /// The load generator's source for the schedule's next IPv4 one (IPv6:
     /// the address of the index it stands for in `sources6`; None past it).
     fn client_local(sources6: &Ipv6Range, v4: SocketAddrV4) -> Option<Self::SocketAddr>;
@@ -72,6 +78,14 @@ impl StackFamily for Ipv4Addr {
         Some(ip)
     }
     #[inline(always)]
+    fn to_v6(&self) -> Option<Ipv6Addr> {
+        None
+    }
+    #[inline(always)]
+    fn from_v6(_: Ipv6Addr) -> Option<Self> {
+        None
+    }
+    #[inline(always)]
     fn client_local(_: &Ipv6Range, v4: SocketAddrV4) -> Option<SocketAddrV4> {
         Some(v4)
     }
@@ -109,6 +123,14 @@ impl StackFamily for Ipv6Addr {
     #[inline]
     fn from_v4(_: Ipv4Addr) -> Option<Self> {
         None
+    }
+    #[inline(always)]
+    fn to_v6(&self) -> Option<Ipv6Addr> {
+        Some(*self)
+    }
+    #[inline(always)]
+    fn from_v6(ip: Ipv6Addr) -> Option<Self> {
+        Some(ip)
     }
     #[inline]
     fn client_local(sources6: &Ipv6Range, v4: SocketAddrV4) -> Option<SocketAddrV6> {

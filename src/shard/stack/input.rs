@@ -101,6 +101,10 @@ impl<A: StackFamily> Stack<A> {
             Parsed::OtherEther(..) => self.stats.drop(DropReason::OtherEtherType),
             // ICMPv6 echo and Neighbor Discovery: the responder's (TCP over
             // IPv6 waits for the engine, issue 14 item 2).
+            Parsed::Ipv6(_, ip, wire::frame::Ipv6Payload::Icmp(m)) => {
+                self.learn_from_nd(now, ip.src_addr, &m);
+                self.control_reply(frame);
+            }
             Parsed::Ipv6(..) => self.control_reply(frame),
         }
     }

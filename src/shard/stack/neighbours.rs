@@ -97,22 +97,18 @@ impl<A: StackFamily> Stack<A> {
         self.neigh.get(&ip)
     }
 
-    /// Queues an ARP request for `ip` (sent at the next `poll`); its answer
-    /// is learnt. (IPv6: nothing yet, Neighbor Solicitations are to come.)
+    /// Queues an ARP request for `ip` (sent at the next `poll`), or for
+    /// IPv6 a Neighbor Solicitation (RFC 4861 7.2.2: to the target's
+    /// solicited-node multicast address, with our link-layer address); its
+    /// answer is learnt.
     pub fn request_arp(&mut self, ip: A) {
+        self.mark_pending(ip);
         let Some(ip4) = ip.to_v4() else {
+            if let Some(target) = ip.to_v6() {
+                self.solicit(target);
+            }
             return;
         };
-        let p = &mut self.neigh.pending;
-        match p.iter_mut().find(|(a, _)| *a == ip) {
-            Some(w) => w.1 = PROBES,
-            None => {
-                if p.len() == PENDING {
-                    p.remove(0);
-                }
-                p.push((ip, PROBES));
-            }
-        }
         self.stats.arp_requests_sent += 1;
         let arp = wire::ArpRepr {
             operation: wire::ArpOperation::Request,
@@ -132,24 +128,93 @@ impl<A: StackFamily> Stack<A> {
         arp.emit(&mut wire::ArpPacket::new_unchecked(&mut buf[ETH..len]));
     }
 
-    /// What an ARP packet may teach the table (see `Neighbours`).
-    pub(super) fn learn_from_arp(&mut self, now: Instant, a: &wire::ArpRepr) {
-        let (ip4, mac) = (a.source_protocol_addr, a.source_hardware_addr);
-        if !plausible(ip4, mac) || self.cfg.iface.owns(ip4) {
-            // An address probe (sender 0.0.0.0, RFC 5227) teaches nothing
-            // either; it is still answered.
-            if u32::from(ip4) != 0 {
-                self.stats.neighbours_refused += 1;
+    /// `ip` waits for its answer (`PROBES` sweeps).
+    fn mark_pending(&mut self, ip: A) {
+        let p = &mut self.neigh.pending;
+        match p.iter_mut().find(|(a, _)| *a == ip) {
+            Some(w) => w.1 = PROBES,
+            None => {
+                if p.len() == PENDING {
+                    p.remove(0);
+                }
+                p.push((ip, PROBES));
             }
-            return;
         }
-        // (An IPv6 shard keeps no IPv4 neighbours.)
-        let Some(ip) = A::from_v4(ip4) else {
+    }
+
+    /// A Neighbor Solicitation for `target` (counted with the ARP requests),
+    /// from our first address, hop limit 255 (RFC 4861 7.1.1).
+    fn solicit(&mut self, target: std::net::Ipv6Addr) {
+        let Some(src) = self.cfg.iface.ip6.nth(0).or(self.cfg.iface.link_local) else {
             return;
         };
-        let to_us = self.cfg.iface.owns(a.target_protocol_addr);
-        let asked = a.operation == wire::ArpOperation::Reply
-            && to_us
+        self.stats.arp_requests_sent += 1;
+        let dst = wire::addr::solicited_node(&target);
+        let ns = wire::Icmpv6Repr::NeighborSolicit {
+            target_addr: target,
+            source_lladdr: Some(self.cfg.iface.mac),
+        };
+        let frame = wire::Parsed::Ipv6(
+            EthernetRepr {
+                src_addr: self.cfg.iface.mac,
+                dst_addr: wire::addr::multicast_mac(&dst),
+                ethertype: EtherType::Ipv6,
+            },
+            wire::Ipv6Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: wire::IpProtocol::Icmpv6,
+                payload_len: ns.buffer_len(),
+                hop_limit: 255,
+                traffic_class: 0,
+                flow_label: 0,
+            },
+            wire::frame::Ipv6Payload::Icmp(ns),
+        );
+        let buf = self.ctrl_buf(ETH + 40 + ns.buffer_len());
+        let n = wire::emit_frame(&frame, buf);
+        self.ctrl_commit(n);
+    }
+
+    /// What a Neighbor Discovery message may teach the table, as ARP does
+    /// (RFC 4861 7.2.5, 7.2.3; Linux's ndisc): a solicited advertisement
+    /// answering ours creates or moves an entry; a solicitation to us with
+    /// the asker's link-layer address does too; an unsolicited one (the
+    /// Override flag set) may move a known host, per `GratuitousArp`.
+    pub(super) fn learn_from_nd(
+        &mut self,
+        now: Instant,
+        src: std::net::Ipv6Addr,
+        m: &wire::Icmpv6Repr,
+    ) {
+        let (ip, mac, solicited_reply, request_to_us, overrides) = match *m {
+            wire::Icmpv6Repr::NeighborAdvert {
+                flags,
+                target_addr,
+                target_lladdr: Some(mac),
+            } => (
+                target_addr,
+                mac,
+                flags.contains(wire::NdFlags::SOLICITED),
+                false,
+                flags.contains(wire::NdFlags::OVERRIDE),
+            ),
+            wire::Icmpv6Repr::NeighborSolicit {
+                target_addr,
+                source_lladdr: Some(mac),
+            } if self.cfg.iface.owns6(&target_addr) && !src.is_unspecified() => {
+                (src, mac, false, true, false)
+            }
+            _ => return,
+        };
+        let Some(ip) = A::from_v6(ip) else {
+            return;
+        };
+        if !mac.is_unicast() || A::owned(&self.cfg.iface, &ip) || !A::host_source(&ip) {
+            self.stats.neighbours_refused += 1;
+            return;
+        }
+        let asked = solicited_reply
             && match self.neigh.pending.iter().position(|(p, _)| *p == ip) {
                 Some(i) => {
                     self.neigh.pending.swap_remove(i);
@@ -157,10 +222,20 @@ impl<A: StackFamily> Stack<A> {
                 }
                 None => false,
             };
-        let request_to_us = a.operation == wire::ArpOperation::Request && to_us;
+        if !asked && !request_to_us && !overrides {
+            // An advertisement we did not ask for, without Override: no change.
+            return;
+        }
+        self.learn(now, ip, mac, asked || request_to_us);
+    }
+
+    /// `ip` is at `mac`: `confirmed` (an answer to us, a request to us)
+    /// creates or refreshes an entry; otherwise it may only move a known,
+    /// learnt host (`GratuitousArp`).
+    fn learn(&mut self, now: Instant, ip: A, mac: EthernetAddress, confirmed: bool) {
         let full = self.neigh.map.len() >= self.cfg.neighbour_capacity;
         let known = self.neigh.map.get_mut(&ip);
-        if asked || request_to_us {
+        if confirmed {
             match known {
                 Some(e) if e.fixed => {}
                 Some(e) => {
@@ -190,7 +265,6 @@ impl<A: StackFamily> Stack<A> {
             }
             return;
         }
-        // Unsolicited: never creates; may move a known host.
         match known {
             Some(e) if e.mac == mac => {}
             Some(e) if !e.fixed && self.cfg.gratuitous_arp == GratuitousArp::UpdateKnown => {
@@ -199,6 +273,36 @@ impl<A: StackFamily> Stack<A> {
             }
             _ => self.stats.neighbours_refused += 1,
         }
+    }
+
+    /// What an ARP packet may teach the table (see `Neighbours`).
+    pub(super) fn learn_from_arp(&mut self, now: Instant, a: &wire::ArpRepr) {
+        let (ip4, mac) = (a.source_protocol_addr, a.source_hardware_addr);
+        if !plausible(ip4, mac) || self.cfg.iface.owns(ip4) {
+            // An address probe (sender 0.0.0.0, RFC 5227) teaches nothing
+            // either; it is still answered.
+            if u32::from(ip4) != 0 {
+                self.stats.neighbours_refused += 1;
+            }
+            return;
+        }
+        // (An IPv6 shard keeps no IPv4 neighbours.)
+        let Some(ip) = A::from_v4(ip4) else {
+            return;
+        };
+        let to_us = self.cfg.iface.owns(a.target_protocol_addr);
+        let asked = a.operation == wire::ArpOperation::Reply
+            && to_us
+            && match self.neigh.pending.iter().position(|(p, _)| *p == ip) {
+                Some(i) => {
+                    self.neigh.pending.swap_remove(i);
+                    true
+                }
+                None => false,
+            };
+        let request_to_us = a.operation == wire::ArpOperation::Request && to_us;
+        // Unsolicited: never creates; may move a known host.
+        self.learn(now, ip, mac, asked || request_to_us);
     }
 
     /// Once a second: learnt entries not confirmed for `neighbour_reachable`
