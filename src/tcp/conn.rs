@@ -486,6 +486,7 @@ impl Connection {
     /// ones go, so a slot never holds more than a new connection soon would).
     /// The pattern names every field, so a field added to `new` must be
     /// added here (`renewed_is_new` checks the values agree).
+    #[inline(always)]
     fn renew(&mut self, cfg: &TcpConfig, ends: Ends, state: State, iss: SeqNumber, now: Instant) {
         /// `Ring`'s smallest allocation.
         const KEEP: usize = 256;
@@ -1059,6 +1060,9 @@ impl Connection {
     }
 
     /// Processes one segment addressed to this connection (RFC 9293 3.10.7).
+    /// Always inlined: its one call in the shard per family (`Stack<A>`,
+    /// two of them in a binary) keeps it in line, as a single caller did.
+    #[inline(always)]
     pub fn handle_segment(
         &mut self,
         now: Instant,
@@ -1103,6 +1107,7 @@ impl Connection {
 
     /// Takes the peer's SYN: its ISN, options, and its (never scaled, RFC 7323
     /// 2.2) window.
+    #[inline(always)]
     fn take_syn(&mut self, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
         self.irs = seg.seq_number;
         self.rcv_nxt = seg.seq_number + 1;
@@ -1124,6 +1129,7 @@ impl Connection {
 
     /// Our SYN is acknowledged (SYN-SENT or SYN-RECEIVED): ESTABLISHED. `una` is
     /// the new SND.UNA. The handshake is timed (Karn: only if the SYN went once).
+    #[inline(always)]
     fn enter_established(
         &mut self,
         now: Instant,
@@ -2095,6 +2101,8 @@ impl Connection {
 
     /// Writes the next segment to send into `out` (TCP header + payload, with
     /// its checksum), returning its length. `out` must hold the MSS plus 60 bytes.
+    /// Always inlined, as `handle_segment`.
+    #[inline(always)]
     pub fn poll_transmit(
         &mut self,
         now: Instant,
@@ -2214,6 +2222,7 @@ impl Connection {
         }
     }
 
+    #[inline(always)]
     fn next_segment(
         &mut self,
         now: Instant,
