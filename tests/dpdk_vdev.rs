@@ -332,24 +332,9 @@ fn kernel_client_echoes_10_mb_and_half_closes() {
     http_peer("echo", "tshark");
 }
 
-/// The IPv6 interop modes of scripts/test-http-peer.sh that cannot pass yet
-/// (the DPDK data path does not serve them on this branch): their tests
-/// skip, saying so, instead of failing. A mode leaves this list when it
-/// passes. client6: `sluice client` over IPv6 loads nginx with 0 errors but
-/// its SYNs say MSS 1460, where a 1500-byte MTU under IPv6 gives 1440 (RFC
-/// 9293 3.7.1; the script checks every SYN's).
-const HTTP_PEER_PENDING_IPV6: &[&str] = &["client6"];
-
-/// An IPv6 interop mode needing `tools`: as `http_peer`, unless it is
-/// still pending.
+/// An IPv6 interop mode of scripts/test-http-peer.sh, needing `tools`.
 fn http_peer_v6(mode: &str, tools: &[&str]) {
     let test = format!("http_peer_{mode}");
-    if HTTP_PEER_PENDING_IPV6.contains(&mode) {
-        return skip(
-            &test,
-            "pending: in HTTP_PEER_PENDING_IPV6 (see its comment)",
-        );
-    }
     let mut all = vec!["ip", "ethtool", "python3", "tcpdump", "tshark"];
     all.extend_from_slice(tools);
     peer_script(
