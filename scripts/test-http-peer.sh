@@ -26,16 +26,28 @@
 #                                                      # each on its own veth bridged to nginx:
 #                                                      # disjoint sources, merged totals = the sum
 #
+# Over IPv6 (the namespace's address a /64 without DAD; sluice's server at
+# fd78::2, the kernel at fd78::1):
+#   scripts/test-http-peer.sh server6 [sluice-binary]  # ping -6 answered and `ip -6 neigh`
+#                                                      # showing sluice's MAC; then `server`,
+#                                                      # `wrk` and `ab` over IPv6; sluice's
+#                                                      # SYN-ACKs say MSS 1440
+#   scripts/test-http-peer.sh client6 [sluice-binary]  # `client` against nginx on [::]:80
+#   scripts/test-http-peer.sh echo6 [sluice-binary]    # `echo` over IPv6
+#
 # Every run is captured on the kernel's side and checked with tshark (no
 # malformed packets, bad checksums or TCP expert warnings/errors).
 # Needs root (namespaces, raw sockets), tcpdump and tshark, curl for `server`,
 # nginx for `client`, wrk, ab (apache2-utils), python3.
-# Creates and removes its own namespace; traffic stays inside it. Exit 0 =
+# Creates and removes its own namespace (SLUICE_NS_PREFIX=xyz in the
+# environment: its name and its links' start with xyz); traffic stays inside
+# it. Exit 0 =
 # pass, 77 = cannot run here (says why), 75 = the run could not be judged (its
 # capture lost packets on a busy machine: run it again), anything else = fail.
 set -euo pipefail
 
-MODE=${1:?usage: $0 server|client [sluice-binary]}
+MODE=${1:?usage: $0 server|client|... [sluice-binary] (see the comment at the top)}
+NAME=$MODE # as given: the PASS line names it
 SLUICE=${2:-target/release/sluice}
 [ "$(id -u)" = 0 ] || { echo "test-http-peer: needs root" >&2; exit 77; }
 command -v ip >/dev/null || { echo "test-http-peer: needs ip (iproute2)" >&2; exit 77; }
@@ -44,6 +56,20 @@ command -v ip >/dev/null || { echo "test-http-peer: needs ip (iproute2)" >&2; ex
 TAG="sh$$"
 KERNEL_IP=10.78.0.1
 SLUICE_IP=10.78.0.2
+# A source address of sluice's client: src_ip N.
+src_ip() { echo "10.78.0.$1"; }
+case "$MODE" in
+server6 | client6 | echo6)
+    MODE=${MODE%6}
+    KERNEL_IP=fd78::1
+    SLUICE_IP=fd78::2
+    src_ip() { echo "fd78::$1"; }
+    ;;
+esac
+# As a URL's host (IPv6 in brackets).
+url_host() { case "$1" in *:*) echo "[$1]" ;; *) echo "$1" ;; esac; }
+KERNEL_HOST=$(url_host "$KERNEL_IP")
+SLUICE_HOST=$(url_host "$SLUICE_IP")
 # shellcheck source=scripts/lib/netns.sh
 . "$(dirname "$0")/lib/netns.sh"
 netns_up
@@ -141,8 +167,42 @@ link_drops() {
     echo "$tx/$rx/$backlog"
 }
 
-case "$MODE" in
-server)
+# The MSS option of every SYN sluice sent in the capture (SYN and SYN-ACK;
+# whatever does not come from the kernel comes from sluice, server or client):
+# the MTU (1500) less the IP and TCP headers, 1460 over IPv4 and 1440 over
+# IPv6 (RFC 9293 3.7.1, RFC 8200 5).
+check_syn_mss() {
+    local want=1460 got
+    [ "$IP_LAYER" = ipv6 ] && want=1440
+    got=$(tshark -r "$CAP_FILE" -Y "tcp.flags.syn == 1 && $IP_LAYER.src != $KERNEL_IP" \
+        -T fields -e tcp.options.mss_val 2>/dev/null | sort | uniq -c | sed 's/^ *//')
+    [ -n "$got" ] || fail "no SYN from sluice in $(basename "$CAP_FILE")"
+    [ "$(echo "$got" | wc -l)" = 1 ] && [ "${got#* }" = "$want" ] ||
+        fail "sluice's SYNs in $(basename "$CAP_FILE") carry MSS (count value): $got; want $want"
+    echo "sluice's SYNs: MSS $want (${got% *} of them)"
+}
+
+# ping -6 of sluice's address from the namespace: 5 replies; then the
+# kernel's neighbour entry for it holds the MAC of sluice's ready line
+# (learned by Neighbor Discovery, RFC 4861 7.2).
+ping6_and_neighbour() {
+    local mac neigh received
+    need ping
+    start_server
+    mac=$(sed -n 's/.* mac=\([0-9a-f:]*\) .*/\1/p' "$WORK/log" | head -1)
+    [ -n "$mac" ] || fail "no MAC in sluice's ready line"
+    ip netns exec "$NS" ping -6 -c 5 -i 0.2 -W 2 "$SLUICE_IP" >"$WORK/ping" 2>&1 ||
+        { cat "$WORK/ping" >&2; fail "ping -6 did not get 5 replies"; }
+    received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$WORK/ping")
+    [ "$received" = 5 ] || { cat "$WORK/ping" >&2; fail "ping -6 received $received of 5"; }
+    neigh=$(ip -n "$NS" -6 neigh show "$SLUICE_IP" dev "$PEER_IF")
+    echo "$neigh" | grep -qi "lladdr $mac" ||
+        fail "the kernel's IPv6 neighbour table has '$neigh', expected lladdr $mac"
+    stop_server
+    echo "test-http-peer($LABEL): PASS (ping -6: 5/5 replies from $SLUICE_IP; ip -6 neigh: $neigh)"
+}
+
+mode_server() {
     need curl
     capture_start curl
     # sluice's own capture of its first shard (--pcap), read back below;
@@ -150,16 +210,17 @@ server)
     MPORT=$((20000 + $$ % 20000))
     start_server --pcap "$WORK/sluice.pcap" --pcap-count 150 \
         --metrics "127.0.0.1:$MPORT" --stats "$WORK/stats.jsonl"
+    # curl -g: the brackets of an IPv6 literal are not a glob.
     ok=0
     for i in $(seq 1 20); do
-        code=$(ip netns exec "$NS" curl -s -o "$WORK/body" -w '%{http_code}' --max-time 5 "http://$SLUICE_IP/" || true)
+        code=$(ip netns exec "$NS" curl -g -s -o "$WORK/body" -w '%{http_code}' --max-time 5 "http://$SLUICE_HOST/" || true)
         size=$(stat -c %s "$WORK/body" 2>/dev/null || echo 0)
         [ "$code" = 200 ] && [ "$size" = 1234 ] && ok=$((ok + 1))
     done
     [ "$ok" = 20 ] || fail "$ok of 20 curl requests got 200 with a 1234-byte body"
     # Keep-alive: several requests on one connection.
-    n=$(ip netns exec "$NS" curl -s --max-time 5 -o /dev/null -w '%{num_connects}\n' \
-        "http://$SLUICE_IP/" "http://$SLUICE_IP/" "http://$SLUICE_IP/" | awk '{s += $1} END {print s}')
+    n=$(ip netns exec "$NS" curl -g -s --max-time 5 -o /dev/null -w '%{num_connects}\n' \
+        "http://$SLUICE_HOST/" "http://$SLUICE_HOST/" "http://$SLUICE_HOST/" | awk '{s += $1} END {print s}')
     [ "$n" = 1 ] || fail "three keep-alive requests took $n connections"
     # The shards publish each second: the scrape sees all 23 responses soon.
     for _ in $(seq 1 30); do
@@ -185,6 +246,7 @@ print(f"--metrics: {len(types)} metric families, responses {values['sluice_respo
       f"accepted {values['sluice_accepted_total']:.0f}")
 PY
     capture_check
+    check_syn_mss
     kill -TERM "$PID"
     wait "$PID" || fail "sluice server exited with an error"
     PID=""
@@ -225,12 +287,16 @@ assert all(a["elapsed_s"] < b["elapsed_s"] for a, b in zip(lines, lines[1:]))
 assert lines[-1]["states"]["LISTEN"] == int(sys.argv[2]), lines[-1]
 print(f"--stats: {len(lines)} lines, one a second")
 PY
-    echo "test-http-peer(server${TWO:+2}): PASS (20 curl requests + 3 keep-alive, all 200, $CORES)"
-    ;;
-client)
+    echo "test-http-peer($LABEL): PASS (20 curl requests + 3 keep-alive, all 200, $CORES)"
+}
+
+mode_client() {
     command -v nginx >/dev/null || { echo "test-http-peer: needs nginx (nginx-light)" >&2; exit 77; }
+    # Over IPv6 on [::]:80, the wildcard (IPv6 only: nginx sets IPV6_V6ONLY).
+    local listen="$KERNEL_IP:80"
+    [ "$IP_LAYER" = ipv6 ] && listen="[::]:80"
     start_nginx "access_log off;
-    server { listen $KERNEL_IP:80; location / { return 200 \"hello from the kernel\"; } }"
+    server { listen $listen; location / { return 200 \"hello from the kernel\"; } }"
     CAP_COUNT=50000 capture_start client
     # Each run from its own source address: the kernel holds the 4-tuples of
     # the last run in TIME_WAIT for 60 s (reusing them works — our RST answer
@@ -239,7 +305,7 @@ client)
     for args in "-c 16" "-c 16 --keep-alive"; do
         src=$((src + 1))
         # shellcheck disable=SC2086
-        "$SLUICE" client --vdev "$VDEV" --ip "10.78.0.$src" "http://$KERNEL_IP/" --cores "$CORES" \
+        "$SLUICE" client --vdev "$VDEV" --ip "$(src_ip "$src")" "http://$KERNEL_HOST/" --cores "$CORES" \
             -d 3 --warmup 0.5 $args --quiet --json "$WORK/client.json" >"$WORK/out" 2>"$WORK/log" \
             || fail "sluice client ($args) reported errors: $(cat "$WORK/out")"
         python3 - "$WORK/client.json" "$args" "${TWO:-0}" <<'PY' || fail "client result ($args)"
@@ -254,8 +320,106 @@ print(f'client {sys.argv[2]}: {r["responses"]} responses, {r["cps"]:.0f} conn/s,
 PY
     done
     capture_check
-    echo "test-http-peer(client${TWO:+2}): PASS (short and keep-alive connections to nginx, 0 errors, cores $CORES)"
+    check_syn_mss
+    echo "test-http-peer($LABEL): PASS (short and keep-alive connections to nginx, 0 errors, cores $CORES)"
+}
+
+mode_wrk() {
+    need wrk
+    start_server
+    for hdr in "Connection: keep-alive" "Connection: close"; do
+        CAP_COUNT=60000 capture_start "wrk-${hdr#Connection: }"
+        ip netns exec "$NS" wrk -t1 -c50 -d10s --timeout 5s -H "$hdr" "http://$SLUICE_HOST/" \
+            >"$WORK/wrk.out" 2>&1 || fail "wrk ($hdr) failed: $(cat "$WORK/wrk.out")"
+        cat "$WORK/wrk.out"
+        grep -q "Socket errors" "$WORK/wrk.out" && fail "wrk ($hdr): socket errors"
+        grep -q "Non-2xx" "$WORK/wrk.out" && fail "wrk ($hdr): non-2xx responses"
+        n=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+        [ "${n:-0}" -gt 1000 ] || fail "wrk ($hdr): only ${n:-0} requests"
+        echo "wrk ($hdr): $n requests, 0 socket errors, 0 non-2xx"
+        capture_check
+    done
+    # wrk ends a run by closing its sockets, a response often still in
+    # flight: Linux answers that with RST (at most one per connection per run).
+    stop_server 100
+    echo "test-http-peer($LABEL): PASS (keep-alive and Connection: close, 50 connections, 10 s each)"
+}
+
+mode_ab() {
+    need ab apache2-utils
+    CAP_COUNT=100000 capture_start ab
+    start_server
+    ip netns exec "$NS" ab -q -n 10000 -c 50 -s 10 "http://$SLUICE_HOST/" >"$WORK/ab.out" 2>&1 \
+        || fail "ab failed: $(cat "$WORK/ab.out")"
+    grep -E "Complete requests|Failed requests|Non-2xx|Requests per second" "$WORK/ab.out"
+    grep -qE "^Complete requests: +10000$" "$WORK/ab.out" || fail "ab: not 10000 complete"
+    grep -qE "^Failed requests: +0$" "$WORK/ab.out" || fail "ab: failed requests"
+    grep -q "Non-2xx" "$WORK/ab.out" && fail "ab: non-2xx responses"
+    capture_check
+    stop_server
+    echo "test-http-peer($LABEL): PASS (10000 requests, -c 50, 0 failed, 0 non-2xx)"
+}
+
+mode_echo() {
+    CAP_COUNT=200000 capture_start echo
+    link_drops_before=$(link_drops)
+    start_server
+    ip netns exec "$NS" python3 - "$SLUICE_IP" <<'PY' || fail "echo transfer"
+import random, socket, sys, threading
+host = sys.argv[1]
+N = 10 * 1024 * 1024
+data = random.Random(7).randbytes(N)
+
+def transfer(half_close_first):
+    s = socket.create_connection((host, 7), timeout=20)
+    def writer():
+        s.sendall(data)
+        if half_close_first:
+            s.shutdown(socket.SHUT_WR)  # FIN while most of the echo is still owed
+    w = threading.Thread(target=writer)
+    w.start()
+    got = bytearray()
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            break  # the server's FIN
+        got += b
+        if not half_close_first and len(got) == N:
+            w.join()
+            s.shutdown(socket.SHUT_WR)
+    w.join()
+    s.close()
+    assert len(got) == N, f"got {len(got)} of {N} bytes back"
+    assert got == data, "echoed bytes differ"
+    return "half-close first" if half_close_first else "full duplex"
+
+for hc in (False, True):
+    print(f"echo: 10 MB back byte-exact ({transfer(hc)})")
+PY
+    echo "link drops (veth tx, peer rx, backlog): before $link_drops_before, after $(link_drops)"
+    # The server's counters first: its retransmits explain a failed capture.
+    stop_server
+    capture_check
+    echo "test-http-peer($LABEL): PASS (10 MB byte-exact, and with the client half-closing first)"
+}
+
+case "$MODE" in
+server)
+    if [ "$IP_LAYER" = ipv6 ]; then
+        # server6: each part with its own server run and captures.
+        LABEL="$NAME ping" ping6_and_neighbour
+        LABEL="$NAME curl" mode_server
+        LABEL="$NAME wrk" mode_wrk
+        LABEL="$NAME ab" mode_ab
+        echo "test-http-peer($NAME): PASS (over IPv6: ping -6 and neighbour, curl, wrk, ab)"
+    else
+        LABEL=$NAME mode_server
+    fi
     ;;
+client) LABEL=$NAME mode_client ;;
+wrk) LABEL=$NAME mode_wrk ;;
+ab) LABEL=$NAME mode_ab ;;
+echo) LABEL=$NAME mode_echo ;;
 requests)
     # Requests as written and responses as nginx frames them. nginx gzips
     # text (so its responses are chunked), logs what each request carried,
@@ -337,82 +501,6 @@ PY
     [ "$closes" -gt 10 ] || fail "only $closes Connection: close responses in the capture"
     echo "capture: $chunked chunked responses, $closes with Connection: close"
     echo "test-http-peer(requests): PASS (headers, method, body, URLs in turn; chunked, 404, HEAD, Connection: close counted)"
-    ;;
-wrk)
-    need wrk
-    start_server
-    for hdr in "Connection: keep-alive" "Connection: close"; do
-        CAP_COUNT=60000 capture_start "wrk-${hdr#Connection: }"
-        ip netns exec "$NS" wrk -t1 -c50 -d10s --timeout 5s -H "$hdr" "http://$SLUICE_IP/" \
-            >"$WORK/wrk.out" 2>&1 || fail "wrk ($hdr) failed: $(cat "$WORK/wrk.out")"
-        cat "$WORK/wrk.out"
-        grep -q "Socket errors" "$WORK/wrk.out" && fail "wrk ($hdr): socket errors"
-        grep -q "Non-2xx" "$WORK/wrk.out" && fail "wrk ($hdr): non-2xx responses"
-        n=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
-        [ "${n:-0}" -gt 1000 ] || fail "wrk ($hdr): only ${n:-0} requests"
-        echo "wrk ($hdr): $n requests, 0 socket errors, 0 non-2xx"
-        capture_check
-    done
-    # wrk ends a run by closing its sockets, a response often still in
-    # flight: Linux answers that with RST (at most one per connection per run).
-    stop_server 100
-    echo "test-http-peer(wrk): PASS (keep-alive and Connection: close, 50 connections, 10 s each)"
-    ;;
-ab)
-    need ab apache2-utils
-    CAP_COUNT=100000 capture_start ab
-    start_server
-    ip netns exec "$NS" ab -q -n 10000 -c 50 -s 10 "http://$SLUICE_IP/" >"$WORK/ab.out" 2>&1 \
-        || fail "ab failed: $(cat "$WORK/ab.out")"
-    grep -E "Complete requests|Failed requests|Non-2xx|Requests per second" "$WORK/ab.out"
-    grep -qE "^Complete requests: +10000$" "$WORK/ab.out" || fail "ab: not 10000 complete"
-    grep -qE "^Failed requests: +0$" "$WORK/ab.out" || fail "ab: failed requests"
-    grep -q "Non-2xx" "$WORK/ab.out" && fail "ab: non-2xx responses"
-    capture_check
-    stop_server
-    echo "test-http-peer(ab): PASS (10000 requests, -c 50, 0 failed, 0 non-2xx)"
-    ;;
-echo)
-    CAP_COUNT=200000 capture_start echo
-    link_drops_before=$(link_drops)
-    start_server
-    ip netns exec "$NS" python3 - "$SLUICE_IP" <<'PY' || fail "echo transfer"
-import random, socket, sys, threading
-host = sys.argv[1]
-N = 10 * 1024 * 1024
-data = random.Random(7).randbytes(N)
-
-def transfer(half_close_first):
-    s = socket.create_connection((host, 7), timeout=20)
-    def writer():
-        s.sendall(data)
-        if half_close_first:
-            s.shutdown(socket.SHUT_WR)  # FIN while most of the echo is still owed
-    w = threading.Thread(target=writer)
-    w.start()
-    got = bytearray()
-    while True:
-        b = s.recv(1 << 16)
-        if not b:
-            break  # the server's FIN
-        got += b
-        if not half_close_first and len(got) == N:
-            w.join()
-            s.shutdown(socket.SHUT_WR)
-    w.join()
-    s.close()
-    assert len(got) == N, f"got {len(got)} of {N} bytes back"
-    assert got == data, "echoed bytes differ"
-    return "half-close first" if half_close_first else "full duplex"
-
-for hc in (False, True):
-    print(f"echo: 10 MB back byte-exact ({transfer(hc)})")
-PY
-    echo "link drops (veth tx, peer rx, backlog): before $link_drops_before, after $(link_drops)"
-    # The server's counters first: its retransmits explain a failed capture.
-    stop_server
-    capture_check
-    echo "test-http-peer(echo): PASS (10 MB byte-exact, and with the client half-closing first)"
     ;;
 kclient)
     # Kernel mode as the client: the same generator over Linux sockets.
@@ -522,5 +610,5 @@ print(f"split: {a['responses']} + {b['responses']} responses; merged request cou
 PY
     echo "test-http-peer(split): PASS (two clients, --split 1/2 and 2/2, disjoint sources, merged totals = the sum)"
     ;;
-*) echo "usage: $0 server|server2|client|client2|requests|wrk|ab|kclient|kserver|echo|split" >&2; exit 2 ;;
+*) echo "usage: $0 server|server2|client|client2|requests|wrk|ab|kclient|kserver|echo|split|server6|client6|echo6" >&2; exit 2 ;;
 esac

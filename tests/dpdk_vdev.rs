@@ -332,6 +332,44 @@ fn kernel_client_echoes_10_mb_and_half_closes() {
     http_peer("echo", "tshark");
 }
 
+/// An IPv6 interop mode of scripts/test-http-peer.sh, needing `tools`.
+fn http_peer_v6(mode: &str, tools: &[&str]) {
+    let test = format!("http_peer_{mode}");
+    let mut all = vec!["ip", "ethtool", "python3", "tcpdump", "tshark"];
+    all.extend_from_slice(tools);
+    peer_script(
+        &test,
+        "test-http-peer.sh",
+        mode,
+        &all,
+        &format!("test-http-peer({mode}): PASS"),
+    );
+}
+
+/// Over IPv6 (a namespace with fd78::1/64 `nodad`, sluice at fd78::2):
+/// `ping -6` answered and `ip -6 neigh` showing sluice's MAC; curl -6 x20
+/// and keep-alive, wrk (keep-alive and close) and ab -n 10000 against
+/// `sluice server --ip fd78::2`; sluice's SYN-ACKs carry MSS 1440; every
+/// capture checked by tshark.
+#[test]
+fn kernel_loads_sluice_server_over_ipv6() {
+    http_peer_v6("server6", &["ping", "curl", "wrk", "ab"]);
+}
+
+/// `sluice client --ip fd78::3` against nginx listening on `[::]:80`,
+/// short and keep-alive, 0 errors; its SYNs carry MSS 1440.
+#[test]
+fn sluice_client_loads_kernel_nginx_over_ipv6() {
+    http_peer_v6("client6", &["nginx"]);
+}
+
+/// 10 MB through the echo server over IPv6, byte-exact, and again with the
+/// client half-closing first.
+#[test]
+fn kernel_client_echoes_10_mb_over_ipv6() {
+    http_peer_v6("echo6", &[]);
+}
+
 /// The wire-level suite (scripts/test-wire.sh, tests/wire/cases.py): raw
 /// segments from scapy against `sluice server` on af_packet and against the
 /// Linux kernel; sluice must pass every case but the documented known ones.

@@ -7,10 +7,12 @@
 //! Seeds: `SLUICE_SIM_SEEDS` (default 50 per loss rate in release builds, 5
 //! in debug), connections per seed: `SLUICE_SIM_CONNS` (default 1000 in
 //! release, 50 in debug; scripts/test.sh runs the release defaults),
-//! largest transfer `SLUICE_SIM_MAX_BYTES` (default 1 MB). Replay one run with
+//! largest transfer `SLUICE_SIM_MAX_BYTES` (default 1 MB). Every 4th seed
+//! (seed % 4 == 3) runs over IPv6: its hosts' addresses, pseudo-header
+//! checksums and MSS (1440). Replay one run with
 //! `SLUICE_SIM_REPLAY=<seed>:<loss> cargo test --release --no-default-features --test sim replay -- --ignored --nocapture`.
 
-use sluice::sim::{LinkConfig, Scenario};
+use sluice::sim::{LinkConfig, MTU, Scenario};
 use sluice::tcp::TcpConfig;
 use std::time::Duration;
 
@@ -19,6 +21,11 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Whether `seed` runs over IPv6: every 4th.
+fn over_ipv6(seed: u64) -> bool {
+    seed % 4 == 3
 }
 
 fn scenario(seed: u64, loss: f64) -> Scenario {
@@ -48,6 +55,7 @@ fn scenario(seed: u64, loss: f64) -> Scenario {
         trace_port: std::env::var("SLUICE_SIM_TRACE")
             .ok()
             .and_then(|v| v.parse().ok()),
+        ipv6: over_ipv6(seed),
     }
 }
 
@@ -63,9 +71,21 @@ fn run(seed: u64, loss: f64) -> bool {
             o.time_wait_records, s.conns
         ));
     }
+    // The family's MSS on a 1500-byte MTU (RFC 9293 3.7.1; IPv6: RFC 8200 5),
+    // and the largest segments sent fill the MTU exactly with its IP header
+    // (the simulation's link counts any that would not fit as a problem).
+    let mss = if s.ipv6 { 1440 } else { 1460 };
+    if o.mss != mss || (s.max_bytes >= 1 << 16 && o.link.largest_ip_packet != MTU) {
+        o.ok = false;
+        o.problems.push(format!(
+            "MSS {} (want {mss}), largest IP packet {} bytes (want {MTU})",
+            o.mss, o.link.largest_ip_packet
+        ));
+    }
     if !o.ok {
         eprintln!(
-            "FAILED seed {seed} loss {loss}: {} problems, first: {:?}\n  replay: SLUICE_SIM_REPLAY={seed}:{loss} SLUICE_SIM_CONNS={} cargo test --release --no-default-features --test sim replay -- --ignored --nocapture",
+            "FAILED seed {seed} (IPv{}) loss {loss}: {} problems, first: {:?}\n  replay: SLUICE_SIM_REPLAY={seed}:{loss} SLUICE_SIM_CONNS={} cargo test --release --no-default-features --test sim replay -- --ignored --nocapture",
+            if s.ipv6 { 6 } else { 4 },
             o.problems.len(),
             o.problems.iter().take(5).collect::<Vec<_>>(),
             s.conns
@@ -84,6 +104,9 @@ fn seeds(loss: f64, base: u64) {
         failed.is_empty(),
         "loss {loss}: seeds {failed:?} failed (see the replay lines above)"
     );
+    if n >= 4 {
+        assert!((base..base + n).any(over_ipv6), "no seed ran over IPv6");
+    }
 }
 
 #[test]
@@ -120,11 +143,24 @@ fn replay() {
 /// lost third ACK cannot be recovered without state, for sluice as for Linux.
 #[test]
 fn syn_cookies_for_every_connection() {
-    let mut s = scenario(4000, 0.0);
+    cookies_for_every_connection(4000);
+}
+
+/// The same over IPv6: the cookie is the IPv6 tuple's, and it keeps the MSS
+/// from IPv6's table (1440 on a 1500-byte MTU).
+#[test]
+fn syn_cookies_for_every_connection_over_ipv6() {
+    cookies_for_every_connection(4003);
+}
+
+fn cookies_for_every_connection(seed: u64) {
+    let mut s = scenario(seed, 0.0);
     s.conns = s.conns.min(200);
     s.tcp.syn_cookie_threshold = 0;
     let o = s.run();
     assert!(o.ok, "{:?}", o.problems.iter().take(5).collect::<Vec<_>>());
     assert_eq!(o.server.syn_cookies_sent, s.conns as u64);
     assert_eq!(o.server.syn_cookies_accepted, s.conns as u64);
+    assert_eq!(o.mss, if s.ipv6 { 1440 } else { 1460 });
+    assert_eq!(o.link.largest_ip_packet, MTU);
 }

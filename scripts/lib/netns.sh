@@ -1,13 +1,27 @@
 # Shared by the kernel-peer tests (sourced, not run): a network namespace for
 # the Linux kernel's side, a veth pair into it, clean-up on exit, and waiting
-# for sluice's ready line. Set TAG, KERNEL_IP and SLUICE_IP first.
-# Defines: NS HOST_IF PEER_IF WORK PID, fail, netns_up, netns_veth, wait_ready.
+# for sluice's ready line. Set TAG, KERNEL_IP and SLUICE_IP first (both IPv4,
+# or both IPv6: the namespace's address is then a /64 without duplicate
+# address detection, and the captures are checked over IPv6).
+# SLUICE_NS_PREFIX (optional, up to 4 characters) goes in front of TAG, so
+# that runs side by side can tell their namespaces and links apart.
+# NAME (optional): the mode as the messages name it (default MODE).
+# Defines: NS HOST_IF PEER_IF WORK PID IP_LAYER, fail, netns_up, netns_veth,
+# wait_ready, capture_start, capture_check.
 
+TAG="${SLUICE_NS_PREFIX:-}$TAG"
+# Link names end in at most 3 more characters and have at most 15.
+[ "${#TAG}" -le 12 ] || { echo "netns.sh: TAG $TAG is longer than 12 characters" >&2; exit 2; }
 NS="${TAG}ns"
 HOST_IF="${TAG}h"     # sluice's side
 PEER_IF="${TAG}p"     # the kernel's side, in the namespace
 WORK=$(mktemp -d)
 PID=""
+# tshark's name for the IP layer of the addresses' family.
+case "$KERNEL_IP" in
+*:*) IP_LAYER=ipv6 ;;
+*) IP_LAYER=ip ;;
+esac
 
 netns_cleanup() {
     if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
@@ -23,7 +37,7 @@ netns_cleanup() {
 trap netns_cleanup EXIT
 
 fail() {
-    echo "$(basename "$0")($MODE): FAIL: $*" >&2
+    echo "$(basename "$0")(${NAME:-$MODE}): FAIL: $*" >&2
     echo "--- sluice log:" >&2
     cat "$WORK/log" >&2 || true
     if [ -n "${CAP_FILE:-}" ] && [ -f "$CAP_FILE" ]; then
@@ -38,7 +52,7 @@ fail() {
 # (EX_TEMPFAIL), which the test harness retries a bounded number of times;
 # every check still applies to the run that is judged.
 incomplete() {
-    echo "$(basename "$0")($MODE): INCOMPLETE: $*" >&2
+    echo "$(basename "$0")(${NAME:-$MODE}): INCOMPLETE: $*" >&2
     exit 75
 }
 
@@ -49,14 +63,20 @@ netns_up() {
 }
 
 # A veth pair: HOST_IF for sluice (no kernel address, no IPv6 chatter),
-# PEER_IF in the namespace with KERNEL_IP/24. Full checksums from the kernel:
-# af_packet would otherwise see partial ones.
+# PEER_IF in the namespace with KERNEL_IP/24, or for IPv6 KERNEL_IP/64
+# `nodad` (static, usable at once; RFC 4862 5.4 makes DAD optional for
+# configured addresses). Full checksums from the kernel: af_packet would
+# otherwise see partial ones.
 netns_veth() {
     ip link add "$HOST_IF" type veth peer name "$PEER_IF"
     ip link set "$PEER_IF" netns "$NS"
     sysctl -qw "net.ipv6.conf.$HOST_IF.disable_ipv6=1" || true
     ip link set "$HOST_IF" up
-    ip -n "$NS" addr add "$KERNEL_IP/24" dev "$PEER_IF"
+    if [ "$IP_LAYER" = ipv6 ]; then
+        ip -n "$NS" addr add "$KERNEL_IP/64" dev "$PEER_IF" nodad
+    else
+        ip -n "$NS" addr add "$KERNEL_IP/24" dev "$PEER_IF"
+    fi
     ip -n "$NS" link set "$PEER_IF" up
     ip netns exec "$NS" ethtool -K "$PEER_IF" tx off >/dev/null
     ethtool -K "$HOST_IF" tx off >/dev/null 2>&1 || true
@@ -111,11 +131,11 @@ capture_check() {
     # two shards on a device without RSS, a retransmitted FIN can reach its
     # owner through software steering after the connection closed.
     tshark -r "$CAP_FILE" -Y "tcp.flags.fin == 1" -T fields -e frame.number -e tcp.stream \
-        -e ip.src >"$WORK/fins" 2>/dev/null
+        -e "$IP_LAYER.src" >"$WORK/fins" 2>/dev/null
     bad=$(tshark -r "$CAP_FILE" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
         -Y "_ws.malformed || ip.checksum.status == 0 || tcp.checksum.status == 0
             || _ws.expert.severity >= 6291456" \
-        -T fields -E aggregator='|' -e frame.number -e ip.src -e tcp.stream -e _ws.expert.severity \
+        -T fields -E aggregator='|' -e frame.number -e "$IP_LAYER.src" -e tcp.stream -e _ws.expert.severity \
         -e _ws.expert.message 2>/dev/null | python3 -c '
 import sys
 kernel, bad = sys.argv[1], []
@@ -164,7 +184,7 @@ print("\n".join(bad[:20] + ([f"... {len(bad)} frames in all"] if len(bad) > 20 e
 # (complete) capture beyond every frame sluice says it received.
 capture_verdict() {
     local missed sent
-    sent=$(tshark -r "$CAP_FILE" -Y "ip.src == $KERNEL_IP && ip.dst == $SLUICE_IP" \
+    sent=$(tshark -r "$CAP_FILE" -Y "$IP_LAYER.src == $KERNEL_IP && $IP_LAYER.dst == $SLUICE_IP" \
         -T fields -e frame.number 2>/dev/null | wc -l)
     missed=$(python3 -c '
 import json, sys

@@ -3,11 +3,16 @@
 //! land on its own queue (as mTCP and Seastar do), and a symmetric key under
 //! which both directions of a flow hash alike.
 //!
+//! Both families: the hash input is source address ‖ destination address ‖
+//! source port ‖ destination port, 12 bytes for IPv4 and 36 for IPv6, as
+//! NICs take a TCP segment without IPv6 extension headers.
+//!
 //! Not yet wired to a port: no device on these machines has RSS (memif, ring,
 //! af_packet, tap), so devices without it use `flow_owner` and software
 //! steering; this is the piece a multi-queue NIC needs.
 
-use std::net::SocketAddrV4;
+use crate::wire::{FamilySocketAddr, IpFamily};
+use std::net::IpAddr;
 
 /// The key of the RSS verification suite (Intel 82599 datasheet 7.1.2.8.3,
 /// Microsoft's RSS documentation): for checking the hash.
@@ -47,15 +52,32 @@ pub fn toeplitz(key: &[u8; 40], input: &[u8]) -> u32 {
     hash
 }
 
-/// The RSS hash of an IPv4 TCP segment from `src` to `dst` (source address,
-/// destination address, source port, destination port, as NICs take them).
-pub fn hash_v4(key: &[u8; 40], src: SocketAddrV4, dst: SocketAddrV4) -> u32 {
-    let mut input = [0u8; 12];
-    input[0..4].copy_from_slice(&src.ip().octets());
-    input[4..8].copy_from_slice(&dst.ip().octets());
-    input[8..10].copy_from_slice(&src.port().to_be_bytes());
-    input[10..12].copy_from_slice(&dst.port().to_be_bytes());
-    toeplitz(key, &input)
+/// Writes `ip`'s bytes, in network order, at the start of `out`; returns
+/// how many (4 or 16). Monomorphised, the match on the family folds away.
+#[inline]
+fn put_addr<A: IpFamily>(ip: A, out: &mut [u8]) -> usize {
+    match ip.to_ip() {
+        IpAddr::V4(a) => {
+            out[..4].copy_from_slice(&a.octets());
+            4
+        }
+        IpAddr::V6(a) => {
+            out[..16].copy_from_slice(&a.octets());
+            16
+        }
+    }
+}
+
+/// The RSS hash of a TCP segment from `src` to `dst`, either family (source
+/// address, destination address, source port, destination port, as NICs
+/// take them: 12 bytes of input for IPv4, 36 for IPv6).
+pub fn hash<S: FamilySocketAddr>(key: &[u8; 40], src: S, dst: S) -> u32 {
+    let mut input = [0u8; 36];
+    let n = put_addr(src.host(), &mut input);
+    let n = n + put_addr(dst.host(), &mut input[n..]);
+    input[n..n + 2].copy_from_slice(&src.port().to_be_bytes());
+    input[n + 2..n + 4].copy_from_slice(&dst.port().to_be_bytes());
+    toeplitz(key, &input[..n + 4])
 }
 
 /// The redirection table: hash → queue by the hash's low bits.
@@ -80,12 +102,13 @@ impl Reta {
 }
 
 /// The first source port in `ports` at or after `from` (wrapping) whose
-/// replies — from `remote` to `local_ip:port` — the NIC puts on `queue`.
-pub fn port_for_queue(
+/// replies — from `remote` to `local_ip:port` — the NIC puts on `queue`
+/// (either family).
+pub fn port_for_queue<A: IpFamily>(
     key: &[u8; 40],
     reta: &Reta,
-    local_ip: std::net::Ipv4Addr,
-    remote: SocketAddrV4,
+    local_ip: A,
+    remote: A::SocketAddr,
     queue: u16,
     ports: (u16, u16),
     from: u16,
@@ -94,15 +117,22 @@ pub fn port_for_queue(
     let start = u32::from(from.clamp(ports.0, ports.1) - ports.0);
     (0..span)
         .map(|i| ports.0 + ((start + i) % span) as u16)
-        .find(|&p| reta.queue(hash_v4(key, remote, SocketAddrV4::new(local_ip, p))) == queue)
+        .find(|&p| {
+            let local = A::SocketAddr::from_parts(local_ip, p);
+            reta.queue(hash(key, remote, local)) == queue
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
     fn sa(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    fn sa6(s: &str) -> SocketAddrV6 {
         s.parse().unwrap()
     }
 
@@ -117,7 +147,7 @@ mod tests {
         ];
         for (src, dst, want) in cases {
             assert_eq!(
-                hash_v4(&VERIFICATION_KEY, sa(src), sa(dst)),
+                hash(&VERIFICATION_KEY, sa(src), sa(dst)),
                 want,
                 "{src} -> {dst}"
             );
@@ -132,11 +162,8 @@ mod tests {
     #[test]
     fn symmetric_key_hashes_both_directions_alike() {
         let (a, b) = (sa("10.1.2.3:40000"), sa("10.0.0.2:80"));
-        assert_eq!(hash_v4(&SYMMETRIC_KEY, a, b), hash_v4(&SYMMETRIC_KEY, b, a));
-        assert_ne!(
-            hash_v4(&VERIFICATION_KEY, a, b),
-            hash_v4(&VERIFICATION_KEY, b, a)
-        );
+        assert_eq!(hash(&SYMMETRIC_KEY, a, b), hash(&SYMMETRIC_KEY, b, a));
+        assert_ne!(hash(&VERIFICATION_KEY, a, b), hash(&VERIFICATION_KEY, b, a));
     }
 
     #[test]
@@ -157,11 +184,97 @@ mod tests {
                     from,
                 )
                 .expect("a port");
-                let h = hash_v4(&SYMMETRIC_KEY, remote, SocketAddrV4::new(local, p));
+                let h = hash(&SYMMETRIC_KEY, remote, SocketAddrV4::new(local, p));
                 assert_eq!(reta.queue(h), queue);
                 // And the client's own SYN hashes the same way (symmetric key).
-                let h2 = hash_v4(&SYMMETRIC_KEY, SocketAddrV4::new(local, p), remote);
+                let h2 = hash(&SYMMETRIC_KEY, SocketAddrV4::new(local, p), remote);
                 assert_eq!(reta.queue(h2), queue);
+                from = p + 1;
+            }
+        }
+    }
+
+    /// The IPv6 rows of the RSS verification suite: Microsoft, "Verifying
+    /// the RSS Hash Calculation" (Windows driver documentation, network
+    /// drivers, receive side scaling;
+    /// https://learn.microsoft.com/windows-hardware/drivers/network/verifying-the-rss-hash-calculation),
+    /// under VERIFICATION_KEY: source → destination, the hash over the
+    /// addresses only, and over addresses and TCP ports.
+    #[test]
+    fn verification_suite_ipv6() {
+        let cases = [
+            (
+                "[3ffe:2501:200:1fff::7]:2794",
+                "[3ffe:2501:200:3::1]:1766",
+                0x2cc1_8cd5u32,
+                0x4020_7d3du32,
+            ),
+            (
+                "[3ffe:501:8::260:97ff:fe40:efab]:14230",
+                "[ff02::1]:4739",
+                0x0f0c_461c,
+                0xdde5_1bbf,
+            ),
+            (
+                "[3ffe:1900:4545:3:200:f8ff:fe21:67cf]:44251",
+                "[fe80::200:f8ff:fe21:67cf]:38024",
+                0x4b61_e985,
+                0x02d1_feef,
+            ),
+        ];
+        for (src, dst, addrs_only, with_tcp) in cases {
+            let (s, d) = (sa6(src), sa6(dst));
+            assert_eq!(hash(&VERIFICATION_KEY, s, d), with_tcp, "{src} -> {dst}");
+            let mut input = [0u8; 32];
+            input[..16].copy_from_slice(&s.ip().octets());
+            input[16..].copy_from_slice(&d.ip().octets());
+            assert_eq!(
+                toeplitz(&VERIFICATION_KEY, &input),
+                addrs_only,
+                "{src} -> {dst}, addresses only"
+            );
+        }
+    }
+
+    #[test]
+    fn symmetric_key_hashes_both_directions_alike_ipv6() {
+        let (a, b) = (sa6("[2001:db8:1::7]:40000"), sa6("[2001:db8::1]:80"));
+        assert_eq!(hash(&SYMMETRIC_KEY, a, b), hash(&SYMMETRIC_KEY, b, a));
+        assert_ne!(hash(&VERIFICATION_KEY, a, b), hash(&VERIFICATION_KEY, b, a));
+        // Over many tuples, not one chosen pair.
+        for i in 0..500u16 {
+            let a = SocketAddrV6::new(
+                Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, i, i.rotate_left(7)),
+                1024 + i * 13,
+                0,
+                0,
+            );
+            let b = SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1), 443, 0, 0);
+            assert_eq!(hash(&SYMMETRIC_KEY, a, b), hash(&SYMMETRIC_KEY, b, a));
+        }
+    }
+
+    #[test]
+    fn ports_chosen_for_a_queue_land_on_it_ipv6() {
+        let reta = Reta::round_robin(128, 4);
+        let local: Ipv6Addr = "2001:db8:1::7".parse().unwrap();
+        let remote = sa6("[2001:db8::1]:80");
+        for queue in 0..4 {
+            let mut from = 1024;
+            for _ in 0..50 {
+                let p = port_for_queue(
+                    &SYMMETRIC_KEY,
+                    &reta,
+                    local,
+                    remote,
+                    queue,
+                    (1024, 65535),
+                    from,
+                )
+                .expect("a port");
+                let mine = SocketAddrV6::new(local, p, 0, 0);
+                assert_eq!(reta.queue(hash(&SYMMETRIC_KEY, remote, mine)), queue);
+                assert_eq!(reta.queue(hash(&SYMMETRIC_KEY, mine, remote)), queue);
                 from = p + 1;
             }
         }

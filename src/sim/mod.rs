@@ -4,21 +4,51 @@
 //!
 //! Used by `tests/sim.rs` (correctness under faults) and by benchmarks (cost
 //! per connection without a network).
+//!
+//! Either IP family (`Scenario::ipv6`): the hosts, the link and the packets
+//! take the family as a type parameter; segments are checksummed over the
+//! family's pseudo-header and must fit a 1500-byte MTU with its IP header.
 
 pub mod rng;
 
 use crate::shard::route::{Flows, Lookup, Route, route};
 use crate::tcp::{
-    CloseReason, Connection, Event, FourTuple, SegmentVerdict, State, TcpConfig, TcpStats,
+    CloseReason, Connection, Ends, Event, SegmentVerdict, State, TcpConfig, TcpStats,
     TimeWaitRecord, TupleHasher, emit_cookie_syn_ack, rst_reply,
 };
 use crate::time::Instant;
 use crate::timer::{FifoTimers, TimerId, Wheel};
-use crate::wire::{ChecksumMode, SeqNumber, TcpPacket, TcpRepr};
+use crate::wire::{
+    ChecksumMode, FamilySocketAddr, FlowKey, IpFamily, SeqNumber, TcpPacket, TcpRepr,
+};
 use rng::Rng;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
+
+/// The MTU of the simulated link: every segment with its IP header fits.
+pub const MTU: usize = 1500;
+
+/// A family the simulation runs over: its hosts' addresses.
+pub trait SimFamily: IpFamily {
+    const CLIENT: Self;
+    const SERVER: Self;
+}
+
+impl SimFamily for Ipv4Addr {
+    const CLIENT: Self = Ipv4Addr::new(10, 0, 0, 1);
+    const SERVER: Self = Ipv4Addr::new(10, 0, 0, 2);
+}
+
+/// Addresses whose words differ widely, so the pseudo-header's sum is not
+/// a trivial one.
+impl SimFamily for Ipv6Addr {
+    const CLIENT: Self = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0x1, 0, 0xfe, 0x1234, 0x9);
+    const SERVER: Self = Ipv6Addr::new(0x2001, 0xdb8, 0, 0x80, 0, 0, 0, 0x2);
+}
+
+/// A connection's two ends as the simulation keys it: (local, remote).
+pub type Pair<A> = (<A as IpFamily>::SocketAddr, <A as IpFamily>::SocketAddr);
 
 /// Faults on the link (each direction independently).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,26 +79,26 @@ impl Default for LinkConfig {
 
 /// One segment in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet {
-    pub src: SocketAddrV4,
-    pub dst: SocketAddrV4,
+pub struct Packet<A: IpFamily = Ipv4Addr> {
+    pub src: A::SocketAddr,
+    pub dst: A::SocketAddr,
     pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-struct InFlight {
+struct InFlight<A: IpFamily> {
     at: Instant,
     order: u64,
-    pkt: Packet,
+    pkt: Packet<A>,
 }
 
-impl Ord for InFlight {
+impl<A: IpFamily> Ord for InFlight<A> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         // Min-heap on (at, order).
         (other.at, other.order).cmp(&(self.at, self.order))
     }
 }
-impl PartialOrd for InFlight {
+impl<A: IpFamily> PartialOrd for InFlight<A> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
@@ -82,21 +112,28 @@ pub struct LinkStats {
     pub duplicated: u64,
     pub corrupted: u64,
     pub delivered: u64,
+    /// Segments sent whose checksum over the family's pseudo-header (the
+    /// wire's reference, `IpFamily::transport_checksum`) is wrong: none may be.
+    pub bad_checksums: u64,
+    /// Segments sent that, with their IP header, would not fit the MTU.
+    pub oversize: u64,
+    /// The largest IP packet sent (segment and fixed IP header).
+    pub largest_ip_packet: usize,
 }
 
 /// The network: a priority queue of packets by delivery time.
-pub struct Link {
+pub struct Link<A: IpFamily = Ipv4Addr> {
     pub cfg: LinkConfig,
     rng: Rng,
-    queue: BinaryHeap<InFlight>,
+    queue: BinaryHeap<InFlight<A>>,
     order: u64,
     /// When each direction (keyed by source IP) is free again (bandwidth limit).
-    busy_until: HashMap<u32, Instant>,
+    busy_until: HashMap<A, Instant>,
     pub stats: LinkStats,
 }
 
-impl Link {
-    pub fn new(cfg: LinkConfig, seed: u64) -> Link {
+impl<A: IpFamily> Link<A> {
+    pub fn new(cfg: LinkConfig, seed: u64) -> Link<A> {
         Link {
             cfg,
             rng: Rng::new(seed),
@@ -107,15 +144,24 @@ impl Link {
         }
     }
 
-    pub fn send(&mut self, now: Instant, mut pkt: Packet) {
+    pub fn send(&mut self, now: Instant, mut pkt: Packet<A>) {
         self.stats.sent += 1;
+        let (src, dst) = (pkt.src.host(), pkt.dst.host());
+        if A::transport_checksum(&src, &dst, 6, &pkt.bytes) != 0 {
+            self.stats.bad_checksums += 1;
+        }
+        let ip_len = A::HEADER_LEN + pkt.bytes.len();
+        self.stats.largest_ip_packet = self.stats.largest_ip_packet.max(ip_len);
+        if ip_len > MTU {
+            self.stats.oversize += 1;
+        }
         if self.rng.chance(self.cfg.loss) {
             self.stats.lost += 1;
             return;
         }
         let mut depart = now;
         if let Some(bps) = self.cfg.bandwidth_bps {
-            let key = u32::from(*pkt.src.ip());
+            let key = pkt.src.host();
             let free = self.busy_until.get(&key).copied().unwrap_or(now).max(now);
             let wire = Duration::from_nanos(
                 (pkt.bytes.len() as u64 + 54) * 8 * 1_000_000_000 / bps.max(1),
@@ -154,7 +200,7 @@ impl Link {
     }
 
     /// The next packet due at or before `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<Packet> {
+    pub fn pop_due(&mut self, now: Instant) -> Option<Packet<A>> {
         if self.queue.peek().is_some_and(|p| p.at <= now) {
             self.stats.delivered += 1;
             self.queue.pop().map(|p| p.pkt)
@@ -183,19 +229,19 @@ pub struct HostStats {
 }
 
 /// A host: TCP connections by 4-tuple, and optionally a listening port.
-pub struct Host {
+pub struct Host<A: IpFamily = Ipv4Addr> {
     pub cfg: TcpConfig,
     pub listen_port: Option<u16>,
-    pub conns: BTreeMap<(SocketAddrV4, SocketAddrV4), Connection>,
+    pub conns: BTreeMap<Pair<A>, Connection>,
     /// Each connection's earliest deadline, in a timing wheel.
-    timers: Wheel<(SocketAddrV4, SocketAddrV4)>,
-    timer_ids: HashMap<(SocketAddrV4, SocketAddrV4), (TimerId, Instant)>,
-    expired: Vec<(SocketAddrV4, SocketAddrV4)>,
+    timers: Wheel<Pair<A>>,
+    timer_ids: HashMap<Pair<A>, (TimerId, Instant)>,
+    expired: Vec<Pair<A>>,
     /// Connections in TIME_WAIT, swapped for their small records.
-    pub time_wait: HashMap<(SocketAddrV4, SocketAddrV4), TimeWaitRecord>,
-    tw_queue: FifoTimers<(SocketAddrV4, SocketAddrV4)>,
+    pub time_wait: HashMap<Pair<A>, TimeWaitRecord<A>>,
+    tw_queue: FifoTimers<Pair<A>>,
     /// TIME_WAIT records whose 2MSL ended since the application last looked.
-    pub time_wait_ended: Vec<FourTuple>,
+    pub time_wait_ended: Vec<Pair<A>>,
     pub hasher: TupleHasher,
     /// When a SYN was last answered with a cookie (`shard::route`).
     syn_overflow_at: Option<Instant>,
@@ -203,24 +249,24 @@ pub struct Host {
     /// The engine's counters for all this host's connections.
     pub tcp: TcpStats,
     /// Connections the last `receive` created or touched (the application looks at these).
-    pub touched: Vec<FourTuple>,
+    pub touched: Vec<Pair<A>>,
 }
 
 /// A host's connections as `shard::route` sees them.
-struct HostFlows<'a> {
-    conns: &'a BTreeMap<(SocketAddrV4, SocketAddrV4), Connection>,
-    time_wait: &'a mut HashMap<(SocketAddrV4, SocketAddrV4), TimeWaitRecord>,
+struct HostFlows<'a, A: IpFamily> {
+    conns: &'a BTreeMap<Pair<A>, Connection>,
+    time_wait: &'a mut HashMap<Pair<A>, TimeWaitRecord<A>>,
     listen_port: Option<u16>,
     reopened: &'a mut u64,
     syn_overflow_at: &'a mut Option<Instant>,
 }
 
-impl Flows for HostFlows<'_> {
-    type Handle = (SocketAddrV4, SocketAddrV4);
-    type Tuple = FourTuple;
+impl<A: IpFamily> Flows for HostFlows<'_, A> {
+    type Handle = Pair<A>;
+    type Tuple = FlowKey<A>;
 
-    fn lookup(&mut self, t: FourTuple) -> Lookup<'_, Self::Handle> {
-        let key = (t.local, t.remote);
+    fn lookup(&mut self, t: FlowKey<A>) -> Lookup<'_, Self::Handle, A> {
+        let key = (t.local(), t.remote());
         if self.conns.contains_key(&key) {
             return Lookup::Conn(key);
         }
@@ -230,12 +276,12 @@ impl Flows for HostFlows<'_> {
         }
     }
 
-    fn reopen(&mut self, t: FourTuple) {
-        self.time_wait.remove(&(t.local, t.remote));
+    fn reopen(&mut self, t: FlowKey<A>) {
+        self.time_wait.remove(&(t.local(), t.remote()));
         *self.reopened += 1;
     }
 
-    fn listening(&self, local: SocketAddrV4) -> bool {
+    fn listening(&self, local: A::SocketAddr) -> bool {
         self.listen_port == Some(local.port())
     }
 
@@ -255,8 +301,8 @@ impl Flows for HostFlows<'_> {
     }
 }
 
-impl Host {
-    pub fn new(cfg: TcpConfig, listen_port: Option<u16>, seed: u64) -> Host {
+impl<A: IpFamily> Host<A> {
+    pub fn new(cfg: TcpConfig, listen_port: Option<u16>, seed: u64) -> Host<A> {
         let time_wait = cfg.time_wait();
         Host {
             cfg,
@@ -279,34 +325,27 @@ impl Host {
     pub fn connect(
         &mut self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-    ) -> FourTuple {
-        let tuple = FourTuple { local, remote };
+        local: A::SocketAddr,
+        remote: A::SocketAddr,
+    ) -> Pair<A> {
         let iss = SeqNumber(self.hasher.isn(local, remote, now));
         self.conns.insert(
             (local, remote),
-            Connection::connect(&self.cfg, tuple, iss, now),
+            Connection::connect(&self.cfg, Ends::new(local, remote), iss, now),
         );
-        tuple
+        (local, remote)
     }
 
     /// Handles one packet addressed to this host. Returns a reply for packets no
     /// connection wants (an RST), to be sent by the caller.
-    pub fn receive(&mut self, now: Instant, pkt: &Packet) -> Option<Packet> {
-        let Ok(p) = TcpPacket::new_checked(&pkt.bytes[..]) else {
-            self.stats.bad_segments += 1;
-            return None;
-        };
-        let Ok(seg) = TcpRepr::parse(&p, *pkt.src.ip(), *pkt.dst.ip(), ChecksumMode::Verify) else {
+    pub fn receive(&mut self, now: Instant, pkt: &Packet<A>) -> Option<Packet<A>> {
+        let Some(seg) = parse(pkt) else {
             self.stats.bad_segments += 1;
             return None;
         };
         let key = (pkt.dst, pkt.src);
-        let tuple = FourTuple {
-            local: pkt.dst,
-            remote: pkt.src,
-        };
+        let tuple = FlowKey::new(pkt.dst, pkt.src);
+        let ends = Ends::new(pkt.dst, pkt.src);
         let mut flows = HostFlows {
             conns: &self.conns,
             time_wait: &mut self.time_wait,
@@ -325,12 +364,12 @@ impl Host {
             Route::Conn(key) => {
                 let c = self.conns.get_mut(&key)?;
                 let verdict = c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
-                self.touched.push(tuple);
+                self.touched.push(key);
                 if verdict != SegmentVerdict::RstReply {
                     return None;
                 }
                 // <SEQ=SEG.ACK><CTL=RST> for an unacceptable ACK.
-                self.rst_reply(tuple, &seg).map(reply)
+                self.rst_reply(ends, &seg).map(reply)
             }
             Route::TimeWaitDrop | Route::ListenDrop => None,
             Route::TimeWaitAck(r) => {
@@ -342,17 +381,17 @@ impl Host {
             }
             Route::CookieSynAck(iss) => {
                 let mut bytes = vec![0u8; 64];
-                let n = emit_cookie_syn_ack(&self.cfg, tuple, &seg, iss, &mut bytes);
+                let n = emit_cookie_syn_ack(&self.cfg, ends, &seg, iss, &mut bytes);
                 bytes.truncate(n);
                 self.stats.syn_cookies_sent += 1;
                 Some(reply(bytes))
             }
             Route::CookieAck { iss, mss } => {
-                let mut c = Connection::from_syn_cookie(&self.cfg, tuple, iss, &seg, mss, now);
+                let mut c = Connection::from_syn_cookie(&self.cfg, ends, iss, &seg, mss, now);
                 c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
                 self.stats.syn_cookies_accepted += 1;
                 self.stats.accepted += 1;
-                self.touched.push(tuple);
+                self.touched.push(key);
                 self.conns.insert(key, c);
                 None
             }
@@ -362,33 +401,29 @@ impl Host {
                 c.set_remote(pkt.src);
                 c.handle_segment(now, &self.cfg, &mut self.tcp, &seg);
                 self.stats.accepted += 1;
-                self.touched.push(tuple);
+                self.touched.push(key);
                 self.conns.insert(key, c);
                 None
             }
             Route::NoConnection => {
                 self.stats.no_connection += 1;
-                self.rst_reply(tuple, &seg).map(reply)
+                self.rst_reply(ends, &seg).map(reply)
             }
         }
     }
 
     /// The RST RFC 9293 gives for `seg` (none to an RST), counted.
-    fn rst_reply(&mut self, t: FourTuple, seg: &TcpRepr) -> Option<Vec<u8>> {
+    fn rst_reply(&mut self, ends: Ends, seg: &TcpRepr) -> Option<Vec<u8>> {
         let rst = rst_reply(seg)?;
         self.stats.rsts_sent += 1;
         let mut bytes = vec![0u8; rst.buffer_len()];
-        rst.emit(
-            &mut TcpPacket::new_unchecked(&mut bytes[..]),
-            *t.local.ip(),
-            *t.remote.ip(),
-        );
+        rst.emit_sum(&mut TcpPacket::new_unchecked(&mut bytes[..]), ends.addr_sum);
         Some(bytes)
     }
 
     /// Sends everything `tuple`'s connection has to send.
-    pub fn flush(&mut self, now: Instant, tuple: FourTuple, link: &mut Link, scratch: &mut [u8]) {
-        if let Some(c) = self.conns.get_mut(&(tuple.local, tuple.remote)) {
+    pub fn flush(&mut self, now: Instant, tuple: Pair<A>, link: &mut Link<A>, scratch: &mut [u8]) {
+        if let Some(c) = self.conns.get_mut(&tuple) {
             loop {
                 // The shard polls only while wants_transmit says yes: a segment
                 // after a no would be lost there.
@@ -400,8 +435,8 @@ impl Host {
                 link.send(
                     now,
                     Packet {
-                        src: tuple.local,
-                        dst: tuple.remote,
+                        src: tuple.0,
+                        dst: tuple.1,
                         bytes: scratch[..n].to_vec(),
                     },
                 );
@@ -410,7 +445,7 @@ impl Host {
     }
 
     /// Puts a connection's next deadline in the wheel (after anything touched it).
-    pub fn update_timer(&mut self, key: (SocketAddrV4, SocketAddrV4)) {
+    pub fn update_timer(&mut self, key: Pair<A>) {
         let want = self.conns.get(&key).and_then(|c| c.poll_timeout());
         match (want, self.timer_ids.get(&key).copied()) {
             (Some(t), Some((id, at))) if t != at => {
@@ -435,13 +470,16 @@ impl Host {
 
     /// A connection that reached TIME_WAIT gives up its control block and
     /// buffers for a TIME_WAIT record (after it has sent its last ACK).
-    pub fn swap_time_wait(&mut self, now: Instant, key: (SocketAddrV4, SocketAddrV4)) {
+    pub fn swap_time_wait(&mut self, now: Instant, key: Pair<A>) {
         let Some(c) = self.conns.get(&key) else {
             return;
         };
-        let Some(r) =
-            TimeWaitRecord::from_connection(c, FourTuple::from(key), now, self.cfg.time_wait())
-        else {
+        let Some(r) = TimeWaitRecord::from_connection(
+            c,
+            FlowKey::new(key.0, key.1),
+            now,
+            self.cfg.time_wait(),
+        ) else {
             return;
         };
         self.conns.remove(&key);
@@ -454,15 +492,15 @@ impl Host {
     }
 
     /// Fires due timers; returns the tuples whose timers fired.
-    pub fn fire_timers(&mut self, now: Instant, out: &mut Vec<FourTuple>) {
+    pub fn fire_timers(&mut self, now: Instant, out: &mut Vec<Pair<A>>) {
         let mut due = Vec::new();
         self.tw_queue.advance(now, usize::MAX, &mut due);
         for key in due {
             match self.time_wait.get(&key) {
                 Some(r) if r.is_expired(now) => {
-                    let t = r.tuple();
+                    let k = r.key();
                     self.time_wait.remove(&key);
-                    self.time_wait_ended.push(t);
+                    self.time_wait_ended.push((k.local(), k.remote()));
                 }
                 // 2MSL was restarted (a retransmitted FIN): wait again.
                 Some(_) => {
@@ -479,7 +517,7 @@ impl Host {
                 if c.poll_timeout().is_some_and(|t| t <= now) {
                     c.handle_timeout(now, &self.cfg, &mut self.tcp);
                 }
-                out.push(FourTuple::from(key));
+                out.push(key);
             }
         }
     }
@@ -528,6 +566,9 @@ pub struct Scenario {
     pub time_limit: Duration,
     /// Print every packet of the connection from this client port (debugging).
     pub trace_port: Option<u16>,
+    /// Over IPv6 (else IPv4): the hosts' addresses, pseudo-header and MSS
+    /// (`tcp.mss` capped at the family's on a 1500-byte MTU, 1440).
+    pub ipv6: bool,
 }
 
 /// Per-connection application state in the scenario.
@@ -586,24 +627,57 @@ pub struct Outcome {
     pub states_seen: u16,
     pub client_left: usize,
     pub server_left: usize,
+    /// The MSS both hosts were configured with.
+    pub mss: u16,
+}
+
+/// Parses a segment that arrived, its checksum verified over the family's
+/// pseudo-header (the two addresses as their sum, as the shard checks it).
+fn parse<A: IpFamily>(pkt: &Packet<A>) -> Option<TcpRepr<'_>> {
+    let addr_sum = A::pseudo_addr_sum(&pkt.src.host(), &pkt.dst.host());
+    if !crate::wire::checksum::tcp_checksum_ok(addr_sum, &pkt.bytes) {
+        return None;
+    }
+    let p = TcpPacket::new_checked(&pkt.bytes[..]).ok()?;
+    // The checksum is checked above, for either family.
+    TcpRepr::parse(
+        &p,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        ChecksumMode::Ignore,
+    )
+    .ok()
 }
 
 impl Scenario {
     /// Runs the scenario to the end and checks: every byte delivered once and in
     /// order, every connection ended normally and was removed on both sides.
     pub fn run(&self) -> Outcome {
+        if self.ipv6 {
+            self.run_in::<Ipv6Addr>()
+        } else {
+            self.run_in::<Ipv4Addr>()
+        }
+    }
+
+    fn run_in<A: SimFamily>(&self) -> Outcome {
         let mut rng = Rng::new(self.seed ^ 0x5151);
-        let mut link = Link::new(self.link, self.seed);
-        let server_addr: SocketAddrV4 = "10.0.0.2:80".parse().expect("addr");
-        let mut client = Host::new(self.tcp.clone(), None, self.seed.wrapping_add(1));
-        let mut server = Host::new(self.tcp.clone(), Some(80), self.seed.wrapping_add(2));
-        let mut apps_c: HashMap<FourTuple, AppConn> = HashMap::new();
-        let mut apps_s: HashMap<(SocketAddrV4, SocketAddrV4), AppConn> = HashMap::new();
+        let mut link = Link::<A>::new(self.link, self.seed);
+        let server_addr = A::SocketAddr::from_parts(A::SERVER, 80);
+        let mut tcp = self.tcp.clone();
+        tcp.mss = tcp.mss.min(A::MSS_1500);
+        let mut client = Host::<A>::new(tcp.clone(), None, self.seed.wrapping_add(1));
+        let mut server = Host::<A>::new(tcp.clone(), Some(80), self.seed.wrapping_add(2));
+        let mut apps_c: HashMap<Pair<A>, AppConn> = HashMap::new();
+        let mut apps_s: HashMap<Pair<A>, AppConn> = HashMap::new();
         let mut plans: HashMap<u16, (usize, usize, CloseOrder)> = HashMap::new();
         let mut now = Instant::from_millis(10);
         let mut scratch = vec![0u8; 4096];
         let mut touched = Vec::new();
-        let mut outcome = Outcome::default();
+        let mut outcome = Outcome {
+            mss: tcp.mss,
+            ..Outcome::default()
+        };
         let size = |rng: &mut Rng| -> usize {
             // Log-uniform in 0..=max_bytes: many small transfers, some large ones.
             if rng.chance(0.05) {
@@ -614,7 +688,7 @@ impl Scenario {
         };
         for i in 0..self.conns {
             let port = 10_000 + i as u16;
-            let local = SocketAddrV4::new("10.0.0.1".parse().expect("ip"), port);
+            let local = A::SocketAddr::from_parts(A::CLIENT, port);
             let up = size(&mut rng);
             let down = size(&mut rng);
             let order = match rng.below(3) {
@@ -631,27 +705,27 @@ impl Scenario {
         let mut readbuf = vec![0u8; 65536];
         loop {
             // Application work and transmission for the connections touched.
-            touched.sort_by_key(|t| (t.local, t.remote));
+            touched.sort();
             touched.dedup();
             for t in touched.drain(..) {
                 if let Some(app) = apps_c.get_mut(&t) {
-                    if let Some(c) = client.conns.get_mut(&(t.local, t.remote)) {
+                    if let Some(c) = client.conns.get_mut(&t) {
                         drive_app(c, app, 0, now, &client.cfg, &mut readbuf);
                     }
                     client.flush(now, t, &mut link, &mut scratch);
-                    client.update_timer((t.local, t.remote));
-                    client.swap_time_wait(now, (t.local, t.remote));
+                    client.update_timer(t);
+                    client.swap_time_wait(now, t);
                 } else {
-                    let key = (t.local, t.remote);
+                    let key = t;
                     if !apps_s.contains_key(&key) && server.conns.contains_key(&key) {
-                        let (up, down, order) = plans.get(&t.remote.port()).copied().unwrap_or((
-                            0,
-                            0,
-                            CloseOrder::Both,
-                        ));
+                        let (up, down, order) =
+                            plans
+                                .get(&t.1.port())
+                                .copied()
+                                .unwrap_or((0, 0, CloseOrder::Both));
                         apps_s.insert(
                             key,
-                            AppConn::new(u32::from(t.remote.port() - 10_000), down, up, order),
+                            AppConn::new(u32::from(t.1.port() - 10_000), down, up, order),
                         );
                     }
                     if let (Some(app), Some(c)) = (apps_s.get_mut(&key), server.conns.get_mut(&key))
@@ -701,7 +775,7 @@ impl Scenario {
             }
             now = now.max(next);
             while let Some(pkt) = link.pop_due(now) {
-                let to_server = *pkt.dst.ip() == *server_addr.ip();
+                let to_server = pkt.dst.host() == server_addr.host();
                 if let Some(port) = self.trace_port {
                     if pkt.src.port() == port || pkt.dst.port() == port {
                         trace(now, &pkt, to_server);
@@ -722,7 +796,7 @@ impl Scenario {
                 }
             }
             for t in server.time_wait_ended.drain(..) {
-                if let Some(a) = apps_s.get_mut(&(t.local, t.remote)) {
+                if let Some(a) = apps_s.get_mut(&t) {
                     a.closed = Some(CloseReason::Normal);
                 }
             }
@@ -766,6 +840,23 @@ impl Scenario {
                 self.conns
             ));
         }
+        // Every segment sent is checksummed over the family's pseudo-header
+        // and fits the MTU with the family's IP header (the MSS is right).
+        if link.stats.bad_checksums > 0 {
+            outcome.problems.push(format!(
+                "{} segments sent with a wrong checksum over the IPv{} pseudo-header",
+                link.stats.bad_checksums,
+                A::VERSION
+            ));
+        }
+        if link.stats.oversize > 0 {
+            outcome.problems.push(format!(
+                "{} segments over the {MTU}-byte MTU with the IPv{} header (largest IP packet {} bytes)",
+                link.stats.oversize,
+                A::VERSION,
+                link.stats.largest_ip_packet
+            ));
+        }
         let timers_left = client.timers.len() + server.timers.len();
         if timers_left > 0 {
             outcome
@@ -783,12 +874,13 @@ impl Scenario {
     }
 }
 
-fn trace(now: Instant, pkt: &Packet, to_server: bool) {
+fn trace<A: IpFamily>(now: Instant, pkt: &Packet<A>, to_server: bool) {
     let dir = if to_server { "c->s" } else { "s->c" };
-    match TcpPacket::new_checked(&pkt.bytes[..]).and_then(|p| {
-        TcpRepr::parse(&p, *pkt.src.ip(), *pkt.dst.ip(), ChecksumMode::Verify)
-            .map(|r| (r, p.flags()))
-    }) {
+    let flags = TcpPacket::new_checked(&pkt.bytes[..]).map(|p| p.flags());
+    match parse(pkt)
+        .ok_or("bad checksum or header")
+        .and_then(|r| Ok((r, flags.map_err(|_| "")?)))
+    {
         Ok((r, f)) => eprintln!(
             "{:>10.3} ms {dir} flags={f:02x} seq={} ack={:?} win={} len={} sack={:?} ts={:?}",
             now.as_micros() as f64 / 1000.0,

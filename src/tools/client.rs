@@ -305,7 +305,9 @@ fn run_dpdk_on<A: crate::shard::stack::StackFamily + std::fmt::Display>(
     let eal = super::init_eal(eal_args, cores[0])?;
     let mut port = open_port(args.port.as_deref(), 32767 * n as u32, n as u16)
         .map_err(|e| super::memif_hint(e, &eal_args.vdevs))?;
-    let tcp = load.tcp(&times);
+    let mut tcp = load.tcp(&times);
+    // The family's MSS on a 1500-byte MTU (1440 over IPv6, RFC 9293 3.7.1).
+    tcp.mss = tcp.mss.min(A::MSS_1500);
     let clock = TscClock::new();
     // One shard per core and queue pair; each opens only connections it owns
     // (`flow_owner`) and frames that reach another shard are handed over.
