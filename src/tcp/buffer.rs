@@ -40,6 +40,7 @@ impl Ring {
         cap.saturating_sub(self.len())
     }
 
+    #[inline(always)]
     fn index(&self, offset: usize) -> usize {
         let phys = self.buf.len();
         let i = self.head as usize + offset;
@@ -125,7 +126,7 @@ impl Ring {
     }
 
     /// Copies bytes at `offset..offset + out.len()` (within `len`) into `out`.
-    #[inline]
+    #[inline(always)]
     pub fn read_at(&self, offset: usize, out: &mut [u8]) {
         debug_assert!(offset + out.len() <= self.len());
         if out.is_empty() {
@@ -142,6 +143,7 @@ impl Ring {
     }
 
     /// Drops `n` bytes from the front.
+    #[inline]
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len());
         if n == 0 {
@@ -172,6 +174,7 @@ impl Ring {
     }
 
     /// Copies up to `out.len()` bytes from the front into `out` and drops them.
+    #[inline]
     pub fn pop(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len());
         self.read_at(0, &mut out[..n]);
