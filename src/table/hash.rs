@@ -2,12 +2,13 @@
 //! 64-bit word, keyed with 128 random bits per table (the construction of
 //! foldhash/aHash's portable path). It keeps chosen 4-tuples from colliding on
 //! purpose (the key is secret and per process) at a fraction of SipHash's cost
-//! on the per-packet lookup. The last word's round is the finish (no round of
-//! its own): a word changed anywhere still goes through at least one keyed
-//! multiply whose low and high halves are folded together, and buckets stay
-//! as evenly filled as a random function's (`keyed_and_spread`). It is not a
-//! cryptographic hash and need not be: the ISN's keyed hash (RFC 6528) is
-//! SipHash, apart (`tcp::isn`).
+//! on the per-packet lookup. The finish is no keyed round of its own: a word
+//! changed anywhere still goes through at least one keyed multiply (its low
+//! and high halves folded together), then a fold and a plain multiply spread
+//! the last round's bits, and buckets stay as evenly filled as a random
+//! function's (`keyed_and_spread`, `ipv4_flow_keys_spread_under_any_key`).
+//! It is not a cryptographic hash and need not be: the ISN's keyed hash (RFC
+//! 6528) is SipHash, apart (`tcp::isn`).
 
 use std::hash::{BuildHasher, Hasher};
 
