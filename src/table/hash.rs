@@ -271,16 +271,20 @@ mod tests {
     #[test]
     fn ipv4_flow_keys_spread_under_any_key() {
         use crate::wire::FlowKey;
-        let key = |i: u32, ports: bool, addrs: bool| FlowKey::<std::net::Ipv4Addr> {
-            local_ip: 0x0a00_0001,
-            remote_ip: 0x0a00_0002 + if addrs { i >> u32::from(ports) * 6 } else { 0 },
-            local_port: 80,
-            remote_port: 1024
-                + if ports {
-                    (i & if addrs { 63 } else { 0xffff }) as u16
-                } else {
-                    0
-                },
+        // Key `i` of 4096: its ports, its addresses, or both (64 ports per
+        // address) count up.
+        let key = |i: u32, ports: bool, addrs: bool| {
+            let (addr, port) = match (ports, addrs) {
+                (true, false) => (0, i),
+                (false, true) => (i, 0),
+                _ => (i >> 6, i & 63),
+            };
+            FlowKey::<std::net::Ipv4Addr> {
+                local_ip: 0x0a00_0001,
+                remote_ip: 0x0a00_0002 + addr,
+                local_port: 80,
+                remote_port: 1024 + port as u16,
+            }
         };
         for (k0, k1) in [
             (0, 0),
