@@ -40,6 +40,7 @@ impl Ring {
         cap.saturating_sub(self.len())
     }
 
+    #[inline(always)]
     fn index(&self, offset: usize) -> usize {
         let phys = self.buf.len();
         let i = self.head as usize + offset;
@@ -90,6 +91,7 @@ impl Ring {
     }
 
     /// Appends as much of `data` as fits under `cap`; returns how much.
+    #[inline]
     pub fn push(&mut self, data: &[u8], cap: usize) -> usize {
         let n = data.len().min(self.free(cap));
         self.write_at(self.len(), &data[..n], cap);
@@ -99,6 +101,7 @@ impl Ring {
 
     /// Writes `data` at `offset` from the head, past the current length (for
     /// out-of-order data); the caller keeps `offset + data.len() <= cap`.
+    #[inline(always)]
     pub fn write_at(&mut self, offset: usize, data: &[u8], cap: usize) {
         debug_assert!(offset + data.len() <= cap);
         if data.is_empty() {
@@ -123,6 +126,7 @@ impl Ring {
     }
 
     /// Copies bytes at `offset..offset + out.len()` (within `len`) into `out`.
+    #[inline(always)]
     pub fn read_at(&self, offset: usize, out: &mut [u8]) {
         debug_assert!(offset + out.len() <= self.len());
         if out.is_empty() {
@@ -139,6 +143,7 @@ impl Ring {
     }
 
     /// Drops `n` bytes from the front.
+    #[inline]
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len());
         if n == 0 {
@@ -169,6 +174,7 @@ impl Ring {
     }
 
     /// Copies up to `out.len()` bytes from the front into `out` and drops them.
+    #[inline]
     pub fn pop(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len());
         self.read_at(0, &mut out[..n]);
@@ -243,7 +249,7 @@ mod pool {
 
     /// Keeps `buf` for `take` if it is a size kept and its list has room,
     /// else frees it.
-    #[inline]
+    #[inline(always)]
     pub(super) fn give(buf: Box<[u8]>) {
         if buf.len() == Ring::MIN_ALLOC {
             // During thread exit the pool may be gone: then it is freed.
