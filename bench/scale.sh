@@ -18,7 +18,8 @@
 #       runs FLOOD_REPEAT times (3), alone and flooded in turn, as a busy
 #       machine's latencies vary from run to run: the verdict is on the
 #       median of the pairs' p99 ratios, with every flooded run at 0 errors,
-#       and every run is reported.
+#       and every run is reported (on a machine busier than its cores, with
+#       other work, the ratio is shown but not judged).
 #
 # Needs root (DPDK). Builds sluice (release) unless SLUICE=path is given.
 #   bench/scale.sh                       # N = 10,000,000 (the issue's figure)
@@ -279,13 +280,22 @@ if run_flood == "1":
     if len(ratios) == len(pairs) and p50s:
         med = statistics.median(ratios)
         ok = med <= 2 and clean
+        # Scheduling noise inflates the run alone as much as the flooded one
+        # and pulls the ratio towards 1: on a machine busier than its cores
+        # (other work besides these runs) the figures are shown, not judged.
+        cores = os.cpu_count() or 1
+        busiest = max(float(r["load"]) for pair in pairs for r in pair)
+        verdict_word = ("met" if ok else "not met") if busiest <= cores or not clean else (
+            f"not judged: the machine was busy (load average up to {busiest:.2f} on "
+            f"{cores} cores as runs started)")
         mm = (statistics.median(lat(f, "p99") for _, f in pairs)
               / statistics.median(lat(c, "p99") for c, _ in pairs))
         lines += ["", f"p99 with the flood / without, median of the {len(ratios)} pairs: "
                   f"{med:.2f}x (each: " + ", ".join(f"{x:.2f}x" for x in ratios)
                   + f"; median flooded p99 / median p99 alone: {mm:.2f}x; p50, median of the "
-                  f"pairs: {statistics.median(p50s):.2f}x); target (issue 12): within 2x, 0 errors in every flooded run: "
-                  f"**{'met' if ok else 'not met'}**."]
+                  f"pairs: {statistics.median(p50s):.2f}x); target (issue 12): within 2x, "
+                  "0 errors in every flooded run: "
+                  f"**{verdict_word}**."]
     else:
         lines += ["", "p99 with the flood / without: a run failed (above); target (issue 12): "
                   "**not met**."]
