@@ -59,7 +59,7 @@ while [ $# -gt 0 ]; do
     --no-flood) RUN_FLOOD=0; shift ;;
     --flood-only) RUN_SCALE=0; shift ;;
     --no-write) WRITE=0; shift ;;
-    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "bench/scale.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
