@@ -14,7 +14,12 @@
 #   (b) flood: a normal keep-alive client (FLOOD_CONNS connections, think
 #       FLOOD_THINK ms) alone, then the same with `--syn-flood FLOOD_RATE`
 #       (SYNs from random spoofed sources, `max`: all the link has room for)
-#       beside it: its request latency with and without the flood.
+#       beside it: its request latency with and without the flood. The pair
+#       runs FLOOD_REPEAT times (3), alone and flooded in turn, as a busy
+#       machine's latencies vary from run to run: the verdict is on the
+#       median of the pairs' p99 ratios, with every flooded run at 0 errors,
+#       and every run is reported (on a machine busier than its cores, with
+#       other work, the ratio is shown but not judged).
 #
 # Needs root (DPDK). Builds sluice (release) unless SLUICE=path is given.
 #   bench/scale.sh                       # N = 10,000,000 (the issue's figure)
@@ -22,7 +27,8 @@
 #   bench/scale.sh --size 1000000 --no-flood
 #   bench/scale.sh --flood-only          # only (b)
 # Options: --size N, --duration S (60), --think MS (20000), --base N (N/10),
-#   --flood-rate RATE (max), --flood-duration S (20), --out FILE
+#   --flood-rate RATE (max), --flood-duration S (20), --flood-repeat N (3),
+#   --out FILE
 #   (bench/RESULTS.md), --no-write (print the section, leave the file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +41,7 @@ FLOOD_RATE=max
 FLOOD_DURATION=20
 FLOOD_CONNS=${FLOOD_CONNS:-1000}
 FLOOD_THINK=${FLOOD_THINK:-10}
+FLOOD_REPEAT=3
 OUT=bench/RESULTS.md
 RUN_SCALE=1
 RUN_FLOOD=1
@@ -47,11 +54,12 @@ while [ $# -gt 0 ]; do
     --base) BASE=${2:?--base N}; shift 2 ;;
     --flood-rate) FLOOD_RATE=${2:?--flood-rate RATE}; shift 2 ;;
     --flood-duration) FLOOD_DURATION=${2:?--flood-duration SECS}; shift 2 ;;
+    --flood-repeat) FLOOD_REPEAT=${2:?--flood-repeat N}; shift 2 ;;
     --out) OUT=${2:?--out FILE}; shift 2 ;;
     --no-flood) RUN_FLOOD=0; shift ;;
     --flood-only) RUN_SCALE=0; shift ;;
     --no-write) WRITE=0; shift ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "bench/scale.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -98,18 +106,26 @@ if [ "$RUN_SCALE" = 1 ]; then
     run_bench scale --keep-alive -c "$SIZE" --think "$THINK" -d "$DURATION"
 fi
 if [ "$RUN_FLOOD" = 1 ]; then
-    run_bench calm --keep-alive -c "$FLOOD_CONNS" --think "$FLOOD_THINK" -d "$FLOOD_DURATION"
-    run_bench flood --keep-alive -c "$FLOOD_CONNS" --think "$FLOOD_THINK" -d "$FLOOD_DURATION" \
-        --syn-flood "$FLOOD_RATE"
+    case "$FLOOD_REPEAT" in
+    '' | *[!0-9]* | 0) echo "bench/scale.sh: --flood-repeat N, N >= 1" >&2; exit 2 ;;
+    esac
+    for i in $(seq "$FLOOD_REPEAT"); do
+        run_bench "calm$i" --keep-alive -c "$FLOOD_CONNS" --think "$FLOOD_THINK" \
+            -d "$FLOOD_DURATION"
+        run_bench "flood$i" --keep-alive -c "$FLOOD_CONNS" --think "$FLOOD_THINK" \
+            -d "$FLOOD_DURATION" --syn-flood "$FLOOD_RATE"
+    done
 fi
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 python3 - "$work" "$OUT" "$WRITE" "$commit" "$SIZE" "$BASE" "$DURATION" "$THINK" \
-    "$FLOOD_CONNS" "$FLOOD_THINK" "$FLOOD_DURATION" "$FLOOD_RATE" "$RUN_SCALE" "$RUN_FLOOD" <<'PY'
+    "$FLOOD_CONNS" "$FLOOD_THINK" "$FLOOD_DURATION" "$FLOOD_RATE" "$RUN_SCALE" "$RUN_FLOOD" \
+    "$FLOOD_REPEAT" <<'PY'
 import json, os, re, statistics, sys
 
 (work, out, write, commit, size, base, duration, think, fconns, fthink, fdur, frate,
- run_scale, run_flood) = sys.argv[1:]
+ run_scale, run_flood, frepeat) = sys.argv[1:]
+frepeat = int(frepeat)
 size, base = int(size), int(base)
 BEGIN, END = "<!-- bench/scale.sh: begin -->", "<!-- bench/scale.sh: end -->"
 
@@ -178,8 +194,9 @@ def verdict(r):
     return (f"exit {r['rc']}, {fmt(j['errors_total'])} errors, {fmt(drops)} `tx_full` drops, "
             f"{fmt(j['retransmits'])} retransmits")
 
-labels = [l for l, on in (("base", run_scale), ("scale", run_scale), ("calm", run_flood),
-                          ("flood", run_flood)) if on == "1"]
+labels = [l for l, on in (("base", run_scale), ("scale", run_scale)) if on == "1"]
+if run_flood == "1":
+    labels += [f"{k}{i}" for i in range(1, frepeat + 1) for k in ("calm", "flood")]
 loads = ", ".join(f"{l} {open(os.path.join(work, l + '.load')).read().strip()}" for l in labels)
 lines = [BEGIN, "", "## Scale and overload (issue 12)", "",
          f"From `bench/scale.sh` at {commit} (never edit by hand); the machine's load "
@@ -222,32 +239,66 @@ if run_scale == "1":
                       "then in other states).", ""]
 
 if run_flood == "1":
-    c, f = load("calm"), load("flood")
-    m = re.search(r"SYN flood \((.*?)\): (\d+) SYNs sent \(([\d.]+)/s\)", f["err"])
-    rate = f"{fmt(float(m.group(3)))} SYN/s ({fmt(int(m.group(2)))} SYNs)" if m else "unknown"
+    pairs = [(load(f"calm{i}"), load(f"flood{i}")) for i in range(1, frepeat + 1)]
+    def flood_rate(r):
+        m = re.search(r"SYN flood \((.*?)\): (\d+) SYNs sent \(([\d.]+)/s\)", r["err"])
+        return (float(m.group(3)), int(m.group(2))) if m else None
     def lat(r, k):
         j = r["json"]
         return j["latency_us"]["request"][k] if j else None
+    rates = [x for x in (flood_rate(f) for _, f in pairs) if x]
+    rate = (f"{fmt(statistics.median(r for r, _ in rates))} SYN/s (median of the flooded runs; "
+            + ", ".join(f"{fmt(r)}/s" for r, _ in rates) + ")") if rates else "unknown"
     lines += [
         f"SYN flood: a keep-alive client (`-c {fconns} --think {fthink} -d {fdur}`) alone, then "
         f"with `--syn-flood {frate}` beside it (random spoofed sources, on the same link, "
-        f"after the client's own frames): {rate}.", "",
-        "| request latency (µs) | p50 | p90 | p99 | p99.9 | max | RPS | errors | SYN cookies sent |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, r in (("no flood", c), ("flood", f)):
-        j = r["json"]
-        if j is None:
-            lines.append(f"| {name} | {verdict(r)} | | | | | | | |")
-            continue
-        q = j["latency_us"]["request"]
-        lines.append(f"| {name} | {fmt(q['p50'], 1)} | {fmt(q['p90'], 1)} | {fmt(q['p99'], 1)} | "
-                     f"{fmt(q['p999'], 1)} | {fmt(q['max'], 1)} | {fmt(j['rps'])} | "
-                     f"{fmt(j['errors_total'])} | {fmt(j['syn_cookies_sent'])} |")
-    p0, p1 = lat(c, "p99"), lat(f, "p99")
-    if p0 and p1:
-        ok = p1 <= 2 * p0 and f["json"]["errors_total"] == 0
-        lines += ["", f"p99 with the flood / without: {p1 / p0:.2f}x; target (issue 12): within 2x, "
-                  f"0 errors: **{'met' if ok else 'not met'}**."]
+        f"after the client's own frames; `max`: all the link takes): {rate}. "
+        f"{frepeat} pairs, alone and flooded in turn.", "",
+        "| request latency (µs) | p50 | p90 | p99 | p99.9 | max | RPS | errors | SYN cookies sent "
+        "| p99 flood / alone |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    ratios, p50s, clean = [], [], True
+    for i, (c, f) in enumerate(pairs, 1):
+        p0, p1 = lat(c, "p99"), lat(f, "p99")
+        ratio = p1 / p0 if p0 and p1 else None
+        if ratio is not None:
+            ratios.append(ratio)
+        if lat(c, "p50") and lat(f, "p50"):
+            p50s.append(lat(f, "p50") / lat(c, "p50"))
+        clean = clean and f["json"] is not None and f["json"]["errors_total"] == 0
+        for name, r in ((f"{i}: no flood", c), (f"{i}: flood", f)):
+            j = r["json"]
+            if j is None:
+                lines.append(f"| {name} | {verdict(r)} | | | | | | | | |")
+                continue
+            q = j["latency_us"]["request"]
+            cell = f"{ratio:.2f}x" if r is f and ratio is not None else ""
+            lines.append(f"| {name} | {fmt(q['p50'], 1)} | {fmt(q['p90'], 1)} | "
+                         f"{fmt(q['p99'], 1)} | {fmt(q['p999'], 1)} | {fmt(q['max'], 1)} | "
+                         f"{fmt(j['rps'])} | {fmt(j['errors_total'])} | "
+                         f"{fmt(j['syn_cookies_sent'])} | {cell} |")
+    if len(ratios) == len(pairs) and p50s:
+        med = statistics.median(ratios)
+        ok = med <= 2 and clean
+        # Scheduling noise inflates the run alone as much as the flooded one
+        # and pulls the ratio towards 1: on a machine busier than its cores
+        # (other work besides these runs) the figures are shown, not judged.
+        cores = os.cpu_count() or 1
+        busiest = max(float(r["load"]) for pair in pairs for r in pair)
+        verdict_word = ("met" if ok else "not met") if busiest <= cores or not clean else (
+            f"not judged: the machine was busy (load average up to {busiest:.2f} on "
+            f"{cores} cores as runs started)")
+        mm = (statistics.median(lat(f, "p99") for _, f in pairs)
+              / statistics.median(lat(c, "p99") for c, _ in pairs))
+        lines += ["", f"p99 with the flood / without, median of the {len(ratios)} pairs: "
+                  f"{med:.2f}x (each: " + ", ".join(f"{x:.2f}x" for x in ratios)
+                  + f"; median flooded p99 / median p99 alone: {mm:.2f}x; p50, median of the "
+                  f"pairs: {statistics.median(p50s):.2f}x); target (issue 12): within 2x, "
+                  "0 errors in every flooded run: "
+                  f"**{verdict_word}**."]
+    else:
+        lines += ["", "p99 with the flood / without: a run failed (above); target (issue 12): "
+                  "**not met**."]
     lines.append("")
 
 lines.append(END)

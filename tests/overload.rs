@@ -359,3 +359,67 @@ fn rfc4987_syn_flood_past_the_half_open_limit_is_answered_with_cookies() {
     assert_eq!(server.connections(), 0, "no half-open connection left");
     assert_eq!(client.connections(), 0);
 }
+
+/// Issue 12 item 4, and the shard's back-pressure (item 2): a client whose
+/// own flood (`--syn-flood max`) fills the link keeps making its requests.
+/// The flood only adds SYNs to an empty backlog, so those the link had no
+/// room for wait ahead of the client's next frames; they are the flood's,
+/// not the client's back-pressure. (Counted as the client's, they stopped it
+/// from making new work in nearly every turn: no request went out.)
+#[test]
+fn a_client_beside_its_own_flood_at_link_rate_keeps_making_requests() {
+    use sluice::tools::flood::{FloodNic, FloodRate};
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let (mut client, mut server) = pair(10_000, 100_000, FullPolicy::Rst);
+    // A short link, so that the flood fills it in every turn.
+    let (c, mut s) = MemNic::pair(256);
+    let clock = Rc::new(Cell::new(Instant::from_millis(1)));
+    let t = clock.clone();
+    let mut c = FloodNic::new(
+        c,
+        move || t.get(),
+        FloodRate::Max,
+        CLIENT_MAC,
+        SERVER_MAC,
+        (SERVER_IP, 80),
+        9,
+    );
+    let mut now = clock.get();
+    let run = Duration::from_millis(200);
+    // Requests 1 ms apart on each connection (as `--think`): timers the
+    // shard runs only in turns with room.
+    let mut cfg = client_cfg(16, 1_000_000);
+    cfg.think = Duration::from_millis(1);
+    client.start_client(cfg, now, run, Duration::ZERO);
+    let turns = 10_000;
+    for _ in 0..turns {
+        clock.set(now);
+        client.poll(now, &mut c);
+        server.poll(now, &mut s);
+        now += Duration::from_micros(20);
+    }
+    let cs = &client.stats;
+    eprintln!(
+        "flood {:?}; client: opened {} responses {} turns without room {}; server: cookies sent {}",
+        c.stats, cs.opened, cs.responses, cs.tx_waits, server.stats.syn_cookies_sent
+    );
+    assert!(c.stats.link_full > turns / 2, "the flood fills the link");
+    assert!(
+        server.stats.syn_cookies_sent > 10_000,
+        "past the limit: cookies"
+    );
+    // Its own frames wait for room now and then (the link is full), but
+    // the flood's SYNs never hold it back.
+    assert!(
+        cs.tx_waits < turns / 2,
+        "{} turns without room",
+        cs.tx_waits
+    );
+    assert_eq!(cs.opened, 16);
+    // 16 connections, a request each 1 ms plus the time it takes, behind
+    // a link's worth of SYNs each way (~0.2 ms here): 200 ms make about
+    // 2,600 responses.
+    assert!(cs.responses > 2_000, "only {} responses", cs.responses);
+    assert_eq!(cs.abnormal_closes(), 0, "{:?}", cs.closes_map());
+}

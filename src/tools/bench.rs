@@ -407,11 +407,12 @@ impl ClientSide<'_> {
                 let secs = c.now().saturating_since(t0).as_secs_f64();
                 if !load.quiet {
                     eprintln!(
-                        "sluice bench: SYN flood ({rate:?}): {} SYNs sent ({:.0}/s), {} refused by the link, {} answers to spoofed sources dropped",
+                        "sluice bench: SYN flood ({rate:?}): {} SYNs sent ({:.0}/s), {} refused by the link, {} answers to spoofed sources dropped, the link full after {} turns",
                         f.syns_sent,
                         f.syns_sent as f64 / secs.max(1e-9),
                         f.syns_dropped,
-                        f.answers_dropped
+                        f.answers_dropped,
+                        f.link_full
                     );
                 }
                 o

@@ -62,6 +62,10 @@ pub struct FloodStats {
     /// Frames not for the client (the server's answers to spoofed sources)
     /// dropped before the client shard.
     pub answers_dropped: u64,
+    /// Turns the flood found the link full (the normal client's frames
+    /// still waiting, or the device refusing a burst of SYNs): the server
+    /// is what limits the rate.
+    pub link_full: u64,
 }
 
 /// SYNs a turn at most at a set rate.
@@ -89,6 +93,10 @@ pub struct FloodNic<N, C> {
     last: Option<Instant>,
     credit_nano: u128,
     rng: u64,
+    /// SYNs the device has not taken yet, at the head of the inner NIC's
+    /// transmit backlog (the flood adds SYNs only to an empty backlog, so
+    /// they are ahead of whatever the shard queues after them).
+    pending: usize,
     pub stats: FloodStats,
 }
 
@@ -114,6 +122,7 @@ impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
             last: None,
             credit_nano: 0,
             rng: seed | 1,
+            pending: 0,
             stats: FloodStats::default(),
         }
     }
@@ -272,19 +281,33 @@ impl<N: Nic, C: FnMut() -> Instant> Nic for FloodNic<N, C> {
     fn flush(&mut self) -> u64 {
         // The shard's frames first, and what the link refused of them is
         // theirs to count; the flood only takes room left over.
+        let before = self.inner.tx_pending();
         let dropped = self.inner.flush();
+        let after = self.inner.tx_pending();
+        // The backlog goes oldest first: the flood's SYNs left from the last
+        // turn before the shard's frames.
+        let went = (before - after).saturating_sub(dropped as usize);
+        self.pending = self.pending.saturating_sub(went);
         self.accrue();
-        if self.inner.tx_pending() == 0 {
+        if after == 0 {
             self.flood();
             let lost = self.inner.flush();
             self.stats.syns_dropped += lost;
             self.stats.syns_sent -= lost.min(self.stats.syns_sent);
+            self.pending = self.inner.tx_pending();
+        }
+        if self.inner.tx_pending() > 0 {
+            self.stats.link_full += 1;
         }
         dropped
     }
 
+    /// The shard's own frames waiting: the flood's SYNs at the head of the
+    /// backlog are not the shard's back-pressure (else a client that lost
+    /// the race for the link to its own flood would stop making requests,
+    /// and its latency would hide the ones it never sent).
     fn tx_pending(&self) -> usize {
-        self.inner.tx_pending()
+        self.inner.tx_pending() - self.pending.min(self.inner.tx_pending())
     }
 }
 
@@ -360,6 +383,54 @@ mod tests {
         f.rx(&mut |_| seen += 1);
         assert_eq!(seen, 2, "ours and the broadcast");
         assert_eq!(f.stats.answers_dropped, 1);
+    }
+
+    /// The flood's SYNs the link had no room for wait at the head of the
+    /// backlog, but they are not the shard's back-pressure: a client whose
+    /// own flood filled the link still makes its requests (and its frames go
+    /// right after those SYNs, never behind new ones).
+    #[test]
+    fn the_floods_leftover_syns_do_not_hold_back_the_client() {
+        let (ours, peer) = MemNic::pair(100);
+        let mut f = FloodNic::new(
+            ours,
+            || Instant::ZERO,
+            FloodRate::Max,
+            ME,
+            SERVER,
+            (SERVER_IP, 80),
+            3,
+        );
+        f.flush();
+        assert_eq!(peer.rx.len(), 100, "the link is full");
+        assert!(f.inner.tx_pending() > 0, "SYNs wait for room");
+        assert_eq!(f.tx_pending(), 0, "none of them is the client's");
+        assert_eq!(f.stats.link_full, 1);
+        // A frame of the client's: its own back-pressure while it waits.
+        f.tx_buf(60).expect("a buffer")[..6].copy_from_slice(&[0xaa; 6]);
+        f.tx_commit(60);
+        f.flush();
+        assert_eq!(f.tx_pending(), 1);
+        // The link drains: the client's frame goes after the SYNs that
+        // waited, and no SYN is added while it waits.
+        let mut syns = 0;
+        while let Some(frame) = peer.rx.pop() {
+            assert_ne!(frame[..6], [0xaa; 6]);
+            syns += 1;
+        }
+        let waiting = f.inner.tx_pending() - 1;
+        f.flush();
+        assert_eq!(f.tx_pending(), 0);
+        let mut order = vec![];
+        while let Some(frame) = peer.rx.pop() {
+            order.push(frame[..6] == [0xaa; 6]);
+        }
+        assert_eq!(order.iter().position(|&c| c), Some(waiting));
+        // Every SYN counted as sent went or waits at the head again.
+        assert_eq!(
+            syns + order.len() - 1 + f.inner.tx_pending(),
+            f.stats.syns_sent as usize
+        );
     }
 
     #[test]
