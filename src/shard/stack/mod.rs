@@ -457,8 +457,10 @@ mod tests {
         assert!(size_of::<ServerConn>() <= 32, "{}", size_of::<ServerConn>());
         assert!(size_of::<ClientConn>() <= 40, "{}", size_of::<ClientConn>());
         assert!(size_of::<AppConn>() <= 40, "{}", size_of::<AppConn>());
+        // Issue 12: application state 40, wheel handle 8 (`Option<TimerId>`
+        // in its niche), MAC 6, flags 1.
         assert!(
-            conn - cb <= 64,
+            conn - cb <= 56,
             "shard record {conn} B for a {cb} B control block"
         );
     }
