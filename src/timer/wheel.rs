@@ -67,7 +67,6 @@ const AT_GEN_BITS: u32 = 13;
 const AT_GEN_MASK: u32 = (1 << AT_GEN_BITS) - 1;
 const AT_TICK_SHIFT: u32 = AT_SLOT_BITS + AT_GEN_BITS;
 const AT_TICK_BITS: u32 = 64 - AT_TICK_SHIFT;
-const AT_TICK_MASK: u64 = (1 << AT_TICK_BITS) - 1;
 /// How far ahead of the clock a deadline is kept (2^40 ticks, about 13
 /// days): half the range `Node::tick` reads unambiguously either way.
 const MAX_AHEAD: u64 = 1 << (AT_TICK_BITS - 2);
@@ -104,12 +103,9 @@ impl<T> Node<T> {
     /// `MAX_AHEAD`, and the clock never runs that far past a live entry).
     #[inline(always)]
     fn tick(&self, elapsed: u64) -> u64 {
-        let diff = (self.at >> AT_TICK_SHIFT).wrapping_sub(elapsed) & AT_TICK_MASK;
-        if diff >> (AT_TICK_BITS - 1) == 0 {
-            elapsed + diff
-        } else {
-            elapsed.wrapping_sub((AT_TICK_MASK + 1) - diff)
-        }
+        // The difference, wrapped to AT_TICK_BITS and sign-extended.
+        let diff = (self.at >> AT_TICK_SHIFT).wrapping_sub(elapsed) << AT_TICK_SHIFT;
+        elapsed.wrapping_add(((diff as i64) >> AT_TICK_SHIFT) as u64)
     }
 
     #[inline(always)]
@@ -254,7 +250,8 @@ impl<T: Copy> Wheel<T> {
     fn valid(&self, id: TimerId) -> bool {
         self.nodes
             .get(id.index as usize)
-            .is_some_and(|n| n.slot() != FREE && n.generation() + 1 == id.generation.get())
+            // (A free entry's generation has moved on from every handle to it.)
+            .is_some_and(|n| n.generation() + 1 == id.generation.get())
     }
 
     /// Cancels a timer, returning its value (None if it already expired or was cancelled).
@@ -281,11 +278,12 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// Whether a timer is scheduled to fire by `deadline` (in the tick it
-    /// falls in or earlier): then it need not move for it.
+    /// falls in or earlier; a past deadline: in the current tick): then it
+    /// need not move for it.
     #[inline]
     pub fn fires_by(&self, id: TimerId, deadline: Instant) -> bool {
         self.valid(id)
-            && self.nodes[id.index as usize].tick(self.elapsed) <= deadline_tick(deadline)
+            && self.nodes[id.index as usize].tick(self.elapsed) <= self.kept_tick(deadline)
     }
 
     /// When a timer fires at the earliest: the start of the first tick at
