@@ -8,6 +8,13 @@
 //! reaches its slot. Entries sit in a slab with intrusive doubly linked lists,
 //! so cancel and reschedule are O(1) and nothing allocates once the slab has grown.
 //!
+//! An entry is 24 bytes for an 8-byte value (one per connection, millions
+//! of them): its value, its two links, and one word holding its deadline
+//! (in ticks, the low `AT_TICK_BITS` bits: read against the clock, which is
+//! never that far from it), its generation and its slot. Deadlines more
+//! than `MAX_AHEAD` ticks (about 13 days) ahead fire then, early: owners
+//! (a shard's connections) check their own deadline when woken.
+//!
 //! A slot of level 3 or above covers a quarter of a second or more: with
 //! millions of connections (a 20 s think time each) one such slot holds
 //! millions of timers, and re-filing them all when the clock reaches it
@@ -19,6 +26,7 @@
 //! the front.
 
 use crate::time::Instant;
+use std::num::NonZeroU32;
 
 const LEVELS: usize = 6;
 const SLOTS: usize = 64;
@@ -41,22 +49,69 @@ const TAIL_LEVEL: usize = 4;
 pub const CASCADE_WORK: usize = 4096;
 
 /// A handle to a scheduled timer. Stale handles (after expiry or cancel) are
-/// recognised by their generation and ignored.
+/// recognised by their generation and ignored (an entry's generation has
+/// `AT_GEN_BITS` bits: a handle kept through that many reuses of its entry
+/// would match again). Never zero, so `Option<TimerId>` is 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId {
     index: u32,
-    generation: u32,
+    /// The entry's generation, plus one.
+    generation: NonZeroU32,
 }
+
+// `Node::at`: slot (low bits), generation, deadline tick (high bits).
+const AT_SLOT_BITS: u32 = 9;
+/// `Node::at`'s slot for a free entry (level * 64 + slot is below 384).
+const FREE: usize = (1 << AT_SLOT_BITS) - 1;
+const AT_GEN_BITS: u32 = 13;
+const AT_GEN_MASK: u32 = (1 << AT_GEN_BITS) - 1;
+const AT_TICK_SHIFT: u32 = AT_SLOT_BITS + AT_GEN_BITS;
+const AT_TICK_BITS: u32 = 64 - AT_TICK_SHIFT;
+/// How far ahead of the clock a deadline is kept (2^40 ticks, about 13
+/// days): half the range `Node::tick` reads unambiguously either way.
+const MAX_AHEAD: u64 = 1 << (AT_TICK_BITS - 2);
 
 #[derive(Debug, Clone)]
 struct Node<T> {
-    value: Option<T>,
-    deadline: Instant,
+    /// What is returned when it fires (a free entry keeps its last one).
+    value: T,
     prev: u32,
     next: u32,
-    generation: u32,
-    /// level * 64 + slot while scheduled.
-    slot: u16,
+    /// Its slot (level * 64 + slot while scheduled; `FREE` when not), its
+    /// generation, and its deadline tick modulo 2^`AT_TICK_BITS`.
+    at: u64,
+}
+
+impl<T> Node<T> {
+    #[inline(always)]
+    fn slot(&self) -> usize {
+        (self.at & FREE as u64) as usize
+    }
+
+    #[inline(always)]
+    fn set_slot(&mut self, s: usize) {
+        self.at = (self.at & !(FREE as u64)) | s as u64;
+    }
+
+    #[inline(always)]
+    fn generation(&self) -> u32 {
+        (self.at >> AT_SLOT_BITS) as u32 & AT_GEN_MASK
+    }
+
+    /// The deadline tick, read against the clock `elapsed` (it is within
+    /// 2^(AT_TICK_BITS - 1) ticks of it either way: deadlines are kept within
+    /// `MAX_AHEAD`, and the clock never runs that far past a live entry).
+    #[inline(always)]
+    fn tick(&self, elapsed: u64) -> u64 {
+        // The difference, wrapped to AT_TICK_BITS and sign-extended.
+        let diff = (self.at >> AT_TICK_SHIFT).wrapping_sub(elapsed) << AT_TICK_SHIFT;
+        elapsed.wrapping_add(((diff as i64) >> AT_TICK_SHIFT) as u64)
+    }
+
+    #[inline(always)]
+    fn set_tick(&mut self, tick: u64) {
+        self.at = (self.at & ((1 << AT_TICK_SHIFT) - 1)) | (tick << AT_TICK_SHIFT);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -104,13 +159,13 @@ fn level_for(elapsed: u64, when: u64) -> usize {
     ((bit / SLOT_BITS) as usize).min(LEVELS - 1)
 }
 
-impl<T> Default for Wheel<T> {
+impl<T: Copy> Default for Wheel<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> Wheel<T> {
+impl<T: Copy> Wheel<T> {
     pub fn new() -> Wheel<T> {
         Wheel {
             levels: std::array::from_fn(|_| Level {
@@ -155,37 +210,48 @@ impl<T> Wheel<T> {
     /// Schedules `value` to expire at `deadline`.
     #[inline]
     pub fn schedule(&mut self, deadline: Instant, value: T) -> TimerId {
+        let tick = self.kept_tick(deadline);
         let index = if self.free != NIL {
             let i = self.free;
             self.free = self.nodes[i as usize].next;
             let n = &mut self.nodes[i as usize];
-            n.value = Some(value);
-            n.deadline = deadline;
+            n.value = value;
+            n.set_tick(tick);
             i
         } else {
-            self.nodes.push(Node {
-                value: Some(value),
-                deadline,
+            let mut n = Node {
+                value,
                 prev: NIL,
                 next: NIL,
-                generation: 0,
-                slot: 0,
-            });
+                at: 0,
+            };
+            n.set_tick(tick);
+            self.nodes.push(n);
             (self.nodes.len() - 1) as u32
         };
         self.len += 1;
-        self.link(index, deadline);
+        self.link(index, tick);
+        let generation = self.nodes[index as usize].generation() + 1;
         TimerId {
             index,
-            generation: self.nodes[index as usize].generation,
+            generation: NonZeroU32::new(generation).expect("one more than a generation"),
         }
+    }
+
+    /// The tick a deadline is kept as: the first at or after it, no earlier
+    /// than the clock (a past deadline is due now) and at most `MAX_AHEAD`
+    /// ahead of it.
+    #[inline(always)]
+    fn kept_tick(&self, deadline: Instant) -> u64 {
+        deadline_tick(deadline).clamp(self.elapsed, self.elapsed + MAX_AHEAD)
     }
 
     #[inline]
     fn valid(&self, id: TimerId) -> bool {
         self.nodes
             .get(id.index as usize)
-            .is_some_and(|n| n.generation == id.generation && n.value.is_some())
+            // (A free entry's generation has moved on from every handle to it.)
+            .is_some_and(|n| n.generation() + 1 == id.generation.get())
     }
 
     /// Cancels a timer, returning its value (None if it already expired or was cancelled).
@@ -205,22 +271,39 @@ impl<T> Wheel<T> {
             return false;
         }
         self.unlink(id.index);
-        self.nodes[id.index as usize].deadline = deadline;
-        self.link(id.index, deadline);
+        let tick = self.kept_tick(deadline);
+        self.nodes[id.index as usize].set_tick(tick);
+        self.link(id.index, tick);
         true
     }
 
-    /// The deadline a timer is scheduled for.
-    pub fn deadline(&self, id: TimerId) -> Option<Instant> {
+    /// Whether a timer is scheduled to fire by `deadline` (in the tick it
+    /// falls in or earlier; a past deadline: in the current tick): then it
+    /// need not move for it.
+    #[inline]
+    pub fn fires_by(&self, id: TimerId, deadline: Instant) -> bool {
         self.valid(id)
-            .then(|| self.nodes[id.index as usize].deadline)
+            && self.nodes[id.index as usize].tick(self.elapsed) <= self.kept_tick(deadline)
+    }
+
+    /// When a timer fires at the earliest: the start of the first tick at
+    /// or after its deadline (a deadline past `MAX_AHEAD` reads as that).
+    pub fn deadline(&self, id: TimerId) -> Option<Instant> {
+        self.valid(id).then(|| {
+            let tick = self.nodes[id.index as usize].tick(self.elapsed);
+            Instant::from_nanos(tick << TICK_SHIFT)
+        })
     }
 
     #[inline]
     fn release(&mut self, index: u32) -> T {
         let n = &mut self.nodes[index as usize];
-        let v = n.value.take().expect("released node holds a value");
-        n.generation = n.generation.wrapping_add(1);
+        debug_assert!(n.slot() != FREE, "released node holds a value");
+        let v = n.value;
+        let generation = (n.generation() + 1) & AT_GEN_MASK;
+        n.at = (n.at & !((AT_GEN_MASK as u64) << AT_SLOT_BITS))
+            | (u64::from(generation) << AT_SLOT_BITS);
+        n.set_slot(FREE);
         n.next = self.free;
         self.free = index;
         self.len -= 1;
@@ -228,12 +311,12 @@ impl<T> Wheel<T> {
     }
 
     #[inline(always)]
-    fn link(&mut self, index: u32, deadline: Instant) {
+    fn link(&mut self, index: u32, tick: u64) {
         // Past deadlines go to the current tick. Far ones are clamped to the end of
         // the current 64^6-tick block, so every timer's level-5 slot is in the
         // same rotation as the clock (no wrap ambiguity); they are re-filed there.
         let end_of_block = (self.elapsed | MAX_SPAN).max(self.elapsed + 1);
-        let when = deadline_tick(deadline).max(self.elapsed).min(end_of_block);
+        let when = tick.max(self.elapsed).min(end_of_block);
         let level = level_for(self.elapsed, when);
         let shift = level as u32 * SLOT_BITS;
         let slot = ((when >> shift) as usize) & (SLOTS - 1);
@@ -259,7 +342,7 @@ impl<T> Wheel<T> {
         let n = &mut self.nodes[index as usize];
         n.prev = NIL;
         n.next = head;
-        n.slot = s;
+        n.set_slot(s as usize);
     }
 
     /// `link`'s filing at the back of a (non-empty) slot, or at its front if
@@ -274,7 +357,7 @@ impl<T> Wheel<T> {
             && self
                 .nodes
                 .get(tail as usize)
-                .is_some_and(|t| t.value.is_some() && t.slot as usize == s && t.next == NIL);
+                .is_some_and(|t| t.slot() == s && t.next == NIL);
         if !still_last {
             return false;
         }
@@ -283,7 +366,7 @@ impl<T> Wheel<T> {
         let n = &mut self.nodes[index as usize];
         n.prev = tail;
         n.next = NIL;
-        n.slot = s as u16;
+        n.set_slot(s);
         true
     }
 
@@ -291,7 +374,7 @@ impl<T> Wheel<T> {
     fn unlink(&mut self, index: u32) {
         let (prev, next, s) = {
             let n = &self.nodes[index as usize];
-            (n.prev, n.next, n.slot as usize)
+            (n.prev, n.next, n.slot())
         };
         let (level, slot) = (s / SLOTS, s % SLOTS);
         if prev != NIL {
@@ -427,8 +510,8 @@ impl<T> Wheel<T> {
                 let next = self.nodes[i as usize].next;
                 // Due once the clock has reached its real deadline; otherwise it
                 // cascades to a lower level (or, clamped far timers, further out).
-                let due = deadline_tick(self.nodes[i as usize].deadline) <= self.elapsed;
-                let d = self.nodes[i as usize].deadline;
+                let d = self.nodes[i as usize].tick(self.elapsed);
+                let due = d <= self.elapsed;
                 if !due {
                     self.link(i, d);
                 } else if fired < budget {
@@ -467,8 +550,8 @@ impl<T> Wheel<T> {
                 break;
             }
             self.unlink(i);
-            let d = self.nodes[i as usize].deadline;
-            if deadline_tick(d) <= self.elapsed && fired < budget {
+            let d = self.nodes[i as usize].tick(self.elapsed);
+            if d <= self.elapsed && fired < budget {
                 out.push(self.release(i));
                 fired += 1;
             } else {
@@ -490,7 +573,7 @@ mod tests {
 
     /// Everything due by `now`, as a shard gets it: `advance` again while
     /// `next_deadline` says more is due (a slot draining).
-    fn advance_all<T>(w: &mut Wheel<T>, now: Instant, out: &mut Vec<T>) {
+    fn advance_all<T: Copy>(w: &mut Wheel<T>, now: Instant, out: &mut Vec<T>) {
         loop {
             w.advance(now, usize::MAX, out);
             if w.next_deadline().is_none_or(|d| d > now) {
@@ -531,12 +614,67 @@ mod tests {
         assert_eq!(w.cancel(b), Some(2));
         assert_eq!(w.cancel(b), None, "stale handle");
         assert!(w.reschedule(a, us(1_000_000)));
-        assert_eq!(w.deadline(a), Some(us(1_000_000)));
+        // Kept in ticks: read back as the first tick at or after it.
+        let tick_start = us(1_000_000).as_nanos().div_ceil(1 << TICK_SHIFT) << TICK_SHIFT;
+        assert_eq!(w.deadline(a), Some(Instant::from_nanos(tick_start)));
+        assert!(w.fires_by(a, us(1_000_000)) && w.fires_by(a, us(1_000_001)));
+        assert!(!w.fires_by(a, us(999_998)), "a tick earlier");
+        assert!(!w.fires_by(b, us(1_000_000)), "cancelled");
         assert_eq!(drain(&mut w, us(500)), vec![3]);
         assert!(!w.reschedule(c, us(10)), "expired handle is stale");
         assert_eq!(drain(&mut w, us(999_000)), Vec::<u32>::new());
         assert_eq!(drain(&mut w, us(1_000_002)), vec![1]);
         assert!(w.is_empty());
+    }
+
+    /// Issue 12: a connection's wheel entry (an 8-byte table handle) is 24
+    /// bytes, and its handle in the connection's record 8 with its `Option`.
+    #[test]
+    fn an_entry_is_24_bytes_and_a_handle_8() {
+        assert_eq!(std::mem::size_of::<Node<(u32, u32)>>(), 24);
+        assert_eq!(std::mem::size_of::<Option<TimerId>>(), 8);
+    }
+
+    /// The deadline word read against a clock far from zero, either side,
+    /// and a deadline beyond `MAX_AHEAD` kept at it (fires then).
+    #[test]
+    fn deadlines_are_read_against_the_clock() {
+        let day = 86_400u64 * 1_000_000;
+        let start = 400 * day; // past 2^AT_TICK_BITS ticks (52 days)
+        let mut w = Wheel::starting_at(us(start));
+        let a = w.schedule(us(start + 5 * day), 1);
+        let b = w.schedule(us(start - day), 2);
+        let c = w.schedule(us(start + 40 * day), 3);
+        let tick = |t: u64| Instant::from_nanos(us(t).as_nanos().div_ceil(1024) * 1024);
+        assert_eq!(w.deadline(a), Some(tick(start + 5 * day)));
+        assert_eq!(
+            w.deadline(b),
+            Some(Instant::from_nanos(tick_of(us(start)) << 10))
+        );
+        let kept = (tick_of(us(start)) + MAX_AHEAD) << TICK_SHIFT;
+        assert_eq!(w.deadline(c), Some(Instant::from_nanos(kept)));
+        assert_eq!(drain(&mut w, us(start)), vec![2]);
+        assert!(drain(&mut w, us(start + 5 * day - 1)).is_empty());
+        assert_eq!(drain(&mut w, us(start + 5 * day + 1)), vec![1]);
+        assert!(drain(&mut w, Instant::from_nanos(kept - 1)).is_empty());
+        assert_eq!(drain(&mut w, Instant::from_nanos(kept)), vec![3]);
+    }
+
+    /// An entry's generation wraps at 2^AT_GEN_BITS; a handle from before
+    /// the last reuse is stale.
+    #[test]
+    fn generations_wrap_and_stale_handles_stay_stale() {
+        let mut w = Wheel::starting_at(us(0));
+        let first = w.schedule(us(10), 0u32);
+        let mut last = first;
+        for k in 1..=(1u32 << AT_GEN_BITS) + 3 {
+            assert_eq!(w.cancel(last), Some(k - 1));
+            assert_eq!(w.cancel(last), None, "stale after cancel");
+            last = w.schedule(us(10), k);
+            assert_eq!(last.index, first.index, "the entry is reused");
+        }
+        assert_eq!(w.deadline(last), Some(Instant::from_nanos(10_240)));
+        assert_eq!(drain(&mut w, us(11)), vec![(1u32 << AT_GEN_BITS) + 3]);
     }
 
     #[test]
@@ -648,7 +786,7 @@ mod tests {
     /// Which level a test timer sits at (None: fired or cancelled).
     fn level_of(w: &Wheel<u32>, id: TimerId) -> Option<usize> {
         w.valid(id)
-            .then(|| w.nodes[id.index as usize].slot as usize / SLOTS)
+            .then(|| w.nodes[id.index as usize].slot() / SLOTS)
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub(super) fn rearm<A: StackFamily>(
     (now, rto_min): (Instant, crate::tcp::Micros),
 ) {
     if let Some(id) = c.timer {
-        if wheel.deadline(id).is_some_and(|d| d <= want) {
+        if wheel.fires_by(id, want) {
             return;
         }
     }
