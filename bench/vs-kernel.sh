@@ -9,7 +9,8 @@
 #       -H "Connection: close" for CPS;
 #   (c) sluice's kernel mode: the same sluice applications and accounting
 #       over Linux sockets (sluice client --kernel -> sluice server --kernel,
-#       loopback, same cores), so the latency histograms compare like for like.
+#       loopback, same cores), so the latency histograms compare like for like;
+#   (d) (a) again over IPv6 (sluice bench --family 6), beside the IPv4 figures.
 #
 # Needs root (DPDK, nginx on a port, apt for wrk/nginx-light if missing).
 #   bench/vs-kernel.sh                      # 10 s per measurement
@@ -127,6 +128,9 @@ PY
 }
 read -r s_cps _ s_cps_err s_cps_retx s_done s_tw_in s_tw_held s_tw_exp s_2msl s_c50 s_c99 s_r50 s_r99 s_secs < <(sluice_run cps)
 read -r _ s_rps s_rps_err s_rps_retx _ _ _ _ _ _ _ s_kr50 s_kr99 _ < <(sluice_run rps --keep-alive)
+# The same two runs over IPv6 (issue 14: the IPv6 figure beside the IPv4 one).
+read -r s6_cps _ s6_cps_err s6_cps_retx _ _ _ _ _ s6_c50 s6_c99 s6_r50 s6_r99 _ < <(sluice_run cps6 --family 6)
+read -r _ s6_rps s6_rps_err s6_rps_retx _ _ _ _ _ _ _ s6_kr50 s6_kr99 _ < <(sluice_run rps6 --family 6 --keep-alive)
 
 # ---- sluice --kernel: the same applications over Linux sockets, loopback
 kernel_run() { # $1 = label, rest = extra client args
@@ -153,6 +157,7 @@ read -r _ m_rps m_rps_err _ _ m_kr50 m_kr99 < <(kernel_run rps --keep-alive)
 
 instr="(valgrind not installed)"
 stack="(valgrind not installed: no whole-stack count)"
+stack6="(valgrind not installed)"
 if command -v valgrind >/dev/null; then
     instr=$(scripts/conn-instructions.sh 2>/dev/null | sed -n 's/^instructions per connection: //p')
     echo "== whole-stack instructions (scripts/stack-instructions.sh)"
@@ -161,6 +166,13 @@ if command -v valgrind >/dev/null; then
     else
         stack="(scripts/stack-instructions.sh failed: see its output)"
         tail -5 "$work/stack.out" >&2
+    fi
+    stack6="(SLUICE_FAMILY=6 scripts/stack-instructions.sh failed: see its output)"
+    if SLUICE_FAMILY=6 scripts/stack-instructions.sh >"$work/stack6.out" 2>&1; then
+        stack6=$(sed -n 's/^instructions per \(connection\|keep-alive request\): \(.*\)$/\2/p' "$work/stack6.out" |
+            python3 -c "import sys; v = sys.stdin.read().split(); print(f'{int(v[1]):,} instructions per connection, {int(v[0]):,} per keep-alive request' if len(v) == 2 else '(no figures)')")
+    else
+        tail -5 "$work/stack6.out" >&2
     fi
 fi
 
@@ -188,6 +200,8 @@ fi
 ratio() { python3 -c "print(f'{$1 / max($2, 1):.1f}')"; }
 cps_ratio=$(ratio "$s_cps" "$k_cps")
 rps_ratio=$(ratio "$s_rps" "$k_rps")
+cps6_ratio=$(python3 -c "print(f'{$s6_cps / max($s_cps, 1):.2f}')")
+rps6_ratio=$(python3 -c "print(f'{$s6_rps / max($s_rps, 1):.2f}')")
 target=$(python3 -c "print('met' if $s_cps >= 20 * $k_cps and $s_cps_err == 0 else 'NOT met')")
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -222,6 +236,19 @@ sluice CPS run: $s_done connections completed, $s_cps_retx retransmits; TIME_WAI
 Latency (µs) in the CPS run: connect p50 $s_c50, p99 $s_c99; request p50 $s_r50, p99 $s_r99.
 Keep-alive run: request p50 $s_kr50 µs, p99 $s_kr99 µs, $s_rps_retx retransmits.
 
+## IPv6 beside IPv4 (sluice bench, same run, same cores)
+
+| test | sluice over IPv4 | sluice over IPv6 (\`--family 6\`) | IPv6 / IPv4 |
+|---|---:|---:|---:|
+| connections/s, one request each | $s_cps | $s6_cps | ${cps6_ratio}x |
+| requests/s, keep-alive | $s_rps | $s6_rps | ${rps6_ratio}x |
+| errors (CPS run / RPS run) | $s_cps_err / $s_rps_err | $s6_cps_err / $s6_rps_err | |
+| retransmits (CPS run / RPS run) | $s_cps_retx / $s_rps_retx | $s6_cps_retx / $s6_rps_retx | |
+
+IPv6 latency (µs): CPS run connect p50 $s6_c50, p99 $s6_c99; request p50 $s6_r50, p99 $s6_r99;
+keep-alive request p50 $s6_kr50, p99 $s6_kr99. Whole-stack instructions over IPv6
+(\`SLUICE_FAMILY=6 scripts/stack-instructions.sh\`): $stack6.
+
 ## Instructions per connection (deterministic)
 
 Whole stack, both sides (the server and load-generator shards of \`sluice bench\` over a
@@ -242,7 +269,7 @@ Commands:
   against nginx with one worker pinned to core $SERVER_CORE returning a fixed $BODY-byte body.
 - sluice --kernel: \`sluice server --kernel --ip 127.0.0.1 --listen $PORT:http --cores $SERVER_CORE\` and
   \`sluice client --kernel http://127.0.0.1:$PORT/ --cores $CLIENT_CORE -c $CONNS --duration $DURATION [--keep-alive]\`.
-- sluice: \`sluice bench -c $CONNS --duration $DURATION --body $BODY --client-core $CLIENT_CORE --server-core $SERVER_CORE [--keep-alive]\`.
+- sluice: \`sluice bench -c $CONNS --duration $DURATION --body $BODY --client-core $CLIENT_CORE --server-core $SERVER_CORE [--keep-alive] [--family 6]\`.
 EOF
 if [ -n "$scale_section" ]; then
     printf '\n%s\n' "$scale_section" >>"$OUT"
