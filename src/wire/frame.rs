@@ -124,6 +124,27 @@ impl<'a> TcpFrame<'a, Ipv6Addr> {
     }
 }
 
+/// The parsed frame in `place`, in one write, then what the TCP options
+/// say (both families' fast paths).
+#[inline(always)]
+fn write_frame<'a, 'p, A: IpFamily>(
+    place: &'p mut MaybeUninit<TcpFrame<'a, A>>,
+    h: &'a [u8],
+    src_addr: A,
+    dst_addr: A,
+    t: tcp::Head<'a>,
+) -> Result<&'p TcpFrame<'a, A>> {
+    let f = place.write(TcpFrame {
+        eth_dst: EthernetAddress::from_bytes(&h[..6]),
+        eth_src: EthernetAddress::from_bytes(&h[6..12]),
+        src_addr,
+        dst_addr,
+        seg: tcp::segment_of!(t),
+    });
+    f.seg.parse_options(t.options)?;
+    Ok(f)
+}
+
 /// The IPv6 receive fast path: Ethernet, the fixed IPv6 header with Next
 /// Header TCP (no extension headers), TCP, at fixed offsets. `Ok(None)` for
 /// any other shape (extension headers, ICMPv6, IPv4, ...): those go to
@@ -152,15 +173,7 @@ pub fn parse_tcp6_frame_in<'a, 'p>(
     let (src_addr, dst_addr) = (addr(IP + 8), addr(IP + 24));
     let sum = Ipv6Addr::pseudo_addr_sum(&src_addr, &dst_addr);
     let t = tcp::Head::parse_sum(l4, sum, mode)?;
-    let f = place.write(TcpFrame {
-        eth_dst: EthernetAddress::from_bytes(&h[..6]),
-        eth_src: EthernetAddress::from_bytes(&h[6..12]),
-        src_addr,
-        dst_addr,
-        seg: tcp::segment_of!(t),
-    });
-    f.seg.parse_options(t.options)?;
-    Ok(Some(f))
+    write_frame(place, h, src_addr, dst_addr, t).map(Some)
 }
 
 /// `parse_tcp6_frame_in` as a value (tests and tools).
@@ -264,16 +277,7 @@ pub fn parse_tcp_frame_in<'a, 'p>(
     let src_addr = Ipv4Addr::from(be32(h, IP + 12));
     let dst_addr = Ipv4Addr::from(be32(h, IP + 16));
     let t = tcp::Head::parse(l4, src_addr, dst_addr, mode)?;
-    // The whole frame in one write, then what the options say.
-    let f = place.write(TcpFrame {
-        eth_dst: EthernetAddress::from_bytes(&h[..6]),
-        eth_src: EthernetAddress::from_bytes(&h[6..12]),
-        src_addr,
-        dst_addr,
-        seg: tcp::segment_of!(t),
-    });
-    f.seg.parse_options(t.options)?;
-    Ok(Some(f))
+    write_frame(place, h, src_addr, dst_addr, t).map(Some)
 }
 
 /// Writes a parsed frame back to bytes (Ethernet, IPv4 without options, L4),

@@ -320,20 +320,28 @@ macro_rules! segment_of {
 }
 pub(super) use segment_of;
 
+/// The header length the data offset says, checked against the minimum
+/// header and the bytes there are (`TcpPacket::new_checked`'s checks).
+#[inline(always)]
+fn checked_header_len(buf: &[u8]) -> Result<usize> {
+    let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
+        return Err(Error::Truncated);
+    };
+    let header_len = usize::from(h[field::OFF] >> 4) * 4;
+    if header_len < HEADER_LEN {
+        return Err(Error::Malformed);
+    }
+    if header_len > buf.len() {
+        return Err(Error::Truncated);
+    }
+    Ok(header_len)
+}
+
 impl<'a> Head<'a> {
     /// `TcpPacket::new_checked`'s checks, then `parse_valid`.
     #[inline(always)]
     pub fn parse(buf: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr, mode: ChecksumMode) -> Result<Self> {
-        let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
-            return Err(Error::Truncated);
-        };
-        let header_len = usize::from(h[field::OFF] >> 4) * 4;
-        if header_len < HEADER_LEN {
-            return Err(Error::Malformed);
-        }
-        if header_len > buf.len() {
-            return Err(Error::Truncated);
-        }
+        let header_len = checked_header_len(buf)?;
         Self::parse_valid(buf, header_len, checksum::tcp_pseudo_v4(src, dst), mode)
     }
 
@@ -341,16 +349,7 @@ impl<'a> Head<'a> {
     /// (`IpFamily::pseudo_addr_sum`): either family (the IPv6 receive path's).
     #[inline(always)]
     pub fn parse_sum(buf: &'a [u8], addr_sum: u16, mode: ChecksumMode) -> Result<Self> {
-        let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
-            return Err(Error::Truncated);
-        };
-        let header_len = usize::from(h[field::OFF] >> 4) * 4;
-        if header_len < HEADER_LEN {
-            return Err(Error::Malformed);
-        }
-        if header_len > buf.len() {
-            return Err(Error::Truncated);
-        }
+        let header_len = checked_header_len(buf)?;
         Self::parse_valid(buf, header_len, checksum::tcp_pseudo_of_sum(addr_sum), mode)
     }
 
@@ -438,16 +437,7 @@ impl<'a> TcpRepr<'a> {
         mode: ChecksumMode,
         repr: &mut TcpRepr<'a>,
     ) -> Result<()> {
-        let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
-            return Err(Error::Truncated);
-        };
-        let header_len = usize::from(h[field::OFF] >> 4) * 4;
-        if header_len < HEADER_LEN {
-            return Err(Error::Malformed);
-        }
-        if header_len > buf.len() {
-            return Err(Error::Truncated);
-        }
+        let header_len = checked_header_len(buf)?;
         Self::parse_valid(buf, header_len, src, dst, mode, repr)
     }
 
