@@ -520,3 +520,313 @@ fn ipv6_neighbours_are_solicited_and_learnt() {
     assert_eq!(s.neighbour(US), Some(US_MAC));
     assert_eq!(s.stats.neighbours_learned, 1);
 }
+
+// ---- A dual-stack shard: one IPv4 stack with an IPv6 half (`add_ipv6`) ----
+
+const US4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const C4_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 4]);
+const C6_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 6]);
+
+/// One shard serving HTTP on 10.0.0.2:80 and [2001:db8::2]:80 (shard `i`
+/// of `shards`), as `sluice server --ip 10.0.0.2 --ip 2001:db8::2` builds it.
+fn dual_server(shard: u32, shards: u32) -> Stack {
+    let iface = Iface::new(US_MAC, US4).with_ipv6(Ipv6Range::single(US));
+    let cfg = |mss| {
+        let mut c = StackConfig::new(
+            iface,
+            TcpConfig {
+                mss,
+                ..TcpConfig::default()
+            },
+        );
+        (c.shard, c.shards) = (shard, shards);
+        c
+    };
+    let mut s = Stack::new(cfg(1460), Instant::ZERO);
+    s.listen(
+        std::net::SocketAddrV4::new(US4, 80),
+        ServerApp::http(100, 0),
+    );
+    s.add_ipv6(cfg(1440), Instant::ZERO)
+        .listen(SocketAddrV6::new(US, 80, 0, 0), ServerApp::http(100, 0));
+    s
+}
+
+/// The generator's settings: `connections` at once, one request each
+/// (`Connection: close` on the last: the server closes first).
+fn dual_client_cfg(
+    target: &str,
+    host: &str,
+    src_count: u32,
+    ports: (u16, u16),
+) -> sluice::app::ClientConfig {
+    use sluice::app::{ClientConfig, Request, http};
+    ClientConfig {
+        target: target.parse().unwrap(),
+        src_first: if target.starts_with("0.") {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            Ipv4Addr::new(10, 1, 0, 0)
+        },
+        src_count,
+        ports,
+        connections: 32,
+        requests: 1,
+        cps: 0,
+        rps: 0,
+        echo: None,
+        request_list: Request::only(
+            http::request(host, "/", false),
+            http::request(host, "/", true),
+        ),
+        think: std::time::Duration::ZERO,
+        open_burst: 16,
+    }
+}
+
+/// A TCP segment (checksum in it) of family `A` from `src` (MAC `smac`) to
+/// `dst` (MAC `dmac`), in its Ethernet and IP headers.
+fn frame_of<A: StackFamily>(
+    smac: EthernetAddress,
+    dmac: EthernetAddress,
+    src: A,
+    dst: A,
+    seg: &[u8],
+) -> Vec<u8> {
+    let h = 14 + A::HEADER_LEN;
+    let mut f = vec![0u8; h + seg.len()];
+    A::emit_tcp_headers(&mut f, &smac, &dmac, &src, &dst, seg.len(), 1);
+    f[h..].copy_from_slice(seg);
+    f
+}
+
+/// A SYN of family `A` from `src` to `dst`, framed.
+fn syn_frame<A: StackFamily>(
+    smac: EthernetAddress,
+    src: A::SocketAddr,
+    dst: A::SocketAddr,
+) -> Vec<u8> {
+    use sluice::wire::FamilySocketAddr;
+    let cfg = TcpConfig::default();
+    let mut c = Connection::connect(
+        &cfg,
+        FlowKey::<A>::new(src, dst),
+        SeqNumber(7),
+        Instant::ZERO,
+    );
+    let mut buf = vec![0u8; 256];
+    let n = c
+        .poll_transmit(Instant::ZERO, &cfg, &mut TcpStats::default(), &mut buf)
+        .unwrap();
+    frame_of::<A>(smac, US_MAC, src.host(), dst.host(), &buf[..n])
+}
+
+/// A link between one server NIC and two clients' NICs: the server's
+/// frames go to the client their destination MAC names (broadcast and
+/// multicast to both).
+struct Switch {
+    server: MemNic,
+    clients: Vec<(EthernetAddress, MemNic)>,
+}
+
+impl Switch {
+    /// Moves every waiting frame one hop; returns the server's frames.
+    fn carry(&mut self) -> Vec<Vec<u8>> {
+        for (_, c) in &self.clients {
+            while let Some(f) = c.rx.pop() {
+                self.server.tx.push(f).unwrap();
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(f) = self.server.rx.pop() {
+            let dst = EthernetAddress::from_bytes(&f[..6]);
+            for (mac, c) in &self.clients {
+                if dst == *mac || dst.is_multicast() {
+                    c.tx.push(f.clone()).unwrap();
+                }
+            }
+            out.push(f);
+        }
+        out
+    }
+}
+
+/// Issue 14: ONE dual-stack server shard takes an IPv4 and an IPv6 load
+/// generator at once (RFC 9293 3.5/3.6 over both families): every
+/// connection an HTTP exchange, the server closing first and holding
+/// TIME_WAIT in each family's table, the IPv6 half's frames counted there
+/// and the sums (`total_stats`, `connections`, `time_wait_records`, the
+/// state counts) over both; then RFC 9293 3.10.7.1: a SYN to a closed port
+/// is answered with an RST of its own family.
+#[test]
+fn one_dual_stack_shard_serves_ipv4_and_ipv6_clients() {
+    use std::net::SocketAddrV4;
+    use std::time::Duration;
+    let mut server = dual_server(0, 1);
+    let mut c4 = Stack::new(
+        StackConfig::new(
+            {
+                let mut i = Iface::new(C4_MAC, Ipv4Addr::new(10, 1, 0, 0));
+                i.ip_count = 4;
+                i
+            },
+            TcpConfig::default(),
+        ),
+        Instant::ZERO,
+    );
+    let sources = Ipv6Range::prefix("2001:db8:1::".parse().unwrap(), 124).unwrap();
+    let mut c6 = Stack::<Ipv6Addr>::new_family(
+        StackConfig::new(
+            Iface {
+                ip_count: 0,
+                ..Iface::new(C6_MAC, Ipv4Addr::UNSPECIFIED)
+            }
+            .with_ipv6(sources),
+            TcpConfig {
+                mss: 1440,
+                ..TcpConfig::default()
+            },
+        ),
+        Instant::ZERO,
+    );
+    // The clients find the server's MAC by ARP and by Neighbor Solicitation.
+    c4.request_arp(US4);
+    c6.request_arp(US);
+    let (sn, sp) = MemNic::pair(65_536);
+    let (c4n, c4p) = MemNic::pair(65_536);
+    let (c6n, c6p) = MemNic::pair(65_536);
+    let mut sw = Switch {
+        server: sp,
+        clients: vec![(C4_MAC, c4p), (C6_MAC, c6p)],
+    };
+    let (mut sn, mut c4n, mut c6n) = (sn, c4n, c6n);
+    let mut now = Instant::from_millis(1);
+    // ARP and Neighbor Discovery first, both answered by the one shard.
+    for _ in 0..3 {
+        c4.poll(now, &mut c4n as &mut dyn Nic);
+        c6.poll(now, &mut c6n as &mut dyn Nic);
+        sw.carry();
+        server.poll(now, &mut sn as &mut dyn Nic);
+        sw.carry();
+    }
+    assert_eq!(c4.neighbour(US4), Some(US_MAC), "ARP answered");
+    assert_eq!(c6.neighbour(US), Some(US_MAC), "NS answered");
+    let open_for = Duration::from_millis(30);
+    c4.start_client(
+        dual_client_cfg("10.0.0.2:80", "10.0.0.2", 4, (20_000, 24_999)),
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    c6.start_client_to(
+        dual_client_cfg("0.0.0.0:80", "[2001:db8::2]", 16, (30_000, 31_999)),
+        SocketAddrV6::new(US, 80, 0, 0),
+        sources,
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    let limit = now + open_for + Duration::from_secs(10);
+    let (mut v4_frames, mut v6_frames) = (0u64, 0u64);
+    let mut states_checked = false;
+    while now < limit
+        && (now < Instant::from_millis(1) + open_for || c4.client_active() + c6.client_active() > 0)
+    {
+        c4.poll(now, &mut c4n as &mut dyn Nic);
+        c6.poll(now, &mut c6n as &mut dyn Nic);
+        sw.carry();
+        server.poll(now, &mut sn as &mut dyn Nic);
+        for f in sw.carry() {
+            match [f[12], f[13]] {
+                [0x08, 0x00] => v4_frames += 1,
+                [0x86, 0xdd] => v6_frames += 1,
+                _ => {}
+            }
+        }
+        if !states_checked
+            && server.ipv6().unwrap().connections() > 0
+            && server.connections() > server.ipv6().unwrap().connections()
+        {
+            // Both halves hold connections: the state counts walk both.
+            server.count_states();
+            let st = server.total_stats().states;
+            let open: u64 =
+                st.iter().sum::<u64>() - st[State::Listen as usize] - st[State::TimeWait as usize];
+            assert_eq!(open as usize, server.connections());
+            assert_eq!(st[State::Listen as usize], 2, "a listener in each half");
+            states_checked = true;
+        }
+        now += Duration::from_micros(20);
+    }
+    assert!(states_checked, "both halves never held connections at once");
+    let v6 = server.ipv6().unwrap();
+    let (s4, s6) = (&server.stats, &v6.stats);
+    for (c, s, what) in [(&c4.stats, s4, "IPv4"), (&c6.stats, s6, "IPv6")] {
+        assert!(c.opened > 50, "{what}: only {} connections", c.opened);
+        assert_eq!(c.responses, c.opened, "{what}: a response per connection");
+        assert_eq!(
+            s.accepted, c.opened,
+            "{what}: each half accepts its own family"
+        );
+        assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0, "{what}");
+        assert_eq!(
+            c.drops.iter().sum::<u64>() + s.drops.iter().sum::<u64>(),
+            0,
+            "{what}"
+        );
+        assert!(
+            s.rx_packets >= 3 * c.opened,
+            "{what}: frames counted in its half"
+        );
+    }
+    assert!(v4_frames > 0 && v6_frames > 0);
+    // Every frame the server received is counted once, in one half.
+    let total = server.total_stats();
+    assert_eq!(total.rx_packets, c4.stats.tx_packets + c6.stats.tx_packets);
+    assert_eq!(total.tx_packets, c4.stats.rx_packets + c6.stats.rx_packets);
+    assert_eq!(total.accepted, c4.stats.opened + c6.stats.opened);
+    // The server closed first: TIME_WAIT held in both tables, summed.
+    let tw6 = v6.time_wait_records();
+    assert!(tw6 > 0 && server.time_wait_records() > tw6);
+    assert_eq!(server.time_wait_records() as u64, total.time_wait_entered);
+    assert_eq!(server.connections(), 0);
+    // A SYN to a closed port, one of each family: an RST of its family each.
+    let syn4 = syn_frame::<Ipv4Addr>(
+        C4_MAC,
+        SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 9), 40_000),
+        SocketAddrV4::new(US4, 81),
+    );
+    let syn6 = syn_frame::<Ipv6Addr>(
+        C6_MAC,
+        SocketAddrV6::new("2001:db8:1::9".parse().unwrap(), 40_000, 0, 0),
+        SocketAddrV6::new(US, 81, 0, 0),
+    );
+    let rsts_before = (
+        server.stats.tcp.rsts_out,
+        server.ipv6().unwrap().stats.tcp.rsts_out,
+    );
+    let back = exchange_at(&mut server, now, vec![syn4, syn6]);
+    assert_eq!(back.len(), 2, "{back:?}");
+    let r4 = sluice::wire::parse_tcp_frame(&back[0], ChecksumMode::Verify)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r4.seg.control, r4.eth_dst, r4.seg.src_port),
+        (TcpControl::Rst, C4_MAC, 81)
+    );
+    let r6 = parse_tcp6_frame(&back[1], ChecksumMode::Verify)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r6.seg.control, r6.eth_dst, r6.seg.src_port),
+        (TcpControl::Rst, C6_MAC, 81)
+    );
+    assert_eq!(r6.dst_addr, "2001:db8:1::9".parse::<Ipv6Addr>().unwrap());
+    assert_eq!(
+        (
+            server.stats.tcp.rsts_out,
+            server.ipv6().unwrap().stats.tcp.rsts_out
+        ),
+        (rsts_before.0 + 1, rsts_before.1 + 1)
+    );
+}
