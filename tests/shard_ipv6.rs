@@ -547,7 +547,11 @@ fn dual_server(shard: u32, shards: u32) -> Stack {
         std::net::SocketAddrV4::new(US4, 80),
         ServerApp::http(100, 0),
     );
-    s.add_ipv6(cfg(1440), Instant::ZERO)
+    let tcp6 = TcpConfig {
+        mss: 1440,
+        ..TcpConfig::default()
+    };
+    s.add_ipv6(tcp6, Instant::ZERO)
         .listen(SocketAddrV6::new(US, 80, 0, 0), ServerApp::http(100, 0));
     s
 }

@@ -261,15 +261,18 @@ impl Stack {
         Stack::new_family(cfg, now)
     }
 
-    /// Makes this IPv4 shard dual-stack (issue 14): an IPv6 stack with
-    /// `cfg` (its own table, timers, neighbours and counters; the same
-    /// interface and shard number as this one's), fed the IPv6 frames this
-    /// one receives and run in each of its turns, on the same NIC queue.
-    /// Its listeners are added through the returned stack (or `ipv6_mut`).
-    /// Steering, if set, is shared (its frames for other shards go to their
-    /// inboxes, which their IPv4 halves read). Replaces an IPv6 half added
-    /// before.
-    pub fn add_ipv6(&mut self, cfg: StackConfig, now: Instant) -> &mut Stack<Ipv6Addr> {
+    /// Makes this IPv4 shard dual-stack (issue 14): an IPv6 stack with this
+    /// one's settings but `tcp` (IPv6's MSS), and its own table, timers,
+    /// neighbours and counters, fed the IPv6 frames this one receives and
+    /// run in each of its turns, on the same NIC queue. Its listeners are
+    /// added through the returned stack (or `ipv6_mut`). Steering, if set, is
+    /// shared (its frames for other shards go to their inboxes, which their
+    /// IPv4 halves read). Replaces an IPv6 half added before.
+    pub fn add_ipv6(&mut self, tcp: TcpConfig, now: Instant) -> &mut Stack<Ipv6Addr> {
+        let cfg = StackConfig {
+            tcp,
+            ..self.cfg.clone()
+        };
         let mut v6 = Stack::<Ipv6Addr>::new_family(cfg, now);
         v6.steer = self.steer.clone();
         self.ipv6.insert(Box::new(v6))
