@@ -834,3 +834,165 @@ fn one_dual_stack_shard_serves_ipv4_and_ipv6_clients() {
         (rsts_before.0 + 1, rsts_before.1 + 1)
     );
 }
+
+/// Issue 14 item 2: two shards a side over IPv6 (and IPv4 beside it): two
+/// IPv4 and two IPv6 generator shards against two dual-stack server shards,
+/// only shard 0 of each side reading the link (a device without RSS). Each
+/// shard opens only tuples it owns (by `flow_owner`, or by RSS: source
+/// ports whose Toeplitz hash with the symmetric key lands on its queue) and
+/// software steering hands every other frame, of either family, to its
+/// owner: at the end no shard holds another's flow and no exchange is lost.
+fn two_shards_both_families(own: sluice::shard::Ownership) {
+    use sluice::shard::SteerQueues;
+    use std::time::Duration;
+    let shards = 2;
+    let sources = Ipv6Range::prefix("2001:db8:1::".parse().unwrap(), 124).unwrap();
+    let set = |c: &mut StackConfig, i: u32| {
+        (c.shard, c.shards, c.ownership) = (i, shards, own.clone());
+    };
+    let mut servers: Vec<Stack> = (0..shards).map(|i| dual_server(i, shards)).collect();
+    for s in servers.iter_mut() {
+        s.cfg.ownership = own.clone();
+        s.ipv6_mut().unwrap().cfg.ownership = own.clone();
+    }
+    let mut c4s: Vec<Stack> = (0..shards)
+        .map(|i| {
+            let mut iface = Iface::new(C4_MAC, Ipv4Addr::new(10, 1, 0, 0));
+            iface.ip_count = 4;
+            let mut c = StackConfig::new(iface, TcpConfig::default());
+            set(&mut c, i);
+            Stack::new(c, Instant::ZERO)
+        })
+        .collect();
+    let mut c6s: Vec<Stack<Ipv6Addr>> = (0..shards)
+        .map(|i| {
+            let iface = Iface {
+                ip_count: 0,
+                ..Iface::new(C6_MAC, Ipv4Addr::UNSPECIFIED)
+            }
+            .with_ipv6(sources);
+            let tcp = TcpConfig {
+                mss: 1440,
+                ..TcpConfig::default()
+            };
+            let mut c = StackConfig::new(iface, tcp);
+            set(&mut c, i);
+            Stack::<Ipv6Addr>::new_family(c, Instant::ZERO)
+        })
+        .collect();
+    let q = SteerQueues::new(2, 4096);
+    servers.iter_mut().for_each(|s| s.set_steering(q.clone()));
+    let q = SteerQueues::new(2, 4096);
+    c4s.iter_mut().for_each(|s| s.set_steering(q.clone()));
+    let q = SteerQueues::new(2, 4096);
+    c6s.iter_mut().for_each(|s| s.set_steering(q.clone()));
+    for c in c4s.iter_mut() {
+        c.add_neighbour(US4, US_MAC);
+    }
+    for c in c6s.iter_mut() {
+        c.add_neighbour(US, US_MAC);
+    }
+    let (sn, sp) = MemNic::pair(65_536);
+    let (c4n, c4p) = MemNic::pair(65_536);
+    let (c6n, c6p) = MemNic::pair(65_536);
+    let mut snics = [sn.tx_only(), sn];
+    snics.swap(0, 1);
+    let mut c4nics = [c4n.tx_only(), c4n];
+    c4nics.swap(0, 1);
+    let mut c6nics = [c6n.tx_only(), c6n];
+    c6nics.swap(0, 1);
+    let mut sw = Switch {
+        server: sp,
+        clients: vec![(C4_MAC, c4p), (C6_MAC, c6p)],
+    };
+    let mut now = Instant::from_millis(1);
+    let open_for = Duration::from_millis(20);
+    for c in c4s.iter_mut() {
+        let cfg = dual_client_cfg("10.0.0.2:80", "10.0.0.2", 4, (20_000, 24_999));
+        c.start_client(cfg, now, open_for, Duration::ZERO);
+    }
+    for c in c6s.iter_mut() {
+        let cfg = dual_client_cfg("0.0.0.0:80", "[2001:db8::2]", 16, (30_000, 31_999));
+        let target = SocketAddrV6::new(US, 80, 0, 0);
+        c.start_client_to(cfg, target, sources, now, open_for, Duration::ZERO);
+    }
+    let limit = now + open_for + Duration::from_secs(10);
+    let mut checked_open = false;
+    let active = |c4s: &[Stack], c6s: &[Stack<Ipv6Addr>]| {
+        c4s.iter().map(|c| c.client_active()).sum::<u32>()
+            + c6s.iter().map(|c| c.client_active()).sum::<u32>()
+    };
+    let mut step = 0;
+    while now < limit && (now < Instant::from_millis(1) + open_for || active(&c4s, &c6s) > 0) {
+        for (c, n) in c4s.iter_mut().zip(c4nics.iter_mut()) {
+            c.poll(now, n as &mut dyn Nic);
+        }
+        for (c, n) in c6s.iter_mut().zip(c6nics.iter_mut()) {
+            c.poll(now, n as &mut dyn Nic);
+        }
+        sw.carry();
+        for (s, n) in servers.iter_mut().zip(snics.iter_mut()) {
+            s.poll(now, n as &mut dyn Nic);
+        }
+        sw.carry();
+        if step == 300 {
+            for s in &servers {
+                assert!(s.ipv6().unwrap().connections() > 0, "an IPv6 half idle");
+                assert!(s.owns_all_flows(), "a server shard holds another's flow");
+            }
+            for c in &c6s {
+                assert!(c.connections() > 0 && c.owns_all_flows());
+            }
+            for c in &c4s {
+                assert!(c.connections() > 0 && c.owns_all_flows());
+            }
+            checked_open = true;
+        }
+        step += 1;
+        now += Duration::from_micros(20);
+    }
+    assert!(checked_open);
+    let sum = |v: Vec<sluice::stats::ShardStats>| sluice::stats::ShardStats::sum(v.iter());
+    let c4 = sum(c4s.iter().map(|c| c.stats).collect());
+    let c6 = sum(c6s.iter().map(|c| c.stats).collect());
+    let s6 = sum(servers.iter().map(|s| s.ipv6().unwrap().stats).collect());
+    let s = sum(servers.iter().map(|s| s.total_stats()).collect());
+    for (c, what) in [(&c4, "IPv4"), (&c6, "IPv6")] {
+        assert!(c.opened > 50, "{what}: only {}", c.opened);
+        assert_eq!(c.responses, c.opened, "{what}: none lost");
+        assert_eq!(c.drops.iter().sum::<u64>(), 0, "{what}");
+        assert!(
+            c.steered_out > 0,
+            "{what}: the clients' shard 1 flows came by steering"
+        );
+        assert_eq!(c.steered_out, c.steered_in, "{what}");
+    }
+    for c in &c6s {
+        assert!(c.stats.opened > 0, "an IPv6 client shard opened nothing");
+    }
+    assert_eq!(s6.accepted, c6.opened);
+    assert!(s6.steered_out > 0, "IPv6 frames steered at the server");
+    assert_eq!(s.accepted, c4.opened + c6.opened);
+    assert_eq!(s.steered_out, s.steered_in);
+    assert_eq!(s.drops.iter().sum::<u64>(), 0, "{:?}", s.drops);
+    assert_eq!(
+        c4.tcp.retransmits + c6.tcp.retransmits + s.tcp.retransmits,
+        0
+    );
+    for sv in &servers {
+        assert!(sv.owns_all_flows());
+        assert_eq!(sv.connections(), 0);
+    }
+}
+
+#[test]
+fn two_dual_stack_shards_steer_both_families_by_hash() {
+    two_shards_both_families(sluice::shard::Ownership::Hash);
+}
+
+#[test]
+fn two_dual_stack_shards_steer_both_families_by_rss() {
+    use sluice::shard::rss::Reta;
+    let reta = std::sync::Arc::new(Reta::round_robin(128, 2));
+    two_shards_both_families(sluice::shard::Ownership::Rss(reta));
+}
