@@ -1,7 +1,8 @@
 //! `sluice server`: listens on one or more ports, each with its own
-//! application, of one IPv4 address on a DPDK port (one shard per core) or,
-//! with `--kernel`, of one or more IPv4 and IPv6 addresses on Linux sockets
-//! (one event loop per core).
+//! application, of an IPv4 address, an IPv6 address or one of each on a DPDK
+//! port (one shard per core; dual-stack: each shard an IPv4 stack with an
+//! IPv6 half) or, with `--kernel`, of one or more IPv4 and IPv6 addresses on
+//! Linux sockets (one event loop per core).
 
 use super::runtime::{Reporter, join_all, parse_cores, spawn_pinned};
 use super::{EalArgs, stop_flag};
