@@ -1145,3 +1145,83 @@ echo "server exit: $?"
     assert_eq!(v["client"]["rsts_in"], 0, "{v}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 14: `sluice client` over IPv6 with `--gateway` and `--split`. The
+/// target, 2001:db8:99::2, is on the namespace's loopback, so no Neighbor
+/// Solicitation on the link is answered for it (Linux answers only for the
+/// receiving interface's addresses): through `--gateway 2001:db8:d14::2`
+/// (the namespace's veth address, its router for the target) the load
+/// completes with no error. `--split 2/2` of `--ip 2001:db8:d14::100/120`:
+/// every source the kernel learnt is in the second half of the range.
+#[test]
+fn d14_client_over_ipv6_through_a_gateway_with_split() {
+    let test = "d14_client6_gateway";
+    if !is_root() {
+        return skip(test, "network namespaces and raw sockets need root");
+    }
+    for tool in ["ip", "ethtool"] {
+        if !have(tool) {
+            return skip(test, &format!("{tool} is not installed"));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("client.json");
+    let script = r#"
+set -u
+NS=d14gwns; H=d14gwh; P=d14gwp
+cleanup() { ip netns pids $NS 2>/dev/null | xargs -r kill 2>/dev/null; ip netns del $NS 2>/dev/null; ip link del $H 2>/dev/null; true; }
+cleanup
+trap cleanup EXIT
+ip netns add $NS
+ip link add $H type veth peer name $P
+ip link set $P netns $NS
+sysctl -qw net.ipv6.conf.$H.disable_ipv6=1
+ip link set $H up
+ip netns exec $NS ip link set lo up
+ip netns exec $NS ip link set $P up
+ip netns exec $NS ethtool -K $P tx off gso off tso off >/dev/null
+ip netns exec $NS ip -6 addr add 2001:db8:d14::2/64 dev $P nodad
+ip netns exec $NS ip -6 addr add 2001:db8:99::2/128 dev lo
+ip netns exec $NS "$BIN" server --kernel --ip 2001:db8:99::2 --listen 8080:http --cores 0 \
+    --duration 30 --quiet 2>"$DIR/server.err" &
+for _ in $(seq 100); do grep -q ready "$DIR/server.err" && break; sleep 0.1; done
+"$BIN" client --vdev net_af_packet0,iface=$H --ip 2001:db8:d14::100/120 -c 4 --duration 1 \
+    --warmup 0 --quiet 'http://[2001:db8:99::2]:8080/' >/dev/null 2>"$DIR/nogw.err"
+echo "no gateway exit: $?"
+"$BIN" client --vdev net_af_packet0,iface=$H --ip 2001:db8:d14::100/120 --split 2/2 --src-ports 40000-40001 \
+    --gateway 2001:db8:d14::2 -c 8 --duration 2 --quiet --json "$JSON" 'http://[2001:db8:99::2]:8080/'
+echo "gateway exit: $?"
+echo "neigh: $(ip netns exec $NS ip -6 neigh show dev $P | grep -o '^2001:db8:d14::1[0-9a-f]*' | sort -u | tr '\n' ' ')"
+"#;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("BIN", BIN)
+        .env("JSON", &json)
+        .env("DIR", &dir)
+        .output()
+        .expect("run bash");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let nogw = std::fs::read_to_string(dir.join("nogw.err")).unwrap_or_default();
+    eprintln!("{text}\n{}\n{nogw}", String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("no gateway exit: 0"), "{text}");
+    assert!(nogw.contains("give --gateway"), "{nogw}");
+    assert!(text.contains("gateway exit: 0"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert!(v["responses"].as_u64().unwrap() > 10, "{v}");
+    let neigh: Vec<std::net::Ipv6Addr> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("neigh: "))
+        .unwrap()
+        .split_whitespace()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert!(neigh.len() > 1, "{text}");
+    // The /120's 255 addresses (::101 to ::1ff) halved: 2/2 is ::180 on.
+    let half: std::net::Ipv6Addr = "2001:db8:d14::180".parse().unwrap();
+    assert!(neigh.iter().all(|a| *a >= half), "{neigh:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
