@@ -1137,12 +1137,16 @@ echo "server exit: $?"
     let responses = v["responses"].as_u64().unwrap();
     assert!(responses > 100, "{v}");
     assert_eq!(v["status"]["2xx"].as_u64(), Some(responses), "{v}");
-    // No segment reached a shard without its connection, and the server
-    // reset none. (Frames steered to their owner may arrive after later
-    // ones that came straight to it: a few are refused by TCP as out of
-    // order and recovered, as over IPv4.)
-    assert_eq!(v["client"]["drops"]["no_connection"], 0, "{v}");
+    // The server reset nothing, and hardly a segment reached a shard
+    // without its connection (a shard answering its peer's flows would see
+    // about half). Frames steered to their owner may arrive after later
+    // ones that came straight to it: some are refused by TCP as out of
+    // order and recovered, a rare one comes after its connection closed,
+    // as over IPv4.
     assert_eq!(v["client"]["rsts_in"], 0, "{v}");
+    let stray = v["client"]["drops"]["no_connection"].as_u64().unwrap();
+    let opened = v["connections_opened"].as_u64().unwrap();
+    assert!(stray * 100 <= opened, "{stray} of {opened}: {v}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
