@@ -728,9 +728,9 @@ fn an_unresolvable_target_is_a_one_line_error() {
 }
 
 /// IPv6 over DPDK (issue 14) refuses, in one line (exit code 2) and before
-/// DPDK starts, what is not built for it yet: a server on the unspecified
-/// address, a SYN flood beside `bench --family 6`, a client through a
-/// gateway.
+/// DPDK starts, what is not built for it yet or cannot be: a server on the
+/// unspecified address, a SYN flood beside `bench --family 6`, a client to
+/// an IPv6 target through an IPv4 gateway.
 #[cfg(feature = "dpdk")]
 #[test]
 fn ipv6_over_dpdk_refuses_what_is_not_built_in_one_line() {
@@ -752,7 +752,7 @@ fn ipv6_over_dpdk_refuses_what_is_not_built_in_one_line() {
                 "10.0.0.1",
                 "http://[2001:db8::1]/",
             ],
-            "--split and --gateway with an IPv6 target are not built yet (issue 14)",
+            "--gateway 10.0.0.1: an IPv4 gateway for an IPv6 target",
         ),
     ];
     for (args, want) in runs {
