@@ -1007,3 +1007,85 @@ fn two_dual_stack_shards_steer_both_families_by_rss() {
     let reta = std::sync::Arc::new(Reta::round_robin(128, 2));
     two_shards_both_families(sluice::shard::Ownership::Rss(reta));
 }
+
+/// RFC 1122 2.3.2.2 and RFC 4861 7.2.2: a segment for a neighbour not yet
+/// resolved waits for the resolution (it is not lost): connections the
+/// generator opens before it knows the server's MAC ask for it once (one
+/// Neighbor Solicitation for all of them, or one ARP request over IPv4) and
+/// go out when the answer comes, every one completing.
+#[test]
+fn rfc4861_7_2_2_connections_opened_before_resolution_wait_for_it() {
+    use std::time::Duration;
+    let sources = Ipv6Range::prefix("2001:db8:1::".parse().unwrap(), 124).unwrap();
+    let mut server = dual_server(0, 1);
+    let mut c6 = Stack::<Ipv6Addr>::new_family(
+        StackConfig::new(
+            Iface {
+                ip_count: 0,
+                ..Iface::new(C6_MAC, Ipv4Addr::UNSPECIFIED)
+            }
+            .with_ipv6(sources),
+            TcpConfig {
+                mss: 1440,
+                ..TcpConfig::default()
+            },
+        ),
+        Instant::ZERO,
+    );
+    let mut c4 = Stack::new(
+        StackConfig::new(
+            {
+                let mut i = Iface::new(C4_MAC, Ipv4Addr::new(10, 1, 0, 0));
+                i.ip_count = 4;
+                i
+            },
+            TcpConfig::default(),
+        ),
+        Instant::ZERO,
+    );
+    let (mut sn, sp) = MemNic::pair(65_536);
+    let (mut c4n, c4p) = MemNic::pair(65_536);
+    let (mut c6n, c6p) = MemNic::pair(65_536);
+    let mut sw = Switch {
+        server: sp,
+        clients: vec![(C4_MAC, c4p), (C6_MAC, c6p)],
+    };
+    let mut now = Instant::from_millis(1);
+    let open_for = Duration::from_millis(10);
+    // No neighbour known, none asked for: the generators start at once.
+    c4.start_client(
+        dual_client_cfg("10.0.0.2:80", "10.0.0.2", 4, (20_000, 24_999)),
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    c6.start_client_to(
+        dual_client_cfg("0.0.0.0:80", "[2001:db8::2]", 16, (30_000, 31_999)),
+        SocketAddrV6::new(US, 80, 0, 0),
+        sources,
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    let limit = now + Duration::from_secs(5);
+    while now < limit
+        && (now < Instant::from_millis(1) + open_for || c4.client_active() + c6.client_active() > 0)
+    {
+        c4.poll(now, &mut c4n as &mut dyn Nic);
+        c6.poll(now, &mut c6n as &mut dyn Nic);
+        sw.carry();
+        server.poll(now, &mut sn as &mut dyn Nic);
+        sw.carry();
+        now += Duration::from_micros(20);
+    }
+    for (c, what) in [(&c4.stats, "IPv4"), (&c6.stats, "IPv6")] {
+        assert!(c.opened >= 16, "{what}: {}", c.opened);
+        assert_eq!(c.responses, c.opened, "{what}: every connection completed");
+        assert_eq!(c.arp_requests_sent, 1, "{what}: asked for once");
+        assert_eq!(c.neighbours_learned, 1, "{what}");
+    }
+    assert_eq!(c4.neighbour(US4), Some(US_MAC));
+    assert_eq!(c6.neighbour(US), Some(US_MAC));
+    assert_eq!(c4.connections() + c6.connections(), 0);
+    assert!(now < limit, "the run ended");
+}
