@@ -1,7 +1,11 @@
-//! IPv6 at a shard (issue 14, before the engine takes TCP over IPv6): a
-//! stack with IPv6 addresses answers Neighbor Solicitations and ICMPv6 echo
-//! requests through its responder, counts what it cannot take yet, and a
-//! stack without IPv6 counts IPv6 as the other EtherType it was before.
+//! IPv6 at a shard (issue 14): an IPv4 stack with IPv6 addresses answers
+//! Neighbor Solicitations and ICMPv6 echo requests through its responder and
+//! counts the TCP it cannot take, and one without IPv6 counts IPv6 as the
+//! other EtherType it was before; `Stack<Ipv6Addr>` runs TCP over IPv6
+//! (HTTP, TIME_WAIT, RSTs, the generator, neighbours); a dual-stack shard
+//! (`Stack::add_ipv6`) serves both families at once, alone and two shards a
+//! side with steering; connections opened before their neighbour is known
+//! wait for it.
 
 use sluice::shard::{Iface, MemNic, Nic, Stack, StackConfig};
 use sluice::stats::DropReason;
