@@ -549,17 +549,38 @@ fn the_server_listens_on_every_ip_given_both_families() {
 }
 
 /// `--ip` given twice with the same address is a one-line error (exit 2);
-/// over DPDK, a second address too (one address, either family, for now).
+/// over DPDK, two addresses of one family too, or a third (the server takes
+/// one IPv4 address, one IPv6 address, or one of each: dual-stack, which
+/// `dpdk_vdev.rs` runs).
 #[test]
-fn a_repeated_or_second_dpdk_ip_is_a_one_line_error() {
+fn a_repeated_ip_or_two_of_one_family_over_dpdk_is_a_one_line_error() {
     let mut runs: Vec<(&[&str], &str)> = vec![(
         &["server", "--kernel", "--ip", "::1", "--ip", "[::1]"],
         "--ip ::1 is given twice",
     )];
     if cfg!(feature = "dpdk") {
+        let want = "over DPDK the server takes one IPv4 address, one IPv6 address, or one of each";
+        runs.push((&["server", "--ip", "10.0.0.1", "--ip", "10.0.0.2"], want));
         runs.push((
-            &["server", "--ip", "10.0.0.1", "--ip", "10.0.0.2"],
-            "over DPDK the server has one address (IPv4 or IPv6) for now",
+            &["server", "--ip", "2001:db8::1", "--ip", "2001:db8::2"],
+            want,
+        ));
+        runs.push((
+            &[
+                "server",
+                "--ip",
+                "10.0.0.1",
+                "--ip",
+                "2001:db8::1",
+                "--ip",
+                "10.0.0.2",
+            ],
+            want,
+        ));
+        // One of each, the IPv6 one not a host's own unicast address.
+        runs.push((
+            &["server", "--ip", "10.0.0.1", "--ip", "::"],
+            "--ip ::: over DPDK give the server's own unicast IPv6 address",
         ));
     }
     for (args, want) in runs {
@@ -707,9 +728,9 @@ fn an_unresolvable_target_is_a_one_line_error() {
 }
 
 /// IPv6 over DPDK (issue 14) refuses, in one line (exit code 2) and before
-/// DPDK starts, what is not built for it yet: a server on the unspecified
-/// address, a SYN flood beside `bench --family 6`, a client through a
-/// gateway.
+/// DPDK starts, what is not built for it yet or cannot be: a server on the
+/// unspecified address, a SYN flood beside `bench --family 6`, a client to
+/// an IPv6 target through an IPv4 gateway.
 #[cfg(feature = "dpdk")]
 #[test]
 fn ipv6_over_dpdk_refuses_what_is_not_built_in_one_line() {
@@ -731,7 +752,7 @@ fn ipv6_over_dpdk_refuses_what_is_not_built_in_one_line() {
                 "10.0.0.1",
                 "http://[2001:db8::1]/",
             ],
-            "--split and --gateway with an IPv6 target are not built yet (issue 14)",
+            "--gateway 10.0.0.1: an IPv4 gateway for an IPv6 target",
         ),
     ];
     for (args, want) in runs {

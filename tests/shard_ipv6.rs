@@ -1,7 +1,11 @@
-//! IPv6 at a shard (issue 14, before the engine takes TCP over IPv6): a
-//! stack with IPv6 addresses answers Neighbor Solicitations and ICMPv6 echo
-//! requests through its responder, counts what it cannot take yet, and a
-//! stack without IPv6 counts IPv6 as the other EtherType it was before.
+//! IPv6 at a shard (issue 14): an IPv4 stack with IPv6 addresses answers
+//! Neighbor Solicitations and ICMPv6 echo requests through its responder and
+//! counts the TCP it cannot take, and one without IPv6 counts IPv6 as the
+//! other EtherType it was before; `Stack<Ipv6Addr>` runs TCP over IPv6
+//! (HTTP, TIME_WAIT, RSTs, the generator, neighbours); a dual-stack shard
+//! (`Stack::add_ipv6`) serves both families at once, alone and two shards a
+//! side with steering; connections opened before their neighbour is known
+//! wait for it.
 
 use sluice::shard::{Iface, MemNic, Nic, Stack, StackConfig};
 use sluice::stats::DropReason;
@@ -519,4 +523,573 @@ fn ipv6_neighbours_are_solicited_and_learnt() {
     );
     assert_eq!(s.neighbour(US), Some(US_MAC));
     assert_eq!(s.stats.neighbours_learned, 1);
+}
+
+// ---- A dual-stack shard: one IPv4 stack with an IPv6 half (`add_ipv6`) ----
+
+const US4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const C4_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 4]);
+const C6_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 6]);
+
+/// One shard serving HTTP on 10.0.0.2:80 and [2001:db8::2]:80 (shard `i`
+/// of `shards`), as `sluice server --ip 10.0.0.2 --ip 2001:db8::2` builds it.
+fn dual_server(shard: u32, shards: u32) -> Stack {
+    let iface = Iface::new(US_MAC, US4).with_ipv6(Ipv6Range::single(US));
+    let cfg = |mss| {
+        let mut c = StackConfig::new(
+            iface,
+            TcpConfig {
+                mss,
+                ..TcpConfig::default()
+            },
+        );
+        (c.shard, c.shards) = (shard, shards);
+        c
+    };
+    let mut s = Stack::new(cfg(1460), Instant::ZERO);
+    s.listen(
+        std::net::SocketAddrV4::new(US4, 80),
+        ServerApp::http(100, 0),
+    );
+    let tcp6 = TcpConfig {
+        mss: 1440,
+        ..TcpConfig::default()
+    };
+    s.add_ipv6(tcp6, Instant::ZERO)
+        .listen(SocketAddrV6::new(US, 80, 0, 0), ServerApp::http(100, 0));
+    s
+}
+
+/// The generator's settings: `connections` at once, one request each
+/// (`Connection: close` on the last: the server closes first).
+fn dual_client_cfg(
+    target: &str,
+    host: &str,
+    src_count: u32,
+    ports: (u16, u16),
+) -> sluice::app::ClientConfig {
+    use sluice::app::{ClientConfig, Request, http};
+    ClientConfig {
+        target: target.parse().unwrap(),
+        src_first: if target.starts_with("0.") {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            Ipv4Addr::new(10, 1, 0, 0)
+        },
+        src_count,
+        ports,
+        connections: 32,
+        requests: 1,
+        cps: 0,
+        rps: 0,
+        echo: None,
+        request_list: Request::only(
+            http::request(host, "/", false),
+            http::request(host, "/", true),
+        ),
+        think: std::time::Duration::ZERO,
+        open_burst: 16,
+    }
+}
+
+/// A TCP segment (checksum in it) of family `A` from `src` (MAC `smac`) to
+/// `dst` (MAC `dmac`), in its Ethernet and IP headers.
+fn frame_of<A: StackFamily>(
+    smac: EthernetAddress,
+    dmac: EthernetAddress,
+    src: A,
+    dst: A,
+    seg: &[u8],
+) -> Vec<u8> {
+    let h = 14 + A::HEADER_LEN;
+    let mut f = vec![0u8; h + seg.len()];
+    A::emit_tcp_headers(&mut f, &smac, &dmac, &src, &dst, seg.len(), 1);
+    f[h..].copy_from_slice(seg);
+    f
+}
+
+/// A SYN of family `A` from `src` to `dst`, framed.
+fn syn_frame<A: StackFamily>(
+    smac: EthernetAddress,
+    src: A::SocketAddr,
+    dst: A::SocketAddr,
+) -> Vec<u8> {
+    use sluice::wire::FamilySocketAddr;
+    let cfg = TcpConfig::default();
+    let mut c = Connection::connect(
+        &cfg,
+        FlowKey::<A>::new(src, dst),
+        SeqNumber(7),
+        Instant::ZERO,
+    );
+    let mut buf = vec![0u8; 256];
+    let n = c
+        .poll_transmit(Instant::ZERO, &cfg, &mut TcpStats::default(), &mut buf)
+        .unwrap();
+    frame_of::<A>(smac, US_MAC, src.host(), dst.host(), &buf[..n])
+}
+
+/// A link between one server NIC and two clients' NICs: the server's
+/// frames go to the client their destination MAC names (broadcast and
+/// multicast to both).
+struct Switch {
+    server: MemNic,
+    clients: Vec<(EthernetAddress, MemNic)>,
+}
+
+impl Switch {
+    /// Moves every waiting frame one hop; returns the server's frames.
+    fn carry(&mut self) -> Vec<Vec<u8>> {
+        for (_, c) in &self.clients {
+            while let Some(f) = c.rx.pop() {
+                self.server.tx.push(f).unwrap();
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(f) = self.server.rx.pop() {
+            let dst = EthernetAddress::from_bytes(&f[..6]);
+            for (mac, c) in &self.clients {
+                if dst == *mac || dst.is_multicast() {
+                    c.tx.push(f.clone()).unwrap();
+                }
+            }
+            out.push(f);
+        }
+        out
+    }
+}
+
+/// Issue 14: ONE dual-stack server shard takes an IPv4 and an IPv6 load
+/// generator at once (RFC 9293 3.5/3.6 over both families): every
+/// connection an HTTP exchange, the server closing first and holding
+/// TIME_WAIT in each family's table, the IPv6 half's frames counted there
+/// and the sums (`total_stats`, `connections`, `time_wait_records`, the
+/// state counts) over both; then RFC 9293 3.10.7.1: a SYN to a closed port
+/// is answered with an RST of its own family.
+#[test]
+fn one_dual_stack_shard_serves_ipv4_and_ipv6_clients() {
+    use std::net::SocketAddrV4;
+    use std::time::Duration;
+    let mut server = dual_server(0, 1);
+    let mut c4 = Stack::new(
+        StackConfig::new(
+            {
+                let mut i = Iface::new(C4_MAC, Ipv4Addr::new(10, 1, 0, 0));
+                i.ip_count = 4;
+                i
+            },
+            TcpConfig::default(),
+        ),
+        Instant::ZERO,
+    );
+    let sources = Ipv6Range::prefix("2001:db8:1::".parse().unwrap(), 124).unwrap();
+    let mut c6 = Stack::<Ipv6Addr>::new_family(
+        StackConfig::new(
+            Iface {
+                ip_count: 0,
+                ..Iface::new(C6_MAC, Ipv4Addr::UNSPECIFIED)
+            }
+            .with_ipv6(sources),
+            TcpConfig {
+                mss: 1440,
+                ..TcpConfig::default()
+            },
+        ),
+        Instant::ZERO,
+    );
+    // The clients find the server's MAC by ARP and by Neighbor Solicitation.
+    c4.request_arp(US4);
+    c6.request_arp(US);
+    let (sn, sp) = MemNic::pair(65_536);
+    let (c4n, c4p) = MemNic::pair(65_536);
+    let (c6n, c6p) = MemNic::pair(65_536);
+    let mut sw = Switch {
+        server: sp,
+        clients: vec![(C4_MAC, c4p), (C6_MAC, c6p)],
+    };
+    let (mut sn, mut c4n, mut c6n) = (sn, c4n, c6n);
+    let mut now = Instant::from_millis(1);
+    // ARP and Neighbor Discovery first, both answered by the one shard.
+    for _ in 0..3 {
+        c4.poll(now, &mut c4n as &mut dyn Nic);
+        c6.poll(now, &mut c6n as &mut dyn Nic);
+        sw.carry();
+        server.poll(now, &mut sn as &mut dyn Nic);
+        sw.carry();
+    }
+    assert_eq!(c4.neighbour(US4), Some(US_MAC), "ARP answered");
+    assert_eq!(c6.neighbour(US), Some(US_MAC), "NS answered");
+    let open_for = Duration::from_millis(30);
+    c4.start_client(
+        dual_client_cfg("10.0.0.2:80", "10.0.0.2", 4, (20_000, 24_999)),
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    c6.start_client_to(
+        dual_client_cfg("0.0.0.0:80", "[2001:db8::2]", 16, (30_000, 31_999)),
+        SocketAddrV6::new(US, 80, 0, 0),
+        sources,
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    let limit = now + open_for + Duration::from_secs(10);
+    let (mut v4_frames, mut v6_frames) = (0u64, 0u64);
+    let mut states_checked = false;
+    while now < limit
+        && (now < Instant::from_millis(1) + open_for || c4.client_active() + c6.client_active() > 0)
+    {
+        c4.poll(now, &mut c4n as &mut dyn Nic);
+        c6.poll(now, &mut c6n as &mut dyn Nic);
+        sw.carry();
+        server.poll(now, &mut sn as &mut dyn Nic);
+        for f in sw.carry() {
+            match [f[12], f[13]] {
+                [0x08, 0x00] => v4_frames += 1,
+                [0x86, 0xdd] => v6_frames += 1,
+                _ => {}
+            }
+        }
+        if !states_checked
+            && server.ipv6().unwrap().connections() > 0
+            && server.connections() > server.ipv6().unwrap().connections()
+        {
+            // Both halves hold connections: the state counts walk both.
+            server.count_states();
+            let st = server.total_stats().states;
+            let open: u64 =
+                st.iter().sum::<u64>() - st[State::Listen as usize] - st[State::TimeWait as usize];
+            assert_eq!(open as usize, server.connections());
+            assert_eq!(st[State::Listen as usize], 2, "a listener in each half");
+            // The same walked a few slots at a time (the live line's walk),
+            // across the halves' boundary.
+            let mut parts = [0u64; sluice::stats::STATES.len()];
+            let (mut at, mut walks) = (0, 0);
+            while let Some(next) = server.count_states_part(at, 7, &mut parts) {
+                at = next;
+                walks += 1;
+            }
+            server.set_state_counts(parts);
+            assert_eq!(server.total_stats().states, st);
+            assert!(walks > 1);
+            states_checked = true;
+        }
+        now += Duration::from_micros(20);
+    }
+    assert!(states_checked, "both halves never held connections at once");
+    let v6 = server.ipv6().unwrap();
+    let (s4, s6) = (&server.stats, &v6.stats);
+    for (c, s, what) in [(&c4.stats, s4, "IPv4"), (&c6.stats, s6, "IPv6")] {
+        assert!(c.opened > 50, "{what}: only {} connections", c.opened);
+        assert_eq!(c.responses, c.opened, "{what}: a response per connection");
+        assert_eq!(
+            s.accepted, c.opened,
+            "{what}: each half accepts its own family"
+        );
+        assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0, "{what}");
+        assert_eq!(
+            c.drops.iter().sum::<u64>() + s.drops.iter().sum::<u64>(),
+            0,
+            "{what}"
+        );
+        assert!(
+            s.rx_packets >= 3 * c.opened,
+            "{what}: frames counted in its half"
+        );
+    }
+    assert!(v4_frames > 0 && v6_frames > 0);
+    // Every frame the server received is counted once, in one half.
+    let total = server.total_stats();
+    assert_eq!(total.rx_packets, c4.stats.tx_packets + c6.stats.tx_packets);
+    assert_eq!(total.tx_packets, c4.stats.rx_packets + c6.stats.rx_packets);
+    assert_eq!(total.accepted, c4.stats.opened + c6.stats.opened);
+    // The server closed first: TIME_WAIT held in both tables, summed.
+    let tw6 = v6.time_wait_records();
+    assert!(tw6 > 0 && server.time_wait_records() > tw6);
+    assert_eq!(server.time_wait_records() as u64, total.time_wait_entered);
+    assert_eq!(server.connections(), 0);
+    // A SYN to a closed port, one of each family: an RST of its family each.
+    let syn4 = syn_frame::<Ipv4Addr>(
+        C4_MAC,
+        SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 9), 40_000),
+        SocketAddrV4::new(US4, 81),
+    );
+    let syn6 = syn_frame::<Ipv6Addr>(
+        C6_MAC,
+        SocketAddrV6::new("2001:db8:1::9".parse().unwrap(), 40_000, 0, 0),
+        SocketAddrV6::new(US, 81, 0, 0),
+    );
+    let rsts_before = (
+        server.stats.tcp.rsts_out,
+        server.ipv6().unwrap().stats.tcp.rsts_out,
+    );
+    let back = exchange_at(&mut server, now, vec![syn4, syn6]);
+    assert_eq!(back.len(), 2, "{back:?}");
+    let r4 = sluice::wire::parse_tcp_frame(&back[0], ChecksumMode::Verify)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r4.seg.control, r4.eth_dst, r4.seg.src_port),
+        (TcpControl::Rst, C4_MAC, 81)
+    );
+    let r6 = parse_tcp6_frame(&back[1], ChecksumMode::Verify)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r6.seg.control, r6.eth_dst, r6.seg.src_port),
+        (TcpControl::Rst, C6_MAC, 81)
+    );
+    assert_eq!(r6.dst_addr, "2001:db8:1::9".parse::<Ipv6Addr>().unwrap());
+    assert_eq!(
+        (
+            server.stats.tcp.rsts_out,
+            server.ipv6().unwrap().stats.tcp.rsts_out
+        ),
+        (rsts_before.0 + 1, rsts_before.1 + 1)
+    );
+}
+
+/// Issue 14 item 2: two shards a side over IPv6 (and IPv4 beside it): two
+/// IPv4 and two IPv6 generator shards against two dual-stack server shards,
+/// only shard 0 of each side reading the link (a device without RSS). Each
+/// shard opens only tuples it owns (by `flow_owner`, or by RSS: source
+/// ports whose Toeplitz hash with the symmetric key lands on its queue) and
+/// software steering hands every other frame, of either family, to its
+/// owner: at the end no shard holds another's flow and no exchange is lost.
+fn two_shards_both_families(own: sluice::shard::Ownership) {
+    use sluice::shard::SteerQueues;
+    use std::time::Duration;
+    let shards = 2;
+    let sources = Ipv6Range::prefix("2001:db8:1::".parse().unwrap(), 124).unwrap();
+    let set = |c: &mut StackConfig, i: u32| {
+        (c.shard, c.shards, c.ownership) = (i, shards, own.clone());
+    };
+    let mut servers: Vec<Stack> = (0..shards).map(|i| dual_server(i, shards)).collect();
+    for s in servers.iter_mut() {
+        s.cfg.ownership = own.clone();
+        s.ipv6_mut().unwrap().cfg.ownership = own.clone();
+    }
+    let mut c4s: Vec<Stack> = (0..shards)
+        .map(|i| {
+            let mut iface = Iface::new(C4_MAC, Ipv4Addr::new(10, 1, 0, 0));
+            iface.ip_count = 4;
+            let mut c = StackConfig::new(iface, TcpConfig::default());
+            set(&mut c, i);
+            Stack::new(c, Instant::ZERO)
+        })
+        .collect();
+    let mut c6s: Vec<Stack<Ipv6Addr>> = (0..shards)
+        .map(|i| {
+            let iface = Iface {
+                ip_count: 0,
+                ..Iface::new(C6_MAC, Ipv4Addr::UNSPECIFIED)
+            }
+            .with_ipv6(sources);
+            let tcp = TcpConfig {
+                mss: 1440,
+                ..TcpConfig::default()
+            };
+            let mut c = StackConfig::new(iface, tcp);
+            set(&mut c, i);
+            Stack::<Ipv6Addr>::new_family(c, Instant::ZERO)
+        })
+        .collect();
+    let q = SteerQueues::new(2, 4096);
+    servers.iter_mut().for_each(|s| s.set_steering(q.clone()));
+    let q = SteerQueues::new(2, 4096);
+    c4s.iter_mut().for_each(|s| s.set_steering(q.clone()));
+    let q = SteerQueues::new(2, 4096);
+    c6s.iter_mut().for_each(|s| s.set_steering(q.clone()));
+    for c in c4s.iter_mut() {
+        c.add_neighbour(US4, US_MAC);
+    }
+    for c in c6s.iter_mut() {
+        c.add_neighbour(US, US_MAC);
+    }
+    let (sn, sp) = MemNic::pair(65_536);
+    let (c4n, c4p) = MemNic::pair(65_536);
+    let (c6n, c6p) = MemNic::pair(65_536);
+    let mut snics = [sn.tx_only(), sn];
+    snics.swap(0, 1);
+    let mut c4nics = [c4n.tx_only(), c4n];
+    c4nics.swap(0, 1);
+    let mut c6nics = [c6n.tx_only(), c6n];
+    c6nics.swap(0, 1);
+    let mut sw = Switch {
+        server: sp,
+        clients: vec![(C4_MAC, c4p), (C6_MAC, c6p)],
+    };
+    let mut now = Instant::from_millis(1);
+    let open_for = Duration::from_millis(20);
+    for c in c4s.iter_mut() {
+        let cfg = dual_client_cfg("10.0.0.2:80", "10.0.0.2", 4, (20_000, 24_999));
+        c.start_client(cfg, now, open_for, Duration::ZERO);
+    }
+    for c in c6s.iter_mut() {
+        let cfg = dual_client_cfg("0.0.0.0:80", "[2001:db8::2]", 16, (30_000, 31_999));
+        let target = SocketAddrV6::new(US, 80, 0, 0);
+        c.start_client_to(cfg, target, sources, now, open_for, Duration::ZERO);
+    }
+    let limit = now + open_for + Duration::from_secs(10);
+    let mut checked_open = false;
+    let active = |c4s: &[Stack], c6s: &[Stack<Ipv6Addr>]| {
+        c4s.iter().map(|c| c.client_active()).sum::<u32>()
+            + c6s.iter().map(|c| c.client_active()).sum::<u32>()
+    };
+    let mut step = 0;
+    while now < limit && (now < Instant::from_millis(1) + open_for || active(&c4s, &c6s) > 0) {
+        for (c, n) in c4s.iter_mut().zip(c4nics.iter_mut()) {
+            c.poll(now, n as &mut dyn Nic);
+        }
+        for (c, n) in c6s.iter_mut().zip(c6nics.iter_mut()) {
+            c.poll(now, n as &mut dyn Nic);
+        }
+        sw.carry();
+        for (s, n) in servers.iter_mut().zip(snics.iter_mut()) {
+            s.poll(now, n as &mut dyn Nic);
+        }
+        sw.carry();
+        if step == 300 {
+            for s in &servers {
+                assert!(s.ipv6().unwrap().connections() > 0, "an IPv6 half idle");
+                assert!(s.owns_all_flows(), "a server shard holds another's flow");
+            }
+            for c in &c6s {
+                assert!(c.connections() > 0 && c.owns_all_flows());
+            }
+            for c in &c4s {
+                assert!(c.connections() > 0 && c.owns_all_flows());
+            }
+            checked_open = true;
+        }
+        step += 1;
+        now += Duration::from_micros(20);
+    }
+    assert!(checked_open);
+    let sum = |v: Vec<sluice::stats::ShardStats>| sluice::stats::ShardStats::sum(v.iter());
+    let c4 = sum(c4s.iter().map(|c| c.stats).collect());
+    let c6 = sum(c6s.iter().map(|c| c.stats).collect());
+    let s6 = sum(servers.iter().map(|s| s.ipv6().unwrap().stats).collect());
+    let s = sum(servers.iter().map(|s| s.total_stats()).collect());
+    for (c, what) in [(&c4, "IPv4"), (&c6, "IPv6")] {
+        assert!(c.opened > 50, "{what}: only {}", c.opened);
+        assert_eq!(c.responses, c.opened, "{what}: none lost");
+        assert_eq!(c.drops.iter().sum::<u64>(), 0, "{what}");
+        assert!(
+            c.steered_out > 0,
+            "{what}: the clients' shard 1 flows came by steering"
+        );
+        assert_eq!(c.steered_out, c.steered_in, "{what}");
+    }
+    for c in &c6s {
+        assert!(c.stats.opened > 0, "an IPv6 client shard opened nothing");
+    }
+    assert_eq!(s6.accepted, c6.opened);
+    assert!(s6.steered_out > 0, "IPv6 frames steered at the server");
+    assert_eq!(s.accepted, c4.opened + c6.opened);
+    assert_eq!(s.steered_out, s.steered_in);
+    assert_eq!(s.drops.iter().sum::<u64>(), 0, "{:?}", s.drops);
+    assert_eq!(
+        c4.tcp.retransmits + c6.tcp.retransmits + s.tcp.retransmits,
+        0
+    );
+    for sv in &servers {
+        assert!(sv.owns_all_flows());
+        assert_eq!(sv.connections(), 0);
+    }
+}
+
+#[test]
+fn two_dual_stack_shards_steer_both_families_by_hash() {
+    two_shards_both_families(sluice::shard::Ownership::Hash);
+}
+
+#[test]
+fn two_dual_stack_shards_steer_both_families_by_rss() {
+    use sluice::shard::rss::Reta;
+    let reta = std::sync::Arc::new(Reta::round_robin(128, 2));
+    two_shards_both_families(sluice::shard::Ownership::Rss(reta));
+}
+
+/// RFC 1122 2.3.2.2 and RFC 4861 7.2.2: a segment for a neighbour not yet
+/// resolved waits for the resolution (it is not lost): connections the
+/// generator opens before it knows the server's MAC ask for it once (one
+/// Neighbor Solicitation for all of them, or one ARP request over IPv4) and
+/// go out when the answer comes, every one completing.
+#[test]
+fn rfc4861_7_2_2_connections_opened_before_resolution_wait_for_it() {
+    use std::time::Duration;
+    let sources = Ipv6Range::prefix("2001:db8:1::".parse().unwrap(), 124).unwrap();
+    let mut server = dual_server(0, 1);
+    let mut c6 = Stack::<Ipv6Addr>::new_family(
+        StackConfig::new(
+            Iface {
+                ip_count: 0,
+                ..Iface::new(C6_MAC, Ipv4Addr::UNSPECIFIED)
+            }
+            .with_ipv6(sources),
+            TcpConfig {
+                mss: 1440,
+                ..TcpConfig::default()
+            },
+        ),
+        Instant::ZERO,
+    );
+    let mut c4 = Stack::new(
+        StackConfig::new(
+            {
+                let mut i = Iface::new(C4_MAC, Ipv4Addr::new(10, 1, 0, 0));
+                i.ip_count = 4;
+                i
+            },
+            TcpConfig::default(),
+        ),
+        Instant::ZERO,
+    );
+    let (mut sn, sp) = MemNic::pair(65_536);
+    let (mut c4n, c4p) = MemNic::pair(65_536);
+    let (mut c6n, c6p) = MemNic::pair(65_536);
+    let mut sw = Switch {
+        server: sp,
+        clients: vec![(C4_MAC, c4p), (C6_MAC, c6p)],
+    };
+    let mut now = Instant::from_millis(1);
+    let open_for = Duration::from_millis(10);
+    // No neighbour known, none asked for: the generators start at once.
+    c4.start_client(
+        dual_client_cfg("10.0.0.2:80", "10.0.0.2", 4, (20_000, 24_999)),
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    c6.start_client_to(
+        dual_client_cfg("0.0.0.0:80", "[2001:db8::2]", 16, (30_000, 31_999)),
+        SocketAddrV6::new(US, 80, 0, 0),
+        sources,
+        now,
+        open_for,
+        Duration::ZERO,
+    );
+    let limit = now + Duration::from_secs(5);
+    while now < limit
+        && (now < Instant::from_millis(1) + open_for || c4.client_active() + c6.client_active() > 0)
+    {
+        c4.poll(now, &mut c4n as &mut dyn Nic);
+        c6.poll(now, &mut c6n as &mut dyn Nic);
+        sw.carry();
+        server.poll(now, &mut sn as &mut dyn Nic);
+        sw.carry();
+        now += Duration::from_micros(20);
+    }
+    for (c, what) in [(&c4.stats, "IPv4"), (&c6.stats, "IPv6")] {
+        assert!(c.opened >= 16, "{what}: {}", c.opened);
+        assert_eq!(c.responses, c.opened, "{what}: every connection completed");
+        assert_eq!(c.arp_requests_sent, 1, "{what}: asked for once");
+        assert_eq!(c.neighbours_learned, 1, "{what}");
+    }
+    assert_eq!(c4.neighbour(US4), Some(US_MAC));
+    assert_eq!(c6.neighbour(US), Some(US_MAC));
+    assert_eq!(c4.connections() + c6.connections(), 0);
+    assert!(now < limit, "the run ended");
 }

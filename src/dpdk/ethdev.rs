@@ -26,6 +26,10 @@ const RSS_BITS: &[(u32, &str)] = &[
 ];
 /// `RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP`: what sluice hashes on.
 const RSS_IPV4_TCP: u64 = (1 << 2) | (1 << 4);
+/// `RTE_ETH_RSS_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_TCP`: and over IPv6, as
+/// `shard::rss::hash` does (a client's ports chosen for its queue bring its
+/// IPv6 replies there too), where the device can.
+const RSS_IPV6_TCP: u64 = (1 << 8) | (1 << 10);
 /// `RTE_ETH_{RX,TX}_OFFLOAD_{IPV4,UDP,TCP}_CKSUM`.
 const OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 const OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
@@ -287,7 +291,7 @@ impl EthPort {
         let mut key = cfg.rss_key.clone().unwrap_or_default();
         if cfg.rss && cfg.rx_queues > 1 && info.supports_rss() {
             conf.rxmode.mq_mode = ffi::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
-            conf.rx_adv_conf.rss_conf.rss_hf = RSS_IPV4_TCP & info.rss_offloads;
+            conf.rx_adv_conf.rss_conf.rss_hf = (RSS_IPV4_TCP | RSS_IPV6_TCP) & info.rss_offloads;
             if !key.is_empty() {
                 conf.rx_adv_conf.rss_conf.rss_key = key.as_mut_ptr();
                 conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;

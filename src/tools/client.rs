@@ -43,9 +43,10 @@ pub struct ClientArgs {
     /// Source ports.
     #[arg(long, default_value = "1024-65535", value_name = "LO-HI")]
     pub src_ports: String,
-    /// Resolve this address's MAC (a router) instead of the target's.
+    /// Resolve this address's MAC (a router) instead of the target's (of
+    /// the target's family: ARP for IPv4, Neighbor Solicitation for IPv6).
     #[arg(long)]
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
     /// DPDK port name (default: the first port).
     #[arg(long)]
     pub port: Option<String>,
@@ -250,16 +251,25 @@ fn run_dpdk(
                 iface.ip_count = src.1;
                 iface
             };
-            let hop = args.gateway.unwrap_or(*t.ip());
+            let hop = match args.gateway {
+                None => *t.ip(),
+                Some(IpAddr::V4(g)) => g,
+                Some(g) => bail!("--gateway {g}: an IPv6 gateway for an IPv4 target ({t})"),
+            };
             let aim = (t, requests, label);
             run_dpdk_on::<Ipv4Addr>(eal_args, args, aim, src, ports, iface, None, hop)
         }
         SocketAddr::V6(t) => {
-            if args.split.is_some() || args.gateway.is_some() {
-                bail!("--split and --gateway with an IPv6 target are not built yet (issue 14)");
-            }
+            let hop = match args.gateway {
+                None => *t.ip(),
+                Some(IpAddr::V6(g)) => g,
+                Some(g) => bail!("--gateway {g}: an IPv4 gateway for an IPv6 target ({t})"),
+            };
             let (first, count) = parse_ip6_range(ip)?;
-            let sources = crate::wire::Ipv6Range { first, count };
+            let (sources, ports) = match args.split()? {
+                None => (crate::wire::Ipv6Range { first, count }, ports),
+                Some(s) => s.sources6(crate::wire::Ipv6Range { first, count }, ports)?,
+            };
             let iface = move |mac| {
                 Iface {
                     ip_count: 0,
@@ -279,7 +289,7 @@ fn run_dpdk(
                 label,
             );
             let to = Some((t, sources));
-            run_dpdk_on::<Ipv6Addr>(eal_args, args, aim, src, ports, iface, to, *t.ip())
+            run_dpdk_on::<Ipv6Addr>(eal_args, args, aim, src, ports, iface, to, hop)
         }
     }
 }
@@ -613,10 +623,15 @@ fn run_kernel(args: &ClientArgs, (target, requests, label): Aim<'_>) -> anyhow::
 /// (any length; connections take its addresses in turn), or none.
 fn kernel_sources_v6(args: &ClientArgs) -> anyhow::Result<Option<(Ipv6Addr, u128)>> {
     let Some(ip) = &args.ip else { return Ok(None) };
-    if args.split.is_some() {
-        bail!("--split with IPv6 source addresses is not built yet (issue 14)");
+    let (first, count) = parse_ip6_range(ip)?;
+    // The kernel picks the ports: only addresses are split (as over IPv4).
+    match args.split()? {
+        Some(s) if count >= u128::from(s.n) => {
+            let (r, _) = s.sources6(crate::wire::Ipv6Range { first, count }, (1024, 65535))?;
+            Ok(Some((r.first, r.count)))
+        }
+        _ => Ok(Some((first, count))),
     }
-    parse_ip6_range(ip).map(Some)
 }
 
 /// `2001:db8:1::/64` or `2001:db8:1::5` → the first address and how many

@@ -31,11 +31,12 @@ pub struct ShardResult {
 }
 
 impl ShardResult {
-    /// What `stack` has counted and holds at the end of its run.
+    /// What `stack` has counted and holds at the end of its run (both
+    /// halves of a dual-stack shard).
     pub fn of<A: StackFamily>(stack: &Stack<A>) -> ShardResult {
         ShardResult {
-            stats: stack.stats,
-            latency: stack.latency.clone(),
+            stats: stack.total_stats(),
+            latency: stack.total_latency(),
             time_wait_held: stack.time_wait_records() as u64,
         }
     }
@@ -117,14 +118,14 @@ pub fn shard_loop<A: StackFamily>(
         if now >= next_publish {
             next_publish = now + PUBLISH_EVERY;
             states.tick(stack, clock);
-            out.store(&stack.stats);
+            out.store(&stack.total_stats());
             if stop.load(Ordering::Relaxed) {
                 break;
             }
         }
     }
     shut_down(stack, nic, clock);
-    out.store(&stack.stats);
+    out.store(&stack.total_stats());
 }
 
 /// The end of a shard's run: resets every connection still open (the peer

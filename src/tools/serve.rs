@@ -1,7 +1,8 @@
 //! `sluice server`: listens on one or more ports, each with its own
-//! application, of one IPv4 address on a DPDK port (one shard per core) or,
-//! with `--kernel`, of one or more IPv4 and IPv6 addresses on Linux sockets
-//! (one event loop per core).
+//! application, of an IPv4 address, an IPv6 address or one of each on a DPDK
+//! port (one shard per core; dual-stack: each shard an IPv4 stack with an
+//! IPv6 half) or, with `--kernel`, of one or more IPv4 and IPv6 addresses on
+//! Linux sockets (one event loop per core).
 
 use super::runtime::{Reporter, join_all, parse_cores, spawn_pinned};
 use super::{EalArgs, stop_flag};
@@ -19,10 +20,11 @@ use {
     super::runtime::{open_pcap, open_port, shut_down, spawn_shard, steering_inboxes},
     crate::dpdk::{DpdkError, TscClock},
     crate::shard::stack::StackFamily,
-    crate::shard::{DpdkNic, Iface, Nic, StackConfig},
+    crate::shard::{DpdkNic, Iface, Nic, Stack, StackConfig},
     crate::tcp::TcpConfig,
+    crate::wire::IpFamily,
     crate::wire::{EthernetAddress, FamilySocketAddr, Ipv6Range},
-    std::net::{Ipv4Addr, Ipv6Addr},
+    std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6},
     std::sync::atomic::AtomicBool,
 };
 
@@ -32,7 +34,8 @@ pub struct ServerArgs {
     /// allowed). With --kernel also :: for every address ([::]), and
     /// repeatable: every --listen port on every address (e.g. --ip 0.0.0.0
     /// --ip [::] for both families, each on its own socket). Over DPDK one
-    /// address, of either family.
+    /// address of either family, or one of each (dual-stack: --ip 10.0.0.2
+    /// --ip 2001:db8::2).
     #[arg(long, value_parser = parse_ip, required = true)]
     pub ip: Vec<IpAddr>,
     /// A listening port and its application (repeatable): PORT:APP with APP
@@ -220,30 +223,67 @@ fn run_dpdk(
     args: &ServerArgs,
     apps: Vec<(u16, ServerApp)>,
 ) -> anyhow::Result<ServerReport> {
+    let v6_iface = |ip: Ipv6Addr| -> anyhow::Result<Ipv6Range> {
+        if ip.is_unspecified() || ip.is_multicast() {
+            bail!("--ip {ip}: over DPDK give the server's own unicast IPv6 address");
+        }
+        Ok(Ipv6Range::single(ip))
+    };
     match args.ip[..] {
-        [IpAddr::V4(ip)] => run_dpdk_on(eal_args, args, apps, ip, move |mac| Iface::new(mac, ip)),
+        [IpAddr::V4(ip)] => {
+            let iface = move |mac| Iface::new(mac, ip);
+            run_dpdk_on(eal_args, args, apps, ip, iface, no_half)
+        }
         [IpAddr::V6(ip)] => {
-            if ip.is_unspecified() || ip.is_multicast() {
-                bail!("--ip {ip}: over DPDK give the server's own unicast IPv6 address");
-            }
+            let range = v6_iface(ip)?;
             // No IPv4 address at all (none owned: ARP for any is not ours).
             let iface = move |mac| {
                 Iface {
                     ip_count: 0,
                     ..Iface::new(mac, Ipv4Addr::UNSPECIFIED)
                 }
-                .with_ipv6(Ipv6Range::single(ip))
+                .with_ipv6(range)
             };
-            run_dpdk_on::<Ipv6Addr>(eal_args, args, apps, ip, iface)
+            run_dpdk_on::<Ipv6Addr>(eal_args, args, apps, ip, iface, no_half)
+        }
+        // Dual-stack: each shard an IPv4 stack with an IPv6 half, every
+        // --listen port on both addresses.
+        [IpAddr::V4(ip4), IpAddr::V6(ip6)] | [IpAddr::V6(ip6), IpAddr::V4(ip4)] => {
+            let range = v6_iface(ip6)?;
+            let iface = move |mac| Iface::new(mac, ip4).with_ipv6(range);
+            let apps6 = apps.clone();
+            let half = move |s: &mut Stack, tcp: &TcpConfig, now| {
+                let tcp = TcpConfig {
+                    // 1440 on a 1500-byte MTU (RFC 9293 3.7.1).
+                    mss: Ipv6Addr::MSS_1500,
+                    ..tcp.clone()
+                };
+                let v6 = s.add_ipv6(tcp, now);
+                for (p, app) in &apps6 {
+                    v6.listen(SocketAddrV6::new(ip6, *p, 0, 0), app.clone());
+                }
+            };
+            run_dpdk_on::<Ipv4Addr>(eal_args, args, apps, ip4, iface, half)
         }
         _ => bail!(
-            "--ip given {} times: over DPDK the server has one address (IPv4 or IPv6) for now (issue 14: dual-stack is not built); --kernel serves several",
-            args.ip.len()
+            "--ip given {} times ({}): over DPDK the server takes one IPv4 address, one IPv6 address, or one of each (dual-stack); --kernel serves more",
+            args.ip.len(),
+            args.ip
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
 
-/// `run_dpdk` for the server's one address `ip`, of family `A`.
+/// A server of one family: nothing added to its shards.
+#[cfg(feature = "dpdk")]
+fn no_half<A: StackFamily>(_: &mut Stack<A>, _: &TcpConfig, _: crate::time::Instant) {}
+
+/// `run_dpdk` for the server's address `ip`, of family `A`; `half` adds to
+/// each shard's stack what else it serves (a dual-stack server's IPv6 half,
+/// given the IPv4 half's TCP settings).
 #[cfg(feature = "dpdk")]
 fn run_dpdk_on<A: StackFamily>(
     eal_args: &EalArgs,
@@ -251,6 +291,7 @@ fn run_dpdk_on<A: StackFamily>(
     apps: Vec<(u16, ServerApp)>,
     ip: A,
     iface: impl Fn(EthernetAddress) -> Iface + Clone + Send + 'static,
+    half: impl Fn(&mut Stack<A>, &TcpConfig, crate::time::Instant) + Clone + Send + 'static,
 ) -> anyhow::Result<ServerReport> {
     let time_wait = super::runtime::secs(args.time_wait, "time-wait")?;
     let cores = parse_cores(&args.cores)?;
@@ -276,13 +317,14 @@ fn run_dpdk_on<A: StackFamily>(
         let ownership = port.ownership.clone();
         let (mac, ip, apps, tcp, inboxes) =
             (port.mac, ip, apps.clone(), tcp.clone(), inboxes.clone());
-        let iface = iface.clone();
+        let (iface, half) = (iface.clone(), half.clone());
         move |shard: usize, now| {
             let cfg = StackConfig::new(iface(mac), tcp.clone());
             let mut stack = super::runtime::shard_stack::<A>(cfg, shard, &ownership, &inboxes, now);
             for (p, app) in &apps {
                 stack.listen(A::SocketAddr::from_parts(ip, *p), app.clone());
             }
+            half(&mut stack, &tcp, now);
             stack
         }
     };
@@ -323,7 +365,11 @@ fn run_dpdk_on<A: StackFamily>(
         port.name,
         port.driver,
         port.mac,
-        ip.to_ip(),
+        args.ip
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         args.listen.join(","),
         n,
         eal.memory_mode()
@@ -343,10 +389,11 @@ fn run_dpdk_on<A: StackFamily>(
         if now >= next_line {
             next_line = now + Duration::from_secs(1);
             stack.count_states();
-            all_pubs[0].store(&stack.stats);
+            let own = stack.total_stats();
+            all_pubs[0].store(&own);
             if reporter.wanted() {
                 let nic = super::runtime::nic_counters(&[&port.port]);
-                reporter.tick(now, &ShardStats::default(), &total(&stack.stats), Some(nic));
+                reporter.tick(now, &ShardStats::default(), &total(&own), Some(nic));
             }
             if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
                 break;
@@ -361,7 +408,8 @@ fn run_dpdk_on<A: StackFamily>(
     let end = clock.now();
     stop_workers.store(true, Ordering::Relaxed);
     shut_down(&mut stack, &mut nic, &clock);
-    all_pubs[0].store(&stack.stats);
+    let own = stack.total_stats();
+    all_pubs[0].store(&own);
     let results = join_all(workers)?;
     drop(metrics);
     drop(nic);
@@ -371,14 +419,13 @@ fn run_dpdk_on<A: StackFamily>(
     drop(eal);
     let held =
         stack.time_wait_records() as u64 + results.iter().map(|r| r.time_wait_held).sum::<u64>();
-    let all =
-        ShardStats::sum(std::iter::once(&stack.stats).chain(results.iter().map(|r| &r.stats)));
+    let all = ShardStats::sum(std::iter::once(&own).chain(results.iter().map(|r| &r.stats)));
     let s = &all;
     let secs = (end - start).as_secs_f64();
     Ok(ServerReport {
         tool: "sluice server".into(),
         port: name,
-        ip: ip.to_ip(),
+        ip: args.ip[0],
         ips: args.ip.clone(),
         listen: args.listen.clone(),
         seconds: secs,

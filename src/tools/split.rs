@@ -4,6 +4,7 @@
 //! machine without two of them opening the same 4-tuple; their `--hlog`
 //! files add up with `sluice merge`.
 
+use crate::wire::Ipv6Range;
 use anyhow::{Context, bail};
 use std::net::Ipv4Addr;
 
@@ -73,6 +74,28 @@ impl Split {
         let (start, c) = self.range(span);
         let from = lo + start as u16;
         Ok(((first, count), (from, from + (c as u16 - 1))))
+    }
+}
+
+impl Split {
+    /// `sources` for IPv6 sources: this slice of the range's addresses (of
+    /// its first 2^32 - 1, as many as the generator walks), a block of them
+    /// when there are at least N, else every address and a block of the
+    /// ports.
+    pub fn sources6(
+        &self,
+        range: Ipv6Range,
+        ports: (u16, u16),
+    ) -> anyhow::Result<(Ipv6Range, (u16, u16))> {
+        let usable = u32::try_from(range.count).unwrap_or(u32::MAX);
+        // Indexes into the range stand for its addresses (0.0.0.0 + i: the
+        // i-th), so the IPv4 arithmetic cuts it.
+        let ((start, count), ports) = self.sources((Ipv4Addr::UNSPECIFIED, usable), ports)?;
+        let first = range
+            .nth(u128::from(u32::from(start)))
+            .context("--split: an empty source range")?;
+        let count = u128::from(count);
+        Ok((Ipv6Range { first, count }, ports))
     }
 }
 
@@ -169,5 +192,34 @@ mod tests {
             (f, c, ports),
             (Ipv4Addr::new(10, 78, 0, 9), 1, (33280, 65535))
         );
+    }
+
+    /// IPv6 sources: a /120 (255 addresses: no subnet-router anycast) cut
+    /// into 3 disjoint blocks that cover it; one
+    /// address keeps it and cuts the ports; a /64 cuts the first 2^32 - 1
+    /// addresses (what the generator walks).
+    #[test]
+    fn ipv6_source_slices_are_disjoint_and_cover_the_range() {
+        let net: std::net::Ipv6Addr = "2001:db8:1::".parse().unwrap();
+        let r = Ipv6Range::prefix(net, 120).unwrap();
+        let mut all = BTreeSet::new();
+        for k in 1..=3 {
+            let (s, ports) = Split { k, n: 3 }.sources6(r, (1024, 2047)).unwrap();
+            assert_eq!(ports, (1024, 2047), "addresses cut, not ports");
+            for i in 0..s.count {
+                assert!(all.insert(s.nth(i).unwrap()), "slice {k} overlaps");
+            }
+        }
+        assert_eq!(all.len() as u128, r.count);
+        assert!(all.iter().all(|a| r.owns(a)));
+        let one = Ipv6Range::single(net);
+        let (s1, p1) = Split { k: 1, n: 2 }.sources6(one, (1000, 1009)).unwrap();
+        let (s2, p2) = Split { k: 2, n: 2 }.sources6(one, (1000, 1009)).unwrap();
+        assert_eq!((s1, s2), (one, one));
+        assert_eq!((p1, p2), ((1000, 1004), (1005, 1009)));
+        let wide = Ipv6Range::prefix(net, 64).unwrap();
+        let (s, _) = Split { k: 2, n: 2 }.sources6(wide, (1024, 65535)).unwrap();
+        assert_eq!(s.count, u128::from(u32::MAX / 2));
+        assert_eq!(s.first, wide.nth(u128::from(u32::MAX / 2 + 1)).unwrap());
     }
 }

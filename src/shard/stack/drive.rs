@@ -17,6 +17,9 @@ use crate::time::Instant;
 /// How soon a connection whose segment found no mbuf tries again.
 const NO_BUFFER_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// How soon a connection whose peer's MAC is not known yet tries again.
+const NO_NEIGHBOUR_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+
 impl<A: StackFamily> Stack<A> {
     /// Events to the application, segments to the NIC, then the timer and
     /// the table updated for connection `h`: one table lookup for the three
@@ -49,7 +52,13 @@ impl<A: StackFamily> Stack<A> {
         };
         let sent = tx.transmit(now, c, nic);
         if sent == Segments::NoNeighbour {
-            return;
+            // RFC 1122 2.3.2.2, RFC 4861 7.2.2: what waits for its
+            // neighbour's address is kept (unbuilt, in the engine) while the
+            // neighbour is asked for, and tried again soon.
+            let remote = c.key.remote_host();
+            let retry = now + NO_NEIGHBOUR_RETRY;
+            rearm(&mut self.wheel, c, h, retry, (now, self.cfg.tcp.rto_min));
+            return self.ask_neighbour(remote);
         }
         // Where the connection goes after its segments are out.
         // A client connection, and one that ends before its handshake completed.

@@ -106,12 +106,12 @@ impl<A: StackFamily> Stack<A> {
             let Some(local) = A::client_local(&self.client_sources6, v4) else {
                 continue;
             };
-            // (IPv6 flows: one shard for now.)
-            if let (true, Some(t)) = (self.cfg.shards > 1, target.host().to_v4()) {
-                let t = std::net::SocketAddrV4::new(t, target.port());
-                if self.cfg.ownership.owner(v4, t, self.cfg.shards) != self.cfg.shard {
-                    continue;
-                }
+            // A tuple this shard owns (RSS ownership: one whose replies the
+            // NIC puts on this shard's queue), either family.
+            if self.cfg.shards > 1
+                && self.cfg.ownership.owner(local, target, self.cfg.shards) != self.cfg.shard
+            {
+                continue;
             }
             let t = FlowKey::new(local, target);
             if self.table.find(t) != Found::None {

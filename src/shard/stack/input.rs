@@ -10,7 +10,6 @@ use crate::tcp::SegmentVerdict;
 use crate::time::Instant;
 use crate::wire::{self, ChecksumMode, FamilySocketAddr, Parsed, TcpControl, TcpFrame, TcpRepr};
 use std::mem::MaybeUninit;
-use std::net::SocketAddrV4;
 
 /// The shard's table as routing sees it.
 struct ShardFlows<'a, A: StackFamily> {
@@ -74,6 +73,15 @@ impl<A: StackFamily> Stack<A> {
     /// with options.
     #[inline(never)]
     fn other_input(&mut self, now: Instant, frame: &[u8]) {
+        // A dual-stack shard: IPv6 (EtherType 0x86DD) is its IPv6 half's,
+        // counted as received there.
+        if let Some(v6) = &mut self.ipv6
+            && frame.get(12..14) == Some(&[0x86, 0xdd][..])
+        {
+            self.stats.rx_packets -= 1;
+            self.stats.rx_bytes -= frame.len() as u64;
+            return v6.input(now, frame);
+        }
         let parsed = match wire::parse_frame(frame, ChecksumMode::Verify) {
             Ok(p) => p,
             Err(e) => return self.stats.drop(e.into()),
@@ -157,20 +165,15 @@ impl<A: StackFamily> Stack<A> {
             return self.stats.drop(DropReason::NotForUs);
         }
         let seg = &f.seg;
-        // (IPv6 flows: one shard for now.)
-        if let (true, Some(l), Some(r)) =
-            (self.cfg.shards > 1, f.dst_addr.to_v4(), f.src_addr.to_v4())
-        {
-            let local = SocketAddrV4::new(l, seg.dst_port);
-            let remote = SocketAddrV4::new(r, seg.src_port);
+        let local = A::SocketAddr::from_parts(f.dst_addr, seg.dst_port);
+        let remote = A::SocketAddr::from_parts(f.src_addr, seg.src_port);
+        if self.cfg.shards > 1 {
             let owner = self.cfg.ownership.owner(local, remote, self.cfg.shards);
             if owner != self.cfg.shard {
                 return self.steer_out(owner, frame);
             }
         }
         self.peer_mac = f.eth_src;
-        let local = A::SocketAddr::from_parts(f.dst_addr, seg.dst_port);
-        let remote = A::SocketAddr::from_parts(f.src_addr, seg.src_port);
         self.tcp_input(now, FlowKey::new(local, remote), seg);
     }
 

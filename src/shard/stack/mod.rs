@@ -44,7 +44,7 @@ use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
 use crate::timer::{TimerId, Wheel};
 use crate::wire::EthernetAddress;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A shard's settings.
 #[derive(Debug, Clone)]
@@ -249,12 +249,33 @@ pub struct Stack<A: StackFamily = Ipv4Addr> {
     /// Software steering between this port's shards (None: one shard, or RSS
     /// alone decides).
     steer: Option<SteerQueues>,
+    /// A dual-stack shard's IPv6 half (`Stack::add_ipv6`; always None in an
+    /// IPv6 stack): it gets the IPv6 frames this one receives (EtherType
+    /// 0x86DD, off the IPv4 fast path), and its own part of every turn.
+    ipv6: Option<Box<Stack<Ipv6Addr>>>,
 }
 
 impl Stack {
     /// An IPv4 shard.
     pub fn new(cfg: StackConfig, now: Instant) -> Stack {
         Stack::new_family(cfg, now)
+    }
+
+    /// Makes this IPv4 shard dual-stack (issue 14): an IPv6 stack with this
+    /// one's settings but `tcp` (IPv6's MSS), and its own table, timers,
+    /// neighbours and counters, fed the IPv6 frames this one receives and
+    /// run in each of its turns, on the same NIC queue. Its listeners are
+    /// added through the returned stack (or `ipv6_mut`). Steering, if set, is
+    /// shared (its frames for other shards go to their inboxes, which their
+    /// IPv4 halves read). Replaces an IPv6 half added before.
+    pub fn add_ipv6(&mut self, tcp: TcpConfig, now: Instant) -> &mut Stack<Ipv6Addr> {
+        let cfg = StackConfig {
+            tcp,
+            ..self.cfg.clone()
+        };
+        let mut v6 = Stack::<Ipv6Addr>::new_family(cfg, now);
+        v6.steer = self.steer.clone();
+        self.ipv6.insert(Box::new(v6))
     }
 }
 
@@ -314,6 +335,7 @@ impl<A: StackFamily> Stack<A> {
             last_turn_busy: false,
             ts_offset_cache: (A::UNSPECIFIED, A::UNSPECIFIED, 0),
             steer: None,
+            ipv6: None,
             peer_mac: EthernetAddress([0; 6]),
             cfg,
         }
@@ -322,23 +344,51 @@ impl<A: StackFamily> Stack<A> {
     /// Software steering for devices that cannot spread flows over queues:
     /// the port's queues, in which this shard (`cfg.shard`) has its inbox.
     pub fn set_steering(&mut self, queues: SteerQueues) {
+        if let Some(v6) = &mut self.ipv6 {
+            v6.steer = Some(queues.clone());
+        }
         self.steer = Some(queues);
     }
 
-    /// Whether every connection and TIME_WAIT record here belongs to this shard.
+    /// A dual-stack shard's IPv6 half (`Stack::add_ipv6`), if it has one.
+    pub fn ipv6(&self) -> Option<&Stack<Ipv6Addr>> {
+        self.ipv6.as_deref()
+    }
+
+    pub fn ipv6_mut(&mut self) -> Option<&mut Stack<Ipv6Addr>> {
+        self.ipv6.as_deref_mut()
+    }
+
+    /// This shard's counters, a dual-stack shard's two halves summed (the
+    /// IPv6 half's turns and busy time are the IPv4 half's: it runs inside
+    /// them).
+    pub fn total_stats(&self) -> ShardStats {
+        match &self.ipv6 {
+            None => self.stats,
+            Some(v6) => ShardStats::sum([&self.stats, &v6.stats]),
+        }
+    }
+
+    /// This shard's latencies, a dual-stack shard's two halves merged.
+    pub fn total_latency(&self) -> Latency {
+        let mut l = self.latency.clone();
+        if let Some(v6) = &self.ipv6 {
+            l.merge(&v6.latency);
+        }
+        l
+    }
+
+    /// Whether every connection here belongs to this shard (both halves of
+    /// a dual-stack shard).
     pub fn owns_all_flows(&self) -> bool {
-        self.table.iter().all(|(_, c)| {
-            // (IPv6 flows: one shard for now.)
+        let mine = self.table.iter().all(|(_, c)| {
             let k = &c.key;
-            let (Some(l), Some(r)) = (k.local_host().to_v4(), k.remote_host().to_v4()) else {
-                return true;
-            };
-            let (local, remote) = (
-                SocketAddrV4::new(l, k.local_port),
-                SocketAddrV4::new(r, k.remote_port),
-            );
-            self.cfg.ownership.owner(local, remote, self.cfg.shards) == self.cfg.shard
-        })
+            self.cfg
+                .ownership
+                .owner(k.local(), k.remote(), self.cfg.shards)
+                == self.cfg.shard
+        });
+        mine && self.ipv6.as_ref().is_none_or(|v6| v6.owns_all_flows())
     }
 
     /// Listens on `addr` (0.0.0.0 for every local address) with `app`.
@@ -357,18 +407,21 @@ impl<A: StackFamily> Stack<A> {
         self.neigh.len()
     }
 
-    /// Connections in the table (not counting TIME_WAIT records).
+    /// Connections in the table (not counting TIME_WAIT records); a
+    /// dual-stack shard's in both halves.
     pub fn connections(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.ipv6.as_ref().map_or(0, |v6| v6.connections())
     }
 
     /// Bytes of send and receive buffers the connections hold now.
     pub fn buffer_memory(&self) -> usize {
-        self.table.iter().map(|(_, c)| c.tcp.buffer_memory()).sum()
+        let own: usize = self.table.iter().map(|(_, c)| c.tcp.buffer_memory()).sum();
+        own + self.ipv6.as_ref().map_or(0, |v6| v6.buffer_memory())
     }
 
+    /// TIME_WAIT records held (both halves of a dual-stack shard).
     pub fn time_wait_records(&self) -> usize {
-        self.table.time_wait_len()
+        self.table.time_wait_len() + self.ipv6.as_ref().map_or(0, |v6| v6.time_wait_records())
     }
 
     /// Resets every open connection (at exit); the next `poll` sends the RSTs.
@@ -379,6 +432,9 @@ impl<A: StackFamily> Stack<A> {
                 c.tcp.abort();
                 self.touch(h);
             }
+        }
+        if let Some(v6) = &mut self.ipv6 {
+            v6.abort_all();
         }
     }
 
@@ -391,7 +447,8 @@ impl<A: StackFamily> Stack<A> {
 
     /// Adds the states of the connections in table slots `from..from + n`
     /// to `into` (a walk of a large table a part at a time). Returns where
-    /// the next part starts, or None once the walk has passed the end.
+    /// the next part starts, or None once the walk has passed the end. A
+    /// dual-stack shard's IPv6 half's slots follow this one's.
     pub fn count_states_part(
         &self,
         from: usize,
@@ -402,14 +459,32 @@ impl<A: StackFamily> Stack<A> {
         for (_, c) in self.table.iter_part(from, end) {
             into[c.tcp.state() as usize] += 1;
         }
-        (end < self.table.slot_count()).then_some(end)
+        let slots = self.table.slot_count();
+        match &self.ipv6 {
+            None => (end < slots).then_some(end),
+            Some(v6) => {
+                let at = from.saturating_sub(slots);
+                let left = end.saturating_sub(slots.max(from));
+                if left == 0 {
+                    return Some(end);
+                }
+                v6.count_states_part(at, left, into)
+                    .map(|next| slots + next)
+            }
+        }
     }
 
     /// Publishes a whole walk's counts (`count_states_part`), with the
-    /// TIME_WAIT records and listeners as they are now.
+    /// TIME_WAIT records and listeners as they are now (a dual-stack
+    /// shard's, both halves', all in this half's counters).
     pub fn set_state_counts(&mut self, mut s: [u64; STATES.len()]) {
         s[State::TimeWait as usize] += self.table.time_wait_len() as u64;
         s[State::Listen as usize] += self.table.listener_count() as u64;
+        if let Some(v6) = &mut self.ipv6 {
+            s[State::TimeWait as usize] += v6.table.time_wait_len() as u64;
+            s[State::Listen as usize] += v6.table.listener_count() as u64;
+            v6.client_gauges();
+        }
         self.stats.states = s;
         self.client_gauges();
     }
@@ -441,9 +516,30 @@ impl<A: StackFamily> Stack<A> {
             self.close_client_connections(now);
             self.dispatch_requests(now);
         }
-        self.last_turn_busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0 || !room;
+        let mut busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0 || !room;
         self.output(now, nic);
+        if let Some(v6) = &mut self.ipv6 {
+            busy |= v6.half_turn(now, nic, room);
+        }
+        self.last_turn_busy = busy;
         n
+    }
+
+    /// A dual-stack shard's IPv6 half's part of the turn (its frames came
+    /// in through the IPv4 half's receive): timers, applications, output.
+    /// Returns whether it had work.
+    #[inline(never)]
+    fn half_turn(&mut self, now: Instant, nic: &mut dyn Nic, room: bool) -> bool {
+        if room {
+            self.run_timers(now);
+            self.age_neighbours(now);
+            self.open_client_connections(now);
+            self.close_client_connections(now);
+            self.dispatch_requests(now);
+        }
+        let busy = !self.touched.is_empty() || self.ctrl_used > 0;
+        self.output(now, nic);
+        busy
     }
 }
 

@@ -128,6 +128,14 @@ impl<A: StackFamily> Stack<A> {
         arp.emit(&mut wire::ArpPacket::new_unchecked(&mut buf[ETH..len]));
     }
 
+    /// `request_arp` unless `ip` is asked for already (a burst of
+    /// connections to a neighbour not yet known asks once).
+    pub(super) fn ask_neighbour(&mut self, ip: A) {
+        if !self.neigh.pending.iter().any(|(a, _)| *a == ip) {
+            self.request_arp(ip);
+        }
+    }
+
     /// `ip` waits for its answer (`PROBES` sweeps).
     fn mark_pending(&mut self, ip: A) {
         let p = &mut self.neigh.pending;
