@@ -624,6 +624,28 @@ fn bench_serves_its_client_through_a_syn_flood() {
     assert!(v["syn_cookies_sent"].as_u64().unwrap() > 10_000, "{v}");
 }
 
+/// The same flood over IPv6 (`--family 6`): spoofed global unicast
+/// sources, answered with SYN cookies (RFC 4987 3.6) from the IPv6 MSS
+/// table, while the keep-alive client keeps its 16 connections served.
+#[test]
+fn bench_serves_its_client_through_a_syn_flood_over_ipv6() {
+    let Some(v) = bench_json(&[
+        "--family",
+        "6",
+        "--keep-alive",
+        "-c",
+        "16",
+        "--syn-flood",
+        "100000",
+    ]) else {
+        return;
+    };
+    assert_eq!(v["errors_total"], 0, "{v}");
+    assert_eq!(v["connections_opened"], 16, "{v}");
+    assert!(v["responses"].as_u64().unwrap() > 16 * 100, "{v}");
+    assert!(v["syn_cookies_sent"].as_u64().unwrap() > 10_000, "{v}");
+}
+
 /// Keep-alive over memif ended, one run in four on a busy machine, with
 /// `EAL: Error: Invalid memory`: memif's interrupt thread and the bench both
 /// disconnected the server end. Three short runs, each with a clean stderr.

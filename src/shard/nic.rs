@@ -58,6 +58,29 @@ pub trait Nic {
     }
 }
 
+/// A NIC borrowed is a NIC (a wrapper such as the SYN flood's can take the
+/// shard's for a run and give it back).
+impl<N: Nic + ?Sized> Nic for &mut N {
+    fn rx(&mut self, f: &mut dyn FnMut(&[u8])) -> usize {
+        (**self).rx(f)
+    }
+    fn tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
+        (**self).tx_buf(max)
+    }
+    fn tx_commit(&mut self, len: usize) {
+        (**self).tx_commit(len)
+    }
+    fn tx(&mut self, max: usize, fill: &mut dyn FnMut(&mut [u8]) -> usize) -> Tx {
+        (**self).tx(max, fill)
+    }
+    fn flush(&mut self) -> u64 {
+        (**self).flush()
+    }
+    fn tx_pending(&self) -> usize {
+        (**self).tx_pending()
+    }
+}
+
 /// An in-memory link end: frames are `Vec<u8>` in bounded lock-free queues.
 /// For tests and the simulation-like checks of the shard loop (allocates per
 /// frame, which the DPDK path never does). Like `DpdkNic`, frames the peer's

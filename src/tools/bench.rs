@@ -95,9 +95,6 @@ fn sources6(count: u32) -> Ipv6Range {
 #[cfg(feature = "dpdk")]
 pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
     let v6 = args.family == 6;
-    if v6 && args.flood.syn_flood.is_some() {
-        bail!("--syn-flood with --family 6 is not built yet (issue 14)");
-    }
     let load = &args.load;
     let times = load.check()?;
     // Both ends of every connection live in this process.
@@ -382,42 +379,17 @@ impl ClientSide<'_> {
             pacing: load.pacing(),
         };
         let start = (clock.now(), std::time::SystemTime::now());
-        let outcome = match self.args.flood.syn_flood {
-            None => load::drive(&mut stack, &mut nic, clock, client, self.times, ctl, watch),
-            Some(rate) => {
-                // The flood beside the load, on the same link (`tools::flood`).
-                let server_mac = stack
-                    .neighbour(SERVER_IP)
-                    .context("the server's MAC is unknown")?;
-                let c = *clock;
-                let t0 = c.now();
-                let mut flood = super::flood::FloodNic::new(
-                    nic,
-                    move || c.now(),
-                    rate,
-                    self.mac,
-                    server_mac,
-                    (SERVER_IP, port),
-                    crate::dpdk::rdtsc(),
-                );
-                let o = load::drive(
-                    &mut stack, &mut flood, clock, client, self.times, ctl, watch,
-                );
-                let f = flood.stats;
-                let secs = c.now().saturating_since(t0).as_secs_f64();
-                if !load.quiet {
-                    eprintln!(
-                        "sluice bench: SYN flood ({rate:?}): {} SYNs sent ({:.0}/s), {} refused by the link, {} answers to spoofed sources dropped, the link full after {} turns",
-                        f.syns_sent,
-                        f.syns_sent as f64 / secs.max(1e-9),
-                        f.syns_dropped,
-                        f.answers_dropped,
-                        f.link_full
-                    );
-                }
-                o
-            }
-        };
+        let server_mac = stack.neighbour(SERVER_IP);
+        let outcome = flooded(
+            self.args.flood.syn_flood,
+            &mut nic,
+            clock,
+            self.mac,
+            server_mac,
+            (SERVER_IP.into(), port),
+            load.quiet,
+            |nic| load::drive(&mut stack, nic, clock, client, self.times, ctl, watch),
+        )?;
         load::write_outputs(
             load,
             "sluice bench: latency by percentile",
@@ -477,9 +449,16 @@ impl ClientSide<'_> {
         };
         let start = (clock.now(), std::time::SystemTime::now());
         let to = Some((SocketAddrV6::new(SERVER_IP6, port, 0, 0), sources));
-        let outcome = load::drive_family(
-            &mut stack, &mut nic, clock, client, to, self.times, ctl, watch,
-        );
+        let outcome = flooded(
+            self.args.flood.syn_flood,
+            &mut nic,
+            clock,
+            self.mac,
+            Some(self.server_mac),
+            (SERVER_IP6.into(), port),
+            load.quiet,
+            |nic| load::drive_family(&mut stack, nic, clock, client, to, self.times, ctl, watch),
+        )?;
         load::write_outputs(
             load,
             "sluice bench: latency by percentile",
@@ -489,4 +468,50 @@ impl ClientSide<'_> {
         )?;
         Ok(outcome)
     }
+}
+
+/// Runs the load (`run`) over `nic`, or, with `--syn-flood`, over `nic`
+/// with a SYN flood to `dst` (behind `dst_mac`) beside it on the same link
+/// (`tools::flood`), and says what the flood did.
+#[cfg(feature = "dpdk")]
+#[allow(clippy::too_many_arguments)]
+fn flooded(
+    rate: Option<super::flood::FloodRate>,
+    nic: &mut dyn Nic,
+    clock: &TscClock,
+    mac: EthernetAddress,
+    dst_mac: Option<EthernetAddress>,
+    dst: (std::net::IpAddr, u16),
+    quiet: bool,
+    run: impl FnOnce(&mut dyn Nic) -> Outcome,
+) -> anyhow::Result<Outcome> {
+    let Some(rate) = rate else {
+        return Ok(run(nic));
+    };
+    let dst_mac = dst_mac.context("the server's MAC is unknown")?;
+    let c = *clock;
+    let t0 = c.now();
+    let mut flood = super::flood::FloodNic::new(
+        nic,
+        move || c.now(),
+        rate,
+        mac,
+        dst_mac,
+        dst,
+        crate::dpdk::rdtsc(),
+    );
+    let o = run(&mut flood);
+    let f = flood.stats;
+    let secs = c.now().saturating_since(t0).as_secs_f64();
+    if !quiet {
+        eprintln!(
+            "sluice bench: SYN flood ({rate:?}): {} SYNs sent ({:.0}/s), {} refused by the link, {} answers to spoofed sources dropped, the link full after {} turns",
+            f.syns_sent,
+            f.syns_sent as f64 / secs.max(1e-9),
+            f.syns_dropped,
+            f.answers_dropped,
+            f.link_full
+        );
+    }
+    Ok(o)
 }

@@ -14,8 +14,9 @@
 use crate::shard::Nic;
 use crate::time::Instant;
 use crate::wire::EthernetAddress;
+use crate::wire::checksum::transport_checksum_v6;
 use crate::wire::checksum::{checksum, transport_checksum};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How fast the flood goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +77,9 @@ const MAX_BURST: u64 = 1024;
 const NANO: u128 = 1_000_000_000;
 /// Receive bursts a turn at most while they are mostly the flood's answers.
 const RX_BURSTS: usize = 256;
-/// Ethernet + IPv4 + TCP with an MSS option.
-const SYN_LEN: usize = 14 + 20 + 24;
+/// Ethernet + IPv6 + TCP with an MSS option: the longer SYN (IPv4's is
+/// 20 bytes shorter).
+const SYN6_LEN: usize = 14 + 40 + 24;
 
 /// A NIC that also sends a SYN flood (see the module's notes).
 pub struct FloodNic<N, C> {
@@ -87,7 +89,7 @@ pub struct FloodNic<N, C> {
     /// The client's MAC: frames to any other are the flood's answers.
     mac: EthernetAddress,
     dst_mac: EthernetAddress,
-    dst: (Ipv4Addr, u16),
+    dst: (IpAddr, u16),
     /// When the credit was last topped up, and SYNs owed since (in
     /// billionths of a SYN, so that low rates come out right).
     last: Option<Instant>,
@@ -102,14 +104,15 @@ pub struct FloodNic<N, C> {
 
 impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
     /// Wraps the client's `inner` NIC (its MAC `mac`) to flood `dst`
-    /// (behind `dst_mac`) at `rate`; `clock` reads the time.
+    /// (behind `dst_mac`) at `rate`; `clock` reads the time. The SYNs are
+    /// of `dst`'s family (IPv4 or IPv6).
     pub fn new(
         inner: N,
         clock: C,
         rate: FloodRate,
         mac: EthernetAddress,
         dst_mac: EthernetAddress,
-        dst: (Ipv4Addr, u16),
+        dst: (impl Into<IpAddr>, u16),
         seed: u64,
     ) -> Self {
         FloodNic {
@@ -118,7 +121,7 @@ impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
             rate,
             mac,
             dst_mac,
-            dst,
+            dst: (dst.0.into(), dst.1),
             last: None,
             credit_nano: 0,
             rng: seed | 1,
@@ -164,43 +167,61 @@ impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
     }
 
     /// Writes one SYN from a random source into `buf`; its length.
-    fn syn(&mut self, buf: &mut [u8]) -> usize {
+    fn syn(&mut self, buf: &mut [u8; SYN6_LEN]) -> usize {
         let r = self.next();
         let r2 = self.next();
-        // A unicast address no sender check refuses: first octet 1..=223,
-        // not 127 (loopback) and not the server's own.
-        let mut a = (r as u32).to_be_bytes();
-        a[0] = 1 + (a[0] % 223);
-        if a[0] == 127 {
-            a[0] = 128;
-        }
-        if Ipv4Addr::from(a) == self.dst.0 {
-            a[3] ^= 1;
-        }
-        let src = Ipv4Addr::from(a);
         let port = 1024 + ((r >> 32) as u16 % (65535 - 1024));
         let seq = (r2 >> 32) as u32;
         // A locally administered unicast MAC.
         let mut mac = [0u8; 6];
         mac[..].copy_from_slice(&r2.to_be_bytes()[..6]);
         mac[0] = (mac[0] & 0xfc) | 0x02;
-        let f = &mut buf[..SYN_LEN];
-        // Ethernet.
-        f[0..6].copy_from_slice(&self.dst_mac.0);
-        f[6..12].copy_from_slice(&mac);
-        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-        // IPv4, no options, DF.
-        let ip = &mut f[14..34];
-        ip.copy_from_slice(&[
-            0x45, 0, 0, 44, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ]);
-        ip[4..6].copy_from_slice(&(r2 as u16).to_be_bytes());
-        ip[12..16].copy_from_slice(&src.octets());
-        ip[16..20].copy_from_slice(&self.dst.0.octets());
-        let c = checksum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        // TCP: SYN, window 64240, MSS 1460.
-        let tcp = &mut f[34..58];
+        buf[0..6].copy_from_slice(&self.dst_mac.0);
+        buf[6..12].copy_from_slice(&mac);
+        let (ip_len, mss) = match self.dst.0 {
+            IpAddr::V4(dst) => {
+                // A unicast address no sender check refuses: first octet
+                // 1..=223, not 127 (loopback) and not the server's own.
+                let mut a = (r as u32).to_be_bytes();
+                a[0] = 1 + (a[0] % 223);
+                if a[0] == 127 {
+                    a[0] = 128;
+                }
+                if Ipv4Addr::from(a) == dst {
+                    a[3] ^= 1;
+                }
+                buf[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+                // IPv4, no options, DF.
+                let ip = &mut buf[14..34];
+                ip.copy_from_slice(&[
+                    0x45, 0, 0, 44, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ]);
+                ip[4..6].copy_from_slice(&(r2 as u16).to_be_bytes());
+                ip[12..16].copy_from_slice(&a);
+                ip[16..20].copy_from_slice(&dst.octets());
+                let c = checksum(ip);
+                ip[10..12].copy_from_slice(&c.to_be_bytes());
+                (20, 1460u16)
+            }
+            IpAddr::V6(dst) => {
+                // A global unicast address (2000::/3), not the server's own.
+                let r3 = self.next();
+                let mut a = (u128::from(r) << 64 | u128::from(r3)).to_be_bytes();
+                a[0] = 0x20 | (a[0] & 0x1f);
+                if Ipv6Addr::from(a) == dst {
+                    a[15] ^= 1;
+                }
+                buf[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+                // IPv6: no flow label, 24 bytes of TCP, hop limit 64.
+                let ip = &mut buf[14..54];
+                ip[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 24, 6, 64]);
+                ip[8..24].copy_from_slice(&a);
+                ip[24..40].copy_from_slice(&dst.octets());
+                (40, 1440u16)
+            }
+        };
+        // TCP: SYN, window 64240, the MSS of a 1500-byte MTU.
+        let tcp = &mut buf[14 + ip_len..14 + ip_len + 24];
         tcp[0..2].copy_from_slice(&port.to_be_bytes());
         tcp[2..4].copy_from_slice(&self.dst.1.to_be_bytes());
         tcp[4..8].copy_from_slice(&seq.to_be_bytes());
@@ -209,10 +230,20 @@ impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
         tcp[13] = 0x02; // SYN
         tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
         tcp[16..20].copy_from_slice(&[0; 4]);
-        tcp[20..24].copy_from_slice(&[2, 4, 0x05, 0xb4]);
-        let c = transport_checksum(src, self.dst.0, 6, tcp);
-        tcp[16..18].copy_from_slice(&c.to_be_bytes());
-        SYN_LEN
+        tcp[20..22].copy_from_slice(&[2, 4]);
+        tcp[22..24].copy_from_slice(&mss.to_be_bytes());
+        let c = match self.dst.0 {
+            IpAddr::V4(dst) => {
+                let src = Ipv4Addr::from(<[u8; 4]>::try_from(&buf[26..30]).unwrap());
+                transport_checksum(src, dst, 6, &buf[34..58])
+            }
+            IpAddr::V6(dst) => {
+                let src = Ipv6Addr::from(<[u8; 16]>::try_from(&buf[22..38]).unwrap());
+                transport_checksum_v6(&src, &dst, 6, &buf[54..78])
+            }
+        };
+        buf[14 + ip_len + 16..14 + ip_len + 18].copy_from_slice(&c.to_be_bytes());
+        14 + ip_len + 24
     }
 
     /// The SYNs due, after the shard's own frames (with `max`, in bursts
@@ -229,7 +260,7 @@ impl<N: Nic, C: FnMut() -> Instant> FloodNic<N, C> {
             }
             // (The frame is built in a local, then copied: the borrow of
             // the NIC's buffer and of `self` do not overlap.)
-            let mut f = [0u8; SYN_LEN];
+            let mut f = [0u8; SYN6_LEN];
             let len = self.syn(&mut f);
             let Some(buf) = self.inner.tx_buf(len) else {
                 self.stats.syns_dropped += 1;
@@ -358,6 +389,44 @@ mod tests {
         }
         assert_eq!(n, 1000);
         assert!(sources.len() > 990, "random sources: {}", sources.len());
+    }
+
+    /// Over IPv6 (RFC 8200 header, RFC 9293 3.1 pseudo-header checksum
+    /// over it, MSS 1440 for a 1500-byte MTU): global unicast sources, none
+    /// the server's.
+    #[test]
+    fn ipv6_syns_are_valid_spoofed_and_carry_the_ipv6_mss() {
+        let server6: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let (ours, peer) = MemNic::pair(4096);
+        let mut f = FloodNic::new(
+            ours,
+            || Instant::ZERO,
+            FloodRate::Max,
+            ME,
+            SERVER,
+            (server6, 80),
+            11,
+        );
+        f.flush();
+        assert!(f.stats.syns_sent > 0);
+        let mut sources = std::collections::HashSet::new();
+        while let Some(frame) = peer.rx.pop() {
+            assert_eq!(frame.len(), SYN6_LEN);
+            let p = crate::wire::parse_tcp6_frame(&frame, ChecksumMode::Verify)
+                .expect("checksums verify")
+                .expect("TCP over IPv6");
+            assert_eq!(p.seg.control, TcpControl::Syn);
+            assert_eq!(p.seg.max_seg_size, Some(1440));
+            assert_eq!(
+                (p.dst_addr, p.seg.dst_port, p.eth_dst),
+                (server6, 80, SERVER)
+            );
+            assert!(p.eth_src.is_unicast() && p.eth_src != ME);
+            assert_eq!(p.src_addr.octets()[0] & 0xe0, 0x20, "{}", p.src_addr);
+            assert_ne!(p.src_addr, server6);
+            sources.insert(p.src_addr);
+        }
+        assert_eq!(sources.len() as u64, f.stats.syns_sent, "random sources");
     }
 
     #[test]
