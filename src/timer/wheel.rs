@@ -279,8 +279,12 @@ impl<T: Copy> Wheel<T> {
     /// need not move for it.
     #[inline]
     pub fn fires_by(&self, id: TimerId, deadline: Instant) -> bool {
-        self.valid(id)
-            && self.nodes[id.index as usize].tick(self.elapsed) <= self.kept_tick(deadline)
+        // Against the kept tick of `deadline`, but for its cap (`MAX_AHEAD`
+        // past the clock), which no live entry's tick exceeds.
+        self.nodes.get(id.index as usize).is_some_and(|n| {
+            n.generation() + 1 == id.generation.get()
+                && n.tick(self.elapsed) <= deadline_tick(deadline).max(self.elapsed)
+        })
     }
 
     /// When a timer fires at the earliest: the start of the first tick at
@@ -434,8 +438,16 @@ impl<T: Copy> Wheel<T> {
     /// timer they hold may then fire late by the calls that takes, never early).
     pub fn advance(&mut self, now: Instant, budget: usize, out: &mut Vec<T>) -> usize {
         let target = tick_of(now);
-        let mut fired = self.fire_or_cascade(target, budget, out);
-        if !self.draining.is_empty() && fired < budget {
+        let (mut fired, caught_up) = self.fire_or_cascade(target, budget, out);
+        if self.draining.is_empty() {
+            // The usual case: nothing left due by `target`, as
+            // `fire_or_cascade` saw last (not looked up again).
+            if caught_up {
+                self.elapsed = self.elapsed.max(target);
+            }
+            return fired;
+        }
+        if fired < budget {
             fired += self.advance_draining(target, budget - fired, out);
         }
         if fired < budget && self.next_slot().is_none_or(|(_, _, s)| s > target) {
@@ -463,7 +475,7 @@ impl<T: Copy> Wheel<T> {
             };
             fired += self.drain(budget - fired, &mut work, limit, out);
             // What the drain re-filed may be due at once.
-            fired += self.fire_or_cascade(target, budget - fired, out);
+            fired += self.fire_or_cascade(target, budget - fired, out).0;
         }
         fired
     }
@@ -480,15 +492,17 @@ impl<T: Copy> Wheel<T> {
 
     /// The slots due by `target` below `DRAIN_LEVEL`: fires what is due (up
     /// to `budget`), cascades the rest; slots at or above it start draining.
+    /// Returns how many fired, and whether it stopped because no slot (but
+    /// draining ones) starts by `target` (not for want of budget).
     #[inline(always)]
-    fn fire_or_cascade(&mut self, target: u64, budget: usize, out: &mut Vec<T>) -> usize {
+    fn fire_or_cascade(&mut self, target: u64, budget: usize, out: &mut Vec<T>) -> (usize, bool) {
         let mut fired = 0;
         while fired < budget {
             let Some((level, slot, start)) = self.next_slot() else {
-                break;
+                return (fired, true);
             };
             if start > target {
-                break;
+                return (fired, true);
             }
             if !self.draining.is_empty() && self.must_finish_drains(start) {
                 fired += self.drain(budget - fired, &mut 0, usize::MAX, out);
@@ -529,7 +543,7 @@ impl<T: Copy> Wheel<T> {
                 i = next;
             }
         }
-        fired
+        (fired, false)
     }
 
     /// Cascades timers from the draining slots (the last reached first) until
@@ -925,6 +939,13 @@ mod tests {
                         for (_, d) in model.values() {
                             // Ticks are 1024 ns: a timer fires in the first tick wholly after its deadline.
                             proptest::prop_assert!(d.div_ceil(1 << TICK_SHIFT) > now >> TICK_SHIFT, "late: due {} now {}", d, now);
+                        }
+                        // `fires_by` is "kept no later than the query's kept tick".
+                        for (id, d) in model.values() {
+                            for q in [d.saturating_sub(x % 5_000), *d, d + x % 5_000, now.saturating_sub(x % 3_000), u64::MAX] {
+                                let want = w.kept_tick(Instant::from_nanos(*d)) <= w.kept_tick(Instant::from_nanos(q));
+                                proptest::prop_assert_eq!(w.fires_by(*id, Instant::from_nanos(q)), want, "due {} asked {} now {}", d, q, now);
+                            }
                         }
                     }
                 }
