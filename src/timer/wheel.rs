@@ -206,7 +206,7 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// Schedules `value` to expire at `deadline`.
-    #[inline]
+    #[inline(always)]
     pub fn schedule(&mut self, deadline: Instant, value: T) -> TimerId {
         let tick = self.kept_tick(deadline);
         let (index, generation) = if self.free != NIL {
@@ -253,7 +253,7 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// Cancels a timer, returning its value (None if it already expired or was cancelled).
-    #[inline]
+    #[inline(always)]
     pub fn cancel(&mut self, id: TimerId) -> Option<T> {
         if !self.valid(id) {
             return None;
