@@ -687,7 +687,7 @@ impl Connection {
     /// connection before (`renew` keeps the smallest buffers, for the data a
     /// new connection soon has): giving them back at the SYN would only
     /// cycle them through the pool, two buffers each way per short connection.
-    #[inline]
+    #[inline(always)]
     pub fn release_idle_buffers(&mut self) {
         if matches!(
             self.state,
