@@ -48,12 +48,14 @@ pub struct EngineSocket<'a> {
 }
 
 impl Socket for EngineSocket<'_> {
+    #[inline]
     fn send(&mut self, data: &[u8]) -> Result<usize, SendError> {
         // The engine's only refusal: not open for sending.
         self.conn
             .send(self.cfg, data)
             .map_err(|crate::tcp::CommandError::NotWritable| SendError::Closed)
     }
+    #[inline]
     fn recv(&mut self, out: &mut [u8]) -> usize {
         // The applications read until nothing is left: that last read
         // costs only this look (an empty read changes nothing).
@@ -191,6 +193,7 @@ impl ServerConn {
     }
 
     /// The engine's event `ev`; `app` is its listener's application.
+    #[inline]
     pub fn on_event(
         &mut self,
         app: &ServerApp,
@@ -569,6 +572,7 @@ impl ClientConn {
         true
     }
 
+    #[inline]
     pub fn on_event(
         &mut self,
         cx: &mut AppCx<'_>,
@@ -660,6 +664,7 @@ impl ClientConn {
         }
     }
 
+    #[inline]
     fn start_request(
         &mut self,
         cx: &mut AppCx<'_>,

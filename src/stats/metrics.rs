@@ -144,6 +144,7 @@ impl Collector for Scrape {
             MetricType::Histogram,
         )?;
         for (kind, h) in named {
+            let h = h.to_hdr();
             let mut counts = [0u64; BUCKETS_S.len()];
             let mut sum = 0.0;
             for v in h.iter_recorded() {

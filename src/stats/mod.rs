@@ -7,6 +7,7 @@
 //! `crate::counters`' macros: publishing, sums, the JSON maps and the live
 //! line follow the declarations.
 
+pub mod hist;
 pub mod metrics;
 pub mod output;
 pub mod progress;
@@ -14,7 +15,7 @@ pub mod report;
 
 use crate::counters::{Counters, by_label};
 use crate::tcp::{CloseReason, State, TcpStats};
-use hdrhistogram::Histogram;
+use hist::Hist;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -310,41 +311,30 @@ impl Published {
 }
 
 /// Latency histograms, in nanoseconds (sub-microsecond resolution, 3
-/// significant digits, up to 100 s).
-#[derive(Debug, Clone)]
+/// significant digits, up to 100 s: HdrHistogram's layout, `hist`).
+#[derive(Debug, Clone, Default)]
 pub struct Latency {
     /// SYN sent → SYN-ACK received.
-    pub connect: Histogram<u64>,
+    pub connect: Hist,
     /// Request sent → first response byte.
-    pub first_byte: Histogram<u64>,
+    pub first_byte: Hist,
     /// Request sent (or scheduled, in open loop) → complete response.
-    pub request: Histogram<u64>,
-}
-
-impl Default for Latency {
-    fn default() -> Self {
-        let h = || Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds");
-        Latency {
-            connect: h(),
-            first_byte: h(),
-            request: h(),
-        }
-    }
+    pub request: Hist,
 }
 
 impl Latency {
     pub fn merge(&mut self, other: &Latency) {
-        // Same bounds on both sides: adding cannot fail.
-        let _ = self.connect.add(&other.connect);
-        let _ = self.first_byte.add(&other.first_byte);
-        let _ = self.request.add(&other.request);
+        self.connect.add(&other.connect);
+        self.first_byte.add(&other.first_byte);
+        self.request.add(&other.request);
     }
 }
 
 /// Records `d` (saturating into the histogram's range).
-pub fn record(h: &mut Histogram<u64>, d: Duration) {
+#[inline]
+pub fn record(h: &mut Hist, d: Duration) {
     let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    h.saturating_record(ns.max(1));
+    h.record(ns.max(1));
 }
 
 /// Percentiles of one histogram, in microseconds.
@@ -362,11 +352,12 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
+    pub fn of(h: &Hist) -> Percentiles {
         let us = |ns: u64| ns as f64 / 1000.0;
         if h.is_empty() {
             return Percentiles::default();
         }
+        let h = h.to_hdr();
         Percentiles {
             count: h.len(),
             mean: h.mean() / 1000.0,

@@ -5,6 +5,7 @@
 //! percentile.
 
 use super::Latency;
+use super::hist::Hist;
 use crate::time::Instant;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{
@@ -15,7 +16,7 @@ use std::io::{self, Write};
 use std::time::SystemTime;
 
 /// The three histograms by name, as files and logs name them.
-pub fn named(l: &Latency) -> [(&'static str, &Histogram<u64>); 3] {
+pub fn named(l: &Latency) -> [(&'static str, &Hist); 3] {
     [
         ("connect", &l.connect),
         ("first_byte", &l.first_byte),
@@ -23,7 +24,7 @@ pub fn named(l: &Latency) -> [(&'static str, &Histogram<u64>); 3] {
     ]
 }
 
-fn named_mut(l: &mut Latency) -> [(&'static str, &mut Histogram<u64>); 3] {
+fn named_mut(l: &mut Latency) -> [(&'static str, &mut Hist); 3] {
     [
         ("connect", &mut l.connect),
         ("first_byte", &mut l.first_byte),
@@ -40,8 +41,9 @@ pub fn with_name(path: &str, name: &str, ext: &str) -> String {
 /// Writes `h` (nanoseconds) as a percentile distribution in milliseconds,
 /// five steps per halving of the remaining tail, as HdrHistogram's
 /// `outputPercentileDistribution` (and wrk2) do.
-pub fn write_hgrm(w: &mut impl Write, h: &Histogram<u64>) -> io::Result<()> {
+pub fn write_hgrm(w: &mut impl Write, h: &Hist) -> io::Result<()> {
     const MS: f64 = 1e6;
+    let h = &h.to_hdr();
     writeln!(
         w,
         "{:>12} {:>14} {:>10} {:>14}\n",
@@ -124,7 +126,7 @@ impl Intervals {
             let mut d = cur.clone();
             for ((_, h), (_, p)) in named_mut(&mut d).into_iter().zip(named(prev)) {
                 // `cur` only grew since `prev`: cannot underflow.
-                let _ = h.subtract(p);
+                h.subtract(p);
             }
             self.list.push((*t0, now, d));
         }
@@ -154,7 +156,7 @@ pub fn write_hlog(
     for (a, b, l) in sorted {
         for (name, h) in named(l) {
             log.write_histogram(
-                h,
+                &h.to_hdr(),
                 a.saturating_since(t0),
                 b.saturating_since(*a),
                 Tag::new(name),
@@ -186,8 +188,8 @@ pub fn merge_hlogs(paths: &[String]) -> anyhow::Result<(Latency, usize)> {
             let Some((_, dst)) = named_mut(&mut total).into_iter().find(|(n, _)| *n == tag) else {
                 continue;
             };
-            dst.add(&h)
-                .map_err(|e| anyhow::anyhow!("{p}: interval {k}: {e:?}"))?;
+            dst.add_hdr(&h)
+                .map_err(|e| anyhow::anyhow!("{p}: interval {k}: {e}"))?;
             n += 1;
         }
     }
@@ -210,6 +212,7 @@ pub fn write_svg(path: &str, title: &str, l: &Latency) -> anyhow::Result<()> {
         ])
         .filter(|((_, h), _)| !h.is_empty())
         .map(|((name, h), color)| {
+            let h = h.to_hdr();
             let pts = h
                 .iter_quantiles(5)
                 .filter(|v| v.quantile_iterated_to() < 1.0)

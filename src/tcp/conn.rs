@@ -680,9 +680,21 @@ impl Connection {
     /// costs its control block only, and data arriving later takes buffers
     /// again. The shard calls it after driving a connection; one that is
     /// busy (a request in flight either way) keeps its buffers, so back-to-back
-    /// requests do not cycle them through the pool.
-    #[inline]
+    /// requests do not cycle them through the pool. Nor does one opening
+    /// (SYN-SENT, SYN-RECEIVED) or ending in LAST_ACK (both sides closed,
+    /// only our FIN's ACK awaited): each lasts a handshake's or a FIN's
+    /// retransmissions at most, and holds only what its slot kept from the
+    /// connection before (`renew` keeps the smallest buffers, for the data a
+    /// new connection soon has): giving them back at the SYN would only
+    /// cycle them through the pool, two buffers each way per short connection.
+    #[inline(always)]
     pub fn release_idle_buffers(&mut self) {
+        if matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::LastAck
+        ) {
+            return;
+        }
         if let Some(r) = &self.reorder {
             if !r.holds_nothing(self.flags) {
                 return;
@@ -2854,6 +2866,90 @@ mod tests {
         b.release_idle_buffers();
         assert!(b.reorder.is_none());
         assert_eq!(b.buffer_memory(), 0);
+    }
+
+    /// Segments `x` has to send, delivered to `y` (one direction only).
+    fn deliver_all(x: &mut Connection, y: &mut Connection, cfg: &TcpConfig, now: Instant) {
+        let mut st = TcpStats::default();
+        let mut buf = vec![0u8; 2048];
+        while let Some(n) = x.poll_transmit(now, cfg, &mut st, &mut buf) {
+            let p = TcpPacket::new_checked(&buf[..n]).unwrap();
+            let seg = TcpRepr::parse(
+                &p,
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::UNSPECIFIED,
+                ChecksumMode::Ignore,
+            )
+            .unwrap();
+            y.handle_segment(now, cfg, &mut st, &seg);
+        }
+    }
+
+    /// A connection renewed in a used slot keeps the slot's smallest
+    /// buffers while it opens (SYN-SENT, SYN-RECEIVED) and in LAST_ACK,
+    /// where each is about to take data or to close; idle and ESTABLISHED,
+    /// it gives them back.
+    #[test]
+    fn buffers_stay_while_opening_and_in_last_ack() {
+        let cfg = TcpConfig::default();
+        let now = Instant::from_millis(1000);
+        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let t = FourTuple {
+            local: a_addr,
+            remote: b_addr,
+        };
+        let mut a = Connection::connect(&cfg, t, SeqNumber(1), now);
+        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(2), now);
+        b.set_remote(a_addr);
+        let mut out = [0u8; 64];
+        let mut used = |a: &mut Connection, b: &mut Connection| {
+            exchange(a, b, &cfg, now);
+            a.send(&cfg, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+            exchange(a, b, &cfg, now);
+            b.recv(&cfg, &mut out);
+            b.send(&cfg, b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+            exchange(a, b, &cfg, now);
+            a.recv(&cfg, &mut out);
+        };
+        used(&mut a, &mut b);
+        let later = now + std::time::Duration::from_secs(3);
+        let t2 = FourTuple {
+            local: "10.0.0.1:40001".parse().unwrap(),
+            remote: b_addr,
+        };
+        a.reconnect(&cfg, t2, SeqNumber(77), later);
+        b.relisten(&cfg, b_addr, SeqNumber(99), later);
+        b.set_remote(t2.local);
+        let kept = 2 * 256;
+        assert_eq!((a.buffer_memory(), b.buffer_memory()), (kept, kept));
+        deliver_all(&mut a, &mut b, &cfg, later);
+        a.release_idle_buffers();
+        b.release_idle_buffers();
+        assert_eq!((a.state(), b.state()), (State::SynSent, State::SynReceived));
+        assert_eq!((a.buffer_memory(), b.buffer_memory()), (kept, kept));
+        deliver_all(&mut b, &mut a, &cfg, later);
+        deliver_all(&mut a, &mut b, &cfg, later);
+        assert_eq!(
+            (a.state(), b.state()),
+            (State::Established, State::Established)
+        );
+        a.release_idle_buffers();
+        b.release_idle_buffers();
+        assert_eq!(
+            (a.buffer_memory(), b.buffer_memory()),
+            (0, 0),
+            "idle: given back"
+        );
+        // The server's response and FIN; the client reads and closes.
+        b.send(&cfg, b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        b.close(later, &cfg);
+        deliver_all(&mut b, &mut a, &cfg, later);
+        assert_eq!(a.recv(&cfg, &mut [0u8; 64]), 19);
+        a.close(later, &cfg);
+        assert_eq!(a.state(), State::LastAck);
+        a.release_idle_buffers();
+        assert!(a.buffer_memory() > 0, "kept in LAST_ACK");
     }
 
     #[test]

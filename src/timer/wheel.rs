@@ -89,11 +89,6 @@ impl<T> Node<T> {
     }
 
     #[inline(always)]
-    fn set_slot(&mut self, s: usize) {
-        self.at = (self.at & !(FREE as u64)) | s as u64;
-    }
-
-    #[inline(always)]
     fn generation(&self) -> u32 {
         (self.at >> AT_SLOT_BITS) as u32 & AT_GEN_MASK
     }
@@ -108,9 +103,12 @@ impl<T> Node<T> {
         elapsed.wrapping_add(((diff as i64) >> AT_TICK_SHIFT) as u64)
     }
 
+    /// Keeps deadline tick `tick` and slot `s` (the generation stays): one
+    /// write of the word.
     #[inline(always)]
-    fn set_tick(&mut self, tick: u64) {
-        self.at = (self.at & ((1 << AT_TICK_SHIFT) - 1)) | (tick << AT_TICK_SHIFT);
+    fn file(&mut self, tick: u64, s: usize) {
+        let generation = self.at & (u64::from(AT_GEN_MASK) << AT_SLOT_BITS);
+        self.at = (tick << AT_TICK_SHIFT) | generation | s as u64;
     }
 }
 
@@ -208,33 +206,30 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// Schedules `value` to expire at `deadline`.
-    #[inline]
+    #[inline(always)]
     pub fn schedule(&mut self, deadline: Instant, value: T) -> TimerId {
         let tick = self.kept_tick(deadline);
-        let index = if self.free != NIL {
+        let (index, generation) = if self.free != NIL {
             let i = self.free;
-            self.free = self.nodes[i as usize].next;
             let n = &mut self.nodes[i as usize];
+            self.free = n.next;
             n.value = value;
-            n.set_tick(tick);
-            i
+            (i, n.generation())
         } else {
-            let mut n = Node {
+            self.nodes.push(Node {
                 value,
                 prev: NIL,
                 next: NIL,
                 at: 0,
-            };
-            n.set_tick(tick);
-            self.nodes.push(n);
-            (self.nodes.len() - 1) as u32
+            });
+            ((self.nodes.len() - 1) as u32, 0)
         };
         self.len += 1;
         self.link(index, tick);
-        let generation = self.nodes[index as usize].generation() + 1;
         TimerId {
             index,
-            generation: NonZeroU32::new(generation).expect("one more than a generation"),
+            // (A generation has AT_GEN_BITS bits: one more is never zero.)
+            generation: NonZeroU32::new(generation + 1).expect("one more than a generation"),
         }
     }
 
@@ -243,7 +238,10 @@ impl<T: Copy> Wheel<T> {
     /// ahead of it.
     #[inline(always)]
     fn kept_tick(&self, deadline: Instant) -> u64 {
-        deadline_tick(deadline).clamp(self.elapsed, self.elapsed + MAX_AHEAD)
+        // (max then min, not `clamp`: the same here, without its check.)
+        deadline_tick(deadline)
+            .max(self.elapsed)
+            .min(self.elapsed + MAX_AHEAD)
     }
 
     #[inline]
@@ -255,7 +253,7 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// Cancels a timer, returning its value (None if it already expired or was cancelled).
-    #[inline]
+    #[inline(always)]
     pub fn cancel(&mut self, id: TimerId) -> Option<T> {
         if !self.valid(id) {
             return None;
@@ -272,7 +270,6 @@ impl<T: Copy> Wheel<T> {
         }
         self.unlink(id.index);
         let tick = self.kept_tick(deadline);
-        self.nodes[id.index as usize].set_tick(tick);
         self.link(id.index, tick);
         true
     }
@@ -282,8 +279,12 @@ impl<T: Copy> Wheel<T> {
     /// need not move for it.
     #[inline]
     pub fn fires_by(&self, id: TimerId, deadline: Instant) -> bool {
-        self.valid(id)
-            && self.nodes[id.index as usize].tick(self.elapsed) <= self.kept_tick(deadline)
+        // Against the kept tick of `deadline`, but for its cap (`MAX_AHEAD`
+        // past the clock), which no live entry's tick exceeds.
+        self.nodes.get(id.index as usize).is_some_and(|n| {
+            n.generation() + 1 == id.generation.get()
+                && n.tick(self.elapsed) <= deadline_tick(deadline).max(self.elapsed)
+        })
     }
 
     /// When a timer fires at the earliest: the start of the first tick at
@@ -300,16 +301,19 @@ impl<T: Copy> Wheel<T> {
         let n = &mut self.nodes[index as usize];
         debug_assert!(n.slot() != FREE, "released node holds a value");
         let v = n.value;
+        // The next generation and the free slot, the deadline kept: one write.
         let generation = (n.generation() + 1) & AT_GEN_MASK;
-        n.at = (n.at & !((AT_GEN_MASK as u64) << AT_SLOT_BITS))
-            | (u64::from(generation) << AT_SLOT_BITS);
-        n.set_slot(FREE);
+        n.at = (n.at & !((1 << AT_TICK_SHIFT) - 1))
+            | (u64::from(generation) << AT_SLOT_BITS)
+            | FREE as u64;
         n.next = self.free;
         self.free = index;
         self.len -= 1;
         v
     }
 
+    /// Files entry `index` under deadline tick `tick` (kept in the entry
+    /// as it is filed).
     #[inline(always)]
     fn link(&mut self, index: u32, tick: u64) {
         // Past deadlines go to the current tick. Far ones are clamped to the end of
@@ -328,7 +332,7 @@ impl<T: Copy> Wheel<T> {
             if head == NIL {
                 self.tails[s as usize & 511] = index;
             } else if (when >> (shift - SLOT_BITS)) & (SLOTS as u64 - 1) != 0
-                && self.link_tail(index, level, slot)
+                && self.link_tail(index, level, slot, tick)
             {
                 return;
             }
@@ -342,7 +346,7 @@ impl<T: Copy> Wheel<T> {
         let n = &mut self.nodes[index as usize];
         n.prev = NIL;
         n.next = head;
-        n.set_slot(s as usize);
+        n.file(tick, s as usize);
     }
 
     /// `link`'s filing at the back of a (non-empty) slot, or at its front if
@@ -350,7 +354,7 @@ impl<T: Copy> Wheel<T> {
     /// in this slot at the end of its list): order there is only a priority
     /// for the drain, never needed for correctness.
     #[inline]
-    fn link_tail(&mut self, index: u32, level: usize, slot: usize) -> bool {
+    fn link_tail(&mut self, index: u32, level: usize, slot: usize, tick: u64) -> bool {
         let s = level * SLOTS + slot;
         let tail = self.tails[s & 511];
         let still_last = tail != index
@@ -366,7 +370,7 @@ impl<T: Copy> Wheel<T> {
         let n = &mut self.nodes[index as usize];
         n.prev = tail;
         n.next = NIL;
-        n.set_slot(s);
+        n.file(tick, s);
         true
     }
 
@@ -434,8 +438,16 @@ impl<T: Copy> Wheel<T> {
     /// timer they hold may then fire late by the calls that takes, never early).
     pub fn advance(&mut self, now: Instant, budget: usize, out: &mut Vec<T>) -> usize {
         let target = tick_of(now);
-        let mut fired = self.fire_or_cascade(target, budget, out);
-        if !self.draining.is_empty() && fired < budget {
+        let (mut fired, caught_up) = self.fire_or_cascade(target, budget, out);
+        if self.draining.is_empty() {
+            // The usual case: nothing left due by `target`, as
+            // `fire_or_cascade` saw last (not looked up again).
+            if caught_up {
+                self.elapsed = self.elapsed.max(target);
+            }
+            return fired;
+        }
+        if fired < budget {
             fired += self.advance_draining(target, budget - fired, out);
         }
         if fired < budget && self.next_slot().is_none_or(|(_, _, s)| s > target) {
@@ -463,7 +475,7 @@ impl<T: Copy> Wheel<T> {
             };
             fired += self.drain(budget - fired, &mut work, limit, out);
             // What the drain re-filed may be due at once.
-            fired += self.fire_or_cascade(target, budget - fired, out);
+            fired += self.fire_or_cascade(target, budget - fired, out).0;
         }
         fired
     }
@@ -480,15 +492,17 @@ impl<T: Copy> Wheel<T> {
 
     /// The slots due by `target` below `DRAIN_LEVEL`: fires what is due (up
     /// to `budget`), cascades the rest; slots at or above it start draining.
+    /// Returns how many fired, and whether it stopped because no slot (but
+    /// draining ones) starts by `target` (not for want of budget).
     #[inline(always)]
-    fn fire_or_cascade(&mut self, target: u64, budget: usize, out: &mut Vec<T>) -> usize {
+    fn fire_or_cascade(&mut self, target: u64, budget: usize, out: &mut Vec<T>) -> (usize, bool) {
         let mut fired = 0;
         while fired < budget {
             let Some((level, slot, start)) = self.next_slot() else {
-                break;
+                return (fired, true);
             };
             if start > target {
-                break;
+                return (fired, true);
             }
             if !self.draining.is_empty() && self.must_finish_drains(start) {
                 fired += self.drain(budget - fired, &mut 0, usize::MAX, out);
@@ -529,7 +543,7 @@ impl<T: Copy> Wheel<T> {
                 i = next;
             }
         }
-        fired
+        (fired, false)
     }
 
     /// Cascades timers from the draining slots (the last reached first) until
@@ -925,6 +939,13 @@ mod tests {
                         for (_, d) in model.values() {
                             // Ticks are 1024 ns: a timer fires in the first tick wholly after its deadline.
                             proptest::prop_assert!(d.div_ceil(1 << TICK_SHIFT) > now >> TICK_SHIFT, "late: due {} now {}", d, now);
+                        }
+                        // `fires_by` is "kept no later than the query's kept tick".
+                        for (id, d) in model.values() {
+                            for q in [d.saturating_sub(x % 5_000), *d, d + x % 5_000, now.saturating_sub(x % 3_000), u64::MAX] {
+                                let want = w.kept_tick(Instant::from_nanos(*d)) <= w.kept_tick(Instant::from_nanos(q));
+                                proptest::prop_assert_eq!(w.fires_by(*id, Instant::from_nanos(q)), want, "due {} asked {} now {}", d, q, now);
+                            }
                         }
                     }
                 }
