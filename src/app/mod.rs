@@ -150,16 +150,22 @@ pub struct ServerConn {
     /// Bytes of the current response already queued.
     sent: u32,
     served: u32,
-    /// The last owed response is the final one (`Connection: close`).
-    close_after_owed: bool,
-    done: bool,
-    /// The peer has half-closed: close once everything it sent is answered.
-    peer_fin: bool,
-    /// The last read found nothing more to read.
-    drained: bool,
     /// Which listener accepted it (its application).
     listener: u16,
+    /// `CLOSE_AFTER_OWED`, `DONE`, `PEER_FIN`, `DRAINED` below: one byte,
+    /// so the record is 24 B and `AppConn` fits in the client's 32.
+    flags: u8,
 }
+
+// `ServerConn::flags`.
+/// The last owed response is the final one (`Connection: close`).
+const CLOSE_AFTER_OWED: u8 = 1;
+/// Finished: closing, or closed.
+const DONE: u8 = 2;
+/// The peer has half-closed: close once everything it sent is answered.
+const PEER_FIN: u8 = 4;
+/// The last read found nothing more to read.
+const DRAINED: u8 = 8;
 
 impl ServerConn {
     /// A connection accepted by listener `listener` (an index into its
@@ -170,11 +176,22 @@ impl ServerConn {
             owed: 0,
             sent: 0,
             served: 0,
-            close_after_owed: false,
-            done: false,
-            peer_fin: false,
-            drained: false,
             listener,
+            flags: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    #[inline(always)]
+    fn set(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
         }
     }
 
@@ -201,7 +218,7 @@ impl ServerConn {
         match ev {
             Event::Connected => {
                 if matches!(app, ServerApp::Close) {
-                    self.done = true;
+                    self.set(DONE, true);
                     c.close();
                 }
             }
@@ -210,31 +227,31 @@ impl ServerConn {
                 self.finish_if_answered(c);
             }
             Event::PeerClosed => {
-                self.peer_fin = true;
+                self.set(PEER_FIN, true);
                 self.pump(app, cx, c);
                 if let ServerApp::DrainReply { reply } = app {
-                    if !self.done && c.send(reply).is_err() {
-                        self.done = true; // nobody left to reply to
+                    if !self.has(DONE) && c.send(reply).is_err() {
+                        self.set(DONE, true); // nobody left to reply to
                     }
                 }
                 self.finish_if_answered(c);
             }
-            Event::Closed(_) => self.done = true,
+            Event::Closed(_) => self.set(DONE, true),
         }
     }
 
     /// After the peer's FIN: close once every byte it sent has been read and
     /// answered (an echo may still owe most of a transfer when the FIN comes).
     fn finish_if_answered(&mut self, c: &mut impl Socket) {
-        if self.peer_fin && !self.done && self.owed == 0 && self.drained {
-            self.done = true;
+        if self.has(PEER_FIN) && !self.has(DONE) && self.owed == 0 && self.has(DRAINED) {
+            self.set(DONE, true);
             c.close();
         }
     }
 
     fn pump(&mut self, app: &ServerApp, cx: &mut AppCx<'_>, c: &mut impl Socket) {
-        self.drained = false;
-        if self.done {
+        self.set(DRAINED, false);
+        if self.has(DONE) {
             // Closing: read and drop whatever still arrives.
             while c.recv(cx.scratch) > 0 {}
             return;
@@ -243,7 +260,7 @@ impl ServerConn {
             if !self.flush_owed(app, cx, c) {
                 return; // the send buffer is full: read more once it drains
             }
-            if self.done {
+            if self.has(DONE) {
                 return;
             }
             let room = match app {
@@ -256,7 +273,7 @@ impl ServerConn {
             }
             let n = c.recv(&mut cx.scratch[..room]);
             if n == 0 {
-                self.drained = true;
+                self.set(DRAINED, true);
                 return;
             }
             match app {
@@ -265,7 +282,7 @@ impl ServerConn {
                     // takes less: stop echoing, drain what still arrives.
                     let sent = c.send(&cx.scratch[..n]);
                     if sent.is_err() {
-                        self.done = true;
+                        self.set(DONE, true);
                         return;
                     }
                 }
@@ -283,14 +300,14 @@ impl ServerConn {
                         .is_ok();
                     if !ok {
                         cx.stats.app_errors += 1;
-                        self.done = true;
+                        self.set(DONE, true);
                         c.abort();
                         return;
                     }
                     self.owed += owed;
                     let limit = close_after > 0 && self.served + self.owed >= close_after;
                     if close || limit {
-                        self.close_after_owed = true;
+                        self.set(CLOSE_AFTER_OWED, true);
                         if limit {
                             self.owed = close_after - self.served;
                         }
@@ -312,14 +329,14 @@ impl ServerConn {
             return true;
         };
         while self.owed > 0 {
-            let last = self.owed == 1 && self.close_after_owed;
+            let last = self.owed == 1 && self.has(CLOSE_AFTER_OWED);
             let r = if last { response_close } else { response };
             let from = self.sent as usize;
             let Ok(n) = c.send(&r[from..]) else {
                 // Closed under us (reset, aborted): nothing more is owed.
                 self.owed = 0;
                 self.sent = 0;
-                self.done = true;
+                self.set(DONE, true);
                 return true;
             };
             self.sent += n as u32;
@@ -331,7 +348,7 @@ impl ServerConn {
             self.served += 1;
             cx.stats.responses += 1;
             if last {
-                self.done = true;
+                self.set(DONE, true);
                 c.close();
                 return true;
             }
@@ -414,6 +431,10 @@ impl Request {
     }
 }
 
+/// The most requests a `ClientConfig::request_list` holds (a connection
+/// keeps its request's place in 16 bits).
+pub const MAX_REQUEST_LIST: usize = 1 << 16;
+
 /// A client connection's application state: a few words between requests
 /// (its framer is held only inside a response, `LazyFramer`; one instant
 /// serves the three times it needs, which never overlap).
@@ -425,8 +446,9 @@ pub struct ClientConn {
     /// when the next request goes.
     t: Instant,
     done_requests: u32,
-    /// Which of `ClientConfig::request_list` the current request is.
-    req: u32,
+    /// Which of `ClientConfig::request_list` the current request is (a
+    /// list is at most `MAX_REQUEST_LIST` long).
+    req: u16,
     /// Bytes of the current request queued so far.
     sent: u32,
     /// Echo: bytes of the current response received so far.
@@ -672,14 +694,16 @@ impl ClientConn {
         self.set(IN_REQUEST, true);
         self.set(LAST, self.done_requests.saturating_add(1) >= cc.requests);
         // Several requests: the shard's next in turn.
-        let n = cc.request_list.len();
+        // (Past `MAX_REQUEST_LIST`, which the options refuse, the list's
+        // tail would go unused: `req` has 16 bits.)
+        let n = cc.request_list.len().min(MAX_REQUEST_LIST);
         let k = if n > 1 {
-            (cx.stats.requests_sent % n as u64) as usize
+            (cx.stats.requests_sent % n as u64) as u16
         } else {
             0
         };
-        self.req = k as u32;
-        if let Some(r) = cc.request_list.get(k) {
+        self.req = k;
+        if let Some(r) = cc.request_list.get(usize::from(k)) {
             self.framer.expect_no_body(r.head);
         }
         self.set(GOT_FIRST, false);
@@ -996,7 +1020,7 @@ mod tests {
         let http = ServerApp::http(100, 0);
         app.on_event(&http, &mut cx.cx(), &mut full, Event::Readable);
         assert!(full.sent.is_empty());
-        assert!(!app.done);
+        assert!(!app.has(DONE));
         full.room = resp.len();
         app.on_event(&http, &mut cx.cx(), &mut full, Event::Writable);
         assert_eq!(full.sent, resp);
@@ -1010,7 +1034,7 @@ mod tests {
         let mut app = ServerConn::new(0);
         let http = ServerApp::http(100, 0);
         app.on_event(&http, &mut cx.cx(), &mut closed, Event::Readable);
-        assert!(app.done);
+        assert!(app.has(DONE));
         assert_eq!(app.owed, 0);
         closed.input = req.clone();
         app.on_event(&http, &mut cx.cx(), &mut closed, Event::Readable);
@@ -1034,7 +1058,7 @@ mod tests {
         s.closed_for_sending = true;
         s.input = b"more".to_vec();
         app.on_event(&echo, &mut cx.cx(), &mut s, Event::Readable);
-        assert!(app.done);
+        assert!(app.has(DONE));
     }
 
     #[test]
