@@ -133,6 +133,14 @@ struct Conn<A: StackFamily = Ipv4Addr> {
     flags: u8,
 }
 
+/// The table's index keeps slots, and reads a connection's 4-tuple here.
+impl<A: StackFamily> crate::table::Keyed<A> for Conn<A> {
+    #[inline(always)]
+    fn key(&self) -> FlowKey<A> {
+        self.key
+    }
+}
+
 // `Conn::flags`.
 /// Marked for `drive` in this turn (in `Stack::touched`).
 const TOUCHED: u8 = 1;
