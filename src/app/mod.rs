@@ -152,20 +152,20 @@ pub struct ServerConn {
     served: u32,
     /// Which listener accepted it (its application).
     listener: u16,
-    /// `CLOSE_AFTER_OWED`, `DONE`, `PEER_FIN`, `DRAINED` below: one byte,
-    /// so the record is 24 B and `AppConn` fits in the client's 32.
+    /// Finished: closing, or closed.
+    done: bool,
+    /// `CLOSE_AFTER_OWED`, `PEER_FIN` below (rarely set): with `done`, two
+    /// bytes, so the record is 24 B and `AppConn` fits in the client's 32.
+    /// (Whether the last read drained the socket is `pump`'s answer, not
+    /// kept.)
     flags: u8,
 }
 
 // `ServerConn::flags`.
 /// The last owed response is the final one (`Connection: close`).
 const CLOSE_AFTER_OWED: u8 = 1;
-/// Finished: closing, or closed.
-const DONE: u8 = 2;
 /// The peer has half-closed: close once everything it sent is answered.
-const PEER_FIN: u8 = 4;
-/// The last read found nothing more to read.
-const DRAINED: u8 = 8;
+const PEER_FIN: u8 = 2;
 
 impl ServerConn {
     /// A connection accepted by listener `listener` (an index into its
@@ -177,6 +177,7 @@ impl ServerConn {
             sent: 0,
             served: 0,
             listener,
+            done: false,
             flags: 0,
         }
     }
@@ -218,50 +219,52 @@ impl ServerConn {
         match ev {
             Event::Connected => {
                 if matches!(app, ServerApp::Close) {
-                    self.set(DONE, true);
+                    self.done = true;
                     c.close();
                 }
             }
             Event::Readable | Event::Writable => {
-                self.pump(app, cx, c);
-                self.finish_if_answered(c);
+                let drained = self.pump(app, cx, c);
+                self.finish_if_answered(c, drained);
             }
             Event::PeerClosed => {
                 self.set(PEER_FIN, true);
-                self.pump(app, cx, c);
+                let drained = self.pump(app, cx, c);
                 if let ServerApp::DrainReply { reply } = app {
-                    if !self.has(DONE) && c.send(reply).is_err() {
-                        self.set(DONE, true); // nobody left to reply to
+                    if !self.done && c.send(reply).is_err() {
+                        self.done = true; // nobody left to reply to
                     }
                 }
-                self.finish_if_answered(c);
+                self.finish_if_answered(c, drained);
             }
-            Event::Closed(_) => self.set(DONE, true),
+            Event::Closed(_) => self.done = true,
         }
     }
 
-    /// After the peer's FIN: close once every byte it sent has been read and
-    /// answered (an echo may still owe most of a transfer when the FIN comes).
-    fn finish_if_answered(&mut self, c: &mut impl Socket) {
-        if self.has(PEER_FIN) && !self.has(DONE) && self.owed == 0 && self.has(DRAINED) {
-            self.set(DONE, true);
+    /// After the peer's FIN: close once every byte it sent has been read
+    /// (`drained`: the last read found nothing more) and answered (an echo
+    /// may still owe most of a transfer when the FIN comes).
+    fn finish_if_answered(&mut self, c: &mut impl Socket, drained: bool) {
+        if self.has(PEER_FIN) && drained && !self.done && self.owed == 0 {
+            self.done = true;
             c.close();
         }
     }
 
-    fn pump(&mut self, app: &ServerApp, cx: &mut AppCx<'_>, c: &mut impl Socket) {
-        self.set(DRAINED, false);
-        if self.has(DONE) {
+    /// Reads and answers what it can; true if the last read found nothing
+    /// more to read.
+    fn pump(&mut self, app: &ServerApp, cx: &mut AppCx<'_>, c: &mut impl Socket) -> bool {
+        if self.done {
             // Closing: read and drop whatever still arrives.
             while c.recv(cx.scratch) > 0 {}
-            return;
+            return false;
         }
         loop {
             if !self.flush_owed(app, cx, c) {
-                return; // the send buffer is full: read more once it drains
+                return false; // the send buffer is full: read more once it drains
             }
-            if self.has(DONE) {
-                return;
+            if self.done {
+                return false;
             }
             let room = match app {
                 ServerApp::Echo => c.send_capacity().min(cx.scratch.len()),
@@ -269,12 +272,11 @@ impl ServerConn {
             };
             if room == 0 {
                 c.want_writable(); // read more once the echo has room
-                return;
+                return false;
             }
             let n = c.recv(&mut cx.scratch[..room]);
             if n == 0 {
-                self.set(DRAINED, true);
-                return;
+                return true;
             }
             match app {
                 ServerApp::Echo => {
@@ -282,8 +284,8 @@ impl ServerConn {
                     // takes less: stop echoing, drain what still arrives.
                     let sent = c.send(&cx.scratch[..n]);
                     if sent.is_err() {
-                        self.set(DONE, true);
-                        return;
+                        self.done = true;
+                        return false;
                     }
                 }
                 ServerApp::Http { close_after, .. } => {
@@ -300,9 +302,9 @@ impl ServerConn {
                         .is_ok();
                     if !ok {
                         cx.stats.app_errors += 1;
-                        self.set(DONE, true);
+                        self.done = true;
                         c.abort();
-                        return;
+                        return false;
                     }
                     self.owed += owed;
                     let limit = close_after > 0 && self.served + self.owed >= close_after;
@@ -336,7 +338,7 @@ impl ServerConn {
                 // Closed under us (reset, aborted): nothing more is owed.
                 self.owed = 0;
                 self.sent = 0;
-                self.set(DONE, true);
+                self.done = true;
                 return true;
             };
             self.sent += n as u32;
@@ -348,7 +350,7 @@ impl ServerConn {
             self.served += 1;
             cx.stats.responses += 1;
             if last {
-                self.set(DONE, true);
+                self.done = true;
                 c.close();
                 return true;
             }
@@ -1020,7 +1022,7 @@ mod tests {
         let http = ServerApp::http(100, 0);
         app.on_event(&http, &mut cx.cx(), &mut full, Event::Readable);
         assert!(full.sent.is_empty());
-        assert!(!app.has(DONE));
+        assert!(!app.done);
         full.room = resp.len();
         app.on_event(&http, &mut cx.cx(), &mut full, Event::Writable);
         assert_eq!(full.sent, resp);
@@ -1034,7 +1036,7 @@ mod tests {
         let mut app = ServerConn::new(0);
         let http = ServerApp::http(100, 0);
         app.on_event(&http, &mut cx.cx(), &mut closed, Event::Readable);
-        assert!(app.has(DONE));
+        assert!(app.done);
         assert_eq!(app.owed, 0);
         closed.input = req.clone();
         app.on_event(&http, &mut cx.cx(), &mut closed, Event::Readable);
@@ -1058,7 +1060,7 @@ mod tests {
         s.closed_for_sending = true;
         s.input = b"more".to_vec();
         app.on_event(&echo, &mut cx.cx(), &mut s, Event::Readable);
-        assert!(app.has(DONE));
+        assert!(app.done);
     }
 
     #[test]

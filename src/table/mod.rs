@@ -302,6 +302,22 @@ impl<T> Slab<T> {
             .is_some_and(|v| v.key() == key)
     }
 
+    /// The handle of slot `index` if it holds a value whose key is `key`
+    /// (the index's test for a slot: it names only live slots).
+    #[inline(always)]
+    fn handle_if_key<A: IpFamily>(&self, index: u32, key: FlowKey<A>) -> Option<Handle>
+    where
+        T: Keyed<A>,
+    {
+        let s = self.slots.get(index as usize)?;
+        let v = s.value.as_ref()?;
+        debug_assert!(s.generation % 2 == 0, "an index entry names a free slot");
+        (v.key() == key).then_some(Handle {
+            index,
+            generation: s.generation,
+        })
+    }
+
     /// The key of the value in slot `index` (for rehashing the index as it
     /// grows; a slot the index names always holds one).
     #[inline]
@@ -488,11 +504,8 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     #[inline]
     pub fn find(&mut self, key: FlowKey<A>) -> Found {
         let hash = self.flow_hash(key);
-        let conns = &self.conns;
-        if let Some(&slot) = self.index.find(hash, |&s| conns.key_is(s, key)) {
-            if let Some(h) = conns.handle_at(slot) {
-                return Found::Conn(h);
-            }
+        if let Some(h) = self.find_conn(hash, key) {
+            return Found::Conn(h);
         }
         if self.in_time_wait(key) {
             return Found::TimeWait;
@@ -505,11 +518,8 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     #[inline]
     pub fn find_mut(&mut self, key: FlowKey<A>) -> FoundMut<'_, A> {
         let hash = self.flow_hash(key);
-        let conns = &self.conns;
-        if let Some(&slot) = self.index.find(hash, |&s| conns.key_is(s, key)) {
-            if let Some(h) = conns.handle_at(slot) {
-                return FoundMut::Conn(h);
-            }
+        if let Some(h) = self.find_conn(hash, key) {
+            return FoundMut::Conn(h);
         }
         if !self.tw_index.is_empty() {
             let lh = self.local_hash(key);
@@ -523,6 +533,19 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         }
         self.vacant = Some((key, hash));
         FoundMut::None
+    }
+
+    /// The open connection `key` names (`hash` is its hash): one probe of
+    /// the index, whose matching tags are checked against the records' keys.
+    #[inline(always)]
+    fn find_conn(&self, hash: u64, key: FlowKey<A>) -> Option<Handle> {
+        let conns = &self.conns;
+        let mut found = None;
+        self.index.find(hash, |&s| {
+            found = conns.handle_if_key(s, key);
+            found.is_some()
+        });
+        found
     }
 
     #[inline]
