@@ -312,7 +312,7 @@ impl<T> Slab<T> {
         let s = self.slots.get(index as usize)?;
         let v = s.value.as_ref()?;
         debug_assert!(s.generation % 2 == 0, "an index entry names a free slot");
-        (v.key() == key).then_some(Handle {
+        same_flow(&v.key(), &key).then_some(Handle {
             index,
             generation: s.generation,
         })
@@ -330,6 +330,15 @@ impl<T> Slab<T> {
             .and_then(|s| s.value.as_ref())
             .map(|v| v.key())
     }
+}
+
+/// `a == b`, the ports first and as one word (read as one load: the
+/// remote port above the local one, as they lie in memory), then the
+/// addresses.
+#[inline(always)]
+fn same_flow<A: IpFamily>(a: &FlowKey<A>, b: &FlowKey<A>) -> bool {
+    let ports = |k: &FlowKey<A>| u32::from(k.remote_port) << 16 | u32::from(k.local_port);
+    ports(a) == ports(b) && a.local_ip == b.local_ip && a.remote_ip == b.remote_ip
 }
 
 /// One TIME_WAIT index entry: a 4-tuple and the slab slot of what it names
