@@ -152,16 +152,22 @@ pub struct ServerConn {
     /// Bytes of the current response already queued.
     sent: u32,
     served: u32,
-    /// The last owed response is the final one (`Connection: close`).
-    close_after_owed: bool,
-    done: bool,
-    /// The peer has half-closed: close once everything it sent is answered.
-    peer_fin: bool,
-    /// The last read found nothing more to read.
-    drained: bool,
     /// Which listener accepted it (its application).
     listener: u16,
+    /// Finished: closing, or closed.
+    done: bool,
+    /// `CLOSE_AFTER_OWED`, `PEER_FIN` below (rarely set): with `done`, two
+    /// bytes, so the record is 24 B and `AppConn` fits in the client's 32.
+    /// (Whether the last read drained the socket is `pump`'s answer, not
+    /// kept.)
+    flags: u8,
 }
+
+// `ServerConn::flags`.
+/// The last owed response is the final one (`Connection: close`).
+const CLOSE_AFTER_OWED: u8 = 1;
+/// The peer has half-closed: close once everything it sent is answered.
+const PEER_FIN: u8 = 2;
 
 impl ServerConn {
     /// A connection accepted by listener `listener` (an index into its
@@ -172,11 +178,23 @@ impl ServerConn {
             owed: 0,
             sent: 0,
             served: 0,
-            close_after_owed: false,
-            done: false,
-            peer_fin: false,
-            drained: false,
             listener,
+            done: false,
+            flags: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    #[inline(always)]
+    fn set(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
         }
     }
 
@@ -209,45 +227,47 @@ impl ServerConn {
                 }
             }
             Event::Readable | Event::Writable => {
-                self.pump(app, cx, c);
-                self.finish_if_answered(c);
+                let drained = self.pump(app, cx, c);
+                self.finish_if_answered(c, drained);
             }
             Event::PeerClosed => {
-                self.peer_fin = true;
-                self.pump(app, cx, c);
+                self.set(PEER_FIN, true);
+                let drained = self.pump(app, cx, c);
                 if let ServerApp::DrainReply { reply } = app {
                     if !self.done && c.send(reply).is_err() {
                         self.done = true; // nobody left to reply to
                     }
                 }
-                self.finish_if_answered(c);
+                self.finish_if_answered(c, drained);
             }
             Event::Closed(_) => self.done = true,
         }
     }
 
-    /// After the peer's FIN: close once every byte it sent has been read and
-    /// answered (an echo may still owe most of a transfer when the FIN comes).
-    fn finish_if_answered(&mut self, c: &mut impl Socket) {
-        if self.peer_fin && !self.done && self.owed == 0 && self.drained {
+    /// After the peer's FIN: close once every byte it sent has been read
+    /// (`drained`: the last read found nothing more) and answered (an echo
+    /// may still owe most of a transfer when the FIN comes).
+    fn finish_if_answered(&mut self, c: &mut impl Socket, drained: bool) {
+        if self.has(PEER_FIN) && drained && !self.done && self.owed == 0 {
             self.done = true;
             c.close();
         }
     }
 
-    fn pump(&mut self, app: &ServerApp, cx: &mut AppCx<'_>, c: &mut impl Socket) {
-        self.drained = false;
+    /// Reads and answers what it can; true if the last read found nothing
+    /// more to read.
+    fn pump(&mut self, app: &ServerApp, cx: &mut AppCx<'_>, c: &mut impl Socket) -> bool {
         if self.done {
             // Closing: read and drop whatever still arrives.
             while c.recv(cx.scratch) > 0 {}
-            return;
+            return false;
         }
         loop {
             if !self.flush_owed(app, cx, c) {
-                return; // the send buffer is full: read more once it drains
+                return false; // the send buffer is full: read more once it drains
             }
             if self.done {
-                return;
+                return false;
             }
             let room = match app {
                 ServerApp::Echo => c.send_capacity().min(cx.scratch.len()),
@@ -255,12 +275,11 @@ impl ServerConn {
             };
             if room == 0 {
                 c.want_writable(); // read more once the echo has room
-                return;
+                return false;
             }
             let n = c.recv(&mut cx.scratch[..room]);
             if n == 0 {
-                self.drained = true;
-                return;
+                return true;
             }
             match app {
                 ServerApp::Echo => {
@@ -269,7 +288,7 @@ impl ServerConn {
                     let sent = c.send(&cx.scratch[..n]);
                     if sent.is_err() {
                         self.done = true;
-                        return;
+                        return false;
                     }
                 }
                 ServerApp::Http { close_after, .. } => {
@@ -288,12 +307,12 @@ impl ServerConn {
                         cx.stats.app_errors += 1;
                         self.done = true;
                         c.abort();
-                        return;
+                        return false;
                     }
                     self.owed += owed;
                     let limit = close_after > 0 && self.served + self.owed >= close_after;
                     if close || limit {
-                        self.close_after_owed = true;
+                        self.set(CLOSE_AFTER_OWED, true);
                         if limit {
                             self.owed = close_after - self.served;
                         }
@@ -315,7 +334,7 @@ impl ServerConn {
             return true;
         };
         while self.owed > 0 {
-            let last = self.owed == 1 && self.close_after_owed;
+            let last = self.owed == 1 && self.has(CLOSE_AFTER_OWED);
             let r = if last { response_close } else { response };
             let from = self.sent as usize;
             let Ok(n) = c.send(&r[from..]) else {
@@ -417,6 +436,10 @@ impl Request {
     }
 }
 
+/// The most requests a `ClientConfig::request_list` holds (a connection
+/// keeps its request's place in 16 bits).
+pub const MAX_REQUEST_LIST: usize = 1 << 16;
+
 /// A client connection's application state: a few words between requests
 /// (its framer is held only inside a response, `LazyFramer`; one instant
 /// serves the three times it needs, which never overlap).
@@ -428,8 +451,9 @@ pub struct ClientConn {
     /// when the next request goes.
     t: Instant,
     done_requests: u32,
-    /// Which of `ClientConfig::request_list` the current request is.
-    req: u32,
+    /// Which of `ClientConfig::request_list` the current request is (a
+    /// list is at most `MAX_REQUEST_LIST` long).
+    req: u16,
     /// Bytes of the current request queued so far.
     sent: u32,
     /// Echo: bytes of the current response received so far.
@@ -677,14 +701,16 @@ impl ClientConn {
         self.set(IN_REQUEST, true);
         self.set(LAST, self.done_requests.saturating_add(1) >= cc.requests);
         // Several requests: the shard's next in turn.
-        let n = cc.request_list.len();
+        // (Past `MAX_REQUEST_LIST`, which the options refuse, the list's
+        // tail would go unused: `req` has 16 bits.)
+        let n = cc.request_list.len().min(MAX_REQUEST_LIST);
         let k = if n > 1 {
-            (cx.stats.requests_sent % n as u64) as usize
+            (cx.stats.requests_sent % n as u64) as u16
         } else {
             0
         };
-        self.req = k as u32;
-        if let Some(r) = cc.request_list.get(k) {
+        self.req = k;
+        if let Some(r) = cc.request_list.get(usize::from(k)) {
             self.framer.expect_no_body(r.head);
         }
         self.set(GOT_FIRST, false);

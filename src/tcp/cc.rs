@@ -4,7 +4,11 @@
 
 use crate::wire::SeqNumber;
 
+/// Packed to 2-byte alignment: 18 bytes, not 20 (the control block's size
+/// is a multiple of 8, and those two bytes are what takes it past 200).
+/// Its fields are read by value (no references into it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(2))]
 pub struct NewReno {
     pub cwnd: u32,
     pub ssthresh: u32,
@@ -61,7 +65,7 @@ impl NewReno {
     ) -> AckAction {
         self.dup_acks = 0;
         if self.recovering {
-            if ack >= self.recover {
+            if ack >= { self.recover } {
                 // Full acknowledgment (RFC 6582 3.2 step 3): deflate and leave recovery.
                 self.cwnd = self
                     .ssthresh
@@ -108,7 +112,7 @@ impl NewReno {
         self.dup_acks = self.dup_acks.saturating_add(1);
         // RFC 6582 3.2 steps 1 and 2: only if the ACK covers more than
         // `recover` (this loss is after the last recovery or timeout).
-        if self.dup_acks == 3 && snd_una > self.recover {
+        if self.dup_acks == 3 && snd_una > { self.recover } {
             self.ssthresh = (flight / 2).max(2 * mss);
             self.cwnd = self.ssthresh + 3 * mss;
             self.recover = snd_nxt;
@@ -137,14 +141,14 @@ mod tests {
     #[test]
     fn slow_start_then_avoidance() {
         let mut c = NewReno::new(1000, 10);
-        assert_eq!(c.cwnd, 10_000);
+        assert_eq!({ c.cwnd }, 10_000);
         c.on_ack(SeqNumber(1000), 1000, 10_000, 1000);
-        assert_eq!(c.cwnd, 11_000);
+        assert_eq!({ c.cwnd }, 11_000);
         c.ssthresh = 11_000;
         for _ in 0..11 {
             c.on_ack(SeqNumber(0), 1000, 11_000, 1000);
         }
-        assert_eq!(c.cwnd, 12_000);
+        assert_eq!({ c.cwnd }, 12_000);
     }
 
     #[test]
@@ -157,10 +161,10 @@ mod tests {
             c.on_dup_ack(una, nxt, 10_000, 1000),
             AckAction::RetransmitFirst
         );
-        assert_eq!(c.ssthresh, 5000);
-        assert_eq!(c.cwnd, 8000);
+        assert_eq!({ c.ssthresh }, 5000);
+        assert_eq!({ c.cwnd }, 8000);
         c.on_dup_ack(una, nxt, 10_000, 1000);
-        assert_eq!(c.cwnd, 9000);
+        assert_eq!({ c.cwnd }, 9000);
         // Partial ACK: retransmit the next hole.
         assert_eq!(
             c.on_ack(SeqNumber(3000), 3000, 10_000, 1000),

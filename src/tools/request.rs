@@ -81,6 +81,13 @@ pub fn targets(given: &[String], file: Option<&str>) -> anyhow::Result<Targets> 
             bail!("--urls {f}: no URLs in it (one per line)");
         }
     }
+    if all.len() > crate::app::MAX_REQUEST_LIST {
+        bail!(
+            "{} URLs: at most {} (each connection keeps its request's place in 16 bits)",
+            all.len(),
+            crate::app::MAX_REQUEST_LIST
+        );
+    }
     let mut first: Option<(SocketAddr, String, &str)> = None;
     let mut paths = Vec::with_capacity(all.len());
     for u in &all {
@@ -296,6 +303,19 @@ mod tests {
         assert!(targets(&[], Some(f)).is_err());
         std::fs::remove_file(&dir).unwrap();
         assert!(targets(&[], Some(f)).is_err(), "missing file");
+    }
+
+    /// A connection keeps its request's place in 16 bits: a longer list is
+    /// refused, not wrapped.
+    #[test]
+    fn at_most_max_request_list_urls() {
+        let max = crate::app::MAX_REQUEST_LIST;
+        let mut given = vec!["http://10.0.0.1/".to_string()];
+        given.extend((1..max).map(|i| format!("/{i}")));
+        assert_eq!(targets(&given, None).unwrap().paths.len(), max);
+        given.push("/one-too-many".into());
+        let e = targets(&given, None).unwrap_err().to_string();
+        assert!(e.contains("at most 65536"), "{e}");
     }
 
     #[test]
