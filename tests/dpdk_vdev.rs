@@ -17,7 +17,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 /// in parallel, and two busy-polling runs pinned to the same two cores
 /// starve each other and the curl, wrk and kernel clients they are tested
 /// with: time-outs that say nothing about sluice. Each helper that starts
-/// one holds this for the run.
+/// one holds this for the run (not reentrant: a test that calls such a
+/// helper does not take it itself).
 static DPDK_RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_dpdk_run() -> std::sync::MutexGuard<'static, ()> {
@@ -391,7 +392,6 @@ fn kernel_client_echoes_10_mb_over_ipv6() {
 /// Linux kernel; sluice must pass every case but the documented known ones.
 #[test]
 fn wire_suite_against_sluice_and_linux() {
-    let _run = one_dpdk_run();
     if !is_root() {
         return skip("wire_suite", "network namespaces and raw sockets need root");
     }
@@ -458,7 +458,6 @@ fn bench_json(extra: &[&str]) -> Option<serde_json::Value> {
 /// tshark reads exactly --pcap-count frames, none malformed.
 #[test]
 fn bench_writes_hgrm_svg_hlog_and_pcap() {
-    let _run = one_dpdk_run();
     let dir = std::env::temp_dir().join(format!("sluice-out-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
