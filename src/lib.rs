@@ -19,6 +19,7 @@ pub mod app;
 pub mod counters;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+mod flags;
 pub mod kernel;
 pub mod shard;
 pub mod sim;

@@ -7,6 +7,7 @@ pub mod http;
 pub mod schedule;
 pub mod window;
 
+use crate::flags::Flags8;
 use crate::stats::{Latency, ShardStats, StatusClass, record};
 use crate::tcp::{Connection, Event, TcpConfig};
 
@@ -169,6 +170,17 @@ const CLOSE_AFTER_OWED: u8 = 1;
 /// The peer has half-closed: close once everything it sent is answered.
 const PEER_FIN: u8 = 2;
 
+impl crate::flags::Flags8 for ServerConn {
+    #[inline(always)]
+    fn bits(&mut self) -> &mut u8 {
+        &mut self.flags
+    }
+    #[inline(always)]
+    fn bits_ref(&self) -> u8 {
+        self.flags
+    }
+}
+
 impl ServerConn {
     /// A connection accepted by listener `listener` (an index into its
     /// owner's listeners, whose applications `on_event` is given).
@@ -181,20 +193,6 @@ impl ServerConn {
             listener,
             done: false,
             flags: 0,
-        }
-    }
-
-    #[inline(always)]
-    fn has(&self, f: u8) -> bool {
-        self.flags & f != 0
-    }
-
-    #[inline(always)]
-    fn set(&mut self, f: u8, on: bool) {
-        if on {
-            self.flags |= f;
-        } else {
-            self.flags &= !f;
         }
     }
 
@@ -483,6 +481,17 @@ const QUEUED: u8 = 64;
 /// Think time: `t` is when the next request goes.
 const THINKING: u8 = 128;
 
+impl crate::flags::Flags8 for ClientConn {
+    #[inline(always)]
+    fn bits(&mut self) -> &mut u8 {
+        &mut self.flags
+    }
+    #[inline(always)]
+    fn bits_ref(&self) -> u8 {
+        self.flags
+    }
+}
+
 impl ClientConn {
     pub fn new(t_open: Instant) -> ClientConn {
         ClientConn {
@@ -494,20 +503,6 @@ impl ClientConn {
             echo_got: 0,
             flags: 0,
             handshaking: true,
-        }
-    }
-
-    #[inline(always)]
-    fn has(&self, f: u8) -> bool {
-        self.flags & f != 0
-    }
-
-    #[inline(always)]
-    fn set(&mut self, f: u8, on: bool) {
-        if on {
-            self.flags |= f;
-        } else {
-            self.flags &= !f;
         }
     }
 

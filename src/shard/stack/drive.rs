@@ -8,6 +8,7 @@ use super::transmit::{Segments, Tx};
 use super::{Conn, HALF_OPEN, Stack, StackFamily, TOUCHED};
 use crate::app::schedule::Schedule;
 use crate::app::{AppConn, AppCx, ClientConfig, EngineSocket, ServerApp};
+use crate::flags::Flags8;
 use crate::shard::nic::Nic;
 use crate::stats::{Latency, ShardStats};
 use crate::table::{Handle, TimeWaitEntry};

@@ -38,6 +38,7 @@ use super::responder::Responder;
 use super::steer::{Ownership, SteerQueues};
 use crate::app::schedule::Schedule;
 use crate::app::{AppConn, ClientConfig, ServerApp};
+use crate::flags::Flags8;
 use crate::stats::{Latency, STATES, ShardStats};
 use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle, LocalHashBuilder};
 use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
@@ -151,6 +152,17 @@ const ARMED: u8 = 4;
 /// `mac` is known.
 const HAS_MAC: u8 = 8;
 
+impl<A: StackFamily> crate::flags::Flags8 for Conn<A> {
+    #[inline(always)]
+    fn bits(&mut self) -> &mut u8 {
+        &mut self.flags
+    }
+    #[inline(always)]
+    fn bits_ref(&self) -> u8 {
+        self.flags
+    }
+}
+
 impl<A: StackFamily> Conn<A> {
     /// A new connection (not yet armed), marked for this turn's `drive`.
     #[inline(always)]
@@ -182,20 +194,6 @@ impl<A: StackFamily> Conn<A> {
         self.flags = TOUCHED | if half_open { HALF_OPEN } else { 0 };
         if let Some(m) = mac {
             self.set_mac(m);
-        }
-    }
-
-    #[inline(always)]
-    fn has(&self, f: u8) -> bool {
-        self.flags & f != 0
-    }
-
-    #[inline(always)]
-    fn set(&mut self, f: u8, on: bool) {
-        if on {
-            self.flags |= f;
-        } else {
-            self.flags &= !f;
         }
     }
 

@@ -3,6 +3,7 @@
 //! turn. TIME_WAIT records expire from the table's FIFO.
 
 use super::{ARMED, Conn, Stack, StackFamily, mark};
+use crate::flags::Flags8;
 use crate::table::Handle;
 use crate::tcp::State;
 use crate::time::Instant;

@@ -8,6 +8,7 @@
 use super::control::{hdrs, write_headers};
 use super::neighbours::Neighbours;
 use super::{Conn, HAS_MAC, Stack, StackConfig, StackFamily};
+use crate::flags::Flags8;
 use crate::shard::nic::Nic;
 use crate::stats::{DropReason, ShardStats};
 use crate::time::Instant;
