@@ -1542,3 +1542,63 @@ fn the_end_of_a_keep_alive_run_closes_every_connection_cleanly() {
     assert_eq!(clients[0].time_wait_records(), 400);
     assert_eq!(clients[0].connections() + servers[0].connections(), 0);
 }
+
+/// RFC 6298 2.1 and 5 (RFC 9293 3.8.1): a SYN-ACK that is not acknowledged
+/// is sent again when the retransmission timer expires, one second after it
+/// went (the initial RTO), not before. The connection's first timer entry
+/// sits in the shard's fixed-length handshake queue, due at RTO.min: it must
+/// wake the connection, which then waits in the wheel for the RTO (an early
+/// wake-up sends nothing); and a handshake completed before that entry is
+/// due leaves it to be passed over, sending nothing.
+#[test]
+fn rfc6298_2_1_syn_ack_sent_again_after_the_initial_rto_not_before() {
+    let tcp = TcpConfig::default();
+    let mut s = lone_server(&tcp);
+    let ms = Instant::from_millis;
+    let flags = |f: &Vec<u8>| f[14 + 20 + 13];
+    let syn = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &syn_to_80(7000));
+    let sent = feed(&mut s, ms(0), &[syn]);
+    assert_eq!(sent.len(), 1, "the SYN-ACK");
+    assert_eq!(flags(&sent[0]), 0x12, "SYN and ACK");
+    // Past RTO.min (the handshake queue's entry) and up to just before 1 s:
+    // nothing.
+    for t in [1, 100, 199, 200, 201, 300, 500, 999] {
+        let sent = feed(&mut s, ms(t), &[]);
+        assert!(sent.is_empty(), "{t} ms: {} frames", sent.len());
+    }
+    let mut again = Vec::new();
+    for t in 1000..1010 {
+        again.extend(feed(&mut s, ms(t), &[]));
+        if !again.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(again.len(), 1, "the SYN-ACK again at 1 s");
+    assert_eq!(flags(&again[0]), 0x12);
+    assert_eq!(s.stats.tcp.retransmits, 1);
+
+    // A handshake that completes at once: its queued entry comes due at
+    // RTO.min and is passed over (nothing is sent, nothing retransmitted).
+    let syn = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &syn_to_80(7001));
+    let sent = feed(&mut s, ms(2000), &[syn]);
+    assert_eq!(sent.len(), 1);
+    let synack_seq = u32::from_be_bytes(sent[0][38..42].try_into().unwrap());
+    let ack = TcpRepr {
+        src_port: 7001,
+        dst_port: 80,
+        seq_number: SeqNumber(1001),
+        ack_number: Some(SeqNumber(synack_seq.wrapping_add(1))),
+        control: TcpControl::None,
+        window_len: 65535,
+        ..TcpRepr::default()
+    };
+    let ack = tcp_frame(PEER_MAC, SERVER_MAC, PEER_IP, SERVER_IP, &ack);
+    assert!(feed(&mut s, ms(2001), &[ack]).is_empty());
+    // (Up to before the first connection's second SYN-ACK, at 3 s.)
+    for t in [2199, 2200, 2201, 2300, 2999] {
+        let sent = feed(&mut s, ms(t), &[]);
+        assert!(sent.is_empty(), "{t} ms: {} frames", sent.len());
+    }
+    assert_eq!(s.stats.tcp.retransmits, 1, "only the first connection's");
+    assert_eq!(s.connections(), 2);
+}

@@ -59,6 +59,16 @@ pub struct TimerId {
     generation: NonZeroU32,
 }
 
+impl TimerId {
+    /// A handle no wheel gives out (its index is past any entry's): an
+    /// owner's mark for a timer it keeps somewhere else (the shard's
+    /// handshake queue). A wheel asked about it finds nothing.
+    pub const OUTSIDE: TimerId = TimerId {
+        index: u32::MAX,
+        generation: NonZeroU32::MAX,
+    };
+}
+
 // `Node::at`: slot (low bits), generation, deadline tick (high bits).
 const AT_SLOT_BITS: u32 = 9;
 /// `Node::at`'s slot for a free entry (level * 64 + slot is below 384).

@@ -25,6 +25,7 @@ impl<A: StackFamily> Stack<A> {
     /// Events to the application, segments to the NIC, then the timer and
     /// the table updated for connection `h`: one table lookup for the three
     /// (the connection stays in hand from its events to where it goes next).
+    #[inline(always)]
     pub(super) fn drive(&mut self, now: Instant, h: Handle, nic: &mut dyn Nic) {
         let Some(c) = self.table.get_mut(h) else {
             return;
@@ -58,7 +59,7 @@ impl<A: StackFamily> Stack<A> {
             // neighbour is asked for, and tried again soon.
             let remote = c.key.remote_host();
             let retry = now + NO_NEIGHBOUR_RETRY;
-            rearm(&mut self.wheel, c, h, retry, (now, self.cfg.tcp.rto_min));
+            rearm((&mut self.wheel, &mut self.opening), c, h, retry, now);
             return self.ask_neighbour(remote);
         }
         // Where the connection goes after its segments are out.
@@ -123,7 +124,7 @@ impl<A: StackFamily> Stack<A> {
                 if let AppConn::Client(cl) = &c.app {
                     want = want.min(cl.wake_at()); // think time
                 }
-                rearm(&mut self.wheel, c, h, want, (now, self.cfg.tcp.rto_min));
+                rearm((&mut self.wheel, &mut self.opening), c, h, want, now);
             }
         }
     }

@@ -43,7 +43,7 @@ use crate::stats::{Latency, STATES, ShardStats};
 use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle, LocalHashBuilder};
 use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
-use crate::timer::{TimerId, Wheel};
+use crate::timer::{FifoTimers, TimerId, Wheel};
 use crate::wire::EthernetAddress;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -219,6 +219,8 @@ pub struct Stack<A: StackFamily = Ipv4Addr> {
     table: ConnTable<Conn<A>, u16, A>,
     servers: Vec<ServerApp>,
     wheel: Wheel<Handle>,
+    /// Connections' first timer entries, each RTO.min long (`timers::rearm`).
+    opening: FifoTimers<Handle>,
     expired: Vec<Handle>,
     touched: Vec<Handle>,
     neigh: Neighbours<A>,
@@ -320,6 +322,7 @@ impl<A: StackFamily> Stack<A> {
             table,
             servers: Vec::new(),
             wheel: Wheel::with_capacity(now, cfg.capacity.min(1 << 20)),
+            opening: FifoTimers::new(cfg.tcp.rto_min.into()),
             expired: Vec::with_capacity(cfg.timer_budget),
             touched: Vec::with_capacity(1024),
             neigh: Neighbours::new(flows),

@@ -1,13 +1,14 @@
 //! Timers: each connection's earliest deadline sits in the shard's timing
-//! wheel (its other timers stay inside the engine); expiry is budgeted per
-//! turn. TIME_WAIT records expire from the table's FIFO.
+//! wheel (its other timers stay inside the engine), or, for its first
+//! entry in the handshake, in a queue of fixed-length entries; expiry is
+//! budgeted per turn. TIME_WAIT records expire from the table's FIFO.
 
 use super::{ARMED, Conn, Stack, StackFamily, mark};
 use crate::flags::Flags8;
 use crate::table::Handle;
 use crate::tcp::State;
 use crate::time::Instant;
-use crate::timer::Wheel;
+use crate::timer::{FifoTimers, TimerId, Wheel};
 
 impl<A: StackFamily> Stack<A> {
     /// Expired timers (at most the budget): the engine's timeouts run and the
@@ -16,10 +17,18 @@ impl<A: StackFamily> Stack<A> {
         self.expired.clear();
         self.wheel
             .advance(now, self.cfg.timer_budget, &mut self.expired);
+        // The handshake queue's: only those still their connection's entry
+        // (most connections are gone, or moved to the wheel, by then).
+        let wheel_fired = self.expired.len();
+        self.opening
+            .advance(now, self.cfg.timer_budget, &mut self.expired);
         for i in 0..self.expired.len() {
             let h = self.expired[i];
             let cfg = &self.cfg.tcp;
             if let Some(c) = self.table.get_mut(h) {
+                if i >= wheel_fired && c.timer != Some(TimerId::OUTSIDE) {
+                    continue;
+                }
                 // (`ARMED` stays: the connection has been armed before, see
                 // `rearm`.)
                 c.timer = None;
@@ -47,27 +56,43 @@ impl<A: StackFamily> Stack<A> {
 /// can be; worked out only for that entry): the handshake's initial RTO is long (1 s), and the first ACK restarts the
 /// timer at RTO.min or more, which that entry then already covers, instead of
 /// moving it earlier. A handshake slower than RTO.min costs one early wake-up.
-#[inline]
+///
+/// That first entry, due exactly RTO.min from now, goes in `opening`, a
+/// queue in which every entry has that length (so filing order is expiry
+/// order), not in the wheel: a push there, and nothing to take out when the
+/// connection ends first, as a short one does (the entry, found no longer
+/// its connection's, is passed over when due). The connection's `timer`
+/// then holds `TimerId::OUTSIDE`; a later deadline no earlier than RTO.min
+/// from then keeps it, an earlier one (or one not known to be later) goes
+/// to the wheel and leaves the queued entry behind.
+#[inline(always)]
 pub(super) fn rearm<A: StackFamily>(
-    wheel: &mut Wheel<Handle>,
+    (wheel, opening): (&mut Wheel<Handle>, &mut FifoTimers<Handle>),
     c: &mut Conn<A>,
     h: Handle,
     want: Instant,
-    (now, rto_min): (Instant, crate::tcp::Micros),
+    now: Instant,
 ) {
-    if let Some(id) = c.timer {
-        if wheel.fires_by(id, want) {
+    // (The queue's length is RTO.min as the shard was built with it.)
+    let soonest = now + opening.duration();
+    match c.timer {
+        // Queued at RTO.min from then, no later than RTO.min from now.
+        Some(TimerId::OUTSIDE) if want >= soonest => return,
+        Some(TimerId::OUTSIDE) => {}
+        Some(id) if wheel.fires_by(id, want) => return,
+        Some(_) => {}
+        None if !c.has(ARMED)
+            && want >= soonest
+            && matches!(c.tcp.state(), State::SynSent | State::SynReceived) =>
+        {
+            // The first entry: RTO.min from now (`opening`'s length).
+            opening.push(now, h);
+            c.timer = Some(TimerId::OUTSIDE);
+            c.set(ARMED, true);
             return;
         }
+        None => {}
     }
-    let first = c.timer.is_none()
-        && !c.has(ARMED)
-        && matches!(c.tcp.state(), State::SynSent | State::SynReceived);
-    let want = if first {
-        want.min(Instant(now.0.saturating_add(rto_min.as_micros() * 1_000)))
-    } else {
-        want
-    };
     move_timer(wheel, c, h, want);
 }
 
@@ -79,6 +104,10 @@ fn move_timer<A: StackFamily>(
     h: Handle,
     want: Instant,
 ) {
+    // An entry in the handshake queue is left there (passed over when due).
+    if c.timer == Some(TimerId::OUTSIDE) {
+        c.timer = None;
+    }
     match c.timer {
         Some(id) if want != Instant::NEVER && wheel.reschedule(id, want) => {}
         Some(_) if want != Instant::NEVER => {
@@ -100,7 +129,10 @@ fn move_timer<A: StackFamily>(
 /// Takes connection `c`'s timer out of the wheel (it is leaving the table).
 #[inline]
 pub(super) fn disarm<A: StackFamily>(wheel: &mut Wheel<Handle>, c: &mut Conn<A>) {
+    // (An entry in the handshake queue is passed over when due.)
     if let Some(id) = c.timer.take() {
-        wheel.cancel(id);
+        if id != TimerId::OUTSIDE {
+            wheel.cancel(id);
+        }
     }
 }
