@@ -2122,17 +2122,41 @@ impl Connection {
         st: &mut TcpStats,
         out: &mut [u8],
     ) -> Option<usize> {
-        let n = if let Some(len) = self.transmit_predicted(cfg, false) {
+        self.poll_transmit_more(now, cfg, st, out).map(|(n, _)| n)
+    }
+
+    /// `poll_transmit`, and whether there may be another segment after this
+    /// one: false when `wants_transmit` would certainly say no (the
+    /// predicted segment took everything there was to send), so that a
+    /// caller need not ask.
+    #[inline(always)]
+    pub fn poll_transmit_more(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        out: &mut [u8],
+    ) -> Option<(usize, bool)> {
+        // (Asked with the FIN and without, each a constant: one call with
+        // the FIN flag read at run time costs more.)
+        let r = if let Some(len) = self.transmit_predicted(cfg, false) {
             st.segs_out_predicted += 1;
-            Some(self.emit_range(now, cfg, st, self.snd_nxt, len, false, out))
+            let n = self.emit_range(now, cfg, st, self.snd_nxt, len, false, out);
+            // All the unsent data went, with none of the flags that ask for
+            // more.
+            debug_assert!(!self.wants_transmit());
+            Some((n, false))
         } else if let Some(len) = self.transmit_predicted(cfg, true) {
             st.segs_out_predicted += 1;
-            Some(self.emit_range(now, cfg, st, self.snd_nxt, len, true, out))
+            let n = self.emit_range(now, cfg, st, self.snd_nxt, len, true, out);
+            // The data and the FIN after it.
+            debug_assert!(!self.wants_transmit());
+            Some((n, false))
         } else {
-            self.next_segment(now, cfg, st, out)
+            self.next_segment(now, cfg, st, out).map(|n| (n, true))
         };
-        st.segs_out += u64::from(n.is_some());
-        n
+        st.segs_out += u64::from(r.is_some());
+        r
     }
 
     /// `poll_transmit` without the transmit fast path: every segment through

@@ -130,9 +130,9 @@ impl<A: StackFamily> Tx<'_, A> {
                 self.stats.drop(DropReason::NoBuffer);
                 return Segments::NoBuffer;
             };
-            let Some(n) = c
-                .tcp
-                .poll_transmit(now, cfg, &mut self.stats.tcp, &mut buf[hdrs..])
+            let Some((n, more)) =
+                c.tcp
+                    .poll_transmit_more(now, cfg, &mut self.stats.tcp, &mut buf[hdrs..])
             else {
                 // Nothing after all: the buffer is left for the next frame.
                 break;
@@ -143,7 +143,7 @@ impl<A: StackFamily> Tx<'_, A> {
             nic.tx_commit(len);
             self.stats.tx_packets += 1;
             self.stats.tx_bytes += len as u64;
-            if !c.tcp.wants_transmit() {
+            if !more || !c.tcp.wants_transmit() {
                 break;
             }
         }
