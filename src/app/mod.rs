@@ -591,7 +591,7 @@ impl ClientConn {
         true
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn on_event(
         &mut self,
         cx: &mut AppCx<'_>,
