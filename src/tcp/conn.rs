@@ -2342,6 +2342,7 @@ impl Connection {
         }
     }
 
+    #[inline(always)]
     fn emit_syn(
         &mut self,
         now: Instant,
