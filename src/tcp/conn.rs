@@ -804,6 +804,7 @@ impl Connection {
     /// `DataAfterClose::Discard` is acknowledged and discarded (counted);
     /// FIN_WAIT_2 then gives up after `fin_wait_2_timeout`. Unread data at close means the
     /// application lost it: the connection is reset instead (RFC 2525 2.17).
+    #[inline(always)]
     pub fn close(&mut self, now: Instant, cfg: &TcpConfig) {
         if !self.recv_buf.is_empty() && self.state.is_synchronized() {
             self.abort();
