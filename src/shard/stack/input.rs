@@ -22,7 +22,7 @@ impl<A: StackFamily> Flows for ShardFlows<'_, A> {
     type Handle = Handle;
     type Tuple = FlowKey<A>;
 
-    #[inline]
+    #[inline(always)]
     fn lookup(&mut self, t: FlowKey<A>) -> Lookup<'_, Handle, A> {
         match self.table.find_mut(t) {
             FoundMut::Conn(h) => Lookup::Conn(h),
