@@ -16,6 +16,9 @@ struct ShardFlows<'a, A: StackFamily> {
     table: &'a mut ConnTable<Conn<A>, u16, A>,
     half_open: usize,
     syn_overflow_at: &'a mut Option<Instant>,
+    /// The tuple's hash, when `ConnTable::conn_mut` has just found no open
+    /// connection for it: the lookup goes on from there.
+    no_conn: Option<u64>,
 }
 
 impl<A: StackFamily> Flows for ShardFlows<'_, A> {
@@ -24,7 +27,11 @@ impl<A: StackFamily> Flows for ShardFlows<'_, A> {
 
     #[inline(always)]
     fn lookup(&mut self, t: FlowKey<A>) -> Lookup<'_, Handle, A> {
-        match self.table.find_mut(t) {
+        let found = match self.no_conn {
+            Some(hash) => self.table.find_time_wait_mut(t, hash),
+            None => self.table.find_mut(t),
+        };
+        match found {
             FoundMut::Conn(h) => Lookup::Conn(h),
             FoundMut::TimeWait(r) => Lookup::TimeWait(r),
             FoundMut::None => Lookup::None,
@@ -220,33 +227,59 @@ impl<A: StackFamily> Stack<A> {
         A::host_source(&src) && !A::owned(&self.cfg.iface, &src) && self.peer_mac.is_unicast()
     }
 
-    /// A TCP segment for us, to wherever `shard::route` sends it.
+    /// A TCP segment for us: to its open connection, found here first (RFC
+    /// 9293 3.10.7: nearly every segment has one), else to wherever
+    /// `shard::route` sends it.
     #[inline(always)]
     fn tcp_input(&mut self, now: Instant, tuple: FlowKey<A>, seg: &TcpRepr) {
         if seg.control == TcpControl::Rst {
             self.stats.rsts_in += 1;
         }
+        match self.table.conn_mut(tuple) {
+            Ok((h, c)) => {
+                let verdict = c
+                    .tcp
+                    .handle_segment(now, &self.cfg.tcp, &mut self.stats.tcp, seg);
+                mark(&mut self.touched, c, h);
+                self.conn_verdict(tuple, seg, verdict);
+            }
+            Err(hash) => self.tcp_input_no_conn(now, tuple, seg, hash),
+        }
+    }
+
+    /// What an open connection's segment leaves to the shard.
+    #[inline(always)]
+    fn conn_verdict(&mut self, tuple: FlowKey<A>, seg: &TcpRepr, verdict: SegmentVerdict) {
+        match verdict {
+            SegmentVerdict::Dropped => self.stats.drop(DropReason::Refused),
+            SegmentVerdict::RstReply => {
+                self.stats.drop(DropReason::Refused);
+                self.send_rst_reply(tuple, seg);
+            }
+            _ => {}
+        }
+    }
+
+    /// A segment with no open connection (`hash` is its tuple's): routed.
+    #[inline(never)]
+    fn tcp_input_no_conn(&mut self, now: Instant, tuple: FlowKey<A>, seg: &TcpRepr, hash: u64) {
         let mut flows = ShardFlows {
             table: &mut self.table,
             half_open: self.half_open,
             syn_overflow_at: &mut self.syn_overflow_at,
+            no_conn: Some(hash),
         };
         match route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher) {
+            // (Not after `conn_mut` found none; routing's own first case.)
             Route::Conn(h) => {
-                let cfg = &self.cfg.tcp;
                 let Some(c) = self.table.get_mut(h) else {
                     return;
                 };
-                let verdict = c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg);
+                let verdict = c
+                    .tcp
+                    .handle_segment(now, &self.cfg.tcp, &mut self.stats.tcp, seg);
                 mark(&mut self.touched, c, h);
-                match verdict {
-                    SegmentVerdict::Dropped => self.stats.drop(DropReason::Refused),
-                    SegmentVerdict::RstReply => {
-                        self.stats.drop(DropReason::Refused);
-                        self.send_rst_reply(tuple, seg);
-                    }
-                    _ => {}
-                }
+                self.conn_verdict(tuple, seg, verdict);
             }
             Route::TimeWaitDrop => {}
             Route::ListenDrop => self.stats.drop(DropReason::ListenNoSynNoAck),
