@@ -533,9 +533,9 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         Found::None
     }
 
-    /// As `find`, with the TIME_WAIT record itself. The open connection's
-    /// probe is in line (nearly every segment's); the rest is not.
-    #[inline(always)]
+    /// As `find`, with the TIME_WAIT record itself (the receive path's is
+    /// `conn_mut`, then `find_time_wait_mut`).
+    #[inline]
     pub fn find_mut(&mut self, key: FlowKey<A>) -> FoundMut<'_, A> {
         let hash = self.flow_hash(key);
         if let Some(h) = self.find_conn(hash, key) {
@@ -567,7 +567,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     /// `find_mut` past the open connections (`hash` is `key`'s, as
     /// `conn_mut` gives it): the TIME_WAIT record, or none (and the vacant
     /// place remembered for an insert).
-    #[inline(never)]
+    #[inline]
     pub fn find_time_wait_mut(&mut self, key: FlowKey<A>, hash: u64) -> FoundMut<'_, A> {
         if !self.tw_index.is_empty() {
             let lh = self.local_hash(key);

@@ -16,9 +16,9 @@ struct ShardFlows<'a, A: StackFamily> {
     table: &'a mut ConnTable<Conn<A>, u16, A>,
     half_open: usize,
     syn_overflow_at: &'a mut Option<Instant>,
-    /// The tuple's hash, when `ConnTable::conn_mut` has just found no open
-    /// connection for it: the lookup goes on from there.
-    no_conn: Option<u64>,
+    /// The tuple's hash: `ConnTable::conn_mut` has just found no open
+    /// connection for it, so the lookup goes on from there.
+    no_conn: u64,
 }
 
 impl<A: StackFamily> Flows for ShardFlows<'_, A> {
@@ -27,11 +27,7 @@ impl<A: StackFamily> Flows for ShardFlows<'_, A> {
 
     #[inline(always)]
     fn lookup(&mut self, t: FlowKey<A>) -> Lookup<'_, Handle, A> {
-        let found = match self.no_conn {
-            Some(hash) => self.table.find_time_wait_mut(t, hash),
-            None => self.table.find_mut(t),
-        };
-        match found {
+        match self.table.find_time_wait_mut(t, self.no_conn) {
             FoundMut::Conn(h) => Lookup::Conn(h),
             FoundMut::TimeWait(r) => Lookup::TimeWait(r),
             FoundMut::None => Lookup::None,
@@ -267,7 +263,7 @@ impl<A: StackFamily> Stack<A> {
             table: &mut self.table,
             half_open: self.half_open,
             syn_overflow_at: &mut self.syn_overflow_at,
-            no_conn: Some(hash),
+            no_conn: hash,
         };
         match route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher) {
             // (Not after `conn_mut` found none; routing's own first case.)
