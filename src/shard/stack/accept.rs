@@ -12,11 +12,9 @@ use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpRepr};
 
 impl<A: StackFamily> Stack<A> {
-    /// A listener's SYN: a new connection in SYN-RECEIVED, answering it.
-    pub(super) fn accept_syn(&mut self, now: Instant, t: FlowKey<A>, seg: &TcpRepr) {
-        let Some(&app) = self.table.listener(t.local()) else {
-            return;
-        };
+    /// A SYN to the listener of application `app`: a new connection in
+    /// SYN-RECEIVED, answering it.
+    pub(super) fn accept_syn(&mut self, now: Instant, t: FlowKey<A>, seg: &TcpRepr, app: u16) {
         let pair = host_pair_cached(
             &mut self.host_pair,
             &self.hasher,

@@ -9,6 +9,7 @@ use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
 use crate::tcp::SegmentVerdict;
 use crate::time::Instant;
 use crate::wire::{self, ChecksumMode, FamilySocketAddr, Parsed, TcpControl, TcpFrame, TcpRepr};
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 /// The shard's table as routing sees it.
@@ -19,6 +20,9 @@ struct ShardFlows<'a, A: StackFamily> {
     /// The tuple's hash: `ConnTable::conn_mut` has just found no open
     /// connection for it, so the lookup goes on from there.
     no_conn: u64,
+    /// The application of the listener `listening` found (for `accept_syn`:
+    /// no second search).
+    listener: Cell<Option<u16>>,
 }
 
 impl<A: StackFamily> Flows for ShardFlows<'_, A> {
@@ -39,7 +43,9 @@ impl<A: StackFamily> Flows for ShardFlows<'_, A> {
     }
 
     fn listening(&self, local: A::SocketAddr) -> bool {
-        self.table.listener(local).is_some()
+        let app = self.table.listener(local).copied();
+        self.listener.set(app);
+        app.is_some()
     }
 
     fn half_open(&self) -> usize {
@@ -264,8 +270,11 @@ impl<A: StackFamily> Stack<A> {
             half_open: self.half_open,
             syn_overflow_at: &mut self.syn_overflow_at,
             no_conn: hash,
+            listener: Cell::new(None),
         };
-        match route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher) {
+        let to = route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher);
+        let listener = flows.listener.get();
+        match to {
             // (Not after `conn_mut` found none; routing's own first case.)
             Route::Conn(h) => {
                 let Some(c) = self.table.get_mut(h) else {
@@ -287,7 +296,11 @@ impl<A: StackFamily> Stack<A> {
                 let n = r.emit_ack(now, &mut tcp);
                 self.ctrl_tcp(tuple, &tcp[..n]);
             }
-            Route::Syn => self.accept_syn(now, tuple, seg),
+            Route::Syn => {
+                if let Some(app) = listener {
+                    self.accept_syn(now, tuple, seg, app);
+                }
+            }
             Route::CookieSynAck(iss) => self.send_cookie_syn_ack(tuple, seg, iss),
             Route::CookieAck { iss, mss } => self.accept_cookie(now, tuple, seg, iss, mss),
             Route::NoConnection => {
