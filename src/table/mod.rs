@@ -318,6 +318,16 @@ impl<T> Slab<T> {
         })
     }
 
+    /// The live value in slot `index`, with its handle (an index entry's
+    /// slot: the index names only live slots).
+    #[inline(always)]
+    fn live_mut(&mut self, index: u32) -> Option<(Handle, &mut T)> {
+        let s = self.slots.get_mut(index as usize)?;
+        debug_assert!(s.generation % 2 == 0, "an index entry names a free slot");
+        let generation = s.generation;
+        s.value.as_mut().map(|v| (Handle { index, generation }, v))
+    }
+
     /// The key of the value in slot `index` (for rehashing the index as it
     /// grows; a slot the index names always holds one).
     #[inline]
@@ -523,13 +533,42 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         Found::None
     }
 
-    /// As `find`, with the TIME_WAIT record itself.
+    /// As `find`, with the TIME_WAIT record itself (the receive path's is
+    /// `conn_mut`, then `find_time_wait_mut`).
     #[inline]
     pub fn find_mut(&mut self, key: FlowKey<A>) -> FoundMut<'_, A> {
         let hash = self.flow_hash(key);
         if let Some(h) = self.find_conn(hash, key) {
             return FoundMut::Conn(h);
         }
+        self.find_time_wait_mut(key, hash)
+    }
+
+    /// The open connection `key` names, in hand: one probe of the index and
+    /// one access to the slot (the receive path's, for nearly every
+    /// segment). None there: the key's hash, for `find_time_wait_mut`.
+    #[inline(always)]
+    pub fn conn_mut(&mut self, key: FlowKey<A>) -> Result<(Handle, &mut T), u64> {
+        let hash = self.flow_hash(key);
+        // The first entry with the hash's tag (7 of its bits) is nearly
+        // always the key's; when it is another's, the whole probe follows.
+        let Some(&first) = self.index.find(hash, |_| true) else {
+            return Err(hash);
+        };
+        if self.conns.key_is(first, key) {
+            return self.conns.live_mut(first).ok_or(hash);
+        }
+        match self.find_conn(hash, key) {
+            Some(h) => self.conns.get_mut(h).map(|c| (h, c)).ok_or(hash),
+            None => Err(hash),
+        }
+    }
+
+    /// `find_mut` past the open connections (`hash` is `key`'s, as
+    /// `conn_mut` gives it): the TIME_WAIT record, or none (and the vacant
+    /// place remembered for an insert).
+    #[inline]
+    pub fn find_time_wait_mut(&mut self, key: FlowKey<A>, hash: u64) -> FoundMut<'_, A> {
         if !self.tw_index.is_empty() {
             let lh = self.local_hash(key);
             if let Some(e) = self.tw_index.find(lh, |e| e.key == key) {
@@ -981,6 +1020,47 @@ mod tests {
         assert!(t.discard(key(1), a));
         assert!(!t.discard(key(1), a));
         assert_eq!(t.find(key(1)), Found::None);
+    }
+
+    /// `conn_mut` takes the first index entry with the key's tag when it is
+    /// the key's, and probes on when it is another's (tags are 7 bits: in a
+    /// table of thousands that happens, counted here so the test sees it);
+    /// a missing or TIME_WAIT tuple gives its hash.
+    #[test]
+    fn conn_mut_finds_every_connection_past_tag_collisions() {
+        let now = Instant::from_millis(1000);
+        let mut t: ConnTable<(FlowKey, u32), ()> =
+            ConnTable::new(30_000, 10, Duration::from_secs(60));
+        let hs: Vec<Handle> = (0..20_000)
+            .map(|i| t.insert(key(i), (key(i), i)).unwrap())
+            .collect();
+        let mut collided = 0;
+        for (i, h) in hs.iter().enumerate() {
+            let k = key(i as u32);
+            let first = *t.index.find(t.flow_hash(k), |_| true).unwrap();
+            collided += usize::from(first != h.index);
+            let (got, v) = t.conn_mut(k).unwrap();
+            assert_eq!((got, v.1), (*h, i as u32));
+            v.1 += 1;
+        }
+        assert!(collided > 0, "no tag collision in 20000 entries");
+        assert_eq!(t.get(hs[7]).map(|v| v.1), Some(8));
+        let missing = key(50_000);
+        assert_eq!(t.conn_mut(missing).err(), Some(t.flow_hash(missing)));
+        assert_eq!(
+            t.enter_time_wait(key(3), hs[3], record(key(3), now), now),
+            Some(TimeWaitEntry::Stored)
+        );
+        let hash = t.flow_hash(key(3));
+        assert_eq!(t.conn_mut(key(3)).err(), Some(hash));
+        assert!(matches!(
+            t.find_time_wait_mut(key(3), hash),
+            FoundMut::TimeWait(_)
+        ));
+        assert!(matches!(
+            t.find_time_wait_mut(missing, t.flow_hash(missing)),
+            FoundMut::None
+        ));
     }
 
     #[test]

@@ -72,6 +72,42 @@ fn siphash24<const N: usize>(k0: u64, k1: u64, m: [u64; N], last: u64) -> u64 {
     s.finish(last)
 }
 
+/// The salt of the timestamp offset's message (`TupleHasher::ts_offset`).
+const TS_SALT: u32 = 0x7473_6f66;
+
+/// What the ISNs of all connections between two hosts share: the keyed
+/// hash's state with their addresses taken in (`TupleHasher::host_pair`),
+/// and their timestamp offset. Kept for the last pair of hosts, it leaves a
+/// connection's ISN the hash of its ports alone: for IPv4 one SipHash block
+/// of two, for IPv6 one of five. The ISN is the same function of the same
+/// message either way (RFC 6528's F, SipHash-2-4 of the whole tuple).
+#[derive(Clone, Copy)]
+pub struct HostPair<A: IpFamily> {
+    pub local: A,
+    pub remote: A,
+    sip: Sip,
+    ts_offset: u32,
+}
+
+impl<A: IpFamily> HostPair<A> {
+    /// `TupleHasher::isn_of` for a tuple between these two hosts.
+    #[inline]
+    pub fn isn_of(&self, key: &FlowKey<A>, now: Instant) -> u32 {
+        debug_assert!(
+            key.local_ip == self.local.to_bits() && key.remote_ip == self.remote.to_bits()
+        );
+        let m = (now.as_nanos() / 4_000) as u32;
+        let tail = (u64::from(key.local_port) << 16) | u64::from(key.remote_port);
+        (self.sip.finish(tail | u64::from(A::PAIR_BYTES + 4) << 56) as u32).wrapping_add(m)
+    }
+
+    /// `TupleHasher::ts_offset` of the two hosts.
+    #[inline]
+    pub fn ts_offset(&self) -> u32 {
+        self.ts_offset
+    }
+}
+
 /// A keyed hash over 4-tuples of either family, for ISNs, SYN cookies and
 /// timestamp offsets.
 ///
@@ -144,13 +180,31 @@ impl TupleHasher {
         s.finish(tail | u64::from(A::PAIR_BYTES + 4) << 56)
     }
 
+    /// The hash with `local` and `remote`'s addresses taken in, for the ISNs
+    /// and the timestamp offset of connections between the two hosts
+    /// (`HostPair`): the same values as `isn` and `ts_offset`.
+    #[inline]
+    pub fn host_pair<A: IpFamily>(&self, local: A, remote: A) -> HostPair<A> {
+        let sip = self.addresses::<A>(&local.to_bits(), &remote.to_bits());
+        // `hash` of the two hosts with ports 0 and the offset's salt.
+        let mut ts = sip;
+        ts.block(u64::from(TS_SALT));
+        let ts_offset = (ts.finish(u64::from(A::PAIR_BYTES + 8) << 56) >> 32) as u32;
+        HostPair {
+            local,
+            remote,
+            sip,
+            ts_offset,
+        }
+    }
+
     /// The timestamp offset for a pair of hosts (RFC 7323 5.4, RFC 6191):
     /// keyed, so the peer cannot read our clock from it, and the same for
     /// every connection between the two addresses.
     pub fn ts_offset<A: IpFamily>(&self, local: A, remote: A) -> u32 {
         let a = A::SocketAddr::from_parts(local, 0);
         let b = A::SocketAddr::from_parts(remote, 0);
-        (self.hash(a, b, 0x7473_6f66) >> 32) as u32
+        (self.hash(a, b, TS_SALT) >> 32) as u32
     }
 
     /// RFC 6528 ISN: the keyed hash of the 4-tuple plus a clock ticking
@@ -391,5 +445,36 @@ mod tests {
         let later = h1.isn(a, b, Instant::from_millis(1001));
         assert_eq!(later.wrapping_sub(h1.isn(a, b, t)), 250);
         assert_ne!(TupleHasher::random(), TupleHasher::random());
+    }
+
+    /// A host pair's kept state gives every tuple between the two hosts the
+    /// ISN and timestamp offset the whole hash gives (both families; the
+    /// tuple hash itself is held to SipHash's bytes above).
+    #[test]
+    fn a_host_pairs_isns_and_offset_are_the_whole_hashs() {
+        let h = TupleHasher::new(11, 13);
+        let t = Instant::from_millis(1234);
+        let (l4, r4) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let p4 = h.host_pair(l4, r4);
+        assert_eq!(p4.ts_offset(), h.ts_offset(l4, r4));
+        for (lp, rp) in [(40000, 80), (40001, 80), (80, 40000), (1, 65535)] {
+            let (a, b) = (SocketAddrV4::new(l4, lp), SocketAddrV4::new(r4, rp));
+            let k = FlowKey::<Ipv4Addr>::new(a, b);
+            assert_eq!(p4.isn_of(&k, t), h.isn(a, b, t), "{a} {b}");
+        }
+        let l6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let r6: Ipv6Addr = "2001:db8::2:3".parse().unwrap();
+        let p6 = h.host_pair(l6, r6);
+        assert_eq!(p6.ts_offset(), h.ts_offset(l6, r6));
+        for (lp, rp) in [(40000, 80), (443, 50000)] {
+            let (a, b) = (
+                SocketAddrV6::new(l6, lp, 0, 0),
+                SocketAddrV6::new(r6, rp, 0, 0),
+            );
+            let k = FlowKey::<Ipv6Addr>::new(a, b);
+            assert_eq!(p6.isn_of(&k, t), h.isn(a, b, t), "{a} {b}");
+        }
+        // Another pair's state is another's.
+        assert_ne!(h.host_pair(r4, l4).ts_offset(), p4.ts_offset());
     }
 }

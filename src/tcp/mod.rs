@@ -16,6 +16,6 @@ pub use conn::{
     CloseReason, CommandError, Connection, Ends, Event, FourTuple, SegmentVerdict, State, TcpStats,
     emit_cookie_syn_ack, max_segment_len, rst_reply,
 };
-pub use isn::TupleHasher;
+pub use isn::{HostPair, TupleHasher};
 pub use syncookie::SynCookies;
 pub use timewait::{TimeWaitRecord, TimeWaitVerdict};

@@ -123,6 +123,22 @@ pub fn fold(acc: u64) -> u16 {
     (s.wrapping_add(s.rotate_right(16)) >> 16) as u16
 }
 
+/// Whether an accumulator folds to all ones (`fold(acc) == 0xffff`), the
+/// mark of a right checksum. Folding keeps a value modulo 0xffff (which
+/// divides 2^32 - 1 and 2^64 - 1, the moduli of end-around carry) and gives
+/// 0 only for 0, so this is: `acc` is a multiple of 0xffff other than 0.
+/// Tested as division by an odd number can be (Granlund and Montgomery):
+/// times the inverse of 0xffff modulo 2^64, the multiples are 0 to
+/// `u64::MAX / 0xffff` (each its quotient), all else above; less one, 0 goes
+/// above too. A multiply, a subtract and a compare, where the fold takes
+/// eight instructions.
+#[inline(always)]
+pub fn folds_to_ones(acc: u64) -> bool {
+    const INVERSE: u64 = 0xfffe_fffe_fffe_ffff; // 0xffff * INVERSE = 1 (mod 2^64)
+    const QUOTIENTS: u64 = u64::MAX / 0xffff;
+    acc.wrapping_mul(INVERSE).wrapping_sub(1) < QUOTIENTS
+}
+
 /// The checksum field value for `data` (complement of the folded sum).
 #[inline]
 pub fn checksum(data: &[u8]) -> u16 {
@@ -136,7 +152,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 #[inline(always)]
 pub fn ipv4_header_ok(h: &[u8; 20]) -> bool {
     let w = |i: usize| u64::from(u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    fold(w(0) + w(4) + w(8) + w(12) + w(16)) == 0xffff
+    folds_to_ones(w(0) + w(4) + w(8) + w(12) + w(16))
 }
 
 /// Checksum over pseudo-header plus segment bytes (with the checksum field as it is).
@@ -209,7 +225,7 @@ pub fn tcp_checksum(addr_sum: u16, segment: &[u8]) -> u16 {
 /// Whether a received TCP segment's checksum is right (`tcp_checksum` is 0).
 #[inline(always)]
 pub fn tcp_checksum_ok(addr_sum: u16, segment: &[u8]) -> bool {
-    fold(sum_native(tcp_pseudo(addr_sum, segment.len()), segment)) == 0xffff
+    folds_to_ones(sum_native(tcp_pseudo(addr_sum, segment.len()), segment))
 }
 
 /// A TCP pseudo-header's sum less the length, unfolded (what the receive
@@ -232,7 +248,7 @@ pub fn tcp_pseudo_of_sum(addr_sum: u16) -> u64 {
 #[inline(always)]
 pub fn tcp_pseudo_ok(pseudo: u64, segment: &[u8]) -> bool {
     let len = u16::try_from(segment.len()).unwrap_or(u16::MAX);
-    fold(sum_native(pseudo + u64::from(len.swap_bytes()), segment)) == 0xffff
+    folds_to_ones(sum_native(pseudo + u64::from(len.swap_bytes()), segment))
 }
 
 /// Whether a received segment's checksum is right: `transport_checksum`
@@ -245,7 +261,7 @@ pub fn transport_checksum_ok(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment
         + u64::from(u32::from_le_bytes(dst.octets()))
         + u64::from(u16::from(protocol).swap_bytes())
         + u64::from(len.swap_bytes());
-    fold(sum_native(pseudo, segment)) == 0xffff
+    folds_to_ones(sum_native(pseudo, segment))
 }
 
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit word changed from `old` to `new`:
@@ -358,6 +374,15 @@ mod tests {
     }
 
     #[test]
+    fn the_inverse_is_0xffffs() {
+        assert_eq!(0xffffu64.wrapping_mul(0xfffe_fffe_fffe_ffff), 1);
+        assert!(!folds_to_ones(0));
+        assert!(folds_to_ones(0xffff) && folds_to_ones(u64::MAX));
+        assert!(folds_to_ones(u64::MAX / 0xffff * 0xffff));
+        assert!(!folds_to_ones(u64::MAX - 1) && !folds_to_ones(0xfffe));
+    }
+
+    #[test]
     fn fold_edges() {
         for x in [
             0,
@@ -372,6 +397,7 @@ mod tests {
             0x0000_ffff_ffff_0001,
         ] {
             assert_eq!(fold(x), fold_slowly(x), "{x:#x}");
+            assert_eq!(folds_to_ones(x), fold_slowly(x) == 0xffff, "{x:#x}");
         }
     }
 
@@ -462,6 +488,15 @@ mod tests {
             let reference = !reference_checksum(&data);
             let ours = fold(accumulate(0, &data));
             proptest::prop_assert!(ours == reference || (ours == 0xffff && reference == 0) || (ours == 0 && reference == 0xffff));
+        }
+
+        #[test]
+        fn folds_to_ones_is_the_fold_all_ones(acc in proptest::num::u64::ANY, k in 0u64..=(u64::MAX / 0xffff)) {
+            proptest::prop_assert_eq!(folds_to_ones(acc), fold(acc) == 0xffff);
+            // Multiples of 0xffff (all-ones sums), their neighbours, and 0.
+            for v in [k * 0xffff, (k * 0xffff).wrapping_add(1), (k * 0xffff).wrapping_sub(1)] {
+                proptest::prop_assert_eq!(folds_to_ones(v), fold(v) == 0xffff, "{:#x}", v);
+            }
         }
 
         #[test]

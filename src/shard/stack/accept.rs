@@ -3,7 +3,7 @@
 //! with a cookie (RFC 4987), a valid cookie's ACK opens an established
 //! connection; a full table refuses by policy.
 
-use super::{Conn, Stack, StackFamily, ts_offset_cached};
+use super::{Conn, Stack, StackFamily, host_pair_cached};
 use crate::app::{AppConn, ServerConn};
 use crate::stats::DropReason;
 use crate::table::{FlowKey, FullPolicy, Handle, InsertError, Place};
@@ -12,18 +12,16 @@ use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpRepr};
 
 impl<A: StackFamily> Stack<A> {
-    /// A listener's SYN: a new connection in SYN-RECEIVED, answering it.
-    pub(super) fn accept_syn(&mut self, now: Instant, t: FlowKey<A>, seg: &TcpRepr) {
-        let Some(&app) = self.table.listener(t.local()) else {
-            return;
-        };
-        let iss = SeqNumber(self.hasher.isn(t.local(), t.remote(), now));
-        let ts_offset = ts_offset_cached(
-            &mut self.ts_offset_cache,
+    /// A SYN to the listener of application `app`: a new connection in
+    /// SYN-RECEIVED, answering it.
+    pub(super) fn accept_syn(&mut self, now: Instant, t: FlowKey<A>, seg: &TcpRepr, app: u16) {
+        let pair = host_pair_cached(
+            &mut self.host_pair,
             &self.hasher,
             t.local_host(),
             t.remote_host(),
         );
+        let (iss, ts_offset) = (SeqNumber(pair.isn_of(&t, now)), pair.ts_offset());
         // Built where it will live: a control block is not small, and moving
         // it into the table costs copies; in a slot a connection ended in, in
         // place of that one, with its buffers.

@@ -3,7 +3,7 @@
 //! `--rps` requests handed to idle connections, and at the end of the run
 //! its idle connections closed, a burst a turn.
 
-use super::{Conn, Stack, StackFamily, mark, ts_offset_cached};
+use super::{Conn, Stack, StackFamily, host_pair_cached, mark};
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
@@ -133,13 +133,13 @@ impl<A: StackFamily> Stack<A> {
             let Some(tuple) = self.free_tuple(target) else {
                 break;
             };
-            let iss = SeqNumber(self.hasher.isn(tuple.local(), tuple.remote(), now));
-            let off = ts_offset_cached(
-                &mut self.ts_offset_cache,
+            let pair = host_pair_cached(
+                &mut self.host_pair,
                 &self.hasher,
                 tuple.local_host(),
                 tuple.remote_host(),
             );
+            let (iss, off) = (SeqNumber(pair.isn_of(&tuple, now)), pair.ts_offset());
             let key = tuple;
             let cfg = &self.cfg.tcp;
             // Built in its table slot: no copies of the control block; in a

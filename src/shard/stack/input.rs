@@ -9,6 +9,7 @@ use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
 use crate::tcp::SegmentVerdict;
 use crate::time::Instant;
 use crate::wire::{self, ChecksumMode, FamilySocketAddr, Parsed, TcpControl, TcpFrame, TcpRepr};
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 /// The shard's table as routing sees it.
@@ -16,15 +17,21 @@ struct ShardFlows<'a, A: StackFamily> {
     table: &'a mut ConnTable<Conn<A>, u16, A>,
     half_open: usize,
     syn_overflow_at: &'a mut Option<Instant>,
+    /// The tuple's hash: `ConnTable::conn_mut` has just found no open
+    /// connection for it, so the lookup goes on from there.
+    no_conn: u64,
+    /// The application of the listener `listening` found (for `accept_syn`:
+    /// no second search).
+    listener: Cell<Option<u16>>,
 }
 
 impl<A: StackFamily> Flows for ShardFlows<'_, A> {
     type Handle = Handle;
     type Tuple = FlowKey<A>;
 
-    #[inline]
+    #[inline(always)]
     fn lookup(&mut self, t: FlowKey<A>) -> Lookup<'_, Handle, A> {
-        match self.table.find_mut(t) {
+        match self.table.find_time_wait_mut(t, self.no_conn) {
             FoundMut::Conn(h) => Lookup::Conn(h),
             FoundMut::TimeWait(r) => Lookup::TimeWait(r),
             FoundMut::None => Lookup::None,
@@ -36,7 +43,9 @@ impl<A: StackFamily> Flows for ShardFlows<'_, A> {
     }
 
     fn listening(&self, local: A::SocketAddr) -> bool {
-        self.table.listener(local).is_some()
+        let app = self.table.listener(local).copied();
+        self.listener.set(app);
+        app.is_some()
     }
 
     fn half_open(&self) -> usize {
@@ -220,33 +229,62 @@ impl<A: StackFamily> Stack<A> {
         A::host_source(&src) && !A::owned(&self.cfg.iface, &src) && self.peer_mac.is_unicast()
     }
 
-    /// A TCP segment for us, to wherever `shard::route` sends it.
+    /// A TCP segment for us: to its open connection, found here first (RFC
+    /// 9293 3.10.7: nearly every segment has one), else to wherever
+    /// `shard::route` sends it.
     #[inline(always)]
     fn tcp_input(&mut self, now: Instant, tuple: FlowKey<A>, seg: &TcpRepr) {
         if seg.control == TcpControl::Rst {
             self.stats.rsts_in += 1;
         }
+        match self.table.conn_mut(tuple) {
+            Ok((h, c)) => {
+                let verdict = c
+                    .tcp
+                    .handle_segment(now, &self.cfg.tcp, &mut self.stats.tcp, seg);
+                mark(&mut self.touched, c, h);
+                self.conn_verdict(tuple, seg, verdict);
+            }
+            Err(hash) => self.tcp_input_no_conn(now, tuple, seg, hash),
+        }
+    }
+
+    /// What an open connection's segment leaves to the shard.
+    #[inline(always)]
+    fn conn_verdict(&mut self, tuple: FlowKey<A>, seg: &TcpRepr, verdict: SegmentVerdict) {
+        match verdict {
+            SegmentVerdict::Dropped => self.stats.drop(DropReason::Refused),
+            SegmentVerdict::RstReply => {
+                self.stats.drop(DropReason::Refused);
+                self.send_rst_reply(tuple, seg);
+            }
+            _ => {}
+        }
+    }
+
+    /// A segment with no open connection (`hash` is its tuple's): routed.
+    #[inline(never)]
+    fn tcp_input_no_conn(&mut self, now: Instant, tuple: FlowKey<A>, seg: &TcpRepr, hash: u64) {
         let mut flows = ShardFlows {
             table: &mut self.table,
             half_open: self.half_open,
             syn_overflow_at: &mut self.syn_overflow_at,
+            no_conn: hash,
+            listener: Cell::new(None),
         };
-        match route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher) {
+        let to = route(&mut flows, now, tuple, seg, &self.cfg.tcp, &self.hasher);
+        let listener = flows.listener.get();
+        match to {
+            // (Not after `conn_mut` found none; routing's own first case.)
             Route::Conn(h) => {
-                let cfg = &self.cfg.tcp;
                 let Some(c) = self.table.get_mut(h) else {
                     return;
                 };
-                let verdict = c.tcp.handle_segment(now, cfg, &mut self.stats.tcp, seg);
+                let verdict = c
+                    .tcp
+                    .handle_segment(now, &self.cfg.tcp, &mut self.stats.tcp, seg);
                 mark(&mut self.touched, c, h);
-                match verdict {
-                    SegmentVerdict::Dropped => self.stats.drop(DropReason::Refused),
-                    SegmentVerdict::RstReply => {
-                        self.stats.drop(DropReason::Refused);
-                        self.send_rst_reply(tuple, seg);
-                    }
-                    _ => {}
-                }
+                self.conn_verdict(tuple, seg, verdict);
             }
             Route::TimeWaitDrop => {}
             Route::ListenDrop => self.stats.drop(DropReason::ListenNoSynNoAck),
@@ -258,7 +296,11 @@ impl<A: StackFamily> Stack<A> {
                 let n = r.emit_ack(now, &mut tcp);
                 self.ctrl_tcp(tuple, &tcp[..n]);
             }
-            Route::Syn => self.accept_syn(now, tuple, seg),
+            Route::Syn => {
+                if let Some(app) = listener {
+                    self.accept_syn(now, tuple, seg, app);
+                }
+            }
             Route::CookieSynAck(iss) => self.send_cookie_syn_ack(tuple, seg, iss),
             Route::CookieAck { iss, mss } => self.accept_cookie(now, tuple, seg, iss, mss),
             Route::NoConnection => {

@@ -41,7 +41,7 @@ use crate::app::{AppConn, ClientConfig, ServerApp};
 use crate::flags::Flags8;
 use crate::stats::{Latency, STATES, ShardStats};
 use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle, LocalHashBuilder};
-use crate::tcp::{Connection, State, TcpConfig, TupleHasher};
+use crate::tcp::{Connection, HostPair, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
 use crate::timer::{FifoTimers, TimerId, Wheel};
 use crate::wire::EthernetAddress;
@@ -248,9 +248,10 @@ pub struct Stack<A: StackFamily = Ipv4Addr> {
     client_sources6: crate::wire::Ipv6Range,
     last_turn_at: Instant,
     last_turn_busy: bool,
-    /// The last (local, remote, offset) timestamp offset computed: consecutive
-    /// connections mostly share their addresses.
-    ts_offset_cache: (A, A, u32),
+    /// The keyed hash's state for the last pair of hosts a connection was
+    /// opened between (ISNs, timestamp offset): consecutive connections
+    /// mostly share their addresses.
+    host_pair: HostPair<A>,
     /// The source MAC of the TCP frame being handled: where answers to it
     /// go, and a new server connection's `mac`.
     peer_mac: EthernetAddress,
@@ -342,7 +343,7 @@ impl<A: StackFamily> Stack<A> {
             client_sources6: crate::wire::Ipv6Range::EMPTY,
             last_turn_at: now,
             last_turn_busy: false,
-            ts_offset_cache: (A::UNSPECIFIED, A::UNSPECIFIED, 0),
+            host_pair: hasher.host_pair(A::UNSPECIFIED, A::UNSPECIFIED),
             steer: None,
             ipv6: None,
             peer_mac: EthernetAddress([0; 6]),
@@ -561,17 +562,19 @@ fn mark<A: StackFamily>(touched: &mut Vec<Handle>, c: &mut Conn<A>, h: Handle) {
     }
 }
 
-/// The keyed timestamp offset for an address pair, remembering the last one.
-fn ts_offset_cached<A: StackFamily>(
-    cache: &mut (A, A, u32),
+/// The keyed hash's state for a pair of hosts (ISNs and timestamp offset of
+/// their connections), remembering the last one.
+#[inline]
+fn host_pair_cached<'c, A: StackFamily>(
+    cache: &'c mut HostPair<A>,
     hasher: &TupleHasher,
     local: A,
     remote: A,
-) -> u32 {
-    if cache.0 != local || cache.1 != remote || cache.0 == A::UNSPECIFIED {
-        *cache = (local, remote, hasher.ts_offset(local, remote));
+) -> &'c HostPair<A> {
+    if cache.local != local || cache.remote != remote || cache.local == A::UNSPECIFIED {
+        *cache = hasher.host_pair(local, remote);
     }
-    cache.2
+    cache
 }
 
 #[cfg(test)]
