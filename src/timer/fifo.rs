@@ -10,6 +10,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct FifoTimers<T> {
     duration: Duration,
+    /// `duration` in nanoseconds (saturating), for `deadline_from`.
+    duration_ns: u64,
     queue: VecDeque<(Instant, T)>,
 }
 
@@ -22,6 +24,7 @@ impl<T> FifoTimers<T> {
     pub fn new(duration: Duration) -> FifoTimers<T> {
         FifoTimers {
             duration,
+            duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
             queue: VecDeque::new(),
         }
     }
@@ -32,10 +35,23 @@ impl<T> FifoTimers<T> {
 
     /// Adds a timer expiring `duration` after `now` (`now` must not go backwards).
     pub fn push(&mut self, now: Instant, value: T) -> Instant {
-        let at = now + self.duration;
+        let at = self.deadline_from(now);
+        self.push_at(at, value);
+        at
+    }
+
+    /// When a timer pushed at `now` expires.
+    #[inline]
+    pub fn deadline_from(&self, now: Instant) -> Instant {
+        Instant(now.0.saturating_add(self.duration_ns))
+    }
+
+    /// Adds a timer expiring at `at`, which `deadline_from` gave for a `now`
+    /// no earlier than the last one's.
+    #[inline]
+    pub fn push_at(&mut self, at: Instant, value: T) {
         debug_assert!(self.queue.back().is_none_or(|b| b.0 <= at));
         self.queue.push_back((at, value));
-        at
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

@@ -74,7 +74,7 @@ pub(super) fn rearm<A: StackFamily>(
     now: Instant,
 ) {
     // (The queue's length is RTO.min as the shard was built with it.)
-    let soonest = now + opening.duration();
+    let soonest = opening.deadline_from(now);
     match c.timer {
         // Queued at RTO.min from then, no later than RTO.min from now.
         Some(TimerId::OUTSIDE) if want >= soonest => return,
@@ -86,7 +86,7 @@ pub(super) fn rearm<A: StackFamily>(
             && matches!(c.tcp.state(), State::SynSent | State::SynReceived) =>
         {
             // The first entry: RTO.min from now (`opening`'s length).
-            opening.push(now, h);
+            opening.push_at(soonest, h);
             c.timer = Some(TimerId::OUTSIDE);
             c.set(ARMED, true);
             return;
