@@ -277,7 +277,8 @@ fn run<A: Family>() -> Result<(), Box<dyn std::error::Error>> {
     let mut scfg = StackConfig::new(A::iface(smac, false), tcp.clone());
     scfg.capacity = capacity;
     scfg.seed = Some(1);
-    scfg.time_wait_reserve = (warmup + count) as usize;
+    // Every connection the run completes, and those still open when it ends.
+    scfg.time_wait_reserve = (warmup + count + u64::from(concurrency)) as usize;
     let mut server = Stack::<A>::new_family(scfg, now);
     server.listen(
         A::SocketAddr::from_parts(A::SERVER, 80),
