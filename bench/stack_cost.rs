@@ -327,6 +327,14 @@ fn run<A: Family>() -> Result<(), Box<dyn std::error::Error>> {
         now,
         keep_alive,
     };
+    // Room up front for every connection the run opens, as `sluice bench`
+    // makes for its own: no table, wheel or handshake queue grows (a copy)
+    // mid-run. (In virtual time the run is shorter than RTO.min, so the
+    // handshake queue, whose entries expire after that, holds them all; a
+    // real shard's holds one RTO.min of openings.)
+    let total = (warmup + count + u64::from(concurrency)) as usize;
+    p.client.reserve_connections(total);
+    p.server.reserve_connections(total);
     if stall_secs > 0 {
         // As `sluice bench` does: no table or wheel grows mid-run.
         p.client.reserve_connections(capacity);
