@@ -277,7 +277,8 @@ fn run<A: Family>() -> Result<(), Box<dyn std::error::Error>> {
     let mut scfg = StackConfig::new(A::iface(smac, false), tcp.clone());
     scfg.capacity = capacity;
     scfg.seed = Some(1);
-    scfg.time_wait_reserve = (warmup + count) as usize;
+    // Every connection the run completes, and those still open when it ends.
+    scfg.time_wait_reserve = (warmup + count + u64::from(concurrency)) as usize;
     let mut server = Stack::<A>::new_family(scfg, now);
     server.listen(
         A::SocketAddr::from_parts(A::SERVER, 80),
@@ -326,6 +327,14 @@ fn run<A: Family>() -> Result<(), Box<dyn std::error::Error>> {
         now,
         keep_alive,
     };
+    // Room up front for every connection the run opens, as `sluice bench`
+    // makes for its own: no table, wheel or handshake queue grows (a copy)
+    // mid-run. (In virtual time the run is shorter than RTO.min, so the
+    // handshake queue, whose entries expire after that, holds them all; a
+    // real shard's holds one RTO.min of openings.)
+    let total = (warmup + count + u64::from(concurrency)) as usize;
+    p.client.reserve_connections(total);
+    p.server.reserve_connections(total);
     if stall_secs > 0 {
         // As `sluice bench` does: no table or wheel grows mid-run.
         p.client.reserve_connections(capacity);

@@ -29,6 +29,14 @@ impl<T> FifoTimers<T> {
         }
     }
 
+    /// As `new`, with room for `n` timers before the queue first grows.
+    pub fn with_capacity(duration: Duration, n: usize) -> FifoTimers<T> {
+        FifoTimers {
+            duration,
+            queue: VecDeque::with_capacity(n),
+        }
+    }
+
     pub fn duration(&self) -> Duration {
         self.duration
     }

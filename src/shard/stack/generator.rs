@@ -56,6 +56,7 @@ impl<A: StackFamily> Stack<A> {
     pub fn reserve_connections(&mut self, n: usize) {
         self.table.reserve(n);
         self.wheel.reserve(n.saturating_sub(self.wheel.len()));
+        self.opening.reserve(n.saturating_sub(self.opening.len()));
     }
 
     /// How the generator's closed loop paces its opening (after

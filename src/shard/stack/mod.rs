@@ -323,7 +323,10 @@ impl<A: StackFamily> Stack<A> {
             table,
             servers: Vec::new(),
             wheel: Wheel::with_capacity(now, cfg.capacity.min(1 << 20)),
-            opening: FifoTimers::new(cfg.tcp.rto_min.into()),
+            // One entry per connection opened in the last RTO.min (those
+            // that ended are passed over when due): room up front, as for
+            // the wheel, so a burst of openings does not copy the queue.
+            opening: FifoTimers::with_capacity(cfg.tcp.rto_min.into(), cfg.capacity.min(1 << 16)),
             expired: Vec::with_capacity(cfg.timer_budget),
             touched: Vec::with_capacity(1024),
             neigh: Neighbours::new(flows),
