@@ -22,17 +22,14 @@ impl<T> FifoTimers<T> {
     }
 
     pub fn new(duration: Duration) -> FifoTimers<T> {
-        FifoTimers {
-            duration,
-            duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
-            queue: VecDeque::new(),
-        }
+        FifoTimers::with_capacity(duration, 0)
     }
 
     /// As `new`, with room for `n` timers before the queue first grows.
     pub fn with_capacity(duration: Duration, n: usize) -> FifoTimers<T> {
         FifoTimers {
             duration,
+            duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
             queue: VecDeque::with_capacity(n),
         }
     }
