@@ -22,12 +22,10 @@
 
 use sluice::app::{ClientConfig, Request, ServerApp, http};
 use sluice::dpdk::{Eal, EalOptions, EthPort, Mbuf, MemoryMode, PktPool, PortConfig};
-use sluice::shard::Nic;
 use sluice::shard::stack::StackFamily;
 use sluice::shard::{DpdkNic, Iface, Stack, StackConfig};
 use sluice::tcp::TcpConfig;
 use sluice::time::Instant;
-use sluice::tools::flood::{FloodNic, FloodRate};
 use sluice::wire::{FamilySocketAddr, Ipv6Range};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
@@ -169,72 +167,6 @@ impl<A: Family> Pair<A> {
     }
 }
 
-/// `SLUICE_MODE=flood`: the client's turn, its NIC wrapped in the SYN flood
-/// (`sluice bench --syn-flood max`). Not inlined: callgrind counts it apart.
-#[inline(never)]
-fn flood_client_turn<A: Family, N: Nic>(client: &mut Stack<A>, now: Instant, nic: &mut N) {
-    client.poll(now, nic);
-}
-
-/// `SLUICE_MODE=flood`: the server's turn. Not inlined: counted apart.
-#[inline(never)]
-fn flood_server_turn<A: Family>(server: &mut Stack<A>, now: Instant, nic: &mut DpdkNic) {
-    server.poll(now, nic);
-}
-
-/// `SLUICE_MODE=flood`: `count` SYNs received by the server, with the
-/// keep-alive load beside them; prints what each side did.
-fn flood<A: Family>(
-    p: &mut Pair<A>,
-    smac: sluice::wire::EthernetAddress,
-    cmac: sluice::wire::EthernetAddress,
-    warmup: u64,
-    count: u64,
-) {
-    let now = std::cell::Cell::new(p.now);
-    let clock = || now.get();
-    let mut f = FloodNic::new(
-        &mut p.cnic,
-        clock,
-        FloodRate::Max,
-        cmac,
-        smac,
-        (A::SERVER.to_ip(), 80),
-        5,
-    );
-    let mut turn = |f: &mut FloodNic<_, _>, s: &mut Stack<A>, c: &mut Stack<A>| {
-        now.set(Instant(now.get().0 + TURN_NS));
-        flood_client_turn(c, now.get(), f);
-        flood_server_turn(s, now.get(), &mut p.snic);
-    };
-    while p.server.stats.rx_packets < warmup {
-        turn(&mut f, &mut p.server, &mut p.client);
-    }
-    let (s0, c0, f0) = (p.server.stats, p.client.stats, f.stats);
-    let mut turns = 0u64;
-    while p.server.stats.rx_packets < s0.rx_packets + count {
-        turn(&mut f, &mut p.server, &mut p.client);
-        turns += 1;
-    }
-    let (s, c, fs) = (p.server.stats, p.client.stats, f.stats);
-    println!("mode: flood");
-    println!("measured turns: {turns}");
-    println!("server frames received: {}", s.rx_packets - s0.rx_packets);
-    println!("server frames sent: {}", s.tx_packets - s0.tx_packets);
-    println!(
-        "server cookies sent: {}",
-        s.syn_cookies_sent - s0.syn_cookies_sent
-    );
-    println!("flood syns sent: {}", fs.syns_sent - f0.syns_sent);
-    println!(
-        "flood answers dropped: {}",
-        fs.answers_dropped - f0.answers_dropped
-    );
-    println!("client responses: {}", c.responses - c0.responses);
-    println!("errors: {}", c.app_errors + s.app_errors + c.non_2xx);
-    p.now = now.get();
-}
-
 /// The counted part: turns until `count` more are done. Not inlined, so
 /// callgrind can collect exactly this.
 #[inline(never)]
@@ -264,11 +196,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn run<A: Family>() -> Result<(), Box<dyn std::error::Error>> {
-    let flood_mode = std::env::var("SLUICE_MODE").as_deref() == Ok("flood");
     let keep_alive = match std::env::var("SLUICE_MODE").as_deref() {
-        Ok("keepalive" | "flood") => true,
+        Ok("keepalive") => true,
         Ok("cps") | Err(_) => false,
-        Ok(other) => return Err(format!("SLUICE_MODE={other}: cps, keepalive or flood").into()),
+        Ok(other) => return Err(format!("SLUICE_MODE={other}: cps or keepalive").into()),
     };
     // Run by `cargo test --all-targets` (no `--bench`, no count given): a
     // short smoke run that the harness still works, not the figure.
@@ -422,17 +353,6 @@ fn run<A: Family>() -> Result<(), Box<dyn std::error::Error>> {
         let _ = cport.close();
         std::thread::sleep(Duration::from_millis(50));
         let _ = sport.close();
-        drop(pool);
-        drop(eal);
-        let _ = std::fs::remove_file(&sock);
-        return Ok(());
-    }
-    if flood_mode {
-        flood(&mut p, smac, cmac, warmup, count);
-        drop(p);
-        if let Err(e) = sluice::tools::close_pair(&sport, &cport) {
-            eprintln!("stack_cost: closing the memif pair: {e:#}");
-        }
         drop(pool);
         drop(eal);
         let _ = std::fs::remove_file(&sock);

@@ -122,7 +122,7 @@ pub const DEFAULT_SYN_BUDGET: usize = 8;
 
 /// Frames in a full receive burst (`DpdkNic`'s and `MemNic`'s): a turn that
 /// got as many left more waiting.
-const FULL_BURST: usize = 32;
+pub(super) const FULL_BURST: usize = 32;
 
 /// What an ARP packet we did not ask for (a gratuitous ARP, an unsolicited
 /// reply, a request for another host) may do to the neighbour table. It never
@@ -547,13 +547,15 @@ impl<A: StackFamily> Stack<A> {
         // Back-pressure: frames the device refused wait and go first; while
         // any do, the turn answers what arrives but makes no new work.
         let room = self.tx_room(nic);
-        self.start_syn_budget();
-        let mut n = if self.syn_left == usize::MAX {
-            nic.rx(&mut |frame| self.input(now, frame))
+        // A shard behind (`shed.rs`) may shed SYNs: off the usual path.
+        let mut n = if self.rx_behind && self.may_shed() {
+            self.rx_behind_turn(now, nic)
         } else {
-            nic.rx(&mut |frame| self.input_shedding(now, frame))
+            nic.rx(&mut |frame| self.input(now, frame))
         };
-        self.set_rx_behind(n >= FULL_BURST);
+        let behind = n >= FULL_BURST;
+        self.rx_behind = behind;
+        self.stats.rx_full_bursts += u64::from(behind);
         n += self.steered_input(now);
         if room {
             self.run_timers(now);

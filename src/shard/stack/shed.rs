@@ -22,6 +22,7 @@
 //! queue would do to them too, with every established connection behind it.
 
 use super::{Stack, StackFamily};
+use crate::shard::nic::Nic;
 use crate::stats::DropReason;
 use crate::time::Instant;
 
@@ -114,11 +115,36 @@ impl<A: StackFamily> VerifiedSources<A> {
 }
 
 impl<A: StackFamily> Stack<A> {
+    /// Whether a turn behind may shed SYNs: past the half-open limit (or a
+    /// dual-stack shard, whose IPv6 half may be).
+    #[inline(always)]
+    pub(super) fn may_shed(&self) -> bool {
+        self.half_open >= self.cfg.tcp.syn_cookie_threshold || self.ipv6.is_some()
+    }
+
+    /// A turn's receive when the last burst was full and the shard may
+    /// shed: with a budget of SYNs if past the half-open limit, shedding
+    /// once it is spent.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn rx_behind_turn(&mut self, now: Instant, nic: &mut dyn Nic) -> usize {
+        if let Some(v6) = &mut self.ipv6 {
+            v6.rx_behind = true;
+        }
+        self.start_syn_budget();
+        if self.syn_left == usize::MAX {
+            nic.rx(&mut |frame| self.input(now, frame))
+        } else {
+            nic.rx(&mut |frame| self.input_shedding(now, frame))
+        }
+    }
+
     /// The turn's budget of SYNs answered (`StackConfig::syn_budget`): set
     /// only while the shard is behind and past the half-open limit (both
-    /// halves of a dual-stack shard, each by its own listeners).
-    #[inline]
-    pub(super) fn start_syn_budget(&mut self) {
+    /// halves of a dual-stack shard, each by its own listeners). A turn not
+    /// behind leaves `syn_left` and `shedding` as they were: only
+    /// `input_shedding` reads them, in a turn that set them first.
+    fn start_syn_budget(&mut self) {
         self.syn_left = match self.cfg.syn_budget {
             Some(b) if self.rx_behind && self.half_open >= self.cfg.tcp.syn_cookie_threshold => b,
             _ => usize::MAX,
@@ -129,18 +155,8 @@ impl<A: StackFamily> Stack<A> {
         }
     }
 
-    /// Whether the turn's receive burst was full (both halves).
-    #[inline]
-    pub(super) fn set_rx_behind(&mut self, behind: bool) {
-        self.rx_behind = behind;
-        self.stats.rx_full_bursts += u64::from(behind);
-        if let Some(v6) = &mut self.ipv6 {
-            v6.rx_behind = behind;
-        }
-    }
-
     /// A SYN answered with a cookie: one less in the turn's budget (an
-    /// unlimited turn's never reaches 0).
+    /// unlimited turn's never reaches 0; a turn without one never reads it).
     #[inline]
     pub(super) fn spend_syn_budget(&mut self) {
         self.syn_left = self.syn_left.saturating_sub(1);
@@ -169,5 +185,102 @@ impl<A: StackFamily> Stack<A> {
             self.stats.syns_verified += 1;
         }
         self.input(now, frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::MemNic;
+    use crate::tools::flood::{FloodNic, FloodRate};
+    use crate::wire::{ChecksumMode, EthernetAddress};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    const ME: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    const SERVER: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+
+    /// SYNs from the flood generator, to `dst`.
+    fn syns(dst: IpAddr) -> Vec<Vec<u8>> {
+        let (ours, peer) = MemNic::pair(64);
+        let mut f = FloodNic::new(
+            ours,
+            || Instant::ZERO,
+            FloodRate::Max,
+            ME,
+            SERVER,
+            (dst, 80),
+            3,
+        );
+        f.flush();
+        std::iter::from_fn(|| peer.rx.pop()).collect()
+    }
+
+    #[test]
+    fn a_bare_syn_is_told_at_fixed_offsets_and_nothing_else_is() {
+        let v4 = syns(Ipv4Addr::new(10, 0, 0, 2).into());
+        assert_eq!(v4.len(), 64);
+        for f in &v4 {
+            let p = crate::wire::parse_tcp_frame(f, ChecksumMode::Verify)
+                .unwrap()
+                .unwrap();
+            assert_eq!(Ipv4Addr::bare_syn_source(f), Some(p.src_addr));
+            assert_eq!(Ipv6Addr::bare_syn_source(f), None, "not IPv6");
+        }
+        let f = &v4[0];
+        // SYN-ACK, RST, FIN with SYN: not a connection request.
+        for flags in [0x12, 0x06, 0x03, 0x10] {
+            let mut g = f.clone();
+            g[47] = flags;
+            assert_eq!(Ipv4Addr::bare_syn_source(&g), None, "{flags:#x}");
+        }
+        // ECN set-up (ECE, CWR) and PSH leave it a SYN.
+        let mut g = f.clone();
+        g[47] = 0xc2;
+        assert!(Ipv4Addr::bare_syn_source(&g).is_some());
+        // A fragment (more fragments, or an offset), IPv4 options, UDP, a
+        // short frame: not read as one.
+        for (at, v) in [(20, 0x60), (21, 1), (14, 0x46), (23, 17)] {
+            let mut g = f.clone();
+            g[at] = v;
+            assert_eq!(Ipv4Addr::bare_syn_source(&g), None, "byte {at} = {v:#x}");
+        }
+        assert_eq!(Ipv4Addr::bare_syn_source(&f[..47]), None);
+
+        let v6 = syns("2001:db8::2".parse::<Ipv6Addr>().unwrap().into());
+        for f in &v6 {
+            let p = crate::wire::parse_tcp6_frame(f, ChecksumMode::Verify)
+                .unwrap()
+                .unwrap();
+            assert_eq!(Ipv6Addr::bare_syn_source(f), Some(p.src_addr));
+            assert_eq!(Ipv4Addr::bare_syn_source(f), None, "not IPv4");
+        }
+        let mut g = v6[0].clone();
+        g[67] = 0x12;
+        assert_eq!(Ipv6Addr::bare_syn_source(&g), None, "a SYN-ACK");
+        g[67] = 0x02;
+        g[20] = 0; // a hop-by-hop header first
+        assert_eq!(Ipv6Addr::bare_syn_source(&g), None);
+        assert_eq!(Ipv6Addr::bare_syn_source(&v6[0][..67]), None);
+    }
+
+    #[test]
+    fn a_verified_source_is_let_through_for_a_while_and_at_a_bounded_rate() {
+        let mut v = VerifiedSources::<Ipv4Addr>::new(Some(9));
+        let (a, b) = (Ipv4Addr::new(10, 1, 0, 0), Ipv4Addr::new(10, 1, 0, 1));
+        let t = Instant::from_millis(500);
+        assert!(!v.admits(a, t), "nothing verified yet");
+        v.insert(a, t);
+        assert!(v.admits(a, t + std::time::Duration::from_millis(1)));
+        assert!(!v.admits(b, t), "another source");
+        // Up to VERIFIED_RATE a second (the first was counted above).
+        let t1 = Instant::from_millis(700);
+        let let_through = (0..VERIFIED_RATE + 10).filter(|_| v.admits(a, t1)).count();
+        assert_eq!(let_through as u32, VERIFIED_RATE - 1);
+        assert!(v.admits(a, Instant::from_millis(1_000)), "a new second");
+        // Forgotten after VERIFIED_FOR_NS, unless it completes another.
+        let later = Instant(t.0 + VERIFIED_FOR_NS);
+        assert!(!v.admits(a, later));
+        v.insert(a, later);
+        assert!(v.admits(a, later));
     }
 }
