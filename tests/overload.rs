@@ -423,3 +423,173 @@ fn a_client_beside_its_own_flood_at_link_rate_keeps_making_requests() {
     assert!(cs.responses > 2_000, "only {} responses", cs.responses);
     assert_eq!(cs.abnormal_closes(), 0, "{:?}", cs.closes_map());
 }
+
+/// Issue 12 item 4, the server's side: a SYN flood past the half-open limit
+/// that keeps the server behind (every receive burst full). In such a turn
+/// it answers at most `syn_budget` SYNs with cookies and drops the others
+/// before parsing them, counted (`syn_shed`); every frame is accounted for.
+/// A real client's SYN shed so is retransmitted and gets in (its handshake
+/// through a cookie), after which its source is verified and its next
+/// connections' SYNs are not shed (`syns_verified`). With the flood over
+/// (the server no longer behind), a SYN from a new source is answered at
+/// once again. The normal client sees no error.
+#[test]
+fn past_the_syn_budget_a_flood_is_shed_unparsed_and_real_clients_still_get_in() {
+    use sluice::tools::flood::{FloodNic, FloodRate};
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let (mut client, mut server) = pair(10_000, 100_000, FullPolicy::Rst);
+    let budget = server.cfg.syn_budget.expect("a budget by default");
+    let limit = server.cfg.tcp.syn_cookie_threshold;
+    let (c, mut s) = MemNic::pair(1 << 16);
+    let clock = Rc::new(Cell::new(Instant::from_millis(1)));
+    let t = clock.clone();
+    let mut c = FloodNic::new(
+        c,
+        move || t.get(),
+        FloodRate::Max,
+        CLIENT_MAC,
+        SERVER_MAC,
+        (SERVER_IP, 80),
+        17,
+    );
+    let mut now = clock.get();
+    let step = Duration::from_micros(20);
+    // The flood alone: the half-open limit fills, then every turn is behind.
+    let mut over_budget_turns = 0;
+    for _ in 0..2_000 {
+        clock.set(now);
+        c.flush();
+        c.rx(&mut |_| {});
+        let before = server.stats;
+        let n = server.poll(now, &mut s);
+        let cookies = server.stats.syn_cookies_sent - before.syn_cookies_sent;
+        let shed = drops(&server.stats, "syn_shed") - drops(&before, "syn_shed");
+        let accepted = server.stats.accepted - before.accepted;
+        assert_eq!(n, 32, "the flood keeps every burst full");
+        assert_eq!(
+            cookies + shed + accepted,
+            32,
+            "each SYN answered, accepted or shed"
+        );
+        if before.rx_full_bursts > 0 && server.connections() >= limit && accepted == 0 {
+            assert!(cookies <= budget as u64, "{cookies} answers in a turn");
+            over_budget_turns += u64::from(shed > 0);
+        }
+        now += step;
+    }
+    assert_eq!(server.connections(), limit, "half-open held to the limit");
+    assert!(over_budget_turns > 1_900, "{over_budget_turns} turns shed");
+    let ss = &server.stats;
+    assert_eq!(ss.rx_full_bursts, 2_000);
+    assert!(drops(ss, "syn_shed") > 1_900 * (32 - budget as u64));
+    let malformed: u64 = ["bad_checksum", "malformed", "truncated"]
+        .iter()
+        .map(|r| drops(ss, r))
+        .sum();
+    assert_eq!(malformed, 0);
+
+    // A real client beside the flood: 40 connections, a request each, their
+    // SYNs together (more than a turn's budget).
+    let mut cfg = client_cfg(40, 1);
+    cfg.open_burst = 40;
+    client.start_client(cfg, now, Duration::from_millis(1), Duration::ZERO);
+    let opened_at = now;
+    while now < opened_at + Duration::from_millis(2) || client.client_active() > 0 {
+        clock.set(now);
+        client.poll(now, &mut c);
+        server.poll(now, &mut s);
+        now += step;
+        assert!(
+            now < Instant::from_millis(20_000),
+            "the client's load ended"
+        );
+    }
+    let (cs, ss) = (&client.stats, &server.stats);
+    eprintln!(
+        "flood {:?}; client: opened {} responses {} retransmits {}; server: cookies sent {} \
+         accepted {}, shed {}, verified {}",
+        c.stats,
+        cs.opened,
+        cs.responses,
+        cs.tcp.retransmits,
+        ss.syn_cookies_sent,
+        ss.syn_cookies_accepted,
+        drops(ss, "syn_shed"),
+        ss.syns_verified
+    );
+    assert_eq!(cs.opened, 40);
+    assert_eq!(cs.responses, 40, "every connection served");
+    assert_eq!(cs.abnormal_closes(), 0, "{:?}", cs.closes_map());
+    assert!(ss.syn_cookies_accepted >= 1, "in through a cookie");
+    // Its first SYNs (from one source) went out together: those the budget
+    // did not reach were shed and retransmitted, and once one handshake had
+    // completed, the retransmissions were let through.
+    assert!(cs.tcp.retransmits > 0, "some of its SYNs were shed");
+    assert!(ss.syns_verified > 0, "its source verified");
+
+    // Its source is verified now: more of its connections open while the
+    // flood goes on, their SYNs not shed.
+    let retransmits = client.stats.tcp.retransmits;
+    client.start_client(
+        client_cfg(8, 1),
+        now,
+        Duration::from_millis(1),
+        Duration::ZERO,
+    );
+    let opened_at = now;
+    while now < opened_at + Duration::from_millis(2) || client.client_active() > 0 {
+        clock.set(now);
+        client.poll(now, &mut c);
+        server.poll(now, &mut s);
+        now += step;
+        assert!(now < opened_at + Duration::from_secs(20));
+    }
+    assert_eq!(client.stats.tcp.retransmits, retransmits);
+    assert_eq!(client.stats.responses, 48);
+    assert!(
+        now < opened_at + Duration::from_millis(500),
+        "no SYN waited for a retransmission: {:?}",
+        now.saturating_since(opened_at)
+    );
+
+    // The flood over: not behind, so a SYN from a new source is answered
+    // at once (a cookie while the flood's half-open connections linger).
+    let mut quiet = FloodNic::new(
+        c.into_inner(),
+        || Instant::ZERO,
+        FloodRate::PerSecond(1),
+        CLIENT_MAC,
+        SERVER_MAC,
+        (SERVER_IP, 80),
+        1,
+    );
+    // What the link still holds of the flood drains first.
+    for _ in 0..10_000 {
+        let n = server.poll(now, &mut s);
+        client.poll(now, &mut quiet);
+        now += step;
+        if n < 32 {
+            break;
+        }
+    }
+    let shed = drops(&server.stats, "syn_shed");
+    let mut cfg = client_cfg(1, 1);
+    cfg.src_first = Ipv4Addr::new(10, 1, 0, 3);
+    cfg.src_count = 1;
+    client.start_client(cfg, now, Duration::from_millis(1), Duration::ZERO);
+    let opened_at = now;
+    while now < opened_at + Duration::from_millis(2) || client.client_active() > 0 {
+        client.poll(now, &mut quiet);
+        server.poll(now, &mut s);
+        now += step;
+        assert!(now < opened_at + Duration::from_secs(20));
+    }
+    // (Closed loop: connections that end within the millisecond it opens
+    // for are followed by more.)
+    assert!(client.stats.responses > 48);
+    assert_eq!(client.stats.responses, client.stats.opened);
+    assert_eq!(drops(&server.stats, "syn_shed"), shed, "nothing shed");
+    assert!(now < opened_at + Duration::from_millis(100));
+    assert_eq!(client.stats.abnormal_closes(), 0);
+}

@@ -77,6 +77,11 @@ crate::counters::declare_labels! {
         NoBuffer = "no_buffer",
         /// Steered to another shard, whose queue was full.
         SteerFull = "steer_full",
+        /// A SYN (no ACK) past the turn's budget of answers while the shard
+        /// was behind and its listener past the half-open limit (a SYN
+        /// flood): dropped unparsed, its checksum unchecked, as nothing is
+        /// done with it (`StackConfig::syn_budget`). A real peer retransmits.
+        SynShed = "syn_shed",
     }
 }
 
@@ -191,6 +196,9 @@ crate::counters::declare_counters! {
         pub accepted,
         pub syn_cookies_sent,
         pub syn_cookies_accepted,
+        /// SYNs not shed past the turn's budget (`syn_shed`) because their
+        /// source completed a cookie handshake lately.
+        pub syns_verified,
         /// Client connections that got every response they asked for.
         pub completed,
         /// Connections the application found wrong (bad response, early close).
@@ -220,6 +228,9 @@ crate::counters::declare_counters! {
         /// (gauges; the window is 0 where opening is not paced).
         pub handshakes,
         pub open_window,
+        /// Receive bursts that came back full: the queue held more, the
+        /// shard was behind.
+        pub rx_full_bursts,
         /// Loop turns, and nanoseconds spent in turns that did work.
         pub turns,
         pub busy_ns,

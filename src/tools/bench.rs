@@ -56,6 +56,8 @@ pub struct BenchArgs {
     pub src_ports: String,
     #[command(flatten)]
     pub flood: super::flood::FloodArgs,
+    #[command(flatten)]
+    pub syn_defence: super::flood::SynDefenceArgs,
     /// The address family, 4 or 6 (IPv6: the server at 2001:db8::2, the
     /// client's sources in 2001:db8:1::/N as many as --src-ips gives).
     #[arg(long, default_value = "4", value_parser = family)]
@@ -165,6 +167,7 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
         tcp.mss = 1440;
     }
     let clock = TscClock::new();
+    let syn_budget = args.syn_defence.syn_budget.0;
     let stop_server = Arc::new(AtomicBool::new(false));
     let server_pub = Arc::new(Published::default());
     let server = if v6 {
@@ -193,6 +196,7 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
                 let mut cfg = StackConfig::new(iface, tcp);
                 cfg.capacity = capacity;
                 cfg.time_wait_reserve = server_tw;
+                cfg.syn_budget = syn_budget;
                 let mut s = Stack::<Ipv6Addr>::new_family(cfg, clock.now());
                 if keep_alive {
                     s.reserve_connections(connections);
@@ -230,6 +234,7 @@ pub fn run(eal_args: &EalArgs, args: &BenchArgs) -> anyhow::Result<Report> {
                     let mut cfg = StackConfig::new(Iface::new(smac, SERVER_IP), tcp);
                     cfg.capacity = capacity;
                     cfg.time_wait_reserve = server_tw;
+                    cfg.syn_budget = syn_budget;
                     let mut s = Stack::new(cfg, clock.now());
                     if keep_alive {
                         s.reserve_connections(connections);

@@ -43,6 +43,52 @@ impl std::str::FromStr for FloodRate {
     }
 }
 
+/// `--syn-budget`: SYNs a server shard answers a turn at most while it is
+/// behind and past its half-open limit (`StackConfig::syn_budget`), or
+/// `off` (every SYN answered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynBudget(pub Option<usize>);
+
+impl Default for SynBudget {
+    fn default() -> SynBudget {
+        SynBudget(Some(crate::shard::stack::DEFAULT_SYN_BUDGET))
+    }
+}
+
+impl std::fmt::Display for SynBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+impl std::str::FromStr for SynBudget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SynBudget, String> {
+        if s == "off" {
+            return Ok(SynBudget(None));
+        }
+        s.parse::<usize>().map(|n| SynBudget(Some(n))).map_err(|_| {
+            format!("'{s}': SYNs answered a turn while the server is behind (e.g. 8), or 'off'")
+        })
+    }
+}
+
+/// The server's SYN flood defence (`sluice server`, `sluice bench`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SynDefenceArgs {
+    /// Under a SYN flood (past the half-open limit, answering with SYN
+    /// cookies) and only while a shard is behind (its receive bursts come
+    /// back full): SYNs it answers a turn (a burst of 32) at most; the rest
+    /// are dropped before they are parsed (`syn_shed`), so that established
+    /// connections' frames behind them wait less. A real client's SYN
+    /// dropped so is retransmitted. `off`: answer every SYN (Linux's way).
+    #[arg(long, value_name = "N|off", default_value_t = SynBudget::default())]
+    pub syn_budget: SynBudget,
+}
+
 /// The flood's options (`sluice bench`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FloodArgs {

@@ -89,6 +89,8 @@ pub struct ServerArgs {
     /// (a kernel socket, e.g. 127.0.0.1:9100 or 0.0.0.0:9100).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<String>,
+    #[command(flatten)]
+    pub syn_defence: super::flood::SynDefenceArgs,
 }
 
 /// `--metrics`: serves the sum of what `pubs` (every shard's) hold.
@@ -313,13 +315,15 @@ fn run_dpdk_on<A: StackFamily>(
     // `flow_owner`'s shard; frames that arrive on another shard's queue (no
     // RSS, or RSS disagreeing) are handed over through bounded queues.
     let inboxes = steering_inboxes(n);
+    let syn_budget = args.syn_defence.syn_budget.0;
     let make_stack = {
         let ownership = port.ownership.clone();
         let (mac, ip, apps, tcp, inboxes) =
             (port.mac, ip, apps.clone(), tcp.clone(), inboxes.clone());
         let (iface, half) = (iface.clone(), half.clone());
         move |shard: usize, now| {
-            let cfg = StackConfig::new(iface(mac), tcp.clone());
+            let mut cfg = StackConfig::new(iface(mac), tcp.clone());
+            cfg.syn_budget = syn_budget;
             let mut stack = super::runtime::shard_stack::<A>(cfg, shard, &ownership, &inboxes, now);
             for (p, app) in &apps {
                 stack.listen(A::SocketAddr::from_parts(ip, *p), app.clone());

@@ -49,6 +49,7 @@ impl<A: StackFamily> Stack<A> {
         let n = emit_cookie_syn_ack(&self.cfg.tcp, t, seg, iss, &mut tcp);
         self.stats.syn_cookies_sent += 1;
         self.ctrl_tcp(t, &tcp[..n]);
+        self.spend_syn_budget();
     }
 
     /// The ACK of a cookie SYN-ACK: the connection, established from it.
@@ -67,6 +68,7 @@ impl<A: StackFamily> Stack<A> {
         let mut c = Connection::from_syn_cookie(cfg, t, iss, seg, mss, now);
         c.handle_segment(now, cfg, &mut self.stats.tcp, seg);
         self.stats.syn_cookies_accepted += 1;
+        self.verified_source(t.remote_host(), now);
         let cookie = |_: &TcpConfig, old: Option<&mut Connection>| match old {
             Some(o) => {
                 *o = c;

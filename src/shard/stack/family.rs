@@ -8,6 +8,10 @@ use crate::wire::{self, ChecksumMode, IpFamily, Parsed, Result, TcpFrame, frame:
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
+/// TCP's flags byte: SYN, and the flags a bare SYN has none of.
+const TCP_SYN: u8 = 0x02;
+const TCP_SYN_ACK_RST_FIN: u8 = 0x17;
+
 /// An IP family a shard's TCP runs over.
 pub trait StackFamily: IpFamily {
     /// The receive fast path for this family's TCP frames (`Ok(None)`: for
@@ -39,6 +43,15 @@ pub trait StackFamily: IpFamily {
     /// An IPv6 address (Neighbor Discovery's) as this family's, if it is one.
     fn from_v6(ip: Ipv6Addr) -> Option<Self>;
 
+    /// The source of `frame` if it is this family's TCP segment with SYN
+    /// and without ACK, RST or FIN (a connection request), read at fixed
+    /// offsets with nothing verified (IPv4 without options or fragmentation,
+    /// IPv6 without extension headers): the SYN flood's shedding test.
+    fn bare_syn_source(frame: &[u8]) -> Option<Self>;
+
+    /// The address in 64 bits (IPv6's halves xored), for a keyed hash.
+    fn fold64(&self) -> u64;
+
     /// The load generator's source for the schedule's next IPv4 one (IPv6:
     /// the address of the index it stands for in `sources6`; None past it).
     fn client_local(sources6: &Ipv6Range, v4: SocketAddrV4) -> Option<Self::SocketAddr>;
@@ -62,6 +75,22 @@ impl StackFamily for Ipv4Addr {
     #[inline(always)]
     fn owned(iface: &Iface, ip: &Self) -> bool {
         iface.owns(*ip)
+    }
+    #[inline(always)]
+    fn bare_syn_source(frame: &[u8]) -> Option<Self> {
+        // Ethernet 14 + IPv4 20: the source at 26, the TCP flags at 47.
+        let h = frame.get(..48)?;
+        let syn = h[12..14] == [0x08, 0x00]
+            && h[14] == 0x45
+            && h[20] & 0x3f == 0
+            && h[21] == 0
+            && h[23] == 6
+            && h[47] & TCP_SYN_ACK_RST_FIN == TCP_SYN;
+        syn.then(|| Ipv4Addr::new(h[26], h[27], h[28], h[29]))
+    }
+    #[inline(always)]
+    fn fold64(&self) -> u64 {
+        u64::from(u32::from(*self))
     }
     #[inline]
     fn host_source(ip: &Self) -> bool {
@@ -111,6 +140,20 @@ impl StackFamily for Ipv6Addr {
     #[inline]
     fn owned(iface: &Iface, ip: &Self) -> bool {
         iface.owns6(ip)
+    }
+    #[inline(always)]
+    fn bare_syn_source(frame: &[u8]) -> Option<Self> {
+        // Ethernet 14 + IPv6 40 (next header TCP): the source at 22, the
+        // TCP flags at 67.
+        let h = frame.get(..68)?;
+        let syn = h[12..14] == [0x86, 0xdd] && h[20] == 6 && h[67] & TCP_SYN_ACK_RST_FIN == TCP_SYN;
+        let src: [u8; 16] = h[22..38].try_into().ok()?;
+        syn.then(|| Ipv6Addr::from(src))
+    }
+    #[inline(always)]
+    fn fold64(&self) -> u64 {
+        let b = u128::from(*self);
+        (b as u64) ^ ((b >> 64) as u64)
     }
     #[inline]
     fn host_source(ip: &Self) -> bool {

@@ -89,6 +89,9 @@ impl<A: StackFamily> Stack<A> {
         {
             self.stats.rx_packets -= 1;
             self.stats.rx_bytes -= frame.len() as u64;
+            if v6.syn_left != usize::MAX {
+                return v6.input_shedding(now, frame);
+            }
             return v6.input(now, frame);
         }
         let parsed = match wire::parse_frame(frame, ChecksumMode::Verify) {

@@ -12,6 +12,7 @@
 //! - `input.rs`: a received frame: parse, address checks, steering, the TCP
 //!   segment's route (`shard::route`, shared with the simulation);
 //! - `accept.rs`: what listeners do: new connections, SYN cookies, refusals;
+//! - `shed.rs`: under a SYN flood, SYNs past the turn's budget dropped early;
 //! - `neighbours.rs`: ARP and the neighbour table, ARP/ICMP answers;
 //! - `control.rs`: control frames (ARP, ICMP, RST, TIME_WAIT ACKs) and headers;
 //! - `timers.rs`: the timer wheel and TIME_WAIT expiry;
@@ -27,6 +28,7 @@ mod family;
 mod generator;
 mod input;
 mod neighbours;
+mod shed;
 mod timers;
 mod transmit;
 
@@ -76,6 +78,15 @@ pub struct StackConfig {
     /// What an ARP packet we did not ask for may do (gratuitous ARP,
     /// unsolicited replies).
     pub gratuitous_arp: GratuitousArp,
+    /// SYN flood overload (issue 12): in a turn whose receive burst before
+    /// came back full (the shard is behind) while its listener is past the
+    /// half-open limit (answering with SYN cookies), SYNs are answered up to
+    /// this many; past it, the turn's other SYNs are dropped before they are
+    /// parsed (`syn_shed`), so that the frames behind them in the queue wait
+    /// less and the way back is not filled with answers to spoofed sources.
+    /// A real peer's SYN dropped so is retransmitted (RFC 6298 5.7: after
+    /// 1 s). None: every SYN is answered, however far behind (Linux's way).
+    pub syn_budget: Option<usize>,
     /// Keys (ISNs, SYN cookies, timestamp offsets, hash tables) from this
     /// seed instead of the system's randomness: for repeatable measurements
     /// only (bench/stack_cost.rs). A known seed makes ISNs and cookies
@@ -99,10 +110,19 @@ impl StackConfig {
             neighbour_capacity: 1024,
             neighbour_reachable: std::time::Duration::from_secs(30),
             gratuitous_arp: GratuitousArp::UpdateKnown,
+            syn_budget: Some(DEFAULT_SYN_BUDGET),
             seed: None,
         }
     }
 }
+
+/// `StackConfig::syn_budget`'s default: SYNs answered a turn while the shard
+/// is behind, of a receive burst of 32.
+pub const DEFAULT_SYN_BUDGET: usize = 8;
+
+/// Frames in a full receive burst (`DpdkNic`'s and `MemNic`'s): a turn that
+/// got as many left more waiting.
+pub(super) const FULL_BURST: usize = 32;
 
 /// What an ARP packet we did not ask for (a gratuitous ARP, an unsolicited
 /// reply, a request for another host) may do to the neighbour table. It never
@@ -229,6 +249,16 @@ pub struct Stack<A: StackFamily = Ipv4Addr> {
     half_open: usize,
     /// When a SYN was last answered with a cookie (`shard::route`).
     syn_overflow_at: Option<Instant>,
+    /// SYNs this turn may still answer (`StackConfig::syn_budget`;
+    /// `usize::MAX`: no limit this turn), and whether it has answered as
+    /// many and sheds the others.
+    syn_left: usize,
+    shedding: bool,
+    /// Whether the last receive burst was full (the shard is behind).
+    rx_behind: bool,
+    /// Sources that completed a SYN cookie handshake lately: their SYNs are
+    /// not shed (`shed.rs`).
+    verified: shed::VerifiedSources<A>,
     pub stats: ShardStats,
     pub latency: Latency,
     /// Control frames (ARP, ICMP, RST, TIME_WAIT ACKs) waiting for transmit;
@@ -333,6 +363,10 @@ impl<A: StackFamily> Stack<A> {
             hasher,
             half_open: 0,
             syn_overflow_at: None,
+            syn_left: usize::MAX,
+            shedding: false,
+            rx_behind: false,
+            verified: shed::VerifiedSources::new(cfg.seed),
             stats: ShardStats::default(),
             latency: Latency::default(),
             ctrl: Vec::new(),
@@ -520,7 +554,15 @@ impl<A: StackFamily> Stack<A> {
         // Back-pressure: frames the device refused wait and go first; while
         // any do, the turn answers what arrives but makes no new work.
         let room = self.tx_room(nic);
-        let mut n = nic.rx(&mut |frame| self.input(now, frame));
+        // A shard behind (`shed.rs`) may shed SYNs: off the usual path.
+        let mut n = if self.rx_behind && self.may_shed() {
+            self.rx_behind_turn(now, nic)
+        } else {
+            nic.rx(&mut |frame| self.input(now, frame))
+        };
+        let behind = n >= FULL_BURST;
+        self.rx_behind = behind;
+        self.stats.rx_full_bursts += u64::from(behind);
         n += self.steered_input(now);
         if room {
             self.run_timers(now);
