@@ -335,6 +335,8 @@ fn run<A: Family>() -> Result<(), Box<dyn std::error::Error>> {
     let total = (warmup + count + u64::from(concurrency)) as usize;
     p.client.reserve_connections(total);
     p.server.reserve_connections(total);
+    p.client.reserve_handshake_timers(total);
+    p.server.reserve_handshake_timers(total);
     if stall_secs > 0 {
         // As `sluice bench` does: no table or wheel grows mid-run.
         p.client.reserve_connections(capacity);

@@ -56,6 +56,15 @@ impl<A: StackFamily> Stack<A> {
     pub fn reserve_connections(&mut self, n: usize) {
         self.table.reserve(n);
         self.wheel.reserve(n.saturating_sub(self.wheel.len()));
+    }
+
+    /// Room for `n` handshake timer entries (`timers::rearm`'s queue) before
+    /// it grows. A running shard's holds one RTO.min of openings (room for
+    /// 65,536 is made up front); only a run in virtual time shorter than
+    /// RTO.min (bench/stack_cost.rs), where no entry expires, needs one per
+    /// connection. (Not part of `reserve_connections`: the queue's ring
+    /// would walk through all of that room, resident, 16 bytes a connection.)
+    pub fn reserve_handshake_timers(&mut self, n: usize) {
         self.opening.reserve(n.saturating_sub(self.opening.len()));
     }
 
