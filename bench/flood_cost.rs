@@ -16,8 +16,10 @@
 //! the measured part), `SLUICE_SYN_BUDGET` (the server's `syn_budget`: a
 //! number, or `off`).
 
+#[path = "memif_pair.rs"]
+mod memif_pair;
 use sluice::app::{ClientConfig, Request, ServerApp, http};
-use sluice::dpdk::{Eal, EalOptions, EthPort, Mbuf, MemoryMode, PktPool, PortConfig};
+use sluice::dpdk::{Eal, EalOptions, MemoryMode, PktPool};
 use sluice::shard::{DpdkNic, Iface, Nic, Stack, StackConfig};
 use sluice::tcp::TcpConfig;
 use sluice::time::Instant;
@@ -93,24 +95,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e) => return Err(e.into()),
     };
     let pool = Arc::new(PktPool::new("flood_pool", 32767, 256, -1)?);
-    let sport = EthPort::by_name("net_memif0")?;
-    let cport = EthPort::by_name("net_memif1")?;
-    sport.configure(&PortConfig::default(), &pool)?;
-    cport.configure(&PortConfig::default(), &pool)?;
-    let mut squeue = sport.start(1)?.pop().ok_or("no server queue")?;
-    let mut cqueue = cport.start(1)?.pop().ok_or("no client queue")?;
-    let (smac, cmac) = (sport.mac()?, cport.mac()?);
-    let mut scratch: Vec<Mbuf> = Vec::with_capacity(32);
-    let t0 = std::time::Instant::now();
-    while !(sport.link()?.up && cport.link()?.up) {
-        squeue.rx_burst(&mut scratch, 32);
-        cqueue.rx_burst(&mut scratch, 32);
-        scratch.clear();
-        if t0.elapsed() > Duration::from_secs(20) {
-            return Err("the memif link did not come up within 20 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let (s_end, c_end) = memif_pair::memif_pair(&pool)?;
+    let (sport, cport) = (s_end.port, c_end.port);
+    let (squeue, cqueue) = (s_end.queue, c_end.queue);
+    let (smac, cmac) = (s_end.mac, c_end.mac);
 
     let tcp = TcpConfig::default();
     let start = Instant(1_000_000_000);
