@@ -1602,3 +1602,113 @@ fn rfc6298_2_1_syn_ack_sent_again_after_the_initial_rto_not_before() {
     assert_eq!(s.stats.tcp.retransmits, 1, "only the first connection's");
     assert_eq!(s.connections(), 2);
 }
+
+/// Issue 12 (ten million connections): a closed loop's think times go in
+/// queues, not the wheel, and still end on time. 2,000 connections, 200 ms
+/// think: the first requests spread evenly over the first think time (about
+/// half asked by its middle, not all at once), then every connection asks
+/// once per think time (the steady rate); while they think, the wheel holds
+/// almost nothing and the think queues one entry a connection.
+#[test]
+fn think_times_queue_out_of_the_wheel_and_end_on_time() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let (mut cn, mut sn) = MemNic::pair(65_536);
+    let think = Duration::from_millis(200);
+    let start = Instant::from_millis(1);
+    let (cfg, _) = held(2000, think, sluice::app::Pacing::None);
+    clients[0].start_client(cfg, start, Duration::from_secs(2), Duration::ZERO);
+    let mut now = start;
+    let mut at_half = None;
+    let mut most_wheel = 0;
+    let mut most_queued = 0;
+    let mut responses_at_1s = 0;
+    while now < start + Duration::from_millis(1500) {
+        clients[0].poll(now, &mut cn);
+        servers[0].poll(now, &mut sn);
+        now += Duration::from_micros(20);
+        if at_half.is_none() && now >= start + think / 2 {
+            at_half = Some(clients[0].stats.requests_sent);
+        }
+        if now >= start + think + Duration::from_millis(10) {
+            let (wheel, queued) = clients[0].timer_entries();
+            most_wheel = most_wheel.max(wheel);
+            most_queued = most_queued.max(queued);
+        }
+        if now <= start + Duration::from_secs(1) {
+            responses_at_1s = clients[0].stats.responses;
+        }
+    }
+    let c = &clients[0].stats;
+    eprintln!(
+        "think queues: {} asked by {:?}, {} responses by 1 s, wheel at most {most_wheel}, queued at most {most_queued}",
+        at_half.unwrap_or(0),
+        think / 2,
+        responses_at_1s
+    );
+    assert_eq!(c.opened, 2000);
+    let half = at_half.unwrap_or(0);
+    assert!(
+        (800..=1200).contains(&half),
+        "first requests by mid-think: {half}"
+    );
+    // In the first second: five think times, one request each (the first
+    // spread over the first), 10,000 at most, none missed by more than one.
+    assert!(
+        (9_000..=10_000).contains(&responses_at_1s),
+        "{responses_at_1s}"
+    );
+    // Thinking connections hold no wheel entry (a few in a request may).
+    assert!(
+        most_wheel < 200,
+        "wheel entries while thinking: {most_wheel}"
+    );
+    assert!(
+        (2000..=2200).contains(&most_queued),
+        "queued: {most_queued}"
+    );
+    assert_eq!(c.tcp.retransmits, 0);
+    assert_eq!(tx_full(c), 0);
+}
+
+/// RFC 1122 4.2.3.2: an ACK may be delayed (at most 500 ms) so that it can
+/// ride on data. A client that will think for longer than the delay after a
+/// response has no data for it to ride on, so it acks at once (as Linux's
+/// TCP_QUICKACK): the same one segment, sooner. A think time shorter than
+/// the delay keeps the delayed ACK, which then rides on the next request.
+#[test]
+fn rfc1122_4_2_3_2_response_acked_at_once_when_the_client_thinks_past_the_ack_delay() {
+    let tcp = TcpConfig::default();
+    // (think, whether the response's ACK goes alone within 1 ms)
+    for (think, at_once) in [
+        (Duration::from_millis(100), true),
+        (Duration::from_millis(10), false),
+    ] {
+        let (mut clients, mut servers) = stacks(1, &tcp);
+        let (mut cn, mut sn) = MemNic::pair(1024);
+        let start = Instant::from_millis(1);
+        let (cfg, _) = held(1, think, sluice::app::Pacing::None);
+        clients[0].start_client(cfg, start, Duration::from_secs(1), Duration::ZERO);
+        let mut now = start;
+        let mut answered = None;
+        let mut rx_then = 0;
+        while now < start + Duration::from_millis(500) {
+            clients[0].poll(now, &mut cn);
+            // (Before the server's turn: what the client sent in this one
+            // is counted after.)
+            if answered.is_none() && clients[0].stats.responses == 1 {
+                answered = Some(now);
+                rx_then = servers[0].stats.rx_packets;
+            }
+            servers[0].poll(now, &mut sn);
+            now += Duration::from_micros(10);
+            if answered.is_some_and(|t| now >= t + Duration::from_millis(1)) {
+                break;
+            }
+        }
+        let acks = servers[0].stats.rx_packets - rx_then;
+        eprintln!("think {think:?}: server got {acks} segment(s) within 1 ms of the response");
+        assert!(answered.is_some(), "no response");
+        assert_eq!(acks, u64::from(at_once), "think {think:?}");
+    }
+}

@@ -39,6 +39,9 @@ pub trait Socket {
     fn close(&mut self);
     /// Reset.
     fn abort(&mut self);
+    /// A hint: nothing will be sent for `idle` (think time), so an ACK owed
+    /// need not wait for data to ride on (`Connection::sending_nothing_for`).
+    fn sending_nothing_for(&mut self, _idle: Duration) {}
 }
 
 /// The engine's connection as an application sees it.
@@ -79,6 +82,10 @@ impl Socket for EngineSocket<'_> {
     }
     fn abort(&mut self) {
         self.conn.abort();
+    }
+    #[inline]
+    fn sending_nothing_for(&mut self, idle: Duration) {
+        self.conn.sending_nothing_for(self.cfg, idle);
     }
 }
 use crate::time::Instant;
@@ -538,6 +545,14 @@ impl ClientConn {
         }
     }
 
+    /// Its first think time (just connected) ends at `at` instead: the
+    /// shard spreads first requests its own way (`timers::ThinkQueues`).
+    pub fn set_first_request_at(&mut self, at: Instant) {
+        if self.has(THINKING) && !self.has(IN_REQUEST) {
+            self.t = at;
+        }
+    }
+
     /// `next_at`, unless it has finished: when the shard is to wake it.
     #[inline]
     pub fn wake_at(&self) -> Instant {
@@ -843,6 +858,8 @@ impl ClientConn {
             self.start_request(cx, cc, c, cx.now);
         } else {
             self.set_next_at(cx.now + cc.think);
+            // The response's ACK: nothing of ours will ride on it.
+            c.sending_nothing_for(cc.think);
         }
         false
     }

@@ -447,6 +447,12 @@ impl EthPort {
     }
 }
 
+/// Packets offered to the driver in one call by `Queue::tx_burst_keep`: a
+/// backlog goes out a chunk at a time until the device refuses, so that a
+/// full ring costs one chunk's work, not a touch of every mbuf waiting (with
+/// thousands waiting, that touch was most of a shard's time).
+const TX_CHUNK: usize = 64;
+
 /// One rx/tx queue pair of a started port. Not `Clone`: DPDK queues are
 /// single-consumer, so exactly one owner (one core) polls each.
 #[derive(Debug)]
@@ -544,38 +550,48 @@ impl Queue {
     /// has dropped by now (at the front of `lent`: it frees them in the order
     /// sent, during a transmit) come back as fresh ones (`reclaim`).
     fn tx_burst_lend(&mut self, pkts: &mut Vec<Mbuf>, fresh: &mut Vec<Mbuf>, cap: usize) -> usize {
-        if pkts.is_empty() {
-            return 0;
-        }
-        let n = pkts.len().min(usize::from(u16::MAX)) as u16;
-        let mut lent = 0i32;
-        // SAFETY: `pkts` holds `n` owned mbufs laid out as rte_mbuf pointers
-        // (repr(transparent)), each one segment and ours alone (the caller's
-        // contract). The driver takes the first `sent`; with `lent` set, each
-        // of those still carries a reference of ours.
-        let sent = usize::from(unsafe {
-            ffi::sluice_tx_burst_lend(
-                self.port,
-                self.queue,
-                pkts.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
-                n,
-                &mut lent,
-            )
-        });
-        if lent != 0 && sent > 0 {
-            self.lent.reserve(sent);
-            let len = self.lent.len();
-            // SAFETY: our references to the first `sent` of `pkts` move to
-            // `lent`'s reserved spare capacity (bitwise, each owned once:
-            // `drop_sent` below forgets them in `pkts`).
-            unsafe {
-                std::ptr::copy_nonoverlapping(pkts.as_ptr(), self.lent.as_mut_ptr().add(len), sent);
-                self.lent.set_len(len + sent);
+        let total = pkts.len();
+        let mut off = 0usize;
+        while off < total {
+            // A chunk at a time, as in `tx_burst_keep`.
+            let n = (total - off).min(TX_CHUNK);
+            let mut lent = 0i32;
+            // SAFETY: `pkts[off..off + n]` holds `n` owned mbufs laid out as
+            // rte_mbuf pointers (repr(transparent)), each one segment and ours
+            // alone (the caller's contract). The driver takes the first `sent`;
+            // with `lent` set, each of those still carries a reference of ours.
+            let sent = usize::from(unsafe {
+                ffi::sluice_tx_burst_lend(
+                    self.port,
+                    self.queue,
+                    pkts.as_mut_ptr().add(off) as *mut *mut ffi::rte_mbuf,
+                    n as u16,
+                    &mut lent,
+                )
+            });
+            if lent != 0 && sent > 0 {
+                self.lent.reserve(sent);
+                let len = self.lent.len();
+                // SAFETY: our references to the `sent` sent ones move to
+                // `lent`'s reserved spare capacity (bitwise, each owned once:
+                // `drop_sent` below forgets them in `pkts`).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        pkts.as_ptr().add(off),
+                        self.lent.as_mut_ptr().add(len),
+                        sent,
+                    );
+                    self.lent.set_len(len + sent);
+                }
+            }
+            off += sent;
+            if sent < n {
+                break;
             }
         }
-        Self::drop_sent(pkts, sent);
+        Self::drop_sent(pkts, off);
         self.reclaim(fresh, cap);
-        sent
+        off
     }
 
     /// Takes back, from the front of `lent`, the mbufs the driver has freed
@@ -631,37 +647,45 @@ impl Queue {
             TxMode::Lend => return self.tx_burst_lend(pkts, fresh, cap),
             TxMode::Keep => {}
         }
-        if pkts.is_empty() {
-            return 0;
+        let total = pkts.len();
+        let mut off = 0usize;
+        while off < total {
+            // A chunk at a time, so that a long backlog meeting a full ring
+            // costs one refused chunk, not a touch of every waiting mbuf.
+            let n = (total - off).min(TX_CHUNK);
+            let room = cap.saturating_sub(fresh.len()).min(n);
+            fresh.reserve(room);
+            let len = fresh.len();
+            let mut kept = 0u32;
+            // SAFETY: `pkts[off..off + n]` holds `n` owned mbufs laid out as
+            // rte_mbuf pointers (repr(transparent)), each one segment and ours
+            // alone (the caller's contract); the driver takes the first `sent`
+            // and the shim hands back at most `room` of them, sole-owned again,
+            // written into `fresh`'s reserved spare capacity, which become its
+            // next elements. The sent ones are no longer ours either way
+            // (`drop_sent` below forgets them).
+            let sent = usize::from(unsafe {
+                ffi::sluice_tx_burst_keep(
+                    self.port,
+                    self.queue,
+                    pkts.as_mut_ptr().add(off) as *mut *mut ffi::rte_mbuf,
+                    n as u16,
+                    fresh.as_mut_ptr().add(len) as *mut *mut ffi::rte_mbuf,
+                    room as u32,
+                    &mut kept,
+                )
+            });
+            // SAFETY: the shim wrote `kept` (at most `room`) valid mbufs there.
+            unsafe { fresh.set_len(len + kept as usize) };
+            if len > 0 && kept > 0 {
+                fresh.swap(len - 1, len + kept as usize - 1);
+            }
+            off += sent;
+            if sent < n {
+                break;
+            }
         }
-        let n = pkts.len().min(usize::from(u16::MAX)) as u16;
-        let room = cap.saturating_sub(fresh.len()).min(usize::from(n));
-        fresh.reserve(room);
-        let len = fresh.len();
-        let mut kept = 0u32;
-        // SAFETY: `pkts` holds `n` owned mbufs laid out as rte_mbuf pointers
-        // (repr(transparent)), each one segment and ours alone (the caller's
-        // contract); the driver takes the first `sent` and the shim hands back
-        // at most `room` of them, sole-owned again, written into `fresh`'s
-        // reserved spare capacity, which become its next elements. The first
-        // `sent` of `pkts` are no longer ours either way (`drop_sent`).
-        let sent = usize::from(unsafe {
-            ffi::sluice_tx_burst_keep(
-                self.port,
-                self.queue,
-                pkts.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
-                n,
-                fresh.as_mut_ptr().add(len) as *mut *mut ffi::rte_mbuf,
-                room as u32,
-                &mut kept,
-            )
-        });
-        Self::drop_sent(pkts, sent);
-        // SAFETY: the shim wrote `kept` (at most `room`) valid mbufs there.
-        unsafe { fresh.set_len(len + kept as usize) };
-        if len > 0 && kept > 0 {
-            fresh.swap(len - 1, len + kept as usize - 1);
-        }
-        sent
+        Self::drop_sent(pkts, off);
+        off
     }
 }

@@ -262,7 +262,10 @@ mod dpdk_nic {
             if let Some(m) = self.fresh.pop() {
                 self.tx.push(m);
             }
-            if self.tx.len() >= BURST {
+            // A burst goes out when it completes, but only if nothing older
+            // waits: a backlog means the device refused, and is offered again
+            // once a turn (`flush`), not on every frame that joins it.
+            if self.tx.len() == BURST {
                 self.queue
                     .tx_burst_keep(&mut self.tx, &mut self.fresh, FRESH_MAX);
             }
@@ -311,18 +314,13 @@ mod dpdk_nic {
             // A full ring drains as the peer polls: what it refuses now waits
             // for the next turn, and only a backlog past MAX_PENDING is dropped
             // (TCP retransmits it; the caller counts the drop).
-            for _ in 0..4 {
-                if self.tx.is_empty() {
-                    return 0;
-                }
-                if self
-                    .queue
-                    .tx_burst_keep(&mut self.tx, &mut self.fresh, FRESH_MAX)
-                    == 0
-                {
-                    break;
-                }
+            // (`tx_burst_keep` offers it all, a chunk at a time, until the
+            // device refuses.)
+            if self.tx.is_empty() {
+                return 0;
             }
+            self.queue
+                .tx_burst_keep(&mut self.tx, &mut self.fresh, FRESH_MAX);
             if self.tx.len() <= MAX_PENDING {
                 return 0;
             }

@@ -757,6 +757,20 @@ impl Connection {
         Ok(n)
     }
 
+    /// The application says it will send nothing for `idle`: an ACK being
+    /// delayed in the hope of riding on its data (RFC 1122 4.2.3.2) goes now
+    /// if `idle` is longer than the delay, since nothing would ride on it
+    /// (Linux's TCP_QUICKACK does this for a socket). The same one ACK, only
+    /// sooner: the peer's retransmission timer stops sooner, and no timer is
+    /// kept for it.
+    #[inline]
+    pub fn sending_nothing_for(&mut self, cfg: &TcpConfig, idle: std::time::Duration) {
+        if self.delack_at != Instant::NEVER && idle > cfg.delayed_ack {
+            self.delack_at = Instant::NEVER;
+            self.flags |= flag::ACK_NOW;
+        }
+    }
+
     /// Asks for `Event::Writable` when the send buffer has room again (an
     /// application that checked `send_capacity` instead of calling `send`).
     pub fn want_writable(&mut self) {

@@ -59,6 +59,11 @@ impl<T> FifoTimers<T> {
         self.queue.push_back((at, value));
     }
 
+    /// The last entry's deadline (the latest).
+    pub fn next_back(&self) -> Option<Instant> {
+        self.queue.back().map(|e| e.0)
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         self.queue.front().map(|e| e.0)
     }
@@ -73,6 +78,16 @@ impl<T> FifoTimers<T> {
             }
         }
         n
+    }
+
+    /// The first entry, with its deadline, if it has expired by `now`.
+    #[inline]
+    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, T)> {
+        if self.queue.front().is_some_and(|e| e.0 <= now) {
+            self.queue.pop_front()
+        } else {
+            None
+        }
     }
 
     pub fn len(&self) -> usize {

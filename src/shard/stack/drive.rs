@@ -5,7 +5,7 @@
 
 use super::timers::{disarm, rearm};
 use super::transmit::{Segments, Tx};
-use super::{Conn, HALF_OPEN, Stack, StackFamily, TOUCHED};
+use super::{Conn, HALF_OPEN, Stack, StackFamily, THINK_QUEUED, TOUCHED};
 use crate::app::schedule::Schedule;
 use crate::app::{AppConn, AppCx, ClientConfig, EngineSocket, ServerApp};
 use crate::flags::Flags8;
@@ -41,6 +41,7 @@ impl<A: StackFamily> Stack<A> {
                 servers: &self.servers,
                 cfg: &self.cfg.tcp,
                 half_open: &mut self.half_open,
+                thinking: &mut self.thinking,
             },
             now,
             h,
@@ -122,7 +123,25 @@ impl<A: StackFamily> Stack<A> {
                     want = want.min(now + NO_BUFFER_RETRY);
                 }
                 if let AppConn::Client(cl) = &c.app {
-                    want = want.min(cl.wake_at()); // think time
+                    // Think time: a think that starts now goes in the think
+                    // queue (`Stack::thinking`, whose entries are all that
+                    // long); one that does not (a first request spread over
+                    // the first think time) is the wheel's.
+                    let at = cl.wake_at();
+                    // (`THINK_QUEUED`: this think time is in a queue. A
+                    // think time can end without its entry, which is then
+                    // passed over: a connection driven for something else
+                    // past its deadline.)
+                    if at == Instant::NEVER {
+                        c.flags &= !THINK_QUEUED;
+                    } else if !c.has(THINK_QUEUED) {
+                        let filed = self.thinking.as_mut().is_some_and(|q| q.file(now, at, h));
+                        if filed {
+                            c.set(THINK_QUEUED, true);
+                        } else {
+                            want = want.min(at);
+                        }
+                    }
                 }
                 rearm((&mut self.wheel, &mut self.opening), c, h, want, now);
             }
@@ -142,6 +161,8 @@ struct Apps<'a> {
     servers: &'a [ServerApp],
     cfg: &'a TcpConfig,
     half_open: &'a mut usize,
+    /// A closed loop's think queues (its first requests' spread).
+    thinking: &'a mut Option<super::timers::ThinkQueues>,
 }
 
 /// The engine's events to connection `c`'s (`h`'s) application, until it has
@@ -217,6 +238,11 @@ fn deliver<A: StackFamily>(
             if connected {
                 if let Some(g) = a.client.as_mut() {
                     g.handshake_done(now.saturating_since(opened_at));
+                }
+                // A closed loop with think time: the first request when the
+                // think queues spread it (`timers::ThinkQueues`).
+                if let Some(at) = a.thinking.as_mut().and_then(|q| q.first_request_at(now)) {
+                    cl.set_first_request_at(at);
                 }
             }
             if cl.next_at() <= now {

@@ -27,6 +27,10 @@ impl<A: StackFamily> Stack<A> {
         let span = u64::from(cfg.ports.1.saturating_sub(cfg.ports.0)) + 1;
         let first_port = (self.hasher.hash(cfg.target, cfg.target, 0x706f) % span) as u16;
         self.client = Some(Schedule::new(&cfg, now, duration, warmup, first_port));
+        // A closed loop whose connections think between requests: their
+        // think times go in a queue of that length (`drive`).
+        self.thinking = (cfg.cps == 0 && cfg.rps == 0 && cfg.requests > 1 && !cfg.think.is_zero())
+            .then(|| super::timers::ThinkQueues::new(cfg.think, cfg.connections, now));
         self.client_target =
             A::from_v4(*cfg.target.ip()).map(|ip| A::SocketAddr::from_parts(ip, cfg.target.port()));
         self.client_cfg = Some(cfg);

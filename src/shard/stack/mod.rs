@@ -171,6 +171,9 @@ const HALF_OPEN: u8 = 2;
 const ARMED: u8 = 4;
 /// `mac` is known.
 const HAS_MAC: u8 = 8;
+/// A client connection whose think time is in `Stack::thinking` (its
+/// deadline is left out of its wheel entry's).
+const THINK_QUEUED: u8 = 16;
 
 impl<A: StackFamily> crate::flags::Flags8 for Conn<A> {
     #[inline(always)]
@@ -241,6 +244,9 @@ pub struct Stack<A: StackFamily = Ipv4Addr> {
     wheel: Wheel<Handle>,
     /// Connections' first timer entries, each RTO.min long (`timers::rearm`).
     opening: FifoTimers<Handle>,
+    /// A closed loop with think time: its connections' think times
+    /// (`timers::ThinkQueues`). `None` for other loads.
+    thinking: Option<timers::ThinkQueues>,
     expired: Vec<Handle>,
     touched: Vec<Handle>,
     neigh: Neighbours<A>,
@@ -357,6 +363,7 @@ impl<A: StackFamily> Stack<A> {
             // that ended are passed over when due): room up front, as for
             // the wheel, so a burst of openings does not copy the queue.
             opening: FifoTimers::with_capacity(cfg.tcp.rto_min.into(), cfg.capacity.min(1 << 16)),
+            thinking: None,
             expired: Vec::with_capacity(cfg.timer_budget),
             touched: Vec::with_capacity(1024),
             neigh: Neighbours::new(flows),
@@ -456,6 +463,15 @@ impl<A: StackFamily> Stack<A> {
 
     /// Connections in the table (not counting TIME_WAIT records); a
     /// dual-stack shard's in both halves.
+    /// Timer entries held: in the wheel, and in the think queues (a closed
+    /// loop's think times, `timers::ThinkQueues`).
+    pub fn timer_entries(&self) -> (usize, usize) {
+        (
+            self.wheel.len(),
+            self.thinking.as_ref().map_or(0, |q| q.len()),
+        )
+    }
+
     pub fn connections(&self) -> usize {
         self.table.len() + self.ipv6.as_ref().map_or(0, |v6| v6.connections())
     }

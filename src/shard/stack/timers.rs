@@ -3,7 +3,8 @@
 //! entry in the handshake, in a queue of fixed-length entries; expiry is
 //! budgeted per turn. TIME_WAIT records expire from the table's FIFO.
 
-use super::{ARMED, Conn, Stack, StackFamily, mark};
+use super::{ARMED, Conn, Stack, StackFamily, THINK_QUEUED, mark};
+use crate::app::AppConn;
 use crate::flags::Flags8;
 use crate::table::Handle;
 use crate::tcp::State;
@@ -40,6 +41,114 @@ impl<A: StackFamily> Stack<A> {
         }
         self.stats.time_wait_expired +=
             self.table.expire_time_wait(now, self.cfg.timer_budget) as u64;
+        self.run_think_times(now);
+    }
+
+    /// Think times over, from the think queues (`drive` files them): each
+    /// connection still thinking to that deadline is driven, which sends its
+    /// next request. An entry whose connection has ended, or stopped
+    /// thinking, or thinks to another deadline now, is passed over.
+    #[inline(never)]
+    fn run_think_times(&mut self, now: Instant) {
+        let Some(q) = &mut self.thinking else {
+            return;
+        };
+        for _ in 0..self.cfg.timer_budget {
+            let Some((at, h)) = q.pop_due(now) else {
+                break;
+            };
+            if let Some(c) = self.table.get_mut(h) {
+                if matches!(&c.app, AppConn::Client(cl) if cl.wake_at() == at) {
+                    c.set(THINK_QUEUED, false);
+                    mark(&mut self.touched, c, h);
+                }
+            }
+        }
+    }
+}
+
+/// A closed loop's think times, out of the wheel. At millions of
+/// connections a 20 s think time each, wheel entries are filed in its top
+/// levels and cascaded down through four more, a cache miss or more each
+/// time: most of a shard's time. Here a think time is one entry pushed at
+/// the back of a queue and popped from the front, because the queues'
+/// deadlines only grow:
+/// - `think`: each think time, filed as it starts: all the same length.
+/// - `first`: each connection's first request, which `first_request_at`
+///   spreads evenly over the first think time in the order the connections
+///   complete their handshakes (the `n`-th of `N` at `L n / N` from the
+///   start, or at once if its handshake completed later than that), so that
+///   connections opened together do not ask in lockstep, and requests never
+///   come faster than the steady rate, `N / L`.
+#[derive(Debug)]
+pub(super) struct ThinkQueues {
+    think: FifoTimers<Handle>,
+    first: FifoTimers<Handle>,
+    /// The first request's spacing (`L / N`) and origin, and how many have
+    /// been given out.
+    first_step_ns: u64,
+    first_origin: Instant,
+    firsts: u64,
+    first_count: u64,
+}
+
+impl ThinkQueues {
+    pub(super) fn new(think: std::time::Duration, connections: u32, now: Instant) -> ThinkQueues {
+        let think_ns = u64::try_from(think.as_nanos()).unwrap_or(u64::MAX);
+        ThinkQueues {
+            think: FifoTimers::new(think),
+            first: FifoTimers::new(std::time::Duration::ZERO),
+            first_step_ns: think_ns / u64::from(connections.max(1)),
+            first_origin: now,
+            firsts: 0,
+            first_count: u64::from(connections),
+        }
+    }
+
+    /// When the connection whose handshake just completed makes its first
+    /// request (see above), if it is one of the first `N`; a later one (a
+    /// connection replacing one that ended) keeps the application's spread
+    /// (and the wheel).
+    pub(super) fn first_request_at(&mut self, now: Instant) -> Option<Instant> {
+        if self.firsts >= self.first_count {
+            return None;
+        }
+        let at = Instant(
+            self.first_origin
+                .0
+                .saturating_add(self.first_step_ns.saturating_mul(self.firsts)),
+        );
+        self.firsts += 1;
+        Some(at.max(now))
+    }
+
+    /// Files connection `h`'s think time, over at `at`, if a queue takes it
+    /// (in order): false if not (the wheel's, then).
+    #[inline]
+    pub(super) fn file(&mut self, now: Instant, at: Instant, h: Handle) -> bool {
+        if at == self.think.deadline_from(now) {
+            self.think.push_at(at, h);
+        } else if self.first.next_back().is_none_or(|b| b <= at) {
+            self.first.push_at(at, h);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Entries held (some may be passed over when due).
+    pub(super) fn len(&self) -> usize {
+        self.think.len() + self.first.len()
+    }
+
+    /// The earlier of the two queues' expired entries, with its deadline.
+    #[inline]
+    fn pop_due(&mut self, now: Instant) -> Option<(Instant, Handle)> {
+        match (self.think.next_deadline(), self.first.next_deadline()) {
+            (Some(a), Some(b)) if b < a => self.first.pop_due(now),
+            (Some(_), _) => self.think.pop_due(now),
+            (None, _) => self.first.pop_due(now),
+        }
     }
 }
 
@@ -79,7 +188,9 @@ pub(super) fn rearm<A: StackFamily>(
         // Queued at RTO.min from then, no later than RTO.min from now.
         Some(TimerId::OUTSIDE) if want >= soonest => return,
         Some(TimerId::OUTSIDE) => {}
-        Some(id) if wheel.fires_by(id, want) => return,
+        // (Nothing to wait for: the entry goes now, while it is likely still
+        // in cache, not when it fires, cold, perhaps after cascading.)
+        Some(id) if want != Instant::NEVER && wheel.fires_by(id, want) => return,
         Some(_) => {}
         None if !c.has(ARMED)
             && want >= soonest
