@@ -1712,3 +1712,61 @@ fn rfc1122_4_2_3_2_response_acked_at_once_when_the_client_thinks_past_the_ack_de
         assert_eq!(acks, u64::from(at_once), "think {think:?}");
     }
 }
+
+/// Back-pressure the other way (issue 12: a clean end at ten million): a
+/// client slower to read than its server. Everything the client starts is
+/// answered, and if it went on starting work while the answers came faster
+/// than it read them, they would pile up in the server's backlog past its
+/// bound (dropped, retransmitted: the storm that ended 10 M runs). While its
+/// receive bursts come back full, the client starts nothing new: no frame is
+/// dropped, and every request is answered.
+#[test]
+fn a_client_behind_in_reading_starts_no_new_work() {
+    use sluice::app::Pacing;
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    for s in clients.iter_mut().chain(servers.iter_mut()) {
+        let mut cfg = s.cfg.clone();
+        cfg.timer_budget = 256;
+        *s = Stack::new(cfg, Instant::ZERO);
+    }
+    clients[0].add_neighbour(SERVER_IP, SERVER_MAC);
+    servers[0].listen(SocketAddrV4::new(SERVER_IP, 80), ServerApp::http(100, 0));
+    let (mut cn, mut sn) = MemNic::pair(64);
+    cn.max_backlog = 512;
+    sn.max_backlog = 512;
+    let start = Instant::from_millis(1);
+    let (cfg, _) = held(4000, Duration::from_millis(5), Pacing::Adaptive);
+    clients[0].start_client(cfg, start, Duration::from_millis(100), Duration::ZERO);
+    clients[0].pace_client(Pacing::Adaptive);
+    let mut now = start;
+    let mut turn = 0u64;
+    while now < start + Duration::from_secs(3) {
+        // The client reads a burst every 64th turn (32 frames in 128 µs,
+        // fewer than the 800 k requests a second it would start); the
+        // server every turn.
+        if turn % 64 == 0 {
+            clients[0].poll(now, &mut cn);
+        }
+        servers[0].poll(now, &mut sn);
+        turn += 1;
+        now += Duration::from_micros(2);
+        if now > start + Duration::from_millis(100) && clients[0].client_active() == 0 {
+            break;
+        }
+    }
+    let (c, s) = (&clients[0].stats, &servers[0].stats);
+    eprintln!(
+        "slow reader: {} requests, {} responses, tx_full client {} server {}, retransmits {} {}",
+        c.requests_sent,
+        c.responses,
+        tx_full(c),
+        tx_full(s),
+        c.tcp.retransmits,
+        s.tcp.retransmits
+    );
+    assert!(c.responses > 4000, "{}", c.responses);
+    assert_eq!(tx_full(c) + tx_full(s), 0);
+    assert_eq!(c.responses, c.requests_sent, "every request answered");
+    assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0);
+}

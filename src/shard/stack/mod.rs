@@ -583,13 +583,22 @@ impl<A: StackFamily> Stack<A> {
         if room {
             self.run_timers(now);
             self.age_neighbours(now);
-            self.open_client_connections(now);
-            self.close_client_connections(now);
-            self.dispatch_requests(now);
+            // The generator's new work waits, too, while this shard is behind
+            // in reading (its burst came back full): what it would start is
+            // answered by the peer, whose answers would then pile up in the
+            // peer's backlog (they come faster than this shard reads them),
+            // past its bound, and be dropped. Answering and timers go on.
+            if !behind {
+                self.open_client_connections(now);
+                self.close_client_connections(now);
+                self.dispatch_requests(now);
+            }
         }
         let mut busy = n > 0 || !self.touched.is_empty() || self.ctrl_used > 0 || !room;
         self.output(now, nic);
         if let Some(v6) = &mut self.ipv6 {
+            // (Its frames came in this burst: behind as this half is.)
+            v6.rx_behind = behind;
             busy |= v6.half_turn(now, nic, room);
         }
         self.last_turn_busy = busy;
@@ -604,9 +613,12 @@ impl<A: StackFamily> Stack<A> {
         if room {
             self.run_timers(now);
             self.age_neighbours(now);
-            self.open_client_connections(now);
-            self.close_client_connections(now);
-            self.dispatch_requests(now);
+            // (Not while behind in reading, as in `poll`.)
+            if !self.rx_behind {
+                self.open_client_connections(now);
+                self.close_client_connections(now);
+                self.dispatch_requests(now);
+            }
         }
         let busy = !self.touched.is_empty() || self.ctrl_used > 0;
         self.output(now, nic);

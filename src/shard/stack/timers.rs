@@ -50,7 +50,8 @@ impl<A: StackFamily> Stack<A> {
     /// thinking, or thinks to another deadline now, is passed over.
     #[inline(never)]
     fn run_think_times(&mut self, now: Instant) {
-        let Some(q) = &mut self.thinking else {
+        // (New work, as `poll`'s generator calls: not while behind.)
+        let Some(q) = self.thinking.as_mut().filter(|_| !self.rx_behind) else {
             return;
         };
         for _ in 0..self.cfg.timer_budget {
