@@ -7,7 +7,7 @@ use super::{Conn, Stack, StackFamily, host_pair_cached, mark};
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
-use crate::table::{FlowKey, Found, Handle, InsertError, Place};
+use crate::table::{FlowKey, Found, InsertError, Place};
 use crate::tcp::Connection;
 use crate::time::Instant;
 use crate::wire::{FamilySocketAddr, Ipv6Range, SeqNumber};
@@ -222,17 +222,27 @@ impl<A: StackFamily> Stack<A> {
     #[inline(never)]
     fn close_client_burst(&mut self, now: Instant) {
         const CLOSE_BURST: usize = 32;
+        /// Table slots looked at a turn for connections to close: a walk of
+        /// millions at once stalled the shard for a second or more (a
+        /// sequential read of gigabytes), long enough for the peer's
+        /// retransmission timers to fire on everything in flight.
+        const CLOSE_WALK: usize = 8192;
         let Some(g) = &mut self.client else {
             return;
         };
         if !g.closing_started() {
-            let list: Vec<Handle> = self
+            g.start_closing(Vec::new());
+            self.close_cursor = 0;
+        }
+        if self.close_cursor < self.table.slot_count() {
+            let end = self.close_cursor + CLOSE_WALK;
+            let found = self
                 .table
-                .iter()
+                .iter_part(self.close_cursor, end)
                 .filter(|(_, c)| matches!(&c.app, AppConn::Client(cl) if !cl.finished()))
-                .map(|(h, _)| h)
-                .collect();
-            g.start_closing(list);
+                .map(|(h, _)| h);
+            g.closing().extend(found);
+            self.close_cursor = end;
         }
         let (stop_at, record_from) = (g.stop_at(), g.record_from());
         for _ in 0..CLOSE_BURST {

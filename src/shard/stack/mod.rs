@@ -247,6 +247,9 @@ pub struct Stack<A: StackFamily = Ipv4Addr> {
     /// A closed loop with think time: its connections' think times
     /// (`timers::ThinkQueues`). `None` for other loads.
     thinking: Option<timers::ThinkQueues>,
+    /// The end of a client's run: the next table slot to look at for
+    /// connections to close (`close_client_burst`).
+    close_cursor: usize,
     expired: Vec<Handle>,
     touched: Vec<Handle>,
     neigh: Neighbours<A>,
@@ -364,6 +367,7 @@ impl<A: StackFamily> Stack<A> {
             // the wheel, so a burst of openings does not copy the queue.
             opening: FifoTimers::with_capacity(cfg.tcp.rto_min.into(), cfg.capacity.min(1 << 16)),
             thinking: None,
+            close_cursor: 0,
             expired: Vec::with_capacity(cfg.timer_budget),
             touched: Vec::with_capacity(1024),
             neigh: Neighbours::new(flows),
