@@ -20,6 +20,7 @@ pub mod counters;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 mod flags;
+pub mod huge;
 pub mod kernel;
 pub mod shard;
 pub mod sim;

@@ -306,6 +306,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// Huge pages for the large tables of a run at millions of connections
+/// (`sluice::huge`).
+#[global_allocator]
+static ALLOC: sluice::huge::HugeAlloc = sluice::huge::HugeAlloc;
+
 fn main() {
     let cli = Cli::parse();
     match run(cli) {
