@@ -1630,7 +1630,7 @@ fn think_times_queue_out_of_the_wheel_and_end_on_time() {
         if at_half.is_none() && now >= start + think / 2 {
             at_half = Some(clients[0].stats.requests_sent);
         }
-        if now >= start + think + Duration::from_millis(10) {
+        if now >= start + Duration::from_millis(10) {
             let (wheel, queued) = clients[0].timer_entries();
             most_wheel = most_wheel.max(wheel);
             most_queued = most_queued.max(queued);
@@ -1769,4 +1769,47 @@ fn a_client_behind_in_reading_starts_no_new_work() {
     assert_eq!(tx_full(c) + tx_full(s), 0);
     assert_eq!(c.responses, c.requests_sent, "every request answered");
     assert_eq!(c.tcp.retransmits + s.tcp.retransmits, 0);
+}
+
+/// The think queues' first requests when the opening is slower than the
+/// steady rate (2,000 connections over a 300 ms ramp, 200 ms think: 6,667
+/// openings a second against 10,000 requests): each connection's first
+/// request still falls at its own point of its first think time, so once all
+/// are open each 100 ms gets its 1,000 requests. Had each asked first as it
+/// opened, the 100 ms from 800 ms would get those opened in the first and
+/// third 100 ms of the ramp: 1,333.
+#[test]
+fn first_requests_spread_over_the_think_time_when_opening_is_slower() {
+    use sluice::app::Pacing;
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let (mut cn, mut sn) = MemNic::pair(65_536);
+    let think = Duration::from_millis(200);
+    let start = Instant::from_millis(1);
+    let (cfg, _) = held(2000, think, Pacing::None);
+    clients[0].start_client(cfg, start, Duration::from_secs(2), Duration::ZERO);
+    clients[0].pace_client(Pacing::Ramp(Duration::from_millis(300)));
+    let mut now = start;
+    let (mut at_800, mut at_900) = (0, 0);
+    while now < start + Duration::from_millis(900) {
+        clients[0].poll(now, &mut cn);
+        servers[0].poll(now, &mut sn);
+        now += Duration::from_micros(20);
+        if now <= start + Duration::from_millis(800) {
+            at_800 = clients[0].stats.responses;
+        }
+        at_900 = clients[0].stats.responses;
+    }
+    let (wheel, queued) = clients[0].timer_entries();
+    eprintln!(
+        "slow opening: {} responses from 800 to 900 ms; wheel {wheel}, queued {queued}",
+        at_900 - at_800
+    );
+    assert_eq!(clients[0].stats.opened, 2000);
+    assert!(
+        (900..=1100).contains(&(at_900 - at_800)),
+        "{}",
+        at_900 - at_800
+    );
+    assert!(wheel < 100, "{wheel}");
 }

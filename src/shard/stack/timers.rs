@@ -68,6 +68,17 @@ impl<A: StackFamily> Stack<A> {
     }
 }
 
+/// How long after `now` (less than `think`) the clock next reads `phase`
+/// modulo `think` (nanoseconds).
+#[inline]
+fn first_wait(phase: u64, now: u64, think: u64) -> u64 {
+    if phase >= now {
+        (phase - now) % think
+    } else {
+        (think - (now - phase) % think) % think
+    }
+}
+
 /// A closed loop's think times, out of the wheel. At millions of
 /// connections a 20 s think time each, wheel entries are filed in its top
 /// levels and cascaded down through four more, a cache miss or more each
@@ -75,12 +86,15 @@ impl<A: StackFamily> Stack<A> {
 /// the back of a queue and popped from the front, because the queues'
 /// deadlines only grow:
 /// - `think`: each think time, filed as it starts: all the same length.
-/// - `first`: each connection's first request, which `first_request_at`
-///   spreads evenly over the first think time in the order the connections
-///   complete their handshakes (the `n`-th of `N` at `L n / N` from the
-///   start, or at once if its handshake completed later than that), so that
-///   connections opened together do not ask in lockstep, and requests never
-///   come faster than the steady rate, `N / L`.
+/// - `first`: each connection's first request, at a point of its first
+///   think time (`L`) that `first_request_at` spreads evenly: the `n`-th of
+///   `N` to complete its handshake asks when the clock next reads `L n / N`
+///   from the start, modulo `L`. Connections opened together do not ask in
+///   lockstep, and each second of the think time gets its share of the
+///   requests whether the opening takes less than `L` or longer (so the
+///   request rate is the steady `N / L` once all are open). While the
+///   opening is slower than `N / L` a second these times only grow (the
+///   queue takes them); where one does not, it goes to the wheel.
 #[derive(Debug)]
 pub(super) struct ThinkQueues {
     think: FifoTimers<Handle>,
@@ -88,6 +102,7 @@ pub(super) struct ThinkQueues {
     /// The first request's spacing (`L / N`) and origin, and how many have
     /// been given out.
     first_step_ns: u64,
+    think_ns: u64,
     first_origin: Instant,
     firsts: u64,
     first_count: u64,
@@ -100,6 +115,7 @@ impl ThinkQueues {
             think: FifoTimers::new(think),
             first: FifoTimers::new(std::time::Duration::ZERO),
             first_step_ns: think_ns / u64::from(connections.max(1)),
+            think_ns,
             first_origin: now,
             firsts: 0,
             first_count: u64::from(connections),
@@ -111,16 +127,21 @@ impl ThinkQueues {
     /// connection replacing one that ended) keeps the application's spread
     /// (and the wheel).
     pub(super) fn first_request_at(&mut self, now: Instant) -> Option<Instant> {
-        if self.firsts >= self.first_count {
+        if self.firsts >= self.first_count || self.think_ns == 0 {
             return None;
         }
-        let at = Instant(
-            self.first_origin
-                .0
-                .saturating_add(self.first_step_ns.saturating_mul(self.firsts)),
-        );
+        let phase = self
+            .first_origin
+            .0
+            .wrapping_add(self.first_step_ns.wrapping_mul(self.firsts));
         self.firsts += 1;
-        Some(at.max(now))
+        // Its point passed a little ago (a handshake's round trip, or an
+        // opening only just slower than `N / L`): at once, rather than a
+        // whole think time later, which would put it after the next ones.
+        if phase < now.0 && now.0 - phase <= self.think_ns / 16 {
+            return Some(now);
+        }
+        Some(Instant(now.0 + first_wait(phase, now.0, self.think_ns)))
     }
 
     /// Files connection `h`'s think time, over at `at`, if a queue takes it
@@ -245,6 +266,26 @@ pub(super) fn disarm<A: StackFamily>(wheel: &mut Wheel<Handle>, c: &mut Conn<A>)
     if let Some(id) = c.timer.take() {
         if id != TimerId::OUTSIDE {
             wheel.cancel(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_wait;
+
+    #[test]
+    fn first_wait_is_the_next_time_the_clock_reads_the_phase() {
+        let think = 1000;
+        assert_eq!(first_wait(5300, 5000, think), 300);
+        assert_eq!(first_wait(7300, 5000, think), 300);
+        assert_eq!(first_wait(4700, 5000, think), 700);
+        assert_eq!(first_wait(5000, 5000, think), 0);
+        assert_eq!(first_wait(2000, 5000, think), 0);
+        for (phase, now) in [(0u64, 123_456u64), (999_999, 3), (42, 42)] {
+            let w = first_wait(phase, now, think);
+            assert!(w < think);
+            assert_eq!((now + w) % think, phase % think);
         }
     }
 }
