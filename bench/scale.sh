@@ -238,7 +238,8 @@ if run_scale == "1":
         + (fmt(t_open, 1) if t_open is not None else "not reached") + " |",
         "| requests per second held at full size | "
         + (fmt(rps_held) if rps_held is not None else "not held") + " |",
-        f"| run | {verdict(s)} |", "",
+        f"| run | {verdict(s)} |",
+        f"| the base run, `-c {fmt(base)}` (no ramp option either) | {verdict(b)} |", "",
         f"RSS delta: median VmRSS while at least {HELD_SHARE:.0%} of the {fmt(2 * size)} "
         "endpoints were ESTABLISHED "
         + (f"({fmt(rs / 2**20, 1)} MiB, {fmt(es)} endpoints)" if rs else "(never)")
