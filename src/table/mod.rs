@@ -1229,6 +1229,36 @@ mod tests {
         assert_eq!(t.find(key(3)), Found::None);
     }
 
+    #[test]
+    fn an_expired_records_index_entry_goes_whether_or_not_the_index_moved_it() {
+        // Reserved: every entry stays at the bucket it went in at (the
+        // expiry takes it out there). Not reserved: the index grows as the
+        // records go in, moving the first ones' entries (found by a probe).
+        for reserve in [0, 300] {
+            let now = Instant::from_millis(1000);
+            let mut t: ConnTable<(FlowKey, u32), ()> =
+                ConnTable::new(1000, 1000, Duration::from_secs(60));
+            t.reserve_time_wait(reserve);
+            let r = record(key(0), now);
+            for i in 0..300 {
+                let h = t.insert(key(i), (key(i), i)).unwrap();
+                t.enter_time_wait(key(i), h, r.with_key(key(i)), now);
+            }
+            assert_eq!(t.tw_index.len(), 300);
+            let later = now + Duration::from_secs(60);
+            assert_eq!(t.expire_time_wait(later, 1000), 300);
+            assert_eq!((t.time_wait_len(), t.tw_index.len()), (0, 0));
+            for i in 0..300 {
+                assert_eq!(t.find(key(i)), Found::None, "{i} (reserve {reserve})");
+            }
+            // Their free slots serve the next records.
+            let h = t.insert(key(7), (key(7), 7)).unwrap();
+            t.enter_time_wait(key(7), h, r.with_key(key(7)), later);
+            assert_eq!(t.find(key(7)), Found::TimeWait);
+            assert!(t.time_wait_mut(key(7)).is_some());
+        }
+    }
+
     /// Bytes a TIME_WAIT record of family `A` takes in the table: its slab
     /// slot, its index entry and its queue entry (index slack aside).
     fn time_wait_bytes<A: IpFamily>() -> (usize, usize, usize, usize) {
