@@ -252,7 +252,8 @@ keep-alive request p50 $s6_kr50, p99 $s6_kr99. Whole-stack instructions over IPv
 ## Instructions per connection (deterministic)
 
 Whole stack, both sides (the server and load-generator shards of \`sluice bench\` over a
-real memif pair, one thread, virtual clock; callgrind counts only the measured loop), from
+real memif pair, one thread, virtual clock; callgrind counts the measured loop and, for short
+connections, the timer work each leaves for later: handshake entries, TIME_WAIT expiry), from
 \`scripts/stack-instructions.sh\` (issue 11's figure; the same count on every run):
 
 $stack

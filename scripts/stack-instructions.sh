@@ -2,9 +2,21 @@
 # Whole-stack instructions per connection, both sides: the server and load
 # generator shards of `sluice bench` over a real DPDK memif pair, polled in
 # turn on one thread (bench/stack_cost.rs), counted by valgrind's callgrind —
-# the same count whatever else the machine is doing. Only the measured loop is
-# counted (after a warm-up); the figure is its instructions divided by what it
-# completed.
+# the same count whatever else the machine is doing. Counted: the measured
+# loop (after a warm-up), divided by what it completed; and, for short
+# connections, the timer work each connection leaves for later, which that
+# loop (a few ms of virtual time) ends before: its handshake timer entries
+# (due at RTO.min, 200 ms) and the server's TIME_WAIT record (2MSL, 60 s).
+# After the loop the connections in flight finish (not counted), then a
+# deferred phase moves virtual time through the shards' timer deadlines, 1 ms
+# at a time, running only each shard's timer processing (counted), and that
+# work is divided by the TIME_WAIT records it ended (every connection's, the
+# warm-up's too). A call there expires a millisecond's entries at once (a
+# real shard runs its timers every turn, a few at a time): the count is each
+# entry's own work, the per-call cost that a real shard pays in every turn
+# being counted once a turn in the loop; the script prints a bound on the
+# calls' fixed cost (calls times the cost of a call with nothing due).
+# Keep-alive connections stay open through the run: no deferred phase there.
 #
 #   scripts/stack-instructions.sh [--quick] [--markdown FILE]
 #
@@ -16,8 +28,10 @@
 #
 # Runs two exchanges: short connections (SYN / SYN-ACK / ACK+GET /
 # response+FIN / FIN+ACK / ACK, the server closing first) and keep-alive
-# requests. Prints a per-component table for each, then, as its last line,
-# `instructions per connection: N`. --quick: fewer connections (a smoke run,
+# requests. Prints a per-component table for each (for short connections, the
+# exchange's and the deferred phase's parts summed), then, as its last line,
+# `instructions per connection: N` (the exchange's part plus the deferred
+# timer work's, both printed above it). --quick: fewer connections (a smoke run,
 # not the figure). --markdown FILE: also writes the tables as Markdown.
 # Needs DPDK (scripts/setup.sh) and valgrind; root only for what EAL needs
 # (it runs with --no-huge, so no hugepages).
@@ -31,7 +45,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --quick) WARMUP=2000; COUNT=5000; shift ;;
     --markdown) MD=${2:?--markdown needs a file}; shift 2 ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "stack-instructions.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -49,16 +63,39 @@ BIN=$(ls -t target/release/deps/stack_cost-* | grep -v '\.d$' | head -1)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
+# Short connections: three profiles, dumped as the measured loop and the idle
+# calls return: the exchange (.1), the calls with nothing due (.2), the
+# deferred phase (the last, unnumbered). Keep-alive: the measured loop's alone.
+# (The dump options take the functions' exact names: callgrind 3.19 made no
+# dump for '*idle_timer_calls*'.)
 run() { # mode
     local mode=$1
+    local opts=(--toggle-collect='*measured_loop*')
+    if [ "$mode" = cps ]; then
+        opts+=(--toggle-collect='*idle_timer_calls*' --toggle-collect='*deferred_timer_turn*'
+            --dump-after='stack_cost::measured_loop' --dump-after='stack_cost::idle_timer_calls')
+    fi
     if ! SLUICE_MODE=$mode SLUICE_WARMUP=$WARMUP SLUICE_COUNT=$COUNT \
-        valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_loop*' \
+        valgrind --tool=callgrind --collect-atstart=no "${opts[@]}" \
         --callgrind-out-file="$WORK/$mode.cg" "$BIN" >"$WORK/$mode.out" 2>"$WORK/$mode.err"; then
         echo "stack-instructions.sh: the $mode run failed:" >&2
         cat "$WORK/$mode.out" "$WORK/$mode.err" >&2
         exit 1
     fi
-    callgrind_annotate --inclusive=no --auto=no --threshold=100 "$WORK/$mode.cg" >"$WORK/$mode.ann"
+    if [ "$mode" = cps ]; then
+        mv "$WORK/$mode.cg" "$WORK/$mode.cg.3"
+        for part in 1 2 3; do
+            [ -f "$WORK/$mode.cg.$part" ] || {
+                echo "stack-instructions.sh: no profile part $part of the cps run" >&2
+                ls "$WORK" >&2
+                exit 1
+            }
+            callgrind_annotate --inclusive=no --auto=no --threshold=100 "$WORK/$mode.cg.$part" \
+                >"$WORK/$mode.$part.ann"
+        done
+    else
+        callgrind_annotate --inclusive=no --auto=no --threshold=100 "$WORK/$mode.cg" >"$WORK/$mode.ann"
+    fi
 }
 run cps
 run keepalive
@@ -78,7 +115,8 @@ FILE_RULES = [
     ("src/app/http.rs", "HTTP framing"),
     ("src/app/", "applications (HTTP client, server)"),
     ("src/table/", "connection table"),
-    ("src/timer/", "timer wheel"),
+    ("src/timer/", "timers (wheel, handshake queue, TIME_WAIT expiry)"),
+    ("src/shard/stack/timers.rs", "timers (wheel, handshake queue, TIME_WAIT expiry)"),
     ("src/stats/", "counters and histograms"),
     ("src/shard/nic.rs", "DPDK rx/tx, memif, mbufs"),
     ("src/dpdk/", "DPDK rx/tx, memif, mbufs"),
@@ -97,7 +135,10 @@ FUNC_RULES = [
     (r"sluice::app::http|Framer", "HTTP framing"),
     (r"sluice::app::", "applications (HTTP client, server)"),
     (r"sluice::table::|hashbrown", "connection table"),
-    (r"sluice::timer::", "timer wheel"),
+    (r"sluice::timer::", "timers (wheel, handshake queue, TIME_WAIT expiry)"),
+    # The shard's timer processing, with what it inlines from std and
+    # hashbrown (the handshake queue's pops, the TIME_WAIT index's removals).
+    (r"sluice::shard::stack::timers::", "timers (wheel, handshake queue, TIME_WAIT expiry)"),
     (r"sluice::stats::", "counters and histograms"),
     (r"sluice::shard::", "shard glue (poll, input, drive, transmit)"),
     (r"stack_cost", "harness loop"),
@@ -115,12 +156,12 @@ def component(file, func):
             return name
     return "other"
 
-def load(mode):
+def load(mode, ann=None):
     out = open(f"{work}/{mode}.out").read()
     vals = dict(re.findall(r"^([a-z ]+): (\d+)$", out, re.M))
     total = None
     groups = {}
-    for line in open(f"{work}/{mode}.ann"):
+    for line in open(f"{work}/{ann or mode}.ann"):
         m = re.match(r"\s*([\d,]+) \([ \d.]+%\)\s+(.*)$", line)
         if not m:
             continue
@@ -139,6 +180,7 @@ def load(mode):
     return vals, total, groups
 
 def table(title, unit, n, total, groups):
+    """`groups` in instructions per `n` (or already per unit if n is 1)."""
     rows = sorted(groups.items(), key=lambda kv: -kv[1])
     lines = [f"| {title}: component (both sides) | instructions per {unit} |", "|---|---:|"]
     for name, ir in rows:
@@ -146,10 +188,27 @@ def table(title, unit, n, total, groups):
     lines.append(f"| **total** | **{round(total / n):,}** |")
     return lines
 
-cps_vals, cps_total, cps_groups = load("cps")
+cps_vals, cps_total, cps_groups = load("cps", "cps.1")
+_, idle_total, _ = load("cps", "cps.2")
+_, def_total, def_groups = load("cps", "cps.3")
 ka_vals, ka_total, ka_groups = load("keepalive")
 conns = int(cps_vals["measured connections"])
 reqs = int(ka_vals["measured requests"])
+def_conns = int(cps_vals["deferred connections"])
+def_calls = int(cps_vals["deferred timer calls"])
+idle_calls = int(cps_vals["deferred idle calls"])
+if def_conns < conns:
+    sys.exit(f"stack-instructions.sh: the deferred phase ended {def_conns} TIME_WAIT records, "
+             f"fewer than the {conns} connections measured")
+exch = round(cps_total / conns)
+deferred = round(def_total / def_conns)
+idle_call = idle_total / idle_calls
+# Per connection, component by component: the exchange's part plus the
+# deferred phase's.
+per_conn = {}
+for g, n in ((cps_groups, conns), (def_groups, def_conns)):
+    for name, ir in g.items():
+        per_conn[name] = per_conn.get(name, 0) + ir / n
 for v, what in ((cps_vals, "cps"), (ka_vals, "keepalive")):
     if int(v["errors"]) != 0:
         sys.exit(f"stack-instructions.sh: {what} run had errors")
@@ -162,9 +221,17 @@ out.append("")
 out.append(f"Short connections: {conns:,} measured (after a warm-up), "
            f"{pk:.2f} packets per connection, {int(cps_vals['retransmits'])} retransmits.")
 out.append("")
-out += table("short connections", "connection", conns, cps_total, cps_groups)
+out += table("short connections", "connection", 1, exch + deferred, per_conn)
 out.append("")
-out.append(f"Keep-alive: {reqs:,} requests measured (64 connections).")
+out.append(f"Of which deferred timer work: {def_calls:,} calls of the shards' timer processing "
+           f"over {int(cps_vals['deferred virtual ms']):,} ms of virtual time, "
+           f"{def_total:,} instructions for {def_conns:,} connections' timers "
+           f"(handshake entries, TIME_WAIT records); a call with nothing due costs "
+           f"{idle_call:.0f}, so calls' fixed cost is at most "
+           f"{def_calls * idle_call / def_conns:.1f} of its {deferred:,} per connection.")
+out.append("")
+out.append(f"Keep-alive: {reqs:,} requests measured (64 connections, open "
+           "throughout: no deferred phase).")
 out.append("")
 out += table("keep-alive", "request", reqs, ka_total, ka_groups)
 out.append("")
@@ -172,6 +239,8 @@ text = "\n".join(out)
 print(text)
 if md:
     open(md, "w").write(text + "\n")
+print(f"exchange instructions per connection: {exch}")
+print(f"deferred timer work per connection: {deferred}")
 print(f"instructions per keep-alive request: {round(ka_total / reqs)}")
-print(f"instructions per connection: {round(cps_total / conns)}")
+print(f"instructions per connection: {exch + deferred}")
 EOF

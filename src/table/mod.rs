@@ -36,6 +36,11 @@ pub struct Handle {
 #[derive(Debug, Clone)]
 struct Slot<T> {
     generation: u32,
+    /// Where the value's index entry went in (`ConnTable`'s TIME_WAIT
+    /// records: their expiry takes the entry out there, without hashing the
+    /// key and probing). In what would be padding beside the generation for
+    /// a value aligned to 8 bytes (a record, a connection).
+    bucket: u32,
     value: Option<T>,
 }
 
@@ -126,6 +131,7 @@ impl<T> Slab<T> {
         }
         self.slots.push(Slot {
             generation: 0,
+            bucket: u32::MAX,
             value: None,
         });
         let i = self.slots.len() - 1;
@@ -749,14 +755,20 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         let handle = self.time_wait.insert(record);
         // The tuple was an open connection's, so no record holds it.
         let local = self.local;
-        self.tw_index.insert_unique(
-            local.hash_one(key),
-            Indexed {
-                key,
-                slot: handle.index,
-            },
-            |e| local.hash_one(e.key),
-        );
+        let bucket = self
+            .tw_index
+            .insert_unique(
+                local.hash_one(key),
+                Indexed {
+                    key,
+                    slot: handle.index,
+                },
+                |e| local.hash_one(e.key),
+            )
+            .bucket_index() as u32;
+        if let Some(s) = self.time_wait.slots.get_mut(handle.index as usize) {
+            s.bucket = bucket;
+        }
         self.tw_queue.push(now, handle);
         Some(TimeWaitEntry::Stored)
     }
@@ -803,18 +815,36 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
                 continue;
             }
             let key = r.key();
-            self.time_wait.remove(h);
-            let hash = self.local_hash(key);
-            if let Ok(e) = self
-                .tw_index
-                .find_entry(hash, |e| e.key == key && e.slot == h.index)
-            {
-                e.remove();
-            }
+            // (The record stays in its free slot, as a discarded
+            // connection does, for the next to be written over.)
+            let bucket = self.time_wait.slots[h.index as usize].bucket;
+            self.time_wait.discard(h);
+            self.unindex_time_wait(key, h.index, bucket);
             ended += 1;
         }
         self.tw_due = due;
         ended
+    }
+
+    /// Takes the TIME_WAIT index entry of the record in slot `slot` out
+    /// (`key` is its key): at `bucket`, where it went in, unless the index
+    /// has grown since (it moved its entries), else by one probe. A slot has
+    /// one entry, so the slot alone tells it.
+    #[inline]
+    fn unindex_time_wait(&mut self, key: FlowKey<A>, slot: u32, bucket: u32) {
+        if let Ok(e) = self.tw_index.get_bucket_entry(bucket as usize) {
+            if e.get().slot == slot {
+                e.remove();
+                return;
+            }
+        }
+        let hash = self.local_hash(key);
+        if let Ok(e) = self
+            .tw_index
+            .find_entry(hash, |e| e.key == key && e.slot == slot)
+        {
+            e.remove();
+        }
     }
 
     pub fn next_time_wait_deadline(&self) -> Option<Instant> {
@@ -1199,6 +1229,36 @@ mod tests {
         assert_eq!(t.find(key(3)), Found::None);
     }
 
+    #[test]
+    fn an_expired_records_index_entry_goes_whether_or_not_the_index_moved_it() {
+        // Reserved: every entry stays at the bucket it went in at (the
+        // expiry takes it out there). Not reserved: the index grows as the
+        // records go in, moving the first ones' entries (found by a probe).
+        for reserve in [0, 300] {
+            let now = Instant::from_millis(1000);
+            let mut t: ConnTable<(FlowKey, u32), ()> =
+                ConnTable::new(1000, 1000, Duration::from_secs(60));
+            t.reserve_time_wait(reserve);
+            let r = record(key(0), now);
+            for i in 0..300 {
+                let h = t.insert(key(i), (key(i), i)).unwrap();
+                t.enter_time_wait(key(i), h, r.with_key(key(i)), now);
+            }
+            assert_eq!(t.tw_index.len(), 300);
+            let later = now + Duration::from_secs(60);
+            assert_eq!(t.expire_time_wait(later, 1000), 300);
+            assert_eq!((t.time_wait_len(), t.tw_index.len()), (0, 0));
+            for i in 0..300 {
+                assert_eq!(t.find(key(i)), Found::None, "{i} (reserve {reserve})");
+            }
+            // Their free slots serve the next records.
+            let h = t.insert(key(7), (key(7), 7)).unwrap();
+            t.enter_time_wait(key(7), h, r.with_key(key(7)), later);
+            assert_eq!(t.find(key(7)), Found::TimeWait);
+            assert!(t.time_wait_mut(key(7)).is_some());
+        }
+    }
+
     /// Bytes a TIME_WAIT record of family `A` takes in the table: its slab
     /// slot, its index entry and its queue entry (index slack aside).
     fn time_wait_bytes<A: IpFamily>() -> (usize, usize, usize, usize) {
@@ -1231,8 +1291,10 @@ mod tests {
         // its value.
         assert!(index <= 4, "index entry grew to {index} bytes (target 4)");
         assert!(slot <= cb + 8, "slab slot {slot} B for a {cb} B value");
-        // A TIME_WAIT record at most 64 bytes.
+        // A TIME_WAIT record at most 64 bytes; its slot adds a generation
+        // and the index bucket, in one 8-byte word (also for IPv6, below).
         assert!(rec <= 64, "{rec}");
+        assert_eq!(tw_slot, rec + 8);
         // The queue holds handles only (a record knows its key).
         assert_eq!(tw_queue, 16);
         // IPv6 (issue 14): a record of at most 80 bytes.
@@ -1241,6 +1303,7 @@ mod tests {
             "IPv6: index entry {index6} B; TIME_WAIT record {rec6} B: slot {slot6} + index {index6} + queue {queue6} B"
         );
         assert!(rec6 <= 80, "{rec6}");
+        assert_eq!(slot6, rec6 + 8);
         assert!(index6 <= 40, "{index6}");
     }
 

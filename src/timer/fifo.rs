@@ -69,14 +69,32 @@ impl<T> FifoTimers<T> {
     }
 
     /// Pops up to `budget` expired entries into `out`.
-    pub fn advance(&mut self, now: Instant, budget: usize, out: &mut Vec<T>) -> usize {
-        let mut n = 0;
-        while n < budget && self.queue.front().is_some_and(|e| e.0 <= now) {
-            if let Some((_, v)) = self.queue.pop_front() {
-                out.push(v);
-                n += 1;
-            }
+    ///
+    /// A batch: the due entries are found by a walk of the queue's
+    /// contiguous parts, copied out together, then dropped from the front
+    /// at once (not popped one by one).
+    #[inline]
+    pub fn advance(&mut self, now: Instant, budget: usize, out: &mut Vec<T>) -> usize
+    where
+        T: Copy,
+    {
+        if self.queue.front().is_none_or(|e| e.0 > now) {
+            return 0;
         }
+        let (a, b) = self.queue.as_slices();
+        let due = |part: &[(Instant, T)], most: usize| {
+            let part = &part[..part.len().min(most)];
+            part.iter().position(|e| e.0 > now).unwrap_or(part.len())
+        };
+        let n_a = due(a, budget);
+        let n_b = if n_a == a.len() {
+            due(b, budget - n_a)
+        } else {
+            0
+        };
+        out.extend(a[..n_a].iter().chain(&b[..n_b]).map(|e| e.1));
+        let n = n_a + n_b;
+        self.queue.drain(..n);
         n
     }
 
@@ -115,5 +133,31 @@ mod tests {
         assert_eq!(f.advance(Instant::from_millis(60_004), 100, &mut out), 2);
         assert_eq!(out, vec![0, 1, 2, 3, 4]);
         assert_eq!(f.next_deadline(), Some(Instant::from_millis(60_005)));
+    }
+
+    #[test]
+    fn a_batch_across_the_rings_wrap_keeps_order_budget_and_the_rest() {
+        // Pops make room at the front, so later pushes wrap around the
+        // ring: the due entries then lie in two parts.
+        let mut f = FifoTimers::with_capacity(Duration::from_millis(10), 8);
+        let mut out = Vec::new();
+        for i in 0..6u32 {
+            f.push(Instant::from_millis(u64::from(i)), i);
+        }
+        assert_eq!(f.advance(Instant::from_millis(14), 100, &mut out), 5);
+        for i in 6..12u32 {
+            f.push(Instant::from_millis(u64::from(i)), i);
+        }
+        assert!(!f.queue.as_slices().1.is_empty(), "the ring wrapped");
+        out.clear();
+        // Due by 19 ms: 5..=9; a budget of 3, then the rest.
+        assert_eq!(f.advance(Instant::from_millis(19), 3, &mut out), 3);
+        assert_eq!(f.advance(Instant::from_millis(19), 100, &mut out), 2);
+        assert_eq!(out, vec![5, 6, 7, 8, 9]);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f.next_deadline(), Some(Instant::from_millis(20)));
+        out.clear();
+        assert_eq!(f.advance(Instant::from_millis(100), 100, &mut out), 2);
+        assert_eq!((out, f.is_empty()), (vec![10, 11], true));
     }
 }
