@@ -44,6 +44,32 @@ impl<A: StackFamily> Stack<A> {
         self.run_think_times(now);
     }
 
+    /// `run_timers` alone, outside a turn: for bench/stack_cost.rs only,
+    /// whose run in virtual time ends long before the timers its
+    /// connections leave behind are due (handshake entries at RTO.min,
+    /// TIME_WAIT records at 2MSL). It expires them after the connections
+    /// have ended, in a phase of its own, and counts this work (and none
+    /// of a turn's other work) as part of each connection's cost. A shard
+    /// runs its timers in `poll`; nothing else should call this.
+    #[doc(hidden)]
+    pub fn run_timers_alone(&mut self, now: Instant) {
+        self.run_timers(now);
+    }
+
+    /// When the earliest of this shard's timers (the wheel's, the handshake
+    /// queue's, the TIME_WAIT records') is due, if it has any (a wheel
+    /// entry's is when its slot comes up, which may be early).
+    pub fn next_timer_deadline(&self) -> Option<Instant> {
+        [
+            self.wheel.next_deadline(),
+            self.opening.next_deadline(),
+            self.table.next_time_wait_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// Think times over, from the think queues (`drive` files them): each
     /// connection still thinking to that deadline is driven, which sends its
     /// next request. An entry whose connection has ended, or stopped
@@ -171,32 +197,6 @@ impl ThinkQueues {
             (Some(_), _) => self.think.pop_due(now),
             (None, _) => self.first.pop_due(now),
         }
-    }
-
-    /// `run_timers` alone, outside a turn: for bench/stack_cost.rs only,
-    /// whose run in virtual time ends long before the timers its
-    /// connections leave behind are due (handshake entries at RTO.min,
-    /// TIME_WAIT records at 2MSL). It expires them after the connections
-    /// have ended, in a phase of its own, and counts this work (and none
-    /// of a turn's other work) as part of each connection's cost. A shard
-    /// runs its timers in `poll`; nothing else should call this.
-    #[doc(hidden)]
-    pub fn run_timers_alone(&mut self, now: Instant) {
-        self.run_timers(now);
-    }
-
-    /// When the earliest of this shard's timers (the wheel's, the handshake
-    /// queue's, the TIME_WAIT records') is due, if it has any (a wheel
-    /// entry's is when its slot comes up, which may be early).
-    pub fn next_timer_deadline(&self) -> Option<Instant> {
-        [
-            self.wheel.next_deadline(),
-            self.opening.next_deadline(),
-            self.table.next_time_wait_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
     }
 }
 
