@@ -770,6 +770,7 @@ impl ClientConn {
         self.send_rest(cc, c);
     }
 
+    #[inline]
     fn send_rest(&mut self, cc: &ClientConfig, c: &mut impl Socket) {
         let Some(r) = cc.request_list.get(self.req as usize) else {
             return;
