@@ -9,7 +9,7 @@ pub mod window;
 
 use crate::flags::Flags8;
 use crate::stats::{Latency, ShardStats, StatusClass, record};
-use crate::tcp::{Connection, Event, TcpConfig};
+use crate::tcp::{Connection, Event, QueuedSum, TcpConfig};
 
 /// Why [`Socket::send`] took nothing and never will on this connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +27,12 @@ pub trait Socket {
     /// buffer is full (`Event::Writable` follows once it drains), `Err` when
     /// the connection cannot send any more.
     fn send(&mut self, data: &[u8]) -> Result<usize, SendError>;
+    /// `send` of the whole of `p`, whose checksum sum was taken once
+    /// (`Payload`): the engine need not sum its bytes again.
+    #[inline]
+    fn send_payload(&mut self, p: &Payload) -> Result<usize, SendError> {
+        self.send(p)
+    }
     /// Reads received bytes; 0 when there are none (now).
     fn recv(&mut self, out: &mut [u8]) -> usize;
     /// Bytes `send` takes now.
@@ -49,6 +55,9 @@ pub struct EngineSocket<'a> {
     pub conn: &'a mut Connection,
     pub cfg: &'a TcpConfig,
     pub now: Instant,
+    /// What `send_payload` last queued whole, with its sum: for the
+    /// transmit that follows (`Connection::poll_transmit_summed`).
+    pub queued: &'a mut QueuedSum,
 }
 
 impl Socket for EngineSocket<'_> {
@@ -57,6 +66,12 @@ impl Socket for EngineSocket<'_> {
         // The engine's only refusal: not open for sending.
         self.conn
             .send(self.cfg, data)
+            .map_err(|crate::tcp::CommandError::NotWritable| SendError::Closed)
+    }
+    #[inline]
+    fn send_payload(&mut self, p: &Payload) -> Result<usize, SendError> {
+        self.conn
+            .send_summed(self.cfg, p, p.sum, self.queued)
             .map_err(|crate::tcp::CommandError::NotWritable| SendError::Closed)
     }
     #[inline]
@@ -90,6 +105,46 @@ impl Socket for EngineSocket<'_> {
 }
 use crate::time::Instant;
 use http::{HeadMemos, LazyFramer};
+
+/// Bytes an application sends again and again, serialised once (a
+/// response, a request), with the part of a TCP checksum they give summed
+/// once too (`checksum::partial_sum`): sent whole with
+/// `Socket::send_payload`, the segment that carries them needs no pass
+/// over them for its checksum. Read as `[u8]`.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    bytes: Arc<[u8]>,
+    sum: u16,
+}
+
+impl Payload {
+    pub fn new(bytes: impl Into<Arc<[u8]>>) -> Payload {
+        let bytes = bytes.into();
+        Payload {
+            sum: crate::wire::checksum::partial_sum(&bytes),
+            bytes,
+        }
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    #[inline(always)]
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// What is left of `p` from byte `from` on, queued on `c`: the whole with
+/// its sum (`send_payload`), or the rest of one the send buffer cut short.
+#[inline(always)]
+fn send_from(c: &mut impl Socket, p: &Payload, from: usize) -> Result<usize, SendError> {
+    if from == 0 {
+        c.send_payload(p)
+    } else {
+        c.send(&p[from..])
+    }
+}
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,8 +159,8 @@ pub enum ServerApp {
     /// HTTP/1.1: a fixed response to every request; closes after
     /// `close_after` requests (0: never) or when the request says `Connection: close`.
     Http {
-        response: Arc<[u8]>,
-        response_close: Arc<[u8]>,
+        response: Payload,
+        response_close: Payload,
         close_after: u32,
     },
     /// Closes right after the handshake (the server's own close and TIME_WAIT).
@@ -117,8 +172,8 @@ pub enum ServerApp {
 impl ServerApp {
     pub fn http(body: usize, close_after: u32) -> ServerApp {
         ServerApp::Http {
-            response: http::response(body, false).into(),
-            response_close: http::response(body, true).into(),
+            response: Payload::new(http::response(body, false)),
+            response_close: Payload::new(http::response(body, true)),
             close_after,
         }
     }
@@ -342,7 +397,7 @@ impl ServerConn {
             let last = self.owed == 1 && self.has(CLOSE_AFTER_OWED);
             let r = if last { response_close } else { response };
             let from = self.sent as usize;
-            let Ok(n) = c.send(&r[from..]) else {
+            let Ok(n) = send_from(c, r, from) else {
                 // Closed under us (reset, aborted): nothing more is owed.
                 self.owed = 0;
                 self.sent = 0;
@@ -416,21 +471,21 @@ pub enum Pacing {
 #[derive(Debug, Clone)]
 pub struct Request {
     /// Its bytes, but on a connection's last request.
-    pub bytes: Arc<[u8]>,
+    pub bytes: Payload,
     /// Its bytes as a connection's last request (with `Connection: close`
     /// when the server is to close first, as wrk's `-H "Connection: close"`
     /// asks).
-    pub last: Arc<[u8]>,
+    pub last: Payload,
     /// A HEAD request: its response has no body, whatever its head says.
     pub head: bool,
 }
 
 impl Request {
     pub fn new(bytes: impl Into<Arc<[u8]>>, last: impl Into<Arc<[u8]>>) -> Request {
-        let bytes: Arc<[u8]> = bytes.into();
+        let bytes = Payload::new(bytes);
         Request {
             head: bytes.starts_with(b"HEAD "),
-            last: last.into(),
+            last: Payload::new(last),
             bytes,
         }
     }
@@ -730,6 +785,7 @@ impl ClientConn {
         self.send_rest(cc, c);
     }
 
+    #[inline]
     fn send_rest(&mut self, cc: &ClientConfig, c: &mut impl Socket) {
         let Some(r) = cc.request_list.get(self.req as usize) else {
             return;
@@ -738,7 +794,7 @@ impl ClientConn {
         if !self.has(IN_REQUEST) || self.sent as usize >= req.len() {
             return;
         }
-        match c.send(&req[self.sent as usize..]) {
+        match send_from(c, req, self.sent as usize) {
             Ok(n) => self.sent += n as u32, // the rest on Writable
             Err(SendError::Closed) => {
                 // The request cannot go out: the connection is over, and how
@@ -1017,6 +1073,7 @@ mod tests {
             conn: &mut conn,
             cfg: &cfg,
             now,
+            queued: &mut QueuedSum::default(),
         };
         assert_eq!(s.send(&[1; 600]), Ok(600));
         assert_eq!(s.send(&[1; 600]), Ok(400), "what fits");

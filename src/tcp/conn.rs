@@ -317,6 +317,33 @@ pub struct Connection {
     reorder: Option<Box<Reorder>>,
 }
 
+/// Where bytes queued with their sum went (`Connection::send_summed`):
+/// `len` bytes from `seq`, whose `checksum::partial_sum` is `sum`. The
+/// bytes at a sequence number never change once queued, so a segment that
+/// carries exactly these has this payload sum (`poll_transmit_summed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedSum {
+    seq: SeqNumber,
+    len: u32,
+    sum: u16,
+}
+
+impl QueuedSum {
+    /// Nothing queued with a sum (it matches only an empty payload, whose
+    /// sum it has).
+    pub const NONE: QueuedSum = QueuedSum {
+        seq: SeqNumber(0),
+        len: 0,
+        sum: 0,
+    };
+}
+
+impl Default for QueuedSum {
+    fn default() -> QueuedSum {
+        QueuedSum::NONE
+    }
+}
+
 /// `now` plus `us` microseconds (saturating, as `Instant + Duration` is).
 #[inline]
 fn after_us(now: Instant, us: u64) -> Instant {
@@ -769,6 +796,33 @@ impl Connection {
             self.delack_at = Instant::NEVER;
             self.flags |= flag::ACK_NOW;
         }
+    }
+
+    /// `send` of `data` whose `checksum::partial_sum` is `sum` (bytes an
+    /// application sends again and again, summed once). When all of it is
+    /// queued, `queued` says where it went in the sequence space, with its
+    /// sum: given to `poll_transmit_summed`, the segment that carries
+    /// exactly those bytes needs no pass over them for its checksum.
+    #[inline]
+    pub fn send_summed(
+        &mut self,
+        cfg: &TcpConfig,
+        data: &[u8],
+        sum: u16,
+        queued: &mut QueuedSum,
+    ) -> Result<usize, CommandError> {
+        let seq = self.data_end();
+        let n = self.send(cfg, data)?;
+        if let (true, Ok(len)) = (n == data.len(), u32::try_from(n)) {
+            *queued = QueuedSum { seq, len, sum };
+        }
+        Ok(n)
+    }
+
+    /// The sequence number after the last byte queued to send.
+    #[inline(always)]
+    fn data_end(&self) -> SeqNumber {
+        self.snd_buf_seq + self.send_buf.len() as u32
     }
 
     /// Asks for `Event::Writable` when the send buffer has room again (an
@@ -2152,18 +2206,33 @@ impl Connection {
         st: &mut TcpStats,
         out: &mut [u8],
     ) -> Option<(usize, bool)> {
+        self.poll_transmit_summed(now, cfg, st, &QueuedSum::NONE, out)
+    }
+
+    /// `poll_transmit_more`, told what the application last queued with
+    /// its sum (`send_summed`): the segment that carries exactly those
+    /// bytes takes its payload's part of the checksum from there.
+    #[inline(always)]
+    pub fn poll_transmit_summed(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        queued: &QueuedSum,
+        out: &mut [u8],
+    ) -> Option<(usize, bool)> {
         // (Asked with the FIN and without, each a constant: one call with
         // the FIN flag read at run time costs more.)
         let r = if let Some(len) = self.transmit_predicted(cfg, false) {
             st.segs_out_predicted += 1;
-            let n = self.emit_range(now, cfg, st, self.snd_nxt, len, false, out);
+            let n = self.emit_range(now, cfg, st, self.snd_nxt, len, false, queued, out);
             // All the unsent data went, with none of the flags that ask for
             // more.
             debug_assert!(!self.wants_transmit());
             Some((n, false))
         } else if let Some(len) = self.transmit_predicted(cfg, true) {
             st.segs_out_predicted += 1;
-            let n = self.emit_range(now, cfg, st, self.snd_nxt, len, true, out);
+            let n = self.emit_range(now, cfg, st, self.snd_nxt, len, true, queued, out);
             // The data and the FIN after it.
             debug_assert!(!self.wants_transmit());
             Some((n, false))
@@ -2339,12 +2408,30 @@ impl Connection {
             self.flags &= !flag::KEEPALIVE_PROBE;
             // RFC 1122 4.2.3.6: a sequence number just below what the peer has
             // (SND.UNA - 1, as Linux does), no data: the peer must ACK it.
-            return Some(self.emit_with_payload(now, cfg, self.snd_una - 1, 0, 0, 0, out));
+            return Some(self.emit_with_payload(
+                now,
+                cfg,
+                self.snd_una - 1,
+                0,
+                0,
+                0,
+                &QueuedSum::NONE,
+                out,
+            ));
         }
         if self.flags & flag::ACK_NOW != 0 && self.state != State::SynSent {
             // A pure ACK carries the highest sequence number sent: snd_nxt may have
             // gone back for a retransmission, and the peer has seen up to snd_max.
-            return Some(self.emit_with_payload(now, cfg, self.snd_max, 0, 0, 0, out));
+            return Some(self.emit_with_payload(
+                now,
+                cfg,
+                self.snd_max,
+                0,
+                0,
+                0,
+                &QueuedSum::NONE,
+                out,
+            ));
         }
         None
     }
@@ -2403,9 +2490,12 @@ impl Connection {
         }
         self.rcv_adv = self.rcv_nxt + u32::from(window_len);
         let (local_port, remote_port) = (self.ends.local_port, self.ends.remote_port);
-        let h = match (sack_permitted, timestamp, window_scale) {
-            // Every option (the usual SYN of both ends): the fixed layout.
-            (true, Some(timestamp), Some(window_scale)) => tcp::SynHeader {
+        if let (true, Some(timestamp), Some(window_scale)) =
+            (sack_permitted, timestamp, window_scale)
+        {
+            // Every option (the usual SYN of both ends): the fixed layout,
+            // its checksum summed from its fields.
+            return tcp::SynHeader {
                 src_port: local_port,
                 dst_port: remote_port,
                 seq_number: self.iss,
@@ -2415,20 +2505,20 @@ impl Connection {
                 timestamp,
                 window_scale,
             }
-            .emit(out),
-            _ => TcpRepr {
-                control: TcpControl::Syn,
-                seq_number: self.iss,
-                ack_number,
-                window_len,
-                max_seg_size: Some(cfg.mss),
-                window_scale,
-                sack_permitted,
-                timestamp,
-                ..self.header()
-            }
-            .emit_header(out),
-        };
+            .emit_checksummed(out, self.ends.addr_sum);
+        }
+        let h = TcpRepr {
+            control: TcpControl::Syn,
+            seq_number: self.iss,
+            ack_number,
+            window_len,
+            max_seg_size: Some(cfg.mss),
+            window_scale,
+            sack_permitted,
+            timestamp,
+            ..self.header()
+        }
+        .emit_header(out);
         TcpPacket::new_unchecked(&mut out[..h]).fill_checksum_sum(self.ends.addr_sum);
         h
     }
@@ -2528,7 +2618,17 @@ impl Connection {
             rexmit_one,
             zero_window_probe,
         };
-        Some(self.emit_range_as(now, cfg, st, from, len, fin_here, how, out))
+        Some(self.emit_range_as(
+            now,
+            cfg,
+            st,
+            from,
+            len,
+            fin_here,
+            how,
+            &QueuedSum::NONE,
+            out,
+        ))
     }
 
     /// New data from `from` (SND.NXT = SND.MAX), `len` bytes, and the FIN
@@ -2544,9 +2644,10 @@ impl Connection {
         from: SeqNumber,
         len: u32,
         fin_here: bool,
+        queued: &QueuedSum,
         out: &mut [u8],
     ) -> usize {
-        self.emit_range_as(now, cfg, st, from, len, fin_here, Range::NEW, out)
+        self.emit_range_as(now, cfg, st, from, len, fin_here, Range::NEW, queued, out)
     }
 
     /// Sends `len` bytes from `from` (and the FIN after them with
@@ -2563,6 +2664,7 @@ impl Connection {
         len: u32,
         fin_here: bool,
         how: Range,
+        queued: &QueuedSum,
         out: &mut [u8],
     ) -> usize {
         let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
@@ -2573,7 +2675,7 @@ impl Connection {
             } else {
                 0
             };
-        let n = self.emit_with_payload(now, cfg, from, ctl, off, len as usize, out);
+        let n = self.emit_with_payload(now, cfg, from, ctl, off, len as usize, queued, out);
         let end = from + len + u32::from(fin_here);
         if how.retransmit {
             st.retransmits += u64::from(!how.zero_window_probe);
@@ -2620,6 +2722,7 @@ impl Connection {
         ctl: u8,
         off: usize,
         len: usize,
+        queued: &QueuedSum,
         out: &mut [u8],
     ) -> usize {
         let hdr = tcp::AckHeader {
@@ -2645,7 +2748,7 @@ impl Connection {
             .as_deref()
             .map(|r| &r.assembler)
             .filter(|a| !a.is_empty());
-        let h = if let (true, Some(assembler)) = (self.flags & flag::SACK_OK != 0, holes) {
+        if let (true, Some(assembler)) = (self.flags & flag::SACK_OK != 0, holes) {
             let mut r = hdr.to_repr();
             // RFC 2018 4: the most recently changed block first.
             let first = assembler.most_recent();
@@ -2662,11 +2765,34 @@ impl Connection {
                 }
             }
             r.sack_ranges = blocks;
-            r.emit_header(out)
+            let h = r.emit_header(out);
+            return self.finish(h, off, len, out);
+        }
+        // The payload behind the header, then the header with its checksum
+        // summed from its fields and the payload's sum.
+        let h = hdr.header_len();
+        let total = h + len;
+        let payload = &mut out[h..total];
+        self.send_buf.read_at(off, payload);
+        let sum = Self::payload_sum(seq, payload, queued);
+        hdr.emit_checksummed(out, self.ends.addr_sum, len, sum);
+        total
+    }
+
+    /// The `checksum::partial_sum` of `payload`, the bytes from `seq` on
+    /// about to be sent: the sum the application gave with them when they
+    /// are exactly those it queued with it (`queued`; the bytes at a
+    /// sequence number never change once queued), else summed now.
+    #[inline(always)]
+    fn payload_sum(seq: SeqNumber, payload: &[u8], queued: &QueuedSum) -> u16 {
+        let len = payload.len();
+        if seq == queued.seq && len == queued.len as usize {
+            queued.sum
+        } else if len == 0 {
+            0
         } else {
-            hdr.emit(out)
-        };
-        self.finish(h, off, len, out)
+            crate::wire::checksum::partial_sum(payload)
+        }
     }
 
     fn emit(&mut self, repr: &TcpRepr<'_>, off: usize, len: usize, out: &mut [u8]) -> usize {
@@ -2778,6 +2904,123 @@ mod tests {
             step(a, b);
             step(b, a);
         }
+    }
+
+    /// Payloads queued with their sum (`send_summed`), without, in pieces
+    /// and behind one another, some segments lost and sent again after a
+    /// timeout: every segment's checksum, summed from its parts, is the one
+    /// folded from its bytes, and every byte arrives once, in order.
+    #[test]
+    fn summed_payloads_checksum_as_their_bytes() {
+        use crate::wire::checksum::{partial_sum, tcp_checksum_ok};
+        let cfg = TcpConfig::default();
+        let mut now = Instant::from_millis(1000);
+        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let t = FourTuple {
+            local: a_addr,
+            remote: b_addr,
+        };
+        let mut a = Connection::connect(&cfg, t, SeqNumber(7), now);
+        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(9), now);
+        b.set_remote(a_addr);
+        let mut st = TcpStats::default();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut sent, mut got) = (Vec::new(), Vec::new());
+        let mut buf = vec![0u8; 2048];
+        let mut segments = 0;
+        // What A last queued with its sum: kept across rounds (still true
+        // of those bytes, whenever they are sent).
+        let mut queued = QueuedSum::NONE;
+        let mut summed = 0;
+        for round in 0..400 {
+            // Queue: summed (the usual), plain, or summed after a plain piece.
+            let r = next();
+            let len = 1 + (r % 1500) as usize;
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let n = match r >> 32 & 3 {
+                0 => a.send(&cfg, &data).unwrap_or(0),
+                1 => {
+                    let k = a.send(&cfg, &data[..len / 2]).unwrap_or(0);
+                    let rest = &data[k..];
+                    k + a
+                        .send_summed(&cfg, rest, partial_sum(rest), &mut queued)
+                        .unwrap_or(0)
+                }
+                _ => a
+                    .send_summed(&cfg, &data, partial_sum(&data), &mut queued)
+                    .unwrap_or(0),
+            };
+            sent.extend_from_slice(&data[..n]);
+            // Then both ends send what they have; one segment in five is lost
+            // (the timer sends it again).
+            for _ in 0..8 {
+                for turn in 0..2 {
+                    let (x, y) = if turn == 0 {
+                        (&mut a, &mut b)
+                    } else {
+                        (&mut b, &mut a)
+                    };
+                    let q = if turn == 0 { queued } else { QueuedSum::NONE };
+                    while let Some((n, _)) =
+                        x.poll_transmit_summed(now, &cfg, &mut st, &q, &mut buf)
+                    {
+                        segments += 1;
+                        let h = usize::from(buf[12] >> 4) * 4;
+                        summed += usize::from(turn == 0 && n > h && q.len as usize == n - h);
+                        assert!(
+                            tcp_checksum_ok(x.ends().addr_sum, &buf[..n]),
+                            "round {round}: {:02x?}",
+                            &buf[..n.min(40)]
+                        );
+                        if next() % 5 == 0 && round > 0 {
+                            continue;
+                        }
+                        let p = TcpPacket::new_checked(&buf[..n]).unwrap();
+                        let seg = TcpRepr::parse(
+                            &p,
+                            Ipv4Addr::UNSPECIFIED,
+                            Ipv4Addr::UNSPECIFIED,
+                            ChecksumMode::Ignore,
+                        )
+                        .unwrap();
+                        y.handle_segment(now, &cfg, &mut st, &seg);
+                    }
+                }
+                let mut out = [0u8; 4096];
+                loop {
+                    let k = b.recv(&cfg, &mut out);
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&out[..k]);
+                }
+                now += std::time::Duration::from_millis(300);
+                for c in [&mut a, &mut b] {
+                    if c.poll_timeout().is_some_and(|t| t <= now) {
+                        c.handle_timeout(now, &cfg, &mut st);
+                    }
+                }
+            }
+        }
+        assert!(
+            segments > 400 && summed > 50 && st.retransmits > 0,
+            "{segments} segments, {summed} with a payload of the queued length, {} retransmits",
+            st.retransmits
+        );
+        assert!(
+            got.len() > sent.len() / 2,
+            "{} of {}",
+            got.len(),
+            sent.len()
+        );
+        assert_eq!(got, sent[..got.len()]);
     }
 
     /// Issue 14 item 2: one control block for both families (the

@@ -13,8 +13,8 @@ mod tuple;
 
 pub use config::{DataAfterClose, Keepalive, Micros, TcpConfig};
 pub use conn::{
-    CloseReason, CommandError, Connection, Ends, Event, FourTuple, SegmentVerdict, State, TcpStats,
-    emit_cookie_syn_ack, max_segment_len, rst_reply,
+    CloseReason, CommandError, Connection, Ends, Event, FourTuple, QueuedSum, SegmentVerdict,
+    State, TcpStats, emit_cookie_syn_ack, max_segment_len, rst_reply,
 };
 pub use isn::{HostPair, TupleHasher};
 pub use syncookie::SynCookies;

@@ -701,6 +701,62 @@ impl AckHeader {
         n
     }
 
+    /// The header's length: 20, or 32 with timestamps.
+    #[inline(always)]
+    pub fn header_len(&self) -> usize {
+        if self.timestamp.is_some() {
+            HEADER_LEN + 12
+        } else {
+            HEADER_LEN
+        }
+    }
+
+    /// `emit` with the checksum filled in, for a segment whose
+    /// `payload_len` bytes after the header (written, or to be written)
+    /// have the `checksum::partial_sum` `payload_sum`, behind a
+    /// pseudo-header of addresses that sum to `addr_sum`. The header's part
+    /// of the sum is taken from the words as they are stored, not read back
+    /// from the buffer: the same bytes as `emit` then
+    /// `TcpPacket::fill_checksum_sum` over the segment.
+    #[inline(always)]
+    pub fn emit_checksummed(
+        &self,
+        b: &mut [u8],
+        addr_sum: u16,
+        payload_len: usize,
+        payload_sum: u16,
+    ) -> usize {
+        let n = self.header_len();
+        // Each word as its big-endian bytes read little-endian: the value
+        // stored (`to_le_bytes`) and the one summed, as `sum_native` sums.
+        let be = |w: u32| u32::from_le_bytes(w.to_be_bytes());
+        let ports = be(u32::from(self.src_port) << 16 | u32::from(self.dst_port));
+        let seq = be(self.seq_number.0);
+        let ack = be(self.ack_number.0);
+        let word = be((n as u32) << 26
+            | u32::from(self.flags | flags::ACK) << 16
+            | u32::from(self.window_len));
+        let mut sum = u64::from(ports) + u64::from(seq) + u64::from(ack) + u64::from(word);
+        if let Some(t) = self.timestamp {
+            let o: &mut [u8; 12] = (&mut b[HEADER_LEN..HEADER_LEN + 12]).try_into().unwrap();
+            let kinds = be(u32::from_be_bytes([kind::NOP, kind::NOP, kind::TS, 10]));
+            let (tsval, tsecr) = (be(t.tsval), be(t.tsecr));
+            o[0..4].copy_from_slice(&kinds.to_le_bytes());
+            o[4..8].copy_from_slice(&tsval.to_le_bytes());
+            o[8..12].copy_from_slice(&tsecr.to_le_bytes());
+            sum += u64::from(kinds) + u64::from(tsval) + u64::from(tsecr);
+        }
+        let c = checksum::tcp_checksum_parts(addr_sum, n + payload_len, sum, payload_sum);
+        let h: &mut [u8; HEADER_LEN] = (&mut b[..HEADER_LEN]).try_into().unwrap();
+        h[0..4].copy_from_slice(&ports.to_le_bytes());
+        h[4..8].copy_from_slice(&seq.to_le_bytes());
+        h[8..12].copy_from_slice(&ack.to_le_bytes());
+        h[12..16].copy_from_slice(&word.to_le_bytes());
+        // The checksum, then a zero urgent pointer.
+        h[16..20].copy_from_slice(&(u32::from(c) << 16).to_be_bytes());
+        n
+    }
+
     /// The same header as a `TcpRepr` (for the general path: SACK blocks).
     pub fn to_repr(&self) -> TcpRepr<'static> {
         TcpRepr {
@@ -762,6 +818,43 @@ impl SynHeader {
         h[28..32].copy_from_slice(&self.timestamp.tsval.to_be_bytes());
         h[32..36].copy_from_slice(&self.timestamp.tsecr.to_be_bytes());
         h[36..40].copy_from_slice(&[kind::NOP, kind::WS, 3, self.window_scale]);
+        Self::LEN
+    }
+
+    /// `emit` with the checksum filled in (no payload), behind a
+    /// pseudo-header of addresses that sum to `addr_sum`: summed from the
+    /// words as they are stored, as `AckHeader::emit_checksummed`.
+    #[inline(always)]
+    pub fn emit_checksummed(&self, b: &mut [u8], addr_sum: u16) -> usize {
+        let h: &mut [u8; Self::LEN] = (&mut b[..Self::LEN]).try_into().unwrap();
+        let be = |w: u32| u32::from_le_bytes(w.to_be_bytes());
+        let (ack, f) = match self.ack_number {
+            Some(a) => (a.0, flags::SYN | flags::ACK),
+            None => (0, flags::SYN),
+        };
+        let words = [
+            be(u32::from(self.src_port) << 16 | u32::from(self.dst_port)),
+            be(self.seq_number.0),
+            be(ack),
+            be((Self::LEN as u32) << 26 | u32::from(f) << 16 | u32::from(self.window_len)),
+            0, // the checksum, below, and the urgent pointer
+            be(u32::from(kind::MSS) << 24 | 4 << 16 | u32::from(self.mss)),
+            be(u32::from_be_bytes([kind::SACK_PERM, 2, kind::TS, 10])),
+            be(self.timestamp.tsval),
+            be(self.timestamp.tsecr),
+            be(u32::from_be_bytes([
+                kind::NOP,
+                kind::WS,
+                3,
+                self.window_scale,
+            ])),
+        ];
+        let sum = words.iter().map(|&w| u64::from(w)).sum();
+        for (i, w) in words.iter().enumerate() {
+            h[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        let c = checksum::tcp_checksum_parts(addr_sum, Self::LEN, sum, 0);
+        h[16..18].copy_from_slice(&c.to_be_bytes());
         Self::LEN
     }
 
@@ -980,6 +1073,76 @@ mod tests {
                 TcpRepr::parse(&p, SRC, DST, ChecksumMode::Ignore).unwrap(),
                 repr
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// The checksum summed from the header's fields (and the payload's
+        /// own sum) is the one read back from the written bytes.
+        #[test]
+        fn ack_header_checksum_from_fields_is_the_byte_fold(
+            ports in proptest::num::u32::ANY,
+            seq in proptest::num::u32::ANY,
+            ack in proptest::num::u32::ANY,
+            ctl in 0usize..4,
+            window_len in proptest::num::u16::ANY,
+            ts in proptest::option::of((proptest::num::u32::ANY, proptest::num::u32::ANY)),
+            addr_sum in proptest::num::u16::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let h = AckHeader {
+                src_port: (ports >> 16) as u16,
+                dst_port: ports as u16,
+                seq_number: SeqNumber(seq),
+                ack_number: SeqNumber(ack),
+                flags: [0, flags::FIN, flags::PSH, flags::FIN | flags::PSH][ctl],
+                window_len,
+                timestamp: ts.map(|(tsval, tsecr)| TcpTimestamp { tsval, tsecr }),
+            };
+            let mut bytes = vec![0xa5u8; 32 + payload.len()];
+            let n = h.emit(&mut bytes);
+            proptest::prop_assert_eq!(n, h.header_len());
+            bytes.truncate(n + payload.len());
+            bytes[n..].copy_from_slice(&payload);
+            TcpPacket::new_unchecked(&mut bytes[..]).fill_checksum_sum(addr_sum);
+            let mut fast = vec![0x5au8; 32 + payload.len()];
+            fast[n..n + payload.len()].copy_from_slice(&payload);
+            let sum = checksum::partial_sum(&payload);
+            let m = h.emit_checksummed(&mut fast, addr_sum, payload.len(), sum);
+            proptest::prop_assert_eq!(m, n);
+            proptest::prop_assert_eq!(&fast[..n + payload.len()], &bytes[..]);
+            proptest::prop_assert!(checksum::tcp_checksum_ok(addr_sum, &fast[..n + payload.len()]));
+        }
+
+        /// The same for the SYN's fixed layout.
+        #[test]
+        fn syn_header_checksum_from_fields_is_the_byte_fold(
+            ports in proptest::num::u32::ANY,
+            seq in proptest::num::u32::ANY,
+            ack in proptest::option::of(proptest::num::u32::ANY),
+            window_len in proptest::num::u16::ANY,
+            mss in proptest::num::u16::ANY,
+            tsval in proptest::num::u32::ANY,
+            tsecr in proptest::num::u32::ANY,
+            window_scale in 0u8..=14,
+            addr_sum in proptest::num::u16::ANY,
+        ) {
+            let h = SynHeader {
+                src_port: (ports >> 16) as u16,
+                dst_port: ports as u16,
+                seq_number: SeqNumber(seq),
+                ack_number: ack.map(SeqNumber),
+                window_len,
+                mss,
+                timestamp: TcpTimestamp { tsval, tsecr },
+                window_scale,
+            };
+            let mut bytes = [0xa5u8; SynHeader::LEN];
+            h.emit(&mut bytes);
+            TcpPacket::new_unchecked(&mut bytes[..]).fill_checksum_sum(addr_sum);
+            let mut fast = [0x5au8; SynHeader::LEN];
+            proptest::prop_assert_eq!(h.emit_checksummed(&mut fast, addr_sum), SynHeader::LEN);
+            proptest::prop_assert_eq!(fast, bytes);
         }
     }
 

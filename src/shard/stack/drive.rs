@@ -12,7 +12,7 @@ use crate::flags::Flags8;
 use crate::shard::nic::Nic;
 use crate::stats::{Latency, ShardStats};
 use crate::table::{Handle, TimeWaitEntry};
-use crate::tcp::{CloseReason, Event, State, TcpConfig, TimeWaitRecord};
+use crate::tcp::{CloseReason, Event, QueuedSum, State, TcpConfig, TimeWaitRecord};
 use crate::time::Instant;
 
 /// How soon a connection whose segment found no mbuf tries again.
@@ -30,6 +30,8 @@ impl<A: StackFamily> Stack<A> {
         let Some(c) = self.table.get_mut(h) else {
             return;
         };
+        // What the application queues whole with its sum, for the transmit.
+        let mut queued = QueuedSum::NONE;
         let closed = deliver(
             Apps {
                 stats: &mut self.stats,
@@ -42,6 +44,7 @@ impl<A: StackFamily> Stack<A> {
                 cfg: &self.cfg.tcp,
                 half_open: &mut self.half_open,
                 thinking: &mut self.thinking,
+                queued: &mut queued,
             },
             now,
             h,
@@ -53,7 +56,7 @@ impl<A: StackFamily> Stack<A> {
             cfg: &self.cfg,
             ip_ident: &mut self.ip_ident,
         };
-        let sent = tx.transmit(now, c, nic);
+        let sent = tx.transmit(now, c, &queued, nic);
         if sent == Segments::NoNeighbour {
             // RFC 1122 2.3.2.2, RFC 4861 7.2.2: what waits for its
             // neighbour's address is kept (unbuilt, in the engine) while the
@@ -163,6 +166,8 @@ struct Apps<'a> {
     half_open: &'a mut usize,
     /// A closed loop's think queues (its first requests' spread).
     thinking: &'a mut Option<super::timers::ThinkQueues>,
+    /// What the application queued whole with its sum (`EngineSocket`).
+    queued: &'a mut QueuedSum,
 }
 
 /// The engine's events to connection `c`'s (`h`'s) application, until it has
@@ -206,6 +211,7 @@ fn deliver<A: StackFamily>(
                     conn: &mut c.tcp,
                     cfg,
                     now,
+                    queued: &mut *a.queued,
                 }
             };
         }

@@ -8,7 +8,7 @@ use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
 use crate::table::{FlowKey, Found, InsertError, Place};
-use crate::tcp::Connection;
+use crate::tcp::{Connection, QueuedSum};
 use crate::time::Instant;
 use crate::wire::{FamilySocketAddr, Ipv6Range, SeqNumber};
 
@@ -264,10 +264,13 @@ impl<A: StackFamily> Stack<A> {
                 stop_at,
                 record_from,
             };
+            // (Sent at the output, in another call: what this queues
+            // with a sum is summed again there.)
             let mut sock = EngineSocket {
                 conn: &mut c.tcp,
                 cfg: &self.cfg.tcp,
                 now,
+                queued: &mut QueuedSum::default(),
             };
             if cl.close_at_end(&mut cx, &mut sock) {
                 mark(&mut self.touched, c, h);
@@ -299,10 +302,13 @@ impl<A: StackFamily> Stack<A> {
                 stop_at: g.stop_at(),
                 record_from: g.record_from(),
             };
+            // (Sent at the output, in another call: what this queues
+            // with a sum is summed again there.)
             let mut sock = EngineSocket {
                 conn: &mut c.tcp,
                 cfg: &self.cfg.tcp,
                 now,
+                queued: &mut QueuedSum::default(),
             };
             match what {
                 Dispatch::Finish => cl.finish_idle(&mut cx, &mut sock),

@@ -11,6 +11,7 @@ use super::{Conn, HAS_MAC, Stack, StackConfig, StackFamily};
 use crate::flags::Flags8;
 use crate::shard::nic::Nic;
 use crate::stats::{DropReason, ShardStats};
+use crate::tcp::QueuedSum;
 use crate::time::Instant;
 
 /// How a connection's transmit went.
@@ -101,6 +102,7 @@ impl<A: StackFamily> Tx<'_, A> {
         &mut self,
         now: Instant,
         c: &mut Conn<A>,
+        queued: &QueuedSum,
         nic: &mut dyn Nic,
     ) -> Segments {
         // Nothing to send: no neighbour lookup, no buffer, no call into the NIC.
@@ -132,7 +134,7 @@ impl<A: StackFamily> Tx<'_, A> {
             };
             let Some((n, more)) =
                 c.tcp
-                    .poll_transmit_more(now, cfg, &mut self.stats.tcp, &mut buf[hdrs..])
+                    .poll_transmit_summed(now, cfg, &mut self.stats.tcp, queued, &mut buf[hdrs..])
             else {
                 // Nothing after all: the buffer is left for the next frame.
                 break;
