@@ -61,7 +61,7 @@ command -v callgrind_annotate >/dev/null || {
 cargo build --release --bench stack_cost >&2
 BIN=$(ls -t target/release/deps/stack_cost-* | grep -v '\.d$' | head -1)
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${SLUICE_KEEP_WORK:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 
 # Short connections: three profiles, dumped as the measured loop and the idle
 # calls return: the exchange (.1), the calls with nothing due (.2), the
@@ -203,12 +203,15 @@ if def_conns < conns:
 exch = round(cps_total / conns)
 deferred = round(def_total / def_conns)
 idle_call = idle_total / idle_calls
-# Per connection, component by component: the exchange's part plus the
-# deferred phase's.
+# Per connection, component by component: the exchange's part, and the
+# deferred phase's as one row of its own. (Its profile part, dumped at exit,
+# lists the phase's instructions under main and the loader's frames as well
+# as under the functions that ran: summed by component they were counted
+# several times over.)
 per_conn = {}
-for g, n in ((cps_groups, conns), (def_groups, def_conns)):
-    for name, ir in g.items():
-        per_conn[name] = per_conn.get(name, 0) + ir / n
+for name, ir in cps_groups.items():
+    per_conn[name] = per_conn.get(name, 0) + ir / conns
+per_conn["timer work left for later (deferred phase)"] = def_total / def_conns
 for v, what in ((cps_vals, "cps"), (ka_vals, "keepalive")):
     if int(v["errors"]) != 0:
         sys.exit(f"stack-instructions.sh: {what} run had errors")
