@@ -2878,6 +2878,25 @@ mod tests {
     use std::net::Ipv4Addr;
 
     /// Segments both ways until neither has one.
+    /// A client at 10.0.0.1:40000 (ISN `isn.0`) and a listener at
+    /// 10.0.0.2:80 (ISN `isn.1`) that expects it, with their addresses.
+    fn pair_of(
+        cfg: &TcpConfig,
+        isn: (u32, u32),
+        now: Instant,
+    ) -> (Connection, Connection, SocketAddrV4, SocketAddrV4) {
+        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let t = FourTuple {
+            local: a_addr,
+            remote: b_addr,
+        };
+        let a = Connection::connect(cfg, t, SeqNumber(isn.0), now);
+        let mut b = Connection::listen(cfg, b_addr, SeqNumber(isn.1), now);
+        b.set_remote(a_addr);
+        (a, b, a_addr, b_addr)
+    }
+
     fn exchange(a: &mut Connection, b: &mut Connection, cfg: &TcpConfig, now: Instant) {
         let mut st = TcpStats::default();
         let mut buf = vec![0u8; 2048];
@@ -2915,15 +2934,7 @@ mod tests {
         use crate::wire::checksum::{partial_sum, tcp_checksum_ok};
         let cfg = TcpConfig::default();
         let mut now = Instant::from_millis(1000);
-        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
-        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
-        let t = FourTuple {
-            local: a_addr,
-            remote: b_addr,
-        };
-        let mut a = Connection::connect(&cfg, t, SeqNumber(7), now);
-        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(9), now);
-        b.set_remote(a_addr);
+        let (mut a, mut b, _, _) = pair_of(&cfg, (7, 9), now);
         let mut st = TcpStats::default();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
@@ -3107,15 +3118,7 @@ mod tests {
     fn reorder_state_is_given_back_once_empty() {
         let cfg = TcpConfig::default();
         let now = Instant::from_millis(1000);
-        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
-        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
-        let t = FourTuple {
-            local: a_addr,
-            remote: b_addr,
-        };
-        let mut a = Connection::connect(&cfg, t, SeqNumber(1), now);
-        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(2), now);
-        b.set_remote(a_addr);
+        let (mut a, mut b, a_addr, b_addr) = pair_of(&cfg, (1, 2), now);
         exchange(&mut a, &mut b, &cfg, now);
         assert_eq!(b.state(), State::Established);
         let mut st = TcpStats::default();
@@ -3176,15 +3179,7 @@ mod tests {
     fn buffers_stay_while_opening_and_in_last_ack() {
         let cfg = TcpConfig::default();
         let now = Instant::from_millis(1000);
-        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
-        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
-        let t = FourTuple {
-            local: a_addr,
-            remote: b_addr,
-        };
-        let mut a = Connection::connect(&cfg, t, SeqNumber(1), now);
-        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(2), now);
-        b.set_remote(a_addr);
+        let (mut a, mut b, _, b_addr) = pair_of(&cfg, (1, 2), now);
         let mut out = [0u8; 64];
         let mut used = |a: &mut Connection, b: &mut Connection| {
             exchange(a, b, &cfg, now);
@@ -3239,15 +3234,7 @@ mod tests {
     fn renewed_is_new() {
         let cfg = TcpConfig::default();
         let now = Instant::from_millis(1000);
-        let a_addr: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
-        let b_addr: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
-        let t = FourTuple {
-            local: a_addr,
-            remote: b_addr,
-        };
-        let mut a = Connection::connect(&cfg, t, SeqNumber(1), now);
-        let mut b = Connection::listen(&cfg, b_addr, SeqNumber(2), now);
-        b.set_remote(a_addr);
+        let (mut a, mut b, _, b_addr) = pair_of(&cfg, (1, 2), now);
         exchange(&mut a, &mut b, &cfg, now);
         a.send(&cfg, b"GET / HTTP/1.1\r\n\r\n").unwrap();
         exchange(&mut a, &mut b, &cfg, now);
