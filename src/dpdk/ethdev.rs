@@ -544,54 +544,69 @@ impl Queue {
         }
     }
 
-    /// `tx_burst_keep` on a device that holds sent mbufs until its peer is
-    /// done (memif zero-copy): each sent one gets a second reference, ours,
-    /// kept in `lent`, so the driver's free only drops its own; the ones it
-    /// has dropped by now (at the front of `lent`: it frees them in the order
-    /// sent, during a transmit) come back as fresh ones (`reclaim`).
-    fn tx_burst_lend(&mut self, pkts: &mut Vec<Mbuf>, fresh: &mut Vec<Mbuf>, cap: usize) -> usize {
+    /// Offers `pkts` to `send` a chunk (at most `TX_CHUNK`) at a time, until
+    /// one is not taken whole, so that a long backlog meeting a full ring
+    /// costs one refused chunk, not a touch of every waiting mbuf. `send`
+    /// returns how many of its chunk the driver took (no longer ours); those
+    /// are then forgotten here. Returns how many were sent.
+    #[inline(always)]
+    fn offer_in_chunks(pkts: &mut Vec<Mbuf>, mut send: impl FnMut(&mut [Mbuf]) -> usize) -> usize {
         let total = pkts.len();
         let mut off = 0usize;
         while off < total {
-            // A chunk at a time, as in `tx_burst_keep`.
-            let n = (total - off).min(TX_CHUNK);
-            let mut lent = 0i32;
-            // SAFETY: `pkts[off..off + n]` holds `n` owned mbufs laid out as
-            // rte_mbuf pointers (repr(transparent)), each one segment and ours
-            // alone (the caller's contract). The driver takes the first `sent`;
-            // with `lent` set, each of those still carries a reference of ours.
-            let sent = usize::from(unsafe {
-                ffi::sluice_tx_burst_lend(
-                    self.port,
-                    self.queue,
-                    pkts.as_mut_ptr().add(off) as *mut *mut ffi::rte_mbuf,
-                    n as u16,
-                    &mut lent,
-                )
-            });
-            if lent != 0 && sent > 0 {
-                self.lent.reserve(sent);
-                let len = self.lent.len();
-                // SAFETY: our references to the `sent` sent ones move to
-                // `lent`'s reserved spare capacity (bitwise, each owned once:
-                // `drop_sent` below forgets them in `pkts`).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        pkts.as_ptr().add(off),
-                        self.lent.as_mut_ptr().add(len),
-                        sent,
-                    );
-                    self.lent.set_len(len + sent);
-                }
-            }
+            let end = total.min(off + TX_CHUNK);
+            let n = end - off;
+            let sent = send(&mut pkts[off..end]);
             off += sent;
             if sent < n {
                 break;
             }
         }
         Self::drop_sent(pkts, off);
-        self.reclaim(fresh, cap);
         off
+    }
+
+    /// `tx_burst_keep` on a device that holds sent mbufs until its peer is
+    /// done (memif zero-copy): each sent one gets a second reference, ours,
+    /// kept in `lent`, so the driver's free only drops its own; the ones it
+    /// has dropped by now (at the front of `lent`: it frees them in the order
+    /// sent, during a transmit) come back as fresh ones (`reclaim`).
+    fn tx_burst_lend(&mut self, pkts: &mut Vec<Mbuf>, fresh: &mut Vec<Mbuf>, cap: usize) -> usize {
+        let (port, queue, kept_refs) = (self.port, self.queue, &mut self.lent);
+        let sent = Self::offer_in_chunks(pkts, |chunk| {
+            let mut lent = 0i32;
+            // SAFETY: `chunk` holds owned mbufs laid out as rte_mbuf pointers
+            // (repr(transparent)), each one segment and ours alone (the
+            // caller's contract). The driver takes the first `sent`; with
+            // `lent` set, each of those still carries a reference of ours.
+            let sent = usize::from(unsafe {
+                ffi::sluice_tx_burst_lend(
+                    port,
+                    queue,
+                    chunk.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
+                    chunk.len() as u16,
+                    &mut lent,
+                )
+            });
+            if lent != 0 && sent > 0 {
+                kept_refs.reserve(sent);
+                let len = kept_refs.len();
+                // SAFETY: our references to the `sent` sent ones move to
+                // `lent`'s reserved spare capacity (bitwise, each owned once:
+                // `offer_in_chunks` forgets them in `pkts`).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        chunk.as_ptr(),
+                        kept_refs.as_mut_ptr().add(len),
+                        sent,
+                    );
+                    kept_refs.set_len(len + sent);
+                }
+            }
+            sent
+        });
+        self.reclaim(fresh, cap);
+        sent
     }
 
     /// Takes back, from the front of `lent`, the mbufs the driver has freed
@@ -647,29 +662,25 @@ impl Queue {
             TxMode::Lend => return self.tx_burst_lend(pkts, fresh, cap),
             TxMode::Keep => {}
         }
-        let total = pkts.len();
-        let mut off = 0usize;
-        while off < total {
-            // A chunk at a time, so that a long backlog meeting a full ring
-            // costs one refused chunk, not a touch of every waiting mbuf.
-            let n = (total - off).min(TX_CHUNK);
-            let room = cap.saturating_sub(fresh.len()).min(n);
+        let (port, queue) = (self.port, self.queue);
+        Self::offer_in_chunks(pkts, |chunk| {
+            let room = cap.saturating_sub(fresh.len()).min(chunk.len());
             fresh.reserve(room);
             let len = fresh.len();
             let mut kept = 0u32;
-            // SAFETY: `pkts[off..off + n]` holds `n` owned mbufs laid out as
-            // rte_mbuf pointers (repr(transparent)), each one segment and ours
-            // alone (the caller's contract); the driver takes the first `sent`
-            // and the shim hands back at most `room` of them, sole-owned again,
+            // SAFETY: `chunk` holds owned mbufs laid out as rte_mbuf pointers
+            // (repr(transparent)), each one segment and ours alone (the
+            // caller's contract); the driver takes the first `sent` and the
+            // shim hands back at most `room` of them, sole-owned again,
             // written into `fresh`'s reserved spare capacity, which become its
             // next elements. The sent ones are no longer ours either way
-            // (`drop_sent` below forgets them).
+            // (`offer_in_chunks` forgets them).
             let sent = usize::from(unsafe {
                 ffi::sluice_tx_burst_keep(
-                    self.port,
-                    self.queue,
-                    pkts.as_mut_ptr().add(off) as *mut *mut ffi::rte_mbuf,
-                    n as u16,
+                    port,
+                    queue,
+                    chunk.as_mut_ptr() as *mut *mut ffi::rte_mbuf,
+                    chunk.len() as u16,
                     fresh.as_mut_ptr().add(len) as *mut *mut ffi::rte_mbuf,
                     room as u32,
                     &mut kept,
@@ -680,12 +691,7 @@ impl Queue {
             if len > 0 && kept > 0 {
                 fresh.swap(len - 1, len + kept as usize - 1);
             }
-            off += sent;
-            if sent < n {
-                break;
-            }
-        }
-        Self::drop_sent(pkts, off);
-        off
+            sent
+        })
     }
 }

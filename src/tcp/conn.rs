@@ -2993,15 +2993,7 @@ mod tests {
                         if next() % 5 == 0 && round > 0 {
                             continue;
                         }
-                        let p = TcpPacket::new_checked(&buf[..n]).unwrap();
-                        let seg = TcpRepr::parse(
-                            &p,
-                            Ipv4Addr::UNSPECIFIED,
-                            Ipv4Addr::UNSPECIFIED,
-                            ChecksumMode::Ignore,
-                        )
-                        .unwrap();
-                        y.handle_segment(now, &cfg, &mut st, &seg);
+                        hand_over(y, &buf[..n], now, &cfg, &mut st);
                     }
                 }
                 let mut out = [0u8; 4096];
@@ -3159,16 +3151,27 @@ mod tests {
         let mut st = TcpStats::default();
         let mut buf = vec![0u8; 2048];
         while let Some(n) = x.poll_transmit(now, cfg, &mut st, &mut buf) {
-            let p = TcpPacket::new_checked(&buf[..n]).unwrap();
-            let seg = TcpRepr::parse(
-                &p,
-                Ipv4Addr::UNSPECIFIED,
-                Ipv4Addr::UNSPECIFIED,
-                ChecksumMode::Ignore,
-            )
-            .unwrap();
-            y.handle_segment(now, cfg, &mut st, &seg);
+            hand_over(y, &buf[..n], now, cfg, &mut st);
         }
+    }
+
+    /// One segment's bytes (checksum not checked) to `y`.
+    fn hand_over(
+        y: &mut Connection,
+        bytes: &[u8],
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+    ) {
+        let p = TcpPacket::new_checked(bytes).unwrap();
+        let seg = TcpRepr::parse(
+            &p,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            ChecksumMode::Ignore,
+        )
+        .unwrap();
+        y.handle_segment(now, cfg, st, &seg);
     }
 
     /// A connection renewed in a used slot keeps the slot's smallest
