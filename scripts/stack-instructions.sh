@@ -190,7 +190,7 @@ def table(title, unit, n, total, groups):
 
 cps_vals, cps_total, cps_groups = load("cps", "cps.1")
 _, idle_total, _ = load("cps", "cps.2")
-_, def_total, def_groups = load("cps", "cps.3")
+_, def_total, _ = load("cps", "cps.3")
 ka_vals, ka_total, ka_groups = load("keepalive")
 conns = int(cps_vals["measured connections"])
 reqs = int(ka_vals["measured requests"])
