@@ -35,6 +35,21 @@ pub trait Socket {
     }
     /// Reads received bytes; 0 when there are none (now).
     fn recv(&mut self, out: &mut [u8]) -> usize;
+    /// Reads received bytes where the socket holds them if it can (the
+    /// engine's receive buffer), else through `scratch`: `f` is given some
+    /// of them (every call, more), which are then consumed; `None`, and no
+    /// call, when there are none (now).
+    #[inline]
+    fn recv_with<R>(&mut self, scratch: &mut [u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let n = self.recv(scratch);
+        (n > 0).then(|| f(&scratch[..n]))
+    }
+    /// False when a read would certainly find nothing (true: it may find
+    /// something), for a caller that can skip its work then.
+    #[inline]
+    fn may_recv(&self) -> bool {
+        true
+    }
     /// Bytes `send` takes now.
     fn send_capacity(&self) -> usize;
     /// Asks for `Event::Writable` once the send buffer has room again.
@@ -82,6 +97,14 @@ impl Socket for EngineSocket<'_> {
             return 0;
         }
         self.conn.recv(self.cfg, out)
+    }
+    #[inline(always)]
+    fn recv_with<R>(&mut self, scratch: &mut [u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.conn.recv_in_place(self.cfg, scratch, f)
+    }
+    #[inline(always)]
+    fn may_recv(&self) -> bool {
+        self.conn.recv_available() > 0
     }
     fn send_capacity(&self) -> usize {
         self.conn.send_capacity(self.cfg)
@@ -319,7 +342,7 @@ impl ServerConn {
     fn pump(&mut self, app: &ServerApp, cx: &mut AppCx<'_>, c: &mut impl Socket) -> bool {
         if self.done {
             // Closing: read and drop whatever still arrives.
-            while c.recv(cx.scratch) > 0 {}
+            while c.recv_with(cx.scratch, |_| ()).is_some() {}
             return false;
         }
         loop {
@@ -329,20 +352,17 @@ impl ServerConn {
             if self.done {
                 return false;
             }
-            let room = match app {
-                ServerApp::Echo => c.send_capacity().min(cx.scratch.len()),
-                _ => cx.scratch.len(),
-            };
-            if room == 0 {
-                c.want_writable(); // read more once the echo has room
-                return false;
-            }
-            let n = c.recv(&mut cx.scratch[..room]);
-            if n == 0 {
-                return true;
-            }
             match app {
                 ServerApp::Echo => {
+                    let room = c.send_capacity().min(cx.scratch.len());
+                    if room == 0 {
+                        c.want_writable(); // read more once the echo has room
+                        return false;
+                    }
+                    let n = c.recv(&mut cx.scratch[..room]);
+                    if n == 0 {
+                        return true;
+                    }
                     // `room` fits what was read, so only a closed connection
                     // takes less: stop echoing, drain what still arrives.
                     let sent = c.send(&cx.scratch[..n]);
@@ -353,16 +373,23 @@ impl ServerConn {
                 }
                 ServerApp::Http { close_after, .. } => {
                     let close_after = *close_after;
-                    let (mut owed, mut close) = (0u32, false);
-                    let ok = self
-                        .framer
-                        .feed_memo(&cx.scratch[..n], &mut cx.heads.requests, |m| {
-                            if !close {
-                                owed += 1;
-                                close = m.close;
-                            }
-                        })
-                        .is_ok();
+                    // Framed where the socket holds the bytes.
+                    let (framer, memo) = (&mut self.framer, &mut cx.heads.requests);
+                    let framed = c.recv_with(cx.scratch, |data| {
+                        let (mut owed, mut close) = (0u32, false);
+                        let ok = framer
+                            .feed_memo(data, memo, |m| {
+                                if !close {
+                                    owed += 1;
+                                    close = m.close;
+                                }
+                            })
+                            .is_ok();
+                        (ok, owed, close)
+                    });
+                    let Some((ok, owed, close)) = framed else {
+                        return true;
+                    };
                     if !ok {
                         cx.stats.app_errors += 1;
                         self.done = true;
@@ -378,7 +405,12 @@ impl ServerConn {
                         }
                     }
                 }
-                _ => {}
+                // Read and dropped.
+                _ => {
+                    if c.recv_with(cx.scratch, |_| ()).is_none() {
+                        return true;
+                    }
+                }
             }
         }
     }
@@ -806,62 +838,89 @@ impl ClientConn {
     }
 
     fn read(&mut self, cx: &mut AppCx<'_>, cc: &ClientConfig, c: &mut impl Socket) {
+        /// What a read brought.
+        enum Got {
+            /// Bytes with no request out.
+            Unasked,
+            /// Part of the response.
+            Part,
+            /// The rest of the response: the server closes after it (true)
+            /// or not.
+            Response(bool),
+            /// Not the response asked for.
+            Bad,
+        }
+        // (A peer's FIN with no data: nothing to set up.)
+        if !c.may_recv() {
+            return;
+        }
         loop {
-            let n = c.recv(cx.scratch);
-            if n == 0 {
-                return;
-            }
-            if !self.has(IN_REQUEST) {
-                cx.stats.app_errors += 1; // bytes nobody asked for
-                continue;
-            }
-            if !self.has(GOT_FIRST) {
-                self.set(GOT_FIRST, true);
-                if self.t >= cx.record_from {
-                    record(&mut cx.latency.first_byte, cx.now.saturating_since(self.t));
+            // Taken where the socket holds the bytes.
+            let got = c.recv_with(cx.scratch, |data| {
+                if !self.has(IN_REQUEST) {
+                    return Got::Unasked;
                 }
-            }
-            let mut completed = 0u32;
-            let mut server_closes = false;
-            let mut not_response = false;
-            let res = match cc.echo {
-                Some(len) => {
-                    // Echo: the same bytes back, checked, then it is complete.
-                    let got = self.echo_got as usize;
-                    let same = cx.scratch[..n]
-                        .iter()
-                        .enumerate()
-                        .all(|(k, b)| *b == echo_byte(got + k));
-                    self.echo_got += n as u32;
-                    if self.echo_got == len {
-                        self.echo_got = 0;
-                        completed = 1;
-                    }
-                    if same && self.echo_got <= len {
-                        Ok(())
-                    } else {
-                        Err(http::FrameError::BadHead)
+                if !self.has(GOT_FIRST) {
+                    self.set(GOT_FIRST, true);
+                    if self.t >= cx.record_from {
+                        record(&mut cx.latency.first_byte, cx.now.saturating_since(self.t));
                     }
                 }
-                None => {
-                    let stats = &mut *cx.stats;
-                    self.framer
-                        .feed_memo(&cx.scratch[..n], &mut cx.heads.responses, |m| {
+                let mut completed = 0u32;
+                let mut server_closes = false;
+                let mut not_response = false;
+                let res = match cc.echo {
+                    Some(len) => {
+                        // Echo: the same bytes back, checked, then it is complete.
+                        let got = self.echo_got as usize;
+                        let same = data
+                            .iter()
+                            .enumerate()
+                            .all(|(k, b)| *b == echo_byte(got + k));
+                        self.echo_got += data.len() as u32;
+                        if self.echo_got == len {
+                            self.echo_got = 0;
+                            completed = 1;
+                        }
+                        if same && self.echo_got <= len {
+                            Ok(())
+                        } else {
+                            Err(http::FrameError::BadHead)
+                        }
+                    }
+                    None => {
+                        let stats = &mut *cx.stats;
+                        self.framer.feed_memo(data, &mut cx.heads.responses, |m| {
                             completed += 1;
                             server_closes = m.close;
                             not_response |= m.status == 0; // a request's start line
                             count_response(stats, m);
                         })
+                    }
+                };
+                if res.is_err() || completed > 1 || not_response {
+                    Got::Bad
+                } else if completed == 1 {
+                    Got::Response(server_closes)
+                } else {
+                    Got::Part
                 }
-            };
-            if res.is_err() || completed > 1 || not_response {
-                cx.stats.app_errors += 1;
-                self.set(FINISHED, true);
-                c.abort();
-                return;
-            }
-            if completed == 1 && self.response_done(cx, cc, c, server_closes) {
-                return;
+            });
+            match got {
+                None => return,
+                Some(Got::Unasked) => cx.stats.app_errors += 1, // bytes nobody asked for
+                Some(Got::Part) => {}
+                Some(Got::Response(server_closes)) => {
+                    if self.response_done(cx, cc, c, server_closes) {
+                        return;
+                    }
+                }
+                Some(Got::Bad) => {
+                    cx.stats.app_errors += 1;
+                    self.set(FINISHED, true);
+                    c.abort();
+                    return;
+                }
             }
         }
     }

@@ -142,6 +142,25 @@ impl Ring {
         }
     }
 
+    /// The bytes at the front that lie together in memory: all `len` of
+    /// them, unless they wrap past the end of the buffer (then those up to
+    /// the end; the rest follow once these are consumed).
+    #[inline(always)]
+    pub fn front(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        let start = self.head as usize;
+        let end = (start + self.len()).min(self.buf.len());
+        &self.buf[start..end]
+    }
+
+    /// Where the front is in the buffer (for tests).
+    #[cfg(test)]
+    pub(crate) fn head(&self) -> usize {
+        self.head as usize
+    }
+
     /// Drops `n` bytes from the front.
     #[inline]
     pub fn consume(&mut self, n: usize) {

@@ -835,8 +835,64 @@ impl Connection {
     pub fn recv(&mut self, cfg: &TcpConfig, out: &mut [u8]) -> usize {
         let before = self.advertisable_window(cfg);
         let n = self.recv_buf.pop(out);
-        // Tell the peer when the window reopens meaningfully (RFC 1122 4.2.3.3).
-        if n > 0 && self.state.is_synchronized() {
+        if n > 0 {
+            self.window_reopened(cfg, before);
+        }
+        n
+    }
+
+    /// `recv` without the copy: `f` is given every buffered in-order byte
+    /// where it lies, and they are then consumed; `None`, and no call, when
+    /// there are none. Bytes that wrap around the end of the receive ring
+    /// are copied into `scratch` first (as many as fit) and given from there.
+    #[inline(always)]
+    pub fn recv_in_place<R>(
+        &mut self,
+        cfg: &TcpConfig,
+        scratch: &mut [u8],
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Option<R> {
+        let front = self.recv_buf.front();
+        let n = front.len();
+        if n == 0 {
+            return None;
+        }
+        if n < self.recv_buf.len() {
+            return self.recv_wrapped(cfg, scratch, f);
+        }
+        let before = self.advertisable_window(cfg);
+        let r = f(front);
+        if self.has_holes() {
+            self.recv_buf.consume(n);
+        } else {
+            // Nothing placed past them either: the next bytes go to the
+            // front of the ring again, so a request or response at a time
+            // never wraps.
+            self.recv_buf.clear();
+        }
+        self.window_reopened(cfg, before);
+        Some(r)
+    }
+
+    /// `recv_in_place` of bytes that wrap around the end of the ring.
+    #[cold]
+    #[inline(never)]
+    fn recv_wrapped<R>(
+        &mut self,
+        cfg: &TcpConfig,
+        scratch: &mut [u8],
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Option<R> {
+        let n = self.recv(cfg, scratch);
+        (n > 0).then(|| f(&scratch[..n]))
+    }
+
+    /// After the application read some bytes (the window we could offer was
+    /// `before`): tell the peer when the window reopens meaningfully (RFC
+    /// 1122 4.2.3.3).
+    #[inline(always)]
+    fn window_reopened(&mut self, cfg: &TcpConfig, before: u32) {
+        if self.state.is_synchronized() {
             let after = self.advertisable_window(cfg);
             let shown = self.rcv_adv.0.wrapping_sub(self.rcv_nxt.0);
             if after > shown
@@ -846,7 +902,6 @@ impl Connection {
                 self.flags |= flag::ACK_NOW;
             }
         }
-        n
     }
 
     /// Half-close (RFC 9293 3.10.4 CLOSE): FIN after the queued data; we can still receive.
@@ -3101,6 +3156,76 @@ mod tests {
             std::mem::take(&mut c.recv_buf),
         );
         (format!("{c:?}"), s, r)
+    }
+
+    /// Reads in place (`recv_in_place`) and copied (`recv`), mixed, with
+    /// segments reordered: every byte sent is read once, in order, whether
+    /// it lay where it was (the ring read to its end starts at its front
+    /// again), wrapped around the ring's end (given through the scratch
+    /// buffer), or behind data waiting beyond a hole (left where it lies).
+    #[test]
+    fn reads_in_place_give_every_byte_once_in_order() {
+        let cfg = TcpConfig::default();
+        let now = Instant::from_millis(1000);
+        let (mut a, mut b, _, _) = pair_of(&cfg, (5, 6), now);
+        exchange(&mut a, &mut b, &cfg, now);
+        let mut st = TcpStats::default();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut sent, mut got) = (Vec::new(), Vec::new());
+        let (mut wrapped, mut behind_hole, mut at_front) = (0, 0, 0);
+        let mut buf = vec![0u8; 2048];
+        let mut scratch = vec![0u8; 8192];
+        for round in 0..300 {
+            let len = 1 + (next() % 3000) as usize;
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let n = a.send(&cfg, &data).unwrap();
+            sent.extend_from_slice(&data[..n]);
+            let mut segs = Vec::new();
+            while let Some(n) = a.poll_transmit(now, &cfg, &mut st, &mut buf) {
+                segs.push(buf[..n].to_vec());
+            }
+            if round % 3 == 0 {
+                segs.reverse();
+            }
+            for (k, seg) in segs.iter().enumerate() {
+                hand_over(&mut b, seg, now, &cfg, &mut st);
+                if k + 1 == segs.len() {
+                    break;
+                }
+                // Between segments: what is in order so far.
+                behind_hole += usize::from(b.has_holes() && b.recv_available() > 0);
+                if b.has_holes() && next() % 2 == 0 {
+                    while let Some(()) =
+                        b.recv_in_place(&cfg, &mut scratch, |d| got.extend_from_slice(d))
+                    {
+                    }
+                }
+            }
+            if next() % 4 != 0 {
+                // Some copied out: the ring's front moves on.
+                let k = b.recv(&cfg, &mut scratch[..1 + (next() % 4000) as usize]);
+                got.extend_from_slice(&scratch[..k]);
+            } else {
+                wrapped += usize::from(b.recv_buf.front().len() < b.recv_available());
+                let read = b.recv_in_place(&cfg, &mut scratch, |d| got.extend_from_slice(d));
+                if read.is_some() && b.recv_available() == 0 {
+                    at_front += usize::from(b.recv_buf.head() == 0);
+                }
+            }
+            deliver_all(&mut b, &mut a, &cfg, now);
+        }
+        while let Some(()) = b.recv_in_place(&cfg, &mut scratch, |d| got.extend_from_slice(d)) {}
+        assert!(got == sent, "{} bytes read of {}", got.len(), sent.len());
+        assert!(
+            wrapped > 0 && behind_hole > 0 && at_front > 0,
+            "{wrapped} wrapped, {behind_hole} behind a hole, {at_front} at the front"
+        );
     }
 
     /// Out-of-order data takes the loss and reordering state; once the hole
