@@ -205,25 +205,23 @@ fn deliver<A: StackFamily>(
                 .as_ref()
                 .map_or(Instant::NEVER, |g| g.record_from()),
         };
-        macro_rules! sock {
-            () => {
-                EngineSocket {
-                    conn: &mut c.tcp,
-                    cfg,
-                    now,
-                    queued: &mut *a.queued,
-                }
-            };
-        }
+        // One socket for every event and the tick (the connection's
+        // engine, beside its application).
+        let mut sock = EngineSocket {
+            conn: &mut c.tcp,
+            cfg,
+            now,
+            queued: &mut *a.queued,
+        };
         // Until the engine has nothing more to say (what the application
         // does may give more events: they are taken in the same loop).
-        while let Some(ev) = c.tcp.poll_event() {
+        while let Some(ev) = sock.conn.poll_event() {
             if let Event::Closed(r) = ev {
                 closed = Some(r);
             }
             match &mut c.app {
                 AppConn::Server(s) => match a.servers.get(s.listener()) {
-                    Some(app) => s.on_event(app, &mut cx, &mut sock!(), ev),
+                    Some(app) => s.on_event(app, &mut cx, &mut sock, ev),
                     None => debug_assert!(false, "a connection of no listener"),
                 },
                 AppConn::Client(cl) => {
@@ -232,7 +230,7 @@ fn deliver<A: StackFamily>(
                         opened_at = cl.opened_at();
                     }
                     if let Some(cc) = client_cfg {
-                        cl.on_event(&mut cx, cc, &mut sock!(), ev);
+                        cl.on_event(&mut cx, cc, &mut sock, ev);
                     }
                 }
             }
@@ -252,7 +250,7 @@ fn deliver<A: StackFamily>(
                 }
             }
             if cl.next_at() <= now {
-                cl.on_tick(&mut cx, cc, &mut sock!());
+                cl.on_tick(&mut cx, cc, &mut sock);
             }
         }
     }
