@@ -25,8 +25,16 @@ impl<A: StackFamily> Stack<A> {
     /// Events to the application, segments to the NIC, then the timer and
     /// the table updated for connection `h`: one table lookup for the three
     /// (the connection stays in hand from its events to where it goes next).
+    /// (`run`: the load generator's `stop_at` and `record_from`, for the
+    /// application's context.)
     #[inline(always)]
-    pub(super) fn drive(&mut self, now: Instant, h: Handle, nic: &mut dyn Nic) {
+    pub(super) fn drive(
+        &mut self,
+        now: Instant,
+        h: Handle,
+        nic: &mut dyn Nic,
+        run: (Instant, Instant),
+    ) {
         let Some(c) = self.table.get_mut(h) else {
             return;
         };
@@ -45,6 +53,7 @@ impl<A: StackFamily> Stack<A> {
                 half_open: &mut self.half_open,
                 thinking: &mut self.thinking,
                 queued: &mut queued,
+                run,
             },
             now,
             h,
@@ -168,6 +177,8 @@ struct Apps<'a> {
     thinking: &'a mut Option<super::timers::ThinkQueues>,
     /// What the application queued whole with its sum (`EngineSocket`).
     queued: &'a mut QueuedSum,
+    /// The generator's `stop_at` and `record_from` (`AppCx`).
+    run: (Instant, Instant),
 }
 
 /// The engine's events to connection `c`'s (`h`'s) application, until it has
@@ -199,11 +210,8 @@ fn deliver<A: StackFamily>(
             latency: a.latency,
             scratch: a.scratch,
             heads: a.heads,
-            stop_at: a.client.as_ref().map_or(Instant::NEVER, |g| g.stop_at()),
-            record_from: a
-                .client
-                .as_ref()
-                .map_or(Instant::NEVER, |g| g.record_from()),
+            stop_at: a.run.0,
+            record_from: a.run.1,
         };
         // One socket for every event and the tick (the connection's
         // engine, beside its application).

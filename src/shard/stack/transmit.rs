@@ -73,11 +73,18 @@ impl<A: StackFamily> Stack<A> {
             self.stats.tx_bytes += n as u64;
         }
         self.ctrl_used = 0;
+        // The run's bounds the applications see, the same all turn.
+        let run = self
+            .client
+            .as_ref()
+            .map_or((Instant::NEVER, Instant::NEVER), |g| {
+                (g.stop_at(), g.record_from())
+            });
         let mut i = 0;
         while i < self.touched.len() {
             let h = self.touched[i];
             i += 1;
-            self.drive(now, h, nic);
+            self.drive(now, h, nic, run);
         }
         self.touched.clear();
         let dropped = nic.flush();
