@@ -603,7 +603,8 @@ fn frame_of<A: StackFamily>(
 ) -> Vec<u8> {
     let h = 14 + A::HEADER_LEN;
     let mut f = vec![0u8; h + seg.len()];
-    A::emit_tcp_headers(&mut f, &smac, &dmac, &src, &dst, seg.len(), 1);
+    let tail = sluice::wire::EthernetTail::new(&smac, A::ETHERTYPE);
+    A::emit_tcp_headers(&mut f, &tail, &dmac, &src, &dst, seg.len(), 1);
     f[h..].copy_from_slice(seg);
     f
 }

@@ -13,7 +13,7 @@
 //! (solicited-node multicast, its Ethernet group, the EUI-64 link-local
 //! address) and a range of our own IPv6 addresses.
 
-use super::{EtherType, EthernetAddress, checksum};
+use super::{EtherType, EthernetAddress, EthernetTail, checksum};
 use core::fmt::Debug;
 use core::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
@@ -62,12 +62,14 @@ pub trait IpFamily: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static {
         checksum::add_sums(src.address_sum(), dst.address_sum())
     }
 
-    /// Writes the Ethernet header and this family's fixed IP header (TTL or
-    /// hop limit 64) in front of a TCP segment of `tcp_len` bytes, into the
-    /// first `ETH + HEADER_LEN` bytes of `b`; `ident` is IPv4's.
+    /// Writes the Ethernet header (to `dst_mac`, then `tail`: the source
+    /// address and this family's EtherType) and this family's fixed IP
+    /// header (TTL or hop limit 64) in front of a TCP segment of `tcp_len`
+    /// bytes, into the first `ETH + HEADER_LEN` bytes of `b`; `ident` is
+    /// IPv4's.
     fn emit_tcp_headers(
         b: &mut [u8],
-        src_mac: &EthernetAddress,
+        tail: &EthernetTail,
         dst_mac: &EthernetAddress,
         src: &Self,
         dst: &Self,
@@ -179,7 +181,7 @@ impl IpFamily for Ipv4Addr {
     #[inline]
     fn emit_tcp_headers(
         b: &mut [u8],
-        src_mac: &EthernetAddress,
+        tail: &EthernetTail,
         dst_mac: &EthernetAddress,
         src: &Self,
         dst: &Self,
@@ -189,9 +191,9 @@ impl IpFamily for Ipv4Addr {
         const ETH: usize = super::ethernet::HEADER_LEN;
         let b: &mut [u8; ETH + Self::HEADER_LEN] =
             (&mut b[..ETH + Self::HEADER_LEN]).try_into().unwrap();
+        debug_assert_eq!(tail.0[6..], u16::from(Self::ETHERTYPE).to_be_bytes());
         b[..6].copy_from_slice(&dst_mac.0);
-        b[6..12].copy_from_slice(&src_mac.0);
-        b[12..ETH].copy_from_slice(&u16::from(Self::ETHERTYPE).to_be_bytes());
+        b[6..ETH].copy_from_slice(&tail.0);
         super::ipv4::emit_tcp_header(&mut b[ETH..], *src, *dst, tcp_len, ident);
     }
     #[inline]
@@ -240,7 +242,7 @@ impl IpFamily for Ipv6Addr {
     #[inline]
     fn emit_tcp_headers(
         b: &mut [u8],
-        src_mac: &EthernetAddress,
+        tail: &EthernetTail,
         dst_mac: &EthernetAddress,
         src: &Self,
         dst: &Self,
@@ -250,9 +252,9 @@ impl IpFamily for Ipv6Addr {
         const ETH: usize = super::ethernet::HEADER_LEN;
         let b: &mut [u8; ETH + Self::HEADER_LEN] =
             (&mut b[..ETH + Self::HEADER_LEN]).try_into().unwrap();
+        debug_assert_eq!(tail.0[6..], u16::from(Self::ETHERTYPE).to_be_bytes());
         b[..6].copy_from_slice(&dst_mac.0);
-        b[6..12].copy_from_slice(&src_mac.0);
-        b[12..ETH].copy_from_slice(&u16::from(Self::ETHERTYPE).to_be_bytes());
+        b[6..ETH].copy_from_slice(&tail.0);
         let _ = ident;
         super::ipv6::emit_tcp_header(&mut b[ETH..], src, dst, tcp_len);
     }

@@ -26,6 +26,23 @@ impl EthernetAddress {
     }
 }
 
+/// The last 8 bytes of an Ethernet II header: the source address and the
+/// EtherType, the part every frame a shard sends for one family shares.
+/// Built once, it goes into each frame as one 8-byte copy behind the
+/// destination address.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EthernetTail(pub [u8; 8]);
+
+impl EthernetTail {
+    /// Source `src` and EtherType `ethertype`.
+    pub fn new(src: &EthernetAddress, ethertype: EtherType) -> EthernetTail {
+        let mut t = [0u8; 8];
+        t[..6].copy_from_slice(&src.0);
+        t[6..].copy_from_slice(&u16::from(ethertype).to_be_bytes());
+        EthernetTail(t)
+    }
+}
+
 impl fmt::Display for EthernetAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
@@ -188,6 +205,26 @@ impl EthernetRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tail behind a destination address is the header `emit` writes.
+    #[test]
+    fn tail_after_the_destination_is_the_emitted_header() {
+        let src = EthernetAddress([0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        let dst = EthernetAddress([0x02, 0x66, 0x77, 0x88, 0x99, 0xaa]);
+        for ethertype in [EtherType::Ipv4, EtherType::Ipv6, EtherType::Arp] {
+            let mut want = EthernetFrame::new_unchecked([0u8; HEADER_LEN]);
+            EthernetRepr {
+                src_addr: src,
+                dst_addr: dst,
+                ethertype,
+            }
+            .emit(&mut want);
+            let mut got = [0u8; HEADER_LEN];
+            got[..6].copy_from_slice(&dst.0);
+            got[6..].copy_from_slice(&EthernetTail::new(&src, ethertype).0);
+            assert_eq!(got, want.into_inner(), "{ethertype:?}");
+        }
+    }
 
     const FRAME: [u8; 18] = [
         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0xaa,

@@ -4,7 +4,7 @@
 
 use super::{Stack, StackFamily};
 use crate::tcp::rst_reply;
-use crate::wire::{EthernetAddress, FlowKey, TcpPacket, TcpRepr};
+use crate::wire::{EthernetAddress, EthernetTail, FlowKey, TcpPacket, TcpRepr};
 
 pub(super) const ETH: usize = 14;
 
@@ -59,13 +59,13 @@ impl<A: StackFamily> Stack<A> {
     /// an answer to the frame being handled: to the MAC it came from.
     pub(super) fn ctrl_tcp(&mut self, t: FlowKey<A>, tcp: &[u8]) {
         let mac = self.peer_mac;
-        let src_mac = self.cfg.iface.mac;
+        let tail = self.eth_tail;
         self.ip_ident = self.ip_ident.wrapping_add(1);
         let ident = self.ip_ident;
         let hdrs = hdrs::<A>();
         let buf = self.ctrl_buf(hdrs + tcp.len());
         let (local, remote) = (t.local_host(), t.remote_host());
-        write_headers(buf, &src_mac, &mac, &local, &remote, tcp.len(), ident);
+        write_headers(buf, &tail, &mac, &local, &remote, tcp.len(), ident);
         buf[hdrs..].copy_from_slice(tcp);
     }
 }
@@ -75,12 +75,12 @@ impl<A: StackFamily> Stack<A> {
 #[inline(always)]
 pub(super) fn write_headers<A: StackFamily>(
     buf: &mut [u8],
-    src_mac: &EthernetAddress,
+    tail: &EthernetTail,
     dst_mac: &EthernetAddress,
     src: &A,
     dst: &A,
     tcp_len: usize,
     ident: u16,
 ) {
-    A::emit_tcp_headers(buf, src_mac, dst_mac, src, dst, tcp_len, ident);
+    A::emit_tcp_headers(buf, tail, dst_mac, src, dst, tcp_len, ident);
 }

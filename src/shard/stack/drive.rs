@@ -64,6 +64,7 @@ impl<A: StackFamily> Stack<A> {
             neigh: &self.neigh,
             cfg: &self.cfg,
             ip_ident: &mut self.ip_ident,
+            eth_tail: &self.eth_tail,
         };
         let sent = tx.transmit(now, c, &queued, nic);
         if sent == Segments::NoNeighbour {

@@ -46,7 +46,7 @@ use crate::table::{ConnTable, FlowHashBuilder, FlowKey, FullPolicy, Handle, Loca
 use crate::tcp::{Connection, HostPair, State, TcpConfig, TupleHasher};
 use crate::time::Instant;
 use crate::timer::{FifoTimers, TimerId, Wheel};
-use crate::wire::EthernetAddress;
+use crate::wire::{EthernetAddress, EthernetTail};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A shard's settings.
@@ -236,6 +236,8 @@ impl<A: StackFamily> Conn<A> {
 /// A shard's endpoint, for TCP over one IP family (IPv4 by default;
 /// `Stack<Ipv6Addr>` for IPv6).
 pub struct Stack<A: StackFamily = Ipv4Addr> {
+    /// The settings it was built with. Its interface's MAC is read once, at
+    /// `new`, into every frame's Ethernet header: not to be changed after.
     pub cfg: StackConfig,
     /// Listeners' entries name their applications here (a connection keeps
     /// the index, `ServerConn::listener`); a listener replaced adds one.
@@ -294,6 +296,9 @@ pub struct Stack<A: StackFamily = Ipv4Addr> {
     /// The source MAC of the TCP frame being handled: where answers to it
     /// go, and a new server connection's `mac`.
     peer_mac: EthernetAddress,
+    /// Our MAC (`cfg.iface.mac`) and this family's EtherType: the part of
+    /// every Ethernet header the shard sends that does not change.
+    eth_tail: EthernetTail,
     /// Software steering between this port's shards (None: one shard, or RSS
     /// alone decides).
     steer: Option<SteerQueues>,
@@ -395,6 +400,7 @@ impl<A: StackFamily> Stack<A> {
             steer: None,
             ipv6: None,
             peer_mac: EthernetAddress([0; 6]),
+            eth_tail: EthernetTail::new(&cfg.iface.mac, A::ETHERTYPE),
             cfg,
         }
     }

@@ -13,6 +13,7 @@ use crate::shard::nic::Nic;
 use crate::stats::{DropReason, ShardStats};
 use crate::tcp::QueuedSum;
 use crate::time::Instant;
+use crate::wire::EthernetTail;
 
 /// How a connection's transmit went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +100,7 @@ pub(super) struct Tx<'a, A: StackFamily> {
     pub neigh: &'a Neighbours<A>,
     pub cfg: &'a StackConfig,
     pub ip_ident: &'a mut u16,
+    pub eth_tail: &'a EthernetTail,
 }
 
 impl<A: StackFamily> Tx<'_, A> {
@@ -128,7 +130,6 @@ impl<A: StackFamily> Tx<'_, A> {
         let dst_mac = &c.mac;
         let (local, remote) = (c.key.local_host(), c.key.remote_host());
         let cfg = &self.cfg.tcp;
-        let src_mac = &self.cfg.iface.mac;
         let hdrs = hdrs::<A>();
         let max = hdrs + usize::from(cfg.mss) + 60;
         // Only while the engine may have a segment (asked above for the
@@ -147,7 +148,15 @@ impl<A: StackFamily> Tx<'_, A> {
                 break;
             };
             *self.ip_ident = self.ip_ident.wrapping_add(1);
-            write_headers(buf, src_mac, dst_mac, &local, &remote, n, *self.ip_ident);
+            write_headers(
+                buf,
+                self.eth_tail,
+                dst_mac,
+                &local,
+                &remote,
+                n,
+                *self.ip_ident,
+            );
             let len = hdrs + n;
             nic.tx_commit(len);
             self.stats.tx_packets += 1;
