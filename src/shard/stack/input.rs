@@ -8,7 +8,10 @@ use crate::stats::DropReason;
 use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
 use crate::tcp::SegmentVerdict;
 use crate::time::Instant;
-use crate::wire::{self, ChecksumMode, FamilySocketAddr, Parsed, TcpControl, TcpFrame, TcpRepr};
+use crate::wire::{
+    self, ChecksumMode, EthernetAddress, FamilySocketAddr, Parsed, TcpControl, TcpRepr,
+    TcpSegmentIn,
+};
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
@@ -98,7 +101,7 @@ impl<A: StackFamily> Stack<A> {
             Ok(p) => p,
             Err(e) => return self.stats.drop(e.into()),
         };
-        if let Some(f) = A::tcp_frame(&parsed) {
+        if let Some(f) = A::tcp_segment(&parsed) {
             return self.tcp_frame_input(now, frame, &f);
         }
         match parsed {
@@ -161,13 +164,20 @@ impl<A: StackFamily> Stack<A> {
         self.touch(h);
     }
 
-    /// A TCP frame: address checks, steering, then `tcp_input`.
+    /// A TCP frame (`f` parsed from `frame`): address checks, steering,
+    /// then `tcp_input`.
     #[inline(always)]
-    fn tcp_frame_input(&mut self, now: Instant, frame: &[u8], f: &TcpFrame<A>) {
-        if f.eth_dst != self.cfg.iface.mac {
+    fn tcp_frame_input(&mut self, now: Instant, frame: &[u8], f: &TcpSegmentIn<A>) {
+        // The link addresses, where they are (the frame was parsed as
+        // Ethernet: always there).
+        let Some(link) = frame.first_chunk::<12>() else {
+            return self.stats.drop(DropReason::Truncated);
+        };
+        let (eth_dst, eth_src) = (EthernetAddress::from_bytes(&link[..6]), &link[6..]);
+        if eth_dst != self.cfg.iface.mac {
             // RFC 1122 3.3.6: TCP is unicast, so a broadcast or multicast
             // frame carrying it is discarded.
-            return self.stats.drop(if f.eth_dst.is_multicast() {
+            return self.stats.drop(if eth_dst.is_multicast() {
                 DropReason::LinkBroadcast
             } else {
                 DropReason::NotForUs
@@ -185,7 +195,7 @@ impl<A: StackFamily> Stack<A> {
                 return self.steer_out(owner, frame);
             }
         }
-        self.peer_mac = f.eth_src;
+        self.peer_mac = EthernetAddress::from_bytes(eth_src);
         self.tcp_input(now, FlowKey::new(local, remote), seg);
     }
 
