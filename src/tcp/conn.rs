@@ -1152,16 +1152,47 @@ impl Connection {
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
         st.segs_in += 1;
+        if self.take_predicted(now, cfg, st, seg) {
+            return SegmentVerdict::Accepted;
+        }
+        self.handle_segment_general(now, cfg, st, seg)
+    }
+
+    /// `handle_segment` in two halves, for a caller with less to do after
+    /// a predicted segment (the shard: no verdict to look at, no RST to
+    /// count). First the header predictions: true when the segment took
+    /// one (accepted, counted as predicted; `segs_in` is the caller's to
+    /// count). A segment they take carries no RST and no SYN.
+    #[inline(always)]
+    pub fn take_predicted(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
         if self.predicted(cfg, seg) {
             st.segs_predicted += 1;
             self.segment_predicted(now, cfg, seg);
-            return SegmentVerdict::Accepted;
+            return true;
         }
         if self.edge_predicted(cfg, seg) {
             st.segs_predicted += 1;
             self.segment_edge_predicted(now, cfg, seg);
-            return SegmentVerdict::Accepted;
+            return true;
         }
+        false
+    }
+
+    /// The second half: a segment `take_predicted` did not take, by state.
+    #[inline(always)]
+    pub fn handle_segment_general(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        seg: &TcpRepr<'_>,
+    ) -> SegmentVerdict {
         self.segment_general(now, cfg, st, seg)
     }
 

@@ -247,18 +247,29 @@ impl<A: StackFamily> Stack<A> {
     /// `shard::route` sends it.
     #[inline(always)]
     fn tcp_input(&mut self, now: Instant, tuple: FlowKey<A>, seg: &TcpRepr) {
-        if seg.control == TcpControl::Rst {
-            self.stats.rsts_in += 1;
-        }
         match self.table.conn_mut(tuple) {
             Ok((h, c)) => {
-                let verdict = c
-                    .tcp
-                    .handle_segment(now, &self.cfg.tcp, &mut self.stats.tcp, seg);
+                // `Connection::handle_segment` in its two halves: a
+                // predicted segment (no RST, accepted) leaves nothing more
+                // to look at.
+                let st = &mut self.stats.tcp;
+                st.segs_in += 1;
+                if c.tcp.take_predicted(now, &self.cfg.tcp, st, seg) {
+                    return mark(&mut self.touched, c, h);
+                }
+                if seg.control == TcpControl::Rst {
+                    self.stats.rsts_in += 1;
+                }
+                let verdict = c.tcp.handle_segment_general(now, &self.cfg.tcp, st, seg);
                 mark(&mut self.touched, c, h);
                 self.conn_verdict(tuple, seg, verdict);
             }
-            Err(hash) => self.tcp_input_no_conn(now, tuple, seg, hash),
+            Err(hash) => {
+                if seg.control == TcpControl::Rst {
+                    self.stats.rsts_in += 1;
+                }
+                self.tcp_input_no_conn(now, tuple, seg, hash)
+            }
         }
     }
 
