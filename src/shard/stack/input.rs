@@ -174,7 +174,14 @@ impl<A: StackFamily> Stack<A> {
             return self.stats.drop(DropReason::Truncated);
         };
         let (eth_dst, eth_src) = (EthernetAddress::from_bytes(&link[..6]), &link[6..]);
-        if eth_dst != self.cfg.iface.mac {
+        // Compared as a 32-bit and a 16-bit word (their differences or-ed),
+        // each against the interface's in place: no 48-bit value built of
+        // either address first.
+        let (d, m) = (&eth_dst.0, &self.cfg.iface.mac.0);
+        let hi = u32::from_ne_bytes([d[0], d[1], d[2], d[3]])
+            ^ u32::from_ne_bytes([m[0], m[1], m[2], m[3]]);
+        let lo = u16::from_ne_bytes([d[4], d[5]]) ^ u16::from_ne_bytes([m[4], m[5]]);
+        if hi | u32::from(lo) != 0 {
             // RFC 1122 3.3.6: TCP is unicast, so a broadcast or multicast
             // frame carrying it is discarded.
             return self.stats.drop(if eth_dst.is_multicast() {
