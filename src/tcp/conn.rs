@@ -1207,16 +1207,47 @@ impl Connection {
         seg: &TcpRepr<'_>,
     ) -> SegmentVerdict {
         st.segs_in += 1;
-        if self.predicted(cfg, seg) {
-            st.segs_predicted += 1;
-            self.segment_predicted(now, cfg, seg);
+        if self.take_predicted(now, cfg, st, seg) {
             return SegmentVerdict::Accepted;
         }
-        if self.edge_predicted(cfg, seg) {
+        self.handle_segment_general(now, cfg, st, seg)
+    }
+
+    /// `handle_segment` in two halves, for a caller with less to do after
+    /// a predicted segment (the shard: no verdict to look at, no RST to
+    /// count). First the header predictions: true when the segment took
+    /// one (accepted, counted as predicted; `segs_in` is the caller's to
+    /// count). A segment they take carries no RST and no SYN.
+    #[inline(always)]
+    pub fn take_predicted(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
+        if let Some(ack) = self.predicted(cfg, seg) {
             st.segs_predicted += 1;
-            self.segment_edge_predicted(now, cfg, seg);
-            return SegmentVerdict::Accepted;
+            self.segment_predicted(now, cfg, seg, ack);
+            return true;
         }
+        if let Some(ack) = self.edge_predicted(cfg, seg) {
+            st.segs_predicted += 1;
+            self.segment_edge_predicted(now, cfg, seg, ack);
+            return true;
+        }
+        false
+    }
+
+    /// The second half: a segment `take_predicted` did not take, by state.
+    #[inline(always)]
+    pub fn handle_segment_general(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        st: &mut TcpStats,
+        seg: &TcpRepr<'_>,
+    ) -> SegmentVerdict {
         self.segment_general(now, cfg, st, seg)
     }
 
@@ -1726,16 +1757,19 @@ impl Connection {
     /// or window-only ACK, SACK blocks, out-of-order data, a zero window, a
     /// persist timer, recovery) takes the general path.
     #[inline(always)]
-    fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+    fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> Option<SeqNumber> {
         const SLOW: u16 = flag::PERSIST
             | flag::FIN_PENDING
             | flag::APP_CLOSED
             | flag::FIN_QUEUED
             | flag::RETRANSMIT_FIRST;
-        self.state == State::Established
+        let fast = self.state == State::Established
             && seg.control == TcpControl::None
-            && self.flags & SLOW == 0
-            && self.in_order_acceptable(cfg, seg)
+            && self.flags & SLOW == 0;
+        if !fast {
+            return None;
+        }
+        self.in_order_acceptable(cfg, seg)
     }
 
     /// Header prediction for a connection's edges (what `predicted` leaves
@@ -1748,7 +1782,7 @@ impl Connection {
     /// `segment_edge_predicted` applies the effects, the state changes of
     /// the handshake, of our FIN acknowledged and of the peer's included.
     #[inline(always)]
-    fn edge_predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+    fn edge_predicted(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> Option<SeqNumber> {
         const SLOW: u16 = flag::PERSIST | flag::FIN_PENDING | flag::RETRANSMIT_FIRST;
         const CLOSED: u16 = flag::APP_CLOSED | flag::FIN_QUEUED | flag::PEER_FIN;
         let fin = seg.control == TcpControl::Fin;
@@ -1773,43 +1807,53 @@ impl Connection {
             }
             _ => false,
         };
-        state_ok && self.flags & SLOW == 0 && self.in_order_acceptable(cfg, seg)
+        if !state_ok || self.flags & SLOW != 0 {
+            return None;
+        }
+        self.in_order_acceptable(cfg, seg)
     }
 
     /// What both predictions ask of a segment (beside its state and
     /// control): at RCV.NXT, no SACK blocks and no holes here, an ACK of new
     /// data (or, not a duplicate ACK, with text or a FIN), a timestamp PAWS
-    /// passes, and all of its text fitting where we said it may go.
+    /// passes, and all of its text fitting where we said it may go. The
+    /// segment's ACK when it does (for the prediction's effects).
     #[inline(always)]
-    fn in_order_acceptable(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> bool {
+    fn in_order_acceptable(&self, cfg: &TcpConfig, seg: &TcpRepr<'_>) -> Option<SeqNumber> {
         if seg.seq_number != self.rcv_nxt || seg.sack_ranges[0].is_some() || self.has_holes() {
-            return false;
+            return None;
         }
-        let Some(ack) = seg.ack_number else {
-            return false;
-        };
+        let ack = seg.ack_number?;
         let len = seg.payload.len();
         // New data acknowledged, or (not a duplicate ACK) new text or a FIN.
         let ack_ok = (ack > self.snd_una && ack <= self.snd_max)
             || (ack == self.snd_una && (len > 0 || seg.control == TcpControl::Fin));
         if !ack_ok {
-            return false;
+            return None;
         }
         if self.flags & flag::TS_OK != 0 {
             match seg.timestamp {
                 Some(ts) if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 => {}
-                _ => return false,
+                _ => return None,
             }
         }
         // All of the text fits where we said it may go.
-        len == 0 || (!self.advertised_zero_window() && len <= self.recv_buf.free(cfg.recv_buffer))
+        let fits = len == 0
+            || (!self.advertised_zero_window() && len <= self.recv_buf.free(cfg.recv_buffer));
+        fits.then_some(ack)
     }
 
-    /// A segment `predicted` accepted: the effects `segment_synchronized`,
-    /// `process_ack` and `process_text_and_fin` would have, in their order.
+    /// A segment `predicted` accepted (`ack` its ACK): the effects
+    /// `segment_synchronized`, `process_ack` and `process_text_and_fin`
+    /// would have, in their order.
     #[inline(never)]
-    fn segment_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
-        let ack = seg.ack_number.unwrap_or(self.snd_una);
+    fn segment_predicted(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &TcpRepr<'_>,
+        ack: SeqNumber,
+    ) {
         self.predicted_ack(now, cfg, seg, ack);
         if self.keepalive_armed() {
             self.arm_keepalive(now, cfg);
@@ -1819,12 +1863,17 @@ impl Connection {
         }
     }
 
-    /// A segment `edge_predicted` accepted: `segment_predicted`'s
-    /// effects, with those of the handshake completed, of our FIN
-    /// acknowledged and of the peer's FIN.
+    /// A segment `edge_predicted` accepted (`ack` its ACK):
+    /// `segment_predicted`'s effects, with those of the handshake
+    /// completed, of our FIN acknowledged and of the peer's FIN.
     #[inline(never)]
-    fn segment_edge_predicted(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
-        let ack = seg.ack_number.unwrap_or(self.snd_una);
+    fn segment_edge_predicted(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seg: &TcpRepr<'_>,
+        ack: SeqNumber,
+    ) {
         if self.state == State::SynReceived {
             // As `segment_synchronized` takes it: the timestamp to echo, our
             // SYN acknowledged (ESTABLISHED), then the ACK (nothing more to

@@ -98,6 +98,84 @@ fn sum_blocks(sum: u64, blocks: &[u8]) -> u64 {
     }
 }
 
+/// `sum_native` in one carry chain to the end (the receive path's sum,
+/// over each segment it verifies): the 32-byte blocks as `sum_blocks`
+/// adds them, then 16 and 8 bytes as the length's bits say, then the last
+/// 1 to 7 bytes as the buffer's last word shifted down past those already
+/// added (a buffer shorter than 8 bytes goes to `sum_native`). On x86-64
+/// one asm block: no slicing between the parts, no spill. A documented hot
+/// spot, as `sum_blocks`.
+#[inline(always)]
+fn sum_whole(sum: u64, data: &[u8]) -> u64 {
+    if data.len() < 8 {
+        return sum_native(sum, data);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut sum = sum;
+        // SAFETY: reads only `data`: `len` / 32 blocks of 32 bytes from its
+        // start, then 16 and 8 bytes where the length has those bits (each
+        // within `len`), then with `len` % 8 = r > 0 the 8 bytes ending at
+        // its end (`len` >= 8, checked above, so they start within it);
+        // writes only the named registers and the flags; no stack, no
+        // other memory.
+        unsafe {
+            std::arch::asm!(
+                "mov {n}, {len}",
+                "shr {n}, 5",
+                "jz 3f",
+                // (Clears the carry for the chain.)
+                "test {n}, {n}",
+                "2:",
+                "adc {s}, qword ptr [{p}]",
+                "adc {s}, qword ptr [{p} + 8]",
+                "adc {s}, qword ptr [{p} + 16]",
+                "adc {s}, qword ptr [{p} + 24]",
+                "lea {p}, [{p} + 32]",
+                "dec {n}",
+                "jnz 2b",
+                "adc {s}, 0",
+                "3:",
+                "test {len:e}, 16",
+                "jz 4f",
+                "add {s}, qword ptr [{p}]",
+                "adc {s}, qword ptr [{p} + 8]",
+                "adc {s}, 0",
+                "add {p}, 16",
+                "4:",
+                "test {len:e}, 8",
+                "jz 5f",
+                "add {s}, qword ptr [{p}]",
+                "adc {s}, 0",
+                "add {p}, 8",
+                "5:",
+                "and {len:e}, 7",
+                "jz 6f",
+                // The last word, its first 8 - r bytes (added already)
+                // shifted out: a shift by 64 - 8r, which is -8r mod 64.
+                "mov {n}, qword ptr [{p} + {len} - 8]",
+                "lea ecx, [{len:e} * 8]",
+                "neg ecx",
+                "shr {n}, cl",
+                "add {s}, {n}",
+                "adc {s}, 0",
+                "6:",
+                s = inout(reg) sum,
+                p = inout(reg) data.as_ptr() => _,
+                len = inout(reg) data.len() => _,
+                n = out(reg) _,
+                out("rcx") _,
+                options(pure, readonly, nostack),
+            );
+        }
+        sum
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        sum_native(sum, data)
+    }
+}
+
 /// `sum_blocks` word by word (other targets; and the reference the tests
 /// hold the carry chain to).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
@@ -269,7 +347,7 @@ pub fn tcp_pseudo_of_sum(addr_sum: u16) -> u64 {
 #[inline(always)]
 pub fn tcp_pseudo_ok(pseudo: u64, segment: &[u8]) -> bool {
     let len = u16::try_from(segment.len()).unwrap_or(u16::MAX);
-    folds_to_ones(sum_native(pseudo + u64::from(len.swap_bytes()), segment))
+    folds_to_ones(sum_whole(pseudo + u64::from(len.swap_bytes()), segment))
 }
 
 /// Whether a received segment's checksum is right: `transport_checksum`
@@ -434,7 +512,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_whole_chain_is_the_native_sum_at_every_length_and_offset() {
+        // All ones carries at every add; the counting bytes place each byte.
+        let ones = [0xffu8; 200];
+        let counting: Vec<u8> = (0..=255u8).cycle().skip(7).take(200).collect();
+        for data in [&ones[..], &counting[..]] {
+            for start in 0..8 {
+                for len in 0..data.len() - start {
+                    let d = &data[start..start + len];
+                    for acc in [0, 1, 0x1234_5678, u64::MAX - 1, u64::MAX] {
+                        assert_eq!(
+                            fold(sum_whole(acc, d)),
+                            fold(sum_native(acc, d)),
+                            "start {start} len {len} acc {acc:#x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn the_whole_chain_is_the_native_sum(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            start in proptest::num::u64::ANY,
+        ) {
+            proptest::prop_assert_eq!(fold(sum_whole(start, &data)), fold(sum_native(start, &data)));
+        }
+
         #[test]
         fn carry_chain_is_word_by_word(
             mut data in proptest::collection::vec(proptest::num::u8::ANY, 0..300),

@@ -111,6 +111,53 @@ pub struct TcpFrame<'a, A: IpFamily = Ipv4Addr> {
     pub seg: TcpRepr<'a>,
 }
 
+/// A TCP segment with the IP addresses it came between: what the receive
+/// path builds of a frame (`parse_tcp_frame_in`). The link addresses stay
+/// in the frame's first 12 bytes, where the shard reads them (the frame is
+/// at hand): not copied out per frame to be read once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSegmentIn<'a, A: IpFamily = Ipv4Addr> {
+    pub src_addr: A,
+    pub dst_addr: A,
+    pub seg: TcpRepr<'a>,
+}
+
+impl<'a> TcpSegmentIn<'a> {
+    /// The same segment from the general parser's pieces.
+    pub fn from_parsed(ip: &Ipv4Repr, seg: TcpRepr<'a>) -> Self {
+        TcpSegmentIn {
+            src_addr: ip.src_addr,
+            dst_addr: ip.dst_addr,
+            seg,
+        }
+    }
+}
+
+impl<'a> TcpSegmentIn<'a, Ipv6Addr> {
+    /// The same segment from the general parser's IPv6 pieces.
+    pub fn from_parsed_v6(ip: &Ipv6Repr, seg: TcpRepr<'a>) -> Self {
+        TcpSegmentIn {
+            src_addr: ip.src_addr,
+            dst_addr: ip.dst_addr,
+            seg,
+        }
+    }
+}
+
+impl<'a, A: IpFamily> TcpSegmentIn<'a, A> {
+    /// The whole frame's view: the link addresses read from `frame` (the
+    /// bytes this was parsed from, at least an Ethernet header long).
+    fn with_link(&self, frame: &[u8]) -> TcpFrame<'a, A> {
+        TcpFrame {
+            eth_dst: EthernetAddress::from_bytes(&frame[..6]),
+            eth_src: EthernetAddress::from_bytes(&frame[6..12]),
+            src_addr: self.src_addr,
+            dst_addr: self.dst_addr,
+            seg: self.seg,
+        }
+    }
+}
+
 impl<'a> TcpFrame<'a, Ipv6Addr> {
     /// The same frame from the general parser's IPv6 pieces.
     pub fn from_parsed_v6(e: &EthernetRepr, ip: &Ipv6Repr, seg: TcpRepr<'a>) -> Self {
@@ -124,19 +171,16 @@ impl<'a> TcpFrame<'a, Ipv6Addr> {
     }
 }
 
-/// The parsed frame in `place`, in one write, then what the TCP options
+/// The parsed segment in `place`, in one write, then what the TCP options
 /// say (both families' fast paths).
 #[inline(always)]
-fn write_frame<'a, 'p, A: IpFamily>(
-    place: &'p mut MaybeUninit<TcpFrame<'a, A>>,
-    h: &'a [u8],
+fn write_segment<'a, 'p, A: IpFamily>(
+    place: &'p mut MaybeUninit<TcpSegmentIn<'a, A>>,
     src_addr: A,
     dst_addr: A,
     t: tcp::Head<'a>,
-) -> Result<&'p TcpFrame<'a, A>> {
-    let f = place.write(TcpFrame {
-        eth_dst: EthernetAddress::from_bytes(&h[..6]),
-        eth_src: EthernetAddress::from_bytes(&h[6..12]),
+) -> Result<&'p TcpSegmentIn<'a, A>> {
+    let f = place.write(TcpSegmentIn {
         src_addr,
         dst_addr,
         seg: tcp::segment_of!(t),
@@ -154,8 +198,8 @@ fn write_frame<'a, 'p, A: IpFamily>(
 pub fn parse_tcp6_frame_in<'a, 'p>(
     frame: &'a [u8],
     mode: ChecksumMode,
-    place: &'p mut MaybeUninit<TcpFrame<'a, Ipv6Addr>>,
-) -> Result<Option<&'p TcpFrame<'a, Ipv6Addr>>> {
+    place: &'p mut MaybeUninit<TcpSegmentIn<'a, Ipv6Addr>>,
+) -> Result<Option<&'p TcpSegmentIn<'a, Ipv6Addr>>> {
     const IP: usize = ethernet::HEADER_LEN;
     const L4: usize = IP + ipv6::HEADER_LEN;
     let Some(h) = frame.first_chunk::<L4>() else {
@@ -173,7 +217,7 @@ pub fn parse_tcp6_frame_in<'a, 'p>(
     let (src_addr, dst_addr) = (addr(IP + 8), addr(IP + 24));
     let sum = Ipv6Addr::pseudo_addr_sum(&src_addr, &dst_addr);
     let t = tcp::Head::parse_sum(l4, sum, mode)?;
-    write_frame(place, h, src_addr, dst_addr, t).map(Some)
+    write_segment(place, src_addr, dst_addr, t).map(Some)
 }
 
 /// `parse_tcp6_frame_in` as a value (tests and tools).
@@ -183,7 +227,7 @@ pub fn parse_tcp6_frame(
     mode: ChecksumMode,
 ) -> Result<Option<TcpFrame<'_, Ipv6Addr>>> {
     let mut place = MaybeUninit::uninit();
-    Ok(parse_tcp6_frame_in(frame, mode, &mut place)?.copied())
+    Ok(parse_tcp6_frame_in(frame, mode, &mut place)?.map(|s| s.with_link(frame)))
 }
 
 impl<'a> TcpFrame<'a> {
@@ -218,7 +262,7 @@ impl<'a> TcpFrame<'a> {
 #[inline]
 pub fn parse_tcp_frame(frame: &[u8], mode: ChecksumMode) -> Result<Option<TcpFrame<'_>>> {
     let mut place = MaybeUninit::uninit();
-    Ok(parse_tcp_frame_in(frame, mode, &mut place)?.copied())
+    Ok(parse_tcp_frame_in(frame, mode, &mut place)?.map(|s| s.with_link(frame)))
 }
 
 /// `parse_tcp_frame` into the caller's place: `Ok(true)` when the frame was
@@ -233,22 +277,23 @@ pub fn parse_tcp_frame_into<'a>(
     let mut place = MaybeUninit::uninit();
     Ok(match parse_tcp_frame_in(frame, mode, &mut place)? {
         Some(f) => {
-            *out = *f;
+            *out = f.with_link(frame);
             true
         }
         None => false,
     })
 }
 
-/// `parse_tcp_frame` building the frame in `place`, which needs no
-/// initialising (the receive path's form: no default written first, then
-/// overwritten). The frame, when taken, is returned from there.
+/// `parse_tcp_frame` building the segment and its IP addresses in `place`,
+/// which needs no initialising (the receive path's form: no default written
+/// first, then overwritten; the link addresses left in `frame`). The
+/// segment, when taken, is returned from there.
 #[inline(always)]
 pub fn parse_tcp_frame_in<'a, 'p>(
     frame: &'a [u8],
     mode: ChecksumMode,
-    place: &'p mut MaybeUninit<TcpFrame<'a>>,
-) -> Result<Option<&'p TcpFrame<'a>>> {
+    place: &'p mut MaybeUninit<TcpSegmentIn<'a>>,
+) -> Result<Option<&'p TcpSegmentIn<'a>>> {
     const IP: usize = ethernet::HEADER_LEN;
     const L4: usize = IP + ipv4::HEADER_LEN;
     let Some(h) = frame.first_chunk::<L4>() else {
@@ -277,7 +322,7 @@ pub fn parse_tcp_frame_in<'a, 'p>(
     let src_addr = Ipv4Addr::from(be32(h, IP + 12));
     let dst_addr = Ipv4Addr::from(be32(h, IP + 16));
     let t = tcp::Head::parse(l4, src_addr, dst_addr, mode)?;
-    write_frame(place, h, src_addr, dst_addr, t).map(Some)
+    write_segment(place, src_addr, dst_addr, t).map(Some)
 }
 
 /// Writes a parsed frame back to bytes (Ethernet, IPv4 without options, L4),

@@ -21,7 +21,7 @@ pub use addr::{AsFlowKey, FamilySocketAddr, FlowKey, IpFamily, Ipv6Range};
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr, EthernetTail};
 pub use frame::{
-    Parsed, TcpFrame, emit_frame, parse_frame, parse_tcp_frame, parse_tcp_frame_in,
+    Parsed, TcpFrame, TcpSegmentIn, emit_frame, parse_frame, parse_tcp_frame, parse_tcp_frame_in,
     parse_tcp_frame_into, parse_tcp6_frame, parse_tcp6_frame_in,
 };
 pub use icmp::{IcmpPacket, IcmpRepr};

@@ -503,7 +503,9 @@ impl<'a> TcpRepr<'a> {
         repr.parse_options_general(opts)
     }
 
-    /// Any option layout, one option at a time.
+    /// Any option layout, one option at a time. Cold: the receive path
+    /// keeps nothing aside for it.
+    #[cold]
     #[inline(never)]
     fn parse_options_general(&mut self, mut opts: &[u8]) -> Result<()> {
         let repr = self;

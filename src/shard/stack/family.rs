@@ -4,7 +4,7 @@
 
 use crate::shard::Iface;
 use crate::wire::Ipv6Range;
-use crate::wire::{self, ChecksumMode, IpFamily, Parsed, Result, TcpFrame, frame::Ipv6Payload};
+use crate::wire::{self, ChecksumMode, IpFamily, Parsed, Result, TcpSegmentIn, frame::Ipv6Payload};
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
@@ -18,11 +18,11 @@ pub trait StackFamily: IpFamily {
     /// the general parse).
     fn parse_tcp_frame_in<'a, 'p>(
         frame: &'a [u8],
-        place: &'p mut MaybeUninit<TcpFrame<'a, Self>>,
-    ) -> Result<Option<&'p TcpFrame<'a, Self>>>;
+        place: &'p mut MaybeUninit<TcpSegmentIn<'a, Self>>,
+    ) -> Result<Option<&'p TcpSegmentIn<'a, Self>>>;
 
-    /// This family's TCP frame out of the general parse, if it is one.
-    fn tcp_frame<'a>(p: &Parsed<'a>) -> Option<TcpFrame<'a, Self>>;
+    /// This family's TCP segment out of the general parse, if it is one.
+    fn tcp_segment<'a>(p: &Parsed<'a>) -> Option<TcpSegmentIn<'a, Self>>;
 
     /// Whether `ip` is one of the interface's addresses.
     fn owned(iface: &Iface, ip: &Self) -> bool;
@@ -61,14 +61,14 @@ impl StackFamily for Ipv4Addr {
     #[inline(always)]
     fn parse_tcp_frame_in<'a, 'p>(
         frame: &'a [u8],
-        place: &'p mut MaybeUninit<TcpFrame<'a, Self>>,
-    ) -> Result<Option<&'p TcpFrame<'a, Self>>> {
+        place: &'p mut MaybeUninit<TcpSegmentIn<'a, Self>>,
+    ) -> Result<Option<&'p TcpSegmentIn<'a, Self>>> {
         wire::parse_tcp_frame_in(frame, ChecksumMode::Verify, place)
     }
     #[inline]
-    fn tcp_frame<'a>(p: &Parsed<'a>) -> Option<TcpFrame<'a, Self>> {
+    fn tcp_segment<'a>(p: &Parsed<'a>) -> Option<TcpSegmentIn<'a, Self>> {
         match p {
-            Parsed::Tcp(e, ip, seg) => Some(TcpFrame::from_parsed(e, ip, *seg)),
+            Parsed::Tcp(_, ip, seg) => Some(TcpSegmentIn::from_parsed(ip, *seg)),
             _ => None,
         }
     }
@@ -124,15 +124,15 @@ impl StackFamily for Ipv6Addr {
     #[inline(always)]
     fn parse_tcp_frame_in<'a, 'p>(
         frame: &'a [u8],
-        place: &'p mut MaybeUninit<TcpFrame<'a, Self>>,
-    ) -> Result<Option<&'p TcpFrame<'a, Self>>> {
+        place: &'p mut MaybeUninit<TcpSegmentIn<'a, Self>>,
+    ) -> Result<Option<&'p TcpSegmentIn<'a, Self>>> {
         wire::parse_tcp6_frame_in(frame, ChecksumMode::Verify, place)
     }
     #[inline]
-    fn tcp_frame<'a>(p: &Parsed<'a>) -> Option<TcpFrame<'a, Self>> {
+    fn tcp_segment<'a>(p: &Parsed<'a>) -> Option<TcpSegmentIn<'a, Self>> {
         match p {
-            Parsed::Ipv6(e, ip, Ipv6Payload::Tcp(seg)) => {
-                Some(TcpFrame::from_parsed_v6(e, ip, *seg))
+            Parsed::Ipv6(_, ip, Ipv6Payload::Tcp(seg)) => {
+                Some(TcpSegmentIn::from_parsed_v6(ip, *seg))
             }
             _ => None,
         }

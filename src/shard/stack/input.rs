@@ -8,7 +8,10 @@ use crate::stats::DropReason;
 use crate::table::{ConnTable, FlowKey, Found, FoundMut, Handle};
 use crate::tcp::SegmentVerdict;
 use crate::time::Instant;
-use crate::wire::{self, ChecksumMode, FamilySocketAddr, Parsed, TcpControl, TcpFrame, TcpRepr};
+use crate::wire::{
+    self, ChecksumMode, EthernetAddress, FamilySocketAddr, Parsed, TcpControl, TcpRepr,
+    TcpSegmentIn,
+};
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
@@ -98,7 +101,7 @@ impl<A: StackFamily> Stack<A> {
             Ok(p) => p,
             Err(e) => return self.stats.drop(e.into()),
         };
-        if let Some(f) = A::tcp_frame(&parsed) {
+        if let Some(f) = A::tcp_segment(&parsed) {
             return self.tcp_frame_input(now, frame, &f);
         }
         match parsed {
@@ -161,13 +164,27 @@ impl<A: StackFamily> Stack<A> {
         self.touch(h);
     }
 
-    /// A TCP frame: address checks, steering, then `tcp_input`.
+    /// A TCP frame (`f` parsed from `frame`): address checks, steering,
+    /// then `tcp_input`.
     #[inline(always)]
-    fn tcp_frame_input(&mut self, now: Instant, frame: &[u8], f: &TcpFrame<A>) {
-        if f.eth_dst != self.cfg.iface.mac {
+    fn tcp_frame_input(&mut self, now: Instant, frame: &[u8], f: &TcpSegmentIn<A>) {
+        // The link addresses, where they are (the frame was parsed as
+        // Ethernet: always there).
+        let Some(link) = frame.first_chunk::<12>() else {
+            return self.stats.drop(DropReason::Truncated);
+        };
+        let (eth_dst, eth_src) = (EthernetAddress::from_bytes(&link[..6]), &link[6..]);
+        // Compared as a 32-bit and a 16-bit word (their differences or-ed),
+        // each against the interface's in place: no 48-bit value built of
+        // either address first.
+        let (d, m) = (&eth_dst.0, &self.cfg.iface.mac.0);
+        let hi = u32::from_ne_bytes([d[0], d[1], d[2], d[3]])
+            ^ u32::from_ne_bytes([m[0], m[1], m[2], m[3]]);
+        let lo = u16::from_ne_bytes([d[4], d[5]]) ^ u16::from_ne_bytes([m[4], m[5]]);
+        if hi | u32::from(lo) != 0 {
             // RFC 1122 3.3.6: TCP is unicast, so a broadcast or multicast
             // frame carrying it is discarded.
-            return self.stats.drop(if f.eth_dst.is_multicast() {
+            return self.stats.drop(if eth_dst.is_multicast() {
                 DropReason::LinkBroadcast
             } else {
                 DropReason::NotForUs
@@ -185,7 +202,7 @@ impl<A: StackFamily> Stack<A> {
                 return self.steer_out(owner, frame);
             }
         }
-        self.peer_mac = f.eth_src;
+        self.peer_mac = EthernetAddress::from_bytes(eth_src);
         self.tcp_input(now, FlowKey::new(local, remote), seg);
     }
 
@@ -237,18 +254,29 @@ impl<A: StackFamily> Stack<A> {
     /// `shard::route` sends it.
     #[inline(always)]
     fn tcp_input(&mut self, now: Instant, tuple: FlowKey<A>, seg: &TcpRepr) {
-        if seg.control == TcpControl::Rst {
-            self.stats.rsts_in += 1;
-        }
         match self.table.conn_mut(tuple) {
             Ok((h, c)) => {
-                let verdict = c
-                    .tcp
-                    .handle_segment(now, &self.cfg.tcp, &mut self.stats.tcp, seg);
+                // `Connection::handle_segment` in its two halves: a
+                // predicted segment (no RST, accepted) leaves nothing more
+                // to look at.
+                let st = &mut self.stats.tcp;
+                st.segs_in += 1;
+                if c.tcp.take_predicted(now, &self.cfg.tcp, st, seg) {
+                    return mark(&mut self.touched, c, h);
+                }
+                if seg.control == TcpControl::Rst {
+                    self.stats.rsts_in += 1;
+                }
+                let verdict = c.tcp.handle_segment_general(now, &self.cfg.tcp, st, seg);
                 mark(&mut self.touched, c, h);
                 self.conn_verdict(tuple, seg, verdict);
             }
-            Err(hash) => self.tcp_input_no_conn(now, tuple, seg, hash),
+            Err(hash) => {
+                if seg.control == TcpControl::Rst {
+                    self.stats.rsts_in += 1;
+                }
+                self.tcp_input_no_conn(now, tuple, seg, hash)
+            }
         }
     }
 

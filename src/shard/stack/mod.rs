@@ -584,7 +584,9 @@ impl<A: StackFamily> Stack<A> {
         let mut n = if self.rx_behind && self.may_shed() {
             self.rx_behind_turn(now, nic)
         } else {
-            nic.rx(&mut |frame| self.input(now, frame))
+            // (The closure holds `now` itself: one load less per frame.)
+            let stack = &mut *self;
+            nic.rx(&mut move |frame| stack.input(now, frame))
         };
         let behind = n >= FULL_BURST;
         self.rx_behind = behind;
