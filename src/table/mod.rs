@@ -21,7 +21,10 @@ use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+mod filter;
 pub mod hash;
+
+use filter::TupleFilter;
 
 pub use crate::wire::FlowKey;
 pub use hash::{FlowHashBuilder, LocalHashBuilder};
@@ -383,6 +386,11 @@ pub struct ConnTable<T, L, A: IpFamily = Ipv4Addr> {
     /// TIME_WAIT records: large (2MSL of closed connections), looked at only
     /// when `index` misses, so it stays out of the cache on the busy path.
     tw_index: HashTable<Indexed<A>>,
+    /// The TIME_WAIT records' tuples, counted by their hash in `index`: a
+    /// SYN for a tuple no record holds (nearly every SYN) learns it here,
+    /// from the hash its lookup in `index` made, without `tw_index`'s hash
+    /// and probe.
+    tw_filter: TupleFilter,
     local: LocalHashBuilder,
     conns: Slab<T>,
     /// Where each connection's entry sat in `index` when it went in (by slab
@@ -429,6 +437,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
             index: HashTable::with_capacity(capacity.min(1024)),
             flows,
             tw_index: HashTable::new(),
+            tw_filter: TupleFilter::new(),
             local,
             conns: Slab::with_capacity(capacity.min(1 << 20)),
             buckets: Vec::new(),
@@ -476,6 +485,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         let n = n.min(self.tw_capacity);
         let local = self.local;
         self.tw_index.reserve(n, |e| local.hash_one(e.key));
+        self.fit_filter(self.time_wait.len() + n);
         self.time_wait.reserve(n);
         self.tw_queue.reserve(n);
     }
@@ -532,7 +542,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         if let Some(h) = self.find_conn(hash, key) {
             return Found::Conn(h);
         }
-        if self.in_time_wait(key) {
+        if self.in_time_wait(key, hash) {
             return Found::TimeWait;
         }
         self.vacant = Some((key, hash));
@@ -575,7 +585,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     /// place remembered for an insert).
     #[inline]
     pub fn find_time_wait_mut(&mut self, key: FlowKey<A>, hash: u64) -> FoundMut<'_, A> {
-        if !self.tw_index.is_empty() {
+        if !self.tw_index.is_empty() && self.tw_filter.may_hold(hash) {
             let lh = self.local_hash(key);
             if let Some(e) = self.tw_index.find(lh, |e| e.key == key) {
                 let h = self.time_wait.handle_at(e.slot);
@@ -602,9 +612,11 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         found
     }
 
+    /// Whether a TIME_WAIT record holds `key` (`hash` is its hash in `index`).
     #[inline]
-    fn in_time_wait(&self, key: FlowKey<A>) -> bool {
+    fn in_time_wait(&self, key: FlowKey<A>, hash: u64) -> bool {
         !self.tw_index.is_empty()
+            && self.tw_filter.may_hold(hash)
             && self
                 .tw_index
                 .find(self.local_hash(key), |e| e.key == key)
@@ -657,7 +669,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
                 let hash = self.flow_hash(key);
                 let conns = &self.conns;
                 if self.index.find(hash, |&s| conns.key_is(s, key)).is_some()
-                    || self.in_time_wait(key)
+                    || self.in_time_wait(key, hash)
                 {
                     return Err(InsertError::TupleTaken);
                 }
@@ -752,6 +764,11 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
             return Some(TimeWaitEntry::Refused);
         }
         self.vacant = None;
+        if !self.tw_filter.fits(self.time_wait.len() + 1) {
+            // Doubled (at least), so a rebuild's work is paid once per record.
+            self.fit_filter(2 * self.time_wait.len() + 1);
+        }
+        self.tw_filter.add(self.flow_hash(key));
         let handle = self.time_wait.insert(record);
         // The tuple was an open connection's, so no record holds it.
         let local = self.local;
@@ -785,6 +802,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         match self.tw_index.find_entry(hash, |e| e.key == key) {
             Ok(e) => {
                 let (Indexed { slot, .. }, _) = e.remove();
+                // (Its bit stays until the filter forgets it: a "maybe".)
                 if let Some(h) = self.time_wait.handle_at(slot) {
                     self.time_wait.remove(h);
                 }
@@ -812,6 +830,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
                 // Its 2MSL was restarted: queue it again (now + 2MSL >= its expiry,
                 // so the queue stays in expiry order; it may wait a little longer).
                 self.tw_queue.push(now, h);
+                self.tw_filter.add(self.flows.hash_one(r.key()));
                 continue;
             }
             let key = r.key();
@@ -823,6 +842,12 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
             ended += 1;
         }
         self.tw_due = due;
+        // Every record queued before the filter's `since` gone from the
+        // queue: its older bitmap names none that lives.
+        let since = self.tw_queue.deadline_from(self.tw_filter.since());
+        if self.tw_queue.next_deadline().is_none_or(|d| d >= since) {
+            self.tw_filter.rotate(now);
+        }
         ended
     }
 
@@ -845,6 +870,18 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         {
             e.remove();
         }
+    }
+
+    /// The filter sized for `records` TIME_WAIT records, the records there
+    /// counted in it anew.
+    #[cold]
+    fn fit_filter(&mut self, records: usize) {
+        if self.tw_filter.fits(records) {
+            return;
+        }
+        let flows = self.flows;
+        let hashes = self.time_wait.iter().map(|(_, r)| flows.hash_one(r.key()));
+        self.tw_filter.fit(records, hashes);
     }
 
     pub fn next_time_wait_deadline(&self) -> Option<Instant> {
@@ -1257,6 +1294,53 @@ mod tests {
             assert_eq!(t.find(key(7)), Found::TimeWait);
             assert!(t.time_wait_mut(key(7)).is_some());
         }
+    }
+
+    /// The TIME_WAIT filter (`filter.rs`) says "no" only where no record
+    /// is: records queued over several 2MSL, the filter grown as they come
+    /// (no reservation) and its bitmaps turned over as they go, one record's
+    /// 2MSL restarted twice (it outlives the bitmaps it was first set in),
+    /// one reopened early. Every live record is found, every ended one not.
+    #[test]
+    fn the_time_wait_filter_never_hides_a_live_record() {
+        let msl2 = Duration::from_secs(60);
+        let t0 = Instant::from_millis(1000);
+        let mut t: ConnTable<(FlowKey, u32), ()> = ConnTable::new(100_000, 100_000, msl2);
+        let r = record(key(0), t0);
+        let mut entered = Vec::new();
+        // One step a second for four 2MSL: 25 records each.
+        for step in 0..240u32 {
+            let now = t0 + Duration::from_secs(u64::from(step));
+            t.expire_time_wait(now, usize::MAX);
+            for j in 0..25 {
+                let i = step * 25 + j;
+                let h = t.insert(key(i), (key(i), i)).unwrap();
+                let mut rec = r.with_key(key(i));
+                rec.expires = now + msl2;
+                t.enter_time_wait(key(i), h, rec, now);
+                entered.push((i, now));
+            }
+            // Record 7's 2MSL restarts at 50 s and at 100 s; record 30 is
+            // reopened at 10 s.
+            if step == 50 || step == 100 {
+                t.time_wait_mut(key(7)).unwrap().expires = now + msl2;
+            }
+            if step == 10 {
+                assert!(t.reuse_time_wait(key(30)));
+            }
+            for &(i, at) in &entered {
+                // (Record 7 goes when the queue next reaches it past its
+                // expiry: at 180 s.)
+                let live = match i {
+                    7 => step < 180,
+                    30 => step < 10,
+                    _ => now < at + msl2,
+                };
+                let want = if live { Found::TimeWait } else { Found::None };
+                assert_eq!(t.find(key(i)), want, "record {i} at step {step}");
+            }
+        }
+        assert!(t.tw_filter.fits(t.time_wait_len()));
     }
 
     /// Bytes a TIME_WAIT record of family `A` takes in the table: its slab
