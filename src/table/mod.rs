@@ -360,6 +360,16 @@ fn same_flow<A: IpFamily>(a: &FlowKey<A>, b: &FlowKey<A>) -> bool {
     ports(a) == ports(b) && a.local_ip == b.local_ip && a.remote_ip == b.remote_ip
 }
 
+/// `key`'s hash in the TIME_WAIT index: its place from the local hash
+/// (`LocalHashBuilder`: neighbouring ports side by side), its tag (the top
+/// 7 bits) from `flow`, its hash in the connection index, which the SYN
+/// path and the entry into TIME_WAIT have at hand (the local hash's own tag
+/// takes two more keyed rounds).
+#[inline(always)]
+fn time_wait_hash<A: IpFamily>(local: LocalHashBuilder, key: FlowKey<A>, flow: u64) -> u64 {
+    (flow & !hash::POSITION) | (local.hash_one(key) & hash::POSITION)
+}
+
 /// One TIME_WAIT index entry: a 4-tuple and the slab slot of what it names
 /// (16 bytes for IPv4; the slot's generation completes the handle,
 /// `Slab::handle_at`).
@@ -457,9 +467,10 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         self.flows.hash_one(key)
     }
 
+    /// `key`'s hash in the TIME_WAIT index (`time_wait_hash`).
     #[inline]
     fn local_hash(&self, key: FlowKey<A>) -> u64 {
-        self.local.hash_one(key)
+        time_wait_hash(self.local, key, self.flow_hash(key))
     }
 
     pub fn len(&self) -> usize {
@@ -483,8 +494,9 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     /// stop to grow (rehash, copy) its index while connections wait.
     pub fn reserve_time_wait(&mut self, n: usize) {
         let n = n.min(self.tw_capacity);
-        let local = self.local;
-        self.tw_index.reserve(n, |e| local.hash_one(e.key));
+        let (flows, local) = (self.flows, self.local);
+        self.tw_index
+            .reserve(n, |e| time_wait_hash(local, e.key, flows.hash_one(e.key)));
         self.fit_filter(self.time_wait.len() + n);
         self.time_wait.reserve(n);
         self.tw_queue.reserve(n);
@@ -586,7 +598,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     #[inline]
     pub fn find_time_wait_mut(&mut self, key: FlowKey<A>, hash: u64) -> FoundMut<'_, A> {
         if !self.tw_index.is_empty() && self.tw_filter.may_hold(hash) {
-            let lh = self.local_hash(key);
+            let lh = time_wait_hash(self.local, key, hash);
             if let Some(e) = self.tw_index.find(lh, |e| e.key == key) {
                 let h = self.time_wait.handle_at(e.slot);
                 return match h.and_then(|h| self.time_wait.get_mut(h)) {
@@ -619,7 +631,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
             && self.tw_filter.may_hold(hash)
             && self
                 .tw_index
-                .find(self.local_hash(key), |e| e.key == key)
+                .find(time_wait_hash(self.local, key, hash), |e| e.key == key)
                 .is_some()
     }
 
@@ -768,19 +780,20 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
             // Doubled (at least), so a rebuild's work is paid once per record.
             self.fit_filter(2 * self.time_wait.len() + 1);
         }
-        self.tw_filter.add(self.flow_hash(key));
+        let hash = self.flow_hash(key);
+        self.tw_filter.add(hash);
         let handle = self.time_wait.insert(record);
         // The tuple was an open connection's, so no record holds it.
-        let local = self.local;
+        let (flows, local) = (self.flows, self.local);
         let bucket = self
             .tw_index
             .insert_unique(
-                local.hash_one(key),
+                time_wait_hash(local, key, hash),
                 Indexed {
                     key,
                     slot: handle.index,
                 },
-                |e| local.hash_one(e.key),
+                |e| time_wait_hash(local, e.key, flows.hash_one(e.key)),
             )
             .bucket_index() as u32;
         if let Some(s) = self.time_wait.slots.get_mut(handle.index as usize) {
@@ -833,12 +846,11 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
                 self.tw_filter.add(self.flows.hash_one(r.key()));
                 continue;
             }
-            let key = r.key();
             // (The record stays in its free slot, as a discarded
             // connection does, for the next to be written over.)
             let bucket = self.time_wait.slots[h.index as usize].bucket;
             self.time_wait.discard(h);
-            self.unindex_time_wait(key, h.index, bucket);
+            self.unindex_time_wait(h.index, bucket);
             ended += 1;
         }
         self.tw_due = due;
@@ -852,22 +864,24 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     }
 
     /// Takes the TIME_WAIT index entry of the record in slot `slot` out
-    /// (`key` is its key): at `bucket`, where it went in, unless the index
-    /// has grown since (it moved its entries), else by one probe. A slot has
-    /// one entry, so the slot alone tells it.
+    /// (the record, discarded, is still there): at `bucket`, where it went
+    /// in, unless the index has grown since (it moved its entries), else by
+    /// one probe for the record's key. A slot has one entry, so the slot
+    /// alone tells it.
     #[inline]
-    fn unindex_time_wait(&mut self, key: FlowKey<A>, slot: u32, bucket: u32) {
+    fn unindex_time_wait(&mut self, slot: u32, bucket: u32) {
         if let Ok(e) = self.tw_index.get_bucket_entry(bucket as usize) {
             if e.get().slot == slot {
                 e.remove();
                 return;
             }
         }
+        let kept = self.time_wait.slots.get(slot as usize);
+        let Some(key) = kept.and_then(|s| s.value.as_ref()).map(|r| r.key()) else {
+            return;
+        };
         let hash = self.local_hash(key);
-        if let Ok(e) = self
-            .tw_index
-            .find_entry(hash, |e| e.key == key && e.slot == slot)
-        {
+        if let Ok(e) = self.tw_index.find_entry(hash, |e| e.slot == slot) {
             e.remove();
         }
     }
