@@ -308,7 +308,7 @@ impl<T> Slab<T> {
         self.slots
             .get(index as usize)
             .and_then(|s| s.value.as_ref())
-            .is_some_and(|v| v.key() == key)
+            .is_some_and(|v| same_flow(&v.key(), &key))
     }
 
     /// The handle of slot `index` if it holds a value whose key is `key`
@@ -676,7 +676,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         }
         let hash = match vacant {
             // `find` just saw it in neither index, and nothing was added since.
-            Some((k, hash)) if k == key => hash,
+            Some((k, hash)) if same_flow(&k, &key) => hash,
             _ => {
                 let hash = self.flow_hash(key);
                 let conns = &self.conns;
