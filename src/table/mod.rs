@@ -836,7 +836,11 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         self.tw_queue.advance(now, budget, &mut due);
         let mut ended = 0;
         for &h in &due {
-            let Some(r) = self.time_wait.get(h) else {
+            // (One look at the slot: `Slab::get`, then `discard`.)
+            let Some(s) = self.time_wait.slots.get_mut(h.index as usize) else {
+                continue;
+            };
+            let Some(r) = s.value.as_ref().filter(|_| s.generation == h.generation) else {
                 continue; // reused or already gone
             };
             if r.expires > now {
@@ -846,10 +850,12 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
                 self.tw_filter.add(self.flows.hash_one(r.key()));
                 continue;
             }
-            // (The record stays in its free slot, as a discarded
-            // connection does, for the next to be written over.)
-            let bucket = self.time_wait.slots[h.index as usize].bucket;
-            self.time_wait.discard(h);
+            // Discarded: the record stays in its free slot, as a discarded
+            // connection does, for the next to be written over.
+            s.generation = s.generation.wrapping_add(1);
+            let bucket = s.bucket;
+            self.time_wait.free.push(h.index);
+            self.time_wait.len -= 1;
             self.unindex_time_wait(h.index, bucket);
             ended += 1;
         }
