@@ -674,32 +674,40 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
                 policy: self.policy,
             });
         }
-        let hash = match vacant {
+        let (handle, bucket) = match vacant {
             // `find` just saw it in neither index, and nothing was added since.
-            Some((k, hash)) if same_flow(&k, &key) => hash,
+            Some((k, hash)) if same_flow(&k, &key) => {
+                let handle = self.conns.insert_in(fill);
+                let (flows, conns) = (self.flows, &self.conns);
+                let bucket = self.index.insert_unique(hash, handle.index, |&s| {
+                    conns.key_at(s).map_or(0, |k| flows.hash_one(k))
+                });
+                (handle, bucket.bucket_index())
+            }
+            // Not looked for: one probe finds the key or the place for it.
             _ => {
                 let hash = self.flow_hash(key);
-                let conns = &self.conns;
-                if self.index.find(hash, |&s| conns.key_is(s, key)).is_some()
-                    || self.in_time_wait(key, hash)
-                {
+                if self.in_time_wait(key, hash) {
                     return Err(InsertError::TupleTaken);
                 }
-                hash
+                let (flows, conns) = (self.flows, &self.conns);
+                let entry = self.index.entry(
+                    hash,
+                    |&s| conns.key_is(s, key),
+                    |&s| conns.key_at(s).map_or(0, |k| flows.hash_one(k)),
+                );
+                let hashbrown::hash_table::Entry::Vacant(place) = entry else {
+                    return Err(InsertError::TupleTaken);
+                };
+                let handle = self.conns.insert_in(fill);
+                (handle, place.insert(handle.index).bucket_index())
             }
         };
-        let handle = self.conns.insert_in(fill);
         debug_assert!(
             self.conns.key_is(handle.index, key),
             "a value under another key"
         );
-        let (flows, conns) = (self.flows, &self.conns);
-        let bucket = self
-            .index
-            .insert_unique(hash, handle.index, |&s| {
-                conns.key_at(s).map_or(0, |k| flows.hash_one(k))
-            })
-            .bucket_index() as u32;
+        let bucket = bucket as u32;
         let slot = handle.index as usize;
         if slot < self.buckets.len() {
             self.buckets[slot] = bucket;
