@@ -122,6 +122,10 @@ impl Hasher for FlowHasher {
     }
 }
 
+/// The bits of a `LocalHasher`'s hash that place the tuple (the rest, the
+/// top 7, are hashbrown's tag).
+pub const POSITION: u64 = (1 << 57) - 1;
+
 /// Builds `LocalHasher`s: for the TIME_WAIT index, where a million records
 /// are written at random places unless their order is kept.
 ///
@@ -240,8 +244,7 @@ impl Hasher for LocalHasher {
             folded_multiply(addrs ^ self.k1, ports ^ self.k0 ^ PI1),
             self.k1 ^ PI0,
         );
-        const POS: u64 = (1 << 57) - 1;
-        (tag & !POS) | (region.wrapping_add(offset) & POS)
+        (tag & !POSITION) | (region.wrapping_add(offset) & POSITION)
     }
 }
 

@@ -21,7 +21,10 @@ use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+mod filter;
 pub mod hash;
+
+use filter::TupleFilter;
 
 pub use crate::wire::FlowKey;
 pub use hash::{FlowHashBuilder, LocalHashBuilder};
@@ -305,7 +308,7 @@ impl<T> Slab<T> {
         self.slots
             .get(index as usize)
             .and_then(|s| s.value.as_ref())
-            .is_some_and(|v| v.key() == key)
+            .is_some_and(|v| same_flow(&v.key(), &key))
     }
 
     /// The handle of slot `index` if it holds a value whose key is `key`
@@ -357,6 +360,16 @@ fn same_flow<A: IpFamily>(a: &FlowKey<A>, b: &FlowKey<A>) -> bool {
     ports(a) == ports(b) && a.local_ip == b.local_ip && a.remote_ip == b.remote_ip
 }
 
+/// `key`'s hash in the TIME_WAIT index: its place from the local hash
+/// (`LocalHashBuilder`: neighbouring ports side by side), its tag (the top
+/// 7 bits) from `flow`, its hash in the connection index, which the SYN
+/// path and the entry into TIME_WAIT have at hand (the local hash's own tag
+/// takes two more keyed rounds).
+#[inline(always)]
+fn time_wait_hash<A: IpFamily>(local: LocalHashBuilder, key: FlowKey<A>, flow: u64) -> u64 {
+    (flow & !hash::POSITION) | (local.hash_one(key) & hash::POSITION)
+}
+
 /// One TIME_WAIT index entry: a 4-tuple and the slab slot of what it names
 /// (16 bytes for IPv4; the slot's generation completes the handle,
 /// `Slab::handle_at`).
@@ -383,6 +396,11 @@ pub struct ConnTable<T, L, A: IpFamily = Ipv4Addr> {
     /// TIME_WAIT records: large (2MSL of closed connections), looked at only
     /// when `index` misses, so it stays out of the cache on the busy path.
     tw_index: HashTable<Indexed<A>>,
+    /// The TIME_WAIT records' tuples, counted by their hash in `index`: a
+    /// SYN for a tuple no record holds (nearly every SYN) learns it here,
+    /// from the hash its lookup in `index` made, without `tw_index`'s hash
+    /// and probe.
+    tw_filter: TupleFilter,
     local: LocalHashBuilder,
     conns: Slab<T>,
     /// Where each connection's entry sat in `index` when it went in (by slab
@@ -429,6 +447,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
             index: HashTable::with_capacity(capacity.min(1024)),
             flows,
             tw_index: HashTable::new(),
+            tw_filter: TupleFilter::new(),
             local,
             conns: Slab::with_capacity(capacity.min(1 << 20)),
             buckets: Vec::new(),
@@ -448,9 +467,10 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         self.flows.hash_one(key)
     }
 
+    /// `key`'s hash in the TIME_WAIT index (`time_wait_hash`).
     #[inline]
     fn local_hash(&self, key: FlowKey<A>) -> u64 {
-        self.local.hash_one(key)
+        time_wait_hash(self.local, key, self.flow_hash(key))
     }
 
     pub fn len(&self) -> usize {
@@ -474,8 +494,10 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     /// stop to grow (rehash, copy) its index while connections wait.
     pub fn reserve_time_wait(&mut self, n: usize) {
         let n = n.min(self.tw_capacity);
-        let local = self.local;
-        self.tw_index.reserve(n, |e| local.hash_one(e.key));
+        let (flows, local) = (self.flows, self.local);
+        self.tw_index
+            .reserve(n, |e| time_wait_hash(local, e.key, flows.hash_one(e.key)));
+        self.fit_filter(self.time_wait.len() + n);
         self.time_wait.reserve(n);
         self.tw_queue.reserve(n);
     }
@@ -532,7 +554,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         if let Some(h) = self.find_conn(hash, key) {
             return Found::Conn(h);
         }
-        if self.in_time_wait(key) {
+        if self.in_time_wait(key, hash) {
             return Found::TimeWait;
         }
         self.vacant = Some((key, hash));
@@ -575,8 +597,8 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
     /// place remembered for an insert).
     #[inline]
     pub fn find_time_wait_mut(&mut self, key: FlowKey<A>, hash: u64) -> FoundMut<'_, A> {
-        if !self.tw_index.is_empty() {
-            let lh = self.local_hash(key);
+        if !self.tw_index.is_empty() && self.tw_filter.may_hold(hash) {
+            let lh = time_wait_hash(self.local, key, hash);
             if let Some(e) = self.tw_index.find(lh, |e| e.key == key) {
                 let h = self.time_wait.handle_at(e.slot);
                 return match h.and_then(|h| self.time_wait.get_mut(h)) {
@@ -602,12 +624,14 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         found
     }
 
+    /// Whether a TIME_WAIT record holds `key` (`hash` is its hash in `index`).
     #[inline]
-    fn in_time_wait(&self, key: FlowKey<A>) -> bool {
+    fn in_time_wait(&self, key: FlowKey<A>, hash: u64) -> bool {
         !self.tw_index.is_empty()
+            && self.tw_filter.may_hold(hash)
             && self
                 .tw_index
-                .find(self.local_hash(key), |e| e.key == key)
+                .find(time_wait_hash(self.local, key, hash), |e| e.key == key)
                 .is_some()
     }
 
@@ -650,32 +674,40 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
                 policy: self.policy,
             });
         }
-        let hash = match vacant {
+        let (handle, bucket) = match vacant {
             // `find` just saw it in neither index, and nothing was added since.
-            Some((k, hash)) if k == key => hash,
+            Some((k, hash)) if same_flow(&k, &key) => {
+                let handle = self.conns.insert_in(fill);
+                let (flows, conns) = (self.flows, &self.conns);
+                let bucket = self.index.insert_unique(hash, handle.index, |&s| {
+                    conns.key_at(s).map_or(0, |k| flows.hash_one(k))
+                });
+                (handle, bucket.bucket_index())
+            }
+            // Not looked for: one probe finds the key or the place for it.
             _ => {
                 let hash = self.flow_hash(key);
-                let conns = &self.conns;
-                if self.index.find(hash, |&s| conns.key_is(s, key)).is_some()
-                    || self.in_time_wait(key)
-                {
+                if self.in_time_wait(key, hash) {
                     return Err(InsertError::TupleTaken);
                 }
-                hash
+                let (flows, conns) = (self.flows, &self.conns);
+                let entry = self.index.entry(
+                    hash,
+                    |&s| conns.key_is(s, key),
+                    |&s| conns.key_at(s).map_or(0, |k| flows.hash_one(k)),
+                );
+                let hashbrown::hash_table::Entry::Vacant(place) = entry else {
+                    return Err(InsertError::TupleTaken);
+                };
+                let handle = self.conns.insert_in(fill);
+                (handle, place.insert(handle.index).bucket_index())
             }
         };
-        let handle = self.conns.insert_in(fill);
         debug_assert!(
             self.conns.key_is(handle.index, key),
             "a value under another key"
         );
-        let (flows, conns) = (self.flows, &self.conns);
-        let bucket = self
-            .index
-            .insert_unique(hash, handle.index, |&s| {
-                conns.key_at(s).map_or(0, |k| flows.hash_one(k))
-            })
-            .bucket_index() as u32;
+        let bucket = bucket as u32;
         let slot = handle.index as usize;
         if slot < self.buckets.len() {
             self.buckets[slot] = bucket;
@@ -752,18 +784,24 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
             return Some(TimeWaitEntry::Refused);
         }
         self.vacant = None;
+        if !self.tw_filter.fits(self.time_wait.len() + 1) {
+            // Doubled (at least), so a rebuild's work is paid once per record.
+            self.fit_filter(2 * self.time_wait.len() + 1);
+        }
+        let hash = self.flow_hash(key);
+        self.tw_filter.add(hash);
         let handle = self.time_wait.insert(record);
         // The tuple was an open connection's, so no record holds it.
-        let local = self.local;
+        let (flows, local) = (self.flows, self.local);
         let bucket = self
             .tw_index
             .insert_unique(
-                local.hash_one(key),
+                time_wait_hash(local, key, hash),
                 Indexed {
                     key,
                     slot: handle.index,
                 },
-                |e| local.hash_one(e.key),
+                |e| time_wait_hash(local, e.key, flows.hash_one(e.key)),
             )
             .bucket_index() as u32;
         if let Some(s) = self.time_wait.slots.get_mut(handle.index as usize) {
@@ -785,6 +823,7 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         match self.tw_index.find_entry(hash, |e| e.key == key) {
             Ok(e) => {
                 let (Indexed { slot, .. }, _) = e.remove();
+                // (Its bit stays until the filter forgets it: a "maybe".)
                 if let Some(h) = self.time_wait.handle_at(slot) {
                     self.time_wait.remove(h);
                 }
@@ -805,46 +844,72 @@ impl<T: Keyed<A>, L, A: IpFamily> ConnTable<T, L, A> {
         self.tw_queue.advance(now, budget, &mut due);
         let mut ended = 0;
         for &h in &due {
-            let Some(r) = self.time_wait.get(h) else {
+            // (One look at the slot: `Slab::get`, then `discard`.)
+            let Some(s) = self.time_wait.slots.get_mut(h.index as usize) else {
+                continue;
+            };
+            let Some(r) = s.value.as_ref().filter(|_| s.generation == h.generation) else {
                 continue; // reused or already gone
             };
             if r.expires > now {
                 // Its 2MSL was restarted: queue it again (now + 2MSL >= its expiry,
                 // so the queue stays in expiry order; it may wait a little longer).
                 self.tw_queue.push(now, h);
+                self.tw_filter.add(self.flows.hash_one(r.key()));
                 continue;
             }
-            let key = r.key();
-            // (The record stays in its free slot, as a discarded
-            // connection does, for the next to be written over.)
-            let bucket = self.time_wait.slots[h.index as usize].bucket;
-            self.time_wait.discard(h);
-            self.unindex_time_wait(key, h.index, bucket);
+            // Discarded: the record stays in its free slot, as a discarded
+            // connection does, for the next to be written over.
+            s.generation = s.generation.wrapping_add(1);
+            let bucket = s.bucket;
+            self.time_wait.free.push(h.index);
+            self.time_wait.len -= 1;
+            self.unindex_time_wait(h.index, bucket);
             ended += 1;
         }
         self.tw_due = due;
+        // Every record queued before the filter's `since` gone from the
+        // queue: its older bitmap names none that lives.
+        let since = self.tw_queue.deadline_from(self.tw_filter.since());
+        if self.tw_queue.next_deadline().is_none_or(|d| d >= since) {
+            self.tw_filter.rotate(now);
+        }
         ended
     }
 
     /// Takes the TIME_WAIT index entry of the record in slot `slot` out
-    /// (`key` is its key): at `bucket`, where it went in, unless the index
-    /// has grown since (it moved its entries), else by one probe. A slot has
-    /// one entry, so the slot alone tells it.
+    /// (the record, discarded, is still there): at `bucket`, where it went
+    /// in, unless the index has grown since (it moved its entries), else by
+    /// one probe for the record's key. A slot has one entry, so the slot
+    /// alone tells it.
     #[inline]
-    fn unindex_time_wait(&mut self, key: FlowKey<A>, slot: u32, bucket: u32) {
+    fn unindex_time_wait(&mut self, slot: u32, bucket: u32) {
         if let Ok(e) = self.tw_index.get_bucket_entry(bucket as usize) {
             if e.get().slot == slot {
                 e.remove();
                 return;
             }
         }
+        let kept = self.time_wait.slots.get(slot as usize);
+        let Some(key) = kept.and_then(|s| s.value.as_ref()).map(|r| r.key()) else {
+            return;
+        };
         let hash = self.local_hash(key);
-        if let Ok(e) = self
-            .tw_index
-            .find_entry(hash, |e| e.key == key && e.slot == slot)
-        {
+        if let Ok(e) = self.tw_index.find_entry(hash, |e| e.slot == slot) {
             e.remove();
         }
+    }
+
+    /// The filter sized for `records` TIME_WAIT records, the records there
+    /// counted in it anew.
+    #[cold]
+    fn fit_filter(&mut self, records: usize) {
+        if self.tw_filter.fits(records) {
+            return;
+        }
+        let flows = self.flows;
+        let hashes = self.time_wait.iter().map(|(_, r)| flows.hash_one(r.key()));
+        self.tw_filter.fit(records, hashes);
     }
 
     pub fn next_time_wait_deadline(&self) -> Option<Instant> {
@@ -1257,6 +1322,53 @@ mod tests {
             assert_eq!(t.find(key(7)), Found::TimeWait);
             assert!(t.time_wait_mut(key(7)).is_some());
         }
+    }
+
+    /// The TIME_WAIT filter (`filter.rs`) says "no" only where no record
+    /// is: records queued over several 2MSL, the filter grown as they come
+    /// (no reservation) and its bitmaps turned over as they go, one record's
+    /// 2MSL restarted twice (it outlives the bitmaps it was first set in),
+    /// one reopened early. Every live record is found, every ended one not.
+    #[test]
+    fn the_time_wait_filter_never_hides_a_live_record() {
+        let msl2 = Duration::from_secs(60);
+        let t0 = Instant::from_millis(1000);
+        let mut t: ConnTable<(FlowKey, u32), ()> = ConnTable::new(100_000, 100_000, msl2);
+        let r = record(key(0), t0);
+        let mut entered = Vec::new();
+        // One step a second for four 2MSL: 25 records each.
+        for step in 0..240u32 {
+            let now = t0 + Duration::from_secs(u64::from(step));
+            t.expire_time_wait(now, usize::MAX);
+            for j in 0..25 {
+                let i = step * 25 + j;
+                let h = t.insert(key(i), (key(i), i)).unwrap();
+                let mut rec = r.with_key(key(i));
+                rec.expires = now + msl2;
+                t.enter_time_wait(key(i), h, rec, now);
+                entered.push((i, now));
+            }
+            // Record 7's 2MSL restarts at 50 s and at 100 s; record 30 is
+            // reopened at 10 s.
+            if step == 50 || step == 100 {
+                t.time_wait_mut(key(7)).unwrap().expires = now + msl2;
+            }
+            if step == 10 {
+                assert!(t.reuse_time_wait(key(30)));
+            }
+            for &(i, at) in &entered {
+                // (Record 7 goes when the queue next reaches it past its
+                // expiry: at 180 s.)
+                let live = match i {
+                    7 => step < 180,
+                    30 => step < 10,
+                    _ => now < at + msl2,
+                };
+                let want = if live { Found::TimeWait } else { Found::None };
+                assert_eq!(t.find(key(i)), want, "record {i} at step {step}");
+            }
+        }
+        assert!(t.tw_filter.fits(t.time_wait_len()));
     }
 
     /// Bytes a TIME_WAIT record of family `A` takes in the table: its slab

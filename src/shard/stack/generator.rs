@@ -7,7 +7,7 @@ use super::{Conn, Stack, StackFamily, host_pair_cached, mark};
 use crate::app::schedule::{Dispatch, Schedule};
 use crate::app::{AppConn, AppCx, ClientConfig, ClientConn, EngineSocket};
 use crate::stats::DropReason;
-use crate::table::{FlowKey, Found, InsertError, Place};
+use crate::table::{FlowKey, InsertError, Place};
 use crate::tcp::{Connection, QueuedSum};
 use crate::time::Instant;
 use crate::wire::{FamilySocketAddr, Ipv6Range, SeqNumber};
@@ -111,9 +111,10 @@ impl<A: StackFamily> Stack<A> {
         }
     }
 
-    /// The next source address and port this shard owns and nobody uses
-    /// (`None` after 4096 tries).
-    fn free_tuple(&mut self, target: A::SocketAddr) -> Option<FlowKey<A>> {
+    /// The next source address and port this shard owns (`None` after 4096
+    /// tries); whether it is free, the insert says (one probe of the
+    /// table, `ConnTable::insert_in`).
+    fn owned_tuple(&mut self, target: A::SocketAddr) -> Option<FlowKey<A>> {
         let g = self.client.as_mut()?;
         for _ in 0..4096 {
             let v4 = g.sources.next_tuple();
@@ -127,12 +128,7 @@ impl<A: StackFamily> Stack<A> {
             {
                 continue;
             }
-            let t = FlowKey::new(local, target);
-            if self.table.find(t) != Found::None {
-                self.stats.port_collisions += 1;
-                continue;
-            }
-            return Some(t);
+            return Some(FlowKey::new(local, target));
         }
         None
     }
@@ -143,66 +139,76 @@ impl<A: StackFamily> Stack<A> {
             return;
         };
         let mut opened = 0;
-        while let Some(due) = self.client.as_mut().and_then(|g| g.open_due(now, opened)) {
-            let Some(tuple) = self.free_tuple(target) else {
-                break;
-            };
-            let pair = host_pair_cached(
-                &mut self.host_pair,
-                &self.hasher,
-                tuple.local_host(),
-                tuple.remote_host(),
-            );
-            let (iss, off) = (SeqNumber(pair.isn_of(&tuple, now)), pair.ts_offset());
-            let key = tuple;
-            let cfg = &self.cfg.tcp;
-            // Built in its table slot: no copies of the control block; in a
-            // slot a connection ended in, in place of that one, with its
-            // buffers.
-            let conn = |place: Place<'_, Conn<A>>| match place {
-                Place::Empty(slot) => {
-                    let mut tcp = Connection::connect(cfg, tuple, iss, now);
-                    tcp.set_ts_offset(off);
-                    // Driven this turn (pushed below once it is in).
-                    *slot = Some(Conn::new(
-                        tcp,
-                        key,
-                        AppConn::Client(ClientConn::new(due)),
-                        false,
-                        None,
-                    ));
-                }
-                Place::Kept(c) => {
-                    c.tcp.reconnect(cfg, tuple, iss, now);
-                    c.tcp.set_ts_offset(off);
-                    c.app = AppConn::Client(ClientConn::new(due));
-                    c.renew(key, false, None);
-                }
-            };
-            match self.table.insert_in(key, conn) {
-                Ok(h) => {
-                    if let Some(g) = &mut self.client {
-                        if g.opened() && g.paced() && now > g.record_from() {
-                            // Every connection is open only now: request
-                            // latencies count from here (the measuring waits
-                            // too); connect latencies are the opening's.
-                            g.record_from_at_least(now);
-                            self.latency.first_byte.reset();
-                            self.latency.request.reset();
-                        }
+        // Tuples found taken (by an open connection or a TIME_WAIT record)
+        // this turn: the next is tried, up to 4096.
+        let mut taken = 0;
+        'open: while let Some(due) = self.client.as_mut().and_then(|g| g.open_due(now, opened)) {
+            loop {
+                let Some(tuple) = self.owned_tuple(target) else {
+                    break 'open;
+                };
+                let pair = host_pair_cached(
+                    &mut self.host_pair,
+                    &self.hasher,
+                    tuple.local_host(),
+                    tuple.remote_host(),
+                );
+                let (iss, off) = (SeqNumber(pair.isn_of(&tuple, now)), pair.ts_offset());
+                let key = tuple;
+                let cfg = &self.cfg.tcp;
+                // Built in its table slot: no copies of the control block; in a
+                // slot a connection ended in, in place of that one, with its
+                // buffers.
+                let conn = |place: Place<'_, Conn<A>>| match place {
+                    Place::Empty(slot) => {
+                        let mut tcp = Connection::connect(cfg, tuple, iss, now);
+                        tcp.set_ts_offset(off);
+                        // Driven this turn (pushed below once it is in).
+                        *slot = Some(Conn::new(
+                            tcp,
+                            key,
+                            AppConn::Client(ClientConn::new(due)),
+                            false,
+                            None,
+                        ));
                     }
-                    self.stats.opened += 1;
-                    opened += 1;
-                    self.touched.push(h);
+                    Place::Kept(c) => {
+                        c.tcp.reconnect(cfg, tuple, iss, now);
+                        c.tcp.set_ts_offset(off);
+                        c.app = AppConn::Client(ClientConn::new(due));
+                        c.renew(key, false, None);
+                    }
+                };
+                match self.table.insert_in(key, conn) {
+                    Ok(h) => {
+                        if let Some(g) = &mut self.client {
+                            if g.opened() && g.paced() && now > g.record_from() {
+                                // Every connection is open only now: request
+                                // latencies count from here (the measuring waits
+                                // too); connect latencies are the opening's.
+                                g.record_from_at_least(now);
+                                self.latency.first_byte.reset();
+                                self.latency.request.reset();
+                            }
+                        }
+                        self.stats.opened += 1;
+                        opened += 1;
+                        self.touched.push(h);
+                    }
+                    Err(InsertError::Full { .. }) => {
+                        self.stats.drop(DropReason::TableFull);
+                        break 'open;
+                    }
+                    Err(InsertError::TupleTaken) => {
+                        self.stats.port_collisions += 1;
+                        taken += 1;
+                        if taken >= 4096 {
+                            break 'open;
+                        }
+                        continue;
+                    }
                 }
-                Err(InsertError::Full { .. }) => {
-                    self.stats.drop(DropReason::TableFull);
-                    break;
-                }
-                Err(InsertError::TupleTaken) => {
-                    self.stats.port_collisions += 1;
-                    break;
-                }
+                break;
             }
         }
     }

@@ -23,8 +23,9 @@ impl<A: StackFamily> Stack<A> {
         let wheel_fired = self.expired.len();
         self.opening
             .advance(now, self.cfg.timer_budget, &mut self.expired);
-        for i in 0..self.expired.len() {
-            let h = self.expired[i];
+        // (Taken out while walked: its length and buffer stay in registers.)
+        let expired = std::mem::take(&mut self.expired);
+        for (i, &h) in expired.iter().enumerate() {
             let cfg = &self.cfg.tcp;
             if let Some(c) = self.table.get_mut(h) {
                 if i >= wheel_fired && c.timer != Some(TimerId::OUTSIDE) {
@@ -39,6 +40,7 @@ impl<A: StackFamily> Stack<A> {
                 mark(&mut self.touched, c, h);
             }
         }
+        self.expired = expired;
         self.stats.time_wait_expired +=
             self.table.expire_time_wait(now, self.cfg.timer_budget) as u64;
         self.run_think_times(now);
