@@ -1813,3 +1813,75 @@ fn first_requests_spread_over_the_think_time_when_opening_is_slower() {
     );
     assert!(wheel < 100, "{wheel}");
 }
+
+/// Runs one client stack and one server over a fresh link, the client
+/// with `cfg` for `open_for`, until its connections have ended.
+fn run_one(client: &mut Stack, server: &mut Stack, cfg: ClientConfig, at: Instant) -> Instant {
+    let (mut cn, mut sn) = MemNic::pair(65_536);
+    let open_for = Duration::from_millis(30);
+    let mut now = at;
+    client.start_client(cfg, now, open_for, Duration::ZERO);
+    let limit = now + open_for + Duration::from_secs(5);
+    while now <= limit {
+        client.poll(now, &mut cn);
+        server.poll(now, &mut sn);
+        now += Duration::from_micros(20);
+        if now > at + open_for && client.client_active() == 0 {
+            break;
+        }
+    }
+    now
+}
+
+/// RFC 9293 3.10.7.4 / RFC 6191: a 4-tuple this client holds in TIME_WAIT is
+/// not opened again within its 2MSL (nor one still open). The generator
+/// counts each such candidate as a port collision and goes on to the next
+/// of its tuples; with every tuple taken it opens nothing, and its turns
+/// still end (at most 4096 tries each). Checked to fail when the insert
+/// skips its TIME_WAIT lookup (1,500 opened instead of 16).
+#[test]
+fn rfc9293_3_10_7_4_generator_skips_tuples_held_in_time_wait_and_takes_the_free_ones() {
+    let tcp = TcpConfig::default();
+    let (mut clients, mut servers) = stacks(1, &tcp);
+    let (client, server) = (&mut clients[0], &mut servers[0]);
+    let cfg = |ports: (u16, u16)| ClientConfig {
+        src_count: 1,
+        ports,
+        connections: 4,
+        ..client_cfg(4, 1)
+    };
+    // 16 tuples, each used once: then all are held (the client closes
+    // first: 2MSL = 60 s) and nothing more opens.
+    let now = run_one(
+        client,
+        server,
+        cfg((10_000, 10_015)),
+        Instant::from_millis(1),
+    );
+    let c = client.stats.clone();
+    assert_eq!(c.opened, 16, "each of the 16 tuples once");
+    assert_eq!(client.time_wait_records(), 16);
+    assert!(
+        c.port_collisions > 0,
+        "the held tuples were tried and counted"
+    );
+    assert_eq!(c.responses, 16);
+    // Twice the tuples, the first 16 still held: exactly the 16 free ones
+    // open, each once, whatever port the walk starts at.
+    run_one(client, server, cfg((10_000, 10_031)), now);
+    let c2 = client.stats.clone();
+    assert_eq!(
+        c2.opened - c.opened,
+        16,
+        "the 16 free tuples, and no held one"
+    );
+    assert_eq!(client.time_wait_records(), 32);
+    assert!(c2.port_collisions > c.port_collisions);
+    assert_eq!(c2.responses, 32);
+    let s = server.stats.clone();
+    assert_eq!(s.accepted, 32, "the server saw no SYN for a held tuple");
+    assert_eq!(c2.abnormal_closes() + s.abnormal_closes(), 0);
+    assert_eq!(c2.app_errors + s.app_errors, 0);
+    assert_eq!(client.connections(), 0);
+    assert_eq!(server.connections(), 0);
+}
