@@ -1858,7 +1858,7 @@ fn rfc9293_3_10_7_4_generator_skips_tuples_held_in_time_wait_and_takes_the_free_
         cfg((10_000, 10_015)),
         Instant::from_millis(1),
     );
-    let c = client.stats.clone();
+    let c = client.stats;
     assert_eq!(c.opened, 16, "each of the 16 tuples once");
     assert_eq!(client.time_wait_records(), 16);
     assert!(
@@ -1869,7 +1869,7 @@ fn rfc9293_3_10_7_4_generator_skips_tuples_held_in_time_wait_and_takes_the_free_
     // Twice the tuples, the first 16 still held: exactly the 16 free ones
     // open, each once, whatever port the walk starts at.
     run_one(client, server, cfg((10_000, 10_031)), now);
-    let c2 = client.stats.clone();
+    let c2 = client.stats;
     assert_eq!(
         c2.opened - c.opened,
         16,
@@ -1878,7 +1878,7 @@ fn rfc9293_3_10_7_4_generator_skips_tuples_held_in_time_wait_and_takes_the_free_
     assert_eq!(client.time_wait_records(), 32);
     assert!(c2.port_collisions > c.port_collisions);
     assert_eq!(c2.responses, 32);
-    let s = server.stats.clone();
+    let s = server.stats;
     assert_eq!(s.accepted, 32, "the server saw no SYN for a held tuple");
     assert_eq!(c2.abnormal_closes() + s.abnormal_closes(), 0);
     assert_eq!(c2.app_errors + s.app_errors, 0);
