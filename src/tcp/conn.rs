@@ -3040,13 +3040,7 @@ mod tests {
         let mut now = Instant::from_millis(1000);
         let (mut a, mut b, _, _) = pair_of(&cfg, (7, 9), now);
         let mut st = TcpStats::default();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let (mut sent, mut got) = (Vec::new(), Vec::new());
         let mut buf = vec![0u8; 2048];
         let mut segments = 0;
@@ -3198,6 +3192,17 @@ mod tests {
         assert_eq!(format!("{c:?}"), format!("{d:?}"));
     }
 
+    /// A xorshift64 generator from `x` (not 0): the tests' repeatable
+    /// random lengths, bytes and choices.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     /// What `renew` keeps aside from `new`'s connection: its emptied buffers.
     fn without_buffers(mut c: Connection) -> (String, Ring, Ring) {
         let (s, r) = (
@@ -3219,13 +3224,7 @@ mod tests {
         let (mut a, mut b, _, _) = pair_of(&cfg, (5, 6), now);
         exchange(&mut a, &mut b, &cfg, now);
         let mut st = TcpStats::default();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let (mut sent, mut got) = (Vec::new(), Vec::new());
         let (mut wrapped, mut behind_hole, mut at_front) = (0, 0, 0);
         let mut buf = vec![0u8; 2048];
