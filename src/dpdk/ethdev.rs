@@ -643,8 +643,7 @@ impl Queue {
 
     /// `tx_burst`, and on a device that is done with a packet once sent
     /// (memif, af_packet, tap: they copy it out), the sent mbufs come back
-    /// as fresh ones (one segment, their lengths still the frames' they
-    /// carried: see `Mbuf::data_room_mut`) instead of going to the pool and
+    /// as fresh ones (empty, one segment) instead of going to the pool and
     /// out again: pushed on `fresh` while it has fewer than `cap`, its last
     /// element staying last (a frame may be being built there). The driver's
     /// free then only drops a reference, and the next frames need no

@@ -136,25 +136,9 @@ impl Mbuf {
         unsafe { std::slice::from_raw_parts_mut((r.buf_addr as *mut u8).add(start), room) }
     }
 
-    /// The first segment's whole data room, from `data_off` on, to write a
-    /// frame in place that replaces whatever the mbuf held (its lengths
-    /// count for nothing: `set_len` then says how much of this is data).
-    /// Zeroed is not promised.
-    #[inline]
-    pub fn data_room_mut(&mut self) -> &mut [u8] {
-        let r = self.raw();
-        let start = usize::from(r.data_off);
-        let room = usize::from(r.buf_len) - start;
-        // SAFETY: buf_addr points at buf_len bytes owned by the mbuf, which we
-        // own exclusively (&mut self); `start + room` is buf_len, so the slice
-        // stays inside the buffer.
-        unsafe { std::slice::from_raw_parts_mut((r.buf_addr as *mut u8).add(start), room) }
-    }
-
     /// Sets a one-segment mbuf's data to its first `len` bytes (data_len and
     /// pkt_len at once, where `append` + `trim` would take two calls): what was
-    /// written through `tailroom_mut` after the old data counts, or what was
-    /// written through `data_room_mut` alone.
+    /// written through `tailroom_mut` after the old data counts.
     ///
     /// # Panics
     /// If the mbuf is chained or `len` is more than fits after `data_off`.

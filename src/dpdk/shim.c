@@ -147,10 +147,9 @@ unsigned sluice_pktmbuf_recycle(struct rte_mbuf **pkts, unsigned n, struct rte_m
  * instead of going to the pool: every one of pkts[0..n] (one-segment
  * mbufs whose only reference the caller holds) gets a second reference
  * for the driver, whose free then only drops that. After the call, while
- * `room` lasts, each sent mbuf whose only reference is ours again is stored
- * in keep[] as it is: as rte_pktmbuf_alloc left it but for its lengths,
- * which the caller set (these devices only read), and sets again for the
- * next frame it builds there (from data_off, whatever they say);
+ * `room` lasts, each sent mbuf whose only reference is ours again gets its
+ * lengths back to 0 (the rest is as rte_pktmbuf_alloc left it: the caller
+ * set only the lengths, these devices only read) and is stored in keep[];
  * our reference to the others is dropped (a device still holding one
  * frees it when done, as without this). The unsent ones are ours alone
  * again. A burst with a chained or shared mbuf is sent as is, nothing
@@ -184,6 +183,8 @@ uint16_t sluice_tx_burst_keep(uint16_t port, uint16_t queue, struct rte_mbuf **p
 		struct rte_mbuf *m = pkts[i];
 
 		if (rte_mbuf_refcnt_read(m) == 1) {
+			m->pkt_len = 0;
+			m->data_len = 0;
 			keep[k++] = m;
 		} else {
 			pkts[nfree++] = m;
@@ -234,9 +235,9 @@ uint16_t sluice_tx_burst_lend(uint16_t port, uint16_t queue, struct rte_mbuf **p
 /* Takes back, from the front of lent[0..n] (mbufs sent by
  * sluice_tx_burst_lend, in the order sent, each with one reference of the
  * caller's), those whose driver reference is gone, stopping at the first
- * still held: while `room` lasts each is stored in keep[] as it is (as
- * rte_pktmbuf_alloc left it but for its lengths, which the caller sets
- * again for the next frame it builds there); past it, it is freed. Returns how many were taken (lent[0..taken], no longer the
+ * still held: while `room` lasts each gets its lengths back to 0 (the rest
+ * is as rte_pktmbuf_alloc left it) and is stored in keep[]; past it, it is
+ * freed. Returns how many were taken (lent[0..taken], no longer the
  * caller's); *kept says how many were stored. */
 unsigned sluice_tx_reclaim(struct rte_mbuf **lent, unsigned n, struct rte_mbuf **keep,
 			   unsigned room, unsigned *kept)
@@ -249,8 +250,13 @@ unsigned sluice_tx_reclaim(struct rte_mbuf **lent, unsigned n, struct rte_mbuf *
 	 * (and the peer) did with the buffer is ordered before what we write. */
 	rte_atomic_thread_fence(__ATOMIC_ACQUIRE);
 	k = i < room ? i : room;
-	for (unsigned j = 0; j < k; j++)
-		keep[j] = lent[j];
+	for (unsigned j = 0; j < k; j++) {
+		struct rte_mbuf *m = lent[j];
+
+		m->pkt_len = 0;
+		m->data_len = 0;
+		keep[j] = m;
+	}
 	/* The others go straight back to their pool: direct, one segment, our
 	 * reference the only one (sluice_tx_burst_lend checked), they are what
 	 * rte_pktmbuf_free would put there as they are. */

@@ -206,11 +206,9 @@ mod dpdk_nic {
 
     /// A DPDK rx/tx queue pair. Frames are built straight into fresh mbufs:
     /// sent ones back from a device that copies them out, or from a
-    /// zero-copy memif end once its peer is done (`tx_burst_keep`; their
-    /// lengths still the frame's they carried), received ones once read
-    /// (reset as new), else taken from the pool a burst at a time. A frame
-    /// fills a fresh mbuf's data room whatever its lengths say
-    /// (`Mbuf::data_room_mut`), then `set_len` gives its own.
+    /// zero-copy memif end once its peer is done (`tx_burst_keep`),
+    /// received ones once read (reset as new), else taken from the pool a
+    /// burst at a time.
     pub struct DpdkNic {
         // The mbuf vectors come first: fields drop in order, so they are freed
         // while the pool is certainly alive.
@@ -253,7 +251,7 @@ mod dpdk_nic {
         #[inline(never)]
         fn refill_tx_buf(&mut self, max: usize) -> Option<&mut [u8]> {
             self.refill()?;
-            self.fresh.last_mut()?.data_room_mut().get_mut(..max)
+            self.fresh.last_mut()?.tailroom_mut().get_mut(..max)
         }
 
         /// `tx_commit`'s frame queued when it completes a burst, which goes
@@ -293,7 +291,7 @@ mod dpdk_nic {
             if self.fresh.is_empty() {
                 return self.refill_tx_buf(max);
             }
-            self.fresh.last_mut()?.data_room_mut().get_mut(..max)
+            self.fresh.last_mut()?.tailroom_mut().get_mut(..max)
         }
 
         #[inline]
