@@ -3006,21 +3006,13 @@ mod tests {
         let mut buf = vec![0u8; 2048];
         let mut step = |x: &mut Connection, y: &mut Connection| {
             while let Some(n) = x.poll_transmit(now, cfg, &mut st, &mut buf) {
-                let p = TcpPacket::new_checked(&buf[..n]).unwrap();
                 // Both ends sum the same two addresses (in either order).
                 assert_eq!(x.ends().addr_sum, y.ends().addr_sum);
                 assert!(crate::wire::checksum::tcp_checksum_ok(
                     x.ends().addr_sum,
                     &buf[..n]
                 ));
-                let seg = TcpRepr::parse(
-                    &p,
-                    Ipv4Addr::UNSPECIFIED,
-                    Ipv4Addr::UNSPECIFIED,
-                    ChecksumMode::Ignore,
-                )
-                .unwrap();
-                y.handle_segment(now, cfg, &mut st, &seg);
+                hand_over(y, &buf[..n], now, cfg, &mut st);
             }
         };
         for _ in 0..8 {
